@@ -1,0 +1,31 @@
+//! Accounts: the unit of subject isolation. Every connection and every
+//! subscription belongs to exactly one account; a message published in one
+//! account is matched only against that account's index.
+
+use crate::sublist::Sublist;
+
+/// Index of an account inside the engine.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountId(pub u32);
+
+/// The global account's name.
+pub const GLOBAL_ACCOUNT: &str = "$G";
+
+/// One account and its subject index.
+#[derive(Debug)]
+pub struct Account {
+    /// The account name (`$G` for the global account).
+    pub name: String,
+    /// Subscriptions of this account.
+    pub sublist: Sublist,
+}
+
+impl Account {
+    /// Creates an empty account whose index hashes with `hash_seed`.
+    pub fn new(name: &str, hash_seed: u64) -> Self {
+        Account {
+            name: name.to_string(),
+            sublist: Sublist::new(hash_seed),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! What the engine asks of its driver ([`Action`]), what it reports
+//! ([`Event`]), and the names of its timers ([`TimerKey`]).
+
+use crate::ids::ConnId;
+use crate::time::Instant;
+use std::fmt;
+
+/// Something the driver must do. Drain with `Server::poll_action`
+/// after every `handle_*` call, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `conn` has new outbound bytes: call `Server::take_outbound`
+    /// and write them, then report progress with
+    /// `Server::handle_written`.
+    Flush(ConnId),
+    /// Close `conn`. With `after_flush`, first take and write whatever is
+    /// still queued (an `-ERR` line, for example), then close. Without it,
+    /// drop queued data and close at once. Call
+    /// `Server::handle_closed` once the socket is gone.
+    Close {
+        /// The connection to close.
+        conn: ConnId,
+        /// Whether queued bytes must be written first.
+        after_flush: bool,
+    },
+    /// Stop reading from `conn` until `until`: a consumer it feeds is
+    /// falling behind (nats-server's fast-producer stall).
+    PauseReading {
+        /// The producing connection.
+        conn: ConnId,
+        /// When reading may resume.
+        until: Instant,
+    },
+}
+
+/// A named timer. Every deadline the engine keeps has one of these names,
+/// so traces say why the engine woke up.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimerKey {
+    /// Send a server PING (or declare the connection stale).
+    Ping(ConnId),
+    /// CONNECT did not arrive in time on a connection that must authenticate.
+    AuthTimeout(ConnId),
+    /// Outbound bytes made no progress for the write deadline.
+    WriteDeadline(ConnId),
+}
+
+/// Why a connection closed; the texts are nats-server's `/connz` reasons.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The peer closed the socket.
+    ClientClosed,
+    /// No CONNECT within the auth timeout.
+    AuthenticationTimeout,
+    /// Bad credentials.
+    AuthenticationViolation,
+    /// Outbound buffer above max_pending.
+    SlowConsumerPendingBytes,
+    /// A write made no progress within the write deadline.
+    SlowConsumerWriteDeadline,
+    /// A socket write failed.
+    WriteError,
+    /// A socket read failed.
+    ReadError,
+    /// Malformed input.
+    ParseError,
+    /// Too many unanswered PINGs.
+    StaleConnection,
+    /// A protocol rule was broken (for example HPUB without headers).
+    ProtocolViolation,
+    /// CONNECT asked for an unknown protocol version.
+    BadClientProtocolVersion,
+    /// Over max_connections.
+    MaxConnectionsExceeded,
+    /// Payload above max_payload.
+    MaxPayloadExceeded,
+    /// Control line above max_control_line.
+    MaxControlLineExceeded,
+    /// no_responders without headers.
+    NoRespondersRequiresHeaders,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+impl CloseReason {
+    /// The `/connz` reason text.
+    pub fn text(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "Client Closed",
+            CloseReason::AuthenticationTimeout => "Authentication Timeout",
+            CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
+            CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
+            CloseReason::WriteError => "Write Error",
+            CloseReason::ReadError => "Read Error",
+            CloseReason::ParseError => "Parse Error",
+            CloseReason::StaleConnection => "Stale Connection",
+            CloseReason::ProtocolViolation => "Protocol Violation",
+            CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
+            CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
+            CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
+            CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
+            CloseReason::ServerShutdown => "Server Shutdown",
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+/// Something that happened, for logs and metrics. Drain with
+/// `Server::poll_event`; ignoring events is harmless.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A client connection was accepted.
+    ClientConnected {
+        /// The new connection.
+        conn: ConnId,
+    },
+    /// A connection closed (by the engine or the peer).
+    ConnectionClosed {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A client exceeded max_pending and was disconnected.
+    SlowConsumerDetected {
+        /// The slow connection.
+        conn: ConnId,
+    },
+}

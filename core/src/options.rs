@@ -1,0 +1,101 @@
+//! Server options: the typed result of the command line and the config file.
+//!
+//! Defaults are nats-server 2.15.1's. The adapter resolves listen ports
+//! (`-1` means random) before it hands options to the engine, so
+//! [`Options::port`] is the port clients really reach.
+
+use std::time::Duration;
+
+/// Default client port.
+pub const DEFAULT_PORT: u16 = 4222;
+/// Default max_payload (1 MiB).
+pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+/// Default max_pending (64 MiB).
+pub const DEFAULT_MAX_PENDING: usize = 64 * 1024 * 1024;
+/// Default max_control_line for clients.
+pub const DEFAULT_MAX_CONTROL_LINE: usize = 4096;
+/// Default max_connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64 * 1024;
+/// Default ping interval.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(120);
+/// Default max outstanding pings.
+pub const DEFAULT_PING_MAX: u32 = 2;
+/// Default auth timeout.
+pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default write deadline.
+pub const DEFAULT_WRITE_DEADLINE: Duration = Duration::from_secs(10);
+/// Cap on the first PING after CONNECT (nats-server's firstPingInterval).
+pub const FIRST_PING_INTERVAL: Duration = Duration::from_secs(2);
+/// The version string reported in INFO and `-v`.
+pub const VERSION: &str = "2.15.1";
+
+/// Simple (pre-accounts) client authentication.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No authentication required.
+    #[default]
+    None,
+    /// A single token (`--auth`, `authorization { token }`).
+    Token(String),
+    /// A single user and password (`--user/--pass`, `authorization { user, password }`).
+    UserPassword {
+        /// User name.
+        user: String,
+        /// Password (plain text).
+        password: String,
+    },
+}
+
+/// Everything the engine needs to know about its configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// Server name (defaults to the server id when empty).
+    pub server_name: String,
+    /// Client listen host as shown in INFO.
+    pub host: String,
+    /// Client listen port as shown in INFO (already resolved if it was -1).
+    pub port: u16,
+    /// Maximum payload size in bytes.
+    pub max_payload: usize,
+    /// Maximum outbound bytes pending per client before it is a slow consumer.
+    pub max_pending: usize,
+    /// Maximum control line length for clients.
+    pub max_control_line: usize,
+    /// Maximum number of client connections (`None` refuses all: config `0`).
+    pub max_connections: Option<usize>,
+    /// Maximum subscriptions per connection (0 = unlimited).
+    pub max_subscriptions: usize,
+    /// Interval between server PINGs.
+    pub ping_interval: Duration,
+    /// Outstanding PINGs allowed before 'Stale Connection'.
+    pub ping_max: u32,
+    /// Time allowed for CONNECT when auth is required.
+    pub auth_timeout: Duration,
+    /// Time a write may make no progress before the client is closed.
+    pub write_deadline: Duration,
+    /// Client authentication.
+    pub auth: ClientAuth,
+    /// Whether the server supports headers (`no_header_support` turns it off).
+    pub headers: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            server_name: String::new(),
+            host: "0.0.0.0".to_string(),
+            port: DEFAULT_PORT,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            max_pending: DEFAULT_MAX_PENDING,
+            max_control_line: DEFAULT_MAX_CONTROL_LINE,
+            max_connections: Some(DEFAULT_MAX_CONNECTIONS),
+            max_subscriptions: 0,
+            ping_interval: DEFAULT_PING_INTERVAL,
+            ping_max: DEFAULT_PING_MAX,
+            auth_timeout: DEFAULT_AUTH_TIMEOUT,
+            write_deadline: DEFAULT_WRITE_DEADLINE,
+            auth: ClientAuth::None,
+            headers: true,
+        }
+    }
+}

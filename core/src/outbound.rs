@@ -1,0 +1,159 @@
+//! The per-connection outbound queue.
+//!
+//! Protocol lines and message headers are appended to a small buffer;
+//! payloads above [`COPY_THRESHOLD`] are queued as shared `Bytes` slices so
+//! a message fanned out to many subscribers is copied into kernel buffers,
+//! not into per-subscriber heaps. The driver takes the queued chunks, writes
+//! them, and reports progress; bytes count as pending until reported
+//! written, which is what slow-consumer detection measures.
+
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+
+/// Payloads shorter than this are copied into the line buffer.
+pub const COPY_THRESHOLD: usize = 512;
+/// Capacity reserved for the line buffer when it runs out.
+const LINE_BUFFER_CHUNK: usize = 32 * 1024;
+
+/// Outbound bytes of one connection.
+#[derive(Debug, Default)]
+pub struct Outbound {
+    chunks: VecDeque<Bytes>,
+    tail: BytesMut,
+    queued: usize,
+    in_flight: usize,
+}
+
+impl Outbound {
+    /// Appends protocol bytes (copied).
+    pub fn push_slice(&mut self, data: &[u8]) {
+        self.reserve(data.len());
+        self.tail.extend_from_slice(data);
+        self.queued += data.len();
+    }
+
+    /// Appends a payload: copied when small, queued by reference when large.
+    pub fn push_payload(&mut self, payload: &Bytes) {
+        if payload.len() < COPY_THRESHOLD {
+            self.push_slice(payload);
+            return;
+        }
+        self.seal_tail();
+        self.queued += payload.len();
+        self.chunks.push_back(payload.clone());
+    }
+
+    /// Appends a decimal number.
+    pub fn push_decimal(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push_slice(&digits[i..]);
+    }
+
+    /// Moves every queued chunk into `dst`; the bytes stay pending until
+    /// [`Outbound::written`] reports them. Returns the number of bytes moved.
+    pub fn take(&mut self, dst: &mut Vec<Bytes>) -> usize {
+        self.seal_tail();
+        let n = self.queued;
+        dst.extend(self.chunks.drain(..));
+        self.in_flight += n;
+        self.queued = 0;
+        n
+    }
+
+    /// Records that `n` taken bytes reached the socket.
+    pub fn written(&mut self, n: usize) {
+        self.in_flight = self.in_flight.saturating_sub(n);
+    }
+
+    /// Bytes queued or taken but not yet written.
+    pub fn pending(&self) -> usize {
+        self.queued + self.in_flight
+    }
+
+    /// Bytes taken by the driver but not yet reported written.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Bytes waiting to be taken.
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Drops everything queued (the connection is closing without flush).
+    pub fn clear(&mut self) {
+        self.chunks.clear();
+        self.tail.clear();
+        self.queued = 0;
+    }
+
+    fn seal_tail(&mut self) {
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+    }
+
+    fn reserve(&mut self, n: usize) {
+        if self.tail.capacity() - self.tail.len() < n {
+            self.tail.reserve(n.max(LINE_BUFFER_CHUNK));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn concat(chunks: &[Bytes]) -> Vec<u8> {
+        chunks.iter().flat_map(|c| c.iter().copied()).collect()
+    }
+
+    #[test]
+    fn small_and_large_payloads_keep_order() {
+        let mut o = Outbound::default();
+        o.push_slice(b"MSG a 1 3\r\n");
+        o.push_payload(&Bytes::from_static(b"abc"));
+        o.push_slice(b"\r\n");
+        let big = Bytes::from(vec![b'x'; 1000]);
+        o.push_slice(b"MSG b 1 1000\r\n");
+        o.push_payload(&big);
+        o.push_slice(b"\r\n");
+        let mut out = Vec::new();
+        let n = o.take(&mut out);
+        let all = concat(&out);
+        assert_eq!(n, all.len());
+        assert!(all.starts_with(b"MSG a 1 3\r\nabc\r\nMSG b 1 1000\r\nxxx"));
+        assert!(all.ends_with(b"x\r\n"));
+        // The large payload is shared, not copied.
+        assert!(out.iter().any(|c| c.as_ptr() == big.as_ptr()));
+        assert_eq!(o.pending(), n);
+        o.written(n - 1);
+        assert_eq!(o.pending(), 1);
+        o.written(5);
+        assert_eq!(o.pending(), 0);
+    }
+
+    #[test]
+    fn decimals() {
+        let mut o = Outbound::default();
+        for n in [0u64, 7, 10, 1234567890, u64::MAX] {
+            o.push_decimal(n);
+            o.push_slice(b",");
+        }
+        let mut out = Vec::new();
+        o.take(&mut out);
+        assert_eq!(
+            concat(&out),
+            b"0,7,10,1234567890,18446744073709551615,".to_vec()
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! The client wire protocol: operations, the resumable parser, and the
+//! exact `-ERR` texts.
+
+pub mod errors;
+
+pub use errors::ProtocolError;
+
+use bytes::Bytes;
+
+/// One operation received from a client connection.
+///
+/// Every byte field is a zero-copy slice of the read buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientOp {
+    /// `CONNECT <json>`: the raw JSON text (not yet decoded).
+    Connect(Bytes),
+    /// `INFO <json>` sent by a client (ignored by the server).
+    Info(Bytes),
+    /// `PUB <subject> [reply] <size>` with its payload.
+    Pub {
+        /// Subject as sent (not validated by the parser).
+        subject: Bytes,
+        /// Optional reply subject.
+        reply: Option<Bytes>,
+        /// Payload without the trailing CRLF.
+        payload: Bytes,
+    },
+    /// `HPUB <subject> [reply] <hdr-size> <total-size>` with headers and payload.
+    HPub {
+        /// Subject as sent.
+        subject: Bytes,
+        /// Optional reply subject.
+        reply: Option<Bytes>,
+        /// Length of the header block at the start of `message`.
+        header_len: usize,
+        /// Headers followed by payload, without the trailing CRLF.
+        message: Bytes,
+    },
+    /// `SUB <subject> [queue] <sid>`.
+    Sub {
+        /// Subject as sent (validated by the engine).
+        subject: Bytes,
+        /// Optional queue group.
+        queue: Option<Bytes>,
+        /// Subscription id token.
+        sid: Bytes,
+    },
+    /// `UNSUB <sid> [max]`.
+    Unsub {
+        /// Subscription id token.
+        sid: Bytes,
+        /// Optional auto-unsubscribe count.
+        max: Option<u64>,
+    },
+    /// `PING`.
+    Ping,
+    /// `PONG`.
+    Pong,
+    /// `+OK` (ignored).
+    Ok,
+    /// `-ERR ...` sent by a client: the server closes the connection.
+    Err(Bytes),
+}

@@ -1,0 +1,949 @@
+//! The engine: one [`Server`] owns every connection, the accounts and their
+//! subject indexes, the timers and the outbound queues.
+//!
+//! See the crate documentation for the run loop the driver follows.
+
+use crate::account::{Account, AccountId, GLOBAL_ACCOUNT};
+use crate::client::{Client, ConnStats};
+use crate::events::{Action, CloseReason, Event, TimerKey};
+use crate::ids::ConnId;
+use crate::info::{ClientInfoExtra, ServerInfo};
+use crate::nkey;
+use crate::options::{ClientAuth, Options, FIRST_PING_INTERVAL, VERSION};
+use crate::proto::parser::ParseError;
+use crate::proto::{ClientOp, Limits, ProtocolError};
+use crate::rng::{Rng, Stream};
+use crate::subject;
+use crate::sublist::{Matches, Subscription};
+use crate::time::Instant;
+use crate::timers::Timers;
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The kinds of listener a driver accepts connections on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// The client port.
+    Client,
+}
+
+/// Returned for calls that misuse the API (never for peer mistakes).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ApiMisuse {
+    /// The connection id is not known to the engine.
+    UnknownConnection(ConnId),
+}
+
+/// Server-wide counters (the `/varz` numbers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Messages received from clients.
+    pub in_msgs: u64,
+    /// Payload bytes received from clients.
+    pub in_bytes: u64,
+    /// Messages delivered to clients.
+    pub out_msgs: u64,
+    /// Payload bytes delivered to clients.
+    pub out_bytes: u64,
+    /// Clients closed as slow consumers.
+    pub slow_consumers: u64,
+    /// Connections closed as stale.
+    pub stale_connections: u64,
+    /// Connections accepted since start.
+    pub total_connections: u64,
+}
+
+/// A fast-producer stall lasts this long (nats-server stalls 2 to 10 ms).
+const STALL_DURATION: Duration = Duration::from_millis(5);
+
+/// The NATS server engine. Pure: bytes and time in, actions out.
+#[derive(Debug)]
+pub struct Server {
+    options: Options,
+    info: ServerInfo,
+    queue_rng: Rng,
+    jitter_rng: Rng,
+    hasher: ahash::RandomState,
+    conns: HashMap<ConnId, Client, ahash::RandomState>,
+    next_conn: u64,
+    client_count: usize,
+    accounts: Vec<Account>,
+    next_sub_seq: u64,
+    timers: Timers,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+    dirty: Vec<ConnId>,
+    scratch: String,
+    stats: ServerStats,
+    start: Instant,
+}
+
+impl Server {
+    /// Creates an engine. `seed` drives every random choice (server id,
+    /// queue member choice, jitter); `now` is the engine's start time.
+    pub fn new(options: Options, seed: [u8; 32], now: Instant) -> Server {
+        let mut identity = Rng::derive(&seed, Stream::Identity);
+        let mut key = [0u8; 32];
+        identity.fill(&mut key);
+        let server_id = nkey::encode_public(nkey::PREFIX_SERVER, &key);
+        identity.fill(&mut key);
+        let xkey = nkey::encode_public(nkey::PREFIX_CURVE, &key);
+        let mut hashing = Rng::derive(&seed, Stream::Hashing);
+        let hasher = ahash::RandomState::with_seeds(
+            hashing.next_u64(),
+            hashing.next_u64(),
+            hashing.next_u64(),
+            hashing.next_u64(),
+        );
+        let server_name = if options.server_name.is_empty() {
+            server_id.clone()
+        } else {
+            options.server_name.clone()
+        };
+        let info = ServerInfo {
+            server_id,
+            server_name,
+            version: VERSION.to_string(),
+            git_commit: option_env!("CANOPY_GIT_COMMIT")
+                .unwrap_or("canopy")
+                .to_string(),
+            toolchain: "rust".to_string(),
+            host: options.host.clone(),
+            port: options.port,
+            headers: options.headers,
+            auth_required: options.auth != ClientAuth::None,
+            max_payload: options.max_payload,
+            connect_urls: Vec::new(),
+            xkey,
+        };
+        let global = Account::new(GLOBAL_ACCOUNT, hashing.next_u64());
+        Server {
+            options,
+            info,
+            queue_rng: Rng::derive(&seed, Stream::QueueChoice),
+            jitter_rng: Rng::derive(&seed, Stream::Jitter),
+            conns: HashMap::with_hasher(hasher.clone()),
+            hasher,
+            next_conn: 1,
+            client_count: 0,
+            accounts: vec![global],
+            next_sub_seq: 1,
+            timers: Timers::default(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            dirty: Vec::new(),
+            scratch: String::new(),
+            stats: ServerStats::default(),
+            start: now,
+        }
+    }
+
+    /// The options the engine runs with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The server id (`N...`).
+    pub fn server_id(&self) -> &str {
+        &self.info.server_id
+    }
+
+    /// The server name.
+    pub fn server_name(&self) -> &str {
+        &self.info.server_name
+    }
+
+    /// Server-wide counters.
+    pub fn stats(&self) -> ServerStats {
+        self.stats
+    }
+
+    /// When the engine started.
+    pub fn start_time(&self) -> Instant {
+        self.start
+    }
+
+    /// Number of open client connections.
+    pub fn client_count(&self) -> usize {
+        self.client_count
+    }
+
+    /// Number of subscriptions across all accounts.
+    pub fn subscription_count(&self) -> usize {
+        self.accounts.iter().map(|a| a.sublist.count()).sum()
+    }
+
+    /// When a connection was accepted, if it is known.
+    pub fn conn_start(&self, conn: ConnId) -> Option<Instant> {
+        self.conns.get(&conn).map(|c| c.start)
+    }
+
+    /// Counters of one connection, if it is known.
+    pub fn conn_stats(&self, conn: ConnId) -> Option<ConnStats> {
+        self.conns.get(&conn).map(|c| c.stats)
+    }
+
+    /// Registers a connection accepted on a listener and queues its INFO.
+    /// Call when the socket is accepted; drain actions afterwards.
+    pub fn handle_accept(&mut self, kind: ListenerKind, peer: SocketAddr, now: Instant) -> ConnId {
+        match kind {
+            ListenerKind::Client => self.accept_client(peer, now),
+        }
+    }
+
+    /// Feeds bytes read from `conn`. Call for every read, in order.
+    pub fn handle_read(&mut self, conn: ConnId, data: Bytes, now: Instant) {
+        self.read_client(conn, data, now);
+        self.schedule_flushes();
+    }
+
+    /// Moves the bytes queued for `conn` into `dst` for writing and returns
+    /// how many bytes were moved. Call on [`Action::Flush`] and before
+    /// closing on [`Action::Close`] with `after_flush`.
+    pub fn take_outbound(&mut self, conn: ConnId, dst: &mut Vec<Bytes>, now: Instant) -> usize {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return 0;
+        };
+        let had_in_flight = c.out.in_flight() > 0;
+        let n = c.out.take(dst);
+        if n > 0 && !had_in_flight && !c.closed {
+            self.timers.set(
+                TimerKey::WriteDeadline(conn),
+                now + self.options.write_deadline,
+            );
+        }
+        n
+    }
+
+    /// Reports that `n` bytes taken from `conn` reached the socket.
+    pub fn handle_written(&mut self, conn: ConnId, n: usize, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.out.written(n);
+        if c.closed {
+            return;
+        }
+        if c.out.in_flight() == 0 {
+            self.timers.cancel(TimerKey::WriteDeadline(conn));
+        } else if n > 0 {
+            self.timers.set(
+                TimerKey::WriteDeadline(conn),
+                now + self.options.write_deadline,
+            );
+        }
+    }
+
+    /// Reports that the socket of `conn` is gone (peer closed, read or write
+    /// error, or the driver finished an [`Action::Close`]). The engine
+    /// forgets the connection; its id is never reused.
+    pub fn handle_closed(&mut self, conn: ConnId, now: Instant) {
+        let _ = now;
+        if let Some(c) = self.conns.get(&conn) {
+            if !c.closed {
+                self.close(conn, CloseReason::ClientClosed, false, false);
+            }
+        }
+        self.conns.remove(&conn);
+        self.schedule_flushes();
+    }
+
+    /// Fires every timer due at or before `now`. Calling it early or twice
+    /// is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(key) = self.timers.pop_due(now) {
+            match key {
+                TimerKey::Ping(conn) => self.ping_timer(conn, now),
+                TimerKey::AuthTimeout(conn) => {
+                    self.fail(conn, ProtocolError::AuthenticationTimeout, now);
+                }
+                TimerKey::WriteDeadline(conn) => {
+                    let open = self.conns.get(&conn).is_some_and(|c| !c.closed);
+                    if open {
+                        tracing::info!("{} - Slow Consumer Detected: WriteDeadline exceeded", conn);
+                        self.stats.slow_consumers += 1;
+                        self.events.push_back(Event::SlowConsumerDetected { conn });
+                        self.close(conn, CloseReason::SlowConsumerWriteDeadline, false, true);
+                    }
+                }
+            }
+        }
+        self.schedule_flushes();
+    }
+
+    /// Closes every connection (server shutdown), in connection order.
+    pub fn shutdown(&mut self, now: Instant) {
+        let _ = now;
+        let mut ids: Vec<ConnId> = self
+            .conns
+            .values()
+            .filter(|c| !c.closed)
+            .map(|c| c.id)
+            .collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.close(id, CloseReason::ServerShutdown, true, true);
+        }
+    }
+
+    /// The next action for the driver, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The earliest timer deadline and its name. Re-read after every
+    /// `handle_*` call.
+    pub fn poll_timeout(&self) -> Option<(Instant, TimerKey)> {
+        self.timers.next()
+    }
+
+    /// The next event for logs and metrics, if any. Drain regularly: events
+    /// are kept until taken.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---- accept and read -------------------------------------------------
+
+    fn accept_client(&mut self, peer: SocketAddr, now: Instant) -> ConnId {
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.stats.total_connections += 1;
+        let mut client = Client::new(id, peer, AccountId(0), self.hasher.clone(), now);
+        self.scratch.clear();
+        let ip = peer.ip().to_string();
+        self.info.write_client_info(
+            &ClientInfoExtra {
+                client_id: id.0,
+                client_ip: &ip,
+                ..Default::default()
+            },
+            &mut self.scratch,
+        );
+        client.out.push_slice(self.scratch.as_bytes());
+        let over_limit = match self.options.max_connections {
+            None => true,
+            Some(max) => self.client_count >= max,
+        };
+        self.conns.insert(id, client);
+        tracing::debug!("{peer} - {id} - Client connection created");
+        self.events.push_back(Event::ClientConnected { conn: id });
+        if over_limit {
+            self.fail_with(
+                id,
+                ProtocolError::MaxConnections,
+                CloseReason::MaxConnectionsExceeded,
+            );
+        } else {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.counted = true;
+            }
+            self.client_count += 1;
+            let first = self.options.ping_interval.min(FIRST_PING_INTERVAL);
+            let jitter_ns = self.jitter_rng.below((first.as_nanos() / 5) as u64);
+            self.timers.set(
+                TimerKey::Ping(id),
+                now + first + Duration::from_nanos(jitter_ns),
+            );
+            if self.info.auth_required {
+                self.timers
+                    .set(TimerKey::AuthTimeout(id), now + self.options.auth_timeout);
+            }
+        }
+        self.mark_dirty(id);
+        self.schedule_flushes();
+        id
+    }
+
+    fn read_client(&mut self, conn: ConnId, mut data: Bytes, now: Instant) {
+        let max_control_line = self.options.max_control_line;
+        let max_payload = self.options.max_payload;
+        let auth_required = self.info.auth_required;
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            if c.closed {
+                return;
+            }
+            c.last_in = now;
+            // Before CONNECT on a server that requires auth, the first op
+            // must be CONNECT: nats-server rejects any other first byte.
+            if auth_required && !c.connect_received && c.parser.is_idle() {
+                if let Some(&b) = data.first() {
+                    if b != b'C' && b != b'c' {
+                        self.fail(conn, ProtocolError::AuthorizationViolation, now);
+                        return;
+                    }
+                }
+            }
+            let limits = Limits {
+                max_control_line,
+                max_payload,
+                headers: c.headers,
+            };
+            match c.parser.decode(&mut data, &limits) {
+                Ok(Some(op)) => self.process_op(conn, op, now),
+                Ok(None) => return,
+                Err(ParseError::Protocol(e)) => {
+                    self.fail(conn, e, now);
+                    return;
+                }
+                Err(ParseError::SilentClose) => {
+                    tracing::debug!("{conn} - closing after a protocol violation");
+                    self.close(conn, CloseReason::ProtocolViolation, true, true);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn process_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) {
+        match op {
+            ClientOp::Connect(json) => self.process_connect(conn, &json, now),
+            ClientOp::Pub {
+                subject,
+                reply,
+                payload,
+            } => self.process_pub(conn, subject, reply, 0, payload, now),
+            ClientOp::HPub {
+                subject,
+                reply,
+                header_len,
+                message,
+            } => self.process_pub(conn, subject, reply, header_len, message, now),
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => self.process_sub(conn, subject, queue, sid),
+            ClientOp::Unsub { sid, max } => self.process_unsub(conn, sid, max),
+            ClientOp::Ping => self.process_ping(conn),
+            ClientOp::Pong => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.pings_out = 0;
+                    if c.rtt_start.take().is_some() {
+                        c.rtt_known = true;
+                    }
+                }
+            }
+            ClientOp::Info(_) | ClientOp::Ok => {}
+            ClientOp::Err(_) => {
+                tracing::debug!("{conn} - client sent -ERR, closing");
+                self.close(conn, CloseReason::ParseError, true, true);
+            }
+        }
+    }
+
+    // ---- CONNECT ----------------------------------------------------------
+
+    fn process_connect(&mut self, conn: ConnId, json: &[u8], now: Instant) {
+        let _ = now;
+        let auth = self.options.auth.clone();
+        let server_headers = self.options.headers;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(opts) = c.opts.overlay(json) else {
+            tracing::debug!("{conn} - malformed CONNECT, closing");
+            self.close(conn, CloseReason::ParseError, true, true);
+            return;
+        };
+        c.opts = opts;
+        c.connect_received = true;
+        c.headers = server_headers && c.opts.headers;
+        self.timers.cancel(TimerKey::AuthTimeout(conn));
+        let c = &self.conns[&conn];
+        if !authorized(&auth, &c.opts) || c.opts.account.is_some() || c.opts.new_account.is_some()
+        {
+            self.fail_with(
+                conn,
+                ProtocolError::AuthorizationViolation,
+                CloseReason::AuthenticationViolation,
+            );
+            return;
+        }
+        if !(0..=1).contains(&c.opts.protocol) {
+            self.fail_with(
+                conn,
+                ProtocolError::InvalidClientProtocol,
+                CloseReason::BadClientProtocolVersion,
+            );
+            return;
+        }
+        if c.opts.no_responders && !c.headers {
+            self.fail_with(
+                conn,
+                ProtocolError::NoRespondersRequiresHeaders,
+                CloseReason::NoRespondersRequiresHeaders,
+            );
+            return;
+        }
+        self.ok(conn);
+    }
+
+    // ---- PUB / delivery ---------------------------------------------------
+
+    fn process_pub(
+        &mut self,
+        conn: ConnId,
+        subject: Bytes,
+        reply: Option<Bytes>,
+        header_len: usize,
+        message: Bytes,
+        now: Instant,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.stats.in_msgs += 1;
+        c.stats.in_bytes += message.len() as u64;
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += message.len() as u64;
+        if c.opts.pedantic && !subject::is_valid_literal_subject(&subject) {
+            c.push_err(ProtocolError::InvalidPublishSubject.text());
+        }
+        if c.opts.verbose {
+            c.out.push_slice(b"+OK\r\n");
+        }
+        let account = c.account;
+        let echo = c.opts.echo;
+        let no_responders = c.opts.no_responders && c.headers;
+        self.mark_dirty(conn);
+        let msg = Msg {
+            subject: &subject,
+            reply: reply.as_ref(),
+            header_len,
+            message: &message,
+        };
+        let matches = self.accounts[account.0 as usize].sublist.matches(&subject);
+        let delivered = self.deliver_matches(conn, echo, &matches, &msg, now);
+        if delivered == 0 && no_responders {
+            if let Some(reply) = reply.as_ref() {
+                self.no_responders(conn, account, &subject, reply, now);
+            }
+        }
+    }
+
+    /// Delivers to every plain match and one member of each queue group;
+    /// returns the number of deliveries.
+    fn deliver_matches(
+        &mut self,
+        publisher: ConnId,
+        echo: bool,
+        matches: &Matches,
+        msg: &Msg<'_>,
+        now: Instant,
+    ) -> usize {
+        let mut delivered = 0;
+        for sub in &matches.plain {
+            if !echo && sub.conn == publisher {
+                continue;
+            }
+            if self.deliver(publisher, sub, msg, now) {
+                delivered += 1;
+            }
+        }
+        for group in &matches.queues {
+            let n = group.members.len();
+            if n == 0 {
+                continue;
+            }
+            let start = self.queue_rng.below(n as u64) as usize;
+            for i in 0..n {
+                let sub = &group.members[(start + i) % n];
+                if !echo && sub.conn == publisher {
+                    continue;
+                }
+                if self.deliver(publisher, sub, msg, now) {
+                    delivered += 1;
+                    break;
+                }
+            }
+        }
+        delivered
+    }
+
+    /// Queues one message for one subscription. Returns false when the
+    /// subscription can no longer receive (closed connection, max reached).
+    fn deliver(
+        &mut self,
+        publisher: ConnId,
+        sub: &Arc<Subscription>,
+        msg: &Msg<'_>,
+        now: Instant,
+    ) -> bool {
+        let max_pending = self.options.max_pending;
+        let Some(c) = self.conns.get_mut(&sub.conn) else {
+            return false;
+        };
+        if c.closed {
+            return false;
+        }
+        let max = sub.max.load(Ordering::Relaxed);
+        let delivered = sub.delivered.load(Ordering::Relaxed) + 1;
+        if max > 0 && delivered > max {
+            return false;
+        }
+        sub.delivered.store(delivered, Ordering::Relaxed);
+        let with_headers = msg.header_len > 0 && c.headers;
+        let body = if msg.header_len > 0 && !c.headers {
+            msg.message.slice(msg.header_len.min(msg.message.len())..)
+        } else {
+            msg.message.clone()
+        };
+        let out = &mut c.out;
+        out.push_slice(if with_headers { b"HMSG " } else { b"MSG " });
+        out.push_slice(msg.subject);
+        out.push_slice(b" ");
+        out.push_slice(&sub.sid);
+        out.push_slice(b" ");
+        if let Some(reply) = msg.reply {
+            out.push_slice(reply);
+            out.push_slice(b" ");
+        }
+        if with_headers {
+            out.push_decimal(msg.header_len as u64);
+            out.push_slice(b" ");
+        }
+        out.push_decimal(body.len() as u64);
+        out.push_slice(b"\r\n");
+        out.push_payload(&body);
+        out.push_slice(b"\r\n");
+        c.stats.out_msgs += 1;
+        c.stats.out_bytes += body.len() as u64;
+        self.stats.out_msgs += 1;
+        self.stats.out_bytes += body.len() as u64;
+        let pending = c.out.pending();
+        let target = sub.conn;
+        if pending > max_pending {
+            tracing::info!(
+                "{} - {} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                c.peer,
+                target,
+                max_pending
+            );
+            self.stats.slow_consumers += 1;
+            self.events
+                .push_back(Event::SlowConsumerDetected { conn: target });
+            self.close(target, CloseReason::SlowConsumerPendingBytes, false, true);
+            return true;
+        }
+        self.mark_dirty(target);
+        if pending > max_pending / 4 * 3 && publisher != target {
+            self.stall(publisher, now);
+        }
+        if max > 0 && delivered == max {
+            self.remove_sub(target, &sub.sid);
+        }
+        true
+    }
+
+    fn stall(&mut self, publisher: ConnId, now: Instant) {
+        if let Some(p) = self.conns.get_mut(&publisher) {
+            if p.paused_until <= now {
+                p.paused_until = now + STALL_DURATION;
+                self.actions.push_back(Action::PauseReading {
+                    conn: publisher,
+                    until: p.paused_until,
+                });
+            }
+        }
+    }
+
+    fn no_responders(
+        &mut self,
+        conn: ConnId,
+        account: AccountId,
+        subject: &Bytes,
+        reply: &Bytes,
+        now: Instant,
+    ) {
+        let matches = self.accounts[account.0 as usize].sublist.matches(reply);
+        let Some(sub) = matches.plain.iter().find(|s| s.conn == conn).cloned() else {
+            return;
+        };
+        let mut status = Vec::with_capacity(32 + subject.len());
+        status.extend_from_slice(b"NATS/1.0 503\r\nNats-Subject: ");
+        status.extend_from_slice(subject);
+        status.extend_from_slice(b"\r\n\r\n");
+        let status = Bytes::from(status);
+        let msg = Msg {
+            subject: reply,
+            reply: None,
+            header_len: status.len(),
+            message: &status,
+        };
+        self.deliver(conn, &sub, &msg, now);
+    }
+
+    // ---- SUB / UNSUB ------------------------------------------------------
+
+    fn process_sub(&mut self, conn: ConnId, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
+        let max_subs = self.options.max_subscriptions;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if max_subs > 0 && c.subs.len() >= max_subs {
+            c.push_err(ProtocolError::MaxSubscriptions.text());
+            self.mark_dirty(conn);
+            return;
+        }
+        if c.subs.contains_key(&sid) {
+            self.ok(conn);
+            return;
+        }
+        let queue_ok = queue
+            .as_ref()
+            .is_none_or(|q| subject::is_valid_queue_name(q));
+        if !subject::is_valid_subject(&subject) || !queue_ok {
+            c.push_err(ProtocolError::InvalidSubject.text());
+            self.mark_dirty(conn);
+            return;
+        }
+        let sub = Arc::new(Subscription {
+            seq: self.next_sub_seq,
+            conn,
+            sid: sid.clone(),
+            subject,
+            queue,
+            delivered: Default::default(),
+            max: Default::default(),
+        });
+        self.next_sub_seq += 1;
+        c.subs.insert(sid, sub.clone());
+        let account = c.account;
+        self.accounts[account.0 as usize].sublist.insert(sub);
+        self.ok(conn);
+    }
+
+    fn process_unsub(&mut self, conn: ConnId, sid: Bytes, max: Option<u64>) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let Some(sub) = c.subs.get(&sid) {
+            let max = max.unwrap_or(0);
+            if max > 0 && max > sub.delivered.load(Ordering::Relaxed) {
+                sub.max.store(max, Ordering::Relaxed);
+            } else {
+                self.remove_sub(conn, &sid);
+            }
+        }
+        self.ok(conn);
+    }
+
+    fn remove_sub(&mut self, conn: ConnId, sid: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let Some(sub) = c.subs.remove(sid) {
+            let account = c.account;
+            self.accounts[account.0 as usize].sublist.remove(&sub);
+        }
+    }
+
+    // ---- PING / PONG ------------------------------------------------------
+
+    fn process_ping(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.out.push_slice(b"PONG\r\n");
+        if c.connect_received && c.opts.protocol >= 1 && !c.first_pong_sent {
+            c.first_pong_sent = true;
+            self.scratch.clear();
+            let ip = c.peer.ip().to_string();
+            let account = &self.accounts[c.account.0 as usize].name;
+            self.info.write_client_info(
+                &ClientInfoExtra {
+                    client_id: conn.0,
+                    client_ip: &ip,
+                    connect_info: true,
+                    remote_account: Some(account),
+                    ..Default::default()
+                },
+                &mut self.scratch,
+            );
+            c.out.push_slice(self.scratch.as_bytes());
+        }
+        self.mark_dirty(conn);
+    }
+
+    fn ping_timer(&mut self, conn: ConnId, now: Instant) {
+        let interval = self.options.ping_interval;
+        let ping_max = self.options.ping_max;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.closed {
+            return;
+        }
+        let recently_active = now.saturating_since(c.last_in) < interval;
+        if !recently_active || !c.rtt_known {
+            if c.pings_out + 1 > ping_max {
+                tracing::debug!("{conn} - Stale Client Connection - Closing");
+                self.stats.stale_connections += 1;
+                self.fail_with(
+                    conn,
+                    ProtocolError::StaleConnection,
+                    CloseReason::StaleConnection,
+                );
+                return;
+            }
+            c.pings_out += 1;
+            c.rtt_start = Some(now);
+            c.out.push_slice(b"PING\r\n");
+            self.mark_dirty(conn);
+        }
+        self.timers.set(TimerKey::Ping(conn), now + interval);
+    }
+
+    // ---- helpers ----------------------------------------------------------
+
+    fn ok(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.opts.verbose {
+                c.out.push_slice(b"+OK\r\n");
+                self.mark_dirty(conn);
+            }
+        }
+    }
+
+    /// Sends `-ERR` and, for closing errors, closes after flushing.
+    fn fail(&mut self, conn: ConnId, err: ProtocolError, now: Instant) {
+        let _ = now;
+        let reason = match err {
+            ProtocolError::UnknownOperation => CloseReason::ParseError,
+            ProtocolError::AuthorizationViolation => CloseReason::AuthenticationViolation,
+            ProtocolError::AuthenticationTimeout => CloseReason::AuthenticationTimeout,
+            ProtocolError::MaxPayload => CloseReason::MaxPayloadExceeded,
+            ProtocolError::MaxControlLine => CloseReason::MaxControlLineExceeded,
+            ProtocolError::MaxConnections => CloseReason::MaxConnectionsExceeded,
+            ProtocolError::StaleConnection => CloseReason::StaleConnection,
+            ProtocolError::InvalidClientProtocol => CloseReason::BadClientProtocolVersion,
+            ProtocolError::NoRespondersRequiresHeaders => CloseReason::NoRespondersRequiresHeaders,
+            ProtocolError::MaxSubscriptions
+            | ProtocolError::InvalidSubject
+            | ProtocolError::InvalidPublishSubject => CloseReason::ProtocolViolation,
+        };
+        self.fail_with(conn, err, reason);
+    }
+
+    fn fail_with(&mut self, conn: ConnId, err: ProtocolError, reason: CloseReason) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.closed {
+            return;
+        }
+        c.push_err(err.text());
+        self.mark_dirty(conn);
+        if err.closes() {
+            self.close(conn, reason, true, true);
+        }
+    }
+
+    /// Marks `conn` closed: its subscriptions leave the index and its timers
+    /// stop. With `emit`, the driver is told to close the socket.
+    fn close(&mut self, conn: ConnId, reason: CloseReason, flush: bool, emit: bool) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.closed {
+            return;
+        }
+        c.closed = true;
+        if !flush {
+            c.out.clear();
+        }
+        if c.counted {
+            c.counted = false;
+            self.client_count -= 1;
+        }
+        let account = c.account;
+        let mut subs: Vec<Arc<Subscription>> = c.subs.drain().map(|(_, s)| s).collect();
+        subs.sort_unstable_by_key(|s| s.seq);
+        for sub in subs {
+            self.accounts[account.0 as usize].sublist.remove(&sub);
+        }
+        tracing::debug!("{} - {} - Client connection closed: {}", c.peer, conn, reason);
+        self.timers.cancel(TimerKey::Ping(conn));
+        self.timers.cancel(TimerKey::AuthTimeout(conn));
+        self.timers.cancel(TimerKey::WriteDeadline(conn));
+        self.events
+            .push_back(Event::ConnectionClosed { conn, reason });
+        if emit {
+            self.actions.push_back(Action::Close {
+                conn,
+                after_flush: flush,
+            });
+        }
+    }
+
+    fn mark_dirty(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if !c.flush_scheduled {
+                c.flush_scheduled = true;
+                self.dirty.push(conn);
+            }
+        }
+    }
+
+    /// Turns the connections touched by the last input into Flush actions,
+    /// in the order they were touched.
+    fn schedule_flushes(&mut self) {
+        for conn in self.dirty.drain(..) {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.flush_scheduled = false;
+                if !c.closed && c.out.queued() > 0 {
+                    self.actions.push_back(Action::Flush(conn));
+                }
+            }
+        }
+    }
+}
+
+/// A message being delivered: borrowed pieces of the published message.
+struct Msg<'a> {
+    subject: &'a [u8],
+    reply: Option<&'a Bytes>,
+    header_len: usize,
+    message: &'a Bytes,
+}
+
+/// Simple (pre-accounts) authentication check of a CONNECT.
+fn authorized(auth: &ClientAuth, opts: &crate::info::ConnectOptions) -> bool {
+    match auth {
+        ClientAuth::None => true,
+        ClientAuth::Token(token) => opts
+            .auth_token
+            .as_deref()
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes())),
+        ClientAuth::UserPassword { user, password } => {
+            let user_ok = opts
+                .user
+                .as_deref()
+                .is_some_and(|u| constant_time_eq(u.as_bytes(), user.as_bytes()));
+            let pass_ok = opts
+                .pass
+                .as_deref()
+                .is_some_and(|p| constant_time_eq(p.as_bytes(), password.as_bytes()));
+            user_ok & pass_ok
+        }
+    }
+}
+
+/// Compares secrets without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= (x ^ y) as usize;
+    }
+    diff == 0
+}

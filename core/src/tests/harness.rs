@@ -1,0 +1,153 @@
+//! An IO-free harness: one engine, scripted connections, virtual time.
+
+use crate::{Action, ConnId, Instant, ListenerKind, Options, Server};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Drives one [`Server`] like a driver would, writing everything at once.
+pub(crate) struct Harness {
+    pub(crate) server: Server,
+    pub(crate) now: Instant,
+    out: BTreeMap<ConnId, Vec<u8>>,
+    closed: BTreeSet<ConnId>,
+    /// When false, Flush actions are left untaken (a stalled socket).
+    stalled: BTreeSet<ConnId>,
+    pub(crate) paused: Vec<ConnId>,
+}
+
+impl Harness {
+    pub(crate) fn new(options: Options) -> Self {
+        Self::with_seed(options, [42; 32])
+    }
+
+    pub(crate) fn with_seed(options: Options, seed: [u8; 32]) -> Self {
+        let now = Instant::from_nanos(1_000_000_000);
+        Harness {
+            server: Server::new(options, seed, now),
+            now,
+            out: BTreeMap::new(),
+            closed: BTreeSet::new(),
+            stalled: BTreeSet::new(),
+            paused: Vec::new(),
+        }
+    }
+
+    pub(crate) fn default_server() -> Self {
+        Self::new(Options {
+            host: "127.0.0.1".into(),
+            port: 4222,
+            ..Options::default()
+        })
+    }
+
+    /// Accepts a connection and returns it; its INFO is left in the output.
+    pub(crate) fn accept(&mut self) -> ConnId {
+        let peer: SocketAddr = "127.0.0.1:50000".parse().expect("literal address");
+        let id = self
+            .server
+            .handle_accept(ListenerKind::Client, peer, self.now);
+        self.drain();
+        id
+    }
+
+    /// Accepts a connection and discards its INFO.
+    pub(crate) fn client(&mut self) -> ConnId {
+        let id = self.accept();
+        let info = self.take(id);
+        assert!(info.starts_with("INFO {"), "{info}");
+        id
+    }
+
+    /// Accepts a connection and sends `connect` (the JSON), discarding output.
+    pub(crate) fn connected(&mut self, connect: &str) -> ConnId {
+        let id = self.client();
+        self.send(id, &format!("CONNECT {connect}\r\n"));
+        self.take(id);
+        id
+    }
+
+    pub(crate) fn send(&mut self, conn: ConnId, data: &str) {
+        self.send_bytes(conn, data.as_bytes());
+    }
+
+    pub(crate) fn send_bytes(&mut self, conn: ConnId, data: &[u8]) {
+        self.server
+            .handle_read(conn, Bytes::copy_from_slice(data), self.now);
+        self.drain();
+    }
+
+    /// Stops (or restarts) taking this connection's outbound bytes.
+    pub(crate) fn stall(&mut self, conn: ConnId, stalled: bool) {
+        if stalled {
+            self.stalled.insert(conn);
+        } else {
+            self.stalled.remove(&conn);
+            self.flush(conn);
+        }
+    }
+
+    /// Moves time forward by `d`, firing timers in order.
+    pub(crate) fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        while let Some((at, _)) = self.server.poll_timeout() {
+            if at > end {
+                break;
+            }
+            self.now = at.max(self.now);
+            self.server.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = end;
+        self.server.handle_timeout(self.now);
+        self.drain();
+    }
+
+    /// Output received on `conn` since the last call.
+    pub(crate) fn take(&mut self, conn: ConnId) -> String {
+        String::from_utf8_lossy(&self.out.remove(&conn).unwrap_or_default()).into_owned()
+    }
+
+    pub(crate) fn is_closed(&self, conn: ConnId) -> bool {
+        self.closed.contains(&conn)
+    }
+
+    fn flush(&mut self, conn: ConnId) {
+        let mut chunks = Vec::new();
+        let n = self.server.take_outbound(conn, &mut chunks, self.now);
+        let buf = self.out.entry(conn).or_default();
+        for c in &chunks {
+            buf.extend_from_slice(c);
+        }
+        self.server.handle_written(conn, n, self.now);
+    }
+
+    pub(crate) fn drain(&mut self) {
+        while let Some(action) = self.server.poll_action() {
+            match action {
+                Action::Flush(conn) => {
+                    if !self.stalled.contains(&conn) {
+                        self.flush(conn);
+                    }
+                }
+                Action::Close { conn, after_flush } => {
+                    if after_flush {
+                        self.flush(conn);
+                    }
+                    self.closed.insert(conn);
+                    self.server.handle_closed(conn, self.now);
+                }
+                Action::PauseReading { conn, .. } => self.paused.push(conn),
+            }
+        }
+        while self.server.poll_event().is_some() {}
+    }
+}
+
+/// Parses the JSON of an `INFO {...} \r\n` line.
+pub(crate) fn info_json(line: &str) -> serde_json::Value {
+    let start = line.find('{').expect("INFO has JSON");
+    let end = line.find("} \r\n").expect("INFO ends with space CRLF");
+    serde_json::from_str(&line[start..=end]).expect("INFO JSON parses")
+}

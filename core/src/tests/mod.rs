@@ -1,0 +1,7 @@
+//! Engine tests: literal protocol bytes in, exact bytes out, with no IO.
+
+mod client_protocol;
+mod harness;
+mod limits;
+mod robustness;
+mod timers;

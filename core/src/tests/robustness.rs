@@ -1,0 +1,99 @@
+//! Split invariance and panic freedom at the engine level: the same session
+//! fed whole, at every split point, and one byte at a time gives the same
+//! bytes out.
+
+use super::harness::Harness;
+use proptest::prelude::*;
+
+/// Sessions covering every op, payload sizes, headers and error endings.
+fn corpus() -> Vec<Vec<u8>> {
+    let big = "y".repeat(5000);
+    let mut sessions: Vec<String> = vec![
+        "CONNECT {\"verbose\":true,\"headers\":true}\r\nSUB a 1\r\nPUB a 3\r\nabc\r\nPING\r\n".into(),
+        "SUB x 1\r\nPUB x 1\r\nz\r\nPING\r\n".into(),
+        "sub low 5\r\npub low 1\r\nx\r\nping\r\npong\r\n".into(),
+        "CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB h 1\r\nHPUB h 12 14\r\nNATS/1.0\r\n\r\nhi\r\nHPUB h rep 12 12\r\nNATS/1.0\r\n\r\n\r\n".into(),
+        "CONNECT {\"verbose\":false}\r\nSUB q g 1\r\nSUB q g 2\r\nPUB q 1\r\nx\r\nPUB q 1\r\ny\r\nUNSUB 1\r\nPUB q 1\r\nz\r\n".into(),
+        "SUB a.* 1\r\nSUB a.> 2\r\nSUB > 3\r\nPUB a.b.c 0\r\n\r\nPUB a.b 2\r\nhi\r\n".into(),
+        "SUB foo..bar 2\r\nSUB foo.>.bar 3\r\nSUB * 4\r\nPUB foo.* 1\r\nw\r\n".into(),
+        "CONNECT {\"protocol\":1,\"verbose\":false}\r\nPING\r\nPING\r\nINFO {}\r\n+OK\r\n".into(),
+        "PINGxyz\r\nPING\nSUB\t tab  6\r\nPUB  \ttab   2\r\nhi\r\n".into(),
+        format!("SUB big 1\r\nPUB big 5000\r\n{big}\r\nPUB big reply 5000\r\n{big}\r\n"),
+        "SUB a 1\r\nUNSUB 1 2\r\nPUB a 1\r\n1\r\nPUB a 1\r\n2\r\nPUB a 1\r\n3\r\n".into(),
+        "CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\nSUB in.1 9\r\nPUB nobody in.1 2\r\nhi\r\n".into(),
+        "SUB foo 1\r\nPUB foo 2\r\nabc\r\n".into(),
+        "PUB foo 2000000\r\n".into(),
+        "FOO bar\r\n".into(),
+        "PUB foo\r\n".into(),
+        "CONNECT {\"protocol\":2}\r\n".into(),
+        "CONNECT {bad json\r\nPING\r\n".into(),
+        "HPUB h 12 14\r\nNATS/1.0\r\n\r\nhi\r\n".into(),
+        format!("PUB {} 1\r\n", "c".repeat(5000)),
+        "SUB dup 30\r\nSUB other 30\r\nPUB other 1\r\na\r\nPUB dup 1\r\nb\r\n".into(),
+        "CONNECT {\"echo\":false,\"verbose\":false}\r\nSUB e 1\r\nPUB e 1\r\nx\r\nPING\r\n".into(),
+        "MSG foo 1 1\r\nx\r\n".into(),
+        "\r\n".into(),
+        "-ERR 'boom'\r\n".into(),
+    ];
+    sessions.push("PUB a 1\r\nxy\r\nPING\r\n".into());
+    sessions.into_iter().map(String::into_bytes).collect()
+}
+
+/// Feeds `session` in the given chunks and returns (output, closed).
+fn run(session: &[u8], cuts: &[usize]) -> (String, bool) {
+    let mut h = Harness::default_server();
+    let c = h.client();
+    let mut start = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&session.len())) {
+        if cut > start {
+            h.send_bytes(c, &session[start..cut]);
+            start = cut;
+        }
+    }
+    (h.take(c), h.is_closed(c))
+}
+
+#[test]
+fn every_split_point_gives_the_same_output() {
+    for session in corpus() {
+        let whole = run(&session, &[]);
+        for cut in 1..session.len() {
+            assert_eq!(
+                run(&session, &[cut]),
+                whole,
+                "split at {cut} of {:?}",
+                String::from_utf8_lossy(&session)
+            );
+        }
+        let bytewise: Vec<usize> = (1..session.len()).collect();
+        assert_eq!(run(&session, &bytewise), whole, "byte at a time");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400), cut in 0usize..400) {
+        let cut = cut.min(data.len());
+        let whole = run(&data, &[]);
+        prop_assert_eq!(run(&data, &[cut]), whole);
+    }
+
+    #[test]
+    fn random_op_soup_is_split_invariant(
+        ops in proptest::collection::vec(prop_oneof![
+            Just("SUB a 1\r\n"), Just("SUB a.* 2\r\n"), Just("SUB > q 3\r\n"), Just("UNSUB 1\r\n"),
+            Just("UNSUB 2 1\r\n"), Just("PUB a 1\r\nx\r\n"), Just("PUB a.b r 0\r\n\r\n"),
+            Just("HPUB a 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"), Just("PING\r\n"), Just("PONG\r\n"),
+            Just("CONNECT {\"verbose\":false,\"headers\":true}\r\n"), Just("CONNECT {}\r\n"),
+            Just("pub a 1\r\n"), Just("x\r\n"), Just(" "), Just("\r\n"),
+        ], 0..30),
+        cuts in proptest::collection::vec(0usize..600, 0..6),
+    ) {
+        let session: Vec<u8> = ops.concat().into_bytes();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(session.len())).collect();
+        cuts.sort_unstable();
+        prop_assert_eq!(run(&session, &cuts), run(&session, &[]));
+    }
+}
