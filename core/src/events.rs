@@ -5,18 +5,18 @@ use crate::ids::ConnId;
 use crate::time::Instant;
 use std::fmt;
 
-/// Something the driver must do. Drain with `Server::poll_action`
+/// Something the driver must do. Drain with [`crate::Server::poll_action`]
 /// after every `handle_*` call, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// `conn` has new outbound bytes: call `Server::take_outbound`
+    /// `conn` has new outbound bytes: call [`crate::Server::take_outbound`]
     /// and write them, then report progress with
-    /// `Server::handle_written`.
+    /// [`crate::Server::handle_written`].
     Flush(ConnId),
     /// Close `conn`. With `after_flush`, first take and write whatever is
     /// still queued (an `-ERR` line, for example), then close. Without it,
     /// drop queued data and close at once. Call
-    /// `Server::handle_closed` once the socket is gone.
+    /// [`crate::Server::handle_closed`] once the socket is gone.
     Close {
         /// The connection to close.
         conn: ConnId,
@@ -113,7 +113,7 @@ impl fmt::Display for CloseReason {
 }
 
 /// Something that happened, for logs and metrics. Drain with
-/// `Server::poll_event`; ignoring events is harmless.
+/// [`crate::Server::poll_event`]; ignoring events is harmless.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// A client connection was accepted.

@@ -10,20 +10,20 @@
 //!
 //! ## Inputs and outputs
 //!
-//! Construct a `Server` with [`Options`], a 32-byte seed and the current
+//! Construct a [`Server`] with [`Options`], a 32-byte seed and the current
 //! [`Instant`]. Then feed it:
 //!
-//! - `Server::handle_accept`: a socket was accepted on a listener;
-//! - `Server::handle_read`: bytes arrived on a connection;
-//! - `Server::handle_written`: bytes taken with `Server::take_outbound`
+//! - [`Server::handle_accept`]: a socket was accepted on a listener;
+//! - [`Server::handle_read`]: bytes arrived on a connection;
+//! - [`Server::handle_written`]: bytes taken with [`Server::take_outbound`]
 //!   reached the socket;
-//! - `Server::handle_closed`: a socket is gone (peer close, error, or the
+//! - [`Server::handle_closed`]: a socket is gone (peer close, error, or the
 //!   end of an [`Action::Close`]);
-//! - `Server::handle_timeout`: the deadline from `Server::poll_timeout`
+//! - [`Server::handle_timeout`]: the deadline from [`Server::poll_timeout`]
 //!   passed (calling it early or twice is harmless).
 //!
 //! Every input takes `now` last. Outputs are pulled:
-//! `Server::poll_action`, `Server::poll_timeout`, `Server::poll_event`.
+//! [`Server::poll_action`], [`Server::poll_timeout`], [`Server::poll_event`].
 //!
 //! ## The run loop
 //!
@@ -37,7 +37,7 @@
 //!    several inputs before step 4, but must keep each connection's reads in
 //!    order.
 //! 4. Drain `poll_action` until `None`, in order: on [`Action::Flush`] call
-//!    `Server::take_outbound` and start writing those bytes; on
+//!    [`Server::take_outbound`] and start writing those bytes; on
 //!    [`Action::Close`] take and write the remaining bytes first if
 //!    `after_flush`, then close the socket and call `handle_closed`; on
 //!    [`Action::PauseReading`] stop reading that socket until the instant.
@@ -60,6 +60,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod account;
+mod client;
 pub mod events;
 pub mod ids;
 pub mod info;
@@ -67,13 +69,19 @@ pub mod nkey;
 pub mod options;
 pub mod outbound;
 pub mod proto;
-// In progress (next session): account, client, server, subject, sublist and
-// the engine tests in tests/ need the parser and the subject index.
 pub mod rng;
+pub mod server;
+pub mod subject;
+pub mod sublist;
 pub mod time;
 pub mod timers;
 
+#[cfg(test)]
+mod tests;
+
+pub use client::ConnStats;
 pub use events::{Action, CloseReason, Event, TimerKey};
 pub use ids::ConnId;
 pub use options::{ClientAuth, Options};
+pub use server::{ListenerKind, Server, ServerStats};
 pub use time::Instant;

@@ -278,6 +278,8 @@ impl Server {
     /// Closes every connection (server shutdown), in connection order.
     pub fn shutdown(&mut self, now: Instant) {
         let _ = now;
+        // Sorted below, so the map's iteration order never reaches output.
+        #[allow(clippy::disallowed_methods)]
         let mut ids: Vec<ConnId> = self
             .conns
             .values()
@@ -458,8 +460,7 @@ impl Server {
         c.headers = server_headers && c.opts.headers;
         self.timers.cancel(TimerKey::AuthTimeout(conn));
         let c = &self.conns[&conn];
-        if !authorized(&auth, &c.opts) || c.opts.account.is_some() || c.opts.new_account.is_some()
-        {
+        if !authorized(&auth, &c.opts) || c.opts.account.is_some() || c.opts.new_account.is_some() {
             self.fail_with(
                 conn,
                 ProtocolError::AuthorizationViolation,
@@ -870,7 +871,12 @@ impl Server {
         for sub in subs {
             self.accounts[account.0 as usize].sublist.remove(&sub);
         }
-        tracing::debug!("{} - {} - Client connection closed: {}", c.peer, conn, reason);
+        tracing::debug!(
+            "{} - {} - Client connection closed: {}",
+            c.peer,
+            conn,
+            reason
+        );
         self.timers.cancel(TimerKey::Ping(conn));
         self.timers.cancel(TimerKey::AuthTimeout(conn));
         self.timers.cancel(TimerKey::WriteDeadline(conn));

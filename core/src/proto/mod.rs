@@ -2,8 +2,10 @@
 //! exact `-ERR` texts.
 
 pub mod errors;
+pub mod parser;
 
 pub use errors::ProtocolError;
+pub use parser::{Limits, Parser};
 
 use bytes::Bytes;
 

@@ -12,7 +12,10 @@ fn c01_info_on_accept() {
     let mut h = Harness::default_server();
     let c = h.accept();
     let out = h.take(c);
-    assert!(out.starts_with("INFO {") && out.ends_with("} \r\n"), "{out}");
+    assert!(
+        out.starts_with("INFO {") && out.ends_with("} \r\n"),
+        "{out}"
+    );
     let info = info_json(&out);
     assert_eq!(info["proto"], 1);
     assert_eq!(info["headers"], true);
@@ -85,8 +88,14 @@ fn c07_ping_trailing_bytes_ignored() {
 fn c08_reply_and_empty_payload() {
     let mut h = Harness::default_server();
     let c = h.connected(QUIET);
-    h.send(c, "SUB foo 1\r\nSUB bar 2\r\nPUB foo reply.x 3\r\nabc\r\nPUB bar 0\r\n\r\n");
-    assert_eq!(h.take(c), "MSG foo 1 reply.x 3\r\nabc\r\nMSG bar 2 0\r\n\r\n");
+    h.send(
+        c,
+        "SUB foo 1\r\nSUB bar 2\r\nPUB foo reply.x 3\r\nabc\r\nPUB bar 0\r\n\r\n",
+    );
+    assert_eq!(
+        h.take(c),
+        "MSG foo 1 reply.x 3\r\nabc\r\nMSG bar 2 0\r\n\r\n"
+    );
 }
 
 #[test]
@@ -97,7 +106,10 @@ fn c09_hpub_to_header_client() {
         c,
         "SUB foo 1\r\nHPUB foo 20 25\r\nNATS/1.0\r\nA: bcd\r\n\r\nhello\r\n",
     );
-    assert_eq!(h.take(c), "HMSG foo 1 20 25\r\nNATS/1.0\r\nA: bcd\r\n\r\nhello\r\n");
+    assert_eq!(
+        h.take(c),
+        "HMSG foo 1 20 25\r\nNATS/1.0\r\nA: bcd\r\n\r\nhello\r\n"
+    );
     h.send(c, "SUB r 2\r\nHPUB r rep 12 12\r\nNATS/1.0\r\n\r\n\r\n");
     assert_eq!(h.take(c), "HMSG r 2 rep 12 12\r\nNATS/1.0\r\n\r\n\r\n");
 }
@@ -149,7 +161,10 @@ fn c14_no_responders_requires_headers() {
     let mut h = Harness::default_server();
     let c = h.client();
     h.send(c, "CONNECT {\"no_responders\":true}\r\n");
-    assert_eq!(h.take(c), "-ERR 'no responders requires headers support'\r\n");
+    assert_eq!(
+        h.take(c),
+        "-ERR 'no responders requires headers support'\r\n"
+    );
     assert!(h.is_closed(c));
 }
 
@@ -182,11 +197,20 @@ fn c17_malformed_connect_closes_silently() {
 
 #[test]
 fn c18_unknown_and_server_only_ops() {
-    for input in ["FOO bar\r\n", "\r\n", "MSG foo 1 1\r\nx\r\n", "RS+ $G foo\r\n"] {
+    for input in [
+        "FOO bar\r\n",
+        "\r\n",
+        "MSG foo 1 1\r\nx\r\n",
+        "RS+ $G foo\r\n",
+    ] {
         let mut h = Harness::default_server();
         let c = h.connected(QUIET);
         h.send(c, input);
-        assert_eq!(h.take(c), "-ERR 'Unknown Protocol Operation'\r\n", "{input:?}");
+        assert_eq!(
+            h.take(c),
+            "-ERR 'Unknown Protocol Operation'\r\n",
+            "{input:?}"
+        );
         assert!(h.is_closed(c), "{input:?}");
     }
 }
@@ -215,7 +239,10 @@ fn c20_bad_pub_arguments_close_silently() {
 fn c24_invalid_subjects_keep_connection() {
     let mut h = Harness::default_server();
     let c = h.connected(QUIET);
-    h.send(c, "SUB foo..bar 2\r\nSUB foo.>.bar 3\r\nSUB * 4\r\nSUB foo.*bar 5\r\nPING\r\n");
+    h.send(
+        c,
+        "SUB foo..bar 2\r\nSUB foo.>.bar 3\r\nSUB * 4\r\nSUB foo.*bar 5\r\nPING\r\n",
+    );
     assert_eq!(
         h.take(c),
         "-ERR 'Invalid Subject'\r\n-ERR 'Invalid Subject'\r\nPONG\r\n"
@@ -244,7 +271,10 @@ fn c25_pedantic_invalid_publish_subject_still_delivered() {
 fn c26_duplicate_sid_ignored() {
     let mut h = Harness::default_server();
     let c = h.connected(QUIET);
-    h.send(c, "SUB dup 30\r\nSUB other 30\r\nPUB other 1\r\na\r\nPUB dup 1\r\nb\r\n");
+    h.send(
+        c,
+        "SUB dup 30\r\nSUB other 30\r\nPUB other 1\r\na\r\nPUB dup 1\r\nb\r\n",
+    );
     assert_eq!(h.take(c), "MSG dup 30 1\r\nb\r\n");
 }
 
@@ -252,12 +282,18 @@ fn c26_duplicate_sid_ignored() {
 fn c27_unsub_with_max() {
     let mut h = Harness::default_server();
     let c = h.connected(QUIET);
-    h.send(c, "SUB a 1\r\nUNSUB 1 1\r\nPUB a 1\r\nx\r\nPUB a 1\r\ny\r\n");
+    h.send(
+        c,
+        "SUB a 1\r\nUNSUB 1 1\r\nPUB a 1\r\nx\r\nPUB a 1\r\ny\r\n",
+    );
     assert_eq!(h.take(c), "MSG a 1 1\r\nx\r\n");
     h.send(c, "SUB b 2\r\nUNSUB 2 0\r\nPUB b 1\r\nx\r\nPING\r\n");
     assert_eq!(h.take(c), "PONG\r\n");
     // max below what was already delivered unsubscribes at once.
-    h.send(c, "SUB d 3\r\nPUB d 1\r\nx\r\nPUB d 1\r\nx\r\nUNSUB 3 1\r\nPUB d 1\r\nx\r\nPING\r\n");
+    h.send(
+        c,
+        "SUB d 3\r\nPUB d 1\r\nx\r\nPUB d 1\r\nx\r\nUNSUB 3 1\r\nPUB d 1\r\nx\r\nPING\r\n",
+    );
     assert_eq!(h.take(c), "MSG d 3 1\r\nx\r\nMSG d 3 1\r\nx\r\nPONG\r\n");
     // Unknown sid: no error.
     h.send(c, "UNSUB 99\r\nPING\r\n");

@@ -38,7 +38,11 @@ fn c23_max_control_line() {
     let subject = "a".repeat(4094 - 2);
     h.send(c, &format!("SUB {subject} 1\r\nPUB {subject} 1\r\nx\r\n"));
     let out = h.take(c);
-    assert!(out.starts_with(&format!("MSG {subject} 1 1\r\n")), "{}", &out[..40.min(out.len())]);
+    assert!(
+        out.starts_with(&format!("MSG {subject} 1 1\r\n")),
+        "{}",
+        &out[..40.min(out.len())]
+    );
     // A 4100-byte line is refused, even before its newline arrives.
     let c = h.connected(QUIET);
     h.send(c, &format!("PUB {} 1", "b".repeat(4100)));
@@ -54,7 +58,10 @@ fn c41_max_subscriptions() {
     });
     let c = h.connected(QUIET);
     h.send(c, "SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nPING\r\n");
-    assert_eq!(h.take(c), "-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n");
+    assert_eq!(
+        h.take(c),
+        "-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n"
+    );
     assert!(!h.is_closed(c));
 }
 
@@ -68,7 +75,10 @@ fn c43_max_connections() {
     let fourth = h.accept();
     let out = h.take(fourth);
     assert!(out.starts_with("INFO {"));
-    assert!(out.ends_with("} \r\n-ERR 'maximum connections exceeded'\r\n"), "{out}");
+    assert!(
+        out.ends_with("} \r\n-ERR 'maximum connections exceeded'\r\n"),
+        "{out}"
+    );
     assert!(h.is_closed(fourth));
     assert!(conns.iter().all(|c| !h.is_closed(*c)));
     // A slot frees up when a client leaves.

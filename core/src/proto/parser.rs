@@ -1,0 +1,439 @@
+//! The resumable, zero-copy client protocol parser.
+//!
+//! [`Parser::decode`] consumes a `Bytes` read chunk and returns one op at a
+//! time. An op that lies wholly inside the chunk is returned as slices of it
+//! (no copy); an op that spans reads is gathered once into the parser's own
+//! buffer, with the whole payload reserved as soon as its size is known.
+//! Limits are checked on the control line, before waiting for a payload,
+//! and on a partial line, so an endless line is stopped early.
+
+use super::{ClientOp, ProtocolError};
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Limits the parser enforces before waiting for a payload.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Longest argument part of a control line.
+    pub max_control_line: usize,
+    /// Largest PUB/HPUB payload.
+    pub max_payload: usize,
+    /// Whether HPUB is allowed (the client negotiated headers).
+    pub headers: bool,
+}
+
+/// Why parsing stopped for good. After an error the parser is poisoned and
+/// returns the same error again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// Send `-ERR '<text>'` and close.
+    Protocol(ProtocolError),
+    /// Close without any `-ERR` (bad argument counts or sizes, HPUB without
+    /// headers, header size above total size).
+    SilentClose,
+}
+
+/// A control line parsed, waiting for its payload.
+#[derive(Debug)]
+struct PendingPub {
+    subject: Bytes,
+    reply: Option<Bytes>,
+    header_len: Option<usize>,
+    size: usize,
+}
+
+/// The parser state of one connection.
+#[derive(Debug, Default)]
+pub struct Parser {
+    acc: BytesMut,
+    pending: Option<PendingPub>,
+    failed: Option<ParseError>,
+}
+
+impl Parser {
+    /// Creates a parser at the start of an op.
+    pub fn new() -> Parser {
+        Parser::default()
+    }
+
+    /// Whether the parser is between ops with nothing buffered.
+    pub fn is_idle(&self) -> bool {
+        self.acc.is_empty() && self.pending.is_none() && self.failed.is_none()
+    }
+
+    /// Consumes bytes from `input` and returns the next complete op,
+    /// `Ok(None)` when `input` is exhausted (partial bytes are kept), or an
+    /// error.
+    pub fn decode(
+        &mut self,
+        input: &mut Bytes,
+        limits: &Limits,
+    ) -> Result<Option<ClientOp>, ParseError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let result = self.decode_inner(input, limits);
+        if let Err(e) = result {
+            self.failed = Some(e);
+            input.clear();
+        }
+        result
+    }
+
+    fn decode_inner(
+        &mut self,
+        input: &mut Bytes,
+        limits: &Limits,
+    ) -> Result<Option<ClientOp>, ParseError> {
+        if self.pending.is_some() {
+            return self.payload(input);
+        }
+        let line = if self.acc.is_empty() {
+            match memchr::memchr(b'\n', input) {
+                Some(i) => input.split_to(i + 1),
+                None => {
+                    check_partial(input, limits)?;
+                    self.acc.extend_from_slice(input);
+                    input.clear();
+                    return Ok(None);
+                }
+            }
+        } else {
+            match memchr::memchr(b'\n', input) {
+                Some(i) => {
+                    self.acc.extend_from_slice(&input[..=i]);
+                    input.advance(i + 1);
+                    self.acc.split().freeze()
+                }
+                None => {
+                    self.acc.extend_from_slice(input);
+                    input.clear();
+                    check_partial(&self.acc, limits)?;
+                    return Ok(None);
+                }
+            }
+        };
+        match self.line(line, limits)? {
+            Some(op) => Ok(Some(op)),
+            None => self.payload(input),
+        }
+    }
+
+    /// Parses one control line (ending in `\n`). Returns `None` when a
+    /// payload must follow (kept in `self.pending`).
+    fn line(&mut self, line: Bytes, limits: &Limits) -> Result<Option<ClientOp>, ParseError> {
+        let mut end = line.len() - 1;
+        if end > 0 && line[end - 1] == b'\r' {
+            end -= 1;
+        }
+        let text = line.slice(..end);
+        let op_len = text
+            .iter()
+            .position(|&b| matches!(b, b' ' | b'\t'))
+            .unwrap_or(text.len());
+        let op = &text[..op_len];
+        let unknown = Err(ParseError::Protocol(ProtocolError::UnknownOperation));
+        if starts_with_ci(op, b"PING") {
+            return Ok(Some(ClientOp::Ping));
+        }
+        if starts_with_ci(op, b"PONG") {
+            return Ok(Some(ClientOp::Pong));
+        }
+        if starts_with_ci(op, b"+OK") {
+            return Ok(Some(ClientOp::Ok));
+        }
+        let rest_start = skip_ws(&text, op_len);
+        let rest = text.slice(rest_start..);
+        if rest.len() > limits.max_control_line {
+            return Err(ParseError::Protocol(ProtocolError::MaxControlLine));
+        }
+        // CONNECT and INFO may be glued to their JSON.
+        if starts_with_ci(&text, b"CONNECT") {
+            let start = skip_ws(&text, 7);
+            return Ok(Some(ClientOp::Connect(text.slice(start..))));
+        }
+        if starts_with_ci(&text, b"INFO") {
+            let start = skip_ws(&text, 4);
+            return Ok(Some(ClientOp::Info(text.slice(start..))));
+        }
+        if eq_ci(op, b"-ERR") {
+            return Ok(Some(ClientOp::Err(rest)));
+        }
+        let kind = if eq_ci(op, b"PUB") {
+            Kind::Pub
+        } else if eq_ci(op, b"HPUB") {
+            Kind::HPub
+        } else if eq_ci(op, b"SUB") {
+            Kind::Sub
+        } else if eq_ci(op, b"UNSUB") {
+            Kind::Unsub
+        } else {
+            return unknown;
+        };
+        if op_len == text.len() {
+            // The op name must be followed by whitespace and arguments.
+            return unknown;
+        }
+        let args: Vec<Bytes> = split_args(&rest);
+        let silent = Err(ParseError::SilentClose);
+        match kind {
+            Kind::Pub => {
+                let (subject, reply, size) = match args.as_slice() {
+                    [s, n] => (s.clone(), None, n),
+                    [s, r, n] => (s.clone(), Some(r.clone()), n),
+                    _ => return silent,
+                };
+                let size = parse_size(size).ok_or(ParseError::SilentClose)?;
+                if size > limits.max_payload {
+                    return Err(ParseError::Protocol(ProtocolError::MaxPayload));
+                }
+                self.pending = Some(PendingPub {
+                    subject,
+                    reply,
+                    header_len: None,
+                    size,
+                });
+                Ok(None)
+            }
+            Kind::HPub => {
+                if !limits.headers {
+                    return silent;
+                }
+                let (subject, reply, hdr, total) = match args.as_slice() {
+                    [s, h, t] => (s.clone(), None, h, t),
+                    [s, r, h, t] => (s.clone(), Some(r.clone()), h, t),
+                    _ => return silent,
+                };
+                let hdr = parse_size(hdr).ok_or(ParseError::SilentClose)?;
+                let total = parse_size(total).ok_or(ParseError::SilentClose)?;
+                if hdr > total {
+                    return silent;
+                }
+                if total > limits.max_payload {
+                    return Err(ParseError::Protocol(ProtocolError::MaxPayload));
+                }
+                self.pending = Some(PendingPub {
+                    subject,
+                    reply,
+                    header_len: Some(hdr),
+                    size: total,
+                });
+                Ok(None)
+            }
+            Kind::Sub => match args.as_slice() {
+                [s, sid] => Ok(Some(ClientOp::Sub {
+                    subject: s.clone(),
+                    queue: None,
+                    sid: sid.clone(),
+                })),
+                [s, q, sid] => Ok(Some(ClientOp::Sub {
+                    subject: s.clone(),
+                    queue: Some(q.clone()),
+                    sid: sid.clone(),
+                })),
+                _ => silent,
+            },
+            Kind::Unsub => match args.as_slice() {
+                [sid] => Ok(Some(ClientOp::Unsub {
+                    sid: sid.clone(),
+                    max: None,
+                })),
+                [sid, max] => {
+                    let max = parse_size(max).ok_or(ParseError::SilentClose)?;
+                    Ok(Some(ClientOp::Unsub {
+                        sid: sid.clone(),
+                        max: Some(max as u64),
+                    }))
+                }
+                _ => silent,
+            },
+        }
+    }
+
+    /// Gathers the payload of `self.pending` plus its CRLF.
+    fn payload(&mut self, input: &mut Bytes) -> Result<Option<ClientOp>, ParseError> {
+        let Some(p) = self.pending.as_ref() else {
+            return Ok(None);
+        };
+        let need = p.size + 2;
+        let frame = if self.acc.is_empty() && input.len() >= need {
+            input.split_to(need)
+        } else {
+            if self.acc.is_empty() {
+                self.acc.reserve(need);
+            }
+            let take = (need - self.acc.len()).min(input.len());
+            self.acc.extend_from_slice(&input[..take]);
+            input.advance(take);
+            if self.acc.len() < need {
+                return Ok(None);
+            }
+            self.acc.split().freeze()
+        };
+        let Some(p) = self.pending.take() else {
+            return Ok(None);
+        };
+        if frame[p.size] != b'\r' || frame[p.size + 1] != b'\n' {
+            return Err(ParseError::Protocol(ProtocolError::UnknownOperation));
+        }
+        let message = frame.slice(..p.size);
+        Ok(Some(match p.header_len {
+            None => ClientOp::Pub {
+                subject: p.subject,
+                reply: p.reply,
+                payload: message,
+            },
+            Some(header_len) => ClientOp::HPub {
+                subject: p.subject,
+                reply: p.reply,
+                header_len,
+                message,
+            },
+        }))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Pub,
+    HPub,
+    Sub,
+    Unsub,
+}
+
+/// Stops a line that grows past the control-line limit before its newline.
+fn check_partial(partial: &[u8], limits: &Limits) -> Result<(), ParseError> {
+    if partial.len() <= limits.max_control_line {
+        return Ok(());
+    }
+    let op_len = partial
+        .iter()
+        .position(|&b| matches!(b, b' ' | b'\t'))
+        .unwrap_or(partial.len());
+    let start = skip_ws(partial, op_len);
+    let mut arg_len = partial.len() - start;
+    if partial.last() == Some(&b'\r') {
+        arg_len -= 1;
+    }
+    if arg_len > limits.max_control_line {
+        return Err(ParseError::Protocol(ProtocolError::MaxControlLine));
+    }
+    Ok(())
+}
+
+fn skip_ws(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && matches!(s[i], b' ' | b'\t') {
+        i += 1;
+    }
+    i
+}
+
+fn split_args(rest: &Bytes) -> Vec<Bytes> {
+    let mut args = Vec::with_capacity(4);
+    let mut i = 0;
+    while i < rest.len() {
+        i = skip_ws(rest, i);
+        let start = i;
+        while i < rest.len() && !matches!(rest[i], b' ' | b'\t') {
+            i += 1;
+        }
+        if i > start {
+            args.push(rest.slice(start..i));
+        }
+    }
+    args
+}
+
+fn parse_size(s: &[u8]) -> Option<usize> {
+    if s.is_empty() || s.len() > 18 {
+        return None;
+    }
+    let mut n: usize = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + (b - b'0') as usize;
+    }
+    Some(n)
+}
+
+fn starts_with_ci(s: &[u8], prefix: &[u8]) -> bool {
+    s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+fn eq_ci(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_control_line: 4096,
+        max_payload: 1 << 20,
+        headers: true,
+    };
+
+    fn all(p: &mut Parser, data: &[u8]) -> Result<Vec<ClientOp>, ParseError> {
+        let mut input = Bytes::copy_from_slice(data);
+        let mut ops = Vec::new();
+        while let Some(op) = p.decode(&mut input, &LIMITS)? {
+            ops.push(op);
+        }
+        Ok(ops)
+    }
+
+    #[test]
+    fn whole_op_is_zero_copy() {
+        let mut p = Parser::new();
+        let mut input = Bytes::from_static(b"PUB a 3\r\nabc\r\n");
+        let op = p.decode(&mut input, &LIMITS).unwrap().unwrap();
+        let ClientOp::Pub { payload, .. } = op else {
+            panic!("not a PUB")
+        };
+        assert_eq!(&payload[..], b"abc");
+        assert!(input.is_empty());
+    }
+
+    #[test]
+    fn split_pub_is_gathered() {
+        let mut p = Parser::new();
+        let mut ops = Vec::new();
+        for part in [&b"PU"[..], b"B sp 5\r\nhel", b"lo\r", b"\n"] {
+            ops.extend(all(&mut p, part).unwrap());
+        }
+        assert_eq!(
+            ops,
+            vec![ClientOp::Pub {
+                subject: Bytes::from_static(b"sp"),
+                reply: None,
+                payload: Bytes::from_static(b"hello"),
+            }]
+        );
+        assert!(p.is_idle());
+    }
+
+    #[test]
+    fn errors_are_sticky() {
+        let mut p = Parser::new();
+        let e = all(&mut p, b"FOO\r\n").unwrap_err();
+        assert_eq!(e, ParseError::Protocol(ProtocolError::UnknownOperation));
+        assert_eq!(all(&mut p, b"PING\r\n").unwrap_err(), e);
+    }
+
+    #[test]
+    fn bad_arguments_close_silently() {
+        for input in [
+            &b"PUB foo\r\n"[..],
+            b"PUB foo abc\r\n",
+            b"PUB s -1\r\n",
+            b"SUB a\r\n",
+        ] {
+            assert_eq!(
+                all(&mut Parser::new(), input).unwrap_err(),
+                ParseError::SilentClose
+            );
+        }
+    }
+}
