@@ -1,0 +1,156 @@
+//! Process tests of the `canopy` binary over real loopback sockets.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start(name: &str) -> Server {
+    let dir = std::env::temp_dir().join(format!("canopy-bin-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_canopy"))
+        .args(["-a", "127.0.0.1", "-p", "-1", "-l"])
+        .arg(&log)
+        .arg("-P")
+        .arg(dir.join("pid"))
+        .arg("--ports_file_dir")
+        .arg(&dir)
+        .spawn()
+        .expect("canopy starts");
+    let mut server = Server {
+        child,
+        port: 0,
+        dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(rest) = text.split("client connections on ").nth(1) {
+            if text.contains("Server is ready") {
+                let addr = rest.split_whitespace().next().unwrap();
+                let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+                server.port = port;
+                return server;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no listening line in log: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn read_until(conn: &mut BufReader<TcpStream>, needle: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let mut line = String::new();
+        if conn.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    seen
+}
+
+#[test]
+fn log_pid_ports_files_and_protocol() {
+    let s = start("basic");
+    let pid = s.child.id();
+    let pid_file = std::fs::read_to_string(s.dir.join("pid")).unwrap();
+    assert_eq!(pid_file.trim(), pid.to_string());
+    let ports = std::fs::read_to_string(s.dir.join(format!("nats-server_{pid}.ports"))).unwrap();
+    assert_eq!(
+        ports,
+        format!("{{\"nats\":[\"nats://127.0.0.1:{}\"]}}", s.port)
+    );
+    let log = std::fs::read_to_string(s.dir.join("log")).unwrap();
+    let first = log.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!("[{pid}] ")) && first.contains(" [INF] "),
+        "{first}"
+    );
+
+    let stream = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut sub = BufReader::new(stream);
+    let info = read_until(&mut sub, "\n");
+    assert!(info.starts_with("INFO {") && info.contains(&format!("\"port\":{}", s.port)));
+    sub.get_mut()
+        .write_all(b"CONNECT {\"verbose\":false}\r\nSUB foo 1\r\nPING\r\n")
+        .unwrap();
+    assert_eq!(read_until(&mut sub, "PONG"), "PONG\r\n");
+
+    let mut publisher = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    publisher
+        .write_all(b"CONNECT {\"verbose\":false}\r\nPUB foo 5\r\nhello\r\n")
+        .unwrap();
+    assert_eq!(read_until(&mut sub, "hello"), "MSG foo 1 5\r\nhello\r\n");
+}
+
+#[test]
+fn unknown_flag_exits_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_canopy"))
+        .arg("-badflag")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("flag provided but not defined: -badflag"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sigterm_exits_cleanly_and_removes_ports_file() {
+    let mut s = start("term");
+    let pid = s.child.id();
+    let ports = s.dir.join(format!("nats-server_{pid}.ports"));
+    assert!(ports.exists());
+    Command::new("kill").arg(pid.to_string()).status().unwrap();
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!ports.exists());
+    let mut log = String::new();
+    std::fs::File::open(s.dir.join("log"))
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("Server Exiting"));
+}
+
+#[test]
+fn nats_py_smoke() {
+    let s = start("natspy");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/smoke.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(format!("nats://127.0.0.1:{}", s.port))
+        .output()
+        .expect("python3 runs (scripts/provision.sh installs nats-py)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
