@@ -92,6 +92,11 @@ impl Sublist {
         if let Some(m) = self.cache.get(subject) {
             return m.clone();
         }
+        // A subject with an empty token matches nothing (nats-server drops
+        // such publishes even when pedantic only warns about them).
+        if subject.is_empty() || subject::tokens(subject).any(<[u8]>::is_empty) {
+            return Arc::new(Matches::default());
+        }
         let mut result = Matches::default();
         let mut groups: BTreeMap<Bytes, Vec<Arc<Subscription>>> = BTreeMap::new();
         for sub in self.subs.values() {

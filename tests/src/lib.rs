@@ -311,8 +311,11 @@ pub struct ServerBuilder {
     args: Vec<String>,
     config: Option<String>,
     port: Option<u16>,
+    random_port: bool,
     ready_timeout: Duration,
 }
+
+const LISTENING: &str = "Listening for client connections on 127.0.0.1:";
 
 impl ServerBuilder {
     /// A builder for `imp` with no extra arguments.
@@ -322,6 +325,7 @@ impl ServerBuilder {
             args: Vec::new(),
             config: None,
             port: None,
+            random_port: false,
             ready_timeout: Duration::from_secs(15),
         }
     }
@@ -348,6 +352,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Passes `-p -1` (the server picks a port) and learns the port from the
+    /// `Listening for client connections on 127.0.0.1:PORT` log line.
+    pub fn random_port(mut self) -> Self {
+        self.random_port = true;
+        self
+    }
+
     /// Starts the server and waits until it logs that it listens on its port.
     ///
     /// # Panics
@@ -356,18 +367,30 @@ impl ServerBuilder {
         let mut last_err = String::new();
         // A port picked as free can still be taken by someone else before the
         // server binds it: retry on a new port then (not with a fixed port).
-        let attempts = if self.port.is_some() { 1 } else { 4 };
+        let attempts = if self.port.is_some() || self.random_port {
+            1
+        } else {
+            4
+        };
         for _ in 0..attempts {
-            let port = self.port.unwrap_or_else(reserve_free_port);
+            let port = if self.random_port {
+                None
+            } else {
+                Some(self.port.unwrap_or_else(reserve_free_port))
+            };
             match self.try_start(port) {
                 Ok(s) => return s,
-                Err(e) => last_err = e,
+                // It exited (maybe the port was taken): try another port.
+                Err((true, e)) => last_err = e,
+                // Still running but not listening: retrying would not help.
+                Err((false, e)) => panic!("{} did not start: {e}", self.imp),
             }
         }
         panic!("{} did not start: {last_err}", self.imp);
     }
 
-    fn try_start(&self, port: u16) -> Result<Server, String> {
+    /// `port` None: `-p -1`. `Err((exited, report))`.
+    fn try_start(&self, port: Option<u16>) -> Result<Server, (bool, String)> {
         let bin = self.imp.bin();
         let dir = TempDir::new(self.imp.name());
         let mut cmd = Command::new(&bin);
@@ -376,7 +399,8 @@ impl ServerBuilder {
             std::fs::write(&conf, text).expect("write config");
             cmd.arg("-c").arg(&conf);
         }
-        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        let port_arg = port.map_or_else(|| "-1".to_string(), |p| p.to_string());
+        cmd.args(["-a", "127.0.0.1", "-p", &port_arg])
             .args(&self.args)
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -384,7 +408,7 @@ impl ServerBuilder {
             .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("cannot spawn {}: {e}", bin.display()))?;
+            .map_err(|e| (false, format!("cannot spawn {}: {e}", bin.display())))?;
         let log = Arc::new(Log::default());
         for out in [
             child
@@ -413,34 +437,55 @@ impl ServerBuilder {
                 log.close();
             });
         }
+        let log_file = log_file_arg(&self.args).map(|f| dir.path().join(f));
         let mut server = Server {
             imp: self.imp,
             child,
-            port,
+            port: port.unwrap_or(0),
             log,
-            _dir: dir,
+            log_file,
+            dir,
         };
-        let needle = format!("Listening for client connections on 127.0.0.1:{port}");
+        let needle = match port {
+            Some(p) => format!("{LISTENING}{p}"),
+            None => LISTENING.to_string(),
+        };
         let deadline = Instant::now() + self.ready_timeout;
         loop {
-            if server.log.contains(&needle) {
-                return Ok(server);
+            let text = server.log();
+            if let Some(line) = text.lines().find(|l| l.contains(&needle)) {
+                let rest = &line[line.find(LISTENING).map_or(0, |i| i + LISTENING.len())..];
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                match digits.parse::<u16>() {
+                    // `...:4222` must not match a wanted `...:42`.
+                    Ok(p) if port.is_none() || port == Some(p) => {
+                        server.port = p;
+                        return Ok(server);
+                    }
+                    _ => {}
+                }
             }
             if let Ok(Some(status)) = server.child.try_wait() {
                 // Let the log readers finish.
                 server.log.wait_closed(Duration::from_millis(500));
-                return Err(format!(
-                    "{} exited with {status} before listening on port {port}; log:\n{}",
-                    bin.display(),
-                    server.log()
+                return Err((
+                    true,
+                    format!(
+                        "{} exited with {status} before listening on port {port_arg}; log:\n{}",
+                        bin.display(),
+                        server.log()
+                    ),
                 ));
             }
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "{} did not log {needle:?} within {:?}; log:\n{}",
-                    bin.display(),
-                    self.ready_timeout,
-                    server.log()
+                return Err((
+                    false,
+                    format!(
+                        "{} did not log {needle:?} within {:?}; log:\n{}",
+                        bin.display(),
+                        self.ready_timeout,
+                        server.log()
+                    ),
                 ));
             }
             server.log.wait_change(Duration::from_millis(20));
@@ -463,14 +508,6 @@ impl Log {
         self.state.lock().expect("log").1 += 1;
         self.cv.notify_all();
     }
-    fn contains(&self, needle: &str) -> bool {
-        self.state
-            .lock()
-            .expect("log")
-            .0
-            .iter()
-            .any(|l| l.contains(needle))
-    }
     fn wait_change(&self, d: Duration) {
         let g = self.state.lock().expect("log");
         let _ = self.cv.wait_timeout(g, d).expect("log");
@@ -491,13 +528,31 @@ impl Log {
     }
 }
 
+/// The value of `-l`/`--log` (`-l F`, `-l=F`, `--log F`, `--log=F`).
+fn log_file_arg(args: &[String]) -> Option<String> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        for flag in ["-l", "--l", "-log", "--log"] {
+            if a == flag {
+                return it.next().cloned();
+            }
+            if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+                return Some(v.to_string());
+            }
+        }
+    }
+    None
+}
+
 /// A running server process; killed (and reaped) on drop.
 pub struct Server {
     imp: Impl,
     child: Child,
     port: u16,
     log: Arc<Log>,
-    _dir: TempDir,
+    /// `-l FILE` (relative to the server's working directory, its temp dir).
+    log_file: Option<PathBuf>,
+    dir: TempDir,
 }
 
 impl fmt::Debug for Server {
@@ -541,15 +596,35 @@ impl Server {
         self.child.id()
     }
 
-    /// Everything the server printed so far (stdout and stderr lines).
+    /// Everything the server printed so far (stdout and stderr lines, then
+    /// the `-l` log file if one was given).
     pub fn log(&self) -> String {
-        self.log.text()
+        let mut t = self.log.text();
+        let f = self.log_file_text();
+        if !f.is_empty() {
+            t.push('\n');
+            t.push_str(&f);
+        }
+        t
+    }
+
+    fn log_file_text(&self) -> String {
+        self.log_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .unwrap_or_default()
+    }
+
+    /// The server's working directory (a fresh temp dir; relative paths in
+    /// its arguments and config resolve here).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The last `n` log lines.
     pub fn log_tail(&self, n: usize) -> String {
-        let g = self.log.state.lock().expect("log");
-        let lines = &g.0;
+        let all = self.log();
+        let lines: Vec<&str> = all.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 

@@ -694,12 +694,12 @@ pub fn line_diff(a: &[String], b: &[String]) -> String {
             out.push_str(&format!("    {}\n", a[i]));
             i += 1;
             j += 1;
-        } else if j < m && (i == n || l[i][j + 1] >= l[i + 1][j]) {
-            out.push_str(&format!("  + {}\n", b[j]));
-            j += 1;
-        } else {
+        } else if i < n && (j == m || l[i + 1][j] >= l[i][j + 1]) {
             out.push_str(&format!("  - {}\n", a[i]));
             i += 1;
+        } else {
+            out.push_str(&format!("  + {}\n", b[j]));
+            j += 1;
         }
     }
     out
@@ -747,6 +747,48 @@ fn describe_steps(s: &Session) -> String {
     out
 }
 
+fn info_objects(out: &ConnOutput) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    parse_units(&out.raw)
+        .into_iter()
+        .filter_map(|u| match u {
+            Unit::Line(l) => {
+                let j = l.strip_prefix(b"INFO ")?;
+                serde_json::from_slice::<serde_json::Value>(j.trim_ascii())
+                    .ok()?
+                    .as_object()
+                    .cloned()
+            }
+            Unit::Msg(..) | Unit::Partial(_) => None,
+        })
+        .collect()
+}
+
+/// Key-level differences between the INFOs two servers sent on one connection.
+fn info_diff(a: &ConnOutput, b: &ConnOutput, na: Impl, nb: Impl) -> String {
+    let mut out = String::new();
+    for (k, (ia, ib)) in info_objects(a)
+        .iter()
+        .zip(info_objects(b).iter())
+        .enumerate()
+    {
+        let only_a: Vec<&String> = ia.keys().filter(|x| !ib.contains_key(*x)).collect();
+        let only_b: Vec<&String> = ib.keys().filter(|x| !ia.contains_key(*x)).collect();
+        let vals: Vec<String> = ia
+            .iter()
+            .filter(|(x, v)| {
+                !MASKED_INFO_KEYS.contains(&x.as_str()) && ib.get(*x).is_some_and(|w| w != *v)
+            })
+            .map(|(x, v)| format!("{x}: {v} vs {}", ib[x]))
+            .collect();
+        if !only_a.is_empty() || !only_b.is_empty() || !vals.is_empty() {
+            out.push_str(&format!(
+                "  INFO #{k}: keys only from {na}: {only_a:?}; only from {nb}: {only_b:?}; values differ: {vals:?}\n"
+            ));
+        }
+    }
+    out
+}
+
 /// Compares two runs of `session`; `Err` holds a readable report.
 pub fn compare(session: &Session, a: &SideOutput, b: &SideOutput) -> Result<(), String> {
     let n = a.conns.len().max(b.conns.len());
@@ -757,10 +799,16 @@ pub fn compare(session: &Session, a: &SideOutput, b: &SideOutput) -> Result<(), 
         let lb = normalize(session, c, b.conns.get(c).unwrap_or(&empty));
         if la != lb {
             report.push_str(&format!(
-                "connection {c}: (- {} / + {})\n{}",
+                "connection {c}: (- {} / + {})\n{}{}",
                 a.imp,
                 b.imp,
-                line_diff(&la, &lb)
+                line_diff(&la, &lb),
+                info_diff(
+                    a.conns.get(c).unwrap_or(&empty),
+                    b.conns.get(c).unwrap_or(&empty),
+                    a.imp,
+                    b.imp
+                )
             ));
         }
     }

@@ -11,3 +11,4 @@
 
 pub mod driver;
 pub mod logging;
+pub mod simple_config;

@@ -18,6 +18,7 @@ struct Cli {
     user: Option<String>,
     pass: Option<String>,
     token: Option<String>,
+    config: Option<String>,
 }
 
 const USAGE: &str = "Usage: canopy [options]
@@ -126,10 +127,7 @@ fn main() -> ExitCode {
             "user" => cli.user = Some(value),
             "pass" => cli.pass = Some(value),
             "auth" => cli.token = Some(value),
-            "c" | "config" => {
-                eprintln!("canopy: configuration files are not supported yet ({value})");
-                return ExitCode::from(1);
-            }
+            "c" | "config" => cli.config = Some(value),
             "h" | "help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -142,6 +140,26 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             other => return flag_error(other),
+        }
+    }
+    if let Some(path) = cli.config.clone() {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("nats-server: {path}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        match canopy_tokio::simple_config::apply(&text, &mut options) {
+            Ok(file) => {
+                if cli.port.is_none() {
+                    cli.port = file.port;
+                }
+            }
+            Err(e) => {
+                eprintln!("nats-server: {path}: {e}");
+                return ExitCode::from(1);
+            }
         }
     }
     if let Some(token) = cli.token.clone() {

@@ -237,13 +237,11 @@ impl Parser {
                     sid: sid.clone(),
                     max: None,
                 })),
-                [sid, max] => {
-                    let max = parse_size(max).ok_or(ParseError::SilentClose)?;
-                    Ok(Some(ClientOp::Unsub {
-                        sid: sid.clone(),
-                        max: Some(max as u64),
-                    }))
-                }
+                // nats-server reads a malformed max as -1: unsubscribe now.
+                [sid, max] => Ok(Some(ClientOp::Unsub {
+                    sid: sid.clone(),
+                    max: Some(parse_size(max).map_or(0, |m| m as u64)),
+                })),
                 _ => silent,
             },
         }

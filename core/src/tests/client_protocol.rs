@@ -265,6 +265,21 @@ fn c25_pedantic_invalid_publish_subject_still_delivered() {
         h.take(c),
         "-ERR 'Invalid Publish Subject'\r\n+OK\r\nMSG foo.* 1 1\r\nw\r\n"
     );
+    // An empty token matches nothing, not even `>`.
+    h.send(c, "PUB a..b 1\r\nv\r\n");
+    assert_eq!(h.take(c), "-ERR 'Invalid Publish Subject'\r\n+OK\r\n");
+}
+
+#[test]
+fn unsub_with_malformed_max_unsubscribes_now() {
+    let mut h = Harness::default_server();
+    let c = h.connected(QUIET);
+    h.send(
+        c,
+        "SUB a 1\r\nUNSUB 1 x\r\nPUB a 1\r\nq\r\nSUB b 2\r\nUNSUB 2 -5\r\nPUB b 1\r\nr\r\nPING\r\n",
+    );
+    assert_eq!(h.take(c), "PONG\r\n");
+    assert!(!h.is_closed(c));
 }
 
 #[test]

@@ -1,0 +1,161 @@
+//! The command line and files that tools rely on (protocol-core.md section 6,
+//! check 58), checked against canopy and, with the same code, nats-server:
+//! the `Listening for client connections on` / `Server is ready` log lines,
+//! `-l`, `-P`, `--ports_file_dir`, `-p -1`, `-DV`, and flags overriding the
+//! config file.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use canopy_tests::{Impl, Server, ServerBuilder};
+
+/// Reads the INFO line and answers one PING.
+fn ping(server: &Server) -> serde_json::Value {
+    let mut s = TcpStream::connect(server.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut info = String::new();
+    r.read_line(&mut info).expect("INFO line");
+    let json = info
+        .strip_prefix("INFO ")
+        .unwrap_or_else(|| panic!("{}: first line is not INFO: {info:?}", server.imp()));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("INFO JSON");
+    s.write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+        .unwrap();
+    let mut pong = String::new();
+    r.read_line(&mut pong).expect("PONG line");
+    assert_eq!(pong, "PONG\r\n", "{}", server.imp());
+    v
+}
+
+fn log_lines(imp: Impl) {
+    let server = Server::start(imp, &[]);
+    ping(&server);
+    let log = server.log();
+    assert!(
+        log.contains(&format!(
+            "[INF] Listening for client connections on 127.0.0.1:{}",
+            server.port()
+        )),
+        "{imp}: no Listening line in:\n{log}"
+    );
+    assert!(
+        log.contains("[INF] Server is ready"),
+        "{imp}: no `Server is ready` line in:\n{log}"
+    );
+    // nats.rs' test harness scrapes this shape: `[pid] date time [INF] ...`.
+    let line = log
+        .lines()
+        .find(|l| l.contains("Listening for client connections"))
+        .unwrap();
+    assert!(
+        line.starts_with(&format!("[{}] ", server.pid())),
+        "{imp}: log line does not start with [pid]: {line:?}"
+    );
+}
+
+fn log_pid_and_ports_files(imp: Impl) {
+    let server = ServerBuilder::new(imp)
+        .args([
+            "-l",
+            "server.log",
+            "-P",
+            "server.pid",
+            "--ports_file_dir",
+            ".",
+        ])
+        .start();
+    ping(&server);
+    let dir = server.dir();
+    let log = std::fs::read_to_string(dir.join("server.log")).expect("-l log file");
+    assert!(
+        log.contains(&format!(
+            "Listening for client connections on 127.0.0.1:{}",
+            server.port()
+        )),
+        "{imp}: log file:\n{log}"
+    );
+    let pid = std::fs::read_to_string(dir.join("server.pid")).expect("-P pid file");
+    assert_eq!(pid.trim(), server.pid().to_string(), "{imp}: pid file");
+
+    // nats-server names it after its executable: <exe>_<pid>.ports.
+    let exe = imp.bin();
+    let exe = exe.file_name().unwrap().to_string_lossy().into_owned();
+    let names = [
+        format!("{exe}_{}.ports", server.pid()),
+        format!("nats-server_{}.ports", server.pid()),
+    ];
+    let ports = names
+        .iter()
+        .find_map(|n| std::fs::read_to_string(dir.join(n)).ok())
+        .unwrap_or_else(|| {
+            let listing: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            panic!("{imp}: no ports file named {names:?}; dir has {listing:?}")
+        });
+    let v: serde_json::Value = serde_json::from_str(&ports).expect("ports file JSON");
+    assert_eq!(
+        v["nats"],
+        serde_json::json!([format!("nats://127.0.0.1:{}", server.port())]),
+        "{imp}: ports file {ports}"
+    );
+}
+
+fn random_port(imp: Impl) {
+    let server = ServerBuilder::new(imp).random_port().start();
+    assert_ne!(server.port(), 0);
+    let info = ping(&server);
+    assert_eq!(info["port"], server.port(), "{imp}: INFO port");
+}
+
+fn debug_trace_flags(imp: Impl) {
+    let server = Server::start(imp, &["-DV"]);
+    let info = ping(&server);
+    assert_eq!(info["proto"], 1);
+}
+
+fn flags_override_config(imp: Impl) {
+    // The builder passes `-p <port>` after `-c`; the config says otherwise.
+    let server = ServerBuilder::new(imp)
+        .config("port: 1\nmax_payload: 2KB\n")
+        .args(["--user", "u", "--pass", "p"])
+        .start();
+    let mut s = TcpStream::connect(server.addr()).expect("flag port wins");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut info = String::new();
+    r.read_line(&mut info).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(info.trim().strip_prefix("INFO ").unwrap()).unwrap();
+    assert_eq!(v["max_payload"], 2048, "{imp}: config max_payload");
+    assert_eq!(v["auth_required"], true, "{imp}: --user/--pass");
+    s.write_all(b"CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nPING\r\n")
+        .unwrap();
+    let mut pong = String::new();
+    r.read_line(&mut pong).unwrap();
+    assert_eq!(pong, "PONG\r\n", "{imp}");
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        /// Against canopy.
+        mod canopy {
+            $(#[test] fn $name() { super::$name(canopy_tests::Impl::Canopy); })*
+        }
+        /// The same checks against nats-server 2.15.1.
+        mod nats_server {
+            $(#[test] fn $name() { super::$name(canopy_tests::Impl::NatsServer); })*
+        }
+    };
+}
+
+both! {
+    log_lines,
+    log_pid_and_ports_files,
+    random_port,
+    debug_trace_flags,
+    flags_override_config,
+}
