@@ -138,19 +138,3 @@ fn sigterm_exits_cleanly_and_removes_ports_file() {
     assert!(log.contains("Server Exiting"));
 }
 
-#[test]
-fn nats_py_smoke() {
-    let s = start("natspy");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/smoke.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(format!("nats://127.0.0.1:{}", s.port))
-        .output()
-        .expect("python3 runs (scripts/provision.sh installs nats-py)");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
