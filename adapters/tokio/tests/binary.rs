@@ -137,4 +137,3 @@ fn sigterm_exits_cleanly_and_removes_ports_file() {
         .unwrap();
     assert!(log.contains("Server Exiting"));
 }
-
