@@ -3,8 +3,8 @@
 
 The server binary comes from $CANOPY_BIN (tests/tests/nats_py.rs sets it to
 the canopy binary, or to nats-server to check this script). It is started as
-`BIN -a 127.0.0.1 -p PORT` and must log
-`Listening for client connections on 127.0.0.1:PORT`.
+`BIN -a 127.0.0.1 -p -1` (the server picks a free port) and must log
+`Listening for client connections on 127.0.0.1:PORT`, which gives the port.
 
 Run directly (`python3 tests/python/smoke_test.py`) or with pytest; every
 check is an assert, and any failure exits non-zero.
@@ -12,7 +12,7 @@ check is an assert, and any failure exits non-zero.
 
 import asyncio
 import os
-import socket
+import re
 import subprocess
 import sys
 import threading
@@ -28,14 +28,6 @@ except ImportError as e:  # pragma: no cover - provisioning problem
     sys.exit(2)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Server:
     """The server under test on a free loopback port; stopped by close()."""
 
@@ -45,12 +37,12 @@ class Server:
             raise SystemExit("CANOPY_BIN is not set (the server binary to test)")
         if not os.path.isfile(binary):
             raise SystemExit(f"CANOPY_BIN={binary} does not exist")
-        self.port = free_port()
+        self.port = None
         self.lines = []
         self.ready = threading.Event()
-        needle = f"Listening for client connections on 127.0.0.1:{self.port}"
+        listening = re.compile(r"Listening for client connections on 127\.0\.0\.1:(\d+)")
         self.proc = subprocess.Popen(
-            [binary, "-a", "127.0.0.1", "-p", str(self.port), *extra_args],
+            [binary, "-a", "127.0.0.1", "-p", "-1", *extra_args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -60,14 +52,16 @@ class Server:
         def pump():
             for line in self.proc.stdout:
                 self.lines.append(line.rstrip("\n"))
-                if needle in line:
+                m = listening.search(line)
+                if m and self.port is None:
+                    self.port = int(m.group(1))
                     self.ready.set()
 
         threading.Thread(target=pump, daemon=True).start()
         if not self.ready.wait(15):
             self.close()
             raise AssertionError(
-                f"{binary} did not log {needle!r}; log:\n" + "\n".join(self.lines)
+                f"{binary} did not log its client port; log:\n" + "\n".join(self.lines)
             )
         self.url = f"nats://127.0.0.1:{self.port}"
 

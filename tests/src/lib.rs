@@ -225,6 +225,50 @@ fn canopy_candidates() -> Vec<PathBuf> {
     c
 }
 
+fn newest_mtime(dir: &Path, newest: &mut Option<(std::time::SystemTime, PathBuf)>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            newest_mtime(&path, newest);
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            if let Ok(t) = e.metadata().and_then(|m| m.modified()) {
+                let newer = match newest {
+                    Some((n, _)) => t > *n,
+                    None => true,
+                };
+                if newer {
+                    *newest = Some((t, path));
+                }
+            }
+        }
+    }
+}
+
+/// A canopy binary older than the engine or adapter sources would test old
+/// code without saying so: refuse it.
+fn check_not_stale(bin: &Path) {
+    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
+        return;
+    };
+    let root = workspace_root();
+    let mut newest = None;
+    for dir in ["core/src", "adapters/tokio/src"] {
+        newest_mtime(&root.join(dir), &mut newest);
+    }
+    if let Some((t, src)) = newest {
+        assert!(
+            t <= built,
+            "the canopy binary {} is older than {}: rebuild it with \
+             `cargo build -p canopy-tokio` (scripts/test.sh does), or set CANOPY_BIN",
+            bin.display(),
+            src.display()
+        );
+    }
+}
+
 /// The `canopy` binary: `$CANOPY_BIN`, else the one built next to the running
 /// test binary (same target dir and profile), else `target/{debug,release}`
 /// under `$CARGO_TARGET_DIR` or the workspace.
@@ -244,6 +288,7 @@ pub fn canopy_bin() -> PathBuf {
     let cands = canopy_candidates();
     for p in &cands {
         if is_executable(p) {
+            check_not_stale(p);
             return p.clone();
         }
     }
@@ -284,11 +329,44 @@ impl Drop for TempDir {
     }
 }
 
+/// The kernel's ephemeral port range (`bind(0)`, outgoing connections).
+fn ephemeral_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            let mut it = t.split_whitespace().map(|x| x.parse::<u16>());
+            Some((it.next()?.ok()?, it.next()?.ok()?))
+        })
+        .unwrap_or((32768, 60999))
+}
+
 /// Ports handed out by this process, so two servers started here never get
 /// the same one even before either has bound it.
+///
+/// Ports come from below the ephemeral range: a port that `bind(0)` (or a
+/// server started with `-p -1`, or an outgoing connection) in another process
+/// could be given is never used, so another test process on the machine cannot
+/// end up talking to our server or racing it for the port.
 fn reserve_free_port() -> u16 {
     static USED: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let used = USED.get_or_init(|| Mutex::new(HashSet::new()));
+    let (lo, _) = ephemeral_range();
+    const BASE: u16 = 10_000;
+    if lo > BASE + 1000 {
+        let span = u64::from(lo - BASE);
+        // Different processes start at different places.
+        let start = u64::from(std::process::id()).wrapping_mul(7919) % span;
+        for _ in 0..span {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let port = BASE + u16::try_from((start + n * 17) % span).expect("port fits");
+            if TcpListener::bind(("127.0.0.1", port)).is_ok()
+                && used.lock().expect("port set").insert(port)
+            {
+                return port;
+            }
+        }
+    }
     loop {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = l.local_addr().expect("local addr").port();
