@@ -635,7 +635,8 @@ impl Server {
             return true;
         }
         self.mark_dirty(target);
-        if pending > max_pending / 4 * 3 && publisher != target {
+        // nats-server stalls producers once a consumer is half way there.
+        if pending > max_pending / 2 && publisher != target {
             self.stall(publisher, now);
         }
         if max > 0 && delivered == max {

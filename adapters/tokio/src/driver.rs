@@ -1,37 +1,75 @@
 //! The generic run loop of `canopy_core::Server` on tokio.
+//!
+//! One engine task owns the [`Server`]. Each connection has a reader task
+//! that forwards bytes to the engine over a bounded channel (so a flood of
+//! input back-pressures the sockets, not memory). Writes happen in the
+//! engine task itself: after every batch of inputs it takes each flushed
+//! connection's queued chunks and writes them with one non-blocking
+//! vectored write; only when the socket is full does a small task wait for
+//! it to become writable. A message thus crosses one task boundary between
+//! publisher and subscriber.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use canopy_core::{Action, ConnId, Event, Instant, ListenerKind, Options, Server};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
 
 /// Inputs gathered from sockets for the engine task.
 enum Input {
     Read(ConnId, Bytes),
-    Written(ConnId, usize),
+    Writable(ConnId),
     Closed(ConnId),
 }
 
-enum WriterMsg {
-    Data(Vec<Bytes>),
-    Close,
+/// The engine task's view of one connection.
+struct Conn {
+    stream: Arc<TcpStream>,
+    reader: JoinHandle<()>,
+    /// The task waiting for the socket to drain, when a write blocked.
+    waiter: Option<JoinHandle<()>>,
+    pause_until: Arc<AtomicU64>,
+    /// Reads the reader may have handed over and the engine not yet
+    /// handled: per-connection back-pressure, so a paused producer stops
+    /// within a read or two.
+    credits: Arc<Semaphore>,
+    /// Chunks taken from the engine and not yet written.
+    pending: VecDeque<Bytes>,
 }
 
-struct Handle {
-    writer: mpsc::UnboundedSender<WriterMsg>,
-    reader: tokio::task::JoinHandle<()>,
-    pause_until: Arc<AtomicU64>,
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.reader.abort();
+        if let Some(w) = self.waiter.take() {
+            w.abort();
+        }
+    }
 }
 
 /// Most inputs handled per wakeup before actions are drained.
 const MAX_INPUTS_PER_WAKEUP: usize = 256;
 /// Read buffer spare capacity.
 const READ_CAPACITY: usize = 64 * 1024;
+/// Reads of one connection queued for the engine at most.
+const READS_IN_FLIGHT: usize = 2;
+/// Most buffers handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+/// How long a connection closed with a flush may take to drain.
+const CLOSE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
+
+/// The driver's state besides the engine.
+struct Driver {
+    conns: HashMap<ConnId, Conn>,
+    tx: mpsc::Sender<Input>,
+    clock: Clock,
+    scratch: Vec<Bytes>,
+}
 
 /// Converts real time into engine time from a fixed epoch.
 #[derive(Clone, Copy, Debug)]
@@ -80,7 +118,12 @@ pub async fn run(
     }
     let mut server = Server::new(options, seed, clock.now());
     let (tx, mut rx) = mpsc::channel::<Input>(1024);
-    let mut conns: HashMap<ConnId, Handle> = HashMap::new();
+    let mut d = Driver {
+        conns: HashMap::new(),
+        tx,
+        clock,
+        scratch: Vec::new(),
+    };
     tokio::pin!(shutdown);
     loop {
         let deadline = server.poll_timeout().map(|(at, _)| clock.to_std(at));
@@ -94,154 +137,267 @@ pub async fn run(
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
                 if let Ok((stream, peer)) = accepted {
-                    accept(&mut server, &mut conns, &tx, stream, peer, clock);
+                    d.accept(&mut server, stream, peer);
                 }
             }
             input = rx.recv() => {
                 let Some(input) = input else { break };
-                handle(&mut server, &mut conns, input, clock);
+                // Flush after every input, as nats-server flushes after
+                // every read: what one read produced reaches the sockets
+                // before the next read adds more, which keeps pending bytes
+                // (and slow-consumer verdicts) to what a socket refused.
+                d.handle(&mut server, input);
                 for _ in 0..MAX_INPUTS_PER_WAKEUP {
+                    d.drain(&mut server);
                     match rx.try_recv() {
-                        Ok(input) => handle(&mut server, &mut conns, input, clock),
+                        Ok(input) => d.handle(&mut server, input),
                         Err(_) => break,
                     }
                 }
             }
             _ = sleep => server.handle_timeout(clock.now()),
         }
-        drain(&mut server, &mut conns, clock);
+        d.drain(&mut server);
     }
     server.shutdown(clock.now());
-    drain(&mut server, &mut conns, clock);
+    d.drain(&mut server);
 }
 
-fn accept(
-    server: &mut Server,
-    conns: &mut HashMap<ConnId, Handle>,
-    tx: &mpsc::Sender<Input>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    clock: Clock,
-) {
-    let _ = stream.set_nodelay(true);
-    let id = server.handle_accept(ListenerKind::Client, peer, clock.now());
-    let (mut rd, mut wr) = stream.into_split();
-    let pause_until = Arc::new(AtomicU64::new(0));
-    let pause = pause_until.clone();
-    let rtx = tx.clone();
-    let reader = tokio::spawn(async move {
-        let mut buf = BytesMut::with_capacity(READ_CAPACITY);
-        loop {
-            let until = pause.load(Ordering::Relaxed);
-            if until > clock.now().as_nanos() {
-                tokio::time::sleep_until(clock.to_std(Instant::from_nanos(until)).into()).await;
-            }
-            if buf.capacity() - buf.len() < READ_CAPACITY / 4 {
-                buf.reserve(READ_CAPACITY);
-            }
-            match rd.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => {
-                    let _ = rtx.send(Input::Closed(id)).await;
-                    return;
+impl Driver {
+    fn accept(&mut self, server: &mut Server, stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let clock = self.clock;
+        let id = server.handle_accept(ListenerKind::Client, peer, clock.now());
+        let stream = Arc::new(stream);
+        let pause_until = Arc::new(AtomicU64::new(0));
+        let credits = Arc::new(Semaphore::new(READS_IN_FLIGHT));
+        let reader = tokio::spawn(read_loop(
+            id,
+            stream.clone(),
+            pause_until.clone(),
+            credits.clone(),
+            self.tx.clone(),
+            clock,
+        ));
+        self.conns.insert(
+            id,
+            Conn {
+                stream,
+                reader,
+                waiter: None,
+                pause_until,
+                credits,
+                pending: VecDeque::new(),
+            },
+        );
+    }
+
+    fn handle(&mut self, server: &mut Server, input: Input) {
+        let now = self.clock.now();
+        match input {
+            Input::Read(id, data) => {
+                server.handle_read(id, data, now);
+                if let Some(c) = self.conns.get(&id) {
+                    c.credits.add_permits(1);
                 }
-                Ok(_) => {
-                    if rtx
-                        .send(Input::Read(id, buf.split().freeze()))
-                        .await
-                        .is_err()
-                    {
+            }
+            Input::Writable(id) => {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.waiter = None;
+                    self.write(server, id);
+                }
+            }
+            Input::Closed(id) => {
+                if self.conns.remove(&id).is_some() {
+                    server.handle_closed(id, now);
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self, server: &mut Server) {
+        while let Some(action) = server.poll_action() {
+            match action {
+                Action::Flush(id) => {
+                    if self.take(server, id) {
+                        self.write(server, id);
+                    }
+                }
+                Action::Close { conn, after_flush } => {
+                    if after_flush {
+                        self.take(server, conn);
+                    }
+                    if let Some(mut c) = self.conns.remove(&conn) {
+                        if after_flush && !c.pending.is_empty() {
+                            let pending = std::mem::take(&mut c.pending);
+                            let stream = c.stream.clone();
+                            tokio::spawn(finish_writes(stream, pending));
+                        }
+                    }
+                    server.handle_closed(conn, self.clock.now());
+                }
+                Action::PauseReading { conn, until } => {
+                    if let Some(c) = self.conns.get(&conn) {
+                        c.pause_until.store(until.as_nanos(), Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        while let Some(event) = server.poll_event() {
+            match event {
+                Event::ClientConnected { .. } => {}
+                Event::ConnectionClosed { conn, reason } => {
+                    tracing::trace!("{conn} closed: {reason}");
+                }
+                Event::SlowConsumerDetected { conn } => {
+                    tracing::trace!("{conn} slow consumer");
+                }
+            }
+        }
+    }
+
+    /// Moves `id`'s queued bytes from the engine to the connection's
+    /// pending chunks; whether there is anything to write now.
+    fn take(&mut self, server: &mut Server, id: ConnId) -> bool {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return false;
+        };
+        if server.take_outbound(id, &mut self.scratch, self.clock.now()) > 0 {
+            c.pending.extend(self.scratch.drain(..));
+        }
+        c.waiter.is_none() && !c.pending.is_empty()
+    }
+
+    /// Writes as much of `id`'s pending chunks as the socket takes now;
+    /// if it fills up, starts a task that reports when it drains.
+    fn write(&mut self, server: &mut Server, id: ConnId) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let mut written = 0;
+        let mut failed = false;
+        while !c.pending.is_empty() {
+            match write_some(&c.stream, &mut c.pending) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let stream = c.stream.clone();
+                    let tx = self.tx.clone();
+                    c.waiter = Some(tokio::spawn(async move {
+                        let _ = stream.writable().await;
+                        let _ = tx.send(Input::Writable(id)).await;
+                    }));
+                    break;
+                }
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        let now = self.clock.now();
+        if written > 0 {
+            server.handle_written(id, written, now);
+        }
+        if failed {
+            self.conns.remove(&id);
+            server.handle_closed(id, now);
+        }
+    }
+}
+
+/// One non-blocking vectored write of the front of `pending`; drops what
+/// was written and returns its length.
+fn write_some(stream: &TcpStream, pending: &mut VecDeque<Bytes>) -> io::Result<usize> {
+    let mut iov = [IoSlice::new(&[]); MAX_IOVECS];
+    let mut n_iov = 0;
+    for chunk in pending.iter().take(MAX_IOVECS) {
+        iov[n_iov] = IoSlice::new(chunk);
+        n_iov += 1;
+    }
+    let n = stream.try_write_vectored(&iov[..n_iov])?;
+    if n == 0 {
+        return Err(io::ErrorKind::WriteZero.into());
+    }
+    let mut left = n;
+    while left > 0 {
+        let Some(front) = pending.front_mut() else {
+            break;
+        };
+        if front.len() <= left {
+            left -= front.len();
+            pending.pop_front();
+        } else {
+            front.advance(left);
+            left = 0;
+        }
+    }
+    Ok(n)
+}
+
+/// Writes what a closing connection still owes its peer, within a limit;
+/// dropping the stream afterwards closes the socket.
+async fn finish_writes(stream: Arc<TcpStream>, mut pending: VecDeque<Bytes>) {
+    let _ = tokio::time::timeout(CLOSE_FLUSH_LIMIT, async {
+        while !pending.is_empty() {
+            match write_some(&stream, &mut pending) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if stream.writable().await.is_err() {
                         return;
                     }
                 }
+                Err(_) => return,
             }
         }
-    });
-    let (wtx, mut wrx) = mpsc::unbounded_channel::<WriterMsg>();
-    let report = tx.clone();
-    tokio::spawn(async move {
-        while let Some(msg) = wrx.recv().await {
-            match msg {
-                WriterMsg::Data(chunks) => {
-                    let mut n = 0;
-                    for chunk in &chunks {
-                        if wr.write_all(chunk).await.is_err() {
-                            let _ = report.send(Input::Closed(id)).await;
-                            return;
-                        }
-                        n += chunk.len();
-                    }
-                    let _ = report.send(Input::Written(id, n)).await;
-                }
-                WriterMsg::Close => {
-                    let _ = wr.shutdown().await;
+    })
+    .await;
+}
+
+/// Reads from the socket and forwards each read to the engine, honouring
+/// the engine's pause requests.
+async fn read_loop(
+    id: ConnId,
+    stream: Arc<TcpStream>,
+    pause: Arc<AtomicU64>,
+    credits: Arc<Semaphore>,
+    tx: mpsc::Sender<Input>,
+    clock: Clock,
+) {
+    let mut buf = BytesMut::with_capacity(READ_CAPACITY);
+    loop {
+        match credits.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return,
+        }
+        let until = pause.load(Ordering::Relaxed);
+        if until > clock.now().as_nanos() {
+            tokio::time::sleep_until(clock.to_std(Instant::from_nanos(until)).into()).await;
+        }
+        if buf.capacity() - buf.len() < READ_CAPACITY / 4 {
+            buf.reserve(READ_CAPACITY);
+        }
+        if stream.readable().await.is_err() {
+            let _ = tx.send(Input::Closed(id)).await;
+            return;
+        }
+        match stream.try_read_buf(&mut buf) {
+            Ok(0) => {
+                let _ = tx.send(Input::Closed(id)).await;
+                return;
+            }
+            Ok(_) => {
+                if tx
+                    .send(Input::Read(id, buf.split().freeze()))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
-        }
-    });
-    conns.insert(
-        id,
-        Handle {
-            writer: wtx,
-            reader,
-            pause_until,
-        },
-    );
-}
-
-fn handle(server: &mut Server, conns: &mut HashMap<ConnId, Handle>, input: Input, clock: Clock) {
-    match input {
-        Input::Read(id, data) => server.handle_read(id, data, clock.now()),
-        Input::Written(id, n) => server.handle_written(id, n, clock.now()),
-        Input::Closed(id) => {
-            if let Some(h) = conns.remove(&id) {
-                h.reader.abort();
-                let _ = h.writer.send(WriterMsg::Close);
-                server.handle_closed(id, clock.now());
-            }
-        }
-    }
-}
-
-fn drain(server: &mut Server, conns: &mut HashMap<ConnId, Handle>, clock: Clock) {
-    while let Some(action) = server.poll_action() {
-        match action {
-            Action::Flush(id) => {
-                if let Some(h) = conns.get(&id) {
-                    let mut chunks = Vec::new();
-                    if server.take_outbound(id, &mut chunks, clock.now()) > 0 {
-                        let _ = h.writer.send(WriterMsg::Data(chunks));
-                    }
-                }
-            }
-            Action::Close { conn, after_flush } => {
-                if let Some(h) = conns.remove(&conn) {
-                    h.reader.abort();
-                    if after_flush {
-                        let mut chunks = Vec::new();
-                        if server.take_outbound(conn, &mut chunks, clock.now()) > 0 {
-                            let _ = h.writer.send(WriterMsg::Data(chunks));
-                        }
-                    }
-                    let _ = h.writer.send(WriterMsg::Close);
-                }
-                server.handle_closed(conn, clock.now());
-            }
-            Action::PauseReading { conn, until } => {
-                if let Some(h) = conns.get(&conn) {
-                    h.pause_until.store(until.as_nanos(), Ordering::Relaxed);
-                }
-            }
-        }
-    }
-    while let Some(event) = server.poll_event() {
-        match event {
-            Event::ClientConnected { .. } => {}
-            Event::ConnectionClosed { conn, reason } => {
-                tracing::trace!("{conn} closed: {reason}");
-            }
-            Event::SlowConsumerDetected { conn } => {
-                tracing::trace!("{conn} slow consumer");
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => credits.add_permits(1),
+            Err(_) => {
+                let _ = tx.send(Input::Closed(id)).await;
+                return;
             }
         }
     }

@@ -168,10 +168,7 @@ fn main() -> ExitCode {
         options.auth = ClientAuth::UserPassword { user, password };
     }
     init_logging(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match build_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("canopy: cannot start runtime: {e}");
@@ -179,6 +176,28 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(serve(options, cli))
+}
+
+/// The runtime: one thread by default. The engine is single-threaded, so
+/// extra workers only move socket reads to other cores at the price of a
+/// cross-thread wakeup per message batch; on small machines one thread is
+/// faster in every benchmark row (BENCHMARKS.md). `CANOPY_WORKER_THREADS=N`
+/// (N > 1) selects a multi-threaded runtime with N workers.
+fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = std::env::var("CANOPY_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(1);
+    if workers > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
 }
 
 fn init_logging(cli: &Cli) {

@@ -1,0 +1,261 @@
+//! The measured workloads: publish/subscribe throughput (plain fan-out or a
+//! queue group) and request/reply latency.
+
+use crate::wire::{connect, Op, Reader};
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+/// Bytes of publishes written before the publisher asks for a PONG.
+const BATCH_BYTES: usize = 64 * 1024;
+/// PINGs the publisher may have outstanding: bounds what the server buffers.
+const PING_WINDOW: usize = 8;
+/// Longest any single run may take.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// One throughput workload.
+#[derive(Clone, Debug)]
+pub struct PubSub {
+    /// Number of subscribers.
+    pub subscribers: usize,
+    /// Whether the subscribers form one queue group.
+    pub queue: bool,
+    /// Payload size in bytes.
+    pub size: usize,
+    /// Messages published.
+    pub count: u64,
+}
+
+/// Publishes `count` messages and waits until every subscriber has them;
+/// returns published messages per second, end to end.
+pub async fn pubsub(addr: &str, run: u64, w: &PubSub) -> io::Result<f64> {
+    let subject = format!("bench.{run}");
+    let target = if w.queue {
+        w.count
+    } else {
+        w.count * w.subscribers as u64
+    };
+    let received = Arc::new(AtomicU64::new(0));
+    let (done_tx, mut done_rx) = mpsc::channel::<Instant>(1);
+    let mut tasks = Vec::new();
+    for i in 0..w.subscribers {
+        let (mut reader, writer) = connect(addr).await?;
+        let sub = if w.queue {
+            format!("SUB {subject} q {}\r\nPING\r\n", i + 1)
+        } else {
+            format!("SUB {subject} {}\r\nPING\r\n", i + 1)
+        };
+        writer.lock().await.write_all(sub.as_bytes()).await?;
+        wait_pong(&mut reader).await?;
+        let received = received.clone();
+        let done = done_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match reader.next().await {
+                    Ok(Op::Msg { .. }) => {
+                        if received.fetch_add(1, Ordering::Relaxed) + 1 == target {
+                            let _ = done.send(Instant::now()).await;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err::<(), io::Error>(e),
+                }
+            }
+        }));
+    }
+    let (mut reader, writer) = connect(addr).await?;
+    let frame_len = format!("PUB {subject} {}\r\n", w.size).len() + w.size + 2;
+    let per_batch = (BATCH_BYTES / frame_len).max(1) as u64;
+    let batch = frames(&subject, w.size, per_batch, true);
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut outstanding = 0usize;
+    {
+        let mut wr = writer.lock().await;
+        while sent < w.count {
+            let n = per_batch.min(w.count - sent);
+            if n == per_batch {
+                wr.write_all(&batch).await?;
+            } else {
+                wr.write_all(&frames(&subject, w.size, n, true)).await?;
+            }
+            sent += n;
+            outstanding += 1;
+            if outstanding >= PING_WINDOW {
+                drop(wr);
+                wait_pong(&mut reader).await?;
+                outstanding -= 1;
+                wr = writer.lock().await;
+            }
+        }
+    }
+    let end = match tokio::time::timeout(RUN_LIMIT, done_rx.recv()).await {
+        Ok(Some(end)) => end,
+        _ => {
+            let got = received.load(Ordering::Relaxed);
+            for t in &tasks {
+                t.abort();
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("subscribers received {got} of {target} messages"),
+            ));
+        }
+    };
+    for t in &tasks {
+        t.abort();
+    }
+    let secs = end.duration_since(start).as_secs_f64().max(1e-9);
+    Ok(w.count as f64 / secs)
+}
+
+/// `count` PUB frames of `size` bytes, each followed by a PING when
+/// `ping_last` is set for the last one.
+fn frames(subject: &str, size: usize, count: u64, ping_last: bool) -> Vec<u8> {
+    let head = format!("PUB {subject} {size}\r\n");
+    let mut out = Vec::with_capacity((head.len() + size + 2) * count as usize + 6);
+    for _ in 0..count {
+        out.extend_from_slice(head.as_bytes());
+        out.extend(std::iter::repeat_n(b'x', size));
+        out.extend_from_slice(b"\r\n");
+    }
+    if ping_last {
+        out.extend_from_slice(b"PING\r\n");
+    }
+    out
+}
+
+async fn wait_pong(reader: &mut Reader) -> io::Result<()> {
+    loop {
+        if let Op::Pong = reader.next().await? {
+            return Ok(());
+        }
+    }
+}
+
+/// Request/reply round-trip percentiles.
+#[derive(Clone, Copy, Debug)]
+pub struct Latency {
+    /// Median round trip, microseconds.
+    pub p50_us: f64,
+    /// 99th percentile round trip, microseconds.
+    pub p99_us: f64,
+}
+
+/// Sends `count` requests one after another to a responder on another
+/// connection and measures each round trip.
+pub async fn request_reply(addr: &str, run: u64, count: usize, size: usize) -> io::Result<Latency> {
+    let subject = format!("bench.req.{run}");
+    let (mut responder, resp_writer) = connect(addr).await?;
+    resp_writer
+        .lock()
+        .await
+        .write_all(format!("SUB {subject} 1\r\nPING\r\n").as_bytes())
+        .await?;
+    wait_pong(&mut responder).await?;
+    let serve = tokio::spawn(async move {
+        let mut out = Vec::with_capacity(256);
+        loop {
+            out.clear();
+            match responder.next().await? {
+                Op::Msg {
+                    reply: Some(reply),
+                    payload,
+                    ..
+                } => {
+                    out.extend_from_slice(b"PUB ");
+                    out.extend_from_slice(reply);
+                    out.extend_from_slice(format!(" {}\r\n", payload.len()).as_bytes());
+                    out.extend_from_slice(payload);
+                    out.extend_from_slice(b"\r\n");
+                }
+                Op::Msg { reply: None, .. } | Op::Ping | Op::Pong | Op::Other => continue,
+            }
+            resp_writer.lock().await.write_all(&out).await?;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), io::Error>(())
+    });
+    let (mut requester, req_writer) = connect(addr).await?;
+    let inbox = format!("_INBOX.bench{run}");
+    req_writer
+        .lock()
+        .await
+        .write_all(format!("SUB {inbox}.* 1\r\nPING\r\n").as_bytes())
+        .await?;
+    wait_pong(&mut requester).await?;
+    let mut request = format!("PUB {subject} {inbox}.r {size}\r\n").into_bytes();
+    request.extend(std::iter::repeat_n(b'x', size));
+    request.extend_from_slice(b"\r\n");
+    let warmup = (count / 10).max(100);
+    let mut samples = Vec::with_capacity(count);
+    let deadline = Instant::now() + RUN_LIMIT;
+    for i in 0..warmup + count {
+        let t0 = Instant::now();
+        req_writer.lock().await.write_all(&request).await?;
+        loop {
+            if let Op::Msg { .. } = requester.next().await? {
+                break;
+            }
+        }
+        if i >= warmup {
+            samples.push(t0.elapsed().as_secs_f64() * 1e6);
+        }
+        if Instant::now() > deadline {
+            serve.abort();
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request/reply too slow",
+            ));
+        }
+    }
+    serve.abort();
+    samples.sort_by(f64::total_cmp);
+    Ok(Latency {
+        p50_us: percentile(&samples, 0.50),
+        p99_us: percentile(&samples, 0.99),
+    })
+}
+
+/// The `q` quantile of sorted `samples` (nearest rank).
+pub fn percentile(samples: &[f64], q: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((samples.len() as f64) * q).ceil() as usize;
+    samples[rank.clamp(1, samples.len()) - 1]
+}
+
+/// The median of `values` (mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        let s: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&s, 0.5), 50.0);
+        assert_eq!(percentile(&s, 0.99), 99.0);
+    }
+
+    #[test]
+    fn frames_are_well_formed() {
+        let f = frames("a", 2, 2, true);
+        assert_eq!(f, b"PUB a 2\r\nxx\r\nPUB a 2\r\nxx\r\nPING\r\n");
+    }
+}
