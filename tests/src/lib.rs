@@ -723,3 +723,19 @@ impl Drop for Server {
         self.stop();
     }
 }
+
+/// Declares each named `fn(Impl)` check as two `#[test]`s, `canopy::name`
+/// and `nats_server::name`, so the same code runs against both servers.
+#[macro_export]
+macro_rules! against_both {
+    ($($name:ident),* $(,)?) => {
+        /// Against canopy.
+        mod canopy {
+            $(#[test] fn $name() { super::$name($crate::Impl::Canopy); })*
+        }
+        /// The same checks against nats-server 2.15.1.
+        mod nats_server {
+            $(#[test] fn $name() { super::$name($crate::Impl::NatsServer); })*
+        }
+    };
+}

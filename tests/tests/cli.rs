@@ -139,20 +139,7 @@ fn flags_override_config(imp: Impl) {
     assert_eq!(pong, "PONG\r\n", "{imp}");
 }
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        /// Against canopy.
-        mod canopy {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::Canopy); })*
-        }
-        /// The same checks against nats-server 2.15.1.
-        mod nats_server {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::NatsServer); })*
-        }
-    };
-}
-
-both! {
+canopy_tests::against_both! {
     log_lines,
     log_pid_and_ports_files,
     random_port,

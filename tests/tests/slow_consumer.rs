@@ -142,19 +142,6 @@ fn slow_consumer_is_cut_others_carry_on(imp: Impl) {
     assert_eq!(line, "PONG\r\n", "{imp}");
 }
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        /// Against canopy.
-        mod canopy {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::Canopy); })*
-        }
-        /// The same checks against nats-server 2.15.1.
-        mod nats_server {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::NatsServer); })*
-        }
-    };
-}
-
-both! {
+canopy_tests::against_both! {
     slow_consumer_is_cut_others_carry_on,
 }
