@@ -173,11 +173,12 @@ impl Parser {
             // The op name must be followed by whitespace and arguments.
             return unknown;
         }
-        let args: Vec<Bytes> = split_args(&rest);
+        let mut arg_buf: [Bytes; MAX_ARGS + 1] = Default::default();
+        let args = split_args(&rest, &mut arg_buf);
         let silent = Err(ParseError::SilentClose);
         match kind {
             Kind::Pub => {
-                let (subject, reply, size) = match args.as_slice() {
+                let (subject, reply, size) = match args {
                     [s, n] => (s.clone(), None, n),
                     [s, r, n] => (s.clone(), Some(r.clone()), n),
                     _ => return silent,
@@ -198,7 +199,7 @@ impl Parser {
                 if !limits.headers {
                     return silent;
                 }
-                let (subject, reply, hdr, total) = match args.as_slice() {
+                let (subject, reply, hdr, total) = match args {
                     [s, h, t] => (s.clone(), None, h, t),
                     [s, r, h, t] => (s.clone(), Some(r.clone()), h, t),
                     _ => return silent,
@@ -219,7 +220,7 @@ impl Parser {
                 });
                 Ok(None)
             }
-            Kind::Sub => match args.as_slice() {
+            Kind::Sub => match args {
                 [s, sid] => Ok(Some(ClientOp::Sub {
                     subject: s.clone(),
                     queue: None,
@@ -232,7 +233,7 @@ impl Parser {
                 })),
                 _ => silent,
             },
-            Kind::Unsub => match args.as_slice() {
+            Kind::Unsub => match args {
                 [sid] => Ok(Some(ClientOp::Unsub {
                     sid: sid.clone(),
                     max: None,
@@ -325,20 +326,27 @@ fn skip_ws(s: &[u8], mut i: usize) -> usize {
     i
 }
 
-fn split_args(rest: &Bytes) -> Vec<Bytes> {
-    let mut args = Vec::with_capacity(4);
+/// Most arguments any client op takes (HPUB with a reply subject).
+const MAX_ARGS: usize = 4;
+
+/// Splits `rest` into its whitespace-separated arguments as zero-copy
+/// slices stored in `buf`; more than [`MAX_ARGS`] arguments yield a slice
+/// of `MAX_ARGS + 1`, which no op accepts.
+fn split_args<'a>(rest: &Bytes, buf: &'a mut [Bytes; MAX_ARGS + 1]) -> &'a [Bytes] {
+    let mut n = 0;
     let mut i = 0;
-    while i < rest.len() {
+    while i < rest.len() && n < buf.len() {
         i = skip_ws(rest, i);
         let start = i;
         while i < rest.len() && !matches!(rest[i], b' ' | b'\t') {
             i += 1;
         }
         if i > start {
-            args.push(rest.slice(start..i));
+            buf[n] = rest.slice(start..i);
+            n += 1;
         }
     }
-    args
+    &buf[..n]
 }
 
 fn parse_size(s: &[u8]) -> Option<usize> {

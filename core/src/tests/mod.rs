@@ -1,5 +1,6 @@
 //! Engine tests: literal protocol bytes in, exact bytes out, with no IO.
 
+mod allocations;
 mod client_protocol;
 mod harness;
 mod limits;
