@@ -61,6 +61,7 @@
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod cli;
 mod client;
 pub mod events;
 pub mod ids;

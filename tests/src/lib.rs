@@ -711,6 +711,11 @@ impl Server {
         TcpStream::connect(self.addr()).expect("connect to server")
     }
 
+    /// Whether the process is still running (reaps it once it exited).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Kills the server and waits for it to exit (also done on drop).
     pub fn stop(&mut self) {
         let _ = self.child.kill();

@@ -11,4 +11,5 @@
 
 pub mod driver;
 pub mod logging;
+pub mod signal;
 pub mod simple_config;

@@ -1,12 +1,14 @@
 //! `canopy`: a NATS server that takes nats-server's command line.
 
+use canopy_core::cli;
 use canopy_core::options::VERSION;
 use canopy_core::{ClientAuth, Options};
-use canopy_tokio::{driver, logging::NatsFormat};
+use canopy_tokio::driver;
+use canopy_tokio::logging::{LogTarget, NatsFormat};
 use std::process::ExitCode;
 use tracing::Level;
 
-/// Command-line settings that are not engine options.
+/// Command-line settings the binary (not the engine) uses.
 #[derive(Debug, Default)]
 struct Cli {
     port: Option<i32>,
@@ -15,134 +17,32 @@ struct Cli {
     log_file: Option<String>,
     pid_file: Option<String>,
     ports_file_dir: Option<String>,
-    user: Option<String>,
-    pass: Option<String>,
-    token: Option<String>,
-    config: Option<String>,
-}
-
-const USAGE: &str = "Usage: canopy [options]
-
-Server Options:
-    -a, --addr, --net <host>         Bind to host address (default: 0.0.0.0)
-    -p, --port <port>                Use port for clients (default: 4222, -1 for random)
-    -n, --name, --server_name <name> Server name (default: auto)
-    -P, --pid <file>                 File to store PID
-        --ports_file_dir <dir>       Creates a ports file in the specified directory (<executable_name>_<pid>.ports).
-
-Logging Options:
-    -l, --log <file>                 File to redirect log output
-    -D, --debug                      Enable debugging output
-    -V, --trace                      Trace the raw protocol
-    -DV                              Debug and trace
-
-Authorization Options:
-        --user <user>                User required for connections
-        --pass <password>            Password required for connections
-        --auth <token>               Authorization token required for connections
-
-Common Options:
-    -h, --help                       Show this message
-    -v, --version                    Show version
-";
-
-fn flag_error(flag: &str) -> ExitCode {
-    eprintln!("flag provided but not defined: -{flag}\n{USAGE}");
-    ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flags = match cli::parse(&args) {
+        Ok(f) => f,
+        Err(exit) => {
+            print!("{}", exit.stdout);
+            eprint!("{}", exit.stderr);
+            return ExitCode::from(exit.code);
+        }
+    };
+    if let Some(value) = &flags.signal {
+        let result = cli::parse_signal(value).and_then(|req| canopy_tokio::signal::send(&req));
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("nats-server: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let mut options = Options::default();
     let mut cli = Cli::default();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        i += 1;
-        let Some(stripped) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
-            eprintln!("canopy: unexpected argument {arg:?}\n{USAGE}");
-            return ExitCode::from(2);
-        };
-        let (name, inline) = match stripped.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (stripped, None),
-        };
-        const VALUE_FLAGS: &[&str] = &[
-            "a",
-            "addr",
-            "net",
-            "p",
-            "port",
-            "n",
-            "name",
-            "server_name",
-            "P",
-            "pid",
-            "ports_file_dir",
-            "l",
-            "log",
-            "user",
-            "pass",
-            "auth",
-            "c",
-            "config",
-        ];
-        let is_bool = matches!(
-            name,
-            "D" | "debug" | "V" | "trace" | "DV" | "VV" | "DVV" | "h" | "help" | "v" | "version"
-        );
-        if !is_bool && !VALUE_FLAGS.contains(&name) {
-            return flag_error(name);
-        }
-        let value = if is_bool {
-            inline.unwrap_or_default()
-        } else if let Some(v) = inline {
-            v
-        } else if i < args.len() {
-            i += 1;
-            args[i - 1].clone()
-        } else {
-            eprintln!("flag needs an argument: -{name}\n{USAGE}");
-            return ExitCode::from(2);
-        };
-        match name {
-            "a" | "addr" | "net" => options.host = value,
-            "p" | "port" => match value.parse::<i32>() {
-                Ok(p) => cli.port = Some(p),
-                Err(_) => {
-                    eprintln!("invalid value {value:?} for flag -{name}: parse error\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
-            "n" | "name" | "server_name" => options.server_name = value,
-            "P" | "pid" => cli.pid_file = Some(value),
-            "ports_file_dir" => cli.ports_file_dir = Some(value),
-            "l" | "log" => cli.log_file = Some(value),
-            "D" | "debug" => cli.debug = value != "false",
-            "V" | "trace" | "VV" => cli.trace = value != "false",
-            "DV" | "DVV" => {
-                cli.debug = true;
-                cli.trace = true;
-            }
-            "user" => cli.user = Some(value),
-            "pass" => cli.pass = Some(value),
-            "auth" => cli.token = Some(value),
-            "c" | "config" => cli.config = Some(value),
-            "h" | "help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            "v" | "version" => {
-                println!(
-                    "canopy: v{} (nats-server v{VERSION} compatible)",
-                    env!("CARGO_PKG_VERSION")
-                );
-                return ExitCode::SUCCESS;
-            }
-            other => return flag_error(other),
-        }
-    }
-    if let Some(path) = cli.config.clone() {
+    let mut unsupported: Vec<&str> = Vec::new();
+    if let Some(path) = flags.config.clone() {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {
@@ -151,23 +51,65 @@ fn main() -> ExitCode {
             }
         };
         match canopy_tokio::simple_config::apply(&text, &mut options) {
-            Ok(file) => {
-                if cli.port.is_none() {
-                    cli.port = file.port;
-                }
-            }
+            Ok(file) => cli.port = file.port,
             Err(e) => {
                 eprintln!("nats-server: {path}: {e}");
                 return ExitCode::from(1);
             }
         }
     }
-    if let Some(token) = cli.token.clone() {
+    // Flags override the file.
+    if let Some(addr) = &flags.addr {
+        options.host = addr.clone();
+    }
+    if let Some(port) = flags.port {
+        match i32::try_from(port) {
+            Ok(p) if p <= i32::from(u16::MAX) => cli.port = Some(p),
+            _ => {
+                eprintln!("nats-server: invalid port {port}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if let Some(name) = &flags.server_name {
+        options.server_name = name.clone();
+    }
+    if let Some(token) = flags.auth.clone() {
         options.auth = ClientAuth::Token(token);
-    } else if let (Some(user), Some(password)) = (cli.user.clone(), cli.pass.clone()) {
+    } else if let (Some(user), Some(password)) = (flags.user.clone(), flags.pass.clone()) {
         options.auth = ClientAuth::UserPassword { user, password };
     }
-    init_logging(&cli);
+    cli.debug = flags.debug.unwrap_or(false);
+    cli.trace = flags.trace.unwrap_or(false);
+    cli.log_file = flags.log_file.clone();
+    cli.pid_file = flags.pid_file.clone();
+    cli.ports_file_dir = flags.ports_file_dir.clone();
+    for (given, name) in [
+        (flags.http_port.is_some(), "-m/--http_port (monitoring)"),
+        (flags.https_port.is_some(), "-ms/--https_port (monitoring)"),
+        (flags.jetstream == Some(true), "-js/--jetstream (JetStream)"),
+        (
+            flags.tls.is_some() || flags.tls_cert.is_some(),
+            "--tls (TLS)",
+        ),
+        (
+            flags.routes.is_some() || flags.cluster.is_some(),
+            "--routes/--cluster (clustering)",
+        ),
+        (
+            flags.syslog == Some(true) || flags.remote_syslog.is_some(),
+            "-s/-r (syslog)",
+        ),
+        (flags.profile.is_some(), "--profile"),
+    ] {
+        if given {
+            unsupported.push(name);
+        }
+    }
+    let log = init_logging(&cli);
+    for name in unsupported {
+        tracing::warn!("{name} is not supported by canopy yet; the flag is ignored");
+    }
     let runtime = match build_runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -175,7 +117,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(serve(options, cli))
+    runtime.block_on(serve(options, cli, log))
 }
 
 /// The runtime: one thread by default. The engine is single-threaded, so
@@ -200,7 +142,7 @@ fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
-fn init_logging(cli: &Cli) {
+fn init_logging(cli: &Cli) -> LogTarget {
     let level = if cli.trace {
         Level::TRACE
     } else if cli.debug {
@@ -208,23 +150,22 @@ fn init_logging(cli: &Cli) {
     } else {
         Level::INFO
     };
-    let builder = tracing_subscriber::fmt()
+    let target = match &cli.log_file {
+        Some(path) => LogTarget::file(path).unwrap_or_else(|e| {
+            eprintln!("nats-server: cannot open log file {path}: {e}");
+            LogTarget::stderr()
+        }),
+        None => LogTarget::stderr(),
+    };
+    tracing_subscriber::fmt()
         .event_format(NatsFormat::new())
-        .with_max_level(level);
-    let file = cli.log_file.as_ref().and_then(|path| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .ok()
-    });
-    match file {
-        Some(f) => builder.with_writer(std::sync::Mutex::new(f)).init(),
-        None => builder.with_writer(std::io::stderr).init(),
-    }
+        .with_max_level(level)
+        .with_writer(target.clone())
+        .init();
+    target
 }
 
-async fn serve(mut options: Options, cli: Cli) -> ExitCode {
+async fn serve(mut options: Options, cli: Cli, log: LogTarget) -> ExitCode {
     let port = cli.port.unwrap_or(i32::from(options.port));
     let (listener, bound) = match driver::bind(&options, port).await {
         Ok(x) => x,
@@ -271,7 +212,7 @@ async fn serve(mut options: Options, cli: Cli) -> ExitCode {
         }
     }
     tracing::info!("Server is ready");
-    driver::run(options, listener, shutdown_signal()).await;
+    driver::run(options, listener, signals(log)).await;
     tracing::info!("Server Exiting..");
     if let Some(path) = &ports_file {
         let _ = std::fs::remove_file(path);
@@ -279,16 +220,37 @@ async fn serve(mut options: Options, cli: Cli) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn shutdown_signal() {
+/// Handles the process signals until one asks for shutdown: SIGINT and
+/// SIGTERM stop the server; SIGUSR1 reopens the log file.
+async fn signals(log: LogTarget) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined1()),
     ) else {
+        tracing::error!("cannot install signal handlers");
         return std::future::pending().await;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("Trapped \"terminated\" signal"),
-        _ = int.recv() => tracing::info!("Trapped \"interrupt\" signal"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => {
+                tracing::info!("Trapped \"terminated\" signal");
+                return;
+            }
+            _ = int.recv() => {
+                tracing::info!("Trapped \"interrupt\" signal");
+                return;
+            }
+            _ = usr1.recv() => {
+                tracing::info!("Trapped \"user defined signal 1\" signal");
+                if log.is_file() {
+                    match log.reopen() {
+                        Ok(()) => tracing::info!("File log re-opened"),
+                        Err(e) => tracing::error!("Failed to re-open log file: {e}"),
+                    }
+                }
+            }
+        }
     }
 }

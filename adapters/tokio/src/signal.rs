@@ -1,0 +1,72 @@
+//! `canopy --signal <cmd>[=<pid|pidfile>]`: send a running server the
+//! signal for a command, with nats-server 2.15.1's messages.
+
+use canopy_core::cli::{SignalCommand, SignalRequest};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// Sends the signal; `Err` is the message for stderr (exit code 1).
+pub fn send(request: &SignalRequest) -> Result<(), String> {
+    let pid = match &request.target {
+        Some(target) => resolve_pid(target)?,
+        None => find_running()?,
+    };
+    let signal = match request.command {
+        SignalCommand::Ldm => Signal::SIGUSR2,
+        SignalCommand::Stop => Signal::SIGKILL,
+        SignalCommand::Quit => Signal::SIGINT,
+        SignalCommand::Term => Signal::SIGTERM,
+        SignalCommand::Reopen => Signal::SIGUSR1,
+        SignalCommand::Reload => Signal::SIGHUP,
+    };
+    kill(Pid::from_raw(pid), signal).map_err(|e| {
+        // Go's texts for the two errors kill(2) gives in practice.
+        let text = if e == nix::errno::Errno::ESRCH {
+            "no such process".to_string()
+        } else if e == nix::errno::Errno::EPERM {
+            "operation not permitted".to_string()
+        } else {
+            e.desc().to_ascii_lowercase()
+        };
+        format!("\nsignal {:?} {pid}: {text}", request.command.name())
+    })
+}
+
+/// A pid, or the content of a pid file (exactly digits, as nats-server
+/// writes it: a trailing newline makes it invalid there too).
+fn resolve_pid(target: &str) -> Result<i32, String> {
+    if let Ok(pid) = target.parse::<i32>() {
+        return Ok(pid);
+    }
+    let text = std::fs::read_to_string(target).unwrap_or_else(|_| target.to_string());
+    text.parse::<i32>()
+        .map_err(|_| format!("invalid pid: {text}"))
+}
+
+/// The one other `canopy` process on this machine.
+fn find_running() -> Result<i32, String> {
+    let me = std::process::id() as i32;
+    let mut pids: Vec<i32> = std::fs::read_dir("/proc")
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim_end() == "canopy")
+                .unwrap_or(false)
+        })
+        .collect();
+    pids.sort_unstable();
+    match pids.as_slice() {
+        [] => Err("no canopy processes running".to_string()),
+        [pid] => Ok(*pid),
+        many => Err(format!(
+            "multiple canopy processes running:\n{}",
+            many.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )),
+    }
+}

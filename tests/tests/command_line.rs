@@ -1,0 +1,163 @@
+//! The command line's refusals and the `--signal` command, run through
+//! both binaries with the same arguments: exit codes and messages must
+//! agree with nats-server 2.15.1 (protocol-core.md section 6).
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use canopy_tests::{Impl, ServerBuilder, TempDir};
+
+fn run(imp: Impl, args: &[&str]) -> Output {
+    let mut child = Command::new(imp.bin())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    // Nothing here may start a server; a hang is a failure, not a wait.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{imp} {args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Exit code, stderr with the program's own name masked, and whether the
+/// usage went to stdout.
+fn outcome(imp: Impl, args: &[&str]) -> (Option<i32>, String, bool) {
+    let out = run(imp, args);
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).replace("canopy processes", "nats-server processes");
+    let usage = String::from_utf8_lossy(&out.stdout).starts_with("\nUsage: ");
+    (out.status.code(), stderr, usage)
+}
+
+#[test]
+fn refusals_match_nats_server() {
+    let cases: &[&[&str]] = &[
+        &["-badflag"],
+        &["--badflag=1"],
+        &["-p"],
+        &["--routes"],
+        &["-sl"],
+        &["-p", "x"],
+        &["-p", "1.5"],
+        &["-m", "http"],
+        &["-D=maybe"],
+        &["---x"],
+        &["-=x"],
+        &["foo"],
+        &["-D", "false"],
+        &["--", "-p", "1"],
+        &["-t"],
+        &["--signal", "bogus"],
+        &["--signal", "reload=/nonexistent/x.pid"],
+        &["--signal", "reload=abc"],
+        &["--signal=quit=notapid"],
+        &["-h"],
+        &["help"],
+    ];
+    let mut diffs = Vec::new();
+    for args in cases {
+        let ours = outcome(Impl::Canopy, args);
+        let theirs = outcome(Impl::NatsServer, args);
+        if ours != theirs {
+            diffs.push(format!(
+                "{args:?}\n  canopy:      {ours:?}\n  nats-server: {theirs:?}"
+            ));
+        }
+    }
+    assert!(diffs.is_empty(), "differences:\n{}", diffs.join("\n"));
+}
+
+#[test]
+fn version_line_starts_like_nats_server() {
+    for args in [&["-v"][..], &["--version"], &["version"], &["-v", "extra"]] {
+        let ours = String::from_utf8_lossy(&run(Impl::Canopy, args).stdout).into_owned();
+        let theirs = String::from_utf8_lossy(&run(Impl::NatsServer, args).stdout).into_owned();
+        assert_eq!(theirs, "nats-server: v2.15.1\n", "{args:?}");
+        assert!(
+            ours.starts_with("nats-server: v2.15.1 "),
+            "{args:?}: {ours:?}"
+        );
+    }
+}
+
+/// `--signal` with a pid file content that nats-server itself would
+/// write, and the signals it maps to, on a running server.
+fn signal_by_pid_file(imp: Impl) {
+    let dir = TempDir::new("signal");
+    let pid_file = dir.path().join("server.pid");
+    let mut server = ServerBuilder::new(imp)
+        .args(["-P", pid_file.to_str().unwrap()])
+        .start();
+    // reopen (SIGUSR1) keeps it running.
+    let out = run(
+        imp,
+        &["--signal", &format!("reopen={}", pid_file.display())],
+    );
+    assert_eq!(out.status.code(), Some(0), "{imp}: {out:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(server.is_running(), "{imp}: reopen stopped the server");
+    // A missing process.
+    let out = outcome(imp, &["--signal", "term=99999999"]);
+    assert_eq!(out.0, Some(1), "{imp}");
+    assert_eq!(
+        out.1, "nats-server: \nsignal \"term\" 99999999: no such process\n",
+        "{imp}"
+    );
+    // quit (SIGINT) by pid stops it.
+    let out = run(imp, &["--signal", &format!("quit={}", server.pid())]);
+    assert_eq!(out.status.code(), Some(0), "{imp}: {out:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.is_running() {
+        assert!(
+            Instant::now() < deadline,
+            "{imp}: quit did not stop the server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        server.log().contains("Server Exiting.."),
+        "{imp}: no clean exit:\n{}",
+        server.log()
+    );
+}
+
+/// Log rotation: move the file away, `--signal reopen`, and the server
+/// writes to a fresh file at the old path.
+fn reopen_rotates_the_log_file(imp: Impl) {
+    let server = ServerBuilder::new(imp).args(["-l", "server.log"]).start();
+    let path = server.dir().join("server.log");
+    let rotated = server.dir().join("server.log.1");
+    std::fs::rename(&path, &rotated).unwrap();
+    let out = run(imp, &["--signal", &format!("reopen={}", server.pid())]);
+    assert_eq!(out.status.code(), Some(0), "{imp}: {out:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let fresh = std::fs::read_to_string(&path).unwrap_or_default();
+        if fresh.contains("[INF] File log re-opened") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{imp}: no fresh log file: {fresh:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    assert!(old.contains("Server is ready"), "{imp}: {old}");
+    assert!(
+        old.contains("[INF] Trapped \"user defined signal 1\" signal"),
+        "{imp}: {old}"
+    );
+}
+
+canopy_tests::against_both! {
+    signal_by_pid_file,
+    reopen_rotates_the_log_file,
+}
