@@ -39,7 +39,7 @@ wait_port "$canopy_port"
 wait_port "$nats_port"
 
 echo "machine: $(nproc) cores, $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "nats-server: $("$nats_server" -v 2>&1)  canopy: $(target/release/canopy -v 2>&1)"
+echo "reference: $("$nats_server" -v 2>&1); canopy: $(target/release/canopy -v 2>&1)"
 echo
 target/release/canopy-bench compare \
     --server "canopy=127.0.0.1:$canopy_port" \

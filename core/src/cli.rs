@@ -359,11 +359,13 @@ fn lookup(name: &str) -> Option<Target> {
     })
 }
 
-/// What `--signal` asks for: the command and its target.
+/// What `--signal` asks for: the command word and its target. The word is
+/// checked with [`SignalCommand::from_name`] only after the target is
+/// resolved, in nats-server's order of errors.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignalRequest {
-    /// The command (`ldm`, `stop`, `quit`, `term`, `reopen`, `reload`).
-    pub command: SignalCommand,
+    /// The command word as given.
+    pub command: String,
     /// A pid or a pid file path; `None`: find the one running server.
     pub target: Option<String>,
 }
@@ -411,22 +413,33 @@ impl SignalCommand {
     }
 }
 
-/// Parses `--signal`'s value: `cmd` or `cmd=pid|pidfile`.
-pub fn parse_signal(value: &str) -> Result<SignalRequest, String> {
-    let (cmd, target) = match value.split_once('=') {
-        Some((c, t)) => (c, Some(t.to_string())),
-        None => (value, None),
-    };
-    let command = match cmd {
-        "ldm" => SignalCommand::Ldm,
-        "stop" => SignalCommand::Stop,
-        "quit" => SignalCommand::Quit,
-        "term" => SignalCommand::Term,
-        "reopen" => SignalCommand::Reopen,
-        "reload" => SignalCommand::Reload,
-        other => return Err(format!("unknown signal {other:?}")),
-    };
-    Ok(SignalRequest { command, target })
+/// Splits `--signal`'s value: `cmd` or `cmd=pid|pidfile`.
+pub fn parse_signal(value: &str) -> SignalRequest {
+    match value.split_once('=') {
+        Some((c, t)) => SignalRequest {
+            command: c.to_string(),
+            target: Some(t.to_string()),
+        },
+        None => SignalRequest {
+            command: value.to_string(),
+            target: None,
+        },
+    }
+}
+
+impl SignalCommand {
+    /// The command for a word, or nats-server's refusal.
+    pub fn from_name(name: &str) -> Result<SignalCommand, String> {
+        Ok(match name {
+            "ldm" => SignalCommand::Ldm,
+            "stop" => SignalCommand::Stop,
+            "quit" => SignalCommand::Quit,
+            "term" => SignalCommand::Term,
+            "reopen" => SignalCommand::Reopen,
+            "reload" => SignalCommand::Reload,
+            other => return Err(format!("unknown signal {other:?}")),
+        })
+    }
 }
 
 const USAGE: &str = "Usage: canopy [options]   (nats-server 2.15.1's command line)
@@ -622,14 +635,18 @@ mod tests {
     fn signals() {
         assert_eq!(
             parse_signal("reload=/tmp/x.pid"),
-            Ok(SignalRequest {
-                command: SignalCommand::Reload,
+            SignalRequest {
+                command: "reload".into(),
                 target: Some("/tmp/x.pid".into())
-            })
+            }
         );
-        assert_eq!(parse_signal("ldm").unwrap().command.signal_name(), "USR2");
+        assert_eq!(parse_signal("ldm").target, None);
         assert_eq!(
-            parse_signal("bogus"),
+            SignalCommand::from_name("ldm").map(SignalCommand::signal_name),
+            Ok("USR2")
+        );
+        assert_eq!(
+            SignalCommand::from_name("bogus"),
             Err("unknown signal \"bogus\"".into())
         );
     }

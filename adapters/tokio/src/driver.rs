@@ -54,8 +54,11 @@ impl Drop for Conn {
 
 /// Most inputs handled per wakeup before actions are drained.
 const MAX_INPUTS_PER_WAKEUP: usize = 256;
-/// Read buffer spare capacity.
-const READ_CAPACITY: usize = 64 * 1024;
+/// Smallest read buffer: most connections are quiet.
+const READ_MIN: usize = 512;
+/// Largest read buffer: a fast producer's reads grow to this, which halves
+/// the syscalls per byte against 64 KiB (1 KiB row of BENCHMARKS.md).
+const READ_MAX: usize = 256 * 1024;
 /// Reads of one connection queued for the engine at most.
 const READS_IN_FLIGHT: usize = 2;
 /// Most buffers handed to one vectored write.
@@ -363,7 +366,9 @@ async fn read_loop(
     tx: mpsc::Sender<Input>,
     clock: Clock,
 ) {
-    let mut buf = BytesMut::with_capacity(READ_CAPACITY);
+    // Doubles while reads fill it, halves while they use little of it.
+    let mut size = READ_MIN * 8;
+    let mut buf = BytesMut::with_capacity(size);
     loop {
         match credits.acquire().await {
             Ok(permit) => permit.forget(),
@@ -373,9 +378,10 @@ async fn read_loop(
         if until > clock.now().as_nanos() {
             tokio::time::sleep_until(clock.to_std(Instant::from_nanos(until)).into()).await;
         }
-        if buf.capacity() - buf.len() < READ_CAPACITY / 4 {
-            buf.reserve(READ_CAPACITY);
+        if buf.capacity() - buf.len() < size {
+            buf.reserve(size);
         }
+        let spare = buf.capacity() - buf.len();
         if stream.readable().await.is_err() {
             let _ = tx.send(Input::Closed(id)).await;
             return;
@@ -385,7 +391,12 @@ async fn read_loop(
                 let _ = tx.send(Input::Closed(id)).await;
                 return;
             }
-            Ok(_) => {
+            Ok(n) => {
+                if n >= spare {
+                    size = (size * 2).min(READ_MAX);
+                } else if n < size / 8 {
+                    size = (size / 2).max(READ_MIN);
+                }
                 if tx
                     .send(Input::Read(id, buf.split().freeze()))
                     .await

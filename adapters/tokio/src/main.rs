@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         }
     };
     if let Some(value) = &flags.signal {
-        let result = cli::parse_signal(value).and_then(|req| canopy_tokio::signal::send(&req));
+        let result = canopy_tokio::signal::send(&cli::parse_signal(value));
         return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

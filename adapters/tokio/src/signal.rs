@@ -11,7 +11,8 @@ pub fn send(request: &SignalRequest) -> Result<(), String> {
         Some(target) => resolve_pid(target)?,
         None => find_running()?,
     };
-    let signal = match request.command {
+    let command = SignalCommand::from_name(&request.command)?;
+    let signal = match command {
         SignalCommand::Ldm => Signal::SIGUSR2,
         SignalCommand::Stop => Signal::SIGKILL,
         SignalCommand::Quit => Signal::SIGINT,
@@ -28,7 +29,7 @@ pub fn send(request: &SignalRequest) -> Result<(), String> {
         } else {
             e.desc().to_ascii_lowercase()
         };
-        format!("\nsignal {:?} {pid}: {text}", request.command.name())
+        format!("\nsignal {:?} {pid}: {text}", command.name())
     })
 }
 
