@@ -50,6 +50,10 @@ pub(crate) struct Client {
     pub(crate) paused_until: Instant,
     pub(crate) stats: ConnStats,
     pub(crate) start: Instant,
+    /// Last read from or delivery to this client (`/connz` last_activity).
+    pub(crate) last_activity: Instant,
+    /// Last measured PING round trip.
+    pub(crate) rtt: Option<std::time::Duration>,
 }
 
 impl Client {
@@ -81,6 +85,8 @@ impl Client {
             paused_until: Instant::ZERO,
             stats: ConnStats::default(),
             start: now,
+            last_activity: now,
+            rtt: None,
         }
     }
 

@@ -66,6 +66,7 @@ mod client;
 pub mod events;
 pub mod ids;
 pub mod info;
+pub mod monitor;
 pub mod nkey;
 pub mod options;
 pub mod outbound;

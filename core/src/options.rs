@@ -77,6 +77,12 @@ pub struct Options {
     pub auth: ClientAuth,
     /// Whether the server supports headers (`no_header_support` turns it off).
     pub headers: bool,
+    /// Monitoring listen host (`http: host:port`, `-m` uses `host`).
+    pub http_host: String,
+    /// Monitoring port (0: no monitoring), already resolved if it was -1.
+    pub http_port: u16,
+    /// Prefix of every monitoring path (`http_base_path`).
+    pub http_base_path: String,
 }
 
 impl Default for Options {
@@ -96,6 +102,9 @@ impl Default for Options {
             write_deadline: DEFAULT_WRITE_DEADLINE,
             auth: ClientAuth::None,
             headers: true,
+            http_host: "0.0.0.0".to_string(),
+            http_port: 0,
+            http_base_path: String::new(),
         }
     }
 }

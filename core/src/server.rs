@@ -8,6 +8,8 @@ use crate::client::{Client, ConnStats};
 use crate::events::{Action, CloseReason, Event, TimerKey};
 use crate::ids::ConnId;
 use crate::info::{ClientInfoExtra, ServerInfo};
+use crate::monitor::view::conn_info;
+use crate::monitor::{HostStats, MonitorState, MONITOR_CONN_BASE};
 use crate::nkey;
 use crate::options::{ClientAuth, Options, FIRST_PING_INTERVAL, VERSION};
 use crate::proto::parser::ParseError;
@@ -29,6 +31,8 @@ use std::time::Duration;
 pub enum ListenerKind {
     /// The client port.
     Client,
+    /// The HTTP monitoring port.
+    Monitor,
 }
 
 /// Returned for calls that misuse the API (never for peer mistakes).
@@ -55,6 +59,8 @@ pub struct ServerStats {
     pub stale_connections: u64,
     /// Connections accepted since start.
     pub total_connections: u64,
+    /// Producers paused because a consumer fell behind.
+    pub stalled_clients: u64,
 }
 
 /// A fast-producer stall lasts this long (nats-server stalls 2 to 10 ms).
@@ -63,23 +69,29 @@ const STALL_DURATION: Duration = Duration::from_millis(5);
 /// The NATS server engine. Pure: bytes and time in, actions out.
 #[derive(Debug)]
 pub struct Server {
-    options: Options,
-    info: ServerInfo,
+    pub(crate) options: Options,
+    pub(crate) info: ServerInfo,
     queue_rng: Rng,
     jitter_rng: Rng,
     hasher: ahash::RandomState,
-    conns: HashMap<ConnId, Client, ahash::RandomState>,
+    pub(crate) conns: HashMap<ConnId, Client, ahash::RandomState>,
     next_conn: u64,
-    client_count: usize,
-    accounts: Vec<Account>,
+    pub(crate) client_count: usize,
+    pub(crate) accounts: Vec<Account>,
     next_sub_seq: u64,
     timers: Timers,
-    actions: VecDeque<Action>,
+    pub(crate) actions: VecDeque<Action>,
     events: VecDeque<Event>,
     dirty: Vec<ConnId>,
     scratch: String,
-    stats: ServerStats,
+    pub(crate) stats: ServerStats,
     start: Instant,
+    pub(crate) monitor: MonitorState,
+    pub(crate) sub_inserts: u64,
+    pub(crate) sub_removes: u64,
+    pub(crate) sub_matches: u64,
+    pub(crate) max_fanout: u64,
+    pub(crate) total_fanout: u64,
 }
 
 impl Server {
@@ -139,7 +151,31 @@ impl Server {
             scratch: String::new(),
             stats: ServerStats::default(),
             start: now,
+            monitor: MonitorState::default(),
+            sub_inserts: 0,
+            sub_removes: 0,
+            sub_matches: 0,
+            max_fanout: 0,
+            total_fanout: 0,
         }
+    }
+
+    /// Tells the engine the wall-clock time (nanoseconds since the Unix
+    /// epoch) at engine instant `now`, for the timestamps monitoring shows.
+    /// Call once at start; calling again corrects drift.
+    pub fn handle_wall_clock(&mut self, unix_nanos: i128, now: Instant) {
+        self.monitor.wall_offset = unix_nanos - i128::from(now.as_nanos());
+    }
+
+    /// Process facts for `/varz` (memory, CPU, cores) that only the driver
+    /// can measure.
+    pub fn set_host_stats(&mut self, stats: HostStats) {
+        self.monitor.host = stats;
+    }
+
+    /// The build identifier shown as `git_commit`.
+    pub fn git_commit(&self) -> &str {
+        &self.info.git_commit
     }
 
     /// The options the engine runs with.
@@ -192,11 +228,16 @@ impl Server {
     pub fn handle_accept(&mut self, kind: ListenerKind, peer: SocketAddr, now: Instant) -> ConnId {
         match kind {
             ListenerKind::Client => self.accept_client(peer, now),
+            ListenerKind::Monitor => self.accept_monitor(),
         }
     }
 
     /// Feeds bytes read from `conn`. Call for every read, in order.
     pub fn handle_read(&mut self, conn: ConnId, data: Bytes, now: Instant) {
+        if conn.0 >= MONITOR_CONN_BASE {
+            self.read_monitor(conn, &data, now);
+            return;
+        }
         self.read_client(conn, data, now);
         self.schedule_flushes();
     }
@@ -205,6 +246,9 @@ impl Server {
     /// how many bytes were moved. Call on [`Action::Flush`] and before
     /// closing on [`Action::Close`] with `after_flush`.
     pub fn take_outbound(&mut self, conn: ConnId, dst: &mut Vec<Bytes>, now: Instant) -> usize {
+        if let Some(m) = self.monitor.conns.get_mut(&conn) {
+            return m.out.take(dst);
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return 0;
         };
@@ -221,6 +265,10 @@ impl Server {
 
     /// Reports that `n` bytes taken from `conn` reached the socket.
     pub fn handle_written(&mut self, conn: ConnId, n: usize, now: Instant) {
+        if let Some(m) = self.monitor.conns.get_mut(&conn) {
+            m.out.written(n);
+            return;
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -242,10 +290,12 @@ impl Server {
     /// error, or the driver finished an [`Action::Close`]). The engine
     /// forgets the connection; its id is never reused.
     pub fn handle_closed(&mut self, conn: ConnId, now: Instant) {
-        let _ = now;
+        if self.monitor.conns.remove(&conn).is_some() {
+            return;
+        }
         if let Some(c) = self.conns.get(&conn) {
             if !c.closed {
-                self.close(conn, CloseReason::ClientClosed, false, false);
+                self.close(conn, CloseReason::ClientClosed, false, false, now);
             }
         }
         self.conns.remove(&conn);
@@ -267,7 +317,13 @@ impl Server {
                         tracing::info!("{} - Slow Consumer Detected: WriteDeadline exceeded", conn);
                         self.stats.slow_consumers += 1;
                         self.events.push_back(Event::SlowConsumerDetected { conn });
-                        self.close(conn, CloseReason::SlowConsumerWriteDeadline, false, true);
+                        self.close(
+                            conn,
+                            CloseReason::SlowConsumerWriteDeadline,
+                            false,
+                            true,
+                            now,
+                        );
                     }
                 }
             }
@@ -288,7 +344,7 @@ impl Server {
             .collect();
         ids.sort_unstable();
         for id in ids {
-            self.close(id, CloseReason::ServerShutdown, true, true);
+            self.close(id, CloseReason::ServerShutdown, true, true, now);
         }
     }
 
@@ -339,6 +395,7 @@ impl Server {
                 id,
                 ProtocolError::MaxConnections,
                 CloseReason::MaxConnectionsExceeded,
+                now,
             );
         } else {
             if let Some(c) = self.conns.get_mut(&id) {
@@ -373,6 +430,7 @@ impl Server {
                 return;
             }
             c.last_in = now;
+            c.last_activity = now;
             // Before CONNECT on a server that requires auth, the first op
             // must be CONNECT: nats-server rejects any other first byte.
             if auth_required && !c.connect_received && c.parser.is_idle() {
@@ -397,7 +455,7 @@ impl Server {
                 }
                 Err(ParseError::SilentClose) => {
                     tracing::debug!("{conn} - closing after a protocol violation");
-                    self.close(conn, CloseReason::ProtocolViolation, true, true);
+                    self.close(conn, CloseReason::ProtocolViolation, true, true, now);
                     return;
                 }
             }
@@ -428,7 +486,8 @@ impl Server {
             ClientOp::Pong => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.pings_out = 0;
-                    if c.rtt_start.take().is_some() {
+                    if let Some(sent) = c.rtt_start.take() {
+                        c.rtt = Some(now.saturating_since(sent));
                         c.rtt_known = true;
                     }
                 }
@@ -436,7 +495,7 @@ impl Server {
             ClientOp::Info(_) | ClientOp::Ok => {}
             ClientOp::Err(_) => {
                 tracing::debug!("{conn} - client sent -ERR, closing");
-                self.close(conn, CloseReason::ParseError, true, true);
+                self.close(conn, CloseReason::ParseError, true, true, now);
             }
         }
     }
@@ -444,7 +503,6 @@ impl Server {
     // ---- CONNECT ----------------------------------------------------------
 
     fn process_connect(&mut self, conn: ConnId, json: &[u8], now: Instant) {
-        let _ = now;
         let auth = self.options.auth.clone();
         let server_headers = self.options.headers;
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -452,10 +510,14 @@ impl Server {
         };
         let Some(opts) = c.opts.overlay(json) else {
             tracing::debug!("{conn} - malformed CONNECT, closing");
-            self.close(conn, CloseReason::ParseError, true, true);
+            self.close(conn, CloseReason::ParseError, true, true, now);
             return;
         };
         c.opts = opts;
+        // nats-server's first RTT sample: INFO sent at accept, CONNECT back.
+        if !c.connect_received && c.rtt.is_none() {
+            c.rtt = Some(now.saturating_since(c.start));
+        }
         c.connect_received = true;
         c.headers = server_headers && c.opts.headers;
         self.timers.cancel(TimerKey::AuthTimeout(conn));
@@ -465,6 +527,7 @@ impl Server {
                 conn,
                 ProtocolError::AuthorizationViolation,
                 CloseReason::AuthenticationViolation,
+                now,
             );
             return;
         }
@@ -473,6 +536,7 @@ impl Server {
                 conn,
                 ProtocolError::InvalidClientProtocol,
                 CloseReason::BadClientProtocolVersion,
+                now,
             );
             return;
         }
@@ -481,6 +545,7 @@ impl Server {
                 conn,
                 ProtocolError::NoRespondersRequiresHeaders,
                 CloseReason::NoRespondersRequiresHeaders,
+                now,
             );
             return;
         }
@@ -523,6 +588,10 @@ impl Server {
         };
         let matches = self.accounts[account.0 as usize].sublist.matches(&subject);
         let delivered = self.deliver_matches(conn, echo, &matches, &msg, now);
+        let fanout = (matches.plain.len() + matches.queues.len()) as u64;
+        self.sub_matches += 1;
+        self.total_fanout += fanout;
+        self.max_fanout = self.max_fanout.max(fanout);
         if delivered == 0 && no_responders {
             if let Some(reply) = reply.as_ref() {
                 self.no_responders(conn, account, &subject, reply, now);
@@ -617,6 +686,7 @@ impl Server {
         out.push_slice(b"\r\n");
         c.stats.out_msgs += 1;
         c.stats.out_bytes += body.len() as u64;
+        c.last_activity = now;
         self.stats.out_msgs += 1;
         self.stats.out_bytes += body.len() as u64;
         let pending = c.out.pending();
@@ -631,7 +701,13 @@ impl Server {
             self.stats.slow_consumers += 1;
             self.events
                 .push_back(Event::SlowConsumerDetected { conn: target });
-            self.close(target, CloseReason::SlowConsumerPendingBytes, false, true);
+            self.close(
+                target,
+                CloseReason::SlowConsumerPendingBytes,
+                false,
+                true,
+                now,
+            );
             return true;
         }
         self.mark_dirty(target);
@@ -649,6 +725,7 @@ impl Server {
         if let Some(p) = self.conns.get_mut(&publisher) {
             if p.paused_until <= now {
                 p.paused_until = now + STALL_DURATION;
+                self.stats.stalled_clients += 1;
                 self.actions.push_back(Action::PauseReading {
                     conn: publisher,
                     until: p.paused_until,
@@ -720,6 +797,7 @@ impl Server {
         c.subs.insert(sid, sub.clone());
         let account = c.account;
         self.accounts[account.0 as usize].sublist.insert(sub);
+        self.sub_inserts += 1;
         self.ok(conn);
     }
 
@@ -744,7 +822,9 @@ impl Server {
         };
         if let Some(sub) = c.subs.remove(sid) {
             let account = c.account;
-            self.accounts[account.0 as usize].sublist.remove(&sub);
+            if self.accounts[account.0 as usize].sublist.remove(&sub) {
+                self.sub_removes += 1;
+            }
         }
     }
 
@@ -793,6 +873,7 @@ impl Server {
                     conn,
                     ProtocolError::StaleConnection,
                     CloseReason::StaleConnection,
+                    now,
                 );
                 return;
             }
@@ -817,7 +898,6 @@ impl Server {
 
     /// Sends `-ERR` and, for closing errors, closes after flushing.
     fn fail(&mut self, conn: ConnId, err: ProtocolError, now: Instant) {
-        let _ = now;
         let reason = match err {
             ProtocolError::UnknownOperation => CloseReason::ParseError,
             ProtocolError::AuthorizationViolation => CloseReason::AuthenticationViolation,
@@ -832,10 +912,10 @@ impl Server {
             | ProtocolError::InvalidSubject
             | ProtocolError::InvalidPublishSubject => CloseReason::ProtocolViolation,
         };
-        self.fail_with(conn, err, reason);
+        self.fail_with(conn, err, reason, now);
     }
 
-    fn fail_with(&mut self, conn: ConnId, err: ProtocolError, reason: CloseReason) {
+    fn fail_with(&mut self, conn: ConnId, err: ProtocolError, reason: CloseReason, now: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -845,13 +925,13 @@ impl Server {
         c.push_err(err.text());
         self.mark_dirty(conn);
         if err.closes() {
-            self.close(conn, reason, true, true);
+            self.close(conn, reason, true, true, now);
         }
     }
 
     /// Marks `conn` closed: its subscriptions leave the index and its timers
     /// stop. With `emit`, the driver is told to close the socket.
-    fn close(&mut self, conn: ConnId, reason: CloseReason, flush: bool, emit: bool) {
+    fn close(&mut self, conn: ConnId, reason: CloseReason, flush: bool, emit: bool, now: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -866,11 +946,18 @@ impl Server {
             c.counted = false;
             self.client_count -= 1;
         }
+        let info = conn_info(c, &self.accounts, Some((now, reason)));
+        self.monitor.remember_closed(info);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let account = c.account;
         let mut subs: Vec<Arc<Subscription>> = c.subs.drain().map(|(_, s)| s).collect();
         subs.sort_unstable_by_key(|s| s.seq);
         for sub in subs {
-            self.accounts[account.0 as usize].sublist.remove(&sub);
+            if self.accounts[account.0 as usize].sublist.remove(&sub) {
+                self.sub_removes += 1;
+            }
         }
         tracing::debug!(
             "{} - {} - Client connection closed: {}",

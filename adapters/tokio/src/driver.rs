@@ -9,7 +9,8 @@
 //! it to become writable. A message thus crosses one task boundary between
 //! publisher and subscriber.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use canopy_core::monitor::HostStats;
 use canopy_core::{Action, ConnId, Event, Instant, ListenerKind, Options, Server};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice};
@@ -72,6 +73,9 @@ struct Driver {
     tx: mpsc::Sender<Input>,
     clock: Clock,
     scratch: Vec<Bytes>,
+    /// Largest single read: small enough against max_pending that one read
+    /// of publishes cannot overflow a consumer before the engine flushes.
+    read_max: usize,
 }
 
 /// Converts real time into engine time from a fixed epoch.
@@ -111,6 +115,7 @@ pub async fn bind(options: &Options, port: i32) -> std::io::Result<(TcpListener,
 pub async fn run(
     options: Options,
     listener: TcpListener,
+    monitor: Option<TcpListener>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let clock = Clock::start();
@@ -119,13 +124,17 @@ pub async fn run(
         tracing::warn!("OS randomness unavailable; using a time-derived seed");
         seed[..16].copy_from_slice(&clock.now().as_nanos().to_le_bytes().repeat(2));
     }
+    let read_max = (options.max_pending / 8).clamp(READ_MIN * 8, READ_MAX);
     let mut server = Server::new(options, seed, clock.now());
+    server.handle_wall_clock(unix_nanos(), clock.now());
+    let mut host = HostSampler::default();
     let (tx, mut rx) = mpsc::channel::<Input>(1024);
     let mut d = Driver {
         conns: HashMap::new(),
         tx,
         clock,
         scratch: Vec::new(),
+        read_max,
     };
     tokio::pin!(shutdown);
     loop {
@@ -140,7 +149,14 @@ pub async fn run(
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
                 if let Ok((stream, peer)) = accepted {
-                    d.accept(&mut server, stream, peer);
+                    d.accept(&mut server, stream, peer, ListenerKind::Client);
+                }
+            }
+            accepted = accept_optional(monitor.as_ref()) => {
+                if let Ok((stream, peer)) = accepted {
+                    server.handle_wall_clock(unix_nanos(), clock.now());
+                    server.set_host_stats(host.sample());
+                    d.accept(&mut server, stream, peer, ListenerKind::Monitor);
                 }
             }
             input = rx.recv() => {
@@ -167,10 +183,16 @@ pub async fn run(
 }
 
 impl Driver {
-    fn accept(&mut self, server: &mut Server, stream: TcpStream, peer: SocketAddr) {
+    fn accept(
+        &mut self,
+        server: &mut Server,
+        stream: TcpStream,
+        peer: SocketAddr,
+        kind: ListenerKind,
+    ) {
         let _ = stream.set_nodelay(true);
         let clock = self.clock;
-        let id = server.handle_accept(ListenerKind::Client, peer, clock.now());
+        let id = server.handle_accept(kind, peer, clock.now());
         let stream = Arc::new(stream);
         let pause_until = Arc::new(AtomicU64::new(0));
         let credits = Arc::new(Semaphore::new(READS_IN_FLIGHT));
@@ -181,6 +203,7 @@ impl Driver {
             credits.clone(),
             self.tx.clone(),
             clock,
+            self.read_max,
         ));
         self.conns.insert(
             id,
@@ -365,6 +388,7 @@ async fn read_loop(
     credits: Arc<Semaphore>,
     tx: mpsc::Sender<Input>,
     clock: Clock,
+    read_max: usize,
 ) {
     // Doubles while reads fill it, halves while they use little of it.
     let mut size = READ_MIN * 8;
@@ -381,19 +405,20 @@ async fn read_loop(
         if buf.capacity() - buf.len() < size {
             buf.reserve(size);
         }
-        let spare = buf.capacity() - buf.len();
+        let spare = (buf.capacity() - buf.len()).min(read_max);
         if stream.readable().await.is_err() {
             let _ = tx.send(Input::Closed(id)).await;
             return;
         }
-        match stream.try_read_buf(&mut buf) {
+        let mut limited = (&mut buf).limit(spare);
+        match stream.try_read_buf(&mut limited) {
             Ok(0) => {
                 let _ = tx.send(Input::Closed(id)).await;
                 return;
             }
             Ok(n) => {
                 if n >= spare {
-                    size = (size * 2).min(READ_MAX);
+                    size = (size * 2).min(read_max);
                 } else if n < size / 8 {
                     size = (size / 2).max(READ_MIN);
                 }
@@ -410,6 +435,67 @@ async fn read_loop(
                 let _ = tx.send(Input::Closed(id)).await;
                 return;
             }
+        }
+    }
+}
+
+/// Accepts on the listener if there is one; never resolves otherwise.
+async fn accept_optional(listener: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Wall-clock nanoseconds since the Unix epoch.
+fn unix_nanos() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
+
+/// Reads this process's memory and CPU use from `/proc` for `/varz`.
+#[derive(Default)]
+struct HostSampler {
+    last: Option<(std::time::Instant, f64)>,
+}
+
+impl HostSampler {
+    fn sample(&mut self) -> HostStats {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        let page = 4096u64;
+        let mem = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| {
+                s.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .map_or(0, |pages| pages * page);
+        // utime + stime, in clock ticks (100 per second on Linux).
+        let cpu_secs = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| {
+                let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+                let utime: f64 = after.get(11)?.parse().ok()?;
+                let stime: f64 = after.get(12)?.parse().ok()?;
+                Some((utime + stime) / 100.0)
+            })
+            .unwrap_or(0.0);
+        let now = std::time::Instant::now();
+        let cpu = match self.last {
+            Some((at, used)) if now > at => {
+                let wall = now.duration_since(at).as_secs_f64();
+                ((cpu_secs - used) / wall * 100.0).max(0.0)
+            }
+            _ => 0.0,
+        };
+        self.last = Some((now, cpu_secs));
+        HostStats {
+            mem,
+            cpu: (cpu * 100.0).round() / 100.0,
+            cores,
         }
     }
 }

@@ -17,6 +17,7 @@ struct Cli {
     log_file: Option<String>,
     pid_file: Option<String>,
     ports_file_dir: Option<String>,
+    http_port: Option<i32>,
 }
 
 fn main() -> ExitCode {
@@ -84,8 +85,16 @@ fn main() -> ExitCode {
     cli.log_file = flags.log_file.clone();
     cli.pid_file = flags.pid_file.clone();
     cli.ports_file_dir = flags.ports_file_dir.clone();
+    if let Some(port) = flags.http_port {
+        match i32::try_from(port) {
+            Ok(p) if p <= i32::from(u16::MAX) => cli.http_port = Some(p),
+            _ => {
+                eprintln!("nats-server: invalid port {port}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     for (given, name) in [
-        (flags.http_port.is_some(), "-m/--http_port (monitoring)"),
         (flags.https_port.is_some(), "-ms/--https_port (monitoring)"),
         (flags.jetstream == Some(true), "-js/--jetstream (JetStream)"),
         (
@@ -186,6 +195,31 @@ async fn serve(mut options: Options, cli: Cli, log: LogTarget) -> ExitCode {
         "  Version:  {VERSION} (canopy {})",
         env!("CARGO_PKG_VERSION")
     );
+    let mut monitor = None;
+    if let Some(http_port) = cli.http_port.filter(|&p| p != 0) {
+        options.http_host = options.host.clone();
+        let port = if http_port < 0 { 0 } else { http_port as u16 };
+        match tokio::net::TcpListener::bind((options.http_host.as_str(), port)).await {
+            Ok(l) => {
+                options.http_port = l.local_addr().map(|a| a.port()).unwrap_or(port);
+                tracing::info!(
+                    "Starting http monitor on {}:{}",
+                    options.http_host,
+                    options.http_port
+                );
+                monitor = Some(l);
+            }
+            Err(e) => {
+                tracing::error!(
+                    "Error listening on port: {}:{}, \"{}\"",
+                    options.http_host,
+                    http_port,
+                    e
+                );
+                return ExitCode::from(1);
+            }
+        }
+    }
     tracing::info!(
         "Listening for client connections on {}:{}",
         options.host,
@@ -206,13 +240,20 @@ async fn serve(mut options: Options, cli: Cli, log: LogTarget) -> ExitCode {
         } else {
             options.host.as_str()
         };
-        let body = format!("{{\"nats\":[\"nats://{host}:{bound}\"]}}");
+        let mut body = format!("{{\"nats\":[\"nats://{host}:{bound}\"]");
+        if options.http_port != 0 {
+            body.push_str(&format!(
+                ",\"monitoring\":[\"http://{host}:{}\"]",
+                options.http_port
+            ));
+        }
+        body.push('}');
         if let Err(e) = std::fs::write(path, body) {
             tracing::error!("Could not write ports file: {e}");
         }
     }
     tracing::info!("Server is ready");
-    driver::run(options, listener, signals(log)).await;
+    driver::run(options, listener, monitor, signals(log)).await;
     tracing::info!("Server Exiting..");
     if let Some(path) = &ports_file {
         let _ = std::fs::remove_file(path);

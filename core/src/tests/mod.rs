@@ -4,5 +4,6 @@ mod allocations;
 mod client_protocol;
 mod harness;
 mod limits;
+mod monitor;
 mod robustness;
 mod timers;

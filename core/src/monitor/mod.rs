@@ -1,0 +1,430 @@
+//! The HTTP monitoring port (`-m`, `http_port`): another kind of
+//! connection of the engine, so the simulator can query it too. A small
+//! HTTP/1.1 codec reads requests; each endpoint renders JSON from the
+//! engine's own state with nats-server 2.15.1's field names and types.
+
+pub mod http;
+pub mod query;
+pub mod timefmt;
+
+mod connz;
+mod varz;
+pub(crate) mod view;
+
+use crate::ids::ConnId;
+use crate::outbound::Outbound;
+use crate::server::Server;
+use crate::time::Instant;
+use http::{Body, Codec, Request};
+use query::Query;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+
+pub(crate) use connz::ConnInfo;
+
+/// Monitor connection ids start here, apart from client ids (which are
+/// the `cid`s clients see).
+pub const MONITOR_CONN_BASE: u64 = 1 << 62;
+
+/// Closed connections remembered for `/connz?state=closed`.
+pub const MAX_CLOSED_CLIENTS: usize = 10_000;
+
+/// Process facts only the driver knows, for `/varz`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HostStats {
+    /// Resident memory in bytes.
+    pub mem: u64,
+    /// CPU use in percent.
+    pub cpu: f64,
+    /// CPU cores.
+    pub cores: u32,
+}
+
+/// One monitoring connection.
+#[derive(Debug, Default)]
+pub(crate) struct MonitorConn {
+    pub(crate) codec: Codec,
+    pub(crate) out: Outbound,
+    pub(crate) closed: bool,
+}
+
+/// Monitoring state kept by the engine.
+#[derive(Debug, Default)]
+pub(crate) struct MonitorState {
+    pub(crate) conns: BTreeMap<ConnId, MonitorConn>,
+    pub(crate) next: u64,
+    pub(crate) req_stats: BTreeMap<String, u64>,
+    pub(crate) closed: VecDeque<ConnInfo>,
+    /// Wall-clock nanoseconds minus engine nanoseconds.
+    pub(crate) wall_offset: i128,
+    pub(crate) host: HostStats,
+}
+
+impl MonitorState {
+    /// Wall-clock nanoseconds at engine instant `t`.
+    pub(crate) fn wall(&self, t: Instant) -> i128 {
+        self.wall_offset + i128::from(t.as_nanos())
+    }
+
+    /// Remembers a closed client, dropping the oldest beyond the limit.
+    pub(crate) fn remember_closed(&mut self, info: ConnInfo) {
+        if self.closed.len() == MAX_CLOSED_CLIENTS {
+            self.closed.pop_front();
+        }
+        self.closed.push_back(info);
+    }
+}
+
+/// Answers one request.
+pub(crate) fn respond(server: &mut Server, req: &Request, now: Instant) -> Body {
+    let base = server
+        .options()
+        .http_base_path
+        .trim_end_matches('/')
+        .to_string();
+    let Some(path) = req.path.strip_prefix(base.as_str()) else {
+        return Body::NotFound;
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    let endpoint = match path {
+        "/" | "/varz" | "/connz" | "/routez" | "/gatewayz" | "/leafz" | "/subsz"
+        | "/subscriptionsz" | "/accountz" | "/accstatz" | "/healthz" => path,
+        _ => return Body::NotFound,
+    };
+    *server
+        .monitor
+        .req_stats
+        .entry(endpoint.to_string())
+        .or_insert(0) += 1;
+    let q = Query::parse(&req.query);
+    let result = match endpoint {
+        "/" => return Body::Html(index(&base)),
+        "/varz" => Ok(varz::render(server, now)),
+        "/connz" => connz::render(server, &q, now),
+        "/subsz" | "/subscriptionsz" => subsz(server, &q, now),
+        "/healthz" => return Body::Json("{\"status\":\"ok\"}".into()),
+        "/accountz" => accountz(server, &q, now),
+        "/accstatz" => Ok(accstatz(server, now)),
+        "/routez" => Ok(pretty(&Routez {
+            server_id: server.server_id(),
+            server_name: server.server_name(),
+            now: now_text(server, now),
+            num_routes: 0,
+            routes: Vec::new(),
+        })),
+        "/gatewayz" => Ok(pretty(&Gatewayz {
+            server_id: server.server_id(),
+            now: now_text(server, now),
+            outbound_gateways: BTreeMap::new(),
+            inbound_gateways: BTreeMap::new(),
+        })),
+        "/leafz" => Ok(pretty(&Leafz {
+            server_id: server.server_id(),
+            now: now_text(server, now),
+            leafnodes: 0,
+            leafs: Vec::new(),
+        })),
+        _ => return Body::NotFound,
+    };
+    match result {
+        Ok(json) => Body::Json(json),
+        Err(msg) => Body::Error(400, msg),
+    }
+}
+
+/// A float as Go's encoder prints it: whole values without a fraction
+/// (`2`, not `2.0`).
+pub(crate) fn go_float(v: f64) -> serde_json::Value {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        serde_json::Value::from(v as i64)
+    } else {
+        serde_json::Value::from(v)
+    }
+}
+
+/// Go's `json.MarshalIndent(v, "", "  ")`.
+pub(crate) fn pretty<T: Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into())
+}
+
+fn now_text(server: &Server, now: Instant) -> String {
+    timefmt::rfc3339_nano(server.monitor.wall(now))
+}
+
+#[derive(Serialize)]
+struct Routez<'a> {
+    server_id: &'a str,
+    server_name: &'a str,
+    now: String,
+    num_routes: u32,
+    routes: Vec<()>,
+}
+
+#[derive(Serialize)]
+struct Gatewayz<'a> {
+    server_id: &'a str,
+    now: String,
+    outbound_gateways: BTreeMap<String, ()>,
+    inbound_gateways: BTreeMap<String, ()>,
+}
+
+#[derive(Serialize)]
+struct Leafz<'a> {
+    server_id: &'a str,
+    now: String,
+    leafnodes: u32,
+    leafs: Vec<()>,
+}
+
+#[derive(Serialize)]
+struct Subsz<'a> {
+    server_id: &'a str,
+    now: String,
+    num_subscriptions: usize,
+    num_cache: usize,
+    num_inserts: u64,
+    num_removes: u64,
+    num_matches: u64,
+    cache_hit_rate: serde_json::Value,
+    max_fanout: u64,
+    avg_fanout: serde_json::Value,
+    total: usize,
+    offset: usize,
+    limit: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    subscriptions_list: Vec<connz::SubDetail>,
+}
+
+fn subsz(server: &Server, q: &Query, now: Instant) -> Result<String, String> {
+    let subs = q.bool("subs")?;
+    let offset = q.int("offset")?.max(0) as usize;
+    let mut limit = q.int("limit")?;
+    if limit <= 0 {
+        limit = 1024;
+    }
+    let test = q.get("test");
+    if !test.is_empty() && !crate::subject::is_valid_literal_subject(test.as_bytes()) {
+        return Err(format!(
+            "invalid test subject, must be valid publish subject: {test}"
+        ));
+    }
+    let stats = server.sublist_stats();
+    let mut list = Vec::new();
+    if subs {
+        for detail in server.subscription_details() {
+            if test.is_empty()
+                || crate::subject::matches(detail.subject.as_bytes(), test.as_bytes())
+            {
+                list.push(detail);
+            }
+        }
+    }
+    let total = list.len();
+    let list: Vec<_> = list.into_iter().skip(offset).take(limit as usize).collect();
+    Ok(pretty(&Subsz {
+        server_id: server.server_id(),
+        now: now_text(server, now),
+        num_subscriptions: server.subscription_count(),
+        num_cache: stats.cache,
+        num_inserts: stats.inserts,
+        num_removes: stats.removes,
+        num_matches: stats.matches,
+        cache_hit_rate: go_float(if stats.matches == 0 {
+            0.0
+        } else {
+            stats.cache_hits as f64 / stats.matches as f64
+        }),
+        max_fanout: stats.max_fanout,
+        avg_fanout: go_float(stats.avg_fanout),
+        total,
+        offset,
+        limit: limit as usize,
+        subscriptions_list: list,
+    }))
+}
+
+#[derive(Serialize)]
+struct Accountz<'a> {
+    server_id: &'a str,
+    now: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    system_account: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    accounts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_detail: Option<AccountDetail>,
+}
+
+#[derive(Serialize)]
+struct AccountDetail {
+    account_name: String,
+    update_time: String,
+    expired: bool,
+    complete: bool,
+    jetstream_enabled: bool,
+    leafnode_connections: u32,
+    client_connections: usize,
+    subscriptions: usize,
+    name_tag: String,
+    sublist_stats: AccountSublistStats,
+}
+
+#[derive(Serialize)]
+struct AccountSublistStats {
+    num_subscriptions: usize,
+    num_cache: usize,
+    num_inserts: u64,
+    num_removes: u64,
+    num_matches: u64,
+    cache_hit_rate: serde_json::Value,
+    max_fanout: u64,
+    avg_fanout: serde_json::Value,
+}
+
+fn accountz(server: &Server, q: &Query, now: Instant) -> Result<String, String> {
+    let acc = q.get("acc");
+    let mut out = Accountz {
+        server_id: server.server_id(),
+        now: now_text(server, now),
+        system_account: "",
+        accounts: Vec::new(),
+        account_detail: None,
+    };
+    if acc.is_empty() {
+        out.accounts = server.account_names();
+        return Ok(pretty(&out));
+    }
+    let Some((conns, subs)) = server.account_usage(acc) else {
+        return Err(format!("Account {acc} does not exist"));
+    };
+    out.account_detail = Some(AccountDetail {
+        account_name: acc.to_string(),
+        update_time: timefmt::rfc3339_nano(server.monitor.wall(server.start_time())),
+        expired: false,
+        complete: true,
+        jetstream_enabled: false,
+        leafnode_connections: 0,
+        client_connections: conns,
+        subscriptions: subs,
+        name_tag: acc.to_string(),
+        sublist_stats: {
+            let st = server.sublist_stats();
+            AccountSublistStats {
+                num_subscriptions: subs,
+                num_cache: st.cache,
+                num_inserts: st.inserts,
+                num_removes: st.removes,
+                num_matches: st.matches,
+                cache_hit_rate: go_float(if st.matches == 0 {
+                    0.0
+                } else {
+                    st.cache_hits as f64 / st.matches as f64
+                }),
+                max_fanout: st.max_fanout,
+                avg_fanout: go_float(st.avg_fanout),
+            }
+        },
+    });
+    Ok(pretty(&out))
+}
+
+#[derive(Serialize)]
+struct Accstatz<'a> {
+    server_id: &'a str,
+    now: String,
+    account_statz: Vec<AccountStat>,
+}
+
+#[derive(Serialize)]
+struct MsgBytes {
+    msgs: u64,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct Traffic {
+    msgs: u64,
+    bytes: u64,
+    gateways: MsgBytes,
+    routes: MsgBytes,
+    leafs: MsgBytes,
+}
+
+#[derive(Serialize)]
+struct AccountStat {
+    acc: String,
+    name: String,
+    conns: usize,
+    leafnodes: u32,
+    total_conns: usize,
+    num_subscriptions: usize,
+    sent: Traffic,
+    received: Traffic,
+    slow_consumers: u64,
+}
+
+fn accstatz(server: &Server, now: Instant) -> String {
+    let zero = || MsgBytes { msgs: 0, bytes: 0 };
+    let traffic = |msgs, bytes| Traffic {
+        msgs,
+        bytes,
+        gateways: zero(),
+        routes: zero(),
+        leafs: zero(),
+    };
+    let stats = server.stats();
+    let mut list = Vec::new();
+    for name in server.account_names() {
+        let Some((conns, subs)) = server.account_usage(&name) else {
+            continue;
+        };
+        // Only accounts with connections, as nats-server lists by default.
+        if conns == 0 {
+            continue;
+        }
+        list.push(AccountStat {
+            acc: name.clone(),
+            name,
+            conns,
+            leafnodes: 0,
+            total_conns: conns,
+            num_subscriptions: subs,
+            sent: traffic(stats.out_msgs, stats.out_bytes),
+            received: traffic(stats.in_msgs, stats.in_bytes),
+            slow_consumers: stats.slow_consumers,
+        });
+    }
+    pretty(&Accstatz {
+        server_id: server.server_id(),
+        now: now_text(server, now),
+        account_statz: list,
+    })
+}
+
+fn index(base: &str) -> String {
+    let mut links = String::new();
+    for (path, what) in [
+        ("varz", "General"),
+        ("connz", "Connections"),
+        ("routez", "Routes"),
+        ("gatewayz", "Gateways"),
+        ("leafz", "Leaf Nodes"),
+        ("subsz", "Subscriptions"),
+        ("accountz", "Accounts"),
+        ("accstatz", "Account Stats"),
+        ("healthz", "Health"),
+    ] {
+        links.push_str(&format!("    <a href=\"{base}/{path}\">{what}</a><br/>\n"));
+    }
+    format!(
+        "<html lang=\"en\">\n  <head><title>canopy monitoring</title></head>\n  <body>\n    <h1>canopy</h1>\n{links}  </body>\n</html>\n"
+    )
+}
+
+/// The request a monitor connection made, answered: the response bytes
+/// and whether to close after them.
+pub(crate) fn answer(server: &mut Server, req: &Request, now: Instant) -> (Vec<u8>, bool) {
+    let body = respond(server, req, now);
+    let bytes = http::response(req, &body, server.monitor.wall(now));
+    (bytes, !req.keep_alive)
+}

@@ -1,0 +1,158 @@
+//! `/varz`: the server's configuration and counters.
+
+use super::timefmt::{rfc3339_nano, uptime};
+use super::{go_float, now_text, pretty};
+use crate::server::Server;
+use crate::time::Instant;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Serialize, Default)]
+struct Empty {}
+
+#[derive(Serialize)]
+struct KindStats {
+    clients: u64,
+    routes: u64,
+    gateways: u64,
+    leafs: u64,
+}
+
+#[derive(Serialize)]
+struct Varz<'a> {
+    server_id: &'a str,
+    server_name: &'a str,
+    version: &'a str,
+    proto: u32,
+    git_commit: &'a str,
+    go: &'a str,
+    host: &'a str,
+    port: u16,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    auth_required: bool,
+    max_connections: usize,
+    ping_interval: u128,
+    ping_max: u32,
+    http_host: &'a str,
+    http_port: u16,
+    http_base_path: &'a str,
+    https_port: u16,
+    auth_timeout: serde_json::Value,
+    max_control_line: usize,
+    max_payload: usize,
+    max_pending: usize,
+    cluster: Empty,
+    gateway: Empty,
+    leaf: Empty,
+    mqtt: Empty,
+    websocket: Empty,
+    jetstream: Empty,
+    tls_timeout: serde_json::Value,
+    write_deadline: u128,
+    start: String,
+    now: String,
+    uptime: String,
+    mem: u64,
+    cores: u32,
+    gomaxprocs: u32,
+    cpu: serde_json::Value,
+    connections: usize,
+    total_connections: u64,
+    routes: u32,
+    remotes: u32,
+    leafnodes: u32,
+    in_msgs: u64,
+    in_bytes: u64,
+    in_client_msgs: u64,
+    in_client_bytes: u64,
+    out_msgs: u64,
+    out_bytes: u64,
+    out_client_msgs: u64,
+    out_client_bytes: u64,
+    slow_consumers: u64,
+    stale_connections: u64,
+    stalled_clients: u64,
+    subscriptions: usize,
+    http_req_stats: BTreeMap<String, u64>,
+    config_load_time: String,
+    config_digest: &'a str,
+    slow_consumer_stats: KindStats,
+    stale_connection_stats: KindStats,
+}
+
+/// Renders `/varz`.
+pub(crate) fn render(server: &Server, now: Instant) -> String {
+    let o = server.options();
+    let stats = server.stats();
+    let start = rfc3339_nano(server.monitor.wall(server.start_time()));
+    let host = server.monitor.host;
+    pretty(&Varz {
+        server_id: server.server_id(),
+        server_name: server.server_name(),
+        version: crate::options::VERSION,
+        proto: 1,
+        git_commit: server.git_commit(),
+        go: "rust",
+        host: &o.host,
+        port: o.port,
+        auth_required: o.auth != crate::options::ClientAuth::None,
+        max_connections: o.max_connections.unwrap_or(0),
+        ping_interval: o.ping_interval.as_nanos(),
+        ping_max: o.ping_max,
+        http_host: &o.http_host,
+        http_port: o.http_port,
+        http_base_path: &o.http_base_path,
+        https_port: 0,
+        auth_timeout: go_float(o.auth_timeout.as_secs_f64()),
+        max_control_line: o.max_control_line,
+        max_payload: o.max_payload,
+        max_pending: o.max_pending,
+        cluster: Empty {},
+        gateway: Empty {},
+        leaf: Empty {},
+        mqtt: Empty {},
+        websocket: Empty {},
+        jetstream: Empty {},
+        tls_timeout: go_float(2.0),
+        write_deadline: o.write_deadline.as_nanos(),
+        start: start.clone(),
+        now: now_text(server, now),
+        uptime: uptime(now.saturating_since(server.start_time())),
+        mem: host.mem,
+        cores: host.cores,
+        gomaxprocs: host.cores,
+        cpu: go_float(host.cpu),
+        connections: server.client_count(),
+        total_connections: stats.total_connections,
+        routes: 0,
+        remotes: 0,
+        leafnodes: 0,
+        in_msgs: stats.in_msgs,
+        in_bytes: stats.in_bytes,
+        in_client_msgs: stats.in_msgs,
+        in_client_bytes: stats.in_bytes,
+        out_msgs: stats.out_msgs,
+        out_bytes: stats.out_bytes,
+        out_client_msgs: stats.out_msgs,
+        out_client_bytes: stats.out_bytes,
+        slow_consumers: stats.slow_consumers,
+        stale_connections: stats.stale_connections,
+        stalled_clients: stats.stalled_clients,
+        subscriptions: server.subscription_count(),
+        http_req_stats: server.monitor.req_stats.clone(),
+        config_load_time: start,
+        config_digest: "",
+        slow_consumer_stats: KindStats {
+            clients: stats.slow_consumers,
+            routes: 0,
+            gateways: 0,
+            leafs: 0,
+        },
+        stale_connection_stats: KindStats {
+            clients: stats.stale_connections,
+            routes: 0,
+            gateways: 0,
+            leafs: 0,
+        },
+    })
+}

@@ -1,0 +1,187 @@
+//! What monitoring reads from the engine: connection snapshots,
+//! subscription details, account usage, index counters.
+
+use super::connz::{ConnInfo, SubDetail};
+use super::{MonitorConn, MONITOR_CONN_BASE};
+use crate::account::Account;
+use crate::client::Client;
+use crate::events::{Action, CloseReason};
+use crate::ids::ConnId;
+use crate::server::Server;
+use crate::time::Instant;
+use std::sync::atomic::Ordering;
+
+/// Counters of the subject index for `/subsz`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SublistStats {
+    pub(crate) cache: usize,
+    pub(crate) inserts: u64,
+    pub(crate) removes: u64,
+    pub(crate) matches: u64,
+    pub(crate) cache_hits: u64,
+    pub(crate) max_fanout: u64,
+    pub(crate) avg_fanout: f64,
+}
+
+/// A snapshot of `c`; `closed` gives the stop time and reason.
+pub(crate) fn conn_info(
+    c: &Client,
+    accounts: &[Account],
+    closed: Option<(Instant, CloseReason)>,
+) -> ConnInfo {
+    let account = accounts
+        .get(c.account.0 as usize)
+        .map(|a| a.name.clone())
+        .unwrap_or_default();
+    // Sorted by seq right below: map order never reaches the output.
+    #[allow(clippy::disallowed_methods)]
+    let mut subs: Vec<_> = c.subs.values().cloned().collect();
+    subs.sort_unstable_by_key(|s| s.seq);
+    let subs = subs
+        .iter()
+        .map(|s| SubDetail {
+            account: account.clone(),
+            account_tag: account.clone(),
+            subject: String::from_utf8_lossy(&s.subject).into_owned(),
+            qgroup: s
+                .queue
+                .as_ref()
+                .map(|q| String::from_utf8_lossy(q).into_owned())
+                .unwrap_or_default(),
+            sid: String::from_utf8_lossy(&s.sid).into_owned(),
+            msgs: s.delivered.load(Ordering::Relaxed),
+            max: s.max.load(Ordering::Relaxed),
+            cid: c.id.0,
+        })
+        .collect();
+    ConnInfo {
+        cid: c.id.0,
+        ip: c.peer.ip().to_string(),
+        port: c.peer.port(),
+        start: c.start,
+        last_activity: c.last_activity,
+        stop: closed.map(|(t, _)| t),
+        reason: closed.map(|(_, r)| r.text()),
+        rtt: c.rtt,
+        pending_bytes: if closed.is_some() { 0 } else { c.out.pending() },
+        in_msgs: c.stats.in_msgs,
+        out_msgs: c.stats.out_msgs,
+        in_bytes: c.stats.in_bytes,
+        out_bytes: c.stats.out_bytes,
+        name: c.opts.name.clone().unwrap_or_default(),
+        lang: c.opts.lang.clone().unwrap_or_default(),
+        version: c.opts.version.clone().unwrap_or_default(),
+        user: c.opts.user.clone().unwrap_or_default(),
+        account,
+        subs,
+    }
+}
+
+impl Server {
+    /// Snapshots of the open client connections, by cid.
+    pub(crate) fn open_conn_infos(&self, _now: Instant) -> Vec<ConnInfo> {
+        // Sorted right below: map order never reaches the output.
+        #[allow(clippy::disallowed_methods)]
+        let mut ids: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.closed && c.counted)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids.iter()
+            .filter_map(|id| self.conns.get(id))
+            .map(|c| conn_info(c, &self.accounts, None))
+            .collect()
+    }
+
+    /// Every subscription, by connection then subscription order.
+    pub(crate) fn subscription_details(&self) -> Vec<SubDetail> {
+        self.open_conn_infos(Instant::ZERO)
+            .into_iter()
+            .flat_map(|c| c.subs)
+            .collect()
+    }
+
+    /// Account names, as `/accountz` lists them.
+    pub(crate) fn account_names(&self) -> Vec<String> {
+        self.accounts.iter().map(|a| a.name.clone()).collect()
+    }
+
+    /// Connections and subscriptions of account `name`, if it exists.
+    pub(crate) fn account_usage(&self, name: &str) -> Option<(usize, usize)> {
+        let idx = self.accounts.iter().position(|a| a.name == name)?;
+        // A count: order does not matter.
+        #[allow(clippy::disallowed_methods)]
+        let conns = self
+            .conns
+            .values()
+            .filter(|c| !c.closed && c.counted && c.account.0 as usize == idx)
+            .count();
+        Some((conns, self.accounts[idx].sublist.count()))
+    }
+
+    /// Counters for `/subsz`.
+    pub(crate) fn sublist_stats(&self) -> SublistStats {
+        SublistStats {
+            cache: 0,
+            inserts: self.sub_inserts,
+            removes: self.sub_removes,
+            matches: self.sub_matches,
+            cache_hits: 0,
+            max_fanout: self.max_fanout,
+            avg_fanout: if self.sub_matches == 0 {
+                0.0
+            } else {
+                self.total_fanout as f64 / self.sub_matches as f64
+            },
+        }
+    }
+
+    pub(crate) fn accept_monitor(&mut self) -> ConnId {
+        self.monitor.next += 1;
+        let id = ConnId(MONITOR_CONN_BASE + self.monitor.next);
+        self.monitor.conns.insert(id, MonitorConn::default());
+        id
+    }
+
+    pub(crate) fn read_monitor(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        let Some(m) = self.monitor.conns.get_mut(&conn) else {
+            return;
+        };
+        if m.closed {
+            return;
+        }
+        m.codec.feed(data);
+        loop {
+            let Some(m) = self.monitor.conns.get_mut(&conn) else {
+                return;
+            };
+            let Some(next) = m.codec.next_request() else {
+                break;
+            };
+            let (bytes, close) = match next {
+                Ok(req) => super::answer(self, &req, now),
+                Err(refusal) => (refusal.response(), true),
+            };
+            let Some(m) = self.monitor.conns.get_mut(&conn) else {
+                return;
+            };
+            m.out.push_slice(&bytes);
+            if close {
+                m.closed = true;
+                self.actions.push_back(Action::Close {
+                    conn,
+                    after_flush: true,
+                });
+                return;
+            }
+        }
+        let Some(m) = self.monitor.conns.get(&conn) else {
+            return;
+        };
+        if m.out.queued() > 0 {
+            self.actions.push_back(Action::Flush(conn));
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The monitoring port through the engine API: requests split anywhere,
+//! keep-alive, refusals that close, and counts that follow the clients.
+
+use crate::{Action, ConnId, Instant, ListenerKind, Options, Server};
+use bytes::Bytes;
+use std::net::SocketAddr;
+
+fn server() -> (Server, Instant) {
+    let now = Instant::from_nanos(5_000_000_000);
+    let mut s = Server::new(Options::default(), [3; 32], now);
+    // 2026-11-23T07:55:50Z at engine time 5 s.
+    s.handle_wall_clock(1_795_420_550_000_000_000, now);
+    (s, now)
+}
+
+fn peer() -> SocketAddr {
+    "127.0.0.1:40000".parse().expect("literal")
+}
+
+/// Feeds `input` to a monitor connection in pieces of `step` bytes and
+/// returns (everything written, whether the engine closed it).
+fn exchange(s: &mut Server, now: Instant, input: &[u8], step: usize) -> (String, bool) {
+    let id = s.handle_accept(ListenerKind::Monitor, peer(), now);
+    let mut out = Vec::new();
+    let mut closed = false;
+    for piece in input.chunks(step.max(1)) {
+        s.handle_read(id, Bytes::copy_from_slice(piece), now);
+        drain(s, id, now, &mut out, &mut closed);
+    }
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+fn drain(s: &mut Server, id: ConnId, now: Instant, out: &mut Vec<u8>, closed: &mut bool) {
+    while let Some(a) = s.poll_action() {
+        match a {
+            Action::Flush(c) | Action::Close { conn: c, .. } if c == id => {
+                let mut chunks = Vec::new();
+                let n = s.take_outbound(id, &mut chunks, now);
+                for c in chunks {
+                    out.extend_from_slice(&c);
+                }
+                s.handle_written(id, n, now);
+                if matches!(a, Action::Close { .. }) {
+                    *closed = true;
+                    s.handle_closed(id, now);
+                }
+            }
+            Action::Flush(_) | Action::Close { .. } | Action::PauseReading { .. } => {}
+        }
+    }
+}
+
+#[test]
+fn same_answer_under_every_split() {
+    let input = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (whole, closed) = exchange(&mut server().0, server().1, input, input.len());
+    assert!(!closed, "keep-alive connection closed");
+    assert!(whole.starts_with("HTTP/1.1 200 OK\r\n"), "{whole}");
+    assert!(
+        whole.contains("{\"status\":\"ok\"}HTTP/1.1 404 Not Found\r\n"),
+        "{whole}"
+    );
+    for step in 1..input.len() {
+        let (s, now) = server();
+        let mut s = s;
+        let (split, _) = exchange(&mut s, now, input, step);
+        assert_eq!(split, whole, "split every {step} bytes");
+    }
+}
+
+#[test]
+fn refusals_close_and_http10_closes() {
+    let (mut s, now) = server();
+    let (out, closed) = exchange(&mut s, now, b"garbage\r\n\r\n", 64);
+    assert!(closed);
+    assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+    let (out, closed) = exchange(&mut s, now, b"GET /varz HTTP/1.0\r\n\r\n", 64);
+    assert!(closed, "HTTP/1.0 without keep-alive must close");
+    assert!(out.starts_with("HTTP/1.0 200 OK\r\n"), "{out}");
+    let (out, closed) = exchange(&mut s, now, &vec![b'G'; (1 << 20) + 10], 1 << 16);
+    assert!(closed);
+    assert!(out.starts_with("HTTP/1.1 431 "), "{out}");
+}
+
+#[test]
+fn varz_and_connz_follow_the_clients() {
+    let (mut s, now) = server();
+    let c = s.handle_accept(ListenerKind::Client, peer(), now);
+    s.handle_read(
+        c,
+        Bytes::from_static(
+            b"CONNECT {\"verbose\":false,\"name\":\"n1\"}\r\nSUB a 1\r\nPUB a 2\r\nhi\r\n",
+        ),
+        now,
+    );
+    while s.poll_action().is_some() {}
+    let (out, _) = exchange(&mut s, now, b"GET /varz HTTP/1.1\r\nHost: x\r\n\r\n", 4096);
+    let body = out.split("\r\n\r\n").nth(1).expect("body");
+    let v: serde_json::Value = serde_json::from_str(body).expect("json");
+    assert_eq!(v["connections"], 1);
+    assert_eq!(v["in_msgs"], 1);
+    assert_eq!(v["out_msgs"], 1);
+    assert_eq!(v["subscriptions"], 1);
+    assert_eq!(v["start"], "2026-11-23T07:55:50Z");
+    assert_eq!(v["http_req_stats"]["/varz"], 1);
+    let (out, _) = exchange(
+        &mut s,
+        now,
+        b"GET /connz?subs=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+        4096,
+    );
+    let body = out.split("\r\n\r\n").nth(1).expect("body");
+    let v: serde_json::Value = serde_json::from_str(body).expect("json");
+    assert_eq!(v["connections"][0]["name"], "n1");
+    assert_eq!(v["connections"][0]["subscriptions_list"][0], "a");
+    s.handle_closed(c, now);
+    let (out, _) = exchange(
+        &mut s,
+        now,
+        b"GET /connz?state=closed HTTP/1.1\r\nHost: x\r\n\r\n",
+        4096,
+    );
+    assert!(out.contains("\"reason\": \"Client Closed\""), "{out}");
+}
