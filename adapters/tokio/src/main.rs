@@ -63,12 +63,17 @@ fn main() -> ExitCode {
     if let Some(addr) = &flags.addr {
         options.host = addr.clone();
     }
-    if let Some(port) = flags.port {
-        match i32::try_from(port) {
-            Ok(p) if p <= i32::from(u16::MAX) => cli.port = Some(p),
-            _ => {
-                eprintln!("nats-server: invalid port {port}");
-                return ExitCode::from(1);
+    for (given, slot) in [
+        (flags.port, &mut cli.port),
+        (flags.http_port, &mut cli.http_port),
+    ] {
+        if let Some(port) = given {
+            match i32::try_from(port) {
+                Ok(p) if p <= i32::from(u16::MAX) => *slot = Some(p),
+                _ => {
+                    eprintln!("nats-server: invalid port {port}");
+                    return ExitCode::from(1);
+                }
             }
         }
     }
@@ -85,15 +90,7 @@ fn main() -> ExitCode {
     cli.log_file = flags.log_file.clone();
     cli.pid_file = flags.pid_file.clone();
     cli.ports_file_dir = flags.ports_file_dir.clone();
-    if let Some(port) = flags.http_port {
-        match i32::try_from(port) {
-            Ok(p) if p <= i32::from(u16::MAX) => cli.http_port = Some(p),
-            _ => {
-                eprintln!("nats-server: invalid port {port}");
-                return ExitCode::from(1);
-            }
-        }
-    }
+
     for (given, name) in [
         (flags.https_port.is_some(), "-ms/--https_port (monitoring)"),
         (flags.jetstream == Some(true), "-js/--jetstream (JetStream)"),

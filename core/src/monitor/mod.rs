@@ -180,14 +180,8 @@ struct Leafz<'a> {
 struct Subsz<'a> {
     server_id: &'a str,
     now: String,
-    num_subscriptions: usize,
-    num_cache: usize,
-    num_inserts: u64,
-    num_removes: u64,
-    num_matches: u64,
-    cache_hit_rate: serde_json::Value,
-    max_fanout: u64,
-    avg_fanout: serde_json::Value,
+    #[serde(flatten)]
+    stats: IndexStats,
     total: usize,
     offset: usize,
     limit: usize,
@@ -224,18 +218,7 @@ fn subsz(server: &Server, q: &Query, now: Instant) -> Result<String, String> {
     Ok(pretty(&Subsz {
         server_id: server.server_id(),
         now: now_text(server, now),
-        num_subscriptions: server.subscription_count(),
-        num_cache: stats.cache,
-        num_inserts: stats.inserts,
-        num_removes: stats.removes,
-        num_matches: stats.matches,
-        cache_hit_rate: go_float(if stats.matches == 0 {
-            0.0
-        } else {
-            stats.cache_hits as f64 / stats.matches as f64
-        }),
-        max_fanout: stats.max_fanout,
-        avg_fanout: go_float(stats.avg_fanout),
+        stats: IndexStats::new(server.subscription_count(), &stats),
         total,
         offset,
         limit: limit as usize,
@@ -266,11 +249,12 @@ struct AccountDetail {
     client_connections: usize,
     subscriptions: usize,
     name_tag: String,
-    sublist_stats: AccountSublistStats,
+    sublist_stats: IndexStats,
 }
 
+/// The subject index counters, as `/subsz` and `sublist_stats` show them.
 #[derive(Serialize)]
-struct AccountSublistStats {
+struct IndexStats {
     num_subscriptions: usize,
     num_cache: usize,
     num_inserts: u64,
@@ -279,6 +263,25 @@ struct AccountSublistStats {
     cache_hit_rate: serde_json::Value,
     max_fanout: u64,
     avg_fanout: serde_json::Value,
+}
+
+impl IndexStats {
+    fn new(subscriptions: usize, st: &view::SublistStats) -> Self {
+        IndexStats {
+            num_subscriptions: subscriptions,
+            num_cache: st.cache,
+            num_inserts: st.inserts,
+            num_removes: st.removes,
+            num_matches: st.matches,
+            cache_hit_rate: go_float(if st.matches == 0 {
+                0.0
+            } else {
+                st.cache_hits as f64 / st.matches as f64
+            }),
+            max_fanout: st.max_fanout,
+            avg_fanout: go_float(st.avg_fanout),
+        }
+    }
 }
 
 fn accountz(server: &Server, q: &Query, now: Instant) -> Result<String, String> {
@@ -307,23 +310,7 @@ fn accountz(server: &Server, q: &Query, now: Instant) -> Result<String, String> 
         client_connections: conns,
         subscriptions: subs,
         name_tag: acc.to_string(),
-        sublist_stats: {
-            let st = server.sublist_stats();
-            AccountSublistStats {
-                num_subscriptions: subs,
-                num_cache: st.cache,
-                num_inserts: st.inserts,
-                num_removes: st.removes,
-                num_matches: st.matches,
-                cache_hit_rate: go_float(if st.matches == 0 {
-                    0.0
-                } else {
-                    st.cache_hits as f64 / st.matches as f64
-                }),
-                max_fanout: st.max_fanout,
-                avg_fanout: go_float(st.avg_fanout),
-            }
-        },
+        sublist_stats: IndexStats::new(subs, &server.sublist_stats()),
     });
     Ok(pretty(&out))
 }
