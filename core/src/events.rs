@@ -43,6 +43,8 @@ pub enum TimerKey {
     AuthTimeout(ConnId),
     /// Outbound bytes made no progress for the write deadline.
     WriteDeadline(ConnId),
+    /// Lame duck mode: the grace period ended, or evict the next client.
+    LameDuck,
 }
 
 /// Why a connection closed; the texts are nats-server's `/connz` reasons.
@@ -128,6 +130,9 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
     },
+    /// The engine has nothing left to serve (lame duck mode finished, or
+    /// it began with no clients): the driver should shut down now.
+    ShutdownRequested,
     /// A client exceeded max_pending and was disconnected.
     SlowConsumerDetected {
         /// The slow connection.

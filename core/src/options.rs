@@ -26,6 +26,10 @@ pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// Cap on the first PING after CONNECT (nats-server's firstPingInterval).
 pub const FIRST_PING_INTERVAL: Duration = Duration::from_secs(2);
+/// Default lame duck duration: clients are evicted over this time.
+pub const DEFAULT_LAME_DUCK_DURATION: Duration = Duration::from_secs(120);
+/// Default lame duck grace period before the first eviction.
+pub const DEFAULT_LAME_DUCK_GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// The version string reported in INFO and `-v`.
 pub const VERSION: &str = "2.15.1";
 
@@ -83,6 +87,11 @@ pub struct Options {
     pub http_port: u16,
     /// Prefix of every monitoring path (`http_base_path`).
     pub http_base_path: String,
+    /// Lame duck mode evicts clients over this time (`lame_duck_duration`).
+    pub lame_duck_duration: Duration,
+    /// Lame duck mode waits this long before evicting
+    /// (`lame_duck_grace_period`).
+    pub lame_duck_grace_period: Duration,
 }
 
 impl Default for Options {
@@ -105,6 +114,8 @@ impl Default for Options {
             http_host: "0.0.0.0".to_string(),
             http_port: 0,
             http_base_path: String::new(),
+            lame_duck_duration: DEFAULT_LAME_DUCK_DURATION,
+            lame_duck_grace_period: DEFAULT_LAME_DUCK_GRACE_PERIOD,
         }
     }
 }

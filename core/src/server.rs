@@ -63,6 +63,19 @@ pub struct ServerStats {
     pub stalled_clients: u64,
 }
 
+/// Lame duck mode in progress.
+#[derive(Debug)]
+struct LameDuck {
+    /// Clients still to close, highest cid first (popped from the back).
+    clients: Vec<ConnId>,
+    /// Pause between closes (a random point between half and all of it).
+    interval: Duration,
+    /// Clients closed per step.
+    batch: usize,
+    /// Whether the grace period is over.
+    closing: bool,
+}
+
 /// A fast-producer stall lasts this long (nats-server stalls 2 to 10 ms).
 const STALL_DURATION: Duration = Duration::from_millis(5);
 
@@ -87,6 +100,7 @@ pub struct Server {
     pub(crate) stats: ServerStats,
     start: Instant,
     pub(crate) monitor: MonitorState,
+    lame_duck: Option<LameDuck>,
     pub(crate) sub_inserts: u64,
     pub(crate) sub_removes: u64,
     pub(crate) sub_matches: u64,
@@ -152,6 +166,7 @@ impl Server {
             stats: ServerStats::default(),
             start: now,
             monitor: MonitorState::default(),
+            lame_duck: None,
             sub_inserts: 0,
             sub_removes: 0,
             sub_matches: 0,
@@ -311,6 +326,7 @@ impl Server {
                 TimerKey::AuthTimeout(conn) => {
                     self.fail(conn, ProtocolError::AuthenticationTimeout, now);
                 }
+                TimerKey::LameDuck => self.lame_duck_timer(now),
                 TimerKey::WriteDeadline(conn) => {
                     let open = self.conns.get(&conn).is_some_and(|c| !c.closed);
                     if open {
@@ -329,6 +345,140 @@ impl Server {
             }
         }
         self.schedule_flushes();
+    }
+
+    /// Enters lame duck mode (SIGUSR2): the driver has stopped accepting
+    /// clients; every client that said `"protocol":1` gets an INFO with
+    /// `"ldm":true`, and after the
+    /// grace period clients are closed one by one, spread over the lame
+    /// duck duration (at most a second apart), as nats-server does. Then
+    /// [`Event::ShutdownRequested`]. With no clients it asks for shutdown at
+    /// once. Calling it again is harmless.
+    pub fn enter_lame_duck(&mut self, now: Instant) {
+        if self.lame_duck.is_some() {
+            return;
+        }
+        tracing::info!("Entering lame duck mode, stop accepting new clients");
+        let mut clients = self.open_client_ids();
+        if clients.is_empty() {
+            self.lame_duck = Some(LameDuck {
+                clients,
+                interval: Duration::ZERO,
+                batch: 1,
+                closing: false,
+            });
+            self.events.push_back(Event::ShutdownRequested);
+            return;
+        }
+        let grace = self.options.lame_duck_grace_period;
+        let mut spread = self.options.lame_duck_duration.saturating_sub(grace);
+        if spread.is_zero() {
+            spread = Duration::from_secs(1);
+        }
+        let n = clients.len() as u64;
+        let mut interval = Duration::from_nanos((spread.as_nanos() as u64) / n);
+        let mut batch = 1;
+        if interval.is_zero() {
+            interval = Duration::from_nanos(1);
+            batch = (n / (spread.as_nanos() as u64).max(1)).max(1) as usize;
+        } else if interval > Duration::from_secs(1) {
+            interval = Duration::from_secs(1);
+        }
+        for &id in &clients {
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            // Only clients that take asynchronous INFO (protocol 1) hear it.
+            if c.opts.protocol < 1 {
+                continue;
+            }
+            let ip = c.peer.ip().to_string();
+            self.scratch.clear();
+            self.info.write_client_info(
+                &ClientInfoExtra {
+                    client_id: id.0,
+                    client_ip: &ip,
+                    ldm: true,
+                    ..Default::default()
+                },
+                &mut self.scratch,
+            );
+            c.out.push_slice(self.scratch.as_bytes());
+            self.mark_dirty(id);
+        }
+        clients.reverse(); // popped from the back: lowest cid first
+        self.lame_duck = Some(LameDuck {
+            clients,
+            interval,
+            batch,
+            closing: false,
+        });
+        self.timers.set(TimerKey::LameDuck, now + grace);
+        self.schedule_flushes();
+    }
+
+    /// Whether lame duck mode has begun.
+    pub fn in_lame_duck_mode(&self) -> bool {
+        self.lame_duck.is_some()
+    }
+
+    fn lame_duck_timer(&mut self, now: Instant) {
+        let Some(ld) = self.lame_duck.as_mut() else {
+            return;
+        };
+        if !ld.closing {
+            ld.closing = true;
+            tracing::info!("Closing existing clients");
+        }
+        let batch = ld.batch;
+        let interval = ld.interval;
+        let mut closed = 0;
+        while closed < batch {
+            let Some(id) = self.lame_duck.as_mut().and_then(|ld| ld.clients.pop()) else {
+                break;
+            };
+            if self.conns.get(&id).is_some_and(|c| !c.closed) {
+                self.close(id, CloseReason::ServerShutdown, true, true, now);
+                closed += 1;
+            }
+        }
+        if self
+            .lame_duck
+            .as_ref()
+            .is_some_and(|ld| ld.clients.is_empty())
+        {
+            self.events.push_back(Event::ShutdownRequested);
+            return;
+        }
+        // A random pause between half the interval and the interval.
+        let ns = interval.as_nanos() as u64;
+        let pause = (ns / 2).max(self.jitter_rng.below(ns.max(1)));
+        self.timers
+            .set(TimerKey::LameDuck, now + Duration::from_nanos(pause));
+    }
+
+    /// The first server PING: min(ping_interval, 2 s) plus up to 20%
+    /// jitter. Set at accept and again at CONNECT, as nats-server does.
+    fn set_first_ping_timer(&mut self, conn: ConnId, now: Instant) {
+        let first = self.options.ping_interval.min(FIRST_PING_INTERVAL);
+        let jitter_ns = self.jitter_rng.below((first.as_nanos() / 5) as u64);
+        self.timers.set(
+            TimerKey::Ping(conn),
+            now + first + Duration::from_nanos(jitter_ns),
+        );
+    }
+
+    fn open_client_ids(&self) -> Vec<ConnId> {
+        // Sorted below, so the map's iteration order never reaches output.
+        #[allow(clippy::disallowed_methods)]
+        let mut ids: Vec<ConnId> = self
+            .conns
+            .values()
+            .filter(|c| !c.closed && c.counted)
+            .map(|c| c.id)
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Closes every connection (server shutdown), in connection order.
@@ -402,12 +552,7 @@ impl Server {
                 c.counted = true;
             }
             self.client_count += 1;
-            let first = self.options.ping_interval.min(FIRST_PING_INTERVAL);
-            let jitter_ns = self.jitter_rng.below((first.as_nanos() / 5) as u64);
-            self.timers.set(
-                TimerKey::Ping(id),
-                now + first + Duration::from_nanos(jitter_ns),
-            );
+            self.set_first_ping_timer(id, now);
             if self.info.auth_required {
                 self.timers
                     .set(TimerKey::AuthTimeout(id), now + self.options.auth_timeout);
@@ -514,8 +659,10 @@ impl Server {
             return;
         };
         c.opts = opts;
-        // nats-server's first RTT sample: INFO sent at accept, CONNECT back.
-        if !c.connect_received && c.rtt.is_none() {
+        // nats-server's first RTT sample: INFO sent at accept, CONNECT back;
+        // the first PING timer starts over from here.
+        let first_connect = !c.connect_received;
+        if first_connect && c.rtt.is_none() {
             c.rtt = Some(now.saturating_since(c.start));
         }
         c.connect_received = true;
@@ -548,6 +695,9 @@ impl Server {
                 now,
             );
             return;
+        }
+        if first_connect && self.conns.get(&conn).is_some_and(|c| c.counted) {
+            self.set_first_ping_timer(conn, now);
         }
         self.ok(conn);
     }

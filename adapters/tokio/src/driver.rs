@@ -111,13 +111,24 @@ pub async fn bind(options: &Options, port: i32) -> std::io::Result<(TcpListener,
     Ok((listener, bound))
 }
 
-/// Runs the engine until `shutdown` resolves, then closes every connection.
+/// What the process asks of the running server (from signals).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Close every connection and return (SIGINT, SIGTERM).
+    Shutdown,
+    /// Stop accepting clients and evict them slowly (SIGUSR2).
+    LameDuck,
+}
+
+/// Runs the engine until a [`Control::Shutdown`] arrives (or lame duck
+/// mode ends), then closes every connection.
 pub async fn run(
     options: Options,
     listener: TcpListener,
     monitor: Option<TcpListener>,
-    shutdown: impl std::future::Future<Output = ()>,
+    mut control: mpsc::UnboundedReceiver<Control>,
 ) {
+    let mut listener = Some(listener);
     let clock = Clock::start();
     let mut seed = [0u8; 32];
     if getrandom::getrandom(&mut seed).is_err() {
@@ -136,7 +147,6 @@ pub async fn run(
         scratch: Vec::new(),
         read_max,
     };
-    tokio::pin!(shutdown);
     loop {
         let deadline = server.poll_timeout().map(|(at, _)| clock.to_std(at));
         let sleep = async {
@@ -146,8 +156,16 @@ pub async fn run(
             }
         };
         tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => {
+            ctl = control.recv() => match ctl {
+                Some(Control::LameDuck) => {
+                    // Stop accepting first: closing the listener refuses
+                    // new clients at the socket, as nats-server does.
+                    listener = None;
+                    server.enter_lame_duck(clock.now());
+                }
+                Some(Control::Shutdown) | None => break,
+            },
+            accepted = accept_optional(listener.as_ref()) => {
                 if let Ok((stream, peer)) = accepted {
                     d.accept(&mut server, stream, peer, ListenerKind::Client);
                 }
@@ -176,8 +194,11 @@ pub async fn run(
             }
             _ = sleep => server.handle_timeout(clock.now()),
         }
-        d.drain(&mut server);
+        if d.drain(&mut server) {
+            break;
+        }
     }
+    tracing::info!("Initiating Shutdown...");
     server.shutdown(clock.now());
     d.drain(&mut server);
 }
@@ -241,7 +262,9 @@ impl Driver {
         }
     }
 
-    fn drain(&mut self, server: &mut Server) {
+    /// Carries out the engine's actions; whether it asked for shutdown.
+    fn drain(&mut self, server: &mut Server) -> bool {
+        let mut stop = false;
         while let Some(action) = server.poll_action() {
             match action {
                 Action::Flush(id) => {
@@ -278,8 +301,10 @@ impl Driver {
                 Event::SlowConsumerDetected { conn } => {
                     tracing::trace!("{conn} slow consumer");
                 }
+                Event::ShutdownRequested => stop = true,
             }
         }
+        stop
     }
 
     /// Moves `id`'s queued bytes from the engine to the connection's

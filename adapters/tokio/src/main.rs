@@ -3,9 +3,10 @@
 use canopy_core::cli;
 use canopy_core::options::VERSION;
 use canopy_core::{ClientAuth, Options};
-use canopy_tokio::driver;
+use canopy_tokio::driver::{self, Control};
 use canopy_tokio::logging::{LogTarget, NatsFormat};
 use std::process::ExitCode;
+use tokio::sync::mpsc::UnboundedSender;
 use tracing::Level;
 
 /// Command-line settings the binary (not the engine) uses.
@@ -250,7 +251,9 @@ async fn serve(mut options: Options, cli: Cli, log: LogTarget) -> ExitCode {
         }
     }
     tracing::info!("Server is ready");
-    driver::run(options, listener, monitor, signals(log)).await;
+    let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(signals(log, control_tx));
+    driver::run(options, listener, monitor, control_rx).await;
     tracing::info!("Server Exiting..");
     if let Some(path) = &ports_file {
         let _ = std::fs::remove_file(path);
@@ -258,27 +261,32 @@ async fn serve(mut options: Options, cli: Cli, log: LogTarget) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Handles the process signals until one asks for shutdown: SIGINT and
-/// SIGTERM stop the server; SIGUSR1 reopens the log file.
-async fn signals(log: LogTarget) {
+/// Turns process signals into driver controls: SIGINT and SIGTERM stop
+/// the server, SIGUSR2 starts lame duck mode, SIGUSR1 reopens the log file.
+async fn signals(log: LogTarget, control: UnboundedSender<Control>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut usr1), Ok(mut usr2)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
     ) else {
         tracing::error!("cannot install signal handlers");
-        return std::future::pending().await;
+        return;
     };
     loop {
-        tokio::select! {
+        let ctl = tokio::select! {
             _ = term.recv() => {
                 tracing::info!("Trapped \"terminated\" signal");
-                return;
+                Control::Shutdown
             }
             _ = int.recv() => {
                 tracing::info!("Trapped \"interrupt\" signal");
-                return;
+                Control::Shutdown
+            }
+            _ = usr2.recv() => {
+                tracing::info!("Trapped \"user defined signal 2\" signal");
+                Control::LameDuck
             }
             _ = usr1.recv() => {
                 tracing::info!("Trapped \"user defined signal 1\" signal");
@@ -288,7 +296,11 @@ async fn signals(log: LogTarget) {
                         Err(e) => tracing::error!("Failed to re-open log file: {e}"),
                     }
                 }
+                continue;
             }
+        };
+        if control.send(ctl).is_err() {
+            return;
         }
     }
 }

@@ -75,6 +75,12 @@ pub fn apply(text: &str, options: &mut Options) -> Result<FileSettings, String> 
             (None, "ping_interval") => options.ping_interval = duration(value).map_err(at)?,
             (None, "ping_max") => options.ping_max = size(value).map_err(at)? as u32,
             (None, "write_deadline") => options.write_deadline = duration(value).map_err(at)?,
+            (None, "lame_duck_duration") => {
+                options.lame_duck_duration = duration(value).map_err(at)?
+            }
+            (None, "lame_duck_grace_period") => {
+                options.lame_duck_grace_period = duration(value).map_err(at)?
+            }
             (None, "debug" | "trace" | "logtime") => {}
             (_, other) => return Err(format!("line {}: unknown field {other:?}", n + 1)),
         }

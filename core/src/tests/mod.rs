@@ -3,6 +3,7 @@
 mod allocations;
 mod client_protocol;
 mod harness;
+mod lame_duck;
 mod limits;
 mod monitor;
 mod robustness;
