@@ -71,6 +71,7 @@ pub mod nkey;
 pub mod options;
 pub mod outbound;
 pub mod proto;
+pub mod reload;
 pub mod rng;
 pub mod server;
 pub mod subject;

@@ -711,6 +711,25 @@ impl Server {
         TcpStream::connect(self.addr()).expect("connect to server")
     }
 
+    /// Waits until the log contains `text` (the pipes are read by threads
+    /// that may lag the process, even after it exited); panics with the log
+    /// after `within`. Returns the log.
+    pub fn wait_for_log(&self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let log = self.log();
+            if log.contains(text) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: no {text:?} in the log:\n{log}",
+                self.imp
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether the process is still running (reaps it once it exited).
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

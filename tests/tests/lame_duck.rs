@@ -60,12 +60,23 @@ fn lame_duck_evicts_then_exits(imp: Impl) {
         TcpStream::connect(server.addr()).is_err(),
         "{imp}: accepted a client in lame duck mode"
     );
-    // Each client is closed after the grace period, one at a time.
+    // Each client is closed after the grace period, one at a time (in
+    // any order: nats-server walks a Go map), so watch all at once.
+    let watchers: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            std::thread::spawn(move || {
+                let mut rest = Vec::new();
+                let _ = r.read_to_end(&mut rest);
+                (i, signalled.elapsed(), rest)
+            })
+        })
+        .collect();
     let mut closed_at = Vec::new();
-    for (i, r) in clients.iter_mut().enumerate() {
-        let mut rest = Vec::new();
-        let _ = r.read_to_end(&mut rest);
-        closed_at.push(signalled.elapsed());
+    for w in watchers {
+        let (i, at, rest) = w.join().unwrap();
+        closed_at.push(at);
         if i == 2 {
             let rest = String::from_utf8_lossy(&rest);
             assert!(
@@ -74,6 +85,7 @@ fn lame_duck_evicts_then_exits(imp: Impl) {
             );
         }
     }
+    closed_at.sort();
     assert!(
         closed_at[0] >= Duration::from_millis(900),
         "{imp}: closed before the grace period: {closed_at:?}"
@@ -90,7 +102,7 @@ fn lame_duck_evicts_then_exits(imp: Impl) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let log = server.log();
+    let log = server.wait_for_log("[INF] Server Exiting..", Duration::from_secs(5));
     let mut at = 0;
     for line in [
         "[INF] Trapped \"user defined signal 2\" signal",
@@ -119,10 +131,7 @@ fn lame_duck_without_clients_exits_at_once(imp: Impl) {
         assert!(Instant::now() < deadline, "{imp}: still running");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(
-        server.log().contains("[INF] Initiating Shutdown..."),
-        "{imp}"
-    );
+    server.wait_for_log("[INF] Initiating Shutdown...", Duration::from_secs(5));
 }
 
 canopy_tests::against_both! {

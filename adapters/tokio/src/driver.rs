@@ -112,12 +112,25 @@ pub async fn bind(options: &Options, port: i32) -> std::io::Result<(TcpListener,
 }
 
 /// What the process asks of the running server (from signals).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Control {
     /// Close every connection and return (SIGINT, SIGTERM).
     Shutdown,
     /// Stop accepting clients and evict them slowly (SIGUSR2).
     LameDuck,
+    /// Apply re-read options (SIGHUP), or log why they could not be read.
+    Reload(Box<Result<Reload, String>>),
+}
+
+/// Options re-read for a reload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reload {
+    /// The new options.
+    pub options: Options,
+    /// The client port was given as `-1` (random): keep the bound one.
+    pub random_port: bool,
+    /// Text after `Reloaded server configuration` (the digest), if any.
+    pub suffix: String,
 }
 
 /// Runs the engine until a [`Control::Shutdown`] arrives (or lame duck
@@ -163,6 +176,7 @@ pub async fn run(
                     listener = None;
                     server.enter_lame_duck(clock.now());
                 }
+                Some(Control::Reload(reload)) => reload_options(&mut server, *reload, clock.now()),
                 Some(Control::Shutdown) | None => break,
             },
             accepted = accept_optional(listener.as_ref()) => {
@@ -522,5 +536,33 @@ impl HostSampler {
             cpu: (cpu * 100.0).round() / 100.0,
             cores,
         }
+    }
+}
+
+/// Applies a reload, logging as nats-server does.
+fn reload_options(server: &mut Server, reload: Result<Reload, String>, now: Instant) {
+    let reload = match reload {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("Failed to reload server configuration: {e}");
+            return;
+        }
+    };
+    let current = server.options().clone();
+    let mut options = reload.options;
+    if reload.random_port {
+        options.port = current.port;
+    }
+    // The monitoring listener is not re-bound on reload.
+    options.http_host = current.http_host;
+    options.http_port = current.http_port;
+    match server.reload(options, now) {
+        Ok(lines) => {
+            for line in lines {
+                tracing::info!("{line}");
+            }
+            tracing::info!("Reloaded server configuration{}", reload.suffix);
+        }
+        Err(e) => tracing::error!("Failed to reload server configuration: {e}"),
     }
 }

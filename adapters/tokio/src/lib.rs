@@ -12,5 +12,6 @@
 
 pub mod driver;
 pub mod logging;
+pub mod settings;
 pub mod signal;
 pub mod simple_config;

@@ -1,25 +1,14 @@
 //! `canopy`: a NATS server that takes nats-server's command line.
 
 use canopy_core::cli;
+use canopy_core::cli::Flags;
 use canopy_core::options::VERSION;
-use canopy_core::{ClientAuth, Options};
-use canopy_tokio::driver::{self, Control};
+use canopy_tokio::driver::{self, Control, Reload};
 use canopy_tokio::logging::{LogTarget, NatsFormat};
+use canopy_tokio::settings::{self, Settings};
 use std::process::ExitCode;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::Level;
-
-/// Command-line settings the binary (not the engine) uses.
-#[derive(Debug, Default)]
-struct Cli {
-    port: Option<i32>,
-    debug: bool,
-    trace: bool,
-    log_file: Option<String>,
-    pid_file: Option<String>,
-    ports_file_dir: Option<String>,
-    http_port: Option<i32>,
-}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,80 +30,15 @@ fn main() -> ExitCode {
             }
         };
     }
-    let mut options = Options::default();
-    let mut cli = Cli::default();
-    let mut unsupported: Vec<&str> = Vec::new();
-    if let Some(path) = flags.config.clone() {
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("nats-server: {path}: {e}");
-                return ExitCode::from(1);
-            }
-        };
-        match canopy_tokio::simple_config::apply(&text, &mut options) {
-            Ok(file) => cli.port = file.port,
-            Err(e) => {
-                eprintln!("nats-server: {path}: {e}");
-                return ExitCode::from(1);
-            }
+    let settings = match settings::load(&flags) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nats-server: {e}");
+            return ExitCode::from(1);
         }
-    }
-    // Flags override the file.
-    if let Some(addr) = &flags.addr {
-        options.host = addr.clone();
-    }
-    for (given, slot) in [
-        (flags.port, &mut cli.port),
-        (flags.http_port, &mut cli.http_port),
-    ] {
-        if let Some(port) = given {
-            match i32::try_from(port) {
-                Ok(p) if p <= i32::from(u16::MAX) => *slot = Some(p),
-                _ => {
-                    eprintln!("nats-server: invalid port {port}");
-                    return ExitCode::from(1);
-                }
-            }
-        }
-    }
-    if let Some(name) = &flags.server_name {
-        options.server_name = name.clone();
-    }
-    if let Some(token) = flags.auth.clone() {
-        options.auth = ClientAuth::Token(token);
-    } else if let (Some(user), Some(password)) = (flags.user.clone(), flags.pass.clone()) {
-        options.auth = ClientAuth::UserPassword { user, password };
-    }
-    cli.debug = flags.debug.unwrap_or(false);
-    cli.trace = flags.trace.unwrap_or(false);
-    cli.log_file = flags.log_file.clone();
-    cli.pid_file = flags.pid_file.clone();
-    cli.ports_file_dir = flags.ports_file_dir.clone();
-
-    for (given, name) in [
-        (flags.https_port.is_some(), "-ms/--https_port (monitoring)"),
-        (flags.jetstream == Some(true), "-js/--jetstream (JetStream)"),
-        (
-            flags.tls.is_some() || flags.tls_cert.is_some(),
-            "--tls (TLS)",
-        ),
-        (
-            flags.routes.is_some() || flags.cluster.is_some(),
-            "--routes/--cluster (clustering)",
-        ),
-        (
-            flags.syslog == Some(true) || flags.remote_syslog.is_some(),
-            "-s/-r (syslog)",
-        ),
-        (flags.profile.is_some(), "--profile"),
-    ] {
-        if given {
-            unsupported.push(name);
-        }
-    }
-    let log = init_logging(&cli);
-    for name in unsupported {
+    };
+    let log = init_logging(&settings);
+    for name in &settings.unsupported {
         tracing::warn!("{name} is not supported by canopy yet; the flag is ignored");
     }
     let runtime = match build_runtime() {
@@ -124,7 +48,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(serve(options, cli, log))
+    runtime.block_on(serve(settings, flags, log))
 }
 
 /// The runtime: one thread by default. The engine is single-threaded, so
@@ -149,7 +73,7 @@ fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
-fn init_logging(cli: &Cli) -> LogTarget {
+fn init_logging(cli: &Settings) -> LogTarget {
     let level = if cli.trace {
         Level::TRACE
     } else if cli.debug {
@@ -172,7 +96,8 @@ fn init_logging(cli: &Cli) -> LogTarget {
     target
 }
 
-async fn serve(mut options: Options, cli: Cli, log: LogTarget) -> ExitCode {
+async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
+    let mut options = cli.options.clone();
     let port = cli.port.unwrap_or(i32::from(options.port));
     let (listener, bound) = match driver::bind(&options, port).await {
         Ok(x) => x,
@@ -252,7 +177,7 @@ async fn serve(mut options: Options, cli: Cli, log: LogTarget) -> ExitCode {
     }
     tracing::info!("Server is ready");
     let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(signals(log, control_tx));
+    tokio::spawn(signals(log, flags, control_tx));
     driver::run(options, listener, monitor, control_rx).await;
     tracing::info!("Server Exiting..");
     if let Some(path) = &ports_file {
@@ -263,13 +188,14 @@ async fn serve(mut options: Options, cli: Cli, log: LogTarget) -> ExitCode {
 
 /// Turns process signals into driver controls: SIGINT and SIGTERM stop
 /// the server, SIGUSR2 starts lame duck mode, SIGUSR1 reopens the log file.
-async fn signals(log: LogTarget, control: UnboundedSender<Control>) {
+async fn signals(log: LogTarget, flags: Flags, control: UnboundedSender<Control>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut usr1), Ok(mut usr2)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut usr1), Ok(mut usr2), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::user_defined1()),
         signal(SignalKind::user_defined2()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers");
         return;
@@ -283,6 +209,15 @@ async fn signals(log: LogTarget, control: UnboundedSender<Control>) {
             _ = int.recv() => {
                 tracing::info!("Trapped \"interrupt\" signal");
                 Control::Shutdown
+            }
+            _ = hup.recv() => {
+                tracing::info!("Trapped \"hangup\" signal");
+                let reload = settings::load(&flags).map(|s| Reload {
+                    random_port: s.port.is_some_and(|p| p < 0),
+                    options: s.options,
+                    suffix: String::new(),
+                });
+                Control::Reload(Box::new(reload))
             }
             _ = usr2.recv() => {
                 tracing::info!("Trapped \"user defined signal 2\" signal");

@@ -1,0 +1,210 @@
+//! Configuration reload (SIGHUP): which options may change on a running
+//! server, the refusal for those that may not, and the `Reloaded: ...`
+//! lines, all in nats-server 2.15.1's order and words.
+
+use crate::monitor::timefmt::go_duration;
+use crate::options::{ClientAuth, Options};
+use crate::server::Server;
+use crate::time::Instant;
+use std::time::Duration;
+
+impl Server {
+    /// Replaces the options with `new` if every change can be made on a
+    /// running server. Returns the `Reloaded: ...` lines to log, in
+    /// nats-server's order, or the refusal (`config reload not supported
+    /// for Port: old=4222, new=4223`) with nothing changed.
+    pub fn reload(&mut self, new: Options, now: Instant) -> Result<Vec<String>, String> {
+        let _ = now;
+        let lines = reload_plan(&self.options, &new)?;
+        self.info.max_payload = new.max_payload;
+        self.info.auth_required = new.auth != ClientAuth::None;
+        self.options = new;
+        Ok(lines)
+    }
+}
+
+/// The lines a reload from `old` to `new` logs, or its refusal. Fields are
+/// visited in the order of nats-server's `Options` struct, so the first
+/// refusal is the one it reports.
+pub fn reload_plan(old: &Options, new: &Options) -> Result<Vec<String>, String> {
+    let mut lines = Vec::new();
+    let refuse = |field: &str, o: &dyn std::fmt::Display, n: &dyn std::fmt::Display| {
+        Err(format!(
+            "config reload not supported for {field}: old={o}, new={n}"
+        ))
+    };
+    if old.server_name != new.server_name {
+        return refuse("ServerName", &old.server_name, &new.server_name);
+    }
+    if old.host != new.host {
+        return refuse("Host", &old.host, &new.host);
+    }
+    if old.port != new.port && new.port != 0 {
+        return refuse("Port", &old.port, &new.port);
+    }
+    if old.headers != new.headers {
+        return refuse("NoHeaderSupport", &!old.headers, &!new.headers);
+    }
+    if old.max_connections != new.max_connections {
+        lines.push(format!(
+            "Reloaded: max_connections = {}",
+            new.max_connections.unwrap_or(0)
+        ));
+    }
+    if old.max_subscriptions != new.max_subscriptions {
+        return refuse("MaxSubs", &old.max_subscriptions, &new.max_subscriptions);
+    }
+    // Users and accounts always count as changed in nats-server.
+    lines.push("Reloaded: authorization users".into());
+    lines.push("Reloaded: accounts".into());
+    let (old_user, old_pass, old_token) = auth_parts(&old.auth);
+    let (new_user, new_pass, new_token) = auth_parts(&new.auth);
+    if old_user != new_user {
+        lines.push("Reloaded: authorization username".into());
+    }
+    if old_pass != new_pass {
+        lines.push("Reloaded: authorization password".into());
+    }
+    if old_token != new_token {
+        lines.push("Reloaded: authorization token".into());
+    }
+    if old.ping_interval != new.ping_interval {
+        lines.push(format!(
+            "Reloaded: ping_interval = {}",
+            go_duration(new.ping_interval)
+        ));
+    }
+    if old.ping_max != new.ping_max {
+        lines.push(format!("Reloaded: ping_max = {}", new.ping_max));
+    }
+    if old.http_host != new.http_host {
+        return refuse("HTTPHost", &old.http_host, &new.http_host);
+    }
+    if old.http_port != new.http_port {
+        return refuse("HTTPPort", &old.http_port, &new.http_port);
+    }
+    if old.http_base_path != new.http_base_path {
+        return refuse("HTTPBasePath", &old.http_base_path, &new.http_base_path);
+    }
+    if old.auth_timeout != new.auth_timeout {
+        lines.push(format!(
+            "Reloaded: authorization timeout = {}",
+            go_seconds(new.auth_timeout)
+        ));
+    }
+    if old.max_control_line != new.max_control_line {
+        lines.push(format!(
+            "Reloaded: max_control_line = {}",
+            new.max_control_line
+        ));
+    }
+    if old.max_payload != new.max_payload {
+        lines.push(format!("Reloaded: max_payload = {}", new.max_payload));
+    }
+    if old.max_pending != new.max_pending {
+        return refuse("MaxPending", &old.max_pending, &new.max_pending);
+    }
+    if old.write_deadline != new.write_deadline {
+        lines.push(format!(
+            "Reloaded: write_deadline = {}",
+            go_duration(new.write_deadline)
+        ));
+    }
+    if old.lame_duck_duration != new.lame_duck_duration {
+        return refuse(
+            "LameDuckDuration",
+            &go_duration(old.lame_duck_duration),
+            &go_duration(new.lame_duck_duration),
+        );
+    }
+    if old.lame_duck_grace_period != new.lame_duck_grace_period {
+        return refuse(
+            "LameDuckGracePeriod",
+            &go_duration(old.lame_duck_grace_period),
+            &go_duration(new.lame_duck_grace_period),
+        );
+    }
+    Ok(lines)
+}
+
+fn auth_parts(a: &ClientAuth) -> (&str, &str, &str) {
+    match a {
+        ClientAuth::None => ("", "", ""),
+        ClientAuth::Token(t) => ("", "", t),
+        ClientAuth::UserPassword { user, password } => (user, password, ""),
+    }
+}
+
+/// A float number of seconds as Go's `%v` prints it (`2`, `0.5`).
+fn go_seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}", s as u64)
+    } else {
+        format!("{s}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reloadable_changes_log_in_nats_server_order() {
+        let old = Options::default();
+        let new = Options {
+            max_payload: 2000,
+            ..Options::default()
+        };
+        // Observed from nats-server 2.15.1 on SIGHUP.
+        assert_eq!(
+            reload_plan(&old, &new).unwrap(),
+            vec![
+                "Reloaded: authorization users",
+                "Reloaded: accounts",
+                "Reloaded: max_payload = 2000"
+            ]
+        );
+        let new = Options {
+            ping_interval: Duration::from_secs(30),
+            write_deadline: Duration::from_millis(2500),
+            auth_timeout: Duration::from_millis(500),
+            ..Options::default()
+        };
+        assert_eq!(
+            reload_plan(&old, &new).unwrap()[2..],
+            [
+                "Reloaded: ping_interval = 30s",
+                "Reloaded: authorization timeout = 0.5",
+                "Reloaded: write_deadline = 2.5s"
+            ]
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_first_field() {
+        let old = Options {
+            port: 14298,
+            ..Options::default()
+        };
+        let new = Options {
+            port: 14297,
+            max_pending: 1,
+            ..Options::default()
+        };
+        // Observed from nats-server 2.15.1.
+        assert_eq!(
+            reload_plan(&old, &new).unwrap_err(),
+            "config reload not supported for Port: old=14298, new=14297"
+        );
+        let new = Options {
+            port: 14298,
+            max_pending: 1,
+            ..Options::default()
+        };
+        assert_eq!(
+            reload_plan(&old, &new).unwrap_err(),
+            "config reload not supported for MaxPending: old=67108864, new=1"
+        );
+    }
+}
