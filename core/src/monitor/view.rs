@@ -123,12 +123,14 @@ impl Server {
 
     /// Counters for `/subsz`.
     pub(crate) fn sublist_stats(&self) -> SublistStats {
+        let cache = self.accounts.iter().map(|a| a.sublist.cache_len()).sum();
+        let cache_hits = self.accounts.iter().map(|a| a.sublist.cache_hits().0).sum();
         SublistStats {
-            cache: 0,
+            cache,
             inserts: self.sub_inserts,
             removes: self.sub_removes,
             matches: self.sub_matches,
-            cache_hits: 0,
+            cache_hits,
             max_fanout: self.max_fanout,
             avg_fanout: if self.sub_matches == 0 {
                 0.0
