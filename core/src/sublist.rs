@@ -129,8 +129,10 @@ impl Sublist {
         let mut level = &mut self.root;
         let mut tokens = subject::tokens(&pattern).peekable();
         loop {
+            // Splitting always yields at least one token; subjects are
+            // validated before they get here.
             let Some(token) = tokens.next() else {
-                return; // empty pattern: not indexable
+                return;
             };
             let node: &mut Node = match token {
                 b"*" => level.star.get_or_insert_with(Box::default),
@@ -399,6 +401,36 @@ mod tests {
         assert!(Arc::ptr_eq(&first, &l.matches(b"a")), "cache kept");
         l.insert(sub(3, "*", None));
         assert_eq!(seqs(&l.matches(b"a")).0, vec![1, 3], "cache dropped");
+    }
+
+    #[test]
+    fn cache_hit_allocates_nothing() {
+        let mut l = Sublist::new(5);
+        l.insert(sub(1, "a.*", None));
+        l.insert(sub(2, "a.b", Some("q")));
+        let first = l.matches(b"a.b");
+        let mut again = None;
+        let info = allocation_counter::measure(|| {
+            again = Some(l.matches(b"a.b"));
+        });
+        assert_eq!(info.count_total, 0, "a hit is a lookup and an Arc clone");
+        assert!(Arc::ptr_eq(&first, &again.expect("matched")));
+        assert_eq!(l.cache_hits(), (1, 2));
+    }
+
+    #[test]
+    fn a_full_cache_is_cleared_and_results_stay_right() {
+        let mut l = Sublist::new(9);
+        l.insert(sub(1, "s.*", None));
+        for i in 0..CACHE_MAX + 10 {
+            let subject = format!("s.{i}");
+            assert_eq!(seqs(&l.matches(subject.as_bytes())).0, vec![1]);
+            assert!(l.cache_len() <= CACHE_MAX);
+        }
+        assert!(l.cache_len() < CACHE_MAX, "cleared once full");
+        l.insert(sub(2, "s.3", None));
+        assert_eq!(seqs(&l.matches(b"s.3")).0, vec![1, 2]);
+        assert_eq!(seqs(&l.matches(b"s.4")).0, vec![1]);
     }
 
     /// The old full scan, as the reference model.
