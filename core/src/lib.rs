@@ -70,6 +70,7 @@ pub mod monitor;
 pub mod nkey;
 pub mod options;
 pub mod outbound;
+pub mod perms;
 pub mod proto;
 pub mod reload;
 pub mod rng;
