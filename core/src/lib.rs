@@ -63,6 +63,7 @@
 pub mod account;
 pub mod cli;
 mod client;
+pub mod config;
 pub mod events;
 pub mod ids;
 pub mod info;

@@ -69,6 +69,8 @@ pub struct Options {
     pub max_connections: Option<usize>,
     /// Maximum subscriptions per connection (0 = unlimited).
     pub max_subscriptions: usize,
+    /// Most tokens a subscription subject may have (0 = unlimited).
+    pub max_sub_tokens: u8,
     /// Interval between server PINGs.
     pub ping_interval: Duration,
     /// Outstanding PINGs allowed before 'Stale Connection'.
@@ -105,6 +107,7 @@ impl Default for Options {
             max_control_line: DEFAULT_MAX_CONTROL_LINE,
             max_connections: Some(DEFAULT_MAX_CONNECTIONS),
             max_subscriptions: 0,
+            max_sub_tokens: 0,
             ping_interval: DEFAULT_PING_INTERVAL,
             ping_max: DEFAULT_PING_MAX,
             auth_timeout: DEFAULT_AUTH_TIMEOUT,

@@ -164,6 +164,14 @@ pub fn subscribe_violation(subject: &[u8], queue: Option<&[u8]>) -> String {
     }
 }
 
+/// The `-ERR` text for a subscription over `max_sub_tokens`.
+pub fn too_many_tokens(subject: &[u8]) -> String {
+    format!(
+        "Permissions Violation for Subscription to {}, too many tokens",
+        go_quote(subject)
+    )
+}
+
 /// Go's `%q` for the (printable ASCII) subjects the parser lets through.
 fn go_quote(s: &[u8]) -> String {
     let mut out = String::with_capacity(s.len() + 2);

@@ -914,9 +914,16 @@ impl Server {
 
     fn process_sub(&mut self, conn: ConnId, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
         let max_subs = self.options.max_subscriptions;
+        let max_tokens = self.options.max_sub_tokens;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        // nats-server's order: permissions, token count, subscription count.
+        if max_tokens > 0 && subject::tokens(&subject).count() > usize::from(max_tokens) {
+            c.push_err(&crate::perms::too_many_tokens(&subject));
+            self.mark_dirty(conn);
+            return;
+        }
         if max_subs > 0 && c.subs.len() >= max_subs {
             c.push_err(ProtocolError::MaxSubscriptions.text());
             self.mark_dirty(conn);

@@ -164,3 +164,23 @@ canopy_tests::against_both! {
     signal_by_pid_file,
     reopen_rotates_the_log_file,
 }
+
+/// A file with blocks whose feature canopy lacks starts the server, and
+/// the log names each such key (never silently ignored).
+#[test]
+fn unsupported_blocks_start_with_a_warning() {
+    let server = ServerBuilder::new(Impl::Canopy)
+        .config(
+            "leafnodes {\n  listen: 127.0.0.1:-1\n}\njetstream: true\ncluster {\n  name: c1\n  listen: 127.0.0.1:-1\n}\n",
+        )
+        .start();
+    let log = server.wait_for_log("Server is ready", Duration::from_secs(10));
+    for key in ["leafnodes", "jetstream", "cluster"] {
+        assert!(
+            log.lines().any(|l| l.contains("[WRN] ")
+                && l.contains(&format!("{key} ("))
+                && l.contains("not supported by canopy yet")),
+            "no warning for {key}:\n{log}"
+        );
+    }
+}

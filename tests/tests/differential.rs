@@ -1011,6 +1011,7 @@ sessions! {
     split_writes,
     max_subscriptions,
     max_connections,
+    max_sub_tokens,
     invalid_sub_subjects,
     invalid_sub_subject_verbose,
     pedantic_invalid_publish_subject,
@@ -1149,25 +1150,4 @@ fn session_list_is_complete() {
         run.sides.1,
         run.elapsed.as_secs_f64()
     );
-}
-
-/// Known difference, pinned: `max_sub_tokens` belongs to the permissions
-/// work (issue 4). Until then canopy refuses the key loudly instead of
-/// running without it; this test fails once the key is accepted, so the
-/// session goes back into the list above.
-#[test]
-fn known_difference_max_sub_tokens_refused_until_permissions() {
-    let _ = max_sub_tokens;
-    let dir = std::env::temp_dir().join(format!("canopy-known-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("tokens.conf");
-    std::fs::write(&conf, "max_sub_tokens: 3\n").unwrap();
-    let out = std::process::Command::new(canopy_tests::canopy_bin())
-        .args(["-a", "127.0.0.1", "-p", "-1", "-c"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field \"max_sub_tokens\""));
 }

@@ -14,4 +14,3 @@ pub mod driver;
 pub mod logging;
 pub mod settings;
 pub mod signal;
-pub mod simple_config;

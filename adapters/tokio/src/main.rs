@@ -30,6 +30,12 @@ fn main() -> ExitCode {
             }
         };
     }
+    if flags.test_config {
+        let path = flags.config.clone().unwrap_or_default();
+        let (text, code) = settings::test_config(&path);
+        eprint!("{text}");
+        return ExitCode::from(code);
+    }
     let settings = match settings::load(&flags) {
         Ok(s) => s,
         Err(e) => {
@@ -37,9 +43,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Config warnings go to stderr as nats-server prints them.
+    eprint!("{}", settings.warnings);
     let log = init_logging(&settings);
     for name in &settings.unsupported {
-        tracing::warn!("{name} is not supported by canopy yet; the flag is ignored");
+        tracing::warn!("{name}: not supported by canopy yet; ignored");
+    }
+    if let Some(e) = &settings.listen_error {
+        if flags.port.is_none() {
+            tracing::error!("{e}");
+            return ExitCode::from(1);
+        }
     }
     let runtime = match build_runtime() {
         Ok(rt) => rt,
@@ -98,6 +112,15 @@ fn init_logging(cli: &Settings) -> LogTarget {
 
 async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
     let mut options = cli.options.clone();
+    // Before anything listens: a signal that arrives early must not take
+    // the default action (SIGHUP and SIGUSR1/2 would end the process).
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let port = cli.port.unwrap_or(i32::from(options.port));
     let (listener, bound) = match driver::bind(&options, port).await {
         Ok(x) => x,
@@ -118,6 +141,9 @@ async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
         "  Version:  {VERSION} (canopy {})",
         env!("CARGO_PKG_VERSION")
     );
+    if let Some((path, digest)) = &cli.config_digest {
+        tracing::info!("Using configuration file: {path} (sha256:{digest})");
+    }
     let mut monitor = None;
     if let Some(http_port) = cli.http_port.filter(|&p| p != 0) {
         options.http_host = options.host.clone();
@@ -177,7 +203,7 @@ async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
     }
     tracing::info!("Server is ready");
     let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(signals(log, flags, control_tx));
+    tokio::spawn(handle_signals(signals, log, flags, control_tx));
     driver::run(options, listener, monitor, control_rx).await;
     tracing::info!("Server Exiting..");
     if let Some(path) = &ports_file {
@@ -186,20 +212,43 @@ async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The signals the server handles, installed before it listens.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+    usr2: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            usr1: signal(SignalKind::user_defined1())?,
+            usr2: signal(SignalKind::user_defined2())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
 /// Turns process signals into driver controls: SIGINT and SIGTERM stop
 /// the server, SIGUSR2 starts lame duck mode, SIGUSR1 reopens the log file.
-async fn signals(log: LogTarget, flags: Flags, control: UnboundedSender<Control>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut usr1), Ok(mut usr2), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::user_defined1()),
-        signal(SignalKind::user_defined2()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
+async fn handle_signals(
+    signals: Signals,
+    log: LogTarget,
+    flags: Flags,
+    control: UnboundedSender<Control>,
+) {
+    let Signals {
+        mut term,
+        mut int,
+        mut usr1,
+        mut usr2,
+        mut hup,
+    } = signals;
     loop {
         let ctl = tokio::select! {
             _ = term.recv() => {
@@ -214,8 +263,11 @@ async fn signals(log: LogTarget, flags: Flags, control: UnboundedSender<Control>
                 tracing::info!("Trapped \"hangup\" signal");
                 let reload = settings::load(&flags).map(|s| Reload {
                     random_port: s.port.is_some_and(|p| p < 0),
+                    suffix: s
+                        .config_digest
+                        .map(|(_, d)| format!(" (sha256:{d})"))
+                        .unwrap_or_default(),
                     options: s.options,
-                    suffix: String::new(),
                 });
                 Control::Reload(Box::new(reload))
             }

@@ -3,7 +3,55 @@
 //! and again on reload (SIGHUP).
 
 use canopy_core::cli::Flags;
+use canopy_core::config::{self, ConfigSource};
 use canopy_core::{ClientAuth, Options};
+use sha2::{Digest, Sha256};
+
+/// Files and environment for the config reader, from the real system.
+pub struct FsSource;
+
+impl ConfigSource for FsSource {
+    fn read_file(&self, path: &str) -> Result<String, String> {
+        std::fs::read_to_string(path).map_err(|e| {
+            // Go's os.ReadFile wording.
+            let why = if e.kind() == std::io::ErrorKind::NotFound {
+                "no such file or directory".to_string()
+            } else if e.kind() == std::io::ErrorKind::PermissionDenied {
+                "permission denied".to_string()
+            } else {
+                e.to_string()
+            };
+            format!("open {path}: {why}")
+        })
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+/// The outcome of `-t`: the text for stderr and the exit code.
+pub fn test_config(path: &str) -> (String, u8) {
+    match config::load(path, &FsSource) {
+        // Printed with Go's Fprintln: a list of diagnostics (which ends in
+        // a newline already) gets a blank line after it.
+        Err(e) => (format!("nats-server: {e}\n"), 1),
+        Ok(c) if !c.warnings.is_empty() => (format!("nats-server: {}\n", c.warnings_text()), 1),
+        Ok(c) => (
+            format!(
+                "nats-server: configuration file {path} is valid (sha256:{})\n",
+                digest(&c)
+            ),
+            0,
+        ),
+    }
+}
+
+/// The SHA-256 nats-server prints for a configuration.
+fn digest(c: &config::Config) -> String {
+    let hash = Sha256::digest(c.digest_input().as_bytes());
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Engine options plus what only the binary uses.
 #[derive(Clone, Debug, Default)]
@@ -26,7 +74,14 @@ pub struct Settings {
     pub ports_file_dir: Option<String>,
     /// Features asked for that canopy does not have yet, for start-up
     /// warnings.
-    pub unsupported: Vec<&'static str>,
+    pub unsupported: Vec<String>,
+    /// Config-file warnings, printed at start-up as nats-server does.
+    pub warnings: String,
+    /// The config file and its digest, for the start-up and reload lines.
+    pub config_digest: Option<(String, String)>,
+    /// A client port the file names that cannot be listened on: the
+    /// fatal log line nats-server prints when it tries.
+    pub listen_error: Option<String>,
 }
 
 /// Reads the config file named by `flags` (if any) and applies the flags
@@ -34,10 +89,31 @@ pub struct Settings {
 pub fn load(flags: &Flags) -> Result<Settings, String> {
     let mut s = Settings::default();
     if let Some(path) = &flags.config {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-        let file = crate::simple_config::apply(&text, &mut s.options)
-            .map_err(|e| format!("{path}: {e}"))?;
-        s.port = file.port;
+        let c = config::load(path, &FsSource).map_err(|e| e.to_string())?;
+        c.validate()?;
+        c.apply_to(&mut s.options);
+        let o = &c.opts;
+        if o.port != 0 {
+            s.port = i32::try_from(o.port).ok();
+        }
+        if o.http_port != 0 {
+            s.http_port = i32::try_from(o.http_port).ok();
+            if !o.http_host.is_empty() {
+                s.options.http_host = o.http_host.clone();
+            }
+        }
+        s.debug = o.debug;
+        s.trace = o.trace;
+        s.log_file = (!o.log_file.is_empty()).then(|| o.log_file.clone());
+        s.pid_file = (!o.pid_file.is_empty()).then(|| o.pid_file.clone());
+        s.ports_file_dir = (!o.ports_file_dir.is_empty()).then(|| o.ports_file_dir.clone());
+        s.warnings = c.warnings_text();
+        s.listen_error = c.listen_error();
+        for u in &c.unsupported {
+            s.unsupported
+                .push(format!("{} ({u_pos})", u.key, u_pos = u.pos));
+        }
+        s.config_digest = Some((path.clone(), digest(&c)));
     }
     if let Some(addr) = &flags.addr {
         s.options.host = addr.clone();
@@ -64,11 +140,21 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
     } else if let (Some(user), Some(password)) = (flags.user.clone(), flags.pass.clone()) {
         s.options.auth = ClientAuth::UserPassword { user, password };
     }
-    s.debug = flags.debug.unwrap_or(false);
-    s.trace = flags.trace.unwrap_or(false);
-    s.log_file = flags.log_file.clone();
-    s.pid_file = flags.pid_file.clone();
-    s.ports_file_dir = flags.ports_file_dir.clone();
+    if let Some(d) = flags.debug {
+        s.debug = d;
+    }
+    if let Some(t) = flags.trace {
+        s.trace = t;
+    }
+    for (given, slot) in [
+        (&flags.log_file, &mut s.log_file),
+        (&flags.pid_file, &mut s.pid_file),
+        (&flags.ports_file_dir, &mut s.ports_file_dir),
+    ] {
+        if given.is_some() {
+            slot.clone_from(given);
+        }
+    }
     for (given, name) in [
         (flags.https_port.is_some(), "-ms/--https_port (monitoring)"),
         (flags.jetstream == Some(true), "-js/--jetstream (JetStream)"),
@@ -87,7 +173,7 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
         (flags.profile.is_some(), "--profile"),
     ] {
         if given {
-            s.unsupported.push(name);
+            s.unsupported.push(name.to_string());
         }
     }
     Ok(s)

@@ -1,0 +1,102 @@
+//! Copying the options the engine has onto [`crate::Options`].
+//!
+//! Zero values take nats-server's defaults (its `setBaselineOptions`).
+//! Ports: a real port (1..=65535) is copied; `0` means the default client
+//! port (4222) or "no monitoring" for `http_port`; `-1` (random) leaves
+//! `port`/`http_port` at 0 for the caller to bind and resolve (read the raw
+//! value from [`super::ServerConfig::port`] / `http_port`).
+
+use std::time::Duration;
+
+use super::gofmt::to_std;
+use super::types::ServerConfig;
+use crate::options::{
+    DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONTROL_LINE, DEFAULT_MAX_PAYLOAD,
+    DEFAULT_MAX_PENDING, DEFAULT_PING_INTERVAL, DEFAULT_PING_MAX, DEFAULT_PORT,
+    DEFAULT_WRITE_DEADLINE,
+};
+use crate::{ClientAuth, Options};
+
+fn port(p: i64, zero: u16) -> u16 {
+    match p {
+        0 => zero,
+        1..=65535 => p as u16,
+        _ => 0,
+    }
+}
+
+fn size(v: i64, default: usize) -> usize {
+    match v {
+        0 => default,
+        v if v < 0 => 0,
+        v => usize::try_from(v).unwrap_or(usize::MAX),
+    }
+}
+
+fn duration(d: i64, default: Duration) -> Duration {
+    if d <= 0 {
+        default
+    } else {
+        to_std(d)
+    }
+}
+
+/// See the module docs.
+pub(crate) fn apply(c: &ServerConfig, o: &mut Options) {
+    if !c.server_name.is_empty() {
+        o.server_name = c.server_name.clone();
+    }
+    o.host = if c.host.is_empty() {
+        "0.0.0.0".to_string()
+    } else {
+        c.host.clone()
+    };
+    o.port = port(c.port, DEFAULT_PORT);
+    o.max_payload = size(i64::from(c.max_payload), DEFAULT_MAX_PAYLOAD);
+    o.max_pending = size(c.max_pending, DEFAULT_MAX_PENDING);
+    o.max_control_line = size(i64::from(c.max_control_line), DEFAULT_MAX_CONTROL_LINE);
+    o.max_connections = match c.max_conn {
+        0 => Some(DEFAULT_MAX_CONNECTIONS),
+        n if n < 0 => None,
+        n => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+    };
+    o.max_subscriptions = usize::try_from(c.max_subs.max(0)).unwrap_or(usize::MAX);
+    o.max_sub_tokens = c.max_sub_tokens;
+    o.ping_interval = duration(c.ping_interval, DEFAULT_PING_INTERVAL);
+    o.ping_max = match c.ping_max {
+        0 => DEFAULT_PING_MAX,
+        n => u32::try_from(n.max(0)).unwrap_or(u32::MAX),
+    };
+    o.write_deadline = duration(c.write_deadline, DEFAULT_WRITE_DEADLINE);
+    o.lame_duck_duration = duration(
+        c.lame_duck_duration,
+        crate::options::DEFAULT_LAME_DUCK_DURATION,
+    );
+    o.lame_duck_grace_period = duration(
+        c.lame_duck_grace_period,
+        crate::options::DEFAULT_LAME_DUCK_GRACE_PERIOD,
+    );
+    o.auth_timeout = if c.auth_timeout > 0.0 && c.auth_timeout.is_finite() {
+        Duration::from_secs_f64(c.auth_timeout.min(1e9))
+    } else {
+        DEFAULT_AUTH_TIMEOUT
+    };
+    o.auth = if !c.authorization.is_empty() {
+        ClientAuth::Token(c.authorization.clone())
+    } else if !c.username.is_empty() || !c.password.is_empty() {
+        ClientAuth::UserPassword {
+            user: c.username.clone(),
+            password: c.password.clone(),
+        }
+    } else {
+        ClientAuth::None
+    };
+    o.headers = !c.no_header_support;
+    o.http_host = if c.http_host.is_empty() {
+        o.host.clone()
+    } else {
+        c.http_host.clone()
+    };
+    o.http_port = port(c.http_port, 0);
+    o.http_base_path = c.http_base_path.clone();
+}

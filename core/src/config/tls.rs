@@ -1,0 +1,584 @@
+//! `tls` blocks (`parseTLS`) and the file checks of `GenTLSConfig`.
+//!
+//! nats-server loads the certificate files while checking the config.
+//! Here they are read through the [`super::ConfigSource`]; only their
+//! presence and PEM framing are checked (the binary's TLS layer does the
+//! real parsing when it starts).
+
+use super::gofmt::{parse_duration, quote, GoDuration};
+use super::process::{catch_one, want_array, want_str, Cx, Lt, P};
+use super::value::{Kind, Value};
+use super::Diagnostic;
+
+/// A parsed `tls { ... }` block.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TlsOpts {
+    /// `cert_file`.
+    pub cert_file: String,
+    /// `key_file`.
+    pub key_file: String,
+    /// `ca_file`.
+    pub ca_file: String,
+    /// `insecure`.
+    pub insecure: bool,
+    /// `verify` (also set by `verify_and_map`).
+    pub verify: bool,
+    /// `verify_and_map`.
+    pub map: bool,
+    /// `verify_cert_and_check_known_urls`.
+    pub check_known_urls: bool,
+    /// `allow_insecure_cipher_suites`.
+    pub allow_insecure_ciphers: bool,
+    /// `cipher_suites` (names; empty: Go's defaults).
+    pub cipher_suites: Vec<String>,
+    /// `curve_preferences` (names; empty: Go's defaults).
+    pub curve_preferences: Vec<String>,
+    /// `timeout` in seconds (0: default).
+    pub timeout: f64,
+    /// `connection_rate_limit`.
+    pub rate_limit: i64,
+    /// `pinned_certs` (lower-cased hex SHA-256).
+    pub pinned_certs: Vec<String>,
+    /// `cert_store`.
+    pub cert_store: String,
+    /// `cert_match_by`.
+    pub cert_match_by: String,
+    /// `cert_match`.
+    pub cert_match: String,
+    /// `cert_match_skip_invalid`.
+    pub cert_match_skip_invalid: bool,
+    /// `ca_certs_match`.
+    pub ca_certs_match: Vec<String>,
+    /// `handshake_first` (`first`, `immediate`).
+    pub handshake_first: bool,
+    /// Fallback delay of `handshake_first: auto` or a duration.
+    pub fallback_delay: GoDuration,
+    /// `ocsp_peer` (as written).
+    pub ocsp_peer: Option<Value>,
+    /// `certs` / `certificates`: (cert_file, key_file) pairs.
+    pub certificates: Vec<(String, String)>,
+    /// `min_version` (`1.2` or `1.3`).
+    pub min_version: String,
+}
+
+/// Go's `tls.CipherSuites()` and `tls.InsecureCipherSuites()` names, with
+/// whether they are insecure (as the 2.15.1 binary classifies them).
+const CIPHERS: &[(&str, bool)] = &[
+    ("TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", false),
+    ("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", false),
+    ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", false),
+    ("TLS_RSA_WITH_AES_128_CBC_SHA256", true),
+    ("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", false),
+    ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", false),
+    ("TLS_RSA_WITH_AES_128_GCM_SHA256", true),
+    ("TLS_RSA_WITH_RC4_128_SHA", true),
+    ("TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", false),
+    ("TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", false),
+    ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", false),
+    ("TLS_RSA_WITH_AES_128_CBC_SHA", true),
+    ("TLS_RSA_WITH_AES_256_GCM_SHA384", true),
+    ("TLS_ECDHE_ECDSA_WITH_RC4_128_SHA", true),
+    ("TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", true),
+    ("TLS_AES_256_GCM_SHA384", false),
+    ("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", false),
+    ("TLS_RSA_WITH_3DES_EDE_CBC_SHA", true),
+    ("TLS_RSA_WITH_AES_256_CBC_SHA", true),
+    ("TLS_ECDHE_RSA_WITH_RC4_128_SHA", true),
+    ("TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", true),
+    ("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", true),
+    ("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", false),
+    ("TLS_AES_128_GCM_SHA256", false),
+    ("TLS_CHACHA20_POLY1305_SHA256", false),
+];
+
+const CURVES: &[&str] = &[
+    "X25519",
+    "CurveP256",
+    "CurveP384",
+    "CurveP521",
+    "SecP384r1MLKEM1024",
+    "SecP256r1MLKEM768",
+    "X25519MLKEM768",
+];
+
+fn err(pos: &Value, msg: impl Into<String>) -> Result<TlsOpts, Diagnostic> {
+    Err(Diagnostic::plain(Some(&pos.pos), msg))
+}
+
+/// `parseTLS`. `client_ctx`: a client-side block (client port, leafnode,
+/// websocket, mqtt) where `verify_cert_and_check_known_urls` is refused.
+pub(crate) fn parse_tls(cx: &mut Cx, v: &Value, client_ctx: bool) -> Result<TlsOpts, Diagnostic> {
+    let mut lt = Lt::default();
+    let r = parse_tls_inner(cx, v, client_ctx, &mut lt);
+    catch_one(&lt, r)
+}
+
+fn parse_tls_inner(
+    _cx: &mut Cx,
+    v: &Value,
+    client_ctx: bool,
+    lt: &mut Lt,
+) -> P<Result<TlsOpts, Diagnostic>> {
+    let outer = lt.set(v);
+    let tlsm = super::process::want_map(outer)?;
+    let mut tc = TlsOpts::default();
+    let mut insecure: Vec<&str> = Vec::new();
+    let mut has_certs = false;
+    for (mk, mv) in tlsm.iter() {
+        let tk = lt.set(mv);
+        let lk = mk.to_lowercase();
+        match lk.as_str() {
+            "cert_file" | "key_file" | "ca_file" => {
+                let Some(s) = tk.as_str() else {
+                    return Ok(err(
+                        tk,
+                        format!("error parsing tls config, expected '{lk}' to be filename"),
+                    ));
+                };
+                match lk.as_str() {
+                    "cert_file" => tc.cert_file = s.to_string(),
+                    "key_file" => tc.key_file = s.to_string(),
+                    _ => tc.ca_file = s.to_string(),
+                }
+            }
+            "insecure"
+            | "verify"
+            | "verify_and_map"
+            | "verify_cert_and_check_known_urls"
+            | "allow_insecure_cipher_suites" => {
+                let Some(b) = tk.as_bool() else {
+                    return Ok(err(
+                        tk,
+                        format!("error parsing tls config, expected '{lk}' to be a boolean"),
+                    ));
+                };
+                match lk.as_str() {
+                    "insecure" => tc.insecure = b,
+                    "verify" => tc.verify = b,
+                    "verify_and_map" => {
+                        if b {
+                            tc.verify = true;
+                        }
+                        tc.map = b;
+                    }
+                    "verify_cert_and_check_known_urls" => {
+                        if b && client_ctx {
+                            return Ok(err(
+                                tk,
+                                "verify_cert_and_check_known_urls not supported in this context",
+                            ));
+                        }
+                        if b {
+                            tc.verify = true;
+                        }
+                        tc.check_known_urls = b;
+                    }
+                    _ => tc.allow_insecure_ciphers = b,
+                }
+            }
+            "cipher_suites" => {
+                let ra = want_array(tk)?;
+                if ra.is_empty() {
+                    return Ok(err(
+                        tk,
+                        "error parsing tls config, 'cipher_suites' cannot be empty",
+                    ));
+                }
+                for r in ra {
+                    let etk = lt.set(r);
+                    let name = want_str(etk)?;
+                    let Some(&(n, ins)) = CIPHERS.iter().find(|(n, _)| *n == name) else {
+                        return Ok(err(etk, format!("unrecognized cipher {name}")));
+                    };
+                    tc.cipher_suites.push(n.to_string());
+                    if ins {
+                        insecure.push(n);
+                    }
+                }
+            }
+            "curve_preferences" => {
+                let ra = want_array(tk)?;
+                if ra.is_empty() {
+                    return Ok(err(
+                        tk,
+                        "error parsing tls config, 'curve_preferences' cannot be empty",
+                    ));
+                }
+                for r in ra {
+                    let etk = lt.set(r);
+                    let name = want_str(etk)?;
+                    if !CURVES.contains(&name) {
+                        return Ok(err(etk, format!("unrecognized curve preference {name}")));
+                    }
+                    tc.curve_preferences.push(name.to_string());
+                }
+            }
+            "timeout" => {
+                tc.timeout = match &tk.kind {
+                    Kind::Integer(n) => *n as f64,
+                    Kind::Float(x) => *x,
+                    Kind::String(s) => match parse_duration(s) {
+                        Ok(d) => d as f64 / 1e9,
+                        Err(e) => {
+                            return Ok(err(tk, format!("error parsing tls config, 'timeout' {e}")))
+                        }
+                    },
+                    Kind::Bool(_) | Kind::Datetime(_) | Kind::Array(_) | Kind::Map(_) => {
+                        return Ok(err(tk, "error parsing tls config, 'timeout' wrong type"))
+                    }
+                }
+            }
+            "connection_rate_limit" => {
+                let Some(n) = tk.as_int() else {
+                    return Ok(err(
+                        tk,
+                        "error parsing tls config, 'connection_rate_limit' wrong type",
+                    ));
+                };
+                tc.rate_limit = n;
+            }
+            "pinned_certs" => {
+                let Some(ra) = tk.as_array() else {
+                    return Ok(err(tk, "error parsing tls config, expected 'pinned_certs' to be a list of hex-encoded sha256 of DER encoded SubjectPublicKeyInfo"));
+                };
+                for r in ra {
+                    let etk = lt.set(r);
+                    let entry = want_str(etk)?.to_lowercase();
+                    if entry.len() != 64 || !entry.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Ok(err(etk, format!("error parsing tls config, 'pinned_certs' key {entry} does not look like hex-encoded sha256 of DER encoded SubjectPublicKeyInfo")));
+                    }
+                    if !tc.pinned_certs.contains(&entry) {
+                        tc.pinned_certs.push(entry);
+                    }
+                }
+            }
+            "cert_store" => {
+                let s = tk.as_str().unwrap_or("");
+                if s.is_empty() {
+                    return Ok(err(
+                        tk,
+                        "expected 'cert_store' to be a valid non-empty string",
+                    ));
+                }
+                let l = s.to_lowercase();
+                if l == "windowscurrentuser" || l == "windowslocalmachine" {
+                    return Ok(err(
+                        tk,
+                        "cert_store not compatible with current operating system",
+                    ));
+                }
+                return Ok(err(tk, "cert store type not implemented"));
+            }
+            "cert_match_by" => {
+                let s = tk.as_str().unwrap_or("");
+                if s.is_empty() {
+                    return Ok(err(
+                        tk,
+                        "expected 'cert_match_by' to be a valid non-empty string",
+                    ));
+                }
+                let l = s.to_lowercase();
+                if l != "subject" && l != "issuer" && l != "thumbprint" {
+                    return Ok(err(tk, "cert match by type not implemented"));
+                }
+                tc.cert_match_by = s.to_string();
+            }
+            "cert_match" => {
+                let s = tk.as_str().unwrap_or("");
+                if s.is_empty() {
+                    return Ok(err(
+                        tk,
+                        "expected 'cert_match' to be a valid non-empty string",
+                    ));
+                }
+                tc.cert_match = s.to_string();
+            }
+            "ca_certs_match" => match &tk.kind {
+                Kind::String(s) => tc.ca_certs_match.push(s.clone()),
+                Kind::Array(a) => {
+                    for e in a {
+                        match e.as_str() {
+                            Some(s) => tc.ca_certs_match.push(s.to_string()),
+                            None => {
+                                return Ok(err(tk, "error parsing ca_cert_match: unsupported type *conf.token where string is expected"))
+                            }
+                        }
+                    }
+                }
+                Kind::Bool(_)
+                | Kind::Integer(_)
+                | Kind::Float(_)
+                | Kind::Datetime(_)
+                | Kind::Map(_) => {}
+            },
+            "handshake_first" | "first" | "immediate" => match &tk.kind {
+                Kind::Bool(b) => tc.handshake_first = *b,
+                Kind::String(s) => match s.to_lowercase().as_str() {
+                    "true" | "on" => tc.handshake_first = true,
+                    "false" | "off" => tc.handshake_first = false,
+                    "auto" | "auto_fallback" => {
+                        tc.handshake_first = true;
+                        tc.fallback_delay = 50_000_000;
+                    }
+                    _ => match parse_duration(s) {
+                        Ok(d) => {
+                            tc.handshake_first = true;
+                            tc.fallback_delay = d;
+                        }
+                        Err(_) => {
+                            return Ok(err(
+                                tk,
+                                format!("field {}'s value {} is invalid", quote(mk), quote(s)),
+                            ))
+                        }
+                    },
+                },
+                Kind::Integer(_)
+                | Kind::Float(_)
+                | Kind::Datetime(_)
+                | Kind::Array(_)
+                | Kind::Map(_) => {
+                    return Ok(err(
+                        tk,
+                        format!(
+                            "field {} should be a boolean or a string, got {}",
+                            quote(mk),
+                            tk.kind.go_type()
+                        ),
+                    ))
+                }
+            },
+            "cert_match_skip_invalid" => {
+                let Some(b) = tk.as_bool() else {
+                    return Ok(err(
+                        tk,
+                        "expected 'cert_match_skip_invalid' to be a boolean",
+                    ));
+                };
+                tc.cert_match_skip_invalid = b;
+            }
+            "ocsp_peer" => match &tk.kind {
+                Kind::Bool(_) | Kind::Map(_) => tc.ocsp_peer = Some(tk.clone()),
+                Kind::String(_)
+                | Kind::Integer(_)
+                | Kind::Float(_)
+                | Kind::Datetime(_)
+                | Kind::Array(_) => {
+                    return Ok(err(
+                        tk,
+                        format!(
+                            "error parsing ocsp peer config: unsupported type {}",
+                            outer.kind.go_type()
+                        ),
+                    ))
+                }
+            },
+            "certs" | "certificates" => {
+                let Some(certs) = tk.as_array() else {
+                    return Ok(err(
+                        tk,
+                        format!(
+                            "error parsing certificates config: unsupported type {}",
+                            outer.kind.go_type()
+                        ),
+                    ));
+                };
+                has_certs = !certs.is_empty();
+                for c in certs {
+                    let ctk = lt.set(c);
+                    let Some(pair) = c.as_map() else {
+                        return Ok(err(
+                            ctk,
+                            format!(
+                                "error parsing certificates config: unsupported type {}",
+                                c.kind.go_type()
+                            ),
+                        ));
+                    };
+                    let (mut cert, mut key) = (String::new(), String::new());
+                    let mut last = ctk;
+                    for (k, fv) in pair.iter() {
+                        last = lt.set(fv);
+                        let Some(file) = fv.as_str() else {
+                            return Ok(err(
+                                last,
+                                format!(
+                                    "error parsing certificates config: unsupported type {}",
+                                    fv.kind.go_type()
+                                ),
+                            ));
+                        };
+                        match k {
+                            "cert_file" => cert = file.to_string(),
+                            "key_file" => key = file.to_string(),
+                            _ => {
+                                return Ok(err(
+                                    last,
+                                    format!(
+                                        "error parsing tls certs config, unknown field {}",
+                                        quote(k)
+                                    ),
+                                ))
+                            }
+                        }
+                    }
+                    if cert.is_empty() || key.is_empty() {
+                        return Ok(err(last, "error parsing certificates config: both 'cert_file' and 'cert_key' options are required"));
+                    }
+                    tc.certificates.push((cert, key));
+                }
+            }
+            "min_version" => {
+                let r = match &tk.kind {
+                    Kind::String(s) => match s.as_str() {
+                        "1.2" | "1.3" => Ok(s.clone()),
+                        "1.0" => Err("unsupported TLS version: TLS 1.0".to_string()),
+                        "1.1" => Err("unsupported TLS version: TLS 1.1".to_string()),
+                        _ => Err(format!("unknown version: {s}")),
+                    },
+                    Kind::Bool(_)
+                    | Kind::Integer(_)
+                    | Kind::Float(_)
+                    | Kind::Datetime(_)
+                    | Kind::Array(_)
+                    | Kind::Map(_) => Err(format!("'min_version' wrong type: {}", tk.kind.go_v())),
+                };
+                match r {
+                    Ok(s) => tc.min_version = s,
+                    Err(e) => return Ok(err(tk, format!("error parsing tls config: {e}"))),
+                }
+            }
+            _ => {
+                return Ok(err(
+                    tk,
+                    format!("error parsing tls config, unknown field {}", quote(mk)),
+                ))
+            }
+        }
+    }
+    if has_certs && !tc.cert_file.is_empty() {
+        return Ok(err(
+            outer,
+            "error parsing tls config, cannot combine 'cert_file' option with 'certs' option",
+        ));
+    }
+    if !tc.allow_insecure_ciphers && !insecure.is_empty() {
+        return Ok(err(
+            outer,
+            format!(
+                "insecure cipher suites configured without 'allow_insecure_cipher_suites' option set: {}",
+                insecure.join(", ")
+            ),
+        ));
+    }
+    Ok(Ok(tc))
+}
+
+fn valid_base64(body: &str) -> bool {
+    let clean: Vec<u8> = body.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if clean.is_empty() || !clean.len().is_multiple_of(4) {
+        return clean.is_empty();
+    }
+    let pad = clean.iter().rev().take_while(|&&b| b == b'=').count();
+    pad <= 2
+        && clean[..clean.len() - pad]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// The types of the well-formed PEM blocks in `text` (Go's `pem.Decode`
+/// loop, without decoding the DER).
+fn pem_block_types(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("-----BEGIN ") {
+        let after = &rest[i + 11..];
+        let Some(j) = after.find("-----") else { break };
+        let typ = &after[..j];
+        let body_start = &after[j + 5..];
+        let end_marker = format!("-----END {typ}-----");
+        let Some(k) = body_start.find(&end_marker) else {
+            rest = body_start;
+            continue;
+        };
+        let body = &body_start[..k];
+        // Optional "Key: value" headers, then a blank line.
+        let body = if body.lines().skip(1).take(1).any(|l| l.contains(':')) {
+            body.split_once("\n\n").map_or("", |(_, b)| b)
+        } else {
+            body
+        };
+        if !typ.contains('\n') && valid_base64(body) {
+            out.push(typ.to_string());
+        }
+        rest = &body_start[k + end_marker.len()..];
+    }
+    out
+}
+
+fn check_key_pair(cert: &str, key: &str) -> Result<(), String> {
+    let types = pem_block_types(cert);
+    if !types.iter().any(|t| t == "CERTIFICATE") {
+        if types.is_empty() {
+            return Err("tls: failed to find any PEM data in certificate input".into());
+        }
+        if types.len() == 1 && types[0].ends_with("PRIVATE KEY") {
+            return Err("tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched".into());
+        }
+        return Err(format!("tls: failed to find \"CERTIFICATE\" PEM block in certificate input after skipping PEM blocks of the following types: [{}]", types.join(" ")));
+    }
+    let ktypes = pem_block_types(key);
+    if !ktypes
+        .iter()
+        .any(|t| t == "PRIVATE KEY" || t.ends_with(" PRIVATE KEY"))
+    {
+        if ktypes.is_empty() {
+            return Err("tls: failed to find any PEM data in key input".into());
+        }
+        if ktypes.len() == 1 && ktypes[0] == "CERTIFICATE" {
+            return Err(
+                "tls: found a certificate rather than a key in the PEM for the private key".into(),
+            );
+        }
+        return Err(format!("tls: failed to find PEM block with type ending in \"PRIVATE KEY\" in key input after skipping PEM blocks of the following types: [{}]", ktypes.join(" ")));
+    }
+    Ok(())
+}
+
+/// The file checks of `GenTLSConfig`. `Err` is the reason text (the caller
+/// positions it at the `tls` key).
+pub(crate) fn gen_tls_check(cx: &mut Cx, tc: &TlsOpts) -> Result<(), String> {
+    if !tc.cert_file.is_empty() && tc.key_file.is_empty() {
+        return Err("missing 'key_file' in TLS configuration".into());
+    }
+    if tc.cert_file.is_empty() && !tc.key_file.is_empty() {
+        return Err("missing 'cert_file' in TLS configuration".into());
+    }
+    let load_pair = |cx: &mut Cx, cert: &str, key: &str| -> Result<(), String> {
+        let c = cx.source.read_file(cert)?;
+        let k = cx.source.read_file(key)?;
+        check_key_pair(&c, &k)
+    };
+    if !tc.cert_file.is_empty() {
+        load_pair(cx, &tc.cert_file, &tc.key_file)
+            .map_err(|e| format!("error parsing X509 certificate/key pair: {e}"))?;
+    } else if !tc.certificates.is_empty() {
+        let n = tc.certificates.len();
+        for (i, (c, k)) in tc.certificates.iter().enumerate() {
+            load_pair(cx, c, k).map_err(|e| {
+                format!(
+                    "error parsing X509 certificate/key pair {}/{}: {e}",
+                    i + 1,
+                    n
+                )
+            })?;
+        }
+    }
+    if !tc.ca_file.is_empty() {
+        let ca = cx.source.read_file(&tc.ca_file)?;
+        if !pem_block_types(&ca).iter().any(|t| t == "CERTIFICATE") {
+            return Err("failed to parse root ca certificate".into());
+        }
+    }
+    Ok(())
+}
