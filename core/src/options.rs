@@ -89,6 +89,9 @@ pub struct Options {
     pub http_port: u16,
     /// Prefix of every monitoring path (`http_base_path`).
     pub http_base_path: String,
+    /// The monitoring port as configured (`-1` when random), which is what
+    /// nats-server's `/varz` shows.
+    pub http_port_configured: i32,
     /// Lame duck mode evicts clients over this time (`lame_duck_duration`).
     pub lame_duck_duration: Duration,
     /// Lame duck mode waits this long before evicting
@@ -117,6 +120,7 @@ impl Default for Options {
             http_host: "0.0.0.0".to_string(),
             http_port: 0,
             http_base_path: String::new(),
+            http_port_configured: 0,
             lame_duck_duration: DEFAULT_LAME_DUCK_DURATION,
             lame_duck_grace_period: DEFAULT_LAME_DUCK_GRACE_PERIOD,
         }

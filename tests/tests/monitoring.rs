@@ -348,3 +348,32 @@ fn varz_readiness_and_keep_alive() {
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
 }
+
+/// `http: 127.0.0.1:-1` and `http_base_path` from a config file, on both
+/// servers: the port is picked and logged, paths live under the base.
+fn base_path_from_config(imp: Impl) {
+    let server = ServerBuilder::new(imp)
+        .config("http: 127.0.0.1:-1\nhttp_base_path: /mon\n")
+        .start();
+    let log = server.wait_for_log(
+        "Starting http monitor on 127.0.0.1:",
+        Duration::from_secs(10),
+    );
+    let port: u16 = log
+        .split("Starting http monitor on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .expect("monitor port in the log");
+    let m = Mon { server, http: port };
+    let v = json(&m, "/mon/varz");
+    assert_eq!(v["http_base_path"], "/mon", "{imp}");
+    // nats-server shows the port as configured, not the one it picked.
+    assert_eq!(v["http_port"], -1, "{imp}");
+    assert_eq!(get(&m, "/mon/healthz").0, 200, "{imp}");
+    assert_eq!(get(&m, "/varz").0, 404, "{imp}: outside the base path");
+}
+
+canopy_tests::against_both! {
+    base_path_from_config,
+}

@@ -146,7 +146,11 @@ async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
     }
     let mut monitor = None;
     if let Some(http_port) = cli.http_port.filter(|&p| p != 0) {
-        options.http_host = options.host.clone();
+        options.http_host = cli
+            .http_host
+            .clone()
+            .unwrap_or_else(|| options.host.clone());
+        options.http_port_configured = http_port;
         let port = if http_port < 0 { 0 } else { http_port as u16 };
         match tokio::net::TcpListener::bind((options.http_host.as_str(), port)).await {
             Ok(l) => {

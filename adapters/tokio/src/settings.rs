@@ -62,6 +62,9 @@ pub struct Settings {
     pub port: Option<i32>,
     /// Monitoring port as given (`-1`: random); `None`: no monitoring.
     pub http_port: Option<i32>,
+    /// Monitoring host from the file (`http: host:port`); otherwise the
+    /// client host.
+    pub http_host: Option<String>,
     /// `-D`.
     pub debug: bool,
     /// `-V`.
@@ -98,9 +101,9 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
         }
         if o.http_port != 0 {
             s.http_port = i32::try_from(o.http_port).ok();
-            if !o.http_host.is_empty() {
-                s.options.http_host = o.http_host.clone();
-            }
+        }
+        if !o.http_host.is_empty() {
+            s.http_host = Some(o.http_host.clone());
         }
         s.debug = o.debug;
         s.trace = o.trace;

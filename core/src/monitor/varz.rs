@@ -34,7 +34,7 @@ struct Varz<'a> {
     ping_interval: u128,
     ping_max: u32,
     http_host: &'a str,
-    http_port: u16,
+    http_port: i64,
     http_base_path: &'a str,
     https_port: u16,
     auth_timeout: serde_json::Value,
@@ -100,7 +100,11 @@ pub(crate) fn render(server: &Server, now: Instant) -> String {
         ping_interval: o.ping_interval.as_nanos(),
         ping_max: o.ping_max,
         http_host: &o.http_host,
-        http_port: o.http_port,
+        http_port: if o.http_port_configured != 0 {
+            i64::from(o.http_port_configured)
+        } else {
+            i64::from(o.http_port)
+        },
         http_base_path: &o.http_base_path,
         https_port: 0,
         auth_timeout: go_float(o.auth_timeout.as_secs_f64()),
