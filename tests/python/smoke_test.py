@@ -163,9 +163,40 @@ async def check_queue(url):
 CHECKS = [check_pub_sub, check_request_reply, check_headers, check_queue]
 
 
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_varz(http_port, timeout=10):
+    """nats.py's own test harness waits like this: GET /varz until 200."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/varz", timeout=2) as r:
+                assert r.status == 200, r.status
+                import json
+
+                varz = json.loads(r.read())
+                assert varz["http_port"] == http_port, varz["http_port"]
+                return varz
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"/varz on {http_port} never answered 200")
+            time.sleep(0.05)
+
+
 def run_all():
-    server = Server()
+    http_port = free_port()
+    server = Server(("-m", str(http_port)))
     try:
+        varz = wait_for_varz(http_port)
+        print(f"ok varz readiness (server {varz['server_id'][:8]}...)")
         for check in CHECKS:
             started = time.monotonic()
             asyncio.run(asyncio.wait_for(check(server.url), 30))
