@@ -187,6 +187,8 @@ fn parse_head(head: &str) -> Result<(Request, usize), Refusal> {
 pub enum Body {
     /// 200 with JSON.
     Json(String),
+    /// An error status with a JSON body (`/healthz` refusals).
+    JsonStatus(u16, String),
     /// 200 with HTML (the index).
     Html(String),
     /// An error status with a plain-text message (`http.Error`).
@@ -202,6 +204,16 @@ pub fn response(req: &Request, body: &Body, unix_nanos: i128) -> Vec<u8> {
     let (status, headers, text): (String, Vec<(&str, String)>, &str) = match body {
         Body::Json(j) => (
             "200 OK".into(),
+            vec![
+                ("Access-Control-Allow-Origin", "*".into()),
+                ("Content-Type", "application/json".into()),
+                ("Date", date),
+                ("Content-Length", j.len().to_string()),
+            ],
+            j,
+        ),
+        Body::JsonStatus(code, j) => (
+            format!("{code} {}", reason_phrase(*code)),
             vec![
                 ("Access-Control-Allow-Origin", "*".into()),
                 ("Content-Type", "application/json".into()),

@@ -102,7 +102,7 @@ pub(crate) fn respond(server: &mut Server, req: &Request, now: Instant) -> Body 
         "/varz" => Ok(varz::render(server, now)),
         "/connz" => connz::render(server, &q, now),
         "/subsz" | "/subscriptionsz" => subsz(server, &q, now),
-        "/healthz" => return Body::Json("{\"status\":\"ok\"}".into()),
+        "/healthz" => return healthz(&q),
         "/accountz" => accountz(server, &q, now),
         "/accstatz" => Ok(accstatz(server, now)),
         "/routez" => Ok(pretty(&Routez {
@@ -140,6 +140,30 @@ pub(crate) fn go_float(v: f64) -> serde_json::Value {
     } else {
         serde_json::Value::from(v)
     }
+}
+
+/// `/healthz`: always healthy without JetStream, but the parameter
+/// checks nats-server makes still refuse (400, JSON body).
+fn healthz(q: &Query) -> Body {
+    #[derive(Serialize)]
+    struct Health<'a> {
+        status: &'a str,
+        error: &'a str,
+    }
+    let refuse = |error: &str| {
+        let body = serde_json::to_string(&Health {
+            status: "error",
+            error,
+        });
+        Body::JsonStatus(400, body.unwrap_or_default())
+    };
+    if !q.get("consumer").is_empty() && q.get("stream").is_empty() {
+        return refuse("\"stream\" must not be empty when checking consumer health");
+    }
+    if !q.get("stream").is_empty() && q.get("account").is_empty() {
+        return refuse("\"account\" must not be empty when checking stream health");
+    }
+    Body::Json("{\"status\":\"ok\"}".into())
 }
 
 /// Go's `json.MarshalIndent(v, "", "  ")`.
