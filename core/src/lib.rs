@@ -61,6 +61,7 @@
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod auth;
 pub mod cli;
 mod client;
 pub mod config;

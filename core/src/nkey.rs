@@ -8,6 +8,8 @@ pub const PREFIX_SERVER: u8 = 13 << 3;
 pub const PREFIX_CURVE: u8 = 23 << 3;
 /// Prefix byte of user keys ('U').
 pub const PREFIX_USER: u8 = 20 << 3;
+/// Prefix byte of seeds ('S'); the public prefix follows in the next bits.
+pub const PREFIX_SEED: u8 = 18 << 3;
 
 const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -56,6 +58,29 @@ pub fn base32(data: &[u8]) -> String {
     out
 }
 
+/// Decodes NKey text: base32 without padding, then the CRC-16 check.
+/// Returns the bytes before the checksum (prefix byte(s) and key).
+pub fn decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 5 / 8);
+    let mut buf: u32 = 0;
+    let mut bits = 0;
+    for b in s.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == b)? as u32;
+        buf = (buf << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+        buf &= (1 << bits) - 1;
+    }
+    if out.len() < 3 {
+        return None;
+    }
+    let (data, crc) = out.split_at(out.len() - 2);
+    (crc16(data) == u16::from_le_bytes([crc[0], crc[1]])).then(|| data.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +97,18 @@ mod tests {
         assert!(id.starts_with('N'));
         assert!(encode_public(PREFIX_CURVE, &[9u8; 32]).starts_with('X'));
         assert!(encode_public(PREFIX_USER, &[9u8; 32]).starts_with('U'));
+    }
+
+    #[test]
+    fn decode_round_trips_and_checks_the_crc() {
+        let id = encode_public(PREFIX_USER, &[5u8; 32]);
+        let raw = decode(&id).expect("decodes");
+        assert_eq!(raw[0], PREFIX_USER);
+        assert_eq!(&raw[1..], &[5u8; 32]);
+        let mut broken = id.into_bytes();
+        broken[10] = if broken[10] == b'A' { b'B' } else { b'A' };
+        assert!(decode(std::str::from_utf8(&broken).unwrap()).is_none());
+        assert!(decode("not base32!").is_none());
     }
 
     #[test]
