@@ -54,6 +54,10 @@ pub(crate) struct Client {
     pub(crate) last_activity: Instant,
     /// Last measured PING round trip.
     pub(crate) rtt: Option<std::time::Duration>,
+    /// The nonce sent in INFO (NKey authentication), or empty.
+    pub(crate) nonce: String,
+    /// The authenticated user's permissions, if restricted.
+    pub(crate) perms: Option<crate::perms::Permissions>,
 }
 
 impl Client {
@@ -87,6 +91,8 @@ impl Client {
             start: now,
             last_activity: now,
             rtt: None,
+            nonce: String::new(),
+            perms: None,
         }
     }
 

@@ -79,8 +79,16 @@ pub struct Options {
     pub auth_timeout: Duration,
     /// Time a write may make no progress before the client is closed.
     pub write_deadline: Duration,
-    /// Client authentication.
+    /// Client authentication (token or single user).
     pub auth: ClientAuth,
+    /// Users of `authorization { users }` and of accounts, by name.
+    pub users: std::collections::BTreeMap<String, crate::auth::UserEntry>,
+    /// NKey users, by public key.
+    pub nkeys: std::collections::BTreeMap<String, crate::auth::NkeyEntry>,
+    /// `no_auth_user`.
+    pub no_auth_user: Option<String>,
+    /// Accounts besides `$G`, in configuration order.
+    pub accounts: Vec<String>,
     /// Whether the server supports headers (`no_header_support` turns it off).
     pub headers: bool,
     /// Monitoring listen host (`http: host:port`, `-m` uses `host`).
@@ -97,6 +105,26 @@ pub struct Options {
     /// Lame duck mode waits this long before evicting
     /// (`lame_duck_grace_period`).
     pub lame_duck_grace_period: Duration,
+}
+
+impl Options {
+    /// Every configured way in, for [`crate::auth::Authenticator`].
+    pub fn authenticator(&self) -> crate::auth::Authenticator {
+        let (token, single) = match &self.auth {
+            ClientAuth::None => (None, None),
+            ClientAuth::Token(t) => (Some(t.clone()), None),
+            ClientAuth::UserPassword { user, password } => {
+                (None, Some((user.clone(), password.clone())))
+            }
+        };
+        crate::auth::Authenticator {
+            token,
+            single,
+            users: self.users.clone(),
+            nkeys: self.nkeys.clone(),
+            no_auth_user: self.no_auth_user.clone(),
+        }
+    }
 }
 
 impl Default for Options {
@@ -116,6 +144,10 @@ impl Default for Options {
             auth_timeout: DEFAULT_AUTH_TIMEOUT,
             write_deadline: DEFAULT_WRITE_DEADLINE,
             auth: ClientAuth::None,
+            users: Default::default(),
+            nkeys: Default::default(),
+            no_auth_user: None,
+            accounts: Vec::new(),
             headers: true,
             http_host: "0.0.0.0".to_string(),
             http_port: 0,

@@ -17,7 +17,8 @@ impl Server {
         let _ = now;
         let lines = reload_plan(&self.options, &new)?;
         self.info.max_payload = new.max_payload;
-        self.info.auth_required = new.auth != ClientAuth::None;
+        self.authenticator = new.authenticator();
+        self.info.auth_required = self.authenticator.required() && new.no_auth_user.is_none();
         self.options = new;
         Ok(lines)
     }

@@ -11,7 +11,7 @@ use crate::info::{ClientInfoExtra, ServerInfo};
 use crate::monitor::view::conn_info;
 use crate::monitor::{HostStats, MonitorState, MONITOR_CONN_BASE};
 use crate::nkey;
-use crate::options::{ClientAuth, Options, FIRST_PING_INTERVAL, VERSION};
+use crate::options::{Options, FIRST_PING_INTERVAL, VERSION};
 use crate::proto::parser::ParseError;
 use crate::proto::{ClientOp, Limits, ProtocolError};
 use crate::rng::{Rng, Stream};
@@ -85,6 +85,9 @@ pub struct Server {
     pub(crate) options: Options,
     pub(crate) info: ServerInfo,
     queue_rng: Rng,
+    /// Nonces for NKey authentication (the identity stream, continued).
+    nonce_rng: Rng,
+    pub(crate) authenticator: crate::auth::Authenticator,
     jitter_rng: Rng,
     hasher: ahash::RandomState,
     pub(crate) conns: HashMap<ConnId, Client, ahash::RandomState>,
@@ -141,22 +144,32 @@ impl Server {
             host: options.host.clone(),
             port: options.port,
             headers: options.headers,
-            auth_required: options.auth != ClientAuth::None,
+            // With no_auth_user, clients are told no auth is required
+            // (though credentials, when given, are still checked).
+            auth_required: options.authenticator().required() && options.no_auth_user.is_none(),
             max_payload: options.max_payload,
             connect_urls: Vec::new(),
             xkey,
         };
-        let global = Account::new(GLOBAL_ACCOUNT, hashing.next_u64());
+        let mut accounts = vec![Account::new(GLOBAL_ACCOUNT, hashing.next_u64())];
+        for name in &options.accounts {
+            if name != GLOBAL_ACCOUNT {
+                accounts.push(Account::new(name, hashing.next_u64()));
+            }
+        }
+        let authenticator = options.authenticator();
         Server {
             options,
             info,
             queue_rng: Rng::derive(&seed, Stream::QueueChoice),
+            nonce_rng: identity,
+            authenticator,
             jitter_rng: Rng::derive(&seed, Stream::Jitter),
             conns: HashMap::with_hasher(hasher.clone()),
             hasher,
             next_conn: 1,
             client_count: 0,
-            accounts: vec![global],
+            accounts,
             next_sub_seq: 1,
             timers: Timers::default(),
             actions: VecDeque::new(),
@@ -522,12 +535,19 @@ impl Server {
         self.next_conn += 1;
         self.stats.total_connections += 1;
         let mut client = Client::new(id, peer, AccountId(0), self.hasher.clone(), now);
+        if self.authenticator.needs_nonce() {
+            // 11 random bytes, 15 characters of URL base64, as nats-server.
+            let mut raw = [0u8; 11];
+            self.nonce_rng.fill(&mut raw);
+            client.nonce = crate::auth::base64_url_encode(&raw);
+        }
         self.scratch.clear();
         let ip = peer.ip().to_string();
         self.info.write_client_info(
             &ClientInfoExtra {
                 client_id: id.0,
                 client_ip: &ip,
+                nonce: (!client.nonce.is_empty()).then_some(client.nonce.as_str()),
                 ..Default::default()
             },
             &mut self.scratch,
@@ -553,7 +573,7 @@ impl Server {
             }
             self.client_count += 1;
             self.set_first_ping_timer(id, now);
-            if self.info.auth_required {
+            if self.authenticator.required() {
                 self.timers
                     .set(TimerKey::AuthTimeout(id), now + self.options.auth_timeout);
             }
@@ -648,7 +668,6 @@ impl Server {
     // ---- CONNECT ----------------------------------------------------------
 
     fn process_connect(&mut self, conn: ConnId, json: &[u8], now: Instant) {
-        let auth = self.options.auth.clone();
         let server_headers = self.options.headers;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -669,7 +688,15 @@ impl Server {
         c.headers = server_headers && c.opts.headers;
         self.timers.cancel(TimerKey::AuthTimeout(conn));
         let c = &self.conns[&conn];
-        if !authorized(&auth, &c.opts) || c.opts.account.is_some() || c.opts.new_account.is_some() {
+        let identity = self.authenticator.authenticate(&c.opts, &c.nonce);
+        let account = identity
+            .as_ref()
+            .and_then(|id| self.accounts.iter().position(|a| a.name == id.account));
+        if identity.is_none()
+            || account.is_none()
+            || c.opts.account.is_some()
+            || c.opts.new_account.is_some()
+        {
             self.fail_with(
                 conn,
                 ProtocolError::AuthorizationViolation,
@@ -696,6 +723,10 @@ impl Server {
             );
             return;
         }
+        if let (Some(c), Some(id), Some(idx)) = (self.conns.get_mut(&conn), identity, account) {
+            c.account = AccountId(idx as u32);
+            c.perms = id.permissions;
+        }
         if first_connect && self.conns.get(&conn).is_some_and(|c| c.counted) {
             self.set_first_ping_timer(conn, now);
         }
@@ -720,6 +751,14 @@ impl Server {
         c.stats.in_bytes += message.len() as u64;
         self.stats.in_msgs += 1;
         self.stats.in_bytes += message.len() as u64;
+        if c.perms.as_ref().is_some_and(|p| !p.can_publish(&subject)) {
+            // Refused: -ERR, the message is dropped, the connection stays.
+            let text = crate::perms::publish_violation(&subject);
+            tracing::debug!("{} - {} - {}", c.peer, conn, text);
+            c.push_err(&text);
+            self.mark_dirty(conn);
+            return;
+        }
         if c.opts.pedantic && !subject::is_valid_literal_subject(&subject) {
             c.push_err(ProtocolError::InvalidPublishSubject.text());
         }
@@ -919,6 +958,16 @@ impl Server {
             return;
         };
         // nats-server's order: permissions, token count, subscription count.
+        if c.perms
+            .as_ref()
+            .is_some_and(|p| !p.can_subscribe(&subject, queue.as_deref()))
+        {
+            let text = crate::perms::subscribe_violation(&subject, queue.as_deref());
+            tracing::debug!("{} - {} - {}", c.peer, conn, text);
+            c.push_err(&text);
+            self.mark_dirty(conn);
+            return;
+        }
         if max_tokens > 0 && subject::tokens(&subject).count() > usize::from(max_tokens) {
             c.push_err(&crate::perms::too_many_tokens(&subject));
             self.mark_dirty(conn);
@@ -1164,37 +1213,4 @@ struct Msg<'a> {
     reply: Option<&'a Bytes>,
     header_len: usize,
     message: &'a Bytes,
-}
-
-/// Simple (pre-accounts) authentication check of a CONNECT.
-fn authorized(auth: &ClientAuth, opts: &crate::info::ConnectOptions) -> bool {
-    match auth {
-        ClientAuth::None => true,
-        ClientAuth::Token(token) => opts
-            .auth_token
-            .as_deref()
-            .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes())),
-        ClientAuth::UserPassword { user, password } => {
-            let user_ok = opts
-                .user
-                .as_deref()
-                .is_some_and(|u| constant_time_eq(u.as_bytes(), user.as_bytes()));
-            let pass_ok = opts
-                .pass
-                .as_deref()
-                .is_some_and(|p| constant_time_eq(p.as_bytes(), password.as_bytes()));
-            user_ok & pass_ok
-        }
-    }
-}
-
-/// Compares secrets without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= (x ^ y) as usize;
-    }
-    diff == 0
 }

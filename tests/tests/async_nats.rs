@@ -619,6 +619,70 @@ async fn token_auth(imp: Impl) {
     round_trip(&c, "auth.tok").await;
 }
 
+/// NKey users: async-nats signs the server's nonce with the seed; a
+/// different seed, or none, is refused.
+async fn nkey_auth(imp: Impl) {
+    let seed = canopy_core::auth::encode_user_seed(&[42u8; 32]);
+    let public = canopy_core::auth::public_of_seed(&seed).expect("public key");
+    let other = canopy_core::auth::encode_user_seed(&[43u8; 32]);
+    let server = canopy_tests::ServerBuilder::new(imp)
+        .config(&format!(
+            "authorization {{\n  users: [\n    {{nkey: {public}}}\n  ]\n}}\n"
+        ))
+        .start();
+    expect_auth_failure(ConnectOptions::with_nkey(other), &server, "unknown nkey").await;
+    assert!(
+        timeout(WAIT, async_nats::connect(server.url()))
+            .await
+            .expect("connect hung")
+            .is_err(),
+        "connect without an nkey must fail"
+    );
+    let c = ConnectOptions::with_nkey(seed)
+        .connect(server.url())
+        .await
+        .expect("the right seed");
+    assert!(c.server_info().nonce.len() == 15, "15-character nonce");
+    round_trip(&c, "auth.nkey").await;
+}
+
+/// Accounts: a user of account B never sees account A's messages, and a
+/// user of A does.
+async fn accounts_isolate(imp: Impl) {
+    let server = canopy_tests::ServerBuilder::new(imp)
+        .config("accounts {\n  A: { users: [ {user: a, password: a} ] }\n  B: { users: [ {user: b, password: b} ] }\n}\n")
+        .start();
+    let a1 = ConnectOptions::with_user_and_password("a".into(), "a".into())
+        .connect(server.url())
+        .await
+        .expect("a");
+    let a2 = ConnectOptions::with_user_and_password("a".into(), "a".into())
+        .connect(server.url())
+        .await
+        .expect("a again");
+    let b = ConnectOptions::with_user_and_password("b".into(), "b".into())
+        .connect(server.url())
+        .await
+        .expect("b");
+    let mut sub_a = a1.subscribe("iso").await.expect("sub a");
+    let mut sub_b = b.subscribe("iso").await.expect("sub b");
+    a1.flush().await.expect("flush");
+    b.flush().await.expect("flush");
+    a2.publish("iso", "from A".into()).await.expect("pub");
+    a2.flush().await.expect("flush");
+    let got = timeout(WAIT, sub_a.next())
+        .await
+        .expect("A gets it")
+        .expect("msg");
+    assert_eq!(&got.payload[..], b"from A");
+    assert!(
+        timeout(Duration::from_millis(300), sub_b.next())
+            .await
+            .is_err(),
+        "{imp}: account B received account A's message"
+    );
+}
+
 /// no_echo: the connection does not get its own messages.
 async fn no_echo(imp: Impl) {
     let server = Server::start(imp, &[]);
@@ -691,5 +755,7 @@ interop_tests! {
     reconnect,
     user_password_auth,
     token_auth,
+    nkey_auth,
+    accounts_isolate,
     no_echo,
 }

@@ -742,6 +742,142 @@ fn connect_too_long() -> Session {
     )
 }
 
+// ---------------------------------------------------------------- users, permissions, accounts
+
+/// Users of a list, one with a bcrypt password (`secret`), one limited.
+const USERS: &str = "authorization {\n  users: [\n    {user: alice, password: pw}\n    {user: bob, password: \"$2a$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW\"}\n    {user: lim, password: pw, permissions: {publish: {allow: [\"pub.>\", \"_INBOX.>\"], deny: [\"pub.secret\"]}, subscribe: {allow: [\"sub.*\", \"q.in v1\", \"both\", \"both v2.*\"], deny: [\"sub.no\"]}}}\n  ]\n}\n";
+
+fn connect_as(user: &str, pass: &str) -> String {
+    format!("CONNECT {{\"verbose\":false,\"pedantic\":false,\"user\":\"{user}\",\"pass\":\"{pass}\"}}\r\n")
+}
+
+/// Check 35: a users list; the right password gets in.
+fn users_list_ok() -> Session {
+    s("users_list_ok")
+        .config(USERS)
+        .open(0)
+        .send(
+            0,
+            connect_as("alice", "pw") + "SUB x 1\r\nPUB x 2\r\nhi\r\n",
+        )
+        .sync(0)
+}
+
+/// Check 35: a wrong password for a listed user.
+fn users_list_wrong_password() -> Session {
+    s("users_list_wrong_password")
+        .config(USERS)
+        .open(0)
+        .send(0, connect_as("alice", "nope"))
+        .eof(0, CLOSE)
+}
+
+/// Check 35: a user not in the list.
+fn users_list_unknown_user() -> Session {
+    s("users_list_unknown_user")
+        .config(USERS)
+        .open(0)
+        .send(0, connect_as("mallory", "pw"))
+        .eof(0, CLOSE)
+}
+
+/// Check 36: a bcrypt password.
+fn users_bcrypt_ok() -> Session {
+    s("users_bcrypt_ok")
+        .config(USERS)
+        .open(0)
+        .send(0, connect_as("bob", "secret"))
+        .sync(0)
+}
+
+/// Check 36: a wrong password against a bcrypt hash.
+fn users_bcrypt_wrong() -> Session {
+    s("users_bcrypt_wrong")
+        .config(USERS)
+        .open(0)
+        .send(0, connect_as("bob", "Secret"))
+        .eof(0, CLOSE)
+}
+
+/// Check 39: a denied publish gets -ERR, is dropped, the connection stays.
+fn perm_publish_denied() -> Session {
+    s("perm_publish_denied")
+        .config(USERS)
+        .open(0)
+        .send(0, connect_as("alice", "pw") + "SUB > 1\r\n")
+        .sync(0)
+        .open(1)
+        .send(
+            1,
+            connect_as("lim", "pw")
+                + "PUB pub.ok 1\r\na\r\nPUB other 1\r\nb\r\nPUB pub.secret 1\r\nc\r\nPUB pub.ok2 1\r\nd\r\n",
+        )
+        .sync(1)
+        .sync(0)
+}
+
+/// Check 40: denied, allowed and wildcard-as-literal subscriptions.
+fn perm_subscribe() -> Session {
+    s("perm_subscribe")
+        .config(USERS)
+        .open(0)
+        .send(
+            0,
+            connect_as("lim", "pw")
+                + "SUB sub.a 1\r\nSUB sub.no 2\r\nSUB other 3\r\nSUB sub.* 4\r\nSUB sub.> 5\r\n",
+        )
+        .sync(0)
+}
+
+/// Check 41: queue permissions ("q.in v1", and "both" plus "both v2.*").
+fn perm_queue() -> Session {
+    s("perm_queue")
+        .config(USERS)
+        .open(0)
+        .send(
+            0,
+            connect_as("lim", "pw")
+                + "SUB q.in v1 1\r\nSUB q.in v2 2\r\nSUB q.in 3\r\nSUB both 4\r\nSUB both v2.x 5\r\nSUB both v3 6\r\n",
+        )
+        .sync(0)
+}
+
+/// Accounts: users bound to accounts see only their account's traffic.
+const ACCOUNTS: &str = "accounts {\n  A: { users: [ {user: a, password: a} ] }\n  B: { users: [ {user: b, password: b} ] }\n}\n";
+
+/// Check 45: a publish in account B never reaches a subscriber in A.
+fn accounts_isolated() -> Session {
+    s("accounts_isolated")
+        .config(ACCOUNTS)
+        .open(0)
+        .send(0, connect_as("a", "a") + "SUB foo 1\r\n")
+        .sync(0)
+        .open(1)
+        .send(
+            1,
+            connect_as("b", "b") + "SUB foo 1\r\nPUB foo 4\r\nfrom\r\n",
+        )
+        .sync(1)
+        .open(2)
+        .send(2, connect_as("a", "a") + "PUB foo 2\r\nok\r\n")
+        .sync(2)
+        .sync(0)
+        .sync(1)
+}
+
+/// Check 37: no_auth_user lets a CONNECT without credentials in as that user.
+fn no_auth_user_binds() -> Session {
+    s("no_auth_user_binds")
+        .config(&format!("{ACCOUNTS}no_auth_user: a\n"))
+        .open(0)
+        .send(0, format!("{C_QUIET}SUB foo 1\r\n"))
+        .sync(0)
+        .open(1)
+        .send(1, connect_as("a", "a") + "PUB foo 2\r\nhi\r\n")
+        .sync(1)
+        .sync(0)
+}
+
 // ---------------------------------------------------------------- auth
 
 const USER_PASS: &[&str] = &["--user", "u1", "--pass", "p1"];
@@ -1012,6 +1148,16 @@ sessions! {
     max_subscriptions,
     max_connections,
     max_sub_tokens,
+    users_list_ok,
+    users_list_wrong_password,
+    users_list_unknown_user,
+    users_bcrypt_ok,
+    users_bcrypt_wrong,
+    perm_publish_denied,
+    perm_subscribe,
+    perm_queue,
+    accounts_isolated,
+    no_auth_user_binds,
     invalid_sub_subjects,
     invalid_sub_subject_verbose,
     pedantic_invalid_publish_subject,

@@ -99,4 +99,53 @@ pub(crate) fn apply(c: &ServerConfig, o: &mut Options) {
     };
     o.http_port = port(c.http_port, 0);
     o.http_base_path = c.http_base_path.clone();
+    let account = |a: &Option<String>| {
+        a.clone()
+            .unwrap_or_else(|| crate::account::GLOBAL_ACCOUNT.to_string())
+    };
+    o.users = c
+        .users
+        .iter()
+        .map(|u| {
+            let entry = crate::auth::UserEntry {
+                password: u.password.clone(),
+                permissions: u.permissions.as_ref().map(permissions),
+                account: account(&u.account),
+            };
+            (u.username.clone(), entry)
+        })
+        .collect();
+    o.nkeys = c
+        .nkeys
+        .iter()
+        .map(|n| {
+            let entry = crate::auth::NkeyEntry {
+                permissions: n.permissions.as_ref().map(permissions),
+                account: account(&n.account),
+            };
+            (n.nkey.clone(), entry)
+        })
+        .collect();
+    o.no_auth_user = (!c.no_auth_user.is_empty()).then(|| c.no_auth_user.clone());
+    o.accounts = c.accounts.iter().map(|a| a.name.clone()).collect();
+}
+
+/// The engine's permission rules from the config's lists.
+fn permissions(p: &super::Permissions) -> crate::perms::Permissions {
+    let rule = |sp: &super::SubjectPermission| crate::perms::Rule {
+        allow: sp
+            .allow
+            .as_ref()
+            .map(|a| a.iter().map(|e| crate::perms::Entry::parse(e)).collect()),
+        deny: sp
+            .deny
+            .iter()
+            .flatten()
+            .map(|e| crate::perms::Entry::parse(e))
+            .collect(),
+    };
+    crate::perms::Permissions {
+        publish: p.publish.as_ref().map(rule),
+        subscribe: p.subscribe.as_ref().map(rule),
+    }
 }

@@ -357,10 +357,14 @@ const SUPPORTED_TOP: &[&str] = &[
     "pidfile",
     "pid_file",
     "ports_file_dir",
+    "no_auth_user",
+    "accounts",
 ];
 
 /// `authorization` keys the engine implements.
-const SUPPORTED_AUTH: &[&str] = &["user", "username", "pass", "password", "token", "timeout"];
+const SUPPORTED_AUTH: &[&str] = &[
+    "user", "username", "pass", "password", "token", "timeout", "users",
+];
 
 fn unsupported_keys(m: &Map) -> Vec<Unsupported> {
     let mut out = Vec::new();
@@ -376,6 +380,21 @@ fn unsupported_keys(m: &Map) -> Vec<Unsupported> {
                 pos: v.pos.clone(),
             });
             continue;
+        }
+        if lk == "accounts" {
+            // Accounts with users work; what else an account holds does not
+            // yet (imports, exports, limits, mappings, jetstream, ...).
+            for (name, acc) in v.as_map().into_iter().flat_map(|am| am.iter()) {
+                for (ak, av) in acc.as_map().into_iter().flat_map(|m| m.iter()) {
+                    let lak = ak.to_lowercase();
+                    if lak != "users" && !av.used_variable {
+                        out.push(Unsupported {
+                            key: format!("{k}.{name}.{ak}"),
+                            pos: av.pos.clone(),
+                        });
+                    }
+                }
+            }
         }
         if lk == "authorization" {
             if let Some(am) = v.as_map() {
@@ -953,8 +972,19 @@ fn process_operators(o: &mut ServerConfig, tk: &Value, cx: &mut Cx) {
     }
     for f in files {
         // An inline JWT, or a file holding one.
-        if !looks_like_jwt(f.trim()) {
-            if let Err(e) = cx.source.read_file(&f) {
+        let text = if looks_like_jwt(f.trim()) {
+            f.clone()
+        } else {
+            match cx.source.read_file(&f) {
+                Ok(t) => t,
+                Err(e) => {
+                    cx.err(&tk.pos, format!("error parsing operator JWT: {e}"));
+                    continue;
+                }
+            }
+        };
+        if let Err(e) = crate::auth::verify_jwt(&text) {
+            if e == "claim failed V2 signature verification" {
                 cx.err(&tk.pos, format!("error parsing operator JWT: {e}"));
                 continue;
             }
