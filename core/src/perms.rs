@@ -105,6 +105,15 @@ impl Permissions {
         allowed
     }
 
+    /// Whether a message on `subject` must not be delivered to a broad
+    /// (wildcard or queue) subscription: a plain subscribe-deny entry
+    /// matches it.
+    pub fn delivery_denied(&self, subject: &[u8]) -> bool {
+        self.subscribe
+            .as_ref()
+            .is_some_and(|r| r.deny.iter().any(|e| entry_matches(e, subject)))
+    }
+
     /// The decision for either direction.
     pub fn allows(&self, direction: Direction, subject: &[u8], queue: Option<&[u8]>) -> bool {
         match direction {

@@ -843,6 +843,17 @@ impl Server {
         if c.closed {
             return false;
         }
+        // A wildcard or queue subscription the deny list let through must
+        // still not receive what the deny list names (nats-server's
+        // delivery-time deny filter).
+        let broad = sub.queue.is_some() || sub.subject.iter().any(|&b| b == b'*' || b == b'>');
+        if broad
+            && c.perms
+                .as_ref()
+                .is_some_and(|p| p.delivery_denied(msg.subject))
+        {
+            return false;
+        }
         let max = sub.max.load(Ordering::Relaxed);
         let delivered = sub.delivered.load(Ordering::Relaxed) + 1;
         if max > 0 && delivered > max {

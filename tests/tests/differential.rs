@@ -842,6 +842,29 @@ fn perm_queue() -> Session {
         .sync(0)
 }
 
+/// Check 40: a wildcard subscription allowed past the deny list still does
+/// not receive messages the deny list names.
+fn perm_deny_at_delivery() -> Session {
+    s("perm_deny_at_delivery")
+        .config("authorization {\n  users: [\n    {user: p, password: p}\n    {user: w, password: w, permissions: {subscribe: {deny: [\"secret.*\"]}}}\n  ]\n}\n")
+        .open(0)
+        .send(0, connect_as("w", "w") + "SUB > 1\r\nSUB secret.* 2\r\nSUB open.* q 3\r\n")
+        .sync(0)
+        .open(1)
+        .send(1, connect_as("p", "p") + "PUB secret.x 1\r\na\r\nPUB open.x 1\r\nb\r\nPUB other 1\r\nc\r\n")
+        .sync(1)
+        .sync(0)
+}
+
+/// Check 46: a user of account A learns its account in the connect_info INFO.
+fn accounts_connect_info() -> Session {
+    s("accounts_connect_info")
+        .config(ACCOUNTS)
+        .open(0)
+        .send(0, "CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1,\"user\":\"a\",\"pass\":\"a\"}\r\n")
+        .sync(0)
+}
+
 /// Accounts: users bound to accounts see only their account's traffic.
 const ACCOUNTS: &str = "accounts {\n  A: { users: [ {user: a, password: a} ] }\n  B: { users: [ {user: b, password: b} ] }\n}\n";
 
@@ -1158,6 +1181,8 @@ sessions! {
     perm_queue,
     accounts_isolated,
     no_auth_user_binds,
+    perm_deny_at_delivery,
+    accounts_connect_info,
     invalid_sub_subjects,
     invalid_sub_subject_verbose,
     pedantic_invalid_publish_subject,
