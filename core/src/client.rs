@@ -58,6 +58,9 @@ pub(crate) struct Client {
     pub(crate) nonce: String,
     /// The authenticated user's permissions, if restricted.
     pub(crate) perms: Option<crate::perms::Permissions>,
+    /// Reply subjects this client may answer (`allow_responses`): replies
+    /// left and when the permission ends.
+    pub(crate) responses: std::collections::BTreeMap<Bytes, (u64, Instant)>,
 }
 
 impl Client {
@@ -93,6 +96,7 @@ impl Client {
             rtt: None,
             nonce: String::new(),
             perms: None,
+            responses: Default::default(),
         }
     }
 

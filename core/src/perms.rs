@@ -50,6 +50,19 @@ pub struct Permissions {
     pub publish: Option<Rule>,
     /// Subscribe rule; `None`: no restriction.
     pub subscribe: Option<Rule>,
+    /// `allow_responses`: replies allowed per request received, and for
+    /// how long.
+    pub responses: Option<Responses>,
+}
+
+/// `allow_responses`: a client may publish to the reply subject of each
+/// request it received, `max` times within `expires`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Responses {
+    /// Replies per request (nats-server's default: 1).
+    pub max: u64,
+    /// How long the permission lasts (default: 2 minutes).
+    pub expires: std::time::Duration,
 }
 
 /// The two directions a permission decides.
@@ -214,6 +227,7 @@ mod tests {
         let p = Permissions {
             publish: Some(rule(Some(&["foo.*", "bar.>"]), &["foo.secret"])),
             subscribe: None,
+            responses: None,
         };
         assert!(p.can_publish(b"foo.x"));
         assert!(p.can_publish(b"bar.a.b"));
@@ -223,6 +237,7 @@ mod tests {
         let deny_only = Permissions {
             publish: Some(rule(None, &["nope.>"])),
             subscribe: None,
+            responses: None,
         };
         assert!(deny_only.can_publish(b"anything"));
         assert!(!deny_only.can_publish(b"nope.x"));
@@ -233,6 +248,7 @@ mod tests {
         let p = Permissions {
             publish: None,
             subscribe: Some(rule(Some(&["foo.*"]), &[])),
+            responses: None,
         };
         // Observed from nats-server 2.15.1: SUB foo.> passes allow foo.*.
         assert!(p.can_subscribe(b"foo.>", None));
@@ -248,6 +264,7 @@ mod tests {
         let p = Permissions {
             publish: None,
             subscribe: Some(rule(Some(&["foo v1"]), &[])),
+            responses: None,
         };
         assert!(p.can_subscribe(b"foo", Some(b"v1")));
         assert!(!p.can_subscribe(b"foo", None));
@@ -255,6 +272,7 @@ mod tests {
         let wild = Permissions {
             publish: None,
             subscribe: Some(rule(Some(&["foo", "foo v1.*"]), &["foo v1.bad"])),
+            responses: None,
         };
         assert!(wild.can_subscribe(b"foo", None));
         assert!(wild.can_subscribe(b"foo", Some(b"v1.x")));
@@ -407,9 +425,9 @@ mod tests {
             };
             let r = Rule { allow: allow.as_deref().map(to_entries), deny: to_entries(&deny) };
             let (dir, perms) = if publish {
-                (Direction::Publish, Permissions { publish: Some(r), subscribe: None })
+                (Direction::Publish, Permissions { publish: Some(r), subscribe: None, responses: None })
             } else {
-                (Direction::Subscribe, Permissions { publish: None, subscribe: Some(r) })
+                (Direction::Subscribe, Permissions { publish: None, subscribe: Some(r), responses: None })
             };
             // Published subjects are literal.
             let subject = if publish { subject.replace(['*', '>'], "a") } else { subject };

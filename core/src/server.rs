@@ -63,6 +63,27 @@ pub struct ServerStats {
     pub stalled_clients: u64,
 }
 
+/// Uses up one reply to `subject` under `allow_responses`, if one is left
+/// and unexpired.
+fn take_response_permission(
+    responses: &mut std::collections::BTreeMap<Bytes, (u64, Instant)>,
+    subject: &[u8],
+    now: Instant,
+) -> bool {
+    let Some((left, until)) = responses.get_mut(subject) else {
+        return false;
+    };
+    if now > *until || *left == 0 {
+        responses.remove(subject);
+        return false;
+    }
+    *left -= 1;
+    if *left == 0 {
+        responses.remove(subject);
+    }
+    true
+}
+
 /// Lame duck mode in progress.
 #[derive(Debug)]
 struct LameDuck {
@@ -751,7 +772,9 @@ impl Server {
         c.stats.in_bytes += message.len() as u64;
         self.stats.in_msgs += 1;
         self.stats.in_bytes += message.len() as u64;
-        if c.perms.as_ref().is_some_and(|p| !p.can_publish(&subject)) {
+        if c.perms.as_ref().is_some_and(|p| !p.can_publish(&subject))
+            && !take_response_permission(&mut c.responses, &subject, now)
+        {
             // Refused: -ERR, the message is dropped, the connection stays.
             let text = crate::perms::publish_violation(&subject);
             tracing::debug!("{} - {} - {}", c.peer, conn, text);
@@ -853,6 +876,9 @@ impl Server {
                 .is_some_and(|p| p.delivery_denied(msg.subject))
         {
             return false;
+        }
+        if let (Some(reply), Some(r)) = (msg.reply, c.perms.as_ref().and_then(|p| p.responses)) {
+            c.responses.insert(reply.clone(), (r.max, now + r.expires));
         }
         let max = sub.max.load(Ordering::Relaxed);
         let delivered = sub.delivered.load(Ordering::Relaxed) + 1;

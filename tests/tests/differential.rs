@@ -865,6 +865,25 @@ fn accounts_connect_info() -> Session {
         .sync(0)
 }
 
+/// Check 42: allow_responses lets a user with no publish rights answer a
+/// request it received, once; a second answer and other publishes fail.
+fn perm_allow_responses() -> Session {
+    s("perm_allow_responses")
+        .config("authorization {\n  users: [\n    {user: req, password: r}\n    {user: svc, password: s, permissions: {allow_responses: true}}\n  ]\n}\n")
+        .open(0)
+        .send(0, connect_as("req", "r") + "SUB _INBOX.x 1\r\n")
+        .sync(0)
+        .open(1)
+        .send(1, connect_as("svc", "s") + "SUB svc 1\r\n")
+        .sync(1)
+        .send(0, "PUB svc _INBOX.x 2\r\nhi\r\n")
+        .sync(0)
+        .sync(1)
+        .send(1, "PUB _INBOX.x 2\r\nok\r\nPUB _INBOX.x 2\r\nno\r\nPUB other 1\r\nx\r\n")
+        .sync(1)
+        .sync(0)
+}
+
 /// Accounts: users bound to accounts see only their account's traffic.
 const ACCOUNTS: &str = "accounts {\n  A: { users: [ {user: a, password: a} ] }\n  B: { users: [ {user: b, password: b} ] }\n}\n";
 
@@ -1183,6 +1202,7 @@ sessions! {
     no_auth_user_binds,
     perm_deny_at_delivery,
     accounts_connect_info,
+    perm_allow_responses,
     invalid_sub_subjects,
     invalid_sub_subject_verbose,
     pedantic_invalid_publish_subject,

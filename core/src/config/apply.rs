@@ -147,5 +147,9 @@ fn permissions(p: &super::Permissions) -> crate::perms::Permissions {
     crate::perms::Permissions {
         publish: p.publish.as_ref().map(rule),
         subscribe: p.subscribe.as_ref().map(rule),
+        responses: p.response.as_ref().map(|r| crate::perms::Responses {
+            max: u64::try_from(r.max_msgs).unwrap_or(0),
+            expires: super::gofmt::to_std(r.expires),
+        }),
     }
 }
