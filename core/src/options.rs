@@ -50,6 +50,23 @@ pub enum ClientAuth {
     },
 }
 
+/// One account importing a stream or service another account exports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountImport {
+    /// The importing account.
+    pub importer: String,
+    /// The exporting account.
+    pub exporter: String,
+    /// The subject in the exporter's namespace.
+    pub subject: String,
+    /// `to`: the subject in the importer's namespace (empty: the same).
+    pub to: String,
+    /// `prefix` (streams): prepended with a dot in the importer.
+    pub prefix: String,
+    /// A service (requests flow importer -> exporter) rather than a stream.
+    pub service: bool,
+}
+
 /// Everything the engine needs to know about its configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
@@ -89,6 +106,8 @@ pub struct Options {
     pub no_auth_user: Option<String>,
     /// Accounts besides `$G`, in configuration order.
     pub accounts: Vec<String>,
+    /// Stream and service imports whose export allows them.
+    pub imports: Vec<AccountImport>,
     /// Whether the server supports headers (`no_header_support` turns it off).
     pub headers: bool,
     /// Monitoring listen host (`http: host:port`, `-m` uses `host`).
@@ -148,6 +167,7 @@ impl Default for Options {
             nkeys: Default::default(),
             no_auth_user: None,
             accounts: Vec::new(),
+            imports: Vec::new(),
             headers: true,
             http_host: "0.0.0.0".to_string(),
             http_port: 0,

@@ -20,6 +20,8 @@ pub enum Stream {
     Hashing,
     /// Shuffling URLs before dialing.
     Shuffle,
+    /// Reply subjects rewritten for service imports (`_R_.xxxxxx.yyyyyy`).
+    Replies,
 }
 
 impl Stream {
@@ -30,6 +32,7 @@ impl Stream {
             Stream::Jitter => 3,
             Stream::Hashing => 4,
             Stream::Shuffle => 5,
+            Stream::Replies => 6,
         }
     }
 }

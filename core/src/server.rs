@@ -63,6 +63,53 @@ pub struct ServerStats {
     pub stalled_clients: u64,
 }
 
+/// One import, resolved to account ids.
+#[derive(Debug)]
+struct ImportRoute {
+    exporter: AccountId,
+    importer: AccountId,
+    /// The subject in the exporter's namespace.
+    subject: Bytes,
+    /// The subject in the importer's namespace, when renamed.
+    to: Bytes,
+    /// Stream prefix in the importer.
+    prefix: Bytes,
+    service: bool,
+}
+
+impl ImportRoute {
+    /// The importer's name for an exporter-side subject (streams).
+    fn to_importer(&self, subject: &[u8]) -> Bytes {
+        if !self.prefix.is_empty() {
+            let mut v = self.prefix.to_vec();
+            v.push(b'.');
+            v.extend_from_slice(subject);
+            return Bytes::from(v);
+        }
+        if !self.to.is_empty() && subject::is_valid_literal_subject(&self.subject) {
+            return self.to.clone();
+        }
+        Bytes::copy_from_slice(subject)
+    }
+
+    /// The importer-side pattern a service request is published on.
+    fn importer_pattern(&self) -> &Bytes {
+        if self.to.is_empty() {
+            &self.subject
+        } else {
+            &self.to
+        }
+    }
+
+    /// The exporter's name for an importer-side request subject.
+    fn to_exporter(&self, subject: &[u8]) -> Bytes {
+        if !self.to.is_empty() && subject::is_valid_literal_subject(&self.subject) {
+            return self.subject.clone();
+        }
+        Bytes::copy_from_slice(subject)
+    }
+}
+
 /// Uses up one reply to `subject` under `allow_responses`, if one is left
 /// and unexpired.
 fn take_response_permission(
@@ -109,6 +156,11 @@ pub struct Server {
     /// Nonces for NKey authentication (the identity stream, continued).
     nonce_rng: Rng,
     pub(crate) authenticator: crate::auth::Authenticator,
+    /// Stream and service imports between accounts.
+    imports: Vec<ImportRoute>,
+    /// Rewritten service-import replies: `_R_...` -> (importer, reply).
+    service_replies: std::collections::BTreeMap<Bytes, (AccountId, Bytes)>,
+    reply_rng: Rng,
     jitter_rng: Rng,
     hasher: ahash::RandomState,
     pub(crate) conns: HashMap<ConnId, Client, ahash::RandomState>,
@@ -179,12 +231,35 @@ impl Server {
             }
         }
         let authenticator = options.authenticator();
+        let id_of = |name: &str| {
+            accounts
+                .iter()
+                .position(|a| a.name == name)
+                .map(|i| AccountId(i as u32))
+        };
+        let imports = options
+            .imports
+            .iter()
+            .filter_map(|i| {
+                Some(ImportRoute {
+                    exporter: id_of(&i.exporter)?,
+                    importer: id_of(&i.importer)?,
+                    subject: Bytes::copy_from_slice(i.subject.as_bytes()),
+                    to: Bytes::copy_from_slice(i.to.as_bytes()),
+                    prefix: Bytes::copy_from_slice(i.prefix.as_bytes()),
+                    service: i.service,
+                })
+            })
+            .collect();
         Server {
             options,
             info,
             queue_rng: Rng::derive(&seed, Stream::QueueChoice),
             nonce_rng: identity,
             authenticator,
+            imports,
+            service_replies: Default::default(),
+            reply_rng: Rng::derive(&seed, Stream::Replies),
             jitter_rng: Rng::derive(&seed, Stream::Jitter),
             conns: HashMap::with_hasher(hasher.clone()),
             hasher,
@@ -379,6 +454,92 @@ impl Server {
             }
         }
         self.schedule_flushes();
+    }
+
+    /// Carries a message published in `account` across accounts: streams
+    /// it exports to their importers, service requests it imports to their
+    /// exporter (with the reply rewritten to `_R_...`), and responses to
+    /// such rewritten replies back to the requester. Returns deliveries.
+    fn cross_accounts(
+        &mut self,
+        conn: ConnId,
+        account: AccountId,
+        msg: &Msg<'_>,
+        now: Instant,
+    ) -> usize {
+        let mut delivered = 0;
+        // A response to a rewritten reply: back to the importer, once.
+        if msg.subject.starts_with(b"_R_.") {
+            if let Some((importer, reply)) = self.service_replies.remove(msg.subject) {
+                let fwd = Msg {
+                    subject: &reply,
+                    reply: None,
+                    header_len: msg.header_len,
+                    message: msg.message,
+                };
+                let matches = self.accounts[importer.0 as usize].sublist.matches(&reply);
+                delivered += self.deliver_matches(conn, true, &matches, &fwd, now);
+            }
+        }
+        let mut hops: Vec<(AccountId, Bytes, Option<Bytes>)> = Vec::new();
+        for route in &self.imports {
+            if !route.service
+                && route.exporter == account
+                && subject::matches(&route.subject, msg.subject)
+            {
+                hops.push((
+                    route.importer,
+                    route.to_importer(msg.subject),
+                    msg.reply.cloned(),
+                ));
+            } else if route.service
+                && route.importer == account
+                && subject::matches(route.importer_pattern(), msg.subject)
+            {
+                hops.push((
+                    route.exporter,
+                    route.to_exporter(msg.subject),
+                    msg.reply.cloned(),
+                ));
+            }
+        }
+        for (target, subject, reply) in hops {
+            let service = self
+                .imports
+                .iter()
+                .any(|r| r.service && r.exporter == target && r.importer == account);
+            let reply = match reply {
+                Some(original) if service => {
+                    let mapped = self.new_service_reply();
+                    self.service_replies
+                        .insert(mapped.clone(), (account, original));
+                    Some(mapped)
+                }
+                other => other,
+            };
+            let fwd = Msg {
+                subject: &subject,
+                reply: reply.as_ref(),
+                header_len: msg.header_len,
+                message: msg.message,
+            };
+            let matches = self.accounts[target.0 as usize].sublist.matches(&subject);
+            delivered += self.deliver_matches(conn, true, &matches, &fwd, now);
+        }
+        delivered
+    }
+
+    /// `_R_.` and two tokens of six random letters and digits.
+    fn new_service_reply(&mut self) -> Bytes {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut out = b"_R_.".to_vec();
+        for i in 0..12 {
+            if i == 6 {
+                out.push(b'.');
+            }
+            out.push(A[self.reply_rng.below(A.len() as u64) as usize]);
+        }
+        Bytes::from(out)
     }
 
     /// Enters lame duck mode (SIGUSR2): the driver has stopped accepting
@@ -799,7 +960,10 @@ impl Server {
             message: &message,
         };
         let matches = self.accounts[account.0 as usize].sublist.matches(&subject);
-        let delivered = self.deliver_matches(conn, echo, &matches, &msg, now);
+        let mut delivered = self.deliver_matches(conn, echo, &matches, &msg, now);
+        if !self.imports.is_empty() || !self.service_replies.is_empty() {
+            delivered += self.cross_accounts(conn, account, &msg, now);
+        }
         let fanout = (matches.plain.len() + matches.queues.len()) as u64;
         self.sub_matches += 1;
         self.total_fanout += fanout;

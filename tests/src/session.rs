@@ -647,13 +647,22 @@ pub fn normalize(session: &Session, conn: usize, out: &ConnOutput) -> Vec<String
             Unit::Msg(ctl, payload) => {
                 let text = String::from_utf8_lossy(&ctl).into_owned();
                 let mut toks: Vec<&str> = text.split_ascii_whitespace().collect();
+                let mut changed = false;
                 if toks.len() >= 3 && qsids.iter().any(|s| s == toks[2]) {
                     toks[2] = "<q>";
+                    changed = true;
                 }
-                let ctl = if qsids.is_empty() {
-                    escape(&ctl)
-                } else {
+                // Service-import replies are random `_R_.xxxxxx.yyyyyy`.
+                for t in toks.iter_mut().skip(1) {
+                    if is_service_reply(t) {
+                        *t = "_R_.<masked>";
+                        changed = true;
+                    }
+                }
+                let ctl = if changed {
                     format!("{}\\r\\n", toks.join(" "))
+                } else {
+                    escape(&ctl)
                 };
                 lines.push(format!("{ctl} {}", escape(&payload)));
             }
@@ -669,6 +678,18 @@ pub fn normalize(session: &Session, conn: usize, out: &ConnOutput) -> Vec<String
         "<open>".to_string()
     });
     lines
+}
+
+/// `_R_.` followed by two tokens of six letters or digits.
+fn is_service_reply(t: &str) -> bool {
+    let Some(rest) = t.strip_prefix("_R_.") else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('.').collect();
+    parts.len() == 2
+        && parts
+            .iter()
+            .all(|p| p.len() == 6 && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// A line diff (LCS), `-` for `a` only, `+` for `b` only.

@@ -668,18 +668,75 @@ async fn accounts_isolate(imp: Impl) {
     let mut sub_b = b.subscribe("iso").await.expect("sub b");
     a1.flush().await.expect("flush");
     b.flush().await.expect("flush");
-    a2.publish("iso", "from A".into()).await.expect("pub");
-    a2.flush().await.expect("flush");
-    let got = timeout(WAIT, sub_a.next())
-        .await
-        .expect("A gets it")
-        .expect("msg");
+    // Publish until A's subscriber has it (the reference has been seen to
+    // take a moment to register a new account's first subscription).
+    let deadline = std::time::Instant::now() + WAIT;
+    let got = loop {
+        a2.publish("iso", "from A".into()).await.expect("pub");
+        a2.flush().await.expect("flush");
+        if let Ok(Some(m)) = timeout(Duration::from_millis(200), sub_a.next()).await {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{imp}: A never got its message"
+        );
+    };
     assert_eq!(&got.payload[..], b"from A");
     assert!(
         timeout(Duration::from_millis(300), sub_b.next())
             .await
             .is_err(),
         "{imp}: account B received account A's message"
+    );
+}
+
+/// A request from account B through a service import (`to: echo`)
+/// reaches A's responder on `svcA.echo` and the answer comes back.
+async fn cross_account_service(imp: Impl) {
+    let server = canopy_tests::ServerBuilder::new(imp)
+        .config("accounts {\n  A: {\n    users: [ {user: a, password: a} ]\n    exports: [ {service: \"svcA.echo\"} ]\n  }\n  B: {\n    users: [ {user: b, password: b} ]\n    imports: [ {service: {account: A, subject: \"svcA.echo\"}, to: echo} ]\n  }\n}\n")
+        .start();
+    let a = ConnectOptions::with_user_and_password("a".into(), "a".into())
+        .connect(server.url())
+        .await
+        .expect("a");
+    let b = ConnectOptions::with_user_and_password("b".into(), "b".into())
+        .connect(server.url())
+        .await
+        .expect("b");
+    let mut svc = a.subscribe("svcA.echo").await.expect("sub");
+    a.flush().await.expect("flush");
+    let responder = a.clone();
+    tokio::spawn(async move {
+        while let Some(m) = svc.next().await {
+            assert!(
+                m.reply.as_ref().is_some_and(|r| r.starts_with("_R_.")),
+                "reply rewritten: {:?}",
+                m.reply
+            );
+            let mut body = b"echo: ".to_vec();
+            body.extend_from_slice(&m.payload);
+            let _ = responder.publish(m.reply.unwrap(), body.into()).await;
+        }
+    });
+    for i in 0..3 {
+        let resp = timeout(WAIT, b.request("echo", format!("hi {i}").into()))
+            .await
+            .expect("request hung")
+            .expect("answered");
+        assert_eq!(resp.payload, format!("echo: hi {i}").as_bytes());
+    }
+    // A stream of A's is not visible to B without an import.
+    let mut plain = b.subscribe("svcA.echo").await.expect("sub");
+    b.flush().await.expect("flush");
+    a.publish("svcA.echo", "direct".into()).await.expect("pub");
+    a.flush().await.expect("flush");
+    assert!(
+        timeout(Duration::from_millis(300), plain.next())
+            .await
+            .is_err(),
+        "{imp}: account B saw account A's subject"
     );
 }
 
@@ -757,5 +814,6 @@ interop_tests! {
     token_auth,
     nkey_auth,
     accounts_isolate,
+    cross_account_service,
     no_echo,
 }

@@ -884,6 +884,40 @@ fn perm_allow_responses() -> Session {
         .sync(0)
 }
 
+/// Exports and imports between accounts A (exporter) and B (importer).
+const IMPORTS: &str = "accounts {\n  A: {\n    users: [ {user: a, password: a} ]\n    exports: [ {stream: \"pubA.>\"}, {service: \"svcA.echo\"} ]\n  }\n  B: {\n    users: [ {user: b, password: b} ]\n    imports: [\n      {stream: {account: A, subject: \"pubA.>\"}, prefix: fromA}\n      {service: {account: A, subject: \"svcA.echo\"}, to: echo}\n    ]\n  }\n}\n";
+
+/// Check 47: a stream import with a prefix: B sees A's `pubA.x` as
+/// `fromA.pubA.x`; what B publishes does not reach A.
+fn import_stream_prefix() -> Session {
+    s("import_stream_prefix")
+        .config(IMPORTS)
+        .open(0)
+        .send(0, connect_as("b", "b") + "SUB fromA.> 1\r\nSUB pubA.> 2\r\n")
+        .sync(0)
+        .open(1)
+        .send(1, connect_as("a", "a") + "SUB pubA.> 1\r\nPUB pubA.x 2\r\nhi\r\nPUB other 1\r\nn\r\n")
+        .sync(1)
+        .send(0, "PUB pubA.y 2\r\nno\r\n")
+        .sync(0)
+        .sync(1)
+}
+
+/// Check 48: a service import renamed with `to`: B requests on `echo`, A's
+/// responder gets it on `svcA.echo` with a rewritten `_R_` reply, and the
+/// answer comes back on B's reply subject.
+fn import_service_to() -> Session {
+    s("import_service_to")
+        .config(IMPORTS)
+        .open(1)
+        .send(1, connect_as("a", "a") + "SUB svcA.echo 1\r\n")
+        .sync(1)
+        .open(0)
+        .send(0, connect_as("b", "b") + "SUB echo.reply 3\r\nPUB echo echo.reply 3\r\nabc\r\n")
+        .sync(0)
+        .sync(1)
+}
+
 /// Accounts: users bound to accounts see only their account's traffic.
 const ACCOUNTS: &str = "accounts {\n  A: { users: [ {user: a, password: a} ] }\n  B: { users: [ {user: b, password: b} ] }\n}\n";
 
@@ -1203,6 +1237,8 @@ sessions! {
     perm_deny_at_delivery,
     accounts_connect_info,
     perm_allow_responses,
+    import_stream_prefix,
+    import_service_to,
     invalid_sub_subjects,
     invalid_sub_subject_verbose,
     pedantic_invalid_publish_subject,

@@ -128,6 +128,30 @@ pub(crate) fn apply(c: &ServerConfig, o: &mut Options) {
         .collect();
     o.no_auth_user = (!c.no_auth_user.is_empty()).then(|| c.no_auth_user.clone());
     o.accounts = c.accounts.iter().map(|a| a.name.clone()).collect();
+    // Imports whose exporter exports a covering subject to the importer.
+    o.imports = Vec::new();
+    for a in &c.accounts {
+        for i in &a.imports {
+            let Some(exporter) = c.accounts.iter().find(|e| e.name == i.account) else {
+                continue;
+            };
+            let allowed = exporter.exports.iter().any(|e| {
+                e.service == i.service
+                    && crate::subject::matches(e.subject.as_bytes(), i.subject.as_bytes())
+                    && (e.accounts.is_empty() || e.accounts.contains(&a.name))
+            });
+            if allowed {
+                o.imports.push(crate::options::AccountImport {
+                    importer: a.name.clone(),
+                    exporter: i.account.clone(),
+                    subject: i.subject.clone(),
+                    to: i.to.clone(),
+                    prefix: i.prefix.clone(),
+                    service: i.service,
+                });
+            }
+        }
+    }
 }
 
 /// The engine's permission rules from the config's lists.
