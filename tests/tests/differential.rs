@@ -893,10 +893,16 @@ fn import_stream_prefix() -> Session {
     s("import_stream_prefix")
         .config(IMPORTS)
         .open(0)
-        .send(0, connect_as("b", "b") + "SUB fromA.> 1\r\nSUB pubA.> 2\r\n")
+        .send(
+            0,
+            connect_as("b", "b") + "SUB fromA.> 1\r\nSUB pubA.> 2\r\n",
+        )
         .sync(0)
         .open(1)
-        .send(1, connect_as("a", "a") + "SUB pubA.> 1\r\nPUB pubA.x 2\r\nhi\r\nPUB other 1\r\nn\r\n")
+        .send(
+            1,
+            connect_as("a", "a") + "SUB pubA.> 1\r\nPUB pubA.x 2\r\nhi\r\nPUB other 1\r\nn\r\n",
+        )
         .sync(1)
         .send(0, "PUB pubA.y 2\r\nno\r\n")
         .sync(0)
@@ -913,7 +919,10 @@ fn import_service_to() -> Session {
         .send(1, connect_as("a", "a") + "SUB svcA.echo 1\r\n")
         .sync(1)
         .open(0)
-        .send(0, connect_as("b", "b") + "SUB echo.reply 3\r\nPUB echo echo.reply 3\r\nabc\r\n")
+        .send(
+            0,
+            connect_as("b", "b") + "SUB echo.reply 3\r\nPUB echo echo.reply 3\r\nabc\r\n",
+        )
         .sync(0)
         .sync(1)
 }
