@@ -108,6 +108,9 @@ pub struct Options {
     pub accounts: Vec<String>,
     /// Stream and service imports whose export allows them.
     pub imports: Vec<AccountImport>,
+    /// The system account (`system_account`, `$SYS` by default; empty
+    /// with `no_system_account`).
+    pub system_account: String,
     /// Whether the server supports headers (`no_header_support` turns it off).
     pub headers: bool,
     /// Monitoring listen host (`http: host:port`, `-m` uses `host`).
@@ -168,6 +171,7 @@ impl Default for Options {
             no_auth_user: None,
             accounts: Vec::new(),
             imports: Vec::new(),
+            system_account: "$SYS".to_string(),
             headers: true,
             http_host: "0.0.0.0".to_string(),
             http_port: 0,

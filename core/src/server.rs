@@ -230,6 +230,11 @@ impl Server {
                 accounts.push(Account::new(name, hashing.next_u64()));
             }
         }
+        // The system account exists even when no config names it.
+        let sys = &options.system_account;
+        if !sys.is_empty() && !accounts.iter().any(|a| &a.name == sys) {
+            accounts.push(Account::new(sys, hashing.next_u64()));
+        }
         let authenticator = options.authenticator();
         let id_of = |name: &str| {
             accounts

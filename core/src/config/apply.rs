@@ -128,6 +128,13 @@ pub(crate) fn apply(c: &ServerConfig, o: &mut Options) {
         .collect();
     o.no_auth_user = (!c.no_auth_user.is_empty()).then(|| c.no_auth_user.clone());
     o.accounts = c.accounts.iter().map(|a| a.name.clone()).collect();
+    o.system_account = if c.no_system_account {
+        String::new()
+    } else if c.system_account.is_empty() {
+        "$SYS".to_string()
+    } else {
+        c.system_account.clone()
+    };
     // Imports whose exporter exports a covering subject to the importer.
     o.imports = Vec::new();
     for a in &c.accounts {

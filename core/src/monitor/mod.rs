@@ -313,7 +313,7 @@ fn accountz(server: &Server, q: &Query, now: Instant) -> Result<String, String> 
     let mut out = Accountz {
         server_id: server.server_id(),
         now: now_text(server, now),
-        system_account: "",
+        system_account: &server.options().system_account,
         accounts: Vec::new(),
         account_detail: None,
     };

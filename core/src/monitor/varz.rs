@@ -76,6 +76,8 @@ struct Varz<'a> {
     http_req_stats: BTreeMap<String, u64>,
     config_load_time: String,
     config_digest: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    system_account: &'a str,
     slow_consumer_stats: KindStats,
     stale_connection_stats: KindStats,
 }
@@ -146,6 +148,7 @@ pub(crate) fn render(server: &Server, now: Instant) -> String {
         http_req_stats: server.monitor.req_stats.clone(),
         config_load_time: start,
         config_digest: "",
+        system_account: &o.system_account,
         slow_consumer_stats: KindStats {
             clients: stats.slow_consumers,
             routes: 0,
