@@ -927,6 +927,107 @@ fn import_service_to() -> Session {
         .sync(1)
 }
 
+/// Check 34: a token from the config file.
+fn token_from_config() -> Session {
+    s("token_from_config")
+        .config("authorization {\n  token: \"t0k\"\n}\n")
+        .open(0)
+        .send(
+            0,
+            "CONNECT {\"verbose\":false,\"auth_token\":\"t0k\"}\r\nPING\r\n",
+        )
+        .sync(0)
+        .open(1)
+        .send(1, "CONNECT {\"verbose\":false,\"auth_token\":\"bad\"}\r\n")
+        .eof(1, CLOSE)
+}
+
+/// Check 39: a denied publish under verbose: the -ERR, and no +OK for it.
+fn perm_publish_denied_verbose() -> Session {
+    s("perm_publish_denied_verbose")
+        .config(USERS)
+        .open(0)
+        .send(
+            0,
+            "CONNECT {\"verbose\":true,\"pedantic\":false,\"user\":\"lim\",\"pass\":\"pw\"}\r\nPUB nope 1\r\nx\r\nPUB pub.ok 1\r\ny\r\n",
+        )
+        .sync(0)
+}
+
+/// Check 40: subscribe deny without an allow list.
+fn perm_subscribe_deny_only() -> Session {
+    s("perm_subscribe_deny_only")
+        .config("authorization {\n  users: [ {user: d, password: d, permissions: {subscribe: {deny: [\"x.>\"]}}} ]\n}\n")
+        .open(0)
+        .send(0, connect_as("d", "d") + "SUB x.y 1\r\nSUB y 2\r\nSUB x 3\r\n")
+        .sync(0)
+}
+
+/// Check 39: permissions given as a plain list mean allow.
+fn perm_list_means_allow() -> Session {
+    s("perm_list_means_allow")
+        .config("authorization {\n  users: [ {user: l, password: l, permissions: {publish: [\"a.*\", \"b\"], subscribe: \"s.>\"}} ]\n}\n")
+        .open(0)
+        .send(
+            0,
+            connect_as("l", "l") + "PUB a.1 1\r\nx\r\nPUB c 1\r\nx\r\nSUB s.1 1\r\nSUB t 2\r\n",
+        )
+        .sync(0)
+}
+
+/// Check 47: a stream import renamed with `to`.
+fn import_stream_to() -> Session {
+    s("import_stream_to")
+        .config("accounts {\n  A: { users: [ {user: a, password: a} ], exports: [ {stream: \"news\"} ] }\n  B: { users: [ {user: b, password: b} ], imports: [ {stream: {account: A, subject: \"news\"}, to: \"fromA.news\"} ] }\n}\n")
+        .open(0)
+        .send(0, connect_as("b", "b") + "SUB fromA.news 1\r\nSUB news 2\r\n")
+        .sync(0)
+        .open(1)
+        .send(1, connect_as("a", "a") + "PUB news 3\r\nnew\r\n")
+        .sync(1)
+        .sync(0)
+}
+
+/// Check 45: users of different accounts with the same subject names and a
+/// third account with no users configured in between.
+fn accounts_three_isolated() -> Session {
+    s("accounts_three_isolated")
+        .config("accounts {\n  A: { users: [ {user: a, password: a} ] }\n  B: { users: [ {user: b, password: b} ] }\n  C: { users: [ {user: c, password: c} ] }\n}\n")
+        .open(0)
+        .send(0, connect_as("a", "a") + "SUB > 1\r\n")
+        .sync(0)
+        .open(1)
+        .send(1, connect_as("b", "b") + "SUB > 1\r\n")
+        .sync(1)
+        .open(2)
+        .send(2, connect_as("c", "c") + "PUB one 1\r\nc\r\n")
+        .sync(2)
+        .sync(0)
+        .sync(1)
+}
+
+/// Check 37: no_auth_user does not rescue wrong credentials.
+fn no_auth_user_wrong_password() -> Session {
+    s("no_auth_user_wrong_password")
+        .config(&format!("{ACCOUNTS}no_auth_user: a\n"))
+        .open(0)
+        .send(0, connect_as("a", "wrong"))
+        .eof(0, CLOSE)
+}
+
+/// Check 38: the users list plus an account user in one config.
+fn users_and_account_users() -> Session {
+    s("users_and_account_users")
+        .config("authorization {\n  users: [ {user: g, password: g} ]\n}\naccounts {\n  A: { users: [ {user: a, password: a} ] }\n}\n")
+        .open(0)
+        .send(0, connect_as("g", "g") + "SUB t 1\r\n")
+        .sync(0)
+        .open(1)
+        .send(1, connect_as("a", "a") + "SUB t 1\r\nPUB t 1\r\na\r\n")
+        .sync(1)
+        .sync(0)
+}
+
 /// Accounts: users bound to accounts see only their account's traffic.
 const ACCOUNTS: &str = "accounts {\n  A: { users: [ {user: a, password: a} ] }\n  B: { users: [ {user: b, password: b} ] }\n}\n";
 
@@ -1248,6 +1349,14 @@ sessions! {
     perm_allow_responses,
     import_stream_prefix,
     import_service_to,
+    token_from_config,
+    perm_publish_denied_verbose,
+    perm_subscribe_deny_only,
+    perm_list_means_allow,
+    import_stream_to,
+    accounts_three_isolated,
+    no_auth_user_wrong_password,
+    users_and_account_users,
     invalid_sub_subjects,
     invalid_sub_subject_verbose,
     pedantic_invalid_publish_subject,
