@@ -186,6 +186,15 @@ pub fn subscribe_violation(subject: &[u8], queue: Option<&[u8]>) -> String {
     }
 }
 
+/// The `-ERR` text for a publish whose reply uses the reserved `_R_.`
+/// prefix of service-import replies.
+pub fn reserved_reply_violation(reply: &[u8]) -> String {
+    format!(
+        "Permissions Violation for Publish with Reply of {}",
+        go_quote(reply)
+    )
+}
+
 /// The `-ERR` text for a subscription over `max_sub_tokens`.
 pub fn too_many_tokens(subject: &[u8]) -> String {
     format!(

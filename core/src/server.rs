@@ -948,6 +948,13 @@ impl Server {
             self.mark_dirty(conn);
             return;
         }
+        // `_R_.` replies are the server's own (service imports): refused.
+        if let Some(r) = reply.as_ref().filter(|r| r.starts_with(b"_R_.")) {
+            let text = crate::perms::reserved_reply_violation(r);
+            c.push_err(&text);
+            self.mark_dirty(conn);
+            return;
+        }
         if c.opts.pedantic && !subject::is_valid_literal_subject(&subject) {
             c.push_err(ProtocolError::InvalidPublishSubject.text());
         }

@@ -1028,6 +1028,18 @@ fn users_and_account_users() -> Session {
         .sync(0)
 }
 
+/// Check 40: replies under the reserved `_R_.` prefix are refused (and
+/// only those: `_R_` alone and `_r_.` pass).
+fn reserved_reply_prefix() -> Session {
+    s("reserved_reply_prefix")
+        .open(0)
+        .send(
+            0,
+            format!("{C_QUIET}SUB foo 1\r\nPUB foo _R_.abc 1\r\nx\r\nPUB foo _R_ 1\r\ny\r\nPUB foo _R_.a.b 1\r\nz\r\nPUB foo _r_.abc 1\r\nw\r\n"),
+        )
+        .sync(0)
+}
+
 /// Accounts: users bound to accounts see only their account's traffic.
 const ACCOUNTS: &str = "accounts {\n  A: { users: [ {user: a, password: a} ] }\n  B: { users: [ {user: b, password: b} ] }\n}\n";
 
@@ -1357,6 +1369,7 @@ sessions! {
     accounts_three_isolated,
     no_auth_user_wrong_password,
     users_and_account_users,
+    reserved_reply_prefix,
     invalid_sub_subjects,
     invalid_sub_subject_verbose,
     pedantic_invalid_publish_subject,
