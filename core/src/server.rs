@@ -63,6 +63,9 @@ pub struct ServerStats {
     pub stalled_clients: u64,
 }
 
+/// How long a rewritten service-import reply waits for its answer.
+const SERVICE_REPLY_TTL: Duration = Duration::from_secs(120);
+
 /// One import, resolved to account ids.
 #[derive(Debug)]
 struct ImportRoute {
@@ -159,7 +162,7 @@ pub struct Server {
     /// Stream and service imports between accounts.
     imports: Vec<ImportRoute>,
     /// Rewritten service-import replies: `_R_...` -> (importer, reply).
-    service_replies: std::collections::BTreeMap<Bytes, (AccountId, Bytes)>,
+    service_replies: std::collections::BTreeMap<Bytes, (AccountId, Bytes, Instant)>,
     reply_rng: Rng,
     jitter_rng: Rng,
     hasher: ahash::RandomState,
@@ -475,7 +478,7 @@ impl Server {
         let mut delivered = 0;
         // A response to a rewritten reply: back to the importer, once.
         if msg.subject.starts_with(b"_R_.") {
-            if let Some((importer, reply)) = self.service_replies.remove(msg.subject) {
+            if let Some((importer, reply, _)) = self.service_replies.remove(msg.subject) {
                 let fwd = Msg {
                     subject: &reply,
                     reply: None,
@@ -516,8 +519,14 @@ impl Server {
             let reply = match reply {
                 Some(original) if service => {
                     let mapped = self.new_service_reply();
+                    // Unanswered requests expire (nats-server's default
+                    // response threshold, 2 minutes): the map stays bounded.
+                    if self.service_replies.len() >= 64 {
+                        self.service_replies
+                            .retain(|_, (_, _, at)| now.saturating_since(*at) < SERVICE_REPLY_TTL);
+                    }
                     self.service_replies
-                        .insert(mapped.clone(), (account, original));
+                        .insert(mapped.clone(), (account, original, now));
                     Some(mapped)
                 }
                 other => other,

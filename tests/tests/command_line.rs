@@ -184,3 +184,29 @@ fn unsupported_blocks_start_with_a_warning() {
         );
     }
 }
+
+/// Operator (JWT) mode is refused at start with a clear message, never
+/// half-applied (`-t` still checks such files like nats-server).
+#[test]
+fn operator_mode_is_refused_clearly() {
+    let root = canopy_tests::workspace_root();
+    let out = Command::new(Impl::Canopy.bin())
+        .args([
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "-1",
+            "-c",
+            "tests/configs/operator_jwt_file_memory_resolver.conf",
+        ])
+        .current_dir(&root)
+        .output()
+        .expect("canopy runs");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("operator mode (decentralized JWT authentication")
+            && err.contains("not supported by canopy"),
+        "{err}"
+    );
+}

@@ -94,6 +94,13 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
     if let Some(path) = &flags.config {
         let c = config::load(path, &FsSource).map_err(|e| e.to_string())?;
         c.validate()?;
+        if !c.opts.operators.is_empty() || c.opts.resolver.is_some() {
+            return Err(format!(
+                "{path}: operator mode (decentralized JWT authentication: `operator`, \
+                 `resolver`) is not supported by canopy; use users, nkeys and accounts \
+                 in the config file"
+            ));
+        }
         c.apply_to(&mut s.options);
         let o = &c.opts;
         if o.port != 0 {
