@@ -731,6 +731,19 @@ impl Server {
         self.next_conn += 1;
         self.stats.total_connections += 1;
         let mut client = Client::new(id, peer, AccountId(0), self.hasher.clone(), now);
+        // With no_auth_user, a client that never sends CONNECT (telnet
+        // style) is that user from the start, as in nats-server.
+        if self.authenticator.no_auth_user.is_some() {
+            if let Some(id) = self
+                .authenticator
+                .authenticate(&crate::info::ConnectOptions::default(), "")
+            {
+                if let Some(idx) = self.accounts.iter().position(|a| a.name == id.account) {
+                    client.account = AccountId(idx as u32);
+                    client.perms = id.permissions;
+                }
+            }
+        }
         if self.authenticator.needs_nonce() {
             // 11 random bytes, 15 characters of URL base64, as nats-server.
             let mut raw = [0u8; 11];

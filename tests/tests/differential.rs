@@ -1040,6 +1040,20 @@ fn reserved_reply_prefix() -> Session {
         .sync(0)
 }
 
+/// Check 37: without any CONNECT (telnet style) a client is the
+/// no_auth_user from the start: verbose, and in that user's account.
+fn no_auth_user_telnet() -> Session {
+    s("no_auth_user_telnet")
+        .config(&format!("{ACCOUNTS}no_auth_user: b\n"))
+        .open(0)
+        .send(0, "SUB foo 1\r\nPUB foo 2\r\nhi\r\n")
+        .sync(0)
+        .open(1)
+        .send(1, connect_as("b", "b") + "PUB foo 1\r\nx\r\n")
+        .sync(1)
+        .sync(0)
+}
+
 /// Accounts: users bound to accounts see only their account's traffic.
 const ACCOUNTS: &str = "accounts {\n  A: { users: [ {user: a, password: a} ] }\n  B: { users: [ {user: b, password: b} ] }\n}\n";
 
@@ -1370,6 +1384,7 @@ sessions! {
     no_auth_user_wrong_password,
     users_and_account_users,
     reserved_reply_prefix,
+    no_auth_user_telnet,
     invalid_sub_subjects,
     invalid_sub_subject_verbose,
     pedantic_invalid_publish_subject,

@@ -1,6 +1,7 @@
 //! Engine tests: literal protocol bytes in, exact bytes out, with no IO.
 
 mod allocations;
+mod auth;
 mod client_protocol;
 mod harness;
 mod lame_duck;

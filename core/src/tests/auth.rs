@@ -1,0 +1,229 @@
+//! Checks 36 to 42, 47 and 48 of protocol-core.md section 8 (NKey users,
+//! no_auth_user, permissions, reserved replies, allow_responses, accounts,
+//! imports) with exact bytes, through the engine alone.
+
+use super::harness::Harness;
+use crate::auth::{encode_user_seed, public_of_seed, sign_nonce, NkeyEntry, UserEntry};
+use crate::options::AccountImport;
+use crate::perms::{Entry, Permissions, Responses, Rule};
+use crate::Options;
+use std::time::Duration;
+
+fn user(account: &str, permissions: Option<Permissions>) -> UserEntry {
+    UserEntry {
+        password: "pw".into(),
+        permissions,
+        account: account.into(),
+    }
+}
+
+fn rule(allow: Option<&[&str]>, deny: &[&str]) -> Rule {
+    Rule {
+        allow: allow.map(|a| a.iter().map(|e| Entry::parse(e)).collect()),
+        deny: deny.iter().map(|e| Entry::parse(e)).collect(),
+    }
+}
+
+fn login(h: &mut Harness, name: &str) -> crate::ConnId {
+    h.connected(&format!(
+        "{{\"verbose\":false,\"pedantic\":false,\"user\":\"{name}\",\"pass\":\"pw\"}}"
+    ))
+}
+
+fn info_json(info: &str) -> serde_json::Value {
+    let body = info
+        .strip_prefix("INFO ")
+        .and_then(|s| s.strip_suffix(" \r\n"))
+        .expect("INFO line");
+    serde_json::from_str(body).expect("INFO JSON")
+}
+
+#[test]
+fn c36_nkey_user_signs_the_nonce() {
+    let seed = encode_user_seed(&[11u8; 32]);
+    let public = public_of_seed(&seed).expect("public");
+    let mut options = Options::default();
+    options.nkeys.insert(
+        public.clone(),
+        NkeyEntry {
+            permissions: None,
+            account: "$G".into(),
+        },
+    );
+    let mut h = Harness::new(options);
+    let good = h.accept();
+    let info = info_json(&h.take(good));
+    let nonce = info["nonce"].as_str().expect("nonce").to_string();
+    assert_eq!(nonce.len(), 15);
+    assert_eq!(info["auth_required"], true);
+    let sig = sign_nonce(&seed, nonce.as_bytes()).expect("sig");
+    h.send(
+        good,
+        &format!("CONNECT {{\"verbose\":false,\"protocol\":1,\"nkey\":\"{public}\",\"sig\":\"{sig}\"}}\r\nPING\r\n"),
+    );
+    let out = h.take(good);
+    assert!(out.starts_with("PONG\r\nINFO {"), "{out}");
+    assert!(out.contains("\"remote_account\":\"$G\""), "{out}");
+    // Another connection has another nonce: the old signature fails.
+    let bad = h.accept();
+    let other = info_json(&h.take(bad));
+    assert_ne!(other["nonce"], info["nonce"]);
+    h.send(
+        bad,
+        &format!("CONNECT {{\"verbose\":false,\"nkey\":\"{public}\",\"sig\":\"{sig}\"}}\r\n"),
+    );
+    assert_eq!(h.take(bad), "-ERR 'Authorization Violation'\r\n");
+    assert!(h.is_closed(bad));
+}
+
+#[test]
+fn c37_no_auth_user_binds_anonymous_clients() {
+    let mut options = Options::default();
+    options.accounts = vec!["B".into()];
+    options.users.insert("b1".into(), user("B", None));
+    options.no_auth_user = Some("b1".into());
+    let mut h = Harness::new(options);
+    let c = h.accept();
+    let info = info_json(&h.take(c));
+    assert!(info.get("auth_required").is_none(), "{info}");
+    // Telnet style: no CONNECT at all (so verbose, as nats-server), and
+    // already in b1's account: b1's publish reaches it (observed).
+    h.send(c, "SUB foo 1\r\nPUB foo 2\r\nhi\r\n");
+    assert_eq!(h.take(c), "+OK\r\n+OK\r\nMSG foo 1 2\r\nhi\r\n");
+    let b = login(&mut h, "b1");
+    h.send(b, "PUB foo 1\r\nx\r\n");
+    assert_eq!(h.take(c), "MSG foo 1 1\r\nx\r\n");
+}
+
+#[test]
+fn c38_c39_publish_subscribe_and_queue_permissions() {
+    let mut options = Options::default();
+    let perms = Permissions {
+        publish: Some(rule(None, &["foo.secret"])),
+        subscribe: Some(rule(Some(&["foo.>", "foo v1"]), &["bar"])),
+        responses: None,
+    };
+    options.users.insert("u".into(), user("$G", Some(perms)));
+    let mut h = Harness::new(options);
+    let c = login(&mut h, "u");
+    h.send(
+        c,
+        "PUB foo.secret 1\r\nx\r\nSUB bar 1\r\nSUB foo v2 3\r\nSUB foo 4\r\nSUB foo v1 5\r\nPING\r\n",
+    );
+    assert_eq!(
+        h.take(c),
+        concat!(
+            "-ERR 'Permissions Violation for Publish to \"foo.secret\"'\r\n",
+            "-ERR 'Permissions Violation for Subscription to \"bar\"'\r\n",
+            "-ERR 'Permissions Violation for Subscription to \"foo\" using queue \"v2\"'\r\n",
+            "-ERR 'Permissions Violation for Subscription to \"foo\"'\r\n",
+            "PONG\r\n"
+        )
+    );
+    assert!(!h.is_closed(c), "violations keep the connection");
+}
+
+#[test]
+fn c40_reserved_reply_prefix() {
+    let mut h = Harness::default_server();
+    let c = h.connected("{\"verbose\":false}");
+    h.send(
+        c,
+        "SUB foo 1\r\nPUB foo _R_.abc 1\r\nx\r\nPUB foo _R_ 1\r\ny\r\n",
+    );
+    assert_eq!(
+        h.take(c),
+        "-ERR 'Permissions Violation for Publish with Reply of \"_R_.abc\"'\r\nMSG foo 1 _R_ 1\r\ny\r\n"
+    );
+}
+
+#[test]
+fn c42_allow_responses_once() {
+    let mut options = Options::default();
+    let svc = Permissions {
+        publish: Some(rule(Some(&[]), &[])),
+        subscribe: None,
+        responses: Some(Responses {
+            max: 1,
+            expires: Duration::from_secs(120),
+        }),
+    };
+    options.users.insert("req".into(), user("$G", None));
+    options.users.insert("svc".into(), user("$G", Some(svc)));
+    let mut h = Harness::new(options);
+    let req = login(&mut h, "req");
+    let svc = login(&mut h, "svc");
+    h.send(req, "SUB inbox 1\r\n");
+    h.send(svc, "SUB q 1\r\n");
+    h.send(req, "PUB q inbox 2\r\nhi\r\n");
+    assert_eq!(h.take(svc), "MSG q 1 inbox 2\r\nhi\r\n");
+    h.send(svc, "PUB inbox 2\r\nok\r\nPUB inbox 2\r\nno\r\n");
+    assert_eq!(
+        h.take(svc),
+        "-ERR 'Permissions Violation for Publish to \"inbox\"'\r\n"
+    );
+    assert_eq!(h.take(req), "MSG inbox 1 2\r\nok\r\n");
+}
+
+fn import_world() -> Harness {
+    let mut options = Options::default();
+    options.accounts = vec!["A".into(), "B".into()];
+    options.users.insert("a".into(), user("A", None));
+    options.users.insert("b".into(), user("B", None));
+    options.imports = vec![
+        AccountImport {
+            importer: "B".into(),
+            exporter: "A".into(),
+            subject: "pubA.>".into(),
+            to: String::new(),
+            prefix: "fromA".into(),
+            service: false,
+        },
+        AccountImport {
+            importer: "B".into(),
+            exporter: "A".into(),
+            subject: "svcA.echo".into(),
+            to: "echo".into(),
+            prefix: String::new(),
+            service: true,
+        },
+    ];
+    Harness::new(options)
+}
+
+#[test]
+fn c47_isolation_and_stream_import() {
+    let mut h = import_world();
+    let a = login(&mut h, "a");
+    let b = login(&mut h, "b");
+    h.send(a, "SUB pubA.x 1\r\nSUB fromA.> 2\r\n");
+    h.send(b, "SUB pubA.x 1\r\nSUB fromA.> 2\r\n");
+    h.send(b, "PUB pubA.x 1\r\nb\r\n");
+    assert_eq!(h.take(a), "", "B's publish stays in B");
+    assert_eq!(h.take(b), "MSG pubA.x 1 1\r\nb\r\n");
+    h.send(a, "PUB pubA.x 1\r\na\r\n");
+    assert_eq!(h.take(a), "MSG pubA.x 1 1\r\na\r\n");
+    assert_eq!(h.take(b), "MSG fromA.pubA.x 2 1\r\na\r\n");
+}
+
+#[test]
+fn c48_service_import_rewrites_and_returns_the_reply() {
+    let mut h = import_world();
+    let a = login(&mut h, "a");
+    let b = login(&mut h, "b");
+    h.send(a, "SUB svcA.echo 10\r\n");
+    h.send(b, "SUB echo.reply 3\r\nPUB echo echo.reply 3\r\nabc\r\n");
+    let got = h.take(a);
+    let reply = got
+        .strip_prefix("MSG svcA.echo 10 ")
+        .and_then(|r| r.split(' ').next())
+        .expect("rewritten request")
+        .to_string();
+    assert!(reply.starts_with("_R_.") && reply.len() == 17, "{reply}");
+    assert_eq!(got, format!("MSG svcA.echo 10 {reply} 3\r\nabc\r\n"));
+    h.send(a, &format!("PUB {reply} 3\r\nABC\r\n"));
+    assert_eq!(h.take(b), "MSG echo.reply 3 3\r\nABC\r\n");
+    // Answered once: a second answer goes nowhere.
+    h.send(a, &format!("PUB {reply} 3\r\nXYZ\r\n"));
+    assert_eq!(h.take(b), "");
+}
