@@ -78,10 +78,12 @@ fn c36_nkey_user_signs_the_nonce() {
 
 #[test]
 fn c37_no_auth_user_binds_anonymous_clients() {
-    let mut options = Options::default();
-    options.accounts = vec!["B".into()];
+    let mut options = Options {
+        accounts: vec!["B".into()],
+        no_auth_user: Some("b1".into()),
+        ..Options::default()
+    };
     options.users.insert("b1".into(), user("B", None));
-    options.no_auth_user = Some("b1".into());
     let mut h = Harness::new(options);
     let c = h.accept();
     let info = info_json(&h.take(c));
@@ -166,8 +168,10 @@ fn c42_allow_responses_once() {
 }
 
 fn import_world() -> Harness {
-    let mut options = Options::default();
-    options.accounts = vec!["A".into(), "B".into()];
+    let mut options = Options {
+        accounts: vec!["A".into(), "B".into()],
+        ..Options::default()
+    };
     options.users.insert("a".into(), user("A", None));
     options.users.insert("b".into(), user("B", None));
     options.imports = vec![
