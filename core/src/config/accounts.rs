@@ -2,14 +2,19 @@
 //! JetStream, message tracing) and top-level `mappings`.
 
 use super::auth::{
-    is_valid_subject, parse_user_permissions, parse_users, valid_public_key, NkeyUser, Permissions,
-    User, PREFIX_ACCOUNT,
+    admit_user, apply_default_permissions, is_valid_subject, parse_user_permissions, parse_users,
+    user_names, NkeyUser, Permissions, User,
 };
 use super::gofmt::{parse_duration, quote, GoDuration};
-use super::process::{want_array, want_bool, want_int, want_map, want_str, Cx, Lt, P};
+use super::jetstream::{expected_for, jetstream_switch};
+use super::process::{
+    got_type, got_value, want_array, want_bool, want_int, want_map, want_str, want_string, Cx, Lt,
+    Record, P,
+};
 use super::types::ServerConfig;
-use super::value::{Kind, Value};
+use super::value::{Kind, Map, Value};
 use super::Diagnostic;
+use crate::nkey::{valid_public_key, PREFIX_ACCOUNT};
 
 /// One destination of a subject mapping.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -100,25 +105,9 @@ pub struct AccountOpts {
     pub trace_sampling: i64,
 }
 
-fn apply_default_permissions(users: &mut [User], nkeys: &mut [NkeyUser], p: &Option<Permissions>) {
-    let Some(p) = p else { return };
-    for u in users.iter_mut() {
-        if u.permissions.is_none() {
-            u.permissions = Some(p.clone());
-        }
-    }
-    for u in nkeys.iter_mut() {
-        if u.permissions.is_none() {
-            u.permissions = Some(p.clone());
-        }
-    }
-}
-
 /// `parseAccounts`.
 pub(crate) fn parse_accounts(cx: &mut Cx, v: &Value, o: &mut ServerConfig) {
-    let mut lt = Lt::default();
-    let r = parse_accounts_inner(cx, v, o, &mut lt);
-    cx.catch(&lt, r);
+    cx.guard(|cx, lt| parse_accounts_inner(cx, v, o, lt));
 }
 
 fn parse_accounts_inner(cx: &mut Cx, v: &Value, o: &mut ServerConfig, lt: &mut Lt) -> P<()> {
@@ -145,12 +134,7 @@ fn parse_accounts_inner(cx: &mut Cx, v: &Value, o: &mut ServerConfig, lt: &mut L
             }
         }
         Kind::Map(m) => {
-            let mut uorn: Vec<String> = o
-                .users
-                .iter()
-                .map(|u| u.username.clone())
-                .chain(o.nkeys.iter().map(|n| n.nkey.clone()))
-                .collect();
+            let mut uorn = user_names(o);
             for (aname, amv) in m.iter() {
                 let tk = lt.set(amv);
                 if tk.used_variable {
@@ -197,50 +181,42 @@ fn parse_accounts_inner(cx: &mut Cx, v: &Value, o: &mut ServerConfig, lt: &mut L
                                 ),
                             }
                         }
-                        "imports" => match parse_imports(cx, tk) {
-                            Some(Ok(i)) => acc.imports.extend(i),
-                            Some(Err(e)) => cx.errors.push(e),
-                            None => {}
-                        },
-                        "exports" => match parse_exports(cx, tk) {
-                            Some(Ok(e)) => acc.exports.extend(e),
-                            Some(Err(e)) => cx.errors.push(e),
-                            None => {}
-                        },
-                        "jetstream" => match parse_jetstream_for_account(cx, fv) {
-                            Some(Err(e)) => cx.errors.push(e),
-                            Some(Ok(())) => acc.jetstream = Some(fv.clone()),
-                            None => {}
-                        },
-                        "users" => {
-                            users_pos = Some(tk.pos.clone());
-                            match parse_users(cx, fv, false) {
-                                Some(Ok((n, u))) => {
-                                    nkeys = n;
-                                    users = u;
-                                }
-                                Some(Err(e)) => cx.errors.push(e),
-                                None => {
-                                    nkeys = Vec::new();
-                                    users = Vec::new();
-                                }
+                        "imports" => {
+                            if let Some(Some(i)) = parse_imports(cx, tk).record(cx) {
+                                acc.imports.extend(i);
                             }
                         }
-                        "default_permissions" => match parse_user_permissions(cx, tk, true) {
-                            Some(Ok(p)) => acc.default_permissions = Some(p),
-                            Some(Err(e)) => cx.errors.push(e),
-                            None => acc.default_permissions = None,
-                        },
+                        "exports" => {
+                            if let Some(Some(e)) = parse_exports(cx, tk).record(cx) {
+                                acc.exports.extend(e);
+                            }
+                        }
+                        "jetstream" => {
+                            if let Some(Some(())) = parse_jetstream_for_account(cx, fv).record(cx) {
+                                acc.jetstream = Some(fv.clone());
+                            }
+                        }
+                        "users" => {
+                            users_pos = Some(tk.pos.clone());
+                            if let Some(r) = parse_users(cx, fv, false).record(cx) {
+                                (nkeys, users) = r.unwrap_or_default();
+                            }
+                        }
+                        "default_permissions" => {
+                            if let Some(p) = parse_user_permissions(cx, tk, true).record(cx) {
+                                acc.default_permissions = p;
+                            }
+                        }
                         "mappings" | "maps" => {
                             if let Some(maps) = parse_account_mappings(cx, tk) {
                                 acc.mappings = maps;
                             }
                         }
-                        "limits" => match parse_account_limits(cx, tk) {
-                            Some(Ok(l)) => acc.limits = Some(l),
-                            Some(Err(e)) => cx.errors.push(e),
-                            None => {}
-                        },
+                        "limits" => {
+                            if let Some(Some(l)) = parse_account_limits(cx, tk).record(cx) {
+                                acc.limits = Some(l);
+                            }
+                        }
                         "msg_trace" | "trace_dest" => {
                             if let Err(e) = parse_msg_trace(tk, k, &mut acc)? {
                                 cx.errors.push(e);
@@ -278,29 +254,18 @@ fn parse_accounts_inner(cx: &mut Cx, v: &Value, o: &mut ServerConfig, lt: &mut L
                     }
                 }
                 apply_default_permissions(&mut users, &mut nkeys, &acc.default_permissions);
+                let (pos, account) = (users_pos.as_ref(), Some(aname.to_string()));
                 for mut n in nkeys {
-                    if uorn.contains(&n.nkey) {
-                        cx.errors.push(Diagnostic::plain(
-                            users_pos.as_ref(),
-                            format!("Duplicate nkey {} detected", quote(&n.nkey)),
-                        ));
-                        continue;
+                    if admit_user(cx, &mut uorn, &n.nkey, "nkey", pos) {
+                        n.account = account.clone();
+                        o.nkeys.push(n);
                     }
-                    uorn.push(n.nkey.clone());
-                    n.account = Some(aname.to_string());
-                    o.nkeys.push(n);
                 }
                 for mut u in users {
-                    if uorn.contains(&u.username) {
-                        cx.errors.push(Diagnostic::plain(
-                            users_pos.as_ref(),
-                            format!("Duplicate user {} detected", quote(&u.username)),
-                        ));
-                        continue;
+                    if admit_user(cx, &mut uorn, &u.username, "user", pos) {
+                        u.account = account.clone();
+                        o.users.push(u);
                     }
-                    uorn.push(u.username.clone());
-                    u.account = Some(aname.to_string());
-                    o.users.push(u);
                 }
             }
         }
@@ -492,114 +457,65 @@ fn resolve_imports_exports(cx: &mut Cx, pos: &super::value::Pos, o: &ServerConfi
 }
 
 fn parse_jetstream_for_account(cx: &mut Cx, v: &Value) -> Option<Result<(), Diagnostic>> {
-    let mut lt = Lt::default();
-    // The reference passes the bare value: top-level errors have no position.
-    let r = (|| -> P<Result<(), Diagnostic>> {
-        match &v.kind {
-            Kind::Bool(_) => {}
-            Kind::String(s) => match s.to_lowercase().as_str() {
-                "enabled" | "enable" | "disabled" | "disable" => {}
+    cx.guard(|cx, lt| {
+        let Some(m) = v.as_map() else {
+            // The reference passes the bare value: no position.
+            return Ok(jetstream_switch(v)
+                .map(drop)
+                .map_err(|e| Diagnostic::plain(None, e)));
+        };
+        for (mk, mv) in m.iter() {
+            let tk = lt.set(mv);
+            let wanted = match mk.to_lowercase().as_str() {
+                "max_memory"
+                | "max_mem"
+                | "mem"
+                | "memory"
+                | "max_store"
+                | "max_file"
+                | "max_disk"
+                | "store"
+                | "disk"
+                | "max_streams"
+                | "streams"
+                | "max_consumers"
+                | "consumers"
+                | "mem_max_stream_bytes"
+                | "memory_max_stream_bytes"
+                | "disk_max_stream_bytes"
+                | "store_max_stream_bytes"
+                | "max_ack_pending" => tk.as_int().is_none().then_some("a parseable size"),
+                "max_bytes_required" | "max_stream_bytes" | "max_bytes" => {
+                    tk.as_bool().is_none().then_some("a parseable bool")
+                }
+                "cluster_traffic" => match tk.as_str() {
+                    Some("system" | "" | "owner") => None,
+                    Some(_) => Some("'system' or 'owner' string value"),
+                    None => Some("either 'system' or 'owner' string value"),
+                },
                 _ => {
-                    return Ok(Err(Diagnostic::plain(
-                        None,
-                        format!("Expected 'enabled' or 'disabled' for string value, got '{s}'"),
-                    )))
+                    cx.unknown(tk, mk);
+                    None
                 }
-            },
-            Kind::Map(m) => {
-                for (mk, mv) in m.iter() {
-                    let tk = lt.set(mv);
-                    let lk = mk.to_lowercase();
-                    match lk.as_str() {
-                        "max_memory" | "max_mem" | "mem" | "memory" | "max_store" | "max_file"
-                        | "max_disk" | "store" | "disk" | "max_streams" | "streams"
-                        | "max_consumers" | "consumers" | "mem_max_stream_bytes"
-                        | "memory_max_stream_bytes" | "disk_max_stream_bytes"
-                        | "store_max_stream_bytes" | "max_ack_pending" => {
-                            if tk.as_int().is_none() {
-                                return Ok(Err(Diagnostic::plain(
-                                    Some(&tk.pos),
-                                    format!(
-                                        "Expected a parseable size for {}, got {}",
-                                        quote(mk),
-                                        tk.kind.go_v()
-                                    ),
-                                )));
-                            }
-                        }
-                        "max_bytes_required" | "max_stream_bytes" | "max_bytes" => {
-                            if tk.as_bool().is_none() {
-                                return Ok(Err(Diagnostic::plain(
-                                    Some(&tk.pos),
-                                    format!(
-                                        "Expected a parseable bool for {}, got {}",
-                                        quote(mk),
-                                        tk.kind.go_v()
-                                    ),
-                                )));
-                            }
-                        }
-                        "cluster_traffic" => match tk.as_str() {
-                            Some("system") | Some("") | Some("owner") => {}
-                            Some(_) => {
-                                return Ok(Err(Diagnostic::plain(
-                                    Some(&tk.pos),
-                                    format!(
-                                        "Expected 'system' or 'owner' string value for {}, got {}",
-                                        quote(mk),
-                                        tk.kind.go_v()
-                                    ),
-                                )))
-                            }
-                            None => {
-                                return Ok(Err(Diagnostic::plain(
-                                    Some(&tk.pos),
-                                    format!(
-                                        "Expected either 'system' or 'owner' string value for {}, got {}",
-                                        quote(mk),
-                                        tk.kind.go_v()
-                                    ),
-                                )))
-                            }
-                        },
-                        _ => cx.unknown(tk, mk),
-                    }
-                }
-            }
-            Kind::Integer(_) | Kind::Float(_) | Kind::Datetime(_) | Kind::Array(_) => {
-                return Ok(Err(Diagnostic::plain(
-                    None,
-                    format!(
-                        "Expected map, bool or string to define JetStream, got {}",
-                        v.kind.go_type()
-                    ),
-                )))
+            };
+            if let Some(what) = wanted {
+                return Ok(Err(expected_for(tk, what, mk)));
             }
         }
         Ok(Ok(()))
-    })();
-    cx.catch(&lt, r)
+    })
 }
 
 fn parse_imports(cx: &mut Cx, v: &Value) -> Option<Result<Vec<ImportOpts>, Diagnostic>> {
-    let mut lt = Lt::default();
-    let r = (|| -> P<Result<Vec<ImportOpts>, Diagnostic>> {
+    cx.guard(|cx, lt| {
         let tk = lt.set(v);
         let Some(ims) = tk.as_array() else {
-            return Ok(Err(Diagnostic::plain(
-                Some(&tk.pos),
-                format!("Imports should be an array, got {}", tk.kind.go_type()),
-            )));
+            return Ok(Err(got_type(tk, "Imports should be an array")));
         };
         let mut out: Vec<ImportOpts> = Vec::new();
         for e in ims {
-            let imp = match parse_import(cx, e) {
-                Some(Ok(Some(i))) => i,
-                Some(Ok(None)) | None => continue,
-                Some(Err(err)) => {
-                    cx.errors.push(err);
-                    continue;
-                }
+            let Some(Some(Some(imp))) = parse_import(cx, e).record(cx) else {
+                continue;
             };
             if imp.service {
                 if let Some(dup) = out
@@ -622,66 +538,49 @@ fn parse_imports(cx: &mut Cx, v: &Value) -> Option<Result<Vec<ImportOpts>, Diagn
             out.push(imp);
         }
         Ok(Ok(out))
-    })();
-    cx.catch(&lt, r)
+    })
 }
 
 fn parse_exports(cx: &mut Cx, v: &Value) -> Option<Result<Vec<ExportOpts>, Diagnostic>> {
-    let mut lt = Lt::default();
-    let r = (|| -> P<Result<Vec<ExportOpts>, Diagnostic>> {
+    cx.guard(|cx, lt| {
         let tk = lt.set(v);
         let Some(exs) = tk.as_array() else {
-            return Ok(Err(Diagnostic::plain(
-                Some(&tk.pos),
-                format!("Exports should be an array, got {}", tk.kind.go_type()),
-            )));
+            return Ok(Err(got_type(tk, "Exports should be an array")));
         };
         let mut out = Vec::new();
         for e in exs {
-            match parse_export(cx, e) {
-                Some(Ok(Some(x))) => out.push(x),
-                Some(Ok(None)) | None => {}
-                Some(Err(err)) => cx.errors.push(err),
+            if let Some(Some(Some(x))) = parse_export(cx, e).record(cx) {
+                out.push(x);
             }
         }
         Ok(Ok(out))
-    })();
-    cx.catch(&lt, r)
+    })
 }
 
 /// `parseAccount`: `{account, subject}` of an import.
-fn parse_account_ref(cx: &mut Cx, m: &super::value::Map) -> (String, String) {
-    let mut lt = Lt::default();
-    let mut account = String::new();
-    let mut subject = String::new();
-    let r = (|| -> P<()> {
+fn parse_account_ref(cx: &mut Cx, m: &Map) -> (String, String) {
+    cx.guard(|cx, lt| {
+        let (mut account, mut subject) = (String::new(), String::new());
         for (mk, mv) in m.iter() {
             let tk = lt.set(mv);
             match mk.to_lowercase().as_str() {
-                "account" => account = want_str(tk)?.to_string(),
-                "subject" => subject = want_str(tk)?.to_string(),
+                "account" => account = want_string(tk)?,
+                "subject" => subject = want_string(tk)?,
                 _ => cx.unknown(tk, mk),
             }
         }
-        Ok(())
-    })();
-    if cx.catch(&lt, r).is_none() {
-        return (String::new(), String::new());
-    }
-    (account, subject)
+        Ok((account, subject))
+    })
+    .unwrap_or_default()
 }
 
 fn parse_import(cx: &mut Cx, v: &Value) -> Option<Result<Option<ImportOpts>, Diagnostic>> {
-    let mut lt = Lt::default();
-    let r = (|| -> P<Result<Option<ImportOpts>, Diagnostic>> {
+    cx.guard(|cx, lt| {
         let tk = lt.set(v);
         let Some(vv) = tk.as_map() else {
-            return Ok(Err(Diagnostic::plain(
-                Some(&tk.pos),
-                format!(
-                    "Import Items should be a map with type entry, got {}",
-                    tk.kind.go_type()
-                ),
+            return Ok(Err(got_type(
+                tk,
+                "Import Items should be a map with type entry",
             )));
         };
         let mut cur: Option<ImportOpts> = None;
@@ -789,22 +688,14 @@ fn parse_import(cx: &mut Cx, v: &Value) -> Option<Result<Option<ImportOpts>, Dia
             }
         }
         Ok(Ok(cur))
-    })();
-    cx.catch(&lt, r)
+    })
 }
 
 fn parse_export(cx: &mut Cx, v: &Value) -> Option<Result<Option<ExportOpts>, Diagnostic>> {
-    let mut lt = Lt::default();
-    let r = (|| -> P<Result<Option<ExportOpts>, Diagnostic>> {
+    cx.guard(|cx, lt| {
         let tk = lt.set(v);
         let Some(vv) = tk.as_map() else {
-            return Ok(Err(Diagnostic::plain(
-                Some(&tk.pos),
-                format!(
-                    "Export Items should be a map with type entry, got {}",
-                    tk.kind.go_type()
-                ),
-            )));
+            return Ok(Err(got_type(tk, "Export Items should be a map with type entry")));
         };
         let mut cur: Option<ExportOpts> = None;
         let mut accounts: Option<Vec<String>> = None;
@@ -843,13 +734,7 @@ fn parse_export(cx: &mut Cx, v: &Value) -> Option<Result<Option<ExportOpts>, Dia
                         continue;
                     }
                     let Some(s) = tk.as_str() else {
-                        cx.err(
-                            &tk.pos,
-                            format!(
-                                "Expected stream name to be string, got {}",
-                                tk.kind.go_type()
-                            ),
-                        );
+                        cx.errors.push(got_type(tk, "Expected stream name to be string"));
                         continue;
                     };
                     cur = Some(ExportOpts {
@@ -870,13 +755,7 @@ fn parse_export(cx: &mut Cx, v: &Value) -> Option<Result<Option<ExportOpts>, Dia
                         continue;
                     }
                     let Some(s) = tk.as_str() else {
-                        cx.err(
-                            &tk.pos,
-                            format!(
-                                "Expected service name to be string, got {}",
-                                tk.kind.go_type()
-                            ),
-                        );
+                        cx.errors.push(got_type(tk, "Expected service name to be string"));
                         continue;
                     };
                     cur = Some(ExportOpts {
@@ -897,13 +776,7 @@ fn parse_export(cx: &mut Cx, v: &Value) -> Option<Result<Option<ExportOpts>, Dia
                     }
                     rt_pos = Some(tk.pos.clone());
                     let Some(s) = tk.as_str() else {
-                        cx.err(
-                            &tk.pos,
-                            format!(
-                                "Expected response type to be string, got {}",
-                                tk.kind.go_type()
-                            ),
-                        );
+                        cx.errors.push(got_type(tk, "Expected response type to be string"));
                         continue;
                     };
                     let t = match s.to_lowercase().as_str() {
@@ -931,13 +804,7 @@ fn parse_export(cx: &mut Cx, v: &Value) -> Option<Result<Option<ExportOpts>, Dia
                     }
                     thresh = Some(0);
                     let Some(s) = tk.as_str() else {
-                        cx.err(
-                            &tk.pos,
-                            format!(
-                                "Expected response threshold to be a parseable time duration, got {}",
-                                tk.kind.go_type()
-                            ),
-                        );
+                        cx.errors.push(got_type(tk, "Expected response threshold to be a parseable time duration"));
                         continue;
                     };
                     let Ok(d) = parse_duration(s) else {
@@ -1007,8 +874,7 @@ fn parse_export(cx: &mut Cx, v: &Value) -> Option<Result<Option<ExportOpts>, Dia
             c.account_token_position = tpos;
         }
         Ok(Ok(cur))
-    })();
-    cx.catch(&lt, r)
+    })
 }
 
 fn parse_service_latency(root: &Value) -> Result<(String, i64), Diagnostic> {
@@ -1084,23 +950,19 @@ fn parse_map_dest(cx: &mut Cx, v: &Value) -> Option<MappingDest> {
         cx.err(&v.pos, "Expected an entry for the mapping destination");
         return None;
     };
+    // A failed string assertion is reported here, not as a panic.
+    let string = |cx: &mut Cx, fv: &Value| match want_string(fv) {
+        Ok(s) => Some(s),
+        Err(p) => {
+            cx.err(&fv.pos, p.0);
+            None
+        }
+    };
     let mut d = MappingDest::default();
     let mut sw = false;
     for (k, fv) in m.iter() {
         match k.to_lowercase().as_str() {
-            "dest" | "destination" => match fv.as_str() {
-                Some(s) => d.subject = s.to_string(),
-                None => {
-                    cx.err(
-                        &fv.pos,
-                        format!(
-                            "interface conversion: interface {{}} is {}, not string",
-                            fv.kind.go_type()
-                        ),
-                    );
-                    return None;
-                }
-            },
+            "dest" | "destination" => d.subject = string(cx, fv)?,
             "weight" => {
                 let w: i64 = match &fv.kind {
                     Kind::String(s) => {
@@ -1139,19 +1001,7 @@ fn parse_map_dest(cx: &mut Cx, v: &Value) -> Option<MappingDest> {
                 d.weight = w as u8;
                 sw = true;
             }
-            "cluster" => match fv.as_str() {
-                Some(s) => d.cluster = s.to_string(),
-                None => {
-                    cx.err(
-                        &fv.pos,
-                        format!(
-                            "interface conversion: interface {{}} is {}, not string",
-                            fv.kind.go_type()
-                        ),
-                    );
-                    return None;
-                }
-            },
+            "cluster" => d.cluster = string(cx, fv)?,
             _ => {
                 cx.err(
                     &fv.pos,
@@ -1178,8 +1028,7 @@ type Mappings = Vec<(String, Vec<MappingDest>)>;
 
 /// `parseAccountMappings` (account and top-level `mappings`).
 pub(crate) fn parse_account_mappings(cx: &mut Cx, v: &Value) -> Option<Mappings> {
-    let mut lt = Lt::default();
-    let r = (|| -> P<Mappings> {
+    cx.guard(|cx, lt| {
         let top = lt.set(v);
         let am = want_map(top)?;
         let mut out = Vec::new();
@@ -1234,21 +1083,16 @@ pub(crate) fn parse_account_mappings(cx: &mut Cx, v: &Value) -> Option<Mappings>
             }
         }
         Ok(out)
-    })();
-    cx.catch(&lt, r)
+    })
 }
 
 fn parse_account_limits(cx: &mut Cx, v: &Value) -> Option<Result<AccountLimits, Diagnostic>> {
-    let mut lt = Lt::default();
-    let r = (|| -> P<Result<AccountLimits, Diagnostic>> {
+    cx.guard(|cx, lt| {
         let tk = lt.set(v);
         let Some(am) = tk.as_map() else {
-            return Ok(Err(Diagnostic::plain(
-                Some(&tk.pos),
-                format!(
-                    "Expected account limits to be a map/struct, got {}",
-                    tk.kind.go_v()
-                ),
+            return Ok(Err(got_value(
+                tk,
+                "Expected account limits to be a map/struct",
             )));
         };
         let mut l = AccountLimits::default();
@@ -1259,19 +1103,11 @@ fn parse_account_limits(cx: &mut Cx, v: &Value) -> Option<Result<AccountLimits, 
                 "max_subscriptions" | "max_subs" => l.max_subscriptions = want_int(tk)?,
                 "max_payload" | "max_pay" => l.max_payload = want_int(tk)?,
                 "max_leafnodes" | "max_leafs" => l.max_leafnodes = want_int(tk)?,
-                _ => {
-                    if !tk.used_variable {
-                        cx.err(
-                            &tk.pos,
-                            format!("Unknown field {} parsing account limits", quote(k)),
-                        );
-                    }
-                }
+                _ => cx.unknown_parsing(tk, k, "account limits"),
             }
         }
         Ok(Ok(l))
-    })();
-    cx.catch(&lt, r)
+    })
 }
 
 fn valid_publish_subject(s: &str) -> bool {

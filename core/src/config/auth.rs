@@ -1,79 +1,17 @@
 //! `authorization` blocks, users, permissions, auth callout, the simple
-//! auth of websocket/mqtt, `proxies`, and NKey validation.
+//! auth of websocket/mqtt and `proxies` (NKey checks: [`crate::nkey`]).
 
 use super::gofmt::{parse_duration, quote, quote_list, GoDuration};
-use super::process::{parse_string_array, want_bool, want_int, want_map, want_str, Cx, Lt, P};
-use super::value::{Kind, Value};
+use super::process::{
+    got_type, got_value, or_return, parse_string_array, timeout_seconds, want_bool, want_int,
+    want_map, want_str, want_string, Cx, Lt, Record, P,
+};
+use super::types::ServerConfig;
+use super::value::{Kind, Map, Pos, Value};
 use super::Diagnostic;
-
-/// NKey prefix byte of operators ('O').
-pub(crate) const PREFIX_OPERATOR: u8 = 14 << 3;
-/// NKey prefix byte of accounts ('A').
-pub(crate) const PREFIX_ACCOUNT: u8 = 0;
-/// NKey prefix byte of users ('U').
-pub(crate) const PREFIX_USER: u8 = 20 << 3;
-/// NKey prefix byte of curve keys ('X').
-pub(crate) const PREFIX_CURVE: u8 = 23 << 3;
-const PREFIX_SEED: u8 = 18 << 3;
-const PUBLIC_PREFIXES: &[u8] = &[14 << 3, 13 << 3, 2 << 3, 0, 20 << 3, 23 << 3];
-
-/// Base32 (RFC 4648, no padding) decode + CRC check, like nkeys' decode.
-fn nkey_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 5 / 8);
-    let mut buf: u32 = 0;
-    let mut bits = 0;
-    let mut n = 0usize;
-    for b in s.bytes() {
-        if b == b'\r' || b == b'\n' {
-            continue;
-        }
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'2'..=b'7' => b - b'2' + 26,
-            _ => return None,
-        };
-        n += 1;
-        buf = (buf << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-        buf &= (1 << bits) - 1;
-    }
-    if matches!(n % 8, 1 | 3 | 6) {
-        return None;
-    }
-    if out.len() < 4 {
-        return None;
-    }
-    let (data, crc) = out.split_at(out.len() - 2);
-    let want = u16::from_le_bytes([crc[0], crc[1]]);
-    if crate::nkey::crc16(data) != want {
-        return None;
-    }
-    Some(data.to_vec())
-}
-
-/// nkeys' `Decode(prefix, ...)` succeeds.
-pub(crate) fn valid_public_key(s: &str, prefix: u8) -> bool {
-    nkey_decode(s).is_some_and(|raw| raw[0] & 248 == prefix)
-}
-
-/// nkeys' `IsValidPublicKey` (any public prefix).
-pub(crate) fn valid_any_public_key(s: &str) -> bool {
-    nkey_decode(s).is_some_and(|raw| PUBLIC_PREFIXES.contains(&raw[0]))
-}
-
-/// nkeys' `DecodeSeed`: the public prefix of a seed.
-pub(crate) fn seed_prefix(s: &str) -> Option<u8> {
-    let raw = nkey_decode(s)?;
-    if raw.len() < 2 || raw[0] & 248 != PREFIX_SEED {
-        return None;
-    }
-    let b2 = (raw[0] & 7) << 5 | ((raw[1] & 248) >> 3);
-    PUBLIC_PREFIXES.contains(&b2).then_some(b2)
-}
+use crate::nkey::{
+    valid_any_public_key, valid_public_key, PREFIX_ACCOUNT, PREFIX_CURVE, PREFIX_USER,
+};
 
 /// Allow/deny subject lists.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -91,6 +29,16 @@ pub struct ResponsePermission {
     pub max_msgs: i64,
     /// How long the permission lasts.
     pub expires: GoDuration,
+}
+
+/// nats-server's defaults: one response within two minutes.
+impl Default for ResponsePermission {
+    fn default() -> Self {
+        ResponsePermission {
+            max_msgs: 1,
+            expires: 120_000_000_000,
+        }
+    }
 }
 
 /// A user's (or default) permissions.
@@ -178,26 +126,8 @@ pub struct AuthorizationOpts {
     pub nkey: String,
 }
 
-fn parse_timeout(cx: &mut Cx, tk: &Value, what: &str) -> P<Result<f64, Diagnostic>> {
-    let at = match &tk.kind {
-        Kind::Integer(n) => *n as f64,
-        Kind::Float(x) => *x,
-        Kind::String(s) => match parse_duration(s) {
-            Ok(d) => d as f64 / 1e9,
-            Err(e) => {
-                return Ok(Err(Diagnostic::plain(
-                    Some(&tk.pos),
-                    format!("error parsing {what} config, 'timeout' {e}"),
-                )))
-            }
-        },
-        Kind::Bool(_) | Kind::Datetime(_) | Kind::Array(_) | Kind::Map(_) => {
-            return Ok(Err(Diagnostic::plain(
-                Some(&tk.pos),
-                format!("error parsing {what} config, 'timeout' wrong type"),
-            )))
-        }
-    };
+fn parse_timeout(cx: &mut Cx, tk: &Value, what: &str) -> Result<f64, Diagnostic> {
+    let at = timeout_seconds(tk, what)?;
     if at > 60.0 {
         let reason = format!(
             "timeout of {} ({} seconds) is high, consider keeping it under 60 seconds. possibly caused by unquoted duration; use '1m' instead of 1m, for example",
@@ -206,7 +136,86 @@ fn parse_timeout(cx: &mut Cx, tk: &Value, what: &str) -> P<Result<f64, Diagnosti
         );
         cx.warn_use(&tk.pos, "timeout", reason);
     }
-    Ok(Ok(at))
+    Ok(at)
+}
+
+/// The loop of the three authorization forms (`parseAuthorization`,
+/// `parseSimpleAuth`, `parseLeafAuthorization`): `v` must be a map; the
+/// user and password are kept, any other key (lower-cased, as written)
+/// goes to `key`, whose error ends the block.
+fn auth_keys(
+    cx: &mut Cx,
+    lt: &mut Lt,
+    v: &Value,
+    mut key: impl FnMut(
+        &mut Cx,
+        &mut AuthorizationOpts,
+        &str,
+        &str,
+        &Value,
+    ) -> P<Result<(), Diagnostic>>,
+) -> P<Result<AuthorizationOpts, Diagnostic>> {
+    let mut auth = AuthorizationOpts::default();
+    let am = want_map(lt.set(v))?;
+    for (mk, mv) in am.iter() {
+        let tk = lt.set(mv);
+        match mk.to_lowercase().as_str() {
+            "user" | "username" => auth.user = want_string(tk)?,
+            "pass" | "password" => auth.pass = want_string(tk)?,
+            lk => {
+                if let Err(e) = key(cx, &mut auth, lk, mk, tk)? {
+                    return Ok(Err(e));
+                }
+            }
+        }
+    }
+    Ok(Ok(auth))
+}
+
+/// Users without permissions of their own get `p`.
+pub(crate) fn apply_default_permissions(
+    users: &mut [User],
+    nkeys: &mut [NkeyUser],
+    p: &Option<Permissions>,
+) {
+    let Some(p) = p else { return };
+    for u in users.iter_mut() {
+        if u.permissions.is_none() {
+            u.permissions = Some(p.clone());
+        }
+    }
+    for u in nkeys.iter_mut() {
+        if u.permissions.is_none() {
+            u.permissions = Some(p.clone());
+        }
+    }
+}
+
+/// The names of the users and nkeys defined so far.
+pub(crate) fn user_names(o: &ServerConfig) -> Vec<String> {
+    let users = o.users.iter().map(|u| u.username.clone());
+    users
+        .chain(o.nkeys.iter().map(|n| n.nkey.clone()))
+        .collect()
+}
+
+/// Takes `name` for a new user (`what`: `user`, `nkey`) unless it is
+/// `taken` already: then `Duplicate {what} {name} detected` is recorded
+/// at `pos` and the user is refused (`false`).
+pub(crate) fn admit_user(
+    cx: &mut Cx,
+    taken: &mut Vec<String>,
+    name: &str,
+    what: &str,
+    pos: Option<&Pos>,
+) -> bool {
+    if taken.iter().any(|t| t == name) {
+        let reason = format!("Duplicate {what} {} detected", quote(name));
+        cx.errors.push(Diagnostic::plain(pos, reason));
+        return false;
+    }
+    taken.push(name.to_string());
+    true
 }
 
 /// `parseAuthorization`. `None`: it panicked (Go returns nil, nil).
@@ -214,79 +223,58 @@ pub(crate) fn parse_authorization(
     cx: &mut Cx,
     v: &Value,
 ) -> Option<Result<AuthorizationOpts, Diagnostic>> {
-    let mut lt = Lt::default();
-    let r = parse_authorization_inner(cx, v, &mut lt);
-    cx.catch(&lt, r)
-}
-
-fn parse_authorization_inner(
-    cx: &mut Cx,
-    v: &Value,
-    lt: &mut Lt,
-) -> P<Result<AuthorizationOpts, Diagnostic>> {
-    let mut auth = AuthorizationOpts::default();
-    let am = want_map(lt.set(v))?;
-    for (mk, mv) in am.iter() {
-        let tk = lt.set(mv);
-        match mk.to_lowercase().as_str() {
-            "user" | "username" => auth.user = want_str(tk)?.to_string(),
-            "pass" | "password" => auth.pass = want_str(tk)?.to_string(),
-            "token" => auth.token = want_str(tk)?.to_string(),
-            "timeout" => match parse_timeout(cx, tk, "authorization")? {
-                Ok(t) => auth.timeout = t,
-                Err(e) => return Ok(Err(e)),
-            },
-            "users" => match parse_users(cx, tk, true) {
-                Some(Ok((nkeys, users))) => {
-                    auth.users = Some(users);
-                    auth.nkeys = nkeys;
+    cx.guard(|cx, lt| {
+        let r = auth_keys(cx, lt, v, |cx, auth, lk, mk, tk| {
+            match lk {
+                "token" => auth.token = want_string(tk)?,
+                "timeout" => auth.timeout = or_return!(parse_timeout(cx, tk, "authorization")),
+                "users" => {
+                    if let Some(r) = parse_users(cx, tk, true).record(cx) {
+                        (auth.nkeys, auth.users) =
+                            r.map_or((Vec::new(), None), |(n, u)| (n, Some(u)));
+                    }
                 }
-                Some(Err(e)) => cx.errors.push(e),
-                None => {
-                    auth.users = None;
-                    auth.nkeys = Vec::new();
+                "default_permission" | "default_permissions" | "permissions" => {
+                    if let Some(p) = parse_user_permissions(cx, tk, true).record(cx) {
+                        auth.default_permissions = p;
+                    }
                 }
-            },
-            "default_permission" | "default_permissions" | "permissions" => {
-                match parse_user_permissions(cx, tk, true) {
-                    Some(Ok(p)) => auth.default_permissions = Some(p),
-                    Some(Err(e)) => cx.errors.push(e),
-                    None => auth.default_permissions = None,
+                "auth_callout" | "auth_hook" => {
+                    if let Some(c) = parse_auth_callout(cx, tk).record(cx) {
+                        auth.callout = c;
+                    }
                 }
+                "proxy_required" => auth.proxy_required = want_bool(tk)?,
+                _ => cx.unknown(tk, mk),
             }
-            "auth_callout" | "auth_hook" => match parse_auth_callout(cx, tk) {
-                Some(Ok(c)) => auth.callout = Some(c),
-                Some(Err(e)) => cx.errors.push(e),
-                None => auth.callout = None,
-            },
-            "proxy_required" => auth.proxy_required = want_bool(tk)?,
-            _ => cx.unknown(tk, mk),
-        }
-    }
-    if let Some(dp) = &auth.default_permissions {
-        if let Some(users) = &mut auth.users {
-            for u in users.iter_mut() {
-                if u.permissions.is_none() {
-                    u.permissions = Some(dp.clone());
-                }
-            }
-        }
-        for n in auth.nkeys.iter_mut() {
-            if n.permissions.is_none() {
-                n.permissions = Some(dp.clone());
-            }
-        }
-    }
-    Ok(Ok(auth))
+            Ok(Ok(()))
+        })?;
+        Ok(r.map(|mut auth| {
+            let users = auth.users.as_deref_mut().unwrap_or_default();
+            apply_default_permissions(users, &mut auth.nkeys, &auth.default_permissions);
+            auth
+        }))
+    })
 }
 
 type UsersResult = Result<(Vec<NkeyUser>, Vec<User>), Diagnostic>;
 
+/// `Expected {what} entry to be a map/struct, got {%v}` unless the array
+/// element `e` (now the last value looked at) is a map.
+pub(crate) fn entry_map<'v>(cx: &mut Cx, lt: &mut Lt, e: &'v Value, what: &str) -> Option<&'v Map> {
+    let m = lt.set(e).as_map();
+    if m.is_none() {
+        cx.errors.push(got_value(
+            e,
+            &format!("Expected {what} entry to be a map/struct"),
+        ));
+    }
+    m
+}
+
 /// `parseUsers`. `None`: it panicked.
 pub(crate) fn parse_users(cx: &mut Cx, v: &Value, has_token: bool) -> Option<UsersResult> {
-    let mut lt = Lt::default();
-    let r = parse_users_inner(cx, v, has_token, &mut lt);
-    cx.catch(&lt, r)
+    cx.guard(|cx, lt| parse_users_inner(cx, v, has_token, lt))
 }
 
 fn parse_users_inner(cx: &mut Cx, v: &Value, has_token: bool, lt: &mut Lt) -> P<UsersResult> {
@@ -306,15 +294,8 @@ fn parse_users_inner(cx: &mut Cx, v: &Value, has_token: bool, lt: &mut Lt) -> P<
     let mut keys = Vec::new();
     let mut users = Vec::new();
     for u in uv {
-        tk = lt.set(u);
-        let Some(um) = u.as_map() else {
-            cx.err(
-                &tk.pos,
-                format!(
-                    "Expected user entry to be a map/struct, got {}",
-                    u.kind.go_v()
-                ),
-            );
+        tk = u;
+        let Some(um) = entry_map(cx, lt, u, "user") else {
             continue;
         };
         let mut user = User::default();
@@ -323,14 +304,12 @@ fn parse_users_inner(cx: &mut Cx, v: &Value, has_token: bool, lt: &mut Lt) -> P<
         for (k, fv) in um.iter() {
             tk = lt.set(fv);
             match k.to_lowercase().as_str() {
-                "nkey" => nkey.nkey = want_str(tk)?.to_string(),
-                "user" | "username" => user.username = want_str(tk)?.to_string(),
-                "pass" | "password" => user.password = want_str(tk)?.to_string(),
+                "nkey" => nkey.nkey = want_string(tk)?,
+                "user" | "username" => user.username = want_string(tk)?,
+                "pass" | "password" => user.password = want_string(tk)?,
                 "permission" | "permissions" | "authorization" => {
-                    match parse_user_permissions(cx, tk, true) {
-                        Some(Ok(p)) => perms = Some(p),
-                        Some(Err(e)) => cx.errors.push(e),
-                        None => perms = None,
+                    if let Some(p) = parse_user_permissions(cx, tk, true).record(cx) {
+                        perms = p;
                     }
                 }
                 "allowed_connection_types" | "connection_types" | "clients" => {
@@ -353,28 +332,20 @@ fn parse_users_inner(cx: &mut Cx, v: &Value, has_token: bool, lt: &mut Lt) -> P<
                 user.permissions = perms;
             }
         }
-        if nkey.nkey.is_empty() && user.username.is_empty() {
-            return Ok(Err(Diagnostic::plain(
-                Some(&tk.pos),
-                "User entry requires a user",
-            )));
-        } else if !nkey.nkey.is_empty() {
-            if !valid_public_key(&nkey.nkey, PREFIX_USER) {
-                return Ok(Err(Diagnostic::plain(
-                    Some(&tk.pos),
-                    "Not a valid public nkey for a user",
-                )));
-            }
-            if !user.username.is_empty() || !user.password.is_empty() {
-                return Ok(Err(Diagnostic::plain(
-                    Some(&tk.pos),
-                    "Nkey users do not take usernames or passwords",
-                )));
-            }
-            keys.push(nkey);
-        } else {
+        let refused = if nkey.nkey.is_empty() && user.username.is_empty() {
+            "User entry requires a user"
+        } else if nkey.nkey.is_empty() {
             users.push(user);
-        }
+            continue;
+        } else if !valid_public_key(&nkey.nkey, PREFIX_USER) {
+            "Not a valid public nkey for a user"
+        } else if !user.username.is_empty() || !user.password.is_empty() {
+            "Nkey users do not take usernames or passwords"
+        } else {
+            keys.push(nkey);
+            continue;
+        };
+        return Ok(Err(Diagnostic::plain(Some(&tk.pos), refused)));
     }
     Ok(Ok((keys, users)))
 }
@@ -410,9 +381,7 @@ pub(crate) fn parse_user_permissions(
     v: &Value,
     has_token: bool,
 ) -> Option<Result<Permissions, Diagnostic>> {
-    let mut lt = Lt::default();
-    let r = parse_user_permissions_inner(cx, v, has_token, &mut lt);
-    cx.catch(&lt, r)
+    cx.guard(|cx, lt| parse_user_permissions_inner(cx, v, has_token, lt))
 }
 
 fn parse_user_permissions_inner(
@@ -438,23 +407,19 @@ fn parse_user_permissions_inner(
     for (k, fv) in pm.iter() {
         let tk = lt.set(fv);
         match k.to_lowercase().as_str() {
-            "pub" | "publish" | "import" => match parse_variable_permissions(cx, tk, false) {
-                Some(Ok(sp)) => p.publish = sp,
-                Some(Err(e)) => cx.errors.push(e),
-                None => p.publish = None,
-            },
-            "sub" | "subscribe" | "export" => match parse_variable_permissions(cx, tk, true) {
-                Some(Ok(sp)) => p.subscribe = sp,
-                Some(Err(e)) => cx.errors.push(e),
-                None => p.subscribe = None,
-            },
+            "pub" | "publish" | "import" => {
+                if let Some(sp) = parse_variable_permissions(cx, tk, false).record(cx) {
+                    p.publish = sp.flatten();
+                }
+            }
+            "sub" | "subscribe" | "export" => {
+                if let Some(sp) = parse_variable_permissions(cx, tk, true).record(cx) {
+                    p.subscribe = sp.flatten();
+                }
+            }
             "publish_allow_responses" | "allow_responses" => {
-                let rp = ResponsePermission {
-                    max_msgs: 1,
-                    expires: 120_000_000_000,
-                };
                 match tk.as_bool() {
-                    Some(true) => p.response = Some(rp),
+                    Some(true) => p.response = Some(ResponsePermission::default()),
                     Some(false) => {}
                     None => p.response = parse_allow_responses(cx, tk),
                 }
@@ -465,14 +430,7 @@ fn parse_user_permissions_inner(
                     }
                 }
             }
-            _ => {
-                if !tk.used_variable {
-                    cx.err(
-                        &tk.pos,
-                        format!("Unknown field {} parsing permissions", quote(k)),
-                    );
-                }
-            }
+            _ => cx.unknown_parsing(tk, k, "permissions"),
         }
     }
     Ok(Ok(p))
@@ -483,56 +441,48 @@ type SubjPermResult = Option<Result<Option<SubjectPermission>, Diagnostic>>;
 /// `parseVariablePermissions`: `{allow, deny}` or the old style (a subject
 /// or a list). Old-style errors carry no position, like the reference.
 fn parse_variable_permissions(cx: &mut Cx, v: &Value, allow_queue: bool) -> SubjPermResult {
-    if let Some(m) = v.as_map() {
-        let mut lt = Lt::default();
-        let r = (|| -> P<Result<Option<SubjectPermission>, Diagnostic>> {
-            if m.is_empty() {
-                return Ok(Ok(None));
-            }
-            let mut p = SubjectPermission::default();
-            for (k, fv) in m.iter() {
-                let tk = lt.set(fv);
-                match k.to_lowercase().as_str() {
-                    "allow" => match parse_perm_subjects(cx, tk, true, allow_queue) {
-                        Some(Ok(s)) => p.allow = Some(s),
-                        Some(Err(e)) => cx.errors.push(e),
-                        None => p.allow = None,
-                    },
-                    "deny" => match parse_perm_subjects(cx, tk, true, allow_queue) {
-                        Some(Ok(s)) => p.deny = Some(s),
-                        Some(Err(e)) => cx.errors.push(e),
-                        None => p.deny = None,
-                    },
-                    _ => {
-                        if !tk.used_variable {
-                            cx.err(
-                                &tk.pos,
-                                format!(
-                                    "Unknown field name {} parsing subject permissions, only 'allow' or 'deny' are permitted",
-                                    quote(k)
-                                ),
-                            );
-                        }
+    let Some(m) = v.as_map() else {
+        return Some(parse_perm_subjects(v, false, allow_queue)?.map(|s| {
+            Some(SubjectPermission {
+                allow: Some(s),
+                deny: None,
+            })
+        }));
+    };
+    cx.guard(|cx, lt| {
+        if m.is_empty() {
+            return Ok(Ok(None));
+        }
+        let mut p = SubjectPermission::default();
+        for (k, fv) in m.iter() {
+            let tk = lt.set(fv);
+            let slot = match k.to_lowercase().as_str() {
+                "allow" => &mut p.allow,
+                "deny" => &mut p.deny,
+                _ => {
+                    if !tk.used_variable {
+                        cx.err(
+                            &tk.pos,
+                            format!(
+                                "Unknown field name {} parsing subject permissions, only 'allow' or 'deny' are permitted",
+                                quote(k)
+                            ),
+                        );
                     }
+                    continue;
                 }
+            };
+            if let Some(s) = parse_perm_subjects(tk, true, allow_queue).record(cx) {
+                *slot = s;
             }
-            Ok(Ok(Some(p)))
-        })();
-        return cx.catch(&lt, r);
-    }
-    match parse_perm_subjects(cx, v, false, allow_queue)? {
-        Ok(s) => Some(Ok(Some(SubjectPermission {
-            allow: Some(s),
-            deny: None,
-        }))),
-        Err(e) => Some(Err(e)),
-    }
+        }
+        Ok(Ok(Some(p)))
+    })
 }
 
 /// `parsePermSubjects`. `has_token`: whether the reference sees the value
 /// as a token (with a position) or as a bare value.
 pub(crate) fn parse_perm_subjects(
-    _cx: &mut Cx,
     v: &Value,
     has_token: bool,
     allow_queue: bool,
@@ -620,8 +570,7 @@ pub(crate) fn check_perm_subject_array(sa: &[String], allow_queue: bool) -> Resu
 }
 
 fn parse_allow_responses(cx: &mut Cx, v: &Value) -> Option<ResponsePermission> {
-    let mut lt = Lt::default();
-    let r = (|| -> P<Option<ResponsePermission>> {
+    cx.guard(|cx, lt| {
         let tk = lt.set(v);
         let Some(pm) = tk.as_map() else {
             cx.err(
@@ -630,10 +579,7 @@ fn parse_allow_responses(cx: &mut Cx, v: &Value) -> Option<ResponsePermission> {
             );
             return Ok(None);
         };
-        let mut rp = ResponsePermission {
-            max_msgs: 1,
-            expires: 120_000_000_000,
-        };
+        let mut rp = ResponsePermission::default();
         for (k, fv) in pm.iter() {
             let tk = lt.set(fv);
             match k.to_lowercase().as_str() {
@@ -643,49 +589,65 @@ fn parse_allow_responses(cx: &mut Cx, v: &Value) -> Option<ResponsePermission> {
                         rp.max_msgs = max;
                     }
                 }
-                "expires" | "expiration" | "ttl" => match tk.as_str() {
-                    Some(wd) => match parse_duration(wd) {
-                        Ok(d) => {
-                            if d != 0 {
-                                rp.expires = d;
-                            }
+                "expires" | "expiration" | "ttl" => match tk.as_str().map(parse_duration) {
+                    Some(Ok(d)) => {
+                        if d != 0 {
+                            rp.expires = d;
                         }
-                        Err(e) => {
-                            cx.err(&tk.pos, format!("error parsing expires: {e}"));
-                            return Ok(None);
-                        }
-                    },
+                    }
+                    Some(Err(e)) => {
+                        cx.err(&tk.pos, format!("error parsing expires: {e}"));
+                        return Ok(None);
+                    }
                     None => {
                         cx.err(&tk.pos, "error parsing expires, not a duration string");
                         return Ok(None);
                     }
                 },
-                _ => {
-                    if !tk.used_variable {
-                        cx.err(
-                            &tk.pos,
-                            format!("Unknown field {} parsing permissions", quote(k)),
-                        );
-                    }
-                }
+                _ => cx.unknown_parsing(tk, k, "permissions"),
             }
         }
         Ok(Some(rp))
-    })();
-    cx.catch(&lt, r).flatten()
+    })
+    .flatten()
+}
+
+/// An auth callout key that must be a public key of the `prefix` kind
+/// (`Expected callout {what}, got {key}` otherwise).
+fn callout_key(tk: &Value, prefix: u8, what: &str) -> P<Result<String, Diagnostic>> {
+    let key = want_string(tk)?;
+    if valid_public_key(&key, prefix) {
+        return Ok(Ok(key));
+    }
+    Ok(Err(Diagnostic::plain(
+        Some(&tk.pos),
+        format!("Expected callout {what}, got {}", quote(&key)),
+    )))
+}
+
+/// An auth callout list of strings (`Expected {what} field to be an
+/// array, got *conf.token` otherwise).
+fn callout_list(lt: &mut Lt, tk: &Value, what: &str) -> P<Result<Vec<String>, Diagnostic>> {
+    let Some(a) = tk.as_array() else {
+        return Ok(Err(Diagnostic::plain(
+            Some(&tk.pos),
+            format!("Expected {what} field to be an array, got *conf.token"),
+        )));
+    };
+    let mut out = Vec::with_capacity(a.len());
+    for e in a {
+        out.push(want_string(lt.set(e))?);
+    }
+    Ok(Ok(out))
 }
 
 fn parse_auth_callout(cx: &mut Cx, v: &Value) -> Option<Result<AuthCallout, Diagnostic>> {
-    let mut lt = Lt::default();
-    let r = (|| -> P<Result<AuthCallout, Diagnostic>> {
+    cx.guard(|cx, lt| {
         let mut tk = lt.set(v);
         let Some(pm) = tk.as_map() else {
-            return Ok(Err(Diagnostic::plain(
-                Some(&tk.pos),
-                format!(
-                    "Expected authorization callout to be a map/struct, got {}",
-                    tk.kind.go_v()
-                ),
+            return Ok(Err(got_value(
+                tk,
+                "Expected authorization callout to be a map/struct",
             )));
         };
         let mut ac = AuthCallout::default();
@@ -693,94 +655,51 @@ fn parse_auth_callout(cx: &mut Cx, v: &Value) -> Option<Result<AuthCallout, Diag
             tk = lt.set(fv);
             match k.to_lowercase().as_str() {
                 "issuer" => {
-                    ac.issuer = want_str(tk)?.to_string();
-                    if !valid_public_key(&ac.issuer, PREFIX_ACCOUNT) {
-                        return Ok(Err(Diagnostic::plain(
-                            Some(&tk.pos),
-                            format!(
-                                "Expected callout user to be a valid public account nkey, got {}",
-                                quote(&ac.issuer)
-                            ),
-                        )));
-                    }
+                    let what = "user to be a valid public account nkey";
+                    ac.issuer = or_return!(callout_key(tk, PREFIX_ACCOUNT, what)?);
                 }
-                "account" | "acc" => ac.account = want_str(tk)?.to_string(),
+                "account" | "acc" => ac.account = want_string(tk)?,
                 "auth_users" | "users" => {
-                    let Some(a) = tk.as_array() else {
-                        return Ok(Err(Diagnostic::plain(
-                            Some(&tk.pos),
-                            "Expected auth_users field to be an array, got *conf.token",
-                        )));
-                    };
-                    for e in a {
-                        ac.auth_users.push(want_str(lt.set(e))?.to_string());
-                    }
+                    ac.auth_users
+                        .extend(or_return!(callout_list(lt, tk, "auth_users")?));
                 }
                 "xkey" | "key" => {
-                    ac.xkey = want_str(tk)?.to_string();
-                    if !valid_public_key(&ac.xkey, PREFIX_CURVE) {
-                        return Ok(Err(Diagnostic::plain(
-                            Some(&tk.pos),
-                            format!(
-                                "Expected callout xkey to be a valid public xkey, got {}",
-                                quote(&ac.xkey)
-                            ),
-                        )));
-                    }
+                    let what = "xkey to be a valid public xkey";
+                    ac.xkey = or_return!(callout_key(tk, PREFIX_CURVE, what)?);
                 }
                 "allowed_accounts" => {
-                    let Some(a) = tk.as_array() else {
-                        return Ok(Err(Diagnostic::plain(
-                            Some(&tk.pos),
-                            "Expected allowed accounts field to be an array, got *conf.token",
-                        )));
-                    };
-                    for e in a {
-                        ac.allowed_accounts.push(want_str(lt.set(e))?.to_string());
-                    }
+                    ac.allowed_accounts.extend(or_return!(callout_list(
+                        lt,
+                        tk,
+                        "allowed accounts"
+                    )?));
                 }
-                _ => {
-                    if !tk.used_variable {
-                        cx.err(
-                            &tk.pos,
-                            format!("Unknown field {} parsing authorization callout", quote(k)),
-                        );
-                    }
-                }
+                _ => cx.unknown_parsing(tk, k, "authorization callout"),
             }
         }
         if ac.account.is_empty() {
             ac.account = "$G".into();
         }
-        if ac.issuer.is_empty() {
-            return Ok(Err(Diagnostic::plain(
-                Some(&tk.pos),
-                "Authorization callouts require an issuer to be specified",
-            )));
-        }
-        if ac.auth_users.is_empty() {
-            return Ok(Err(Diagnostic::plain(
-                Some(&tk.pos),
-                "Authorization callouts require authorized users to be specified",
-            )));
-        }
-        Ok(Ok(ac))
-    })();
-    cx.catch(&lt, r)
+        let missing = if ac.issuer.is_empty() {
+            "an issuer"
+        } else if ac.auth_users.is_empty() {
+            "authorized users"
+        } else {
+            return Ok(Ok(ac));
+        };
+        Ok(Err(Diagnostic::plain(
+            Some(&tk.pos),
+            format!("Authorization callouts require {missing} to be specified"),
+        )))
+    })
 }
 
 /// `parseSimpleAuth` (websocket, mqtt). `None`: it panicked.
 pub(crate) fn parse_simple_auth(cx: &mut Cx, v: &Value) -> Option<AuthorizationOpts> {
-    let mut lt = Lt::default();
-    let r = (|| -> P<AuthorizationOpts> {
-        let mut auth = AuthorizationOpts::default();
-        let am = want_map(lt.set(v))?;
-        for (mk, mv) in am.iter() {
-            let tk = lt.set(mv);
-            match mk.to_lowercase().as_str() {
-                "user" | "username" => auth.user = want_str(tk)?.to_string(),
-                "pass" | "password" => auth.pass = want_str(tk)?.to_string(),
-                "token" => auth.token = want_str(tk)?.to_string(),
+    cx.guard(|cx, lt| {
+        let r = auth_keys(cx, lt, v, |cx, auth, lk, mk, tk| {
+            match lk {
+                "token" => auth.token = want_string(tk)?,
                 "timeout" => {
                     auth.timeout = match tk.kind {
                         Kind::Integer(n) => n as f64,
@@ -794,10 +713,11 @@ pub(crate) fn parse_simple_auth(cx: &mut Cx, v: &Value) -> Option<AuthorizationO
                 }
                 _ => cx.unknown(tk, mk),
             }
-        }
-        Ok(auth)
-    })();
-    cx.catch(&lt, r)
+            Ok(Ok(()))
+        })?;
+        // (The keys above never fail.)
+        Ok(r.unwrap_or_default())
+    })
 }
 
 type LeafAuthResult =
@@ -805,59 +725,87 @@ type LeafAuthResult =
 
 /// `parseLeafAuthorization`. `None`: it panicked.
 pub(crate) fn parse_leaf_authorization(cx: &mut Cx, v: &Value) -> Option<LeafAuthResult> {
-    let mut lt = Lt::default();
-    let r = (|| -> P<LeafAuthResult> {
-        let mut auth = AuthorizationOpts::default();
+    cx.guard(|cx, lt| {
         let mut users = None;
-        let am = want_map(lt.set(v))?;
-        for (mk, mv) in am.iter() {
-            let tk = lt.set(mv);
-            match mk.to_lowercase().as_str() {
-                "user" | "username" => auth.user = want_str(tk)?.to_string(),
-                "pass" | "password" => auth.pass = want_str(tk)?.to_string(),
+        let r = auth_keys(cx, lt, v, |cx, auth, lk, mk, tk| {
+            match lk {
                 "nkey" => {
-                    let nk = want_str(tk)?;
-                    if !valid_public_key(nk, PREFIX_USER) {
+                    let nk = want_string(tk)?;
+                    if !valid_public_key(&nk, PREFIX_USER) {
                         cx.err(
                             &tk.pos,
                             "Not a valid public nkey for leafnode authorization",
                         );
                     }
-                    auth.nkey = nk.to_string();
+                    auth.nkey = nk;
                 }
-                "timeout" => match parse_timeout(cx, tk, "leafnode authorization")? {
-                    Ok(t) => auth.timeout = t,
-                    Err(e) => return Ok(Err(e)),
-                },
-                "users" => match super::leafnode::parse_leaf_users(cx, tk) {
-                    Some(Ok(u)) => users = Some(u),
-                    Some(Err(e)) => cx.errors.push(e),
-                    None => users = None,
-                },
-                "account" => auth.account = want_str(tk)?.to_string(),
+                "timeout" => {
+                    auth.timeout = or_return!(parse_timeout(cx, tk, "leafnode authorization"));
+                }
+                "users" => {
+                    if let Some(u) = super::leafnode::parse_leaf_users(cx, tk).record(cx) {
+                        users = u;
+                    }
+                }
+                "account" => auth.account = want_string(tk)?,
                 "proxy_required" => auth.proxy_required = want_bool(tk)?,
                 _ => cx.unknown(tk, mk),
             }
+            Ok(Ok(()))
+        })?;
+        Ok(r.map(|auth| (auth, users)))
+    })
+}
+
+/// `parseProxies`' `trusted` list. `None`: it panicked; `Some(None)`: an
+/// error was recorded.
+fn parse_trusted_proxies(cx: &mut Cx, v: &Value) -> Option<Option<Vec<String>>> {
+    cx.guard(|cx, lt| {
+        let tk = lt.set(v);
+        let Some(ta) = tk.as_array() else {
+            cx.errors.push(got_type(
+                tk,
+                "expected proxies' trusted field to be an array",
+            ));
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        for t in ta {
+            let t = lt.set(t);
+            let Some(tm) = t.as_map() else {
+                cx.errors.push(got_type(
+                    t,
+                    "expected proxies' trusted entry to be a map/struct",
+                ));
+                continue;
+            };
+            for (k, kv) in tm.iter() {
+                let kv = lt.set(kv);
+                match k.to_lowercase().as_str() {
+                    "key" | "public_key" => {
+                        let key = want_str(kv)?;
+                        if !valid_any_public_key(key) {
+                            cx.err(&kv.pos, format!("invalid proxy key {}", quote(key)));
+                            continue;
+                        }
+                        out.push(key.to_string());
+                    }
+                    _ => cx.unknown(kv, k),
+                }
+            }
         }
-        Ok(Ok((auth, users)))
-    })();
-    cx.catch(&lt, r)
+        Ok(Some(out))
+    })
 }
 
 /// `parseProxies`: the trusted proxy keys. `None`: it panicked;
 /// `Some(None)`: an error was recorded.
 pub(crate) fn parse_proxies(cx: &mut Cx, v: &Value) -> Option<Option<Vec<String>>> {
-    let mut lt = Lt::default();
-    let r = (|| -> P<Option<Vec<String>>> {
+    cx.guard(|cx, lt| {
         let tk = lt.set(v);
         let Some(pm) = tk.as_map() else {
-            cx.err(
-                &tk.pos,
-                format!(
-                    "expected proxies to be a map/struct, got {}",
-                    tk.kind.go_type()
-                ),
-            );
+            cx.errors
+                .push(got_type(tk, "expected proxies to be a map/struct"));
             return Ok(None);
         };
         let mut keys = Vec::new();
@@ -865,53 +813,7 @@ pub(crate) fn parse_proxies(cx: &mut Cx, v: &Value) -> Option<Option<Vec<String>
             let tk = lt.set(mv);
             match mk.to_lowercase().as_str() {
                 "trusted" => {
-                    let mut lt2 = Lt::default();
-                    let r2 = (|| -> P<Option<Vec<String>>> {
-                        let tk = lt2.set(tk);
-                        let Some(ta) = tk.as_array() else {
-                            cx.err(
-                                &tk.pos,
-                                format!(
-                                    "expected proxies' trusted field to be an array, got {}",
-                                    tk.kind.go_type()
-                                ),
-                            );
-                            return Ok(None);
-                        };
-                        let mut out = Vec::new();
-                        for t in ta {
-                            let t = lt2.set(t);
-                            let Some(tm) = t.as_map() else {
-                                cx.err(
-                                    &t.pos,
-                                    format!(
-                                        "expected proxies' trusted entry to be a map/struct, got {}",
-                                        t.kind.go_type()
-                                    ),
-                                );
-                                continue;
-                            };
-                            for (k, kv) in tm.iter() {
-                                let kv = lt2.set(kv);
-                                match k.to_lowercase().as_str() {
-                                    "key" | "public_key" => {
-                                        let key = want_str(kv)?;
-                                        if !valid_any_public_key(key) {
-                                            cx.err(
-                                                &kv.pos,
-                                                format!("invalid proxy key {}", quote(key)),
-                                            );
-                                            continue;
-                                        }
-                                        out.push(key.to_string());
-                                    }
-                                    _ => cx.unknown(kv, k),
-                                }
-                            }
-                        }
-                        Ok(Some(out))
-                    })();
-                    if let Some(Some(k)) = cx.catch(&lt2, r2) {
+                    if let Some(Some(k)) = parse_trusted_proxies(cx, tk) {
                         keys = k;
                     }
                 }
@@ -919,6 +821,5 @@ pub(crate) fn parse_proxies(cx: &mut Cx, v: &Value) -> Option<Option<Vec<String>
             }
         }
         Ok(Some(keys))
-    })();
-    cx.catch(&lt, r)
+    })
 }

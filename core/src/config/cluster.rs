@@ -1,15 +1,15 @@
 //! `cluster` and `gateway` blocks, compression settings and URL lists.
 
 use super::auth::{
-    check_perm_subject_array, parse_authorization, parse_user_permissions, Permissions,
-    SubjectPermission,
+    check_perm_subject_array, entry_map, parse_user_permissions, Permissions, SubjectPermission,
 };
 use super::gofmt::{format_duration, parse_duration, quote, GoDuration, GoUrl};
+use super::listener::{listener_key, route_authorization};
 use super::process::{
-    catch_one, nil_deref, parse_duration_field, parse_listen, parse_string_array,
-    parse_write_timeout, want_array, want_bool, want_int, want_str, Cx, Lt, P,
+    catch_one, nil_panic, parse_duration_field, parse_string_array, parse_write_timeout,
+    spaceless_name, want_array, want_bool, want_int, want_str, want_string, Cx, Lt, Record, P,
 };
-use super::tls::{gen_tls_check, parse_tls, TlsOpts};
+use super::tls::{tls_config, TlsOpts};
 use super::types::{ServerConfig, WriteTimeoutPolicy};
 use super::value::{Kind, Value};
 use super::Diagnostic;
@@ -124,8 +124,9 @@ pub(crate) fn parse_url(u: &str, typ: &str) -> Result<GoUrl, String> {
     GoUrl::parse(u).map_err(|_| format!("error parsing {typ} url [{}]", quote(u.trim())))
 }
 
-/// `parseURLs`: a list of URL strings; duplicates are warnings.
-pub(crate) fn parse_urls(cx: &mut Cx, a: &[Value], typ: &str) -> (Vec<GoUrl>, Vec<Diagnostic>) {
+/// `parseURLs`: a list of URL strings; duplicates are warnings. `None`:
+/// errors were recorded.
+pub(crate) fn parse_urls(cx: &mut Cx, a: &[Value], typ: &str) -> Option<Vec<GoUrl>> {
     let mut lt = Lt::default();
     let mut urls = Vec::new();
     let mut errors = Vec::new();
@@ -149,7 +150,11 @@ pub(crate) fn parse_urls(cx: &mut Cx, a: &[Value], typ: &str) -> (Vec<GoUrl>, Ve
     if let Err(p) = r {
         errors.push(Diagnostic::plain(lt.0.as_ref(), p.0));
     }
-    (urls, errors)
+    if errors.is_empty() {
+        return Some(urls);
+    }
+    cx.errors.extend(errors);
+    None
 }
 
 /// `parseCompression`.
@@ -280,266 +285,130 @@ fn route_permissions(p: &Permissions) -> RoutePermissions {
     }
 }
 
-/// `getTLSConfig` for routes and gateways (server context).
-fn get_tls_config(cx: &mut Cx, tk: &Value) -> Result<TlsOpts, Diagnostic> {
-    let tc = parse_tls(cx, tk, false)?;
-    if let Err(e) = gen_tls_check(cx, &tc) {
-        return Err(Diagnostic::plain(Some(&tk.pos), e));
-    }
-    Ok(tc)
-}
-
 /// `parseCluster`.
 pub(crate) fn parse_cluster(cx: &mut Cx, v: &Value, o: &mut ServerConfig) {
-    let mut lt = Lt::default();
-    let r = parse_cluster_inner(cx, v, o, &mut lt);
-    if let Some(Err(e)) = cx.catch(&lt, r) {
-        cx.errors.push(e);
-    }
-}
-
-fn parse_cluster_inner(
-    cx: &mut Cx,
-    v: &Value,
-    o: &mut ServerConfig,
-    lt: &mut Lt,
-) -> P<Result<(), Diagnostic>> {
-    let tk = lt.set(v);
-    let Some(cm) = tk.as_map() else {
-        return Ok(Err(Diagnostic::plain(
-            Some(&tk.pos),
-            format!("Expected map to define cluster, got {}", tk.kind.go_type()),
-        )));
-    };
-    for (mk, mv) in cm.iter() {
-        let tk = lt.set(mv);
-        match mk.to_lowercase().as_str() {
-            "name" => {
-                let cn = want_str(tk)?;
-                if cn.contains(' ') {
-                    cx.err(&tk.pos, "cluster name cannot contain spaces");
-                    continue;
+    cx.map_block(v, "Expected map to define cluster", |cx, lt, cm| {
+        for (mk, mv) in cm.iter() {
+            let tk = lt.set(mv);
+            let c = &mut o.cluster;
+            match mk.to_lowercase().as_str() {
+                "name" => {
+                    if let Some(n) = spaceless_name(cx, tk, "cluster")? {
+                        c.name = n;
+                    }
                 }
-                o.cluster.name = cn.to_string();
-            }
-            "listen" => match parse_listen(tk) {
-                Ok((h, p)) => {
-                    o.cluster.host = h;
-                    o.cluster.port = p;
+                "authorization" => {
+                    let Some(auth) = route_authorization(cx, tk, "Cluster", c)? else {
+                        continue;
+                    };
+                    if let Some(dp) = &auth.default_permissions {
+                        if let Err(e) = check_cluster_permission_subjects(dp) {
+                            cx.err(&tk.pos, e);
+                            continue;
+                        }
+                        cx.warn_use(
+                            &tk.pos,
+                            mk,
+                            "setting \"permissions\" within cluster authorization block is deprecated",
+                        );
+                        if c.permissions.is_none() {
+                            c.permissions = Some(route_permissions(dp));
+                        }
+                    }
                 }
-                Err(e) => cx.err(&tk.pos, e),
-            },
-            "port" => o.cluster.port = want_int(tk)?,
-            "host" | "net" => o.cluster.host = want_str(tk)?.to_string(),
-            "authorization" => {
-                let auth = match parse_authorization(cx, tk) {
-                    None => return nil_deref(),
-                    Some(Err(e)) => {
-                        cx.errors.push(e);
+                "routes" => {
+                    let ra = want_array(tk)?;
+                    if let Some(routes) = parse_urls(cx, ra, "route") {
+                        o.routes = routes;
+                    }
+                }
+                "cluster_advertise" | "advertise" => c.advertise = want_string(tk)?,
+                "no_advertise" => c.no_advertise = want_bool(tk)?,
+                "connect_retries" => c.connect_retries = want_int(tk)?,
+                "connect_backoff" => c.connect_backoff = want_bool(tk)?,
+                "permissions" => {
+                    let perms = parse_user_permissions(cx, tk, false).ok_or_else(nil_panic)?;
+                    let Some(perms) = perms.record(cx) else {
+                        continue;
+                    };
+                    if perms.response.is_some() {
+                        cx.err(
+                            &tk.pos,
+                            "Cluster permissions do not support dynamic responses",
+                        );
                         continue;
                     }
-                    Some(Ok(a)) => a,
-                };
-                if auth.users.is_some() {
-                    cx.err(
-                        &tk.pos,
-                        "Cluster authorization does not allow multiple users",
-                    );
-                    continue;
-                }
-                if !auth.token.is_empty() {
-                    cx.err(&tk.pos, "Cluster authorization does not support tokens");
-                    continue;
-                }
-                if auth.callout.is_some() {
-                    cx.err(&tk.pos, "Cluster authorization does not support callouts");
-                    continue;
-                }
-                o.cluster.username = auth.user.clone();
-                o.cluster.password = auth.pass.clone();
-                o.cluster.auth_timeout = auth.timeout;
-                if let Some(dp) = &auth.default_permissions {
-                    if let Err(e) = check_cluster_permission_subjects(dp) {
+                    if let Err(e) = check_cluster_permission_subjects(&perms) {
                         cx.err(&tk.pos, e);
                         continue;
                     }
-                    cx.warn_use(
-                        &tk.pos,
-                        mk,
-                        "setting \"permissions\" within cluster authorization block is deprecated",
-                    );
-                    if o.cluster.permissions.is_none() {
-                        o.cluster.permissions = Some(route_permissions(dp));
+                    c.permissions = Some(route_permissions(&perms));
+                }
+                "pool_size" => c.pool_size = want_int(tk)?,
+                "accounts" => {
+                    c.pinned_accounts =
+                        parse_string_array(cx, "accounts", tk, lt, tk).unwrap_or_default();
+                }
+                "compression" => {
+                    parse_compression(&mut c.compression, "s2_fast", tk, mk).record(cx);
+                }
+                "ping_interval" => {
+                    c.ping_interval = parse_duration_field(cx, "ping_interval", tk)?;
+                    if c.ping_interval > 30_000_000_000 {
+                        cx.warn(
+                            Some(&tk.pos),
+                            "Cluster 'ping_interval' will reset to 30s which is the max for routes",
+                        );
                     }
                 }
-            }
-            "routes" => {
-                let ra = want_array(tk)?;
-                let (routes, errs) = parse_urls(cx, ra, "route");
-                if !errs.is_empty() {
-                    cx.errors.extend(errs);
-                    continue;
+                "ping_max" => c.ping_max = want_int(tk)?,
+                "write_deadline" => {
+                    c.write_deadline = parse_duration_field(cx, "write_deadline", tk)?
                 }
-                o.routes = routes;
+                "write_timeout" => c.write_timeout = parse_write_timeout(cx, tk)?,
+                _ => listener_key(cx, mk, tk, c, false)?,
             }
-            "tls" => match get_tls_config(cx, tk) {
-                Ok(tc) => o.cluster.tls = Some(tc),
-                Err(e) => cx.errors.push(e),
-            },
-            "cluster_advertise" | "advertise" => o.cluster.advertise = want_str(tk)?.to_string(),
-            "no_advertise" => o.cluster.no_advertise = want_bool(tk)?,
-            "connect_retries" => o.cluster.connect_retries = want_int(tk)?,
-            "connect_backoff" => o.cluster.connect_backoff = want_bool(tk)?,
-            "permissions" => {
-                let perms = match parse_user_permissions(cx, tk, false) {
-                    None => return nil_deref(),
-                    Some(Err(e)) => {
-                        cx.errors.push(e);
-                        continue;
-                    }
-                    Some(Ok(p)) => p,
-                };
-                if perms.response.is_some() {
-                    cx.err(
-                        &tk.pos,
-                        "Cluster permissions do not support dynamic responses",
-                    );
-                    continue;
-                }
-                if let Err(e) = check_cluster_permission_subjects(&perms) {
-                    cx.err(&tk.pos, e);
-                    continue;
-                }
-                o.cluster.permissions = Some(route_permissions(&perms));
-            }
-            "pool_size" => o.cluster.pool_size = want_int(tk)?,
-            "accounts" => {
-                o.cluster.pinned_accounts =
-                    parse_string_array(cx, "accounts", tk, lt, tk).unwrap_or_default();
-            }
-            "compression" => {
-                if let Err(e) = parse_compression(&mut o.cluster.compression, "s2_fast", tk, mk) {
-                    cx.errors.push(e);
-                }
-            }
-            "ping_interval" => {
-                o.cluster.ping_interval = parse_duration_field(cx, "ping_interval", tk)?;
-                if o.cluster.ping_interval > 30_000_000_000 {
-                    cx.warn(
-                        Some(&tk.pos),
-                        "Cluster 'ping_interval' will reset to 30s which is the max for routes",
-                    );
-                }
-            }
-            "ping_max" => o.cluster.ping_max = want_int(tk)?,
-            "write_deadline" => {
-                o.cluster.write_deadline = parse_duration_field(cx, "write_deadline", tk)?
-            }
-            "write_timeout" => o.cluster.write_timeout = parse_write_timeout(cx, tk)?,
-            _ => cx.unknown(tk, mk),
         }
-    }
-    Ok(Ok(()))
+        Ok(Ok(()))
+    });
 }
 
 /// `parseGateway`.
 pub(crate) fn parse_gateway(cx: &mut Cx, v: &Value, o: &mut ServerConfig) {
-    let mut lt = Lt::default();
-    let r = parse_gateway_inner(cx, v, o, &mut lt);
-    if let Some(Err(e)) = cx.catch(&lt, r) {
-        cx.errors.push(e);
-    }
-}
-
-fn parse_gateway_inner(
-    cx: &mut Cx,
-    v: &Value,
-    o: &mut ServerConfig,
-    lt: &mut Lt,
-) -> P<Result<(), Diagnostic>> {
-    let tk = lt.set(v);
-    let Some(gm) = tk.as_map() else {
-        return Ok(Err(Diagnostic::plain(
-            Some(&tk.pos),
-            format!("Expected gateway to be a map, got {}", tk.kind.go_type()),
-        )));
-    };
-    for (mk, mv) in gm.iter() {
-        let tk = lt.set(mv);
-        match mk.to_lowercase().as_str() {
-            "name" => {
-                let gn = want_str(tk)?;
-                if gn.contains(' ') {
-                    cx.err(&tk.pos, "gateway name cannot contain spaces");
-                    continue;
-                }
-                o.gateway.name = gn.to_string();
-            }
-            "listen" => match parse_listen(tk) {
-                Ok((h, p)) => {
-                    o.gateway.host = h;
-                    o.gateway.port = p;
-                }
-                Err(e) => cx.err(&tk.pos, e),
-            },
-            "port" => o.gateway.port = want_int(tk)?,
-            "host" | "net" => o.gateway.host = want_str(tk)?.to_string(),
-            "authorization" => {
-                let auth = match parse_authorization(cx, tk) {
-                    None => return nil_deref(),
-                    Some(Err(e)) => {
-                        cx.errors.push(e);
-                        continue;
+    cx.map_block(v, "Expected gateway to be a map", |cx, lt, gm| {
+        let g = &mut o.gateway;
+        for (mk, mv) in gm.iter() {
+            let tk = lt.set(mv);
+            match mk.to_lowercase().as_str() {
+                "name" => {
+                    if let Some(n) = spaceless_name(cx, tk, "gateway")? {
+                        g.name = n;
                     }
-                    Some(Ok(a)) => a,
-                };
-                if auth.users.is_some() {
-                    cx.err(
-                        &tk.pos,
-                        "Gateway authorization does not allow multiple users",
-                    );
-                    continue;
                 }
-                if !auth.token.is_empty() {
-                    cx.err(&tk.pos, "Gateway authorization does not support tokens");
-                    continue;
+                "authorization" => {
+                    route_authorization(cx, tk, "Gateway", g)?;
                 }
-                if auth.callout.is_some() {
-                    cx.err(&tk.pos, "Gateway authorization does not support callouts");
-                    continue;
+                "advertise" => g.advertise = want_string(tk)?,
+                "connect_retries" => g.connect_retries = want_int(tk)?,
+                "connect_backoff" => g.connect_backoff = want_bool(tk)?,
+                "gateways" => match parse_gateways(cx, tk) {
+                    Some(Err(e)) => return Ok(Err(e)),
+                    r => g.gateways = r.and_then(Result::ok).unwrap_or_default(),
+                },
+                "reject_unknown" | "reject_unknown_cluster" => g.reject_unknown = want_bool(tk)?,
+                "write_deadline" => {
+                    g.write_deadline = parse_duration_field(cx, "write_deadline", tk)?
                 }
-                o.gateway.username = auth.user.clone();
-                o.gateway.password = auth.pass.clone();
-                o.gateway.auth_timeout = auth.timeout;
+                "write_timeout" => g.write_timeout = parse_write_timeout(cx, tk)?,
+                _ => listener_key(cx, mk, tk, g, false)?,
             }
-            "tls" => match get_tls_config(cx, tk) {
-                Ok(tc) => o.gateway.tls = Some(tc),
-                Err(e) => cx.errors.push(e),
-            },
-            "advertise" => o.gateway.advertise = want_str(tk)?.to_string(),
-            "connect_retries" => o.gateway.connect_retries = want_int(tk)?,
-            "connect_backoff" => o.gateway.connect_backoff = want_bool(tk)?,
-            "gateways" => match parse_gateways(cx, tk) {
-                Some(Ok(g)) => o.gateway.gateways = g,
-                Some(Err(e)) => return Ok(Err(e)),
-                None => o.gateway.gateways = Vec::new(),
-            },
-            "reject_unknown" | "reject_unknown_cluster" => {
-                o.gateway.reject_unknown = want_bool(tk)?
-            }
-            "write_deadline" => {
-                o.gateway.write_deadline = parse_duration_field(cx, "write_deadline", tk)?
-            }
-            "write_timeout" => o.gateway.write_timeout = parse_write_timeout(cx, tk)?,
-            _ => cx.unknown(tk, mk),
         }
-    }
-    Ok(Ok(()))
+        Ok(Ok(()))
+    });
 }
 
 fn parse_gateways(cx: &mut Cx, v: &Value) -> Option<Result<Vec<RemoteGatewayOpts>, Diagnostic>> {
-    let mut lt = Lt::default();
-    let r = (|| -> P<Result<Vec<RemoteGatewayOpts>, Diagnostic>> {
+    cx.guard(|cx, lt| {
         // The reference passes the bare value here: no position.
         let Some(ga) = v.as_array() else {
             return Ok(Err(Diagnostic::plain(
@@ -552,38 +421,27 @@ fn parse_gateways(cx: &mut Cx, v: &Value) -> Option<Result<Vec<RemoteGatewayOpts
         };
         let mut gateways = Vec::new();
         for g in ga {
-            let gtk = lt.set(g);
-            let Some(gm) = g.as_map() else {
-                cx.err(
-                    &gtk.pos,
-                    format!(
-                        "Expected gateway entry to be a map/struct, got {}",
-                        g.kind.go_v()
-                    ),
-                );
+            let Some(gm) = entry_map(cx, lt, g, "gateway") else {
                 continue;
             };
             let mut gw = RemoteGatewayOpts::default();
             for (k, fv) in gm.iter() {
                 let tk = lt.set(fv);
                 match k.to_lowercase().as_str() {
-                    "name" => gw.name = want_str(tk)?.to_string(),
-                    "tls" => match get_tls_config(cx, tk) {
-                        Ok(tc) => gw.tls = Some(tc),
-                        Err(e) => cx.errors.push(e),
-                    },
+                    "name" => gw.name = want_string(tk)?,
+                    "tls" => {
+                        if let Some(tc) = tls_config(cx, tk, false) {
+                            gw.tls = Some(tc);
+                        }
+                    }
                     "url" => match parse_url(want_str(tk)?, "gateway") {
                         Ok(u) => gw.urls.push(u),
                         Err(e) => cx.err(&tk.pos, e),
                     },
                     "urls" => {
-                        let a = want_array(tk)?;
-                        let (urls, errs) = parse_urls(cx, a, "gateway");
-                        if !errs.is_empty() {
-                            cx.errors.extend(errs);
-                            continue;
+                        if let Some(urls) = parse_urls(cx, want_array(tk)?, "gateway") {
+                            gw.urls = urls;
                         }
-                        gw.urls = urls;
                     }
                     _ => cx.unknown(tk, k),
                 }
@@ -591,6 +449,5 @@ fn parse_gateways(cx: &mut Cx, v: &Value) -> Option<Result<Vec<RemoteGatewayOpts
             gateways.push(gw);
         }
         Ok(Ok(gateways))
-    })();
-    cx.catch(&lt, r)
+    })
 }

@@ -413,13 +413,11 @@ pub struct GoUrl {
     pub raw: String,
 }
 
-fn unhex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+/// The value of a hexadecimal digit.
+pub(crate) fn unhex(c: u8) -> Option<u8> {
+    char::from(c)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 fn unescape(s: &str) -> Result<String, ()> {

@@ -2,7 +2,10 @@
 //! checked like nats-server does, and recorded.
 
 use super::gofmt::{parse_duration, quote, GoDuration};
-use super::process::{parse_duration_field, want_bool, want_int, want_str, Cx, Lt, P};
+use super::process::{
+    got_type, or_return, parse_duration_field, want_bool, want_int, want_str, want_string, Cx, Lt,
+    P,
+};
 use super::types::ServerConfig;
 use super::value::{Kind, Value};
 use super::Diagnostic;
@@ -120,6 +123,35 @@ fn err(v: &Value, msg: impl Into<String>) -> P<Result<(), Diagnostic>> {
     Ok(Err(Diagnostic::plain(Some(&v.pos), msg)))
 }
 
+/// `Expected {what} for {key}, got {%v}`, at `tk`.
+pub(crate) fn expected_for(tk: &Value, what: &str, key: &str) -> Diagnostic {
+    Diagnostic::plain(
+        Some(&tk.pos),
+        format!("Expected {what} for {}, got {}", quote(key), tk.kind.go_v()),
+    )
+}
+
+/// A `jetstream` value that is not a map: a bool, or `enabled` /
+/// `disabled`. `Err`: the reason text. (A map enables JetStream unless it
+/// says otherwise.)
+pub(crate) fn jetstream_switch(v: &Value) -> Result<bool, String> {
+    match &v.kind {
+        Kind::Bool(b) => Ok(*b),
+        Kind::String(s) => match s.to_lowercase().as_str() {
+            "enabled" | "enable" => Ok(true),
+            "disabled" | "disable" => Ok(false),
+            _ => Err(format!(
+                "Expected 'enabled' or 'disabled' for string value, got '{s}'"
+            )),
+        },
+        Kind::Map(_) => Ok(true),
+        Kind::Integer(_) | Kind::Float(_) | Kind::Datetime(_) | Kind::Array(_) => Err(format!(
+            "Expected map, bool or string to define JetStream, got {}",
+            v.kind.go_type()
+        )),
+    }
+}
+
 /// `parseJetStream`: has no panic handler of its own, so a type error
 /// lands on the top-level `jetstream` key.
 pub(crate) fn parse_jetstream(
@@ -129,234 +161,179 @@ pub(crate) fn parse_jetstream(
 ) -> P<Result<(), Diagnostic>> {
     let mut lt = Lt::default();
     let tk = lt.set(v);
-    match &tk.kind {
-        Kind::Bool(b) => o.jetstream.enabled = *b,
-        Kind::String(s) => match s.to_lowercase().as_str() {
-            "enabled" | "enable" => o.jetstream.enabled = true,
-            "disabled" | "disable" => o.jetstream.enabled = false,
-            _ => {
-                return err(
-                    tk,
-                    format!("Expected 'enabled' or 'disabled' for string value, got '{s}'"),
-                )
+    let Some(m) = tk.as_map() else {
+        match jetstream_switch(tk) {
+            Ok(b) => o.jetstream.enabled = b,
+            Err(e) => return err(tk, e),
+        }
+        return Ok(Ok(()));
+    };
+    let mut do_enable = true;
+    for (mk, mv) in m.iter() {
+        let tk = lt.set(mv);
+        let js = &mut o.jetstream;
+        match mk.to_lowercase().as_str() {
+            "strict" => match tk.as_bool() {
+                Some(b) => js.strict = Some(b),
+                None => {
+                    return err(
+                        tk,
+                        format!(
+                            "Expected 'true' or 'false' for bool value, got '{}'",
+                            go_s(tk)
+                        ),
+                    )
+                }
+            },
+            "store" | "store_dir" | "storedir" => {
+                if !o.store_dir.is_empty() {
+                    return err(tk, "Duplicate 'store_dir' configuration");
+                }
+                o.store_dir = want_string(tk)?;
             }
-        },
-        Kind::Map(m) => {
-            let mut do_enable = true;
-            for (mk, mv) in m.iter() {
-                let tk = lt.set(mv);
-                let js = &mut o.jetstream;
-                match mk.to_lowercase().as_str() {
-                    "strict" => match tk.as_bool() {
-                        Some(b) => js.strict = Some(b),
-                        None => {
-                            return err(
-                                tk,
-                                format!(
-                                    "Expected 'true' or 'false' for bool value, got '{}'",
-                                    go_s(tk)
-                                ),
-                            )
-                        }
-                    },
-                    "store" | "store_dir" | "storedir" => {
-                        if !o.store_dir.is_empty() {
-                            return err(tk, "Duplicate 'store_dir' configuration");
-                        }
-                        o.store_dir = want_str(tk)?.to_string();
-                    }
-                    "sync" | "sync_interval" => {
-                        if tk
-                            .as_str()
-                            .is_some_and(|s| s.eq_ignore_ascii_case("always"))
-                        {
-                            js.sync_interval = 120_000_000_000;
-                            js.sync_always = true;
-                        } else {
-                            let d = parse_duration_field(cx, mk, tk)?;
-                            o.jetstream.sync_interval = d;
-                        }
-                    }
-                    "max_memory_store" | "max_mem_store" | "max_mem" => match storage_size(tk) {
-                        Ok(s) => js.max_memory = Some(s),
-                        Err(e) => return err(tk, format!("max_mem_store {e}")),
-                    },
-                    "max_file_store" | "max_file" => match storage_size(tk) {
-                        Ok(s) => js.max_store = Some(s),
-                        Err(e) => return err(tk, format!("max_file_store {e}")),
-                    },
-                    "domain" => js.domain = want_str(tk)?.to_string(),
-                    "enable" | "enabled" => do_enable = want_bool(tk)?,
-                    "key" | "ek" | "encryption_key" => js.key = want_str(tk)?.to_string(),
-                    "prev_key" | "prev_ek" | "prev_encryption_key" => {
-                        js.prev_key = want_str(tk)?.to_string()
-                    }
-                    "cipher" => match cipher(tk)? {
-                        Ok(c) => js.cipher = c,
-                        Err(e) => return Ok(Err(e)),
-                    },
-                    "extension_hint" => js.extension_hint = want_str(tk)?.to_string(),
-                    "limits" => {
-                        if let Err(e) = parse_limits(cx, tk)? {
-                            return Ok(Err(e));
-                        }
-                        o.jetstream.limits = Some(tk.clone());
-                    }
-                    "tpm" => {
-                        if let Err(e) = parse_tpm(cx, tk)? {
-                            return Ok(Err(e));
-                        }
-                        o.jetstream.tpm = Some(tk.clone());
-                    }
-                    "unique_tag" => js.unique_tag = want_str(tk)?.trim().to_lowercase(),
-                    "max_outstanding_catchup" | "max_buffered_size" | "meta_compact_size" => {
-                        let lk = mk.to_lowercase();
-                        let s = match storage_size(tk) {
-                            Ok(s) => s,
-                            Err(e) => return err(tk, format!("{lk} {e}")),
-                        };
-                        match lk.as_str() {
-                            "max_outstanding_catchup" => js.max_catchup = s,
-                            "max_buffered_size" => js.max_buffered_size = s,
-                            _ => {
-                                if s < 0 {
-                                    return err(
-                                        tk,
-                                        format!(
-                                            "Expected an absolute size for {}, got {}",
-                                            quote(mk),
-                                            tk.kind.go_v()
-                                        ),
-                                    );
-                                }
-                                js.meta_compact_size = s as u64;
-                            }
-                        }
-                    }
-                    "max_buffered_msgs" | "request_queue_limit" | "info_queue_limit" => {
-                        let Some(n) = tk.as_int() else {
-                            return err(
-                                tk,
-                                format!(
-                                    "Expected a parseable size for {}, got {}",
-                                    quote(mk),
-                                    tk.kind.go_v()
-                                ),
-                            );
-                        };
-                        match mk.to_lowercase().as_str() {
-                            "max_buffered_msgs" => js.max_buffered_msgs = n,
-                            "request_queue_limit" => js.request_queue_limit = n,
-                            _ => js.info_queue_limit = n,
-                        }
-                    }
-                    "meta_compact" => match tk.as_int() {
-                        Some(n) if n >= 0 => js.meta_compact = n as u64,
-                        _ => {
-                            return err(
-                                tk,
-                                format!(
-                                    "Expected an absolute size for {}, got {}",
-                                    quote(mk),
-                                    tk.kind.go_v()
-                                ),
-                            )
-                        }
-                    },
-                    "meta_compact_sync" => js.meta_compact_sync = want_bool(tk)?,
-                    "max_concurrent_io" => match tk.as_int() {
-                        Some(n) if (4..=8192).contains(&n) => js.max_concurrent_io = n,
-                        _ => {
-                            return err(
-                                tk,
-                                format!(
-                                    "Expected an absolute size for {} between 4 and 8192, got {}",
-                                    quote(mk),
-                                    tk.kind.go_v()
-                                ),
-                            )
-                        }
-                    },
-                    _ => cx.unknown(tk, mk),
+            "sync" | "sync_interval" => {
+                if tk
+                    .as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("always"))
+                {
+                    js.sync_interval = 120_000_000_000;
+                    js.sync_always = true;
+                } else {
+                    js.sync_interval = parse_duration_field(cx, mk, tk)?;
                 }
             }
-            o.jetstream.enabled = do_enable;
+            lk @ ("max_memory_store"
+            | "max_mem_store"
+            | "max_mem"
+            | "max_file_store"
+            | "max_file"
+            | "max_outstanding_catchup"
+            | "max_buffered_size"
+            | "meta_compact_size") => {
+                let name = match lk {
+                    "max_memory_store" | "max_mem_store" | "max_mem" => "max_mem_store",
+                    "max_file_store" | "max_file" => "max_file_store",
+                    other => other,
+                };
+                let size = match storage_size(tk) {
+                    Ok(size) => size,
+                    Err(e) => return err(tk, format!("{name} {e}")),
+                };
+                match name {
+                    "max_mem_store" => js.max_memory = Some(size),
+                    "max_file_store" => js.max_store = Some(size),
+                    "max_outstanding_catchup" => js.max_catchup = size,
+                    "max_buffered_size" => js.max_buffered_size = size,
+                    _ => match u64::try_from(size) {
+                        Ok(size) => js.meta_compact_size = size,
+                        Err(_) => return Ok(Err(expected_for(tk, "an absolute size", mk))),
+                    },
+                }
+            }
+            "domain" => js.domain = want_string(tk)?,
+            "enable" | "enabled" => do_enable = want_bool(tk)?,
+            "key" | "ek" | "encryption_key" => js.key = want_string(tk)?,
+            "prev_key" | "prev_ek" | "prev_encryption_key" => js.prev_key = want_string(tk)?,
+            "cipher" => js.cipher = or_return!(cipher(tk)?),
+            "extension_hint" => js.extension_hint = want_string(tk)?,
+            "limits" => {
+                or_return!(parse_limits(cx, tk)?);
+                js.limits = Some(tk.clone());
+            }
+            "tpm" => {
+                or_return!(parse_tpm(cx, tk)?);
+                js.tpm = Some(tk.clone());
+            }
+            "unique_tag" => js.unique_tag = want_str(tk)?.trim().to_lowercase(),
+            lk @ ("max_buffered_msgs" | "request_queue_limit" | "info_queue_limit") => {
+                let Some(n) = tk.as_int() else {
+                    return Ok(Err(expected_for(tk, "a parseable size", mk)));
+                };
+                match lk {
+                    "max_buffered_msgs" => js.max_buffered_msgs = n,
+                    "request_queue_limit" => js.request_queue_limit = n,
+                    _ => js.info_queue_limit = n,
+                }
+            }
+            "meta_compact" => match tk.as_int().map(u64::try_from) {
+                Some(Ok(n)) => js.meta_compact = n,
+                _ => return Ok(Err(expected_for(tk, "an absolute size", mk))),
+            },
+            "meta_compact_sync" => js.meta_compact_sync = want_bool(tk)?,
+            "max_concurrent_io" => match tk.as_int() {
+                Some(n) if (4..=8192).contains(&n) => js.max_concurrent_io = n,
+                _ => {
+                    return err(
+                        tk,
+                        format!(
+                            "Expected an absolute size for {} between 4 and 8192, got {}",
+                            quote(mk),
+                            tk.kind.go_v()
+                        ),
+                    )
+                }
+            },
+            _ => cx.unknown(tk, mk),
         }
-        Kind::Integer(_) | Kind::Float(_) | Kind::Datetime(_) | Kind::Array(_) => {
-            return err(
-                tk,
-                format!(
-                    "Expected map, bool or string to define JetStream, got {}",
-                    tk.kind.go_type()
-                ),
-            )
-        }
+    }
+    o.jetstream.enabled = do_enable;
+    Ok(Ok(()))
+}
+
+/// A map that `jetstream.limits` and `jetstream.tpm` require; each key
+/// (lower-cased, as written) with its value goes to `key`.
+fn js_sub_map(
+    cx: &mut Cx,
+    v: &Value,
+    mut key: impl FnMut(&mut Cx, &str, &str, &Value) -> P<Result<(), Diagnostic>>,
+) -> P<Result<(), Diagnostic>> {
+    let Some(m) = v.as_map() else {
+        return Ok(Err(got_type(v, "Expected a map to define JetStreamLimits")));
+    };
+    for (mk, mv) in m.iter() {
+        or_return!(key(cx, &mk.to_lowercase(), mk, mv)?);
     }
     Ok(Ok(()))
 }
 
+/// A duration string whose parse error is recorded without a position.
+fn duration_or_err(cx: &mut Cx, v: &Value) -> P<()> {
+    if let Err(e) = parse_duration(want_str(v)?) {
+        cx.err_plain(e);
+    }
+    Ok(())
+}
+
 fn parse_limits(cx: &mut Cx, v: &Value) -> P<Result<(), Diagnostic>> {
-    let Some(m) = v.as_map() else {
-        return err(
-            v,
-            format!(
-                "Expected a map to define JetStreamLimits, got {}",
-                v.kind.go_type()
-            ),
-        );
-    };
-    for (mk, mv) in m.iter() {
-        match mk.to_lowercase().as_str() {
+    js_sub_map(cx, v, |cx, lk, mk, mv| {
+        match lk {
             "max_ack_pending" | "max_ha_assets" | "max_request_batch" => {
                 want_int(mv)?;
             }
-            "duplicate_window" => {
-                if let Err(e) = parse_duration(want_str(mv)?) {
-                    cx.err_plain(e);
-                }
-            }
+            "duplicate_window" => duration_or_err(cx, mv)?,
             "batch" => {
                 let Some(b) = mv.as_map() else {
-                    return err(
-                        mv,
-                        format!(
-                            "Expected a map to define batch limits, got {}",
-                            mv.kind.go_type()
-                        ),
-                    );
+                    return Ok(Err(got_type(mv, "Expected a map to define batch limits")));
                 };
                 for (bk, bv) in b.iter() {
                     match bk.to_lowercase().as_str() {
                         "max_inflight_per_stream" | "max_inflight_total" | "max_msgs" => {
                             want_int(bv)?;
                         }
-                        "timeout" => {
-                            if let Err(e) = parse_duration(want_str(bv)?) {
-                                cx.err_plain(e);
-                            }
-                        }
+                        "timeout" => duration_or_err(cx, bv)?,
                         _ => cx.unknown(bv, bk),
                     }
                 }
             }
             _ => cx.unknown(mv, mk),
         }
-    }
-    Ok(Ok(()))
+        Ok(Ok(()))
+    })
 }
 
 fn parse_tpm(cx: &mut Cx, v: &Value) -> P<Result<(), Diagnostic>> {
-    let Some(m) = v.as_map() else {
-        return err(
-            v,
-            format!(
-                "Expected a map to define JetStreamLimits, got {}",
-                v.kind.go_type()
-            ),
-        );
-    };
-    for (mk, mv) in m.iter() {
-        match mk.to_lowercase().as_str() {
+    js_sub_map(cx, v, |cx, lk, mk, mv| {
+        match lk {
             "keys_file" | "encryption_password" | "srk_password" => {
                 want_str(mv)?;
             }
@@ -364,12 +341,10 @@ fn parse_tpm(cx: &mut Cx, v: &Value) -> P<Result<(), Diagnostic>> {
                 want_int(mv)?;
             }
             "cipher" => {
-                if let Err(e) = cipher(mv)? {
-                    return Ok(Err(e));
-                }
+                or_return!(cipher(mv)?);
             }
             _ => cx.unknown(mv, mk),
         }
-    }
-    Ok(Ok(()))
+        Ok(Ok(()))
+    })
 }

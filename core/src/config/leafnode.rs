@@ -1,16 +1,18 @@
 //! The `leafnodes` block: the accepting side and the `remotes`.
 
-use super::auth::{parse_leaf_authorization, parse_perm_subjects, seed_prefix, PREFIX_USER};
+use super::auth::{entry_map, parse_leaf_authorization, parse_perm_subjects};
 use super::cluster::{parse_compression, parse_url, parse_urls, CompressionOpts};
 use super::gofmt::{join_path, quote, quote_list, GoDuration, GoUrl};
+use super::listener::listener_key;
 use super::process::{
-    nil_deref, parse_duration_field, parse_listen, parse_write_timeout, want_bool, want_int,
-    want_str, Cx, Lt, P,
+    got_type, got_value, nil_panic, parse_duration_field, parse_write_timeout, want_bool, want_str,
+    want_string, Cx, Lt, Record, P,
 };
-use super::tls::{gen_tls_check, parse_tls, TlsOpts};
+use super::tls::{tls_config, TlsOpts};
 use super::types::{ServerConfig, WriteTimeoutPolicy};
 use super::value::{Kind, Value};
 use super::Diagnostic;
+use crate::nkey::{seed_prefix, PREFIX_USER};
 
 /// A user of `leafnodes.authorization.users`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -246,104 +248,60 @@ pub(crate) fn validate_leaf_auth(l: &LeafNodeOpts) -> Result<(), String> {
 
 /// `parseLeafNodes`.
 pub(crate) fn parse_leaf_nodes(cx: &mut Cx, v: &Value, o: &mut ServerConfig) {
-    let mut lt = Lt::default();
-    let r = parse_leaf_nodes_inner(cx, v, o, &mut lt);
-    if let Some(Err(e)) = cx.catch(&lt, r) {
-        cx.errors.push(e);
-    }
-}
-
-fn parse_leaf_nodes_inner(
-    cx: &mut Cx,
-    v: &Value,
-    o: &mut ServerConfig,
-    lt: &mut Lt,
-) -> P<Result<(), Diagnostic>> {
-    let tk = lt.set(v);
-    let Some(cm) = tk.as_map() else {
-        return Ok(Err(Diagnostic::plain(
-            Some(&tk.pos),
-            format!(
-                "Expected map to define a leafnode, got {}",
-                tk.kind.go_type()
-            ),
-        )));
-    };
-    let l = &mut o.leafnode;
-    for (mk, mv) in cm.iter() {
-        let tk = lt.set(mv);
-        match mk.to_lowercase().as_str() {
-            "listen" => match parse_listen(tk) {
-                Ok((h, p)) => {
-                    l.host = h;
-                    l.port = p;
-                }
-                Err(e) => cx.err(&tk.pos, e),
-            },
-            "port" => l.port = want_int(tk)?,
-            "host" | "net" => l.host = want_str(tk)?.to_string(),
-            "authorization" => {
-                let (auth, users) = match parse_leaf_authorization(cx, tk) {
-                    None => return nil_deref(),
-                    Some(Err(e)) => {
-                        cx.errors.push(e);
+    cx.map_block(v, "Expected map to define a leafnode", |cx, lt, cm| {
+        let l = &mut o.leafnode;
+        for (mk, mv) in cm.iter() {
+            let tk = lt.set(mv);
+            match mk.to_lowercase().as_str() {
+                "authorization" => {
+                    let auth = parse_leaf_authorization(cx, tk).ok_or_else(nil_panic)?;
+                    let Some((auth, users)) = auth.record(cx) else {
                         continue;
-                    }
-                    Some(Ok(a)) => a,
-                };
-                l.username = auth.user;
-                l.password = auth.pass;
-                l.proxy_required = auth.proxy_required;
-                l.auth_timeout = auth.timeout;
-                l.account = auth.account;
-                l.users = users.unwrap_or_default();
-                l.nkey = auth.nkey;
-                if let Err(e) = validate_leaf_auth(l) {
-                    cx.err(&tk.pos, e);
-                    continue;
-                }
-            }
-            "remotes" => match parse_remote_leaf_nodes(cx, tk) {
-                Some(Ok(r)) => l.remotes = r,
-                Some(Err(e)) => cx.errors.push(e),
-                None => l.remotes = Vec::new(),
-            },
-            "reconnect" | "reconnect_delay" | "reconnect_interval" => {
-                l.reconnect_interval = parse_duration_field(cx, "reconnect", tk)?
-            }
-            "dial_timeout" => l.dial_timeout = parse_duration_field(cx, "dial_timeout", tk)?,
-            "tls" => match parse_tls(cx, tk, true) {
-                Ok(tc) => {
-                    if let Err(e) = gen_tls_check(cx, &tc) {
+                    };
+                    l.username = auth.user;
+                    l.password = auth.pass;
+                    l.proxy_required = auth.proxy_required;
+                    l.auth_timeout = auth.timeout;
+                    l.account = auth.account;
+                    l.users = users.unwrap_or_default();
+                    l.nkey = auth.nkey;
+                    if let Err(e) = validate_leaf_auth(l) {
                         cx.err(&tk.pos, e);
-                        continue;
                     }
-                    l.tls = Some(tc);
                 }
-                Err(e) => cx.errors.push(e),
-            },
-            "leafnode_advertise" | "advertise" => l.advertise = want_str(tk)?.to_string(),
-            "no_advertise" => l.no_advertise = want_bool(tk)?,
-            "min_version" | "minimum_version" => {
-                let version = want_str(tk)?;
-                if let Err(e) = check_leaf_min_version(version) {
-                    cx.err(&tk.pos, e);
-                    continue;
+                "remotes" => {
+                    if let Some(r) = parse_remote_leaf_nodes(cx, tk).record(cx) {
+                        l.remotes = r.unwrap_or_default();
+                    }
                 }
-                l.min_version = version.to_string();
+                "reconnect" | "reconnect_delay" | "reconnect_interval" => {
+                    l.reconnect_interval = parse_duration_field(cx, "reconnect", tk)?
+                }
+                "dial_timeout" => l.dial_timeout = parse_duration_field(cx, "dial_timeout", tk)?,
+                "leafnode_advertise" | "advertise" => l.advertise = want_string(tk)?,
+                "no_advertise" => l.no_advertise = want_bool(tk)?,
+                "min_version" | "minimum_version" => {
+                    let version = want_str(tk)?;
+                    match check_leaf_min_version(version) {
+                        Ok(()) => l.min_version = version.to_string(),
+                        Err(e) => cx.err(&tk.pos, e),
+                    }
+                }
+                "compression" => {
+                    parse_compression(&mut l.compression, "s2_auto", tk, mk).record(cx);
+                }
+                "isolate_leafnode_interest" | "isolate" => {
+                    l.isolate_leafnode_interest = want_bool(tk)?
+                }
+                "write_deadline" => {
+                    l.write_deadline = parse_duration_field(cx, "write_deadline", tk)?
+                }
+                "write_timeout" => l.write_timeout = parse_write_timeout(cx, tk)?,
+                _ => listener_key(cx, mk, tk, l, true)?,
             }
-            "compression" => {
-                if let Err(e) = parse_compression(&mut l.compression, "s2_auto", tk, mk) {
-                    cx.errors.push(e);
-                }
-            }
-            "isolate_leafnode_interest" | "isolate" => l.isolate_leafnode_interest = want_bool(tk)?,
-            "write_deadline" => l.write_deadline = parse_duration_field(cx, "write_deadline", tk)?,
-            "write_timeout" => l.write_timeout = parse_write_timeout(cx, tk)?,
-            _ => cx.unknown(tk, mk),
         }
-    }
-    Ok(Ok(()))
+        Ok(Ok(()))
+    });
 }
 
 /// `parseLeafUsers`. `None`: it panicked.
@@ -351,38 +309,23 @@ pub(crate) fn parse_leaf_users(
     cx: &mut Cx,
     v: &Value,
 ) -> Option<Result<Vec<LeafUser>, Diagnostic>> {
-    let mut lt = Lt::default();
-    let r = (|| -> P<Result<Vec<LeafUser>, Diagnostic>> {
+    cx.guard(|cx, lt| {
         let tk = lt.set(v);
         let Some(uv) = tk.as_array() else {
-            return Ok(Err(Diagnostic::plain(
-                Some(&tk.pos),
-                format!(
-                    "Expected users field to be an array, got {}",
-                    tk.kind.go_v()
-                ),
-            )));
+            return Ok(Err(got_value(tk, "Expected users field to be an array")));
         };
         let mut users = Vec::new();
         for u in uv {
-            let utk = lt.set(u);
-            let Some(um) = u.as_map() else {
-                cx.err(
-                    &utk.pos,
-                    format!(
-                        "Expected user entry to be a map/struct, got {}",
-                        u.kind.go_v()
-                    ),
-                );
+            let Some(um) = entry_map(cx, lt, u, "user") else {
                 continue;
             };
             let mut user = LeafUser::default();
             for (k, fv) in um.iter() {
                 let tk = lt.set(fv);
                 match k.to_lowercase().as_str() {
-                    "user" | "username" => user.username = want_str(tk)?.to_string(),
-                    "pass" | "password" => user.password = want_str(tk)?.to_string(),
-                    "account" => user.account = Some(want_str(tk)?.to_string()),
+                    "user" | "username" => user.username = want_string(tk)?,
+                    "pass" | "password" => user.password = want_string(tk)?,
+                    "account" => user.account = Some(want_string(tk)?),
                     "proxy_required" => user.proxy_required = want_bool(tk)?,
                     _ => cx.unknown(tk, k),
                 }
@@ -390,8 +333,7 @@ pub(crate) fn parse_leaf_users(
             users.push(user);
         }
         Ok(Ok(users))
-    })();
-    cx.catch(&lt, r)
+    })
 }
 
 /// Go's `os.ExpandEnv`.
@@ -509,35 +451,22 @@ pub(crate) fn validate_leaf_proxy(r: &RemoteLeafOpts) -> Result<Vec<String>, Str
 
 type RemotesResult = Result<Vec<RemoteLeafOpts>, Diagnostic>;
 
+const CREDS_AND_NKEY: &str = "Remote leafnode can not have both creds and nkey defined";
+
 fn parse_remote_leaf_nodes(cx: &mut Cx, v: &Value) -> Option<RemotesResult> {
-    let mut lt = Lt::default();
-    let r = parse_remotes_inner(cx, v, &mut lt);
-    cx.catch(&lt, r)
+    cx.guard(|cx, lt| parse_remotes_inner(cx, v, lt))
 }
 
 fn parse_remotes_inner(cx: &mut Cx, v: &Value, lt: &mut Lt) -> P<RemotesResult> {
     let tk = lt.set(v);
     let Some(ra) = tk.as_array() else {
-        return Ok(Err(Diagnostic::plain(
-            Some(&tk.pos),
-            format!(
-                "Expected remotes field to be an array, got {}",
-                tk.kind.go_type()
-            ),
-        )));
+        return Ok(Err(got_type(tk, "Expected remotes field to be an array")));
     };
     let mut names: Vec<String> = Vec::new();
     let mut remotes = Vec::new();
     for r in ra {
-        let mut tk = lt.set(r);
-        let Some(rm) = r.as_map() else {
-            cx.err(
-                &tk.pos,
-                format!(
-                    "Expected remote leafnode entry to be a map/struct, got {}",
-                    r.kind.go_v()
-                ),
-            );
+        let mut tk = r;
+        let Some(rm) = entry_map(cx, lt, r, "remote leafnode") else {
             continue;
         };
         let mut remote = RemoteLeafOpts::default();
@@ -548,12 +477,9 @@ fn parse_remotes_inner(cx: &mut Cx, v: &Value, lt: &mut Lt) -> P<RemotesResult> 
                 "no_randomize" | "dont_randomize" => remote.no_randomize = want_bool(tk)?,
                 "url" | "urls" => match &tk.kind {
                     Kind::Array(a) => {
-                        let (urls, errs) = parse_urls(cx, a, "leafnode");
-                        if !errs.is_empty() {
-                            cx.errors.extend(errs);
-                            continue;
+                        if let Some(urls) = parse_urls(cx, a, "leafnode") {
+                            remote.urls = urls;
                         }
-                        remote.urls = urls;
                     }
                     Kind::String(s) => match parse_url(s, "leafnode") {
                         Ok(u) => remote.urls.push(u),
@@ -563,32 +489,17 @@ fn parse_remotes_inner(cx: &mut Cx, v: &Value, lt: &mut Lt) -> P<RemotesResult> 
                     | Kind::Integer(_)
                     | Kind::Float(_)
                     | Kind::Datetime(_)
-                    | Kind::Map(_) => cx.err(
-                        &tk.pos,
-                        format!(
-                            "Expected remote leafnode url to be an array or string, got {}",
-                            tk.kind.go_v()
-                        ),
-                    ),
+                    | Kind::Map(_) => cx.errors.push(got_value(
+                        tk,
+                        "Expected remote leafnode url to be an array or string",
+                    )),
                 },
-                "account" | "local" => remote.local_account = want_str(tk)?.to_string(),
-                "creds" | "credentials" => {
-                    let p = match expand_path(cx, want_str(tk)?) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            cx.err(&tk.pos, e);
-                            continue;
-                        }
-                    };
-                    if !remote.nkey.is_empty() {
-                        cx.err(
-                            &tk.pos,
-                            "Remote leafnode can not have both creds and nkey defined",
-                        );
-                        continue;
-                    }
-                    remote.credentials = p;
-                }
+                "account" | "local" => remote.local_account = want_string(tk)?,
+                "creds" | "credentials" => match expand_path(cx, want_str(tk)?) {
+                    Err(e) => cx.err(&tk.pos, e),
+                    Ok(_) if !remote.nkey.is_empty() => cx.err(&tk.pos, CREDS_AND_NKEY),
+                    Ok(p) => remote.credentials = p,
+                },
                 "nkey" | "seed" => {
                     let nk = want_str(tk)?;
                     if seed_prefix(nk) != Some(PREFIX_USER) {
@@ -596,40 +507,30 @@ fn parse_remotes_inner(cx: &mut Cx, v: &Value, lt: &mut Lt) -> P<RemotesResult> 
                             &tk.pos,
                             format!("Remote leafnode nkey is not a valid seed: {}", quote(nk)),
                         );
-                        continue;
+                    } else if !remote.credentials.is_empty() {
+                        cx.err(&tk.pos, CREDS_AND_NKEY);
+                    } else {
+                        remote.nkey = nk.to_string();
                     }
-                    if !remote.credentials.is_empty() {
-                        cx.err(
-                            &tk.pos,
-                            "Remote leafnode can not have both creds and nkey defined",
-                        );
-                        continue;
-                    }
-                    remote.nkey = nk.to_string();
                 }
-                "tls" => match parse_tls(cx, tk, true) {
-                    Ok(tc) => {
-                        if let Err(e) = gen_tls_check(cx, &tc) {
-                            cx.err(&tk.pos, e);
-                            continue;
-                        }
+                "tls" => {
+                    if let Some(tc) = tls_config(cx, tk, true) {
                         remote.tls_timeout = if tc.timeout > 0.0 { tc.timeout } else { 2.0 };
                         remote.tls_handshake_first = tc.handshake_first;
                         remote.tls = Some(tc);
                     }
-                    Err(e) => cx.errors.push(e),
-                },
+                }
                 "hub" => remote.hub = want_bool(tk)?,
-                "deny_imports" | "deny_import" => match parse_perm_subjects(cx, tk, true, false) {
-                    Some(Ok(s)) => remote.deny_imports = s,
-                    Some(Err(e)) => cx.errors.push(e),
-                    None => remote.deny_imports = Vec::new(),
-                },
-                "deny_exports" | "deny_export" => match parse_perm_subjects(cx, tk, true, false) {
-                    Some(Ok(s)) => remote.deny_exports = s,
-                    Some(Err(e)) => cx.errors.push(e),
-                    None => remote.deny_exports = Vec::new(),
-                },
+                lk @ ("deny_imports" | "deny_import" | "deny_exports" | "deny_export") => {
+                    if let Some(s) = parse_perm_subjects(tk, true, false).record(cx) {
+                        let s = s.unwrap_or_default();
+                        if lk.starts_with("deny_import") {
+                            remote.deny_imports = s;
+                        } else {
+                            remote.deny_exports = s;
+                        }
+                    }
+                }
                 "ws_compress"
                 | "ws_compression"
                 | "websocket_compress"
@@ -656,9 +557,7 @@ fn parse_remotes_inner(cx: &mut Cx, v: &Value, lt: &mut Lt) -> P<RemotesResult> 
                 "isolate_leafnode_interest" | "isolate" => remote.local_isolation = want_bool(tk)?,
                 "request_isolation" => remote.request_isolation = want_bool(tk)?,
                 "compression" => {
-                    if let Err(e) = parse_compression(&mut remote.compression, "s2_auto", tk, k) {
-                        cx.errors.push(e);
-                    }
+                    parse_compression(&mut remote.compression, "s2_auto", tk, k).record(cx);
                 }
                 "first_info_timeout" => {
                     remote.first_info_timeout = parse_duration_field(cx, k, tk)?
@@ -667,10 +566,7 @@ fn parse_remotes_inner(cx: &mut Cx, v: &Value, lt: &mut Lt) -> P<RemotesResult> 
                 "disabled" => remote.disabled = want_bool(tk)?,
                 "proxy" => {
                     let Some(pm) = tk.as_map() else {
-                        cx.err(
-                            &tk.pos,
-                            format!("Expected proxy to be a map, got {}", tk.kind.go_type()),
-                        );
+                        cx.errors.push(got_type(tk, "Expected proxy to be a map"));
                         continue;
                     };
                     proxy_pos = Some(tk.pos.clone());
@@ -678,9 +574,9 @@ fn parse_remotes_inner(cx: &mut Cx, v: &Value, lt: &mut Lt) -> P<RemotesResult> 
                         let ptk = lt.set(pv);
                         tk = ptk;
                         match pk.to_lowercase().as_str() {
-                            "url" => remote.proxy.url = want_str(ptk)?.to_string(),
-                            "username" => remote.proxy.username = want_str(ptk)?.to_string(),
-                            "password" => remote.proxy.password = want_str(ptk)?.to_string(),
+                            "url" => remote.proxy.url = want_string(ptk)?,
+                            "username" => remote.proxy.username = want_string(ptk)?,
+                            "password" => remote.proxy.password = want_string(ptk)?,
                             "timeout" => {
                                 remote.proxy.timeout =
                                     parse_duration_field(cx, "proxy timeout", ptk)?

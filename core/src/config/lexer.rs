@@ -61,6 +61,8 @@ pub struct Item {
     pub raw_len: usize,
 }
 
+use super::gofmt::unhex;
+
 const EOF: char = '\0';
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,6 +183,11 @@ fn is_key_sep(r: char) -> bool {
 
 fn is_digit(r: char) -> bool {
     r.is_ascii_digit()
+}
+
+/// Runes that end an unquoted number.
+fn ends_number(r: char) -> bool {
+    is_nl(r) || r == EOF || r == '}' || r == ';' || r == ',' || is_whitespace(r)
 }
 
 fn is_number_suffix(r: char) -> bool {
@@ -322,6 +329,30 @@ impl<'a> Lexer<'a> {
         Next::Stop
     }
 
+    /// After the rune that ends a token: emits the token before it.
+    fn end_token(&mut self, typ: ItemType) -> Next {
+        self.backup();
+        self.emit(typ);
+        self.pop()
+    }
+
+    /// A closing bracket: emits it.
+    fn close_bracket(&mut self, typ: ItemType) -> Next {
+        self.ignore();
+        self.emit(typ);
+        self.pop()
+    }
+
+    /// At a closing delimiter (a quote, a block's `)`): emits what
+    /// precedes it (`emit`), skips it and returns to the pushed state.
+    fn close_quote(&mut self, emit: fn(&mut Self)) -> Next {
+        self.backup();
+        emit(self);
+        self.next();
+        self.ignore();
+        self.pop()
+    }
+
     fn unexpected_eof_or_eof(&mut self) -> Next {
         if self.pos > self.start {
             return self.errorf("Unexpected EOF.".into());
@@ -361,14 +392,14 @@ impl<'a> Lexer<'a> {
 
     fn step(&mut self, s: S) -> Next {
         match s {
-            S::Top => self.lex_top(),
+            S::Top => self.lex_keys_start(S::Top),
             S::TopValueEnd => self.lex_top_value_end(),
-            S::BlockStart => self.lex_block_start(),
+            S::BlockStart => self.lex_keys_start(S::BlockStart),
             S::BlockValueEnd => self.lex_block_value_end(),
             S::BlockEnd => self.lex_block_end(),
             S::KeyStart => self.lex_key_start(),
-            S::DubQuotedKey => self.lex_quoted_key('"'),
-            S::QuotedKey => self.lex_quoted_key('\''),
+            S::DubQuotedKey => self.lex_quoted_key('"', false),
+            S::QuotedKey => self.lex_quoted_key('\'', false),
             S::IncludeStart => {
                 let r = self.next();
                 if is_whitespace(r) {
@@ -382,81 +413,25 @@ impl<'a> Lexer<'a> {
             S::IncludeString => {
                 let r = self.next();
                 if is_nl(r) || r == EOF || r == ';' || r == '}' || is_whitespace(r) {
-                    self.backup();
-                    self.emit(ItemType::Include);
-                    return self.pop();
+                    return self.end_token(ItemType::Include);
                 }
                 if r == '\'' {
-                    self.backup();
-                    self.emit(ItemType::Include);
-                    self.next();
-                    self.ignore();
-                    return self.pop();
+                    return self.close_quote(|l| l.emit(ItemType::Include));
                 }
                 Next::Go(S::IncludeString)
             }
             S::Include => self.lex_include(),
-            S::Key => {
-                let r = self.peek();
-                if is_space(r) {
-                    return self.key_check_keyword(S::KeyEnd, None);
-                } else if is_key_sep(r) || r == EOF {
-                    self.emit(ItemType::Key);
-                    return Next::Go(S::KeyEnd);
-                }
-                self.next();
-                Next::Go(S::Key)
-            }
-            S::KeyEnd => {
-                let r = self.next();
-                if is_space(r) {
-                    return Next::Skip(S::KeyEnd);
-                }
-                if is_key_sep(r) {
-                    return Next::Skip(S::Value);
-                }
-                if r == EOF {
-                    self.emit(ItemType::Eof);
-                    return Next::Stop;
-                }
-                self.backup();
-                Next::Go(S::Value)
-            }
+            S::Key => self.lex_key(false),
+            S::KeyEnd => self.lex_key_end(false),
             S::Value => self.lex_value(),
             S::ArrayValue => self.lex_array_value(),
             S::ArrayValueEnd => self.lex_array_value_end(),
-            S::ArrayEnd => {
-                self.ignore();
-                self.emit(ItemType::ArrayEnd);
-                self.pop()
-            }
+            S::ArrayEnd => self.close_bracket(ItemType::ArrayEnd),
             S::MapKeyStart => self.lex_map_key_start(),
-            S::MapQuotedKey => self.lex_map_quoted_key('\''),
-            S::MapDubQuotedKey => self.lex_map_quoted_key('"'),
-            S::MapKey => {
-                let r = self.peek();
-                if r == EOF {
-                    return self.errorf("Unexpected EOF processing map key.".into());
-                } else if is_space(r) {
-                    return self.key_check_keyword(S::MapKeyEnd, Some(S::MapValueEnd));
-                } else if is_key_sep(r) {
-                    self.emit(ItemType::Key);
-                    return Next::Go(S::MapKeyEnd);
-                }
-                self.next();
-                Next::Go(S::MapKey)
-            }
-            S::MapKeyEnd => {
-                let r = self.next();
-                if is_space(r) {
-                    return Next::Skip(S::MapKeyEnd);
-                }
-                if is_key_sep(r) {
-                    return Next::Skip(S::MapValue);
-                }
-                self.backup();
-                Next::Go(S::MapValue)
-            }
+            S::MapQuotedKey => self.lex_quoted_key('\'', true),
+            S::MapDubQuotedKey => self.lex_quoted_key('"', true),
+            S::MapKey => self.lex_key(true),
+            S::MapKeyEnd => self.lex_key_end(true),
             S::MapValue => {
                 let r = self.next();
                 if is_space(r) {
@@ -473,19 +448,11 @@ impl<'a> Lexer<'a> {
                 Next::Go(S::Value)
             }
             S::MapValueEnd => self.lex_map_value_end(),
-            S::MapEnd => {
-                self.ignore();
-                self.emit(ItemType::MapEnd);
-                self.pop()
-            }
+            S::MapEnd => self.close_bracket(ItemType::MapEnd),
             S::QuotedString => {
                 let r = self.next();
                 if r == '\'' {
-                    self.backup();
-                    self.emit(ItemType::String);
-                    self.next();
-                    self.ignore();
-                    return self.pop();
+                    return self.close_quote(|l| l.emit(ItemType::String));
                 }
                 if r == EOF {
                     return self.unexpected_eof_or_eof();
@@ -499,11 +466,7 @@ impl<'a> Lexer<'a> {
                     return Next::Go(S::StringEscape);
                 }
                 if r == '"' {
-                    self.backup();
-                    self.emit_string();
-                    self.next();
-                    self.ignore();
-                    return self.pop();
+                    return self.close_quote(Self::emit_string);
                 }
                 if r == EOF {
                     return self.unexpected_eof_or_eof();
@@ -514,16 +477,7 @@ impl<'a> Lexer<'a> {
             S::Block => self.lex_block(),
             S::StringEscape => self.lex_string_escape(),
             S::StringBinary => self.lex_string_binary(),
-            S::NumberStart => {
-                let r = self.next();
-                if !is_digit(r) {
-                    if r == '.' {
-                        return self.errorf("Floats must start with a digit, not '.'.".into());
-                    }
-                    return self.errorf(format!("Expected a digit but got '{}'.", esc(r)));
-                }
-                Next::Go(S::Number)
-            }
+            S::NumberStart => self.lex_number_start(S::Number),
             S::Number => self.lex_number(),
             S::ConvenientNumber => {
                 let r = self.next();
@@ -533,7 +487,7 @@ impl<'a> Lexer<'a> {
                 self.backup();
                 // The 2.15.1 binary: a digit after the suffix is not a
                 // terminator (`1m30s` is a string).
-                if is_nl(r) || r == EOF || r == '}' || r == ';' || r == ',' || is_whitespace(r) {
+                if ends_number(r) {
                     self.emit(ItemType::Integer);
                     return self.pop();
                 }
@@ -541,16 +495,7 @@ impl<'a> Lexer<'a> {
                 Next::Go(S::Str)
             }
             S::DateAfterYear => self.lex_date_after_year(),
-            S::NegNumberStart => {
-                let r = self.next();
-                if !is_digit(r) {
-                    if r == '.' {
-                        return self.errorf("Floats must start with a digit, not '.'.".into());
-                    }
-                    return self.errorf(format!("Expected a digit but got '{}'.", esc(r)));
-                }
-                Next::Go(S::NegNumber)
-            }
+            S::NegNumberStart => self.lex_number_start(S::NegNumber),
             S::NegNumber => {
                 let r = self.next();
                 if is_digit(r) {
@@ -562,9 +507,7 @@ impl<'a> Lexer<'a> {
                 if is_number_suffix(r) {
                     return Next::Go(S::ConvenientNumber);
                 }
-                self.backup();
-                self.emit(ItemType::Integer);
-                self.pop()
+                self.end_token(ItemType::Integer)
             }
             S::FloatStart => {
                 let r = self.next();
@@ -584,18 +527,14 @@ impl<'a> Lexer<'a> {
                 if r == '.' {
                     return Next::Go(S::IpAddr);
                 }
-                self.backup();
-                self.emit(ItemType::Float);
-                self.pop()
+                self.end_token(ItemType::Float)
             }
             S::IpAddr => {
                 let r = self.next();
                 if is_digit(r) || r == '.' || r == ':' || r == '-' {
                     return Next::Go(S::IpAddr);
                 }
-                self.backup();
-                self.emit(ItemType::String);
-                self.pop()
+                self.end_token(ItemType::String)
             }
             S::CommentStart => {
                 self.ignore();
@@ -614,53 +553,60 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn lex_top(&mut self) -> Next {
+    /// After `r`: a `#` or `//` comment starts, and lexing resumes at
+    /// `resume` after it. After a lone `/` the next rune is put back, and
+    /// `None` says no comment started (as for any other rune).
+    fn comment_start(&mut self, r: char, resume: S) -> Option<Next> {
+        if r == '/' {
+            if self.next() != '/' {
+                self.backup();
+                return None;
+            }
+        } else if r != '#' {
+            return None;
+        }
+        self.push(resume);
+        Some(Next::Go(S::CommentStart))
+    }
+
+    /// `lexTop` and `lexBlockStart` (`me`): where keys start, at the top
+    /// level or inside a top-level `{ }` block.
+    fn lex_keys_start(&mut self, me: S) -> Next {
+        let block = me == S::BlockStart;
         let r = self.next();
         if is_space(r) {
-            return Next::Skip(S::Top);
+            return Next::Skip(me);
+        }
+        if let Some(n) = self.comment_start(r, me) {
+            return n;
         }
         match r {
             '{' => {
-                self.push(S::Top);
+                self.push(if block { S::BlockEnd } else { S::Top });
                 return Next::Skip(S::BlockStart);
             }
-            '#' => {
-                self.push(S::Top);
-                return Next::Go(S::CommentStart);
+            '}' if block => {
+                self.ignore();
+                return self.pop();
             }
-            '/' => {
-                let rn = self.next();
-                if rn == '/' {
-                    self.push(S::Top);
-                    return Next::Go(S::CommentStart);
-                }
-                self.backup();
-                return self.unexpected_eof_or_eof();
-            }
-            EOF => return self.unexpected_eof_or_eof(),
+            '/' | EOF => return self.unexpected_eof_or_eof(),
             _ => {}
         }
         self.backup();
-        self.push(S::TopValueEnd);
+        self.push(if block {
+            S::BlockValueEnd
+        } else {
+            S::TopValueEnd
+        });
         Next::Go(S::KeyStart)
     }
 
     fn lex_top_value_end(&mut self) -> Next {
         let r = self.next();
-        if r == '#' {
-            self.push(S::Top);
-            return Next::Go(S::CommentStart);
+        if let Some(n) = self.comment_start(r, S::Top) {
+            return n;
         }
-        if r == '/' {
-            let rn = self.next();
-            if rn == '/' {
-                self.push(S::Top);
-                return Next::Go(S::CommentStart);
-            }
-            self.backup();
-            return Next::Go(S::TopValueEnd);
-        }
-        if is_whitespace(r) {
+        if r == '/' || is_whitespace(r) {
             return Next::Go(S::TopValueEnd);
         }
         if is_nl(r) || r == EOF || r == ';' || r == ',' || r == '}' {
@@ -673,57 +619,12 @@ impl<'a> Lexer<'a> {
         ))
     }
 
-    fn lex_block_start(&mut self) -> Next {
-        let r = self.next();
-        if is_space(r) {
-            return Next::Skip(S::BlockStart);
-        }
-        match r {
-            '{' => {
-                self.push(S::BlockEnd);
-                return Next::Skip(S::BlockStart);
-            }
-            '}' => {
-                self.ignore();
-                return self.pop();
-            }
-            '#' => {
-                self.push(S::BlockStart);
-                return Next::Go(S::CommentStart);
-            }
-            '/' => {
-                let rn = self.next();
-                if rn == '/' {
-                    self.push(S::BlockStart);
-                    return Next::Go(S::CommentStart);
-                }
-                self.backup();
-                return self.unexpected_eof_or_eof();
-            }
-            EOF => return self.unexpected_eof_or_eof(),
-            _ => {}
-        }
-        self.backup();
-        self.push(S::BlockValueEnd);
-        Next::Go(S::KeyStart)
-    }
-
     fn lex_block_value_end(&mut self) -> Next {
         let r = self.next();
-        if r == '#' {
-            self.push(S::BlockValueEnd);
-            return Next::Go(S::CommentStart);
+        if let Some(n) = self.comment_start(r, S::BlockValueEnd) {
+            return n;
         }
-        if r == '/' {
-            let rn = self.next();
-            if rn == '/' {
-                self.push(S::BlockValueEnd);
-                return Next::Go(S::CommentStart);
-            }
-            self.backup();
-            return Next::Go(S::BlockValueEnd);
-        }
-        if is_whitespace(r) {
+        if r == '/' || is_whitespace(r) {
             return Next::Go(S::BlockValueEnd);
         }
         if is_nl(r) || r == ';' || r == ',' {
@@ -742,20 +643,10 @@ impl<'a> Lexer<'a> {
 
     fn lex_block_end(&mut self) -> Next {
         let r = self.next();
-        if r == '#' {
-            self.push(S::BlockStart);
-            return Next::Go(S::CommentStart);
+        if let Some(n) = self.comment_start(r, S::BlockStart) {
+            return n;
         }
-        if r == '/' {
-            let rn = self.next();
-            if rn == '/' {
-                self.push(S::BlockStart);
-                return Next::Go(S::CommentStart);
-            }
-            self.backup();
-            return Next::Go(S::BlockEnd);
-        }
-        if is_nl(r) || is_whitespace(r) {
+        if r == '/' || is_nl(r) || is_whitespace(r) {
             return Next::Go(S::BlockEnd);
         }
         if r == ';' || r == ',' {
@@ -794,31 +685,81 @@ impl<'a> Lexer<'a> {
         Next::Go(S::Key)
     }
 
-    fn lex_quoted_key(&mut self, q: char) -> Next {
+    /// `lexKey`, `lexMapKey`: an unquoted key (`map`: inside a map).
+    fn lex_key(&mut self, map: bool) -> Next {
+        let (me, end) = if map {
+            (S::MapKey, S::MapKeyEnd)
+        } else {
+            (S::Key, S::KeyEnd)
+        };
         let r = self.peek();
+        if r == EOF && map {
+            return self.errorf("Unexpected EOF processing map key.".into());
+        }
+        if is_space(r) {
+            return self.key_check_keyword(end, map.then_some(S::MapValueEnd));
+        }
+        if is_key_sep(r) || r == EOF {
+            self.emit(ItemType::Key);
+            return Next::Go(end);
+        }
+        self.next();
+        Next::Go(me)
+    }
+
+    /// `lexKeyEnd`, `lexMapKeyEnd`: up to the value.
+    fn lex_key_end(&mut self, map: bool) -> Next {
+        let (me, value) = if map {
+            (S::MapKeyEnd, S::MapValue)
+        } else {
+            (S::KeyEnd, S::Value)
+        };
+        let r = self.next();
+        if is_space(r) {
+            return Next::Skip(me);
+        }
+        if is_key_sep(r) {
+            return Next::Skip(value);
+        }
+        if r == EOF && !map {
+            self.emit(ItemType::Eof);
+            return Next::Stop;
+        }
+        self.backup();
+        Next::Go(value)
+    }
+
+    /// A key quoted with `q` (`map`: inside a map).
+    fn lex_quoted_key(&mut self, q: char, map: bool) -> Next {
+        let dub = q == '"';
+        let r = self.peek();
+        if r == EOF {
+            return match (map, dub) {
+                (false, _) => self.unexpected_eof_or_eof(),
+                (true, true) => {
+                    self.errorf("Unexpected EOF processing double quoted map key.".into())
+                }
+                (true, false) => self.errorf("Unexpected EOF processing quoted map key.".into()),
+            };
+        }
         if r == q {
             self.emit(ItemType::Key);
             self.next();
-            return Next::Skip(S::KeyEnd);
-        } else if r == EOF {
-            return self.unexpected_eof_or_eof();
+            return Next::Skip(if map { S::MapKeyEnd } else { S::KeyEnd });
         }
         self.next();
-        Next::Go(if q == '"' {
-            S::DubQuotedKey
-        } else {
-            S::QuotedKey
+        Next::Go(match (map, dub) {
+            (false, true) => S::DubQuotedKey,
+            (false, false) => S::QuotedKey,
+            (true, true) => S::MapDubQuotedKey,
+            (true, false) => S::MapQuotedKey,
         })
     }
 
     fn lex_include_quoted(&mut self, q: char) -> Next {
         let r = self.next();
         if r == q {
-            self.backup();
-            self.emit(ItemType::Include);
-            self.next();
-            self.ignore();
-            return self.pop();
+            return self.close_quote(|l| l.emit(ItemType::Include));
         }
         if r == EOF {
             return self.errorf(if q == '"' {
@@ -911,21 +852,11 @@ impl<'a> Lexer<'a> {
         if is_space(r) {
             return Next::Skip(S::ArrayValue);
         }
+        if let Some(n) = self.comment_start(r, S::ArrayValue) {
+            return n;
+        }
         match r {
-            '#' => {
-                self.push(S::ArrayValue);
-                return Next::Go(S::CommentStart);
-            }
-            '/' => {
-                let rn = self.next();
-                if rn == '/' {
-                    self.push(S::ArrayValue);
-                    return Next::Go(S::CommentStart);
-                }
-                self.backup();
-                return self.errorf("Unexpected array value terminator ','.".into());
-            }
-            ',' => return self.errorf("Unexpected array value terminator ','.".into()),
+            '/' | ',' => return self.errorf("Unexpected array value terminator ','.".into()),
             ']' => return Next::Go(S::ArrayEnd),
             _ => {}
         }
@@ -939,24 +870,13 @@ impl<'a> Lexer<'a> {
         if is_whitespace(r) {
             return Next::Skip(S::ArrayValueEnd);
         }
-        match r {
-            '#' => {
-                self.push(S::ArrayValueEnd);
-                return Next::Go(S::CommentStart);
-            }
-            '/' => {
-                let rn = self.next();
-                if rn == '/' {
-                    self.push(S::ArrayValueEnd);
-                    return Next::Go(S::CommentStart);
-                }
-                self.backup();
-                return Next::Skip(S::ArrayValue);
-            }
-            ']' => return Next::Go(S::ArrayEnd),
-            _ => {}
+        if let Some(n) = self.comment_start(r, S::ArrayValueEnd) {
+            return n;
         }
-        if r == ',' || is_nl(r) {
+        if r == ']' {
+            return Next::Go(S::ArrayEnd);
+        }
+        if r == '/' || r == ',' || is_nl(r) {
             return Next::Skip(S::ArrayValue);
         }
         self.errorf(format!(
@@ -982,19 +902,11 @@ impl<'a> Lexer<'a> {
                 self.next();
                 return Next::Skip(S::MapEnd);
             }
-            '#' => {
+            '#' | '/' => {
                 self.next();
-                self.push(S::MapKeyStart);
-                return Next::Go(S::CommentStart);
-            }
-            '/' => {
-                self.next();
-                let rn = self.next();
-                if rn == '/' {
-                    self.push(S::MapKeyStart);
-                    return Next::Go(S::CommentStart);
+                if let Some(n) = self.comment_start(r, S::MapKeyStart) {
+                    return n;
                 }
-                self.backup();
             }
             '\'' => {
                 self.next();
@@ -1012,52 +924,19 @@ impl<'a> Lexer<'a> {
         Next::Go(S::MapKey)
     }
 
-    fn lex_map_quoted_key(&mut self, q: char) -> Next {
-        let r = self.peek();
-        if r == EOF {
-            return self.errorf(if q == '"' {
-                "Unexpected EOF processing double quoted map key.".into()
-            } else {
-                "Unexpected EOF processing quoted map key.".into()
-            });
-        } else if r == q {
-            self.emit(ItemType::Key);
-            self.next();
-            return Next::Skip(S::MapKeyEnd);
-        }
-        self.next();
-        Next::Go(if q == '"' {
-            S::MapDubQuotedKey
-        } else {
-            S::MapQuotedKey
-        })
-    }
-
     fn lex_map_value_end(&mut self) -> Next {
         let r = self.next();
         if is_whitespace(r) {
             return Next::Skip(S::MapValueEnd);
         }
-        match r {
-            '#' => {
-                self.push(S::MapValueEnd);
-                return Next::Go(S::CommentStart);
-            }
-            '/' => {
-                let rn = self.next();
-                if rn == '/' {
-                    self.push(S::MapValueEnd);
-                    return Next::Go(S::CommentStart);
-                }
-                self.backup();
-                return Next::Skip(S::MapKeyStart);
-            }
-            ';' | ',' => return Next::Skip(S::MapKeyStart),
-            '}' => return Next::Skip(S::MapEnd),
-            _ => {}
+        if let Some(n) = self.comment_start(r, S::MapValueEnd) {
+            return n;
         }
-        if is_nl(r) {
+        if r == '/' || r == ';' || r == ',' || is_nl(r) {
             return Next::Skip(S::MapKeyStart);
+        }
+        if r == '}' {
+            return Next::Skip(S::MapEnd);
         }
         self.errorf(format!(
             "Expected a map value terminator \",\" or a map terminator \"}}\", but got '{}' instead.",
@@ -1071,8 +950,7 @@ impl<'a> Lexer<'a> {
             self.add_current_string_part(1);
             return Next::Go(S::StringEscape);
         }
-        if is_nl(r) || r == EOF || r == ';' || r == ',' || r == ']' || r == '}' || is_whitespace(r)
-        {
+        if ends_number(r) || r == ']' {
             self.backup();
             if self.has_parts {
                 self.emit_string();
@@ -1086,11 +964,7 @@ impl<'a> Lexer<'a> {
             return self.pop();
         }
         if r == '\'' {
-            self.backup();
-            self.emit_string();
-            self.next();
-            self.ignore();
-            return self.pop();
+            return self.close_quote(Self::emit_string);
         }
         Next::Go(S::Str)
     }
@@ -1108,11 +982,7 @@ impl<'a> Lexer<'a> {
             let r2 = self.next();
             if r2 == '\n' || r2 == EOF {
                 self.backup();
-                self.backup();
-                self.emit(ItemType::String);
-                self.next();
-                self.ignore();
-                return self.pop();
+                return self.close_quote(|l| l.emit(ItemType::String));
             }
             self.backup();
             return Next::Go(S::Block);
@@ -1153,7 +1023,7 @@ impl<'a> Lexer<'a> {
         let offset = self.pos.saturating_sub(2);
         let hex = self.slice(offset, self.pos).to_vec();
         let decoded = match hex.as_slice() {
-            [h, l] => match (hex_val(*h), hex_val(*l)) {
+            [h, l] => match (unhex(*h), unhex(*l)) {
                 (Some(h), Some(l)) => Some(h << 4 | l),
                 _ => None,
             },
@@ -1167,6 +1037,18 @@ impl<'a> Lexer<'a> {
         };
         self.add_string_part(&[byte]);
         Next::Go(self.string_state)
+    }
+
+    /// `lexNumberStart`, `lexNegNumberStart`: a digit, then `digits`.
+    fn lex_number_start(&mut self, digits: S) -> Next {
+        let r = self.next();
+        if is_digit(r) {
+            return Next::Go(digits);
+        }
+        if r == '.' {
+            return self.errorf("Floats must start with a digit, not '.'.".into());
+        }
+        self.errorf(format!("Expected a digit but got '{}'.", esc(r)))
     }
 
     fn lex_number(&mut self) -> Next {
@@ -1186,13 +1068,11 @@ impl<'a> Lexer<'a> {
         if is_number_suffix(r) {
             return Next::Go(S::ConvenientNumber);
         }
-        if !(is_nl(r) || r == EOF || r == '}' || r == ';' || r == ',' || is_whitespace(r)) {
+        if !ends_number(r) {
             self.string_state = S::Str;
             return Next::Go(S::Str);
         }
-        self.backup();
-        self.emit(ItemType::Integer);
-        self.pop()
+        self.end_token(ItemType::Integer)
     }
 
     fn lex_date_after_year(&mut self) -> Next {
@@ -1218,15 +1098,6 @@ impl<'a> Lexer<'a> {
         }
         self.emit(ItemType::Datetime);
         self.pop()
-    }
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 

@@ -47,6 +47,7 @@ mod auth;
 mod cluster;
 mod jetstream;
 mod leafnode;
+mod listener;
 mod process;
 mod tls;
 mod types;

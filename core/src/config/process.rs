@@ -9,17 +9,20 @@
 //! nil result after such a panic return `None`; callers that dereference
 //! it produce Go's nil-pointer error, as the reference does.
 
+use std::collections::BTreeMap;
+
 use super::accounts::{parse_account_mappings, parse_accounts};
-use super::auth::{parse_authorization, parse_proxies, valid_public_key, PREFIX_OPERATOR};
+use super::auth::{admit_user, parse_authorization, parse_proxies, user_names};
 use super::cluster::{parse_cluster, parse_gateway};
 use super::gofmt::{format_duration, parse_duration, quote, GoDuration};
 use super::jetstream::parse_jetstream;
 use super::leafnode::parse_leaf_nodes;
-use super::tls::{gen_tls_check, parse_tls};
+use super::tls::tls_config;
 use super::types::{ServerConfig, Unsupported, WriteTimeoutPolicy};
 use super::value::{Kind, Map, Pos, Value};
 use super::websocket::{parse_mqtt, parse_websocket};
 use super::{ConfigSource, DiagKind, Diagnostic};
+use crate::nkey::{valid_public_key, PREFIX_OPERATOR};
 
 /// A Go runtime panic on its way to the nearest deferred handler.
 #[derive(Debug)]
@@ -32,8 +35,9 @@ pub(crate) type P<T> = Result<T, Panic>;
 pub(crate) const NIL_DEREF: &str =
     "runtime error: invalid memory address or nil pointer dereference";
 
-pub(crate) fn nil_deref<T>() -> P<T> {
-    Err(Panic(NIL_DEREF.into()))
+/// The panic of using a nil result (for `Option::ok_or_else`).
+pub(crate) fn nil_panic() -> Panic {
+    Panic(NIL_DEREF.into())
 }
 
 /// The last value looked at (Go's `lt` token), for panic positions.
@@ -71,6 +75,11 @@ pub(crate) fn want_bool(v: &Value) -> P<bool> {
     v.as_bool().ok_or_else(|| conversion(v, "bool"))
 }
 
+/// `v.(string)`, copied.
+pub(crate) fn want_string(v: &Value) -> P<String> {
+    want_str(v).map(str::to_string)
+}
+
 /// `v.(map[string]any)`.
 pub(crate) fn want_map(v: &Value) -> P<&Map> {
     v.as_map()
@@ -81,6 +90,18 @@ pub(crate) fn want_map(v: &Value) -> P<&Map> {
 pub(crate) fn want_array(v: &Value) -> P<&[Value]> {
     v.as_array().ok_or_else(|| conversion(v, "[]interface {}"))
 }
+
+/// `?` for the inner result of a `P<Result<T, Diagnostic>>` function: an
+/// error ends the function with `Ok(Err(e))`.
+macro_rules! or_return {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+}
+pub(crate) use or_return;
 
 /// Error and warning collector.
 pub(crate) struct Cx<'a> {
@@ -108,6 +129,17 @@ impl Cx<'_> {
                 kind: DiagKind::UnknownField(field.to_string()),
                 reason: String::new(),
             });
+        }
+    }
+
+    /// `Unknown field {field} parsing {what}`, unless the key was used as
+    /// a variable.
+    pub fn unknown_parsing(&mut self, v: &Value, field: &str, what: &str) {
+        if !v.used_variable {
+            self.err(
+                &v.pos,
+                format!("Unknown field {} parsing {what}", quote(field)),
+            );
         }
     }
 
@@ -140,6 +172,91 @@ impl Cx<'_> {
     }
 }
 
+impl<'a> Cx<'a> {
+    /// Runs `f` under its own `defer convertPanicToErrorList(&lt, ...)`:
+    /// `None` when it panicked (the Go function then returns nil).
+    pub fn guard<T>(&mut self, f: impl FnOnce(&mut Cx<'a>, &mut Lt) -> P<T>) -> Option<T> {
+        let mut lt = Lt::default();
+        let r = f(self, &mut lt);
+        self.catch(&lt, r)
+    }
+
+    /// The frame of `parseCluster`, `parseGateway`, `parseLeafNodes`,
+    /// `parseWebsocket` and `parseMQTT`: `v` must be a map (else
+    /// `{not_map}, got {%T}`), `body` reads it under the block's own panic
+    /// handler, and the error it returns is appended to the list.
+    pub fn map_block<'v>(
+        &mut self,
+        v: &'v Value,
+        not_map: &str,
+        body: impl FnOnce(&mut Cx<'a>, &mut Lt, &'v Map) -> P<Result<(), Diagnostic>>,
+    ) {
+        let r = self.guard(|cx, lt| {
+            let tk = lt.set(v);
+            let Some(m) = tk.as_map() else {
+                return Ok(Err(got_type(tk, not_map)));
+            };
+            body(cx, lt, m)
+        });
+        if let Some(Err(e)) = r {
+            self.errors.push(e);
+        }
+    }
+}
+
+/// A sub-parser's result handled the way Go code handles
+/// `x, err := parseX(...)`: an error is appended to the list (`None`: skip
+/// the key), anything else is kept.
+pub(crate) trait Record {
+    /// What is kept.
+    type Out;
+    /// `Some` to keep, `None` once the error is recorded.
+    fn record(self, cx: &mut Cx) -> Option<Self::Out>;
+}
+
+impl<T> Record for Result<T, Diagnostic> {
+    type Out = T;
+    fn record(self, cx: &mut Cx) -> Option<T> {
+        match self {
+            Ok(t) => Some(t),
+            Err(e) => {
+                cx.errors.push(e);
+                None
+            }
+        }
+    }
+}
+
+/// A parser that may have panicked: its nil result (`None`) is kept as
+/// `Some(None)`.
+impl<T> Record for Option<Result<T, Diagnostic>> {
+    type Out = Option<T>;
+    fn record(self, cx: &mut Cx) -> Option<Option<T>> {
+        match self {
+            None => Some(None),
+            Some(r) => r.record(cx).map(Some),
+        }
+    }
+}
+
+/// `{what}, got {%T of v}`, at `v`.
+pub(crate) fn got_type(v: &Value, what: &str) -> Diagnostic {
+    Diagnostic::plain(Some(&v.pos), format!("{what}, got {}", v.kind.go_type()))
+}
+
+/// `{what}, got {%v of v}`, at `v`.
+pub(crate) fn got_value(v: &Value, what: &str) -> Diagnostic {
+    Diagnostic::plain(Some(&v.pos), format!("{what}, got {}", v.kind.go_v()))
+}
+
+/// `{what}: unsupported type {%T of v}`, at `v`.
+pub(crate) fn unsupported_type(v: &Value, what: &str) -> Diagnostic {
+    Diagnostic::plain(
+        Some(&v.pos),
+        format!("{what}: unsupported type {}", v.kind.go_type()),
+    )
+}
+
 /// Go's `defer convertPanicToError(&lt, &err)`: the panic becomes the
 /// function's error.
 pub(crate) fn catch_one<T>(lt: &Lt, r: P<Result<T, Diagnostic>>) -> Result<T, Diagnostic> {
@@ -167,6 +284,24 @@ pub(crate) fn parse_duration_field(cx: &mut Cx, field: &str, v: &Value) -> P<GoD
         format!("{field} should be converted to a duration"),
     );
     Ok(want_int(v)?.wrapping_mul(1_000_000_000))
+}
+
+/// A `timeout` in seconds: a number, or a duration string. `what` names
+/// the block in errors (`error parsing {what} config, 'timeout' ...`).
+pub(crate) fn timeout_seconds(tk: &Value, what: &str) -> Result<f64, Diagnostic> {
+    let why = match &tk.kind {
+        Kind::Integer(n) => return Ok(*n as f64),
+        Kind::Float(x) => return Ok(*x),
+        Kind::String(s) => match parse_duration(s) {
+            Ok(d) => return Ok(d as f64 / 1e9),
+            Err(e) => e,
+        },
+        Kind::Bool(_) | Kind::Datetime(_) | Kind::Array(_) | Kind::Map(_) => "wrong type".into(),
+    };
+    Err(Diagnostic::plain(
+        Some(&tk.pos),
+        format!("error parsing {what} config, 'timeout' {why}"),
+    ))
 }
 
 /// `write_timeout` values.
@@ -227,6 +362,28 @@ pub(crate) fn parse_listen(v: &Value) -> Result<(String, i64), String> {
             format!("expected port or host:port, got {}", v.kind.go_type()),
         ),
     }
+}
+
+/// A block's `listen`: a port or `host:port` into its two fields.
+pub(crate) fn set_listen(cx: &mut Cx, tk: &Value, host: &mut String, port: &mut i64) {
+    match parse_listen(tk) {
+        Ok((h, p)) => {
+            *host = h;
+            *port = p;
+        }
+        Err(e) => cx.err(&tk.pos, e),
+    }
+}
+
+/// A `name` that may not contain spaces (`{what} name cannot contain
+/// spaces`). `None`: the error was recorded.
+pub(crate) fn spaceless_name(cx: &mut Cx, tk: &Value, what: &str) -> P<Option<String>> {
+    let name = want_str(tk)?;
+    if name.contains(' ') {
+        cx.err(&tk.pos, format!("{what} name cannot contain spaces"));
+        return Ok(None);
+    }
+    Ok(Some(name.to_string()))
 }
 
 /// `parseStringArray`: a string or an array of strings.
@@ -416,24 +573,15 @@ fn process_line(o: &mut ServerConfig, k: &str, v: &Value, cx: &mut Cx, lt: &mut 
     let tk = lt.set(v);
     let lk = k.to_lowercase();
     match lk.as_str() {
-        "listen" => match parse_listen(tk) {
-            Ok((h, p)) => {
-                o.host = h;
-                o.port = p;
-            }
-            Err(e) => cx.err(&tk.pos, e),
-        },
-        "client_advertise" => o.client_advertise = want_str(tk)?.to_string(),
+        "listen" => set_listen(cx, tk, &mut o.host, &mut o.port),
+        "client_advertise" => o.client_advertise = want_string(tk)?,
         "port" => o.port = want_int(tk)?,
         "server_name" => {
-            let sn = want_str(tk)?;
-            if sn.contains(' ') {
-                cx.err(&tk.pos, "server name cannot contain spaces");
-                return Ok(());
+            if let Some(n) = spaceless_name(cx, tk, "server")? {
+                o.server_name = n;
             }
-            o.server_name = sn.to_string();
         }
-        "host" | "net" => o.host = want_str(tk)?.to_string(),
+        "host" | "net" => o.host = want_string(tk)?,
         "debug" => o.debug = want_bool(tk)?,
         "trace" => o.trace = want_bool(tk)?,
         "trace_verbose" => {
@@ -453,22 +601,19 @@ fn process_line(o: &mut ServerConfig, k: &str, v: &Value, cx: &mut Cx, lt: &mut 
         }
         "disable_sublist_cache" | "no_sublist_cache" => o.no_sublist_cache = want_bool(tk)?,
         "accounts" => parse_accounts(cx, tk, o),
-        "default_sentinel" => o.default_sentinel = want_str(tk)?.to_string(),
+        "default_sentinel" => o.default_sentinel = want_string(tk)?,
         "authorization" => process_authorization(o, tk, cx)?,
-        "http" | "https" => match parse_listen(tk) {
-            Ok((h, p)) => {
-                o.http_host = h;
-                if lk == "http" {
-                    o.http_port = p;
-                } else {
-                    o.https_port = p;
-                }
-            }
-            Err(e) => cx.err(&tk.pos, e),
-        },
+        "http" | "https" => {
+            let port = if lk == "http" {
+                &mut o.http_port
+            } else {
+                &mut o.https_port
+            };
+            set_listen(cx, tk, &mut o.http_host, port);
+        }
         "http_port" | "monitor_port" => o.http_port = want_int(tk)?,
         "https_port" => o.https_port = want_int(tk)?,
-        "http_base_path" => o.http_base_path = want_str(tk)?.to_string(),
+        "http_base_path" => o.http_base_path = want_string(tk)?,
         "cluster" => parse_cluster(cx, tk, o),
         "gateway" => parse_gateway(cx, tk, o),
         "leaf" | "leafnodes" => parse_leaf_nodes(cx, tk, o),
@@ -477,20 +622,18 @@ fn process_line(o: &mut ServerConfig, k: &str, v: &Value, cx: &mut Cx, lt: &mut 
                 cx.err(&tk.pos, "Duplicate 'store_dir' configuration");
                 return Ok(());
             }
-            o.store_dir = want_str(tk)?.to_string();
+            o.store_dir = want_string(tk)?;
         }
         "jetstream" => {
-            if let Err(e) = parse_jetstream(cx, tk, o)? {
-                cx.errors.push(e);
-            }
+            parse_jetstream(cx, tk, o)?.record(cx);
         }
-        "logfile" | "log_file" => o.log_file = want_str(tk)?.to_string(),
+        "logfile" | "log_file" => o.log_file = want_string(tk)?,
         "logfile_size_limit" | "log_size_limit" => o.log_size_limit = want_int(tk)?,
         "logfile_max_num" | "log_max_num" => o.log_max_files = want_int(tk)?,
         "syslog" => o.syslog = want_bool(tk)?,
-        "remote_syslog" => o.remote_syslog = want_str(tk)?.to_string(),
-        "pidfile" | "pid_file" => o.pid_file = want_str(tk)?.to_string(),
-        "ports_file_dir" => o.ports_file_dir = want_str(tk)?.to_string(),
+        "remote_syslog" => o.remote_syslog = want_string(tk)?,
+        "pidfile" | "pid_file" => o.pid_file = want_string(tk)?,
+        "ports_file_dir" => o.ports_file_dir = want_string(tk)?,
         "prof_port" => o.prof_port = want_int(tk)?,
         "prof_block_rate" => o.prof_block_rate = want_int(tk)?,
         "max_control_line" | "max_payload" => {
@@ -528,62 +671,43 @@ fn process_line(o: &mut ServerConfig, k: &str, v: &Value, cx: &mut Cx, lt: &mut 
         }
         "ping_interval" => o.ping_interval = parse_duration_field(cx, "ping_interval", tk)?,
         "ping_max" => o.ping_max = want_int(tk)?,
-        "tls" => match parse_tls(cx, tk, true) {
-            Ok(tc) => {
-                if let Err(e) = gen_tls_check(cx, &tc) {
-                    cx.err(&tk.pos, e);
-                    return Ok(());
-                }
-                o.tls = Some(tc);
+        "tls" | "resolver_tls" => {
+            if let Some(tc) = tls_config(cx, tk, true) {
+                let slot = if lk == "tls" {
+                    &mut o.tls
+                } else {
+                    &mut o.resolver_tls
+                };
+                *slot = Some(tc);
             }
-            Err(e) => cx.errors.push(e),
-        },
+        }
         "ocsp" => process_ocsp(o, tk, cx, lt)?,
         "allow_non_tls" => o.allow_non_tls = want_bool(tk)?,
         "write_deadline" => o.write_deadline = parse_duration_field(cx, "write_deadline", tk)?,
         "write_timeout" => o.write_timeout = parse_write_timeout(cx, tk)?,
-        "lame_duck_duration" => {
-            let s = want_str(tk)?;
-            match parse_duration(s) {
-                Err(e) => cx.err(&tk.pos, format!("error parsing lame_duck_duration: {e}")),
-                Ok(d) if d < 30_000_000_000 => cx.err(
-                    &tk.pos,
-                    format!(
-                        "invalid lame_duck_duration of {}, minimum is 30 seconds",
-                        format_duration(d)
-                    ),
+        "lame_duck_duration" => match parse_duration_key(cx, tk, &lk)? {
+            Some(d) if d < 30_000_000_000 => cx.err(
+                &tk.pos,
+                format!(
+                    "invalid lame_duck_duration of {}, minimum is 30 seconds",
+                    format_duration(d)
                 ),
-                Ok(d) => o.lame_duck_duration = d,
-            }
-        }
-        "lame_duck_grace_period" => {
-            let s = want_str(tk)?;
-            match parse_duration(s) {
-                Err(e) => cx.err(
-                    &tk.pos,
-                    format!("error parsing lame_duck_grace_period: {e}"),
-                ),
-                Ok(d) if d < 0 => cx.err(
-                    &tk.pos,
-                    "invalid lame_duck_grace_period, needs to be positive",
-                ),
-                Ok(d) => o.lame_duck_grace_period = d,
-            }
-        }
+            ),
+            Some(d) => o.lame_duck_duration = d,
+            None => {}
+        },
+        "lame_duck_grace_period" => match parse_duration_key(cx, tk, &lk)? {
+            Some(d) if d < 0 => cx.err(
+                &tk.pos,
+                "invalid lame_duck_grace_period, needs to be positive",
+            ),
+            Some(d) => o.lame_duck_grace_period = d,
+            None => {}
+        },
         "operator" | "operators" | "roots" | "root" | "root_operators" | "root_operator" => {
             process_operators(o, tk, cx)
         }
         "resolver" | "account_resolver" | "accounts_resolver" => process_resolver(o, tk, cx, lt)?,
-        "resolver_tls" => match parse_tls(cx, tk, true) {
-            Ok(tc) => {
-                if let Err(e) = gen_tls_check(cx, &tc) {
-                    cx.err(&tk.pos, e);
-                    return Ok(());
-                }
-                o.resolver_tls = Some(tc);
-            }
-            Err(e) => cx.errors.push(e),
-        },
         "resolver_preload" => {
             let Some(pm) = tk.as_map() else {
                 cx.err(
@@ -596,92 +720,34 @@ fn process_line(o: &mut ServerConfig, k: &str, v: &Value, cx: &mut Cx, lt: &mut 
                 let val = lt.set(val);
                 match val.as_str() {
                     None => cx.err(&val.pos, "preload map value should be a string JWT"),
+                    Some(jwt) if !looks_like_jwt(jwt) => cx.err(&val.pos, "invalid account JWT"),
                     Some(jwt) => {
-                        if !looks_like_jwt(jwt) {
-                            cx.err(&val.pos, "invalid account JWT");
-                            continue;
-                        }
                         o.resolver_preload.insert(key.to_string(), jwt.to_string());
                     }
                 }
             }
         }
-        "resolver_pinned_accounts" => match &tk.kind {
-            Kind::String(s) => o.resolver_pinned_accounts = vec![s.clone()],
-            Kind::Array(a) => {
-                o.resolver_pinned_accounts.clear();
-                for e in a {
-                    let e = lt.set(e);
-                    match e.as_str() {
-                        Some(s) => o.resolver_pinned_accounts.push(s.to_string()),
-                        None => cx.err(
-                            &e.pos,
-                            format!(
-                                "error parsing resolver_pinned_accounts: unsupported type in array {}",
-                                e.kind.go_type()
-                            ),
-                        ),
-                    }
-                }
+        "resolver_pinned_accounts" => {
+            if let Some(a) = parse_string_array(cx, &lk, tk, lt, tk) {
+                o.resolver_pinned_accounts = a;
             }
-            Kind::Bool(_)
-            | Kind::Integer(_)
-            | Kind::Float(_)
-            | Kind::Datetime(_)
-            | Kind::Map(_) => {
-                cx.err(
-                    &tk.pos,
-                    format!(
-                        "error parsing resolver_pinned_accounts: unsupported type {}",
-                        tk.kind.go_type()
-                    ),
-                );
-            }
-        },
-        "no_auth_user" => o.no_auth_user = want_str(tk)?.to_string(),
+        }
+        "no_auth_user" => o.no_auth_user = want_string(tk)?,
         "system_account" | "system" => {}
         "no_system_account" | "no_system" | "no_sys_acc" => o.no_system_account = want_bool(tk)?,
         "no_header_support" => o.no_header_support = want_bool(tk)?,
         "trusted" | "trusted_keys" => {
-            match &tk.kind {
-                Kind::String(s) => o.trusted_keys = vec![s.clone()],
-                Kind::Array(a) => {
-                    let mut keys = Vec::new();
-                    for e in a {
-                        let e = lt.set(e);
-                        match e.as_str() {
-                            Some(s) => keys.push(s.to_string()),
-                            None => cx.err(
-                                &e.pos,
-                                format!(
-                                    "error parsing trusted: unsupported type in array {}",
-                                    e.kind.go_type()
-                                ),
-                            ),
-                        }
-                    }
-                    o.trusted_keys = keys;
-                }
-                Kind::Bool(_)
-                | Kind::Integer(_)
-                | Kind::Float(_)
-                | Kind::Datetime(_)
-                | Kind::Map(_) => cx.err(
-                    &tk.pos,
-                    format!(
-                        "error parsing trusted: unsupported type {}",
-                        tk.kind.go_type()
-                    ),
-                ),
+            if let Some(keys) = parse_string_array(cx, "trusted", tk, lt, tk) {
+                o.trusted_keys = keys;
             }
             let pos = lt.0.clone().unwrap_or_else(|| tk.pos.clone());
-            for key in o.trusted_keys.clone() {
-                if !valid_public_key(&key, PREFIX_OPERATOR) {
+            for key in &o.trusted_keys {
+                if !valid_public_key(key, PREFIX_OPERATOR) {
                     cx.err(
                         &pos,
                         format!(
                             "trust key {} required to be a valid public operator nkey",
-                            quote(&key)
+                            quote(key)
                         ),
                     );
                 }
@@ -691,96 +757,37 @@ fn process_line(o: &mut ServerConfig, k: &str, v: &Value, cx: &mut Cx, lt: &mut 
         "reconnect_error_reports" => o.reconnect_error_reports = want_int(tk)?,
         "websocket" | "ws" => parse_websocket(cx, tk, o),
         "mqtt" => parse_mqtt(cx, tk, o),
-        "server_tags" => match &tk.kind {
-            Kind::String(s) => push_tag(&mut o.tags, s),
-            Kind::Array(a) => {
-                for e in a {
-                    match e.as_str() {
-                        Some(s) => push_tag(&mut o.tags, s),
-                        None => {
-                            cx.err(
-                                &tk.pos,
-                                "error parsing tags: unsupported type *conf.token where string is expected",
-                            );
-                            break;
-                        }
-                    }
-                }
-            }
-            Kind::Bool(_)
-            | Kind::Integer(_)
-            | Kind::Float(_)
-            | Kind::Datetime(_)
-            | Kind::Map(_) => {
-                cx.err(
-                    &tk.pos,
-                    format!("error parsing tags: unsupported type {}", tk.kind.go_type()),
-                );
-            }
-        },
-        "server_metadata" => {
-            let Some(mm) = tk.as_map() else {
-                cx.err(
-                    &tk.pos,
-                    format!(
-                        "error parsing metadata: unsupported type {}",
-                        tk.kind.go_type()
-                    ),
-                );
-                return Ok(());
-            };
-            for (mk, mv) in mm.iter() {
-                let mv = lt.set(mv);
-                o.metadata.insert(mk.to_string(), want_str(mv)?.to_string());
+        "server_tags" => {
+            for t in string_list(cx, tk, "tags") {
+                push_tag(&mut o.tags, &t);
             }
         }
+        "server_metadata" => string_map(cx, lt, tk, "error parsing metadata", &mut o.metadata)?,
         "feature_flags" => {
             let Some(mm) = tk.as_map() else {
-                cx.err(
-                    &tk.pos,
-                    format!(
-                        "error parsing feature flags: unsupported type {}",
-                        tk.kind.go_type()
-                    ),
-                );
+                cx.errors
+                    .push(unsupported_type(tk, "error parsing feature flags"));
                 return Ok(());
             };
             for (mk, mv) in mm.iter() {
                 let mv = lt.set(mv);
-                match mv.as_bool() {
-                    Some(b) => {
-                        o.feature_flags.insert(mk.to_string(), b);
-                    }
-                    None => {
-                        cx.err(
-                            &mv.pos,
-                            format!(
-                                "error parsing feature flag {}: expected bool, got {}",
-                                quote(mk),
-                                mv.kind.go_type()
-                            ),
-                        );
-                        break;
-                    }
-                }
+                let Some(b) = mv.as_bool() else {
+                    cx.err(
+                        &mv.pos,
+                        format!(
+                            "error parsing feature flag {}: expected bool, got {}",
+                            quote(mk),
+                            mv.kind.go_type()
+                        ),
+                    );
+                    break;
+                };
+                o.feature_flags.insert(mk.to_string(), b);
             }
         }
         "default_js_domain" => {
-            let Some(mm) = tk.as_map() else {
-                cx.err(
-                    &tk.pos,
-                    format!(
-                        "error default_js_domain config: unsupported type {}",
-                        tk.kind.go_type()
-                    ),
-                );
-                return Ok(());
-            };
-            for (mk, mv) in mm.iter() {
-                let mv = lt.set(mv);
-                o.js_default_domain
-                    .insert(mk.to_string(), want_str(mv)?.to_string());
-            }
+            let what = "error default_js_domain config";
+            string_map(cx, lt, tk, what, &mut o.js_default_domain)?;
         }
         "ocsp_cache" => match &tk.kind {
             Kind::Bool(_) | Kind::Map(_) => o.ocsp_cache = Some(tk.clone()),
@@ -788,12 +795,7 @@ fn process_line(o: &mut ServerConfig, k: &str, v: &Value, cx: &mut Cx, lt: &mut 
             | Kind::Integer(_)
             | Kind::Float(_)
             | Kind::Datetime(_)
-            | Kind::Array(_) => {
-                cx.err(
-                    &tk.pos,
-                    format!("error parsing tags: unsupported type {}", tk.kind.go_type()),
-                );
-            }
+            | Kind::Array(_) => cx.errors.push(unsupported_type(tk, "error parsing tags")),
         },
         "no_fast_producer_stall" => o.no_fast_producer_stall = want_bool(tk)?,
         "max_closed_clients" => o.max_closed_clients = want_int(tk)?,
@@ -803,6 +805,64 @@ fn process_line(o: &mut ServerConfig, k: &str, v: &Value, cx: &mut Cx, lt: &mut 
             }
         }
         _ => cx.unknown(tk, k),
+    }
+    Ok(())
+}
+
+/// A duration string (`error parsing {key}: ...` otherwise). `None`: the
+/// error was recorded.
+fn parse_duration_key(cx: &mut Cx, tk: &Value, key: &str) -> P<Option<GoDuration>> {
+    Ok(match parse_duration(want_str(tk)?) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            cx.err(&tk.pos, format!("error parsing {key}: {e}"));
+            None
+        }
+    })
+}
+
+/// A string or an array of strings, for `server_tags` and `operators`
+/// (`error parsing {what}: ...`); the strings before a bad element are
+/// kept.
+fn string_list(cx: &mut Cx, tk: &Value, what: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    match &tk.kind {
+        Kind::String(s) => out.push(s.clone()),
+        Kind::Array(a) => {
+            for e in a {
+                let Some(s) = e.as_str() else {
+                    cx.err(
+                        &tk.pos,
+                        format!("error parsing {what}: unsupported type *conf.token where string is expected"),
+                    );
+                    break;
+                };
+                out.push(s.to_string());
+            }
+        }
+        Kind::Bool(_) | Kind::Integer(_) | Kind::Float(_) | Kind::Datetime(_) | Kind::Map(_) => {
+            cx.errors
+                .push(unsupported_type(tk, &format!("error parsing {what}")));
+        }
+    }
+    out
+}
+
+/// A map of strings into `out` (`server_metadata`, `default_js_domain`;
+/// `{what}: unsupported type ...` when not a map).
+fn string_map(
+    cx: &mut Cx,
+    lt: &mut Lt,
+    tk: &Value,
+    what: &str,
+    out: &mut BTreeMap<String, String>,
+) -> P<()> {
+    let Some(m) = tk.as_map() else {
+        cx.errors.push(unsupported_type(tk, what));
+        return Ok(());
+    };
+    for (k, v) in m.iter() {
+        out.insert(k.to_string(), want_string(lt.set(v))?);
     }
     Ok(())
 }
@@ -827,15 +887,9 @@ fn looks_like_jwt(s: &str) -> bool {
 }
 
 fn process_authorization(o: &mut ServerConfig, tk: &Value, cx: &mut Cx) -> P<()> {
-    let Some(auth) = parse_authorization(cx, tk) else {
-        return nil_deref();
-    };
-    let auth = match auth {
-        Ok(a) => a,
-        Err(e) => {
-            cx.errors.push(e);
-            return Ok(());
-        }
+    let auth = parse_authorization(cx, tk).ok_or_else(nil_panic)?;
+    let Some(auth) = auth.record(cx) else {
+        return Ok(());
     };
     o.auth_block_defined = true;
     o.username = auth.user.clone();
@@ -848,12 +902,7 @@ fn process_authorization(o: &mut ServerConfig, tk: &Value, cx: &mut Cx) -> P<()>
         cx.err(&tk.pos, "Cannot have a user/pass and token");
         return Ok(());
     }
-    let mut unames: Vec<String> = o
-        .users
-        .iter()
-        .map(|u| u.username.clone())
-        .chain(o.nkeys.iter().map(|n| n.nkey.clone()))
-        .collect();
+    let mut unames = user_names(o);
     if auth.users.is_some() || !unames.is_empty() {
         if !auth.user.is_empty() {
             cx.err(&tk.pos, "Can not have a single user/pass and a users array");
@@ -865,27 +914,17 @@ fn process_authorization(o: &mut ServerConfig, tk: &Value, cx: &mut Cx) -> P<()>
         }
         if let Some(users) = &auth.users {
             for u in users {
-                if unames.contains(&u.username) {
-                    cx.err(
-                        &tk.pos,
-                        format!("Duplicate user {} detected", quote(&u.username)),
-                    );
+                if !admit_user(cx, &mut unames, &u.username, "user", Some(&tk.pos)) {
                     return Ok(());
                 }
-                unames.push(u.username.clone());
             }
             o.users.extend(users.iter().cloned());
         }
     }
     for n in &auth.nkeys {
-        if unames.contains(&n.nkey) {
-            cx.err(
-                &tk.pos,
-                format!("Duplicate nkey {} detected", quote(&n.nkey)),
-            );
+        if !admit_user(cx, &mut unames, &n.nkey, "nkey", Some(&tk.pos)) {
             return Ok(());
         }
-        unames.push(n.nkey.clone());
     }
     o.nkeys.extend(auth.nkeys.iter().cloned());
     Ok(())
@@ -930,46 +969,15 @@ fn process_ocsp(o: &mut ServerConfig, tk: &Value, cx: &mut Cx, lt: &mut Lt) -> P
         | Kind::Float(_)
         | Kind::Datetime(_)
         | Kind::Array(_) => {
-            cx.err(
-                &tk.pos,
-                format!(
-                    "error parsing ocsp config: unsupported type {}",
-                    tk.kind.go_type()
-                ),
-            );
+            cx.errors
+                .push(unsupported_type(tk, "error parsing ocsp config"));
         }
     }
     Ok(())
 }
 
 fn process_operators(o: &mut ServerConfig, tk: &Value, cx: &mut Cx) {
-    let mut files = Vec::new();
-    match &tk.kind {
-        Kind::String(s) => files.push(s.clone()),
-        Kind::Array(a) => {
-            for e in a {
-                match e.as_str() {
-                    Some(s) => files.push(s.to_string()),
-                    None => {
-                        cx.err(
-                            &tk.pos,
-                            "error parsing operators: unsupported type *conf.token where string is expected",
-                        );
-                        break;
-                    }
-                }
-            }
-        }
-        Kind::Bool(_) | Kind::Integer(_) | Kind::Float(_) | Kind::Datetime(_) | Kind::Map(_) => {
-            cx.err(
-                &tk.pos,
-                format!(
-                    "error parsing operators: unsupported type {}",
-                    tk.kind.go_type()
-                ),
-            );
-        }
-    }
+    let files = string_list(cx, tk, "operators");
     for f in files {
         // An inline JWT, or a file holding one.
         let text = if looks_like_jwt(f.trim()) {

@@ -6,7 +6,9 @@
 //! real parsing when it starts).
 
 use super::gofmt::{parse_duration, quote, GoDuration};
-use super::process::{catch_one, want_array, want_str, Cx, Lt, P};
+use super::process::{
+    catch_one, or_return, timeout_seconds, want_array, want_map, want_str, Cx, Lt, Record, P,
+};
 use super::value::{Kind, Value};
 use super::Diagnostic;
 
@@ -105,9 +107,68 @@ fn err(pos: &Value, msg: impl Into<String>) -> Result<TlsOpts, Diagnostic> {
     Err(Diagnostic::plain(Some(&pos.pos), msg))
 }
 
+/// A block's `tls` key: `parseTLS` then the file checks of
+/// `GenTLSConfig` (reported at the key). `None`: an error was recorded.
+pub(crate) fn tls_config(cx: &mut Cx, tk: &Value, client_ctx: bool) -> Option<TlsOpts> {
+    let tc = parse_tls(cx, tk, client_ctx).record(cx)?;
+    match gen_tls_check(cx, &tc) {
+        Ok(()) => Some(tc),
+        Err(e) => {
+            cx.err(&tk.pos, e);
+            None
+        }
+    }
+}
+
+/// A non-empty array of known names (`key`: `cipher_suites`,
+/// `curve_preferences`); `lookup` finds a name, an unknown one is
+/// `{unknown} {name}`.
+fn known_names<T>(
+    lt: &mut Lt,
+    tk: &Value,
+    key: &str,
+    unknown: &str,
+    lookup: impl Fn(&str) -> Option<T>,
+) -> P<Result<Vec<T>, Diagnostic>> {
+    let ra = want_array(tk)?;
+    if ra.is_empty() {
+        return Ok(Err(Diagnostic::plain(
+            Some(&tk.pos),
+            format!("error parsing tls config, '{key}' cannot be empty"),
+        )));
+    }
+    let mut out = Vec::with_capacity(ra.len());
+    for r in ra {
+        let etk = lt.set(r);
+        let name = want_str(etk)?;
+        match lookup(name) {
+            Some(t) => out.push(t),
+            None => {
+                return Ok(Err(Diagnostic::plain(
+                    Some(&etk.pos),
+                    format!("{unknown} {name}"),
+                )))
+            }
+        }
+    }
+    Ok(Ok(out))
+}
+
+/// A string option that must not be empty (`cert_store`, `cert_match_by`,
+/// `cert_match`).
+fn non_empty<'v>(tk: &'v Value, key: &str) -> Result<&'v str, Diagnostic> {
+    match tk.as_str() {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(Diagnostic::plain(
+            Some(&tk.pos),
+            format!("expected '{key}' to be a valid non-empty string"),
+        )),
+    }
+}
+
 /// `parseTLS`. `client_ctx`: a client-side block (client port, leafnode,
 /// websocket, mqtt) where `verify_cert_and_check_known_urls` is refused.
-pub(crate) fn parse_tls(cx: &mut Cx, v: &Value, client_ctx: bool) -> Result<TlsOpts, Diagnostic> {
+fn parse_tls(cx: &mut Cx, v: &Value, client_ctx: bool) -> Result<TlsOpts, Diagnostic> {
     let mut lt = Lt::default();
     let r = parse_tls_inner(cx, v, client_ctx, &mut lt);
     catch_one(&lt, r)
@@ -120,7 +181,7 @@ fn parse_tls_inner(
     lt: &mut Lt,
 ) -> P<Result<TlsOpts, Diagnostic>> {
     let outer = lt.set(v);
-    let tlsm = super::process::want_map(outer)?;
+    let tlsm = want_map(outer)?;
     let mut tc = TlsOpts::default();
     let mut insecure: Vec<&str> = Vec::new();
     let mut has_certs = false;
@@ -177,19 +238,9 @@ fn parse_tls_inner(
                 }
             }
             "cipher_suites" => {
-                let ra = want_array(tk)?;
-                if ra.is_empty() {
-                    return Ok(err(
-                        tk,
-                        "error parsing tls config, 'cipher_suites' cannot be empty",
-                    ));
-                }
-                for r in ra {
-                    let etk = lt.set(r);
-                    let name = want_str(etk)?;
-                    let Some(&(n, ins)) = CIPHERS.iter().find(|(n, _)| *n == name) else {
-                        return Ok(err(etk, format!("unrecognized cipher {name}")));
-                    };
+                let lookup = |name: &str| CIPHERS.iter().find(|(n, _)| *n == name).copied();
+                let found = known_names(lt, tk, &lk, "unrecognized cipher", lookup)?;
+                for (n, ins) in or_return!(found) {
                     tc.cipher_suites.push(n.to_string());
                     if ins {
                         insecure.push(n);
@@ -197,37 +248,12 @@ fn parse_tls_inner(
                 }
             }
             "curve_preferences" => {
-                let ra = want_array(tk)?;
-                if ra.is_empty() {
-                    return Ok(err(
-                        tk,
-                        "error parsing tls config, 'curve_preferences' cannot be empty",
-                    ));
-                }
-                for r in ra {
-                    let etk = lt.set(r);
-                    let name = want_str(etk)?;
-                    if !CURVES.contains(&name) {
-                        return Ok(err(etk, format!("unrecognized curve preference {name}")));
-                    }
-                    tc.curve_preferences.push(name.to_string());
-                }
+                let lookup = |name: &str| CURVES.iter().find(|c| **c == name).copied();
+                let found = known_names(lt, tk, &lk, "unrecognized curve preference", lookup)?;
+                let found = or_return!(found).into_iter().map(str::to_string);
+                tc.curve_preferences.extend(found);
             }
-            "timeout" => {
-                tc.timeout = match &tk.kind {
-                    Kind::Integer(n) => *n as f64,
-                    Kind::Float(x) => *x,
-                    Kind::String(s) => match parse_duration(s) {
-                        Ok(d) => d as f64 / 1e9,
-                        Err(e) => {
-                            return Ok(err(tk, format!("error parsing tls config, 'timeout' {e}")))
-                        }
-                    },
-                    Kind::Bool(_) | Kind::Datetime(_) | Kind::Array(_) | Kind::Map(_) => {
-                        return Ok(err(tk, "error parsing tls config, 'timeout' wrong type"))
-                    }
-                }
-            }
+            "timeout" => tc.timeout = or_return!(timeout_seconds(tk, "tls")),
             "connection_rate_limit" => {
                 let Some(n) = tk.as_int() else {
                     return Ok(err(
@@ -253,15 +279,8 @@ fn parse_tls_inner(
                 }
             }
             "cert_store" => {
-                let s = tk.as_str().unwrap_or("");
-                if s.is_empty() {
-                    return Ok(err(
-                        tk,
-                        "expected 'cert_store' to be a valid non-empty string",
-                    ));
-                }
-                let l = s.to_lowercase();
-                if l == "windowscurrentuser" || l == "windowslocalmachine" {
+                let s = or_return!(non_empty(tk, &lk)).to_lowercase();
+                if s == "windowscurrentuser" || s == "windowslocalmachine" {
                     return Ok(err(
                         tk,
                         "cert_store not compatible with current operating system",
@@ -269,29 +288,18 @@ fn parse_tls_inner(
                 }
                 return Ok(err(tk, "cert store type not implemented"));
             }
-            "cert_match_by" => {
-                let s = tk.as_str().unwrap_or("");
-                if s.is_empty() {
-                    return Ok(err(
-                        tk,
-                        "expected 'cert_match_by' to be a valid non-empty string",
-                    ));
-                }
-                let l = s.to_lowercase();
-                if l != "subject" && l != "issuer" && l != "thumbprint" {
+            "cert_match_by" | "cert_match" => {
+                let s = or_return!(non_empty(tk, &lk)).to_string();
+                if lk == "cert_match" {
+                    tc.cert_match = s;
+                } else if matches!(
+                    s.to_lowercase().as_str(),
+                    "subject" | "issuer" | "thumbprint"
+                ) {
+                    tc.cert_match_by = s;
+                } else {
                     return Ok(err(tk, "cert match by type not implemented"));
                 }
-                tc.cert_match_by = s.to_string();
-            }
-            "cert_match" => {
-                let s = tk.as_str().unwrap_or("");
-                if s.is_empty() {
-                    return Ok(err(
-                        tk,
-                        "expected 'cert_match' to be a valid non-empty string",
-                    ));
-                }
-                tc.cert_match = s.to_string();
             }
             "ca_certs_match" => match &tk.kind {
                 Kind::String(s) => tc.ca_certs_match.push(s.clone()),
@@ -547,7 +555,7 @@ fn check_key_pair(cert: &str, key: &str) -> Result<(), String> {
 
 /// The file checks of `GenTLSConfig`. `Err` is the reason text (the caller
 /// positions it at the `tls` key).
-pub(crate) fn gen_tls_check(cx: &mut Cx, tc: &TlsOpts) -> Result<(), String> {
+fn gen_tls_check(cx: &mut Cx, tc: &TlsOpts) -> Result<(), String> {
     if !tc.cert_file.is_empty() && tc.key_file.is_empty() {
         return Err("missing 'key_file' in TLS configuration".into());
     }

@@ -7,6 +7,7 @@ use super::cluster::{check_cluster_permission_subjects, validate_compression};
 use super::gofmt::{format_duration, quote, quote_list};
 use super::leafnode::{check_leaf_min_version, is_ws_url, validate_leaf_auth, validate_leaf_proxy};
 use super::types::ServerConfig;
+use crate::nkey::{valid_public_key, PREFIX_ACCOUNT};
 
 const DEFAULT_LAME_DUCK: i64 = 120_000_000_000;
 const DEFAULT_LAME_DUCK_GRACE: i64 = 10_000_000_000;
@@ -105,14 +106,11 @@ fn validate_leaf_node(o: &ServerConfig) -> Result<(), String> {
             return Err("operator mode does not allow specifying users in leafnode config".into());
         }
         for r in &l.remotes {
-            if !super::auth::valid_public_key(&r.local_account, super::auth::PREFIX_ACCOUNT) {
+            if !valid_public_key(&r.local_account, PREFIX_ACCOUNT) {
                 return Err("operator mode requires account nkeys in remotes. Please add an `account` key to each remote in your `leafnodes` section, to assign it to an account. Each account value should be a 56 character public key, starting with the letter 'A'".into());
             }
         }
-        if l.port != 0
-            && !l.account.is_empty()
-            && !super::auth::valid_public_key(&l.account, super::auth::PREFIX_ACCOUNT)
-        {
+        if l.port != 0 && !l.account.is_empty() && !valid_public_key(&l.account, PREFIX_ACCOUNT) {
             return Err("operator mode and non account nkeys are incompatible".into());
         }
     }

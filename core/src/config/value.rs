@@ -11,6 +11,8 @@
 use std::fmt;
 use std::rc::Rc;
 
+use crate::info::push_json_string;
+
 /// Where a value (or the key holding it) appears.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pos {
@@ -207,7 +209,7 @@ pub fn to_go_json(m: &Map, out: &mut String) {
         if i > 0 {
             out.push(',');
         }
-        json_string(k, out);
+        push_json_string(out, k);
         out.push(':');
         value_json(v, out);
     }
@@ -216,11 +218,11 @@ pub fn to_go_json(m: &Map, out: &mut String) {
 
 fn value_json(v: &Value, out: &mut String) {
     match &v.kind {
-        Kind::String(s) => json_string(s, out),
+        Kind::String(s) => push_json_string(out, s),
         Kind::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Kind::Integer(i) => out.push_str(&i.to_string()),
         Kind::Float(x) => out.push_str(&super::gofmt::format_float_json(*x)),
-        Kind::Datetime(d) => json_string(d, out),
+        Kind::Datetime(d) => push_json_string(out, d),
         Kind::Array(a) => {
             out.push('[');
             for (i, e) in a.iter().enumerate() {
@@ -233,24 +235,4 @@ fn value_json(v: &Value, out: &mut String) {
         }
         Kind::Map(m) => to_go_json(m, out),
     }
-}
-
-/// Go's JSON string encoding (HTML-safe escaping, as json.Encoder does).
-fn json_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
