@@ -201,7 +201,12 @@ fn bcrypt_b64_decode(s: &[u8], out_len: usize) -> Option<Vec<u8>> {
 }
 
 fn bcrypt_b64_encode(data: &[u8]) -> String {
-    let mut out = String::new();
+    b64_encode(data, BCRYPT_ALPHABET)
+}
+
+/// Base64 without padding over `alphabet`.
+fn b64_encode(data: &[u8], alphabet: &[u8; 64]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     let mut bits: u32 = 0;
     let mut n = 0;
     for &b in data {
@@ -209,11 +214,11 @@ fn bcrypt_b64_encode(data: &[u8]) -> String {
         n += 8;
         while n >= 6 {
             n -= 6;
-            out.push(BCRYPT_ALPHABET[((bits >> n) & 63) as usize] as char);
+            out.push(alphabet[((bits >> n) & 63) as usize] as char);
         }
     }
     if n > 0 {
-        out.push(BCRYPT_ALPHABET[((bits << (6 - n)) & 63) as usize] as char);
+        out.push(alphabet[((bits << (6 - n)) & 63) as usize] as char);
     }
     out
 }
@@ -294,22 +299,10 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
 /// Encodes base64 with the URL alphabet and no padding (how NATS clients
 /// send nonce signatures).
 pub fn base64_url_encode(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    let mut bits: u32 = 0;
-    let mut n = 0;
-    for &b in data {
-        bits = (bits << 8) | u32::from(b);
-        n += 8;
-        while n >= 6 {
-            n -= 6;
-            out.push(A[((bits >> n) & 63) as usize] as char);
-        }
-    }
-    if n > 0 {
-        out.push(A[((bits << (6 - n)) & 63) as usize] as char);
-    }
-    out
+    b64_encode(
+        data,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+    )
 }
 
 /// Whether `sig` (base64) is the Ed25519 signature of `nonce` by the NKey
