@@ -33,7 +33,10 @@
 //!    closed socket, or the deadline last returned by `poll_timeout`.
 //! 2. Convert the real time into an engine [`Instant`] (a fixed epoch plus
 //!    elapsed nanoseconds; never backwards).
-//! 3. Call the matching `handle_*` with that `now`. A driver may batch
+//! 3. Call the matching `handle_*` with that `now`. Keep each read small
+//!    against `max_pending` (the tokio driver caps reads at max_pending/8):
+//!    the engine handles a whole read before any flush, so one huge read of
+//!    publishes could push a fast subscriber over its limit. A driver may batch
 //!    several inputs before step 4, but must keep each connection's reads in
 //!    order.
 //! 4. Drain `poll_action` until `None`, in order: on [`Action::Flush`] call

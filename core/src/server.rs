@@ -150,6 +150,26 @@ struct LameDuck {
 /// A fast-producer stall lasts this long (nats-server stalls 2 to 10 ms).
 const STALL_DURATION: Duration = Duration::from_millis(5);
 
+// Deliberate bugs for the simulator's checker-sensitivity tests: compiled
+// only with the `mutations` feature; without it `mutated!` is `false`.
+#[cfg(feature = "mutations")]
+#[path = "mutations.rs"]
+pub mod mutations;
+#[cfg(feature = "mutations")]
+pub use mutations::Mutations;
+
+/// Whether the deliberate bug `$field` is switched on (always `false`
+/// without the `mutations` feature).
+macro_rules! mutated {
+    ($server:expr, $field:ident) => {{
+        #[cfg(feature = "mutations")]
+        let on = $server.mutations.$field;
+        #[cfg(not(feature = "mutations"))]
+        let on = false;
+        on
+    }};
+}
+
 /// The NATS server engine. Pure: bytes and time in, actions out.
 #[derive(Debug)]
 pub struct Server {
@@ -185,6 +205,8 @@ pub struct Server {
     pub(crate) sub_matches: u64,
     pub(crate) max_fanout: u64,
     pub(crate) total_fanout: u64,
+    #[cfg(feature = "mutations")]
+    mutations: Mutations,
 }
 
 impl Server {
@@ -289,7 +311,15 @@ impl Server {
             sub_matches: 0,
             max_fanout: 0,
             total_fanout: 0,
+            #[cfg(feature = "mutations")]
+            mutations: Mutations::default(),
         }
+    }
+
+    /// Switches deliberate bugs on or off (checker-sensitivity tests only).
+    #[cfg(feature = "mutations")]
+    pub fn set_mutations(&mut self, mutations: Mutations) {
+        self.mutations = mutations;
     }
 
     /// Tells the engine the wall-clock time (nanoseconds since the Unix
@@ -353,6 +383,12 @@ impl Server {
     /// Counters of one connection, if it is known.
     pub fn conn_stats(&self, conn: ConnId) -> Option<ConnStats> {
         self.conns.get(&conn).map(|c| c.stats)
+    }
+
+    /// Outbound bytes of a connection that are queued or taken but not yet
+    /// reported written (what max_pending limits), if it is known.
+    pub fn conn_pending_bytes(&self, conn: ConnId) -> Option<usize> {
+        self.conns.get(&conn).map(|c| c.out.pending())
     }
 
     /// Registers a connection accepted on a listener and queues its INFO.
@@ -795,7 +831,12 @@ impl Server {
     fn read_client(&mut self, conn: ConnId, mut data: Bytes, now: Instant) {
         let max_control_line = self.options.max_control_line;
         let max_payload = self.options.max_payload;
+        // With no_auth_user the INFO says no auth is required, and a client
+        // may start with any op (telnet style), as nats-server allows.
         let auth_required = self.info.auth_required;
+        // Mutation hook: whether the next op began in an earlier read.
+        #[cfg(feature = "mutations")]
+        let mut split_op = self.conns.get(&conn).is_some_and(|c| !c.parser.is_idle());
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
@@ -821,7 +862,19 @@ impl Server {
                 headers: c.headers,
             };
             match c.parser.decode(&mut data, &limits) {
-                Ok(Some(op)) => self.process_op(conn, op, now),
+                #[cfg(feature = "mutations")]
+                Ok(Some(ClientOp::Pub { .. } | ClientOp::HPub { .. }))
+                    if split_op && mutated!(self, drop_split_pub) =>
+                {
+                    split_op = false;
+                }
+                Ok(Some(op)) => {
+                    #[cfg(feature = "mutations")]
+                    {
+                        split_op = false;
+                    }
+                    self.process_op(conn, op, now);
+                }
                 Ok(None) => return,
                 Err(ParseError::Protocol(e)) => {
                     self.fail(conn, e, now);
@@ -837,6 +890,14 @@ impl Server {
     }
 
     fn process_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) {
+        // A client that starts without CONNECT under no_auth_user is that
+        // user (see accept_client): its first op ends the auth timeout.
+        if self.authenticator.no_auth_user.is_some()
+            && !matches!(op, ClientOp::Connect(_))
+            && self.conns.get(&conn).is_some_and(|c| !c.connect_received)
+        {
+            self.timers.cancel(TimerKey::AuthTimeout(conn));
+        }
         match op {
             ClientOp::Connect(json) => self.process_connect(conn, &json, now),
             ClientOp::Pub {
@@ -984,7 +1045,7 @@ impl Server {
             c.out.push_slice(b"+OK\r\n");
         }
         let account = c.account;
-        let echo = c.opts.echo;
+        let echo = c.opts.echo || mutated!(self, ignore_echo);
         let no_responders = c.opts.no_responders && c.headers;
         self.mark_dirty(conn);
         let msg = Msg {
@@ -1026,6 +1087,11 @@ impl Server {
             }
             if self.deliver(publisher, sub, msg, now) {
                 delivered += 1;
+                if mutated!(self, plain_wildcard_twice)
+                    && sub.subject.iter().any(|&b| b == b'*' || b == b'>')
+                {
+                    self.deliver(publisher, sub, msg, now);
+                }
             }
         }
         for group in &matches.queues {
@@ -1041,6 +1107,10 @@ impl Server {
                 }
                 if self.deliver(publisher, sub, msg, now) {
                     delivered += 1;
+                    if mutated!(self, queue_two_members) && n > 1 {
+                        let other = &group.members[(start + i + 1) % n];
+                        self.deliver(publisher, other, msg, now);
+                    }
                     break;
                 }
             }
@@ -1115,7 +1185,7 @@ impl Server {
         self.stats.out_bytes += body.len() as u64;
         let pending = c.out.pending();
         let target = sub.conn;
-        if pending > max_pending {
+        if pending > max_pending && !mutated!(self, ignore_max_pending) {
             tracing::info!(
                 "{} - {} - Slow Consumer Detected: MaxPending of {} Exceeded",
                 c.peer,
@@ -1243,6 +1313,10 @@ impl Server {
     }
 
     fn process_unsub(&mut self, conn: ConnId, sid: Bytes, max: Option<u64>) {
+        if mutated!(self, forget_unsub) {
+            self.ok(conn);
+            return;
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };

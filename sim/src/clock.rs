@@ -64,6 +64,16 @@ impl<E> EventQueue<E> {
         Some((at, event))
     }
 
+    /// The time of the next event, if any.
+    pub fn peek_time(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Moves the clock forward to `at` without popping (never backwards).
+    pub fn advance_to(&mut self, at: Instant) {
+        self.now = self.now.max(at);
+    }
+
     /// Number of scheduled events.
     pub fn len(&self) -> usize {
         self.heap.len()

@@ -1,10 +1,33 @@
 //! # canopy-sim
 //!
-//! The deterministic simulator: engines joined by simulated links, a
-//! virtual clock that jumps from event to event, and one master seed.
-//! This crate grows with the simulator issue; today it holds the virtual
-//! clock and event queue every world is built on.
+//! The deterministic simulator: engines joined by simulated links, client
+//! models speaking the real protocol, a virtual clock that jumps from event
+//! to event, one master seed, and a reference model that checks every
+//! delivery. See `sim/README.md` for how to run it.
+//!
+//! - [`clock`]: the event queue ordered by (time, sequence);
+//! - [`rng`]: the master seed split into named ChaCha streams;
+//! - [`link`]: simulated TCP with per-direction rules;
+//! - [`parser`]: the client side's parser of server ops;
+//! - [`client_model`]: clients that speak real protocol bytes;
+//! - [`checker`]: the reference model and the invariants;
+//! - [`world`]: engines, connections, clients and the event loop;
+//! - [`workload`], [`faults`]: what a seed draws;
+//! - [`swarm`]: one seed end to end, safety phase then healing;
+//! - [`scenario`]: the scripted-scenario DSL;
+//! - [`trace`]: the trace hash and the replay ring.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod checker;
+pub mod client_model;
 pub mod clock;
+pub mod faults;
+pub mod link;
+pub mod parser;
+pub mod rng;
+pub mod scenario;
+pub mod swarm;
+pub mod trace;
+pub mod workload;
+pub mod world;

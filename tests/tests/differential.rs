@@ -1054,6 +1054,19 @@ fn no_auth_user_telnet() -> Session {
         .sync(0)
 }
 
+/// Check 37: under no_auth_user a silent client still times out, and one
+/// that started with an op (telnet style) does not.
+fn no_auth_user_timeouts() -> Session {
+    s("no_auth_user_timeouts")
+        .config(&format!("{ACCOUNTS}no_auth_user: b\n"))
+        .open(0)
+        .send(0, "SUB foo 1\r\n")
+        .open(1)
+        .eof(1, secs(6))
+        .sync(0)
+        .keep_server_pings()
+}
+
 /// Accounts: users bound to accounts see only their account's traffic.
 const ACCOUNTS: &str = "accounts {\n  A: { users: [ {user: a, password: a} ] }\n  B: { users: [ {user: b, password: b} ] }\n}\n";
 
@@ -1385,6 +1398,7 @@ sessions! {
     users_and_account_users,
     reserved_reply_prefix,
     no_auth_user_telnet,
+    no_auth_user_timeouts,
     invalid_sub_subjects,
     invalid_sub_subject_verbose,
     pedantic_invalid_publish_subject,

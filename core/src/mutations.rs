@@ -1,0 +1,51 @@
+//! Deliberately broken behaviours for checker-sensitivity tests.
+//!
+//! Compiled only with the `mutations` cargo feature (off by default): the
+//! simulator switches one of these on and must then find a failing seed,
+//! which proves its checkers can see that class of bug. Without the feature
+//! the struct does not exist and every hook in the engine is `false`, so a
+//! release build carries none of this.
+
+/// Which deliberate bugs are switched on. All off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mutations {
+    /// Deliver a queue-group message to two members instead of one.
+    pub queue_two_members: bool,
+    /// Deliver every message twice to plain wildcard subscriptions.
+    pub plain_wildcard_twice: bool,
+    /// Never close a client as a slow consumer for exceeding max_pending.
+    pub ignore_max_pending: bool,
+    /// Drop a PUB/HPUB whose bytes arrived split across two reads.
+    pub drop_split_pub: bool,
+    /// Acknowledge UNSUB but keep the subscription.
+    pub forget_unsub: bool,
+    /// Deliver a client's own messages to it even with `"echo":false`.
+    pub ignore_echo: bool,
+}
+
+impl Mutations {
+    /// The names accepted by [`Mutations::by_name`], one per field.
+    pub const NAMES: [&'static str; 6] = [
+        "queue_two_members",
+        "plain_wildcard_twice",
+        "ignore_max_pending",
+        "drop_split_pub",
+        "forget_unsub",
+        "ignore_echo",
+    ];
+
+    /// The mutation set with only the named bug switched on.
+    pub fn by_name(name: &str) -> Option<Mutations> {
+        let mut m = Mutations::default();
+        match name {
+            "queue_two_members" => m.queue_two_members = true,
+            "plain_wildcard_twice" => m.plain_wildcard_twice = true,
+            "ignore_max_pending" => m.ignore_max_pending = true,
+            "drop_split_pub" => m.drop_split_pub = true,
+            "forget_unsub" => m.forget_unsub = true,
+            "ignore_echo" => m.ignore_echo = true,
+            _ => return None,
+        }
+        Some(m)
+    }
+}

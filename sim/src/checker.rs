@@ -1,0 +1,730 @@
+//! The reference model and the checkers.
+//!
+//! The model records every connection incarnation, every SUB/UNSUB/PUB a
+//! client wrote, and when the engine processed it: the world knows the byte
+//! offset at which each op ends, and which engine step ([`Pos`]) handed those
+//! bytes to the engine. A single engine processes inputs one at a time, so
+//! these positions totally order subscribing, unsubscribing, publishing and
+//! closing. From that order the model derives, per message:
+//!
+//! - the subscriptions that *may* receive it (present in the engine's index
+//!   when it was processed): anything else is an unexpected delivery;
+//! - the ones that *must* (present for sure, and whose connection never
+//!   broke afterwards): checked at quiescence ([`Checker::final_check`]);
+//! - per queue group: at most one delivery, always; exactly one when every
+//!   member that might have been chosen stayed connected.
+//!
+//! Deliveries are checked as they arrive (no duplicates, matching subject,
+//! echo, ordering against SUB/UNSUB, no-responders only without interest).
+
+use crate::client_model::MsgKey;
+use canopy_core::{subject, CloseReason, Instant};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// A connection incarnation (one TCP connection of one client).
+pub type IncId = usize;
+/// A subscription on one incarnation.
+pub type SubId = usize;
+/// A published message.
+pub type MsgId = usize;
+
+/// When the engine processed an op: the engine input step, and the op's end
+/// offset in its connection's stream (ops of one read share a step).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pos {
+    /// Engine input counter.
+    pub step: u64,
+    /// End offset of the op in its connection's client-to-server stream.
+    pub offset: u64,
+}
+
+/// Whether and when the engine processed an op.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Processed {
+    /// Not handed to the engine (yet).
+    Pending,
+    /// Processed at this position.
+    At(Pos),
+    /// Handed over in a read during which the connection closed: maybe.
+    Uncertain,
+}
+
+/// An op whose processing the world reports.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OpRef {
+    /// A SUB.
+    Sub(SubId),
+    /// An UNSUB.
+    Unsub(SubId),
+    /// A PUB or HPUB.
+    Pub(MsgId),
+}
+
+/// One connection incarnation.
+#[derive(Clone, Debug)]
+pub struct IncRec {
+    /// Client index.
+    pub client: usize,
+    /// Engine node.
+    pub node: usize,
+    /// Engine generation (incremented by every restart).
+    pub gen: u32,
+    /// CONNECT echo.
+    pub echo: bool,
+    /// Engine step at which the engine side closed.
+    pub closed_step: Option<u64>,
+    /// Whether either side has closed.
+    pub ended: bool,
+    /// Why the engine closed it, if it said.
+    pub reason: Option<CloseReason>,
+}
+
+#[derive(Clone, Debug)]
+struct SubRec {
+    inc: IncId,
+    sid: u64,
+    pattern: u32,
+    queue: Option<String>,
+    respond: bool,
+    sub: Processed,
+    unsub: Option<Processed>,
+}
+
+#[derive(Clone, Debug)]
+struct MsgRec {
+    key: MsgKey,
+    publisher: IncId,
+    subject: u32,
+    reply: Option<String>,
+    processed: Processed,
+    deliveries: Vec<SubId>,
+    groups: Vec<String>,
+    replies: Vec<MsgId>,
+    written_at: Instant,
+}
+
+/// Counts of what the checkers verified.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckStats {
+    /// Messages written by clients.
+    pub published: u64,
+    /// Deliveries checked on arrival.
+    pub deliveries: u64,
+    /// (message, subscription) pairs owed and found delivered.
+    pub owed_delivered: u64,
+    /// (message, queue group) pairs owed and found delivered once.
+    pub queue_owed_delivered: u64,
+    /// Requests answered end to end on stable paths.
+    pub replies_checked: u64,
+    /// No-responders statuses received (and verified).
+    pub no_responders: u64,
+}
+
+/// The reference model plus every violation found so far.
+#[derive(Debug, Default)]
+pub struct Checker {
+    /// Every incarnation, by id.
+    pub incs: Vec<IncRec>,
+    subs: Vec<SubRec>,
+    msgs: Vec<MsgRec>,
+    subs_by_engine: BTreeMap<(usize, u32), Vec<SubId>>,
+    sub_by_sid: BTreeMap<(IncId, u64), SubId>,
+    msg_by_key: BTreeMap<MsgKey, MsgId>,
+    msg_by_reply: BTreeMap<String, MsgId>,
+    interned: BTreeMap<String, u32>,
+    names: Vec<String>,
+    match_cache: BTreeMap<(u32, u32), bool>,
+    /// Violations found, in order.
+    pub violations: Vec<String>,
+    /// What was verified.
+    pub stats: CheckStats,
+}
+
+impl Checker {
+    /// Records a new incarnation (the engine accepted a client's socket).
+    pub fn open_inc(&mut self, client: usize, node: usize, gen: u32, echo: bool) -> IncId {
+        self.incs.push(IncRec {
+            client,
+            node,
+            gen,
+            echo,
+            closed_step: None,
+            ended: false,
+            reason: None,
+        });
+        self.incs.len() - 1
+    }
+
+    /// The engine side of `inc` closed during `step`.
+    pub fn engine_closed(&mut self, inc: IncId, step: u64) {
+        let rec = &mut self.incs[inc];
+        if rec.closed_step.is_none() {
+            rec.closed_step = Some(step);
+        }
+        rec.ended = true;
+    }
+
+    /// The engine said why it closed `inc`.
+    pub fn close_reason(&mut self, inc: IncId, reason: CloseReason) {
+        self.incs[inc].reason.get_or_insert(reason);
+    }
+
+    /// The client side of `inc` is gone.
+    pub fn client_ended(&mut self, inc: IncId) {
+        self.incs[inc].ended = true;
+    }
+
+    /// A SUB was written on `inc`.
+    pub fn sub_written(
+        &mut self,
+        inc: IncId,
+        sid: u64,
+        pattern: &str,
+        queue: Option<String>,
+        respond: bool,
+    ) -> SubId {
+        let pattern = self.intern(pattern);
+        let id = self.subs.len();
+        self.subs.push(SubRec {
+            inc,
+            sid,
+            pattern,
+            queue,
+            respond,
+            sub: Processed::Pending,
+            unsub: None,
+        });
+        if self.sub_by_sid.insert((inc, sid), id).is_some() {
+            self.violation(format!("model: sid {sid} reused on incarnation {inc}"));
+        }
+        let rec = &self.incs[inc];
+        self.subs_by_engine
+            .entry((rec.node, rec.gen))
+            .or_default()
+            .push(id);
+        id
+    }
+
+    /// An UNSUB was written on `inc`.
+    pub fn unsub_written(&mut self, inc: IncId, sid: u64) -> Option<SubId> {
+        let id = *self.sub_by_sid.get(&(inc, sid))?;
+        self.subs[id].unsub = Some(Processed::Pending);
+        Some(id)
+    }
+
+    /// A PUB/HPUB was written on `inc`.
+    pub fn pub_written(
+        &mut self,
+        inc: IncId,
+        key: MsgKey,
+        subject: &str,
+        reply: Option<String>,
+        in_reply_to: Option<MsgKey>,
+        now: Instant,
+    ) -> MsgId {
+        let id = self.msgs.len();
+        let subject = self.intern(subject);
+        if let Some(r) = &reply {
+            self.msg_by_reply.insert(r.clone(), id);
+        }
+        if let Some(req) = in_reply_to.and_then(|k| self.msg_by_key.get(&k).copied()) {
+            self.msgs[req].replies.push(id);
+        }
+        self.msgs.push(MsgRec {
+            key,
+            publisher: inc,
+            subject,
+            reply,
+            processed: Processed::Pending,
+            deliveries: Vec::new(),
+            groups: Vec::new(),
+            replies: Vec::new(),
+            written_at: now,
+        });
+        if self.msg_by_key.insert(key, id).is_some() {
+            self.violation(format!("model: message id {key} reused"));
+        }
+        self.stats.published += 1;
+        id
+    }
+
+    /// The world handed an op's last byte to the engine.
+    pub fn processed(&mut self, op: OpRef, p: Processed) {
+        match op {
+            OpRef::Sub(id) => self.subs[id].sub = p,
+            OpRef::Unsub(id) => self.subs[id].unsub = Some(p),
+            OpRef::Pub(id) => self.msgs[id].processed = p,
+        }
+    }
+
+    /// A MSG/HMSG with an id arrived on `inc`; checks it on the spot.
+    pub fn delivered(
+        &mut self,
+        inc: IncId,
+        sid: &[u8],
+        subject_got: &[u8],
+        reply_got: Option<&[u8]>,
+        key: MsgKey,
+    ) {
+        self.stats.deliveries += 1;
+        let Some(s) = parse_sid(sid).and_then(|sid| self.sub_by_sid.get(&(inc, sid)).copied())
+        else {
+            let sid = String::from_utf8_lossy(sid).into_owned();
+            self.violation(format!(
+                "delivery of {key} on sid {sid} that incarnation {inc} never subscribed"
+            ));
+            return;
+        };
+        let Some(&m) = self.msg_by_key.get(&key) else {
+            self.violation(format!("delivery of unknown message id {key}"));
+            return;
+        };
+        let mut found = Vec::new();
+        let (sub, msg) = (&self.subs[s], &self.msgs[m]);
+        let subject = &self.names[msg.subject as usize];
+        let pattern = &self.names[sub.pattern as usize];
+        let here = format!(
+            "{key} on {subject} to client {} sid {} ({pattern}{})",
+            self.incs[inc].client,
+            sub.sid,
+            sub.queue
+                .as_ref()
+                .map(|q| format!(" queue {q}"))
+                .unwrap_or_default()
+        );
+        if subject.as_bytes() != subject_got {
+            let got = String::from_utf8_lossy(subject_got);
+            found.push(format!("subject altered: {here} arrived as {got}"));
+        }
+        if msg.reply.as_deref().map(str::as_bytes) != reply_got {
+            found.push(format!("reply subject altered: {here}"));
+        }
+        if !cached_match(&mut self.match_cache, &self.names, sub.pattern, msg.subject) {
+            found.push(format!("delivered to a non-matching subscription: {here}"));
+        }
+        if msg.deliveries.contains(&s) {
+            found.push(format!("duplicate delivery: {here}"));
+        }
+        if let Some(q) = &sub.queue {
+            if msg.groups.contains(q) {
+                found.push(format!("second delivery to one queue group: {here}"));
+            }
+        }
+        let publisher = &self.incs[msg.publisher];
+        if msg.publisher == inc && !publisher.echo {
+            found.push(format!(
+                "echo: own message delivered despite echo=false: {here}"
+            ));
+        }
+        let sub_inc = &self.incs[sub.inc];
+        if (publisher.node, publisher.gen) != (sub_inc.node, sub_inc.gen) {
+            found.push(format!("delivered across engine incarnations: {here}"));
+        }
+        match msg.processed {
+            Processed::Pending => found.push(format!(
+                "delivered a message the engine never received: {here}"
+            )),
+            Processed::Uncertain => {}
+            Processed::At(b) => {
+                if let Processed::At(a) = sub.sub {
+                    if b < a {
+                        found.push(format!(
+                            "delivered a message published before the SUB was processed: {here}"
+                        ));
+                    }
+                }
+                if let Some(Processed::At(u)) = sub.unsub {
+                    if b > u {
+                        found.push(format!(
+                            "delivered a message published after the UNSUB was processed: {here}"
+                        ));
+                    }
+                }
+            }
+        }
+        self.violations.extend(found);
+        let queue = self.subs[s].queue.clone();
+        let msg = &mut self.msgs[m];
+        msg.deliveries.push(s);
+        if let Some(q) = queue {
+            msg.groups.push(q);
+        }
+    }
+
+    /// A no-responders status arrived on `inc` for the request whose reply
+    /// subject is `reply`: valid only if nothing could have received it.
+    pub fn no_responders(&mut self, inc: IncId, reply: &[u8]) {
+        self.stats.no_responders += 1;
+        let reply = String::from_utf8_lossy(reply).into_owned();
+        let Some(&m) = self.msg_by_reply.get(&reply) else {
+            self.violation(format!(
+                "no-responders status for unknown reply subject {reply}"
+            ));
+            return;
+        };
+        let msg = &self.msgs[m];
+        if msg.publisher != inc {
+            self.violation(format!(
+                "no-responders status for {} went to another connection",
+                msg.key
+            ));
+            return;
+        }
+        let Processed::At(b) = msg.processed else {
+            return;
+        };
+        let publisher = &self.incs[msg.publisher];
+        let Some(subs) = self.subs_by_engine.get(&(publisher.node, publisher.gen)) else {
+            return;
+        };
+        let subject = msg.subject;
+        let mut cache = std::mem::take(&mut self.match_cache);
+        let found = subs.iter().copied().find(|&s| {
+            let sub = &self.subs[s];
+            (publisher.echo || sub.inc != msg.publisher)
+                && self.present(s, b, true)
+                && cached_match(&mut cache, &self.names, sub.pattern, subject)
+        });
+        self.match_cache = cache;
+        if let Some(s) = found {
+            let sub = &self.subs[s];
+            let text = format!(
+                "no-responders status for {} on {} while client {} sid {} ({}) was subscribed",
+                msg.key,
+                self.names[subject as usize],
+                self.incs[sub.inc].client,
+                sub.sid,
+                self.names[sub.pattern as usize]
+            );
+            self.violation(text);
+        }
+    }
+
+    /// At quiescence: every owed delivery happened, every queue group that
+    /// had only stable members got the message once, every request on a
+    /// stable path was answered.
+    pub fn final_check(&mut self) {
+        let mut found = Vec::new();
+        let mut cache = std::mem::take(&mut self.match_cache);
+        for msg in &self.msgs {
+            let Processed::At(b) = msg.processed else {
+                continue;
+            };
+            let publisher = &self.incs[msg.publisher];
+            let Some(subs) = self.subs_by_engine.get(&(publisher.node, publisher.gen)) else {
+                continue;
+            };
+            // Queue group -> whether every maybe-chosen member stayed up.
+            let mut groups: BTreeMap<&str, bool> = BTreeMap::new();
+            for &s in subs {
+                let sub = &self.subs[s];
+                if sub.inc == msg.publisher && !publisher.echo {
+                    continue;
+                }
+                if !self.present(s, b, false)
+                    || !cached_match(&mut cache, &self.names, sub.pattern, msg.subject)
+                {
+                    continue;
+                }
+                let stable = self.present(s, b, true) && !self.incs[sub.inc].ended;
+                match &sub.queue {
+                    None if stable => {
+                        if msg.deliveries.contains(&s) {
+                            self.stats.owed_delivered += 1;
+                        } else {
+                            found.push(format!(
+                                "missing delivery: {} on {} (published by client {}) never reached \
+                                 client {} sid {} ({}), both connections stable",
+                                msg.key,
+                                self.names[msg.subject as usize],
+                                publisher.client,
+                                self.incs[sub.inc].client,
+                                sub.sid,
+                                self.names[sub.pattern as usize]
+                            ));
+                        }
+                    }
+                    None => {}
+                    Some(q) => {
+                        let all = groups.entry(q.as_str()).or_insert(true);
+                        *all &= stable;
+                    }
+                }
+            }
+            for (q, all_stable) in groups {
+                if !all_stable {
+                    continue;
+                }
+                if msg.groups.iter().any(|g| g == q) {
+                    self.stats.queue_owed_delivered += 1;
+                } else {
+                    found.push(format!(
+                        "missing queue delivery: {} on {} never reached group {q}, all members stable",
+                        msg.key, self.names[msg.subject as usize]
+                    ));
+                }
+            }
+            // Request/reply end to end.
+            if msg.reply.is_some() && !publisher.ended {
+                for &s in &msg.deliveries {
+                    let sub = &self.subs[s];
+                    if !sub.respond || self.incs[sub.inc].ended {
+                        continue;
+                    }
+                    let replies: Vec<&MsgRec> = msg
+                        .replies
+                        .iter()
+                        .map(|&r| &self.msgs[r])
+                        .filter(|r| r.publisher == sub.inc)
+                        .collect();
+                    let answered = replies.iter().any(|r| {
+                        r.deliveries
+                            .iter()
+                            .any(|&d| self.subs[d].inc == msg.publisher)
+                    });
+                    if answered {
+                        self.stats.replies_checked += 1;
+                    } else {
+                        found.push(format!(
+                            "reply lost: request {} (client {}) reached responder client {} \
+                             ({} replies written), no reply arrived; both stable",
+                            msg.key,
+                            publisher.client,
+                            self.incs[sub.inc].client,
+                            replies.len()
+                        ));
+                    }
+                }
+            }
+        }
+        self.match_cache = cache;
+        for v in found {
+            self.violation(v);
+        }
+    }
+
+    /// Subscriptions the model says `(node, gen)`'s index holds, and its
+    /// open client connections.
+    pub fn expected_interest(&self, node: usize, gen: u32) -> (usize, usize) {
+        let subs = self.subs_by_engine.get(&(node, gen)).map_or(0, |subs| {
+            subs.iter()
+                .filter(|&&s| {
+                    let sub = &self.subs[s];
+                    !self.incs[sub.inc].ended
+                        && matches!(sub.sub, Processed::At(_))
+                        && !matches!(sub.unsub, Some(Processed::At(_)))
+                })
+                .count()
+        });
+        let conns = self
+            .incs
+            .iter()
+            .filter(|i| i.node == node && i.gen == gen && i.closed_step.is_none())
+            .count();
+        (subs, conns)
+    }
+
+    /// A summary of a message for failure reports.
+    pub fn describe(&self, key: MsgKey) -> String {
+        let Some(&m) = self.msg_by_key.get(&key) else {
+            return format!("{key}: unknown");
+        };
+        let msg = &self.msgs[m];
+        let mut s = format!(
+            "{key}: subject {} written at {:.6}s by incarnation {} processed {:?}; delivered to subs",
+            self.names[msg.subject as usize],
+            msg.written_at.as_nanos() as f64 / 1e9,
+            msg.publisher,
+            msg.processed
+        );
+        for &d in &msg.deliveries {
+            let _ = write!(s, " {}/{}", self.subs[d].inc, self.subs[d].sid);
+        }
+        s
+    }
+
+    /// Records a violation.
+    pub fn violation(&mut self, text: String) {
+        self.violations.push(text);
+    }
+
+    /// Whether `s` is in its engine's index when an op at `b` is processed:
+    /// for sure (`definite`) or possibly.
+    fn present(&self, s: SubId, b: Pos, definite: bool) -> bool {
+        let sub = &self.subs[s];
+        match sub.sub {
+            Processed::At(a) if a < b => {}
+            Processed::At(_) | Processed::Pending | Processed::Uncertain => return false,
+        }
+        if let Some(Processed::At(u)) = sub.unsub {
+            if u < b {
+                return false;
+            }
+        }
+        match self.incs[sub.inc].closed_step {
+            None => true,
+            Some(c) if definite => c > b.step,
+            Some(c) => c >= b.step,
+        }
+    }
+
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.interned.get(s) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(s.to_string());
+        self.interned.insert(s.to_string(), id);
+        id
+    }
+}
+
+/// `subject::matches` on interned strings, memoised.
+fn cached_match(
+    cache: &mut BTreeMap<(u32, u32), bool>,
+    names: &[String],
+    pattern: u32,
+    subject: u32,
+) -> bool {
+    *cache.entry((pattern, subject)).or_insert_with(|| {
+        subject::matches(
+            names[pattern as usize].as_bytes(),
+            names[subject as usize].as_bytes(),
+        )
+    })
+}
+
+fn parse_sid(sid: &[u8]) -> Option<u64> {
+    std::str::from_utf8(sid).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u64) -> MsgKey {
+        MsgKey { client: 0, n }
+    }
+
+    fn at(step: u64) -> Processed {
+        Processed::At(Pos { step, offset: 0 })
+    }
+
+    /// A publisher (inc 0) and a subscriber (inc 1) on `pattern`,
+    /// subscribed at step 1.
+    fn setup(pattern: &str) -> (Checker, SubId) {
+        let mut c = Checker::default();
+        c.open_inc(0, 0, 0, true);
+        c.open_inc(1, 0, 0, true);
+        let s = c.sub_written(1, 1, pattern, None, false);
+        c.processed(OpRef::Sub(s), at(1));
+        (c, s)
+    }
+
+    #[test]
+    fn owed_message_missing_only_on_a_stable_path() {
+        let (mut c, _) = setup("a.*");
+        let m = c.pub_written(0, key(0), "a.b", None, None, Instant::ZERO);
+        c.processed(OpRef::Pub(m), at(2));
+        c.final_check();
+        assert_eq!(c.violations.len(), 1, "{:?}", c.violations);
+        assert!(c.violations[0].starts_with("missing delivery"));
+
+        let (mut c, _) = setup("a.*");
+        let m = c.pub_written(0, key(0), "a.b", None, None, Instant::ZERO);
+        c.processed(OpRef::Pub(m), at(2));
+        c.engine_closed(1, 3);
+        c.final_check();
+        assert!(c.violations.is_empty(), "{:?}", c.violations);
+    }
+
+    #[test]
+    fn duplicates_and_non_matching_deliveries_are_violations() {
+        let (mut c, _) = setup("a.*");
+        let m = c.pub_written(0, key(0), "a.b", None, None, Instant::ZERO);
+        c.processed(OpRef::Pub(m), at(2));
+        c.delivered(1, b"1", b"a.b", None, key(0));
+        assert!(c.violations.is_empty(), "{:?}", c.violations);
+        c.delivered(1, b"1", b"a.b", None, key(0));
+        assert!(c.violations[0].starts_with("duplicate delivery"));
+
+        let (mut c, _) = setup("x.*");
+        let m = c.pub_written(0, key(0), "a.b", None, None, Instant::ZERO);
+        c.processed(OpRef::Pub(m), at(2));
+        c.delivered(1, b"1", b"a.b", None, key(0));
+        assert!(c.violations[0].starts_with("delivered to a non-matching"));
+    }
+
+    #[test]
+    fn delivery_after_unsubscribe_is_a_violation() {
+        let (mut c, s) = setup("a.b");
+        c.unsub_written(1, 1);
+        c.processed(OpRef::Unsub(s), at(2));
+        let m = c.pub_written(0, key(0), "a.b", None, None, Instant::ZERO);
+        c.processed(OpRef::Pub(m), at(3));
+        c.delivered(1, b"1", b"a.b", None, key(0));
+        assert!(
+            c.violations[0].contains("after the UNSUB"),
+            "{:?}",
+            c.violations
+        );
+    }
+
+    #[test]
+    fn no_responders_only_without_interest() {
+        let (mut c, _) = setup("svc");
+        let inbox = c.sub_written(0, 9, "_INBOX.r.*", None, false);
+        c.processed(OpRef::Sub(inbox), at(1));
+        let m = c.pub_written(
+            0,
+            key(0),
+            "svc",
+            Some("_INBOX.r.0".into()),
+            None,
+            Instant::ZERO,
+        );
+        c.processed(OpRef::Pub(m), at(2));
+        c.no_responders(0, b"_INBOX.r.0");
+        assert!(
+            c.violations[0].starts_with("no-responders status"),
+            "{:?}",
+            c.violations
+        );
+
+        // With the responder gone before the request, the status is right.
+        let (mut c, _) = setup("svc");
+        c.engine_closed(1, 2);
+        let m = c.pub_written(
+            0,
+            key(0),
+            "svc",
+            Some("_INBOX.r.0".into()),
+            None,
+            Instant::ZERO,
+        );
+        c.processed(OpRef::Pub(m), at(3));
+        c.no_responders(0, b"_INBOX.r.0");
+        assert!(c.violations.is_empty(), "{:?}", c.violations);
+    }
+
+    #[test]
+    fn queue_group_gets_one_copy() {
+        let mut c = Checker::default();
+        c.open_inc(0, 0, 0, true);
+        c.open_inc(1, 0, 0, true);
+        c.open_inc(2, 0, 0, true);
+        for inc in [1, 2] {
+            let s = c.sub_written(inc, 1, "q.*", Some("g".into()), false);
+            c.processed(OpRef::Sub(s), at(1));
+        }
+        let m = c.pub_written(0, key(0), "q.x", None, None, Instant::ZERO);
+        c.processed(OpRef::Pub(m), at(2));
+        c.final_check();
+        assert!(c.violations[0].starts_with("missing queue delivery"));
+        c.violations.clear();
+        c.delivered(1, b"1", b"q.x", None, key(0));
+        c.delivered(2, b"1", b"q.x", None, key(0));
+        assert!(c.violations[0].starts_with("second delivery to one queue group"));
+    }
+}

@@ -1,0 +1,214 @@
+//! The simulator's command line.
+//!
+//! ```text
+//! cargo run -p canopy-sim --release -- --seeds 1000            # seeds 0..1000
+//! cargo run -p canopy-sim --release -- --seeds 1000 --start 5000
+//! cargo run -p canopy-sim --release -- --seed 42               # replay one, with a trace
+//! cargo run -p canopy-sim --release -- --seeds 50 --check-determinism
+//! ```
+
+use canopy_sim::swarm::{self, RunReport, SwarmConfig};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The build's commit, when the build exported it (as the engine does).
+const COMMIT: &str = match option_env!("CANOPY_GIT_COMMIT") {
+    Some(c) => c,
+    None => "unknown",
+};
+
+const USAGE: &str = "usage: canopy-sim [--seeds N] [--start S] [--seed S] [--check-determinism] \
+[--no-faults] [--verbose] [--trace EVENTS] [--mutation NAME]";
+
+struct Args {
+    seeds: u64,
+    start: u64,
+    replay: Option<u64>,
+    determinism: bool,
+    verbose: bool,
+    ring: usize,
+    cfg: SwarmConfig,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        seeds: 100,
+        start: 0,
+        replay: None,
+        determinism: false,
+        verbose: false,
+        ring: 50,
+        cfg: SwarmConfig::default(),
+    };
+    // madsim-style variables, overridden by flags.
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(v) = env("SIM_SEED") {
+        a.replay = Some(v.parse().map_err(|e| format!("SIM_SEED: {e}"))?);
+    }
+    if let Some(v) = env("SIM_RUNS") {
+        a.seeds = v.parse().map_err(|e| format!("SIM_RUNS: {e}"))?;
+    }
+    a.determinism = env("SIM_CHECK_DETERMINISM").is_some_and(|v| v != "0");
+    let mut it = std::env::args().skip(1);
+    let num = |v: Option<String>, flag: &str| -> Result<u64, String> {
+        v.ok_or_else(|| format!("{flag} needs a value"))?
+            .parse()
+            .map_err(|e| format!("{flag}: {e}"))
+    };
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--seeds" => a.seeds = num(it.next(), "--seeds")?,
+            "--start" => a.start = num(it.next(), "--start")?,
+            "--seed" => a.replay = Some(num(it.next(), "--seed")?),
+            "--check-determinism" => a.determinism = true,
+            "--no-faults" => a.cfg.no_faults = true,
+            "--verbose" | "-v" => a.verbose = true,
+            "--trace" => a.ring = num(it.next(), "--trace")? as usize,
+            "--mutation" => {
+                let name = it.next().ok_or("--mutation needs a name")?;
+                a.cfg.engine_setup = Some(mutation(&name)?);
+            }
+            "--help" | "-h" => return Err(USAGE.to_string()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    Ok(a)
+}
+
+#[cfg(feature = "mutations")]
+fn mutation(name: &str) -> Result<canopy_sim::world::EngineSetup, String> {
+    use canopy_core::server::Mutations;
+    let m = Mutations::by_name(name).ok_or_else(|| {
+        format!(
+            "unknown mutation {name}; known: {}",
+            Mutations::NAMES.join(", ")
+        )
+    })?;
+    Ok(std::sync::Arc::new(move |s: &mut canopy_core::Server| {
+        s.set_mutations(m)
+    }))
+}
+
+#[cfg(not(feature = "mutations"))]
+fn mutation(_name: &str) -> Result<canopy_sim::world::EngineSetup, String> {
+    Err("built without mutations: add --features mutations".to_string())
+}
+
+fn print_failure(r: &RunReport) {
+    println!("FAIL seed={} commit={} {}", r.seed, COMMIT, r.summary);
+    for v in r.violations.iter().take(10) {
+        println!("  violation: {v}");
+    }
+    if r.violations.len() > 10 {
+        println!("  ... {} more", r.violations.len() - 10);
+    }
+    println!("  replay: {}", swarm::replay_command(r.seed));
+}
+
+fn print_stats(r: &RunReport) {
+    let s = &r.stats;
+    let c = &r.checks;
+    println!(
+        "  sim {:.2}s, {} events; faults fired {} {:?}; resets {} crashes {} slow consumers {} \
+         engine closes {} pauses {} max pending {} B",
+        r.sim_time.as_secs_f64(),
+        s.events,
+        s.faults_fired,
+        s.faults_by_kind,
+        s.resets,
+        s.crashes,
+        s.slow_consumers,
+        s.engine_closes,
+        s.pauses,
+        s.max_pending_seen
+    );
+    println!(
+        "  published {} deliveries {} owed-checked {} queue-owed-checked {} replies-checked {} \
+         no-responders {}; bytes up {} down {}",
+        c.published,
+        c.deliveries,
+        c.owed_delivered,
+        c.queue_owed_delivered,
+        c.replies_checked,
+        c.no_responders,
+        s.bytes_up,
+        s.bytes_down
+    );
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(seed) = args.replay {
+        let mut cfg = args.cfg.clone();
+        cfg.ring = args.ring;
+        let r = swarm::run_seed(seed, &cfg);
+        println!("seed={seed} {}", r.summary);
+        print_stats(&r);
+        println!("  trace hash {:016x}", r.trace_hash);
+        if r.passed() {
+            println!("PASS seed={seed}");
+            return ExitCode::SUCCESS;
+        }
+        println!("last {} events:", r.trace.len());
+        for line in &r.trace {
+            println!("  {line}");
+        }
+        print_failure(&r);
+        return ExitCode::FAILURE;
+    }
+    // The real clock measures the simulator's speed only; runs never see it.
+    #[allow(clippy::disallowed_methods)]
+    let wall = std::time::Instant::now();
+    let mut sim = Duration::ZERO;
+    let mut failed = 0u64;
+    for seed in args.start..args.start + args.seeds {
+        let r = swarm::run_seed(seed, &args.cfg);
+        sim += r.sim_time;
+        if args.verbose {
+            println!(
+                "seed={seed} {} -> {}",
+                r.summary,
+                if r.passed() { "ok" } else { "FAIL" }
+            );
+            print_stats(&r);
+        }
+        if !r.passed() {
+            failed += 1;
+            print_failure(&r);
+        }
+        if args.determinism {
+            let again = swarm::run_seed(seed, &args.cfg);
+            sim += again.sim_time;
+            if again.trace_hash != r.trace_hash || again.stats != r.stats {
+                failed += 1;
+                println!(
+                    "NONDETERMINISTIC seed={seed}: trace hashes {:016x} and {:016x}",
+                    r.trace_hash, again.trace_hash
+                );
+                println!("  replay: {}", swarm::replay_command(seed));
+            }
+        }
+    }
+    let secs = wall.elapsed().as_secs_f64().max(1e-9);
+    println!(
+        "{} seeds ({}..{}), {} failed, {:.1} s wall, {:.1} seeds/s, {:.0} simulated seconds per wall second",
+        args.seeds,
+        args.start,
+        args.start + args.seeds,
+        failed,
+        secs,
+        args.seeds as f64 / secs,
+        sim.as_secs_f64() / secs
+    );
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

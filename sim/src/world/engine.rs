@@ -1,0 +1,211 @@
+//! The driver side of each engine: starting, crashing, calling in with
+//! panics caught, and carrying out its actions as a driver does.
+
+use super::{Ev, World};
+use crate::checker::IncId;
+use crate::link::Dir;
+use crate::rng::engine_seed;
+use canopy_core::{Action, ConnId, Event, Instant, Options, Server};
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+/// How long an engine-closed connection may take to deliver its last bytes
+/// before it is reset (the tokio driver's close flush limit).
+const CLOSE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
+
+/// One engine and its driver-side state.
+pub struct Node {
+    /// The running engine (None while crashed).
+    pub server: Option<Server>,
+    /// Incremented on every restart.
+    pub gen: u32,
+    /// The options every incarnation starts with.
+    pub options: Options,
+    pub(super) timer_at: Option<Instant>,
+    pub(super) conns: BTreeMap<ConnId, u64>,
+    pub(super) incs: BTreeMap<ConnId, IncId>,
+}
+
+impl World {
+    // ---- engines -------------------------------------------------------------
+
+    /// Calls into engine `node`, catching panics (a panic is a violation and
+    /// takes the engine down). None if the engine is down or panicked.
+    pub(super) fn engine<R>(&mut self, node: usize, f: impl FnOnce(&mut Server) -> R) -> Option<R> {
+        let server = self.nodes[node].server.as_mut()?;
+        match catch_unwind(AssertUnwindSafe(|| f(server))) {
+            Ok(r) => Some(r),
+            Err(panic) => {
+                let text = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic".to_string());
+                self.checker
+                    .violation(format!("engine {node} panicked: {text}"));
+                self.nodes[node].server = None;
+                None
+            }
+        }
+    }
+
+    pub(super) fn start_engine(&mut self, node: usize) {
+        let now = self.now();
+        let n = &mut self.nodes[node];
+        let seed = engine_seed(self.seed, node, n.gen);
+        let mut server = Server::new(n.options.clone(), seed, now);
+        if let Some(setup) = &self.engine_setup {
+            setup(&mut server);
+        }
+        n.server = Some(server);
+        n.timer_at = None;
+        n.conns.clear();
+        n.incs.clear();
+        self.trace
+            .record(now, "start", node as u64, u64::from(n.gen), &[]);
+        self.after_engine(node);
+    }
+
+    pub(super) fn crash(&mut self, node: usize, down_for: Duration) -> bool {
+        let now = self.now();
+        if self.nodes[node].server.is_none() {
+            return false;
+        }
+        self.stats.crashes += 1;
+        self.step += 1;
+        let n = &mut self.nodes[node];
+        n.server = None;
+        n.gen += 1;
+        n.timer_at = None;
+        let gen = n.gen;
+        let ids: Vec<u64> = std::mem::take(&mut n.conns).into_values().collect();
+        n.incs.clear();
+        for id in ids {
+            if let Some(conn) = self.conns.get_mut(&id) {
+                conn.engine_open = false;
+                if let Some(inc) = conn.inc {
+                    self.checker.engine_closed(inc, self.step);
+                }
+            }
+            // The peer sees a reset.
+            self.reset_conn(id);
+        }
+        self.schedule(now + down_for, Ev::EngineRestart { node, gen });
+        true
+    }
+
+    /// Drains the engine's actions and events as a driver does, checks the
+    /// outbound bound and re-arms its timer.
+    pub(super) fn after_engine(&mut self, node: usize) {
+        while let Some(Some(action)) = self.engine(node, |s| s.poll_action()) {
+            self.do_action(node, action);
+        }
+        while let Some(Some(event)) = self.engine(node, |s| s.poll_event()) {
+            match event {
+                Event::ConnectionClosed { conn, reason } => {
+                    if let Some(&inc) = self.nodes[node].incs.get(&conn) {
+                        self.checker.close_reason(inc, reason);
+                    }
+                }
+                Event::SlowConsumerDetected { .. } => self.stats.slow_consumers += 1,
+                Event::ClientConnected { .. } | Event::ShutdownRequested => {}
+            }
+        }
+        let Some(server) = self.nodes[node].server.as_ref() else {
+            return;
+        };
+        let bound = server.options().max_pending + self.pending_slack;
+        let mut worst = None;
+        for &c in self.nodes[node].conns.keys() {
+            let pending = server.conn_pending_bytes(c).unwrap_or(0);
+            self.stats.max_pending_seen = self.stats.max_pending_seen.max(pending);
+            if pending > bound {
+                worst = Some((c, pending));
+            }
+        }
+        let timeout = server.poll_timeout();
+        if let Some((c, pending)) = worst {
+            self.checker.violation(format!(
+                "unbounded buffer: node {node} {c} has {pending} outbound bytes pending \
+                 (max_pending + control-line slack = {bound})"
+            ));
+        }
+        if let Some((at, _)) = timeout {
+            let n = &mut self.nodes[node];
+            if n.timer_at.is_none_or(|t| at < t) {
+                n.timer_at = Some(at);
+                let gen = n.gen;
+                self.schedule(at, Ev::EngineTimer { node, gen });
+            }
+        }
+    }
+
+    pub(super) fn do_action(&mut self, node: usize, action: Action) {
+        let now = self.now();
+        match action {
+            Action::Flush(c) => {
+                let Some(&id) = self.nodes[node].conns.get(&c) else {
+                    return;
+                };
+                self.take_outbound(node, c, id);
+                self.pump(id, Dir::Down);
+            }
+            Action::Close {
+                conn: c,
+                after_flush,
+            } => {
+                let Some(id) = self.nodes[node].conns.remove(&c) else {
+                    return;
+                };
+                self.stats.engine_closes += 1;
+                if after_flush {
+                    self.take_outbound(node, c, id);
+                }
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.engine_open = false;
+                    if !after_flush {
+                        conn.down.discard_unsent();
+                    }
+                    conn.down.close_write();
+                    if let Some(inc) = conn.inc {
+                        self.checker.engine_closed(inc, self.step);
+                    }
+                }
+                self.pump(id, Dir::Down);
+                self.engine(node, |s| s.handle_closed(c, now));
+                self.schedule(now + CLOSE_FLUSH_LIMIT, Ev::CloseDeadline(id));
+                self.maybe_remove(id);
+            }
+            Action::PauseReading { conn: c, until } => {
+                let Some(&id) = self.nodes[node].conns.get(&c) else {
+                    return;
+                };
+                self.stats.pauses += 1;
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.up.paused_until = conn.up.paused_until.max(until);
+                    self.schedule(
+                        until,
+                        Ev::ReadResume {
+                            conn: id,
+                            dir: Dir::Up,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    pub(super) fn take_outbound(&mut self, node: usize, c: ConnId, id: u64) {
+        let now = self.now();
+        let mut chunks = std::mem::take(&mut self.scratch);
+        self.engine(node, |s| s.take_outbound(c, &mut chunks, now));
+        if let Some(conn) = self.conns.get_mut(&id) {
+            for chunk in chunks.drain(..) {
+                conn.down.write(chunk);
+            }
+        }
+        chunks.clear();
+        self.scratch = chunks;
+    }
+}

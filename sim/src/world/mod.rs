@@ -1,0 +1,589 @@
+//! The world: engines, client models, simulated TCP connections between
+//! them, and one event queue ordered by (time, sequence). The clock jumps
+//! from event to event; nothing reads the real clock and nothing iterates a
+//! hash map.
+//!
+//! Every engine call goes through one wrapper that catches panics (an
+//! engine panic is a violation, reported with the seed). After every engine
+//! input the world drains actions exactly as a driver does (`Flush` →
+//! `take_outbound`, write, `handle_written` for what the socket accepted;
+//! `Close`; `PauseReading`), then checks the outbound bound and re-arms the
+//! engine's timer.
+//!
+//! This module holds the world and its event loop; `engine` the driver side
+//! of each engine, `conn` the simulated connections, `inject` what faults
+//! do.
+
+mod conn;
+mod engine;
+mod inject;
+
+use crate::checker::Checker;
+use crate::client_model::{ClientModel, ClientSpec};
+use crate::clock::EventQueue;
+use crate::faults::Fault;
+use crate::link::{Arrival, Dir, LinkRules};
+use crate::rng::SimRng;
+use crate::trace::Trace;
+use bytes::Bytes;
+use canopy_core::{Instant, Options, Server};
+use conn::Conn;
+pub use engine::Node;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A hook applied to every engine the world starts (mutation tests use it
+/// to switch deliberate bugs on).
+pub type EngineSetup = Arc<dyn Fn(&mut Server) + Send + Sync>;
+/// How often a fault with no target yet is retried, and how many times.
+const FAULT_RETRY: (Duration, u32) = (Duration::from_millis(100), 20);
+
+#[derive(Debug)]
+enum Ev {
+    Accept(u64),
+    Arrive {
+        conn: u64,
+        dir: Dir,
+        data: Option<Bytes>,
+    },
+    ReadResume {
+        conn: u64,
+        dir: Dir,
+    },
+    EngineTimer {
+        node: usize,
+        gen: u32,
+    },
+    EngineRestart {
+        node: usize,
+        gen: u32,
+    },
+    ClientWake(usize),
+    Reconnect(usize),
+    CloseDeadline(u64),
+    ResetNow(u64),
+    RestoreRules(u64),
+    /// A partition ended: send what queued up.
+    Pump(u64),
+    Fault {
+        fault: Fault,
+        tries: u32,
+    },
+}
+
+impl Ev {
+    /// Whether the event is traffic or client activity (what
+    /// [`World::run_until_idle`] waits for), as opposed to timers.
+    fn is_activity(&self) -> bool {
+        match self {
+            Ev::Accept(_)
+            | Ev::Arrive { .. }
+            | Ev::ReadResume { .. }
+            | Ev::EngineRestart { .. }
+            | Ev::ClientWake(_)
+            | Ev::Reconnect(_)
+            | Ev::CloseDeadline(_)
+            | Ev::ResetNow(_)
+            | Ev::Pump(_) => true,
+            Ev::EngineTimer { .. } | Ev::RestoreRules(_) | Ev::Fault { .. } => false,
+        }
+    }
+}
+
+/// Counters of what happened in a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorldStats {
+    /// Events processed.
+    pub events: u64,
+    /// Faults that found a target and took effect.
+    pub faults_fired: u64,
+    /// Faults fired, by [`crate::faults::KINDS`] index.
+    pub faults_by_kind: [u64; crate::faults::KINDS.len()],
+    /// Connections reset (faults and close deadlines).
+    pub resets: u64,
+    /// Engine crashes.
+    pub crashes: u64,
+    /// Connections the engine accepted.
+    pub accepts: u64,
+    /// Connection attempts refused (engine down).
+    pub refused: u64,
+    /// Slow consumers the engine reported.
+    pub slow_consumers: u64,
+    /// Connections the engine closed itself.
+    pub engine_closes: u64,
+    /// Fast-producer pauses.
+    pub pauses: u64,
+    /// Bytes carried client to server.
+    pub bytes_up: u64,
+    /// Bytes carried server to client.
+    pub bytes_down: u64,
+    /// Largest outbound pending bytes seen on any connection.
+    pub max_pending_seen: usize,
+}
+
+/// The whole simulated system.
+pub struct World {
+    /// The master seed.
+    pub seed: u64,
+    queue: EventQueue<Ev>,
+    activity: u64,
+    /// Engines.
+    pub nodes: Vec<Node>,
+    /// Client models.
+    pub clients: Vec<ClientModel>,
+    /// Base link rules per client.
+    pub links: Vec<LinkRules>,
+    /// The node each client connects to.
+    client_home: Vec<usize>,
+    client_conn: Vec<Option<u64>>,
+    client_wake: Vec<Option<Instant>>,
+    conns: BTreeMap<u64, Conn>,
+    next_conn: u64,
+    /// The reference model and its violations.
+    pub checker: Checker,
+    /// Event trace (hash, and the last events in replay mode).
+    pub trace: Trace,
+    /// Counters.
+    pub stats: WorldStats,
+    step: u64,
+    faults_enabled: bool,
+    engine_setup: Option<EngineSetup>,
+    scratch: Vec<Bytes>,
+    arrivals: Vec<Arrival>,
+    /// Bytes an open connection may hold above max_pending. The engine
+    /// closes a consumer as soon as a message takes it over max_pending, so
+    /// an open connection can only be over by control lines queued without
+    /// that check (PONG, PING, INFO).
+    pub pending_slack: usize,
+    /// Events allowed before the run counts as a livelock.
+    pub event_limit: u64,
+    /// Every delivery with an id as (client, message), when enabled.
+    pub delivery_log: Option<Vec<(usize, crate::client_model::MsgKey)>>,
+}
+
+impl World {
+    /// A world with `nodes` engines started at time zero with `options`.
+    pub fn new(seed: u64, options: Vec<Options>, ring: usize) -> World {
+        let mut w = World {
+            seed,
+            queue: EventQueue::default(),
+            activity: 0,
+            nodes: Vec::new(),
+            clients: Vec::new(),
+            links: Vec::new(),
+            client_home: Vec::new(),
+            client_conn: Vec::new(),
+            client_wake: Vec::new(),
+            conns: BTreeMap::new(),
+            next_conn: 1,
+            checker: Checker::default(),
+            trace: Trace::new(ring),
+            stats: WorldStats::default(),
+            step: 0,
+            faults_enabled: true,
+            engine_setup: None,
+            scratch: Vec::new(),
+            arrivals: Vec::new(),
+            pending_slack: 2048,
+            event_limit: 5_000_000,
+            delivery_log: None,
+        };
+        for options in options {
+            w.nodes.push(Node {
+                server: None,
+                gen: 0,
+                options,
+                timer_at: None,
+                conns: BTreeMap::new(),
+                incs: BTreeMap::new(),
+            });
+        }
+        w
+    }
+
+    /// Installs a hook run on every engine started from now on, and on the
+    /// running ones.
+    pub fn set_engine_setup(&mut self, setup: Option<EngineSetup>) {
+        if let Some(f) = &setup {
+            for n in &mut self.nodes {
+                if let Some(s) = n.server.as_mut() {
+                    f(s);
+                }
+            }
+        }
+        self.engine_setup = setup;
+    }
+
+    /// Starts every engine that is not running.
+    pub fn start(&mut self) {
+        for node in 0..self.nodes.len() {
+            if self.nodes[node].server.is_none() {
+                self.start_engine(node);
+            }
+        }
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Instant {
+        self.queue.now()
+    }
+
+    /// Adds a client that connects at `at` to node 0 over `rules`.
+    pub fn add_client(&mut self, spec: ClientSpec, rng: SimRng, rules: LinkRules, at: Instant) {
+        self.add_client_to(0, spec, rng, rules, at);
+    }
+
+    /// Adds a client whose home is `node`, connecting at `at` over `rules`.
+    pub fn add_client_to(
+        &mut self,
+        node: usize,
+        spec: ClientSpec,
+        rng: SimRng,
+        rules: LinkRules,
+        at: Instant,
+    ) {
+        let idx = self.clients.len();
+        self.clients.push(ClientModel::new(idx, spec, rng));
+        self.client_home.push(node);
+        self.links.push(rules);
+        self.client_conn.push(None);
+        self.client_wake.push(None);
+        self.schedule(at, Ev::Reconnect(idx));
+    }
+
+    /// Index of the client called `name`.
+    pub fn client_index(&self, name: &str) -> Option<usize> {
+        self.clients.iter().position(|c| c.spec.name == name)
+    }
+
+    /// Schedules a fault.
+    pub fn schedule_fault(&mut self, at: Instant, fault: Fault) {
+        self.schedule(at, Ev::Fault { fault, tries: 0 });
+    }
+
+    /// Whether a violation was found.
+    pub fn failed(&self) -> bool {
+        !self.checker.violations.is_empty()
+    }
+
+    /// Processes events up to and including `until`, then moves the clock
+    /// there. Stops early at the first violation.
+    pub fn run_until(&mut self, until: Instant) {
+        while let Some(at) = self.queue.peek_time() {
+            if self.failed() {
+                return;
+            }
+            if at > until {
+                break;
+            }
+            self.step_event();
+        }
+        self.queue.advance_to(until);
+    }
+
+    /// Processes events until no traffic or client activity is pending
+    /// (engine timers may remain), at most `limit` of virtual time. Returns
+    /// whether it became idle.
+    pub fn run_until_idle(&mut self, limit: Duration) -> bool {
+        let end = self.now() + limit;
+        while self.activity > 0 {
+            match self.queue.peek_time() {
+                Some(at) if at <= end && !self.failed() => self.step_event(),
+                Some(_) | None => return false,
+            }
+        }
+        true
+    }
+
+    /// Lets `f` act on client `c` (scenario commands), then sends what it
+    /// wrote.
+    pub fn with_client(&mut self, c: usize, f: impl FnOnce(&mut ClientModel, Instant)) {
+        let now = self.now();
+        f(&mut self.clients[c], now);
+        self.flush_client(c);
+    }
+
+    /// Turns faults off and repairs everything: link rules back to base,
+    /// partitions and stalls over, armed resets disarmed, crashed engines
+    /// restarted.
+    pub fn heal(&mut self) {
+        self.faults_enabled = false;
+        let now = self.now();
+        let ids: Vec<u64> = self.conns.keys().copied().collect();
+        for id in ids {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            let base = self.links[conn.client];
+            conn.up.rules = base.up;
+            conn.down.rules = base.down;
+            conn.up.reset_after = None;
+            conn.down.reset_after = None;
+            let held = conn.up.hold_until > now || conn.down.hold_until > now;
+            conn.up.hold_until = now;
+            conn.down.hold_until = now;
+            let stalled = conn.down.paused_until > now;
+            if stalled {
+                conn.down.paused_until = now;
+            }
+            if held {
+                self.schedule(now, Ev::Pump(id));
+            }
+            if stalled {
+                self.schedule(
+                    now,
+                    Ev::ReadResume {
+                        conn: id,
+                        dir: Dir::Down,
+                    },
+                );
+            }
+        }
+        for node in 0..self.nodes.len() {
+            if self.nodes[node].server.is_none() {
+                self.start_engine(node);
+            }
+        }
+    }
+
+    /// Whether nothing is in flight on any open connection: no unsent,
+    /// in-flight or unread bytes either way, and no engine outbound bytes.
+    pub fn drained(&self) -> bool {
+        self.conns.values().all(|conn| {
+            if !(conn.engine_open && conn.client_open) {
+                return true;
+            }
+            let pending = conn.engine.and_then(|e| {
+                self.nodes[conn.node]
+                    .server
+                    .as_ref()
+                    .and_then(|s| s.conn_pending_bytes(e))
+            });
+            conn.up.is_empty() && conn.down.is_empty() && pending.unwrap_or(0) == 0
+        })
+    }
+
+    /// Whether every client is connected (both sides of its connection
+    /// open) with its subscriptions confirmed.
+    pub fn all_settled(&self) -> bool {
+        (0..self.clients.len()).all(|c| self.settled(c))
+    }
+
+    /// Whether client `c` is connected (both sides of its connection
+    /// open) with its subscriptions confirmed.
+    pub fn settled(&self, c: usize) -> bool {
+        let client = &self.clients[c];
+        let open = self.client_conn[c]
+            .and_then(|id| self.conns.get(&id))
+            .is_some_and(|k| k.engine_open && k.client_open);
+        open && !client.is_down() && client.is_settled()
+    }
+
+    /// Stops autonomous client activity (publishing, requests, churn).
+    pub fn quiet(&mut self) {
+        for c in &mut self.clients {
+            c.active = false;
+        }
+        for conn in self.conns.values_mut() {
+            conn.quiet_written = conn.up.written;
+        }
+    }
+
+    /// Checks, at quiescence, that everything converged: every client is
+    /// connected with its subscriptions confirmed, every byte a live client
+    /// wrote before [`World::quiet`] reached the engine, each engine's
+    /// interest equals the model,
+    /// and every owed delivery happened.
+    pub fn convergence_check(&mut self) {
+        for c in 0..self.clients.len() {
+            let client = &self.clients[c];
+            if !self.settled(c) {
+                let conn = self.client_conn[c].and_then(|id| self.conns.get(&id).map(|k| (id, k)));
+                let state = match conn {
+                    Some((id, k)) => format!(
+                        "connection {id}: engine side open {}, client side open {}",
+                        k.engine_open, k.client_open
+                    ),
+                    None => "no connection".to_string(),
+                };
+                self.checker.violation(format!(
+                    "not converged: client {c} ({}) is not connected with all subscriptions \
+                     confirmed (down {}, {state})",
+                    client.spec.name,
+                    client.is_down()
+                ));
+            }
+        }
+        for (&id, conn) in &self.conns {
+            if conn.engine_open && conn.client_open && conn.up.read < conn.quiet_written {
+                let text = format!(
+                    "not converged: connection {id} of client {}: the engine read {} of the {} \
+                     bytes written before activity stopped",
+                    conn.client, conn.up.read, conn.quiet_written
+                );
+                self.checker.violation(text);
+            }
+        }
+        for node in 0..self.nodes.len() {
+            let gen = self.nodes[node].gen;
+            let Some(server) = self.nodes[node].server.as_ref() else {
+                self.checker
+                    .violation(format!("not converged: node {node} is down"));
+                continue;
+            };
+            let (subs, conns) = self.checker.expected_interest(node, gen);
+            let (got_subs, got_conns) = (server.subscription_count(), server.client_count());
+            if (subs, conns) != (got_subs, got_conns) {
+                self.checker.violation(format!(
+                    "interest differs from the model on node {node}: engine has {got_subs} \
+                     subscriptions and {got_conns} clients, model {subs} and {conns}"
+                ));
+            }
+        }
+        self.checker.final_check();
+    }
+
+    // ---- event loop ---------------------------------------------------------
+
+    fn schedule(&mut self, at: Instant, ev: Ev) {
+        if ev.is_activity() {
+            self.activity += 1;
+        }
+        self.queue.schedule(at, ev);
+    }
+
+    fn step_event(&mut self) {
+        let Some((now, ev)) = self.queue.pop() else {
+            return;
+        };
+        if ev.is_activity() {
+            self.activity -= 1;
+        }
+        self.stats.events += 1;
+        if self.stats.events > self.event_limit {
+            self.checker.violation(format!(
+                "livelock: more than {} events by {:.3}s",
+                self.event_limit,
+                now.as_nanos() as f64 / 1e9
+            ));
+            return;
+        }
+        match ev {
+            Ev::Accept(id) => {
+                self.trace.record(now, "accept", id, 0, &[]);
+                self.accept(id);
+            }
+            Ev::Arrive { conn, dir, data } => {
+                let tag = match (dir, &data) {
+                    (Dir::Up, Some(_)) => "arrive-up",
+                    (Dir::Down, Some(_)) => "arrive-down",
+                    (Dir::Up, None) => "fin-up",
+                    (Dir::Down, None) => "fin-down",
+                };
+                self.trace
+                    .record(now, tag, conn, 0, data.as_deref().unwrap_or_default());
+                self.arrive(conn, dir, data);
+            }
+            Ev::ReadResume { conn, dir } => {
+                self.trace.record(now, "resume", conn, dir as u64, &[]);
+                match dir {
+                    Dir::Up => self.engine_read(conn),
+                    Dir::Down => {
+                        if let Some(c) = self.conns.get_mut(&conn) {
+                            if c.slow_read_at == Some(now) {
+                                c.slow_read_at = None;
+                            }
+                        }
+                        self.client_read(conn)
+                    }
+                }
+            }
+            Ev::EngineTimer { node, gen } => {
+                let n = &mut self.nodes[node];
+                if n.gen == gen && n.server.is_some() && n.timer_at == Some(now) {
+                    n.timer_at = None;
+                    self.trace.record(now, "timer", node as u64, 0, &[]);
+                    self.step += 1;
+                    self.engine(node, |s| s.handle_timeout(now));
+                    self.after_engine(node);
+                }
+            }
+            Ev::EngineRestart { node, gen } => {
+                if self.nodes[node].gen == gen && self.nodes[node].server.is_none() {
+                    self.start_engine(node);
+                }
+            }
+            Ev::ClientWake(c) => {
+                if self.client_wake[c] == Some(now) {
+                    self.client_wake[c] = None;
+                    self.trace.record(now, "wake", c as u64, 0, &[]);
+                    self.clients[c].tick(now);
+                    self.flush_client(c);
+                }
+            }
+            Ev::Reconnect(c) => {
+                if self.clients[c].is_down() {
+                    self.connect(c);
+                }
+            }
+            Ev::CloseDeadline(id) => {
+                if self.conns.contains_key(&id) {
+                    self.stats.resets += 1;
+                    self.trace.record(now, "close-deadline", id, 0, &[]);
+                    self.reset_conn(id);
+                }
+            }
+            Ev::ResetNow(id) => {
+                // Only if the reset is still armed (healing disarms it).
+                let armed = self
+                    .conns
+                    .get(&id)
+                    .is_some_and(|c| c.up.reset_after.is_some() || c.down.reset_after.is_some());
+                if armed {
+                    self.stats.resets += 1;
+                    self.trace.record(now, "reset", id, 0, &[]);
+                    self.reset_conn(id);
+                }
+            }
+            Ev::Pump(id) => self.pump_both(id),
+            Ev::RestoreRules(id) => {
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    let base = self.links[conn.client];
+                    conn.up.rules = base.up;
+                    conn.down.rules = base.down;
+                    // A slow reader that is done reads again at once.
+                    if conn.down.paused_until > now && conn.down.rules.read_bytes_per_ms == 0 {
+                        conn.down.paused_until = now;
+                        self.schedule(
+                            now,
+                            Ev::ReadResume {
+                                conn: id,
+                                dir: Dir::Down,
+                            },
+                        );
+                    }
+                }
+            }
+            Ev::Fault { fault, tries } => {
+                if !self.faults_enabled {
+                    return;
+                }
+                if self.apply_fault(fault) {
+                    self.stats.faults_fired += 1;
+                    self.stats.faults_by_kind[fault.kind()] += 1;
+                    self.trace.note(now, format!("FAULT {fault:?}"));
+                    self.trace.record(now, "fault", fault.kind() as u64, 0, &[]);
+                } else if tries < FAULT_RETRY.1 {
+                    self.schedule(
+                        now + FAULT_RETRY.0,
+                        Ev::Fault {
+                            fault,
+                            tries: tries + 1,
+                        },
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Checker sensitivity: with each deliberate engine bug switched on (the
+//! `mutations` feature of canopy-core, enabled for this crate's tests),
+//! the swarm must find a failing seed within the budget; with none, the
+//! same budget must pass.
+
+use canopy_core::server::Mutations;
+use canopy_core::Server;
+use canopy_sim::swarm::{self, SwarmConfig};
+use std::sync::Arc;
+
+/// Seeds 0..BUDGET.
+const BUDGET: u64 = 200;
+
+fn config(m: Mutations) -> SwarmConfig {
+    SwarmConfig {
+        engine_setup: Some(Arc::new(move |s: &mut Server| s.set_mutations(m))),
+        ..SwarmConfig::default()
+    }
+}
+
+/// Runs seeds in order until one fails; panics if none does.
+fn caught(name: &str) {
+    let m = Mutations::by_name(name).expect("known mutation");
+    let cfg = config(m);
+    for seed in 0..BUDGET {
+        let r = swarm::run_seed(seed, &cfg);
+        if !r.passed() {
+            println!(
+                "mutation {name} caught by seed {seed}: {}",
+                r.violations.first().map_or("", String::as_str)
+            );
+            return;
+        }
+    }
+    panic!("mutation {name} survived {BUDGET} seeds");
+}
+
+#[test]
+fn every_mutation_has_a_test() {
+    for name in Mutations::NAMES {
+        assert!(Mutations::by_name(name).is_some());
+    }
+    assert_eq!(Mutations::NAMES.len(), 6);
+}
+
+#[test]
+fn queue_two_members_is_caught() {
+    caught("queue_two_members");
+}
+
+#[test]
+fn plain_wildcard_twice_is_caught() {
+    caught("plain_wildcard_twice");
+}
+
+#[test]
+fn ignore_max_pending_is_caught() {
+    caught("ignore_max_pending");
+}
+
+#[test]
+fn drop_split_pub_is_caught() {
+    caught("drop_split_pub");
+}
+
+#[test]
+fn forget_unsub_is_caught() {
+    caught("forget_unsub");
+}
+
+#[test]
+fn ignore_echo_is_caught() {
+    caught("ignore_echo");
+}
+
+fn clean(part: u64) {
+    let per = BUDGET / 4;
+    let cfg = config(Mutations::default());
+    let failures = swarm::run_range(part * per, per, &cfg);
+    let seeds: Vec<String> = failures
+        .iter()
+        .map(|r| format!("{}: {:?}", r.seed, r.violations.first()))
+        .collect();
+    assert!(failures.is_empty(), "clean engine failed: {seeds:?}");
+}
+
+#[test]
+fn budget_is_green_without_mutations_1() {
+    clean(0);
+}
+
+#[test]
+fn budget_is_green_without_mutations_2() {
+    clean(1);
+}
+
+#[test]
+fn budget_is_green_without_mutations_3() {
+    clean(2);
+}
+
+#[test]
+fn budget_is_green_without_mutations_4() {
+    clean(3);
+}
