@@ -2117,3 +2117,12 @@ fn out_of_range_port_fails_at_listen() {
     );
     assert_eq!(ok("port: -1\n").listen_error(), None);
 }
+
+#[test]
+fn digest_escapes_backspace_and_form_feed_like_go() {
+    // nats-server 2.15.1 -t on this file printed
+    // sha256:5ea4bd92d575feb61ce97fef131237a3140abdee50ccfc3627fc13b1e8f93ac8,
+    // the SHA-256 of exactly this JSON (Go writes \b and \f, not \u0008).
+    let c = ok("server_name: \"a\\x08b\\x0cc\"\n");
+    assert_eq!(c.digest_input(), "{\"server_name\":\"a\\bb\\fc\"}\n");
+}
