@@ -511,11 +511,17 @@ fn max_sub_tokens() -> Session {
 
 /// Check 43: the fourth connection gets INFO, then the error, then the close.
 fn max_connections() -> Session {
+    // Each connection is confirmed before the next opens: nats-server
+    // counts connections in per-connection goroutines, so without this it
+    // sometimes refuses the third instead of the fourth (seen once in CI).
     s("max_connections")
         .config("max_connections: 3\n")
         .open(0)
+        .sync(0)
         .open(1)
+        .sync(1)
         .open(2)
+        .sync(2)
         .open(3)
         .eof(3, CLOSE)
 }
