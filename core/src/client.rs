@@ -8,8 +8,8 @@ use crate::proto::Parser;
 use crate::sublist::Subscription;
 use crate::time::Instant;
 use bytes::Bytes;
+use core::net::SocketAddr;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Per-connection message counters (the `/connz` numbers).

@@ -4,7 +4,7 @@
 
 use crate::{Action, ConnId, Instant, ListenerKind, Options, Server};
 use bytes::Bytes;
-use std::net::SocketAddr;
+use core::net::SocketAddr;
 
 struct Rig {
     server: Server,

@@ -2,8 +2,8 @@
 
 use crate::{Action, ConnId, Instant, ListenerKind, Options, Server};
 use bytes::Bytes;
+use core::net::SocketAddr;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Drives one [`Server`] like a driver would, writing everything at once.

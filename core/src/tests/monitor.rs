@@ -3,7 +3,7 @@
 
 use crate::{Action, ConnId, Instant, ListenerKind, Options, Server};
 use bytes::Bytes;
-use std::net::SocketAddr;
+use core::net::SocketAddr;
 
 fn server() -> (Server, Instant) {
     let now = Instant::from_nanos(5_000_000_000);
