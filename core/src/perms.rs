@@ -203,20 +203,9 @@ pub fn too_many_tokens(subject: &[u8]) -> String {
     )
 }
 
-/// Go's `%q` for the (printable ASCII) subjects the parser lets through.
+/// Go's `%q` of a subject.
 fn go_quote(s: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for &b in s {
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push('"');
-    out
+    crate::config::gofmt::quote(&String::from_utf8_lossy(s))
 }
 
 #[cfg(test)]

@@ -136,14 +136,9 @@ fn auth_parts(a: &ClientAuth) -> (&str, &str, &str) {
     }
 }
 
-/// A float number of seconds as Go's `%v` prints it (`2`, `0.5`).
+/// A number of seconds as Go's `%v` of a float64 prints it (`2`, `0.5`).
 fn go_seconds(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{}", s as u64)
-    } else {
-        format!("{s}")
-    }
+    crate::config::gofmt::format_float_v(d.as_secs_f64())
 }
 
 #[cfg(test)]

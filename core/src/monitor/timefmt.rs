@@ -1,7 +1,6 @@
 //! Time and duration texts as nats-server's monitoring prints them (Go's
 //! formats), computed from wall-clock nanoseconds the driver supplies.
 
-use std::fmt::Write;
 use std::time::Duration;
 
 /// Civil date of a day count since 1970-01-01 (proleptic Gregorian).
@@ -78,47 +77,10 @@ pub fn uptime(d: Duration) -> String {
     }
 }
 
-/// Go's `time.Duration.String()`: `0s`, `507µs`, `1.234567ms`, `2m3.5s`.
+/// Go's `time.Duration.String()`: `0s`, `507µs`, `1.234567ms`, `2m3.5s`
+/// (the config module's implementation, for a std `Duration`).
 pub fn go_duration(d: Duration) -> String {
-    let n = d.as_nanos();
-    if n == 0 {
-        return "0s".into();
-    }
-    let fraction = |value: u128, unit: u128, suffix: &str| {
-        let whole = value / unit;
-        let rest = value % unit;
-        let mut s = whole.to_string();
-        if rest > 0 {
-            let width = unit.to_string().len() - 1;
-            let digits = format!("{rest:0width$}");
-            s.push('.');
-            s.push_str(digits.trim_end_matches('0'));
-        }
-        s.push_str(suffix);
-        s
-    };
-    if n < 1_000 {
-        return format!("{n}ns");
-    }
-    if n < 1_000_000 {
-        return fraction(n, 1_000, "µs");
-    }
-    if n < 1_000_000_000 {
-        return fraction(n, 1_000_000, "ms");
-    }
-    let total_secs = n / 1_000_000_000;
-    let hours = total_secs / 3600;
-    let mins = total_secs / 60 % 60;
-    let secs_part = n - (hours * 3600 + mins * 60) * 1_000_000_000;
-    let mut out = String::new();
-    if hours > 0 {
-        let _ = write!(out, "{hours}h");
-    }
-    if hours > 0 || mins > 0 {
-        let _ = write!(out, "{mins}m");
-    }
-    out.push_str(&fraction(secs_part, 1_000_000_000, "s"));
-    out
+    crate::config::gofmt::format_duration(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
