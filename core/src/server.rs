@@ -1137,13 +1137,12 @@ impl Server {
         // A wildcard or queue subscription the deny list let through must
         // still not receive what the deny list names (nats-server's
         // delivery-time deny filter).
-        let broad = sub.queue.is_some() || sub.subject.iter().any(|&b| b == b'*' || b == b'>');
-        if broad
-            && c.perms
-                .as_ref()
-                .is_some_and(|p| p.delivery_denied(msg.subject))
-        {
-            return false;
+        // Only clients with permissions pay for the subject scan.
+        if let Some(p) = &c.perms {
+            let broad = sub.queue.is_some() || sub.subject.iter().any(|&b| b == b'*' || b == b'>');
+            if broad && p.delivery_denied(msg.subject) {
+                return false;
+            }
         }
         if let (Some(reply), Some(r)) = (msg.reply, c.perms.as_ref().and_then(|p| p.responses)) {
             c.responses.insert(reply.clone(), (r.max, now + r.expires));
