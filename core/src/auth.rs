@@ -201,26 +201,7 @@ fn bcrypt_b64_decode(s: &[u8], out_len: usize) -> Option<Vec<u8>> {
 }
 
 fn bcrypt_b64_encode(data: &[u8]) -> String {
-    b64_encode(data, BCRYPT_ALPHABET)
-}
-
-/// Base64 without padding over `alphabet`.
-fn b64_encode(data: &[u8], alphabet: &[u8; 64]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    let mut bits: u32 = 0;
-    let mut n = 0;
-    for &b in data {
-        bits = (bits << 8) | u32::from(b);
-        n += 8;
-        while n >= 6 {
-            n -= 6;
-            out.push(alphabet[((bits >> n) & 63) as usize] as char);
-        }
-    }
-    if n > 0 {
-        out.push(alphabet[((bits << (6 - n)) & 63) as usize] as char);
-    }
-    out
+    nkey::encode_bits(data, BCRYPT_ALPHABET)
 }
 
 /// Verifies `password` against a 60-character bcrypt hash.
@@ -299,7 +280,7 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
 /// Encodes base64 with the URL alphabet and no padding (how NATS clients
 /// send nonce signatures).
 pub fn base64_url_encode(data: &[u8]) -> String {
-    b64_encode(
+    nkey::encode_bits(
         data,
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
     )

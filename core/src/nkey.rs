@@ -58,19 +58,29 @@ pub fn crc16(data: &[u8]) -> u16 {
 
 /// RFC 4648 base32 without padding.
 pub fn base32(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(5) * 8);
+    encode_bits(data, ALPHABET)
+}
+
+/// Packs `data` into characters of `alphabet`, most significant bits
+/// first, `log2(alphabet.len())` bits each, without padding: base32 with
+/// a 32-letter alphabet, the base64 variants with a 64-letter one.
+pub fn encode_bits(data: &[u8], alphabet: &[u8]) -> String {
+    let width = alphabet.len().trailing_zeros();
+    let mask = (1u32 << width) - 1;
+    let mut out = String::with_capacity((data.len() * 8).div_ceil(width as usize));
     let mut buffer: u32 = 0;
     let mut bits = 0;
     for &b in data {
-        buffer = (buffer << 8) | b as u32;
+        buffer = (buffer << 8) | u32::from(b);
         bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(ALPHABET[((buffer >> bits) & 31) as usize] as char);
+        while bits >= width {
+            bits -= width;
+            out.push(alphabet[((buffer >> bits) & mask) as usize] as char);
         }
+        buffer &= (1 << bits) - 1;
     }
     if bits > 0 {
-        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
+        out.push(alphabet[((buffer << (width - bits)) & mask) as usize] as char);
     }
     out
 }
