@@ -671,11 +671,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn no_responders_only_without_interest() {
-        let (mut c, _) = setup("svc");
-        let inbox = c.sub_written(0, 9, "_INBOX.r.*", None, false);
-        c.processed(OpRef::Sub(inbox), at(1));
+    /// Client 0 requests `svc` with reply `_INBOX.r.0` (processed at
+    /// `processed`) and the engine answers with a no-responders status.
+    fn request_answered_no_responders(c: &mut Checker, processed: Processed) {
         let m = c.pub_written(
             0,
             key(0),
@@ -684,8 +682,16 @@ mod tests {
             None,
             Instant::ZERO,
         );
-        c.processed(OpRef::Pub(m), at(2));
+        c.processed(OpRef::Pub(m), processed);
         c.no_responders(0, b"_INBOX.r.0");
+    }
+
+    #[test]
+    fn no_responders_only_without_interest() {
+        let (mut c, _) = setup("svc");
+        let inbox = c.sub_written(0, 9, "_INBOX.r.*", None, false);
+        c.processed(OpRef::Sub(inbox), at(1));
+        request_answered_no_responders(&mut c, at(2));
         assert!(
             c.violations[0].starts_with("no-responders status"),
             "{:?}",
@@ -695,16 +701,7 @@ mod tests {
         // With the responder gone before the request, the status is right.
         let (mut c, _) = setup("svc");
         c.engine_closed(1, 2);
-        let m = c.pub_written(
-            0,
-            key(0),
-            "svc",
-            Some("_INBOX.r.0".into()),
-            None,
-            Instant::ZERO,
-        );
-        c.processed(OpRef::Pub(m), at(3));
-        c.no_responders(0, b"_INBOX.r.0");
+        request_answered_no_responders(&mut c, at(3));
         assert!(c.violations.is_empty(), "{:?}", c.violations);
     }
 
