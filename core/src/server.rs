@@ -200,11 +200,6 @@ pub struct Server {
     start: Instant,
     pub(crate) monitor: MonitorState,
     lame_duck: Option<LameDuck>,
-    pub(crate) sub_inserts: u64,
-    pub(crate) sub_removes: u64,
-    pub(crate) sub_matches: u64,
-    pub(crate) max_fanout: u64,
-    pub(crate) total_fanout: u64,
     #[cfg(feature = "mutations")]
     mutations: Mutations,
 }
@@ -306,11 +301,6 @@ impl Server {
             start: now,
             monitor: MonitorState::default(),
             lame_duck: None,
-            sub_inserts: 0,
-            sub_removes: 0,
-            sub_matches: 0,
-            max_fanout: 0,
-            total_fanout: 0,
             #[cfg(feature = "mutations")]
             mutations: Mutations::default(),
         }
@@ -1059,10 +1049,6 @@ impl Server {
         if !self.imports.is_empty() || !self.service_replies.is_empty() {
             delivered += self.cross_accounts(conn, account, &msg, now);
         }
-        let fanout = (matches.plain.len() + matches.queues.len()) as u64;
-        self.sub_matches += 1;
-        self.total_fanout += fanout;
-        self.max_fanout = self.max_fanout.max(fanout);
         if delivered == 0 && no_responders {
             if let Some(reply) = reply.as_ref() {
                 self.no_responders(conn, account, &subject, reply, now);
@@ -1307,7 +1293,6 @@ impl Server {
         c.subs.insert(sid, sub.clone());
         let account = c.account;
         self.accounts[account.0 as usize].sublist.insert(sub);
-        self.sub_inserts += 1;
         self.ok(conn);
     }
 
@@ -1336,9 +1321,7 @@ impl Server {
         };
         if let Some(sub) = c.subs.remove(sid) {
             let account = c.account;
-            if self.accounts[account.0 as usize].sublist.remove(&sub) {
-                self.sub_removes += 1;
-            }
+            self.accounts[account.0 as usize].sublist.remove(&sub);
         }
     }
 
@@ -1469,9 +1452,7 @@ impl Server {
         let mut subs: Vec<Arc<Subscription>> = c.subs.drain().map(|(_, s)| s).collect();
         subs.sort_unstable_by_key(|s| s.seq);
         for sub in subs {
-            if self.accounts[account.0 as usize].sublist.remove(&sub) {
-                self.sub_removes += 1;
-            }
+            self.accounts[account.0 as usize].sublist.remove(&sub);
         }
         tracing::debug!(
             "{} - {} - Client connection closed: {}",

@@ -100,8 +100,24 @@ pub struct Sublist {
     count: usize,
     hasher: ahash::RandomState,
     cache: Map<Bytes, Arc<Matches>>,
-    hits: u64,
-    lookups: u64,
+    counters: IndexCounters,
+}
+
+/// What the index has done since it was created (`/subsz`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexCounters {
+    /// Subscriptions inserted.
+    pub inserts: u64,
+    /// Subscriptions removed.
+    pub removes: u64,
+    /// Lookups ([`Sublist::matches`] calls).
+    pub matches: u64,
+    /// Lookups answered from the cache.
+    pub cache_hits: u64,
+    /// Most plain subscriptions plus queue groups one lookup matched.
+    pub max_fanout: u64,
+    /// Sum of the fanout of every lookup (for the average).
+    pub total_fanout: u64,
 }
 
 impl Sublist {
@@ -118,8 +134,7 @@ impl Sublist {
             count: 0,
             cache: HashMap::with_hasher(hasher.clone()),
             hasher,
-            hits: 0,
-            lookups: 0,
+            counters: IndexCounters::default(),
         }
     }
 
@@ -146,6 +161,7 @@ impl Sublist {
                     node.plain.push(sub);
                 }
                 self.count += 1;
+                self.counters.inserts += 1;
                 break;
             }
             let hasher = &self.hasher;
@@ -162,6 +178,7 @@ impl Sublist {
         let removed = remove_from(&mut self.root, &tokens, sub);
         if removed {
             self.count -= 1;
+            self.counters.removes += 1;
             let pattern = sub.subject.clone();
             self.invalidate(&pattern);
         }
@@ -170,9 +187,12 @@ impl Sublist {
 
     /// Every subscription matching the literal `subject`.
     pub fn matches(&mut self, subject: &[u8]) -> Arc<Matches> {
-        self.lookups += 1;
+        self.counters.matches += 1;
         if let Some(m) = self.cache.get(subject) {
-            self.hits += 1;
+            self.counters.cache_hits += 1;
+            let fanout = (m.plain.len() + m.queues.len()) as u64;
+            self.counters.total_fanout += fanout;
+            self.counters.max_fanout = self.counters.max_fanout.max(fanout);
             return m.clone();
         }
         // A subject with an empty token matches nothing (nats-server drops
@@ -199,6 +219,9 @@ impl Sublist {
             })
             .collect();
         let result = Arc::new(Matches { plain, queues });
+        let fanout = (result.plain.len() + result.queues.len()) as u64;
+        self.counters.total_fanout += fanout;
+        self.counters.max_fanout = self.counters.max_fanout.max(fanout);
         if self.cache.len() >= CACHE_MAX {
             self.cache.clear();
         }
@@ -219,7 +242,12 @@ impl Sublist {
 
     /// Lookups answered from the cache, and all lookups.
     pub fn cache_hits(&self) -> (u64, u64) {
-        (self.hits, self.lookups)
+        (self.counters.cache_hits, self.counters.matches)
+    }
+
+    /// Everything counted so far.
+    pub fn counters(&self) -> IndexCounters {
+        self.counters
     }
 
     /// Drops the cached subjects `pattern` matches (their results change).

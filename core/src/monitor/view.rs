@@ -123,19 +123,29 @@ impl Server {
 
     /// Counters for `/subsz`.
     pub(crate) fn sublist_stats(&self) -> SublistStats {
-        let cache = self.accounts.iter().map(|a| a.sublist.cache_len()).sum();
-        let cache_hits = self.accounts.iter().map(|a| a.sublist.cache_hits().0).sum();
+        let mut sum = crate::sublist::IndexCounters::default();
+        let mut cache = 0;
+        for a in &self.accounts {
+            let c = a.sublist.counters();
+            sum.inserts += c.inserts;
+            sum.removes += c.removes;
+            sum.matches += c.matches;
+            sum.cache_hits += c.cache_hits;
+            sum.total_fanout += c.total_fanout;
+            sum.max_fanout = sum.max_fanout.max(c.max_fanout);
+            cache += a.sublist.cache_len();
+        }
         SublistStats {
             cache,
-            inserts: self.sub_inserts,
-            removes: self.sub_removes,
-            matches: self.sub_matches,
-            cache_hits,
-            max_fanout: self.max_fanout,
-            avg_fanout: if self.sub_matches == 0 {
+            inserts: sum.inserts,
+            removes: sum.removes,
+            matches: sum.matches,
+            cache_hits: sum.cache_hits,
+            max_fanout: sum.max_fanout,
+            avg_fanout: if sum.matches == 0 {
                 0.0
             } else {
-                self.total_fanout as f64 / self.sub_matches as f64
+                sum.total_fanout as f64 / sum.matches as f64
             },
         }
     }
