@@ -515,33 +515,23 @@ impl Server {
                 delivered += self.deliver_matches(conn, true, &matches, &fwd, now);
             }
         }
-        let mut hops: Vec<(AccountId, Bytes, Option<Bytes>)> = Vec::new();
+        // (target account, subject there, whether a service request)
+        let mut hops: Vec<(AccountId, Bytes, bool)> = Vec::new();
         for route in &self.imports {
             if !route.service
                 && route.exporter == account
                 && subject::matches(&route.subject, msg.subject)
             {
-                hops.push((
-                    route.importer,
-                    route.to_importer(msg.subject),
-                    msg.reply.cloned(),
-                ));
+                hops.push((route.importer, route.to_importer(msg.subject), false));
             } else if route.service
                 && route.importer == account
                 && subject::matches(route.importer_pattern(), msg.subject)
             {
-                hops.push((
-                    route.exporter,
-                    route.to_exporter(msg.subject),
-                    msg.reply.cloned(),
-                ));
+                hops.push((route.exporter, route.to_exporter(msg.subject), true));
             }
         }
-        for (target, subject, reply) in hops {
-            let service = self
-                .imports
-                .iter()
-                .any(|r| r.service && r.exporter == target && r.importer == account);
+        for (target, subject, service) in hops {
+            let reply = msg.reply.cloned();
             let reply = match reply {
                 Some(original) if service => {
                     let mapped = self.new_service_reply();
