@@ -179,7 +179,7 @@ pub(crate) fn render(server: &Server, q: &Query, now: Instant) -> Result<String,
     let acc = q.get("acc");
     let mut list: Vec<ConnInfo> = Vec::new();
     if matches!(state, State::Open | State::Any) {
-        list.extend(server.open_conn_infos(now));
+        list.extend(server.open_conn_infos());
     }
     if matches!(state, State::Closed | State::Any) {
         list.extend(server.monitor.closed.iter().cloned());

@@ -79,7 +79,7 @@ pub(crate) fn conn_info(
 
 impl Server {
     /// Snapshots of the open client connections, by cid.
-    pub(crate) fn open_conn_infos(&self, _now: Instant) -> Vec<ConnInfo> {
+    pub(crate) fn open_conn_infos(&self) -> Vec<ConnInfo> {
         // Sorted right below: map order never reaches the output.
         #[allow(clippy::disallowed_methods)]
         let mut ids: Vec<ConnId> = self
@@ -97,7 +97,7 @@ impl Server {
 
     /// Every subscription, by connection then subscription order.
     pub(crate) fn subscription_details(&self) -> Vec<SubDetail> {
-        self.open_conn_infos(Instant::ZERO)
+        self.open_conn_infos()
             .into_iter()
             .flat_map(|c| c.subs)
             .collect()
