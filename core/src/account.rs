@@ -18,6 +18,9 @@ pub struct Account {
     pub name: String,
     /// Subscriptions of this account.
     pub sublist: Sublist,
+    /// Interest of route peers (`RS+`), kept apart from local
+    /// subscriptions: a message goes to each interested route at most once.
+    pub remote: Sublist,
 }
 
 impl Account {
@@ -26,6 +29,7 @@ impl Account {
         Account {
             name: name.to_string(),
             sublist: Sublist::new(hash_seed),
+            remote: Sublist::new(hash_seed.rotate_left(17)),
         }
     }
 }

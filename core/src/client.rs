@@ -61,6 +61,8 @@ pub(crate) struct Client {
     /// Reply subjects this client may answer (`allow_responses`): replies
     /// left and when the permission ends.
     pub(crate) responses: std::collections::BTreeMap<Bytes, (u64, Instant)>,
+    /// The route state, for a route connection.
+    pub(crate) route: Option<Box<crate::route::RouteLink>>,
 }
 
 impl Client {
@@ -97,6 +99,7 @@ impl Client {
             nonce: String::new(),
             perms: None,
             responses: Default::default(),
+            route: None,
         }
     }
 

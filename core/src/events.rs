@@ -31,6 +31,16 @@ pub enum Action {
         /// When reading may resume.
         until: Instant,
     },
+    /// Open a TCP connection to `addr` (`host:port`) for a route. On
+    /// success call [`crate::Server::handle_dialed`] and then treat `conn`
+    /// like an accepted socket; on failure call
+    /// [`crate::Server::handle_dial_failed`].
+    Dial {
+        /// The id the engine gave the connection.
+        conn: ConnId,
+        /// Where to connect.
+        addr: String,
+    },
 }
 
 /// A named timer. Every deadline the engine keeps has one of these names,
@@ -45,6 +55,8 @@ pub enum TimerKey {
     WriteDeadline(ConnId),
     /// Lame duck mode: the grace period ended, or evict the next client.
     LameDuck,
+    /// Dial (or re-dial) the route to solicit with this index.
+    RouteConnect(u32),
 }
 
 /// Why a connection closed; the texts are nats-server's `/connz` reasons.
@@ -82,6 +94,12 @@ pub enum CloseReason {
     NoRespondersRequiresHeaders,
     /// The server is shutting down.
     ServerShutdown,
+    /// A second route to a server already routed to.
+    DuplicateRoute,
+    /// The route peer's cluster name differs.
+    ClusterNameConflict,
+    /// A route to ourselves.
+    RouteToSelf,
 }
 
 impl CloseReason {
@@ -104,6 +122,9 @@ impl CloseReason {
             CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
             CloseReason::ServerShutdown => "Server Shutdown",
+            CloseReason::DuplicateRoute => "Duplicate Route",
+            CloseReason::ClusterNameConflict => "Cluster Name Conflict",
+            CloseReason::RouteToSelf => "Duplicate Route",
         }
     }
 }

@@ -30,8 +30,12 @@ pub struct ServerInfo {
     pub auth_required: bool,
     /// Effective max payload.
     pub max_payload: usize,
-    /// Cluster client URLs (empty when not clustered).
+    /// Cluster client URLs (empty until a route registers).
     pub connect_urls: Vec<String>,
+    /// Cluster name, when clustered.
+    pub cluster: String,
+    /// Whether the cluster name was generated.
+    pub cluster_dynamic: bool,
     /// Curve key (`xkey`).
     pub xkey: String,
 }
@@ -78,6 +82,12 @@ impl ServerInfo {
         }
         if let Some(nonce) = extra.nonce {
             push_str_field(out, "nonce", nonce, false);
+        }
+        if !self.cluster.is_empty() {
+            push_str_field(out, "cluster", &self.cluster, false);
+            if self.cluster_dynamic {
+                out.push_str(",\"cluster_dynamic\":true");
+            }
         }
         if !self.connect_urls.is_empty() {
             out.push_str(",\"connect_urls\":[");
@@ -308,6 +318,8 @@ mod tests {
             auth_required: false,
             max_payload: 1024,
             connect_urls: vec![],
+            cluster: String::new(),
+            cluster_dynamic: false,
             xkey: String::new(),
         };
         let mut s = String::new();

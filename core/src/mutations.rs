@@ -21,6 +21,12 @@ pub struct Mutations {
     pub forget_unsub: bool,
     /// Deliver a client's own messages to it even with `"echo":false`.
     pub ignore_echo: bool,
+    /// Never send `RS-` to routes when local interest ends.
+    pub forget_rs_minus: bool,
+    /// Forward a message received from a route to the other routes.
+    pub forward_routed_to_routes: bool,
+    /// Send a queue message to a route even when a local member took it.
+    pub queue_local_and_remote: bool,
 }
 
 impl Mutations {
@@ -34,6 +40,13 @@ impl Mutations {
         "ignore_echo",
     ];
 
+    /// Mutations of the route protocol (caught by cluster topologies).
+    pub const ROUTE_NAMES: [&'static str; 3] = [
+        "forget_rs_minus",
+        "forward_routed_to_routes",
+        "queue_local_and_remote",
+    ];
+
     /// The mutation set with only the named bug switched on.
     pub fn by_name(name: &str) -> Option<Mutations> {
         let mut m = Mutations::default();
@@ -44,6 +57,9 @@ impl Mutations {
             "drop_split_pub" => m.drop_split_pub = true,
             "forget_unsub" => m.forget_unsub = true,
             "ignore_echo" => m.ignore_echo = true,
+            "forget_rs_minus" => m.forget_rs_minus = true,
+            "forward_routed_to_routes" => m.forward_routed_to_routes = true,
+            "queue_local_and_remote" => m.queue_local_and_remote = true,
             _ => return None,
         }
         Some(m)

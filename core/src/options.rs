@@ -67,6 +67,48 @@ pub struct AccountImport {
     pub service: bool,
 }
 
+/// The `cluster {}` block (and `--cluster`, `--routes`, ...), resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterOptions {
+    /// Cluster name (empty: generated, as nats-server's dynamic names).
+    pub name: String,
+    /// Route listen host.
+    pub host: String,
+    /// Route listen port, already resolved if it was -1 (0: no listener).
+    pub port: u16,
+    /// `advertise`: the `host:port` other servers should dial.
+    pub advertise: String,
+    /// `no_advertise`: do not tell clients about other servers' URLs.
+    pub no_advertise: bool,
+    /// Dial attempts for a route learned by gossip (0: one attempt).
+    pub connect_retries: u32,
+    /// Routes to solicit, in configuration order.
+    pub routes: Vec<crate::route::RouteAddr>,
+    /// Credentials route peers must present (`authorization`).
+    pub credentials: Option<(String, String)>,
+    /// Time a route peer has to send CONNECT.
+    pub auth_timeout: Duration,
+    /// PING interval on routes (capped at 30 s, as nats-server does).
+    pub ping_interval: Duration,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            name: String::new(),
+            host: "0.0.0.0".to_string(),
+            port: 0,
+            advertise: String::new(),
+            no_advertise: false,
+            connect_retries: 0,
+            routes: Vec::new(),
+            credentials: None,
+            auth_timeout: DEFAULT_AUTH_TIMEOUT,
+            ping_interval: DEFAULT_PING_INTERVAL,
+        }
+    }
+}
+
 /// Everything the engine needs to know about its configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
@@ -127,6 +169,8 @@ pub struct Options {
     /// Lame duck mode waits this long before evicting
     /// (`lame_duck_grace_period`).
     pub lame_duck_grace_period: Duration,
+    /// Clustering (routes), when configured.
+    pub cluster: Option<ClusterOptions>,
 }
 
 impl Options {
@@ -179,6 +223,7 @@ impl Default for Options {
             http_port_configured: 0,
             lame_duck_duration: DEFAULT_LAME_DUCK_DURATION,
             lame_duck_grace_period: DEFAULT_LAME_DUCK_GRACE_PERIOD,
+            cluster: None,
         }
     }
 }

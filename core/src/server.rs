@@ -33,6 +33,8 @@ pub enum ListenerKind {
     Client,
     /// The HTTP monitoring port.
     Monitor,
+    /// The cluster (route) port.
+    Route,
 }
 
 /// Returned for calls that misuse the API (never for peer mistakes).
@@ -170,6 +172,9 @@ macro_rules! mutated {
     }};
 }
 
+mod routes;
+use routes::Routes;
+
 /// The NATS server engine. Pure: bytes and time in, actions out.
 #[derive(Debug)]
 pub struct Server {
@@ -200,6 +205,10 @@ pub struct Server {
     start: Instant,
     pub(crate) monitor: MonitorState,
     lame_duck: Option<LameDuck>,
+    /// Cluster state: routes, their interest, dialing.
+    routes: Routes,
+    /// Route nonces and generated cluster names.
+    route_rng: Rng,
     #[cfg(feature = "mutations")]
     mutations: Mutations,
 }
@@ -242,6 +251,8 @@ impl Server {
             auth_required: options.authenticator().required() && options.no_auth_user.is_none(),
             max_payload: options.max_payload,
             connect_urls: Vec::new(),
+            cluster: String::new(),
+            cluster_dynamic: false,
             xkey,
         };
         let mut accounts = vec![Account::new(GLOBAL_ACCOUNT, hashing.next_u64())];
@@ -276,7 +287,7 @@ impl Server {
                 })
             })
             .collect();
-        Server {
+        let mut server = Server {
             options,
             info,
             queue_rng: Rng::derive(&seed, Stream::QueueChoice),
@@ -301,9 +312,13 @@ impl Server {
             start: now,
             monitor: MonitorState::default(),
             lame_duck: None,
+            routes: Routes::default(),
+            route_rng: Rng::derive(&seed, Stream::Shuffle),
             #[cfg(feature = "mutations")]
             mutations: Mutations::default(),
-        }
+        };
+        server.init_cluster(now);
+        server
     }
 
     /// Switches deliberate bugs on or off (checker-sensitivity tests only).
@@ -387,6 +402,7 @@ impl Server {
         match kind {
             ListenerKind::Client => self.accept_client(peer, now),
             ListenerKind::Monitor => self.accept_monitor(),
+            ListenerKind::Route => self.accept_route(peer, now),
         }
     }
 
@@ -470,6 +486,7 @@ impl Server {
                     self.fail(conn, ProtocolError::AuthenticationTimeout, now);
                 }
                 TimerKey::LameDuck => self.lame_duck_timer(now),
+                TimerKey::RouteConnect(i) => self.route_connect_timer(i as usize, now),
                 TimerKey::WriteDeadline(conn) => {
                     let open = self.conns.get(&conn).is_some_and(|c| !c.closed);
                     if open {
@@ -512,7 +529,7 @@ impl Server {
                     message: msg.message,
                 };
                 let matches = self.accounts[importer.0 as usize].sublist.matches(&reply);
-                delivered += self.deliver_matches(conn, true, &matches, &fwd, now);
+                delivered += self.deliver_matches(conn, true, &matches, &fwd, None, now);
             }
         }
         // (target account, subject there, whether a service request)
@@ -554,7 +571,7 @@ impl Server {
                 message: msg.message,
             };
             let matches = self.accounts[target.0 as usize].sublist.matches(&subject);
-            delivered += self.deliver_matches(conn, true, &matches, &fwd, now);
+            delivered += self.deliver_matches(conn, true, &matches, &fwd, None, now);
         }
         delivered
     }
@@ -708,7 +725,7 @@ impl Server {
 
     /// Closes every connection (server shutdown), in connection order.
     pub fn shutdown(&mut self, now: Instant) {
-        let _ = now;
+        self.routes.stopping = true;
         // Sorted below, so the map's iteration order never reaches output.
         #[allow(clippy::disallowed_methods)]
         let mut ids: Vec<ConnId> = self
@@ -826,9 +843,11 @@ impl Server {
             }
             c.last_in = now;
             c.last_activity = now;
-            // Before CONNECT on a server that requires auth, the first op
-            // must be CONNECT: nats-server rejects any other first byte.
-            if auth_required && !c.connect_received && c.parser.is_idle() {
+            let route = c.route.is_some();
+            // Before CONNECT on a server that requires auth (and on the
+            // route port), the first op must be CONNECT: nats-server
+            // rejects any other first byte.
+            if (auth_required || route) && !c.connect_received && c.parser.is_idle() {
                 if let Some(&b) = data.first() {
                     if b != b'C' && b != b'c' {
                         self.fail(conn, ProtocolError::AuthorizationViolation, now);
@@ -836,10 +855,20 @@ impl Server {
                     }
                 }
             }
-            let limits = Limits {
-                max_control_line,
-                max_payload,
-                headers: c.headers,
+            let limits = if route {
+                Limits {
+                    route: true,
+                    max_control_line: max_control_line * routes::ROUTE_CONTROL_LINE_FACTOR,
+                    max_payload: routes::ROUTE_MAX_PAYLOAD,
+                    headers: true,
+                }
+            } else {
+                Limits {
+                    route: false,
+                    max_control_line,
+                    max_payload,
+                    headers: c.headers,
+                }
             };
             match c.parser.decode(&mut data, &limits) {
                 #[cfg(feature = "mutations")]
@@ -870,6 +899,10 @@ impl Server {
     }
 
     fn process_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) {
+        if self.conns.get(&conn).is_some_and(|c| c.route.is_some()) {
+            self.process_route_op(conn, op, now);
+            return;
+        }
         // A client that starts without CONNECT under no_auth_user is that
         // user (see accept_client): its first op ends the auth timeout.
         if self.authenticator.no_auth_user.is_some()
@@ -908,6 +941,10 @@ impl Server {
                 }
             }
             ClientOp::Info(_) | ClientOp::Ok => {}
+            // The parser yields route ops only on route connections.
+            ClientOp::RouteSub { .. } | ClientOp::RouteUnsub { .. } | ClientOp::RouteMsg { .. } => {
+                self.fail(conn, ProtocolError::UnknownOperation, now);
+            }
             ClientOp::Err(_) => {
                 tracing::debug!("{conn} - client sent -ERR, closing");
                 self.close(conn, CloseReason::ParseError, true, true, now);
@@ -1035,7 +1072,13 @@ impl Server {
             message: &message,
         };
         let matches = self.accounts[account.0 as usize].sublist.matches(&subject);
-        let mut delivered = self.deliver_matches(conn, echo, &matches, &msg, now);
+        let mut delivered = self.deliver_matches(conn, echo, &matches, &msg, None, now);
+        if !self.routes.by_id.is_empty() {
+            let remote = self.accounts[account.0 as usize].remote.matches(&subject);
+            if !remote.plain.is_empty() || !remote.queues.is_empty() {
+                delivered += self.forward_to_routes(account, &matches, &remote, &msg, now);
+            }
+        }
         if !self.imports.is_empty() || !self.service_replies.is_empty() {
             delivered += self.cross_accounts(conn, account, &msg, now);
         }
@@ -1046,7 +1089,8 @@ impl Server {
         }
     }
 
-    /// Delivers to every plain match and one member of each queue group;
+    /// Delivers to every plain match and one member of each queue group
+    /// (only the groups named in `groups`, when given: a routed message);
     /// returns the number of deliveries.
     fn deliver_matches(
         &mut self,
@@ -1054,6 +1098,7 @@ impl Server {
         echo: bool,
         matches: &Matches,
         msg: &Msg<'_>,
+        groups: Option<&Bytes>,
         now: Instant,
     ) -> usize {
         let mut delivered = 0;
@@ -1072,7 +1117,7 @@ impl Server {
         }
         for group in &matches.queues {
             let n = group.members.len();
-            if n == 0 {
+            if n == 0 || groups.is_some_and(|g| !names_group(g, &group.name)) {
                 continue;
             }
             let start = self.queue_rng.below(n as u64) as usize;
@@ -1278,11 +1323,15 @@ impl Server {
             queue,
             delivered: Default::default(),
             max: Default::default(),
+            weight: std::sync::atomic::AtomicU32::new(1),
         });
         self.next_sub_seq += 1;
         c.subs.insert(sid, sub.clone());
         let account = c.account;
-        self.accounts[account.0 as usize].sublist.insert(sub);
+        self.accounts[account.0 as usize]
+            .sublist
+            .insert(sub.clone());
+        self.local_interest(account, &sub.subject, sub.queue.as_ref(), true);
         self.ok(conn);
     }
 
@@ -1312,6 +1361,7 @@ impl Server {
         if let Some(sub) = c.subs.remove(sid) {
             let account = c.account;
             self.accounts[account.0 as usize].sublist.remove(&sub);
+            self.local_interest(account, &sub.subject, sub.queue.as_ref(), false);
         }
     }
 
@@ -1343,7 +1393,12 @@ impl Server {
     }
 
     fn ping_timer(&mut self, conn: ConnId, now: Instant) {
-        let interval = self.options.ping_interval;
+        let route = self.conns.get(&conn).is_some_and(|c| c.route.is_some());
+        let interval = if route {
+            self.route_ping_interval()
+        } else {
+            self.options.ping_interval
+        };
         let ping_max = self.options.ping_max;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -1395,6 +1450,7 @@ impl Server {
             ProtocolError::StaleConnection => CloseReason::StaleConnection,
             ProtocolError::InvalidClientProtocol => CloseReason::BadClientProtocolVersion,
             ProtocolError::NoRespondersRequiresHeaders => CloseReason::NoRespondersRequiresHeaders,
+            ProtocolError::ClientOnRoutePort => CloseReason::ProtocolViolation,
             ProtocolError::MaxSubscriptions
             | ProtocolError::InvalidSubject
             | ProtocolError::InvalidPublishSubject => CloseReason::ProtocolViolation,
@@ -1433,8 +1489,10 @@ impl Server {
             c.counted = false;
             self.client_count -= 1;
         }
-        let info = conn_info(c, &self.accounts, Some((now, reason)));
-        self.monitor.remember_closed(info);
+        if c.route.is_none() {
+            let info = conn_info(c, &self.accounts, Some((now, reason)));
+            self.monitor.remember_closed(info);
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -1443,13 +1501,35 @@ impl Server {
         subs.sort_unstable_by_key(|s| s.seq);
         for sub in subs {
             self.accounts[account.0 as usize].sublist.remove(&sub);
+            self.local_interest(account, &sub.subject, sub.queue.as_ref(), false);
         }
-        tracing::debug!(
-            "{} - {} - Client connection closed: {}",
-            c.peer,
-            conn,
-            reason
-        );
+        self.route_closed(conn, now);
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        match c.route.as_ref() {
+            None => tracing::debug!(
+                "{} - {} - Client connection closed: {}",
+                c.peer,
+                conn,
+                reason
+            ),
+            Some(link) => match link.remote.as_ref() {
+                Some(r) => tracing::info!(
+                    "{} - rid:{} - Router connection closed: {} - Remote: {}",
+                    c.peer,
+                    conn.0,
+                    reason,
+                    r.server_name
+                ),
+                None => tracing::info!(
+                    "{} - rid:{} - Router connection closed: {}",
+                    c.peer,
+                    conn.0,
+                    reason
+                ),
+            },
+        }
         self.timers.cancel(TimerKey::Ping(conn));
         self.timers.cancel(TimerKey::AuthTimeout(conn));
         self.timers.cancel(TimerKey::WriteDeadline(conn));
@@ -1484,6 +1564,13 @@ impl Server {
             }
         }
     }
+}
+
+/// Whether the space-separated queue list `groups` names `name`.
+fn names_group(groups: &[u8], name: &[u8]) -> bool {
+    groups
+        .split(|&b| b == b' ' || b == b'\t')
+        .any(|g| g == name)
 }
 
 /// A message being delivered: borrowed pieces of the published message.

@@ -34,6 +34,8 @@ pub struct Subscription {
     pub delivered: AtomicU64,
     /// Auto-unsubscribe after this many deliveries (0 = unlimited).
     pub max: AtomicU64,
+    /// Queue members behind a route's queue interest (1 otherwise).
+    pub weight: std::sync::atomic::AtomicU32,
 }
 
 /// The subscriptions matching one subject, sorted by `seq`.
@@ -358,6 +360,7 @@ mod tests {
             queue: queue.map(|q| Bytes::copy_from_slice(q.as_bytes())),
             delivered: AtomicU64::new(0),
             max: AtomicU64::new(0),
+            weight: Default::default(),
         })
     }
 

@@ -27,6 +27,8 @@ enum Input {
     Read(ConnId, Bytes),
     Writable(ConnId),
     Closed(ConnId),
+    /// A route dial finished.
+    Dialed(ConnId, io::Result<TcpStream>),
 }
 
 /// The engine task's view of one connection.
@@ -64,6 +66,8 @@ const READ_MAX: usize = 256 * 1024;
 const READS_IN_FLIGHT: usize = 2;
 /// Most buffers handed to one vectored write.
 const MAX_IOVECS: usize = 64;
+/// How long a route dial may take (nats-server's DEFAULT_ROUTE_DIAL).
+const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a connection closed with a flush may take to drain.
 const CLOSE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
@@ -139,6 +143,7 @@ pub async fn run(
     options: Options,
     listener: TcpListener,
     monitor: Option<TcpListener>,
+    routes: Option<TcpListener>,
     mut control: mpsc::UnboundedReceiver<Control>,
 ) {
     let mut listener = Some(listener);
@@ -184,6 +189,11 @@ pub async fn run(
                     d.accept(&mut server, stream, peer, ListenerKind::Client);
                 }
             }
+            accepted = accept_optional(routes.as_ref()) => {
+                if let Ok((stream, peer)) = accepted {
+                    d.accept(&mut server, stream, peer, ListenerKind::Route);
+                }
+            }
             accepted = accept_optional(monitor.as_ref()) => {
                 if let Ok((stream, peer)) = accepted {
                     server.handle_wall_clock(unix_nanos(), clock.now());
@@ -226,8 +236,13 @@ impl Driver {
         kind: ListenerKind,
     ) {
         let _ = stream.set_nodelay(true);
+        let id = server.handle_accept(kind, peer, self.clock.now());
+        self.attach(id, stream);
+    }
+
+    /// Starts reading a connection the engine knows as `id`.
+    fn attach(&mut self, id: ConnId, stream: TcpStream) {
         let clock = self.clock;
-        let id = server.handle_accept(kind, peer, clock.now());
         let stream = Arc::new(stream);
         let pause_until = Arc::new(AtomicU64::new(0));
         let credits = Arc::new(Semaphore::new(READS_IN_FLIGHT));
@@ -273,6 +288,20 @@ impl Driver {
                     server.handle_closed(id, now);
                 }
             }
+            Input::Dialed(id, Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                match stream.peer_addr() {
+                    Ok(peer) => {
+                        server.handle_dialed(id, peer, now);
+                        self.attach(id, stream);
+                    }
+                    Err(_) => server.handle_dial_failed(id, now),
+                }
+            }
+            Input::Dialed(id, Err(e)) => {
+                tracing::debug!("route dial failed: {e}");
+                server.handle_dial_failed(id, now);
+            }
         }
     }
 
@@ -303,6 +332,21 @@ impl Driver {
                     if let Some(c) = self.conns.get(&conn) {
                         c.pause_until.store(until.as_nanos(), Ordering::Relaxed);
                     }
+                }
+                Action::Dial { conn, addr } => {
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        let result =
+                            match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(&addr))
+                                .await
+                            {
+                                Ok(r) => r,
+                                Err(_) => {
+                                    Err(io::Error::new(io::ErrorKind::TimedOut, "i/o timeout"))
+                                }
+                            };
+                        let _ = tx.send(Input::Dialed(conn, result)).await;
+                    });
                 }
             }
         }

@@ -173,11 +173,33 @@ async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
             }
         }
     }
+    let mut routes = None;
+    if let (Some(cluster), Some(port)) = (options.cluster.as_mut(), cli.cluster_port) {
+        let want = if port < 0 { 0 } else { port as u16 };
+        match tokio::net::TcpListener::bind((cluster.host.as_str(), want)).await {
+            Ok(l) => {
+                cluster.port = l.local_addr().map(|a| a.port()).unwrap_or(want);
+                routes = Some(l);
+            }
+            Err(e) => {
+                tracing::error!(
+                    "Error listening on port: {}:{}, \"{}\"",
+                    cluster.host,
+                    port,
+                    e
+                );
+                return ExitCode::from(1);
+            }
+        }
+    }
     tracing::info!(
         "Listening for client connections on {}:{}",
         options.host,
         bound
     );
+    if let Some(c) = &options.cluster {
+        tracing::info!("Listening for route connections on {}:{}", c.host, c.port);
+    }
     if let Some(path) = &cli.pid_file {
         if let Err(e) = std::fs::write(path, pid.to_string()) {
             tracing::error!("Could not write pidfile: {e}");
@@ -208,7 +230,7 @@ async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
     tracing::info!("Server is ready");
     let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(handle_signals(signals, log, flags, control_tx));
-    driver::run(options, listener, monitor, control_rx).await;
+    driver::run(options, listener, monitor, routes, control_rx).await;
     tracing::info!("Server Exiting..");
     if let Some(path) = &ports_file {
         let _ = std::fs::remove_file(path);

@@ -62,6 +62,8 @@ pub struct Settings {
     pub port: Option<i32>,
     /// Monitoring port as given (`-1`: random); `None`: no monitoring.
     pub http_port: Option<i32>,
+    /// Route port as given (`-1`: random); `None`: not clustered.
+    pub cluster_port: Option<i32>,
     /// Monitoring host from the file (`http: host:port`); otherwise the
     /// client host.
     pub http_host: Option<String>,
@@ -109,6 +111,9 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
         if o.http_port != 0 {
             s.http_port = i32::try_from(o.http_port).ok();
         }
+        if o.cluster.port != 0 {
+            s.cluster_port = i32::try_from(o.cluster.port).ok();
+        }
         if !o.http_host.is_empty() {
             s.http_host = Some(o.http_host.clone());
         }
@@ -150,6 +155,7 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
     } else if let (Some(user), Some(password)) = (flags.user.clone(), flags.pass.clone()) {
         s.options.auth = ClientAuth::UserPassword { user, password };
     }
+    apply_cluster_flags(flags, &mut s)?;
     if let Some(d) = flags.debug {
         s.debug = d;
     }
@@ -173,10 +179,6 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
             "--tls (TLS)",
         ),
         (
-            flags.routes.is_some() || flags.cluster.is_some(),
-            "--routes/--cluster (clustering)",
-        ),
-        (
             flags.syslog == Some(true) || flags.remote_syslog.is_some(),
             "-s/-r (syslog)",
         ),
@@ -187,4 +189,63 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
         }
     }
     Ok(s)
+}
+
+/// `--cluster`, `--routes`, `--cluster_name`, `--cluster_advertise`,
+/// `--no_advertise`, `--connect_retries`: over the config file's cluster.
+fn apply_cluster_flags(flags: &Flags, s: &mut Settings) -> Result<(), String> {
+    let any = flags.cluster.is_some()
+        || flags.routes.is_some()
+        || flags.cluster_name.is_some()
+        || flags.cluster_advertise.is_some()
+        || flags.no_advertise.is_some()
+        || flags.connect_retries.is_some();
+    if !any {
+        return Ok(());
+    }
+    let mut c = s.options.cluster.take().unwrap_or_default();
+    if let Some(url) = &flags.cluster {
+        let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| format!("error parsing cluster url {url:?}: missing port"))?;
+        let port: i32 = port
+            .parse()
+            .map_err(|_| format!("error parsing cluster url {url:?}: invalid port"))?;
+        if !(-1..=i32::from(u16::MAX)).contains(&port) {
+            return Err(format!("invalid port {port}"));
+        }
+        c.host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        s.cluster_port = Some(port);
+        c.port = if port > 0 { port as u16 } else { 0 };
+    }
+    if let Some(routes) = &flags.routes {
+        c.routes = routes
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .filter_map(canopy_core::route::RouteAddr::parse)
+            .collect();
+    }
+    if let Some(name) = &flags.cluster_name {
+        c.name = name.clone();
+    }
+    if let Some(a) = &flags.cluster_advertise {
+        c.advertise = a.clone();
+    }
+    if let Some(b) = flags.no_advertise {
+        c.no_advertise = b;
+    }
+    if let Some(n) = flags.connect_retries {
+        c.connect_retries = u32::try_from(n).unwrap_or(0);
+    }
+    // As in nats-server, routes are solicited only with a cluster port.
+    if s.cluster_port.is_some() {
+        s.options.cluster = Some(c);
+    }
+    Ok(())
 }

@@ -43,6 +43,7 @@ fn duration(d: i64, default: Duration) -> Duration {
 
 /// See the module docs.
 pub(crate) fn apply(c: &ServerConfig, o: &mut Options) {
+    o.cluster = cluster(c);
     if !c.server_name.is_empty() {
         o.server_name = c.server_name.clone();
     }
@@ -183,4 +184,47 @@ fn permissions(p: &super::Permissions) -> crate::perms::Permissions {
             expires: super::gofmt::to_std(r.expires),
         }),
     }
+}
+
+/// The `cluster {}` block: clustering is on when it names a port (as in
+/// nats-server, where routes without a cluster port are not solicited).
+/// A port of `-1` is left at 0 for the caller to bind and resolve.
+fn cluster(c: &ServerConfig) -> Option<crate::ClusterOptions> {
+    let k = &c.cluster;
+    if k.port == 0 {
+        return None;
+    }
+    let routes = c
+        .routes
+        .iter()
+        .filter_map(|u| {
+            let mut addr = crate::route::RouteAddr::parse(&u.host)?;
+            addr.user.clone_from(&u.user);
+            addr.password.clone_from(&u.password);
+            Some(addr)
+        })
+        .collect();
+    Some(crate::ClusterOptions {
+        name: k.name.clone(),
+        host: if k.host.is_empty() {
+            "0.0.0.0".to_string()
+        } else {
+            k.host.clone()
+        },
+        port: port(k.port, 0),
+        advertise: k.advertise.clone(),
+        no_advertise: k.no_advertise,
+        connect_retries: u32::try_from(k.connect_retries).unwrap_or(0),
+        routes,
+        credentials: (!k.username.is_empty()).then(|| (k.username.clone(), k.password.clone())),
+        auth_timeout: if k.auth_timeout > 0.0 {
+            Duration::from_secs_f64(k.auth_timeout)
+        } else {
+            DEFAULT_AUTH_TIMEOUT
+        },
+        ping_interval: duration(
+            k.ping_interval,
+            duration(c.ping_interval, DEFAULT_PING_INTERVAL),
+        ),
+    })
 }

@@ -482,6 +482,7 @@ pub(crate) fn process(path: &str, m: &Map, source: &dyn ConfigSource) -> Output 
 
 /// Top-level keys the engine implements (through [`crate::Options`]).
 const SUPPORTED_TOP: &[&str] = &[
+    "cluster",
     "listen",
     "host",
     "net",
@@ -518,6 +519,26 @@ const SUPPORTED_TOP: &[&str] = &[
     "accounts",
 ];
 
+/// `cluster` keys the engine implements. `pool_size` and `compression`
+/// are accepted: Canopy never pools and never compresses, and peers that
+/// do fall back to one plain connection (see `crate::route`).
+const SUPPORTED_CLUSTER: &[&str] = &[
+    "name",
+    "host",
+    "port",
+    "listen",
+    "net",
+    "routes",
+    "advertise",
+    "cluster_advertise",
+    "no_advertise",
+    "connect_retries",
+    "authorization",
+    "ping_interval",
+    "pool_size",
+    "compression",
+];
+
 /// `authorization` keys the engine implements.
 const SUPPORTED_AUTH: &[&str] = &[
     "user", "username", "pass", "password", "token", "timeout", "users",
@@ -548,6 +569,19 @@ fn unsupported_keys(m: &Map) -> Vec<Unsupported> {
                         out.push(Unsupported {
                             key: format!("{k}.{name}.{ak}"),
                             pos: av.pos.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        if lk == "cluster" {
+            if let Some(cm) = v.as_map() {
+                for (ck, cv) in cm.iter() {
+                    let lck = ck.to_lowercase();
+                    if !SUPPORTED_CLUSTER.contains(&lck.as_str()) && !cv.used_variable {
+                        out.push(Unsupported {
+                            key: format!("{k}.{ck}"),
+                            pos: cv.pos.clone(),
                         });
                     }
                 }

@@ -392,10 +392,10 @@ fn unsupported_keys_are_listed() {
     let c = ok(concat!(
         "X: \"pw\"\nport: 4222\nmax_payload: 1MB\n",
         "authorization { user: a, password: $X }\n",
-        "cluster { name: c }\njetstream: true\ndebug: true\n",
+        "cluster { name: c, port: 6222, connect_backoff: true }\njetstream: true\ndebug: true\n",
     ));
     let keys: Vec<&str> = c.unsupported.iter().map(|u| u.key.as_str()).collect();
-    assert_eq!(keys, ["cluster", "jetstream"]);
+    assert_eq!(keys, ["cluster.connect_backoff", "jetstream"]);
     // Users lists are implemented; other authorization keys are not yet.
     let c = ok("authorization { users: [ {user: a} ] }\n");
     assert!(c.unsupported.is_empty());

@@ -31,6 +31,8 @@ pub enum ProtocolError {
     InvalidClientProtocol,
     /// no_responders without headers. Closes.
     NoRespondersRequiresHeaders,
+    /// A client (its CONNECT has `lang`) dialed the route port.
+    ClientOnRoutePort,
 }
 
 impl ProtocolError {
@@ -49,6 +51,7 @@ impl ProtocolError {
             ProtocolError::StaleConnection => "Stale Connection",
             ProtocolError::InvalidClientProtocol => "invalid client protocol",
             ProtocolError::NoRespondersRequiresHeaders => "no responders requires headers support",
+            ProtocolError::ClientOnRoutePort => "attempted to connect to route port",
         }
     }
 

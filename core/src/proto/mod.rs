@@ -62,4 +62,39 @@ pub enum ClientOp {
     Ok,
     /// `-ERR ...` sent by a client: the server closes the connection.
     Err(Bytes),
+    /// `RS+ <account> <subject> [<queue> <weight>]` from a route.
+    RouteSub {
+        /// Account name.
+        account: Bytes,
+        /// Subject pattern.
+        subject: Bytes,
+        /// Queue group, if any.
+        queue: Option<Bytes>,
+        /// Members of the queue group behind the route (1 for plain).
+        weight: u32,
+    },
+    /// `RS- <account> <subject> [<queue>]` from a route.
+    RouteUnsub {
+        /// Account name.
+        account: Bytes,
+        /// Subject pattern.
+        subject: Bytes,
+        /// Queue group, if any.
+        queue: Option<Bytes>,
+    },
+    /// `RMSG`/`HMSG` from a route: a message for local subscribers.
+    RouteMsg {
+        /// Account name.
+        account: Bytes,
+        /// Subject.
+        subject: Bytes,
+        /// Reply subject, if any.
+        reply: Option<Bytes>,
+        /// The queue groups to serve, space separated (empty: none).
+        queues: Bytes,
+        /// Length of the header block at the start of `message` (0: none).
+        header_len: usize,
+        /// Headers and payload, without the trailing CRLF.
+        message: Bytes,
+    },
 }

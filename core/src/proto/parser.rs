@@ -19,6 +19,9 @@ pub struct Limits {
     pub max_payload: usize,
     /// Whether HPUB is allowed (the client negotiated headers).
     pub headers: bool,
+    /// A route connection: RS+, RS-, RMSG and HMSG instead of SUB, UNSUB,
+    /// PUB and HPUB.
+    pub route: bool,
 }
 
 /// Why parsing stopped for good. After an error the parser is poisoned and
@@ -35,6 +38,10 @@ pub enum ParseError {
 /// A control line parsed, waiting for its payload.
 #[derive(Debug)]
 struct PendingPub {
+    /// The account of a routed message.
+    account: Option<Bytes>,
+    /// The queue groups of a routed message (space separated).
+    queues: Bytes,
     subject: Bytes,
     reply: Option<Bytes>,
     header_len: Option<usize>,
@@ -47,6 +54,8 @@ pub struct Parser {
     acc: BytesMut,
     pending: Option<PendingPub>,
     failed: Option<ParseError>,
+    /// Argument spans of route ops, kept to reuse their allocation.
+    spans: Vec<(usize, usize)>,
 }
 
 impl Parser {
@@ -158,6 +167,12 @@ impl Parser {
         if eq_ci(op, b"-ERR") {
             return Ok(Some(ClientOp::Err(rest)));
         }
+        if limits.route {
+            if op_len == text.len() {
+                return unknown;
+            }
+            return self.route_line(op, rest, limits);
+        }
         let kind = if eq_ci(op, b"PUB") {
             Kind::Pub
         } else if eq_ci(op, b"HPUB") {
@@ -188,6 +203,8 @@ impl Parser {
                     return Err(ParseError::Protocol(ProtocolError::MaxPayload));
                 }
                 self.pending = Some(PendingPub {
+                    account: None,
+                    queues: Bytes::new(),
                     subject,
                     reply,
                     header_len: None,
@@ -213,6 +230,8 @@ impl Parser {
                     return Err(ParseError::Protocol(ProtocolError::MaxPayload));
                 }
                 self.pending = Some(PendingPub {
+                    account: None,
+                    queues: Bytes::new(),
                     subject,
                     reply,
                     header_len: Some(hdr),
@@ -248,6 +267,113 @@ impl Parser {
         }
     }
 
+    /// Parses the argument part of a route op: `RS+`, `RS-`, `RMSG`,
+    /// `HMSG`. Malformed arguments close the route silently.
+    fn route_line(
+        &mut self,
+        op: &[u8],
+        rest: Bytes,
+        limits: &Limits,
+    ) -> Result<Option<ClientOp>, ParseError> {
+        let mut spans = std::mem::take(&mut self.spans);
+        arg_spans(&rest, &mut spans);
+        let result = self.route_args(op, &rest, &spans, limits);
+        self.spans = spans;
+        result
+    }
+
+    fn route_args(
+        &mut self,
+        op: &[u8],
+        rest: &Bytes,
+        spans: &[(usize, usize)],
+        limits: &Limits,
+    ) -> Result<Option<ClientOp>, ParseError> {
+        let silent = Err(ParseError::SilentClose);
+        let arg = |i: usize| rest.slice(spans[i].0..spans[i].1);
+        if eq_ci(op, b"RS+") {
+            let (queue, weight) = match spans.len() {
+                2 => (None, 1),
+                3 => (Some(arg(2)), 1),
+                4 => {
+                    let w = parse_size(&arg(3)).ok_or(ParseError::SilentClose)?;
+                    (Some(arg(2)), u32::try_from(w).unwrap_or(u32::MAX))
+                }
+                _ => return silent,
+            };
+            return Ok(Some(ClientOp::RouteSub {
+                account: arg(0),
+                subject: arg(1),
+                queue,
+                weight,
+            }));
+        }
+        if eq_ci(op, b"RS-") {
+            let queue = match spans.len() {
+                2 => None,
+                3 | 4 => Some(arg(2)),
+                _ => return silent,
+            };
+            return Ok(Some(ClientOp::RouteUnsub {
+                account: arg(0),
+                subject: arg(1),
+                queue,
+            }));
+        }
+        let headers = if eq_ci(op, b"RMSG") {
+            false
+        } else if eq_ci(op, b"HMSG") {
+            true
+        } else {
+            return Err(ParseError::Protocol(ProtocolError::UnknownOperation));
+        };
+        // account subject [reply | + reply queues.. | '|' queues..] sizes
+        let sizes = if headers { 2 } else { 1 };
+        if spans.len() < 2 + sizes {
+            return silent;
+        }
+        let middle = &spans[2..spans.len() - sizes];
+        let (reply, queues) = match middle {
+            [] => (None, Bytes::new()),
+            [r] => (Some(rest.slice(r.0..r.1)), Bytes::new()),
+            [m, r, qs @ ..] if &rest[m.0..m.1] == b"+" => {
+                let queues = match (qs.first(), qs.last()) {
+                    (Some(first), Some(last)) => rest.slice(first.0..last.1),
+                    _ => Bytes::new(),
+                };
+                (Some(rest.slice(r.0..r.1)), queues)
+            }
+            [m, first, qs @ ..] if &rest[m.0..m.1] == b"|" => {
+                let end = qs.last().unwrap_or(first).1;
+                (None, rest.slice(first.0..end))
+            }
+            _ => return silent,
+        };
+        let n = spans.len();
+        let total = parse_size(&arg(n - 1)).ok_or(ParseError::SilentClose)?;
+        let header_len = if headers {
+            let h = parse_size(&arg(n - 2)).ok_or(ParseError::SilentClose)?;
+            if h > total {
+                return silent;
+            }
+            Some(h)
+        } else {
+            None
+        };
+        if total > limits.max_payload {
+            return Err(ParseError::Protocol(ProtocolError::MaxPayload));
+        }
+        self.pending = Some(PendingPub {
+            account: Some(arg(0)),
+            queues,
+            subject: arg(1),
+            reply,
+            header_len,
+            size: total,
+        });
+        Ok(None)
+    }
+
     /// Gathers the payload of `self.pending` plus its CRLF.
     fn payload(&mut self, input: &mut Bytes) -> Result<Option<ClientOp>, ParseError> {
         let Some(p) = self.pending.as_ref() else {
@@ -275,6 +401,16 @@ impl Parser {
             return Err(ParseError::Protocol(ProtocolError::UnknownOperation));
         }
         let message = frame.slice(..p.size);
+        if let Some(account) = p.account {
+            return Ok(Some(ClientOp::RouteMsg {
+                account,
+                subject: p.subject,
+                reply: p.reply,
+                queues: p.queues,
+                header_len: p.header_len.unwrap_or(0),
+                message,
+            }));
+        }
         Ok(Some(match p.header_len {
             None => ClientOp::Pub {
                 subject: p.subject,
@@ -349,6 +485,23 @@ fn split_args<'a>(rest: &Bytes, buf: &'a mut [Bytes; MAX_ARGS + 1]) -> &'a [Byte
     &buf[..n]
 }
 
+/// The `(start, end)` of each whitespace-separated argument of `rest`
+/// (route ops: any number of queue names).
+fn arg_spans(rest: &[u8], spans: &mut Vec<(usize, usize)>) {
+    spans.clear();
+    let mut i = 0;
+    while i < rest.len() {
+        i = skip_ws(rest, i);
+        let start = i;
+        while i < rest.len() && !matches!(rest[i], b' ' | b'\t') {
+            i += 1;
+        }
+        if i > start {
+            spans.push((start, i));
+        }
+    }
+}
+
 fn parse_size(s: &[u8]) -> Option<usize> {
     if s.is_empty() || s.len() > 18 {
         return None;
@@ -379,7 +532,124 @@ mod tests {
         max_control_line: 4096,
         max_payload: 1 << 20,
         headers: true,
+        route: false,
     };
+
+    const ROUTE: Limits = Limits {
+        route: true,
+        ..LIMITS
+    };
+
+    fn route_ops(data: &[u8]) -> Result<Vec<ClientOp>, ParseError> {
+        let mut p = Parser::new();
+        let mut input = Bytes::copy_from_slice(data);
+        let mut ops = Vec::new();
+        while let Some(op) = p.decode(&mut input, &ROUTE)? {
+            ops.push(op);
+        }
+        Ok(ops)
+    }
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn route_interest_ops() {
+        let ops = route_ops(b"RS+ $G foo\r\nRS+ $G bar grp 3\r\nRS- $G bar grp\r\nRS- $G foo\r\n")
+            .unwrap();
+        assert_eq!(
+            ops,
+            vec![
+                ClientOp::RouteSub {
+                    account: b("$G"),
+                    subject: b("foo"),
+                    queue: None,
+                    weight: 1
+                },
+                ClientOp::RouteSub {
+                    account: b("$G"),
+                    subject: b("bar"),
+                    queue: Some(b("grp")),
+                    weight: 3
+                },
+                ClientOp::RouteUnsub {
+                    account: b("$G"),
+                    subject: b("bar"),
+                    queue: Some(b("grp"))
+                },
+                ClientOp::RouteUnsub {
+                    account: b("$G"),
+                    subject: b("foo"),
+                    queue: None
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn routed_messages_in_every_form() {
+        let msg = |reply: Option<&str>, queues: &str, header_len: usize, message: &str| {
+            ClientOp::RouteMsg {
+                account: b("$G"),
+                subject: b("s"),
+                reply: reply.map(b),
+                queues: b(queues),
+                header_len,
+                message: b(message),
+            }
+        };
+        let cases: [(&[u8], ClientOp); 6] = [
+            (b"RMSG $G s 3\r\nabc\r\n", msg(None, "", 0, "abc")),
+            (
+                b"RMSG $G s r.1 3\r\nabc\r\n",
+                msg(Some("r.1"), "", 0, "abc"),
+            ),
+            (
+                b"RMSG $G s + rr q1 q2 1\r\nx\r\n",
+                msg(Some("rr"), "q1 q2", 0, "x"),
+            ),
+            (b"RMSG $G s | qq 1\r\nx\r\n", msg(None, "qq", 0, "x")),
+            (
+                b"HMSG $G s r.2 12 14\r\nNATS/1.0\r\n\r\nhi\r\n",
+                msg(Some("r.2"), "", 12, "NATS/1.0\r\n\r\nhi"),
+            ),
+            (
+                b"HMSG $G s | a b 12 12\r\nNATS/1.0\r\n\r\n\r\n",
+                msg(None, "a b", 12, "NATS/1.0\r\n\r\n"),
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                route_ops(input).unwrap(),
+                vec![want],
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_route_ops_close_silently() {
+        for input in [
+            &b"RS+ $G\r\n"[..],
+            b"RS+ $G a q x\r\n",
+            b"RMSG $G\r\n",
+            b"RMSG $G s a b 3\r\n",
+            b"HMSG $G s 5 3\r\n",
+        ] {
+            assert_eq!(
+                route_ops(input).unwrap_err(),
+                ParseError::SilentClose,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        assert_eq!(
+            route_ops(b"PUB a 1\r\nx\r\n").unwrap_err(),
+            ParseError::Protocol(ProtocolError::UnknownOperation)
+        );
+    }
 
     fn all(p: &mut Parser, data: &[u8]) -> Result<Vec<ClientOp>, ParseError> {
         let mut input = Bytes::copy_from_slice(data);

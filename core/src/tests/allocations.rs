@@ -46,7 +46,7 @@ impl Rig {
                     self.server.handle_written(id, n, self.now);
                     written += n;
                 }
-                Action::Close { .. } | Action::PauseReading { .. } => {}
+                Action::Close { .. } | Action::PauseReading { .. } | Action::Dial { .. } => {}
             }
         }
         while self.server.poll_event().is_some() {}

@@ -15,6 +15,8 @@ pub(crate) struct Harness {
     /// When false, Flush actions are left untaken (a stalled socket).
     stalled: BTreeSet<ConnId>,
     pub(crate) paused: Vec<ConnId>,
+    /// Dials the engine asked for, in order.
+    pub(crate) dials: Vec<(ConnId, String)>,
 }
 
 impl Harness {
@@ -31,6 +33,7 @@ impl Harness {
             closed: BTreeSet::new(),
             stalled: BTreeSet::new(),
             paused: Vec::new(),
+            dials: Vec::new(),
         }
     }
 
@@ -50,6 +53,24 @@ impl Harness {
             .handle_accept(ListenerKind::Client, peer, self.now);
         self.drain();
         id
+    }
+
+    /// Accepts a connection on the route port; its INFO is left in the
+    /// output.
+    pub(crate) fn accept_route(&mut self) -> ConnId {
+        let peer: SocketAddr = "127.0.0.1:50001".parse().expect("literal address");
+        let id = self
+            .server
+            .handle_accept(ListenerKind::Route, peer, self.now);
+        self.drain();
+        id
+    }
+
+    /// Completes the dial the engine asked for (`conn`).
+    pub(crate) fn dialed(&mut self, conn: ConnId) {
+        let peer: SocketAddr = "127.0.0.1:6222".parse().expect("literal address");
+        self.server.handle_dialed(conn, peer, self.now);
+        self.drain();
     }
 
     /// Accepts a connection and discards its INFO.
@@ -139,6 +160,7 @@ impl Harness {
                     self.server.handle_closed(conn, self.now);
                 }
                 Action::PauseReading { conn, .. } => self.paused.push(conn),
+                Action::Dial { conn, addr } => self.dials.push((conn, addr)),
             }
         }
         while self.server.poll_event().is_some() {}

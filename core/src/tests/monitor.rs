@@ -45,7 +45,10 @@ fn drain(s: &mut Server, id: ConnId, now: Instant, out: &mut Vec<u8>, closed: &m
                     s.handle_closed(id, now);
                 }
             }
-            Action::Flush(_) | Action::Close { .. } | Action::PauseReading { .. } => {}
+            Action::Flush(_)
+            | Action::Close { .. }
+            | Action::PauseReading { .. }
+            | Action::Dial { .. } => {}
         }
     }
 }

@@ -144,6 +144,10 @@ impl World {
     pub(super) fn do_action(&mut self, node: usize, action: Action) {
         let now = self.now();
         match action {
+            // Single-server worlds have no routes to dial yet.
+            Action::Dial { conn, .. } => {
+                self.engine(node, |s| s.handle_dial_failed(conn, now));
+            }
             Action::Flush(c) => {
                 let Some(&id) = self.nodes[node].conns.get(&c) else {
                     return;
