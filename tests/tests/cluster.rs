@@ -1,0 +1,505 @@
+//! Clusters over real sockets with async-nats clients: Canopy-only
+//! clusters, and mixed clusters of Canopy and nats-server 2.15.1 nodes
+//! joined by routes. Every count is exact: each message reaches each plain
+//! subscriber once and one member of each queue group once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_nats::{Client, HeaderMap, Message, RequestErrorKind, Subscriber};
+use bytes::Bytes;
+use canopy_tests::{free_port, Impl, Server, ServerBuilder};
+use futures::StreamExt;
+use tokio::time::timeout;
+
+/// Upper bound on any single wait for a message or reply.
+const WAIT: Duration = Duration::from_secs(5);
+/// How long a cluster may take to form or to re-form.
+const MESH: Duration = Duration::from_secs(20);
+
+/// One server of a test cluster, with what is needed to restart it.
+struct Node {
+    imp: Impl,
+    name: String,
+    port: u16,
+    route_port: u16,
+    routes: Vec<u16>,
+    server: Server,
+}
+
+impl Node {
+    fn start(imp: Impl, name: &str, port: u16, route_port: u16, routes: &[u16]) -> Node {
+        let server = spawn(imp, name, port, route_port, routes);
+        Node {
+            imp,
+            name: name.to_string(),
+            port,
+            route_port,
+            routes: routes.to_vec(),
+            server,
+        }
+    }
+
+    fn restart(&mut self) {
+        self.server.stop();
+        self.server = spawn(
+            self.imp,
+            &self.name,
+            self.port,
+            self.route_port,
+            &self.routes,
+        );
+    }
+
+    fn url(&self) -> String {
+        self.server.url()
+    }
+}
+
+fn spawn(imp: Impl, name: &str, port: u16, route_port: u16, routes: &[u16]) -> Server {
+    let mut args = vec![
+        "-n".to_string(),
+        name.to_string(),
+        "--cluster".to_string(),
+        format!("nats://127.0.0.1:{route_port}"),
+        "--cluster_name".to_string(),
+        "interop".to_string(),
+    ];
+    if !routes.is_empty() {
+        let urls: Vec<String> = routes
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect();
+        args.push("--routes".to_string());
+        args.push(urls.join(","));
+    }
+    ServerBuilder::new(imp).port(port).args(args).start()
+}
+
+/// Starts one node per `imp`: the first has no routes, every later one
+/// routes to the first, and gossip completes the mesh.
+fn cluster(imps: &[Impl]) -> Vec<Node> {
+    let first_route = free_port();
+    imps.iter()
+        .enumerate()
+        .map(|(i, &imp)| {
+            let route_port = if i == 0 { first_route } else { free_port() };
+            let routes = if i == 0 { vec![] } else { vec![first_route] };
+            Node::start(
+                imp,
+                &format!("n{i}-{imp}"),
+                free_port(),
+                route_port,
+                &routes,
+            )
+        })
+        .collect()
+}
+
+async fn connect(url: &str) -> Client {
+    timeout(WAIT, async_nats::connect(url))
+        .await
+        .unwrap_or_else(|_| panic!("connect to {url} timed out"))
+        .unwrap_or_else(|e| panic!("connect to {url} failed: {e}"))
+}
+
+async fn clients(nodes: &[Node]) -> Vec<Client> {
+    let mut out = Vec::new();
+    for n in nodes {
+        out.push(connect(&n.url()).await);
+    }
+    out
+}
+
+async fn next(sub: &mut Subscriber) -> Message {
+    timeout(WAIT, sub.next())
+        .await
+        .expect("timed out waiting for a message")
+        .expect("subscription ended early")
+}
+
+/// Asserts nothing more arrives within a short while.
+async fn assert_no_more(sub: &mut Subscriber, what: &str) {
+    if let Ok(Some(m)) = timeout(Duration::from_millis(300), sub.next()).await {
+        panic!(
+            "{what}: unexpected extra message on {}: {:?}",
+            m.subject, m.payload
+        );
+    }
+}
+
+/// A round trip through the server on this connection: everything sent
+/// before it has been processed, and everything routed to it has arrived.
+async fn sync(c: &Client) {
+    let inbox = c.new_inbox();
+    let mut s = c.subscribe(inbox.clone()).await.expect("barrier subscribe");
+    c.publish(inbox, "barrier".into()).await.expect("barrier");
+    let m = next(&mut s).await;
+    assert_eq!(m.payload, "barrier");
+    s.unsubscribe().await.expect("barrier unsubscribe");
+}
+
+/// Waits until `publisher`'s server knows of the interest `subscriber`
+/// registered before this call. A probe subscription made now travels the
+/// same route after the earlier ones, so once the publisher's server
+/// forwards to the probe, it has the earlier interest too.
+async fn await_interest(publisher: &Client, subscriber: &Client) {
+    let probe = subscriber.new_inbox();
+    let mut s = subscriber.subscribe(probe.clone()).await.expect("probe");
+    sync(subscriber).await;
+    let deadline = tokio::time::Instant::now() + MESH;
+    loop {
+        publisher
+            .publish(probe.clone(), "probe".into())
+            .await
+            .expect("probe publish");
+        if let Ok(Some(_)) = timeout(Duration::from_millis(50), s.next()).await {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "interest did not propagate within {MESH:?}"
+        );
+    }
+    s.unsubscribe().await.expect("probe unsubscribe");
+    sync(subscriber).await;
+    // Drain probes still in flight on the route.
+    sync(publisher).await;
+}
+
+/// Waits until every ordered pair of clients reaches each other directly
+/// (one hop: a message only crosses one route, so this proves a full mesh).
+async fn await_mesh(cs: &[Client]) {
+    for (i, p) in cs.iter().enumerate() {
+        for (j, s) in cs.iter().enumerate() {
+            if i != j {
+                await_interest(p, s).await;
+            }
+        }
+    }
+}
+
+/// Plain pub/sub from every node to every other node: each message exactly
+/// once per subscriber, and subscribers on the publishing node too.
+async fn every_pair_pub_sub(cs: &[Client], tag: &str) {
+    let mut subs = Vec::new();
+    for c in cs {
+        subs.push(c.subscribe(format!("{tag}.>")).await.unwrap());
+    }
+    for p in cs {
+        for s in cs {
+            await_interest(p, s).await;
+        }
+    }
+    for (i, p) in cs.iter().enumerate() {
+        for k in 0..20 {
+            p.publish(format!("{tag}.from{i}"), format!("{i}:{k}").into())
+                .await
+                .unwrap();
+        }
+        sync(p).await;
+    }
+    for (j, s) in subs.iter_mut().enumerate() {
+        let mut got: BTreeMap<String, usize> = BTreeMap::new();
+        for _ in 0..cs.len() * 20 {
+            let m = next(s).await;
+            *got.entry(String::from_utf8_lossy(&m.payload).into_owned())
+                .or_default() += 1;
+        }
+        assert_no_more(s, &format!("subscriber on node {j}")).await;
+        assert_eq!(got.len(), cs.len() * 20, "node {j}: distinct messages");
+        assert!(got.values().all(|&n| n == 1), "node {j}: duplicates");
+    }
+}
+
+/// A queue group with members on every node: every message from every
+/// node is delivered to exactly one member. Returns deliveries per node.
+async fn queue_exactly_once(cs: &[Client], subject: &str, per_node: usize) -> Vec<usize> {
+    let mut members = Vec::new();
+    for c in cs {
+        for _ in 0..2 {
+            members.push(
+                c.queue_subscribe(subject.to_string(), "workers".into())
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    for p in cs {
+        for s in cs {
+            await_interest(p, s).await;
+        }
+    }
+    for (i, p) in cs.iter().enumerate() {
+        for k in 0..per_node {
+            p.publish(subject.to_string(), format!("{i}:{k}").into())
+                .await
+                .unwrap();
+        }
+        sync(p).await;
+    }
+    let total = cs.len() * per_node;
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut per_member = vec![0usize; members.len()];
+    // Gather until every message is accounted for, then check for extras.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while seen.len() < total {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {total} queue messages arrived",
+            seen.len()
+        );
+        for (k, m) in members.iter_mut().enumerate() {
+            while let Ok(Some(msg)) = timeout(Duration::from_millis(5), m.next()).await {
+                per_member[k] += 1;
+                *seen
+                    .entry(String::from_utf8_lossy(&msg.payload).into_owned())
+                    .or_default() += 1;
+            }
+        }
+    }
+    for (k, m) in members.iter_mut().enumerate() {
+        while let Ok(Some(msg)) = timeout(Duration::from_millis(100), m.next()).await {
+            per_member[k] += 1;
+            *seen
+                .entry(String::from_utf8_lossy(&msg.payload).into_owned())
+                .or_default() += 1;
+        }
+    }
+    let dups: Vec<_> = seen.iter().filter(|(_, &n)| n != 1).take(5).collect();
+    assert!(dups.is_empty(), "queue messages delivered twice: {dups:?}");
+    assert_eq!(seen.len(), total, "every queue message delivered");
+    per_member.chunks(2).map(|c| c.iter().sum()).collect()
+}
+
+/// Requests from every node to a responder on every node.
+async fn every_pair_request_reply(cs: &[Client], tag: &str) {
+    let mut handles = Vec::new();
+    let mut services = Vec::new();
+    for (j, c) in cs.iter().enumerate() {
+        let mut sub = c.subscribe(format!("{tag}.svc{j}")).await.unwrap();
+        let c2 = c.clone();
+        services.push(format!("{tag}.svc{j}"));
+        handles.push(tokio::spawn(async move {
+            while let Some(m) = sub.next().await {
+                if let Some(reply) = m.reply {
+                    let mut body = format!("node{j}:").into_bytes();
+                    body.extend_from_slice(&m.payload);
+                    c2.publish(reply, body.into()).await.unwrap();
+                }
+            }
+        }));
+    }
+    for p in cs {
+        for s in cs {
+            await_interest(p, s).await;
+        }
+    }
+    for (i, p) in cs.iter().enumerate() {
+        for (j, svc) in services.iter().enumerate() {
+            let r = timeout(WAIT, p.request(svc.clone(), format!("from{i}").into()))
+                .await
+                .expect("request timed out")
+                .unwrap_or_else(|e| panic!("request {i}->{j}: {e}"));
+            assert_eq!(r.payload, format!("node{j}:from{i}").as_bytes());
+        }
+    }
+    for h in handles {
+        h.abort();
+    }
+}
+
+// ---- Canopy clusters ---------------------------------------------------------
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn canopy_three_nodes_pub_sub_wildcards_headers_requests() {
+    rt().block_on(async {
+        let nodes = cluster(&[Impl::Canopy; 3]);
+        let cs = clients(&nodes).await;
+        await_mesh(&cs).await;
+        every_pair_pub_sub(&cs, "plain").await;
+
+        // Wildcards on node 2, publishes on node 0.
+        let mut star = cs[2].subscribe("w.*.x").await.unwrap();
+        let mut tail = cs[2].subscribe("w.>").await.unwrap();
+        await_interest(&cs[0], &cs[2]).await;
+        for s in ["w.a.x", "w.b.y", "w.c"] {
+            cs[0].publish(s, s.into()).await.unwrap();
+        }
+        sync(&cs[0]).await;
+        assert_eq!(next(&mut star).await.subject.as_str(), "w.a.x");
+        assert_no_more(&mut star, "w.*.x").await;
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(next(&mut tail).await.subject.to_string());
+        }
+        assert_eq!(got, ["w.a.x", "w.b.y", "w.c"]);
+        assert_no_more(&mut tail, "w.>").await;
+
+        // Headers cross the route.
+        let mut h = cs[1].subscribe("hdr").await.unwrap();
+        await_interest(&cs[2], &cs[1]).await;
+        let mut headers = HeaderMap::new();
+        headers.insert("X-Trace", "abc");
+        cs[2]
+            .publish_with_headers("hdr", headers, "body".into())
+            .await
+            .unwrap();
+        let m = next(&mut h).await;
+        assert_eq!(m.payload, "body");
+        assert_eq!(
+            m.headers
+                .as_ref()
+                .and_then(|h| h.get("X-Trace"))
+                .map(|v| v.as_str()),
+            Some("abc")
+        );
+
+        every_pair_request_reply(&cs, "rr").await;
+
+        // No responders anywhere: the requester's own server answers 503.
+        let err = timeout(WAIT, cs[0].request("nobody.home", Bytes::new()))
+            .await
+            .expect("request timed out")
+            .expect_err("no responders");
+        assert_eq!(err.kind(), RequestErrorKind::NoResponders);
+    });
+}
+
+#[test]
+fn canopy_queue_group_exactly_once_over_10000_messages() {
+    rt().block_on(async {
+        let nodes = cluster(&[Impl::Canopy; 3]);
+        let cs = clients(&nodes).await;
+        await_mesh(&cs).await;
+        let per_node = queue_exactly_once(&cs, "jobs", 3334).await;
+        assert_eq!(per_node.iter().sum::<usize>(), 3 * 3334);
+        // Local members are preferred: each node serves its own publishes.
+        for (i, n) in per_node.iter().enumerate() {
+            assert_eq!(*n, 3334, "node {i} served its own publisher");
+        }
+        // With members only on node 1, publishes on 0 and 2 all reach them.
+        let mut only = cs[1].queue_subscribe("solo", "g".into()).await.unwrap();
+        await_interest(&cs[0], &cs[1]).await;
+        await_interest(&cs[2], &cs[1]).await;
+        for k in 0..500 {
+            cs[k % 3]
+                .publish("solo", format!("{k}").into())
+                .await
+                .unwrap();
+        }
+        for c in &cs {
+            sync(c).await;
+        }
+        for _ in 0..500 {
+            next(&mut only).await;
+        }
+        assert_no_more(&mut only, "solo").await;
+    });
+}
+
+#[test]
+fn canopy_restarted_node_gets_its_interest_back() {
+    rt().block_on(async {
+        let mut nodes = cluster(&[Impl::Canopy; 3]);
+        let cs = clients(&nodes).await;
+        await_mesh(&cs).await;
+        let mut on0 = cs[0].subscribe("restart.>").await.unwrap();
+        drop(cs);
+        nodes[2].restart();
+        // The restarted node learns node 0's interest from the snapshot
+        // sent when the route comes back; node 0 forgets the old node-2
+        // interest at once when the route closed.
+        let c0 = connect(&nodes[0].url()).await;
+        let c2 = connect(&nodes[2].url()).await;
+        let mut on2 = c2.subscribe("restart.>").await.unwrap();
+        await_interest(&c2, &c0).await;
+        await_interest(&c0, &c2).await;
+        c2.publish("restart.a", "from2".into()).await.unwrap();
+        c0.publish("restart.b", "from0".into()).await.unwrap();
+        sync(&c2).await;
+        sync(&c0).await;
+        let got: Vec<Bytes> = vec![next(&mut on0).await.payload, next(&mut on0).await.payload];
+        assert!(got.contains(&Bytes::from("from2")) && got.contains(&Bytes::from("from0")));
+        let got2: Vec<Bytes> = vec![next(&mut on2).await.payload, next(&mut on2).await.payload];
+        assert!(got2.contains(&Bytes::from("from2")) && got2.contains(&Bytes::from("from0")));
+        assert_no_more(&mut on0, "node 0").await;
+        assert_no_more(&mut on2, "node 2").await;
+    });
+}
+
+// ---- mixed clusters with nats-server 2.15.1 ----------------------------------
+
+async fn mixed(imps: &[Impl]) {
+    let nodes = cluster(imps);
+    let cs = clients(&nodes).await;
+    await_mesh(&cs).await;
+    every_pair_pub_sub(&cs, "mixed").await;
+    let per_node = queue_exactly_once(&cs, "mixed.jobs", 300).await;
+    assert_eq!(per_node.iter().sum::<usize>(), 900);
+    every_pair_request_reply(&cs, "mixed.rr").await;
+}
+
+#[test]
+fn mixed_one_canopy_two_nats_servers() {
+    rt().block_on(mixed(&[Impl::NatsServer, Impl::Canopy, Impl::NatsServer]));
+}
+
+#[test]
+fn mixed_two_canopy_one_nats_server() {
+    rt().block_on(mixed(&[Impl::Canopy, Impl::NatsServer, Impl::Canopy]));
+}
+
+#[test]
+fn mixed_canopy_seed_node_with_nats_servers_joining() {
+    rt().block_on(mixed(&[Impl::Canopy, Impl::NatsServer, Impl::NatsServer]));
+}
+
+/// A Canopy node told only of B joins a running nats-server cluster A-B and
+/// learns of A by gossip: a message from A reaches C directly (one hop).
+#[test]
+fn canopy_joins_running_nats_cluster_through_gossip() {
+    rt().block_on(async {
+        let a_route = free_port();
+        let a = Node::start(Impl::NatsServer, "A", free_port(), a_route, &[]);
+        let b_route = free_port();
+        let b = Node::start(Impl::NatsServer, "B", free_port(), b_route, &[a_route]);
+        let ca = connect(&a.url()).await;
+        let cb = connect(&b.url()).await;
+        await_interest(&ca, &cb).await;
+        await_interest(&cb, &ca).await;
+        let c = Node::start(Impl::Canopy, "C", free_port(), free_port(), &[b_route]);
+        let cc = connect(&c.url()).await;
+        // A -> C and C -> A can only work over a direct route.
+        await_interest(&ca, &cc).await;
+        await_interest(&cc, &ca).await;
+        let mut on_c = cc.subscribe("gossip.>").await.unwrap();
+        let mut on_a = ca.subscribe("gossip.>").await.unwrap();
+        await_interest(&ca, &cc).await;
+        await_interest(&cc, &ca).await;
+        ca.publish("gossip.a", "a".into()).await.unwrap();
+        cc.publish("gossip.c", "c".into()).await.unwrap();
+        sync(&ca).await;
+        sync(&cc).await;
+        let mut got_c = vec![next(&mut on_c).await.payload, next(&mut on_c).await.payload];
+        let mut got_a = vec![next(&mut on_a).await.payload, next(&mut on_a).await.payload];
+        got_c.sort();
+        got_a.sort();
+        assert_eq!(got_c, [Bytes::from("a"), Bytes::from("c")]);
+        assert_eq!(got_a, [Bytes::from("a"), Bytes::from("c")]);
+        assert_no_more(&mut on_c, "C").await;
+        assert_no_more(&mut on_a, "A").await;
+        // The whole mesh, with the client URLs of all three servers.
+        every_pair_pub_sub(&[ca.clone(), cb.clone(), cc.clone()], "joined").await;
+        let fresh = connect(&c.url()).await;
+        let urls = fresh.server_info().connect_urls;
+        assert_eq!(urls.len(), 3, "C's clients learn every server: {urls:?}");
+    });
+}
