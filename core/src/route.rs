@@ -284,6 +284,9 @@ pub(crate) struct Solicit {
     pub(crate) done: bool,
     /// The server id at the other end, once known.
     pub(crate) server_id: String,
+    /// This dial was dropped as a duplicate of a connection the peer made:
+    /// when that one closes, re-dial without the usual 1 s wait.
+    pub(crate) fast_redial: bool,
 }
 
 /// The key of a route's interest: `account subject [queue]`.

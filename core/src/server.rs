@@ -1406,7 +1406,9 @@ impl Server {
         if c.closed {
             return;
         }
-        let recently_active = now.saturating_since(c.last_in) < interval;
+        // Clients that were recently active skip the PING; routes always
+        // get one, as nats-server sends them.
+        let recently_active = now.saturating_since(c.last_in) < interval && !route;
         if !recently_active || !c.rtt_known {
             if c.pings_out + 1 > ping_max {
                 tracing::debug!("{conn} - Stale Client Connection - Closing");

@@ -102,6 +102,7 @@ impl Server {
                 is_self: false,
                 done: false,
                 server_id: String::new(),
+                fast_redial: false,
             });
             self.timers.set(TimerKey::RouteConnect(i as u32), now);
         }
@@ -191,7 +192,14 @@ impl Server {
         client.out.push_slice(self.scratch.as_bytes());
         self.conns.insert(id, client);
         tracing::info!("{peer} - rid:{} - Route connection created", id.0);
-        if let Some(c) = &self.options.cluster {
+        // Only a route port that asks for credentials times out a peer
+        // that never sends CONNECT (nats-server's createRoute).
+        if let Some(c) = self
+            .options
+            .cluster
+            .as_ref()
+            .filter(|c| c.credentials.is_some())
+        {
             self.timers
                 .set(TimerKey::AuthTimeout(id), now + c.auth_timeout);
         }
@@ -250,11 +258,12 @@ impl Server {
                 "Attempting reconnect for solicited route \"nats://{}\"",
                 s.addr.host_port()
             );
-            let base = if s.explicit {
+            let base = if s.explicit && !s.fast_redial {
                 ROUTE_RECONNECT
             } else {
                 Duration::ZERO
             };
+            s.fast_redial = false;
             base + Duration::from_nanos(self.jitter_rng.below(RECONNECT_JITTER_NS))
         } else {
             s.attempts = s.attempts.saturating_add(1);
@@ -632,7 +641,11 @@ impl Server {
                 info.server_id
             );
             if let Some(i) = solicit {
-                self.routes.solicits[i].conn = None;
+                // The kept connection stands in for this dial: if it dies,
+                // re-dial at once (nats-server hands it this URL).
+                let s = &mut self.routes.solicits[i];
+                s.conn = None;
+                s.fast_redial = true;
             }
             self.close(conn, CloseReason::DuplicateRoute, false, true, now);
             return;
@@ -818,11 +831,13 @@ impl Server {
             self.route_connect_timer(i, now);
             return;
         }
+        // Our cluster credentials, only when the peer asks for them.
         if let Some((u, p)) = self
             .options
             .cluster
             .as_ref()
             .and_then(|c| c.credentials.clone())
+            .filter(|_| info.auth_required)
         {
             addr.user = Some(u);
             addr.password = Some(p);
@@ -836,6 +851,7 @@ impl Server {
             is_self: false,
             done: false,
             server_id: info.server_id,
+            fast_redial: false,
         });
         let i = self.routes.solicits.len() - 1;
         self.route_connect_timer(i, now);

@@ -8,4 +8,5 @@ mod lame_duck;
 mod limits;
 mod monitor;
 mod robustness;
+mod routes;
 mod timers;
