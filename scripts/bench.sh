@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Canopy against nats-server 2.15.1, side by side, in one run.
 #
-#   bash scripts/bench.sh [--rounds N] [--quick]
+#   bash scripts/bench.sh [--rounds N] [--quick] [--only ROW]
 #
 # Builds the release `canopy` and `canopy-bench`, starts both servers on
 # free loopback ports with default settings, and runs `canopy-bench
 # compare`, which alternates the servers row by row and prints medians and
-# canopy/nats-server ratios as a Markdown table. Never part of the tests.
+# canopy/nats-server ratios as a Markdown table. Then the same for two-node
+# clusters of each (the cross-node row: publisher on one node, subscriber
+# on the other). Never part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,14 +18,36 @@ cargo build --release -q -p canopy-tokio -p canopy-bench
 free_port() {
     python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
 }
+logs=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$logs"' EXIT
+
 canopy_port=$(free_port)
 nats_port=$(free_port)
-logs=$(mktemp -d)
 target/release/canopy -a 127.0.0.1 -p "$canopy_port" >"$logs/canopy.log" 2>&1 &
-canopy_pid=$!
+pids+=($!)
 "$nats_server" -a 127.0.0.1 -p "$nats_port" >"$logs/nats-server.log" 2>&1 &
-nats_pid=$!
-trap 'kill $canopy_pid $nats_pid 2>/dev/null || true; rm -rf "$logs"' EXIT
+pids+=($!)
+
+# A two-node cluster of BIN (node b routes to node a); sets $pair to
+# "127.0.0.1:A+127.0.0.1:B".
+cluster() {
+    local name=$1 bin=$2 a b ra rb
+    a=$(free_port); b=$(free_port); ra=$(free_port); rb=$(free_port)
+    "$bin" -a 127.0.0.1 -p "$a" --cluster "nats://127.0.0.1:$ra" --cluster_name bench \
+        >"$logs/$name-a.log" 2>&1 &
+    pids+=($!)
+    "$bin" -a 127.0.0.1 -p "$b" --cluster "nats://127.0.0.1:$rb" --cluster_name bench \
+        --routes "nats-route://127.0.0.1:$ra" >"$logs/$name-b.log" 2>&1 &
+    pids+=($!)
+    pair="127.0.0.1:$a+127.0.0.1:$b"
+    ports+=("$a" "$b")
+}
+ports=("$canopy_port" "$nats_port")
+cluster canopy target/release/canopy
+canopy_pair=$pair
+cluster nats "$nats_server"
+nats_pair=$pair
 
 wait_port() {
     for _ in $(seq 100); do
@@ -35,8 +59,9 @@ wait_port() {
     echo "bench: nothing listening on port $1" >&2
     exit 1
 }
-wait_port "$canopy_port"
-wait_port "$nats_port"
+for p in "${ports[@]}"; do
+    wait_port "$p"
+done
 
 echo "machine: $(nproc) cores, $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "reference: $("$nats_server" -v 2>&1); canopy: $(target/release/canopy -v 2>&1)"
@@ -44,3 +69,9 @@ echo
 target/release/canopy-bench compare \
     --server "canopy=127.0.0.1:$canopy_port" \
     --server "nats-server=127.0.0.1:$nats_port" "$@"
+echo
+echo "Two-node clusters:"
+echo
+target/release/canopy-bench compare \
+    --server "canopy=$canopy_pair" \
+    --server "nats-server=$nats_pair" "$@"

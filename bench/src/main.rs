@@ -24,8 +24,18 @@ enum Row {
     Latency(&'static str, usize, usize),
 }
 
+/// Rows named this way need two servers of one cluster (`PUB+SUB`
+/// addresses); the others run against one server.
+const CROSS_NODE: &str = "cross-node";
+
 fn rows(args: &Args) -> Vec<Row> {
     let mut all = all_rows(args.quick);
+    let clustered = args.servers.iter().any(|(_, a)| a.contains('+'));
+    all.retain(|r| match r {
+        Row::Throughput(name, _) | Row::Latency(name, ..) => {
+            name.starts_with(CROSS_NODE) == clustered
+        }
+    });
     if let Some(only) = &args.only {
         all.retain(|r| match r {
             Row::Throughput(name, _) | Row::Latency(name, ..) => name.contains(only.as_str()),
@@ -48,6 +58,10 @@ fn all_rows(quick: bool) -> Vec<Row> {
         Row::Throughput("queue group of 4, 16 B", ps(4, true, 16, 2_000_000)),
         Row::Throughput("pub/sub 1:1, 1 KiB", ps(1, false, 1024, 400_000)),
         Row::Latency("request/reply, 16 B", 20_000 / scale as usize, 16),
+        Row::Throughput(
+            "cross-node pub/sub 1:1, 16 B",
+            ps(1, false, 16, 1_000_000),
+        ),
     ]
 }
 
@@ -170,6 +184,10 @@ async fn compare(args: &Args) -> Result<(), String> {
     }
     let (a, b) = (&args.servers[0], &args.servers[1]);
     let rows = rows(args);
+    if rows.is_empty() {
+        println!("(no row of this table matches --only)");
+        return Ok(());
+    }
     // samples[row][server] = every round's sample.
     let mut samples: Vec<[Vec<Sample>; 2]> = rows.iter().map(|_| [vec![], vec![]]).collect();
     let mut run = 0u64;

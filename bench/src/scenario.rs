@@ -1,7 +1,7 @@
 //! The measured workloads: publish/subscribe throughput (plain fan-out or a
 //! queue group) and request/reply latency.
 
-use crate::wire::{connect, Op, Reader};
+use crate::wire::{connect, Op, Reader, Writer};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -30,8 +30,11 @@ pub struct PubSub {
 }
 
 /// Publishes `count` messages and waits until every subscriber has them;
-/// returns published messages per second, end to end.
+/// returns published messages per second, end to end. `addr` is
+/// `host:port`, or `PUB+SUB` (two `host:port`s of one cluster): the
+/// publisher on the first server, the subscribers on the second.
 pub async fn pubsub(addr: &str, run: u64, w: &PubSub) -> io::Result<f64> {
+    let (pub_addr, sub_addr) = addr.split_once('+').unwrap_or((addr, addr));
     let subject = format!("bench.{run}");
     let target = if w.queue {
         w.count
@@ -41,8 +44,9 @@ pub async fn pubsub(addr: &str, run: u64, w: &PubSub) -> io::Result<f64> {
     let received = Arc::new(AtomicU64::new(0));
     let (done_tx, mut done_rx) = mpsc::channel::<Instant>(1);
     let mut tasks = Vec::new();
+    let (mut pub_reader, pub_writer) = connect(pub_addr).await?;
     for i in 0..w.subscribers {
-        let (mut reader, writer) = connect(addr).await?;
+        let (mut reader, writer) = connect(sub_addr).await?;
         let sub = if w.queue {
             format!("SUB {subject} q {}\r\nPING\r\n", i + 1)
         } else {
@@ -50,12 +54,16 @@ pub async fn pubsub(addr: &str, run: u64, w: &PubSub) -> io::Result<f64> {
         };
         writer.lock().await.write_all(sub.as_bytes()).await?;
         wait_pong(&mut reader).await?;
+        if sub_addr != pub_addr {
+            await_route_interest(&mut pub_reader, &pub_writer, &mut reader, &writer, run).await?;
+        }
         let received = received.clone();
+        let bench_subject = subject.clone().into_bytes();
         let done = done_tx.clone();
         tasks.push(tokio::spawn(async move {
             loop {
                 match reader.next().await {
-                    Ok(Op::Msg { .. }) => {
+                    Ok(Op::Msg { subject, .. }) if subject == bench_subject.as_slice() => {
                         if received.fetch_add(1, Ordering::Relaxed) + 1 == target {
                             let _ = done.send(Instant::now()).await;
                         }
@@ -66,7 +74,7 @@ pub async fn pubsub(addr: &str, run: u64, w: &PubSub) -> io::Result<f64> {
             }
         }));
     }
-    let (mut reader, writer) = connect(addr).await?;
+    let (mut reader, writer) = (pub_reader, pub_writer);
     let frame_len = format!("PUB {subject} {}\r\n", w.size).len() + w.size + 2;
     let per_batch = (BATCH_BYTES / frame_len).max(1) as u64;
     let batch = frames(&subject, w.size, per_batch, true);
@@ -110,6 +118,62 @@ pub async fn pubsub(addr: &str, run: u64, w: &PubSub) -> io::Result<f64> {
     }
     let secs = end.duration_since(start).as_secs_f64().max(1e-9);
     Ok(w.count as f64 / secs)
+}
+
+/// Waits until the publisher's server forwards to the subscriber's: the
+/// subscriber subscribes a probe subject after its bench subscription (so
+/// its interest travels the route after the bench interest), and the
+/// publisher publishes probes until one arrives.
+async fn await_route_interest(
+    pub_reader: &mut Reader,
+    pub_writer: &Writer,
+    sub_reader: &mut Reader,
+    sub_writer: &Writer,
+    run: u64,
+) -> io::Result<()> {
+    let probe = format!("probe.{run}");
+    sub_writer
+        .lock()
+        .await
+        .write_all(format!("SUB {probe} 999999\r\nPING\r\n").as_bytes())
+        .await?;
+    wait_pong(sub_reader).await?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        pub_writer
+            .lock()
+            .await
+            .write_all(format!("PUB {probe} 1\r\nx\r\nPING\r\n").as_bytes())
+            .await?;
+        wait_pong(pub_reader).await?;
+        // A PING behind the probe: its PONG means the probe, if routed,
+        // arrived before it.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        sub_writer.lock().await.write_all(b"PING\r\n").await?;
+        let mut seen = false;
+        loop {
+            match sub_reader.next().await? {
+                Op::Msg { subject, .. } if subject == probe.as_bytes() => seen = true,
+                Op::Pong => break,
+                _ => {}
+            }
+        }
+        if seen {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "subscriber interest never reached the publisher's server",
+            ));
+        }
+    }
+    sub_writer
+        .lock()
+        .await
+        .write_all(b"UNSUB 999999\r\nPING\r\n")
+        .await?;
+    wait_pong(sub_reader).await
 }
 
 /// `count` PUB frames of `size` bytes, each followed by a PING when

@@ -15,6 +15,18 @@ impl Server {
     /// for Port: old=4222, new=4223`) with nothing changed.
     pub fn reload(&mut self, new: Options, now: Instant) -> Result<Vec<String>, String> {
         let _ = now;
+        let mut new = new;
+        // The route listener and dials stay as started: cluster options
+        // are kept (the reload of routes is not implemented yet).
+        if let (Some(n), Some(o)) = (new.cluster.as_mut(), self.options.cluster.as_ref()) {
+            if n.port == 0 {
+                n.port = o.port; // `-1`: the port bound at start
+            }
+        }
+        if new.cluster != self.options.cluster {
+            tracing::warn!("cluster: changes are not applied by a reload in canopy yet");
+        }
+        new.cluster.clone_from(&self.options.cluster);
         let lines = reload_plan(&self.options, &new)?;
         self.info.max_payload = new.max_payload;
         self.authenticator = new.authenticator();

@@ -503,3 +503,154 @@ fn canopy_joins_running_nats_cluster_through_gossip() {
         assert_eq!(urls.len(), 3, "C's clients learn every server: {urls:?}");
     });
 }
+
+// ---- authorization and cluster names -------------------------------------------
+
+fn cluster_config(name: &str, route_port: u16, creds: &str, routes: &[String]) -> String {
+    let routes: Vec<String> = routes.iter().map(|r| format!("\"{r}\"")).collect();
+    format!(
+        "cluster {{\n  name: {name}\n  listen: \"127.0.0.1:{route_port}\"\n  \
+         authorization {{ {creds} }}\n  routes: [{}]\n}}\n",
+        routes.join(", ")
+    )
+}
+
+/// Route ports that require credentials, and routes that present them in
+/// their URL, across Canopy and nats-server; a wrong password and a
+/// foreign cluster name are refused with the reference's texts.
+#[test]
+fn route_credentials_and_cluster_names_across_implementations() {
+    rt().block_on(async {
+        let creds = "user: ruser, password: T0pS3cr3t";
+        let (ra, rb) = (free_port(), free_port());
+        let a = ServerBuilder::new(Impl::NatsServer)
+            .config(&cluster_config("auth", ra, creds, &[]))
+            .start();
+        let good = format!("nats-route://ruser:T0pS3cr3t@127.0.0.1:{ra}");
+        let b = ServerBuilder::new(Impl::Canopy)
+            .config(&cluster_config("auth", rb, creds, &[good.clone()]))
+            .start();
+        let (ca, cb) = (connect(&a.url()).await, connect(&b.url()).await);
+        await_interest(&ca, &cb).await;
+        await_interest(&cb, &ca).await;
+
+        // nats-server dials Canopy with the right credentials too.
+        let good_b = format!("nats-route://ruser:T0pS3cr3t@127.0.0.1:{rb}");
+        let c = ServerBuilder::new(Impl::NatsServer)
+            .config(&cluster_config(
+                "auth",
+                free_port(),
+                creds,
+                &[good_b.clone()],
+            ))
+            .start();
+        let cc = connect(&c.url()).await;
+        await_interest(&cc, &cb).await;
+        await_interest(&cb, &cc).await;
+
+        // A wrong password: nats-server refuses Canopy, Canopy refuses
+        // nats-server, with `Authorization Violation`.
+        let bad_a = format!("nats-route://ruser:wrong@127.0.0.1:{ra}");
+        let d = ServerBuilder::new(Impl::Canopy)
+            .config(&cluster_config("auth", free_port(), creds, &[bad_a]))
+            .start();
+        d.wait_for_log("Route Error 'Authorization Violation'", MESH);
+        let bad_b = format!("nats-route://ruser:wrong@127.0.0.1:{rb}");
+        let e = ServerBuilder::new(Impl::NatsServer)
+            .config(&cluster_config("auth", free_port(), creds, &[bad_b]))
+            .start();
+        e.wait_for_log("Authorization Violation", MESH);
+
+        // A foreign cluster name, both ways: the acceptor refuses with
+        // nats-server's text, the dialer closes on the acceptor's INFO.
+        let f = ServerBuilder::new(Impl::Canopy)
+            .config(&cluster_config("other", free_port(), creds, &[good.clone()]))
+            .start();
+        f.wait_for_log("Router connection closed: Cluster Name Conflict", MESH);
+        a.wait_for_log("Cluster Name Conflict", MESH);
+        let g = ServerBuilder::new(Impl::NatsServer)
+            .config(&cluster_config("other", free_port(), creds, &[good_b]))
+            .start();
+        g.wait_for_log("Cluster Name Conflict", MESH);
+        b.wait_for_log(
+            "Rejecting connection, cluster name \"other\" does not match \"auth\"",
+            MESH,
+        );
+        // The refused servers never joined: A and B still see only each
+        // other and C.
+        let fresh = connect(&b.url()).await;
+        let mut urls = fresh.server_info().connect_urls;
+        urls.sort();
+        let mut want = vec![a.addr(), b.addr(), c.addr()];
+        want.sort();
+        assert_eq!(urls, want);
+    });
+}
+
+/// Accounts stay apart across routes: interest and messages carry the
+/// account, in a mixed cluster.
+#[test]
+fn accounts_stay_apart_across_a_mixed_cluster() {
+    rt().block_on(async {
+        let accounts = "accounts {\n  A: { users: [ {user: a, password: a} ] }\n  \
+                        B: { users: [ {user: b, password: b} ] }\n}\n";
+        let first = free_port();
+        let imps = [Impl::Canopy, Impl::NatsServer, Impl::Canopy];
+        let mut servers = Vec::new();
+        for (i, imp) in imps.iter().enumerate() {
+            let rp = if i == 0 { first } else { free_port() };
+            let routes = if i == 0 {
+                String::new()
+            } else {
+                format!(", routes: [\"nats-route://127.0.0.1:{first}\"]")
+            };
+            let conf =
+                format!("{accounts}cluster {{ name: acc, listen: \"127.0.0.1:{rp}\" {routes} }}\n");
+            servers.push(ServerBuilder::new(*imp).config(&conf).start());
+        }
+        let login = |user: &'static str, url: String| async move {
+            timeout(
+                WAIT,
+                async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
+                    .connect(url),
+            )
+            .await
+            .expect("connect timed out")
+            .expect("connect")
+        };
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for s in &servers {
+            a.push(login("a", s.url()).await);
+            b.push(login("b", s.url()).await);
+        }
+        let mut a_subs = Vec::new();
+        let mut b_subs = Vec::new();
+        for i in 0..servers.len() {
+            a_subs.push(a[i].subscribe("acc.x").await.unwrap());
+            b_subs.push(b[i].subscribe("acc.x").await.unwrap());
+        }
+        for p in 0..servers.len() {
+            for s in 0..servers.len() {
+                await_interest(&a[p], &a[s]).await;
+                await_interest(&b[p], &b[s]).await;
+            }
+        }
+        for (i, c) in a.iter().enumerate() {
+            c.publish("acc.x", format!("a{i}").into()).await.unwrap();
+            sync(c).await;
+        }
+        for (j, sub) in a_subs.iter_mut().enumerate() {
+            let mut got = Vec::new();
+            for _ in 0..servers.len() {
+                got.push(next(sub).await.payload);
+            }
+            got.sort();
+            assert_eq!(got, ["a0", "a1", "a2"].map(Bytes::from), "A on node {j}");
+            assert_no_more(sub, "account A").await;
+        }
+        for (j, sub) in b_subs.iter_mut().enumerate() {
+            assert_no_more(sub, &format!("account B on node {j}")).await;
+        }
+    });
+}

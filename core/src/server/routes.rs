@@ -414,13 +414,15 @@ impl Server {
             }
             ClientOp::Ok => {}
             ClientOp::Err(text) => {
-                tracing::error!(
-                    "rid:{} - Route Error '{}'",
-                    conn.0,
-                    String::from_utf8_lossy(&text)
-                        .trim_start_matches('\'')
-                        .trim_end_matches('\'')
-                );
+                let text = String::from_utf8_lossy(&text);
+                let text = text.trim_start_matches('\'').trim_end_matches('\'');
+                // nats-server refuses the dedicated `$SYS` connection it
+                // tries to open to a peer that does not pool: expected.
+                if text.contains("dedicated route") {
+                    tracing::debug!("rid:{} - Route Error '{}'", conn.0, text);
+                } else {
+                    tracing::error!("rid:{} - Route Error '{}'", conn.0, text);
+                }
                 self.close(conn, CloseReason::ParseError, true, true, now);
             }
             ClientOp::RouteSub {
