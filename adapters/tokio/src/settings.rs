@@ -3,6 +3,7 @@
 //! and again on reload (SIGHUP).
 
 use canopy_core::cli::Flags;
+use canopy_core::config::gofmt::{quote, GoUrl};
 use canopy_core::config::{self, ConfigSource};
 use canopy_core::{ClientAuth, Options};
 use sha2::{Digest, Sha256};
@@ -205,14 +206,14 @@ fn apply_cluster_flags(flags: &Flags, s: &mut Settings) -> Result<(), String> {
     }
     let mut c = s.options.cluster.take().unwrap_or_default();
     if let Some(url) = &flags.cluster {
-        let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
-        let rest = rest.trim_end_matches('/');
-        let (host, port) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| format!("error parsing cluster url {url:?}: missing port"))?;
-        let port: i32 = port
-            .parse()
-            .map_err(|_| format!("error parsing cluster url {url:?}: invalid port"))?;
+        // nats-server: url.Parse, then net.SplitHostPort of its host.
+        let parsed = GoUrl::parse(url).map_err(|e| format!("parse {}: {e}", quote(url.trim())))?;
+        let (host, port) = match parsed.host.rsplit_once(':') {
+            Some((h, p)) if !parsed.host.is_empty() => (h.to_string(), p.to_string()),
+            _ if parsed.host.is_empty() => return Err("missing port in address".into()),
+            _ => return Err(format!("address {}: missing port in address", parsed.host)),
+        };
+        let port: i32 = port.parse().map_err(|_| format!("invalid port {port}"))?;
         if !(-1..=i32::from(u16::MAX)).contains(&port) {
             return Err(format!("invalid port {port}"));
         }
@@ -220,6 +221,9 @@ fn apply_cluster_flags(flags: &Flags, s: &mut Settings) -> Result<(), String> {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
+        if c.host.is_empty() {
+            c.host = "0.0.0.0".to_string();
+        }
         s.cluster_port = Some(port);
         c.port = if port > 0 { port as u16 } else { 0 };
     }
@@ -244,6 +248,9 @@ fn apply_cluster_flags(flags: &Flags, s: &mut Settings) -> Result<(), String> {
         c.connect_retries = u32::try_from(n).unwrap_or(0);
     }
     // As in nats-server, routes are solicited only with a cluster port.
+    if s.cluster_port.is_none() && !c.routes.is_empty() {
+        return Err("solicited routes require cluster capabilities, e.g. --cluster".into());
+    }
     if s.cluster_port.is_some() {
         s.options.cluster = Some(c);
     }
