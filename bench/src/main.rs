@@ -58,10 +58,7 @@ fn all_rows(quick: bool) -> Vec<Row> {
         Row::Throughput("queue group of 4, 16 B", ps(4, true, 16, 2_000_000)),
         Row::Throughput("pub/sub 1:1, 1 KiB", ps(1, false, 1024, 400_000)),
         Row::Latency("request/reply, 16 B", 20_000 / scale as usize, 16),
-        Row::Throughput(
-            "cross-node pub/sub 1:1, 16 B",
-            ps(1, false, 16, 1_000_000),
-        ),
+        Row::Throughput("cross-node pub/sub 1:1, 16 B", ps(1, false, 16, 1_000_000)),
     ]
 }
 

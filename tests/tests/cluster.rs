@@ -564,7 +564,12 @@ fn route_credentials_and_cluster_names_across_implementations() {
         // A foreign cluster name, both ways: the acceptor refuses with
         // nats-server's text, the dialer closes on the acceptor's INFO.
         let f = ServerBuilder::new(Impl::Canopy)
-            .config(&cluster_config("other", free_port(), creds, &[good.clone()]))
+            .config(&cluster_config(
+                "other",
+                free_port(),
+                creds,
+                &[good.clone()],
+            ))
             .start();
         f.wait_for_log("Router connection closed: Cluster Name Conflict", MESH);
         a.wait_for_log("Cluster Name Conflict", MESH);
