@@ -97,3 +97,70 @@ proptest! {
         prop_assert_eq!(run(&session, &cuts), run(&session, &[]));
     }
 }
+
+/// A clustered server with one client subscribed on `a.>` and in queue `q`.
+fn route_harness() -> (Harness, crate::ConnId) {
+    let mut h = Harness::new(crate::Options {
+        host: "127.0.0.1".into(),
+        port: 4222,
+        cluster: Some(crate::ClusterOptions {
+            name: "c".into(),
+            host: "127.0.0.1".into(),
+            port: 6222,
+            ..Default::default()
+        }),
+        ..crate::Options::default()
+    });
+    let client = h.connected("{\"verbose\":false,\"headers\":true}");
+    h.send(client, "SUB a.> 1\r\nSUB a.b q 2\r\n");
+    h.take(client);
+    (h, client)
+}
+
+/// Feeds a route connection `session` in chunks; returns what the route
+/// and the client received, and whether the route was closed.
+fn run_route(session: &[u8], cuts: &[usize]) -> (String, String, bool) {
+    let (mut h, client) = route_harness();
+    let r = h.accept_route();
+    let mut start = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&session.len())) {
+        if cut > start {
+            h.send_bytes(r, &session[start..cut]);
+            start = cut;
+        }
+    }
+    (h.take(r), h.take(client), h.is_closed(r))
+}
+
+const ROUTE_HELLO: &str = "CONNECT {\"name\":\"NPEER\",\"cluster\":\"c\",\"headers\":true}\r\n\
+    INFO {\"server_id\":\"NPEER\",\"server_name\":\"p\",\"host\":\"127.0.0.1\",\"port\":6223,\"cluster\":\"c\",\"connect_urls\":[\"127.0.0.1:4223\"]}\r\n";
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_route_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400), cut in 0usize..600) {
+        let mut session = ROUTE_HELLO.as_bytes().to_vec();
+        session.extend_from_slice(&data);
+        let cut = cut.min(session.len());
+        prop_assert_eq!(run_route(&session, &[cut]), run_route(&session, &[]));
+    }
+
+    #[test]
+    fn random_route_op_soup_is_split_invariant(
+        ops in proptest::collection::vec(prop_oneof![
+            Just("RS+ $G a.b\r\n"), Just("RS+ $G a.* q 3\r\n"), Just("RS- $G a.b\r\n"),
+            Just("RS- $G a.* q\r\n"), Just("RS+ NOPE x\r\n"), Just("RMSG $G a.b 1\r\nx\r\n"),
+            Just("RMSG $G a.b + r q 1\r\nx\r\n"), Just("RMSG $G a.b | q z 0\r\n\r\n"),
+            Just("HMSG $G a.c r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"), Just("RMSG NOPE a 1\r\nx\r\n"),
+            Just("PING\r\n"), Just("PONG\r\n"), Just("INFO {\"server_id\":\"NOTHER\",\"ip\":\"nats-route://127.0.0.1:7000/\"}\r\n"),
+            Just("RMSG $G\r\n"), Just(" "), Just("\r\n"), Just("-ERR 'x'\r\n"),
+        ], 0..30),
+        cuts in proptest::collection::vec(0usize..900, 0..6),
+    ) {
+        let session: Vec<u8> = (ROUTE_HELLO.to_string() + &ops.concat()).into_bytes();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(session.len())).collect();
+        cuts.sort_unstable();
+        prop_assert_eq!(run_route(&session, &cuts), run_route(&session, &[]));
+    }
+}
