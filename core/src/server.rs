@@ -65,6 +65,9 @@ pub struct ServerStats {
     pub stalled_clients: u64,
 }
 
+/// Letters of rewritten service-import replies.
+const REPLY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
 /// How long a rewritten service-import reply waits for its answer.
 const SERVICE_REPLY_TTL: Duration = Duration::from_secs(120);
 
@@ -189,6 +192,8 @@ pub struct Server {
     /// Rewritten service-import replies: `_R_...` -> (importer, reply).
     service_replies: std::collections::BTreeMap<Bytes, (AccountId, Bytes, Instant)>,
     reply_rng: Rng,
+    /// The second token of this server's `_R_.` replies.
+    reply_prefix: [u8; 6],
     jitter_rng: Rng,
     hasher: ahash::RandomState,
     pub(crate) conns: HashMap<ConnId, Client, ahash::RandomState>,
@@ -287,6 +292,11 @@ impl Server {
                 })
             })
             .collect();
+        let mut reply_rng = Rng::derive(&seed, Stream::Replies);
+        let mut reply_prefix = [0u8; 6];
+        for b in &mut reply_prefix {
+            *b = REPLY_ALPHABET[reply_rng.below(REPLY_ALPHABET.len() as u64) as usize];
+        }
         let mut server = Server {
             options,
             info,
@@ -295,7 +305,8 @@ impl Server {
             authenticator,
             imports,
             service_replies: Default::default(),
-            reply_rng: Rng::derive(&seed, Stream::Replies),
+            reply_rng,
+            reply_prefix,
             jitter_rng: Rng::derive(&seed, Stream::Jitter),
             conns: HashMap::with_hasher(hasher.clone()),
             hasher,
@@ -511,11 +522,17 @@ impl Server {
     /// it exports to their importers, service requests it imports to their
     /// exporter (with the reply rewritten to `_R_...`), and responses to
     /// such rewritten replies back to the requester. Returns deliveries.
+    ///
+    /// A message that came from a route (`from_route`) is the publishing
+    /// server's to map for services: here it only feeds streams and
+    /// responses. A service request mapped here also goes to the routes
+    /// with interest in the exporter (its responders may be elsewhere).
     fn cross_accounts(
         &mut self,
         conn: ConnId,
         account: AccountId,
         msg: &Msg<'_>,
+        from_route: bool,
         now: Instant,
     ) -> usize {
         let mut delivered = 0;
@@ -541,6 +558,7 @@ impl Server {
             {
                 hops.push((route.importer, route.to_importer(msg.subject), false));
             } else if route.service
+                && !from_route
                 && route.importer == account
                 && subject::matches(route.importer_pattern(), msg.subject)
             {
@@ -572,19 +590,25 @@ impl Server {
             };
             let matches = self.accounts[target.0 as usize].sublist.matches(&subject);
             delivered += self.deliver_matches(conn, true, &matches, &fwd, None, now);
+            if service && !self.routes.by_id.is_empty() {
+                let remote = self.accounts[target.0 as usize].remote.matches(&subject);
+                if !remote.plain.is_empty() || !remote.queues.is_empty() {
+                    delivered += self.forward_to_routes(target, &matches, &remote, &fwd, now);
+                }
+            }
         }
         delivered
     }
 
-    /// `_R_.` and two tokens of six random letters and digits.
+    /// `_R_.`, this server's six-character reply prefix, and six random
+    /// letters and digits. The prefix is this server's own, so a cluster
+    /// routes responses back here (see `routes.rs`).
     fn new_service_reply(&mut self) -> Bytes {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
         let mut out = b"_R_.".to_vec();
-        for i in 0..12 {
-            if i == 6 {
-                out.push(b'.');
-            }
-            out.push(A[self.reply_rng.below(A.len() as u64) as usize]);
+        out.extend_from_slice(&self.reply_prefix);
+        out.push(b'.');
+        for _ in 0..6 {
+            out.push(REPLY_ALPHABET[self.reply_rng.below(REPLY_ALPHABET.len() as u64) as usize]);
         }
         Bytes::from(out)
     }
@@ -1080,7 +1104,7 @@ impl Server {
             }
         }
         if !self.imports.is_empty() || !self.service_replies.is_empty() {
-            delivered += self.cross_accounts(conn, account, &msg, now);
+            delivered += self.cross_accounts(conn, account, &msg, false, now);
         }
         if delivered == 0 && no_responders {
             if let Some(reply) = reply.as_ref() {

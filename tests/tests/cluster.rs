@@ -659,3 +659,132 @@ fn accounts_stay_apart_across_a_mixed_cluster() {
         }
     });
 }
+
+/// Service and stream imports between accounts work across the cluster:
+/// a requester in the importing account reaches a responder of the
+/// exporting account on any server (the reply finds its way back to the
+/// requester's server), and a stream published on any server reaches
+/// importers on every server exactly once.
+#[test]
+fn imports_between_accounts_work_across_a_mixed_cluster() {
+    rt().block_on(async {
+        let accounts = "accounts {\n  \
+            A: { users: [ {user: a, password: a} ], exports: [ {service: \"svc.>\"}, {stream: \"feed.>\"} ] }\n  \
+            B: { users: [ {user: b, password: b} ], imports: [ \
+                 {service: {account: A, subject: \"svc.>\"}}, {stream: {account: A, subject: \"feed.>\"}} ] }\n}\n";
+        let first = free_port();
+        let imps = [Impl::Canopy, Impl::NatsServer, Impl::Canopy];
+        let mut servers = Vec::new();
+        for (i, imp) in imps.iter().enumerate() {
+            let rp = if i == 0 { first } else { free_port() };
+            let routes = if i == 0 {
+                String::new()
+            } else {
+                format!(", routes: [\"nats-route://127.0.0.1:{first}\"]")
+            };
+            let conf = format!(
+                "{accounts}cluster {{ name: imp, listen: \"127.0.0.1:{rp}\" {routes} }}\n"
+            );
+            servers.push(ServerBuilder::new(*imp).config(&conf).start());
+        }
+        let login = |user: &'static str, url: String| async move {
+            timeout(
+                WAIT,
+                async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
+                    .connect(url),
+            )
+            .await
+            .expect("connect timed out")
+            .expect("connect")
+        };
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for s in &servers {
+            a.push(login("a", s.url()).await);
+            b.push(login("b", s.url()).await);
+        }
+        // A responder of account A on every server.
+        let mut handles = Vec::new();
+        for (k, c) in a.iter().enumerate() {
+            let mut sub = c.subscribe(format!("svc.n{k}")).await.unwrap();
+            let c2 = c.clone();
+            handles.push(tokio::spawn(async move {
+                while let Some(m) = sub.next().await {
+                    if let Some(reply) = m.reply {
+                        let body = format!("n{k}:{}", String::from_utf8_lossy(&m.payload));
+                        c2.publish(reply, body.into()).await.unwrap();
+                    }
+                }
+            }));
+        }
+        for p in 0..servers.len() {
+            for s in 0..servers.len() {
+                await_interest(&a[p], &a[s]).await;
+            }
+        }
+        for (j, requester) in b.iter().enumerate() {
+            for k in 0..servers.len() {
+                let r = timeout(WAIT, requester.request(format!("svc.n{k}"), format!("b{j}").into()))
+                    .await
+                    .unwrap_or_else(|_| panic!("request from {j} to {k} timed out"))
+                    .unwrap_or_else(|e| panic!("request from {j} to {k}: {e}"));
+                assert_eq!(r.payload, format!("n{k}:b{j}").as_bytes(), "{j} -> {k}");
+            }
+        }
+        for h in handles {
+            h.abort();
+        }
+
+        // Streams: importers in B on every server.
+        let mut feeds = Vec::new();
+        for c in &b {
+            feeds.push(c.subscribe("feed.>").await.unwrap());
+        }
+        for c in &b {
+            sync(c).await;
+        }
+        // The importers' interest may travel as shadow interest: probe
+        // until every importer hears every server.
+        for (k, publisher) in a.iter().enumerate() {
+            for (j, feed) in feeds.iter_mut().enumerate() {
+                let deadline = tokio::time::Instant::now() + MESH;
+                loop {
+                    publisher.publish(format!("feed.probe{k}"), Bytes::new()).await.unwrap();
+                    if let Ok(Some(_)) = timeout(Duration::from_millis(50), feed.next()).await {
+                        break;
+                    }
+                    assert!(tokio::time::Instant::now() < deadline, "stream {k} -> {j}");
+                }
+            }
+        }
+        for c in a.iter().chain(b.iter()) {
+            sync(c).await;
+        }
+        // Drain probes still in flight.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for feed in feeds.iter_mut() {
+            while let Ok(Some(_)) = timeout(Duration::from_millis(50), feed.next()).await {}
+        }
+        for (k, publisher) in a.iter().enumerate() {
+            for n in 0..10 {
+                publisher
+                    .publish(format!("feed.data"), format!("{k}:{n}").into())
+                    .await
+                    .unwrap();
+            }
+            sync(publisher).await;
+        }
+        for (j, feed) in feeds.iter_mut().enumerate() {
+            let mut got = Vec::new();
+            for _ in 0..30 {
+                let m = next(feed).await;
+                assert_eq!(m.subject.as_str(), "feed.data", "importer on {j}");
+                got.push(String::from_utf8_lossy(&m.payload).into_owned());
+            }
+            got.sort();
+            got.dedup();
+            assert_eq!(got.len(), 30, "importer on {j}: duplicates");
+            assert_no_more(feed, &format!("importer on {j}")).await;
+        }
+    });
+}

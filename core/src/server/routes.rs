@@ -93,6 +93,7 @@ impl Server {
         self.info.cluster = self.routes.name.clone();
         self.info.cluster_dynamic = self.routes.dynamic;
         tracing::info!("Cluster name is {}", self.routes.name);
+        self.import_interest();
         for (i, addr) in cluster.routes.iter().enumerate() {
             self.routes.solicits.push(Solicit {
                 addr: addr.clone(),
@@ -105,6 +106,31 @@ impl Server {
                 fast_redial: false,
             });
             self.timers.set(TimerKey::RouteConnect(i as u32), now);
+        }
+    }
+
+    /// Interest imports need from the rest of the cluster, held for as
+    /// long as the server runs: each stream import's subject in the
+    /// exporting account (its publishers may be on other servers), and this
+    /// server's `_R_.<prefix>.>` in each account that serves imported
+    /// services (responses to requests mapped here come back here).
+    fn import_interest(&mut self) {
+        let mut wanted: Vec<(AccountId, Bytes)> = Vec::new();
+        for i in &self.imports {
+            let w = if i.service {
+                let mut r = b"_R_.".to_vec();
+                r.extend_from_slice(&self.reply_prefix);
+                r.extend_from_slice(b".>");
+                (i.exporter, Bytes::from(r))
+            } else {
+                (i.exporter, i.subject.clone())
+            };
+            if !wanted.contains(&w) {
+                wanted.push(w);
+            }
+        }
+        for (account, subject) in wanted {
+            self.local_interest(account, &subject, None, true);
         }
     }
 
@@ -1147,6 +1173,9 @@ impl Server {
         self.stats.in_bytes += msg.message.len() as u64;
         let matches = self.accounts[acc.0 as usize].sublist.matches(msg.subject);
         self.deliver_matches(conn, true, &matches, msg, Some(queues), now);
+        if !self.imports.is_empty() || !self.service_replies.is_empty() {
+            self.cross_accounts(conn, acc, msg, true, now);
+        }
         if mutated!(self, forward_routed_to_routes) && !self.routes.by_id.is_empty() {
             let remote = self.accounts[acc.0 as usize].remote.matches(msg.subject);
             let others = Matches {

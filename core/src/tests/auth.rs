@@ -231,3 +231,61 @@ fn c48_service_import_rewrites_and_returns_the_reply() {
     h.send(a, &format!("PUB {reply} 3\r\nXYZ\r\n"));
     assert_eq!(h.take(b), "");
 }
+
+/// Imports in a cluster: the route snapshot holds the stream subject and
+/// this server's `_R_` response prefix in the exporting account; a routed
+/// stream message reaches the importer; a service request whose responder
+/// sits behind the route travels there in the exporter's account, and the
+/// routed response comes back to the requester.
+#[test]
+fn imports_across_a_route() {
+    let mut options = import_world().server.options.clone();
+    options.cluster = Some(crate::ClusterOptions {
+        name: "c".into(),
+        host: "127.0.0.1".into(),
+        port: 6222,
+        ..Default::default()
+    });
+    let mut h = Harness::new(options);
+    let r = h.accept_route();
+    h.take(r);
+    h.send(
+        r,
+        "CONNECT {\"name\":\"NPEER\",\"cluster\":\"c\"}\r\n\
+         INFO {\"server_id\":\"NPEER\",\"cluster\":\"c\",\"port\":6223}\r\nPING\r\n",
+    );
+    let snapshot = h.take(r);
+    let prefix = snapshot
+        .lines()
+        .find_map(|l| l.strip_prefix("RS+ A _R_."))
+        .and_then(|rest| rest.strip_suffix(".>"))
+        .expect("response interest")
+        .to_string();
+    assert_eq!(prefix.len(), 6, "{snapshot}");
+    assert_eq!(
+        snapshot,
+        format!("RS+ A _R_.{prefix}.>\r\nRS+ A pubA.>\r\nPONG\r\n")
+    );
+    let b = login(&mut h, "b");
+    h.send(b, "SUB fromA.> 2\r\nSUB echo.reply 3\r\n");
+    h.take(r);
+    // A stream published behind the route.
+    h.send(r, "RMSG A pubA.x 2\r\nhi\r\n");
+    assert_eq!(h.take(b), "MSG fromA.pubA.x 2 2\r\nhi\r\n");
+    // A service whose responder is behind the route.
+    h.send(r, "RS+ A svcA.echo\r\n");
+    h.send(b, "PUB echo echo.reply 3\r\nabc\r\n");
+    let sent = h.take(r);
+    let reply = sent
+        .strip_prefix("RMSG A svcA.echo ")
+        .and_then(|s| s.split(' ').next())
+        .expect("request routed in the exporter's account")
+        .to_string();
+    assert!(reply.starts_with(&format!("_R_.{prefix}.")), "{sent}");
+    assert_eq!(sent, format!("RMSG A svcA.echo {reply} 3\r\nabc\r\n"));
+    h.send(r, &format!("RMSG A {reply} 3\r\nABC\r\n"));
+    assert_eq!(h.take(b), "MSG echo.reply 3 3\r\nABC\r\n");
+    // Routed requests in the importing account are not mapped again.
+    h.send(r, "RMSG B echo r 1\r\nx\r\n");
+    assert_eq!(h.take(r), "");
+}
