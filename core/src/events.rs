@@ -100,6 +100,8 @@ pub enum CloseReason {
     ClusterNameConflict,
     /// A route to ourselves.
     RouteToSelf,
+    /// A configured route removed by a reload.
+    RouteRemoved,
 }
 
 impl CloseReason {
@@ -125,6 +127,7 @@ impl CloseReason {
             CloseReason::DuplicateRoute => "Duplicate Route",
             CloseReason::ClusterNameConflict => "Cluster Name Conflict",
             CloseReason::RouteToSelf => "Duplicate Route",
+            CloseReason::RouteRemoved => "Route Removed",
         }
     }
 }

@@ -3,7 +3,7 @@
 //! lines, all in nats-server 2.15.1's order and words.
 
 use crate::monitor::timefmt::go_duration;
-use crate::options::{ClientAuth, Options};
+use crate::options::{ClientAuth, ClusterOptions, Options};
 use crate::server::Server;
 use crate::time::Instant;
 use std::time::Duration;
@@ -14,24 +14,24 @@ impl Server {
     /// nats-server's order, or the refusal (`config reload not supported
     /// for Port: old=4222, new=4223`) with nothing changed.
     pub fn reload(&mut self, new: Options, now: Instant) -> Result<Vec<String>, String> {
-        let _ = now;
         let mut new = new;
-        // The route listener and dials stay as started: cluster options
-        // are kept (the reload of routes is not implemented yet).
         if let (Some(n), Some(o)) = (new.cluster.as_mut(), self.options.cluster.as_ref()) {
             if n.port == 0 {
                 n.port = o.port; // `-1`: the port bound at start
             }
         }
-        if new.cluster != self.options.cluster {
-            tracing::warn!("cluster: changes are not applied by a reload in canopy yet");
-        }
-        new.cluster.clone_from(&self.options.cluster);
         let lines = reload_plan(&self.options, &new)?;
+        let old_routes = self
+            .options
+            .cluster
+            .as_ref()
+            .map(|c| c.routes.clone())
+            .unwrap_or_default();
         self.info.max_payload = new.max_payload;
         self.authenticator = new.authenticator();
         self.info.auth_required = self.authenticator.required() && new.no_auth_user.is_none();
         self.options = new;
+        self.reload_cluster(&old_routes, now);
         Ok(lines)
     }
 }
@@ -116,6 +116,28 @@ pub fn reload_plan(old: &Options, new: &Options) -> Result<Vec<String>, String> 
     }
     if old.max_pending != new.max_pending {
         return refuse("MaxPending", &old.max_pending, &new.max_pending);
+    }
+    // Clustering can be neither turned on nor moved on a running server.
+    let host = |c: &Option<ClusterOptions>| c.as_ref().map_or(String::new(), |c| c.host.clone());
+    let port = |c: &Option<ClusterOptions>| c.as_ref().map_or(0, |c| c.port);
+    if host(&old.cluster) != host(&new.cluster) {
+        return refuse("cluster host", &host(&old.cluster), &host(&new.cluster));
+    }
+    if port(&old.cluster) != port(&new.cluster) {
+        return refuse("cluster port", &port(&old.cluster), &port(&new.cluster));
+    }
+    let without_routes = |c: &Option<ClusterOptions>| {
+        c.clone().map(|mut c| {
+            c.routes.clear();
+            c
+        })
+    };
+    if without_routes(&old.cluster) != without_routes(&new.cluster) {
+        lines.push("Reloaded: cluster".into());
+    }
+    let routes = |c: &Option<ClusterOptions>| c.as_ref().map(|c| c.routes.clone()).unwrap_or_default();
+    if routes(&old.cluster) != routes(&new.cluster) {
+        lines.push("Reloaded: cluster routes".into());
     }
     if old.write_deadline != new.write_deadline {
         lines.push(format!(

@@ -175,6 +175,7 @@ macro_rules! mutated {
     }};
 }
 
+mod monitor_view;
 mod routes;
 use routes::Routes;
 

@@ -98,7 +98,87 @@ fn sighup_keeps_flags_and_refuses_a_rename(imp: Impl) {
     );
 }
 
+/// A raw client that subscribed to `subject` on `server` and saw the PONG.
+fn raw_subscriber(server: &Server, subject: &str) -> BufReader<std::net::TcpStream> {
+    let mut s = server.connect();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    s.write_all(format!("CONNECT {{\"verbose\":false}}\r\nSUB {subject} 1\r\nPING\r\n").as_bytes())
+        .unwrap();
+    let mut r = BufReader::new(s);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut line = String::new();
+    while !line.starts_with("PONG") {
+        line.clear();
+        let _ = r.read_line(&mut line);
+        assert!(std::time::Instant::now() < deadline, "no PONG");
+    }
+    r
+}
+
+/// Publishes on `from` until the subscriber `sub` sees a message, or
+/// `within` passes; whether it did.
+fn crosses(
+    from: &Server,
+    sub: &mut BufReader<std::net::TcpStream>,
+    subject: &str,
+    within: Duration,
+) -> bool {
+    let mut p = from.connect();
+    p.write_all(b"CONNECT {\"verbose\":false}\r\n").unwrap();
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        p.write_all(format!("PUB {subject} 1\r\nx\r\n").as_bytes())
+            .unwrap();
+        let mut line = String::new();
+        while sub.read_line(&mut line).is_ok_and(|n| n > 0) {
+            if line.starts_with("MSG ") {
+                return true;
+            }
+            line.clear();
+        }
+    }
+    false
+}
+
+fn sighup_adds_and_removes_routes(imp: Impl) {
+    let (ra, rb) = (canopy_tests::free_port(), canopy_tests::free_port());
+    let conf = |listen: u16, routes: &str| {
+        format!(
+            "cluster {{\n  name: rl\n  listen: \"127.0.0.1:{listen}\"\n  routes: [{routes}]\n}}\n"
+        )
+    };
+    let b = ServerBuilder::new(imp).config(&conf(rb, "")).start();
+    let a = ServerBuilder::new(imp).config(&conf(ra, "")).start();
+    let mut on_b = raw_subscriber(&b, "rl.x");
+    assert!(
+        !crosses(&a, &mut on_b, "rl.x", Duration::from_millis(600)),
+        "{imp}: no route yet"
+    );
+    std::fs::write(
+        a.dir().join("server.conf"),
+        conf(ra, &format!("\"nats-route://127.0.0.1:{rb}\"")),
+    )
+    .unwrap();
+    reload(&a, imp);
+    a.wait_for_log("Reloaded: cluster routes", Duration::from_secs(10));
+    assert!(
+        crosses(&a, &mut on_b, "rl.x", Duration::from_secs(10)),
+        "{imp}: route added"
+    );
+    std::fs::write(a.dir().join("server.conf"), conf(ra, "")).unwrap();
+    reload(&a, imp);
+    a.wait_for_log("Route Removed", Duration::from_secs(10));
+    // Neither side dials the other again.
+    let mut on_b = raw_subscriber(&b, "rl.y");
+    assert!(
+        !crosses(&a, &mut on_b, "rl.y", Duration::from_millis(1500)),
+        "{imp}: route removed"
+    );
+}
+
 canopy_tests::against_both! {
+    sighup_adds_and_removes_routes,
     sighup_changes_a_limit_clients_see,
     sighup_keeps_flags_and_refuses_a_rename,
 }

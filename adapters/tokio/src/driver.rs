@@ -292,8 +292,9 @@ impl Driver {
                 let _ = stream.set_nodelay(true);
                 match stream.peer_addr() {
                     Ok(peer) => {
-                        server.handle_dialed(id, peer, now);
-                        self.attach(id, stream);
+                        if server.handle_dialed(id, peer, now) {
+                            self.attach(id, stream);
+                        }
                     }
                     Err(_) => server.handle_dial_failed(id, now),
                 }

@@ -8,6 +8,7 @@ pub mod query;
 pub mod timefmt;
 
 mod connz;
+mod routez;
 mod varz;
 pub(crate) mod view;
 
@@ -105,13 +106,7 @@ pub(crate) fn respond(server: &mut Server, req: &Request, now: Instant) -> Body 
         "/healthz" => return healthz(&q),
         "/accountz" => accountz(server, &q, now),
         "/accstatz" => Ok(accstatz(server, now)),
-        "/routez" => Ok(pretty(&Routez {
-            server_id: server.server_id(),
-            server_name: server.server_name(),
-            now: now_text(server, now),
-            num_routes: 0,
-            routes: Vec::new(),
-        })),
+        "/routez" => routez::render(server, &q, now),
         "/gatewayz" => Ok(pretty(&Gatewayz {
             server_id: server.server_id(),
             now: now_text(server, now),
@@ -173,15 +168,6 @@ pub(crate) fn pretty<T: Serialize>(v: &T) -> String {
 
 fn now_text(server: &Server, now: Instant) -> String {
     timefmt::rfc3339_nano(server.monitor.wall(now))
-}
-
-#[derive(Serialize)]
-struct Routez<'a> {
-    server_id: &'a str,
-    server_name: &'a str,
-    now: String,
-    num_routes: u32,
-    routes: Vec<()>,
 }
 
 #[derive(Serialize)]

@@ -1,5 +1,6 @@
 //! `/varz`: the server's configuration and counters.
 
+use super::routez::{cluster_varz, ClusterVarz};
 use super::timefmt::{rfc3339_nano, uptime};
 use super::{go_float, now_text, pretty};
 use crate::server::Server;
@@ -30,6 +31,8 @@ struct Varz<'a> {
     port: u16,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     auth_required: bool,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    connect_urls: &'a [String],
     max_connections: usize,
     ping_interval: u128,
     ping_max: u32,
@@ -41,7 +44,7 @@ struct Varz<'a> {
     max_control_line: usize,
     max_payload: usize,
     max_pending: usize,
-    cluster: Empty,
+    cluster: ClusterVarz,
     gateway: Empty,
     leaf: Empty,
     mqtt: Empty,
@@ -58,8 +61,8 @@ struct Varz<'a> {
     cpu: serde_json::Value,
     connections: usize,
     total_connections: u64,
-    routes: u32,
-    remotes: u32,
+    routes: usize,
+    remotes: usize,
     leafnodes: u32,
     in_msgs: u64,
     in_bytes: u64,
@@ -88,6 +91,7 @@ pub(crate) fn render(server: &Server, now: Instant) -> String {
     let stats = server.stats();
     let start = rfc3339_nano(server.monitor.wall(server.start_time()));
     let host = server.monitor.host;
+    let routes = server.route_count();
     pretty(&Varz {
         server_id: server.server_id(),
         server_name: server.server_name(),
@@ -98,6 +102,7 @@ pub(crate) fn render(server: &Server, now: Instant) -> String {
         host: &o.host,
         port: o.port,
         auth_required: o.auth != crate::options::ClientAuth::None,
+        connect_urls: &server.info.connect_urls,
         max_connections: o.max_connections.unwrap_or(0),
         ping_interval: o.ping_interval.as_nanos(),
         ping_max: o.ping_max,
@@ -113,7 +118,7 @@ pub(crate) fn render(server: &Server, now: Instant) -> String {
         max_control_line: o.max_control_line,
         max_payload: o.max_payload,
         max_pending: o.max_pending,
-        cluster: Empty {},
+        cluster: cluster_varz(server),
         gateway: Empty {},
         leaf: Empty {},
         mqtt: Empty {},
@@ -130,8 +135,8 @@ pub(crate) fn render(server: &Server, now: Instant) -> String {
         cpu: go_float(host.cpu),
         connections: server.client_count(),
         total_connections: stats.total_connections,
-        routes: 0,
-        remotes: 0,
+        routes,
+        remotes: routes,
         leafnodes: 0,
         in_msgs: stats.in_msgs,
         in_bytes: stats.in_bytes,

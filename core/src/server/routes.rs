@@ -134,6 +134,57 @@ impl Server {
         }
     }
 
+    /// After a reload: the configured routes `old` became those of the
+    /// new options. Removed ones are closed and no longer dialed (nats-server
+    /// closes them with `Route Removed`); added ones are dialed now. A new
+    /// configured name is adopted.
+    pub(crate) fn reload_cluster(&mut self, old: &[RouteAddr], now: Instant) {
+        let Some(cluster) = self.options.cluster.clone() else {
+            return;
+        };
+        if !cluster.name.is_empty() && cluster.name != self.routes.name {
+            self.routes.name = cluster.name.clone();
+            self.routes.dynamic = false;
+            self.info.cluster = cluster.name.clone();
+            self.info.cluster_dynamic = false;
+        }
+        for i in 0..self.routes.solicits.len() {
+            let s = &self.routes.solicits[i];
+            if !s.explicit || !old.contains(&s.addr) || cluster.routes.contains(&s.addr) {
+                continue;
+            }
+            let conn = s.conn;
+            let s = &mut self.routes.solicits[i];
+            s.done = true;
+            s.explicit = false;
+            s.conn = None;
+            self.timers.cancel(TimerKey::RouteConnect(i as u32));
+            if let Some(c) = conn {
+                if self.routes.dialing.remove(&c).is_none() {
+                    self.close(c, CloseReason::RouteRemoved, true, true, now);
+                }
+            }
+        }
+        for addr in &cluster.routes {
+            if old.contains(addr) {
+                continue;
+            }
+            self.routes.solicits.push(Solicit {
+                addr: addr.clone(),
+                explicit: true,
+                attempts: 0,
+                conn: None,
+                is_self: false,
+                done: false,
+                server_id: String::new(),
+                fast_redial: false,
+            });
+            let i = self.routes.solicits.len() - 1;
+            self.route_connect_timer(i, now);
+        }
+        self.schedule_flushes();
+    }
+
     /// The cluster name in use (configured, generated, or adopted from a
     /// peer), or `None` when not clustered.
     pub fn cluster_name(&self) -> Option<&str> {
@@ -150,10 +201,11 @@ impl Server {
 
     /// A dial asked for with [`Action::Dial`] succeeded: the connection is
     /// open and the engine sends CONNECT and INFO on it. `peer` is the
-    /// remote address.
-    pub fn handle_dialed(&mut self, conn: ConnId, peer: SocketAddr, now: Instant) {
+    /// remote address. Returns false when the engine no longer wants the
+    /// connection (the route was removed meanwhile): close the socket.
+    pub fn handle_dialed(&mut self, conn: ConnId, peer: SocketAddr, now: Instant) -> bool {
         let Some(idx) = self.routes.dialing.remove(&conn) else {
-            return;
+            return false;
         };
         let mut client = Client::new(conn, peer, AccountId(0), self.hasher.clone(), now);
         client.headers = true;
@@ -186,6 +238,7 @@ impl Server {
         self.set_route_ping_timer(conn, now);
         self.mark_dirty(conn);
         self.schedule_flushes();
+        true
     }
 
     /// A dial asked for with [`Action::Dial`] failed.
@@ -1024,6 +1077,7 @@ impl Server {
         let mut targets = std::mem::take(&mut self.routes.targets);
         targets.clear();
         for sub in &remote.plain {
+            count_delivery(sub);
             targets.push((sub.conn, None));
         }
         for group in &remote.queues {
@@ -1046,6 +1100,7 @@ impl Server {
             for sub in &group.members {
                 let w = u64::from(sub.weight.load(Ordering::Relaxed).max(1));
                 if pick < w {
+                    count_delivery(sub);
                     targets.push((sub.conn, Some(group.name.clone())));
                     break;
                 }
@@ -1244,6 +1299,12 @@ impl Server {
             self.mark_dirty(id);
         }
     }
+}
+
+/// Counts a message forwarded for a route's interest (`/routez` `msgs`).
+fn count_delivery(sub: &Subscription) {
+    let n = sub.delivered.load(Ordering::Relaxed);
+    sub.delivered.store(n + 1, Ordering::Relaxed);
 }
 
 /// `RS+ <account> <subject>[ <queue> <weight>]` or, for a count of zero,

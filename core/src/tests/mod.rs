@@ -7,6 +7,7 @@ mod harness;
 mod lame_duck;
 mod limits;
 mod monitor;
+mod monitor_routes;
 mod robustness;
 mod routes;
 mod timers;

@@ -1,0 +1,289 @@
+//! `/routez` and the cluster parts of `/varz`: the registered routes and
+//! the `cluster {}` configuration, with nats-server 2.15.1's field names,
+//! order and omissions.
+//!
+//! nats-server lists one entry per pooled connection (three per peer by
+//! default, plus pinned accounts); Canopy does not pool, so it lists one
+//! route per peer, and its `/varz` says `"pool_size": -1` as nats-server
+//! does with pooling switched off.
+
+use super::connz::SubDetail;
+use super::query::Query;
+use super::timefmt::{go_duration, rfc3339_nano, uptime};
+use super::{go_float, now_text, pretty};
+use crate::server::Server;
+use crate::time::Instant;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// nats-server's `compression` for a route whose peer does not negotiate
+/// compression: Canopy never compresses, and nats-server shows the same
+/// value for its end of a route to Canopy.
+const COMPRESSION: &str = "not supported";
+
+/// Route pool size as `/varz` shows it: -1, pooling disabled.
+const POOL_SIZE: i64 = -1;
+
+/// nats-server's cluster TLS timeout default (seconds), shown even
+/// without TLS.
+const CLUSTER_TLS_TIMEOUT: f64 = 2.0;
+
+/// A snapshot of one registered route.
+#[derive(Clone, Debug)]
+pub(crate) struct RouteInfoView {
+    pub(crate) rid: u64,
+    pub(crate) remote_id: String,
+    pub(crate) remote_name: String,
+    pub(crate) did_solicit: bool,
+    pub(crate) is_configured: bool,
+    pub(crate) ip: String,
+    pub(crate) port: u16,
+    pub(crate) start: Instant,
+    pub(crate) last_activity: Instant,
+    pub(crate) rtt: Option<Duration>,
+    pub(crate) pending: usize,
+    pub(crate) in_msgs: u64,
+    pub(crate) out_msgs: u64,
+    pub(crate) in_bytes: u64,
+    pub(crate) out_bytes: u64,
+    /// The peer's interest, by `account subject [queue]`.
+    pub(crate) subs: Vec<SubDetail>,
+}
+
+/// The `cluster {}` configuration in use, for `/varz`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ClusterView {
+    pub(crate) name: String,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) auth_timeout: Duration,
+    /// Configured route URLs as `host:port`.
+    pub(crate) urls: Vec<String>,
+}
+
+impl Server {
+    /// The registered routes in rid order.
+    pub(crate) fn route_infos(&self) -> Vec<RouteInfoView> {
+        self.route_registrations()
+            .into_iter()
+            .filter_map(|reg| {
+                let c = self.conns.get(&reg.conn)?;
+                let link = c.route.as_ref()?;
+                let remote = link.remote.as_ref();
+                // BTreeMap: ordered by key.
+                let subs = link
+                    .subs
+                    .iter()
+                    .map(|(key, (_, s))| SubDetail {
+                        account: String::new(),
+                        account_tag: String::new(),
+                        subject: String::from_utf8_lossy(&s.subject).into_owned(),
+                        qgroup: s
+                            .queue
+                            .as_ref()
+                            .map(|q| String::from_utf8_lossy(q).into_owned())
+                            .unwrap_or_default(),
+                        sid: String::from_utf8_lossy(key).into_owned(),
+                        msgs: s.delivered.load(Ordering::Relaxed),
+                        max: s.max.load(Ordering::Relaxed),
+                        cid: c.id.0,
+                    })
+                    .collect();
+                Some(RouteInfoView {
+                    rid: c.id.0,
+                    remote_id: remote.map(|r| r.server_id.clone()).unwrap_or_default(),
+                    remote_name: remote.map(|r| r.server_name.clone()).unwrap_or_default(),
+                    did_solicit: reg.did_solicit,
+                    is_configured: reg.is_configured,
+                    ip: c.peer.ip().to_string(),
+                    port: c.peer.port(),
+                    start: c.start,
+                    last_activity: c.last_activity,
+                    rtt: c.rtt,
+                    pending: c.out.pending(),
+                    in_msgs: c.stats.in_msgs,
+                    out_msgs: c.stats.out_msgs,
+                    in_bytes: c.stats.in_bytes,
+                    out_bytes: c.stats.out_bytes,
+                    subs,
+                })
+            })
+            .collect()
+    }
+
+    /// Number of registered routes (`/varz` `routes` and `remotes`: one
+    /// connection per peer).
+    pub(crate) fn route_count(&self) -> usize {
+        self.route_registrations().len()
+    }
+
+    /// The cluster configuration, when clustered.
+    pub(crate) fn cluster_view(&self) -> Option<ClusterView> {
+        let c = self.options.cluster.as_ref()?;
+        Some(ClusterView {
+            name: self.cluster_name().unwrap_or_default().to_string(),
+            host: c.host.clone(),
+            port: c.port,
+            auth_timeout: c.auth_timeout,
+            urls: c.routes.iter().map(|r| r.host_port()).collect(),
+        })
+    }
+}
+
+/// `/varz` `cluster`: every field omitted when empty or zero, so an
+/// unclustered server shows `{}`.
+#[derive(Serialize, Default)]
+pub(crate) struct ClusterVarz {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    name: String,
+    #[serde(rename = "addr", skip_serializing_if = "String::is_empty")]
+    host: String,
+    #[serde(rename = "cluster_port", skip_serializing_if = "is_zero_u16")]
+    port: u16,
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    auth_timeout: serde_json::Value,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    urls: Vec<String>,
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    tls_timeout: serde_json::Value,
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pool_size: i64,
+}
+
+fn is_zero_u16(n: &u16) -> bool {
+    *n == 0
+}
+
+fn is_zero_i64(n: &i64) -> bool {
+    *n == 0
+}
+
+fn seconds(d: Duration) -> serde_json::Value {
+    if d.is_zero() {
+        serde_json::Value::Null
+    } else {
+        go_float(d.as_secs_f64())
+    }
+}
+
+/// The `/varz` `cluster` object.
+pub(crate) fn cluster_varz(server: &Server) -> ClusterVarz {
+    let Some(c) = server.cluster_view() else {
+        return ClusterVarz::default();
+    };
+    ClusterVarz {
+        name: c.name,
+        host: c.host,
+        port: c.port,
+        auth_timeout: seconds(c.auth_timeout),
+        urls: c.urls,
+        tls_timeout: go_float(CLUSTER_TLS_TIMEOUT),
+        pool_size: POOL_SIZE,
+    }
+}
+
+#[derive(Serialize)]
+struct Routez<'a> {
+    server_id: &'a str,
+    server_name: &'a str,
+    now: String,
+    num_routes: usize,
+    routes: Vec<Route>,
+}
+
+#[derive(Serialize)]
+struct Route {
+    rid: u64,
+    remote_id: String,
+    remote_name: String,
+    did_solicit: bool,
+    is_configured: bool,
+    ip: String,
+    port: u16,
+    start: String,
+    last_activity: String,
+    rtt: String,
+    uptime: String,
+    idle: String,
+    pending_size: usize,
+    in_msgs: u64,
+    out_msgs: u64,
+    in_bytes: u64,
+    out_bytes: u64,
+    subscriptions: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscriptions_list: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscriptions_list_detail: Option<Vec<SubDetail>>,
+    compression: &'static str,
+}
+
+/// The RTT as nats-server's `getRTT` reports it: 0 (printed "0s") until
+/// measured, truncated to whole microseconds between 1 µs and 1 ms.
+fn rtt_shown(rtt: Option<Duration>) -> Duration {
+    let rtt = rtt.unwrap_or_default();
+    if rtt > Duration::from_micros(1) && rtt < Duration::from_millis(1) {
+        Duration::from_micros(rtt.as_micros() as u64)
+    } else {
+        rtt
+    }
+}
+
+/// Renders `/routez` (`subs=1` lists each route's interest by subject,
+/// `subs=detail` in full), or the 400 message.
+pub(crate) fn render(server: &Server, q: &Query, now: Instant) -> Result<String, String> {
+    let detail = q.get("subs") == "detail";
+    let subs = if detail { false } else { q.bool("subs")? };
+    let wall = |t: Instant| rfc3339_nano(server.monitor.wall(t));
+    let routes: Vec<Route> = server
+        .route_infos()
+        .into_iter()
+        .map(|r| Route {
+            rid: r.rid,
+            remote_id: r.remote_id,
+            remote_name: r.remote_name,
+            did_solicit: r.did_solicit,
+            is_configured: r.is_configured,
+            ip: r.ip,
+            port: r.port,
+            start: wall(r.start),
+            last_activity: wall(r.last_activity),
+            rtt: go_duration(rtt_shown(r.rtt)),
+            uptime: uptime(now.saturating_since(r.start)),
+            idle: uptime(now.saturating_since(r.last_activity)),
+            pending_size: r.pending,
+            in_msgs: r.in_msgs,
+            out_msgs: r.out_msgs,
+            in_bytes: r.in_bytes,
+            out_bytes: r.out_bytes,
+            subscriptions: r.subs.len(),
+            subscriptions_list: (subs && !r.subs.is_empty())
+                .then(|| r.subs.iter().map(|s| s.subject.clone()).collect()),
+            subscriptions_list_detail: (detail && !r.subs.is_empty()).then(|| r.subs.clone()),
+            compression: COMPRESSION,
+        })
+        .collect();
+    Ok(pretty(&Routez {
+        server_id: server.server_id(),
+        server_name: server.server_name(),
+        now: now_text(server, now),
+        num_routes: routes.len(),
+        routes,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtt_truncated_as_nats_server_does() {
+        assert_eq!(go_duration(rtt_shown(None)), "0s");
+        let ns = Duration::from_nanos;
+        assert_eq!(go_duration(rtt_shown(Some(ns(291_223)))), "291µs");
+        assert_eq!(go_duration(rtt_shown(Some(ns(1_000)))), "1µs");
+        assert_eq!(go_duration(rtt_shown(Some(ns(999)))), "999ns");
+        assert_eq!(go_duration(rtt_shown(Some(ns(1_234_567)))), "1.234567ms");
+    }
+}
