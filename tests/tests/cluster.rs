@@ -528,7 +528,12 @@ fn route_credentials_and_cluster_names_across_implementations() {
             .start();
         let good = format!("nats-route://ruser:T0pS3cr3t@127.0.0.1:{ra}");
         let b = ServerBuilder::new(Impl::Canopy)
-            .config(&cluster_config("auth", rb, creds, &[good.clone()]))
+            .config(&cluster_config(
+                "auth",
+                rb,
+                creds,
+                std::slice::from_ref(&good),
+            ))
             .start();
         let (ca, cb) = (connect(&a.url()).await, connect(&b.url()).await);
         await_interest(&ca, &cb).await;
@@ -541,7 +546,7 @@ fn route_credentials_and_cluster_names_across_implementations() {
                 "auth",
                 free_port(),
                 creds,
-                &[good_b.clone()],
+                std::slice::from_ref(&good_b),
             ))
             .start();
         let cc = connect(&c.url()).await;
@@ -568,7 +573,7 @@ fn route_credentials_and_cluster_names_across_implementations() {
                 "other",
                 free_port(),
                 creds,
-                &[good.clone()],
+                std::slice::from_ref(&good),
             ))
             .start();
         f.wait_for_log("Router connection closed: Cluster Name Conflict", MESH);
@@ -768,7 +773,7 @@ fn imports_between_accounts_work_across_a_mixed_cluster() {
         for (k, publisher) in a.iter().enumerate() {
             for n in 0..10 {
                 publisher
-                    .publish(format!("feed.data"), format!("{k}:{n}").into())
+                    .publish("feed.data", format!("{k}:{n}").into())
                     .await
                     .unwrap();
             }
