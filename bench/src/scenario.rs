@@ -153,9 +153,9 @@ async fn await_route_interest(
         let mut seen = false;
         loop {
             match sub_reader.next().await? {
-                Op::Msg { subject, .. } if subject == probe.as_bytes() => seen = true,
+                Op::Msg { subject, .. } => seen |= subject == probe.as_bytes(),
                 Op::Pong => break,
-                _ => {}
+                Op::Ping | Op::Other => {}
             }
         }
         if seen {

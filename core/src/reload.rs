@@ -135,7 +135,8 @@ pub fn reload_plan(old: &Options, new: &Options) -> Result<Vec<String>, String> 
     if without_routes(&old.cluster) != without_routes(&new.cluster) {
         lines.push("Reloaded: cluster".into());
     }
-    let routes = |c: &Option<ClusterOptions>| c.as_ref().map(|c| c.routes.clone()).unwrap_or_default();
+    let routes =
+        |c: &Option<ClusterOptions>| c.as_ref().map(|c| c.routes.clone()).unwrap_or_default();
     if routes(&old.cluster) != routes(&new.cluster) {
         lines.push("Reloaded: cluster routes".into());
     }
