@@ -793,3 +793,81 @@ fn imports_between_accounts_work_across_a_mixed_cluster() {
         }
     });
 }
+
+/// Reads lines from a raw client until one starts with `prefix`.
+fn read_until(r: &mut std::io::BufReader<std::net::TcpStream>, prefix: &str) -> String {
+    use std::io::BufRead;
+    let deadline = std::time::Instant::now() + MESH;
+    loop {
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(n) if n > 0 && line.starts_with(prefix) => return line,
+            Ok(_) | Err(_) => {}
+        }
+        assert!(std::time::Instant::now() < deadline, "no {prefix:?} line");
+    }
+}
+
+fn connect_urls(info_line: &str) -> Vec<String> {
+    let json: serde_json::Value =
+        serde_json::from_str(info_line.trim().strip_prefix("INFO ").expect("INFO")).expect("JSON");
+    let mut urls: Vec<String> = json["connect_urls"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|u| u.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    urls.sort();
+    urls
+}
+
+/// A protocol-1 client is told, by asynchronous INFO, of each server that
+/// joins the cluster and of each that leaves (both implementations hold
+/// the client; the joining server is the other one).
+fn async_info_as_servers_join_and_leave(imp: Impl) {
+    use std::io::Write;
+    let ra = free_port();
+    let a = Node::start(imp, "A", free_port(), ra, &[]);
+    let mut s = a.server.connect();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+    let first = read_until(&mut r, "INFO ");
+    assert!(connect_urls(&first).is_empty(), "{imp}: alone: {first}");
+    s.write_all(b"CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n")
+        .unwrap();
+    read_until(&mut r, "PONG");
+    // The INFO that follows the first PONG (both servers send it).
+    let after_pong = read_until(&mut r, "INFO ");
+    assert!(after_pong.contains("\"connect_info\":true"), "{imp}: {after_pong}");
+    let other = match imp {
+        Impl::Canopy => Impl::NatsServer,
+        Impl::NatsServer => Impl::Canopy,
+    };
+    let mut b = Node::start(other, "B", free_port(), free_port(), &[ra]);
+    let joined = read_until(&mut r, "INFO ");
+    let mut want = vec![a.server.addr(), b.server.addr()];
+    want.sort();
+    assert_eq!(connect_urls(&joined), want, "{imp}: after B joined");
+    b.server.stop();
+    let left = read_until(&mut r, "INFO ");
+    assert_eq!(
+        connect_urls(&left),
+        vec![a.server.addr()],
+        "{imp}: after B left"
+    );
+}
+
+mod async_info {
+    use super::*;
+    #[test]
+    fn canopy_holds_the_client() {
+        async_info_as_servers_join_and_leave(Impl::Canopy);
+    }
+    #[test]
+    fn nats_server_holds_the_client() {
+        async_info_as_servers_join_and_leave(Impl::NatsServer);
+    }
+}
