@@ -125,3 +125,102 @@ fn publishing_allocates_per_batch_not_per_message() {
         }
     }
 }
+
+/// A clustered rig with one registered fake route.
+fn route_rig() -> (Rig, ConnId) {
+    let now = Instant::from_nanos(1_000_000_000);
+    let options = Options {
+        cluster: Some(crate::ClusterOptions {
+            name: "c".into(),
+            host: "127.0.0.1".into(),
+            port: 6222,
+            ..Default::default()
+        }),
+        ..Options::default()
+    };
+    let mut rig = Rig {
+        server: Server::new(options, [7; 32], now),
+        now,
+        chunks: Vec::with_capacity(1024),
+    };
+    let peer: SocketAddr = "127.0.0.1:50001".parse().expect("literal address");
+    let route = rig.server.handle_accept(ListenerKind::Route, peer, rig.now);
+    let hello = "CONNECT {\"name\":\"NPEER\",\"cluster\":\"c\"}\r\n\
+                 INFO {\"server_id\":\"NPEER\",\"cluster\":\"c\",\"port\":6223}\r\n";
+    rig.server
+        .handle_read(route, Bytes::from_static(hello.as_bytes()), rig.now);
+    rig.drive();
+    (rig, route)
+}
+
+fn routed_batch(count: usize, size: usize, queue: bool) -> Bytes {
+    let mut v = Vec::new();
+    for _ in 0..count {
+        if queue {
+            v.extend_from_slice(format!("RMSG $G bench.x | q {size}\r\n").as_bytes());
+        } else {
+            v.extend_from_slice(format!("RMSG $G bench.x {size}\r\n").as_bytes());
+        }
+        v.extend(std::iter::repeat_n(b'p', size));
+        v.extend_from_slice(b"\r\n");
+    }
+    Bytes::from(v)
+}
+
+/// Allocations of one read of `count` messages, both ways across a route:
+/// a client publishing to the route's interest, and the route delivering
+/// to local subscribers.
+fn route_allocations(count: usize, queue: bool) -> (u64, u64) {
+    let (mut rig, route) = route_rig();
+    rig.client(if queue {
+        "SUB bench.x q 1\r\n"
+    } else {
+        "SUB bench.x 1\r\n"
+    });
+    let interest: &'static [u8] = if queue {
+        b"RS+ $G bench.x q 2\r\n"
+    } else {
+        b"RS+ $G bench.x\r\n"
+    };
+    rig.server
+        .handle_read(route, Bytes::from_static(interest), rig.now);
+    rig.drive();
+    let publisher = rig.client("");
+    for _ in 0..3 {
+        rig.server.handle_read(publisher, batch(count, 16), rig.now);
+        rig.server
+            .handle_read(route, routed_batch(count, 16, queue), rig.now);
+        rig.drive();
+    }
+    let out = batch(count, 16);
+    let (mut w_out, mut w_in) = (0, 0);
+    let to_route = allocation_counter::measure(|| {
+        rig.server.handle_read(publisher, out.clone(), rig.now);
+        w_out = rig.drive();
+    });
+    let inbound = routed_batch(count, 16, queue);
+    let from_route = allocation_counter::measure(|| {
+        rig.server.handle_read(route, inbound.clone(), rig.now);
+        w_in = rig.drive();
+    });
+    // Every message was written: to the route (RMSG, and to the local
+    // subscriber unless a local queue member took it), and to the client.
+    assert!(w_out >= count * 20 && w_in >= count * 20, "{w_out} {w_in}");
+    (to_route.count_total, from_route.count_total)
+}
+
+#[test]
+fn routes_allocate_per_batch_not_per_message() {
+    for queue in [false, true] {
+        let (out_small, in_small) = route_allocations(100, queue);
+        let (out_large, in_large) = route_allocations(1000, queue);
+        assert!(
+            out_large <= out_small + 16,
+            "to the route (queue {queue}): {out_small} for 100, {out_large} for 1000"
+        );
+        assert!(
+            in_large <= in_small + 16,
+            "from the route (queue {queue}): {in_small} for 100, {in_large} for 1000"
+        );
+    }
+}
