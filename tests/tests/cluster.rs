@@ -841,7 +841,10 @@ fn async_info_as_servers_join_and_leave(imp: Impl) {
     read_until(&mut r, "PONG");
     // The INFO that follows the first PONG (both servers send it).
     let after_pong = read_until(&mut r, "INFO ");
-    assert!(after_pong.contains("\"connect_info\":true"), "{imp}: {after_pong}");
+    assert!(
+        after_pong.contains("\"connect_info\":true"),
+        "{imp}: {after_pong}"
+    );
     let other = match imp {
         Impl::Canopy => Impl::NatsServer,
         Impl::NatsServer => Impl::Canopy,
@@ -870,4 +873,47 @@ mod async_info {
     fn nats_server_holds_the_client() {
         async_info_as_servers_join_and_leave(Impl::NatsServer);
     }
+}
+
+/// Servers without a cluster name generate one and agree with their peers
+/// (a generated name gives way to a configured one, or to the larger
+/// generated one), in both directions and across implementations.
+#[test]
+fn generated_cluster_names_agree() {
+    rt().block_on(async {
+        let start = |imp: Impl, name: Option<&str>, route_port: u16, routes: &[u16]| {
+            let mut args = vec![
+                "--cluster".to_string(),
+                format!("nats://127.0.0.1:{route_port}"),
+            ];
+            if let Some(n) = name {
+                args.push("--cluster_name".into());
+                args.push(n.into());
+            }
+            if let Some(r) = routes.first() {
+                args.push("--routes".into());
+                args.push(format!("nats-route://127.0.0.1:{r}"));
+            }
+            ServerBuilder::new(imp).args(args).start()
+        };
+        for (first, second, name) in [
+            (Impl::Canopy, Impl::NatsServer, Some("named")),
+            (Impl::NatsServer, Impl::Canopy, None),
+            (Impl::Canopy, Impl::Canopy, None),
+        ] {
+            let r1 = free_port();
+            let s1 = start(first, None, r1, &[]);
+            let s2 = start(second, name, free_port(), &[r1]);
+            let (c1, c2) = (connect(&s1.url()).await, connect(&s2.url()).await);
+            await_interest(&c1, &c2).await;
+            await_interest(&c2, &c1).await;
+            let n1 = connect(&s1.url()).await.server_info().cluster;
+            let n2 = connect(&s2.url()).await.server_info().cluster;
+            assert!(n1.is_some(), "{first}: INFO names the cluster");
+            assert_eq!(n1, n2, "{first} then {second}: one name");
+            if let Some(n) = name {
+                assert_eq!(n1.as_deref(), Some(n), "the configured name wins");
+            }
+        }
+    });
 }
