@@ -594,7 +594,7 @@ impl Server {
             if service && !self.routes.by_id.is_empty() {
                 let remote = self.accounts[target.0 as usize].remote.matches(&subject);
                 if !remote.plain.is_empty() || !remote.queues.is_empty() {
-                    delivered += self.forward_to_routes(target, &matches, &remote, &fwd, now);
+                    delivered += self.forward_to_routes(target, &remote, &fwd, now);
                 }
             }
         }
@@ -1101,7 +1101,7 @@ impl Server {
         if !self.routes.by_id.is_empty() {
             let remote = self.accounts[account.0 as usize].remote.matches(&subject);
             if !remote.plain.is_empty() || !remote.queues.is_empty() {
-                delivered += self.forward_to_routes(account, &matches, &remote, &msg, now);
+                delivered += self.forward_to_routes(account, &remote, &msg, now);
             }
         }
         if !self.imports.is_empty() || !self.service_replies.is_empty() {
@@ -1127,6 +1127,12 @@ impl Server {
         now: Instant,
     ) -> usize {
         let mut delivered = 0;
+        // A client's publish in a cluster: note which queue groups were
+        // served here, so the routes serve only the others.
+        let track = groups.is_none() && !self.routes.by_id.is_empty();
+        if track {
+            self.routes.served.clear();
+        }
         for sub in &matches.plain {
             if !echo && sub.conn == publisher {
                 continue;
@@ -1153,6 +1159,9 @@ impl Server {
                 }
                 if self.deliver(publisher, sub, msg, now) {
                     delivered += 1;
+                    if track {
+                        self.routes.served.push(group.name.clone());
+                    }
                     if mutated!(self, queue_two_members) && n > 1 {
                         let other = &group.members[(start + i + 1) % n];
                         self.deliver(publisher, other, msg, now);

@@ -60,6 +60,9 @@ pub(crate) struct Routes {
     pub(crate) own_urls: Vec<String>,
     /// Reused by forwarding: (route, queue group) targets of one message.
     pub(crate) targets: Vec<(ConnId, Option<Bytes>)>,
+    /// Queue groups the last local delivery served (so routes are asked
+    /// only for the others).
+    pub(crate) served: Vec<Bytes>,
     /// Shutting down: closed routes are not re-dialed.
     pub(crate) stopping: bool,
 }
@@ -1063,13 +1066,13 @@ impl Server {
     // ---- messages ------------------------------------------------------------
 
     /// Sends a client's message to the routes with interest: once per
-    /// route, naming the queue groups that route should serve. `local` are
-    /// the local matches (their queue groups were served here). Returns the
-    /// number of routes sent to.
+    /// route, naming the queue groups that route should serve: those the
+    /// local delivery just before did not serve (`routes.served`; a group
+    /// whose only local member is the publisher without echo is not
+    /// served). Returns the number of routes sent to.
     pub(super) fn forward_to_routes(
         &mut self,
         account: AccountId,
-        local: &Matches,
         remote: &Matches,
         msg: &Msg<'_>,
         now: Instant,
@@ -1081,10 +1084,7 @@ impl Server {
             targets.push((sub.conn, None));
         }
         for group in &remote.queues {
-            let served_here = local
-                .queues
-                .iter()
-                .any(|g| g.name == group.name && !g.members.is_empty());
+            let served_here = self.routes.served.contains(&group.name);
             if served_here && !mutated!(self, queue_local_and_remote) {
                 continue;
             }
@@ -1242,7 +1242,8 @@ impl Server {
                     .collect(),
                 queues: Vec::new(),
             };
-            self.forward_to_routes(acc, &matches, &others, msg, now);
+            self.routes.served.clear();
+            self.forward_to_routes(acc, &others, msg, now);
         }
     }
 
