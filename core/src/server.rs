@@ -175,6 +175,7 @@ macro_rules! mutated {
     }};
 }
 
+mod inspect;
 mod monitor_view;
 mod routes;
 use routes::Routes;

@@ -102,6 +102,40 @@ struct MsgRec {
     groups: Vec<String>,
     replies: Vec<MsgId>,
     written_at: Instant,
+    /// Where the message arrived over routes.
+    routed: Vec<Routed>,
+}
+
+/// One direction of a route connection (`from` writes, `to` reads).
+pub type LinkId = usize;
+
+/// One direction of a route connection between two engine incarnations.
+#[derive(Clone, Debug)]
+pub struct LinkRec {
+    /// Writing engine (node, generation).
+    pub from: (usize, u32),
+    /// Reading engine (node, generation).
+    pub to: (usize, u32),
+    /// Whether the connection closed (at either end) at any time.
+    pub closed: bool,
+    /// Interest `to` holds for this link: (pattern, queue) -> intervals
+    /// [added, removed) of processing positions.
+    interest: BTreeMap<(u32, Option<String>), Spans>,
+}
+
+/// Intervals [added, removed) of processing positions.
+type Spans = Vec<(Pos, Option<Pos>)>;
+
+/// Where a message was processed: engine (node, generation), position, and
+/// the queue groups a route named (None: at its own server, every group).
+type Place<'a> = ((usize, u32), Pos, Option<&'a [String]>);
+
+/// A message's arrival at an engine over a route.
+#[derive(Clone, Debug)]
+struct Routed {
+    link: LinkId,
+    processed: Processed,
+    queues: Vec<String>,
 }
 
 /// Counts of what the checkers verified.
@@ -119,6 +153,11 @@ pub struct CheckStats {
     pub replies_checked: u64,
     /// No-responders statuses received (and verified).
     pub no_responders: u64,
+    /// Messages that crossed a route (RMSG/HMSG processed by the peer).
+    pub routed: u64,
+    /// (message, link) pairs the sender owed a route (its interest was
+    /// known on a stable link) and sent.
+    pub route_owed_sent: u64,
 }
 
 /// The reference model plus every violation found so far.
@@ -135,6 +174,8 @@ pub struct Checker {
     interned: BTreeMap<String, u32>,
     names: Vec<String>,
     match_cache: BTreeMap<(u32, u32), bool>,
+    /// Route link directions, by id.
+    pub links: Vec<LinkRec>,
     /// Violations found, in order.
     pub violations: Vec<String>,
     /// What was verified.
@@ -241,6 +282,7 @@ impl Checker {
             groups: Vec::new(),
             replies: Vec::new(),
             written_at: now,
+            routed: Vec::new(),
         });
         if self.msg_by_key.insert(key, id).is_some() {
             self.violation(format!("model: message id {key} reused"));
@@ -256,6 +298,102 @@ impl Checker {
             OpRef::Unsub(id) => self.subs[id].unsub = Some(p),
             OpRef::Pub(id) => self.msgs[id].processed = p,
         }
+    }
+
+    /// A route connection between `from` and `to` (node, generation)
+    /// carries a direction `from` -> `to`. Open both directions of a
+    /// connection one after the other (`from` -> `to` first): each is the
+    /// other's partner.
+    pub fn open_link(&mut self, from: (usize, u32), to: (usize, u32)) -> LinkId {
+        self.links.push(LinkRec {
+            from,
+            to,
+            closed: false,
+            interest: BTreeMap::new(),
+        });
+        self.links.len() - 1
+    }
+
+    /// The route connection of `link` closed (at either end).
+    pub fn link_closed(&mut self, link: LinkId) {
+        self.links[link].closed = true;
+    }
+
+    /// The reading engine of `link` processed an `RS+`/`RS-` at `p`.
+    pub fn route_interest(
+        &mut self,
+        link: LinkId,
+        subject: &str,
+        queue: Option<String>,
+        added: bool,
+        p: Processed,
+    ) {
+        let Processed::At(pos) = p else {
+            // Only on a connection that closed in that read: never stable.
+            return;
+        };
+        let pattern = self.intern(subject);
+        let spans = self.links[link]
+            .interest
+            .entry((pattern, queue))
+            .or_default();
+        let open = spans.last().is_some_and(|&(_, end)| end.is_none());
+        match (added, open) {
+            (true, false) => spans.push((pos, None)),
+            (false, true) => {
+                if let Some(last) = spans.last_mut() {
+                    last.1 = Some(pos);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The reading engine of `link` processed an `RMSG`/`HMSG` carrying
+    /// `key` (if the payload had one) and naming `queues`.
+    pub fn routed(&mut self, link: LinkId, key: Option<MsgKey>, queues: Vec<String>, p: Processed) {
+        self.stats.routed += 1;
+        let Some(key) = key else {
+            self.violation(format!(
+                "a routed message on link {link} carries no message id"
+            ));
+            return;
+        };
+        let Some(&m) = self.msg_by_key.get(&key) else {
+            self.violation(format!("routed message {key} was never published"));
+            return;
+        };
+        let rec = &self.links[link];
+        let (from, to) = (rec.from, rec.to);
+        let msg = &self.msgs[m];
+        let publisher = &self.incs[msg.publisher];
+        let mut found = Vec::new();
+        if (publisher.node, publisher.gen) != from {
+            found.push(format!(
+                "one-hop rule broken: {key} published on node {} (gen {}) reached node {} over \
+                 a route from node {} (gen {})",
+                publisher.node, publisher.gen, to.0, from.0, from.1
+            ));
+        }
+        if msg.processed == Processed::Pending {
+            found.push(format!(
+                "node {} sent {key} over a route before receiving it",
+                from.0
+            ));
+        }
+        let twice = msg.routed.iter().any(|r| self.links[r.link].to == to);
+        if twice {
+            found.push(format!(
+                "{key} reached node {} (gen {}) twice over routes",
+                to.0, to.1
+            ));
+        }
+        self.violations.extend(found);
+        self.msgs[m].routed.push(Routed {
+            link,
+            processed: p,
+            queues,
+        });
     }
 
     /// A MSG/HMSG with an id arrived on `inc`; checks it on the spot.
@@ -318,10 +456,39 @@ impl Checker {
             ));
         }
         let sub_inc = &self.incs[sub.inc];
-        if (publisher.node, publisher.gen) != (sub_inc.node, sub_inc.gen) {
+        let sub_engine = (sub_inc.node, sub_inc.gen);
+        let mut processed = msg.processed;
+        if publisher.node != sub_inc.node {
+            // Over a route: the position at which this engine processed the
+            // RMSG orders it against the SUB and UNSUB.
+            let arrivals: Vec<&Routed> = msg
+                .routed
+                .iter()
+                .filter(|r| self.links[r.link].to == sub_engine)
+                .collect();
+            if arrivals.is_empty() {
+                found.push(format!(
+                    "delivered on node {} which never received it over a route: {here}",
+                    sub_inc.node
+                ));
+            }
+            if let Some(q) = &sub.queue {
+                if !arrivals.iter().any(|r| r.queues.contains(q)) {
+                    found.push(format!(
+                        "queue delivery for a group the route did not name: {here}"
+                    ));
+                }
+            }
+            processed = arrivals
+                .iter()
+                .map(|r| r.processed)
+                .find(|p| *p == Processed::Uncertain)
+                .or_else(|| arrivals.first().map(|r| r.processed))
+                .unwrap_or(Processed::Uncertain);
+        } else if (publisher.node, publisher.gen) != sub_engine {
             found.push(format!("delivered across engine incarnations: {here}"));
         }
-        match msg.processed {
+        match processed {
             Processed::Pending => found.push(format!(
                 "delivered a message the engine never received: {here}"
             )),
@@ -403,73 +570,161 @@ impl Checker {
 
     /// At quiescence: every owed delivery happened, every queue group that
     /// had only stable members got the message once, every request on a
-    /// stable path was answered.
+    /// stable path was answered. In a cluster, also: a message went over
+    /// every stable route whose interest its server knew when it processed
+    /// the message, and at the far end every owed delivery happened.
     pub fn final_check(&mut self) {
         let mut found = Vec::new();
         let mut cache = std::mem::take(&mut self.match_cache);
+        // Interest a server holds arrived on the links it reads.
+        let mut links_to: BTreeMap<(usize, u32), Vec<LinkId>> = BTreeMap::new();
+        for (l, rec) in self.links.iter().enumerate() {
+            links_to.entry(rec.to).or_default().push(l);
+        }
         for msg in &self.msgs {
             let Processed::At(b) = msg.processed else {
                 continue;
             };
             let publisher = &self.incs[msg.publisher];
-            let Some(subs) = self.subs_by_engine.get(&(publisher.node, publisher.gen)) else {
-                continue;
-            };
-            // Queue group -> whether every maybe-chosen member stayed up.
-            let mut groups: BTreeMap<&str, bool> = BTreeMap::new();
-            for &s in subs {
-                let sub = &self.subs[s];
-                if sub.inc == msg.publisher && !publisher.echo {
-                    continue;
+            let home = (publisher.node, publisher.gen);
+            // Where the message was processed: its own server, then every
+            // server that processed it from a route (queue groups limited to
+            // those the route named).
+            let mut places: Vec<Place<'_>> = vec![(home, b, None)];
+            for r in &msg.routed {
+                if let Processed::At(p) = r.processed {
+                    places.push((self.links[r.link].to, p, Some(&r.queues)));
                 }
-                if !self.present(s, b, false)
-                    || !cached_match(&mut cache, &self.names, sub.pattern, msg.subject)
-                {
+            }
+            // Local queue groups with a possibly-present member at home.
+            let mut home_groups: Vec<&str> = Vec::new();
+            for (engine, at, named) in places {
+                let Some(subs) = self.subs_by_engine.get(&engine) else {
                     continue;
-                }
-                let stable = self.present(s, b, true) && !self.incs[sub.inc].ended;
-                match &sub.queue {
-                    None if stable => {
-                        if msg.deliveries.contains(&s) {
-                            self.stats.owed_delivered += 1;
-                        } else {
-                            found.push(format!(
-                                "missing delivery: {} on {} (published by client {}) never reached \
-                                 client {} sid {} ({}), both connections stable",
-                                msg.key,
-                                self.names[msg.subject as usize],
-                                publisher.client,
-                                self.incs[sub.inc].client,
-                                sub.sid,
-                                self.names[sub.pattern as usize]
-                            ));
+                };
+                // Queue group -> whether every maybe-chosen member stayed up.
+                let mut groups: BTreeMap<&str, bool> = BTreeMap::new();
+                for &s in subs {
+                    let sub = &self.subs[s];
+                    // The publisher's own echo=false membership serves
+                    // nothing: the group is owed to a route.
+                    if sub.inc == msg.publisher && !publisher.echo {
+                        continue;
+                    }
+                    if !self.present(s, at, false)
+                        || !cached_match(&mut cache, &self.names, sub.pattern, msg.subject)
+                    {
+                        continue;
+                    }
+                    let stable = self.present(s, at, true) && !self.incs[sub.inc].ended;
+                    match &sub.queue {
+                        None if stable => {
+                            if msg.deliveries.contains(&s) {
+                                self.stats.owed_delivered += 1;
+                            } else {
+                                found.push(format!(
+                                    "missing delivery: {} on {} (published by client {} on node \
+                                     {}) never reached client {} sid {} ({}) on node {}, both \
+                                     connections stable",
+                                    msg.key,
+                                    self.names[msg.subject as usize],
+                                    publisher.client,
+                                    publisher.node,
+                                    self.incs[sub.inc].client,
+                                    sub.sid,
+                                    self.names[sub.pattern as usize],
+                                    engine.0
+                                ));
+                            }
+                        }
+                        None => {}
+                        Some(q) => {
+                            if named.is_some_and(|n| !n.iter().any(|x| x == q)) {
+                                continue;
+                            }
+                            let all = groups.entry(q.as_str()).or_insert(true);
+                            *all &= stable;
                         }
                     }
-                    None => {}
-                    Some(q) => {
-                        let all = groups.entry(q.as_str()).or_insert(true);
-                        *all &= stable;
+                }
+                if named.is_none() {
+                    home_groups = groups.keys().copied().collect();
+                }
+                for (q, all_stable) in groups {
+                    if !all_stable {
+                        continue;
+                    }
+                    if msg.groups.iter().any(|g| g == q) {
+                        self.stats.queue_owed_delivered += 1;
+                    } else {
+                        found.push(format!(
+                            "missing queue delivery: {} on {} never reached group {q} on node {}, \
+                             all members stable",
+                            msg.key, self.names[msg.subject as usize], engine.0
+                        ));
                     }
                 }
             }
-            for (q, all_stable) in groups {
-                if !all_stable {
+            // Forwarding: every stable route whose plain interest matched
+            // when the message was processed got it; a queue group with no
+            // local member and interest only on stable routes was named on
+            // one of them.
+            let mut queue_links: BTreeMap<&str, bool> = BTreeMap::new();
+            for &l in links_to.get(&home).map(Vec::as_slice).unwrap_or_default() {
+                let link = &self.links[l];
+                // Messages go back over the other direction of the same
+                // connection.
+                let out = partner(l);
+                let mut plain = false;
+                for ((pattern, queue), spans) in &link.interest {
+                    let held = spans
+                        .iter()
+                        .any(|&(start, end)| start < b && end.is_none_or(|e| e > b));
+                    if !held || !cached_match(&mut cache, &self.names, *pattern, msg.subject) {
+                        continue;
+                    }
+                    match queue {
+                        None => plain = true,
+                        Some(q) => {
+                            let all = queue_links.entry(q.as_str()).or_insert(true);
+                            *all &= !link.closed;
+                        }
+                    }
+                }
+                if plain && !link.closed {
+                    if msg.routed.iter().any(|r| r.link == out) {
+                        self.stats.route_owed_sent += 1;
+                    } else {
+                        found.push(format!(
+                            "missing route forward: {} on {} (processed by node {}) never \
+                             reached node {} although the route was stable and its interest known",
+                            msg.key, self.names[msg.subject as usize], home.0, link.from.0
+                        ));
+                    }
+                }
+            }
+            for (q, all_stable) in queue_links {
+                if !all_stable || home_groups.contains(&q) {
                     continue;
                 }
-                if msg.groups.iter().any(|g| g == q) {
-                    self.stats.queue_owed_delivered += 1;
-                } else {
+                if !msg.routed.iter().any(|r| r.queues.iter().any(|x| x == q)) {
                     found.push(format!(
-                        "missing queue delivery: {} on {} never reached group {q}, all members stable",
-                        msg.key, self.names[msg.subject as usize]
+                        "missing queue forward: {} on {} (processed by node {}) was not sent \
+                         to any route for group {q} although no local member existed and \
+                         every route with its interest was stable",
+                        msg.key, self.names[msg.subject as usize], home.0
                     ));
                 }
             }
-            // Request/reply end to end.
+            // Request/reply end to end (responder on the requester's node;
+            // across nodes the reply is a routed message checked above).
             if msg.reply.is_some() && !publisher.ended {
                 for &s in &msg.deliveries {
                     let sub = &self.subs[s];
-                    if !sub.respond || self.incs[sub.inc].ended {
+                    if !sub.respond
+                        || self.incs[sub.inc].ended
+                        || self.incs[sub.inc].node != publisher.node
+                    {
                         continue;
                     }
                     let replies: Vec<&MsgRec> = msg
@@ -502,6 +757,35 @@ impl Checker {
         for v in found {
             self.violation(v);
         }
+    }
+
+    /// The interest the model says `(node, gen)` announces to its routes:
+    /// sorted (subject, queue, weight), weight = the number of local
+    /// subscriptions for a queue group, 1 for plain interest.
+    pub fn expected_route_interest(
+        &self,
+        node: usize,
+        gen: u32,
+    ) -> Vec<(String, Option<String>, u32)> {
+        let mut counts: BTreeMap<(String, Option<String>), u32> = BTreeMap::new();
+        for &s in self.subs_by_engine.get(&(node, gen)).into_iter().flatten() {
+            let sub = &self.subs[s];
+            if self.incs[sub.inc].ended
+                || !matches!(sub.sub, Processed::At(_))
+                || matches!(sub.unsub, Some(Processed::At(_)))
+            {
+                continue;
+            }
+            let key = (self.names[sub.pattern as usize].clone(), sub.queue.clone());
+            *counts.entry(key).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|((subject, queue), n)| {
+                let w = if queue.is_some() { n } else { 1 };
+                (subject, queue, w)
+            })
+            .collect()
     }
 
     /// Subscriptions the model says `(node, gen)`'s index holds, and its
@@ -578,6 +862,12 @@ impl Checker {
         self.interned.insert(s.to_string(), id);
         id
     }
+}
+
+/// The other direction of link `l`'s connection (links are opened in
+/// pairs).
+fn partner(l: LinkId) -> LinkId {
+    l ^ 1
 }
 
 /// `subject::matches` on interned strings, memoised.

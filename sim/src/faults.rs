@@ -71,6 +71,69 @@ pub enum Fault {
         /// How long.
         dur: Duration,
     },
+    /// Reset the route connection between nodes `a` and `b` once
+    /// `after_bytes` more bytes were read in direction `dir` (`Up`: from
+    /// the dialer), or after a second if the stream is idle.
+    RouteReset {
+        /// One node.
+        a: usize,
+        /// The other node.
+        b: usize,
+        /// Direction whose reader trips the reset.
+        dir: Dir,
+        /// Bytes still delivered before the reset.
+        after_bytes: u64,
+    },
+    /// Nothing on the route between `a` and `b` arrives for `dur` (only
+    /// the route PINGs can notice).
+    RoutePartition {
+        /// One node.
+        a: usize,
+        /// The other node.
+        b: usize,
+        /// How long.
+        dur: Duration,
+    },
+    /// The route between `a` and `b` carries pieces of at most
+    /// `max_piece` bytes for `dur`.
+    RouteFragment {
+        /// One node.
+        a: usize,
+        /// The other node.
+        b: usize,
+        /// How long.
+        dur: Duration,
+        /// Largest piece.
+        max_piece: usize,
+    },
+    /// The route between `a` and `b` gets slower for `dur`.
+    RouteSlow {
+        /// One node.
+        a: usize,
+        /// The other node.
+        b: usize,
+        /// Added latency.
+        extra_delay: Duration,
+        /// Bandwidth while slow (bytes per ms).
+        bytes_per_ms: u64,
+        /// How long.
+        dur: Duration,
+    },
+    /// Route dials from or to `node` fail for `dur`.
+    DialFail {
+        /// Target node.
+        node: usize,
+        /// How long.
+        dur: Duration,
+    },
+    /// The node shuts down gracefully (closes every connection after
+    /// flushing), is gone shortly after, and restarts after `down_for`.
+    Shutdown {
+        /// Target node.
+        node: usize,
+        /// Downtime after the shutdown.
+        down_for: Duration,
+    },
     /// One direction gets slower: more latency, less bandwidth.
     Slow {
         /// Target client.
@@ -98,12 +161,18 @@ impl Fault {
             Fault::Fragment { .. } => 5,
             Fault::Slow { .. } => 6,
             Fault::SlowReader { .. } => 7,
+            Fault::RouteReset { .. } => 8,
+            Fault::RoutePartition { .. } => 9,
+            Fault::RouteFragment { .. } => 10,
+            Fault::RouteSlow { .. } => 11,
+            Fault::DialFail { .. } => 12,
+            Fault::Shutdown { .. } => 13,
         }
     }
 }
 
 /// Names of the fault kinds, by [`Fault::kind`].
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 14] = [
     "reset",
     "stall",
     "crash",
@@ -112,7 +181,16 @@ pub const KINDS: [&str; 8] = [
     "fragment",
     "slow",
     "slow-reader",
+    "route-reset",
+    "route-partition",
+    "route-fragment",
+    "route-slow",
+    "dial-fail",
+    "shutdown",
 ];
+
+/// Kinds a single-server run draws from (the first ones of [`KINDS`]).
+const CLIENT_KINDS: usize = 8;
 
 /// The faults of one run, sorted by time.
 #[derive(Clone, Debug, Default)]
@@ -134,11 +212,11 @@ impl FaultPlan {
         end: Instant,
     ) -> FaultPlan {
         let mut enabled = [false; KINDS.len()];
-        for e in &mut enabled {
+        for e in &mut enabled[..CLIENT_KINDS] {
             *e = rng.percent(55);
         }
         if !enabled.iter().any(|&e| e) {
-            enabled[rng.below(KINDS.len() as u64) as usize] = true;
+            enabled[rng.below(CLIENT_KINDS as u64) as usize] = true;
         }
         let kinds: Vec<usize> = (0..KINDS.len()).filter(|&k| enabled[k]).collect();
         let span = end.saturating_since(start);
@@ -191,8 +269,76 @@ impl FaultPlan {
             };
             faults.push((at, fault));
         }
+        if nodes > 1 {
+            Self::draw_cluster(rng, nodes, start, span, &mut enabled, &mut faults);
+        }
         faults.sort_by_key(|&(at, _)| at);
         FaultPlan { enabled, faults }
+    }
+
+    /// Route and node faults of a cluster run (drawn after the client
+    /// faults, so single-server runs draw what they always drew).
+    fn draw_cluster(
+        rng: &mut SimRng,
+        nodes: usize,
+        start: Instant,
+        span: Duration,
+        enabled: &mut [bool; KINDS.len()],
+        faults: &mut Vec<(Instant, Fault)>,
+    ) {
+        for e in &mut enabled[CLIENT_KINDS..] {
+            *e = rng.percent(55);
+        }
+        let kinds: Vec<usize> = (CLIENT_KINDS..KINDS.len())
+            .filter(|&k| enabled[k])
+            .collect();
+        if kinds.is_empty() {
+            return;
+        }
+        for _ in 0..rng.range(2, 8) {
+            let at = start + rng.duration(Duration::ZERO, span);
+            let a = rng.below(nodes as u64) as usize;
+            let b = (a + 1 + rng.below(nodes as u64 - 1) as usize) % nodes;
+            let fault = match *rng.pick(&kinds) {
+                8 => Fault::RouteReset {
+                    a,
+                    b,
+                    dir: if rng.percent(50) { Dir::Up } else { Dir::Down },
+                    after_bytes: if rng.percent(40) {
+                        rng.range(0, 60)
+                    } else {
+                        rng.range(0, 30_000)
+                    },
+                },
+                9 => Fault::RoutePartition {
+                    a,
+                    b,
+                    dur: rng.duration(Duration::from_millis(10), Duration::from_millis(4000)),
+                },
+                10 => Fault::RouteFragment {
+                    a,
+                    b,
+                    dur: rng.duration(Duration::from_millis(10), Duration::from_millis(1500)),
+                    max_piece: *rng.pick(&[1, 2, 3, 7, 13]),
+                },
+                11 => Fault::RouteSlow {
+                    a,
+                    b,
+                    extra_delay: rng.duration(Duration::from_millis(1), Duration::from_millis(300)),
+                    bytes_per_ms: rng.range(100, 1000),
+                    dur: rng.duration(Duration::from_millis(50), Duration::from_millis(3000)),
+                },
+                12 => Fault::DialFail {
+                    node: a,
+                    dur: rng.duration(Duration::from_millis(50), Duration::from_millis(2500)),
+                },
+                _ => Fault::Shutdown {
+                    node: a,
+                    down_for: rng.duration(Duration::from_millis(1), Duration::from_millis(1500)),
+                },
+            };
+            faults.push((at, fault));
+        }
     }
 
     /// The enabled kinds, comma-separated.

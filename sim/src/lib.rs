@@ -9,6 +9,7 @@
 //! - [`rng`]: the master seed split into named ChaCha streams;
 //! - [`link`]: simulated TCP with per-direction rules;
 //! - [`parser`]: the client side's parser of server ops;
+//! - [`route_wire`]: the observer of route traffic between engines;
 //! - [`client_model`]: clients that speak real protocol bytes;
 //! - [`checker`]: the reference model and the invariants;
 //! - [`world`]: engines, connections, clients and the event loop;
@@ -26,6 +27,7 @@ pub mod faults;
 pub mod link;
 pub mod parser;
 pub mod rng;
+pub mod route_wire;
 pub mod scenario;
 pub mod swarm;
 pub mod trace;

@@ -18,7 +18,7 @@ const COMMIT: &str = match option_env!("CANOPY_GIT_COMMIT") {
 };
 
 const USAGE: &str = "usage: canopy-sim [--seeds N] [--start S] [--seed S] [--check-determinism] \
-[--no-faults] [--verbose] [--trace EVENTS] [--mutation NAME]";
+[--no-faults] [--topology single|cluster3] [--verbose] [--trace EVENTS] [--mutation NAME]";
 
 struct Args {
     seeds: u64,
@@ -62,6 +62,13 @@ fn parse() -> Result<Args, String> {
             "--seed" => a.replay = Some(num(it.next(), "--seed")?),
             "--check-determinism" => a.determinism = true,
             "--no-faults" => a.cfg.no_faults = true,
+            "--topology" => {
+                a.cfg.topology = match it.next().as_deref() {
+                    Some("single") => Some(swarm::Topology::Single),
+                    Some("cluster3") => Some(swarm::Topology::Cluster3),
+                    _ => return Err("--topology needs single or cluster3".to_string()),
+                }
+            }
             "--verbose" | "-v" => a.verbose = true,
             "--trace" => a.ring = num(it.next(), "--trace")? as usize,
             "--mutation" => {
@@ -134,6 +141,18 @@ fn print_stats(r: &RunReport) {
         s.bytes_up,
         s.bytes_down
     );
+    if s.route_accepts > 0 || s.dial_failures > 0 {
+        println!(
+            "  routes: {} accepted, {} dials failed, {} shutdowns; {} routed messages, {} \
+             route forwards owed-checked; {} bytes between engines",
+            s.route_accepts,
+            s.dial_failures,
+            s.shutdowns,
+            c.routed,
+            c.route_owed_sent,
+            s.bytes_routed
+        );
+    }
 }
 
 fn main() -> ExitCode {

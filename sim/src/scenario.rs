@@ -1,5 +1,5 @@
 //! Scripted scenarios: a small builder DSL over a [`World`] with one
-//! engine and named clients. Each call acts on the world at once and
+//! engine (or a cluster of them, [`Scenario::cluster`]) and named clients. Each call acts on the world at once and
 //! returns the scenario, so a test reads top to bottom:
 //!
 //! ```
@@ -56,10 +56,152 @@ impl Scenario {
     }
 
     fn build(options: Options, seed: u64) -> Scenario {
-        let mut world = World::new(seed, vec![options], 50);
+        Scenario::build_nodes(vec![options], seed)
+    }
+
+    fn build_nodes(options: Vec<Options>, seed: u64) -> Scenario {
+        let mut world = World::new(seed, options, 50);
         world.delivery_log = Some(Vec::new());
         world.start();
-        Scenario { world, seed }
+        let mut s = Scenario { world, seed };
+        if s.world.nodes.len() > 1 {
+            s = s.wait_mesh();
+        }
+        s
+    }
+
+    /// `n` engines joined by routes as the swarm's clusters are (node 0
+    /// has no configured routes; the others have one to node 0 and find
+    /// each other by gossip), with default options (seed 1). Waits until
+    /// the full mesh is up.
+    pub fn cluster(n: usize) -> Scenario {
+        Scenario::cluster_with(n, |_, _| {})
+    }
+
+    /// Like [`Scenario::cluster`], with `f` adjusting node `i`'s options.
+    pub fn cluster_with(n: usize, f: impl Fn(usize, &mut Options)) -> Scenario {
+        let mut options: Vec<Options> = (0..n)
+            .map(|_| Options {
+                port: 4222,
+                ..Options::default()
+            })
+            .collect();
+        let mut rng = SimRng::new(1, Purpose::Topology, 1);
+        crate::swarm::cluster_options(&mut options, &mut rng);
+        for (i, o) in options.iter_mut().enumerate() {
+            if let Some(c) = o.cluster.as_mut() {
+                c.ping_interval = Duration::from_secs(1);
+                c.connect_retries = 10;
+            }
+            f(i, o);
+        }
+        Scenario::build_nodes(options, 1)
+    }
+
+    /// Adds a client whose home is node `node` and waits until it is
+    /// connected.
+    pub fn client_on(self, name: &str, node: usize) -> Scenario {
+        self.client_spec_on(ClientSpec::scripted(name), node)
+    }
+
+    /// Adds a client with `spec` whose home is node `node`, and waits until
+    /// it is connected and its interest reached the other nodes.
+    pub fn client_spec_on(mut self, spec: ClientSpec, node: usize) -> Scenario {
+        assert!(node < self.world.nodes.len(), "no node {node}");
+        assert!(
+            self.world.client_index(&spec.name).is_none(),
+            "client {} exists",
+            spec.name
+        );
+        let idx = self.world.clients.len();
+        let rng = SimRng::new(self.seed, Purpose::Workload, 1 + idx as u64);
+        let now = self.world.now();
+        self.world
+            .add_client_to(node, spec, rng, LinkRules::default(), now);
+        self.wait_settled(idx).wait_interest()
+    }
+
+    /// Waits until every node is up and routed to every other one.
+    pub fn wait_mesh(mut self) -> Scenario {
+        let end = self.world.now() + WAIT_LIMIT;
+        while !self.world.mesh_complete() && !self.world.failed() && self.world.now() < end {
+            let next = self.world.now() + Duration::from_millis(5);
+            self.world.run_until(next);
+        }
+        if !self.world.mesh_complete() {
+            self.fail("the route mesh did not form");
+        }
+        self
+    }
+
+    /// Waits until the mesh is up and every route's interest equals the
+    /// model (each node holds, per peer, exactly the peer's local
+    /// subscriptions, queue weights = member counts).
+    pub fn wait_interest(mut self) -> Scenario {
+        if self.world.nodes.len() < 2 {
+            return self;
+        }
+        let end = self.world.now() + WAIT_LIMIT;
+        loop {
+            let done = self.world.mesh_complete() && self.world.route_interest_diffs().is_empty();
+            if done || self.world.failed() {
+                break;
+            }
+            if self.world.now() >= end {
+                let diffs = self.world.route_interest_diffs().join("\n  ");
+                self.fail(&format!("route interest did not converge:\n  {diffs}"));
+            }
+            let next = self.world.now() + Duration::from_millis(1);
+            self.world.run_until(next);
+        }
+        self
+    }
+
+    /// Crashes node `node` (state lost) and restarts it after `down_for`;
+    /// returns at once (clients reconnect by themselves).
+    pub fn crash_node(mut self, node: usize, down_for: Duration) -> Scenario {
+        assert!(self.world.crash_node(node, down_for), "node {node} is down");
+        self
+    }
+
+    /// Shuts node `node` down gracefully; it restarts after `down_for`.
+    pub fn shutdown_node(mut self, node: usize, down_for: Duration) -> Scenario {
+        assert!(
+            self.world.shutdown_node(node, down_for),
+            "node {node} is down"
+        );
+        self
+    }
+
+    /// Resets the route connection between nodes `a` and `b` now.
+    pub fn reset_route(mut self, a: usize, b: usize) -> Scenario {
+        assert!(self.world.reset_route(a, b), "no route between {a} and {b}");
+        self
+    }
+
+    /// Nothing on the route between `a` and `b` arrives for `dur` (a
+    /// silent partition; only the route PINGs notice).
+    pub fn partition_route(mut self, a: usize, b: usize, dur: Duration) -> Scenario {
+        let fault = Fault::RoutePartition { a, b, dur };
+        assert!(
+            self.world.apply_fault(fault),
+            "no route between {a} and {b}"
+        );
+        self
+    }
+
+    /// Waits until every client is connected and subscribed again, the
+    /// mesh is whole and route interest converged.
+    pub fn wait_recovered(mut self) -> Scenario {
+        let end = self.world.now() + WAIT_LIMIT;
+        while !self.world.all_settled() && !self.world.failed() && self.world.now() < end {
+            let next = self.world.now() + Duration::from_millis(5);
+            self.world.run_until(next);
+        }
+        if !self.world.all_settled() {
+            self.fail("clients did not reconnect");
+        }
+        self.wait_mesh().wait_interest()
     }
 
     /// Uses `seed` for every random choice (call before adding clients).
@@ -138,7 +280,9 @@ impl Scenario {
         self.world
             .with_client(c, |m, _| found = m.unsubscribe(pattern));
         assert!(found, "{name} has no subscription on {pattern}");
-        self.wait_settled(c)
+        // An UNSUB is not confirmed by the client; let it reach the engine
+        // (and its routes) before going on.
+        self.wait_settled(c).run_until_idle().wait_interest()
     }
 
     /// Publishes `n` messages (16-byte payloads) in one write.
@@ -232,7 +376,8 @@ impl Scenario {
     }
 
     /// Checks quiescence: every owed delivery happened, interest matches
-    /// the model, every client is connected.
+    /// the model (in clusters: every route's too), every client is
+    /// connected.
     pub fn expect_converged(mut self) -> Scenario {
         self.world.convergence_check();
         self.expect_no_violations()
@@ -277,7 +422,7 @@ impl Scenario {
                 respond,
             })
         });
-        self.wait_settled(c)
+        self.wait_settled(c).wait_interest()
     }
 
     fn wait_settled(mut self, c: usize) -> Scenario {

@@ -4,34 +4,88 @@
 
 use crate::checker::CheckStats;
 use crate::faults::FaultPlan;
+use crate::link::{DirRules, LinkRules};
 use crate::rng::{Purpose, SimRng};
 use crate::workload;
-use crate::world::{EngineSetup, World, WorldStats};
+use crate::world::{route_host, EngineSetup, World, WorldStats, ROUTE_PORT};
 use canopy_core::{Instant, Options};
 use std::time::Duration;
 
-/// The shape of the system under test. Routes, clusters and leaf nodes add
+/// The shape of the system under test. Leaf nodes and gateways would add
 /// variants here.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Topology {
     /// One server; every client connects to it.
     Single,
+    /// Three servers in a full mesh of routes: node 0 has no configured
+    /// routes, nodes 1 and 2 each have one to node 0 and find each other
+    /// by gossip. Each client's home is a random node.
+    Cluster3,
 }
 
 impl Topology {
-    /// Draws a topology (only one exists today; the draw keeps its place in
-    /// the stream so adding variants does not reshuffle other draws).
+    /// Draws a topology: single server or 3-node cluster, half each.
     pub fn draw(rng: &mut SimRng) -> Topology {
-        let _ = rng.next_u64();
-        Topology::Single
+        if rng.next_u64() & 1 == 0 {
+            Topology::Single
+        } else {
+            Topology::Cluster3
+        }
     }
 
     /// Number of engines.
     pub fn nodes(self) -> usize {
         match self {
             Topology::Single => 1,
+            Topology::Cluster3 => 3,
         }
     }
+}
+
+/// Makes `options` (one per node) a cluster: node `i` listens for routes
+/// on `route_host(i):ROUTE_PORT`; every node but 0 has a route to node 0.
+pub fn cluster_options(options: &mut [Options], rng: &mut SimRng) {
+    let ping = rng.duration(Duration::from_millis(300), Duration::from_secs(3));
+    let retries = rng.range(3, 10) as u32;
+    for (i, o) in options.iter_mut().enumerate() {
+        o.host = format!("10.0.0.{}", i + 1);
+        let routes = if i == 0 {
+            Vec::new()
+        } else {
+            let url = format!("nats-route://{}:{ROUTE_PORT}", route_host(0));
+            canopy_core::route::RouteAddr::parse(&url)
+                .into_iter()
+                .collect()
+        };
+        o.cluster = Some(canopy_core::ClusterOptions {
+            name: "sim".to_string(),
+            host: route_host(i),
+            port: ROUTE_PORT,
+            connect_retries: retries,
+            routes,
+            ping_interval: ping,
+            ..canopy_core::ClusterOptions::default()
+        });
+    }
+}
+
+/// Draws the base rules of route links.
+pub fn draw_route_rules(rng: &mut SimRng) -> LinkRules {
+    let mut d = DirRules {
+        delay: rng.duration(Duration::from_micros(50), Duration::from_millis(5)),
+        ..DirRules::default()
+    };
+    if rng.percent(30) {
+        d.jitter = rng.duration(Duration::ZERO, Duration::from_millis(3));
+    }
+    if rng.percent(20) {
+        d.max_piece = rng.range_usize(1, 200);
+    }
+    if rng.percent(20) {
+        d.window = rng.range_usize(4096, 64 * 1024);
+        d.read_size = rng.range_usize(512, 16 * 1024);
+    }
+    LinkRules { up: d, down: d }
 }
 
 /// How a swarm run is set up.
@@ -43,6 +97,8 @@ pub struct SwarmConfig {
     pub engine_setup: Option<EngineSetup>,
     /// Keep the last this-many events as text (replay mode).
     pub ring: usize,
+    /// Use this topology instead of drawing one (speed measurements).
+    pub topology: Option<Topology>,
 }
 
 /// The outcome of one seed.
@@ -106,10 +162,19 @@ pub fn draw_options(rng: &mut SimRng) -> Options {
 /// Runs one seed.
 pub fn run_seed(seed: u64, cfg: &SwarmConfig) -> RunReport {
     let mut topo_rng = SimRng::new(seed, Purpose::Topology, 0);
-    let topology = Topology::draw(&mut topo_rng);
-    let options: Vec<Options> = (0..topology.nodes())
+    let drawn = Topology::draw(&mut topo_rng);
+    let topology = cfg.topology.unwrap_or(drawn);
+    let mut options: Vec<Options> = (0..topology.nodes())
         .map(|_| draw_options(&mut topo_rng))
         .collect();
+    // Cluster draws come from their own stream: single-server seeds draw
+    // what they always drew.
+    let mut cluster_rng = SimRng::new(seed, Purpose::Topology, 1);
+    let mut route_rules = LinkRules::default();
+    if topology.nodes() > 1 {
+        cluster_options(&mut options, &mut cluster_rng);
+        route_rules = draw_route_rules(&mut cluster_rng);
+    }
     let mut wl_rng = SimRng::new(seed, Purpose::Workload, 0);
     let wl = workload::draw(&mut wl_rng, 3, 6);
     let safety_end =
@@ -118,11 +183,21 @@ pub fn run_seed(seed: u64, cfg: &SwarmConfig) -> RunReport {
     let settle = Duration::from_secs(1);
 
     let mut world = World::new(seed, options.clone(), cfg.ring);
+    world.route_rules = route_rules;
     world.set_engine_setup(cfg.engine_setup.clone());
     world.start();
+    let mut homes = Vec::new();
     for (i, spec) in wl.clients.iter().enumerate() {
         let rng = SimRng::new(seed, Purpose::Workload, 1 + i as u64);
-        world.add_client(spec.clone(), rng, wl.links[i], Instant::ZERO + wl.start[i]);
+        let home = cluster_rng.below(topology.nodes() as u64) as usize;
+        homes.push(home);
+        world.add_client_to(
+            home,
+            spec.clone(),
+            rng,
+            wl.links[i],
+            Instant::ZERO + wl.start[i],
+        );
     }
     let mut fault_rng = SimRng::new(seed, Purpose::Faults, 0);
     let plan = if cfg.no_faults {
@@ -139,9 +214,11 @@ pub fn run_seed(seed: u64, cfg: &SwarmConfig) -> RunReport {
     for &(at, fault) in &plan.faults {
         world.schedule_fault(at, fault);
     }
+    let homes: Vec<String> = homes.iter().map(usize::to_string).collect();
     let summary = format!(
-        "topology={topology:?} clients={} safety={:.2}s max_pending={} write_deadline={:?} \
+        "topology={topology:?} homes=[{}] clients={} safety={:.2}s max_pending={} write_deadline={:?} \
          ping={:?}x{} faults=[{}] planned={}",
+        homes.join(","),
         wl.clients.len(),
         safety_end.as_nanos() as f64 / 1e9,
         options[0].max_pending,
@@ -157,12 +234,25 @@ pub fn run_seed(seed: u64, cfg: &SwarmConfig) -> RunReport {
     // Healing: every client must be back, subscribed and confirmed within
     // the bound; then traffic runs fault-free for a while, stops, and
     // everything owed must arrive within the settle time.
+    // In a cluster the route mesh must re-form and every route's interest
+    // match the model within the same bound.
     let deadline = safety_end + HEAL_BOUND;
-    while !world.all_settled() && !world.failed() {
+    while !world.failed() {
+        let settled =
+            world.all_settled() && world.mesh_complete() && world.route_interest_diffs().is_empty();
+        if settled {
+            break;
+        }
         if world.now() >= deadline {
+            let mut why = world.route_interest_diffs();
+            why.truncate(2);
             world.checker.violation(format!(
-                "not converged: clients not all reconnected and subscribed {:?} after healing",
-                HEAL_BOUND
+                "not converged: {:?} after healing: clients settled {}, route mesh complete {}, \
+                 {}",
+                HEAL_BOUND,
+                world.all_settled(),
+                world.mesh_complete(),
+                why.join("; ")
             ));
             break;
         }

@@ -1,7 +1,9 @@
 //! Checker sensitivity: with each deliberate engine bug switched on (the
 //! `mutations` feature of canopy-core, enabled for this crate's tests),
 //! the swarm must find a failing seed within the budget; with none, the
-//! same budget must pass.
+//! same budget must pass. The budget mixes topologies (about half the
+//! seeds are 3-node clusters), so the route mutations
+//! (`Mutations::ROUTE_NAMES`) are caught by the same seeds.
 
 use canopy_core::server::Mutations;
 use canopy_core::Server;
@@ -41,6 +43,10 @@ fn every_mutation_has_a_test() {
         assert!(Mutations::by_name(name).is_some());
     }
     assert_eq!(Mutations::NAMES.len(), 6);
+    for name in Mutations::ROUTE_NAMES {
+        assert!(Mutations::by_name(name).is_some());
+    }
+    assert_eq!(Mutations::ROUTE_NAMES.len(), 3);
 }
 
 #[test]
@@ -71,6 +77,21 @@ fn forget_unsub_is_caught() {
 #[test]
 fn ignore_echo_is_caught() {
     caught("ignore_echo");
+}
+
+#[test]
+fn forget_rs_minus_is_caught() {
+    caught("forget_rs_minus");
+}
+
+#[test]
+fn forward_routed_to_routes_is_caught() {
+    caught("forward_routed_to_routes");
+}
+
+#[test]
+fn queue_local_and_remote_is_caught() {
+    caught("queue_local_and_remote");
 }
 
 fn clean(part: u64) {

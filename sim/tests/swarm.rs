@@ -1,5 +1,6 @@
 //! The seeded swarm in CI: 500 seeds with faults (split so the test
-//! threads share them) and the determinism check on 20 seeds. A failure
+//! threads share them; each seed draws single server or 3-node cluster,
+//! about half each) and the determinism check on 20 seeds. A failure
 //! names the seed and the command that replays it.
 
 use canopy_sim::swarm::{self, RunReport, SwarmConfig};

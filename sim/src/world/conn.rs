@@ -84,7 +84,9 @@ impl World {
             return;
         }
         let (c, node, gen) = (conn.client, conn.node, conn.gen);
-        let up = self.nodes[node].server.is_some() && self.nodes[node].gen == gen;
+        let up = self.nodes[node].server.is_some()
+            && self.nodes[node].gen == gen
+            && !self.nodes[node].shutting_down;
         if !up {
             self.stats.refused += 1;
             self.end_client_side(id);

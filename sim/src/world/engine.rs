@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// How long an engine-closed connection may take to deliver its last bytes
 /// before it is reset (the tokio driver's close flush limit).
-const CLOSE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
+pub(super) const CLOSE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// One engine and its driver-side state.
 pub struct Node {
@@ -25,6 +25,10 @@ pub struct Node {
     pub(super) timer_at: Option<Instant>,
     pub(super) conns: BTreeMap<ConnId, u64>,
     pub(super) incs: BTreeMap<ConnId, IncId>,
+    /// Route connections: engine connection -> (world connection, end).
+    pub(super) route_conns: BTreeMap<ConnId, (u64, usize)>,
+    /// A graceful shutdown is under way (the route port refuses dials).
+    pub(super) shutting_down: bool,
 }
 
 impl World {
@@ -62,6 +66,8 @@ impl World {
         n.timer_at = None;
         n.conns.clear();
         n.incs.clear();
+        n.route_conns.clear();
+        n.shutting_down = false;
         self.trace
             .record(now, "start", node as u64, u64::from(n.gen), &[]);
         self.after_engine(node);
@@ -80,7 +86,16 @@ impl World {
         n.timer_at = None;
         let gen = n.gen;
         let ids: Vec<u64> = std::mem::take(&mut n.conns).into_values().collect();
+        let routes: Vec<(u64, usize)> = std::mem::take(&mut n.route_conns).into_values().collect();
+        n.shutting_down = false;
         n.incs.clear();
+        for (id, end) in routes {
+            if let Some(conn) = self.routes.get_mut(&id) {
+                conn.ends[end].open = false;
+            }
+            // The peer engine sees a reset.
+            self.route_reset(id);
+        }
         for id in ids {
             if let Some(conn) = self.conns.get_mut(&id) {
                 conn.engine_open = false;
@@ -117,7 +132,11 @@ impl World {
         };
         let bound = server.options().max_pending + self.pending_slack;
         let mut worst = None;
-        for &c in self.nodes[node].conns.keys() {
+        for &c in self.nodes[node]
+            .conns
+            .keys()
+            .chain(self.nodes[node].route_conns.keys())
+        {
             let pending = server.conn_pending_bytes(c).unwrap_or(0);
             self.stats.max_pending_seen = self.stats.max_pending_seen.max(pending);
             if pending > bound {
@@ -144,9 +163,30 @@ impl World {
     pub(super) fn do_action(&mut self, node: usize, action: Action) {
         let now = self.now();
         match action {
-            // Single-server worlds have no routes to dial yet.
-            Action::Dial { conn, .. } => {
-                self.engine(node, |s| s.handle_dial_failed(conn, now));
+            Action::Dial { conn, addr } => self.dial(node, conn, &addr),
+            Action::Flush(c) if self.nodes[node].route_conns.contains_key(&c) => {
+                let (id, end) = self.nodes[node].route_conns[&c];
+                self.route_flush(node, c, id, end);
+                self.route_pump(id, end);
+            }
+            Action::Close {
+                conn: c,
+                after_flush,
+            } if self.nodes[node].route_conns.contains_key(&c) => {
+                let (id, end) = self.nodes[node].route_conns[&c];
+                self.route_close(node, c, id, end, after_flush);
+            }
+            Action::PauseReading { conn: c, until }
+                if self.nodes[node].route_conns.contains_key(&c) =>
+            {
+                let (id, end) = self.nodes[node].route_conns[&c];
+                self.stats.pauses += 1;
+                let p = 1 - end;
+                if let Some(conn) = self.routes.get_mut(&id) {
+                    conn.pipes[p].paused_until = conn.pipes[p].paused_until.max(until);
+                    let dir = if p == 0 { Dir::Up } else { Dir::Down };
+                    self.schedule(until, Ev::ReadResume { conn: id, dir });
+                }
             }
             Action::Flush(c) => {
                 let Some(&id) = self.nodes[node].conns.get(&c) else {

@@ -7,6 +7,8 @@ use crate::link::{Dir, LinkRules};
 use std::time::Duration;
 /// A reset armed on an idle stream fires after this long anyway.
 const RESET_IDLE_LIMIT: Duration = Duration::from_secs(1);
+/// A node that shuts down gracefully is gone this long after it began.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
 
 impl World {
     // ---- faults ----------------------------------------------------------------
@@ -37,11 +39,123 @@ impl World {
         true
     }
 
+    /// Changes the rules of the live route between `a` and `b` for `dur`.
+    fn bend_route(
+        &mut self,
+        a: usize,
+        b: usize,
+        dur: Duration,
+        change: impl FnOnce(&mut LinkRules),
+    ) -> bool {
+        let Some(id) = self.live_route(a, b) else {
+            return false;
+        };
+        let mut rules = self.route_rules;
+        change(&mut rules);
+        self.set_route_rules(id, rules);
+        let now = self.now();
+        self.schedule(now + dur, Ev::RestoreRules(id));
+        true
+    }
+
+    /// Shuts node `node` down gracefully: the engine closes everything
+    /// after flushing; it is gone after a short grace and restarts after
+    /// `down_for`. False if it is down already.
+    pub fn shutdown_node(&mut self, node: usize, down_for: Duration) -> bool {
+        let now = self.now();
+        if self.nodes[node].server.is_none() || self.nodes[node].shutting_down {
+            return false;
+        }
+        self.stats.shutdowns += 1;
+        self.nodes[node].shutting_down = true;
+        self.step += 1;
+        self.engine(node, |s| s.shutdown(now));
+        self.after_engine(node);
+        let gen = self.nodes[node].gen;
+        self.schedule(
+            now + SHUTDOWN_GRACE,
+            Ev::EngineStop {
+                node,
+                gen,
+                down_for,
+            },
+        );
+        true
+    }
+
+    /// Crashes node `node` now (scenarios); it restarts after `down_for`.
+    pub fn crash_node(&mut self, node: usize, down_for: Duration) -> bool {
+        self.crash(node, down_for)
+    }
+
+    /// Resets the route connection between nodes `a` and `b` now
+    /// (scenarios); false if there is none.
+    pub fn reset_route(&mut self, a: usize, b: usize) -> bool {
+        let Some(id) = self.live_route(a, b) else {
+            return false;
+        };
+        self.stats.resets += 1;
+        self.route_reset(id);
+        true
+    }
+
     /// Applies a fault now; false if it has no target at the moment.
     pub fn apply_fault(&mut self, fault: Fault) -> bool {
         let now = self.now();
         match fault {
             Fault::Crash { node, down_for } => self.crash(node, down_for),
+            Fault::Shutdown { node, down_for } => self.shutdown_node(node, down_for),
+            Fault::DialFail { node, dur } => {
+                self.dial_block[node] = self.dial_block[node].max(now + dur);
+                true
+            }
+            Fault::RouteReset {
+                a,
+                b,
+                dir,
+                after_bytes,
+            } => {
+                let Some(id) = self.live_route(a, b) else {
+                    return false;
+                };
+                if let Some(conn) = self.routes.get_mut(&id) {
+                    let pipe = &mut conn.pipes[dir as usize];
+                    pipe.reset_after = Some(pipe.read + after_bytes);
+                }
+                self.schedule(now + RESET_IDLE_LIMIT, Ev::ResetNow(id));
+                true
+            }
+            Fault::RoutePartition { a, b, dur } => {
+                let Some(id) = self.live_route(a, b) else {
+                    return false;
+                };
+                if let Some(conn) = self.routes.get_mut(&id) {
+                    for p in &mut conn.pipes {
+                        p.hold_until = now + dur;
+                    }
+                }
+                self.schedule(now + dur, Ev::Pump(id));
+                true
+            }
+            Fault::RouteFragment {
+                a,
+                b,
+                dur,
+                max_piece,
+            } => self.bend_route(a, b, dur, |rules| {
+                rules.up.max_piece = max_piece;
+                rules.down.max_piece = max_piece;
+            }),
+            Fault::RouteSlow {
+                a,
+                b,
+                extra_delay,
+                bytes_per_ms,
+                dur,
+            } => self.bend_route(a, b, dur, |rules| {
+                rules.up.delay += extra_delay;
+                rules.up.bytes_per_ms = bytes_per_ms;
+            }),
             Fault::Reset {
                 client,
                 dir,

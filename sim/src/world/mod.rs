@@ -17,6 +17,7 @@
 mod conn;
 mod engine;
 mod inject;
+mod route;
 
 use crate::checker::Checker;
 use crate::client_model::{ClientModel, ClientSpec};
@@ -29,6 +30,8 @@ use bytes::Bytes;
 use canopy_core::{Instant, Options, Server};
 use conn::Conn;
 pub use engine::Node;
+use route::RouteConn;
+pub use route::{route_host, ROUTE_PORT};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +62,12 @@ enum Ev {
         node: usize,
         gen: u32,
     },
+    /// A node that shut down gracefully goes away.
+    EngineStop {
+        node: usize,
+        gen: u32,
+        down_for: Duration,
+    },
     ClientWake(usize),
     Reconnect(usize),
     CloseDeadline(u64),
@@ -81,6 +90,7 @@ impl Ev {
             | Ev::Arrive { .. }
             | Ev::ReadResume { .. }
             | Ev::EngineRestart { .. }
+            | Ev::EngineStop { .. }
             | Ev::ClientWake(_)
             | Ev::Reconnect(_)
             | Ev::CloseDeadline(_)
@@ -120,6 +130,14 @@ pub struct WorldStats {
     pub bytes_down: u64,
     /// Largest outbound pending bytes seen on any connection.
     pub max_pending_seen: usize,
+    /// Route connections accepted.
+    pub route_accepts: u64,
+    /// Route dials that failed (target down or dial fault).
+    pub dial_failures: u64,
+    /// Bytes carried between engines.
+    pub bytes_routed: u64,
+    /// Graceful shutdowns.
+    pub shutdowns: u64,
 }
 
 /// The whole simulated system.
@@ -139,6 +157,11 @@ pub struct World {
     client_conn: Vec<Option<u64>>,
     client_wake: Vec<Option<Instant>>,
     conns: BTreeMap<u64, Conn>,
+    routes: BTreeMap<u64, RouteConn>,
+    /// Base link rules of route connections (pipe 0: dialer to acceptor).
+    pub route_rules: LinkRules,
+    /// Dials from or to a node fail until this time (dial faults).
+    dial_block: Vec<Instant>,
     next_conn: u64,
     /// The reference model and its violations.
     pub checker: Checker,
@@ -176,6 +199,9 @@ impl World {
             client_conn: Vec::new(),
             client_wake: Vec::new(),
             conns: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            route_rules: LinkRules::default(),
+            dial_block: Vec::new(),
             next_conn: 1,
             checker: Checker::default(),
             trace: Trace::new(ring),
@@ -197,7 +223,10 @@ impl World {
                 timer_at: None,
                 conns: BTreeMap::new(),
                 incs: BTreeMap::new(),
+                route_conns: BTreeMap::new(),
+                shutting_down: false,
             });
+            w.dial_block.push(Instant::ZERO);
         }
         w
     }
@@ -340,6 +369,26 @@ impl World {
                 );
             }
         }
+        let ids: Vec<u64> = self.routes.keys().copied().collect();
+        let base = self.route_rules;
+        for id in ids {
+            let Some(conn) = self.routes.get_mut(&id) else {
+                continue;
+            };
+            let mut held = false;
+            for p in &mut conn.pipes {
+                p.reset_after = None;
+                held |= p.hold_until > now;
+                p.hold_until = now;
+            }
+            self.set_route_rules(id, base);
+            if held {
+                self.schedule(now, Ev::Pump(id));
+            }
+        }
+        for b in &mut self.dial_block {
+            *b = now;
+        }
         for node in 0..self.nodes.len() {
             if self.nodes[node].server.is_none() {
                 self.start_engine(node);
@@ -347,21 +396,85 @@ impl World {
         }
     }
 
+    /// Whether every node is up and routed to every other node (always
+    /// true for one node).
+    pub fn mesh_complete(&self) -> bool {
+        let n = self.nodes.len();
+        if n < 2 {
+            return true;
+        }
+        let ids: Vec<Option<String>> = self
+            .nodes
+            .iter()
+            .map(|node| node.server.as_ref().map(|s| s.server_id().to_string()))
+            .collect();
+        (0..n).all(|a| {
+            let Some(server) = self.nodes[a].server.as_ref() else {
+                return false;
+            };
+            let peers = server.route_peers();
+            (0..n).filter(|&b| b != a).all(|b| {
+                ids[b]
+                    .as_ref()
+                    .is_some_and(|id| peers.iter().any(|p| p == id))
+            })
+        })
+    }
+
+    /// Differences between the interest each node holds for each route
+    /// and what the model says the peer announced (empty: converged).
+    pub fn route_interest_diffs(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.nodes.len() < 2 {
+            return out;
+        }
+        for from in 0..self.nodes.len() {
+            let Some(sender) = self.nodes[from].server.as_ref() else {
+                out.push(format!("node {from} is down"));
+                continue;
+            };
+            let want: Vec<(String, String, Option<String>, u32)> = self
+                .checker
+                .expected_route_interest(from, self.nodes[from].gen)
+                .into_iter()
+                .map(|(s, q, w)| ("$G".to_string(), s, q, w))
+                .collect();
+            for to in 0..self.nodes.len() {
+                if to == from {
+                    continue;
+                }
+                let Some(peer) = self.nodes[to].server.as_ref() else {
+                    continue;
+                };
+                match peer.route_interest(sender.server_id()) {
+                    None => out.push(format!("node {to} has no route to node {from}")),
+                    Some(got) if got != want => out.push(format!(
+                        "route interest differs: node {to} holds {got:?} for node {from}, \
+                         which has local interest {want:?}"
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        out
+    }
+
     /// Whether nothing is in flight on any open connection: no unsent,
     /// in-flight or unread bytes either way, and no engine outbound bytes.
     pub fn drained(&self) -> bool {
-        self.conns.values().all(|conn| {
-            if !(conn.engine_open && conn.client_open) {
-                return true;
-            }
-            let pending = conn.engine.and_then(|e| {
-                self.nodes[conn.node]
-                    .server
-                    .as_ref()
-                    .and_then(|s| s.conn_pending_bytes(e))
-            });
-            conn.up.is_empty() && conn.down.is_empty() && pending.unwrap_or(0) == 0
-        })
+        self.routes_drained()
+            && self.conns.values().all(|conn| {
+                if !(conn.engine_open && conn.client_open) {
+                    return true;
+                }
+                let pending = conn.engine.and_then(|e| {
+                    self.nodes[conn.node]
+                        .server
+                        .as_ref()
+                        .and_then(|s| s.conn_pending_bytes(e))
+                });
+                conn.up.is_empty() && conn.down.is_empty() && pending.unwrap_or(0) == 0
+            })
     }
 
     /// Whether every client is connected (both sides of its connection
@@ -441,6 +554,13 @@ impl World {
                 ));
             }
         }
+        if !self.mesh_complete() {
+            self.checker
+                .violation("not converged: the route mesh is incomplete".to_string());
+        }
+        for d in self.route_interest_diffs() {
+            self.checker.violation(format!("not converged: {d}"));
+        }
         self.checker.final_check();
     }
 
@@ -467,6 +587,9 @@ impl World {
                 self.event_limit,
                 now.as_nanos() as f64 / 1e9
             ));
+            return;
+        }
+        if self.route_event(&ev) {
             return;
         }
         match ev {
@@ -512,6 +635,16 @@ impl World {
             Ev::EngineRestart { node, gen } => {
                 if self.nodes[node].gen == gen && self.nodes[node].server.is_none() {
                     self.start_engine(node);
+                }
+            }
+            Ev::EngineStop {
+                node,
+                gen,
+                down_for,
+            } => {
+                if self.nodes[node].gen == gen && self.nodes[node].shutting_down {
+                    self.trace.record(now, "stop", node as u64, 0, &[]);
+                    self.crash(node, down_for);
                 }
             }
             Ev::ClientWake(c) => {
