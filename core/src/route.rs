@@ -289,6 +289,23 @@ pub(crate) struct Solicit {
     pub(crate) fast_redial: bool,
 }
 
+impl Solicit {
+    /// A route to dial: `explicit` when configured, with the peer's
+    /// server id when gossip told it (else empty).
+    pub(crate) fn new(addr: RouteAddr, explicit: bool, server_id: String) -> Solicit {
+        Solicit {
+            addr,
+            explicit,
+            attempts: 0,
+            conn: None,
+            is_self: false,
+            done: false,
+            server_id,
+            fast_redial: false,
+        }
+    }
+}
+
 /// The key of a route's interest: `account subject [queue]`.
 pub(crate) fn interest_key(account: &[u8], subject: &[u8], queue: Option<&[u8]>) -> Bytes {
     let mut k =

@@ -177,6 +177,9 @@ macro_rules! mutated {
 
 mod inspect;
 mod monitor_view;
+mod route_dial;
+mod route_forward;
+mod route_interest;
 mod routes;
 use routes::Routes;
 

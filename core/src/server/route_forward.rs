@@ -1,0 +1,202 @@
+//! Messages across routes, one hop: a client's message goes to each route
+//! with interest once (`RMSG`/`HMSG`, naming the queue groups that route
+//! should serve), and a routed message goes to local subscribers only.
+
+use super::{Msg, Server};
+use crate::account::AccountId;
+use crate::events::CloseReason;
+use crate::ids::ConnId;
+use crate::sublist::{Matches, Subscription};
+use crate::time::Instant;
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+
+impl Server {
+    /// Sends a client's message to the routes with interest: once per
+    /// route, naming the queue groups that route should serve: those the
+    /// local delivery just before did not serve (`routes.served`; a group
+    /// whose only local member is the publisher without echo is not
+    /// served). Returns the number of routes sent to.
+    pub(super) fn forward_to_routes(
+        &mut self,
+        account: AccountId,
+        remote: &Matches,
+        msg: &Msg<'_>,
+        now: Instant,
+    ) -> usize {
+        let mut targets = std::mem::take(&mut self.routes.targets);
+        targets.clear();
+        for sub in &remote.plain {
+            count_delivery(sub);
+            targets.push((sub.conn, None));
+        }
+        for group in &remote.queues {
+            let served_here = self.routes.served.contains(&group.name);
+            if served_here && !mutated!(self, queue_local_and_remote) {
+                continue;
+            }
+            let total: u64 = group
+                .members
+                .iter()
+                .map(|s| u64::from(s.weight.load(Ordering::Relaxed).max(1)))
+                .sum();
+            if total == 0 {
+                continue;
+            }
+            let mut pick = self.queue_rng.below(total);
+            for sub in &group.members {
+                let w = u64::from(sub.weight.load(Ordering::Relaxed).max(1));
+                if pick < w {
+                    count_delivery(sub);
+                    targets.push((sub.conn, Some(group.name.clone())));
+                    break;
+                }
+                pick -= w;
+            }
+        }
+        // One message per route: group targets by connection, keeping
+        // the order in which routes first appeared.
+        targets.sort_by_key(|(conn, _)| *conn);
+        let mut sent = 0;
+        let mut i = 0;
+        while i < targets.len() {
+            let conn = targets[i].0;
+            let mut j = i;
+            while j < targets.len() && targets[j].0 == conn {
+                j += 1;
+            }
+            if self.send_routed(conn, account, msg, &targets[i..j], now) {
+                sent += 1;
+            }
+            i = j;
+        }
+        targets.clear();
+        self.routes.targets = targets;
+        sent
+    }
+
+    /// Writes `RMSG`/`HMSG` to one route; `targets` name its queue groups.
+    pub(super) fn send_routed(
+        &mut self,
+        conn: ConnId,
+        account: AccountId,
+        msg: &Msg<'_>,
+        targets: &[(ConnId, Option<Bytes>)],
+        now: Instant,
+    ) -> bool {
+        let max_pending = self.options.max_pending;
+        let name = &self.accounts[account.0 as usize].name;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        if c.closed || !c.route.as_ref().is_some_and(|l| l.registered) {
+            return false;
+        }
+        let out = &mut c.out;
+        let headers = msg.header_len > 0;
+        out.push_slice(if headers { b"HMSG " } else { b"RMSG " });
+        out.push_slice(name.as_bytes());
+        out.push_slice(b" ");
+        out.push_slice(msg.subject);
+        out.push_slice(b" ");
+        let mut queues = targets.iter().filter_map(|(_, q)| q.as_ref()).peekable();
+        if queues.peek().is_some() {
+            match msg.reply {
+                Some(r) => {
+                    out.push_slice(b"+ ");
+                    out.push_slice(r);
+                    out.push_slice(b" ");
+                }
+                None => out.push_slice(b"| "),
+            }
+            for q in queues {
+                out.push_slice(q);
+                out.push_slice(b" ");
+            }
+        } else if let Some(r) = msg.reply {
+            out.push_slice(r);
+            out.push_slice(b" ");
+        }
+        if headers {
+            out.push_decimal(msg.header_len as u64);
+            out.push_slice(b" ");
+        }
+        out.push_decimal(msg.message.len() as u64);
+        out.push_slice(b"\r\n");
+        out.push_payload(msg.message);
+        out.push_slice(b"\r\n");
+        c.stats.out_msgs += 1;
+        c.stats.out_bytes += msg.message.len() as u64;
+        c.last_activity = now;
+        let pending = c.out.pending();
+        if pending > max_pending {
+            tracing::info!(
+                "rid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                conn.0,
+                max_pending
+            );
+            self.stats.slow_consumers += 1;
+            self.close(
+                conn,
+                CloseReason::SlowConsumerPendingBytes,
+                false,
+                true,
+                now,
+            );
+            return true;
+        }
+        self.mark_dirty(conn);
+        true
+    }
+
+    /// A message from a route: to local subscribers only (one hop), and to
+    /// one local member of each queue group the route named.
+    pub(super) fn route_msg(
+        &mut self,
+        conn: ConnId,
+        account: &[u8],
+        queues: &Bytes,
+        msg: &Msg<'_>,
+        now: Instant,
+    ) {
+        let Some(acc) = self.account_by_name(account) else {
+            tracing::debug!(
+                "rid:{} - Unknown account {:?} for routed message",
+                conn.0,
+                String::from_utf8_lossy(account)
+            );
+            return;
+        };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.in_msgs += 1;
+            c.stats.in_bytes += msg.message.len() as u64;
+        }
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += msg.message.len() as u64;
+        let matches = self.accounts[acc.0 as usize].sublist.matches(msg.subject);
+        self.deliver_matches(conn, true, &matches, msg, Some(queues), now);
+        if !self.imports.is_empty() || !self.service_replies.is_empty() {
+            self.cross_accounts(conn, acc, msg, true, now);
+        }
+        if mutated!(self, forward_routed_to_routes) && !self.routes.by_id.is_empty() {
+            let remote = self.accounts[acc.0 as usize].remote.matches(msg.subject);
+            let others = Matches {
+                plain: remote
+                    .plain
+                    .iter()
+                    .filter(|s| s.conn != conn)
+                    .cloned()
+                    .collect(),
+                queues: Vec::new(),
+            };
+            self.routes.served.clear();
+            self.forward_to_routes(acc, &others, msg, now);
+        }
+    }
+}
+
+/// Counts a message forwarded for a route's interest (`/routez` `msgs`).
+fn count_delivery(sub: &Subscription) {
+    let n = sub.delivered.load(Ordering::Relaxed);
+    sub.delivered.store(n + 1, Ordering::Relaxed);
+}

@@ -1,0 +1,192 @@
+//! Interest across routes: what each peer told us (`RS+`/`RS-`, kept in
+//! each account's `remote` index), and what we tell them (local
+//! subscriptions counted per account, subject and queue; `RS+` on a
+//! subject's first plain subscription and `RS-` on its last, queue groups
+//! with their member count on every change; imports' standing interest).
+
+use super::Server;
+use crate::account::AccountId;
+use crate::ids::ConnId;
+use crate::outbound::Outbound;
+use crate::route::interest_key;
+use crate::sublist::Subscription;
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+impl Server {
+    /// Interest imports need from the rest of the cluster, held for as
+    /// long as the server runs: each stream import's subject in the
+    /// exporting account (its publishers may be on other servers), and this
+    /// server's `_R_.<prefix>.>` in each account that serves imported
+    /// services (responses to requests mapped here come back here).
+    pub(super) fn import_interest(&mut self) {
+        let mut wanted: Vec<(AccountId, Bytes)> = Vec::new();
+        for i in &self.imports {
+            let w = if i.service {
+                let mut r = b"_R_.".to_vec();
+                r.extend_from_slice(&self.reply_prefix);
+                r.extend_from_slice(b".>");
+                (i.exporter, Bytes::from(r))
+            } else {
+                (i.exporter, i.subject.clone())
+            };
+            if !wanted.contains(&w) {
+                wanted.push(w);
+            }
+        }
+        for (account, subject) in wanted {
+            self.local_interest(account, &subject, None, true);
+        }
+    }
+
+    pub(super) fn route_sub(
+        &mut self,
+        conn: ConnId,
+        account: Bytes,
+        subject: Bytes,
+        queue: Option<Bytes>,
+        weight: u32,
+    ) {
+        let Some(acc) = self.account_by_name(&account) else {
+            tracing::debug!(
+                "rid:{} - Unknown account {:?} for routed subscription",
+                conn.0,
+                String::from_utf8_lossy(&account)
+            );
+            return;
+        };
+        if !crate::subject::is_valid_subject(&subject) {
+            return;
+        }
+        let key = interest_key(&account, &subject, queue.as_deref());
+        let seq = self.next_sub_seq;
+        let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.route.as_mut()) else {
+            return;
+        };
+        if let Some((_, sub)) = link.subs.get(&key) {
+            sub.weight.store(weight.max(1), Ordering::Relaxed);
+            return;
+        }
+        let sub = Arc::new(Subscription {
+            seq,
+            conn,
+            sid: key.clone(),
+            subject,
+            queue,
+            delivered: Default::default(),
+            max: Default::default(),
+            weight: std::sync::atomic::AtomicU32::new(weight.max(1)),
+        });
+        self.next_sub_seq += 1;
+        link.subs.insert(key, (acc, sub.clone()));
+        self.accounts[acc.0 as usize].remote.insert(sub);
+    }
+
+    pub(super) fn route_unsub(
+        &mut self,
+        conn: ConnId,
+        account: &[u8],
+        subject: &[u8],
+        queue: Option<&[u8]>,
+    ) {
+        let key = interest_key(account, subject, queue);
+        let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.route.as_mut()) else {
+            return;
+        };
+        if let Some((acc, sub)) = link.subs.remove(&key) {
+            self.accounts[acc.0 as usize].remote.remove(&sub);
+        }
+    }
+
+    pub(super) fn account_by_name(&self, name: &[u8]) -> Option<AccountId> {
+        self.accounts
+            .iter()
+            .position(|a| a.name.as_bytes() == name)
+            .map(|i| AccountId(i as u32))
+    }
+
+    /// A local subscription came or went: counts it and tells the routes
+    /// (`RS+` on a subject's first plain subscription, `RS-` on its last;
+    /// queue groups send their member count on every change).
+    pub(super) fn local_interest(
+        &mut self,
+        account: AccountId,
+        subject: &Bytes,
+        queue: Option<&Bytes>,
+        added: bool,
+    ) {
+        if self.options.cluster.is_none() {
+            return;
+        }
+        if !added && mutated!(self, forget_rs_minus) {
+            return;
+        }
+        let key = (account, subject.clone(), queue.cloned());
+        let count = match self.routes.local.get_mut(&key) {
+            Some(n) => {
+                if added {
+                    *n += 1;
+                } else {
+                    *n = n.saturating_sub(1);
+                }
+                *n
+            }
+            None if added => {
+                self.routes.local.insert(key.clone(), 1);
+                1
+            }
+            None => return,
+        };
+        if count == 0 {
+            self.routes.local.remove(&key);
+        }
+        let changed = queue.is_some() || (added && count == 1) || (!added && count == 0);
+        if !changed || self.routes.by_id.is_empty() {
+            return;
+        }
+        let mut out = Outbound::default();
+        write_interest(
+            &mut out,
+            &self.accounts[account.0 as usize].name,
+            subject,
+            queue,
+            count,
+        );
+        let mut chunks = Vec::new();
+        out.take(&mut chunks);
+        let routes: Vec<ConnId> = self.routes.by_id.values().copied().collect();
+        for r in routes {
+            if let Some(c) = self.conns.get_mut(&r) {
+                for chunk in &chunks {
+                    c.out.push_slice(chunk);
+                }
+                self.mark_dirty(r);
+            }
+        }
+    }
+}
+
+/// `RS+ <account> <subject>[ <queue> <weight>]` or, for a count of zero,
+/// `RS- <account> <subject>[ <queue>]`.
+pub(super) fn write_interest(
+    out: &mut Outbound,
+    account: &str,
+    subject: &[u8],
+    queue: Option<&Bytes>,
+    n: u32,
+) {
+    out.push_slice(if n > 0 { b"RS+ " } else { b"RS- " });
+    out.push_slice(account.as_bytes());
+    out.push_slice(b" ");
+    out.push_slice(subject);
+    if let Some(q) = queue {
+        out.push_slice(b" ");
+        out.push_slice(q);
+        if n > 0 {
+            out.push_slice(b" ");
+            out.push_decimal(u64::from(n));
+        }
+    }
+    out.push_slice(b"\r\n");
+}
