@@ -173,13 +173,30 @@ impl Server {
         }
     }
 
+    /// Host, port and `ip` of our route INFO: the listener's, or with
+    /// `advertise` (`host[:port]`, the port defaulting to the listener's)
+    /// that address, also as `ip` = `nats-route://host:port/`.
     fn own_route_info(&self) -> (String, u16, String) {
-        let c = self.options.cluster.as_ref();
-        let host = c.map_or("0.0.0.0", |c| c.host.as_str()).to_string();
-        let port = c.map_or(0, |c| c.port);
-        let ip = match c.map(|c| c.advertise.as_str()) {
-            Some(a) if !a.is_empty() => format!("nats-route://{a}/"),
-            _ => String::new(),
+        let Some(c) = self.options.cluster.as_ref() else {
+            return ("0.0.0.0".to_string(), 0, String::new());
+        };
+        if c.advertise.is_empty() {
+            return (c.host.clone(), c.port, String::new());
+        }
+        let (host, port) = match c.advertise.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                (h.to_string(), p.parse().unwrap_or(c.port))
+            }
+            _ => (c.advertise.clone(), c.port),
+        };
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let ip = if host.contains(':') {
+            format!("nats-route://[{host}]:{port}/")
+        } else {
+            format!("nats-route://{host}:{port}/")
         };
         (host, port, ip)
     }

@@ -1312,3 +1312,25 @@ fn kept_route_redialed_at_once_after_dropped_duplicate() {
     h.advance(Duration::from_millis(100));
     assert_eq!(h.dials.len(), 2, "{:?}", h.dials);
 }
+
+#[test]
+fn cluster_advertise_replaces_host_port_and_sets_ip() {
+    for (advertise, host, port) in [
+        ("10.0.0.1:7000", "10.0.0.1", 7000),
+        ("routes.example", "routes.example", 6222),
+    ] {
+        let mut h = Harness::new(options(ClusterOptions {
+            advertise: advertise.into(),
+            ..cluster()
+        }));
+        let r = h.accept_route();
+        let info = info_json(&h.take(r));
+        assert_eq!(info["host"], host, "{advertise}");
+        assert_eq!(info["port"], port, "{advertise}");
+        assert_eq!(
+            info["ip"],
+            format!("nats-route://{host}:{port}/"),
+            "{advertise}"
+        );
+    }
+}
