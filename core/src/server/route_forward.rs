@@ -129,6 +129,10 @@ impl Server {
         c.stats.out_bytes += msg.message.len() as u64;
         c.last_activity = now;
         let pending = c.out.pending();
+        // A route is bounded like a client: past max_pending it is closed
+        // (and re-dialed). nats-server sets no pending limit on routes and
+        // relies on the write deadline; Canopy keeps every buffer bounded
+        // (the simulator checks it), at the price of a reconnect.
         if pending > max_pending {
             tracing::info!(
                 "rid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
