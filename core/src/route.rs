@@ -287,6 +287,9 @@ pub(crate) struct Solicit {
     /// This dial was dropped as a duplicate of a connection the peer made:
     /// when that one closes, re-dial without the usual 1 s wait.
     pub(crate) fast_redial: bool,
+    /// A route dialed for this entry registered once: the peer is a known
+    /// member, never given up on.
+    pub(crate) was_registered: bool,
 }
 
 impl Solicit {
@@ -302,6 +305,7 @@ impl Solicit {
             done: false,
             server_id,
             fast_redial: false,
+            was_registered: false,
         }
     }
 }

@@ -190,6 +190,13 @@ impl Scenario {
         self
     }
 
+    /// Every dial from or to node `node` fails for `dur`.
+    pub fn block_dials(mut self, node: usize, dur: Duration) -> Scenario {
+        let fault = Fault::DialFail { node, dur };
+        assert!(self.world.apply_fault(fault));
+        self
+    }
+
     /// Waits until every client is connected and subscribed again, the
     /// mesh is whole and route interest converged.
     pub fn wait_recovered(mut self) -> Scenario {

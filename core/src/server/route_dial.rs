@@ -15,6 +15,8 @@ use std::time::Duration;
 
 /// Delay before re-dialing a route (nats-server's DEFAULT_ROUTE_RECONNECT).
 const ROUTE_RECONNECT: Duration = Duration::from_secs(1);
+/// Longest pause between dials of a known member learned by gossip.
+const ROUTE_RECONNECT_MAX: Duration = Duration::from_secs(30);
 /// Jitter added to a re-dial after a disconnect (up to 100 ms).
 const RECONNECT_JITTER_NS: u64 = 100_000_000;
 
@@ -179,11 +181,22 @@ impl Server {
         } else {
             s.attempts = s.attempts.saturating_add(1);
             if !s.explicit && s.attempts > retries {
-                s.done = true;
-                tracing::debug!("Giving up on implicit route {}", s.addr.host_port());
-                return;
+                if !s.was_registered {
+                    s.done = true;
+                    tracing::debug!("Giving up on implicit route {}", s.addr.host_port());
+                    return;
+                }
+                // A member we were routed to before: nats-server gives up
+                // here too, and the mesh then stays incomplete until some
+                // route re-registers and gossips again (the simulator found
+                // such a cluster after a 5 s dial outage). Canopy keeps
+                // trying, backing off to one dial every 30 s.
+                let over = (s.attempts - retries).min(6);
+                let backoff = (ROUTE_RECONNECT * (1u32 << over)).min(ROUTE_RECONNECT_MAX);
+                backoff + Duration::from_nanos(self.jitter_rng.below(RECONNECT_JITTER_NS))
+            } else {
+                ROUTE_RECONNECT
             }
-            ROUTE_RECONNECT
         };
         self.timers
             .set(TimerKey::RouteConnect(idx as u32), now + delay);

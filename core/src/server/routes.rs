@@ -529,6 +529,7 @@ impl Server {
             .and_then(|l| l.solicit)
         {
             self.routes.solicits[i].attempts = 0;
+            self.routes.solicits[i].was_registered = true;
         }
         // The URL others should dial for this peer.
         let mut info = info;
@@ -544,14 +545,12 @@ impl Server {
                 format!("nats-route://{host}:{}/", info.port)
             };
         }
-        // Tell the other routes about the new peer (gossip), unless we
-        // learned of it by gossip ourselves.
-        let learned = self
-            .conns
-            .get(&conn)
-            .and_then(|c| c.route.as_ref())
-            .and_then(|l| l.solicit)
-            .is_some_and(|i| !self.routes.solicits[i].explicit);
+        // Tell the other routes about the new peer (gossip). nats-server
+        // does not when it dialed the peer because of gossip itself; Canopy
+        // always does: after two members restart, the one that re-dials
+        // them may be the only one that can introduce them to each other
+        // (the simulator found such a partial mesh). Receivers ignore
+        // peers they already have.
         self.scratch.clear();
         let mut out = std::mem::take(&mut self.scratch);
         OwnRouteInfo {
@@ -570,11 +569,7 @@ impl Server {
             gossip_mode: 0,
         }
         .write(&mut out, false);
-        let others: Vec<ConnId> = if learned {
-            Vec::new()
-        } else {
-            self.routes.by_id.values().copied().collect()
-        };
+        let others: Vec<ConnId> = self.routes.by_id.values().copied().collect();
         for other in others {
             if let Some(c) = self.conns.get_mut(&other) {
                 c.out.push_slice(out.as_bytes());

@@ -556,13 +556,19 @@ fn r55_gossip_and_connect_urls() {
         info.starts_with("INFO {") && info.ends_with("}\r\n"),
         "{out}"
     );
-    // The peer answers with its INFO: registered. An implicit route is
-    // not gossiped further (nats-server's gossip_mode 0 on an implicit
-    // solicited route).
+    // The peer answers with its INFO: registered. Deliberate difference:
+    // nats-server does not gossip a route it dialed because of gossip;
+    // Canopy does (a restarted member may need it to find the others).
     h.send(d, &peer_info("NFAKE3", 7777, "127.0.0.1:17777"));
     assert_eq!(h.take(d), "");
-    assert_eq!(h.take(r1), "");
-    assert_eq!(h.take(r2), "");
+    for r in [r1, r2] {
+        let gossip = h.take(r);
+        assert!(
+            gossip.starts_with("INFO {\"server_id\":\"NFAKE3\"")
+                && gossip.contains("\"ip\":\"nats-route://127.0.0.1:7777/\""),
+            "{gossip}"
+        );
+    }
     let info = info_json(&h.take(c));
     assert_eq!(
         connect_urls(&info),
@@ -725,6 +731,45 @@ fn r55_implicit_route_redialed_at_once_after_disconnect() {
     h.advance(Duration::from_millis(100));
     assert_eq!(h.dials.len(), 2, "{:?}", h.dials);
     assert_eq!(h.dials[1].1, "127.0.0.1:7777");
+}
+
+#[test]
+fn known_member_learned_by_gossip_is_never_given_up() {
+    // Deliberate difference (found by the simulator): nats-server gives up
+    // after connect_retries even on a member it was routed to, leaving the
+    // mesh incomplete; Canopy keeps dialing it, backing off to 30 s.
+    let mut h = server();
+    let r1 = fake_route(&mut h, "NFAKE1", 16300, "127.0.0.1:16399");
+    gossip_fake3(&mut h, r1, false);
+    let d = h.dials[0].0;
+    h.dialed(d);
+    h.take(d);
+    h.send(d, &peer_info("NFAKE3", 7777, "127.0.0.1:17777"));
+    peer_closed(&mut h, d);
+    // Every dial fails for ten minutes.
+    let mut gaps = Vec::new();
+    let mut last = h.now;
+    let mut seen = 1;
+    let end = h.now + Duration::from_secs(600);
+    while h.now < end {
+        h.advance(Duration::from_millis(50));
+        while h.dials.len() > seen {
+            let c = h.dials[seen].0;
+            seen += 1;
+            gaps.push(h.now.saturating_since(last));
+            last = h.now;
+            let now = h.now;
+            h.server.handle_dial_failed(c, now);
+            h.drain();
+        }
+    }
+    assert!(gaps.len() > 20, "kept dialing: {} dials", gaps.len());
+    let longest = gaps.iter().max().copied().unwrap_or_default();
+    assert!(
+        longest <= Duration::from_millis(30_200),
+        "backs off to at most 30 s: {longest:?}"
+    );
+    assert!(longest >= Duration::from_secs(29), "backs off: {longest:?}");
 }
 
 #[test]
