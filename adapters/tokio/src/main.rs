@@ -136,6 +136,13 @@ async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
     };
     options.port = bound;
     let pid = std::process::id();
+    // The pid file comes before any "Listening" line, as in nats-server:
+    // whoever waits for that line may read it at once.
+    if let Some(path) = &cli.pid_file {
+        if let Err(e) = std::fs::write(path, pid.to_string()) {
+            tracing::error!("Could not write pidfile: {e}");
+        }
+    }
     tracing::info!("Starting nats-server");
     tracing::info!(
         "  Version:  {VERSION} (canopy {})",
@@ -199,11 +206,6 @@ async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
     );
     if let Some(c) = &options.cluster {
         tracing::info!("Listening for route connections on {}:{}", c.host, c.port);
-    }
-    if let Some(path) = &cli.pid_file {
-        if let Err(e) = std::fs::write(path, pid.to_string()) {
-            tracing::error!("Could not write pidfile: {e}");
-        }
     }
     let ports_file = cli
         .ports_file_dir
