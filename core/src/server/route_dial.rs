@@ -114,11 +114,20 @@ impl Server {
         };
         let s = &mut self.routes.solicits[idx];
         s.conn = None;
-        tracing::debug!(
-            "Error trying to connect to route (attempt {}): {}",
-            s.attempts + 1,
-            s.addr.host_port()
-        );
+        // nats-server reports the first failure, then every 3600th, at
+        // error level.
+        let attempt = s.attempts + 1;
+        if attempt % 3600 == 1 {
+            tracing::error!(
+                "Error trying to connect to route (attempt {attempt}): {}",
+                s.addr.host_port()
+            );
+        } else {
+            tracing::debug!(
+                "Error trying to connect to route (attempt {attempt}): {}",
+                s.addr.host_port()
+            );
+        }
         self.retry_solicit(idx, false, now);
     }
 
