@@ -429,6 +429,7 @@ impl Server {
             return;
         }
         self.read_client(conn, data, now);
+        self.close_overflowed_routes(now);
         self.schedule_flushes();
     }
 
@@ -489,6 +490,7 @@ impl Server {
             }
         }
         self.conns.remove(&conn);
+        self.close_overflowed_routes(now);
         self.schedule_flushes();
     }
 
@@ -520,6 +522,7 @@ impl Server {
                 }
             }
         }
+        self.close_overflowed_routes(now);
         self.schedule_flushes();
     }
 
@@ -1244,22 +1247,7 @@ impl Server {
         let pending = c.out.pending();
         let target = sub.conn;
         if pending > max_pending && !mutated!(self, ignore_max_pending) {
-            tracing::info!(
-                "{} - {} - Slow Consumer Detected: MaxPending of {} Exceeded",
-                c.peer,
-                target,
-                max_pending
-            );
-            self.stats.slow_consumers += 1;
-            self.events
-                .push_back(Event::SlowConsumerDetected { conn: target });
-            self.close(
-                target,
-                CloseReason::SlowConsumerPendingBytes,
-                false,
-                true,
-                now,
-            );
+            self.slow_consumer_pending(target, now);
             return true;
         }
         self.mark_dirty(target);
@@ -1271,6 +1259,28 @@ impl Server {
             self.remove_sub(target, &sub.sid);
         }
         true
+    }
+
+    /// Closes a client whose outbound bytes passed max_pending (nats-server's
+    /// `Slow Consumer (Pending Bytes)`).
+    fn slow_consumer_pending(&mut self, conn: ConnId, now: Instant) {
+        if let Some(c) = self.conns.get(&conn) {
+            tracing::info!(
+                "{} - {} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                c.peer,
+                conn,
+                self.options.max_pending
+            );
+        }
+        self.stats.slow_consumers += 1;
+        self.events.push_back(Event::SlowConsumerDetected { conn });
+        self.close(
+            conn,
+            CloseReason::SlowConsumerPendingBytes,
+            false,
+            true,
+            now,
+        );
     }
 
     fn stall(&mut self, publisher: ConnId, now: Instant) {

@@ -55,6 +55,9 @@ pub(crate) struct Routes {
     pub(crate) served: Vec<Bytes>,
     /// Shutting down: closed routes are not re-dialed.
     pub(crate) stopping: bool,
+    /// Routes whose outbound bytes passed max_pending outside a message
+    /// send (interest, gossip): closed at the end of the current input.
+    pub(crate) overflowed: Vec<ConnId>,
 }
 
 impl Server {
@@ -510,7 +513,6 @@ impl Server {
     }
 
     fn register_route(&mut self, conn: ConnId, info: RouteInfo, now: Instant) {
-        let _ = now;
         let peer = match self.conns.get(&conn) {
             Some(c) => c.peer,
             None => return,
@@ -573,6 +575,9 @@ impl Server {
         for other in others {
             if let Some(c) = self.conns.get_mut(&other) {
                 c.out.push_slice(out.as_bytes());
+                if c.out.pending() > self.options.max_pending {
+                    self.routes.overflowed.push(other);
+                }
                 self.mark_dirty(other);
             }
         }
@@ -599,9 +604,12 @@ impl Server {
             for chunk in &chunks {
                 c.out.push_slice(chunk);
             }
+            if c.out.pending() > self.options.max_pending {
+                self.routes.overflowed.push(conn);
+            }
         }
         self.mark_dirty(conn);
-        self.update_connect_urls();
+        self.update_connect_urls(now);
     }
 
     /// Forgets a registered route that closed: its interest goes at once,
@@ -629,7 +637,7 @@ impl Server {
                     self.routes.by_id.remove(id);
                 }
             }
-            self.update_connect_urls();
+            self.update_connect_urls(now);
         }
         if let Some(i) = solicit {
             if self.routes.solicits[i].conn == Some(conn) {
@@ -656,9 +664,32 @@ impl Server {
         }
     }
 
+    /// Closes the routes that passed max_pending through interest or
+    /// gossip (bounded like message sends, see `route_forward.rs`).
+    pub(crate) fn close_overflowed_routes(&mut self, now: Instant) {
+        while let Some(conn) = self.routes.overflowed.pop() {
+            let open = self.conns.get(&conn).is_some_and(|c| !c.closed);
+            if open {
+                tracing::info!(
+                    "rid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                    conn.0,
+                    self.options.max_pending
+                );
+                self.stats.slow_consumers += 1;
+                self.close(
+                    conn,
+                    CloseReason::SlowConsumerPendingBytes,
+                    false,
+                    true,
+                    now,
+                );
+            }
+        }
+    }
+
     /// Recomputes `connect_urls` (ours, then each route's) and tells
     /// clients that take asynchronous INFO when it changed.
-    fn update_connect_urls(&mut self) {
+    fn update_connect_urls(&mut self, now: Instant) {
         let no_advertise = self
             .options
             .cluster
@@ -706,6 +737,13 @@ impl Server {
                 &mut self.scratch,
             );
             c.out.push_slice(self.scratch.as_bytes());
+            // Like any outbound bytes of a client: bounded by max_pending
+            // (a slow reader would otherwise collect INFOs while routes
+            // come and go).
+            if c.out.pending() > self.options.max_pending {
+                self.slow_consumer_pending(id, now);
+                continue;
+            }
             self.mark_dirty(id);
         }
     }

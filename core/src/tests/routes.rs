@@ -1379,3 +1379,30 @@ fn cluster_advertise_replaces_host_port_and_sets_ip() {
         );
     }
 }
+
+#[test]
+fn async_infos_to_a_stalled_client_are_bounded_by_max_pending() {
+    // Found by the simulator (seed 57081): routes coming and going sent a
+    // slow reader one INFO each, past max_pending. nats-server bounds every
+    // client's outbound bytes: Slow Consumer (Pending Bytes).
+    let mut h = Harness::new(Options {
+        max_pending: 4096,
+        ..options(cluster())
+    });
+    let c = async_info_client(&mut h);
+    h.stall(c, true);
+    for i in 0..40u16 {
+        let r = fake_route(
+            &mut h,
+            &format!("NPEER{i}"),
+            16000 + i,
+            &format!("127.0.0.1:{}", 17000 + i),
+        );
+        peer_closed(&mut h, r);
+        if h.is_closed(c) {
+            break;
+        }
+    }
+    assert!(h.is_closed(c), "the stalled client was cut");
+    assert_eq!(h.server.stats().slow_consumers, 1);
+}
