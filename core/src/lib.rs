@@ -13,7 +13,8 @@
 //! Construct a [`Server`] with [`Options`], a 32-byte seed and the current
 //! [`Instant`]. Then feed it:
 //!
-//! - [`Server::handle_accept`]: a socket was accepted on a listener;
+//! - [`Server::handle_accept`]: a socket was accepted on a listener
+//!   (client, route or monitoring port);
 //! - [`Server::handle_read`]: bytes arrived on a connection;
 //! - [`Server::handle_written`]: bytes taken with [`Server::take_outbound`]
 //!   reached the socket;
@@ -43,7 +44,10 @@
 //!    [`Server::take_outbound`] and start writing those bytes; on
 //!    [`Action::Close`] take and write the remaining bytes first if
 //!    `after_flush`, then close the socket and call `handle_closed`; on
-//!    [`Action::PauseReading`] stop reading that socket until the instant.
+//!    [`Action::PauseReading`] stop reading that socket until the instant;
+//!    on [`Action::Dial`] open a TCP connection for a route and report it
+//!    with [`Server::handle_dialed`] (then treat it like an accepted
+//!    socket) or [`Server::handle_dial_failed`].
 //! 5. As writes complete, call `handle_written` with the byte counts (and
 //!    drain actions again).
 //! 6. Drain `poll_event` for logs and metrics.
