@@ -94,12 +94,11 @@ pub enum CloseReason {
     NoRespondersRequiresHeaders,
     /// The server is shutting down.
     ServerShutdown,
-    /// A second route to a server already routed to.
+    /// A second route to a server already routed to, or a route to
+    /// ourselves (nats-server says the same for both).
     DuplicateRoute,
     /// The route peer's cluster name differs.
     ClusterNameConflict,
-    /// A route to ourselves.
-    RouteToSelf,
     /// A configured route removed by a reload.
     RouteRemoved,
 }
@@ -126,7 +125,6 @@ impl CloseReason {
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::DuplicateRoute => "Duplicate Route",
             CloseReason::ClusterNameConflict => "Cluster Name Conflict",
-            CloseReason::RouteToSelf => "Duplicate Route",
             CloseReason::RouteRemoved => "Route Removed",
         }
     }

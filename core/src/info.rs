@@ -32,7 +32,8 @@ pub struct ServerInfo {
     pub max_payload: usize,
     /// Cluster client URLs (empty until a route registers).
     pub connect_urls: Vec<String>,
-    /// Cluster name, when clustered.
+    /// Cluster name, when clustered: configured, generated, or adopted from
+    /// a peer (the one place the engine keeps it).
     pub cluster: String,
     /// Whether the cluster name was generated.
     pub cluster_dynamic: bool,
@@ -89,16 +90,7 @@ impl ServerInfo {
                 out.push_str(",\"cluster_dynamic\":true");
             }
         }
-        if !self.connect_urls.is_empty() {
-            out.push_str(",\"connect_urls\":[");
-            for (i, u) in self.connect_urls.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_json_string(out, u);
-            }
-            out.push(']');
-        }
+        push_url_list(out, "connect_urls", self.connect_urls.as_ref());
         if extra.ldm {
             out.push_str(",\"ldm\":true");
         }
@@ -114,6 +106,23 @@ impl ServerInfo {
         }
         out.push_str("} \r\n");
     }
+}
+
+/// `,"key":["a","b"]`, or nothing for an empty list (Go's `omitempty`).
+pub(crate) fn push_url_list(out: &mut String, key: &str, items: &[String]) {
+    if items.is_empty() {
+        return;
+    }
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":[");
+    for (i, u) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(out, u);
+    }
+    out.push(']');
 }
 
 fn push_str_field(out: &mut String, key: &str, value: &str, first: bool) {

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use std::fmt::Write as _;
 
-use crate::info::push_json_string;
+use crate::info::{push_json_string, push_url_list};
 
 /// The route protocol version Canopy advertises: 2, account-aware RS+ and
 /// RMSG. (3 would promise message tracing: nats-server would then send
@@ -48,20 +48,12 @@ pub struct RouteInfo {
     pub cluster_dynamic: bool,
     /// The peer's client URLs.
     pub connect_urls: Vec<String>,
-    /// Whether the peer supports headers.
-    pub headers: bool,
     /// Whether the peer's route port requires credentials.
     pub auth_required: bool,
-    /// Pool size, when the peer pools.
-    pub route_pool_size: i64,
     /// This connection's index in the peer's pool.
     pub route_pool_idx: i64,
     /// The account a dedicated connection is for.
     pub route_account: String,
-    /// Gossip mode of a forwarded INFO (0 default, 1 disabled, 2 override).
-    pub gossip_mode: u8,
-    /// Lame duck mode notice.
-    pub ldm: bool,
 }
 
 /// The CONNECT a soliciting route sends (the fields Canopy reads).
@@ -74,16 +66,12 @@ pub struct RouteConnect {
     pub user: Option<String>,
     /// Route credentials.
     pub pass: Option<String>,
-    /// The soliciting server's id.
-    pub name: String,
     /// Its cluster name.
     pub cluster: String,
     /// Whether that name was generated.
     pub cluster_dynamic: bool,
     /// Set by gateways that dialed the route port.
     pub gateway: Option<String>,
-    /// Whether it supports headers.
-    pub headers: bool,
 }
 
 /// Fields of Canopy's own route INFO.
@@ -113,8 +101,6 @@ pub struct OwnRouteInfo<'a> {
     pub auth_required: bool,
     /// `nats-route://host:port/` for gossip, when set.
     pub ip: &'a str,
-    /// Gossip mode of a forwarded INFO.
-    pub gossip_mode: u8,
 }
 
 impl OwnRouteInfo<'_> {
@@ -147,19 +133,7 @@ impl OwnRouteInfo<'_> {
         if self.cluster_dynamic {
             out.push_str(",\"cluster_dynamic\":true");
         }
-        if !self.connect_urls.is_empty() {
-            out.push_str(",\"connect_urls\":[");
-            for (i, u) in self.connect_urls.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_json_string(out, u);
-            }
-            out.push(']');
-        }
-        if self.gossip_mode != 0 {
-            let _ = write!(out, ",\"gossip_mode\":{}", self.gossip_mode);
-        }
+        push_url_list(out, "connect_urls", self.connect_urls.as_ref());
         out.push('}');
         if trailing_space {
             out.push(' ');
@@ -239,11 +213,16 @@ impl RouteAddr {
 
     /// `host:port`, for dialing and comparing.
     pub fn host_port(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        join_host_port(&self.host, self.port)
+    }
+}
+
+/// `host:port`, with an IPv6 host in brackets (Go's `net.JoinHostPort`).
+pub fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -254,8 +233,6 @@ pub(crate) struct RouteLink {
     pub(crate) solicit: Option<usize>,
     /// The peer's INFO, once received.
     pub(crate) remote: Option<RouteInfo>,
-    /// The peer sent a valid CONNECT (accepted side) or we dialed it.
-    pub(crate) connected: bool,
     /// Registered as the one route to its server.
     pub(crate) registered: bool,
     /// The peer's interest (`RS+`), by `account subject [queue]`.
@@ -362,7 +339,7 @@ mod tests {
         );
         let info: RouteInfo = serde_json::from_str(&s[5..s.len() - 3]).unwrap();
         assert_eq!(info.server_id, "NID");
-        assert_eq!(info.route_pool_size, 0);
+        assert!(!s.contains("route_pool_size"), "{s}");
         s.clear();
         write_connect(&mut s, "NID", "c", false, Some(("u", "p")));
         assert_eq!(

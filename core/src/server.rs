@@ -65,8 +65,9 @@ pub struct ServerStats {
     pub stalled_clients: u64,
 }
 
-/// Letters of rewritten service-import replies.
-const REPLY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+/// Letters of rewritten service-import replies and generated cluster
+/// names.
+const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// How long a rewritten service-import reply waits for its answer.
 const SERVICE_REPLY_TTL: Duration = Duration::from_secs(120);
@@ -300,7 +301,7 @@ impl Server {
         let mut reply_rng = Rng::derive(&seed, Stream::Replies);
         let mut reply_prefix = [0u8; 6];
         for b in &mut reply_prefix {
-            *b = REPLY_ALPHABET[reply_rng.below(REPLY_ALPHABET.len() as u64) as usize];
+            *b = ALPHANUMERIC[reply_rng.below(ALPHANUMERIC.len() as u64) as usize];
         }
         let mut server = Server {
             options,
@@ -616,7 +617,7 @@ impl Server {
         out.extend_from_slice(&self.reply_prefix);
         out.push(b'.');
         for _ in 0..6 {
-            out.push(REPLY_ALPHABET[self.reply_rng.below(REPLY_ALPHABET.len() as u64) as usize]);
+            out.push(ALPHANUMERIC[self.reply_rng.below(ALPHANUMERIC.len() as u64) as usize]);
         }
         Bytes::from(out)
     }

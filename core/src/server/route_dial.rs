@@ -29,9 +29,7 @@ impl Server {
         let Some(cluster) = self.options.cluster.clone() else {
             return;
         };
-        if !cluster.name.is_empty() && cluster.name != self.routes.name {
-            self.routes.name = cluster.name.clone();
-            self.routes.dynamic = false;
+        if !cluster.name.is_empty() && cluster.name != self.info.cluster {
             self.info.cluster = cluster.name.clone();
             self.info.cluster_dynamic = false;
         }
@@ -78,7 +76,6 @@ impl Server {
         client.connect_received = true;
         client.route = Some(Box::new(crate::route::RouteLink {
             solicit: Some(idx),
-            connected: true,
             ..Default::default()
         }));
         let s = &self.routes.solicits[idx];
@@ -90,8 +87,8 @@ impl Server {
         crate::route::write_connect(
             &mut self.scratch,
             &self.info.server_id,
-            &self.routes.name,
-            self.routes.dynamic,
+            &self.info.cluster,
+            self.info.cluster_dynamic,
             credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
         );
         client.out.push_slice(self.scratch.as_bytes());

@@ -5,14 +5,14 @@
 //! routes lives in `route_interest.rs`, messages in `route_forward.rs`.
 
 use super::route_interest::write_interest;
-use super::{Msg, Server};
+use super::{Msg, Server, ALPHANUMERIC};
 use crate::account::AccountId;
 use crate::client::Client;
 use crate::events::{CloseReason, TimerKey};
 use crate::ids::ConnId;
 use crate::outbound::Outbound;
 use crate::proto::{ClientOp, ProtocolError};
-use crate::route::{OwnRouteInfo, RouteConnect, RouteInfo, Solicit};
+use crate::route::{join_host_port, OwnRouteInfo, RouteConnect, RouteInfo, Solicit};
 use crate::sublist::Subscription;
 use crate::time::Instant;
 use bytes::Bytes;
@@ -40,10 +40,6 @@ pub(crate) struct Routes {
     pub(crate) by_id: BTreeMap<String, ConnId>,
     /// Dials in progress: connection -> solicit index.
     pub(crate) dialing: BTreeMap<ConnId, usize>,
-    /// The cluster name (generated when none is configured).
-    pub(crate) name: String,
-    /// Whether `name` was generated.
-    pub(crate) dynamic: bool,
     /// Local interest: (account, subject, queue) -> subscriptions.
     pub(crate) local: BTreeMap<(AccountId, Bytes, Option<Bytes>), u32>,
     /// This server's client URL(s), first in `connect_urls`.
@@ -68,27 +64,22 @@ impl Server {
             return;
         };
         if cluster.name.is_empty() {
-            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-            self.routes.name = (0..22)
-                .map(|_| A[self.route_rng.below(A.len() as u64) as usize] as char)
+            self.info.cluster = (0..22)
+                .map(|_| {
+                    ALPHANUMERIC[self.route_rng.below(ALPHANUMERIC.len() as u64) as usize] as char
+                })
                 .collect();
-            self.routes.dynamic = true;
+            self.info.cluster_dynamic = true;
             tracing::warn!("Cluster name was dynamically generated, consider setting one");
         } else {
-            self.routes.name = cluster.name.clone();
+            self.info.cluster = cluster.name.clone();
         }
         let host = self.options.host.as_str();
         if !matches!(host, "0.0.0.0" | "::" | "[::]" | "") {
-            let url = if host.contains(':') {
-                format!("[{}]:{}", host, self.options.port)
-            } else {
-                format!("{}:{}", host, self.options.port)
-            };
+            let url = join_host_port(host, self.options.port);
             self.routes.own_urls.push(url);
         }
-        self.info.cluster = self.routes.name.clone();
-        self.info.cluster_dynamic = self.routes.dynamic;
-        tracing::info!("Cluster name is {}", self.routes.name);
+        tracing::info!("Cluster name is {}", self.info.cluster);
         self.import_interest();
         for (i, addr) in cluster.routes.iter().enumerate() {
             self.routes
@@ -104,7 +95,7 @@ impl Server {
         self.options
             .cluster
             .as_ref()
-            .map(|_| self.routes.name.as_str())
+            .map(|_| self.info.cluster.as_str())
     }
 
     /// Server ids of the registered routes, in order.
@@ -196,11 +187,7 @@ impl Server {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let ip = if host.contains(':') {
-            format!("nats-route://[{host}]:{port}/")
-        } else {
-            format!("nats-route://{host}:{port}/")
-        };
+        let ip = format!("nats-route://{}/", join_host_port(&host, port));
         (host, port, ip)
     }
 
@@ -224,12 +211,11 @@ impl Server {
             port,
             max_payload: self.options.max_payload,
             nonce,
-            cluster: &self.routes.name,
-            cluster_dynamic: self.routes.dynamic,
+            cluster: &self.info.cluster,
+            cluster_dynamic: self.info.cluster_dynamic,
             connect_urls: &urls,
             auth_required: auth,
             ip: &ip,
-            gossip_mode: 0,
         }
         .write(&mut out, trailing_space);
         self.scratch = out;
@@ -245,7 +231,8 @@ impl Server {
         let Some(link) = c.route.as_ref() else {
             return;
         };
-        let connected = link.connected;
+        // A valid CONNECT came (accepted side), or we dialed.
+        let connected = c.connect_received;
         let registered = link.registered;
         match op {
             ClientOp::Connect(json) => self.route_connect(conn, &json, now),
@@ -376,14 +363,11 @@ impl Server {
         if !self.cluster_names_agree(&connect.cluster, connect.cluster_dynamic) {
             let text = format!(
                 "Rejecting connection, cluster name \"{}\" does not match \"{}\"",
-                connect.cluster, self.routes.name
+                connect.cluster, self.info.cluster
             );
             tracing::error!("rid:{} - {}", conn.0, text);
             self.refuse(conn, &text, CloseReason::ClusterNameConflict, now);
             return;
-        }
-        if let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.route.as_mut()) {
-            link.connected = true;
         }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.connect_received = true;
@@ -402,14 +386,12 @@ impl Server {
     /// Whether a peer's cluster name is acceptable; a generated name of
     /// ours gives way to a configured one, or to a larger generated one.
     fn cluster_names_agree(&mut self, theirs: &str, their_dynamic: bool) -> bool {
-        if theirs == self.routes.name || theirs.is_empty() {
+        if theirs == self.info.cluster || theirs.is_empty() {
             return true;
         }
-        if self.routes.dynamic && (!their_dynamic || theirs > self.routes.name.as_str()) {
+        if self.info.cluster_dynamic && (!their_dynamic || theirs > self.info.cluster.as_str()) {
             tracing::info!("Cluster name updated to {theirs}");
-            self.routes.name = theirs.to_string();
-            self.routes.dynamic = their_dynamic;
-            self.info.cluster = self.routes.name.clone();
+            self.info.cluster = theirs.to_string();
             self.info.cluster_dynamic = their_dynamic;
             return true;
         }
@@ -434,14 +416,8 @@ impl Server {
                     self.gossiped_route(info, now);
                 }
             }
-            Some(_) => {
-                // An update from the peer itself (for example lame duck).
-                if let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.route.as_mut()) {
-                    if let Some(remote) = link.remote.as_mut() {
-                        remote.ldm = info.ldm;
-                    }
-                }
-            }
+            // An update from the peer itself: nothing Canopy acts on.
+            Some(_) => {}
         }
     }
 
@@ -460,7 +436,7 @@ impl Server {
                     s.addr.host_port()
                 );
             }
-            self.close(conn, CloseReason::RouteToSelf, false, true, now);
+            self.close(conn, CloseReason::DuplicateRoute, false, true, now);
             return;
         }
         // A pooled or pinned-account connection of a peer that pools: we
@@ -479,7 +455,7 @@ impl Server {
                 "rid:{} - Rejecting connection, cluster name \"{}\" does not match \"{}\"",
                 conn.0,
                 info.cluster,
-                self.routes.name
+                self.info.cluster
             );
             self.close(conn, CloseReason::ClusterNameConflict, false, true, now);
             return;
@@ -541,11 +517,7 @@ impl Server {
             } else {
                 info.host.clone()
             };
-            info.ip = if host.contains(':') {
-                format!("nats-route://[{host}]:{}/", info.port)
-            } else {
-                format!("nats-route://{host}:{}/", info.port)
-            };
+            info.ip = format!("nats-route://{}/", join_host_port(&host, info.port));
         }
         // Tell the other routes about the new peer (gossip). nats-server
         // does not when it dialed the peer because of gossip itself; Canopy
@@ -563,12 +535,11 @@ impl Server {
             port: info.port,
             max_payload: self.options.max_payload,
             nonce: "",
-            cluster: &self.routes.name,
-            cluster_dynamic: self.routes.dynamic,
+            cluster: &self.info.cluster,
+            cluster_dynamic: self.info.cluster_dynamic,
             connect_urls: &info.connect_urls,
             auth_required: info.auth_required,
             ip: &info.ip,
-            gossip_mode: 0,
         }
         .write(&mut out, false);
         let others: Vec<ConnId> = self.routes.by_id.values().copied().collect();
