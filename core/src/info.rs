@@ -90,7 +90,7 @@ impl ServerInfo {
                 out.push_str(",\"cluster_dynamic\":true");
             }
         }
-        push_url_list(out, "connect_urls", self.connect_urls.as_ref());
+        push_url_list(out, "connect_urls", &self.connect_urls);
         if extra.ldm {
             out.push_str(",\"ldm\":true");
         }

@@ -133,7 +133,7 @@ impl OwnRouteInfo<'_> {
         if self.cluster_dynamic {
             out.push_str(",\"cluster_dynamic\":true");
         }
-        push_url_list(out, "connect_urls", self.connect_urls.as_ref());
+        push_url_list(out, "connect_urls", self.connect_urls);
         out.push('}');
         if trailing_space {
             out.push(' ');
