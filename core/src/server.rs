@@ -218,6 +218,9 @@ pub struct Server {
     lame_duck: Option<LameDuck>,
     /// Cluster state: routes, their interest, dialing.
     routes: Routes,
+    /// Connections whose outbound bytes passed max_pending outside a
+    /// delivery, closed at the end of the current input.
+    overflowed: Vec<ConnId>,
     /// Route nonces and generated cluster names.
     route_rng: Rng,
     #[cfg(feature = "mutations")]
@@ -330,6 +333,7 @@ impl Server {
             monitor: MonitorState::default(),
             lame_duck: None,
             routes: Routes::default(),
+            overflowed: Vec::new(),
             route_rng: Rng::derive(&seed, Stream::Shuffle),
             #[cfg(feature = "mutations")]
             mutations: Mutations::default(),
@@ -430,7 +434,7 @@ impl Server {
             return;
         }
         self.read_client(conn, data, now);
-        self.close_overflowed_routes(now);
+        self.close_overflowed(now);
         self.schedule_flushes();
     }
 
@@ -491,7 +495,7 @@ impl Server {
             }
         }
         self.conns.remove(&conn);
-        self.close_overflowed_routes(now);
+        self.close_overflowed(now);
         self.schedule_flushes();
     }
 
@@ -523,7 +527,7 @@ impl Server {
                 }
             }
         }
-        self.close_overflowed_routes(now);
+        self.close_overflowed(now);
         self.schedule_flushes();
     }
 
@@ -689,6 +693,7 @@ impl Server {
             closing: false,
         });
         self.timers.set(TimerKey::LameDuck, now + grace);
+        self.close_overflowed(now);
         self.schedule_flushes();
     }
 
@@ -1284,6 +1289,16 @@ impl Server {
         );
     }
 
+    /// Closes the connections [`Server::mark_dirty`] found past
+    /// max_pending.
+    fn close_overflowed(&mut self, now: Instant) {
+        while let Some(conn) = self.overflowed.pop() {
+            if self.conns.get(&conn).is_some_and(|c| !c.closed) {
+                self.slow_consumer_pending(conn, now);
+            }
+        }
+    }
+
     fn stall(&mut self, publisher: ConnId, now: Instant) {
         if let Some(p) = self.conns.get_mut(&publisher) {
             if p.paused_until <= now {
@@ -1594,8 +1609,17 @@ impl Server {
         }
     }
 
+    /// Schedules a flush of `conn`. Every write to a connection ends here,
+    /// so this is where outbound bytes past max_pending are noticed (writes
+    /// other than deliveries: INFO, interest, gossip); those connections
+    /// are closed as slow consumers at the end of the input.
     fn mark_dirty(&mut self, conn: ConnId) {
+        let max_pending = self.options.max_pending;
+        let unbounded = mutated!(self, ignore_max_pending);
         if let Some(c) = self.conns.get_mut(&conn) {
+            if !unbounded && !c.closed && c.out.pending() > max_pending {
+                self.overflowed.push(conn);
+            }
             if !c.flush_scheduled {
                 c.flush_scheduled = true;
                 self.dirty.push(conn);

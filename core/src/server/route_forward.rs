@@ -4,7 +4,6 @@
 
 use super::{Msg, Server};
 use crate::account::AccountId;
-use crate::events::CloseReason;
 use crate::ids::ConnId;
 use crate::sublist::{Matches, Subscription};
 use crate::time::Instant;
@@ -134,19 +133,7 @@ impl Server {
         // relies on the write deadline; Canopy keeps every buffer bounded
         // (the simulator checks it), at the price of a reconnect.
         if pending > max_pending {
-            tracing::info!(
-                "rid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
-                conn.0,
-                max_pending
-            );
-            self.stats.slow_consumers += 1;
-            self.close(
-                conn,
-                CloseReason::SlowConsumerPendingBytes,
-                false,
-                true,
-                now,
-            );
+            self.slow_consumer_pending(conn, now);
             return true;
         }
         self.mark_dirty(conn);

@@ -161,9 +161,6 @@ impl Server {
                 for chunk in &chunks {
                     c.out.push_slice(chunk);
                 }
-                if c.out.pending() > self.options.max_pending {
-                    self.routes.overflowed.push(r);
-                }
                 self.mark_dirty(r);
             }
         }

@@ -51,9 +51,6 @@ pub(crate) struct Routes {
     pub(crate) served: Vec<Bytes>,
     /// Shutting down: closed routes are not re-dialed.
     pub(crate) stopping: bool,
-    /// Routes whose outbound bytes passed max_pending outside a message
-    /// send (interest, gossip): closed at the end of the current input.
-    pub(crate) overflowed: Vec<ConnId>,
 }
 
 impl Server {
@@ -485,10 +482,10 @@ impl Server {
             self.close(conn, CloseReason::DuplicateRoute, false, true, now);
             return;
         }
-        self.register_route(conn, info, now);
+        self.register_route(conn, info);
     }
 
-    fn register_route(&mut self, conn: ConnId, info: RouteInfo, now: Instant) {
+    fn register_route(&mut self, conn: ConnId, info: RouteInfo) {
         let peer = match self.conns.get(&conn) {
             Some(c) => c.peer,
             None => return,
@@ -546,9 +543,6 @@ impl Server {
         for other in others {
             if let Some(c) = self.conns.get_mut(&other) {
                 c.out.push_slice(out.as_bytes());
-                if c.out.pending() > self.options.max_pending {
-                    self.routes.overflowed.push(other);
-                }
                 self.mark_dirty(other);
             }
         }
@@ -575,12 +569,9 @@ impl Server {
             for chunk in &chunks {
                 c.out.push_slice(chunk);
             }
-            if c.out.pending() > self.options.max_pending {
-                self.routes.overflowed.push(conn);
-            }
         }
         self.mark_dirty(conn);
-        self.update_connect_urls(now);
+        self.update_connect_urls();
     }
 
     /// Forgets a registered route that closed: its interest goes at once,
@@ -608,7 +599,7 @@ impl Server {
                     self.routes.by_id.remove(id);
                 }
             }
-            self.update_connect_urls(now);
+            self.update_connect_urls();
         }
         if let Some(i) = solicit {
             if self.routes.solicits[i].conn == Some(conn) {
@@ -635,32 +626,9 @@ impl Server {
         }
     }
 
-    /// Closes the routes that passed max_pending through interest or
-    /// gossip (bounded like message sends, see `route_forward.rs`).
-    pub(crate) fn close_overflowed_routes(&mut self, now: Instant) {
-        while let Some(conn) = self.routes.overflowed.pop() {
-            let open = self.conns.get(&conn).is_some_and(|c| !c.closed);
-            if open {
-                tracing::info!(
-                    "rid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
-                    conn.0,
-                    self.options.max_pending
-                );
-                self.stats.slow_consumers += 1;
-                self.close(
-                    conn,
-                    CloseReason::SlowConsumerPendingBytes,
-                    false,
-                    true,
-                    now,
-                );
-            }
-        }
-    }
-
     /// Recomputes `connect_urls` (ours, then each route's) and tells
     /// clients that take asynchronous INFO when it changed.
-    fn update_connect_urls(&mut self, now: Instant) {
+    fn update_connect_urls(&mut self) {
         let no_advertise = self
             .options
             .cluster
@@ -708,13 +676,6 @@ impl Server {
                 &mut self.scratch,
             );
             c.out.push_slice(self.scratch.as_bytes());
-            // Like any outbound bytes of a client: bounded by max_pending
-            // (a slow reader would otherwise collect INFOs while routes
-            // come and go).
-            if c.out.pending() > self.options.max_pending {
-                self.slow_consumer_pending(id, now);
-                continue;
-            }
             self.mark_dirty(id);
         }
     }
