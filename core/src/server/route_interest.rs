@@ -145,24 +145,15 @@ impl Server {
         if !changed || self.routes.by_id.is_empty() {
             return;
         }
-        let mut out = Outbound::default();
-        write_interest(
-            &mut out,
-            &self.accounts[account.0 as usize].name,
-            subject,
-            queue,
-            count,
-        );
-        let mut chunks = Vec::new();
-        out.take(&mut chunks);
+        let name = &self.accounts[account.0 as usize].name;
+        for r in self.routes.by_id.values() {
+            if let Some(c) = self.conns.get_mut(r) {
+                write_interest(&mut c.out, name, subject, queue, count);
+            }
+        }
         let routes: Vec<ConnId> = self.routes.by_id.values().copied().collect();
         for r in routes {
-            if let Some(c) = self.conns.get_mut(&r) {
-                for chunk in &chunks {
-                    c.out.push_slice(chunk);
-                }
-                self.mark_dirty(r);
-            }
+            self.mark_dirty(r);
         }
     }
 }

@@ -10,7 +10,6 @@ use crate::account::AccountId;
 use crate::client::Client;
 use crate::events::{CloseReason, TimerKey};
 use crate::ids::ConnId;
-use crate::outbound::Outbound;
 use crate::proto::{ClientOp, ProtocolError};
 use crate::route::{join_host_port, OwnRouteInfo, RouteConnect, RouteInfo, Solicit};
 use crate::sublist::Subscription;
@@ -553,21 +552,10 @@ impl Server {
         }
         self.routes.by_id.insert(remote_id, conn);
         // Our whole interest, every account.
-        let mut out = Outbound::default();
-        for ((account, subject, queue), n) in &self.routes.local {
-            write_interest(
-                &mut out,
-                &self.accounts[account.0 as usize].name,
-                subject,
-                queue.as_ref(),
-                *n,
-            );
-        }
-        let mut chunks = Vec::new();
-        out.take(&mut chunks);
         if let Some(c) = self.conns.get_mut(&conn) {
-            for chunk in &chunks {
-                c.out.push_slice(chunk);
+            for ((account, subject, queue), n) in &self.routes.local {
+                let name = &self.accounts[account.0 as usize].name;
+                write_interest(&mut c.out, name, subject, queue.as_ref(), *n);
             }
         }
         self.mark_dirty(conn);
