@@ -177,7 +177,6 @@ macro_rules! mutated {
 }
 
 mod inspect;
-mod monitor_view;
 mod route_dial;
 mod route_forward;
 mod route_interest;
@@ -969,15 +968,7 @@ impl Server {
             } => self.process_sub(conn, subject, queue, sid),
             ClientOp::Unsub { sid, max } => self.process_unsub(conn, sid, max),
             ClientOp::Ping => self.process_ping(conn),
-            ClientOp::Pong => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.pings_out = 0;
-                    if let Some(sent) = c.rtt_start.take() {
-                        c.rtt = Some(now.saturating_since(sent));
-                        c.rtt_known = true;
-                    }
-                }
-            }
+            ClientOp::Pong => self.process_pong(conn, now),
             ClientOp::Info(_) | ClientOp::Ok => {}
             // The parser yields route ops only on route connections.
             ClientOp::RouteSub { .. } | ClientOp::RouteUnsub { .. } | ClientOp::RouteMsg { .. } => {
@@ -1454,6 +1445,18 @@ impl Server {
             c.out.push_slice(self.scratch.as_bytes());
         }
         self.mark_dirty(conn);
+    }
+
+    /// A PONG (client or route): the outstanding PINGs are answered and
+    /// the round trip is measured.
+    fn process_pong(&mut self, conn: ConnId, now: Instant) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.pings_out = 0;
+            if let Some(sent) = c.rtt_start.take() {
+                c.rtt = Some(now.saturating_since(sent));
+                c.rtt_known = true;
+            }
+        }
     }
 
     fn ping_timer(&mut self, conn: ConnId, now: Instant) {

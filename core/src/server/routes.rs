@@ -243,15 +243,7 @@ impl Server {
                     self.mark_dirty(conn);
                 }
             }
-            ClientOp::Pong => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.pings_out = 0;
-                    if let Some(sent) = c.rtt_start.take() {
-                        c.rtt = Some(now.saturating_since(sent));
-                        c.rtt_known = true;
-                    }
-                }
-            }
+            ClientOp::Pong => self.process_pong(conn, now),
             ClientOp::Ok => {}
             ClientOp::Err(text) => {
                 let text = String::from_utf8_lossy(&text);
