@@ -112,12 +112,6 @@ impl Server {
             .collect()
     }
 
-    /// Number of registered routes (`/varz` `routes` and `remotes`: one
-    /// connection per peer).
-    pub(crate) fn route_count(&self) -> usize {
-        self.route_registrations().len()
-    }
-
     /// The cluster configuration, when clustered.
     pub(crate) fn cluster_view(&self) -> Option<ClusterView> {
         let c = self.options.cluster.as_ref()?;

@@ -12,6 +12,12 @@ use std::sync::atomic::Ordering;
 pub type RouteInterestEntry = (String, String, Option<String>, u32);
 
 impl Server {
+    /// Number of registered routes (`/varz` `routes` and `remotes`: one
+    /// connection per peer).
+    pub(crate) fn route_count(&self) -> usize {
+        self.routes.by_id.len()
+    }
+
     /// The connection registered as the route to `peer_server_id`.
     pub fn route_conn(&self, peer_server_id: &str) -> Option<ConnId> {
         self.routes.by_id.get(peer_server_id).copied()

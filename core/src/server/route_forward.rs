@@ -53,8 +53,8 @@ impl Server {
                 pick -= w;
             }
         }
-        // One message per route: group targets by connection, keeping
-        // the order in which routes first appeared.
+        // One message per route: targets grouped by connection (in
+        // connection order, so the output is deterministic).
         targets.sort_by_key(|(conn, _)| *conn);
         let mut sent = 0;
         let mut i = 0;

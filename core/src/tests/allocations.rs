@@ -2,6 +2,7 @@
 //! thousand messages to subscribers (plain, fan-out, queue) costs a bounded
 //! number of allocations however many messages the batch holds.
 
+use super::route_peer::{cluster, clustered, peer_info, route_connect};
 use crate::{Action, ConnId, Instant, ListenerKind, Options, Server};
 use bytes::Bytes;
 use core::net::SocketAddr;
@@ -129,15 +130,7 @@ fn publishing_allocates_per_batch_not_per_message() {
 /// A clustered rig with one registered fake route.
 fn route_rig() -> (Rig, ConnId) {
     let now = Instant::from_nanos(1_000_000_000);
-    let options = Options {
-        cluster: Some(crate::ClusterOptions {
-            name: "c".into(),
-            host: "127.0.0.1".into(),
-            port: 6222,
-            ..Default::default()
-        }),
-        ..Options::default()
-    };
+    let options = clustered(cluster());
     let mut rig = Rig {
         server: Server::new(options, [7; 32], now),
         now,
@@ -145,10 +138,9 @@ fn route_rig() -> (Rig, ConnId) {
     };
     let peer: SocketAddr = "127.0.0.1:50001".parse().expect("literal address");
     let route = rig.server.handle_accept(ListenerKind::Route, peer, rig.now);
-    let hello = "CONNECT {\"name\":\"NPEER\",\"cluster\":\"c\"}\r\n\
-                 INFO {\"server_id\":\"NPEER\",\"cluster\":\"c\",\"port\":6223}\r\n";
+    let hello = route_connect("NPEER", "testc") + &peer_info("NPEER", 6223, "127.0.0.1:4223");
     rig.server
-        .handle_read(route, Bytes::from_static(hello.as_bytes()), rig.now);
+        .handle_read(route, Bytes::from(hello.into_bytes()), rig.now);
     rig.drive();
     (rig, route)
 }

@@ -3,6 +3,7 @@
 //! imports) with exact bytes, through the engine alone.
 
 use super::harness::Harness;
+use super::route_peer::{cluster, peer_info, route_connect};
 use crate::auth::{encode_user_seed, public_of_seed, sign_nonce, NkeyEntry, UserEntry};
 use crate::options::AccountImport;
 use crate::perms::{Entry, Permissions, Responses, Rule};
@@ -240,19 +241,16 @@ fn c48_service_import_rewrites_and_returns_the_reply() {
 #[test]
 fn imports_across_a_route() {
     let mut options = import_world().server.options.clone();
-    options.cluster = Some(crate::ClusterOptions {
-        name: "c".into(),
-        host: "127.0.0.1".into(),
-        port: 6222,
-        ..Default::default()
-    });
+    options.cluster = Some(cluster());
     let mut h = Harness::new(options);
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.send(
         r,
-        "CONNECT {\"name\":\"NPEER\",\"cluster\":\"c\"}\r\n\
-         INFO {\"server_id\":\"NPEER\",\"cluster\":\"c\",\"port\":6223}\r\nPING\r\n",
+        &format!(
+            "{}{}PING\r\n",
+            route_connect("NPEER", "testc"),
+            peer_info("NPEER", 6223, "127.0.0.1:4223")
+        ),
     );
     let snapshot = h.take(r);
     let prefix = snapshot

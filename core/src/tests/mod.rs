@@ -9,5 +9,6 @@ mod limits;
 mod monitor;
 mod monitor_routes;
 mod robustness;
+mod route_peer;
 mod routes;
 mod timers;

@@ -4,6 +4,7 @@
 //! order and omissions.
 
 use super::harness::Harness;
+use super::route_peer::{cluster, peer_info_named};
 use crate::route::RouteAddr;
 use crate::{ClusterOptions, ConnId, ListenerKind, Options};
 use core::net::SocketAddr;
@@ -37,15 +38,6 @@ const ROUTE_KEYS: &[&str] = &[
     "compression",
 ];
 
-fn cluster() -> ClusterOptions {
-    ClusterOptions {
-        name: "testc".into(),
-        host: "127.0.0.1".into(),
-        port: 6222,
-        ..Default::default()
-    }
-}
-
 fn harness(cluster: Option<ClusterOptions>) -> Harness {
     let mut h = Harness::new(Options {
         host: "127.0.0.1".into(),
@@ -60,33 +52,9 @@ fn harness(cluster: Option<ClusterOptions>) -> Harness {
     h
 }
 
-fn route_connect(id: &str) -> String {
-    format!(
-        "CONNECT {{\"echo\":true,\"verbose\":false,\"pedantic\":false,\"tls_required\":false,\"headers\":true,\"name\":\"{id}\",\"cluster\":\"testc\"}}\r\n"
-    )
-}
-
-fn peer_info(id: &str, name: &str, port: u16, client_url: &str) -> String {
-    format!(
-        "INFO {{\"server_id\":\"{id}\",\"server_name\":\"{name}\",\"version\":\"2.15.1\",\"proto\":3,\"host\":\"127.0.0.1\",\"port\":{port},\"headers\":true,\"max_payload\":1048576,\"cluster\":\"testc\",\"connect_urls\":[\"{client_url}\"]}}\r\n"
-    )
-}
-
 /// A fake peer dials our route port and registers.
 fn accepted_route(h: &mut Harness, id: &str, name: &str, port: u16) -> ConnId {
-    let r = h.accept_route();
-    assert!(h.take(r).starts_with("INFO {"));
-    h.send(
-        r,
-        &format!(
-            "{}{}PING\r\n",
-            route_connect(id),
-            peer_info(id, name, port, &format!("127.0.0.1:{}", port + 1))
-        ),
-    );
-    assert!(h.take(r).ends_with("PONG\r\n"));
-    assert!(!h.is_closed(r));
-    r
+    h.fake_route_named(id, name, port, &format!("127.0.0.1:{}", port + 1))
 }
 
 /// One GET on a fresh monitor connection: the JSON body as text.
@@ -300,7 +268,7 @@ fn configured_routes_solicited_and_sorted_by_rid() {
     for (d, id, name, port) in [(d2, "NPEER2", "two", 16400), (d1, "NPEER1", "one", 16300)] {
         h.dialed(d);
         h.take(d);
-        h.send(d, &peer_info(id, name, port, "127.0.0.1:1"));
+        h.send(d, &peer_info_named(id, name, port, "127.0.0.1:1"));
         assert!(!h.is_closed(d));
     }
 
@@ -355,7 +323,7 @@ fn accepted_route_standing_in_for_a_dropped_dial_is_solicited() {
     let d = h.dials[0].0;
     h.dialed(d);
     h.take(d);
-    h.send(d, &peer_info("NPEER1", "one", 16300, "127.0.0.1:1"));
+    h.send(d, &peer_info_named("NPEER1", "one", 16300, "127.0.0.1:1"));
     assert!(h.is_closed(d), "duplicate dial closed");
     let rz = get(&mut h, "/routez");
     assert_eq!(rz["num_routes"], 1);

@@ -3,6 +3,7 @@
 //! bytes out.
 
 use super::harness::Harness;
+use super::route_peer::{cluster, clustered, peer_info, route_connect};
 use proptest::prelude::*;
 
 /// Sessions covering every op, payload sizes, headers and error endings.
@@ -100,17 +101,7 @@ proptest! {
 
 /// A clustered server with one client subscribed on `a.>` and in queue `q`.
 fn route_harness() -> (Harness, crate::ConnId) {
-    let mut h = Harness::new(crate::Options {
-        host: "127.0.0.1".into(),
-        port: 4222,
-        cluster: Some(crate::ClusterOptions {
-            name: "c".into(),
-            host: "127.0.0.1".into(),
-            port: 6222,
-            ..Default::default()
-        }),
-        ..crate::Options::default()
-    });
+    let mut h = Harness::new(clustered(cluster()));
     let client = h.connected("{\"verbose\":false,\"headers\":true}");
     h.send(client, "SUB a.> 1\r\nSUB a.b q 2\r\n");
     h.take(client);
@@ -132,15 +123,17 @@ fn run_route(session: &[u8], cuts: &[usize]) -> (String, String, bool) {
     (h.take(r), h.take(client), h.is_closed(r))
 }
 
-const ROUTE_HELLO: &str = "CONNECT {\"name\":\"NPEER\",\"cluster\":\"c\",\"headers\":true}\r\n\
-    INFO {\"server_id\":\"NPEER\",\"server_name\":\"p\",\"host\":\"127.0.0.1\",\"port\":6223,\"cluster\":\"c\",\"connect_urls\":[\"127.0.0.1:4223\"]}\r\n";
+/// A peer's CONNECT and INFO: what every route session starts with.
+fn route_hello() -> String {
+    route_connect("NPEER", "testc") + &peer_info("NPEER", 6223, "127.0.0.1:4223")
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
     fn random_route_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400), cut in 0usize..600) {
-        let mut session = ROUTE_HELLO.as_bytes().to_vec();
+        let mut session = route_hello().into_bytes();
         session.extend_from_slice(&data);
         let cut = cut.min(session.len());
         prop_assert_eq!(run_route(&session, &[cut]), run_route(&session, &[]));
@@ -158,7 +151,7 @@ proptest! {
         ], 0..30),
         cuts in proptest::collection::vec(0usize..900, 0..6),
     ) {
-        let session: Vec<u8> = (ROUTE_HELLO.to_string() + &ops.concat()).into_bytes();
+        let session: Vec<u8> = (route_hello() + &ops.concat()).into_bytes();
         let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(session.len())).collect();
         cuts.sort_unstable();
         prop_assert_eq!(run_route(&session, &cuts), run_route(&session, &[]));

@@ -6,6 +6,7 @@
 //! a local member over routes).
 
 use super::harness::{info_json, Harness};
+use super::route_peer::{cluster, clustered, peer_info, route_connect};
 use crate::route::RouteAddr;
 use crate::{ClusterOptions, ConnId, Options};
 use std::time::Duration;
@@ -13,60 +14,14 @@ use std::time::Duration;
 const QUIET: &str = r#"{"verbose":false,"pedantic":false}"#;
 const QUIET_HDRS: &str = r#"{"verbose":false,"pedantic":false,"headers":true}"#;
 
-fn cluster() -> ClusterOptions {
-    ClusterOptions {
-        name: "testc".into(),
-        host: "127.0.0.1".into(),
-        port: 6222,
-        ..Default::default()
-    }
-}
-
-fn options(cluster: ClusterOptions) -> Options {
-    Options {
-        host: "127.0.0.1".into(),
-        port: 4222,
-        cluster: Some(cluster),
-        ..Options::default()
-    }
-}
-
 fn server() -> Harness {
-    Harness::new(options(cluster()))
-}
-
-/// A route CONNECT as nats-server sends it (its `name` is its server id).
-fn route_connect(id: &str, cluster: &str) -> String {
-    format!(
-        "CONNECT {{\"echo\":true,\"verbose\":false,\"pedantic\":false,\"tls_required\":false,\"headers\":true,\"name\":\"{id}\",\"cluster\":\"{cluster}\"}}\r\n"
-    )
-}
-
-/// A route INFO of a peer that does not pool (facts, "Fake peer INFO").
-fn peer_info(id: &str, port: u16, client_url: &str) -> String {
-    format!(
-        "INFO {{\"server_id\":\"{id}\",\"server_name\":\"{id}\",\"version\":\"0.1.0\",\"proto\":3,\"host\":\"127.0.0.1\",\"port\":{port},\"headers\":true,\"max_payload\":1048576,\"cluster\":\"testc\",\"connect_urls\":[\"{client_url}\"]}}\r\n"
-    )
+    Harness::new(clustered(cluster()))
 }
 
 /// Accepts a route from a fake peer that sends CONNECT + INFO + PING and
 /// returns it with its output taken (the INFO, the RS+ snapshot, the PONG).
 fn fake_route(h: &mut Harness, id: &str, port: u16, client_url: &str) -> ConnId {
-    let r = h.accept_route();
-    let info = h.take(r);
-    assert!(info.starts_with("INFO {"), "{info}");
-    h.send(
-        r,
-        &format!(
-            "{}{}PING\r\n",
-            route_connect(id, "testc"),
-            peer_info(id, port, client_url)
-        ),
-    );
-    let out = h.take(r);
-    assert!(out.ends_with("PONG\r\n"), "{out}");
-    assert!(!h.is_closed(r));
-    r
+    h.fake_route_named(id, id, port, client_url)
 }
 
 /// The peer closed the connection (EOF).
@@ -134,7 +89,7 @@ fn r49_route_port_info() {
 
 #[test]
 fn r49_no_advertise_omits_connect_urls() {
-    let mut h = Harness::new(options(ClusterOptions {
+    let mut h = Harness::new(clustered(ClusterOptions {
         no_advertise: true,
         ..cluster()
     }));
@@ -146,8 +101,7 @@ fn r49_no_advertise_omits_connect_urls() {
 #[test]
 fn r49_client_connect_on_route_port() {
     let mut h = server();
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.send(
         r,
         "CONNECT {\"verbose\":false,\"lang\":\"go\",\"version\":\"1.0\"}\r\n",
@@ -159,8 +113,7 @@ fn r49_client_connect_on_route_port() {
 #[test]
 fn r49_gateway_connect_on_route_port() {
     let mut h = server();
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.send(r, "CONNECT {\"gateway\":\"gw1\",\"name\":\"NGW\"}\r\n");
     assert_eq!(
         h.take(r),
@@ -174,8 +127,7 @@ fn r49_gateway_connect_on_route_port() {
 #[test]
 fn r50_cluster_name_mismatch() {
     let mut h = server();
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.send(r, &route_connect("NOTHER", "other"));
     assert_eq!(
         h.take(r),
@@ -194,8 +146,7 @@ fn r51_snapshot_then_pong() {
         c,
         "SUB foo 1\r\nSUB bar grp 2\r\nSUB bar grp 3\r\nSUB foo 4\r\n",
     );
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.send(
         r,
         &format!(
@@ -216,8 +167,7 @@ fn r51_snapshot_then_pong() {
 #[test]
 fn r51_empty_snapshot_is_just_pong() {
     let mut h = server();
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.send(
         r,
         &format!(
@@ -274,8 +224,7 @@ fn r51_sub_before_registration_is_in_snapshot_only() {
     // A route that sent CONNECT but not yet INFO is not registered: local
     // interest changes are not sent to it, the snapshot covers them.
     let mut h = server();
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.send(r, &route_connect("NFAKE1", "testc"));
     let c = h.connected(QUIET);
     h.send(c, "SUB foo 1\r\n");
@@ -323,8 +272,7 @@ fn r52_wildcard_interest_gets_one_copy() {
 #[test]
 fn r52_route_interest_before_registration_is_ignored() {
     let mut h = server();
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.send(r, &route_connect("NFAKE1", "testc"));
     h.send(r, "RS+ $G early\r\n");
     h.send(r, &peer_info("NFAKE1", 16300, "127.0.0.1:16399"));
@@ -615,7 +563,7 @@ fn r55_protocol_zero_client_gets_no_async_info() {
 
 #[test]
 fn r55_no_advertise_sends_no_async_info() {
-    let mut h = Harness::new(options(ClusterOptions {
+    let mut h = Harness::new(clustered(ClusterOptions {
         no_advertise: true,
         ..cluster()
     }));
@@ -629,7 +577,7 @@ fn r55_no_advertise_sends_no_async_info() {
 #[test]
 fn r55_gossip_of_configured_route_not_dialed_twice() {
     // Fact 8: an INFO whose host:port is a configured route is ignored.
-    let mut h = Harness::new(options(ClusterOptions {
+    let mut h = Harness::new(clustered(ClusterOptions {
         routes: vec![RouteAddr::parse("nats-route://127.0.0.1:7777").unwrap()],
         ..cluster()
     }));
@@ -669,8 +617,7 @@ fn gossip_fake3(h: &mut Harness, r: ConnId, auth_required: bool) {
 }
 
 fn auth_fake_route(h: &mut Harness, id: &str, port: u16) -> ConnId {
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.send(
         r,
         &format!(
@@ -794,7 +741,7 @@ fn r55_implicit_route_one_attempt() {
 
 #[test]
 fn route_to_self_closed_and_never_redialed() {
-    let mut h = Harness::new(options(ClusterOptions {
+    let mut h = Harness::new(clustered(ClusterOptions {
         routes: vec![RouteAddr::parse("nats-route://127.0.0.1:6222").unwrap()],
         ..cluster()
     }));
@@ -841,8 +788,7 @@ fn duplicate_route_closed_silently() {
     let mut h = server();
     let c = h.connected(QUIET);
     let r1 = fake_route(&mut h, "NFAKE1", 16300, "127.0.0.1:16399");
-    let r2 = h.accept_route();
-    h.take(r2);
+    let r2 = h.route();
     h.send(
         r2,
         &format!(
@@ -869,7 +815,7 @@ fn duplicate_dialed_route_not_redialed() {
     // A configured route whose server already registered over an accepted
     // connection: the dialed one is the duplicate, closed silently, and
     // not re-dialed while the first connection lives.
-    let mut h = Harness::new(options(ClusterOptions {
+    let mut h = Harness::new(clustered(ClusterOptions {
         routes: vec![RouteAddr::parse("nats-route://127.0.0.1:16300").unwrap()],
         ..cluster()
     }));
@@ -892,8 +838,7 @@ fn pinned_account_connection_refused() {
     // Facts 15/17: nats-server's pinned $SYS connection to a non-pooling
     // peer is refused.
     let mut h = server();
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.send(
         r,
         &format!(
@@ -911,7 +856,7 @@ fn pinned_account_connection_refused() {
 // ---- cluster authorization -----------------------------------------------------
 
 fn auth_server() -> Harness {
-    Harness::new(options(ClusterOptions {
+    Harness::new(clustered(ClusterOptions {
         credentials: Some(("ru".into(), "rp".into())),
         auth_timeout: Duration::from_secs(2),
         ..cluster()
@@ -934,8 +879,7 @@ fn no_auth_timeout_without_cluster_authorization() {
     // `authRequired && !didSolicit`; without cluster authorization a
     // silent route connection gets its PING at ~1 s and stays open.
     let mut h = server();
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.advance(Duration::from_secs(5));
     assert_eq!(h.take(r), "PING\r\n");
     assert!(!h.is_closed(r));
@@ -952,8 +896,7 @@ fn auth_info_says_auth_required() {
 #[test]
 fn auth_wrong_password() {
     let mut h = auth_server();
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.send(r, &auth_connect("ru", "nope"));
     assert_eq!(h.take(r), "-ERR 'Authorization Violation'\r\n");
     assert!(h.is_closed(r));
@@ -962,8 +905,7 @@ fn auth_wrong_password() {
 #[test]
 fn auth_missing_credentials() {
     let mut h = auth_server();
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.send(r, &route_connect("NFAKE1", "testc"));
     assert_eq!(h.take(r), "-ERR 'Authorization Violation'\r\n");
     assert!(h.is_closed(r));
@@ -972,8 +914,7 @@ fn auth_missing_credentials() {
 #[test]
 fn auth_good_credentials() {
     let mut h = auth_server();
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.send(
         r,
         &format!(
@@ -993,8 +934,7 @@ fn auth_good_credentials() {
 #[test]
 fn auth_timeout() {
     let mut h = auth_server();
-    let r = h.accept_route();
-    h.take(r);
+    let r = h.route();
     h.advance(Duration::from_millis(1900));
     assert!(!h.is_closed(r));
     h.advance(Duration::from_millis(200));
@@ -1004,24 +944,14 @@ fn auth_timeout() {
 }
 
 #[test]
-fn auth_ping_before_connect() {
-    let mut h = auth_server();
-    let r = h.accept_route();
-    h.take(r);
-    h.send(r, "PING\r\n");
-    assert_eq!(h.take(r), "-ERR 'Authorization Violation'\r\n");
-    assert!(h.is_closed(r));
-}
-
-#[test]
-fn ping_before_connect_without_auth() {
+fn ping_before_connect_is_refused_with_or_without_auth() {
     // Facts 30: anything but CONNECT first on the route port is refused.
-    let mut h = server();
-    let r = h.accept_route();
-    h.take(r);
-    h.send(r, "PING\r\n");
-    assert_eq!(h.take(r), "-ERR 'Authorization Violation'\r\n");
-    assert!(h.is_closed(r));
+    for mut h in [auth_server(), server()] {
+        let r = h.route();
+        h.send(r, "PING\r\n");
+        assert_eq!(h.take(r), "-ERR 'Authorization Violation'\r\n");
+        assert!(h.is_closed(r));
+    }
 }
 
 #[test]
@@ -1223,7 +1153,7 @@ fn split_reads_give_same_output() {
 // ---- dialing (solicited routes) ---------------------------------------------------------
 
 fn solicit_server(url: &str) -> Harness {
-    let mut h = Harness::new(options(ClusterOptions {
+    let mut h = Harness::new(clustered(ClusterOptions {
         routes: vec![RouteAddr::parse(url).unwrap()],
         ..cluster()
     }));
@@ -1342,7 +1272,7 @@ fn kept_route_redialed_at_once_after_dropped_duplicate() {
     // Facts 3, 4, 11: when a solicited duplicate was dropped, the kept
     // connection takes its URL with retry set; when the kept one dies the
     // server re-dials after rand(0-100 ms), with no 1 s base.
-    let mut h = Harness::new(options(ClusterOptions {
+    let mut h = Harness::new(clustered(ClusterOptions {
         routes: vec![RouteAddr::parse("nats-route://127.0.0.1:16300").unwrap()],
         ..cluster()
     }));
@@ -1364,7 +1294,7 @@ fn cluster_advertise_replaces_host_port_and_sets_ip() {
         ("10.0.0.1:7000", "10.0.0.1", 7000),
         ("routes.example", "routes.example", 6222),
     ] {
-        let mut h = Harness::new(options(ClusterOptions {
+        let mut h = Harness::new(clustered(ClusterOptions {
             advertise: advertise.into(),
             ..cluster()
         }));
@@ -1387,7 +1317,7 @@ fn async_infos_to_a_stalled_client_are_bounded_by_max_pending() {
     // client's outbound bytes: Slow Consumer (Pending Bytes).
     let mut h = Harness::new(Options {
         max_pending: 4096,
-        ..options(cluster())
+        ..clustered(cluster())
     });
     let c = async_info_client(&mut h);
     h.stall(c, true);
