@@ -597,6 +597,41 @@ fn route_credentials_and_cluster_names_across_implementations() {
     });
 }
 
+/// Starts one server per `imp` with `config` and a cluster block named
+/// `name`: the first has no routes, every later one routes to the first.
+fn config_cluster(imps: &[Impl], config: &str, name: &str) -> Vec<Server> {
+    let first = free_port();
+    imps.iter()
+        .enumerate()
+        .map(|(i, imp)| {
+            let (listen, routes) = if i == 0 {
+                (first, String::new())
+            } else {
+                (
+                    free_port(),
+                    format!(", routes: [\"nats-route://127.0.0.1:{first}\"]"),
+                )
+            };
+            let conf = format!(
+                "{config}cluster {{ name: {name}, listen: \"127.0.0.1:{listen}\" {routes} }}\n"
+            );
+            ServerBuilder::new(*imp).config(&conf).start()
+        })
+        .collect()
+}
+
+/// Connects as `user` (whose password is its name).
+async fn login(user: &str, server: &Server) -> Client {
+    timeout(
+        WAIT,
+        async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
+            .connect(server.url()),
+    )
+    .await
+    .expect("connect timed out")
+    .expect("connect")
+}
+
 /// Accounts stay apart across routes: interest and messages carry the
 /// account, in a mixed cluster.
 #[test]
@@ -604,35 +639,16 @@ fn accounts_stay_apart_across_a_mixed_cluster() {
     rt().block_on(async {
         let accounts = "accounts {\n  A: { users: [ {user: a, password: a} ] }\n  \
                         B: { users: [ {user: b, password: b} ] }\n}\n";
-        let first = free_port();
-        let imps = [Impl::Canopy, Impl::NatsServer, Impl::Canopy];
-        let mut servers = Vec::new();
-        for (i, imp) in imps.iter().enumerate() {
-            let rp = if i == 0 { first } else { free_port() };
-            let routes = if i == 0 {
-                String::new()
-            } else {
-                format!(", routes: [\"nats-route://127.0.0.1:{first}\"]")
-            };
-            let conf =
-                format!("{accounts}cluster {{ name: acc, listen: \"127.0.0.1:{rp}\" {routes} }}\n");
-            servers.push(ServerBuilder::new(*imp).config(&conf).start());
-        }
-        let login = |user: &'static str, url: String| async move {
-            timeout(
-                WAIT,
-                async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
-                    .connect(url),
-            )
-            .await
-            .expect("connect timed out")
-            .expect("connect")
-        };
+        let servers = config_cluster(
+            &[Impl::Canopy, Impl::NatsServer, Impl::Canopy],
+            accounts,
+            "acc",
+        );
         let mut a = Vec::new();
         let mut b = Vec::new();
         for s in &servers {
-            a.push(login("a", s.url()).await);
-            b.push(login("b", s.url()).await);
+            a.push(login("a", s).await);
+            b.push(login("b", s).await);
         }
         let mut a_subs = Vec::new();
         let mut b_subs = Vec::new();
@@ -677,36 +693,16 @@ fn imports_between_accounts_work_across_a_mixed_cluster() {
             A: { users: [ {user: a, password: a} ], exports: [ {service: \"svc.>\"}, {stream: \"feed.>\"} ] }\n  \
             B: { users: [ {user: b, password: b} ], imports: [ \
                  {service: {account: A, subject: \"svc.>\"}}, {stream: {account: A, subject: \"feed.>\"}} ] }\n}\n";
-        let first = free_port();
-        let imps = [Impl::Canopy, Impl::NatsServer, Impl::Canopy];
-        let mut servers = Vec::new();
-        for (i, imp) in imps.iter().enumerate() {
-            let rp = if i == 0 { first } else { free_port() };
-            let routes = if i == 0 {
-                String::new()
-            } else {
-                format!(", routes: [\"nats-route://127.0.0.1:{first}\"]")
-            };
-            let conf = format!(
-                "{accounts}cluster {{ name: imp, listen: \"127.0.0.1:{rp}\" {routes} }}\n"
-            );
-            servers.push(ServerBuilder::new(*imp).config(&conf).start());
-        }
-        let login = |user: &'static str, url: String| async move {
-            timeout(
-                WAIT,
-                async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
-                    .connect(url),
-            )
-            .await
-            .expect("connect timed out")
-            .expect("connect")
-        };
+        let servers = config_cluster(
+            &[Impl::Canopy, Impl::NatsServer, Impl::Canopy],
+            accounts,
+            "imp",
+        );
         let mut a = Vec::new();
         let mut b = Vec::new();
         for s in &servers {
-            a.push(login("a", s.url()).await);
-            b.push(login("b", s.url()).await);
+            a.push(login("a", s).await);
+            b.push(login("b", s).await);
         }
         // A responder of account A on every server.
         let mut handles = Vec::new();

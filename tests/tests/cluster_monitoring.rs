@@ -7,7 +7,7 @@
 //! cluster objects have the same keys as nats-server's.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -51,45 +51,9 @@ fn start(imp: Impl, name: &str, route_port: u16, peer_route_port: u16) -> Node {
 
 /// One raw HTTP/1.1 GET: the JSON body.
 fn json(n: &Node, path: &str) -> Value {
-    let mut s = TcpStream::connect(("127.0.0.1", n.http)).expect("monitor port");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head");
-    assert!(
-        head.starts_with("HTTP/1.1 200"),
-        "{} {path}: {text}",
-        n.server.imp()
-    );
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
+    let (status, body) = canopy_tests::http_get(n.http, path);
+    assert_eq!(status, 200, "{} {path}: {body}", n.server.imp());
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
-}
-
-/// Joins a chunked body (Go switches to chunks for larger responses).
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).expect("chunk size");
-        if n == 0 {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = &after[n + 2..];
-    }
-    out
 }
 
 fn keys(v: &Value) -> BTreeSet<String> {
