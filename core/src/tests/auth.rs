@@ -3,7 +3,7 @@
 //! imports) with exact bytes, through the engine alone.
 
 use super::harness::Harness;
-use super::route_peer::{cluster, peer_info, route_connect};
+use super::route_peer::{cluster, peer_hello};
 use crate::auth::{encode_user_seed, public_of_seed, sign_nonce, NkeyEntry, UserEntry};
 use crate::options::AccountImport;
 use crate::perms::{Entry, Permissions, Responses, Rule};
@@ -244,14 +244,7 @@ fn imports_across_a_route() {
     options.cluster = Some(cluster());
     let mut h = Harness::new(options);
     let r = h.route();
-    h.send(
-        r,
-        &format!(
-            "{}{}PING\r\n",
-            route_connect("NPEER", "testc"),
-            peer_info("NPEER", 6223, "127.0.0.1:4223")
-        ),
-    );
+    h.send(r, &peer_hello("NPEER", 6223, "127.0.0.1:4223"));
     let snapshot = h.take(r);
     let prefix = snapshot
         .lines()

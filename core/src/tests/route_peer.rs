@@ -43,6 +43,15 @@ pub(crate) fn peer_info(id: &str, port: u16, client_url: &str) -> String {
     peer_info_named(id, id, port, client_url)
 }
 
+/// What a peer sends on a route it dialed: CONNECT, its INFO, and PING.
+pub(crate) fn peer_hello(id: &str, port: u16, client_url: &str) -> String {
+    format!(
+        "{}{}PING\r\n",
+        route_connect(id, "testc"),
+        peer_info(id, port, client_url)
+    )
+}
+
 impl Harness {
     /// Accepts a connection on the route port and discards its INFO.
     pub(crate) fn route(&mut self) -> ConnId {

@@ -6,7 +6,7 @@
 //! a local member over routes).
 
 use super::harness::{info_json, Harness};
-use super::route_peer::{cluster, clustered, peer_info, route_connect};
+use super::route_peer::{cluster, clustered, peer_hello, peer_info, route_connect};
 use crate::route::RouteAddr;
 use crate::{ClusterOptions, ConnId, Options};
 use std::time::Duration;
@@ -147,14 +147,7 @@ fn r51_snapshot_then_pong() {
         "SUB foo 1\r\nSUB bar grp 2\r\nSUB bar grp 3\r\nSUB foo 4\r\n",
     );
     let r = h.route();
-    h.send(
-        r,
-        &format!(
-            "{}{}PING\r\n",
-            route_connect("NFAKE1", "testc"),
-            peer_info("NFAKE1", 16300, "127.0.0.1:16399")
-        ),
-    );
+    h.send(r, &peer_hello("NFAKE1", 16300, "127.0.0.1:16399"));
     let out = h.take(r);
     let mut lines: Vec<&str> = out.split_terminator("\r\n").collect();
     assert_eq!(lines.pop(), Some("PONG"), "{out}");
@@ -168,14 +161,7 @@ fn r51_snapshot_then_pong() {
 fn r51_empty_snapshot_is_just_pong() {
     let mut h = server();
     let r = h.route();
-    h.send(
-        r,
-        &format!(
-            "{}{}PING\r\n",
-            route_connect("NFAKE1", "testc"),
-            peer_info("NFAKE1", 16300, "127.0.0.1:16399")
-        ),
-    );
+    h.send(r, &peer_hello("NFAKE1", 16300, "127.0.0.1:16399"));
     assert_eq!(h.take(r), "PONG\r\n");
 }
 
@@ -789,14 +775,7 @@ fn duplicate_route_closed_silently() {
     let c = h.connected(QUIET);
     let r1 = fake_route(&mut h, "NFAKE1", 16300, "127.0.0.1:16399");
     let r2 = h.route();
-    h.send(
-        r2,
-        &format!(
-            "{}{}PING\r\n",
-            route_connect("NFAKE1", "testc"),
-            peer_info("NFAKE1", 16300, "127.0.0.1:16399")
-        ),
-    );
+    h.send(r2, &peer_hello("NFAKE1", 16300, "127.0.0.1:16399"));
     assert_eq!(h.take(r2), "");
     assert!(h.is_closed(r2));
     // The first one is kept and still works.
@@ -1205,14 +1184,7 @@ fn dialed_route_ignores_connect_from_peer() {
     let d = h.dials[0].0;
     h.dialed(d);
     h.take(d);
-    h.send(
-        d,
-        &format!(
-            "{}{}PING\r\n",
-            route_connect("NFAKE1", "testc"),
-            peer_info("NFAKE1", 16300, "127.0.0.1:16399")
-        ),
-    );
+    h.send(d, &peer_hello("NFAKE1", 16300, "127.0.0.1:16399"));
     assert_eq!(h.take(d), "PONG\r\n");
     assert!(!h.is_closed(d));
 }
