@@ -2,6 +2,7 @@
 //! accepting, moving bytes through the pipes, reads on both sides, and the
 //! two sides closing.
 
+use super::{ops_through, read_cap};
 use super::{Ev, World};
 use crate::checker::{IncId, OpRef, Pos, Processed};
 use crate::client_model::Note;
@@ -194,19 +195,12 @@ impl World {
             if !conn.engine_open {
                 return;
             }
-            // Reads are capped as the tokio driver caps them, so one read of
-            // publishes cannot overflow a consumer before the engine flushes.
             let max_pending = self.nodes[conn.node].options.max_pending;
-            let read_max = (max_pending / 8).clamp(4096, 256 * 1024);
-            let Some((data, reset)) = conn.up.read(now, read_max) else {
+            let Some((data, reset)) = conn.up.read(now, read_cap(max_pending)) else {
                 break;
             };
             let end = conn.up.read;
-            while conn.ops.front().is_some_and(|&(e, _)| e <= end) {
-                if let Some(op) = conn.ops.pop_front() {
-                    done.push(op);
-                }
-            }
+            ops_through(&mut conn.ops, end, &mut done);
             let (node, e) = (conn.node, conn.engine);
             let Some(e) = e else {
                 return;

@@ -42,6 +42,27 @@ pub type EngineSetup = Arc<dyn Fn(&mut Server) + Send + Sync>;
 /// How often a fault with no target yet is retried, and how many times.
 const FAULT_RETRY: (Duration, u32) = (Duration::from_millis(100), 20);
 
+/// The largest read handed to an engine: capped against max_pending as the
+/// tokio driver caps it, so one read of publishes cannot overflow a
+/// consumer before the engine flushes.
+fn read_cap(max_pending: usize) -> usize {
+    (max_pending / 8).clamp(4096, 256 * 1024)
+}
+
+/// Moves the ops whose last byte is at or before stream offset `end` from
+/// `pending` to `done`: the ops one read completed.
+fn ops_through<T>(
+    pending: &mut std::collections::VecDeque<(u64, T)>,
+    end: u64,
+    done: &mut Vec<(u64, T)>,
+) {
+    while pending.front().is_some_and(|&(o, _)| o <= end) {
+        if let Some(op) = pending.pop_front() {
+            done.push(op);
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Ev {
     Accept(u64),

@@ -9,6 +9,7 @@
 //! learns which interest and which messages crossed, and when the peer
 //! processed them.
 
+use super::{ops_through, read_cap};
 use super::{Ev, World};
 use crate::checker::{LinkId, Processed};
 use crate::link::{Dir, LinkRules, Pipe};
@@ -273,16 +274,11 @@ impl World {
             }
             let (node, e, writer) = (conn.ends[r].node, conn.ends[r].engine, conn.ends[p].node);
             let max_pending = self.nodes[node].options.max_pending;
-            let read_max = (max_pending / 8).clamp(4096, 256 * 1024);
-            let Some((data, reset)) = conn.pipes[p].read(now, read_max) else {
+            let Some((data, reset)) = conn.pipes[p].read(now, read_cap(max_pending)) else {
                 break;
             };
             let end = conn.pipes[p].read;
-            while conn.ops[p].front().is_some_and(|&(o, _)| o <= end) {
-                if let Some(op) = conn.ops[p].pop_front() {
-                    done.push(op);
-                }
-            }
+            ops_through(&mut conn.ops[p], end, &mut done);
             let link = conn.links[p];
             let Some(e) = e else {
                 return;
