@@ -18,11 +18,6 @@ impl Server {
         self.routes.by_id.len()
     }
 
-    /// The connection registered as the route to `peer_server_id`.
-    pub fn route_conn(&self, peer_server_id: &str) -> Option<ConnId> {
-        self.routes.by_id.get(peer_server_id).copied()
-    }
-
     /// The interest this engine holds for the registered route to
     /// `peer_server_id` as sorted `(account, subject, queue, weight)`
     /// entries (weight: queue members behind the entry, 1 for plain
