@@ -602,11 +602,8 @@ impl Server {
             };
             let matches = self.accounts[target.0 as usize].sublist.matches(&subject);
             delivered += self.deliver_matches(conn, true, &matches, &fwd, None, now);
-            if service && !self.routes.by_id.is_empty() {
-                let remote = self.accounts[target.0 as usize].remote.matches(&subject);
-                if !remote.plain.is_empty() || !remote.queues.is_empty() {
-                    delivered += self.forward_to_routes(target, &remote, &fwd, now);
-                }
+            if service {
+                delivered += self.to_routes(target, &fwd, now);
             }
         }
         delivered
@@ -614,7 +611,7 @@ impl Server {
 
     /// `_R_.`, this server's six-character reply prefix, and six random
     /// letters and digits. The prefix is this server's own, so a cluster
-    /// routes responses back here (see `routes.rs`).
+    /// routes responses back here (see `route_interest.rs`).
     fn new_service_reply(&mut self) -> Bytes {
         let mut out = b"_R_.".to_vec();
         out.extend_from_slice(&self.reply_prefix);
@@ -1102,12 +1099,7 @@ impl Server {
         };
         let matches = self.accounts[account.0 as usize].sublist.matches(&subject);
         let mut delivered = self.deliver_matches(conn, echo, &matches, &msg, None, now);
-        if !self.routes.by_id.is_empty() {
-            let remote = self.accounts[account.0 as usize].remote.matches(&subject);
-            if !remote.plain.is_empty() || !remote.queues.is_empty() {
-                delivered += self.forward_to_routes(account, &remote, &msg, now);
-            }
-        }
+        delivered += self.to_routes(account, &msg, now);
         if !self.imports.is_empty() || !self.service_replies.is_empty() {
             delivered += self.cross_accounts(conn, account, &msg, false, now);
         }

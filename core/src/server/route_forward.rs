@@ -11,6 +11,22 @@ use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
 impl Server {
+    /// Sends a message published here (by a client, or a service request
+    /// mapped here) to the routes with interest in it; returns the number
+    /// of routes sent to.
+    pub(super) fn to_routes(&mut self, account: AccountId, msg: &Msg<'_>, now: Instant) -> usize {
+        if self.routes.by_id.is_empty() {
+            return 0;
+        }
+        let remote = self.accounts[account.0 as usize]
+            .remote
+            .matches(msg.subject);
+        if remote.plain.is_empty() && remote.queues.is_empty() {
+            return 0;
+        }
+        self.forward_to_routes(account, &remote, msg, now)
+    }
+
     /// Sends a client's message to the routes with interest: once per
     /// route, naming the queue groups that route should serve: those the
     /// local delivery just before did not serve (`routes.served`; a group
