@@ -603,7 +603,7 @@ impl Server {
             let matches = self.accounts[target.0 as usize].sublist.matches(&subject);
             delivered += self.deliver_matches(conn, true, &matches, &fwd, None, now);
             if service {
-                delivered += self.to_routes(target, &fwd, now);
+                delivered += self.send_to_routes(target, &fwd, now);
             }
         }
         delivered
@@ -1099,7 +1099,7 @@ impl Server {
         };
         let matches = self.accounts[account.0 as usize].sublist.matches(&subject);
         let mut delivered = self.deliver_matches(conn, echo, &matches, &msg, None, now);
-        delivered += self.to_routes(account, &msg, now);
+        delivered += self.send_to_routes(account, &msg, now);
         if !self.imports.is_empty() || !self.service_replies.is_empty() {
             delivered += self.cross_accounts(conn, account, &msg, false, now);
         }
