@@ -14,7 +14,12 @@ impl Server {
     /// Sends a message published here (by a client, or a service request
     /// mapped here) to the routes with interest in it; returns the number
     /// of routes sent to.
-    pub(super) fn send_to_routes(&mut self, account: AccountId, msg: &Msg<'_>, now: Instant) -> usize {
+    pub(super) fn send_to_routes(
+        &mut self,
+        account: AccountId,
+        msg: &Msg<'_>,
+        now: Instant,
+    ) -> usize {
         if self.routes.by_id.is_empty() {
             return 0;
         }
