@@ -1061,10 +1061,14 @@ fn no_auth_user_telnet() -> Session {
 }
 
 /// Check 37: under no_auth_user a silent client still times out, and one
-/// that started with an op (telnet style) does not.
+/// that started with an op (telnet style) does not. The auth timeout is
+/// half a second so that the silent client is gone well before the first
+/// server PING (2 s plus up to 20% jitter) could reach either connection.
 fn no_auth_user_timeouts() -> Session {
     s("no_auth_user_timeouts")
-        .config(&format!("{ACCOUNTS}no_auth_user: b\n"))
+        .config(&format!(
+            "{ACCOUNTS}no_auth_user: b\nauthorization {{\n  timeout: 0.5\n}}\n"
+        ))
         .open(0)
         .send(0, "SUB foo 1\r\n")
         .open(1)
