@@ -184,7 +184,14 @@ fn endpoints_agree_with_nats_server() {
         gone.shutdown(std::net::Shutdown::Both).unwrap();
         keep.push((sub, (p, pr)));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // Until each server has seen the third client leave.
+    for m in [&ours, &theirs] {
+        let by = std::time::Instant::now() + Duration::from_secs(5);
+        while json(m, "/varz")["connections"] != 2 {
+            assert!(std::time::Instant::now() < by, "the closed client stays");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 
     let mut diffs = Vec::new();
     for path in [

@@ -81,8 +81,10 @@ fn sighup_keeps_flags_and_refuses_a_rename(imp: Impl) {
     // `-p` on the command line overrides the file on reload as at start:
     // the port stays, and only max_payload changes.
     reload(&server, imp);
-    server.wait_for_log("hangup", Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(300));
+    server.wait_for_log(
+        "[INF] Reloaded server configuration",
+        Duration::from_secs(10),
+    );
     assert_eq!(info(&server)["port"], server.port(), "{imp}");
     assert_eq!(info(&server)["max_payload"], 1000, "{imp}");
     std::fs::write(&conf, "max_payload: 1000\nserver_name: renamed\n").unwrap();
