@@ -78,18 +78,16 @@ impl Server {
             solicit: Some(idx),
             ..Default::default()
         }));
-        let s = &self.routes.solicits[idx];
-        let credentials = match (&s.addr.user, &s.addr.password) {
-            (Some(u), p) => Some((u.clone(), p.clone().unwrap_or_default())),
-            (None, _) => None,
-        };
+        let addr = &self.routes.solicits[idx].addr;
         self.scratch.clear();
         crate::route::write_connect(
             &mut self.scratch,
             &self.info.server_id,
             &self.info.cluster,
             self.info.cluster_dynamic,
-            credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+            addr.user
+                .as_deref()
+                .map(|u| (u, addr.password.as_deref().unwrap_or_default())),
         );
         client.out.push_slice(self.scratch.as_bytes());
         self.scratch.clear();
@@ -235,15 +233,9 @@ impl Server {
             return;
         }
         // Our cluster credentials, only when the peer asks for them.
-        if let Some((u, p)) = self
-            .options
-            .cluster
-            .as_ref()
-            .and_then(|c| c.credentials.clone())
-            .filter(|_| info.auth_required)
-        {
-            addr.user = Some(u);
-            addr.password = Some(p);
+        if let Some((u, p)) = self.cluster_credentials().filter(|_| info.auth_required) {
+            addr.user = Some(u.clone());
+            addr.password = Some(p.clone());
         }
         tracing::debug!("Connecting to implicit route {}", addr.host_port());
         self.routes

@@ -120,7 +120,7 @@ impl Server {
             .options
             .cluster
             .as_ref()
-            .filter(|c| c.credentials.is_some())
+            .filter(|_| self.cluster_credentials().is_some())
         {
             self.timers
                 .set(TimerKey::AuthTimeout(id), now + c.auth_timeout);
@@ -150,6 +150,12 @@ impl Server {
     }
 
     /// Client URLs to put in our route INFO (none with `no_advertise`).
+    /// The user and password of `cluster { authorization }`, when set:
+    /// what peers must send, and what we send to a peer that asks.
+    pub(super) fn cluster_credentials(&self) -> Option<&(String, String)> {
+        self.options.cluster.as_ref()?.credentials.as_ref()
+    }
+
     fn advertised_urls(&self) -> Vec<String> {
         if self
             .options
@@ -193,11 +199,7 @@ impl Server {
     pub(super) fn write_route_info(&mut self, nonce: &str, trailing_space: bool) {
         let (host, port, ip) = self.own_route_info();
         let urls = self.advertised_urls();
-        let auth = self
-            .options
-            .cluster
-            .as_ref()
-            .is_some_and(|c| c.credentials.is_some());
+        let auth = self.cluster_credentials().is_some();
         let mut out = std::mem::take(&mut self.scratch);
         OwnRouteInfo {
             server_id: &self.info.server_id,
@@ -327,17 +329,12 @@ impl Server {
             self.refuse(conn, &text, CloseReason::ProtocolViolation, now);
             return;
         }
-        if let Some((user, pass)) = self
-            .options
-            .cluster
-            .as_ref()
-            .and_then(|c| c.credentials.clone())
-        {
+        if let Some((user, pass)) = self.cluster_credentials() {
             let ok = connect.user.as_deref() == Some(user.as_str())
                 && connect
                     .pass
                     .as_deref()
-                    .is_some_and(|p| crate::auth::password_matches(&pass, p));
+                    .is_some_and(|p| crate::auth::password_matches(pass, p));
             if !ok {
                 self.fail_with(
                     conn,
