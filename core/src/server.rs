@@ -512,16 +512,7 @@ impl Server {
                 TimerKey::WriteDeadline(conn) => {
                     let open = self.conns.get(&conn).is_some_and(|c| !c.closed);
                     if open {
-                        tracing::info!("{} - Slow Consumer Detected: WriteDeadline exceeded", conn);
-                        self.stats.slow_consumers += 1;
-                        self.events.push_back(Event::SlowConsumerDetected { conn });
-                        self.close(
-                            conn,
-                            CloseReason::SlowConsumerWriteDeadline,
-                            false,
-                            true,
-                            now,
-                        );
+                        self.slow_consumer(conn, CloseReason::SlowConsumerWriteDeadline, now);
                     }
                 }
             }
@@ -1236,7 +1227,7 @@ impl Server {
         let pending = c.out.pending();
         let target = sub.conn;
         if pending > max_pending && !mutated!(self, ignore_max_pending) {
-            self.slow_consumer_pending(target, now);
+            self.slow_consumer(target, CloseReason::SlowConsumerPendingBytes, now);
             return true;
         }
         self.mark_dirty(target);
@@ -1250,10 +1241,14 @@ impl Server {
         true
     }
 
-    /// Closes a client whose outbound bytes passed max_pending (nats-server's
-    /// `Slow Consumer (Pending Bytes)`).
-    fn slow_consumer_pending(&mut self, conn: ConnId, now: Instant) {
-        if let Some(c) = self.conns.get(&conn) {
+    /// Counts, reports and closes a slow consumer: one whose outbound bytes
+    /// passed max_pending (`SlowConsumerPendingBytes`) or whose write
+    /// deadline passed (`SlowConsumerWriteDeadline`); the reason picks
+    /// nats-server's log line.
+    fn slow_consumer(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
+        if reason == CloseReason::SlowConsumerWriteDeadline {
+            tracing::info!("{} - Slow Consumer Detected: WriteDeadline exceeded", conn);
+        } else if let Some(c) = self.conns.get(&conn) {
             tracing::info!(
                 "{} - {} - Slow Consumer Detected: MaxPending of {} Exceeded",
                 c.peer,
@@ -1263,13 +1258,7 @@ impl Server {
         }
         self.stats.slow_consumers += 1;
         self.events.push_back(Event::SlowConsumerDetected { conn });
-        self.close(
-            conn,
-            CloseReason::SlowConsumerPendingBytes,
-            false,
-            true,
-            now,
-        );
+        self.close(conn, reason, false, true, now);
     }
 
     /// Closes the connections [`Server::mark_dirty`] found past
@@ -1277,7 +1266,7 @@ impl Server {
     fn close_overflowed(&mut self, now: Instant) {
         while let Some(conn) = self.overflowed.pop() {
             if self.conns.get(&conn).is_some_and(|c| !c.closed) {
-                self.slow_consumer_pending(conn, now);
+                self.slow_consumer(conn, CloseReason::SlowConsumerPendingBytes, now);
             }
         }
     }

@@ -4,6 +4,7 @@
 
 use super::{Msg, Server};
 use crate::account::AccountId;
+use crate::events::CloseReason;
 use crate::ids::ConnId;
 use crate::sublist::{Matches, Subscription};
 use crate::time::Instant;
@@ -154,7 +155,7 @@ impl Server {
         // relies on the write deadline; Canopy keeps every buffer bounded
         // (the simulator checks it), at the price of a reconnect.
         if pending > max_pending {
-            self.slow_consumer_pending(conn, now);
+            self.slow_consumer(conn, CloseReason::SlowConsumerPendingBytes, now);
             return true;
         }
         self.mark_dirty(conn);
