@@ -123,12 +123,7 @@ impl Scenario {
 
     /// Waits until every node is up and routed to every other one.
     pub fn wait_mesh(mut self) -> Scenario {
-        let end = self.world.now() + WAIT_LIMIT;
-        while !self.world.mesh_complete() && !self.world.failed() && self.world.now() < end {
-            let next = self.world.now() + Duration::from_millis(5);
-            self.world.run_until(next);
-        }
-        if !self.world.mesh_complete() {
+        if !self.run_until_true(Duration::from_millis(5), World::mesh_complete) {
             self.fail("the route mesh did not form");
         }
         self
@@ -141,18 +136,12 @@ impl Scenario {
         if self.world.nodes.len() < 2 {
             return self;
         }
-        let end = self.world.now() + WAIT_LIMIT;
-        loop {
-            let done = self.world.mesh_complete() && self.world.route_interest_diffs().is_empty();
-            if done || self.world.failed() {
-                break;
-            }
-            if self.world.now() >= end {
-                let diffs = self.world.route_interest_diffs().join("\n  ");
-                self.fail(&format!("route interest did not converge:\n  {diffs}"));
-            }
-            let next = self.world.now() + Duration::from_millis(1);
-            self.world.run_until(next);
+        let converged = self.run_until_true(Duration::from_millis(1), |w| {
+            w.mesh_complete() && w.route_interest_diffs().is_empty()
+        });
+        if !converged && !self.world.failed() {
+            let diffs = self.world.route_interest_diffs().join("\n  ");
+            self.fail(&format!("route interest did not converge:\n  {diffs}"));
         }
         self
     }
@@ -200,12 +189,7 @@ impl Scenario {
     /// Waits until every client is connected and subscribed again, the
     /// mesh is whole and route interest converged.
     pub fn wait_recovered(mut self) -> Scenario {
-        let end = self.world.now() + WAIT_LIMIT;
-        while !self.world.all_settled() && !self.world.failed() && self.world.now() < end {
-            let next = self.world.now() + Duration::from_millis(5);
-            self.world.run_until(next);
-        }
-        if !self.world.all_settled() {
+        if !self.run_until_true(Duration::from_millis(5), World::all_settled) {
             self.fail("clients did not reconnect");
         }
         self.wait_mesh().wait_interest()
@@ -433,16 +417,22 @@ impl Scenario {
     }
 
     fn wait_settled(mut self, c: usize) -> Scenario {
-        let end = self.world.now() + WAIT_LIMIT;
-        while !self.world.settled(c) && !self.world.failed() && self.world.now() < end {
-            let next = self.world.now() + Duration::from_millis(1);
-            self.world.run_until(next);
-        }
-        if !self.world.settled(c) {
+        if !self.run_until_true(Duration::from_millis(1), |w| w.settled(c)) {
             let name = self.world.clients[c].spec.name.clone();
             self.fail(&format!("{name} did not connect and subscribe"));
         }
         self
+    }
+
+    /// Runs the world `step` at a time until `done` holds, the world
+    /// fails, or [`WAIT_LIMIT`] passes; whether `done` holds.
+    fn run_until_true(&mut self, step: Duration, done: impl Fn(&World) -> bool) -> bool {
+        let end = self.world.now() + WAIT_LIMIT;
+        while !done(&self.world) && !self.world.failed() && self.world.now() < end {
+            let next = self.world.now() + step;
+            self.world.run_until(next);
+        }
+        done(&self.world)
     }
 
     fn idx(&self, name: &str) -> usize {

@@ -205,11 +205,7 @@ impl World {
             let Some(e) = e else {
                 return;
             };
-            self.step += 1;
-            let step = self.step;
-            self.trace.record(now, "read", id, step, &[]);
-            self.engine(node, |s| s.handle_read(e, data, now));
-            self.after_engine(node);
+            let step = self.feed_engine(node, e, data, now, "read", id);
             let open = self.conns.get(&id).is_some_and(|c| c.engine_open);
             for (offset, op) in done.drain(..) {
                 let p = if open {

@@ -5,6 +5,7 @@ use super::{Ev, World};
 use crate::checker::IncId;
 use crate::link::Dir;
 use crate::rng::engine_seed;
+use bytes::Bytes;
 use canopy_core::{Action, ConnId, Event, Instant, Options, Server};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -108,6 +109,26 @@ impl World {
         }
         self.schedule(now + down_for, Ev::EngineRestart { node, gen });
         true
+    }
+
+    /// Hands `data`, read from world connection `id`, to connection `e` of
+    /// `node`'s engine as the next step (traced as `what`), then carries
+    /// out what the engine did; returns the step.
+    pub(super) fn feed_engine(
+        &mut self,
+        node: usize,
+        e: ConnId,
+        data: Bytes,
+        now: Instant,
+        what: &'static str,
+        id: u64,
+    ) -> u64 {
+        self.step += 1;
+        let step = self.step;
+        self.trace.record(now, what, id, step, &[]);
+        self.engine(node, |s| s.handle_read(e, data, now));
+        self.after_engine(node);
+        step
     }
 
     /// Drains the engine's actions and events as a driver does, checks the

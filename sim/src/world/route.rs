@@ -283,11 +283,7 @@ impl World {
             let Some(e) = e else {
                 return;
             };
-            self.step += 1;
-            let step = self.step;
-            self.trace.record(now, "route-read", id, step, &[]);
-            self.engine(node, |s| s.handle_read(e, data, now));
-            self.after_engine(node);
+            let step = self.feed_engine(node, e, data, now, "route-read", id);
             let open = self.routes.get(&id).is_some_and(|c| c.ends[r].open);
             if let Some(link) = link {
                 for (offset, op) in done.drain(..) {
