@@ -621,15 +621,20 @@ fn config_cluster(imps: &[Impl], config: &str, name: &str) -> Vec<Server> {
 }
 
 /// Connects as `user` (whose password is its name).
-async fn login(user: &str, server: &Server) -> Client {
-    timeout(
-        WAIT,
-        async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
-            .connect(server.url()),
-    )
-    .await
-    .expect("connect timed out")
-    .expect("connect")
+/// One client of `user` (whose password is its name) on each server.
+async fn logins(user: &str, servers: &[Server]) -> Vec<Client> {
+    let mut clients = Vec::new();
+    for server in servers {
+        let connect = async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
+            .connect(server.url());
+        clients.push(
+            timeout(WAIT, connect)
+                .await
+                .expect("connect timed out")
+                .expect("connect"),
+        );
+    }
+    clients
 }
 
 /// Accounts stay apart across routes: interest and messages carry the
@@ -644,12 +649,7 @@ fn accounts_stay_apart_across_a_mixed_cluster() {
             accounts,
             "acc",
         );
-        let mut a = Vec::new();
-        let mut b = Vec::new();
-        for s in &servers {
-            a.push(login("a", s).await);
-            b.push(login("b", s).await);
-        }
+        let (a, b) = (logins("a", &servers).await, logins("b", &servers).await);
         let mut a_subs = Vec::new();
         let mut b_subs = Vec::new();
         for i in 0..servers.len() {
@@ -698,12 +698,7 @@ fn imports_between_accounts_work_across_a_mixed_cluster() {
             accounts,
             "imp",
         );
-        let mut a = Vec::new();
-        let mut b = Vec::new();
-        for s in &servers {
-            a.push(login("a", s).await);
-            b.push(login("b", s).await);
-        }
+        let (a, b) = (logins("a", &servers).await, logins("b", &servers).await);
         // A responder of account A on every server.
         let mut handles = Vec::new();
         for (k, c) in a.iter().enumerate() {

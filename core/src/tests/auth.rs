@@ -2,7 +2,7 @@
 //! no_auth_user, permissions, reserved replies, allow_responses, accounts,
 //! imports) with exact bytes, through the engine alone.
 
-use super::harness::Harness;
+use super::harness::{info_json, Harness};
 use super::route_peer::{cluster, peer_hello};
 use crate::auth::{encode_user_seed, public_of_seed, sign_nonce, NkeyEntry, UserEntry};
 use crate::options::AccountImport;
@@ -31,12 +31,12 @@ fn login(h: &mut Harness, name: &str) -> crate::ConnId {
     ))
 }
 
-fn info_json(info: &str) -> serde_json::Value {
-    let body = info
-        .strip_prefix("INFO ")
-        .and_then(|s| s.strip_suffix(" \r\n"))
-        .expect("INFO line");
-    serde_json::from_str(body).expect("INFO JSON")
+/// The reply subject of the message `out` that starts with `head`.
+fn reply_of(out: &str, head: &str) -> String {
+    out.strip_prefix(head)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("no {head:?} in {out:?}"))
+        .to_string()
 }
 
 #[test]
@@ -219,11 +219,7 @@ fn c48_service_import_rewrites_and_returns_the_reply() {
     h.send(a, "SUB svcA.echo 10\r\n");
     h.send(b, "SUB echo.reply 3\r\nPUB echo echo.reply 3\r\nabc\r\n");
     let got = h.take(a);
-    let reply = got
-        .strip_prefix("MSG svcA.echo 10 ")
-        .and_then(|r| r.split(' ').next())
-        .expect("rewritten request")
-        .to_string();
+    let reply = reply_of(&got, "MSG svcA.echo 10 ");
     assert!(reply.starts_with("_R_.") && reply.len() == 17, "{reply}");
     assert_eq!(got, format!("MSG svcA.echo 10 {reply} 3\r\nabc\r\n"));
     h.send(a, &format!("PUB {reply} 3\r\nABC\r\n"));
@@ -267,11 +263,8 @@ fn imports_across_a_route() {
     h.send(r, "RS+ A svcA.echo\r\n");
     h.send(b, "PUB echo echo.reply 3\r\nabc\r\n");
     let sent = h.take(r);
-    let reply = sent
-        .strip_prefix("RMSG A svcA.echo ")
-        .and_then(|s| s.split(' ').next())
-        .expect("request routed in the exporter's account")
-        .to_string();
+    // The request is routed in the exporter's account.
+    let reply = reply_of(&sent, "RMSG A svcA.echo ");
     assert!(reply.starts_with(&format!("_R_.{prefix}.")), "{sent}");
     assert_eq!(sent, format!("RMSG A svcA.echo {reply} 3\r\nabc\r\n"));
     h.send(r, &format!("RMSG A {reply} 3\r\nABC\r\n"));

@@ -130,6 +130,15 @@ impl Harness {
         String::from_utf8_lossy(&self.out.remove(&conn).unwrap_or_default()).into_owned()
     }
 
+    /// Sends `data` on `conn`, which must then be closed; what the server
+    /// wrote before closing it.
+    pub(crate) fn send_closed(&mut self, conn: ConnId, data: &str) -> String {
+        self.send(conn, data);
+        assert!(self.is_closed(conn), "{conn:?} stays open after {data:?}");
+        self.take(conn)
+    }
+
+    /// Whether the server closed `conn`.
     pub(crate) fn is_closed(&self, conn: ConnId) -> bool {
         self.closed.contains(&conn)
     }

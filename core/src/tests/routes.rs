@@ -102,24 +102,23 @@ fn r49_no_advertise_omits_connect_urls() {
 fn r49_client_connect_on_route_port() {
     let mut h = server();
     let r = h.route();
-    h.send(
-        r,
-        "CONNECT {\"verbose\":false,\"lang\":\"go\",\"version\":\"1.0\"}\r\n",
+    assert_eq!(
+        h.send_closed(
+            r,
+            "CONNECT {\"verbose\":false,\"lang\":\"go\",\"version\":\"1.0\"}\r\n"
+        ),
+        "-ERR 'attempted to connect to route port'\r\n"
     );
-    assert_eq!(h.take(r), "-ERR 'attempted to connect to route port'\r\n");
-    assert!(h.is_closed(r));
 }
 
 #[test]
 fn r49_gateway_connect_on_route_port() {
     let mut h = server();
     let r = h.route();
-    h.send(r, "CONNECT {\"gateway\":\"gw1\",\"name\":\"NGW\"}\r\n");
     assert_eq!(
-        h.take(r),
+        h.send_closed(r, "CONNECT {\"gateway\":\"gw1\",\"name\":\"NGW\"}\r\n"),
         "-ERR 'Rejecting connection from gateway \"gw1\" on the Route port'\r\n"
     );
-    assert!(h.is_closed(r));
 }
 
 // ---- check 50: cluster name -------------------------------------------------
@@ -128,12 +127,10 @@ fn r49_gateway_connect_on_route_port() {
 fn r50_cluster_name_mismatch() {
     let mut h = server();
     let r = h.route();
-    h.send(r, &route_connect("NOTHER", "other"));
     assert_eq!(
-        h.take(r),
+        h.send_closed(r, &route_connect("NOTHER", "other")),
         "-ERR 'Rejecting connection, cluster name \"other\" does not match \"testc\"'\r\n"
     );
-    assert!(h.is_closed(r));
 }
 
 // ---- check 51: interest sent to routes ----------------------------------------
@@ -757,16 +754,17 @@ fn accepted_route_from_self_closed() {
         .as_str()
         .unwrap()
         .to_string();
-    h.send(
-        r,
-        &format!(
-            "{}{}",
-            route_connect(&own_id, "testc"),
-            peer_info(&own_id, 6222, "127.0.0.1:4222")
+    assert_eq!(
+        h.send_closed(
+            r,
+            &format!(
+                "{}{}",
+                route_connect(&own_id, "testc"),
+                peer_info(&own_id, 6222, "127.0.0.1:4222")
+            )
         ),
+        ""
     );
-    assert_eq!(h.take(r), "");
-    assert!(h.is_closed(r));
 }
 
 #[test]
@@ -818,18 +816,10 @@ fn pinned_account_connection_refused() {
     // peer is refused.
     let mut h = server();
     let r = h.route();
-    h.send(
-        r,
-        &format!(
+    assert_eq!(h.send_closed(r, &format!(
             "{}INFO {{\"server_id\":\"NGO\",\"host\":\"127.0.0.1\",\"port\":16248,\"cluster\":\"testc\",\"route_pool_size\":3,\"route_account\":\"$SYS\"}}\r\n",
             route_connect("NGO", "testc")
-        ),
-    );
-    assert_eq!(
-        h.take(r),
-        "-ERR 'Not possible to have a dedicated route for account \"$SYS\" between those servers'\r\n"
-    );
-    assert!(h.is_closed(r));
+        )), "-ERR 'Not possible to have a dedicated route for account \"$SYS\" between those servers'\r\n");
 }
 
 // ---- cluster authorization -----------------------------------------------------
@@ -876,18 +866,20 @@ fn auth_info_says_auth_required() {
 fn auth_wrong_password() {
     let mut h = auth_server();
     let r = h.route();
-    h.send(r, &auth_connect("ru", "nope"));
-    assert_eq!(h.take(r), "-ERR 'Authorization Violation'\r\n");
-    assert!(h.is_closed(r));
+    assert_eq!(
+        h.send_closed(r, &auth_connect("ru", "nope")),
+        "-ERR 'Authorization Violation'\r\n"
+    );
 }
 
 #[test]
 fn auth_missing_credentials() {
     let mut h = auth_server();
     let r = h.route();
-    h.send(r, &route_connect("NFAKE1", "testc"));
-    assert_eq!(h.take(r), "-ERR 'Authorization Violation'\r\n");
-    assert!(h.is_closed(r));
+    assert_eq!(
+        h.send_closed(r, &route_connect("NFAKE1", "testc")),
+        "-ERR 'Authorization Violation'\r\n"
+    );
 }
 
 #[test]
@@ -937,9 +929,10 @@ fn ping_before_connect_is_refused_with_or_without_auth() {
 fn client_ops_on_route_are_unknown() {
     let mut h = server();
     let r = fake_route(&mut h, "NFAKE1", 16300, "127.0.0.1:16399");
-    h.send(r, "SUB foo 1\r\n");
-    assert_eq!(h.take(r), "-ERR 'Unknown Protocol Operation'\r\n");
-    assert!(h.is_closed(r));
+    assert_eq!(
+        h.send_closed(r, "SUB foo 1\r\n"),
+        "-ERR 'Unknown Protocol Operation'\r\n"
+    );
 }
 
 // ---- interest of a closed route ---------------------------------------------------
