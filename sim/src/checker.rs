@@ -50,6 +50,19 @@ pub enum Processed {
     Uncertain,
 }
 
+impl Processed {
+    /// An op that ended at `offset` of the read handed over as `step`:
+    /// processed there if the connection was still `open` after the read,
+    /// otherwise maybe.
+    pub fn in_read(open: bool, step: u64, offset: u64) -> Processed {
+        if open {
+            Processed::At(Pos { step, offset })
+        } else {
+            Processed::Uncertain
+        }
+    }
+}
+
 /// An op whose processing the world reports.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum OpRef {

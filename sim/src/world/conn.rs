@@ -4,7 +4,7 @@
 
 use super::{ops_through, read_cap};
 use super::{Ev, World};
-use crate::checker::{IncId, OpRef, Pos, Processed};
+use crate::checker::{IncId, OpRef, Processed};
 use crate::client_model::Note;
 use crate::link::{Dir, Pipe};
 use crate::rng::{Purpose, SimRng};
@@ -208,12 +208,8 @@ impl World {
             let step = self.feed_engine(node, e, data, now, "read", id);
             let open = self.conns.get(&id).is_some_and(|c| c.engine_open);
             for (offset, op) in done.drain(..) {
-                let p = if open {
-                    Processed::At(Pos { step, offset })
-                } else {
-                    Processed::Uncertain
-                };
-                self.checker.processed(op, p);
+                self.checker
+                    .processed(op, Processed::in_read(open, step, offset));
             }
             self.pump(id, Dir::Up);
             if reset {

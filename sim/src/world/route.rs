@@ -287,11 +287,7 @@ impl World {
             let open = self.routes.get(&id).is_some_and(|c| c.ends[r].open);
             if let Some(link) = link {
                 for (offset, op) in done.drain(..) {
-                    let at = if open {
-                        Processed::At(crate::checker::Pos { step, offset })
-                    } else {
-                        Processed::Uncertain
-                    };
+                    let at = Processed::in_read(open, step, offset);
                     match op {
                         RouteOp::Sub { subject, queue, .. } => {
                             self.checker.route_interest(link, &subject, queue, true, at)
