@@ -5,6 +5,7 @@
 //! cargo run -p canopy-sim --release -- --seeds 1000 --start 5000
 //! cargo run -p canopy-sim --release -- --seed 42               # replay one, with a trace
 //! cargo run -p canopy-sim --release -- --seeds 50 --check-determinism
+//! cargo run -p canopy-sim --release -- --start 200 --seeds 500 --hashes  # the behaviour fixture
 //! ```
 
 use canopy_sim::swarm::{self, RunReport, SwarmConfig};
@@ -18,13 +19,16 @@ const COMMIT: &str = match option_env!("CANOPY_GIT_COMMIT") {
 };
 
 const USAGE: &str = "usage: canopy-sim [--seeds N] [--start S] [--seed S] [--check-determinism] \
-[--no-faults] [--topology single|cluster3] [--verbose] [--trace EVENTS] [--mutation NAME]";
+[--no-faults] [--topology single|cluster3] [--verbose] [--trace EVENTS] [--mutation NAME] \
+[--hashes]";
 
 struct Args {
     seeds: u64,
     start: u64,
     replay: Option<u64>,
     determinism: bool,
+    /// Print `seed hash` lines (the behaviour fixture) instead of a summary.
+    hashes: bool,
     verbose: bool,
     ring: usize,
     cfg: SwarmConfig,
@@ -36,6 +40,7 @@ fn parse() -> Result<Args, String> {
         start: 0,
         replay: None,
         determinism: false,
+        hashes: false,
         verbose: false,
         ring: 50,
         cfg: SwarmConfig::default(),
@@ -61,6 +66,7 @@ fn parse() -> Result<Args, String> {
             "--start" => a.start = num(it.next(), "--start")?,
             "--seed" => a.replay = Some(num(it.next(), "--seed")?),
             "--check-determinism" => a.determinism = true,
+            "--hashes" => a.hashes = true,
             "--no-faults" => a.cfg.no_faults = true,
             "--topology" => {
                 a.cfg.topology = match it.next().as_deref() {
@@ -189,6 +195,9 @@ fn main() -> ExitCode {
     for seed in args.start..args.start + args.seeds {
         let r = swarm::run_seed(seed, &args.cfg);
         sim += r.sim_time;
+        if args.hashes {
+            println!("{seed} {:016x}", r.trace_hash);
+        }
         if args.verbose {
             println!(
                 "seed={seed} {} -> {}",

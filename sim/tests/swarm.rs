@@ -2,6 +2,17 @@
 //! threads share them; each seed draws single server or 3-node cluster,
 //! about half each) and the determinism check on 20 seeds. A failure
 //! names the seed and the command that replays it.
+//!
+//! The same 500 seeds are the behaviour fixture: their trace hashes are
+//! committed in `fixtures/trace_hashes.txt`, so a change that alters what
+//! any engine does on the wire (or when) shows up here. A commit that
+//! changes a hash on purpose says which observable behaviour changed and
+//! why, and regenerates the file in the same commit:
+//!
+//! ```text
+//! cargo run -p canopy-sim --release -- --start 200 --seeds 500 --hashes \
+//!     | grep -v seeds > sim/tests/fixtures/trace_hashes.txt
+//! ```
 
 use canopy_sim::swarm::{self, RunReport, SwarmConfig};
 
@@ -21,10 +32,44 @@ fn report(failures: &[RunReport]) -> String {
     text
 }
 
+/// The committed trace hash of `seed`, if the fixture has it.
+fn fixture_hash(seed: u64) -> Option<u64> {
+    include_str!("fixtures/trace_hashes.txt")
+        .lines()
+        .filter_map(|line| {
+            let (s, h) = line.split_once(' ')?;
+            Some((s.parse::<u64>().ok()?, u64::from_str_radix(h, 16).ok()?))
+        })
+        .find(|&(s, _)| s == seed)
+        .map(|(_, h)| h)
+}
+
 fn run_part(part: u64) {
     let start = FIRST + part * PER_TEST;
-    let failures = swarm::run_range(start, PER_TEST, &SwarmConfig::default());
+    let cfg = SwarmConfig::default();
+    let reports: Vec<RunReport> = (start..start + PER_TEST)
+        .map(|seed| swarm::run_seed(seed, &cfg))
+        .collect();
+    let failures: Vec<RunReport> = reports.iter().filter(|r| !r.passed()).cloned().collect();
     assert!(failures.is_empty(), "{}", report(&failures));
+    let changed: Vec<String> = reports
+        .iter()
+        .filter_map(|r| match fixture_hash(r.seed) {
+            Some(h) if h == r.trace_hash => None,
+            Some(h) => Some(format!(
+                "seed {}: trace hash {:016x}, fixture {h:016x}",
+                r.seed, r.trace_hash
+            )),
+            None => Some(format!("seed {}: not in the fixture", r.seed)),
+        })
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "behaviour changed on {} of {} seeds (see this file's header):\n{}",
+        changed.len(),
+        reports.len(),
+        changed.join("\n")
+    );
 }
 
 #[test]
