@@ -4,6 +4,7 @@
 use crate::ids::ConnId;
 use crate::time::Instant;
 use std::fmt;
+use std::time::Duration;
 
 /// Something the driver must do. Drain with [`crate::Server::poll_action`]
 /// after every `handle_*` call, in order.
@@ -31,16 +32,37 @@ pub enum Action {
         /// When reading may resume.
         until: Instant,
     },
-    /// Open a TCP connection to `addr` (`host:port`) for a route. On
-    /// success call [`crate::Server::handle_dialed`] and then treat `conn`
-    /// like an accepted socket; on failure call
+    /// Open a TCP connection to `addr` (`host:port`) for a link of
+    /// `kind`, giving up after `timeout`. On success call
+    /// [`crate::Server::handle_dialed`] and then treat `conn` like an
+    /// accepted socket; on failure (or timeout) call
     /// [`crate::Server::handle_dial_failed`].
     Dial {
         /// The id the engine gave the connection.
         conn: ConnId,
+        /// What the connection is for.
+        kind: LinkKind,
         /// Where to connect.
         addr: String,
+        /// How long the connect may take.
+        timeout: Duration,
     },
+}
+
+/// The kinds of server-to-server link the engine dials.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LinkKind {
+    /// A cluster route.
+    Route,
+}
+
+impl LinkKind {
+    /// The kind's name in logs and traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkKind::Route => "route",
+        }
+    }
 }
 
 /// A named timer. Every deadline the engine keeps has one of these names,

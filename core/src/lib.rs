@@ -35,7 +35,7 @@
 //! 2. Convert the real time into an engine [`Instant`] (a fixed epoch plus
 //!    elapsed nanoseconds; never backwards).
 //! 3. Call the matching `handle_*` with that `now`. Keep each read small
-//!    against `max_pending` (the tokio driver caps reads at max_pending/8):
+//!    against `max_pending`: at most [`Server::read_cap`] bytes a read;
 //!    the engine handles a whole read before any flush, so one huge read of
 //!    publishes could push a fast subscriber over its limit. A driver may batch
 //!    several inputs before step 4, but must keep each connection's reads in
@@ -94,7 +94,7 @@ pub mod timers;
 mod tests;
 
 pub use client::ConnStats;
-pub use events::{Action, CloseReason, Event, TimerKey};
+pub use events::{Action, CloseReason, Event, LinkKind, TimerKey};
 pub use ids::ConnId;
 pub use options::{ClientAuth, ClusterOptions, Options};
 pub use server::{ListenerKind, Server, ServerStats};

@@ -37,13 +37,6 @@ pub enum ListenerKind {
     Route,
 }
 
-/// Returned for calls that misuse the API (never for peer mistakes).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum ApiMisuse {
-    /// The connection id is not known to the engine.
-    UnknownConnection(ConnId),
-}
-
 /// Server-wide counters (the `/varz` numbers).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ServerStats {
@@ -152,6 +145,10 @@ struct LameDuck {
     /// Whether the grace period is over.
     closing: bool,
 }
+
+/// Smallest and largest read the engine asks for (see [`Server::read_cap`]).
+const READ_CAP_MIN: usize = 4096;
+const READ_CAP_MAX: usize = 256 * 1024;
 
 /// A fast-producer stall lasts this long (nats-server stalls 2 to 10 ms).
 const STALL_DURATION: Duration = Duration::from_millis(5);
@@ -426,7 +423,18 @@ impl Server {
         }
     }
 
-    /// Feeds bytes read from `conn`. Call for every read, in order.
+    /// The most bytes to hand the engine in one [`Server::handle_read`] of
+    /// `conn`. The engine handles a whole read before any flush, so one
+    /// huge read of publishes could push a fast subscriber past
+    /// max_pending; an eighth of it (between 4 KiB and 256 KiB) keeps a
+    /// read well inside. Drivers size their read buffers to this.
+    pub fn read_cap(&self, conn: ConnId) -> usize {
+        let _ = conn;
+        (self.options.max_pending / 8).clamp(READ_CAP_MIN, READ_CAP_MAX)
+    }
+
+    /// Feeds bytes read from `conn`. Call for every read, in order, each
+    /// at most [`Server::read_cap`] bytes.
     pub fn handle_read(&mut self, conn: ConnId, data: Bytes, now: Instant) {
         if conn.0 >= MONITOR_CONN_BASE {
             self.read_monitor(conn, &data, now);

@@ -66,8 +66,6 @@ const READ_MAX: usize = 256 * 1024;
 const READS_IN_FLIGHT: usize = 2;
 /// Most buffers handed to one vectored write.
 const MAX_IOVECS: usize = 64;
-/// How long a route dial may take (nats-server's DEFAULT_ROUTE_DIAL).
-const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a connection closed with a flush may take to drain.
 const CLOSE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
@@ -77,9 +75,6 @@ struct Driver {
     tx: mpsc::Sender<Input>,
     clock: Clock,
     scratch: Vec<Bytes>,
-    /// Largest single read: small enough against max_pending that one read
-    /// of publishes cannot overflow a consumer before the engine flushes.
-    read_max: usize,
 }
 
 /// Converts real time into engine time from a fixed epoch.
@@ -153,7 +148,6 @@ pub async fn run(
         tracing::warn!("OS randomness unavailable; using a time-derived seed");
         seed[..16].copy_from_slice(&clock.now().as_nanos().to_le_bytes().repeat(2));
     }
-    let read_max = (options.max_pending / 8).clamp(READ_MIN * 8, READ_MAX);
     let mut server = Server::new(options, seed, clock.now());
     server.handle_wall_clock(unix_nanos(), clock.now());
     let mut host = HostSampler::default();
@@ -163,7 +157,6 @@ pub async fn run(
         tx,
         clock,
         scratch: Vec::new(),
-        read_max,
     };
     loop {
         let deadline = server.poll_timeout().map(|(at, _)| clock.to_std(at));
@@ -237,11 +230,12 @@ impl Driver {
     ) {
         let _ = stream.set_nodelay(true);
         let id = server.handle_accept(kind, peer, self.clock.now());
-        self.attach(id, stream);
+        self.attach(id, stream, server.read_cap(id));
     }
 
-    /// Starts reading a connection the engine knows as `id`.
-    fn attach(&mut self, id: ConnId, stream: TcpStream) {
+    /// Starts reading a connection the engine knows as `id`, at most
+    /// `read_max` bytes a read.
+    fn attach(&mut self, id: ConnId, stream: TcpStream, read_max: usize) {
         let clock = self.clock;
         let stream = Arc::new(stream);
         let pause_until = Arc::new(AtomicU64::new(0));
@@ -253,7 +247,7 @@ impl Driver {
             credits.clone(),
             self.tx.clone(),
             clock,
-            self.read_max,
+            read_max.min(READ_MAX),
         ));
         self.conns.insert(
             id,
@@ -293,14 +287,14 @@ impl Driver {
                 match stream.peer_addr() {
                     Ok(peer) => {
                         if server.handle_dialed(id, peer, now) {
-                            self.attach(id, stream);
+                            self.attach(id, stream, server.read_cap(id));
                         }
                     }
                     Err(_) => server.handle_dial_failed(id, now),
                 }
             }
             Input::Dialed(id, Err(e)) => {
-                tracing::debug!("route dial failed: {e}");
+                tracing::debug!("dial failed: {e}");
                 server.handle_dial_failed(id, now);
             }
         }
@@ -334,18 +328,21 @@ impl Driver {
                         c.pause_until.store(until.as_nanos(), Ordering::Relaxed);
                     }
                 }
-                Action::Dial { conn, addr } => {
+                Action::Dial {
+                    conn,
+                    kind,
+                    addr,
+                    timeout,
+                } => {
                     let tx = self.tx.clone();
+                    tracing::trace!("dialing {} {addr}", kind.name());
                     tokio::spawn(async move {
-                        let result =
-                            match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(&addr))
-                                .await
-                            {
-                                Ok(r) => r,
-                                Err(_) => {
-                                    Err(io::Error::new(io::ErrorKind::TimedOut, "i/o timeout"))
-                                }
-                            };
+                        let result = match tokio::time::timeout(timeout, TcpStream::connect(&addr))
+                            .await
+                        {
+                            Ok(r) => r,
+                            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "i/o timeout")),
+                        };
                         let _ = tx.send(Input::Dialed(conn, result)).await;
                     });
                 }

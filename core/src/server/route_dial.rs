@@ -17,6 +17,8 @@ use std::time::Duration;
 const ROUTE_RECONNECT: Duration = Duration::from_secs(1);
 /// Longest pause between dials of a known member learned by gossip.
 const ROUTE_RECONNECT_MAX: Duration = Duration::from_secs(30);
+/// How long a route dial may take (nats-server's DEFAULT_ROUTE_DIAL).
+const ROUTE_DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Jitter added to a re-dial after a disconnect (up to 100 ms).
 const RECONNECT_JITTER_NS: u64 = 100_000_000;
 
@@ -148,7 +150,12 @@ impl Server {
         self.routes.solicits[idx].conn = Some(id);
         self.routes.dialing.insert(id, idx);
         tracing::debug!("Trying to connect to route on {addr}");
-        self.actions.push_back(Action::Dial { conn: id, addr });
+        self.actions.push_back(Action::Dial {
+            conn: id,
+            kind: crate::events::LinkKind::Route,
+            addr,
+            timeout: ROUTE_DIAL_TIMEOUT,
+        });
     }
 
     /// Schedules the next dial of solicit `idx`: after a failed dial, 1 s

@@ -169,7 +169,7 @@ impl Harness {
                     self.server.handle_closed(conn, self.now);
                 }
                 Action::PauseReading { conn, .. } => self.paused.push(conn),
-                Action::Dial { conn, addr } => self.dials.push((conn, addr)),
+                Action::Dial { conn, addr, .. } => self.dials.push((conn, addr)),
             }
         }
         while self.server.poll_event().is_some() {}

@@ -195,8 +195,8 @@ impl World {
             if !conn.engine_open {
                 return;
             }
-            let max_pending = self.nodes[conn.node].options.max_pending;
-            let Some((data, reset)) = conn.up.read(now, read_cap(max_pending)) else {
+            let cap = read_cap(&self.nodes, conn.node, conn.engine);
+            let Some((data, reset)) = conn.up.read(now, cap) else {
                 break;
             };
             let end = conn.up.read;

@@ -184,7 +184,7 @@ impl World {
     pub(super) fn do_action(&mut self, node: usize, action: Action) {
         let now = self.now();
         match action {
-            Action::Dial { conn, addr } => self.dial(node, conn, &addr),
+            Action::Dial { conn, addr, .. } => self.dial(node, conn, &addr),
             Action::Flush(c) if self.nodes[node].route_conns.contains_key(&c) => {
                 let (id, end) = self.nodes[node].route_conns[&c];
                 self.route_flush(node, c, id, end);

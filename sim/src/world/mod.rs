@@ -27,7 +27,7 @@ use crate::link::{Arrival, Dir, LinkRules};
 use crate::rng::SimRng;
 use crate::trace::Trace;
 use bytes::Bytes;
-use canopy_core::{Instant, Options, Server};
+use canopy_core::{ConnId, Instant, Options, Server};
 use conn::Conn;
 pub use engine::Node;
 use route::RouteConn;
@@ -42,11 +42,14 @@ pub type EngineSetup = Arc<dyn Fn(&mut Server) + Send + Sync>;
 /// How often a fault with no target yet is retried, and how many times.
 const FAULT_RETRY: (Duration, u32) = (Duration::from_millis(100), 20);
 
-/// The largest read handed to an engine: capped against max_pending as the
-/// tokio driver caps it, so one read of publishes cannot overflow a
-/// consumer before the engine flushes.
-fn read_cap(max_pending: usize) -> usize {
-    (max_pending / 8).clamp(4096, 256 * 1024)
+/// The largest read handed to engine `node` for its connection `conn`:
+/// what the engine asks for ([`Server::read_cap`]); 4 KiB while the engine
+/// is down (the bytes then go nowhere).
+fn read_cap(nodes: &[engine::Node], node: usize, conn: Option<ConnId>) -> usize {
+    match (&nodes[node].server, conn) {
+        (Some(server), Some(conn)) => server.read_cap(conn),
+        _ => 4096,
+    }
 }
 
 /// Moves the ops whose last byte is at or before stream offset `end` from

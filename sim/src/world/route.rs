@@ -273,8 +273,8 @@ impl World {
                 return;
             }
             let (node, e, writer) = (conn.ends[r].node, conn.ends[r].engine, conn.ends[p].node);
-            let max_pending = self.nodes[node].options.max_pending;
-            let Some((data, reset)) = conn.pipes[p].read(now, read_cap(max_pending)) else {
+            let cap = read_cap(&self.nodes, node, e);
+            let Some((data, reset)) = conn.pipes[p].read(now, cap) else {
                 break;
             };
             let end = conn.pipes[p].read;
