@@ -70,8 +70,8 @@
 pub mod account;
 pub mod auth;
 pub mod cli;
-mod client;
 pub mod config;
+mod conn;
 pub mod events;
 pub mod ids;
 pub mod info;
@@ -93,7 +93,7 @@ pub mod timers;
 #[cfg(test)]
 mod tests;
 
-pub use client::ConnStats;
+pub use conn::ConnStats;
 pub use events::{Action, CloseReason, Event, LinkKind, TimerKey};
 pub use ids::ConnId;
 pub use options::{ClientAuth, ClusterOptions, Options};

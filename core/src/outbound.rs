@@ -34,6 +34,13 @@ impl Outbound {
         self.queued += data.len();
     }
 
+    /// Appends `-ERR '<text>'\r\n`.
+    pub fn push_err(&mut self, text: &str) {
+        self.push_slice(b"-ERR '");
+        self.push_slice(text.as_bytes());
+        self.push_slice(b"'\r\n");
+    }
+
     /// Appends a payload: copied when small, queued by reference when large.
     pub fn push_payload(&mut self, payload: &Bytes) {
         if payload.len() < COPY_THRESHOLD {

@@ -4,16 +4,17 @@
 //! See the crate documentation for the run loop the driver follows.
 
 use crate::account::{Account, AccountId, GLOBAL_ACCOUNT};
-use crate::client::{Client, ConnStats};
+use crate::conn::policy::{PingRule, Reading};
+use crate::conn::{ClientState, Conn, ConnKind, ConnStats};
 use crate::events::{Action, CloseReason, Event, TimerKey};
 use crate::ids::ConnId;
 use crate::info::{ClientInfoExtra, ServerInfo};
 use crate::monitor::view::conn_info;
-use crate::monitor::{HostStats, MonitorState, MONITOR_CONN_BASE};
+use crate::monitor::{HostStats, MonitorState};
 use crate::nkey;
-use crate::options::{Options, FIRST_PING_INTERVAL, VERSION};
+use crate::options::{Options, VERSION};
 use crate::proto::parser::ParseError;
-use crate::proto::{ClientOp, Limits, ProtocolError};
+use crate::proto::{ClientOp, ProtocolError};
 use crate::rng::{Rng, Stream};
 use crate::subject;
 use crate::sublist::{Matches, Subscription};
@@ -198,8 +199,11 @@ pub struct Server {
     reply_prefix: [u8; 6],
     jitter_rng: Rng,
     hasher: ahash::RandomState,
-    pub(crate) conns: HashMap<ConnId, Client, ahash::RandomState>,
+    pub(crate) conns: HashMap<ConnId, Conn, ahash::RandomState>,
     next_conn: u64,
+    /// nats-server's connection counter: the `cid` of the next connection
+    /// of a kind that takes one.
+    next_cid: u64,
     pub(crate) client_count: usize,
     pub(crate) accounts: Vec<Account>,
     next_sub_seq: u64,
@@ -316,6 +320,7 @@ impl Server {
             conns: HashMap::with_hasher(hasher.clone()),
             hasher,
             next_conn: 1,
+            next_cid: 1,
             client_count: 0,
             accounts,
             next_sub_seq: 1,
@@ -418,7 +423,7 @@ impl Server {
     pub fn handle_accept(&mut self, kind: ListenerKind, peer: SocketAddr, now: Instant) -> ConnId {
         match kind {
             ListenerKind::Client => self.accept_client(peer, now),
-            ListenerKind::Monitor => self.accept_monitor(),
+            ListenerKind::Monitor => self.accept_http(peer, now),
             ListenerKind::Route => self.accept_route(peer, now),
         }
     }
@@ -436,11 +441,11 @@ impl Server {
     /// Feeds bytes read from `conn`. Call for every read, in order, each
     /// at most [`Server::read_cap`] bytes.
     pub fn handle_read(&mut self, conn: ConnId, data: Bytes, now: Instant) {
-        if conn.0 >= MONITOR_CONN_BASE {
-            self.read_monitor(conn, &data, now);
-            return;
+        match self.conns.get(&conn).map(|c| c.policy().reading) {
+            None => return,
+            Some(Reading::Http) => self.read_http(conn, &data, now),
+            Some(Reading::Nats(_)) => self.read_nats(conn, data, now),
         }
-        self.read_client(conn, data, now);
         self.close_overflowed(now);
         self.schedule_flushes();
     }
@@ -449,15 +454,12 @@ impl Server {
     /// how many bytes were moved. Call on [`Action::Flush`] and before
     /// closing on [`Action::Close`] with `after_flush`.
     pub fn take_outbound(&mut self, conn: ConnId, dst: &mut Vec<Bytes>, now: Instant) -> usize {
-        if let Some(m) = self.monitor.conns.get_mut(&conn) {
-            return m.out.take(dst);
-        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return 0;
         };
         let had_in_flight = c.out.in_flight() > 0;
         let n = c.out.take(dst);
-        if n > 0 && !had_in_flight && !c.closed {
+        if n > 0 && !had_in_flight && !c.closed && c.policy().bounded {
             self.timers.set(
                 TimerKey::WriteDeadline(conn),
                 now + self.options.write_deadline,
@@ -468,15 +470,11 @@ impl Server {
 
     /// Reports that `n` bytes taken from `conn` reached the socket.
     pub fn handle_written(&mut self, conn: ConnId, n: usize, now: Instant) {
-        if let Some(m) = self.monitor.conns.get_mut(&conn) {
-            m.out.written(n);
-            return;
-        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         c.out.written(n);
-        if c.closed {
+        if c.closed || !c.policy().bounded {
             return;
         }
         if c.out.in_flight() == 0 {
@@ -493,9 +491,6 @@ impl Server {
     /// error, or the driver finished an [`Action::Close`]). The engine
     /// forgets the connection; its id is never reused.
     pub fn handle_closed(&mut self, conn: ConnId, now: Instant) {
-        if self.monitor.conns.remove(&conn).is_some() {
-            return;
-        }
         if let Some(c) = self.conns.get(&conn) {
             if !c.closed {
                 self.close(conn, CloseReason::ClientClosed, false, false, now);
@@ -663,14 +658,14 @@ impl Server {
                 continue;
             };
             // Only clients that take asynchronous INFO (protocol 1) hear it.
-            if c.opts.protocol < 1 {
+            if c.client().is_none_or(|cl| cl.opts.protocol < 1) {
                 continue;
             }
             let ip = c.peer.ip().to_string();
             self.scratch.clear();
             self.info.write_client_info(
                 &ClientInfoExtra {
-                    client_id: id.0,
+                    client_id: c.cid,
                     client_ip: &ip,
                     ldm: true,
                     ..Default::default()
@@ -732,10 +727,15 @@ impl Server {
             .set(TimerKey::LameDuck, now + Duration::from_nanos(pause));
     }
 
-    /// The first server PING: min(ping_interval, 2 s) plus up to 20%
-    /// jitter. Set at accept and again at CONNECT, as nats-server does.
-    fn set_first_ping_timer(&mut self, conn: ConnId, now: Instant) {
-        let first = self.options.ping_interval.min(FIRST_PING_INTERVAL);
+    /// The first server PING: sooner than the interval (the kind's
+    /// policy: at most 2 s for clients, 1 s for routes) plus up to 20%
+    /// jitter. Set at accept and again at a client's CONNECT, as
+    /// nats-server does.
+    pub(crate) fn set_first_ping_timer(&mut self, conn: ConnId, now: Instant) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let first = c.policy().first_ping(&self.options);
         let jitter_ns = self.jitter_rng.below((first.as_nanos() / 5) as u64);
         self.timers.set(
             TimerKey::Ping(conn),
@@ -792,11 +792,31 @@ impl Server {
 
     // ---- accept and read -------------------------------------------------
 
-    fn accept_client(&mut self, peer: SocketAddr, now: Instant) -> ConnId {
+    /// A new connection of `kind`: the next engine id, and the next
+    /// nats-server connection number if the kind takes one.
+    pub(crate) fn new_conn(&mut self, peer: SocketAddr, kind: ConnKind, now: Instant) -> Conn {
+        let (id, cid) = self.reserve_conn(crate::conn::policy::of(&kind).takes_cid);
+        Conn::new(id, cid, peer, kind, now)
+    }
+
+    /// The next engine connection id and, when `takes_cid`, the next
+    /// nats-server connection number (0 otherwise). A dial reserves both
+    /// when it starts, so a route keeps the number of its dial.
+    pub(crate) fn reserve_conn(&mut self, takes_cid: bool) -> (ConnId, u64) {
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
+        let cid = if takes_cid {
+            self.next_cid += 1;
+            self.next_cid - 1
+        } else {
+            0
+        };
+        (id, cid)
+    }
+
+    fn accept_client(&mut self, peer: SocketAddr, now: Instant) -> ConnId {
         self.stats.total_connections += 1;
-        let mut client = Client::new(id, peer, AccountId(0), self.hasher.clone(), now);
+        let mut state = ClientState::new(AccountId(0), self.hasher.clone());
         // With no_auth_user, a client that never sends CONNECT (telnet
         // style) is that user from the start, as in nats-server.
         if self.authenticator.no_auth_user.is_some() {
@@ -805,8 +825,8 @@ impl Server {
                 .authenticate(&crate::info::ConnectOptions::default(), "")
             {
                 if let Some(idx) = self.accounts.iter().position(|a| a.name == id.account) {
-                    client.account = AccountId(idx as u32);
-                    client.perms = id.permissions;
+                    state.account = AccountId(idx as u32);
+                    state.perms = id.permissions;
                 }
             }
         }
@@ -814,26 +834,30 @@ impl Server {
             // 11 random bytes, 15 characters of URL base64, as nats-server.
             let mut raw = [0u8; 11];
             self.nonce_rng.fill(&mut raw);
-            client.nonce = crate::auth::base64_url_encode(&raw);
+            state.nonce = crate::auth::base64_url_encode(&raw);
         }
+        let mut client = self.new_conn(peer, ConnKind::Client(Box::new(state)), now);
+        let (id, cid) = (client.id, client.cid);
         self.scratch.clear();
         let ip = peer.ip().to_string();
+        let nonce = client.client().map_or("", |c| c.nonce.as_str());
         self.info.write_client_info(
             &ClientInfoExtra {
-                client_id: id.0,
+                client_id: cid,
                 client_ip: &ip,
-                nonce: (!client.nonce.is_empty()).then_some(client.nonce.as_str()),
+                nonce: (!nonce.is_empty()).then_some(nonce),
                 ..Default::default()
             },
             &mut self.scratch,
         );
         client.out.push_slice(self.scratch.as_bytes());
-        let over_limit = match self.options.max_connections {
-            None => true,
-            Some(max) => self.client_count >= max,
-        };
+        let over_limit = client.policy().counts_as_client
+            && match self.options.max_connections {
+                None => true,
+                Some(max) => self.client_count >= max,
+            };
         self.conns.insert(id, client);
-        tracing::debug!("{peer} - {id} - Client connection created");
+        tracing::debug!("{peer} - cid:{cid} - Client connection created");
         self.events.push_back(Event::ClientConnected { conn: id });
         if over_limit {
             self.fail_with(
@@ -858,9 +882,8 @@ impl Server {
         id
     }
 
-    fn read_client(&mut self, conn: ConnId, mut data: Bytes, now: Instant) {
-        let max_control_line = self.options.max_control_line;
-        let max_payload = self.options.max_payload;
+    /// Parses a NATS-protocol read (any dialect) and processes its ops.
+    fn read_nats(&mut self, conn: ConnId, mut data: Bytes, now: Instant) {
         // With no_auth_user the INFO says no auth is required, and a client
         // may start with any op (telnet style), as nats-server allows.
         let auth_required = self.info.auth_required;
@@ -876,11 +899,14 @@ impl Server {
             }
             c.last_in = now;
             c.last_activity = now;
-            let route = c.route.is_some();
+            let policy = c.policy();
             // Before CONNECT on a server that requires auth (and on the
             // route port), the first op must be CONNECT: nats-server
             // rejects any other first byte.
-            if (auth_required || route) && !c.connect_received && c.parser.is_idle() {
+            if policy.requires_connect_first(auth_required)
+                && !c.connect_received
+                && c.parser.is_idle()
+            {
                 if let Some(&b) = data.first() {
                     if b != b'C' && b != b'c' {
                         self.fail(conn, ProtocolError::AuthorizationViolation, now);
@@ -888,21 +914,7 @@ impl Server {
                     }
                 }
             }
-            let limits = if route {
-                Limits {
-                    route: true,
-                    max_control_line: max_control_line * routes::ROUTE_CONTROL_LINE_FACTOR,
-                    max_payload: routes::ROUTE_MAX_PAYLOAD,
-                    headers: true,
-                }
-            } else {
-                Limits {
-                    route: false,
-                    max_control_line,
-                    max_payload,
-                    headers: c.headers,
-                }
-            };
+            let limits = policy.limits(&self.options, c.headers);
             match c.parser.decode(&mut data, &limits) {
                 #[cfg(feature = "mutations")]
                 Ok(Some(ClientOp::Pub { .. } | ClientOp::HPub { .. }))
@@ -923,7 +935,10 @@ impl Server {
                     return;
                 }
                 Err(ParseError::SilentClose) => {
-                    tracing::debug!("{conn} - closing after a protocol violation");
+                    tracing::debug!(
+                        "cid:{} - closing after a protocol violation",
+                        self.cid(conn)
+                    );
                     self.close(conn, CloseReason::ProtocolViolation, true, true, now);
                     return;
                 }
@@ -931,11 +946,23 @@ impl Server {
         }
     }
 
+    /// Dispatches one parsed op to the code of the connection's kind.
     fn process_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) {
-        if self.conns.get(&conn).is_some_and(|c| c.route.is_some()) {
-            self.process_route_op(conn, op, now);
-            return;
+        match self.conns.get(&conn).map(|c| &c.kind) {
+            Some(ConnKind::Client(_)) => self.process_client_op(conn, op, now),
+            Some(ConnKind::Route(_)) => self.process_route_op(conn, op, now),
+            // HTTP bytes never reach the NATS parser.
+            Some(ConnKind::Http(_)) | None => {}
         }
+    }
+
+    /// The nats-server connection number of `conn` (0 if unknown), for
+    /// log lines.
+    pub(crate) fn cid(&self, conn: ConnId) -> u64 {
+        self.conns.get(&conn).map_or(0, |c| c.cid)
+    }
+
+    fn process_client_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) {
         // A client that starts without CONNECT under no_auth_user is that
         // user (see accept_client): its first op ends the auth timeout.
         if self.authenticator.no_auth_user.is_some()
@@ -971,7 +998,7 @@ impl Server {
                 self.fail(conn, ProtocolError::UnknownOperation, now);
             }
             ClientOp::Err(_) => {
-                tracing::debug!("{conn} - client sent -ERR, closing");
+                tracing::debug!("cid:{} - client sent -ERR, closing", self.cid(conn));
                 self.close(conn, CloseReason::ParseError, true, true, now);
             }
         }
@@ -984,30 +1011,36 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let Some(opts) = c.opts.overlay(json) else {
-            tracing::debug!("{conn} - malformed CONNECT, closing");
+        let ConnKind::Client(cl) = &mut c.kind else {
+            return;
+        };
+        let Some(opts) = cl.opts.overlay(json) else {
+            tracing::debug!("cid:{} - malformed CONNECT, closing", c.cid);
             self.close(conn, CloseReason::ParseError, true, true, now);
             return;
         };
-        c.opts = opts;
+        cl.opts = opts;
         // nats-server's first RTT sample: INFO sent at accept, CONNECT back;
         // the first PING timer starts over from here.
         let first_connect = !c.connect_received;
-        if first_connect && c.rtt.is_none() {
-            c.rtt = Some(now.saturating_since(c.start));
+        if first_connect && c.ping.rtt.is_none() {
+            c.ping.rtt = Some(now.saturating_since(c.start));
         }
         c.connect_received = true;
-        c.headers = server_headers && c.opts.headers;
+        c.headers = server_headers && cl.opts.headers;
         self.timers.cancel(TimerKey::AuthTimeout(conn));
         let c = &self.conns[&conn];
-        let identity = self.authenticator.authenticate(&c.opts, &c.nonce);
+        let Some(cl) = c.client() else {
+            return;
+        };
+        let identity = self.authenticator.authenticate(&cl.opts, &cl.nonce);
         let account = identity
             .as_ref()
             .and_then(|id| self.accounts.iter().position(|a| a.name == id.account));
         if identity.is_none()
             || account.is_none()
-            || c.opts.account.is_some()
-            || c.opts.new_account.is_some()
+            || cl.opts.account.is_some()
+            || cl.opts.new_account.is_some()
         {
             self.fail_with(
                 conn,
@@ -1017,7 +1050,7 @@ impl Server {
             );
             return;
         }
-        if !(0..=1).contains(&c.opts.protocol) {
+        if !(0..=1).contains(&cl.opts.protocol) {
             self.fail_with(
                 conn,
                 ProtocolError::InvalidClientProtocol,
@@ -1026,7 +1059,7 @@ impl Server {
             );
             return;
         }
-        if c.opts.no_responders && !c.headers {
+        if cl.opts.no_responders && !c.headers {
             self.fail_with(
                 conn,
                 ProtocolError::NoRespondersRequiresHeaders,
@@ -1035,9 +1068,13 @@ impl Server {
             );
             return;
         }
-        if let (Some(c), Some(id), Some(idx)) = (self.conns.get_mut(&conn), identity, account) {
-            c.account = AccountId(idx as u32);
-            c.perms = id.permissions;
+        if let (Some(cl), Some(id), Some(idx)) = (
+            self.conns.get_mut(&conn).and_then(|c| c.client_mut()),
+            identity,
+            account,
+        ) {
+            cl.account = AccountId(idx as u32);
+            cl.perms = id.permissions;
         }
         if first_connect && self.conns.get(&conn).is_some_and(|c| c.counted) {
             self.set_first_ping_timer(conn, now);
@@ -1059,36 +1096,39 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        let ConnKind::Client(cl) = &mut c.kind else {
+            return;
+        };
         c.stats.in_msgs += 1;
         c.stats.in_bytes += message.len() as u64;
         self.stats.in_msgs += 1;
         self.stats.in_bytes += message.len() as u64;
-        if c.perms.as_ref().is_some_and(|p| !p.can_publish(&subject))
-            && !take_response_permission(&mut c.responses, &subject, now)
+        if cl.perms.as_ref().is_some_and(|p| !p.can_publish(&subject))
+            && !take_response_permission(&mut cl.responses, &subject, now)
         {
             // Refused: -ERR, the message is dropped, the connection stays.
             let text = crate::perms::publish_violation(&subject);
-            tracing::debug!("{} - {} - {}", c.peer, conn, text);
-            c.push_err(&text);
+            tracing::debug!("{} - cid:{} - {}", c.peer, c.cid, text);
+            c.out.push_err(&text);
             self.mark_dirty(conn);
             return;
         }
         // `_R_.` replies are the server's own (service imports): refused.
         if let Some(r) = reply.as_ref().filter(|r| r.starts_with(b"_R_.")) {
             let text = crate::perms::reserved_reply_violation(r);
-            c.push_err(&text);
+            c.out.push_err(&text);
             self.mark_dirty(conn);
             return;
         }
-        if c.opts.pedantic && !subject::is_valid_literal_subject(&subject) {
-            c.push_err(ProtocolError::InvalidPublishSubject.text());
+        if cl.opts.pedantic && !subject::is_valid_literal_subject(&subject) {
+            c.out.push_err(ProtocolError::InvalidPublishSubject.text());
         }
-        if c.opts.verbose {
+        if cl.opts.verbose {
             c.out.push_slice(b"+OK\r\n");
         }
-        let account = c.account;
-        let echo = c.opts.echo || mutated!(self, ignore_echo);
-        let no_responders = c.opts.no_responders && c.headers;
+        let account = cl.account;
+        let echo = cl.opts.echo || mutated!(self, ignore_echo);
+        let no_responders = cl.opts.no_responders && c.headers;
         self.mark_dirty(conn);
         let msg = Msg {
             subject: &subject,
@@ -1181,6 +1221,10 @@ impl Server {
         let Some(c) = self.conns.get_mut(&sub.conn) else {
             return false;
         };
+        // Local subscriptions are clients'.
+        let ConnKind::Client(cl) = &mut c.kind else {
+            return false;
+        };
         if c.closed {
             return false;
         }
@@ -1188,14 +1232,14 @@ impl Server {
         // still not receive what the deny list names (nats-server's
         // delivery-time deny filter).
         // Only clients with permissions pay for the subject scan.
-        if let Some(p) = &c.perms {
+        if let Some(p) = &cl.perms {
             let broad = sub.queue.is_some() || sub.subject.iter().any(|&b| b == b'*' || b == b'>');
             if broad && p.delivery_denied(msg.subject) {
                 return false;
             }
         }
-        if let (Some(reply), Some(r)) = (msg.reply, c.perms.as_ref().and_then(|p| p.responses)) {
-            c.responses.insert(reply.clone(), (r.max, now + r.expires));
+        if let (Some(reply), Some(r)) = (msg.reply, cl.perms.as_ref().and_then(|p| p.responses)) {
+            cl.responses.insert(reply.clone(), (r.max, now + r.expires));
         }
         let max = sub.max.load(Ordering::Relaxed);
         let delivered = sub.delivered.load(Ordering::Relaxed) + 1;
@@ -1326,28 +1370,32 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        let ConnKind::Client(cl) = &mut c.kind else {
+            return;
+        };
         // nats-server's order: permissions, token count, subscription count.
-        if c.perms
+        if cl
+            .perms
             .as_ref()
             .is_some_and(|p| !p.can_subscribe(&subject, queue.as_deref()))
         {
             let text = crate::perms::subscribe_violation(&subject, queue.as_deref());
-            tracing::debug!("{} - {} - {}", c.peer, conn, text);
-            c.push_err(&text);
+            tracing::debug!("{} - cid:{} - {}", c.peer, c.cid, text);
+            c.out.push_err(&text);
             self.mark_dirty(conn);
             return;
         }
         if max_tokens > 0 && subject::tokens(&subject).count() > usize::from(max_tokens) {
-            c.push_err(&crate::perms::too_many_tokens(&subject));
+            c.out.push_err(&crate::perms::too_many_tokens(&subject));
             self.mark_dirty(conn);
             return;
         }
-        if max_subs > 0 && c.subs.len() >= max_subs {
-            c.push_err(ProtocolError::MaxSubscriptions.text());
+        if max_subs > 0 && cl.subs.len() >= max_subs {
+            c.out.push_err(ProtocolError::MaxSubscriptions.text());
             self.mark_dirty(conn);
             return;
         }
-        if c.subs.contains_key(&sid) {
+        if cl.subs.contains_key(&sid) {
             self.ok(conn);
             return;
         }
@@ -1355,7 +1403,7 @@ impl Server {
             .as_ref()
             .is_none_or(|q| subject::is_valid_queue_name(q));
         if !subject::is_valid_subject(&subject) || !queue_ok {
-            c.push_err(ProtocolError::InvalidSubject.text());
+            c.out.push_err(ProtocolError::InvalidSubject.text());
             self.mark_dirty(conn);
             return;
         }
@@ -1370,8 +1418,8 @@ impl Server {
             weight: std::sync::atomic::AtomicU32::new(1),
         });
         self.next_sub_seq += 1;
-        c.subs.insert(sid, sub.clone());
-        let account = c.account;
+        cl.subs.insert(sid, sub.clone());
+        let account = cl.account;
         self.accounts[account.0 as usize]
             .sublist
             .insert(sub.clone());
@@ -1384,10 +1432,10 @@ impl Server {
             self.ok(conn);
             return;
         }
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(cl) = self.conns.get_mut(&conn).and_then(|c| c.client_mut()) else {
             return;
         };
-        if let Some(sub) = c.subs.get(&sid) {
+        if let Some(sub) = cl.subs.get(&sid) {
             let max = max.unwrap_or(0);
             if max > 0 && max > sub.delivered.load(Ordering::Relaxed) {
                 sub.max.store(max, Ordering::Relaxed);
@@ -1399,11 +1447,11 @@ impl Server {
     }
 
     fn remove_sub(&mut self, conn: ConnId, sid: &[u8]) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(cl) = self.conns.get_mut(&conn).and_then(|c| c.client_mut()) else {
             return;
         };
-        if let Some(sub) = c.subs.remove(sid) {
-            let account = c.account;
+        if let Some(sub) = cl.subs.remove(sid) {
+            let account = cl.account;
             self.accounts[account.0 as usize].sublist.remove(&sub);
             self.local_interest(account, &sub.subject, sub.queue.as_ref(), false);
         }
@@ -1415,15 +1463,18 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        let ConnKind::Client(cl) = &mut c.kind else {
+            return;
+        };
         c.out.push_slice(b"PONG\r\n");
-        if c.connect_received && c.opts.protocol >= 1 && !c.first_pong_sent {
-            c.first_pong_sent = true;
+        if c.connect_received && cl.opts.protocol >= 1 && !cl.first_pong_sent {
+            cl.first_pong_sent = true;
             self.scratch.clear();
             let ip = c.peer.ip().to_string();
-            let account = &self.accounts[c.account.0 as usize].name;
+            let account = &self.accounts[cl.account.0 as usize].name;
             self.info.write_client_info(
                 &ClientInfoExtra {
-                    client_id: conn.0,
+                    client_id: c.cid,
                     client_ip: &ip,
                     connect_info: true,
                     remote_account: Some(account),
@@ -1436,25 +1487,47 @@ impl Server {
         self.mark_dirty(conn);
     }
 
+    /// Sends the current INFO (new `connect_urls`) to every client that
+    /// takes asynchronous INFO and has had its first PONG, as nats-server.
+    pub(crate) fn send_async_info(&mut self) {
+        for id in self.open_client_ids() {
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            let ConnKind::Client(cl) = &c.kind else {
+                continue;
+            };
+            if cl.opts.protocol < 1 || !cl.first_pong_sent {
+                continue;
+            }
+            let ip = c.peer.ip().to_string();
+            self.scratch.clear();
+            self.info.write_client_info(
+                &ClientInfoExtra {
+                    client_id: c.cid,
+                    client_ip: &ip,
+                    ..Default::default()
+                },
+                &mut self.scratch,
+            );
+            c.out.push_slice(self.scratch.as_bytes());
+            self.mark_dirty(id);
+        }
+    }
+
     /// A PONG (client or route): the outstanding PINGs are answered and
     /// the round trip is measured.
     fn process_pong(&mut self, conn: ConnId, now: Instant) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.pings_out = 0;
-            if let Some(sent) = c.rtt_start.take() {
-                c.rtt = Some(now.saturating_since(sent));
-                c.rtt_known = true;
+            c.ping.outstanding = 0;
+            if let Some(sent) = c.ping.rtt_start.take() {
+                c.ping.rtt = Some(now.saturating_since(sent));
+                c.ping.rtt_known = true;
             }
         }
     }
 
     fn ping_timer(&mut self, conn: ConnId, now: Instant) {
-        let route = self.conns.get(&conn).is_some_and(|c| c.route.is_some());
-        let interval = if route {
-            self.route_ping_interval()
-        } else {
-            self.options.ping_interval
-        };
         let ping_max = self.options.ping_max;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -1462,12 +1535,18 @@ impl Server {
         if c.closed {
             return;
         }
+        let policy = c.policy();
+        let interval = policy.ping_interval(&self.options);
         // Clients that were recently active skip the PING; routes always
         // get one, as nats-server sends them.
-        let recently_active = now.saturating_since(c.last_in) < interval && !route;
-        if !recently_active || !c.rtt_known {
-            if c.pings_out + 1 > ping_max {
-                tracing::debug!("{conn} - Stale Client Connection - Closing");
+        let recently_active =
+            policy.ping == PingRule::UnlessActive && now.saturating_since(c.last_in) < interval;
+        if policy.ping == PingRule::Never {
+            return;
+        }
+        if !recently_active || !c.ping.rtt_known {
+            if c.ping.outstanding + 1 > ping_max {
+                tracing::debug!("cid:{} - Stale Client Connection - Closing", c.cid);
                 self.stats.stale_connections += 1;
                 self.fail_with(
                     conn,
@@ -1477,8 +1556,8 @@ impl Server {
                 );
                 return;
             }
-            c.pings_out += 1;
-            c.rtt_start = Some(now);
+            c.ping.outstanding += 1;
+            c.ping.rtt_start = Some(now);
             c.out.push_slice(b"PING\r\n");
             self.mark_dirty(conn);
         }
@@ -1489,7 +1568,7 @@ impl Server {
 
     fn ok(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            if c.opts.verbose {
+            if c.client().is_some_and(|cl| cl.opts.verbose) {
                 c.out.push_slice(b"+OK\r\n");
                 self.mark_dirty(conn);
             }
@@ -1523,7 +1602,7 @@ impl Server {
         if c.closed {
             return;
         }
-        c.push_err(err.text());
+        c.out.push_err(err.text());
         self.mark_dirty(conn);
         if err.closes() {
             self.close(conn, reason, true, true, now);
@@ -1547,46 +1626,13 @@ impl Server {
             c.counted = false;
             self.client_count -= 1;
         }
-        if c.route.is_none() {
-            let info = conn_info(c, &self.accounts, Some((now, reason)));
-            self.monitor.remember_closed(info);
+        match &c.kind {
+            ConnKind::Client(_) => self.client_closed(conn, reason, now),
+            ConnKind::Route(_) => self.route_closed(conn, reason, now),
+            ConnKind::Http(_) => {}
         }
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        let account = c.account;
-        let mut subs: Vec<Arc<Subscription>> = c.subs.drain().map(|(_, s)| s).collect();
-        subs.sort_unstable_by_key(|s| s.seq);
-        for sub in subs {
-            self.accounts[account.0 as usize].sublist.remove(&sub);
-            self.local_interest(account, &sub.subject, sub.queue.as_ref(), false);
-        }
-        self.route_closed(conn, now);
-        let Some(c) = self.conns.get(&conn) else {
-            return;
-        };
-        match c.route.as_ref() {
-            None => tracing::debug!(
-                "{} - {} - Client connection closed: {}",
-                c.peer,
-                conn,
-                reason
-            ),
-            Some(link) => match link.remote.as_ref() {
-                Some(r) => tracing::info!(
-                    "{} - rid:{} - Router connection closed: {} - Remote: {}",
-                    c.peer,
-                    conn.0,
-                    reason,
-                    r.server_name
-                ),
-                None => tracing::info!(
-                    "{} - rid:{} - Router connection closed: {}",
-                    c.peer,
-                    conn.0,
-                    reason
-                ),
-            },
+        if let Some(c) = self.conns.get(&conn) {
+            tracing::trace!("cid:{} - {} connection closed", c.cid, c.policy().name);
         }
         self.timers.cancel(TimerKey::Ping(conn));
         self.timers.cancel(TimerKey::AuthTimeout(conn));
@@ -1598,6 +1644,36 @@ impl Server {
                 conn,
                 after_flush: flush,
             });
+        }
+    }
+
+    /// The client part of closing: remembered for `/connz?state=closed`,
+    /// its subscriptions leave the index.
+    fn client_closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let Some(info) = conn_info(c, &self.accounts, Some((now, reason))) {
+            self.monitor.remember_closed(info);
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let ConnKind::Client(cl) = &mut c.kind else {
+            return;
+        };
+        let account = cl.account;
+        let mut subs: Vec<Arc<Subscription>> = cl.subs.drain().map(|(_, s)| s).collect();
+        subs.sort_unstable_by_key(|s| s.seq);
+        tracing::debug!(
+            "{} - cid:{} - Client connection closed: {}",
+            c.peer,
+            c.cid,
+            reason
+        );
+        for sub in subs {
+            self.accounts[account.0 as usize].sublist.remove(&sub);
+            self.local_interest(account, &sub.subject, sub.queue.as_ref(), false);
         }
     }
 

@@ -12,20 +12,14 @@ mod routez;
 mod varz;
 pub(crate) mod view;
 
-use crate::ids::ConnId;
-use crate::outbound::Outbound;
 use crate::server::Server;
 use crate::time::Instant;
-use http::{Body, Codec, Request};
+use http::{Body, Request};
 use query::Query;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 
 pub(crate) use connz::ConnInfo;
-
-/// Monitor connection ids start here, apart from client ids (which are
-/// the `cid`s clients see).
-pub const MONITOR_CONN_BASE: u64 = 1 << 62;
 
 /// Closed connections remembered for `/connz?state=closed`.
 pub const MAX_CLOSED_CLIENTS: usize = 10_000;
@@ -41,19 +35,9 @@ pub struct HostStats {
     pub cores: u32,
 }
 
-/// One monitoring connection.
-#[derive(Debug, Default)]
-pub(crate) struct MonitorConn {
-    pub(crate) codec: Codec,
-    pub(crate) out: Outbound,
-    pub(crate) closed: bool,
-}
-
 /// Monitoring state kept by the engine.
 #[derive(Debug, Default)]
 pub(crate) struct MonitorState {
-    pub(crate) conns: BTreeMap<ConnId, MonitorConn>,
-    pub(crate) next: u64,
     pub(crate) req_stats: BTreeMap<String, u64>,
     pub(crate) closed: VecDeque<ConnInfo>,
     /// Wall-clock nanoseconds minus engine nanoseconds.

@@ -69,7 +69,7 @@ impl Server {
             .into_iter()
             .filter_map(|reg| {
                 let c = self.conns.get(&reg.conn)?;
-                let link = c.route.as_ref()?;
+                let link = c.route()?;
                 let remote = link.remote.as_ref();
                 // BTreeMap: ordered by key.
                 let subs = link
@@ -87,11 +87,11 @@ impl Server {
                         sid: String::from_utf8_lossy(key).into_owned(),
                         msgs: s.delivered.load(Ordering::Relaxed),
                         max: s.max.load(Ordering::Relaxed),
-                        cid: c.id.0,
+                        cid: c.cid,
                     })
                     .collect();
                 Some(RouteInfoView {
-                    rid: c.id.0,
+                    rid: c.cid,
                     remote_id: remote.map(|r| r.server_id.clone()).unwrap_or_default(),
                     remote_name: remote.map(|r| r.server_name.clone()).unwrap_or_default(),
                     did_solicit: reg.did_solicit,
@@ -100,7 +100,7 @@ impl Server {
                     port: c.peer.port(),
                     start: c.start,
                     last_activity: c.last_activity,
-                    rtt: c.rtt,
+                    rtt: c.ping.rtt,
                     pending: c.out.pending(),
                     in_msgs: c.stats.in_msgs,
                     out_msgs: c.stats.out_msgs,

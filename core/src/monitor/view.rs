@@ -2,9 +2,8 @@
 //! subscription details, account usage, index counters.
 
 use super::connz::{ConnInfo, SubDetail};
-use super::{MonitorConn, MONITOR_CONN_BASE};
 use crate::account::Account;
-use crate::client::Client;
+use crate::conn::{Conn, ConnKind};
 use crate::events::{Action, CloseReason};
 use crate::ids::ConnId;
 use crate::server::Server;
@@ -23,19 +22,21 @@ pub(crate) struct SublistStats {
     pub(crate) avg_fanout: f64,
 }
 
-/// A snapshot of `c`; `closed` gives the stop time and reason.
+/// A snapshot of client `c`; `closed` gives the stop time and reason.
+/// `None` for a connection that is not a client.
 pub(crate) fn conn_info(
-    c: &Client,
+    c: &Conn,
     accounts: &[Account],
     closed: Option<(Instant, CloseReason)>,
-) -> ConnInfo {
+) -> Option<ConnInfo> {
+    let cl = c.client()?;
     let account = accounts
-        .get(c.account.0 as usize)
+        .get(cl.account.0 as usize)
         .map(|a| a.name.clone())
         .unwrap_or_default();
     // Sorted by seq right below: map order never reaches the output.
     #[allow(clippy::disallowed_methods)]
-    let mut subs: Vec<_> = c.subs.values().cloned().collect();
+    let mut subs: Vec<_> = cl.subs.values().cloned().collect();
     subs.sort_unstable_by_key(|s| s.seq);
     let subs = subs
         .iter()
@@ -51,30 +52,30 @@ pub(crate) fn conn_info(
             sid: String::from_utf8_lossy(&s.sid).into_owned(),
             msgs: s.delivered.load(Ordering::Relaxed),
             max: s.max.load(Ordering::Relaxed),
-            cid: c.id.0,
+            cid: c.cid,
         })
         .collect();
-    ConnInfo {
-        cid: c.id.0,
+    Some(ConnInfo {
+        cid: c.cid,
         ip: c.peer.ip().to_string(),
         port: c.peer.port(),
         start: c.start,
         last_activity: c.last_activity,
         stop: closed.map(|(t, _)| t),
         reason: closed.map(|(_, r)| r.text()),
-        rtt: c.rtt,
+        rtt: c.ping.rtt,
         pending_bytes: if closed.is_some() { 0 } else { c.out.pending() },
         in_msgs: c.stats.in_msgs,
         out_msgs: c.stats.out_msgs,
         in_bytes: c.stats.in_bytes,
         out_bytes: c.stats.out_bytes,
-        name: c.opts.name.clone().unwrap_or_default(),
-        lang: c.opts.lang.clone().unwrap_or_default(),
-        version: c.opts.version.clone().unwrap_or_default(),
-        user: c.opts.user.clone().unwrap_or_default(),
+        name: cl.opts.name.clone().unwrap_or_default(),
+        lang: cl.opts.lang.clone().unwrap_or_default(),
+        version: cl.opts.version.clone().unwrap_or_default(),
+        user: cl.opts.user.clone().unwrap_or_default(),
         account,
         subs,
-    }
+    })
 }
 
 impl Server {
@@ -91,7 +92,7 @@ impl Server {
         ids.sort_unstable();
         ids.iter()
             .filter_map(|id| self.conns.get(id))
-            .map(|c| conn_info(c, &self.accounts, None))
+            .filter_map(|c| conn_info(c, &self.accounts, None))
             .collect()
     }
 
@@ -116,7 +117,9 @@ impl Server {
         let conns = self
             .conns
             .values()
-            .filter(|c| !c.closed && c.counted && c.account.0 as usize == idx)
+            .filter(|c| {
+                !c.closed && c.counted && c.client().is_some_and(|cl| cl.account.0 as usize == idx)
+            })
             .count();
         Some((conns, self.accounts[idx].sublist.count()))
     }
@@ -150,38 +153,43 @@ impl Server {
         }
     }
 
-    pub(crate) fn accept_monitor(&mut self) -> ConnId {
-        self.monitor.next += 1;
-        let id = ConnId(MONITOR_CONN_BASE + self.monitor.next);
-        self.monitor.conns.insert(id, MonitorConn::default());
+    /// Registers an HTTP connection accepted on the monitoring port.
+    pub(crate) fn accept_http(&mut self, peer: core::net::SocketAddr, now: Instant) -> ConnId {
+        let conn = self.new_conn(peer, ConnKind::Http(Box::default()), now);
+        let id = conn.id;
+        self.conns.insert(id, conn);
         id
     }
 
-    pub(crate) fn read_monitor(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-        let Some(m) = self.monitor.conns.get_mut(&conn) else {
+    /// Reads HTTP requests from a monitoring connection and answers each.
+    pub(crate) fn read_http(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if m.closed {
+        if c.closed {
             return;
         }
-        m.codec.feed(data);
+        let Some(h) = c.http_mut() else {
+            return;
+        };
+        h.codec.feed(data);
         loop {
-            let Some(m) = self.monitor.conns.get_mut(&conn) else {
+            let Some(h) = self.conns.get_mut(&conn).and_then(|c| c.http_mut()) else {
                 return;
             };
-            let Some(next) = m.codec.next_request() else {
+            let Some(next) = h.codec.next_request() else {
                 break;
             };
             let (bytes, close) = match next {
                 Ok(req) => super::answer(self, &req, now),
                 Err(refusal) => (refusal.response(), true),
             };
-            let Some(m) = self.monitor.conns.get_mut(&conn) else {
+            let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            m.out.push_slice(&bytes);
+            c.out.push_slice(&bytes);
             if close {
-                m.closed = true;
+                c.closed = true;
                 self.actions.push_back(Action::Close {
                     conn,
                     after_flush: true,
@@ -189,10 +197,10 @@ impl Server {
                 return;
             }
         }
-        let Some(m) = self.monitor.conns.get(&conn) else {
+        let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        if m.out.queued() > 0 {
+        if c.out.queued() > 0 {
             self.actions.push_back(Action::Flush(conn));
         }
     }

@@ -5,7 +5,7 @@ pub mod errors;
 pub mod parser;
 
 pub use errors::ProtocolError;
-pub use parser::{Limits, Parser};
+pub use parser::{Dialect, Limits, Parser};
 
 use bytes::Bytes;
 

@@ -19,9 +19,18 @@ pub struct Limits {
     pub max_payload: usize,
     /// Whether HPUB is allowed (the client negotiated headers).
     pub headers: bool,
-    /// A route connection: RS+, RS-, RMSG and HMSG instead of SUB, UNSUB,
-    /// PUB and HPUB.
-    pub route: bool,
+    /// Which ops the peer may send.
+    pub dialect: Dialect,
+}
+
+/// The op vocabulary of a connection kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// CONNECT, PUB, HPUB, SUB, UNSUB, PING, PONG.
+    Client,
+    /// A route: RS+, RS-, RMSG and HMSG instead of SUB, UNSUB, PUB and
+    /// HPUB.
+    Route,
 }
 
 /// Why parsing stopped for good. After an error the parser is poisoned and
@@ -167,7 +176,7 @@ impl Parser {
         if eq_ci(op, b"-ERR") {
             return Ok(Some(ClientOp::Err(rest)));
         }
-        if limits.route {
+        if limits.dialect == Dialect::Route {
             if op_len == text.len() {
                 return unknown;
             }
@@ -532,11 +541,11 @@ mod tests {
         max_control_line: 4096,
         max_payload: 1 << 20,
         headers: true,
-        route: false,
+        dialect: Dialect::Client,
     };
 
     const ROUTE: Limits = Limits {
-        route: true,
+        dialect: Dialect::Route,
         ..LIMITS
     };
 

@@ -24,7 +24,7 @@ impl Server {
     /// interest); `None` when no such route is registered.
     pub fn route_interest(&self, peer_server_id: &str) -> Option<Vec<RouteInterestEntry>> {
         let conn = self.routes.by_id.get(peer_server_id)?;
-        let link = self.conns.get(conn)?.route.as_ref()?;
+        let link = self.conns.get(conn)?.route()?;
         let mut out: Vec<RouteInterestEntry> = link
             .subs
             .values()
@@ -68,7 +68,7 @@ impl Server {
                 let own = self
                     .conns
                     .get(&conn)
-                    .and_then(|c| c.route.as_ref())
+                    .and_then(|c| c.route())
                     .and_then(|l| l.solicit)
                     .and_then(|i| self.routes.solicits.get(i));
                 // Dials of ours dropped in favour of this connection.

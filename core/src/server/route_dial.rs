@@ -4,8 +4,7 @@
 //! 100 ms of seeded jitter), and the changes a reload makes to the list.
 
 use super::Server;
-use crate::account::AccountId;
-use crate::client::Client;
+use crate::conn::{Conn, ConnKind};
 use crate::events::{Action, CloseReason, TimerKey};
 use crate::ids::ConnId;
 use crate::route::{RouteAddr, RouteInfo, Solicit};
@@ -70,16 +69,16 @@ impl Server {
     /// remote address. Returns false when the engine no longer wants the
     /// connection (the route was removed meanwhile): close the socket.
     pub fn handle_dialed(&mut self, conn: ConnId, peer: SocketAddr, now: Instant) -> bool {
-        let Some(idx) = self.routes.dialing.remove(&conn) else {
+        let Some((idx, rid)) = self.routes.dialing.remove(&conn) else {
             return false;
         };
-        let mut client = Client::new(conn, peer, AccountId(0), self.hasher.clone(), now);
-        client.headers = true;
-        client.connect_received = true;
-        client.route = Some(Box::new(crate::route::RouteLink {
+        let link = crate::route::RouteLink {
             solicit: Some(idx),
             ..Default::default()
-        }));
+        };
+        let mut route = Conn::new(conn, rid, peer, ConnKind::Route(Box::new(link)), now);
+        route.headers = true;
+        route.connect_received = true;
         let addr = &self.routes.solicits[idx].addr;
         self.scratch.clear();
         crate::route::write_connect(
@@ -91,14 +90,14 @@ impl Server {
                 .as_deref()
                 .map(|u| (u, addr.password.as_deref().unwrap_or_default())),
         );
-        client.out.push_slice(self.scratch.as_bytes());
+        route.out.push_slice(self.scratch.as_bytes());
         self.scratch.clear();
         self.write_route_info("", false);
-        client.out.push_slice(self.scratch.as_bytes());
-        self.conns.insert(conn, client);
-        tracing::info!("{peer} - rid:{} - Route connection created", conn.0);
-        tracing::debug!("{peer} - rid:{} - Route connect msg sent", conn.0);
-        self.set_route_ping_timer(conn, now);
+        route.out.push_slice(self.scratch.as_bytes());
+        self.conns.insert(conn, route);
+        tracing::info!("{peer} - rid:{rid} - Route connection created");
+        tracing::debug!("{peer} - rid:{rid} - Route connect msg sent");
+        self.set_first_ping_timer(conn, now);
         self.mark_dirty(conn);
         self.schedule_flushes();
         true
@@ -106,7 +105,7 @@ impl Server {
 
     /// A dial asked for with [`Action::Dial`] failed.
     pub fn handle_dial_failed(&mut self, conn: ConnId, now: Instant) {
-        let Some(idx) = self.routes.dialing.remove(&conn) else {
+        let Some((idx, _)) = self.routes.dialing.remove(&conn) else {
             return;
         };
         let s = &mut self.routes.solicits[idx];
@@ -145,10 +144,11 @@ impl Server {
             return;
         }
         let addr = s.addr.host_port();
-        let id = ConnId(self.next_conn);
-        self.next_conn += 1;
+        // The dial takes its connection number now (a failed dial uses one
+        // up too).
+        let (id, rid) = self.reserve_conn(true);
         self.routes.solicits[idx].conn = Some(id);
-        self.routes.dialing.insert(id, idx);
+        self.routes.dialing.insert(id, (idx, rid));
         tracing::debug!("Trying to connect to route on {addr}");
         self.actions.push_back(Action::Dial {
             conn: id,

@@ -110,7 +110,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
-        if c.closed || !c.route.as_ref().is_some_and(|l| l.registered) {
+        if c.closed || !c.route().is_some_and(|l| l.registered) {
             return false;
         }
         let out = &mut c.out;

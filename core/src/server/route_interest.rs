@@ -61,7 +61,7 @@ impl Server {
         }
         let key = interest_key(&account, &subject, queue.as_deref());
         let seq = self.next_sub_seq;
-        let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.route.as_mut()) else {
+        let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.route_mut()) else {
             return;
         };
         if let Some((_, sub)) = link.subs.get(&key) {
@@ -91,7 +91,7 @@ impl Server {
         queue: Option<&[u8]>,
     ) {
         let key = interest_key(account, subject, queue);
-        let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.route.as_mut()) else {
+        let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.route_mut()) else {
             return;
         };
         if let Some((acc, sub)) = link.subs.remove(&key) {

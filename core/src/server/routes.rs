@@ -7,7 +7,7 @@
 use super::route_interest::write_interest;
 use super::{Msg, Server, ALPHANUMERIC};
 use crate::account::AccountId;
-use crate::client::Client;
+use crate::conn::ConnKind;
 use crate::events::{CloseReason, TimerKey};
 use crate::ids::ConnId;
 use crate::proto::{ClientOp, ProtocolError};
@@ -18,17 +18,6 @@ use bytes::Bytes;
 use core::net::SocketAddr;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// First PING on a route (nats-server's firstPingInterval for routes).
-const ROUTE_FIRST_PING: Duration = Duration::from_secs(1);
-/// Longest PING interval on a route.
-const ROUTE_PING_MAX: Duration = Duration::from_secs(30);
-/// Routes may carry any payload a peer's clients may publish (the largest
-/// max_payload nats-server accepts).
-pub(crate) const ROUTE_MAX_PAYLOAD: usize = 64 * 1024 * 1024;
-/// Routes get 16 times the client control-line limit, as in nats-server.
-pub(crate) const ROUTE_CONTROL_LINE_FACTOR: usize = 16;
 
 /// The engine's cluster state.
 #[derive(Debug, Default)]
@@ -37,8 +26,8 @@ pub(crate) struct Routes {
     pub(crate) solicits: Vec<Solicit>,
     /// Registered routes by the peer's server id.
     pub(crate) by_id: BTreeMap<String, ConnId>,
-    /// Dials in progress: connection -> solicit index.
-    pub(crate) dialing: BTreeMap<ConnId, usize>,
+    /// Dials in progress: connection -> (solicit index, its `rid`).
+    pub(crate) dialing: BTreeMap<ConnId, (usize, u64)>,
     /// Local interest: (account, subject, queue) -> subscriptions.
     pub(crate) local: BTreeMap<(AccountId, Bytes, Option<Bytes>), u32>,
     /// This server's client URL(s), first in `connect_urls`.
@@ -101,19 +90,17 @@ impl Server {
 
     /// Registers a connection accepted on the route port and sends INFO.
     pub(super) fn accept_route(&mut self, peer: SocketAddr, now: Instant) -> ConnId {
-        let id = ConnId(self.next_conn);
-        self.next_conn += 1;
-        let mut client = Client::new(id, peer, AccountId(0), self.hasher.clone(), now);
-        client.headers = true;
-        client.route = Some(Box::default());
+        let mut route = self.new_conn(peer, ConnKind::Route(Box::default()), now);
+        let (id, rid) = (route.id, route.cid);
+        route.headers = true;
         let mut raw = [0u8; 11];
         self.route_rng.fill(&mut raw);
         let nonce = crate::auth::base64_url_encode(&raw);
         self.scratch.clear();
         self.write_route_info(&nonce, true);
-        client.out.push_slice(self.scratch.as_bytes());
-        self.conns.insert(id, client);
-        tracing::info!("{peer} - rid:{} - Route connection created", id.0);
+        route.out.push_slice(self.scratch.as_bytes());
+        self.conns.insert(id, route);
+        tracing::info!("{peer} - rid:{rid} - Route connection created");
         // Only a route port that asks for credentials times out a peer
         // that never sends CONNECT (nats-server's createRoute).
         if let Some(c) = self
@@ -125,37 +112,19 @@ impl Server {
             self.timers
                 .set(TimerKey::AuthTimeout(id), now + c.auth_timeout);
         }
-        self.set_route_ping_timer(id, now);
+        self.set_first_ping_timer(id, now);
         self.mark_dirty(id);
         self.schedule_flushes();
         id
     }
 
-    pub(super) fn set_route_ping_timer(&mut self, conn: ConnId, now: Instant) {
-        let first = self.route_ping_interval().min(ROUTE_FIRST_PING);
-        let jitter = self.jitter_rng.below((first.as_nanos() / 5) as u64);
-        self.timers.set(
-            TimerKey::Ping(conn),
-            now + first + Duration::from_nanos(jitter),
-        );
-    }
-
-    /// The PING interval on routes.
-    pub(super) fn route_ping_interval(&self) -> Duration {
-        self.options
-            .cluster
-            .as_ref()
-            .map_or(self.options.ping_interval, |c| c.ping_interval)
-            .min(ROUTE_PING_MAX)
-    }
-
-    /// Client URLs to put in our route INFO (none with `no_advertise`).
     /// The user and password of `cluster { authorization }`, when set:
     /// what peers must send, and what we send to a peer that asks.
     pub(super) fn cluster_credentials(&self) -> Option<&(String, String)> {
         self.options.cluster.as_ref()?.credentials.as_ref()
     }
 
+    /// Client URLs to put in our route INFO (none with `no_advertise`).
     fn advertised_urls(&self) -> Vec<String> {
         if self
             .options
@@ -226,7 +195,7 @@ impl Server {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        let Some(link) = c.route.as_ref() else {
+        let Some(link) = c.route() else {
             return;
         };
         // A valid CONNECT came (accepted side), or we dialed.
@@ -305,7 +274,7 @@ impl Server {
         let solicited = self
             .conns
             .get(&conn)
-            .and_then(|c| c.route.as_ref())
+            .and_then(|c| c.route())
             .is_some_and(|l| l.solicit.is_some());
         if solicited {
             return;
@@ -362,7 +331,7 @@ impl Server {
     /// Sends `-ERR '<text>'` and closes after flushing.
     fn refuse(&mut self, conn: ConnId, text: &str, reason: CloseReason, now: Instant) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.push_err(text);
+            c.out.push_err(text);
         }
         self.mark_dirty(conn);
         self.close(conn, reason, true, true, now);
@@ -391,7 +360,7 @@ impl Server {
             tracing::debug!("rid:{} - bad route INFO", conn.0);
             return;
         };
-        let Some(link) = self.conns.get(&conn).and_then(|c| c.route.as_ref()) else {
+        let Some(link) = self.conns.get(&conn).and_then(|c| c.route()) else {
             return;
         };
         match &link.remote {
@@ -410,7 +379,7 @@ impl Server {
         let solicit = self
             .conns
             .get(&conn)
-            .and_then(|c| c.route.as_ref())
+            .and_then(|c| c.route())
             .and_then(|l| l.solicit);
         if info.server_id == self.info.server_id {
             if let Some(i) = solicit {
@@ -488,7 +457,7 @@ impl Server {
         if let Some(i) = self
             .conns
             .get(&conn)
-            .and_then(|c| c.route.as_ref())
+            .and_then(|c| c.route())
             .and_then(|l| l.solicit)
         {
             self.routes.solicits[i].attempts = 0;
@@ -535,7 +504,7 @@ impl Server {
             }
         }
         self.scratch = out;
-        if let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.route.as_mut()) {
+        if let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.route_mut()) {
             link.registered = true;
             link.remote = Some(info);
         }
@@ -553,13 +522,28 @@ impl Server {
 
     /// Forgets a registered route that closed: its interest goes at once,
     /// its client URLs leave `connect_urls`, and a dialed route is re-dialed.
-    pub(super) fn route_closed(&mut self, conn: ConnId, now: Instant) {
+    pub(super) fn route_closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let Some(link) = c.route.as_mut() else {
+        let ConnKind::Route(link) = &mut c.kind else {
             return;
         };
+        match link.remote.as_ref() {
+            Some(r) => tracing::info!(
+                "{} - rid:{} - Router connection closed: {} - Remote: {}",
+                c.peer,
+                c.cid,
+                reason,
+                r.server_name
+            ),
+            None => tracing::info!(
+                "{} - rid:{} - Router connection closed: {}",
+                c.peer,
+                c.cid,
+                reason
+            ),
+        }
         let subs = std::mem::take(&mut link.subs);
         let registered = link.registered;
         link.registered = false;
@@ -617,7 +601,7 @@ impl Server {
                 let Some(remote) = self
                     .conns
                     .get(conn)
-                    .and_then(|c| c.route.as_ref())
+                    .and_then(|c| c.route())
                     .and_then(|l| l.remote.as_ref())
                 else {
                     continue;
@@ -633,27 +617,6 @@ impl Server {
             return;
         }
         self.info.connect_urls = urls;
-        for id in self.open_client_ids() {
-            let Some(c) = self.conns.get_mut(&id) else {
-                continue;
-            };
-            // Only clients that take asynchronous INFO and have had
-            // their first PONG, as nats-server.
-            if c.opts.protocol < 1 || !c.first_pong_sent {
-                continue;
-            }
-            let ip = c.peer.ip().to_string();
-            self.scratch.clear();
-            self.info.write_client_info(
-                &crate::info::ClientInfoExtra {
-                    client_id: id.0,
-                    client_ip: &ip,
-                    ..Default::default()
-                },
-                &mut self.scratch,
-            );
-            c.out.push_slice(self.scratch.as_bytes());
-            self.mark_dirty(id);
-        }
+        self.send_async_info();
     }
 }

@@ -125,3 +125,31 @@ fn varz_and_connz_follow_the_clients() {
     );
     assert!(out.contains("\"reason\": \"Client Closed\""), "{out}");
 }
+
+/// The `client_id` of the INFO a new client is sent.
+fn client_id_of_new_client(s: &mut Server, now: Instant) -> u64 {
+    let id = s.handle_accept(ListenerKind::Client, peer(), now);
+    let mut chunks = Vec::new();
+    s.take_outbound(id, &mut chunks, now);
+    let info: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+    let info = String::from_utf8_lossy(&info);
+    let at = info.find("\"client_id\":").expect("client_id in INFO") + 12;
+    info[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number")
+}
+
+/// HTTP requests are connections of the engine, but nats-server counts
+/// only its clients (and routes) in `cid`: monitoring leaves no gaps.
+#[test]
+fn monitoring_requests_take_no_client_ids() {
+    let (mut s, now) = server();
+    assert_eq!(client_id_of_new_client(&mut s, now), 1);
+    let (out, _) = exchange(&mut s, now, b"GET /varz HTTP/1.1\r\nHost: x\r\n\r\n", 64);
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    let (out, _) = exchange(&mut s, now, b"GET /connz HTTP/1.1\r\nHost: x\r\n\r\n", 64);
+    assert!(out.contains("\"cid\": 1"), "{out}");
+    assert_eq!(client_id_of_new_client(&mut s, now), 2);
+}

@@ -1,0 +1,212 @@
+//! Connections: what every connection has ([`Conn`]), and what only one
+//! kind has ([`ConnKind`]).
+//!
+//! Every socket the engine knows is a `Conn` in one map, whatever its
+//! kind: clients, routes, and HTTP monitoring requests (leaf nodes and
+//! gateways will be two more variants). What differs per kind as policy,
+//! not as state, is in one table: [`policy`]. State that only one kind
+//! has lives only in that kind's variant, and only that kind's code reads
+//! it (`client/`, `cluster/`, `monitor/`).
+
+pub(crate) mod policy;
+
+use crate::account::AccountId;
+use crate::ids::ConnId;
+use crate::info::ConnectOptions;
+use crate::monitor::http::Codec;
+use crate::outbound::Outbound;
+use crate::proto::Parser;
+use crate::route::RouteLink;
+use crate::sublist::Subscription;
+use crate::time::Instant;
+use bytes::Bytes;
+use core::net::SocketAddr;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) use policy::Policy;
+
+/// Per-connection message counters (the `/connz` numbers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    /// Messages received from the peer.
+    pub in_msgs: u64,
+    /// Payload bytes received from the peer.
+    pub in_bytes: u64,
+    /// Messages delivered to the peer.
+    pub out_msgs: u64,
+    /// Payload bytes delivered to the peer.
+    pub out_bytes: u64,
+}
+
+/// One connection of any kind.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    /// The engine's handle, unique among all connections.
+    pub(crate) id: ConnId,
+    /// The number nats-server shows for it (`cid`, `rid`, INFO
+    /// `client_id`): counted only over kinds that take one (see
+    /// [`Policy::takes_cid`]), so HTTP requests leave no gaps.
+    pub(crate) cid: u64,
+    pub(crate) peer: SocketAddr,
+    pub(crate) parser: Parser,
+    /// Outbound bytes, plaintext (what the peer has not yet received).
+    pub(crate) out: Outbound,
+    pub(crate) ping: PingState,
+    /// The peer's CONNECT arrived and was accepted (or this side dialed
+    /// and sent its own): ops other than CONNECT may follow.
+    pub(crate) connect_received: bool,
+    /// Whether messages to this peer may carry headers.
+    pub(crate) headers: bool,
+    /// Whether this connection counts against max_connections.
+    pub(crate) counted: bool,
+    pub(crate) closed: bool,
+    pub(crate) flush_scheduled: bool,
+    pub(crate) paused_until: Instant,
+    pub(crate) stats: ConnStats,
+    pub(crate) start: Instant,
+    /// Last read from the peer.
+    pub(crate) last_in: Instant,
+    /// Last read from or delivery to the peer (`/connz` last_activity).
+    pub(crate) last_activity: Instant,
+    /// What only this connection's kind has.
+    pub(crate) kind: ConnKind,
+}
+
+/// The kind of a connection, with the state only that kind has.
+#[derive(Debug)]
+pub(crate) enum ConnKind {
+    /// A client on the client port.
+    Client(Box<ClientState>),
+    /// A cluster route, accepted or dialed.
+    Route(Box<RouteLink>),
+    /// An HTTP request on the monitoring port.
+    Http(Box<HttpState>),
+}
+
+/// PING/PONG bookkeeping.
+#[derive(Debug, Default)]
+pub(crate) struct PingState {
+    /// PINGs sent and not yet answered.
+    pub(crate) outstanding: u32,
+    /// When the PING being timed was sent.
+    pub(crate) rtt_start: Option<Instant>,
+    /// Whether a PONG has been measured yet.
+    pub(crate) rtt_known: bool,
+    /// Last measured round trip.
+    pub(crate) rtt: Option<Duration>,
+}
+
+/// What only a client connection has.
+#[derive(Debug)]
+pub(crate) struct ClientState {
+    pub(crate) account: AccountId,
+    pub(crate) opts: ConnectOptions,
+    pub(crate) subs: HashMap<Bytes, Arc<Subscription>, ahash::RandomState>,
+    pub(crate) first_pong_sent: bool,
+    /// The nonce sent in INFO (NKey authentication), or empty.
+    pub(crate) nonce: String,
+    /// The authenticated user's permissions, if restricted.
+    pub(crate) perms: Option<crate::perms::Permissions>,
+    /// Reply subjects this client may answer (`allow_responses`): replies
+    /// left and when the permission ends.
+    pub(crate) responses: BTreeMap<Bytes, (u64, Instant)>,
+}
+
+/// What only an HTTP monitoring connection has.
+#[derive(Debug, Default)]
+pub(crate) struct HttpState {
+    pub(crate) codec: Codec,
+}
+
+impl Conn {
+    /// A new connection of `kind`, accepted or dialed at `now`.
+    pub(crate) fn new(
+        id: ConnId,
+        cid: u64,
+        peer: SocketAddr,
+        kind: ConnKind,
+        now: Instant,
+    ) -> Self {
+        Conn {
+            id,
+            cid,
+            peer,
+            parser: Parser::new(),
+            out: Outbound::default(),
+            ping: PingState::default(),
+            connect_received: false,
+            headers: false,
+            counted: false,
+            closed: false,
+            flush_scheduled: false,
+            paused_until: Instant::ZERO,
+            stats: ConnStats::default(),
+            start: now,
+            last_in: now,
+            last_activity: now,
+            kind,
+        }
+    }
+
+    /// The policy of this connection's kind.
+    pub(crate) fn policy(&self) -> &'static Policy {
+        policy::of(&self.kind)
+    }
+
+    /// The client state, for client code.
+    pub(crate) fn client(&self) -> Option<&ClientState> {
+        match &self.kind {
+            ConnKind::Client(c) => Some(c),
+            ConnKind::Route(_) | ConnKind::Http(_) => None,
+        }
+    }
+
+    /// The client state, for client code.
+    pub(crate) fn client_mut(&mut self) -> Option<&mut ClientState> {
+        match &mut self.kind {
+            ConnKind::Client(c) => Some(c),
+            ConnKind::Route(_) | ConnKind::Http(_) => None,
+        }
+    }
+
+    /// The route state, for cluster code.
+    pub(crate) fn route(&self) -> Option<&RouteLink> {
+        match &self.kind {
+            ConnKind::Route(r) => Some(r),
+            ConnKind::Client(_) | ConnKind::Http(_) => None,
+        }
+    }
+
+    /// The route state, for cluster code.
+    pub(crate) fn route_mut(&mut self) -> Option<&mut RouteLink> {
+        match &mut self.kind {
+            ConnKind::Route(r) => Some(r),
+            ConnKind::Client(_) | ConnKind::Http(_) => None,
+        }
+    }
+
+    /// The HTTP state, for monitoring code.
+    pub(crate) fn http_mut(&mut self) -> Option<&mut HttpState> {
+        match &mut self.kind {
+            ConnKind::Http(h) => Some(h),
+            ConnKind::Client(_) | ConnKind::Route(_) => None,
+        }
+    }
+}
+
+impl ClientState {
+    /// A client in `account` before its CONNECT.
+    pub(crate) fn new(account: AccountId, hasher: ahash::RandomState) -> Self {
+        ClientState {
+            account,
+            opts: ConnectOptions::default(),
+            subs: HashMap::with_hasher(hasher),
+            first_pong_sent: false,
+            nonce: String::new(),
+            perms: None,
+            responses: BTreeMap::new(),
+        }
+    }
+}
