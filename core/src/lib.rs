@@ -67,11 +67,26 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// Whether the deliberate bug `$field` is switched on (always `false`
+/// without the `mutations` feature; see `engine/mutations.rs`).
+macro_rules! mutated {
+    ($server:expr, $field:ident) => {{
+        #[cfg(feature = "mutations")]
+        let on = $server.mutations.$field;
+        #[cfg(not(feature = "mutations"))]
+        let on = false;
+        on
+    }};
+}
+
 pub mod account;
 pub mod auth;
 pub mod cli;
+mod client;
+mod cluster;
 pub mod config;
 mod conn;
+pub mod engine;
 pub mod events;
 pub mod ids;
 pub mod info;
@@ -84,7 +99,6 @@ pub mod proto;
 pub mod reload;
 pub mod rng;
 pub mod route;
-pub mod server;
 pub mod subject;
 pub mod sublist;
 pub mod time;
@@ -94,8 +108,10 @@ pub mod timers;
 mod tests;
 
 pub use conn::ConnStats;
+#[cfg(feature = "mutations")]
+pub use engine::Mutations;
+pub use engine::{ListenerKind, Server, ServerStats};
 pub use events::{Action, CloseReason, Event, LinkKind, TimerKey};
 pub use ids::ConnId;
 pub use options::{ClientAuth, ClusterOptions, Options};
-pub use server::{ListenerKind, Server, ServerStats};
 pub use time::Instant;

@@ -2,9 +2,9 @@
 //! server, the refusal for those that may not, and the `Reloaded: ...`
 //! lines, all in nats-server 2.15.1's order and words.
 
+use crate::engine::Server;
 use crate::monitor::timefmt::go_duration;
 use crate::options::{ClientAuth, ClusterOptions, Options};
-use crate::server::Server;
 use crate::time::Instant;
 use std::time::Duration;
 

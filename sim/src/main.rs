@@ -90,7 +90,7 @@ fn parse() -> Result<Args, String> {
 
 #[cfg(feature = "mutations")]
 fn mutation(name: &str) -> Result<canopy_sim::world::EngineSetup, String> {
-    use canopy_core::server::Mutations;
+    use canopy_core::Mutations;
     let m = Mutations::by_name(name).ok_or_else(|| {
         format!(
             "unknown mutation {name}; known: {}",

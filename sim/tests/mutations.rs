@@ -5,7 +5,7 @@
 //! seeds are 3-node clusters), so the route mutations
 //! (`Mutations::ROUTE_NAMES`) are caught by the same seeds.
 
-use canopy_core::server::Mutations;
+use canopy_core::Mutations;
 use canopy_core::Server;
 use canopy_sim::swarm::{self, SwarmConfig};
 use std::sync::Arc;

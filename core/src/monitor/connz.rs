@@ -4,7 +4,7 @@
 use super::query::Query;
 use super::timefmt::{go_duration, rfc3339_nano, uptime};
 use super::{now_text, pretty};
-use crate::server::Server;
+use crate::engine::Server;
 use crate::time::Instant;
 use serde::Serialize;
 use std::time::Duration;

@@ -12,7 +12,7 @@ mod routez;
 mod varz;
 pub(crate) mod view;
 
-use crate::server::Server;
+use crate::engine::Server;
 use crate::time::Instant;
 use http::{Body, Request};
 use query::Query;

@@ -11,7 +11,7 @@ use super::connz::SubDetail;
 use super::query::Query;
 use super::timefmt::{go_duration, rfc3339_nano, uptime};
 use super::{go_float, now_text, pretty};
-use crate::server::Server;
+use crate::engine::Server;
 use crate::time::Instant;
 use serde::Serialize;
 use std::sync::atomic::Ordering;

@@ -3,7 +3,7 @@
 use super::routez::{cluster_varz, ClusterVarz};
 use super::timefmt::{rfc3339_nano, uptime};
 use super::{go_float, now_text, pretty};
-use crate::server::Server;
+use crate::engine::Server;
 use crate::time::Instant;
 use serde::Serialize;
 use std::collections::BTreeMap;

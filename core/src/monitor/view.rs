@@ -4,9 +4,9 @@
 use super::connz::{ConnInfo, SubDetail};
 use crate::account::Account;
 use crate::conn::{Conn, ConnKind};
+use crate::engine::Server;
 use crate::events::{Action, CloseReason};
 use crate::ids::ConnId;
-use crate::server::Server;
 use crate::time::Instant;
 use std::sync::atomic::Ordering;
 

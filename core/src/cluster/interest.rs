@@ -4,8 +4,8 @@
 //! subject's first plain subscription and `RS-` on its last, queue groups
 //! with their member count on every change; imports' standing interest).
 
-use super::Server;
 use crate::account::AccountId;
+use crate::engine::Server;
 use crate::ids::ConnId;
 use crate::outbound::Outbound;
 use crate::route::interest_key;
@@ -20,7 +20,7 @@ impl Server {
     /// exporting account (its publishers may be on other servers), and this
     /// server's `_R_.<prefix>.>` in each account that serves imported
     /// services (responses to requests mapped here come back here).
-    pub(super) fn import_interest(&mut self) {
+    pub(crate) fn import_interest(&mut self) {
         let mut wanted: Vec<(AccountId, Bytes)> = Vec::new();
         for i in &self.imports {
             let w = if i.service {
@@ -40,7 +40,7 @@ impl Server {
         }
     }
 
-    pub(super) fn route_sub(
+    pub(crate) fn route_sub(
         &mut self,
         conn: ConnId,
         account: Bytes,
@@ -83,7 +83,7 @@ impl Server {
         self.accounts[acc.0 as usize].remote.insert(sub);
     }
 
-    pub(super) fn route_unsub(
+    pub(crate) fn route_unsub(
         &mut self,
         conn: ConnId,
         account: &[u8],
@@ -99,7 +99,7 @@ impl Server {
         }
     }
 
-    pub(super) fn account_by_name(&self, name: &[u8]) -> Option<AccountId> {
+    pub(crate) fn account_by_name(&self, name: &[u8]) -> Option<AccountId> {
         self.accounts
             .iter()
             .position(|a| a.name.as_bytes() == name)
@@ -109,7 +109,7 @@ impl Server {
     /// A local subscription came or went: counts it and tells the routes
     /// (`RS+` on a subject's first plain subscription, `RS-` on its last;
     /// queue groups send their member count on every change).
-    pub(super) fn local_interest(
+    pub(crate) fn local_interest(
         &mut self,
         account: AccountId,
         subject: &Bytes,
@@ -160,7 +160,7 @@ impl Server {
 
 /// `RS+ <account> <subject>[ <queue> <weight>]` or, for a count of zero,
 /// `RS- <account> <subject>[ <queue>]`.
-pub(super) fn write_interest(
+pub(crate) fn write_interest(
     out: &mut Outbound,
     account: &str,
     subject: &[u8],

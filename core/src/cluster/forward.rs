@@ -2,8 +2,8 @@
 //! with interest once (`RMSG`/`HMSG`, naming the queue groups that route
 //! should serve), and a routed message goes to local subscribers only.
 
-use super::{Msg, Server};
 use crate::account::AccountId;
+use crate::engine::{Msg, Server};
 use crate::events::CloseReason;
 use crate::ids::ConnId;
 use crate::sublist::{Matches, Subscription};
@@ -15,7 +15,7 @@ impl Server {
     /// Sends a message published here (by a client, or a service request
     /// mapped here) to the routes with interest in it; returns the number
     /// of routes sent to.
-    pub(super) fn send_to_routes(
+    pub(crate) fn send_to_routes(
         &mut self,
         account: AccountId,
         msg: &Msg<'_>,
@@ -38,7 +38,7 @@ impl Server {
     /// local delivery just before did not serve (`routes.served`; a group
     /// whose only local member is the publisher without echo is not
     /// served). Returns the number of routes sent to.
-    pub(super) fn forward_to_routes(
+    pub(crate) fn forward_to_routes(
         &mut self,
         account: AccountId,
         remote: &Matches,
@@ -97,7 +97,7 @@ impl Server {
     }
 
     /// Writes `RMSG`/`HMSG` to one route; `targets` name its queue groups.
-    pub(super) fn send_routed(
+    pub(crate) fn send_routed(
         &mut self,
         conn: ConnId,
         account: AccountId,
@@ -164,7 +164,7 @@ impl Server {
 
     /// A message from a route: to local subscribers only (one hop), and to
     /// one local member of each queue group the route named.
-    pub(super) fn route_msg(
+    pub(crate) fn route_msg(
         &mut self,
         conn: ConnId,
         account: &[u8],

@@ -3,8 +3,8 @@
 //! `connect_retries` times), re-dials after a route closes (with up to
 //! 100 ms of seeded jitter), and the changes a reload makes to the list.
 
-use super::Server;
 use crate::conn::{Conn, ConnKind};
+use crate::engine::Server;
 use crate::events::{Action, CloseReason, TimerKey};
 use crate::ids::ConnId;
 use crate::route::{RouteAddr, RouteInfo, Solicit};
@@ -128,7 +128,7 @@ impl Server {
     }
 
     /// The dial timer of solicit `idx` fired.
-    pub(super) fn route_connect_timer(&mut self, idx: usize, now: Instant) {
+    pub(crate) fn route_connect_timer(&mut self, idx: usize, now: Instant) {
         let _ = now;
         if self.routes.stopping {
             return;
@@ -163,7 +163,7 @@ impl Server {
     /// after a registered route closed, at once for a learned route and
     /// after 1 s for a configured one, plus up to 100 ms of seeded jitter,
     /// as nats-server does.
-    pub(super) fn retry_solicit(&mut self, idx: usize, disconnected: bool, now: Instant) {
+    pub(crate) fn retry_solicit(&mut self, idx: usize, disconnected: bool, now: Instant) {
         if self.routes.stopping {
             return;
         }
@@ -215,7 +215,7 @@ impl Server {
 
     /// A gossiped INFO about another member: dial it unless already routed
     /// to it or dialing it.
-    pub(super) fn gossiped_route(&mut self, info: RouteInfo, now: Instant) {
+    pub(crate) fn gossiped_route(&mut self, info: RouteInfo, now: Instant) {
         if info.server_id == self.info.server_id || self.routes.by_id.contains_key(&info.server_id)
         {
             return;

@@ -3,7 +3,7 @@
 //! changes the engine; every list is sorted, so no map iteration order
 //! reaches the caller.
 
-use super::Server;
+use crate::engine::Server;
 use crate::ids::ConnId;
 use std::sync::atomic::Ordering;
 

@@ -2,12 +2,17 @@
 //! names, credentials, self and duplicate routes), the ops they carry,
 //! gossip of new peers (implicit routes), re-dials, reload of the route
 //! list, and the `connect_urls` clients are told about. Interest across
-//! routes lives in `route_interest.rs`, messages in `route_forward.rs`.
+//! routes lives in `interest.rs`, messages in `forward.rs`, dialing in
+//! `dial.rs`, read-only views in `inspect.rs`.
 
-use super::route_interest::write_interest;
-use super::{Msg, Server, ALPHANUMERIC};
+mod dial;
+mod forward;
+pub(crate) mod inspect;
+mod interest;
+
 use crate::account::AccountId;
 use crate::conn::ConnKind;
+use crate::engine::{Msg, Server, ALPHANUMERIC};
 use crate::events::{CloseReason, TimerKey};
 use crate::ids::ConnId;
 use crate::proto::{ClientOp, ProtocolError};
@@ -16,6 +21,7 @@ use crate::sublist::Subscription;
 use crate::time::Instant;
 use bytes::Bytes;
 use core::net::SocketAddr;
+use interest::write_interest;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -44,7 +50,7 @@ pub(crate) struct Routes {
 impl Server {
     /// Sets up clustering at start: the cluster name, this server's client
     /// URL, and a dial timer for every configured route.
-    pub(super) fn init_cluster(&mut self, now: Instant) {
+    pub(crate) fn init_cluster(&mut self, now: Instant) {
         let Some(cluster) = self.options.cluster.clone() else {
             return;
         };
@@ -89,7 +95,7 @@ impl Server {
     }
 
     /// Registers a connection accepted on the route port and sends INFO.
-    pub(super) fn accept_route(&mut self, peer: SocketAddr, now: Instant) -> ConnId {
+    pub(crate) fn accept_route(&mut self, peer: SocketAddr, now: Instant) -> ConnId {
         let mut route = self.new_conn(peer, ConnKind::Route(Box::default()), now);
         let (id, rid) = (route.id, route.cid);
         route.headers = true;
@@ -120,7 +126,7 @@ impl Server {
 
     /// The user and password of `cluster { authorization }`, when set:
     /// what peers must send, and what we send to a peer that asks.
-    pub(super) fn cluster_credentials(&self) -> Option<&(String, String)> {
+    pub(crate) fn cluster_credentials(&self) -> Option<&(String, String)> {
         self.options.cluster.as_ref()?.credentials.as_ref()
     }
 
@@ -165,7 +171,7 @@ impl Server {
     /// Writes this server's route INFO into `scratch`: with a nonce and
     /// nats-server's trailing space when sent at accept, without either
     /// when a soliciting side sends it after CONNECT.
-    pub(super) fn write_route_info(&mut self, nonce: &str, trailing_space: bool) {
+    pub(crate) fn write_route_info(&mut self, nonce: &str, trailing_space: bool) {
         let (host, port, ip) = self.own_route_info();
         let urls = self.advertised_urls();
         let auth = self.cluster_credentials().is_some();
@@ -191,7 +197,7 @@ impl Server {
     // ---- ops on a route connection ---------------------------------------
 
     /// Handles one op read from a route connection.
-    pub(super) fn process_route_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) {
+    pub(crate) fn process_route_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
@@ -522,7 +528,7 @@ impl Server {
 
     /// Forgets a registered route that closed: its interest goes at once,
     /// its client URLs leave `connect_urls`, and a dialed route is re-dialed.
-    pub(super) fn route_closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
+    pub(crate) fn route_closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -617,6 +623,6 @@ impl Server {
             return;
         }
         self.info.connect_urls = urls;
-        self.send_async_info();
+        self.send_connect_urls();
     }
 }

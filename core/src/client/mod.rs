@@ -1,0 +1,501 @@
+//! The client kind: accepting a client, its CONNECT, PUB/HPUB, SUB,
+//! UNSUB and PING, the asynchronous INFO it may be sent, and what closing
+//! it undoes. Only this file reads a client's own state.
+
+use crate::account::AccountId;
+use crate::conn::{ClientState, ConnKind};
+use crate::engine::{Msg, Server};
+use crate::events::{CloseReason, Event, TimerKey};
+use crate::ids::ConnId;
+use crate::info::ClientInfoExtra;
+use crate::monitor::view::conn_info;
+use crate::proto::{ClientOp, ProtocolError};
+use crate::subject;
+use crate::sublist::Subscription;
+use crate::time::Instant;
+use bytes::Bytes;
+use core::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+impl Server {
+    pub(crate) fn accept_client(&mut self, peer: SocketAddr, now: Instant) -> ConnId {
+        self.stats.total_connections += 1;
+        let mut state = ClientState::new(AccountId(0), self.hasher.clone());
+        // With no_auth_user, a client that never sends CONNECT (telnet
+        // style) is that user from the start, as in nats-server.
+        if self.authenticator.no_auth_user.is_some() {
+            if let Some(id) = self
+                .authenticator
+                .authenticate(&crate::info::ConnectOptions::default(), "")
+            {
+                if let Some(idx) = self.accounts.iter().position(|a| a.name == id.account) {
+                    state.account = AccountId(idx as u32);
+                    state.perms = id.permissions;
+                }
+            }
+        }
+        if self.authenticator.needs_nonce() {
+            // 11 random bytes, 15 characters of URL base64, as nats-server.
+            let mut raw = [0u8; 11];
+            self.nonce_rng.fill(&mut raw);
+            state.nonce = crate::auth::base64_url_encode(&raw);
+        }
+        let mut client = self.new_conn(peer, ConnKind::Client(Box::new(state)), now);
+        let (id, cid) = (client.id, client.cid);
+        self.scratch.clear();
+        let ip = peer.ip().to_string();
+        let nonce = client.client().map_or("", |c| c.nonce.as_str());
+        self.info.write_client_info(
+            &ClientInfoExtra {
+                client_id: cid,
+                client_ip: &ip,
+                nonce: (!nonce.is_empty()).then_some(nonce),
+                ..Default::default()
+            },
+            &mut self.scratch,
+        );
+        client.out.push_slice(self.scratch.as_bytes());
+        let over_limit = client.policy().counts_as_client
+            && match self.options.max_connections {
+                None => true,
+                Some(max) => self.client_count >= max,
+            };
+        self.conns.insert(id, client);
+        tracing::debug!("{peer} - cid:{cid} - Client connection created");
+        self.events.push_back(Event::ClientConnected { conn: id });
+        if over_limit {
+            self.fail_with(
+                id,
+                ProtocolError::MaxConnections,
+                CloseReason::MaxConnectionsExceeded,
+                now,
+            );
+        } else {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.counted = true;
+            }
+            self.client_count += 1;
+            self.set_first_ping_timer(id, now);
+            if self.authenticator.required() {
+                self.timers
+                    .set(TimerKey::AuthTimeout(id), now + self.options.auth_timeout);
+            }
+        }
+        self.mark_dirty(id);
+        self.schedule_flushes();
+        id
+    }
+
+    pub(crate) fn process_client_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) {
+        // A client that starts without CONNECT under no_auth_user is that
+        // user (see accept_client): its first op ends the auth timeout.
+        if self.authenticator.no_auth_user.is_some()
+            && !matches!(op, ClientOp::Connect(_))
+            && self.conns.get(&conn).is_some_and(|c| !c.connect_received)
+        {
+            self.timers.cancel(TimerKey::AuthTimeout(conn));
+        }
+        match op {
+            ClientOp::Connect(json) => self.process_connect(conn, &json, now),
+            ClientOp::Pub {
+                subject,
+                reply,
+                payload,
+            } => self.process_pub(conn, subject, reply, 0, payload, now),
+            ClientOp::HPub {
+                subject,
+                reply,
+                header_len,
+                message,
+            } => self.process_pub(conn, subject, reply, header_len, message, now),
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => self.process_sub(conn, subject, queue, sid),
+            ClientOp::Unsub { sid, max } => self.process_unsub(conn, sid, max),
+            ClientOp::Ping => self.process_ping(conn),
+            ClientOp::Pong => self.process_pong(conn, now),
+            ClientOp::Info(_) | ClientOp::Ok => {}
+            // The parser yields route ops only on route connections.
+            ClientOp::RouteSub { .. } | ClientOp::RouteUnsub { .. } | ClientOp::RouteMsg { .. } => {
+                self.fail(conn, ProtocolError::UnknownOperation, now);
+            }
+            ClientOp::Err(_) => {
+                tracing::debug!("cid:{} - client sent -ERR, closing", self.cid(conn));
+                self.close(conn, CloseReason::ParseError, true, true, now);
+            }
+        }
+    }
+
+    pub(crate) fn process_connect(&mut self, conn: ConnId, json: &[u8], now: Instant) {
+        let server_headers = self.options.headers;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let ConnKind::Client(cl) = &mut c.kind else {
+            return;
+        };
+        let Some(opts) = cl.opts.overlay(json) else {
+            tracing::debug!("cid:{} - malformed CONNECT, closing", c.cid);
+            self.close(conn, CloseReason::ParseError, true, true, now);
+            return;
+        };
+        cl.opts = opts;
+        // nats-server's first RTT sample: INFO sent at accept, CONNECT back;
+        // the first PING timer starts over from here.
+        let first_connect = !c.connect_received;
+        if first_connect && c.ping.rtt.is_none() {
+            c.ping.rtt = Some(now.saturating_since(c.start));
+        }
+        c.connect_received = true;
+        c.headers = server_headers && cl.opts.headers;
+        self.timers.cancel(TimerKey::AuthTimeout(conn));
+        let c = &self.conns[&conn];
+        let Some(cl) = c.client() else {
+            return;
+        };
+        let identity = self.authenticator.authenticate(&cl.opts, &cl.nonce);
+        let account = identity
+            .as_ref()
+            .and_then(|id| self.accounts.iter().position(|a| a.name == id.account));
+        if identity.is_none()
+            || account.is_none()
+            || cl.opts.account.is_some()
+            || cl.opts.new_account.is_some()
+        {
+            self.fail_with(
+                conn,
+                ProtocolError::AuthorizationViolation,
+                CloseReason::AuthenticationViolation,
+                now,
+            );
+            return;
+        }
+        if !(0..=1).contains(&cl.opts.protocol) {
+            self.fail_with(
+                conn,
+                ProtocolError::InvalidClientProtocol,
+                CloseReason::BadClientProtocolVersion,
+                now,
+            );
+            return;
+        }
+        if cl.opts.no_responders && !c.headers {
+            self.fail_with(
+                conn,
+                ProtocolError::NoRespondersRequiresHeaders,
+                CloseReason::NoRespondersRequiresHeaders,
+                now,
+            );
+            return;
+        }
+        if let (Some(cl), Some(id), Some(idx)) = (
+            self.conns.get_mut(&conn).and_then(|c| c.client_mut()),
+            identity,
+            account,
+        ) {
+            cl.account = AccountId(idx as u32);
+            cl.perms = id.permissions;
+        }
+        if first_connect && self.conns.get(&conn).is_some_and(|c| c.counted) {
+            self.set_first_ping_timer(conn, now);
+        }
+        self.ok(conn);
+    }
+
+    pub(crate) fn process_pub(
+        &mut self,
+        conn: ConnId,
+        subject: Bytes,
+        reply: Option<Bytes>,
+        header_len: usize,
+        message: Bytes,
+        now: Instant,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let ConnKind::Client(cl) = &mut c.kind else {
+            return;
+        };
+        c.stats.in_msgs += 1;
+        c.stats.in_bytes += message.len() as u64;
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += message.len() as u64;
+        if cl.perms.as_ref().is_some_and(|p| !p.can_publish(&subject))
+            && !take_response_permission(&mut cl.responses, &subject, now)
+        {
+            // Refused: -ERR, the message is dropped, the connection stays.
+            let text = crate::perms::publish_violation(&subject);
+            tracing::debug!("{} - cid:{} - {}", c.peer, c.cid, text);
+            c.out.push_err(&text);
+            self.mark_dirty(conn);
+            return;
+        }
+        // `_R_.` replies are the server's own (service imports): refused.
+        if let Some(r) = reply.as_ref().filter(|r| r.starts_with(b"_R_.")) {
+            let text = crate::perms::reserved_reply_violation(r);
+            c.out.push_err(&text);
+            self.mark_dirty(conn);
+            return;
+        }
+        if cl.opts.pedantic && !subject::is_valid_literal_subject(&subject) {
+            c.out.push_err(ProtocolError::InvalidPublishSubject.text());
+        }
+        if cl.opts.verbose {
+            c.out.push_slice(b"+OK\r\n");
+        }
+        let account = cl.account;
+        let echo = cl.opts.echo || mutated!(self, ignore_echo);
+        let no_responders = cl.opts.no_responders && c.headers;
+        self.mark_dirty(conn);
+        let msg = Msg {
+            subject: &subject,
+            reply: reply.as_ref(),
+            header_len,
+            message: &message,
+        };
+        let matches = self.accounts[account.0 as usize].sublist.matches(&subject);
+        let mut delivered = self.deliver_matches(conn, echo, &matches, &msg, None, now);
+        delivered += self.send_to_routes(account, &msg, now);
+        if !self.imports.is_empty() || !self.service_replies.is_empty() {
+            delivered += self.cross_accounts(conn, account, &msg, false, now);
+        }
+        if delivered == 0 && no_responders {
+            if let Some(reply) = reply.as_ref() {
+                self.no_responders(conn, account, &subject, reply, now);
+            }
+        }
+    }
+
+    pub(crate) fn process_sub(
+        &mut self,
+        conn: ConnId,
+        subject: Bytes,
+        queue: Option<Bytes>,
+        sid: Bytes,
+    ) {
+        let max_subs = self.options.max_subscriptions;
+        let max_tokens = self.options.max_sub_tokens;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let ConnKind::Client(cl) = &mut c.kind else {
+            return;
+        };
+        // nats-server's order: permissions, token count, subscription count.
+        if cl
+            .perms
+            .as_ref()
+            .is_some_and(|p| !p.can_subscribe(&subject, queue.as_deref()))
+        {
+            let text = crate::perms::subscribe_violation(&subject, queue.as_deref());
+            tracing::debug!("{} - cid:{} - {}", c.peer, c.cid, text);
+            c.out.push_err(&text);
+            self.mark_dirty(conn);
+            return;
+        }
+        if max_tokens > 0 && subject::tokens(&subject).count() > usize::from(max_tokens) {
+            c.out.push_err(&crate::perms::too_many_tokens(&subject));
+            self.mark_dirty(conn);
+            return;
+        }
+        if max_subs > 0 && cl.subs.len() >= max_subs {
+            c.out.push_err(ProtocolError::MaxSubscriptions.text());
+            self.mark_dirty(conn);
+            return;
+        }
+        if cl.subs.contains_key(&sid) {
+            self.ok(conn);
+            return;
+        }
+        let queue_ok = queue
+            .as_ref()
+            .is_none_or(|q| subject::is_valid_queue_name(q));
+        if !subject::is_valid_subject(&subject) || !queue_ok {
+            c.out.push_err(ProtocolError::InvalidSubject.text());
+            self.mark_dirty(conn);
+            return;
+        }
+        let sub = Arc::new(Subscription {
+            seq: self.next_sub_seq,
+            conn,
+            sid: sid.clone(),
+            subject,
+            queue,
+            delivered: Default::default(),
+            max: Default::default(),
+            weight: std::sync::atomic::AtomicU32::new(1),
+        });
+        self.next_sub_seq += 1;
+        cl.subs.insert(sid, sub.clone());
+        let account = cl.account;
+        self.accounts[account.0 as usize]
+            .sublist
+            .insert(sub.clone());
+        self.local_interest(account, &sub.subject, sub.queue.as_ref(), true);
+        self.ok(conn);
+    }
+
+    pub(crate) fn process_unsub(&mut self, conn: ConnId, sid: Bytes, max: Option<u64>) {
+        if mutated!(self, forget_unsub) {
+            self.ok(conn);
+            return;
+        }
+        let Some(cl) = self.conns.get_mut(&conn).and_then(|c| c.client_mut()) else {
+            return;
+        };
+        if let Some(sub) = cl.subs.get(&sid) {
+            let max = max.unwrap_or(0);
+            if max > 0 && max > sub.delivered.load(Ordering::Relaxed) {
+                sub.max.store(max, Ordering::Relaxed);
+            } else {
+                self.remove_sub(conn, &sid);
+            }
+        }
+        self.ok(conn);
+    }
+
+    pub(crate) fn remove_sub(&mut self, conn: ConnId, sid: &[u8]) {
+        let Some(cl) = self.conns.get_mut(&conn).and_then(|c| c.client_mut()) else {
+            return;
+        };
+        if let Some(sub) = cl.subs.remove(sid) {
+            let account = cl.account;
+            self.accounts[account.0 as usize].sublist.remove(&sub);
+            self.local_interest(account, &sub.subject, sub.queue.as_ref(), false);
+        }
+    }
+
+    pub(crate) fn process_ping(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let ConnKind::Client(cl) = &mut c.kind else {
+            return;
+        };
+        c.out.push_slice(b"PONG\r\n");
+        if c.connect_received && cl.opts.protocol >= 1 && !cl.first_pong_sent {
+            cl.first_pong_sent = true;
+            self.scratch.clear();
+            let ip = c.peer.ip().to_string();
+            let account = &self.accounts[cl.account.0 as usize].name;
+            self.info.write_client_info(
+                &ClientInfoExtra {
+                    client_id: c.cid,
+                    client_ip: &ip,
+                    connect_info: true,
+                    remote_account: Some(account),
+                    ..Default::default()
+                },
+                &mut self.scratch,
+            );
+            c.out.push_slice(self.scratch.as_bytes());
+        }
+        self.mark_dirty(conn);
+    }
+
+    /// Sends the current INFO (new `connect_urls`) to every client that
+    /// takes asynchronous INFO and has had its first PONG, as nats-server.
+    pub(crate) fn send_connect_urls(&mut self) {
+        let clients = self.open_client_ids();
+        self.send_async_info(&clients, true, false);
+    }
+
+    /// Sends the current INFO to those of `clients` that said
+    /// `"protocol":1` (and, with `after_first_pong`, have had their first
+    /// PONG); `ldm` marks lame duck mode.
+    pub(crate) fn send_async_info(
+        &mut self,
+        clients: &[ConnId],
+        after_first_pong: bool,
+        ldm: bool,
+    ) {
+        for &id in clients {
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            let ConnKind::Client(cl) = &c.kind else {
+                continue;
+            };
+            if cl.opts.protocol < 1 || (after_first_pong && !cl.first_pong_sent) {
+                continue;
+            }
+            let ip = c.peer.ip().to_string();
+            self.scratch.clear();
+            self.info.write_client_info(
+                &ClientInfoExtra {
+                    client_id: c.cid,
+                    client_ip: &ip,
+                    ldm,
+                    ..Default::default()
+                },
+                &mut self.scratch,
+            );
+            c.out.push_slice(self.scratch.as_bytes());
+            self.mark_dirty(id);
+        }
+    }
+
+    /// The client part of closing: remembered for `/connz?state=closed`,
+    /// its subscriptions leave the index.
+    pub(crate) fn client_closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let Some(info) = conn_info(c, &self.accounts, Some((now, reason))) {
+            self.monitor.remember_closed(info);
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let ConnKind::Client(cl) = &mut c.kind else {
+            return;
+        };
+        let account = cl.account;
+        let mut subs: Vec<Arc<Subscription>> = cl.subs.drain().map(|(_, s)| s).collect();
+        subs.sort_unstable_by_key(|s| s.seq);
+        tracing::debug!(
+            "{} - cid:{} - Client connection closed: {}",
+            c.peer,
+            c.cid,
+            reason
+        );
+        for sub in subs {
+            self.accounts[account.0 as usize].sublist.remove(&sub);
+            self.local_interest(account, &sub.subject, sub.queue.as_ref(), false);
+        }
+    }
+
+    pub(crate) fn ok(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.client().is_some_and(|cl| cl.opts.verbose) {
+                c.out.push_slice(b"+OK\r\n");
+                self.mark_dirty(conn);
+            }
+        }
+    }
+}
+
+/// Uses up one reply to `subject` under `allow_responses`, if one is left
+/// and unexpired.
+fn take_response_permission(
+    responses: &mut std::collections::BTreeMap<Bytes, (u64, Instant)>,
+    subject: &[u8],
+    now: Instant,
+) -> bool {
+    let Some((left, until)) = responses.get_mut(subject) else {
+        return false;
+    };
+    if now > *until || *left == 0 {
+        responses.remove(subject);
+        return false;
+    }
+    *left -= 1;
+    if *left == 0 {
+        responses.remove(subject);
+    }
+    true
+}

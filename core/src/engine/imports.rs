@@ -1,0 +1,155 @@
+//! Imports between accounts: streams to their importers, service
+//! requests to their exporter with the reply rewritten to `_R_...`, and
+//! the responses back.
+
+use super::{Msg, Server, ALPHANUMERIC};
+use crate::account::AccountId;
+use crate::ids::ConnId;
+use crate::subject;
+use crate::time::Instant;
+use bytes::Bytes;
+use std::time::Duration;
+
+/// How long a rewritten service-import reply waits for its answer.
+const SERVICE_REPLY_TTL: Duration = Duration::from_secs(120);
+
+/// One import, resolved to account ids.
+#[derive(Debug)]
+pub(crate) struct ImportRoute {
+    pub(crate) exporter: AccountId,
+    pub(crate) importer: AccountId,
+    /// The subject in the exporter's namespace.
+    pub(crate) subject: Bytes,
+    /// The subject in the importer's namespace, when renamed.
+    pub(crate) to: Bytes,
+    /// Stream prefix in the importer.
+    pub(crate) prefix: Bytes,
+    pub(crate) service: bool,
+}
+
+impl ImportRoute {
+    /// The importer's name for an exporter-side subject (streams).
+    pub(crate) fn to_importer(&self, subject: &[u8]) -> Bytes {
+        if !self.prefix.is_empty() {
+            let mut v = self.prefix.to_vec();
+            v.push(b'.');
+            v.extend_from_slice(subject);
+            return Bytes::from(v);
+        }
+        if !self.to.is_empty() && subject::is_valid_literal_subject(&self.subject) {
+            return self.to.clone();
+        }
+        Bytes::copy_from_slice(subject)
+    }
+
+    /// The importer-side pattern a service request is published on.
+    pub(crate) fn importer_pattern(&self) -> &Bytes {
+        if self.to.is_empty() {
+            &self.subject
+        } else {
+            &self.to
+        }
+    }
+
+    /// The exporter's name for an importer-side request subject.
+    pub(crate) fn to_exporter(&self, subject: &[u8]) -> Bytes {
+        if !self.to.is_empty() && subject::is_valid_literal_subject(&self.subject) {
+            return self.subject.clone();
+        }
+        Bytes::copy_from_slice(subject)
+    }
+}
+
+impl Server {
+    /// Carries a message published in `account` across accounts: streams
+    /// it exports to their importers, service requests it imports to their
+    /// exporter (with the reply rewritten to `_R_...`), and responses to
+    /// such rewritten replies back to the requester. Returns deliveries.
+    ///
+    /// A message that came from a route (`from_route`) is the publishing
+    /// server's to map for services: here it only feeds streams and
+    /// responses. A service request mapped here also goes to the routes
+    /// with interest in the exporter (its responders may be elsewhere).
+    pub(crate) fn cross_accounts(
+        &mut self,
+        conn: ConnId,
+        account: AccountId,
+        msg: &Msg<'_>,
+        from_route: bool,
+        now: Instant,
+    ) -> usize {
+        let mut delivered = 0;
+        // A response to a rewritten reply: back to the importer, once.
+        if msg.subject.starts_with(b"_R_.") {
+            if let Some((importer, reply, _)) = self.service_replies.remove(msg.subject) {
+                let fwd = Msg {
+                    subject: &reply,
+                    reply: None,
+                    header_len: msg.header_len,
+                    message: msg.message,
+                };
+                let matches = self.accounts[importer.0 as usize].sublist.matches(&reply);
+                delivered += self.deliver_matches(conn, true, &matches, &fwd, None, now);
+            }
+        }
+        // (target account, subject there, whether a service request)
+        let mut hops: Vec<(AccountId, Bytes, bool)> = Vec::new();
+        for route in &self.imports {
+            if !route.service
+                && route.exporter == account
+                && subject::matches(&route.subject, msg.subject)
+            {
+                hops.push((route.importer, route.to_importer(msg.subject), false));
+            } else if route.service
+                && !from_route
+                && route.importer == account
+                && subject::matches(route.importer_pattern(), msg.subject)
+            {
+                hops.push((route.exporter, route.to_exporter(msg.subject), true));
+            }
+        }
+        for (target, subject, service) in hops {
+            let reply = msg.reply.cloned();
+            let reply = match reply {
+                Some(original) if service => {
+                    let mapped = self.new_service_reply();
+                    // Unanswered requests expire (nats-server's default
+                    // response threshold, 2 minutes): the map stays bounded.
+                    if self.service_replies.len() >= 64 {
+                        self.service_replies
+                            .retain(|_, (_, _, at)| now.saturating_since(*at) < SERVICE_REPLY_TTL);
+                    }
+                    self.service_replies
+                        .insert(mapped.clone(), (account, original, now));
+                    Some(mapped)
+                }
+                other => other,
+            };
+            let fwd = Msg {
+                subject: &subject,
+                reply: reply.as_ref(),
+                header_len: msg.header_len,
+                message: msg.message,
+            };
+            let matches = self.accounts[target.0 as usize].sublist.matches(&subject);
+            delivered += self.deliver_matches(conn, true, &matches, &fwd, None, now);
+            if service {
+                delivered += self.send_to_routes(target, &fwd, now);
+            }
+        }
+        delivered
+    }
+
+    /// `_R_.`, this server's six-character reply prefix, and six random
+    /// letters and digits. The prefix is this server's own, so a cluster
+    /// routes responses back here (see `route_interest.rs`).
+    pub(crate) fn new_service_reply(&mut self) -> Bytes {
+        let mut out = b"_R_.".to_vec();
+        out.extend_from_slice(&self.reply_prefix);
+        out.push(b'.');
+        for _ in 0..6 {
+            out.push(ALPHANUMERIC[self.reply_rng.below(ALPHANUMERIC.len() as u64) as usize]);
+        }
+        Bytes::from(out)
+    }
+}

@@ -1,0 +1,587 @@
+//! The engine: one [`Server`] owns every connection, the accounts and their
+//! subject indexes, the timers and the outbound queues.
+//!
+//! See the crate documentation for the run loop the driver follows.
+
+use crate::account::{Account, AccountId, GLOBAL_ACCOUNT};
+use crate::conn::policy::Reading;
+use crate::conn::{Conn, ConnKind, ConnStats};
+use crate::events::{Action, CloseReason, Event, TimerKey};
+use crate::ids::ConnId;
+use crate::info::ServerInfo;
+use crate::monitor::{HostStats, MonitorState};
+use crate::nkey;
+use crate::options::{Options, VERSION};
+use crate::proto::parser::ParseError;
+use crate::proto::{ClientOp, ProtocolError};
+use crate::rng::{Rng, Stream};
+use crate::time::Instant;
+use crate::timers::Timers;
+use bytes::Bytes;
+use core::net::SocketAddr;
+use std::collections::{HashMap, VecDeque};
+
+/// The kinds of listener a driver accepts connections on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// The client port.
+    Client,
+    /// The HTTP monitoring port.
+    Monitor,
+    /// The cluster (route) port.
+    Route,
+}
+
+/// Server-wide counters (the `/varz` numbers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Messages received from clients.
+    pub in_msgs: u64,
+    /// Payload bytes received from clients.
+    pub in_bytes: u64,
+    /// Messages delivered to clients.
+    pub out_msgs: u64,
+    /// Payload bytes delivered to clients.
+    pub out_bytes: u64,
+    /// Clients closed as slow consumers.
+    pub slow_consumers: u64,
+    /// Connections closed as stale.
+    pub stale_connections: u64,
+    /// Connections accepted since start.
+    pub total_connections: u64,
+    /// Producers paused because a consumer fell behind.
+    pub stalled_clients: u64,
+}
+
+/// Letters of rewritten service-import replies and generated cluster
+/// names.
+pub(crate) const ALPHANUMERIC: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Smallest and largest read the engine asks for (see [`Server::read_cap`]).
+const READ_CAP_MIN: usize = 4096;
+const READ_CAP_MAX: usize = 256 * 1024;
+
+// Deliberate bugs for the simulator's checker-sensitivity tests: compiled
+// only with the `mutations` feature; without it `mutated!` is `false`.
+#[cfg(feature = "mutations")]
+#[path = "mutations.rs"]
+pub mod mutations;
+#[cfg(feature = "mutations")]
+pub use mutations::Mutations;
+
+mod close;
+mod deliver;
+mod imports;
+mod lame_duck;
+mod ping;
+
+use crate::cluster::Routes;
+pub(crate) use deliver::Msg;
+use imports::ImportRoute;
+use lame_duck::LameDuck;
+
+/// The NATS server engine. Pure: bytes and time in, actions out.
+#[derive(Debug)]
+pub struct Server {
+    pub(crate) options: Options,
+    pub(crate) info: ServerInfo,
+    pub(crate) queue_rng: Rng,
+    /// Nonces for NKey authentication (the identity stream, continued).
+    pub(crate) nonce_rng: Rng,
+    pub(crate) authenticator: crate::auth::Authenticator,
+    /// Stream and service imports between accounts.
+    pub(crate) imports: Vec<ImportRoute>,
+    /// Rewritten service-import replies: `_R_...` -> (importer, reply).
+    pub(crate) service_replies: std::collections::BTreeMap<Bytes, (AccountId, Bytes, Instant)>,
+    pub(crate) reply_rng: Rng,
+    /// The second token of this server's `_R_.` replies.
+    pub(crate) reply_prefix: [u8; 6],
+    pub(crate) jitter_rng: Rng,
+    pub(crate) hasher: ahash::RandomState,
+    pub(crate) conns: HashMap<ConnId, Conn, ahash::RandomState>,
+    pub(crate) next_conn: u64,
+    /// nats-server's connection counter: the `cid` of the next connection
+    /// of a kind that takes one.
+    pub(crate) next_cid: u64,
+    pub(crate) client_count: usize,
+    pub(crate) accounts: Vec<Account>,
+    pub(crate) next_sub_seq: u64,
+    pub(crate) timers: Timers,
+    pub(crate) actions: VecDeque<Action>,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) dirty: Vec<ConnId>,
+    pub(crate) scratch: String,
+    pub(crate) stats: ServerStats,
+    pub(crate) start: Instant,
+    pub(crate) monitor: MonitorState,
+    pub(crate) lame_duck: Option<LameDuck>,
+    /// Cluster state: routes, their interest, dialing.
+    pub(crate) routes: Routes,
+    /// Connections whose outbound bytes passed max_pending outside a
+    /// delivery, closed at the end of the current input.
+    pub(crate) overflowed: Vec<ConnId>,
+    /// Route nonces and generated cluster names.
+    pub(crate) route_rng: Rng,
+    #[cfg(feature = "mutations")]
+    pub(crate) mutations: Mutations,
+}
+
+impl Server {
+    /// Creates an engine. `seed` drives every random choice (server id,
+    /// queue member choice, jitter); `now` is the engine's start time.
+    pub fn new(options: Options, seed: [u8; 32], now: Instant) -> Server {
+        let mut identity = Rng::derive(&seed, Stream::Identity);
+        let mut key = [0u8; 32];
+        identity.fill(&mut key);
+        let server_id = nkey::encode_public(nkey::PREFIX_SERVER, &key);
+        identity.fill(&mut key);
+        let xkey = nkey::encode_public(nkey::PREFIX_CURVE, &key);
+        let mut hashing = Rng::derive(&seed, Stream::Hashing);
+        let hasher = ahash::RandomState::with_seeds(
+            hashing.next_u64(),
+            hashing.next_u64(),
+            hashing.next_u64(),
+            hashing.next_u64(),
+        );
+        let server_name = if options.server_name.is_empty() {
+            server_id.clone()
+        } else {
+            options.server_name.clone()
+        };
+        let info = ServerInfo {
+            server_id,
+            server_name,
+            version: VERSION.to_string(),
+            git_commit: option_env!("CANOPY_GIT_COMMIT")
+                .unwrap_or("canopy")
+                .to_string(),
+            toolchain: "rust".to_string(),
+            host: options.host.clone(),
+            port: options.port,
+            headers: options.headers,
+            // With no_auth_user, clients are told no auth is required
+            // (though credentials, when given, are still checked).
+            auth_required: options.authenticator().required() && options.no_auth_user.is_none(),
+            max_payload: options.max_payload,
+            connect_urls: Vec::new(),
+            cluster: String::new(),
+            cluster_dynamic: false,
+            xkey,
+        };
+        let mut accounts = vec![Account::new(GLOBAL_ACCOUNT, hashing.next_u64())];
+        for name in &options.accounts {
+            if name != GLOBAL_ACCOUNT {
+                accounts.push(Account::new(name, hashing.next_u64()));
+            }
+        }
+        // The system account exists even when no config names it.
+        let sys = &options.system_account;
+        if !sys.is_empty() && !accounts.iter().any(|a| &a.name == sys) {
+            accounts.push(Account::new(sys, hashing.next_u64()));
+        }
+        let authenticator = options.authenticator();
+        let id_of = |name: &str| {
+            accounts
+                .iter()
+                .position(|a| a.name == name)
+                .map(|i| AccountId(i as u32))
+        };
+        let imports = options
+            .imports
+            .iter()
+            .filter_map(|i| {
+                Some(ImportRoute {
+                    exporter: id_of(&i.exporter)?,
+                    importer: id_of(&i.importer)?,
+                    subject: Bytes::copy_from_slice(i.subject.as_bytes()),
+                    to: Bytes::copy_from_slice(i.to.as_bytes()),
+                    prefix: Bytes::copy_from_slice(i.prefix.as_bytes()),
+                    service: i.service,
+                })
+            })
+            .collect();
+        let mut reply_rng = Rng::derive(&seed, Stream::Replies);
+        let mut reply_prefix = [0u8; 6];
+        for b in &mut reply_prefix {
+            *b = ALPHANUMERIC[reply_rng.below(ALPHANUMERIC.len() as u64) as usize];
+        }
+        let mut server = Server {
+            options,
+            info,
+            queue_rng: Rng::derive(&seed, Stream::QueueChoice),
+            nonce_rng: identity,
+            authenticator,
+            imports,
+            service_replies: Default::default(),
+            reply_rng,
+            reply_prefix,
+            jitter_rng: Rng::derive(&seed, Stream::Jitter),
+            conns: HashMap::with_hasher(hasher.clone()),
+            hasher,
+            next_conn: 1,
+            next_cid: 1,
+            client_count: 0,
+            accounts,
+            next_sub_seq: 1,
+            timers: Timers::default(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            dirty: Vec::new(),
+            scratch: String::new(),
+            stats: ServerStats::default(),
+            start: now,
+            monitor: MonitorState::default(),
+            lame_duck: None,
+            routes: Routes::default(),
+            overflowed: Vec::new(),
+            route_rng: Rng::derive(&seed, Stream::Shuffle),
+            #[cfg(feature = "mutations")]
+            mutations: Mutations::default(),
+        };
+        server.init_cluster(now);
+        server
+    }
+
+    /// Switches deliberate bugs on or off (checker-sensitivity tests only).
+    #[cfg(feature = "mutations")]
+    pub fn set_mutations(&mut self, mutations: Mutations) {
+        self.mutations = mutations;
+    }
+
+    /// Tells the engine the wall-clock time (nanoseconds since the Unix
+    /// epoch) at engine instant `now`, for the timestamps monitoring shows.
+    /// Call once at start; calling again corrects drift.
+    pub fn handle_wall_clock(&mut self, unix_nanos: i128, now: Instant) {
+        self.monitor.wall_offset = unix_nanos - i128::from(now.as_nanos());
+    }
+
+    /// Process facts for `/varz` (memory, CPU, cores) that only the driver
+    /// can measure.
+    pub fn set_host_stats(&mut self, stats: HostStats) {
+        self.monitor.host = stats;
+    }
+
+    /// The build identifier shown as `git_commit`.
+    pub fn git_commit(&self) -> &str {
+        &self.info.git_commit
+    }
+
+    /// The options the engine runs with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The server id (`N...`).
+    pub fn server_id(&self) -> &str {
+        &self.info.server_id
+    }
+
+    /// The server name.
+    pub fn server_name(&self) -> &str {
+        &self.info.server_name
+    }
+
+    /// Server-wide counters.
+    pub fn stats(&self) -> ServerStats {
+        self.stats
+    }
+
+    /// When the engine started.
+    pub fn start_time(&self) -> Instant {
+        self.start
+    }
+
+    /// Number of open client connections.
+    pub fn client_count(&self) -> usize {
+        self.client_count
+    }
+
+    /// Number of subscriptions across all accounts.
+    pub fn subscription_count(&self) -> usize {
+        self.accounts.iter().map(|a| a.sublist.count()).sum()
+    }
+
+    /// When a connection was accepted, if it is known.
+    pub fn conn_start(&self, conn: ConnId) -> Option<Instant> {
+        self.conns.get(&conn).map(|c| c.start)
+    }
+
+    /// Counters of one connection, if it is known.
+    pub fn conn_stats(&self, conn: ConnId) -> Option<ConnStats> {
+        self.conns.get(&conn).map(|c| c.stats)
+    }
+
+    /// Outbound bytes of a connection that are queued or taken but not yet
+    /// reported written (what max_pending limits), if it is known.
+    pub fn conn_pending_bytes(&self, conn: ConnId) -> Option<usize> {
+        self.conns.get(&conn).map(|c| c.out.pending())
+    }
+
+    /// Registers a connection accepted on a listener and queues its INFO.
+    /// Call when the socket is accepted; drain actions afterwards.
+    pub fn handle_accept(&mut self, kind: ListenerKind, peer: SocketAddr, now: Instant) -> ConnId {
+        match kind {
+            ListenerKind::Client => self.accept_client(peer, now),
+            ListenerKind::Monitor => self.accept_http(peer, now),
+            ListenerKind::Route => self.accept_route(peer, now),
+        }
+    }
+
+    /// The most bytes to hand the engine in one [`Server::handle_read`] of
+    /// `conn`. The engine handles a whole read before any flush, so one
+    /// huge read of publishes could push a fast subscriber past
+    /// max_pending; an eighth of it (between 4 KiB and 256 KiB) keeps a
+    /// read well inside. Drivers size their read buffers to this.
+    pub fn read_cap(&self, conn: ConnId) -> usize {
+        let _ = conn;
+        (self.options.max_pending / 8).clamp(READ_CAP_MIN, READ_CAP_MAX)
+    }
+
+    /// Feeds bytes read from `conn`. Call for every read, in order, each
+    /// at most [`Server::read_cap`] bytes.
+    pub fn handle_read(&mut self, conn: ConnId, data: Bytes, now: Instant) {
+        match self.conns.get(&conn).map(|c| c.policy().reading) {
+            None => return,
+            Some(Reading::Http) => self.read_http(conn, &data, now),
+            Some(Reading::Nats(_)) => self.read_nats(conn, data, now),
+        }
+        self.close_overflowed(now);
+        self.schedule_flushes();
+    }
+
+    /// Moves the bytes queued for `conn` into `dst` for writing and returns
+    /// how many bytes were moved. Call on [`Action::Flush`] and before
+    /// closing on [`Action::Close`] with `after_flush`.
+    pub fn take_outbound(&mut self, conn: ConnId, dst: &mut Vec<Bytes>, now: Instant) -> usize {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return 0;
+        };
+        let had_in_flight = c.out.in_flight() > 0;
+        let n = c.out.take(dst);
+        if n > 0 && !had_in_flight && !c.closed && c.policy().bounded {
+            self.timers.set(
+                TimerKey::WriteDeadline(conn),
+                now + self.options.write_deadline,
+            );
+        }
+        n
+    }
+
+    /// Reports that `n` bytes taken from `conn` reached the socket.
+    pub fn handle_written(&mut self, conn: ConnId, n: usize, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.out.written(n);
+        if c.closed || !c.policy().bounded {
+            return;
+        }
+        if c.out.in_flight() == 0 {
+            self.timers.cancel(TimerKey::WriteDeadline(conn));
+        } else if n > 0 {
+            self.timers.set(
+                TimerKey::WriteDeadline(conn),
+                now + self.options.write_deadline,
+            );
+        }
+    }
+
+    /// Reports that the socket of `conn` is gone (peer closed, read or write
+    /// error, or the driver finished an [`Action::Close`]). The engine
+    /// forgets the connection; its id is never reused.
+    pub fn handle_closed(&mut self, conn: ConnId, now: Instant) {
+        if let Some(c) = self.conns.get(&conn) {
+            if !c.closed {
+                self.close(conn, CloseReason::ClientClosed, false, false, now);
+            }
+        }
+        self.conns.remove(&conn);
+        self.close_overflowed(now);
+        self.schedule_flushes();
+    }
+
+    /// Fires every timer due at or before `now`. Calling it early or twice
+    /// is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(key) = self.timers.pop_due(now) {
+            match key {
+                TimerKey::Ping(conn) => self.ping_timer(conn, now),
+                TimerKey::AuthTimeout(conn) => {
+                    self.fail(conn, ProtocolError::AuthenticationTimeout, now);
+                }
+                TimerKey::LameDuck => self.lame_duck_timer(now),
+                TimerKey::RouteConnect(i) => self.route_connect_timer(i as usize, now),
+                TimerKey::WriteDeadline(conn) => {
+                    let open = self.conns.get(&conn).is_some_and(|c| !c.closed);
+                    if open {
+                        self.slow_consumer(conn, CloseReason::SlowConsumerWriteDeadline, now);
+                    }
+                }
+            }
+        }
+        self.close_overflowed(now);
+        self.schedule_flushes();
+    }
+
+    pub(crate) fn open_client_ids(&self) -> Vec<ConnId> {
+        // Sorted below, so the map's iteration order never reaches output.
+        #[allow(clippy::disallowed_methods)]
+        let mut ids: Vec<ConnId> = self
+            .conns
+            .values()
+            .filter(|c| !c.closed && c.counted)
+            .map(|c| c.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Closes every connection (server shutdown), in connection order.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.routes.stopping = true;
+        // Sorted below, so the map's iteration order never reaches output.
+        #[allow(clippy::disallowed_methods)]
+        let mut ids: Vec<ConnId> = self
+            .conns
+            .values()
+            .filter(|c| !c.closed)
+            .map(|c| c.id)
+            .collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.close(id, CloseReason::ServerShutdown, true, true, now);
+        }
+    }
+
+    /// The next action for the driver, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The earliest timer deadline and its name. Re-read after every
+    /// `handle_*` call.
+    pub fn poll_timeout(&self) -> Option<(Instant, TimerKey)> {
+        self.timers.next()
+    }
+
+    /// The next event for logs and metrics, if any. Drain regularly: events
+    /// are kept until taken.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---- accept and read -------------------------------------------------
+
+    /// A new connection of `kind`: the next engine id, and the next
+    /// nats-server connection number if the kind takes one.
+    pub(crate) fn new_conn(&mut self, peer: SocketAddr, kind: ConnKind, now: Instant) -> Conn {
+        let (id, cid) = self.reserve_conn(crate::conn::policy::of(&kind).takes_cid);
+        Conn::new(id, cid, peer, kind, now)
+    }
+
+    /// The next engine connection id and, when `takes_cid`, the next
+    /// nats-server connection number (0 otherwise). A dial reserves both
+    /// when it starts, so a route keeps the number of its dial.
+    pub(crate) fn reserve_conn(&mut self, takes_cid: bool) -> (ConnId, u64) {
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let cid = if takes_cid {
+            self.next_cid += 1;
+            self.next_cid - 1
+        } else {
+            0
+        };
+        (id, cid)
+    }
+
+    /// Parses a NATS-protocol read (any dialect) and processes its ops.
+    pub(crate) fn read_nats(&mut self, conn: ConnId, mut data: Bytes, now: Instant) {
+        // With no_auth_user the INFO says no auth is required, and a client
+        // may start with any op (telnet style), as nats-server allows.
+        let auth_required = self.info.auth_required;
+        // Mutation hook: whether the next op began in an earlier read.
+        #[cfg(feature = "mutations")]
+        let mut split_op = self.conns.get(&conn).is_some_and(|c| !c.parser.is_idle());
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            if c.closed {
+                return;
+            }
+            c.last_in = now;
+            c.last_activity = now;
+            let policy = c.policy();
+            // Before CONNECT on a server that requires auth (and on the
+            // route port), the first op must be CONNECT: nats-server
+            // rejects any other first byte.
+            if policy.requires_connect_first(auth_required)
+                && !c.connect_received
+                && c.parser.is_idle()
+            {
+                if let Some(&b) = data.first() {
+                    if b != b'C' && b != b'c' {
+                        self.fail(conn, ProtocolError::AuthorizationViolation, now);
+                        return;
+                    }
+                }
+            }
+            let limits = policy.limits(&self.options, c.headers);
+            match c.parser.decode(&mut data, &limits) {
+                #[cfg(feature = "mutations")]
+                Ok(Some(ClientOp::Pub { .. } | ClientOp::HPub { .. }))
+                    if split_op && mutated!(self, drop_split_pub) =>
+                {
+                    split_op = false;
+                }
+                Ok(Some(op)) => {
+                    #[cfg(feature = "mutations")]
+                    {
+                        split_op = false;
+                    }
+                    self.process_op(conn, op, now);
+                }
+                Ok(None) => return,
+                Err(ParseError::Protocol(e)) => {
+                    self.fail(conn, e, now);
+                    return;
+                }
+                Err(ParseError::SilentClose) => {
+                    tracing::debug!(
+                        "cid:{} - closing after a protocol violation",
+                        self.cid(conn)
+                    );
+                    self.close(conn, CloseReason::ProtocolViolation, true, true, now);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Dispatches one parsed op to the code of the connection's kind.
+    pub(crate) fn process_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) {
+        match self.conns.get(&conn).map(|c| &c.kind) {
+            Some(ConnKind::Client(_)) => self.process_client_op(conn, op, now),
+            Some(ConnKind::Route(_)) => self.process_route_op(conn, op, now),
+            // HTTP bytes never reach the NATS parser.
+            Some(ConnKind::Http(_)) | None => {}
+        }
+    }
+
+    /// The nats-server connection number of `conn` (0 if unknown), for
+    /// log lines.
+    pub(crate) fn cid(&self, conn: ConnId) -> u64 {
+        self.conns.get(&conn).map_or(0, |c| c.cid)
+    }
+
+    // ---- CONNECT ----------------------------------------------------------
+
+    // ---- PUB / delivery ---------------------------------------------------
+
+    // ---- SUB / UNSUB ------------------------------------------------------
+
+    // ---- PING / PONG ------------------------------------------------------
+
+    // ---- helpers ----------------------------------------------------------
+}
