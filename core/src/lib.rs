@@ -84,6 +84,8 @@ pub mod proto;
 pub mod reload;
 pub mod rng;
 pub mod route;
+/// Who may forward messages and tell interest to whom (the section 3 matrix).
+pub mod router;
 pub mod server;
 pub mod subject;
 pub mod sublist;
