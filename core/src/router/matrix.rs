@@ -1,6 +1,6 @@
 //! The forwarding matrix of `docs/protocol-leaf-gateway.md` section 3 as a
-//! `const` table and the function that decides a concrete
-//! case from it.
+//! `const` table, the function that decides a concrete case from it, and
+//! the queue-group rule.
 //!
 //! Each cell names its source: the doc's table row (`doc:572` is line 572
 //! of protocol-leaf-gateway.md) and the nats-server function that
@@ -177,6 +177,47 @@ pub const fn forward_rule(from: Origin, to: Dest) -> Forward {
 /// hop's [`ImportLeg`].
 pub fn may_forward(from: Origin, to: Dest, msg: &MsgFacts<'_>, link: &LinkFacts<'_>) -> bool {
     forward_rule(from, to).allows(msg, link)
+}
+
+/// Whether a message that came from `from` may be given to a member of
+/// queue group `group` here. `named` is the queue list the message carried
+/// (the names after `|` or `+ <reply>`, space- or tab-separated; empty
+/// when it carried none).
+///
+/// A client's publish, and an import's hop, choose among all groups. A
+/// message from a route, leaf or gateway reaches only the groups it names
+/// (doc:578; client.go processMsgResults `qf`), so one without a list
+/// reaches no queue subscriber. A gateway reply delivered here stripped
+/// with no list reaches every group (handleGatewayReply passes
+/// pmrIgnoreEmptyQueueFilter).
+///
+/// Two source details are not modelled: nats-server also ignores an empty
+/// list for a leaf message whose subject an account mapping rewrote, and
+/// for an import's hop it keeps filtering by the carrier's non-empty list;
+/// the engine has neither.
+pub fn serves_group(from: Origin, msg: &MsgFacts<'_>, named: &[u8], group: &[u8]) -> bool {
+    match from {
+        Origin::Client | Origin::Internal => true,
+        Origin::Route | Origin::LeafHub | Origin::LeafSpoke | Origin::Gateway => {
+            if queue_names(named).next().is_none() {
+                msg.gateway_reply
+            } else {
+                names_group(named, group)
+            }
+        }
+    }
+}
+
+/// Whether the queue list `named` (space- or tab-separated) names `group`.
+pub fn names_group(named: &[u8], group: &[u8]) -> bool {
+    queue_names(named).any(|name| name == group)
+}
+
+/// The names in a queue list, skipping empty ones.
+fn queue_names(named: &[u8]) -> impl Iterator<Item = &[u8]> {
+    named
+        .split(|&b| b == b' ' || b == b'\t')
+        .filter(|name| !name.is_empty())
 }
 
 #[cfg(test)]
@@ -509,6 +550,50 @@ mod tests {
     #[test]
     fn gateway_to_leaf_spoke_links_always() {
         forwards_everything(Gateway, LeafSpokeLinks);
+    }
+
+    // ---- queue groups ---------------------------------------------------
+
+    #[test]
+    fn client_publish_chooses_its_groups() {
+        assert!(serves_group(Client, &plain(), b"", b"workers"));
+        assert!(serves_group(Client, &plain(), b"others", b"workers"));
+    }
+
+    #[test]
+    fn import_hop_chooses_its_groups() {
+        let hop = imported(ImportLeg::Stream);
+        assert!(serves_group(Internal, &hop, b"", b"workers"));
+    }
+
+    #[test]
+    fn remote_messages_serve_only_named_groups() {
+        for from in [Route, LeafHub, LeafSpoke, Gateway] {
+            assert!(
+                serves_group(from, &plain(), b"a workers", b"workers"),
+                "{from:?}"
+            );
+            assert!(
+                !serves_group(from, &plain(), b"a b", b"workers"),
+                "{from:?}"
+            );
+            assert!(!serves_group(from, &plain(), b"", b"workers"), "{from:?}");
+        }
+    }
+
+    #[test]
+    fn gateway_reply_without_names_serves_every_group() {
+        let reply = gr_reply();
+        assert!(serves_group(Gateway, &reply, b"", b"workers"));
+        assert!(serves_group(Route, &reply, b" ", b"workers"));
+        assert!(!serves_group(Gateway, &reply, b"others", b"workers"));
+    }
+
+    #[test]
+    fn queue_lists_split_on_spaces_and_tabs() {
+        assert!(names_group(b"a\tworkers  b", b"workers"));
+        assert!(!names_group(b"workersx work", b"workers"));
+        assert!(!names_group(b"a  b", b""));
     }
 
     // ---- the tables -----------------------------------------------------

@@ -1,4 +1,6 @@
-//! The router's rules: who may forward a message to whom.
+//! The router's rules: who may forward a message to whom, where a new
+//! subscription's interest is told, and which queue groups a message may
+//! serve.
 //!
 //! A server can hold five kinds of peers at once: its own clients, routes
 //! to the rest of its cluster, gateways to other clusters, and leaf links
@@ -6,8 +8,8 @@
 //! message (or interest) on to which is one matrix, the one in
 //! `docs/protocol-leaf-gateway.md` section 3, checked against nats-server's
 //! source. This module keeps that matrix as a `const` table
-//! ([`FORWARDING`]) and decides concrete cases with a pure function
-//! ([`may_forward`]).
+//! ([`FORWARDING`]) and decides concrete cases with pure functions
+//! ([`may_forward`], [`serves_group`]).
 //!
 //! The router returns verdicts; the engine writes the bytes. The verdicts
 //! answer "may this kind of peer ever get it from that kind of peer"; the
@@ -31,7 +33,7 @@
 
 mod matrix;
 
-pub use matrix::{forward_rule, may_forward, Forward, FORWARDING};
+pub use matrix::{forward_rule, may_forward, names_group, serves_group, Forward, FORWARDING};
 
 /// Where a message, or a subscription's interest, came from: the rows of
 /// the matrix.
@@ -218,7 +220,7 @@ pub struct LinkFacts<'a> {
     /// The destination is the connection the message came in on (leafs are "no echo").
     pub is_sender: bool,
     /// The destination is considered for a member of a queue group the
-    /// message may serve, not for plain interest.
+    /// message may serve (see [`serves_group`]), not for plain interest.
     pub for_queue: bool,
 }
 
