@@ -1,6 +1,6 @@
-//! The forwarding matrix of `docs/protocol-leaf-gateway.md` section 3 as a
-//! `const` table, the function that decides a concrete case from it, and
-//! the queue-group rule.
+//! The forwarding and propagation matrix of `docs/protocol-leaf-gateway.md`
+//! section 3 as two `const` tables, the functions that decide a concrete
+//! case from them, and the queue-group rule.
 //!
 //! Each cell names its source: the doc's table row (`doc:572` is line 572
 //! of protocol-leaf-gateway.md) and the nats-server function that
@@ -11,7 +11,7 @@
 //! The cells for today's engine (origins client, internal, route;
 //! destinations clients, routes) match what the engine does now.
 
-use super::{same_cluster, Dest, ImportLeg, LinkFacts, MsgFacts, Origin};
+use super::{same_cluster, Dest, ImportLeg, LinkFacts, MsgFacts, Origin, SubFacts};
 
 /// What one cell of the forwarding matrix lets through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,6 +179,115 @@ pub fn may_forward(from: Origin, to: Dest, msg: &MsgFacts<'_>, link: &LinkFacts<
     forward_rule(from, to).allows(msg, link)
 }
 
+/// What one cell of the propagation table lets through: where a
+/// subscription's interest (`RS+`, `LS+`, and their removals) is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spread {
+    /// Nowhere.
+    Never,
+    /// Every subscription (permissions are checked by the caller).
+    Always,
+    /// Every subscription, except to a leaf link whose remote cluster is
+    /// the subscription's origin leaf cluster.
+    NotToOriginCluster,
+    /// Only loop-detection subjects (`$LDS.`), and not to the origin leaf
+    /// cluster.
+    OnlyLoopDetection,
+    /// Other leaf links: not the link the interest came from, not a link of
+    /// the interest's origin cluster, not an isolated link.
+    OtherLeafLinks,
+    /// As [`Spread::OtherLeafLinks`], and only loop-detection subjects.
+    OtherLeafLinksOnlyLoopDetection,
+}
+
+impl Spread {
+    /// Whether this rule tells `sub`'s interest to the destination `link`.
+    pub fn allows(self, sub: &SubFacts<'_>, link: &LinkFacts<'_>) -> bool {
+        let echo_cluster = same_cluster(sub.origin_cluster, link.remote_cluster);
+        let other_leaf = !link.is_sender && !echo_cluster && !link.isolated;
+        match self {
+            Spread::Never => false,
+            Spread::Always => true,
+            Spread::NotToOriginCluster => !echo_cluster,
+            Spread::OnlyLoopDetection => sub.loop_detection && !echo_cluster,
+            Spread::OtherLeafLinks => other_leaf,
+            Spread::OtherLeafLinksOnlyLoopDetection => sub.loop_detection && other_leaf,
+        }
+    }
+}
+
+/// The propagation table: `PROPAGATION[from.index()][to.index()]` says
+/// whether interest that came from `from` is told to `to`. Clients are
+/// never told about interest.
+///
+/// The leaf cells are nats-server's updates (leafnode.go
+/// updateLeafNodesEx and updateSmap). The first `LS+` set sent on a new
+/// link (initLeafNodeSmapAndSendSubs) also includes, on a spoke link, the
+/// interest learned from gateways; later gateway updates are not sent to
+/// spokes. That initial-set quirk is not in this table.
+pub const PROPAGATION: [[Spread; Dest::COUNT]; Origin::COUNT] = {
+    use Spread::*;
+    [
+        // Client (doc:583; client.go processSubEx: updateRouteSubscriptionMap,
+        // gatewayUpdateSubInterest, updateLeafNodes; updateSmap lets local
+        // kinds through to spokes).
+        [Never, Always, Always, Always, Always],
+        // Internal: the interest imports need (not in the doc). The engine's
+        // import_interest tells routes; in the source a stream import is a
+        // shadow sub (client.go addShadowSub -> updateRemoteSubscription) and
+        // the `_R_` response wildcard an internal sub that is forwarded
+        // (accounts.go subscribeServiceImportResponse), both like a client.
+        [Never, Always, Always, Always, Always],
+        // Route (doc:584; route.go processRemoteSub: gatewayUpdateSubInterest
+        // and updateLeafNodes; never back to routes).
+        // - Hub-role links: the origin cluster of a routed `LS+` is not
+        //   echoed. Isolation is not applied: updateLeafNodesEx skips only
+        //   subs whose connection is a leaf link (doc 1.6 says "leaf-
+        //   originated subs").
+        // - Spoke links: doc:584 says "not spokes"; updateSmap still lets
+        //   `$LDS.` through (doc:184 agrees).
+        [Never, Never, Always, NotToOriginCluster, OnlyLoopDetection],
+        // LeafHub: our spoke's interest (doc:585; leafnode.go processLeafSub
+        // with !spoke: updateRouteSubscriptionMap, gatewayUpdateSubInterest,
+        // updateLeafNodes; updateSmap lets hub-role leaf subs to spokes).
+        [Never, Always, Always, OtherLeafLinks, OtherLeafLinks],
+        // LeafSpoke: our hub's interest (doc:586; processLeafSub with spoke:
+        // only updateLeafNodes).
+        // - Spoke links: doc:586 says hub-role links only; updateSmap lets
+        //   `$LDS.` through to other spokes. [V: of `LS+ $LDS.x` and `LS+ y`
+        //   from one hub, only the first reached the other hub.]
+        [
+            Never,
+            Never,
+            Never,
+            OtherLeafLinks,
+            OtherLeafLinksOnlyLoopDetection,
+        ],
+        // Gateway: interest learned on an outbound link (doc:587;
+        // gateway.go processGatewayRSub -> updateInterestForAccountOnGateway
+        // -> updateLeafNodes only; a gateway sub has no origin cluster).
+        // - Spoke links: doc:587 says hub-role links only; updateSmap lets
+        //   `$LDS.` through.
+        [Never, Never, Never, Always, OnlyLoopDetection],
+    ]
+};
+
+/// The propagation cell for interest from `from` told to `to`.
+pub const fn spread_rule(from: Origin, to: Dest) -> Spread {
+    PROPAGATION[from.index()][to.index()]
+}
+
+/// Whether interest that came from `from`, described by `sub`, is told to
+/// the destination `link` of kind `to`. The caller still checks
+/// permissions and counts (first and last subscription per key).
+///
+/// Today's engine asks: a client's subscription, `(Client, Routes)`; an
+/// import's standing interest, `(Internal, Routes)`; a route's `RS+`,
+/// `(Route, Routes)` (always refused).
+pub fn propagates(from: Origin, to: Dest, sub: &SubFacts<'_>, link: &LinkFacts<'_>) -> bool {
+    spread_rule(from, to).allows(sub, link)
+}
+
 /// Whether a message that came from `from` may be given to a member of
 /// queue group `group` here. `named` is the queue list the message carried
 /// (the names after `|` or `+ <reply>`, space- or tab-separated; empty
@@ -272,6 +381,13 @@ mod tests {
     fn the_sender(cluster: &'static [u8]) -> LinkFacts<'static> {
         LinkFacts {
             is_sender: true,
+            ..leaf(cluster)
+        }
+    }
+
+    fn isolated(cluster: &'static [u8]) -> LinkFacts<'static> {
+        LinkFacts {
+            isolated: true,
             ..leaf(cluster)
         }
     }
@@ -552,6 +668,216 @@ mod tests {
         forwards_everything(Gateway, LeafSpokeLinks);
     }
 
+    // ---- propagation ----------------------------------------------------
+
+    fn sub() -> SubFacts<'static> {
+        SubFacts::new(b"orders.*")
+    }
+
+    fn lds() -> SubFacts<'static> {
+        SubFacts::new(b"$LDS.Zx81kq0Yp2bN7sT4uVw3Ae")
+    }
+
+    fn spread(from: Origin, to: Dest, sub: SubFacts<'_>, link: LinkFacts<'_>) -> bool {
+        propagates(from, to, &sub, &link)
+    }
+
+    /// Every interest shape against every destination shape, including
+    /// the ones the conditional rules refuse.
+    fn interest_cases() -> Vec<(SubFacts<'static>, LinkFacts<'static>)> {
+        let subs = [
+            sub(),
+            lds(),
+            sub().with_origin_cluster(LC),
+            lds().with_origin_cluster(LC),
+        ];
+        let links = [link(), leaf(LC), the_sender(LX), isolated(LX)];
+        pairs(&subs, &links)
+    }
+
+    fn tells_everything(from: Origin, to: Dest) {
+        same_verdict(interest_cases(), true, |(s, l)| spread(from, to, s, l));
+    }
+
+    fn tells_nothing(from: Origin, to: Dest) {
+        same_verdict(interest_cases(), false, |(s, l)| spread(from, to, s, l));
+    }
+
+    #[test]
+    fn client_sub_to_clients_never() {
+        tells_nothing(Client, Clients);
+    }
+
+    #[test]
+    fn client_sub_to_routes_always() {
+        tells_everything(Client, Routes);
+    }
+
+    #[test]
+    fn client_sub_to_gateways_always() {
+        tells_everything(Client, Gateways);
+    }
+
+    #[test]
+    fn client_sub_to_leaf_hub_links_always() {
+        tells_everything(Client, LeafHubLinks);
+    }
+
+    #[test]
+    fn client_sub_to_leaf_spoke_links_always() {
+        tells_everything(Client, LeafSpokeLinks);
+    }
+
+    #[test]
+    fn internal_sub_to_clients_never() {
+        tells_nothing(Internal, Clients);
+    }
+
+    #[test]
+    fn internal_sub_to_routes_always() {
+        tells_everything(Internal, Routes);
+    }
+
+    #[test]
+    fn internal_sub_to_gateways_always() {
+        tells_everything(Internal, Gateways);
+    }
+
+    #[test]
+    fn internal_sub_to_leaf_hub_links_always() {
+        tells_everything(Internal, LeafHubLinks);
+    }
+
+    #[test]
+    fn internal_sub_to_leaf_spoke_links_always() {
+        tells_everything(Internal, LeafSpokeLinks);
+    }
+
+    #[test]
+    fn route_sub_to_clients_never() {
+        tells_nothing(Route, Clients);
+    }
+
+    #[test]
+    fn route_sub_to_routes_never() {
+        tells_nothing(Route, Routes);
+    }
+
+    #[test]
+    fn route_sub_to_gateways_always() {
+        tells_everything(Route, Gateways);
+    }
+
+    #[test]
+    fn route_sub_to_leaf_hub_links_not_to_origin_cluster() {
+        let routed = sub().with_origin_cluster(LC);
+        assert!(spread(Route, LeafHubLinks, sub(), leaf(LC)));
+        assert!(spread(Route, LeafHubLinks, routed, isolated(LX)));
+        assert!(!spread(Route, LeafHubLinks, routed, leaf(LC)));
+    }
+
+    #[test]
+    fn route_sub_to_leaf_spoke_links_only_loop_detection() {
+        assert!(!spread(Route, LeafSpokeLinks, sub(), leaf(HUB)));
+        assert!(spread(Route, LeafSpokeLinks, lds(), leaf(HUB)));
+        let echo = lds().with_origin_cluster(HUB);
+        assert!(!spread(Route, LeafSpokeLinks, echo, leaf(HUB)));
+        // Isolation filters only interest read on this server's leaf links.
+        assert!(spread(Route, LeafSpokeLinks, lds(), isolated(HUB)));
+    }
+
+    #[test]
+    fn leaf_hub_sub_to_clients_never() {
+        tells_nothing(LeafHub, Clients);
+    }
+
+    #[test]
+    fn leaf_hub_sub_to_routes_always() {
+        tells_everything(LeafHub, Routes);
+    }
+
+    #[test]
+    fn leaf_hub_sub_to_gateways_always() {
+        tells_everything(LeafHub, Gateways);
+    }
+
+    #[test]
+    fn leaf_hub_sub_to_leaf_hub_links_other_leaf_links() {
+        let s = sub().with_origin_cluster(LC);
+        assert!(spread(LeafHub, LeafHubLinks, s, leaf(LX)));
+        assert!(!spread(LeafHub, LeafHubLinks, s, the_sender(LX)));
+        assert!(!spread(LeafHub, LeafHubLinks, s, leaf(LC)));
+        assert!(!spread(LeafHub, LeafHubLinks, s, isolated(LX)));
+    }
+
+    #[test]
+    fn leaf_hub_sub_to_leaf_spoke_links_other_leaf_links() {
+        let s = sub().with_origin_cluster(LC);
+        assert!(spread(LeafHub, LeafSpokeLinks, s, leaf(HUB)));
+        assert!(!spread(LeafHub, LeafSpokeLinks, s, leaf(LC)));
+        assert!(!spread(LeafHub, LeafSpokeLinks, s, isolated(HUB)));
+    }
+
+    #[test]
+    fn leaf_spoke_sub_to_clients_never() {
+        tells_nothing(LeafSpoke, Clients);
+    }
+
+    #[test]
+    fn leaf_spoke_sub_to_routes_never() {
+        tells_nothing(LeafSpoke, Routes);
+    }
+
+    #[test]
+    fn leaf_spoke_sub_to_gateways_never() {
+        tells_nothing(LeafSpoke, Gateways);
+    }
+
+    #[test]
+    fn leaf_spoke_sub_to_leaf_hub_links_other_leaf_links() {
+        let s = sub().with_origin_cluster(HUB);
+        assert!(spread(LeafSpoke, LeafHubLinks, s, leaf(LC)));
+        assert!(!spread(LeafSpoke, LeafHubLinks, s, leaf(HUB)));
+        assert!(!spread(LeafSpoke, LeafHubLinks, s, isolated(LC)));
+    }
+
+    #[test]
+    fn leaf_spoke_sub_to_leaf_spoke_links_other_leaf_links_only_loop_detection() {
+        let hub_lds = lds().with_origin_cluster(HUB);
+        assert!(spread(LeafSpoke, LeafSpokeLinks, hub_lds, leaf(LX)));
+        assert!(!spread(LeafSpoke, LeafSpokeLinks, sub(), leaf(LX)));
+        assert!(!spread(LeafSpoke, LeafSpokeLinks, hub_lds, the_sender(LX)));
+        assert!(!spread(LeafSpoke, LeafSpokeLinks, hub_lds, leaf(HUB)));
+        assert!(!spread(LeafSpoke, LeafSpokeLinks, hub_lds, isolated(LX)));
+    }
+
+    #[test]
+    fn gateway_sub_to_clients_never() {
+        tells_nothing(Gateway, Clients);
+    }
+
+    #[test]
+    fn gateway_sub_to_routes_never() {
+        tells_nothing(Gateway, Routes);
+    }
+
+    #[test]
+    fn gateway_sub_to_gateways_never() {
+        tells_nothing(Gateway, Gateways);
+    }
+
+    #[test]
+    fn gateway_sub_to_leaf_hub_links_always() {
+        tells_everything(Gateway, LeafHubLinks);
+    }
+
+    #[test]
+    fn gateway_sub_to_leaf_spoke_links_only_loop_detection() {
+        assert!(!spread(Gateway, LeafSpokeLinks, sub(), leaf(HUB)));
+        assert!(spread(Gateway, LeafSpokeLinks, lds(), leaf(HUB)));
+        assert!(spread(Gateway, LeafSpokeLinks, lds(), isolated(HUB)));
+    }
+
     // ---- queue groups ---------------------------------------------------
 
     #[test]
@@ -599,14 +925,16 @@ mod tests {
     // ---- the tables -----------------------------------------------------
 
     #[test]
-    fn every_pair_has_a_cell() {
+    fn every_pair_has_a_cell_in_both_tables() {
         let mut cells = 0;
         for from in Origin::ALL {
             for to in Dest::ALL {
                 assert_eq!(forward_rule(from, to), FORWARDING[from.index()][to.index()]);
+                assert_eq!(spread_rule(from, to), PROPAGATION[from.index()][to.index()]);
                 cells += 1;
             }
         }
         assert_eq!(cells, FORWARDING.len() * FORWARDING[0].len());
+        assert_eq!(cells, PROPAGATION.len() * PROPAGATION[0].len());
     }
 }

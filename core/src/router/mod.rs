@@ -7,9 +7,9 @@
 //! on which it is either the hub or the spoke. Which of them may pass a
 //! message (or interest) on to which is one matrix, the one in
 //! `docs/protocol-leaf-gateway.md` section 3, checked against nats-server's
-//! source. This module keeps that matrix as a `const` table
-//! ([`FORWARDING`]) and decides concrete cases with pure functions
-//! ([`may_forward`], [`serves_group`]).
+//! source. This module keeps that matrix as two `const` tables
+//! ([`FORWARDING`], [`PROPAGATION`]) and decides concrete cases with pure
+//! functions ([`may_forward`], [`propagates`], [`serves_group`]).
 //!
 //! The router returns verdicts; the engine writes the bytes. The verdicts
 //! answer "may this kind of peer ever get it from that kind of peer"; the
@@ -33,7 +33,10 @@
 
 mod matrix;
 
-pub use matrix::{forward_rule, may_forward, names_group, serves_group, Forward, FORWARDING};
+pub use matrix::{
+    forward_rule, may_forward, names_group, propagates, serves_group, spread_rule, Forward, Spread,
+    FORWARDING, PROPAGATION,
+};
 
 /// Where a message, or a subscription's interest, came from: the rows of
 /// the matrix.
@@ -87,7 +90,7 @@ impl Origin {
         Origin::Gateway,
     ];
 
-    /// This origin's row in [`FORWARDING`].
+    /// This origin's row in [`FORWARDING`] and [`PROPAGATION`].
     pub const fn index(self) -> usize {
         self as usize
     }
@@ -128,7 +131,7 @@ impl Dest {
         Dest::LeafSpokeLinks,
     ];
 
-    /// This destination's column in [`FORWARDING`].
+    /// This destination's column in [`FORWARDING`] and [`PROPAGATION`].
     pub const fn index(self) -> usize {
         self as usize
     }
@@ -209,6 +212,37 @@ impl<'a> MsgFacts<'a> {
     }
 }
 
+/// What the propagation table needs to know about a subscription whose
+/// interest is being told. Build it with [`SubFacts::new`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubFacts<'a> {
+    /// The subject starts with `$LDS.`: a leaf loop-detection subject,
+    /// relayed where other interest is not (section 1.7).
+    pub loop_detection: bool,
+    /// The leaf cluster the interest came from: the leaf link's remote
+    /// cluster for an `LS+` read on a leaf link, the origin of an `LS+`
+    /// read on a route. `None` (or empty) for anything else.
+    pub origin_cluster: Option<&'a [u8]>,
+}
+
+impl<'a> SubFacts<'a> {
+    /// Facts of a subscription on `subject`, from no leaf cluster.
+    pub fn new(subject: &[u8]) -> SubFacts<'a> {
+        SubFacts {
+            loop_detection: subject.starts_with(LOOP_DETECTION_PREFIX),
+            origin_cluster: None,
+        }
+    }
+
+    /// The same facts, for interest that came from leaf cluster `cluster`.
+    pub const fn with_origin_cluster(self, cluster: &'a [u8]) -> SubFacts<'a> {
+        SubFacts {
+            origin_cluster: Some(cluster),
+            ..self
+        }
+    }
+}
+
 /// What the matrix needs to know about one destination connection.
 /// Fields that do not apply to the destination's kind stay at their
 /// defaults (`None`, `false`).
@@ -217,16 +251,26 @@ pub struct LinkFacts<'a> {
     /// The destination leaf link's remote cluster (the peer's cluster
     /// name as its CONNECT or INFO gave it).
     pub remote_cluster: Option<&'a [u8]>,
-    /// The destination is the connection the message came in on (leafs are "no echo").
+    /// The destination is the connection the message or interest came in
+    /// on (leafs are "no echo").
     pub is_sender: bool,
+    /// The destination leaf link is isolated (`isolate_leafnode_interest`,
+    /// or the peer's `request_isolation`): no interest from other leaf
+    /// links goes to it.
+    pub isolated: bool,
     /// The destination is considered for a member of a queue group the
     /// message may serve (see [`serves_group`]), not for plain interest.
+    /// Only forwarding asks it.
     pub for_queue: bool,
 }
 
 /// The prefix of the reply subjects service imports rewrite to (nats-server
 /// `replyPrefix`).
 pub const SERVICE_REPLY_PREFIX: &[u8] = b"_R_.";
+
+/// The prefix of leaf loop-detection subjects (nats-server
+/// `leafNodeLoopDetectionSubjectPrefix`).
+pub const LOOP_DETECTION_PREFIX: &[u8] = b"$LDS.";
 
 /// Whether `subject` is a service-import reply (`_R_.…`), as nats-server's
 /// `isServiceReply` decides it.
@@ -263,6 +307,8 @@ mod tests {
         assert!(MsgFacts::new(b"_R_.abc.x").service_reply);
         assert!(!MsgFacts::new(b"_R_").service_reply);
         assert!(!MsgFacts::new(b"foo._R_.x").service_reply);
+        assert!(SubFacts::new(b"$LDS.xyz").loop_detection);
+        assert!(!SubFacts::new(b"$LDSx").loop_detection);
     }
 
     #[test]
