@@ -99,6 +99,7 @@ pub mod proto;
 pub mod reload;
 pub mod rng;
 pub mod route;
+pub mod router;
 pub mod subject;
 pub mod sublist;
 pub mod time;
