@@ -68,6 +68,8 @@
 //! makes it panic.
 
 mod error;
+#[cfg(test)]
+mod framed;
 mod ledger;
 
 pub use error::{Ending, ErrorKind, TransportError};
@@ -136,38 +138,57 @@ struct Scratch {
 /// to each method below and its own split-read tests.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Layer {}
+pub enum Layer {
+    /// A toy length-prefixed framing that changes sizes, for tests.
+    #[cfg(test)]
+    Framed(framed::Framed),
+}
 
-// Until the first layer lands, `Layer` has no values, so the arguments of
-// its methods are never read.
-#[allow(unused_variables, clippy::ptr_arg)]
+// Until the first real layer lands, `Layer` has no values outside tests, so
+// the arguments of its methods are never read there.
+#[cfg_attr(not(test), allow(unused_variables, clippy::ptr_arg))]
 impl Layer {
     /// Decodes bytes from the outer side into bytes for the inner side
     /// (possibly none). A partial unit stays buffered, bounded. Bytes
     /// decoded before a failure are returned with it.
     fn decode(&mut self, input: Bytes) -> Decoded {
-        match *self {}
+        match *self {
+            #[cfg(test)]
+            Layer::Framed(ref mut l) => l.decode(input),
+        }
     }
 
     /// Encodes `input` (inner side) onto `out` (outer side), with any bytes
     /// the layer sends on its own placed where its format needs them.
     fn encode(&mut self, input: &[Bytes], out: &mut Vec<Bytes>) -> Result<(), TransportError> {
-        match *self {}
+        match *self {
+            #[cfg(test)]
+            Layer::Framed(ref mut l) => l.encode(input, out),
+        }
     }
 
     /// Whether the layer has bytes of its own to send.
     fn wants_write(&self) -> bool {
-        match *self {}
+        match *self {
+            #[cfg(test)]
+            Layer::Framed(ref l) => l.wants_write(),
+        }
     }
 
     /// Input bytes held while waiting for the rest of a unit.
     fn buffered(&self) -> usize {
-        match *self {}
+        match *self {
+            #[cfg(test)]
+            Layer::Framed(ref l) => l.buffered(),
+        }
     }
 
     /// Queues the layer's goodbye, to follow the data of the next encode.
     fn queue_goodbye(&mut self) {
-        match *self {}
+        match *self {
+            #[cfg(test)]
+            Layer::Framed(ref mut l) => l.queue_goodbye(),
+        }
     }
 }
 
@@ -419,8 +440,38 @@ fn cut(chunks: &mut [Bytes], at: &mut usize, mut len: usize, segment: &mut Vec<B
 
 #[cfg(test)]
 mod tests {
+    use super::framed::{self, Framed, DATA, HEADER, PING, PONG};
     use super::*;
+    use crate::proto::{ClientOp, Limits, Parser};
     use proptest::prelude::*;
+
+    const LIMITS: Limits = Limits {
+        max_control_line: 4096,
+        max_payload: 1 << 20,
+        headers: false,
+        route: false,
+    };
+
+    fn toy(max_frame: usize) -> Layer {
+        Layer::Framed(Framed::new(max_frame))
+    }
+
+    /// A connection that switched a toy layer (64-byte frames) on with
+    /// `before` already queued.
+    fn switched_after(before: &[u8]) -> (Transport, Outbound) {
+        let mut t = Transport::default();
+        let mut out = Outbound::default();
+        out.push_slice(before);
+        assert_eq!(t.push_inner(toy(64), Bytes::new(), &out).failed, None);
+        (t, out)
+    }
+
+    /// Takes everything queued: the wire bytes and the count `take` gave.
+    fn take_all(t: &mut Transport, out: &mut Outbound) -> (Vec<u8>, usize) {
+        let mut dst = Vec::new();
+        let n = t.take(out, &mut dst).expect("no failure");
+        (dst.concat(), n)
+    }
 
     /// `stream` cut into reads at `cuts` (sorted, clamped).
     fn reads(stream: &[u8], cuts: &[usize]) -> Vec<Bytes> {
@@ -432,6 +483,56 @@ mod tests {
             start = end;
         }
         out
+    }
+
+    /// Does what the engine's read loop does: decode each read, parse ops,
+    /// and switch a toy layer on after every `INFO` (frames of `max_frame`
+    /// bytes), handing it the rest of the read.
+    fn engine_reads(reads: Vec<Bytes>, max_frame: usize) -> (Vec<ClientOp>, Transport) {
+        let mut t = Transport::default();
+        let out = Outbound::default();
+        let mut parser = Parser::new();
+        let mut ops = Vec::new();
+        for read in reads {
+            let d = t.decode(read);
+            assert_eq!(d.failed, None);
+            let mut data = d.plain;
+            while let Some(op) = parser.decode(&mut data, &LIMITS).expect("valid stream") {
+                let switch = matches!(op, ClientOp::Info(_));
+                ops.push(op);
+                if switch {
+                    let rest = std::mem::take(&mut data);
+                    let d = t.push_inner(toy(max_frame), rest, &out);
+                    assert_eq!(d.failed, None);
+                    data = d.plain;
+                }
+            }
+        }
+        (ops, t)
+    }
+
+    fn ping_info_pub_ping() -> Vec<ClientOp> {
+        vec![
+            ClientOp::Ping,
+            ClientOp::Info(Bytes::from_static(b"{}")),
+            ClientOp::Pub {
+                subject: Bytes::from_static(b"a"),
+                reply: None,
+                payload: Bytes::from_static(b"hi"),
+            },
+            ClientOp::Ping,
+        ]
+    }
+
+    /// Plain `PING` and `INFO`, then `PUB` and `PING` in toy frames.
+    fn switched_stream(max_frame: usize) -> Vec<u8> {
+        let mut s = b"PING\r\nINFO {}\r\n".to_vec();
+        s.extend(framed::frame_all(
+            DATA,
+            b"PUB a 2\r\nhi\r\nPING\r\n",
+            max_frame,
+        ));
+        s
     }
 
     #[test]
@@ -490,7 +591,208 @@ mod tests {
         assert_eq!(info.count_total, 0);
     }
 
+    #[test]
+    fn two_switches_in_one_take_nest_in_order() {
+        let (mut t, mut out) = switched_after(b"INFO {}\r\n");
+        out.push_slice(b"X");
+        assert_eq!(t.push_inner(toy(64), Bytes::new(), &out).failed, None);
+        out.push_slice(b"Y");
+        let (wire, n) = take_all(&mut t, &mut out);
+        let mut want = b"INFO {}\r\n".to_vec();
+        want.extend(framed::frame_all(DATA, b"X", 64));
+        let inner = framed::frame_all(DATA, b"Y", 64);
+        want.extend(framed::frame_all(DATA, &inner, 64));
+        assert_eq!(wire, want);
+        assert_eq!((n, out.pending()), (want.len(), 9 + 2));
+        assert_eq!(t.written(n - 1, &mut out), 9 + 1);
+        assert_eq!(t.written(1, &mut out), 1);
+        assert_eq!(out.pending(), 0);
+    }
+
+    #[test]
+    fn the_switch_holds_at_every_split_point() {
+        for max_frame in [1, 3, 64] {
+            let stream = switched_stream(max_frame);
+            for cut in 0..=stream.len() {
+                let (ops, t) = engine_reads(reads(&stream, &[cut]), max_frame);
+                assert_eq!(
+                    ops,
+                    ping_info_pub_ping(),
+                    "max_frame {max_frame}, cut at {cut}"
+                );
+                assert_eq!(t.buffered(), 0);
+            }
+            let bytes = (1..stream.len()).collect::<Vec<_>>();
+            let (ops, _) = engine_reads(reads(&stream, &bytes), max_frame);
+            assert_eq!(ops, ping_info_pub_ping(), "one byte a read");
+        }
+    }
+
+    #[test]
+    fn a_layer_switched_on_later_goes_inside() {
+        // INFO switches the outer toy on; inside it a second INFO switches
+        // an inner toy on, whose frames are carried in the outer frames.
+        let inner = framed::frame_all(DATA, b"PUB a 2\r\nhi\r\nPING\r\n", 5);
+        let mut middle = b"INFO {}\r\n".to_vec();
+        middle.extend(inner);
+        let mut stream = b"PING\r\nINFO {}\r\n".to_vec();
+        stream.extend(framed::frame_all(DATA, &middle, 7));
+        let mut want = ping_info_pub_ping();
+        want.insert(2, ClientOp::Info(Bytes::from_static(b"{}")));
+        for cut in 0..=stream.len() {
+            let (ops, t) = engine_reads(reads(&stream, &[cut]), 7);
+            assert_eq!(ops, want, "cut at {cut}");
+            assert_eq!(t.layers.len(), 2);
+        }
+    }
+
+    #[test]
+    fn queued_plaintext_goes_out_under_the_old_chain() {
+        // A client port asking for TLS: INFO is queued, then the layer
+        // switches on; what follows is inside it.
+        let (mut t, mut out) = switched_after(b"INFO {}\r\n");
+        out.push_slice(b"PONG\r\n");
+        let (wire, n) = take_all(&mut t, &mut out);
+        let mut want = b"INFO {}\r\n".to_vec();
+        want.extend(framed::frame_all(DATA, b"PONG\r\n", 64));
+        assert_eq!((wire, n), (want.clone(), want.len()));
+        // An accepting route: the layer switches on first, its INFO is
+        // queued after and goes out inside it.
+        let (mut t, mut out) = switched_after(b"");
+        out.push_slice(b"INFO {}\r\n");
+        let (wire, _) = take_all(&mut t, &mut out);
+        assert_eq!(wire, framed::frame_all(DATA, b"INFO {}\r\n", 64));
+    }
+
+    #[test]
+    fn bytes_in_flight_at_the_switch_stay_plain() {
+        let mut t = Transport::default();
+        let mut out = Outbound::default();
+        out.push_slice(b"INFO {}\r\n");
+        let mut dst = Vec::new();
+        assert_eq!(t.take(&mut out, &mut dst), Ok(9));
+        assert_eq!(t.push_inner(toy(64), Bytes::new(), &out).failed, None);
+        out.push_slice(b"PING\r\n");
+        let n = t.take(&mut out, &mut dst).expect("no failure");
+        assert_eq!(n, HEADER + 6);
+        assert_eq!(out.pending(), 9 + 6);
+        assert_eq!(t.written(9, &mut out), 9);
+        assert_eq!(t.written(HEADER + 5, &mut out), 5);
+        assert_eq!(out.pending(), 1);
+        assert_eq!(t.written(1, &mut out), 1);
+        assert_eq!((out.pending(), t.wire_in_flight()), (0, 0));
+    }
+
+    #[test]
+    fn own_bytes_are_sent_and_weigh_nothing_in_pending() {
+        let mut t = Transport::default();
+        let mut out = Outbound::default();
+        let d = t.push_inner(
+            toy(64),
+            Bytes::from(framed::frame_all(PING, b"x", 64)),
+            &out,
+        );
+        assert!(d.plain.is_empty() && d.failed.is_none());
+        assert!(t.wants_write());
+        let mut dst = Vec::new();
+        let n = t.take(&mut out, &mut dst).expect("no failure");
+        assert_eq!(dst.concat(), framed::frame_all(PONG, b"x", 64));
+        assert_eq!(
+            (n, t.wire_in_flight(), out.pending()),
+            (HEADER + 1, HEADER + 1, 0)
+        );
+        assert_eq!(t.written(n, &mut out), 0);
+        assert_eq!(t.wire_in_flight(), 0);
+    }
+
+    #[test]
+    fn a_failure_keeps_what_came_before_it_and_sticks() {
+        let mut t = Transport::default();
+        let out = Outbound::default();
+        let mut rest = framed::frame_all(DATA, b"PING\r\n", 64);
+        rest.extend_from_slice(&[DATA, 0xff, 0xff]);
+        let d = t.push_inner(toy(64), Bytes::from(rest), &out);
+        assert_eq!(&d.plain[..], b"PING\r\n");
+        let e = d.failed.expect("frame above 64");
+        assert_eq!((e.kind, e.ending), (ErrorKind::TooLarge, Ending::Silent));
+        let again = t.decode(Bytes::from(framed::frame_all(DATA, b"PONG\r\n", 64)));
+        assert!(again.plain.is_empty());
+        assert_eq!(again.failed, Some(e));
+    }
+
+    #[test]
+    fn undecodable_input_stays_bounded() {
+        let max_frame = 32;
+        let mut t = Transport::default();
+        let out = Outbound::default();
+        assert_eq!(
+            t.push_inner(toy(max_frame), Bytes::new(), &out).failed,
+            None
+        );
+        // A frame that never completes: one byte a read.
+        let mut stream = vec![DATA, 0, max_frame as u8];
+        stream.extend(std::iter::repeat_n(b'x', max_frame - 1));
+        for b in stream {
+            let d = t.decode(Bytes::copy_from_slice(&[b]));
+            assert!(d.plain.is_empty() && d.failed.is_none());
+            assert!(t.buffered() < HEADER + max_frame);
+        }
+        // A frame announcing more than the limit is refused at its header,
+        // before any of it is kept.
+        let mut t = Transport::default();
+        assert_eq!(
+            t.push_inner(toy(max_frame), Bytes::new(), &out).failed,
+            None
+        );
+        let d = t.decode(Bytes::from_static(&[DATA, 0xff, 0xff, b'x', b'x']));
+        assert_eq!(d.failed.map(|e| e.kind), Some(ErrorKind::TooLarge));
+        assert!(t.buffered() <= HEADER + 2);
+    }
+
+    #[test]
+    fn goodbye_follows_the_last_data() {
+        let (mut t, mut out) = switched_after(b"");
+        out.push_slice(b"-ERR 'x'\r\n");
+        t.queue_goodbye();
+        assert!(t.wants_write());
+        let (wire, _) = take_all(&mut t, &mut out);
+        let mut want = framed::frame_all(DATA, b"-ERR 'x'\r\n", 64);
+        want.extend_from_slice(&[framed::CLOSE, 0, 0]);
+        assert_eq!(wire, want);
+        assert!(!t.wants_write());
+        out.push_slice(b"PING\r\n");
+        let mut dst = Vec::new();
+        let e = t.take(&mut out, &mut dst).expect_err("after goodbye");
+        assert_eq!(e.kind, ErrorKind::WriteAfterClose);
+        assert!(dst.is_empty());
+        assert_eq!(t.take(&mut out, &mut dst), Err(e));
+    }
+
+    /// One step of a write-side run.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Queue this many plaintext bytes.
+        Queue(usize),
+        /// Switch a toy layer on (once; later ones are ignored).
+        Switch,
+        /// Take what is queued.
+        Take,
+        /// The socket accepts this many of the wire bytes in flight.
+        Write(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (1usize..200).prop_map(Step::Queue),
+            Just(Step::Switch),
+            Just(Step::Take),
+            (0usize..300).prop_map(Step::Write),
+        ]
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
         /// Any split of a plaintext byte stream into reads decodes to the
         /// stream.
         #[test]
@@ -508,6 +810,79 @@ mod tests {
                 decoded.extend_from_slice(&d.plain);
             }
             prop_assert_eq!(decoded, stream);
+        }
+
+        /// The switched stream, delivered in any reads, gives the same ops.
+        #[test]
+        fn the_switch_holds_for_any_reads(
+            max_frame in 1usize..16,
+            mut cuts in prop::collection::vec(0usize..120, 0..30),
+        ) {
+            cuts.sort_unstable();
+            let stream = switched_stream(max_frame);
+            let (ops, _) = engine_reads(reads(&stream, &cuts), max_frame);
+            prop_assert_eq!(ops, ping_info_pub_ping());
+        }
+
+        /// Queue, switch, take and partial writes in any order: pending
+        /// (plaintext) is queued plus taken-but-unwritten plaintext, falls
+        /// to zero exactly when every wire byte is reported written, and
+        /// the wire is the plaintext before the switch followed by the
+        /// frames of the plaintext after it.
+        #[test]
+        fn pending_is_plaintext_and_ends_with_the_last_wire_byte(
+            steps in prop::collection::vec(step(), 0..60),
+            max_frame in 1usize..50,
+        ) {
+            let mut t = Transport::default();
+            let mut out = Outbound::default();
+            let mut plain = Vec::new();
+            let mut switch_at = None;
+            let mut wire = Vec::new();
+            let mut dst = Vec::new();
+            let mut written = 0;
+            let mut credited = 0;
+            let finish = [Step::Take, Step::Write(usize::MAX)];
+            for s in steps.iter().chain(finish.iter()) {
+                match *s {
+                    Step::Queue(n) => {
+                        let start = plain.len();
+                        plain.extend((start..start + n).map(|i| i as u8));
+                        out.push_slice(&plain[start..]);
+                    }
+                    Step::Switch if switch_at.is_none() => {
+                        switch_at = Some(plain.len());
+                        let d = t.push_inner(toy(max_frame), Bytes::new(), &out);
+                        prop_assert!(d.plain.is_empty() && d.failed.is_none());
+                    }
+                    Step::Switch => {}
+                    Step::Take => {
+                        let n = t.take(&mut out, &mut dst).expect("toy encodes anything");
+                        let got: usize = dst.iter().map(Bytes::len).sum();
+                        prop_assert_eq!(n, got);
+                        wire.extend(dst.drain(..).flat_map(|c| c.to_vec()));
+                    }
+                    Step::Write(n) => {
+                        let n = n.min(wire.len() - written);
+                        written += n;
+                        credited += t.written(n, &mut out);
+                    }
+                }
+                prop_assert_eq!(out.in_flight(), t.plain_in_flight());
+                prop_assert_eq!(out.pending(), out.queued() + t.plain_in_flight());
+                prop_assert_eq!(t.wire_in_flight(), wire.len() - written);
+                prop_assert_eq!(out.pending() + credited, plain.len());
+                prop_assert_eq!(out.pending() == 0, out.queued() == 0 && t.wire_in_flight() == 0);
+            }
+            prop_assert_eq!(out.pending(), 0);
+            // Before the switch the wire is the plaintext itself.
+            let split = switch_at.unwrap_or(plain.len());
+            prop_assert_eq!(&wire[..split], &plain[..split]);
+            // The framed part decodes back to the plaintext after the switch.
+            let mut peer = Framed::new(max_frame);
+            let d = peer.decode(Bytes::copy_from_slice(&wire[split..]));
+            prop_assert_eq!(d.failed, None);
+            prop_assert_eq!(&d.plain[..], &plain[split..]);
         }
     }
 }
