@@ -89,8 +89,6 @@ pub mod subject;
 pub mod sublist;
 pub mod time;
 pub mod timers;
-/// Sans-IO layers (TLS, WebSocket, S2) between the wire and the parser and
-/// outbound queue; the switch at an exact byte; wire-byte accounting.
 pub mod transport;
 
 #[cfg(test)]

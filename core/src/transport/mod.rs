@@ -51,9 +51,9 @@
 //!   the queue. Plaintext because `max_pending` is a budget of message
 //!   bytes set by the user, the check runs when a message is queued (before
 //!   any layer saw it), and a compressed link must not get a larger or
-//!   smaller budget depending on how well its data compresses.
-//!   nats-server does not hide this either: its TLS writer reports
-//!   plaintext, so for a TLS client the two agree exactly.
+//!   smaller budget depending on how well its data compresses. For TLS
+//!   this is also what nats-server counts (Go's TLS connection takes and
+//!   reports plaintext).
 //!
 //! Without layers both counters are the same number.
 //!
@@ -65,7 +65,28 @@
 //! connection: silently, after flushing what the layers queued for the
 //! peer, or after an `-ERR` line. A layer never buffers more than a bounded
 //! amount of undecodable input ([`Transport::buffered`]), and no input
-//! makes it panic.
+//! makes it panic. Bytes a layer sends on its own are bounded by the
+//! layer too (a pong answers only the latest ping), since they are not in
+//! the outbound queue and `max_pending` does not see them.
+//!
+//! ## How the engine drives it
+//!
+//! 1. On a read: `let d = transport.decode(read)`, then parse `d.plain`
+//!    op by op as before.
+//! 2. When processing an op switches a layer on: take the unparsed rest
+//!    of the current plaintext, `let d = transport.push_inner(layer, rest,
+//!    &out)`, and go on parsing `d.plain`. Queue before this call what
+//!    must still go out under the old chain, after it what must not.
+//! 3. When the plaintext of a read is parsed: if a `failed` was returned,
+//!    end the connection as its [`Ending`] says; if
+//!    [`Transport::wants_write`], schedule a flush even when the queue is
+//!    empty.
+//! 4. On a flush: `transport.take(&mut out, dst)` instead of
+//!    `out.take(dst)`; its count (wire bytes) is what the driver reports.
+//!    On a close after flushing, call [`Transport::queue_goodbye`] first.
+//! 5. On `handle_written(n)`: `transport.written(n, &mut out)`; run the
+//!    write deadline on [`Transport::wire_in_flight`].
+//! 6. The slow-consumer rule keeps reading [`Outbound::pending`].
 
 mod error;
 #[cfg(test)]
