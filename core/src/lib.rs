@@ -104,6 +104,7 @@ pub mod subject;
 pub mod sublist;
 pub mod time;
 pub mod timers;
+pub mod transport;
 
 #[cfg(test)]
 mod tests;
