@@ -19,6 +19,7 @@ use crate::proto::Parser;
 use crate::route::RouteLink;
 use crate::sublist::Subscription;
 use crate::time::Instant;
+use crate::transport::{Layer, Transport};
 use bytes::Bytes;
 use core::net::SocketAddr;
 use std::collections::{BTreeMap, HashMap};
@@ -50,8 +51,15 @@ pub(crate) struct Conn {
     /// [`Policy::takes_cid`]), so HTTP requests leave no gaps.
     pub(crate) cid: u64,
     pub(crate) peer: SocketAddr,
+    /// The layers between the wire and the parser and outbound queue.
+    pub(crate) transport: Transport,
+    /// A layer an op just switched on: the rest of the current read goes
+    /// through it (see `engine::read_nats`).
+    pub(crate) switch: Option<Layer>,
     pub(crate) parser: Parser,
-    /// Outbound bytes, plaintext (what the peer has not yet received).
+    /// Outbound plaintext: queued, or taken and not yet written. This is
+    /// what the slow-consumer rule measures ([`Outbound::pending`]); the
+    /// transport turns it into wire bytes, which `handle_written` counts.
     pub(crate) out: Outbound,
     pub(crate) ping: PingState,
     /// The peer's CONNECT arrived and was accepted (or this side dialed
@@ -133,6 +141,8 @@ impl Conn {
             id,
             cid,
             peer,
+            transport: Transport::default(),
+            switch: None,
             parser: Parser::new(),
             out: Outbound::default(),
             ping: PingState::default(),

@@ -7,6 +7,7 @@ use crate::events::{Action, CloseReason, Event, TimerKey};
 use crate::ids::ConnId;
 use crate::proto::ProtocolError;
 use crate::time::Instant;
+use crate::transport::{Ending, TransportError};
 
 impl Server {
     /// Sends `-ERR` and, for closing errors, closes after flushing.
@@ -66,7 +67,9 @@ impl Server {
             return;
         }
         c.closed = true;
-        if !flush {
+        if flush {
+            c.transport.queue_goodbye();
+        } else {
             c.out.clear();
         }
         if c.counted {
@@ -124,6 +127,23 @@ impl Server {
         }
     }
 
+    /// A transport layer of `conn` failed for good: ends the connection
+    /// as nats-server does for that failure (silently, after flushing, or
+    /// with an `-ERR`).
+    pub(crate) fn transport_failed(&mut self, conn: ConnId, failure: TransportError, now: Instant) {
+        match failure.ending {
+            Ending::Silent => self.close(conn, failure.reason, false, true, now),
+            Ending::Flush => self.close(conn, failure.reason, true, true, now),
+            Ending::Err(text) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.out.push_err(text);
+                }
+                self.mark_dirty(conn);
+                self.close(conn, failure.reason, true, true, now);
+            }
+        }
+    }
+
     /// Schedules a flush of `conn`. Every write to a connection ends here,
     /// so this is where outbound bytes past max_pending are noticed (writes
     /// other than deliveries: INFO, interest, gossip); those connections
@@ -148,7 +168,7 @@ impl Server {
         for conn in self.dirty.drain(..) {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.flush_scheduled = false;
-                if !c.closed && c.out.queued() > 0 {
+                if !c.closed && (c.out.queued() > 0 || c.transport.wants_write()) {
                     self.actions.push_back(Action::Flush(conn));
                 }
             }

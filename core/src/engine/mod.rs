@@ -341,10 +341,26 @@ impl Server {
     /// Feeds bytes read from `conn`. Call for every read, in order, each
     /// at most [`Server::read_cap`] bytes.
     pub fn handle_read(&mut self, conn: ConnId, data: Bytes, now: Instant) {
-        match self.conns.get(&conn).map(|c| c.policy().reading) {
-            None => return,
-            Some(Reading::Http) => self.read_http(conn, &data, now),
-            Some(Reading::Nats(_)) => self.read_nats(conn, data, now),
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.closed {
+            return;
+        }
+        let decoded = c.transport.decode(data);
+        match c.policy().reading {
+            Reading::Http => self.read_http(conn, &decoded.plain, now),
+            Reading::Nats(_) => self.read_nats(conn, decoded.plain, now),
+        }
+        if let Some(failure) = decoded.failed {
+            self.transport_failed(conn, failure, now);
+        }
+        if self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.transport.wants_write())
+        {
+            self.mark_dirty(conn);
         }
         self.close_overflowed(now);
         self.schedule_flushes();
@@ -357,8 +373,14 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return 0;
         };
-        let had_in_flight = c.out.in_flight() > 0;
-        let n = c.out.take(dst);
+        let had_in_flight = c.transport.wire_in_flight() > 0;
+        let n = match c.transport.take(&mut c.out, dst) {
+            Ok(n) => n,
+            Err(failure) => {
+                self.close(conn, failure.reason, false, true, now);
+                return 0;
+            }
+        };
         if n > 0 && !had_in_flight && !c.closed && c.policy().bounded {
             self.timers.set(
                 TimerKey::WriteDeadline(conn),
@@ -373,11 +395,11 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.out.written(n);
+        c.transport.written(n, &mut c.out);
         if c.closed || !c.policy().bounded {
             return;
         }
-        if c.out.in_flight() == 0 {
+        if c.transport.wire_in_flight() == 0 {
             self.timers.cancel(TimerKey::WriteDeadline(conn));
         } else if n > 0 {
             self.timers.set(
@@ -503,6 +525,9 @@ impl Server {
         // Mutation hook: whether the next op began in an earlier read.
         #[cfg(feature = "mutations")]
         let mut split_op = self.conns.get(&conn).is_some_and(|c| !c.parser.is_idle());
+        // A layer switched on in this read that failed on its first bytes:
+        // the plaintext before the failure is processed first.
+        let mut failed = None;
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
@@ -541,8 +566,23 @@ impl Server {
                         split_op = false;
                     }
                     self.process_op(conn, op, now);
+                    // The op switched a layer on: the rest of this read is
+                    // the new layer's.
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        if let Some(layer) = c.switch.take() {
+                            let rest = std::mem::take(&mut data);
+                            let decoded = c.transport.push_inner(layer, rest, &c.out);
+                            data = decoded.plain;
+                            failed = failed.or(decoded.failed);
+                        }
+                    }
                 }
-                Ok(None) => return,
+                Ok(None) => {
+                    if let Some(failure) = failed {
+                        self.transport_failed(conn, failure, now);
+                    }
+                    return;
+                }
                 Err(ParseError::Protocol(e)) => {
                     self.fail(conn, e, now);
                     return;

@@ -470,7 +470,7 @@ mod tests {
         max_control_line: 4096,
         max_payload: 1 << 20,
         headers: false,
-        route: false,
+        dialect: crate::proto::Dialect::Client,
     };
 
     fn toy(max_frame: usize) -> Layer {
