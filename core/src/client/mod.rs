@@ -4,12 +4,13 @@
 
 use crate::account::AccountId;
 use crate::conn::{ClientState, ConnKind};
-use crate::engine::{Msg, Server};
+use crate::engine::{Ingress, Msg, Server};
 use crate::events::{CloseReason, Event, TimerKey};
 use crate::ids::ConnId;
 use crate::info::ClientInfoExtra;
 use crate::monitor::view::conn_info;
 use crate::proto::{ClientOp, ProtocolError};
+use crate::router::Origin;
 use crate::subject;
 use crate::sublist::Subscription;
 use crate::time::Instant;
@@ -257,12 +258,13 @@ impl Server {
             header_len,
             message: &message,
         };
-        let matches = self.accounts[account.0 as usize].sublist.matches(&subject);
-        let mut delivered = self.deliver_matches(conn, echo, &matches, &msg, None, now);
-        delivered += self.send_to_routes(account, &msg, now);
-        if !self.imports.is_empty() || !self.service_replies.is_empty() {
-            delivered += self.cross_accounts(conn, account, &msg, false, now);
-        }
+        let ingress = Ingress {
+            origin: Origin::Client,
+            conn,
+            named: b"",
+            echo,
+        };
+        let delivered = self.forward_message(&ingress, account, &msg, now);
         if delivered == 0 && no_responders {
             if let Some(reply) = reply.as_ref() {
                 self.no_responders(conn, account, &subject, reply, now);
@@ -335,7 +337,13 @@ impl Server {
         self.accounts[account.0 as usize]
             .sublist
             .insert(sub.clone());
-        self.local_interest(account, &sub.subject, sub.queue.as_ref(), true);
+        self.local_interest(
+            Origin::Client,
+            account,
+            &sub.subject,
+            sub.queue.as_ref(),
+            true,
+        );
         self.ok(conn);
     }
 
@@ -365,7 +373,13 @@ impl Server {
         if let Some(sub) = cl.subs.remove(sid) {
             let account = cl.account;
             self.accounts[account.0 as usize].sublist.remove(&sub);
-            self.local_interest(account, &sub.subject, sub.queue.as_ref(), false);
+            self.local_interest(
+                Origin::Client,
+                account,
+                &sub.subject,
+                sub.queue.as_ref(),
+                false,
+            );
         }
     }
 
@@ -465,7 +479,13 @@ impl Server {
         );
         for sub in subs {
             self.accounts[account.0 as usize].sublist.remove(&sub);
-            self.local_interest(account, &sub.subject, sub.queue.as_ref(), false);
+            self.local_interest(
+                Origin::Client,
+                account,
+                &sub.subject,
+                sub.queue.as_ref(),
+                false,
+            );
         }
     }
 

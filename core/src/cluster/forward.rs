@@ -3,9 +3,10 @@
 //! should serve), and a routed message goes to local subscribers only.
 
 use crate::account::AccountId;
-use crate::engine::{Msg, Server};
+use crate::engine::{Ingress, Msg, Server};
 use crate::events::CloseReason;
 use crate::ids::ConnId;
+use crate::router::Origin;
 use crate::sublist::{Matches, Subscription};
 use crate::time::Instant;
 use bytes::Bytes;
@@ -186,11 +187,13 @@ impl Server {
         }
         self.stats.in_msgs += 1;
         self.stats.in_bytes += msg.message.len() as u64;
-        let matches = self.accounts[acc.0 as usize].sublist.matches(msg.subject);
-        self.deliver_matches(conn, true, &matches, msg, Some(queues), now);
-        if !self.imports.is_empty() || !self.service_replies.is_empty() {
-            self.cross_accounts(conn, acc, msg, true, now);
-        }
+        let ingress = Ingress {
+            origin: Origin::Route,
+            conn,
+            named: queues,
+            echo: true,
+        };
+        self.forward_message(&ingress, acc, msg, now);
         if mutated!(self, forward_routed_to_routes) && !self.routes.by_id.is_empty() {
             let remote = self.accounts[acc.0 as usize].remote.matches(msg.subject);
             let others = Matches {

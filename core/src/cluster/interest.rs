@@ -9,6 +9,7 @@ use crate::engine::Server;
 use crate::ids::ConnId;
 use crate::outbound::Outbound;
 use crate::route::interest_key;
+use crate::router::{propagates, Dest, LinkFacts, Origin, SubFacts};
 use crate::sublist::Subscription;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
@@ -36,7 +37,7 @@ impl Server {
             }
         }
         for (account, subject) in wanted {
-            self.local_interest(account, &subject, None, true);
+            self.local_interest(Origin::Internal, account, &subject, None, true);
         }
     }
 
@@ -106,17 +107,27 @@ impl Server {
             .map(|i| AccountId(i as u32))
     }
 
-    /// A local subscription came or went: counts it and tells the routes
-    /// (`RS+` on a subject's first plain subscription, `RS-` on its last;
-    /// queue groups send their member count on every change).
+    /// A subscription of `origin` (a client's, or an import's standing
+    /// interest) came or went: counts it and, where the propagation matrix
+    /// lets that origin's interest reach routes, tells them (`RS+` on a
+    /// subject's first plain subscription, `RS-` on its last; queue groups
+    /// send their member count on every change).
     pub(crate) fn local_interest(
         &mut self,
+        origin: Origin,
         account: AccountId,
         subject: &Bytes,
         queue: Option<&Bytes>,
         added: bool,
     ) {
-        if self.options.cluster.is_none() {
+        if self.options.cluster.is_none()
+            || !propagates(
+                origin,
+                Dest::Routes,
+                &SubFacts::new(subject),
+                &LinkFacts::default(),
+            )
+        {
             return;
         }
         if !added && mutated!(self, forget_rs_minus) {

@@ -7,6 +7,8 @@ use crate::account::AccountId;
 use crate::conn::ConnKind;
 use crate::events::{Action, CloseReason};
 use crate::ids::ConnId;
+use crate::router::fanout::{self, Pick};
+use crate::router::{may_forward, Dest, LinkFacts, MsgFacts, Origin};
 use crate::sublist::{Matches, Subscription};
 use crate::time::Instant;
 use bytes::Bytes;
@@ -17,6 +19,20 @@ use std::time::Duration;
 /// A fast-producer stall lasts this long (nats-server stalls 2 to 10 ms).
 const STALL_DURATION: Duration = Duration::from_millis(5);
 
+/// Where a message came into the server from, and what it says about
+/// its own delivery.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ingress<'a> {
+    /// The kind of peer it came from (the matrix's row).
+    pub(crate) origin: Origin,
+    /// The connection it came on (the publisher, for `echo`).
+    pub(crate) conn: ConnId,
+    /// The queue groups it names (empty from a client or an import).
+    pub(crate) named: &'a [u8],
+    /// Whether the publisher may receive its own message.
+    pub(crate) echo: bool,
+}
+
 /// A message being delivered: borrowed pieces of the published message.
 pub(crate) struct Msg<'a> {
     pub(crate) subject: &'a [u8],
@@ -26,62 +42,105 @@ pub(crate) struct Msg<'a> {
 }
 
 impl Server {
-    /// Delivers to every plain match and one member of each queue group
-    /// (only the groups named in `groups`, when given: a routed message);
-    /// returns the number of deliveries.
-    pub(crate) fn deliver_matches(
+    /// Carries a message that arrived from `origin` (on `from`, in
+    /// `account`) to every kind of destination the forwarding matrix lets
+    /// it reach: local subscribers, routes, and other accounts through
+    /// imports. `named` is the queue list the message carries (empty from a
+    /// client). Returns the number of deliveries and forwards.
+    pub(crate) fn forward_message(
         &mut self,
-        publisher: ConnId,
-        echo: bool,
-        matches: &Matches,
+        ingress: &Ingress<'_>,
+        account: AccountId,
         msg: &Msg<'_>,
-        groups: Option<&Bytes>,
         now: Instant,
     ) -> usize {
+        let facts = MsgFacts::new(msg.subject);
+        let matches = self.accounts[account.0 as usize]
+            .sublist
+            .matches(msg.subject);
+        let mut delivered = self.deliver_matches(ingress, &matches, msg, now);
+        if may_forward(ingress.origin, Dest::Routes, &facts, &LinkFacts::default()) {
+            delivered += self.send_to_routes(account, msg, now);
+        }
+        if !self.imports.is_empty() || !self.service_replies.is_empty() {
+            delivered += self.cross_accounts(ingress.origin, ingress.conn, account, msg, now);
+        }
+        delivered
+    }
+
+    /// Delivers a message from `origin` to local subscribers as the
+    /// router plans it ([`fanout::plan`]): every plain match, and one
+    /// member of each queue group it may serve (a member that cannot take
+    /// it passes it to the next). Returns the number of deliveries.
+    pub(crate) fn deliver_matches(
+        &mut self,
+        ingress: &Ingress<'_>,
+        matches: &Matches,
+        msg: &Msg<'_>,
+        now: Instant,
+    ) -> usize {
+        let Ingress {
+            origin,
+            conn: publisher,
+            named,
+            echo,
+        } = *ingress;
+        let mut picks = std::mem::take(&mut self.picks);
+        fanout::plan(
+            origin,
+            &MsgFacts::new(msg.subject),
+            matches,
+            named,
+            &mut self.queue_rng,
+            &mut picks,
+        );
         let mut delivered = 0;
         // A client's publish in a cluster: note which queue groups were
         // served here, so the routes serve only the others.
-        let track = groups.is_none() && !self.routes.by_id.is_empty();
+        let track = origin == Origin::Client && !self.routes.by_id.is_empty();
         if track {
             self.routes.served.clear();
         }
-        for sub in &matches.plain {
-            if !echo && sub.conn == publisher {
-                continue;
-            }
-            if self.deliver(publisher, sub, msg, now) {
-                delivered += 1;
-                if mutated!(self, plain_wildcard_twice)
-                    && sub.subject.iter().any(|&b| b == b'*' || b == b'>')
-                {
-                    self.deliver(publisher, sub, msg, now);
+        for &pick in &picks {
+            match pick {
+                Pick::Plain(i) => {
+                    let sub = &matches.plain[i];
+                    if !echo && sub.conn == publisher {
+                        continue;
+                    }
+                    if self.deliver(publisher, sub, msg, now) {
+                        delivered += 1;
+                        if mutated!(self, plain_wildcard_twice)
+                            && sub.subject.iter().any(|&b| b == b'*' || b == b'>')
+                        {
+                            self.deliver(publisher, sub, msg, now);
+                        }
+                    }
+                }
+                Pick::Group { group, start } => {
+                    let group = &matches.queues[group];
+                    let n = group.members.len();
+                    for i in 0..n {
+                        let sub = &group.members[(start + i) % n];
+                        if !echo && sub.conn == publisher {
+                            continue;
+                        }
+                        if self.deliver(publisher, sub, msg, now) {
+                            delivered += 1;
+                            if track {
+                                self.routes.served.push(group.name.clone());
+                            }
+                            if mutated!(self, queue_two_members) && n > 1 {
+                                let other = &group.members[(start + i + 1) % n];
+                                self.deliver(publisher, other, msg, now);
+                            }
+                            break;
+                        }
+                    }
                 }
             }
         }
-        for group in &matches.queues {
-            let n = group.members.len();
-            if n == 0 || groups.is_some_and(|g| !names_group(g, &group.name)) {
-                continue;
-            }
-            let start = self.queue_rng.below(n as u64) as usize;
-            for i in 0..n {
-                let sub = &group.members[(start + i) % n];
-                if !echo && sub.conn == publisher {
-                    continue;
-                }
-                if self.deliver(publisher, sub, msg, now) {
-                    delivered += 1;
-                    if track {
-                        self.routes.served.push(group.name.clone());
-                    }
-                    if mutated!(self, queue_two_members) && n > 1 {
-                        let other = &group.members[(start + i + 1) % n];
-                        self.deliver(publisher, other, msg, now);
-                    }
-                    break;
-                }
-            }
-        }
+        self.picks = picks;
         delivered
     }
 
@@ -208,11 +267,4 @@ impl Server {
             }
         }
     }
-}
-
-/// Whether the space-separated queue list `groups` names `name`.
-pub(crate) fn names_group(groups: &[u8], name: &[u8]) -> bool {
-    groups
-        .split(|&b| b == b' ' || b == b'\t')
-        .any(|g| g == name)
 }

@@ -72,13 +72,12 @@ pub use mutations::Mutations;
 
 mod close;
 mod deliver;
-mod imports;
 mod lame_duck;
 mod ping;
 
 use crate::cluster::Routes;
-pub(crate) use deliver::Msg;
-use imports::ImportRoute;
+use crate::router::imports::ImportRoute;
+pub(crate) use deliver::{Ingress, Msg};
 use lame_duck::LameDuck;
 
 /// The NATS server engine. Pure: bytes and time in, actions out.
@@ -87,6 +86,9 @@ pub struct Server {
     pub(crate) options: Options,
     pub(crate) info: ServerInfo,
     pub(crate) queue_rng: Rng,
+    /// The router's local fan-out plan of the message being delivered
+    /// (reused: no allocation per message).
+    pub(crate) picks: Vec<crate::router::fanout::Pick>,
     /// Nonces for NKey authentication (the identity stream, continued).
     pub(crate) nonce_rng: Rng,
     pub(crate) authenticator: crate::auth::Authenticator,
@@ -210,6 +212,7 @@ impl Server {
             options,
             info,
             queue_rng: Rng::derive(&seed, Stream::QueueChoice),
+            picks: Vec::new(),
             nonce_rng: identity,
             authenticator,
             imports,

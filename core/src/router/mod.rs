@@ -31,6 +31,8 @@
 //! Every type is `Copy` and every function is allocation-free and total:
 //! no input can make them panic.
 
+pub(crate) mod fanout;
+pub(crate) mod imports;
 mod matrix;
 
 pub use matrix::{

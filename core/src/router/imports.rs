@@ -2,9 +2,10 @@
 //! requests to their exporter with the reply rewritten to `_R_...`, and
 //! the responses back.
 
-use super::{Msg, Server, ALPHANUMERIC};
 use crate::account::AccountId;
+use crate::engine::{Ingress, Msg, Server, ALPHANUMERIC};
 use crate::ids::ConnId;
+use crate::router::{may_forward, Dest, ImportLeg, LinkFacts, MsgFacts, Origin};
 use crate::subject;
 use crate::time::Instant;
 use bytes::Bytes;
@@ -66,18 +67,28 @@ impl Server {
     /// exporter (with the reply rewritten to `_R_...`), and responses to
     /// such rewritten replies back to the requester. Returns deliveries.
     ///
-    /// A message that came from a route (`from_route`) is the publishing
-    /// server's to map for services: here it only feeds streams and
-    /// responses. A service request mapped here also goes to the routes
-    /// with interest in the exporter (its responders may be elsewhere).
+    /// Only the server a client published on maps service requests: a
+    /// message from any other origin only feeds streams and responses
+    /// here. Each hop is forwarded as the matrix says for
+    /// [`Origin::Internal`]: a service request mapped here also goes to the
+    /// routes with interest in the exporter (its responders may be
+    /// elsewhere); stream hops and responses stay local.
     pub(crate) fn cross_accounts(
         &mut self,
+        origin: Origin,
         conn: ConnId,
         account: AccountId,
         msg: &Msg<'_>,
-        from_route: bool,
         now: Instant,
     ) -> usize {
+        let maps_services = origin == Origin::Client;
+        // Each hop is a message of this server's own.
+        let internal = Ingress {
+            origin: Origin::Internal,
+            conn,
+            named: b"",
+            echo: true,
+        };
         let mut delivered = 0;
         // A response to a rewritten reply: back to the importer, once.
         if msg.subject.starts_with(b"_R_.") {
@@ -89,7 +100,7 @@ impl Server {
                     message: msg.message,
                 };
                 let matches = self.accounts[importer.0 as usize].sublist.matches(&reply);
-                delivered += self.deliver_matches(conn, true, &matches, &fwd, None, now);
+                delivered += self.deliver_matches(&internal, &matches, &fwd, now);
             }
         }
         // (target account, subject there, whether a service request)
@@ -101,7 +112,7 @@ impl Server {
             {
                 hops.push((route.importer, route.to_importer(msg.subject), false));
             } else if route.service
-                && !from_route
+                && maps_services
                 && route.importer == account
                 && subject::matches(route.importer_pattern(), msg.subject)
             {
@@ -132,8 +143,19 @@ impl Server {
                 message: msg.message,
             };
             let matches = self.accounts[target.0 as usize].sublist.matches(&subject);
-            delivered += self.deliver_matches(conn, true, &matches, &fwd, None, now);
-            if service {
+            delivered += self.deliver_matches(&internal, &matches, &fwd, now);
+            let leg = if service {
+                ImportLeg::Request
+            } else {
+                ImportLeg::Stream
+            };
+            let facts = MsgFacts::new(&subject).with_import(leg);
+            if may_forward(
+                Origin::Internal,
+                Dest::Routes,
+                &facts,
+                &LinkFacts::default(),
+            ) {
                 delivered += self.send_to_routes(target, &fwd, now);
             }
         }
