@@ -372,15 +372,21 @@ impl Server {
         };
         if let Some(sub) = cl.subs.remove(sid) {
             let account = cl.account;
-            self.accounts[account.0 as usize].sublist.remove(&sub);
-            self.local_interest(
-                Origin::Client,
-                account,
-                &sub.subject,
-                sub.queue.as_ref(),
-                false,
-            );
+            self.unindex_sub(account, &sub);
         }
+    }
+
+    /// Takes a client's subscription out of its account's index and out
+    /// of the interest routes were told.
+    fn unindex_sub(&mut self, account: AccountId, sub: &Arc<Subscription>) {
+        self.accounts[account.0 as usize].sublist.remove(sub);
+        self.local_interest(
+            Origin::Client,
+            account,
+            &sub.subject,
+            sub.queue.as_ref(),
+            false,
+        );
     }
 
     pub(crate) fn process_ping(&mut self, conn: ConnId) {
@@ -478,14 +484,7 @@ impl Server {
             reason
         );
         for sub in subs {
-            self.accounts[account.0 as usize].sublist.remove(&sub);
-            self.local_interest(
-                Origin::Client,
-                account,
-                &sub.subject,
-                sub.queue.as_ref(),
-                false,
-            );
+            self.unindex_sub(account, &sub);
         }
     }
 
