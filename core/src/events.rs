@@ -77,8 +77,8 @@ pub enum TimerKey {
     WriteDeadline(ConnId),
     /// Lame duck mode: the grace period ended, or evict the next client.
     LameDuck,
-    /// Dial (or re-dial) the route to solicit with this index.
-    RouteConnect(u32),
+    /// Dial (or re-dial) the solicitor's target with this index.
+    Dial(u32),
 }
 
 /// Why a connection closed; the texts are nats-server's `/connz` reasons.

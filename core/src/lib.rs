@@ -11,20 +11,42 @@
 //! ## Inputs and outputs
 //!
 //! Construct a [`Server`] with [`Options`], a 32-byte seed and the current
-//! [`Instant`]. Then feed it:
+//! [`Instant`]. Then feed it every input there is:
 //!
-//! - [`Server::handle_accept`]: a socket was accepted on a listener
-//!   (client, route or monitoring port);
-//! - [`Server::handle_read`]: bytes arrived on a connection;
-//! - [`Server::handle_written`]: bytes taken with [`Server::take_outbound`]
-//!   reached the socket;
+//! - [`Server::handle_accept`]: a socket was accepted on a listener of a
+//!   [`ListenerKind`] (client, route or monitoring port);
+//! - [`Server::handle_dialed`] / [`Server::handle_dial_failed`]: a dial the
+//!   engine asked for with [`Action::Dial`] connected, or failed (or timed
+//!   out);
+//! - [`Server::handle_read`]: bytes arrived on a connection (at most
+//!   [`Server::read_cap`] at a time);
+//! - [`Server::handle_written`]: wire bytes taken with
+//!   [`Server::take_outbound`] reached the socket;
 //! - [`Server::handle_closed`]: a socket is gone (peer close, error, or the
 //!   end of an [`Action::Close`]);
 //! - [`Server::handle_timeout`]: the deadline from [`Server::poll_timeout`]
-//!   passed (calling it early or twice is harmless).
+//!   passed (calling it early or twice is harmless);
+//! - [`Server::handle_wall_clock`]: the wall-clock time, for the timestamps
+//!   monitoring shows (at start, and to correct drift);
+//! - [`Server::set_host_stats`]: memory, CPU and cores, which only the
+//!   driver can measure (before serving a monitoring request);
+//! - [`Server::reload`]: re-read options (SIGHUP);
+//! - [`Server::enter_lame_duck`]: lame duck mode (SIGUSR2);
+//! - [`Server::shutdown`]: close every connection (SIGINT, SIGTERM).
 //!
 //! Every input takes `now` last. Outputs are pulled:
 //! [`Server::poll_action`], [`Server::poll_timeout`], [`Server::poll_event`].
+//!
+//! ## Inside
+//!
+//! Bytes of a connection pass its transport (`transport/`: the layers
+//! between wire and parser, plaintext today) and its kind's parser
+//! dialect; the connection's kind (`conn/`: client, route, HTTP, with one
+//! policy table) decides what an op means; the router (`router/`: the
+//! forwarding and propagation matrix, local fan-out, imports) decides
+//! where a message goes, and the engine (`engine/`) writes it into the
+//! outbound queues. Kind-specific code lives in `client/`, `cluster/` and
+//! `monitor/`; `solicit/` decides when to dial.
 //!
 //! ## The run loop
 //!
@@ -100,6 +122,7 @@ pub mod reload;
 pub mod rng;
 pub mod route;
 pub mod router;
+mod solicit;
 pub mod subject;
 pub mod sublist;
 pub mod time;

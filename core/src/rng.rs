@@ -18,10 +18,12 @@ pub enum Stream {
     Jitter,
     /// Seeds for hashers over peer-controlled keys.
     Hashing,
-    /// Shuffling URLs before dialing.
+    /// Route nonces and generated cluster names.
     Shuffle,
     /// Reply subjects rewritten for service imports (`_R_.xxxxxx.yyyyyy`).
     Replies,
+    /// The solicitor's URL shuffles.
+    Dials,
 }
 
 impl Stream {
@@ -33,6 +35,7 @@ impl Stream {
             Stream::Hashing => 4,
             Stream::Shuffle => 5,
             Stream::Replies => 6,
+            Stream::Dials => 7,
         }
     }
 }

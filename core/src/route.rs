@@ -247,46 +247,6 @@ pub(crate) struct RouteLink {
 
 /// A route Canopy dials: configured (explicit, retried forever) or learned
 /// by gossip (implicit, retried `connect_retries` times).
-#[derive(Debug, Clone)]
-pub(crate) struct Solicit {
-    pub(crate) addr: RouteAddr,
-    pub(crate) explicit: bool,
-    /// Failed attempts since the last success.
-    pub(crate) attempts: u32,
-    /// The connection currently dialing or open for it.
-    pub(crate) conn: Option<crate::ids::ConnId>,
-    /// The route turned out to be ourselves: never dialed again.
-    pub(crate) is_self: bool,
-    /// Given up (implicit, out of retries) or replaced.
-    pub(crate) done: bool,
-    /// The server id at the other end, once known.
-    pub(crate) server_id: String,
-    /// This dial was dropped as a duplicate of a connection the peer made:
-    /// when that one closes, re-dial without the usual 1 s wait.
-    pub(crate) fast_redial: bool,
-    /// A route dialed for this entry registered once: the peer is a known
-    /// member, never given up on.
-    pub(crate) was_registered: bool,
-}
-
-impl Solicit {
-    /// A route to dial: `explicit` when configured, with the peer's
-    /// server id when gossip told it (else empty).
-    pub(crate) fn new(addr: RouteAddr, explicit: bool, server_id: String) -> Solicit {
-        Solicit {
-            addr,
-            explicit,
-            attempts: 0,
-            conn: None,
-            is_self: false,
-            done: false,
-            server_id,
-            fast_redial: false,
-            was_registered: false,
-        }
-    }
-}
-
 /// The key of a route's interest: `account subject [queue]`.
 pub(crate) fn interest_key(account: &[u8], subject: &[u8], queue: Option<&[u8]>) -> Bytes {
     let mut k =

@@ -70,13 +70,13 @@ impl Server {
                     .get(&conn)
                     .and_then(|c| c.route())
                     .and_then(|l| l.solicit)
-                    .and_then(|i| self.routes.solicits.get(i));
+                    .and_then(|i| self.solicitor.get(i));
                 // Dials of ours dropped in favour of this connection.
                 let mut dropped = self
-                    .routes
-                    .solicits
+                    .solicitor
                     .iter()
-                    .filter(|s| s.fast_redial && !s.is_self && &s.server_id == server_id);
+                    .map(|(_, t)| t)
+                    .filter(|t| t.fast_redial && !t.is_self && &t.server_id == server_id);
                 let did_solicit = own.is_some() || dropped.clone().next().is_some();
                 let is_configured = own.is_some_and(|s| s.explicit) || dropped.any(|s| s.explicit);
                 RouteRegistration {

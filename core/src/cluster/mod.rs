@@ -13,10 +13,11 @@ mod interest;
 use crate::account::AccountId;
 use crate::conn::ConnKind;
 use crate::engine::{Msg, Server, ALPHANUMERIC};
+use crate::events::LinkKind;
 use crate::events::{CloseReason, TimerKey};
 use crate::ids::ConnId;
 use crate::proto::{ClientOp, ProtocolError};
-use crate::route::{join_host_port, OwnRouteInfo, RouteConnect, RouteInfo, Solicit};
+use crate::route::{join_host_port, OwnRouteInfo, RouteConnect, RouteInfo};
 use crate::sublist::Subscription;
 use crate::time::Instant;
 use bytes::Bytes;
@@ -28,12 +29,8 @@ use std::sync::Arc;
 /// The engine's cluster state.
 #[derive(Debug, Default)]
 pub(crate) struct Routes {
-    /// Routes to dial: configured ones first, then those learned by gossip.
-    pub(crate) solicits: Vec<Solicit>,
     /// Registered routes by the peer's server id.
     pub(crate) by_id: BTreeMap<String, ConnId>,
-    /// Dials in progress: connection -> (solicit index, its `rid`).
-    pub(crate) dialing: BTreeMap<ConnId, (usize, u64)>,
     /// Local interest: (account, subject, queue) -> subscriptions.
     pub(crate) local: BTreeMap<(AccountId, Bytes, Option<Bytes>), u32>,
     /// This server's client URL(s), first in `connect_urls`.
@@ -43,8 +40,6 @@ pub(crate) struct Routes {
     /// Queue groups the last local delivery served (so routes are asked
     /// only for the others).
     pub(crate) served: Vec<Bytes>,
-    /// Shutting down: closed routes are not re-dialed.
-    pub(crate) stopping: bool,
 }
 
 impl Server {
@@ -72,11 +67,10 @@ impl Server {
         }
         tracing::info!("Cluster name is {}", self.info.cluster);
         self.import_interest();
-        for (i, addr) in cluster.routes.iter().enumerate() {
-            self.routes
-                .solicits
-                .push(Solicit::new(addr.clone(), true, String::new()));
-            self.timers.set(TimerKey::RouteConnect(i as u32), now);
+        for addr in &cluster.routes {
+            if let Some(i) = self.add_route_target(addr.clone(), true, String::new()) {
+                self.timers.set(TimerKey::Dial(i as u32), now);
+            }
         }
     }
 
@@ -388,12 +382,11 @@ impl Server {
             .and_then(|c| c.route())
             .and_then(|l| l.solicit);
         if info.server_id == self.info.server_id {
-            if let Some(i) = solicit {
-                let s = &mut self.routes.solicits[i];
-                s.is_self = true;
+            if let Some(t) = solicit.and_then(|i| self.solicitor.get_mut(i)) {
+                t.is_self = true;
                 tracing::debug!(
                     "Detected route to self, ignoring \"nats://{}\"",
-                    s.addr.host_port()
+                    t.addr().host_port()
                 );
             }
             self.close(conn, CloseReason::DuplicateRoute, false, true, now);
@@ -420,8 +413,8 @@ impl Server {
             self.close(conn, CloseReason::ClusterNameConflict, false, true, now);
             return;
         }
-        if let Some(i) = solicit {
-            self.routes.solicits[i].server_id = info.server_id.clone();
+        if let Some(t) = solicit.and_then(|i| self.solicitor.get_mut(i)) {
+            t.server_id = info.server_id.clone();
         }
         if self.routes.by_id.contains_key(&info.server_id) {
             // The first connection to register wins; a later one is closed
@@ -435,12 +428,11 @@ impl Server {
                 conn.0,
                 info.server_id
             );
-            if let Some(i) = solicit {
+            if let Some(t) = solicit.and_then(|i| self.solicitor.get_mut(i)) {
                 // The kept connection stands in for this dial: if it dies,
                 // re-dial at once (nats-server hands it this URL).
-                let s = &mut self.routes.solicits[i];
-                s.conn = None;
-                s.fast_redial = true;
+                t.conn = None;
+                t.fast_redial = true;
             }
             self.close(conn, CloseReason::DuplicateRoute, false, true, now);
             return;
@@ -466,8 +458,10 @@ impl Server {
             .and_then(|c| c.route())
             .and_then(|l| l.solicit)
         {
-            self.routes.solicits[i].attempts = 0;
-            self.routes.solicits[i].was_registered = true;
+            if let Some(t) = self.solicitor.get_mut(i) {
+                t.attempts = 0;
+                t.was_registered = true;
+            }
         }
         // The URL others should dial for this peer.
         let mut info = info;
@@ -569,26 +563,31 @@ impl Server {
             self.update_connect_urls();
         }
         if let Some(i) = solicit {
-            if self.routes.solicits[i].conn == Some(conn) {
-                self.routes.solicits[i].conn = None;
+            if let Some(t) = self.solicitor.get_mut(i).filter(|t| t.conn == Some(conn)) {
+                t.conn = None;
                 if !registered {
                     // The dial connected but the route never registered
                     // (refused, or a duplicate): the failure path.
-                    self.retry_solicit(i, false, now);
+                    self.redial_route(i, false, now);
                 }
             }
         }
         // A registered route went away: re-dial every route we know for
         // that server (the connection may have been the peer's dial).
         if let (true, Some(id)) = (registered, remote_id) {
-            let again: Vec<usize> = (0..self.routes.solicits.len())
-                .filter(|&i| {
-                    let s = &self.routes.solicits[i];
-                    (s.server_id == id || solicit == Some(i)) && s.conn.is_none() && !s.done
+            let again: Vec<usize> = self
+                .solicitor
+                .iter()
+                .filter(|&(i, t)| {
+                    t.kind == LinkKind::Route
+                        && (t.server_id == id || solicit == Some(i))
+                        && t.conn.is_none()
+                        && !t.done
                 })
+                .map(|(i, _)| i)
                 .collect();
             for i in again {
-                self.retry_solicit(i, true, now);
+                self.redial_route(i, true, now);
             }
         }
     }

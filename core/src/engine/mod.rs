@@ -72,6 +72,7 @@ pub use mutations::Mutations;
 
 mod close;
 mod deliver;
+mod dial;
 mod lame_duck;
 mod ping;
 
@@ -118,8 +119,10 @@ pub struct Server {
     pub(crate) start: Instant,
     pub(crate) monitor: MonitorState,
     pub(crate) lame_duck: Option<LameDuck>,
-    /// Cluster state: routes, their interest, dialing.
+    /// Cluster state: routes and their interest.
     pub(crate) routes: Routes,
+    /// What to dial and when, for every kind of link.
+    pub(crate) solicitor: crate::solicit::Solicitor,
     /// Connections whose outbound bytes passed max_pending outside a
     /// delivery, closed at the end of the current input.
     pub(crate) overflowed: Vec<ConnId>,
@@ -237,6 +240,7 @@ impl Server {
             monitor: MonitorState::default(),
             lame_duck: None,
             routes: Routes::default(),
+            solicitor: Default::default(),
             overflowed: Vec::new(),
             route_rng: Rng::derive(&seed, Stream::Shuffle),
             #[cfg(feature = "mutations")]
@@ -436,7 +440,7 @@ impl Server {
                     self.fail(conn, ProtocolError::AuthenticationTimeout, now);
                 }
                 TimerKey::LameDuck => self.lame_duck_timer(now),
-                TimerKey::RouteConnect(i) => self.route_connect_timer(i as usize, now),
+                TimerKey::Dial(i) => self.dial_timer(i as usize, now),
                 TimerKey::WriteDeadline(conn) => {
                     let open = self.conns.get(&conn).is_some_and(|c| !c.closed);
                     if open {
@@ -464,7 +468,7 @@ impl Server {
 
     /// Closes every connection (server shutdown), in connection order.
     pub fn shutdown(&mut self, now: Instant) {
-        self.routes.stopping = true;
+        self.solicitor.stopping = true;
         // Sorted below, so the map's iteration order never reaches output.
         #[allow(clippy::disallowed_methods)]
         let mut ids: Vec<ConnId> = self
