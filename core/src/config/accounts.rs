@@ -5,12 +5,12 @@ use super::auth::{
     admit_user, apply_default_permissions, is_valid_subject, parse_user_permissions, parse_users,
     user_names, NkeyUser, Permissions, User,
 };
-use super::gofmt::{parse_duration, quote, GoDuration};
-use super::jetstream::{expected_for, jetstream_switch};
-use super::process::{
+use super::context::{
     got_type, got_value, want_array, want_bool, want_int, want_map, want_str, want_string, Cx, Lt,
     Record, P,
 };
+use super::gofmt::{parse_duration, quote, GoDuration};
+use super::jetstream::{expected_for, jetstream_switch};
 use super::types::ServerConfig;
 use super::value::{Kind, Map, Value};
 use super::Diagnostic;

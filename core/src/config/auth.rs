@@ -1,11 +1,11 @@
 //! `authorization` blocks, users, permissions, auth callout, the simple
 //! auth of websocket/mqtt and `proxies` (NKey checks: [`crate::nkey`]).
 
-use super::gofmt::{parse_duration, quote, quote_list, GoDuration};
-use super::process::{
+use super::context::{
     got_type, got_value, or_return, parse_string_array, timeout_seconds, want_bool, want_int,
     want_map, want_str, want_string, Cx, Lt, Record, P,
 };
+use super::gofmt::{parse_duration, quote, quote_list, GoDuration};
 use super::types::ServerConfig;
 use super::value::{Kind, Map, Pos, Value};
 use super::Diagnostic;

@@ -3,12 +3,12 @@
 use super::auth::{
     check_perm_subject_array, entry_map, parse_user_permissions, Permissions, SubjectPermission,
 };
-use super::gofmt::{format_duration, parse_duration, quote, GoDuration, GoUrl};
-use super::listener::{listener_key, route_authorization};
-use super::process::{
+use super::context::{
     catch_one, nil_panic, parse_duration_field, parse_string_array, parse_write_timeout,
     spaceless_name, want_array, want_bool, want_int, want_str, want_string, Cx, Lt, Record, P,
 };
+use super::gofmt::{format_duration, parse_duration, quote, GoDuration, GoUrl};
+use super::listener::{listener_key, route_authorization};
 use super::tls::{tls_config, TlsOpts};
 use super::types::{ServerConfig, WriteTimeoutPolicy};
 use super::value::{Kind, Value};

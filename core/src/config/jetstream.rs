@@ -1,11 +1,11 @@
 //! The `jetstream` block. Canopy has no JetStream: the block is parsed and
 //! checked like nats-server does, and recorded.
 
-use super::gofmt::{parse_duration, quote, GoDuration};
-use super::process::{
+use super::context::{
     got_type, or_return, parse_duration_field, want_bool, want_int, want_str, want_string, Cx, Lt,
     P,
 };
+use super::gofmt::{parse_duration, quote, GoDuration};
 use super::types::ServerConfig;
 use super::value::{Kind, Value};
 use super::Diagnostic;

@@ -2,12 +2,12 @@
 
 use super::auth::{entry_map, parse_leaf_authorization, parse_perm_subjects};
 use super::cluster::{parse_compression, parse_url, parse_urls, CompressionOpts};
-use super::gofmt::{join_path, quote, quote_list, GoDuration, GoUrl};
-use super::listener::listener_key;
-use super::process::{
+use super::context::{
     got_type, got_value, nil_panic, parse_duration_field, parse_write_timeout, want_bool, want_str,
     want_string, Cx, Lt, Record, P,
 };
+use super::gofmt::{join_path, quote, quote_list, GoDuration, GoUrl};
+use super::listener::listener_key;
 use super::tls::{tls_config, TlsOpts};
 use super::types::{ServerConfig, WriteTimeoutPolicy};
 use super::value::{Kind, Value};

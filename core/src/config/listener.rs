@@ -5,8 +5,8 @@
 
 use super::auth::{parse_authorization, parse_simple_auth, AuthorizationOpts};
 use super::cluster::{ClusterOpts, GatewayOpts};
+use super::context::{nil_panic, set_listen, want_int, want_string, Cx, Record, P};
 use super::leafnode::LeafNodeOpts;
-use super::process::{nil_panic, set_listen, want_int, want_string, Cx, Record, P};
 use super::tls::{tls_config, TlsOpts};
 use super::value::Value;
 use super::websocket::{MqttOpts, WebsocketOpts};

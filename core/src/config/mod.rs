@@ -45,6 +45,7 @@ mod accounts;
 mod apply;
 mod auth;
 mod cluster;
+mod context;
 mod jetstream;
 mod leafnode;
 mod listener;

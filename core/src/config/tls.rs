@@ -5,10 +5,10 @@
 //! presence and PEM framing are checked (the binary's TLS layer does the
 //! real parsing when it starts).
 
-use super::gofmt::{parse_duration, quote, GoDuration};
-use super::process::{
+use super::context::{
     catch_one, or_return, timeout_seconds, want_array, want_map, want_str, Cx, Lt, Record, P,
 };
+use super::gofmt::{parse_duration, quote, GoDuration};
 use super::value::{Kind, Value};
 use super::Diagnostic;
 

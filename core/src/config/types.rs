@@ -8,24 +8,13 @@ use std::collections::BTreeMap;
 use super::accounts::{AccountOpts, MappingDest};
 use super::auth::{AuthCallout, NkeyUser, User};
 use super::cluster::{ClusterOpts, GatewayOpts};
+pub use super::context::WriteTimeoutPolicy;
 use super::gofmt::{GoDuration, GoUrl};
 use super::jetstream::JetStreamOpts;
 use super::leafnode::LeafNodeOpts;
 use super::tls::TlsOpts;
 use super::value::{Pos, Value};
 use super::websocket::{MqttOpts, WebsocketOpts};
-
-/// `write_timeout`: what to do when a write deadline passes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum WriteTimeoutPolicy {
-    /// Not set / `default`.
-    #[default]
-    Default,
-    /// `close`.
-    Close,
-    /// `retry`.
-    Retry,
-}
 
 /// A config key whose feature Canopy does not implement yet.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use super::gofmt::{parse_duration, GoDuration};
-use super::listener::listener_key;
-use super::process::{
+use super::context::{
     parse_duration_field, parse_string_array, unsupported_type, want_bool, want_int, want_string,
     Cx,
 };
+use super::gofmt::{parse_duration, GoDuration};
+use super::listener::listener_key;
 use super::tls::TlsOpts;
 use super::types::ServerConfig;
 use super::value::{Kind, Value};
