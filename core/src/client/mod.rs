@@ -2,13 +2,14 @@
 //! UNSUB and PING, the asynchronous INFO it may be sent, and what closing
 //! it undoes. Only this file reads a client's own state.
 
+pub(crate) mod inspect;
+
 use crate::account::AccountId;
 use crate::conn::{ClientState, ConnKind};
 use crate::engine::{Ingress, Msg, Server};
 use crate::events::{CloseReason, Event, TimerKey};
 use crate::ids::ConnId;
 use crate::info::ClientInfoExtra;
-use crate::monitor::view::conn_info;
 use crate::proto::{ClientOp, ProtocolError};
 use crate::router::Origin;
 use crate::subject;
@@ -16,6 +17,7 @@ use crate::sublist::Subscription;
 use crate::time::Instant;
 use bytes::Bytes;
 use core::net::SocketAddr;
+use inspect::conn_info;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 

@@ -5,6 +5,8 @@
 
 use crate::engine::Server;
 use crate::ids::ConnId;
+use crate::monitor::connz::SubDetail;
+use crate::monitor::routez::{ClusterView, RouteInfoView};
 use std::sync::atomic::Ordering;
 
 /// One interest entry a route peer announced: (account, subject, queue,
@@ -88,5 +90,68 @@ impl Server {
             .collect();
         out.sort_unstable_by_key(|r| r.conn);
         out
+    }
+}
+
+impl Server {
+    /// The registered routes in rid order.
+    pub(crate) fn route_infos(&self) -> Vec<RouteInfoView> {
+        self.route_registrations()
+            .into_iter()
+            .filter_map(|reg| {
+                let c = self.conns.get(&reg.conn)?;
+                let link = c.route()?;
+                let remote = link.remote.as_ref();
+                // BTreeMap: ordered by key.
+                let subs = link
+                    .subs
+                    .iter()
+                    .map(|(key, (_, s))| SubDetail {
+                        account: String::new(),
+                        account_tag: String::new(),
+                        subject: String::from_utf8_lossy(&s.subject).into_owned(),
+                        qgroup: s
+                            .queue
+                            .as_ref()
+                            .map(|q| String::from_utf8_lossy(q).into_owned())
+                            .unwrap_or_default(),
+                        sid: String::from_utf8_lossy(key).into_owned(),
+                        msgs: s.delivered.load(Ordering::Relaxed),
+                        max: s.max.load(Ordering::Relaxed),
+                        cid: c.cid,
+                    })
+                    .collect();
+                Some(RouteInfoView {
+                    rid: c.cid,
+                    remote_id: remote.map(|r| r.server_id.clone()).unwrap_or_default(),
+                    remote_name: remote.map(|r| r.server_name.clone()).unwrap_or_default(),
+                    did_solicit: reg.did_solicit,
+                    is_configured: reg.is_configured,
+                    ip: c.peer.ip().to_string(),
+                    port: c.peer.port(),
+                    start: c.start,
+                    last_activity: c.last_activity,
+                    rtt: c.ping.rtt,
+                    pending: c.out.pending(),
+                    in_msgs: c.stats.in_msgs,
+                    out_msgs: c.stats.out_msgs,
+                    in_bytes: c.stats.in_bytes,
+                    out_bytes: c.stats.out_bytes,
+                    subs,
+                })
+            })
+            .collect()
+    }
+
+    /// The cluster configuration, when clustered.
+    pub(crate) fn cluster_view(&self) -> Option<ClusterView> {
+        let c = self.options.cluster.as_ref()?;
+        Some(ClusterView {
+            name: self.cluster_name().unwrap_or_default().to_string(),
+            host: c.host.clone(),
+            port: c.port,
+            auth_timeout: c.auth_timeout,
+            urls: c.routes.iter().map(|r| r.host_port()).collect(),
+        })
     }
 }

@@ -32,27 +32,6 @@ pub enum ListenerKind {
     Route,
 }
 
-/// Server-wide counters (the `/varz` numbers).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ServerStats {
-    /// Messages received from clients.
-    pub in_msgs: u64,
-    /// Payload bytes received from clients.
-    pub in_bytes: u64,
-    /// Messages delivered to clients.
-    pub out_msgs: u64,
-    /// Payload bytes delivered to clients.
-    pub out_bytes: u64,
-    /// Clients closed as slow consumers.
-    pub slow_consumers: u64,
-    /// Connections closed as stale.
-    pub stale_connections: u64,
-    /// Connections accepted since start.
-    pub total_connections: u64,
-    /// Producers paused because a consumer fell behind.
-    pub stalled_clients: u64,
-}
-
 /// Letters of rewritten service-import replies and generated cluster
 /// names.
 pub(crate) const ALPHANUMERIC: &[u8] =
@@ -73,11 +52,13 @@ pub use mutations::Mutations;
 mod close;
 mod deliver;
 mod dial;
+mod inspect;
 mod lame_duck;
 mod ping;
 
 use crate::cluster::Routes;
 use crate::router::imports::ImportRoute;
+pub use crate::stats::ServerStats;
 pub(crate) use deliver::{Ingress, Msg};
 use lame_duck::LameDuck;
 

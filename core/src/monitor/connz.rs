@@ -3,8 +3,8 @@
 
 use super::query::Query;
 use super::timefmt::{go_duration, rfc3339_nano, uptime};
+use super::Inspect;
 use super::{now_text, pretty};
-use crate::engine::Server;
 use crate::time::Instant;
 use serde::Serialize;
 use std::time::Duration;
@@ -154,7 +154,7 @@ fn parse_sort(s: &str) -> Result<Sort, String> {
 }
 
 /// Renders `/connz` for the query, or the 400 message.
-pub(crate) fn render(server: &Server, q: &Query, now: Instant) -> Result<String, String> {
+pub(crate) fn render(server: &dyn Inspect, q: &Query, now: Instant) -> Result<String, String> {
     let sort = parse_sort(q.get("sort"))?;
     let auth = q.bool("auth")?;
     let subs_detail = q.get("subs") == "detail";
@@ -182,7 +182,7 @@ pub(crate) fn render(server: &Server, q: &Query, now: Instant) -> Result<String,
         list.extend(server.open_conn_infos());
     }
     if matches!(state, State::Closed | State::Any) {
-        list.extend(server.monitor.closed.iter().cloned());
+        list.extend(server.monitor().closed.iter().cloned());
     }
     if cid > 0 {
         list.retain(|c| c.cid == cid);
@@ -230,9 +230,9 @@ pub(crate) fn render(server: &Server, q: &Query, now: Instant) -> Result<String,
                 kind_type: "nats",
                 ip: c.ip,
                 port: c.port,
-                start: rfc3339_nano(server.monitor.wall(c.start)),
-                last_activity: rfc3339_nano(server.monitor.wall(c.last_activity)),
-                stop: c.stop.map(|s| rfc3339_nano(server.monitor.wall(s))),
+                start: rfc3339_nano(server.monitor().wall(c.start)),
+                last_activity: rfc3339_nano(server.monitor().wall(c.last_activity)),
+                stop: c.stop.map(|s| rfc3339_nano(server.monitor().wall(s))),
                 reason: c.reason,
                 rtt: c.rtt.map(go_duration).unwrap_or_default(),
                 uptime: uptime(stop_at.saturating_since(c.start)),

@@ -7,14 +7,15 @@ pub mod http;
 pub mod query;
 pub mod timefmt;
 
-mod connz;
-mod routez;
+pub(crate) mod connz;
+pub(crate) mod routez;
 mod varz;
-pub(crate) mod view;
 
-use crate::engine::Server;
+pub(crate) mod inspect;
+
 use crate::time::Instant;
 use http::{Body, Request};
+pub(crate) use inspect::Inspect;
 use query::Query;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -51,6 +52,11 @@ impl MonitorState {
         self.wall_offset + i128::from(t.as_nanos())
     }
 
+    /// Counts a request to `endpoint` (`/varz` `http_req_stats`).
+    pub(crate) fn count_request(&mut self, endpoint: &str) {
+        *self.req_stats.entry(endpoint.to_string()).or_insert(0) += 1;
+    }
+
     /// Remembers a closed client, dropping the oldest beyond the limit.
     pub(crate) fn remember_closed(&mut self, info: ConnInfo) {
         if self.closed.len() == MAX_CLOSED_CLIENTS {
@@ -60,30 +66,39 @@ impl MonitorState {
     }
 }
 
+/// The endpoint `path` names under the base path, if it is one
+/// (counted in `/varz` `http_req_stats` before it is answered).
+pub(crate) fn endpoint(base_path: &str, path: &str) -> Option<&'static str> {
+    let base = base_path.trim_end_matches('/');
+    let path = path.strip_prefix(base)?;
+    let path = if path.is_empty() { "/" } else { path };
+    ENDPOINTS.iter().copied().find(|&e| e == path)
+}
+
+/// Every endpoint monitoring serves.
+const ENDPOINTS: [&str; 11] = [
+    "/",
+    "/varz",
+    "/connz",
+    "/routez",
+    "/gatewayz",
+    "/leafz",
+    "/subsz",
+    "/subscriptionsz",
+    "/accountz",
+    "/accstatz",
+    "/healthz",
+];
+
 /// Answers one request.
-pub(crate) fn respond(server: &mut Server, req: &Request, now: Instant) -> Body {
-    let base = server
-        .options()
-        .http_base_path
-        .trim_end_matches('/')
-        .to_string();
-    let Some(path) = req.path.strip_prefix(base.as_str()) else {
+pub(crate) fn respond(server: &dyn Inspect, req: &Request, now: Instant) -> Body {
+    let base = server.options().http_base_path.trim_end_matches('/');
+    let Some(endpoint) = endpoint(&server.options().http_base_path, &req.path) else {
         return Body::NotFound;
     };
-    let path = if path.is_empty() { "/" } else { path };
-    let endpoint = match path {
-        "/" | "/varz" | "/connz" | "/routez" | "/gatewayz" | "/leafz" | "/subsz"
-        | "/subscriptionsz" | "/accountz" | "/accstatz" | "/healthz" => path,
-        _ => return Body::NotFound,
-    };
-    *server
-        .monitor
-        .req_stats
-        .entry(endpoint.to_string())
-        .or_insert(0) += 1;
     let q = Query::parse(&req.query);
     let result = match endpoint {
-        "/" => return Body::Html(index(&base)),
+        "/" => return Body::Html(index(base)),
         "/varz" => Ok(varz::render(server, now)),
         "/connz" => connz::render(server, &q, now),
         "/subsz" | "/subscriptionsz" => subsz(server, &q, now),
@@ -150,8 +165,8 @@ pub(crate) fn pretty<T: Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into())
 }
 
-fn now_text(server: &Server, now: Instant) -> String {
-    timefmt::rfc3339_nano(server.monitor.wall(now))
+fn now_text(server: &dyn Inspect, now: Instant) -> String {
+    timefmt::rfc3339_nano(server.monitor().wall(now))
 }
 
 #[derive(Serialize)]
@@ -183,7 +198,7 @@ struct Subsz<'a> {
     subscriptions_list: Vec<connz::SubDetail>,
 }
 
-fn subsz(server: &Server, q: &Query, now: Instant) -> Result<String, String> {
+fn subsz(server: &dyn Inspect, q: &Query, now: Instant) -> Result<String, String> {
     let subs = q.bool("subs")?;
     let offset = q.int("offset")?.max(0) as usize;
     let mut limit = q.int("limit")?;
@@ -260,7 +275,7 @@ struct IndexStats {
 }
 
 impl IndexStats {
-    fn new(subscriptions: usize, st: &view::SublistStats) -> Self {
+    fn new(subscriptions: usize, st: &inspect::SublistStats) -> Self {
         IndexStats {
             num_subscriptions: subscriptions,
             num_cache: st.cache,
@@ -278,7 +293,7 @@ impl IndexStats {
     }
 }
 
-fn accountz(server: &Server, q: &Query, now: Instant) -> Result<String, String> {
+fn accountz(server: &dyn Inspect, q: &Query, now: Instant) -> Result<String, String> {
     let acc = q.get("acc");
     let mut out = Accountz {
         server_id: server.server_id(),
@@ -296,7 +311,7 @@ fn accountz(server: &Server, q: &Query, now: Instant) -> Result<String, String> 
     };
     out.account_detail = Some(AccountDetail {
         account_name: acc.to_string(),
-        update_time: timefmt::rfc3339_nano(server.monitor.wall(server.start_time())),
+        update_time: timefmt::rfc3339_nano(server.monitor().wall(server.start_time())),
         expired: false,
         complete: true,
         jetstream_enabled: false,
@@ -344,7 +359,7 @@ struct AccountStat {
     slow_consumers: u64,
 }
 
-fn accstatz(server: &Server, now: Instant) -> String {
+fn accstatz(server: &dyn Inspect, now: Instant) -> String {
     let zero = || MsgBytes { msgs: 0, bytes: 0 };
     let traffic = |msgs, bytes| Traffic {
         msgs,
@@ -404,8 +419,8 @@ fn index(base: &str) -> String {
 
 /// The request a monitor connection made, answered: the response bytes
 /// and whether to close after them.
-pub(crate) fn answer(server: &mut Server, req: &Request, now: Instant) -> (Vec<u8>, bool) {
+pub(crate) fn answer(server: &dyn Inspect, req: &Request, now: Instant) -> (Vec<u8>, bool) {
     let body = respond(server, req, now);
-    let bytes = http::response(req, &body, server.monitor.wall(now));
+    let bytes = http::response(req, &body, server.monitor().wall(now));
     (bytes, !req.keep_alive)
 }

@@ -10,11 +10,10 @@
 use super::connz::SubDetail;
 use super::query::Query;
 use super::timefmt::{go_duration, rfc3339_nano, uptime};
+use super::Inspect;
 use super::{go_float, now_text, pretty};
-use crate::engine::Server;
 use crate::time::Instant;
 use serde::Serialize;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// nats-server's `compression` for a route whose peer does not negotiate
@@ -62,69 +61,6 @@ pub(crate) struct ClusterView {
     pub(crate) urls: Vec<String>,
 }
 
-impl Server {
-    /// The registered routes in rid order.
-    pub(crate) fn route_infos(&self) -> Vec<RouteInfoView> {
-        self.route_registrations()
-            .into_iter()
-            .filter_map(|reg| {
-                let c = self.conns.get(&reg.conn)?;
-                let link = c.route()?;
-                let remote = link.remote.as_ref();
-                // BTreeMap: ordered by key.
-                let subs = link
-                    .subs
-                    .iter()
-                    .map(|(key, (_, s))| SubDetail {
-                        account: String::new(),
-                        account_tag: String::new(),
-                        subject: String::from_utf8_lossy(&s.subject).into_owned(),
-                        qgroup: s
-                            .queue
-                            .as_ref()
-                            .map(|q| String::from_utf8_lossy(q).into_owned())
-                            .unwrap_or_default(),
-                        sid: String::from_utf8_lossy(key).into_owned(),
-                        msgs: s.delivered.load(Ordering::Relaxed),
-                        max: s.max.load(Ordering::Relaxed),
-                        cid: c.cid,
-                    })
-                    .collect();
-                Some(RouteInfoView {
-                    rid: c.cid,
-                    remote_id: remote.map(|r| r.server_id.clone()).unwrap_or_default(),
-                    remote_name: remote.map(|r| r.server_name.clone()).unwrap_or_default(),
-                    did_solicit: reg.did_solicit,
-                    is_configured: reg.is_configured,
-                    ip: c.peer.ip().to_string(),
-                    port: c.peer.port(),
-                    start: c.start,
-                    last_activity: c.last_activity,
-                    rtt: c.ping.rtt,
-                    pending: c.out.pending(),
-                    in_msgs: c.stats.in_msgs,
-                    out_msgs: c.stats.out_msgs,
-                    in_bytes: c.stats.in_bytes,
-                    out_bytes: c.stats.out_bytes,
-                    subs,
-                })
-            })
-            .collect()
-    }
-
-    /// The cluster configuration, when clustered.
-    pub(crate) fn cluster_view(&self) -> Option<ClusterView> {
-        let c = self.options.cluster.as_ref()?;
-        Some(ClusterView {
-            name: self.cluster_name().unwrap_or_default().to_string(),
-            host: c.host.clone(),
-            port: c.port,
-            auth_timeout: c.auth_timeout,
-            urls: c.routes.iter().map(|r| r.host_port()).collect(),
-        })
-    }
-}
-
 /// `/varz` `cluster`: every field omitted when empty or zero, so an
 /// unclustered server shows `{}`.
 #[derive(Serialize, Default)]
@@ -162,7 +98,7 @@ fn seconds(d: Duration) -> serde_json::Value {
 }
 
 /// The `/varz` `cluster` object.
-pub(crate) fn cluster_varz(server: &Server) -> ClusterVarz {
+pub(crate) fn cluster_varz(server: &dyn Inspect) -> ClusterVarz {
     let Some(c) = server.cluster_view() else {
         return ClusterVarz::default();
     };
@@ -226,10 +162,10 @@ fn rtt_shown(rtt: Option<Duration>) -> Duration {
 
 /// Renders `/routez` (`subs=1` lists each route's interest by subject,
 /// `subs=detail` in full), or the 400 message.
-pub(crate) fn render(server: &Server, q: &Query, now: Instant) -> Result<String, String> {
+pub(crate) fn render(server: &dyn Inspect, q: &Query, now: Instant) -> Result<String, String> {
     let detail = q.get("subs") == "detail";
     let subs = if detail { false } else { q.bool("subs")? };
-    let wall = |t: Instant| rfc3339_nano(server.monitor.wall(t));
+    let wall = |t: Instant| rfc3339_nano(server.monitor().wall(t));
     let routes: Vec<Route> = server
         .route_infos()
         .into_iter()

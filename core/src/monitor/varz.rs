@@ -2,8 +2,8 @@
 
 use super::routez::{cluster_varz, ClusterVarz};
 use super::timefmt::{rfc3339_nano, uptime};
+use super::Inspect;
 use super::{go_float, now_text, pretty};
-use crate::engine::Server;
 use crate::time::Instant;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -86,11 +86,11 @@ struct Varz<'a> {
 }
 
 /// Renders `/varz`.
-pub(crate) fn render(server: &Server, now: Instant) -> String {
+pub(crate) fn render(server: &dyn Inspect, now: Instant) -> String {
     let o = server.options();
     let stats = server.stats();
-    let start = rfc3339_nano(server.monitor.wall(server.start_time()));
-    let host = server.monitor.host;
+    let start = rfc3339_nano(server.monitor().wall(server.start_time()));
+    let host = server.monitor().host;
     let routes = server.route_count();
     pretty(&Varz {
         server_id: server.server_id(),
@@ -102,7 +102,7 @@ pub(crate) fn render(server: &Server, now: Instant) -> String {
         host: &o.host,
         port: o.port,
         auth_required: o.auth != crate::options::ClientAuth::None,
-        connect_urls: &server.info.connect_urls,
+        connect_urls: server.connect_urls(),
         max_connections: o.max_connections.unwrap_or(0),
         ping_interval: o.ping_interval.as_nanos(),
         ping_max: o.ping_max,
@@ -150,7 +150,7 @@ pub(crate) fn render(server: &Server, now: Instant) -> String {
         stale_connections: stats.stale_connections,
         stalled_clients: stats.stalled_clients,
         subscriptions: server.subscription_count(),
-        http_req_stats: server.monitor.req_stats.clone(),
+        http_req_stats: server.monitor().req_stats.clone(),
         config_load_time: start,
         config_digest: "",
         system_account: &o.system_account,

@@ -1,0 +1,64 @@
+//! The client's own snapshot for monitoring (`/connz`).
+
+use crate::account::Account;
+use crate::conn::Conn;
+use crate::events::CloseReason;
+use crate::monitor::connz::{ConnInfo, SubDetail};
+use crate::time::Instant;
+use std::sync::atomic::Ordering;
+
+/// A snapshot of client `c`; `closed` gives the stop time and reason.
+/// `None` for a connection that is not a client.
+pub(crate) fn conn_info(
+    c: &Conn,
+    accounts: &[Account],
+    closed: Option<(Instant, CloseReason)>,
+) -> Option<ConnInfo> {
+    let cl = c.client()?;
+    let account = accounts
+        .get(cl.account.0 as usize)
+        .map(|a| a.name.clone())
+        .unwrap_or_default();
+    // Sorted by seq right below: map order never reaches the output.
+    #[allow(clippy::disallowed_methods)]
+    let mut subs: Vec<_> = cl.subs.values().cloned().collect();
+    subs.sort_unstable_by_key(|s| s.seq);
+    let subs = subs
+        .iter()
+        .map(|s| SubDetail {
+            account: account.clone(),
+            account_tag: account.clone(),
+            subject: String::from_utf8_lossy(&s.subject).into_owned(),
+            qgroup: s
+                .queue
+                .as_ref()
+                .map(|q| String::from_utf8_lossy(q).into_owned())
+                .unwrap_or_default(),
+            sid: String::from_utf8_lossy(&s.sid).into_owned(),
+            msgs: s.delivered.load(Ordering::Relaxed),
+            max: s.max.load(Ordering::Relaxed),
+            cid: c.cid,
+        })
+        .collect();
+    Some(ConnInfo {
+        cid: c.cid,
+        ip: c.peer.ip().to_string(),
+        port: c.peer.port(),
+        start: c.start,
+        last_activity: c.last_activity,
+        stop: closed.map(|(t, _)| t),
+        reason: closed.map(|(_, r)| r.text()),
+        rtt: c.ping.rtt,
+        pending_bytes: if closed.is_some() { 0 } else { c.out.pending() },
+        in_msgs: c.stats.in_msgs,
+        out_msgs: c.stats.out_msgs,
+        in_bytes: c.stats.in_bytes,
+        out_bytes: c.stats.out_bytes,
+        name: cl.opts.name.clone().unwrap_or_default(),
+        lang: cl.opts.lang.clone().unwrap_or_default(),
+        version: cl.opts.version.clone().unwrap_or_default(),
+        user: cl.opts.user.clone().unwrap_or_default(),
+        account,
+        subs,
+    })
+}
