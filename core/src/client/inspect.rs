@@ -5,7 +5,6 @@ use crate::conn::Conn;
 use crate::events::CloseReason;
 use crate::monitor::connz::{ConnInfo, SubDetail};
 use crate::time::Instant;
-use std::sync::atomic::Ordering;
 
 /// A snapshot of client `c`; `closed` gives the stop time and reason.
 /// `None` for a connection that is not a client.
@@ -25,20 +24,7 @@ pub(crate) fn conn_info(
     subs.sort_unstable_by_key(|s| s.seq);
     let subs = subs
         .iter()
-        .map(|s| SubDetail {
-            account: account.clone(),
-            account_tag: account.clone(),
-            subject: String::from_utf8_lossy(&s.subject).into_owned(),
-            qgroup: s
-                .queue
-                .as_ref()
-                .map(|q| String::from_utf8_lossy(q).into_owned())
-                .unwrap_or_default(),
-            sid: String::from_utf8_lossy(&s.sid).into_owned(),
-            msgs: s.delivered.load(Ordering::Relaxed),
-            max: s.max.load(Ordering::Relaxed),
-            cid: c.cid,
-        })
+        .map(|s| SubDetail::of(s, &s.sid, &account, c.cid))
         .collect();
     Some(ConnInfo {
         cid: c.cid,

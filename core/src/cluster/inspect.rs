@@ -106,20 +106,7 @@ impl Server {
                 let subs = link
                     .subs
                     .iter()
-                    .map(|(key, (_, s))| SubDetail {
-                        account: String::new(),
-                        account_tag: String::new(),
-                        subject: String::from_utf8_lossy(&s.subject).into_owned(),
-                        qgroup: s
-                            .queue
-                            .as_ref()
-                            .map(|q| String::from_utf8_lossy(q).into_owned())
-                            .unwrap_or_default(),
-                        sid: String::from_utf8_lossy(key).into_owned(),
-                        msgs: s.delivered.load(Ordering::Relaxed),
-                        max: s.max.load(Ordering::Relaxed),
-                        cid: c.cid,
-                    })
+                    .map(|(key, (_, s))| SubDetail::of(s, key, "", c.cid))
                     .collect();
                 Some(RouteInfoView {
                     rid: c.cid,

@@ -51,6 +51,33 @@ pub(crate) struct SubDetail {
     pub(crate) cid: u64,
 }
 
+impl SubDetail {
+    /// The view of subscription `s` under `sid`, on connection `cid`, in
+    /// `account` (empty where it is not shown).
+    pub(crate) fn of(
+        s: &crate::sublist::Subscription,
+        sid: &[u8],
+        account: &str,
+        cid: u64,
+    ) -> Self {
+        use std::sync::atomic::Ordering;
+        SubDetail {
+            account: account.to_string(),
+            account_tag: account.to_string(),
+            subject: String::from_utf8_lossy(&s.subject).into_owned(),
+            qgroup: s
+                .queue
+                .as_ref()
+                .map(|q| String::from_utf8_lossy(q).into_owned())
+                .unwrap_or_default(),
+            sid: String::from_utf8_lossy(sid).into_owned(),
+            msgs: s.delivered.load(Ordering::Relaxed),
+            max: s.max.load(Ordering::Relaxed),
+            cid,
+        }
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
