@@ -18,7 +18,8 @@
 //! echo, ordering against SUB/UNSUB, no-responders only without interest).
 
 use crate::client_model::MsgKey;
-use canopy_core::{subject, CloseReason, Instant};
+use canopy_core::router::{self, Dest, LinkFacts, MsgFacts, Origin};
+use canopy_core::{subject, CloseReason, Instant, LinkKind};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -129,6 +130,8 @@ pub struct LinkRec {
     pub from: (usize, u32),
     /// Reading engine (node, generation).
     pub to: (usize, u32),
+    /// What kind of link it is.
+    pub kind: LinkKind,
     /// Whether the connection closed (at either end) at any time.
     pub closed: bool,
     /// Interest `to` holds for this link: (pattern, queue) -> intervals
@@ -317,10 +320,11 @@ impl Checker {
     /// carries a direction `from` -> `to`. Open both directions of a
     /// connection one after the other (`from` -> `to` first): each is the
     /// other's partner.
-    pub fn open_link(&mut self, from: (usize, u32), to: (usize, u32)) -> LinkId {
+    pub fn open_link(&mut self, from: (usize, u32), to: (usize, u32), kind: LinkKind) -> LinkId {
         self.links.push(LinkRec {
             from,
             to,
+            kind,
             closed: false,
             interest: BTreeMap::new(),
         });
@@ -377,18 +381,37 @@ impl Checker {
             return;
         };
         let rec = &self.links[link];
-        let (from, to) = (rec.from, rec.to);
+        let (from, to, kind) = (rec.from, rec.to, rec.kind);
         let msg = &self.msgs[m];
         let publisher = &self.incs[msg.publisher];
+        let published_at_from = (publisher.node, publisher.gen) == from;
         let mut found = Vec::new();
-        if (publisher.node, publisher.gen) != from {
+        // The hop rule: the sender must hold the message from an origin the
+        // forwarding matrix lets reach this kind of link (published there
+        // by a client, or arrived there over a link whose kind may pass it
+        // on). With routes only, that is the one-hop rule.
+        let facts = MsgFacts::new(self.names[msg.subject as usize].as_bytes());
+        let mut origins = msg
+            .routed
+            .iter()
+            .filter(|r| self.links[r.link].to == from)
+            .map(|r| origin_of(self.links[r.link].kind))
+            .chain(published_at_from.then_some(Origin::Client));
+        let may =
+            origins.any(|o| router::may_forward(o, dest_of(kind), &facts, &LinkFacts::default()));
+        if !may {
             found.push(format!(
-                "one-hop rule broken: {key} published on node {} (gen {}) reached node {} over \
-                 a route from node {} (gen {})",
-                publisher.node, publisher.gen, to.0, from.0, from.1
+                "hop rule broken: {key} published on node {} (gen {}) reached node {} over \
+                 a {} from node {} (gen {}), which may not forward it there",
+                publisher.node,
+                publisher.gen,
+                to.0,
+                kind.name(),
+                from.0,
+                from.1
             ));
         }
-        if msg.processed == Processed::Pending {
+        if published_at_from && msg.processed == Processed::Pending {
             found.push(format!(
                 "node {} sent {key} over a route before receiving it",
                 from.0
@@ -900,6 +923,20 @@ fn cached_match(
 
 fn parse_sid(sid: &[u8]) -> Option<u64> {
     std::str::from_utf8(sid).ok()?.parse().ok()
+}
+
+/// The matrix row of a message that arrived over a link of `kind`.
+fn origin_of(kind: LinkKind) -> Origin {
+    match kind {
+        LinkKind::Route => Origin::Route,
+    }
+}
+
+/// The matrix column of a link of `kind` (the side that sends on it).
+fn dest_of(kind: LinkKind) -> Dest {
+    match kind {
+        LinkKind::Route => Dest::Routes,
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,16 @@ impl Topology {
             Topology::Cluster3 => 3,
         }
     }
+
+    /// The clusters: groups of nodes that must end fully meshed by routes.
+    /// A super-cluster (gateways) lists one group per cluster; a leaf
+    /// topology adds nodes in groups of their own.
+    pub fn clusters(self) -> Vec<Vec<usize>> {
+        match self {
+            Topology::Single => vec![vec![0]],
+            Topology::Cluster3 => vec![vec![0, 1, 2]],
+        }
+    }
 }
 
 /// Makes `options` (one per node) a cluster: node `i` listens for routes
@@ -184,6 +194,7 @@ pub fn run_seed(seed: u64, cfg: &SwarmConfig) -> RunReport {
 
     let mut world = World::new(seed, options.clone(), cfg.ring);
     world.route_rules = route_rules;
+    world.clusters = topology.clusters();
     world.set_engine_setup(cfg.engine_setup.clone());
     world.start();
     let mut homes = Vec::new();

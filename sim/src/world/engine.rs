@@ -27,7 +27,7 @@ pub struct Node {
     pub(super) conns: BTreeMap<ConnId, u64>,
     pub(super) incs: BTreeMap<ConnId, IncId>,
     /// Route connections: engine connection -> (world connection, end).
-    pub(super) route_conns: BTreeMap<ConnId, (u64, usize)>,
+    pub(super) peer_conns: BTreeMap<ConnId, (u64, usize)>,
     /// A graceful shutdown is under way (the route port refuses dials).
     pub(super) shutting_down: bool,
 }
@@ -67,7 +67,7 @@ impl World {
         n.timer_at = None;
         n.conns.clear();
         n.incs.clear();
-        n.route_conns.clear();
+        n.peer_conns.clear();
         n.shutting_down = false;
         self.trace
             .record(now, "start", node as u64, u64::from(n.gen), &[]);
@@ -87,15 +87,15 @@ impl World {
         n.timer_at = None;
         let gen = n.gen;
         let ids: Vec<u64> = std::mem::take(&mut n.conns).into_values().collect();
-        let routes: Vec<(u64, usize)> = std::mem::take(&mut n.route_conns).into_values().collect();
+        let routes: Vec<(u64, usize)> = std::mem::take(&mut n.peer_conns).into_values().collect();
         n.shutting_down = false;
         n.incs.clear();
         for (id, end) in routes {
-            if let Some(conn) = self.routes.get_mut(&id) {
+            if let Some(conn) = self.peers.get_mut(&id) {
                 conn.ends[end].open = false;
             }
             // The peer engine sees a reset.
-            self.route_reset(id);
+            self.peer_reset(id);
         }
         for id in ids {
             if let Some(conn) = self.conns.get_mut(&id) {
@@ -156,7 +156,7 @@ impl World {
         for &c in self.nodes[node]
             .conns
             .keys()
-            .chain(self.nodes[node].route_conns.keys())
+            .chain(self.nodes[node].peer_conns.keys())
         {
             let pending = server.conn_pending_bytes(c).unwrap_or(0);
             self.stats.max_pending_seen = self.stats.max_pending_seen.max(pending);
@@ -184,26 +184,28 @@ impl World {
     pub(super) fn do_action(&mut self, node: usize, action: Action) {
         let now = self.now();
         match action {
-            Action::Dial { conn, addr, .. } => self.dial(node, conn, &addr),
-            Action::Flush(c) if self.nodes[node].route_conns.contains_key(&c) => {
-                let (id, end) = self.nodes[node].route_conns[&c];
-                self.route_flush(node, c, id, end);
-                self.route_pump(id, end);
+            Action::Dial {
+                conn, kind, addr, ..
+            } => self.dial(node, conn, kind, &addr),
+            Action::Flush(c) if self.nodes[node].peer_conns.contains_key(&c) => {
+                let (id, end) = self.nodes[node].peer_conns[&c];
+                self.peer_flush(node, c, id, end);
+                self.peer_pump(id, end);
             }
             Action::Close {
                 conn: c,
                 after_flush,
-            } if self.nodes[node].route_conns.contains_key(&c) => {
-                let (id, end) = self.nodes[node].route_conns[&c];
-                self.route_close(node, c, id, end, after_flush);
+            } if self.nodes[node].peer_conns.contains_key(&c) => {
+                let (id, end) = self.nodes[node].peer_conns[&c];
+                self.peer_close(node, c, id, end, after_flush);
             }
             Action::PauseReading { conn: c, until }
-                if self.nodes[node].route_conns.contains_key(&c) =>
+                if self.nodes[node].peer_conns.contains_key(&c) =>
             {
-                let (id, end) = self.nodes[node].route_conns[&c];
+                let (id, end) = self.nodes[node].peer_conns[&c];
                 self.stats.pauses += 1;
                 let p = 1 - end;
-                if let Some(conn) = self.routes.get_mut(&id) {
+                if let Some(conn) = self.peers.get_mut(&id) {
                     conn.pipes[p].paused_until = conn.pipes[p].paused_until.max(until);
                     let dir = if p == 0 { Dir::Up } else { Dir::Down };
                     self.schedule(until, Ev::ReadResume { conn: id, dir });

@@ -50,9 +50,12 @@ impl World {
         let Some(id) = self.live_route(a, b) else {
             return false;
         };
-        let mut rules = self.route_rules;
+        let Some(kind) = self.peers.get(&id).map(|c| c.kind) else {
+            return false;
+        };
+        let mut rules = self.link_rules(kind);
         change(&mut rules);
-        self.set_route_rules(id, rules);
+        self.set_peer_rules(id, rules);
         let now = self.now();
         self.schedule(now + dur, Ev::RestoreRules(id));
         true
@@ -95,7 +98,7 @@ impl World {
             return false;
         };
         self.stats.resets += 1;
-        self.route_reset(id);
+        self.peer_reset(id);
         true
     }
 
@@ -118,7 +121,7 @@ impl World {
                 let Some(id) = self.live_route(a, b) else {
                     return false;
                 };
-                if let Some(conn) = self.routes.get_mut(&id) {
+                if let Some(conn) = self.peers.get_mut(&id) {
                     let pipe = &mut conn.pipes[dir as usize];
                     pipe.reset_after = Some(pipe.read + after_bytes);
                 }
@@ -129,7 +132,7 @@ impl World {
                 let Some(id) = self.live_route(a, b) else {
                     return false;
                 };
-                if let Some(conn) = self.routes.get_mut(&id) {
+                if let Some(conn) = self.peers.get_mut(&id) {
                     for p in &mut conn.pipes {
                         p.hold_until = now + dur;
                     }

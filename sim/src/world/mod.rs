@@ -17,7 +17,7 @@
 mod conn;
 mod engine;
 mod inject;
-mod route;
+mod peer;
 
 use crate::checker::Checker;
 use crate::client_model::{ClientModel, ClientSpec};
@@ -30,8 +30,8 @@ use bytes::Bytes;
 use canopy_core::{ConnId, Instant, Options, Server};
 use conn::Conn;
 pub use engine::Node;
-use route::RouteConn;
-pub use route::{route_host, ROUTE_PORT};
+use peer::PeerConn;
+pub use peer::{route_host, ROUTE_PORT};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,9 +181,13 @@ pub struct World {
     client_conn: Vec<Option<u64>>,
     client_wake: Vec<Option<Instant>>,
     conns: BTreeMap<u64, Conn>,
-    routes: BTreeMap<u64, RouteConn>,
+    peers: BTreeMap<u64, PeerConn>,
     /// Base link rules of route connections (pipe 0: dialer to acceptor).
     pub route_rules: LinkRules,
+    /// The clusters: groups of nodes that must end fully meshed by routes
+    /// (all nodes in one group unless the topology says otherwise; a
+    /// super-cluster will list one group per cluster).
+    pub clusters: Vec<Vec<usize>>,
     /// Dials from or to a node fail until this time (dial faults).
     dial_block: Vec<Instant>,
     next_conn: u64,
@@ -212,7 +216,9 @@ pub struct World {
 impl World {
     /// A world with `nodes` engines started at time zero with `options`.
     pub fn new(seed: u64, options: Vec<Options>, ring: usize) -> World {
+        let all: Vec<usize> = (0..options.len()).collect();
         let mut w = World {
+            clusters: vec![all],
             seed,
             queue: EventQueue::default(),
             activity: 0,
@@ -223,7 +229,7 @@ impl World {
             client_conn: Vec::new(),
             client_wake: Vec::new(),
             conns: BTreeMap::new(),
-            routes: BTreeMap::new(),
+            peers: BTreeMap::new(),
             route_rules: LinkRules::default(),
             dial_block: Vec::new(),
             next_conn: 1,
@@ -247,7 +253,7 @@ impl World {
                 timer_at: None,
                 conns: BTreeMap::new(),
                 incs: BTreeMap::new(),
-                route_conns: BTreeMap::new(),
+                peer_conns: BTreeMap::new(),
                 shutting_down: false,
             });
             w.dial_block.push(Instant::ZERO);
@@ -393,10 +399,13 @@ impl World {
                 );
             }
         }
-        let ids: Vec<u64> = self.routes.keys().copied().collect();
-        let base = self.route_rules;
+        let ids: Vec<u64> = self.peers.keys().copied().collect();
         for id in ids {
-            let Some(conn) = self.routes.get_mut(&id) else {
+            let Some(kind) = self.peers.get(&id).map(|c| c.kind) else {
+                continue;
+            };
+            let base = self.link_rules(kind);
+            let Some(conn) = self.peers.get_mut(&id) else {
                 continue;
             };
             let mut held = false;
@@ -405,7 +414,7 @@ impl World {
                 held |= p.hold_until > now;
                 p.hold_until = now;
             }
-            self.set_route_rules(id, base);
+            self.set_peer_rules(id, base);
             if held {
                 self.schedule(now, Ev::Pump(id));
             }
@@ -420,27 +429,28 @@ impl World {
         }
     }
 
-    /// Whether every node is up and routed to every other node (always
-    /// true for one node).
+    /// Whether every node of each cluster is up and routed to every other
+    /// node of its cluster (always true for a one-node cluster).
     pub fn mesh_complete(&self) -> bool {
-        let n = self.nodes.len();
-        if n < 2 {
-            return true;
-        }
         let ids: Vec<Option<String>> = self
             .nodes
             .iter()
             .map(|node| node.server.as_ref().map(|s| s.server_id().to_string()))
             .collect();
-        (0..n).all(|a| {
-            let Some(server) = self.nodes[a].server.as_ref() else {
-                return false;
-            };
-            let peers = server.route_peers();
-            (0..n).filter(|&b| b != a).all(|b| {
-                ids[b]
-                    .as_ref()
-                    .is_some_and(|id| peers.iter().any(|p| p == id))
+        self.clusters.iter().all(|members| {
+            if members.len() < 2 {
+                return true;
+            }
+            members.iter().all(|&a| {
+                let Some(server) = self.nodes.get(a).and_then(|n| n.server.as_ref()) else {
+                    return false;
+                };
+                let peers = server.route_peers();
+                members.iter().filter(|&&b| b != a).all(|&b| {
+                    ids.get(b)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|id| peers.iter().any(|p| p == id))
+                })
             })
         })
     }
@@ -486,7 +496,7 @@ impl World {
     /// Whether nothing is in flight on any open connection: no unsent,
     /// in-flight or unread bytes either way, and no engine outbound bytes.
     pub fn drained(&self) -> bool {
-        self.routes_drained()
+        self.peers_drained()
             && self.conns.values().all(|conn| {
                 if !(conn.engine_open && conn.client_open) {
                     return true;
@@ -613,7 +623,7 @@ impl World {
             ));
             return;
         }
-        if self.route_event(&ev) {
+        if self.peer_event(&ev) {
             return;
         }
         match ev {

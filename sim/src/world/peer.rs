@@ -1,13 +1,16 @@
-//! Simulated TCP connections between engines (cluster routes): dialing,
-//! accepting, moving bytes both ways through the same pipes and faults as
-//! client links, reads on both engines, closes and resets.
+//! Simulated TCP connections between engines, of any link kind (cluster
+//! routes today; leaf links and gateways are further [`LinkKind`]s):
+//! dialing, accepting on the kind's listener, moving bytes both ways
+//! through the same pipes and faults as client links, reads on both
+//! engines, closes and resets.
 //!
-//! A route connection has two engine ends: end 0 dialed (`Action::Dial`),
-//! end 1 accepted it on its route port. Pipe `i` carries what end `i`
-//! writes to end `1 - i` (`Dir::Up` is pipe 0, `Dir::Down` pipe 1). Every
-//! byte an engine writes is also read by a [`RouteWire`], so the checker
-//! learns which interest and which messages crossed, and when the peer
-//! processed them.
+//! A peer connection has two engine ends: end 0 dialed (`Action::Dial`,
+//! which names the kind), end 1 accepted it on that kind's port. Pipe `i`
+//! carries what end `i` writes to end `1 - i` (`Dir::Up` is pipe 0,
+//! `Dir::Down` pipe 1). Every byte an engine writes is also read by the
+//! kind's wire observer (a [`RouteWire`] for routes), so the checker
+//! learns which interest and which messages crossed, over which kind of
+//! link, and when the peer processed them.
 
 use super::{ops_through, read_cap};
 use super::{Ev, World};
@@ -16,7 +19,7 @@ use crate::link::{Dir, LinkRules, Pipe};
 use crate::rng::{Purpose, SimRng};
 use crate::route_wire::{RouteOp, RouteWire};
 use bytes::Bytes;
-use canopy_core::{ConnId, ListenerKind};
+use canopy_core::{ConnId, LinkKind, ListenerKind};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
@@ -37,9 +40,11 @@ pub(super) struct REnd {
     pub(super) open: bool,
 }
 
-/// One simulated route connection.
+/// One simulated connection between two engines.
 #[derive(Debug)]
-pub(super) struct RouteConn {
+pub(super) struct PeerConn {
+    /// What the link is for.
+    pub(super) kind: LinkKind,
     pub(super) ends: [REnd; 2],
     pub(super) pipes: [Pipe; 2],
     wire: [RouteWire; 2],
@@ -65,29 +70,82 @@ fn dir_of(pipe: usize) -> Dir {
     }
 }
 
+/// The names a kind of link gives its events in traces.
+struct Tags {
+    accept: &'static str,
+    up: &'static str,
+    arrive_up: &'static str,
+    arrive_down: &'static str,
+    fin: &'static str,
+    resume: &'static str,
+    reset: &'static str,
+    read: &'static str,
+}
+
+/// Trace tags of `kind` (a route's are those the behaviour fixture was
+/// recorded with).
+fn tags(kind: LinkKind) -> Tags {
+    match kind {
+        LinkKind::Route => Tags {
+            accept: "route-accept",
+            up: "route-up",
+            arrive_up: "r-arrive-up",
+            arrive_down: "r-arrive-down",
+            fin: "r-fin",
+            resume: "r-resume",
+            reset: "route-reset",
+            read: "route-read",
+        },
+    }
+}
+
+/// The listener a dial of `kind` reaches.
+fn listener_of(kind: LinkKind) -> ListenerKind {
+    match kind {
+        LinkKind::Route => ListenerKind::Route,
+    }
+}
+
 impl World {
-    /// The node whose route listener is at `addr` (`host:port`).
-    fn route_target(&self, addr: &str) -> Option<usize> {
-        let (host, port) = addr.rsplit_once(':')?;
-        let port: u16 = port.parse().ok()?;
-        (0..self.nodes.len()).find(|&n| {
-            self.nodes[n]
+    /// Where node `n` listens for links of `kind`, if it does.
+    fn listen_addr(&self, kind: LinkKind, n: usize) -> Option<(String, u16)> {
+        match kind {
+            LinkKind::Route => self.nodes[n]
                 .options
                 .cluster
                 .as_ref()
-                .is_some_and(|c| c.port == port && route_host(n) == host)
+                .map(|c| (route_host(n), c.port)),
+        }
+    }
+
+    /// The node listening for `kind` at `addr` (`host:port`).
+    fn dial_target(&self, kind: LinkKind, addr: &str) -> Option<usize> {
+        let (host, port) = addr.rsplit_once(':')?;
+        let port: u16 = port.parse().ok()?;
+        (0..self.nodes.len()).find(|&n| {
+            self.listen_addr(kind, n)
+                .is_some_and(|(h, p)| p == port && h == host)
         })
     }
 
-    /// Engine `node` asked to dial `addr` for connection `e`: the SYN takes
-    /// one delay; the accept (or the refusal) happens on arrival.
-    pub(super) fn dial(&mut self, node: usize, e: ConnId, addr: &str) {
+    /// The fault-free rules of links of `kind`.
+    pub(super) fn link_rules(&self, kind: LinkKind) -> LinkRules {
+        match kind {
+            LinkKind::Route => self.route_rules,
+        }
+    }
+
+    /// Engine `node` asked to dial `addr` for a link of `kind` as
+    /// connection `e`: the SYN takes one delay; the accept (or the
+    /// refusal) happens on arrival.
+    pub(super) fn dial(&mut self, node: usize, e: ConnId, kind: LinkKind, addr: &str) {
         let now = self.now();
         let id = self.next_conn;
         self.next_conn += 1;
-        let target = self.route_target(addr);
-        let rules = self.route_rules;
-        let conn = RouteConn {
+        let target = self.dial_target(kind, addr);
+        let rules = self.link_rules(kind);
+        let conn = PeerConn {
+            kind,
             ends: [
                 REnd {
                     node,
@@ -108,7 +166,7 @@ impl World {
             links: [None, None],
             rng: SimRng::new(self.seed, Purpose::Link, id),
         };
-        self.routes.insert(id, conn);
+        self.peers.insert(id, conn);
         self.trace.record(
             now,
             "dial",
@@ -121,20 +179,21 @@ impl World {
 
     /// The dial reaches its target: accepted if the target is up and no
     /// dial fault blocks either end, refused otherwise.
-    pub(super) fn route_accept(&mut self, id: u64) {
+    pub(super) fn peer_accept(&mut self, id: u64) {
         let now = self.now();
-        let Some(conn) = self.routes.get(&id) else {
+        let Some(conn) = self.peers.get(&id) else {
             return;
         };
+        let kind = conn.kind;
         let (a, a_gen, e) = (conn.ends[0].node, conn.ends[0].gen, conn.ends[0].engine);
         let b = conn.ends[1].node;
         let Some(e) = e else {
-            self.routes.remove(&id);
+            self.peers.remove(&id);
             return;
         };
         if self.nodes[a].gen != a_gen || self.nodes[a].server.is_none() {
             // The dialer crashed meanwhile.
-            self.routes.remove(&id);
+            self.peers.remove(&id);
             return;
         }
         let blocked = |w: &World, n: usize| n < w.nodes.len() && w.dial_block[n] > now;
@@ -145,7 +204,7 @@ impl World {
             && !blocked(self, b);
         if !up {
             self.stats.dial_failures += 1;
-            self.routes.remove(&id);
+            self.peers.remove(&id);
             self.trace.record(now, "dial-failed", a as u64, id, &[]);
             self.step += 1;
             self.engine(a, |s| s.handle_dial_failed(e, now));
@@ -154,15 +213,16 @@ impl World {
         }
         self.step += 1;
         let a_addr = SocketAddr::from(([10, 1, 0, a as u8 + 1], 50_000 + (id % 10_000) as u16));
-        let b_addr = SocketAddr::from(([10, 1, 0, b as u8 + 1], ROUTE_PORT));
-        let Some(be) = self.engine(b, |s| s.handle_accept(ListenerKind::Route, a_addr, now)) else {
+        let b_port = self.listen_addr(kind, b).map_or(ROUTE_PORT, |(_, p)| p);
+        let b_addr = SocketAddr::from(([10, 1, 0, b as u8 + 1], b_port));
+        let Some(be) = self.engine(b, |s| s.handle_accept(listener_of(kind), a_addr, now)) else {
             return;
         };
         self.stats.route_accepts += 1;
         let b_gen = self.nodes[b].gen;
-        let l0 = self.checker.open_link((a, a_gen), (b, b_gen));
-        let l1 = self.checker.open_link((b, b_gen), (a, a_gen));
-        if let Some(conn) = self.routes.get_mut(&id) {
+        let l0 = self.checker.open_link((a, a_gen), (b, b_gen), kind);
+        let l1 = self.checker.open_link((b, b_gen), (a, a_gen), kind);
+        if let Some(conn) = self.peers.get_mut(&id) {
             conn.ends[0].open = true;
             conn.ends[1] = REnd {
                 node: b,
@@ -172,21 +232,22 @@ impl World {
             };
             conn.links = [Some(l0), Some(l1)];
         }
-        self.nodes[a].route_conns.insert(e, (id, 0));
-        self.nodes[b].route_conns.insert(be, (id, 1));
-        self.trace.record(now, "route-up", a as u64, b as u64, &[]);
+        self.nodes[a].peer_conns.insert(e, (id, 0));
+        self.nodes[b].peer_conns.insert(be, (id, 1));
+        self.trace
+            .record(now, tags(kind).up, a as u64, b as u64, &[]);
         self.engine(a, |s| s.handle_dialed(e, b_addr, now));
         self.after_engine(b);
         self.after_engine(a);
     }
 
     /// Engine `node` has bytes for its end `end` of route `id`.
-    pub(super) fn route_flush(&mut self, node: usize, c: ConnId, id: u64, end: usize) {
+    pub(super) fn peer_flush(&mut self, node: usize, c: ConnId, id: u64, end: usize) {
         let now = self.now();
         let mut chunks = std::mem::take(&mut self.scratch);
         self.engine(node, |s| s.take_outbound(c, &mut chunks, now));
         let mut ops = Vec::new();
-        if let Some(conn) = self.routes.get_mut(&id) {
+        if let Some(conn) = self.peers.get_mut(&id) {
             for chunk in chunks.drain(..) {
                 conn.wire[end].feed(&chunk, &mut ops);
                 conn.pipes[end].write(chunk);
@@ -203,9 +264,9 @@ impl World {
 
     /// Moves unsent bytes of pipe `p` onto the wire and reports what the
     /// writer's socket accepted.
-    pub(super) fn route_pump(&mut self, id: u64, p: usize) {
+    pub(super) fn peer_pump(&mut self, id: u64, p: usize) {
         let now = self.now();
-        let Some(conn) = self.routes.get_mut(&id) else {
+        let Some(conn) = self.peers.get_mut(&id) else {
             return;
         };
         let accepted = conn.pipes[p].pump(now, &mut conn.rng, &mut self.arrivals);
@@ -230,10 +291,10 @@ impl World {
     }
 
     /// Pumps both pipes and lets both engines act (after a partition).
-    pub(super) fn route_pump_both(&mut self, id: u64) {
-        self.route_pump(id, 0);
-        self.route_pump(id, 1);
-        let Some(conn) = self.routes.get(&id) else {
+    pub(super) fn peer_pump_both(&mut self, id: u64) {
+        self.peer_pump(id, 0);
+        self.peer_pump(id, 1);
+        let Some(conn) = self.peers.get(&id) else {
             return;
         };
         let nodes = [conn.ends[0].node, conn.ends[1].node];
@@ -244,9 +305,9 @@ impl World {
         }
     }
 
-    pub(super) fn route_arrive(&mut self, id: u64, dir: Dir, data: Option<Bytes>) {
+    pub(super) fn peer_arrive(&mut self, id: u64, dir: Dir, data: Option<Bytes>) {
         let p = pipe_of(dir);
-        let Some(conn) = self.routes.get_mut(&id) else {
+        let Some(conn) = self.peers.get_mut(&id) else {
             return;
         };
         if !conn.ends[1 - p].open {
@@ -256,17 +317,17 @@ impl World {
             self.stats.bytes_routed += d.len() as u64;
         }
         conn.pipes[p].arrive(data);
-        self.route_read(id, p);
+        self.peer_read(id, p);
     }
 
     /// The reader of pipe `p` reads what it may now, one read at a time,
     /// and the checker learns which route ops it processed.
-    pub(super) fn route_read(&mut self, id: u64, p: usize) {
+    pub(super) fn peer_read(&mut self, id: u64, p: usize) {
         let now = self.now();
         let r = 1 - p;
         let mut done: Vec<(u64, RouteOp)> = Vec::new();
         loop {
-            let Some(conn) = self.routes.get_mut(&id) else {
+            let Some(conn) = self.peers.get_mut(&id) else {
                 return;
             };
             if !conn.ends[r].open {
@@ -280,11 +341,12 @@ impl World {
             let end = conn.pipes[p].read;
             ops_through(&mut conn.ops[p], end, &mut done);
             let link = conn.links[p];
+            let read_tag = tags(conn.kind).read;
             let Some(e) = e else {
                 return;
             };
-            let step = self.feed_engine(node, e, data, now, "route-read", id);
-            let open = self.routes.get(&id).is_some_and(|c| c.ends[r].open);
+            let step = self.feed_engine(node, e, data, now, read_tag, id);
+            let open = self.peers.get(&id).is_some_and(|c| c.ends[r].open);
             if let Some(link) = link {
                 for (offset, op) in done.drain(..) {
                     let at = Processed::in_read(open, step, offset);
@@ -302,51 +364,51 @@ impl World {
                 }
             }
             done.clear();
-            self.route_pump(id, p);
+            self.peer_pump(id, p);
             if writer < self.nodes.len() {
                 self.after_engine(writer);
             }
             if reset {
                 self.stats.resets += 1;
-                self.route_reset(id);
+                self.peer_reset(id);
                 return;
             }
         }
-        let Some(conn) = self.routes.get(&id) else {
+        let Some(conn) = self.peers.get(&id) else {
             return;
         };
         if conn.ends[r].open && conn.pipes[p].at_eof(now) {
-            self.route_end_side(id, r);
+            self.peer_end_side(id, r);
         }
     }
 
     /// Engine `node` closes its end `end` of route `id` (`Action::Close`).
-    pub(super) fn route_close(&mut self, node: usize, c: ConnId, id: u64, end: usize, flush: bool) {
+    pub(super) fn peer_close(&mut self, node: usize, c: ConnId, id: u64, end: usize, flush: bool) {
         let now = self.now();
-        self.nodes[node].route_conns.remove(&c);
+        self.nodes[node].peer_conns.remove(&c);
         self.stats.engine_closes += 1;
         if flush {
-            self.route_flush(node, c, id, end);
+            self.peer_flush(node, c, id, end);
         }
-        if let Some(conn) = self.routes.get_mut(&id) {
+        if let Some(conn) = self.peers.get_mut(&id) {
             conn.ends[end].open = false;
             if !flush {
                 conn.pipes[end].discard_unsent();
             }
             conn.pipes[end].close_write();
         }
-        self.route_links_closed(id);
-        self.route_pump(id, end);
+        self.peer_links_closed(id);
+        self.peer_pump(id, end);
         self.engine(node, |s| s.handle_closed(c, now));
         self.schedule(
             now + super::engine::CLOSE_FLUSH_LIMIT,
             Ev::CloseDeadline(id),
         );
-        self.route_maybe_remove(id);
+        self.peer_maybe_remove(id);
     }
 
-    fn route_links_closed(&mut self, id: u64) {
-        let Some(conn) = self.routes.get(&id) else {
+    fn peer_links_closed(&mut self, id: u64) {
+        let Some(conn) = self.peers.get(&id) else {
             return;
         };
         for l in conn.links.into_iter().flatten() {
@@ -355,9 +417,9 @@ impl World {
     }
 
     /// End `r` saw the end of stream (or a reset): its engine is told.
-    pub(super) fn route_end_side(&mut self, id: u64, r: usize) {
+    pub(super) fn peer_end_side(&mut self, id: u64, r: usize) {
         let now = self.now();
-        let Some(conn) = self.routes.get_mut(&id) else {
+        let Some(conn) = self.peers.get_mut(&id) else {
             return;
         };
         if !conn.ends[r].open {
@@ -368,41 +430,45 @@ impl World {
         conn.pipes[r].discard_unsent();
         conn.pipes[r].close_write();
         let (node, e) = (conn.ends[r].node, conn.ends[r].engine);
-        self.route_links_closed(id);
+        self.peer_links_closed(id);
         self.step += 1;
         if let Some(e) = e {
-            self.nodes[node].route_conns.remove(&e);
+            self.nodes[node].peer_conns.remove(&e);
             self.engine(node, |s| s.handle_closed(e, now));
             self.after_engine(node);
         }
-        self.route_pump(id, r);
-        self.route_maybe_remove(id);
+        self.peer_pump(id, r);
+        self.peer_maybe_remove(id);
     }
 
     /// Both ends see the connection die at once (RST).
-    pub(super) fn route_reset(&mut self, id: u64) {
-        self.trace.record(self.now(), "route-reset", id, 0, &[]);
-        self.route_end_side(id, 0);
-        self.route_end_side(id, 1);
-        self.routes.remove(&id);
+    pub(super) fn peer_reset(&mut self, id: u64) {
+        // A connection already gone is traced as a route's (the only kind
+        // there is yet), as it always was.
+        let kind = self.peers.get(&id).map_or(LinkKind::Route, |c| c.kind);
+        self.trace.record(self.now(), tags(kind).reset, id, 0, &[]);
+        self.peer_end_side(id, 0);
+        self.peer_end_side(id, 1);
+        self.peers.remove(&id);
     }
 
-    fn route_maybe_remove(&mut self, id: u64) {
+    fn peer_maybe_remove(&mut self, id: u64) {
         if self
-            .routes
+            .peers
             .get(&id)
             .is_some_and(|c| !c.ends[0].open && !c.ends[1].open)
         {
-            self.routes.remove(&id);
+            self.peers.remove(&id);
         }
     }
 
     /// The live route connection between nodes `a` and `b`, if any.
     pub(super) fn live_route(&self, a: usize, b: usize) -> Option<u64> {
-        self.routes
+        self.peers
             .iter()
             .find(|(_, c)| {
-                c.ends[0].open
+                c.kind == LinkKind::Route
+                    && c.ends[0].open
                     && c.ends[1].open
                     && ((c.ends[0].node, c.ends[1].node) == (a, b)
                         || (c.ends[0].node, c.ends[1].node) == (b, a))
@@ -411,16 +477,16 @@ impl World {
     }
 
     /// Route connection `id` gets `rules` (pipe 0: `up`, pipe 1: `down`).
-    pub(super) fn set_route_rules(&mut self, id: u64, rules: LinkRules) {
-        if let Some(conn) = self.routes.get_mut(&id) {
+    pub(super) fn set_peer_rules(&mut self, id: u64, rules: LinkRules) {
+        if let Some(conn) = self.peers.get_mut(&id) {
             conn.pipes[0].rules = rules.up;
             conn.pipes[1].rules = rules.down;
         }
     }
 
     /// Whether nothing is in flight on any open route connection.
-    pub(super) fn routes_drained(&self) -> bool {
-        self.routes.values().all(|conn| {
+    pub(super) fn peers_drained(&self) -> bool {
+        self.peers.values().all(|conn| {
             if !(conn.ends[0].open && conn.ends[1].open) {
                 return true;
             }
@@ -439,7 +505,7 @@ impl World {
 
     /// Handles an event addressed to route connection `id`; false if `id`
     /// is not a route connection.
-    pub(super) fn route_event(&mut self, ev: &Ev) -> bool {
+    pub(super) fn peer_event(&mut self, ev: &Ev) -> bool {
         let now = self.now();
         let id = match ev {
             Ev::Accept(id)
@@ -456,46 +522,47 @@ impl World {
             | Ev::Reconnect(_)
             | Ev::Fault { .. } => return false,
         };
-        if !self.routes.contains_key(&id) {
+        let Some(kind) = self.peers.get(&id).map(|c| c.kind) else {
             return false;
-        }
+        };
+        let tags = tags(kind);
         match ev {
             Ev::Accept(_) => {
-                self.trace.record(now, "route-accept", id, 0, &[]);
-                self.route_accept(id);
+                self.trace.record(now, tags.accept, id, 0, &[]);
+                self.peer_accept(id);
             }
             Ev::Arrive { dir, data, .. } => {
                 let tag = match (dir, data) {
-                    (Dir::Up, Some(_)) => "r-arrive-up",
-                    (Dir::Down, Some(_)) => "r-arrive-down",
-                    (_, None) => "r-fin",
+                    (Dir::Up, Some(_)) => tags.arrive_up,
+                    (Dir::Down, Some(_)) => tags.arrive_down,
+                    (_, None) => tags.fin,
                 };
                 self.trace
                     .record(now, tag, id, 0, data.as_deref().unwrap_or_default());
-                self.route_arrive(id, *dir, data.clone());
+                self.peer_arrive(id, *dir, data.clone());
             }
             Ev::ReadResume { dir, .. } => {
-                self.trace.record(now, "r-resume", id, *dir as u64, &[]);
-                self.route_read(id, pipe_of(*dir));
+                self.trace.record(now, tags.resume, id, *dir as u64, &[]);
+                self.peer_read(id, pipe_of(*dir));
             }
             Ev::CloseDeadline(_) => {
                 self.stats.resets += 1;
-                self.route_reset(id);
+                self.peer_reset(id);
             }
             Ev::ResetNow(_) => {
-                let armed = self.routes.get(&id).is_some_and(|c| {
+                let armed = self.peers.get(&id).is_some_and(|c| {
                     c.pipes[0].reset_after.is_some() || c.pipes[1].reset_after.is_some()
                 });
                 if armed {
                     self.stats.resets += 1;
-                    self.route_reset(id);
+                    self.peer_reset(id);
                 }
             }
             Ev::RestoreRules(_) => {
-                let rules = self.route_rules;
-                self.set_route_rules(id, rules);
+                let rules = self.link_rules(kind);
+                self.set_peer_rules(id, rules);
             }
-            Ev::Pump(_) => self.route_pump_both(id),
+            Ev::Pump(_) => self.peer_pump_both(id),
             Ev::EngineTimer { .. }
             | Ev::EngineRestart { .. }
             | Ev::EngineStop { .. }
