@@ -1,7 +1,8 @@
 //! The client's own snapshot for monitoring (`/connz`).
 
-use crate::account::Account;
+use crate::account::{Account, AccountId};
 use crate::conn::Conn;
+use crate::engine::Server;
 use crate::events::CloseReason;
 use crate::monitor::connz::{ConnInfo, SubDetail};
 use crate::time::Instant;
@@ -47,4 +48,18 @@ pub(crate) fn conn_info(
         account,
         subs,
     })
+}
+
+impl Server {
+    /// Open clients bound to `account`.
+    pub(crate) fn clients_in(&self, account: AccountId) -> usize {
+        // A count: order does not matter.
+        #[allow(clippy::disallowed_methods)]
+        self.conns
+            .values()
+            .filter(|c| {
+                !c.closed && c.counted && c.client().is_some_and(|cl| cl.account == account)
+            })
+            .count()
+    }
 }

@@ -2,6 +2,7 @@
 //! UNSUB and PING, the asynchronous INFO it may be sent, and what closing
 //! it undoes. Only this file reads a client's own state.
 
+mod deliver;
 pub(crate) mod inspect;
 
 use crate::account::AccountId;

@@ -1,19 +1,17 @@
-//! Local fan-out: a message to every matching subscription and one
-//! member of each queue group, the delivery-time permission filter, the
-//! producer stall, and no-responders replies.
+//! Carrying a message out: to every kind of destination the router
+//! allows (`forward_message`), the router's local plan written pick by
+//! pick (`deliver_matches`, each delivery written by the client's own
+//! code), and the producer stall when a consumer falls behind.
 
 use super::Server;
 use crate::account::AccountId;
-use crate::conn::ConnKind;
-use crate::events::{Action, CloseReason};
+use crate::events::Action;
 use crate::ids::ConnId;
 use crate::router::fanout::{self, Pick};
 use crate::router::{may_forward, Dest, LinkFacts, MsgFacts, Origin};
-use crate::sublist::{Matches, Subscription};
+use crate::sublist::Matches;
 use crate::time::Instant;
 use bytes::Bytes;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A fast-producer stall lasts this long (nats-server stalls 2 to 10 ms).
@@ -142,117 +140,6 @@ impl Server {
         }
         self.picks = picks;
         delivered
-    }
-
-    /// Queues one message for one subscription. Returns false when the
-    /// subscription can no longer receive (closed connection, max reached).
-    pub(crate) fn deliver(
-        &mut self,
-        publisher: ConnId,
-        sub: &Arc<Subscription>,
-        msg: &Msg<'_>,
-        now: Instant,
-    ) -> bool {
-        let max_pending = self.options.max_pending;
-        let Some(c) = self.conns.get_mut(&sub.conn) else {
-            return false;
-        };
-        // Local subscriptions are clients'.
-        let ConnKind::Client(cl) = &mut c.kind else {
-            return false;
-        };
-        if c.closed {
-            return false;
-        }
-        // A wildcard or queue subscription the deny list let through must
-        // still not receive what the deny list names (nats-server's
-        // delivery-time deny filter).
-        // Only clients with permissions pay for the subject scan.
-        if let Some(p) = &cl.perms {
-            let broad = sub.queue.is_some() || sub.subject.iter().any(|&b| b == b'*' || b == b'>');
-            if broad && p.delivery_denied(msg.subject) {
-                return false;
-            }
-        }
-        if let (Some(reply), Some(r)) = (msg.reply, cl.perms.as_ref().and_then(|p| p.responses)) {
-            cl.responses.insert(reply.clone(), (r.max, now + r.expires));
-        }
-        let max = sub.max.load(Ordering::Relaxed);
-        let delivered = sub.delivered.load(Ordering::Relaxed) + 1;
-        if max > 0 && delivered > max {
-            return false;
-        }
-        sub.delivered.store(delivered, Ordering::Relaxed);
-        let with_headers = msg.header_len > 0 && c.headers;
-        let body = if msg.header_len > 0 && !c.headers {
-            msg.message.slice(msg.header_len.min(msg.message.len())..)
-        } else {
-            msg.message.clone()
-        };
-        let out = &mut c.out;
-        out.push_slice(if with_headers { b"HMSG " } else { b"MSG " });
-        out.push_slice(msg.subject);
-        out.push_slice(b" ");
-        out.push_slice(&sub.sid);
-        out.push_slice(b" ");
-        if let Some(reply) = msg.reply {
-            out.push_slice(reply);
-            out.push_slice(b" ");
-        }
-        if with_headers {
-            out.push_decimal(msg.header_len as u64);
-            out.push_slice(b" ");
-        }
-        out.push_decimal(body.len() as u64);
-        out.push_slice(b"\r\n");
-        out.push_payload(&body);
-        out.push_slice(b"\r\n");
-        c.stats.out_msgs += 1;
-        c.stats.out_bytes += body.len() as u64;
-        c.last_activity = now;
-        self.stats.out_msgs += 1;
-        self.stats.out_bytes += body.len() as u64;
-        let pending = c.out.pending();
-        let target = sub.conn;
-        if pending > max_pending && !mutated!(self, ignore_max_pending) {
-            self.slow_consumer(target, CloseReason::SlowConsumerPendingBytes, now);
-            return true;
-        }
-        self.mark_dirty(target);
-        // nats-server stalls producers once a consumer is half way there.
-        if pending > max_pending / 2 && publisher != target {
-            self.stall(publisher, now);
-        }
-        if max > 0 && delivered == max {
-            self.remove_sub(target, &sub.sid);
-        }
-        true
-    }
-
-    pub(crate) fn no_responders(
-        &mut self,
-        conn: ConnId,
-        account: AccountId,
-        subject: &Bytes,
-        reply: &Bytes,
-        now: Instant,
-    ) {
-        let matches = self.accounts[account.0 as usize].sublist.matches(reply);
-        let Some(sub) = matches.plain.iter().find(|s| s.conn == conn).cloned() else {
-            return;
-        };
-        let mut status = Vec::with_capacity(32 + subject.len());
-        status.extend_from_slice(b"NATS/1.0 503\r\nNats-Subject: ");
-        status.extend_from_slice(subject);
-        status.extend_from_slice(b"\r\n\r\n");
-        let status = Bytes::from(status);
-        let msg = Msg {
-            subject: reply,
-            reply: None,
-            header_len: status.len(),
-            message: &status,
-        };
-        self.deliver(conn, &sub, &msg, now);
     }
 
     pub(crate) fn stall(&mut self, publisher: ConnId, now: Instant) {

@@ -47,15 +47,7 @@ impl Server {
     /// Connections and subscriptions of account `name`, if it exists.
     pub(crate) fn account_usage(&self, name: &str) -> Option<(usize, usize)> {
         let idx = self.accounts.iter().position(|a| a.name == name)?;
-        // A count: order does not matter.
-        #[allow(clippy::disallowed_methods)]
-        let conns = self
-            .conns
-            .values()
-            .filter(|c| {
-                !c.closed && c.counted && c.client().is_some_and(|cl| cl.account.0 as usize == idx)
-            })
-            .count();
+        let conns = self.clients_in(crate::account::AccountId(idx as u32));
         Some((conns, self.accounts[idx].sublist.count()))
     }
 
