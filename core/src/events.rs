@@ -24,13 +24,18 @@ pub enum Action {
         /// Whether queued bytes must be written first.
         after_flush: bool,
     },
-    /// Stop reading from `conn` until `until`: a consumer it feeds is
-    /// falling behind (nats-server's fast-producer stall).
+    /// Stop reading from `conn`: a consumer it feeds is behind. Resume at
+    /// [`Action::ResumeReading`], or by yourself at `until` if none came.
     PauseReading {
         /// The producing connection.
         conn: ConnId,
-        /// When reading may resume.
+        /// When reading may resume at the latest.
         until: Instant,
+    },
+    /// Read from `conn` again now: the consumers that held it drained.
+    ResumeReading {
+        /// The producing connection.
+        conn: ConnId,
     },
     /// Open a TCP connection to `addr` (`host:port`) for a link of
     /// `kind`, giving up after `timeout`. On success call

@@ -94,8 +94,12 @@ pub struct Pipe {
     /// Nothing leaves the writer before this (a partition: bytes queue up
     /// unsent, as behind a dead path; the world pumps again at this time).
     pub hold_until: Instant,
-    /// The reader does not read before this (stall or fast-producer pause).
+    /// The reader does not read before this (a slow reader busy with
+    /// what it read, or a stall).
     pub paused_until: Instant,
+    /// The engine paused reading this pipe until this (a consumer it feeds
+    /// is behind); a resume sets it back to now.
+    pub engine_paused_until: Instant,
 }
 
 impl Pipe {
@@ -118,6 +122,7 @@ impl Pipe {
             reset_after: None,
             hold_until: Instant::ZERO,
             paused_until: Instant::ZERO,
+            engine_paused_until: Instant::ZERO,
         }
     }
 
@@ -232,7 +237,7 @@ impl Pipe {
     /// One read of up to `read_size` (and `max`) bytes, unless paused or
     /// empty. The flag says the connection resets right after these bytes.
     pub fn read(&mut self, now: Instant, max: usize) -> Option<(Bytes, bool)> {
-        if self.paused_until > now || self.inbox_len == 0 {
+        if self.paused_until > now || self.engine_paused_until > now || self.inbox_len == 0 {
             return None;
         }
         let mut limit = self.rules.read_size.min(max).max(1);
@@ -262,13 +267,16 @@ impl Pipe {
     /// When a paused reader with unread bytes (or an unseen end of stream)
     /// may read again.
     pub fn resume_at(&self, now: Instant) -> Option<Instant> {
-        (self.paused_until > now && (self.inbox_len > 0 || self.fin_received))
-            .then_some(self.paused_until)
+        let until = self.paused_until.max(self.engine_paused_until);
+        (until > now && (self.inbox_len > 0 || self.fin_received)).then_some(until)
     }
 
     /// Whether the reader has read everything and the writer closed.
     pub fn at_eof(&self, now: Instant) -> bool {
-        self.fin_received && self.inbox_len == 0 && self.paused_until <= now
+        self.fin_received
+            && self.inbox_len == 0
+            && self.paused_until <= now
+            && self.engine_paused_until <= now
     }
 
     fn take_inbox(&mut self, limit: usize) -> Bytes {

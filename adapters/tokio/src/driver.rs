@@ -328,6 +328,11 @@ impl Driver {
                         c.pause_until.store(until.as_nanos(), Ordering::Relaxed);
                     }
                 }
+                Action::ResumeReading { conn } => {
+                    if let Some(c) = self.conns.get(&conn) {
+                        c.pause_until.store(0, Ordering::Relaxed);
+                    }
+                }
                 Action::Dial {
                     conn,
                     kind,

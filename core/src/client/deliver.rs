@@ -90,10 +90,8 @@ impl Server {
             return true;
         }
         self.mark_dirty(target);
-        // nats-server stalls producers once a consumer is half way there.
-        if pending > max_pending / 2 && publisher != target {
-            self.stall(publisher, now);
-        }
+        // Half way there, the consumer holds the producer (stall.rs).
+        self.hold_if_behind(publisher, target, pending, now);
         if max > 0 && delivered == max {
             self.remove_sub(target, &sub.sid);
         }

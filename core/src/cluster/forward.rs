@@ -18,6 +18,7 @@ impl Server {
     /// of routes sent to.
     pub(crate) fn send_to_routes(
         &mut self,
+        publisher: ConnId,
         account: AccountId,
         msg: &Msg<'_>,
         now: Instant,
@@ -31,7 +32,7 @@ impl Server {
         if remote.plain.is_empty() && remote.queues.is_empty() {
             return 0;
         }
-        self.forward_to_routes(account, &remote, msg, now)
+        self.forward_to_routes(publisher, account, &remote, msg, now)
     }
 
     /// Sends a client's message to the routes with interest: once per
@@ -41,6 +42,7 @@ impl Server {
     /// served). Returns the number of routes sent to.
     pub(crate) fn forward_to_routes(
         &mut self,
+        publisher: ConnId,
         account: AccountId,
         remote: &Matches,
         msg: &Msg<'_>,
@@ -87,7 +89,7 @@ impl Server {
             while j < targets.len() && targets[j].0 == conn {
                 j += 1;
             }
-            if self.send_routed(conn, account, msg, &targets[i..j], now) {
+            if self.send_routed(publisher, conn, account, msg, &targets[i..j], now) {
                 sent += 1;
             }
             i = j;
@@ -100,6 +102,7 @@ impl Server {
     /// Writes `RMSG`/`HMSG` to one route; `targets` name its queue groups.
     pub(crate) fn send_routed(
         &mut self,
+        publisher: ConnId,
         conn: ConnId,
         account: AccountId,
         msg: &Msg<'_>,
@@ -160,6 +163,9 @@ impl Server {
             return true;
         }
         self.mark_dirty(conn);
+        // A route that falls behind holds the client feeding it, as
+        // nats-server stalls a producer on any lagging destination.
+        self.hold_if_behind(publisher, conn, pending, now);
         true
     }
 
@@ -206,7 +212,7 @@ impl Server {
                 queues: Vec::new(),
             };
             self.routes.served.clear();
-            self.forward_to_routes(acc, &others, msg, now);
+            self.forward_to_routes(conn, acc, &others, msg, now);
         }
     }
 }

@@ -71,7 +71,14 @@ pub(crate) struct Conn {
     pub(crate) counted: bool,
     pub(crate) closed: bool,
     pub(crate) flush_scheduled: bool,
+    /// When the driver may read this connection again on its own (a
+    /// pause asked for while a consumer holds it; see `engine/stall.rs`).
     pub(crate) paused_until: Instant,
+    /// Consumers holding this connection's reads (it produced for them
+    /// while they were behind).
+    pub(crate) held_by: u32,
+    /// Producers this connection holds while it is behind.
+    pub(crate) holding: Vec<ConnId>,
     pub(crate) stats: ConnStats,
     pub(crate) start: Instant,
     /// Last read from the peer.
@@ -152,6 +159,8 @@ impl Conn {
             closed: false,
             flush_scheduled: false,
             paused_until: Instant::ZERO,
+            held_by: 0,
+            holding: Vec::new(),
             stats: ConnStats::default(),
             start: now,
             last_in: now,

@@ -45,6 +45,9 @@ pub(crate) struct Policy {
     /// Takes a number from nats-server's connection counter (`cid`,
     /// `rid`): every kind nats-server models as a client.
     pub(crate) takes_cid: bool,
+    /// Its reads are paused while a consumer it feeds is behind
+    /// (`engine/stall.rs`); nats-server stalls only client producers.
+    pub(crate) stallable: bool,
 }
 
 /// How a kind's bytes are read.
@@ -88,6 +91,7 @@ const CLIENT: Policy = Policy {
     bounded: true,
     counts_as_client: true,
     takes_cid: true,
+    stallable: true,
 };
 
 const ROUTE: Policy = Policy {
@@ -98,6 +102,7 @@ const ROUTE: Policy = Policy {
     bounded: true,
     counts_as_client: false,
     takes_cid: true,
+    stallable: false,
 };
 
 const HTTP: Policy = Policy {
@@ -108,6 +113,7 @@ const HTTP: Policy = Policy {
     bounded: false,
     counts_as_client: false,
     takes_cid: false,
+    stallable: false,
 };
 
 /// The policy of `kind`.

@@ -72,6 +72,11 @@ impl Server {
         } else {
             c.out.clear();
         }
+        // Producers it held go on (those no one else holds resume).
+        self.release_held(conn);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if c.counted {
             c.counted = false;
             self.client_count -= 1;

@@ -1,21 +1,16 @@
 //! Carrying a message out: to every kind of destination the router
 //! allows (`forward_message`), the router's local plan written pick by
 //! pick (`deliver_matches`, each delivery written by the client's own
-//! code), and the producer stall when a consumer falls behind.
+//! code).
 
 use super::Server;
 use crate::account::AccountId;
-use crate::events::Action;
 use crate::ids::ConnId;
 use crate::router::fanout::{self, Pick};
 use crate::router::{may_forward, Dest, LinkFacts, MsgFacts, Origin};
 use crate::sublist::Matches;
 use crate::time::Instant;
 use bytes::Bytes;
-use std::time::Duration;
-
-/// A fast-producer stall lasts this long (nats-server stalls 2 to 10 ms).
-const STALL_DURATION: Duration = Duration::from_millis(5);
 
 /// Where a message came into the server from, and what it says about
 /// its own delivery.
@@ -58,7 +53,7 @@ impl Server {
             .matches(msg.subject);
         let mut delivered = self.deliver_matches(ingress, &matches, msg, now);
         if may_forward(ingress.origin, Dest::Routes, &facts, &LinkFacts::default()) {
-            delivered += self.send_to_routes(account, msg, now);
+            delivered += self.send_to_routes(ingress.conn, account, msg, now);
         }
         if !self.imports.is_empty() || !self.service_replies.is_empty() {
             delivered += self.cross_accounts(ingress.origin, ingress.conn, account, msg, now);
@@ -140,18 +135,5 @@ impl Server {
         }
         self.picks = picks;
         delivered
-    }
-
-    pub(crate) fn stall(&mut self, publisher: ConnId, now: Instant) {
-        if let Some(p) = self.conns.get_mut(&publisher) {
-            if p.paused_until <= now {
-                p.paused_until = now + STALL_DURATION;
-                self.stats.stalled_clients += 1;
-                self.actions.push_back(Action::PauseReading {
-                    conn: publisher,
-                    until: p.paused_until,
-                });
-            }
-        }
     }
 }

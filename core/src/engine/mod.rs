@@ -55,6 +55,7 @@ mod dial;
 mod inspect;
 mod lame_duck;
 mod ping;
+mod stall;
 
 use crate::cluster::Routes;
 use crate::router::imports::ImportRoute;
@@ -387,6 +388,10 @@ impl Server {
         if c.closed || !c.policy().bounded {
             return;
         }
+        self.release_if_drained(conn);
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         if c.transport.wire_in_flight() == 0 {
             self.timers.cancel(TimerKey::WriteDeadline(conn));
         } else if n > 0 {

@@ -156,7 +156,7 @@ impl Server {
                 &facts,
                 &LinkFacts::default(),
             ) {
-                delivered += self.send_to_routes(target, &fwd, now);
+                delivered += self.send_to_routes(conn, target, &fwd, now);
             }
         }
         delivered

@@ -47,7 +47,10 @@ impl Rig {
                     self.server.handle_written(id, n, self.now);
                     written += n;
                 }
-                Action::Close { .. } | Action::PauseReading { .. } | Action::Dial { .. } => {}
+                Action::Close { .. }
+                | Action::PauseReading { .. }
+                | Action::ResumeReading { .. }
+                | Action::Dial { .. } => {}
             }
         }
         while self.server.poll_event().is_some() {}

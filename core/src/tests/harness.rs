@@ -7,6 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Drives one [`Server`] like a driver would, writing everything at once.
+/// A socket that takes bytes faster than it writes them.
+#[derive(Default)]
+struct SlowSocket {
+    taken: Vec<u8>,
+    written: usize,
+    msgs: usize,
+}
+
 pub(crate) struct Harness {
     pub(crate) server: Server,
     pub(crate) now: Instant,
@@ -14,7 +22,15 @@ pub(crate) struct Harness {
     closed: BTreeSet<ConnId>,
     /// When false, Flush actions are left untaken (a stalled socket).
     stalled: BTreeSet<ConnId>,
+    /// Connections the engine paused, then resumed, in order.
     pub(crate) paused: Vec<ConnId>,
+    pub(crate) resumed: Vec<ConnId>,
+    /// What slow sockets took and wrote (`trickle`).
+    slow: BTreeMap<ConnId, SlowSocket>,
+    /// Why each closed connection closed.
+    reasons: BTreeMap<ConnId, crate::CloseReason>,
+    /// Until when a driver would not read each paused connection.
+    pause_until: BTreeMap<ConnId, Instant>,
     /// Dials the engine asked for, in order.
     pub(crate) dials: Vec<(ConnId, String)>,
 }
@@ -33,6 +49,10 @@ impl Harness {
             closed: BTreeSet::new(),
             stalled: BTreeSet::new(),
             paused: Vec::new(),
+            resumed: Vec::new(),
+            slow: BTreeMap::new(),
+            reasons: BTreeMap::new(),
+            pause_until: BTreeMap::new(),
             dials: Vec::new(),
         }
     }
@@ -106,7 +126,49 @@ impl Harness {
         } else {
             self.stalled.remove(&conn);
             self.flush(conn);
+            self.drain();
         }
+    }
+
+    /// The consumer's socket takes at most `max` bytes now (a slow
+    /// reader): the engine's queued bytes are taken, and at most `max` of
+    /// those not yet written are reported written. Returns the `MSG`s
+    /// that became complete on the peer's side.
+    pub(crate) fn trickle(&mut self, conn: ConnId, max: usize) -> usize {
+        let mut chunks = Vec::new();
+        self.server.take_outbound(conn, &mut chunks, self.now);
+        let slow = self.slow.entry(conn).or_default();
+        for c in &chunks {
+            slow.taken.extend_from_slice(c);
+        }
+        let written = (slow.taken.len() - slow.written).min(max);
+        slow.written += written;
+        let before = slow.msgs;
+        slow.msgs = String::from_utf8_lossy(&slow.taken[..slow.written])
+            .matches("MSG ")
+            .count();
+        let arrived = slow.msgs - before;
+        self.server.handle_written(conn, written, self.now);
+        self.drain();
+        arrived
+    }
+
+    /// Takes `conn`'s queued bytes as a socket would, but reports none of
+    /// them written (a peer that stopped reading).
+    pub(crate) fn take_unwritten(&mut self, conn: ConnId) {
+        let mut chunks = Vec::new();
+        self.server.take_outbound(conn, &mut chunks, self.now);
+    }
+
+    /// Whether a driver would hold off reading `conn` now (paused, not
+    /// resumed, the pause not yet over).
+    pub(crate) fn is_paused(&self, conn: ConnId) -> bool {
+        self.pause_until.get(&conn).is_some_and(|&t| t > self.now)
+    }
+
+    /// Why the engine closed `conn`, if it reported it.
+    pub(crate) fn close_reason(&self, conn: ConnId) -> Option<crate::CloseReason> {
+        self.reasons.get(&conn).copied()
     }
 
     /// Moves time forward by `d`, firing timers in order.
@@ -168,11 +230,22 @@ impl Harness {
                     self.closed.insert(conn);
                     self.server.handle_closed(conn, self.now);
                 }
-                Action::PauseReading { conn, .. } => self.paused.push(conn),
+                Action::PauseReading { conn, until } => {
+                    self.paused.push(conn);
+                    self.pause_until.insert(conn, until);
+                }
+                Action::ResumeReading { conn } => {
+                    self.resumed.push(conn);
+                    self.pause_until.remove(&conn);
+                }
                 Action::Dial { conn, addr, .. } => self.dials.push((conn, addr)),
             }
         }
-        while self.server.poll_event().is_some() {}
+        while let Some(event) = self.server.poll_event() {
+            if let crate::Event::ConnectionClosed { conn, reason } = event {
+                self.reasons.insert(conn, reason);
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod allocations;
 mod auth;
+mod back_pressure;
 mod client_protocol;
 mod harness;
 mod lame_duck;

@@ -48,6 +48,7 @@ fn drain(s: &mut Server, id: ConnId, now: Instant, out: &mut Vec<u8>, closed: &m
             Action::Flush(_)
             | Action::Close { .. }
             | Action::PauseReading { .. }
+            | Action::ResumeReading { .. }
             | Action::Dial { .. } => {}
         }
     }

@@ -199,6 +199,15 @@ impl World {
                 let (id, end) = self.nodes[node].peer_conns[&c];
                 self.peer_close(node, c, id, end, after_flush);
             }
+            Action::ResumeReading { conn: c } if self.nodes[node].peer_conns.contains_key(&c) => {
+                let (id, end) = self.nodes[node].peer_conns[&c];
+                let p = 1 - end;
+                if let Some(conn) = self.peers.get_mut(&id) {
+                    conn.pipes[p].engine_paused_until = now;
+                    let dir = if p == 0 { Dir::Up } else { Dir::Down };
+                    self.schedule(now, Ev::ReadResume { conn: id, dir });
+                }
+            }
             Action::PauseReading { conn: c, until }
                 if self.nodes[node].peer_conns.contains_key(&c) =>
             {
@@ -206,7 +215,7 @@ impl World {
                 self.stats.pauses += 1;
                 let p = 1 - end;
                 if let Some(conn) = self.peers.get_mut(&id) {
-                    conn.pipes[p].paused_until = conn.pipes[p].paused_until.max(until);
+                    conn.pipes[p].engine_paused_until = until;
                     let dir = if p == 0 { Dir::Up } else { Dir::Down };
                     self.schedule(until, Ev::ReadResume { conn: id, dir });
                 }
@@ -244,13 +253,28 @@ impl World {
                 self.schedule(now + CLOSE_FLUSH_LIMIT, Ev::CloseDeadline(id));
                 self.maybe_remove(id);
             }
+            Action::ResumeReading { conn: c } => {
+                let Some(&id) = self.nodes[node].conns.get(&c) else {
+                    return;
+                };
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.up.engine_paused_until = now;
+                    self.schedule(
+                        now,
+                        Ev::ReadResume {
+                            conn: id,
+                            dir: Dir::Up,
+                        },
+                    );
+                }
+            }
             Action::PauseReading { conn: c, until } => {
                 let Some(&id) = self.nodes[node].conns.get(&c) else {
                     return;
                 };
                 self.stats.pauses += 1;
                 if let Some(conn) = self.conns.get_mut(&id) {
-                    conn.up.paused_until = conn.up.paused_until.max(until);
+                    conn.up.engine_paused_until = until;
                     self.schedule(
                         until,
                         Ev::ReadResume {
