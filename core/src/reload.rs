@@ -31,7 +31,10 @@ impl Server {
         self.authenticator = new.authenticator();
         self.info.auth_required = self.authenticator.required() && new.no_auth_user.is_none();
         self.options = new;
+        self.recheck_clients(now);
         self.reload_cluster(&old_routes, now);
+        self.close_overflowed(now);
+        self.schedule_flushes();
         Ok(lines)
     }
 }

@@ -4,6 +4,7 @@
 
 mod deliver;
 pub(crate) mod inspect;
+mod reload;
 
 use crate::account::AccountId;
 use crate::conn::{ClientState, ConnKind};

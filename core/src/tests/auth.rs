@@ -273,3 +273,67 @@ fn imports_across_a_route() {
     h.send(r, "RMSG B echo r 1\r\nx\r\n");
     assert_eq!(h.take(r), "");
 }
+
+/// Reload re-checks live clients, as nats-server 2.15.1 does: a revoked
+/// subscription is removed with its `-ERR` (sid included) while the
+/// connection stays; a removed user is closed silently; a changed
+/// password is an authorization violation.
+#[test]
+fn reload_revokes_what_the_new_authorization_forbids() {
+    let mut before = Options::default();
+    for name in ["alice", "bob", "carol"] {
+        before.users.insert(name.into(), user("$G", None));
+    }
+    let mut h = Harness::new(before.clone());
+    let alice = login(&mut h, "alice");
+    let bob = login(&mut h, "bob");
+    let carol = login(&mut h, "carol");
+    let publisher = login(&mut h, "alice");
+    h.send(
+        alice,
+        "SUB _INBOX.x 1\r\nSUB _INBOX.q grp 2\r\nSUB foo 3\r\nPING\r\n",
+    );
+    assert_eq!(h.take(alice), "PONG\r\n");
+
+    let mut after = before.clone();
+    after.users.remove("bob");
+    after.users.insert(
+        "alice".into(),
+        user(
+            "$G",
+            Some(Permissions {
+                subscribe: Some(rule(None, &["_INBOX.>"])),
+                ..Permissions::default()
+            }),
+        ),
+    );
+    after.users.insert(
+        "carol".into(),
+        UserEntry {
+            password: "changed".into(),
+            permissions: None,
+            account: "$G".into(),
+        },
+    );
+    let now = h.now;
+    h.server.reload(after, now).expect("reloadable");
+    h.drain();
+    assert_eq!(
+        h.take(alice),
+        "-ERR 'Permissions Violation for Subscription to \"_INBOX.x\" (sid \"1\")'\r\n\
+         -ERR 'Permissions Violation for Subscription to \"_INBOX.q\" using queue \"grp\" (sid \"2\")'\r\n"
+    );
+    assert!(!h.is_closed(alice));
+    assert!(h.is_closed(bob));
+    assert_eq!(h.take(bob), "", "a removed user is closed silently");
+    assert_eq!(h.close_reason(bob), Some(crate::CloseReason::ClientClosed));
+    assert!(h.is_closed(carol));
+    assert_eq!(h.take(carol), "-ERR 'Authorization Violation'\r\n");
+    assert_eq!(
+        h.close_reason(carol),
+        Some(crate::CloseReason::AuthenticationViolation)
+    );
+    // Revoked subscriptions receive nothing; the others still do.
+    h.send(publisher, "PUB _INBOX.x 2\r\nhi\r\nPUB foo 2\r\nyo\r\n");
+    assert_eq!(h.take(alice), "MSG foo 3 2\r\nyo\r\n");
+}
