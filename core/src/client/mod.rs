@@ -382,7 +382,7 @@ impl Server {
 
     /// Takes a client's subscription out of its account's index and out
     /// of the interest routes were told.
-    fn unindex_sub(&mut self, account: AccountId, sub: &Arc<Subscription>) {
+    pub(crate) fn unindex_sub(&mut self, account: AccountId, sub: &Arc<Subscription>) {
         self.accounts[account.0 as usize].sublist.remove(sub);
         self.local_interest(
             Origin::Client,

@@ -15,7 +15,6 @@ use crate::conn::ConnKind;
 use crate::engine::Server;
 use crate::events::CloseReason;
 use crate::proto::ProtocolError;
-use crate::router::Origin;
 use crate::sublist::Subscription;
 use crate::time::Instant;
 use std::sync::Arc;
@@ -112,13 +111,6 @@ impl Server {
         );
         c.out.push_err(&format!("{what} (sid \"{sid}\")"));
         self.mark_dirty(conn);
-        self.accounts[account.0 as usize].sublist.remove(sub);
-        self.local_interest(
-            Origin::Client,
-            account,
-            &sub.subject,
-            sub.queue.as_ref(),
-            false,
-        );
+        self.unindex_sub(account, sub);
     }
 }
