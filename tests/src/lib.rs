@@ -255,7 +255,12 @@ fn check_not_stale(bin: &Path) {
     };
     let root = workspace_root();
     let mut newest = None;
-    for dir in ["core/src", "adapters/driver/src", "adapters/tokio/src"] {
+    for dir in [
+        "core/src",
+        "adapters/driver/src",
+        "adapters/tokio/src",
+        "adapters/smol/src",
+    ] {
         newest_mtime(&root.join(dir), &mut newest);
     }
     if let Some((t, src)) = newest {

@@ -46,18 +46,29 @@ const MAX_IOVECS: usize = 64;
 /// How long a connection closed with a flush may take to drain.
 const CLOSE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
+/// Everything a server runs with besides its runtime.
+#[derive(Debug)]
+pub struct Setup {
+    /// The engine's options (with the ports really bound).
+    pub options: Options,
+    /// Bound, non-blocking sockets ([`crate::bind`]) with the kind of
+    /// connection each accepts; [`Control::LameDuck`] closes the client
+    /// ones.
+    pub listeners: Vec<(ListenerKind, std::net::TcpListener)>,
+    /// What the process asks of the server (from signals); the server
+    /// shuts down when every sender is gone.
+    pub control: Receiver<Control>,
+}
+
 /// Runs the engine until a [`Control::Shutdown`] arrives (or lame duck
-/// mode ends), then closes every connection.
-///
-/// `listeners` are bound, non-blocking sockets ([`crate::bind`]) with the
-/// kind of connection each accepts; [`Control::LameDuck`] closes the
-/// client ones. Poll the returned future on `rt`'s executor.
-pub async fn run<R: Runtime>(
-    rt: R,
-    options: Options,
-    listeners: Vec<(ListenerKind, std::net::TcpListener)>,
-    control: Receiver<Control>,
-) {
+/// mode ends), then closes every connection. Poll the returned future on
+/// `rt`'s executor.
+pub async fn run<R: Runtime>(rt: R, setup: Setup) {
+    let Setup {
+        options,
+        listeners,
+        control,
+    } = setup;
     let clock = Clock::start();
     let mut server = Server::new(options, host::seed(&clock), clock.now());
     server.handle_wall_clock(host::unix_nanos(), clock.now());

@@ -35,6 +35,6 @@ mod host;
 pub mod runtime;
 
 pub use control::{Control, Reload};
-pub use driver::run;
+pub use driver::{run, Setup};
 pub use host::{bind, Clock};
 pub use runtime::{Listener, Runtime, Stream, Timer};

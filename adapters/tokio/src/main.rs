@@ -1,6 +1,19 @@
-//! `canopy`: a NATS server that takes nats-server's command line. It runs
-//! canopy-driver's loop on tokio; signals are trapped on a thread of their
-//! own and reach the driver as controls.
+//! `canopy`: a NATS server that takes nats-server's command line.
+//!
+//! # Choosing the runtime
+//!
+//! The command line is nats-server's and nothing else, so the async
+//! runtime is chosen by environment variable, like the worker count:
+//!
+//! - `CANOPY_RUNTIME=tokio` (the default, also when unset or empty): the
+//!   engine runs on canopy-tokio's runtime;
+//! - `CANOPY_RUNTIME=smol`: on canopy-smol's (async-io and
+//!   async-executor; async-std users take this one);
+//! - any other value is refused at start (exit code 1).
+//!
+//! `CANOPY_WORKER_THREADS=N` (N > 1) runs N threads instead of one, on
+//! either runtime. The driver loop, the signals (a thread of their own)
+//! and the log lines are the same on both.
 
 use canopy_core::cli;
 use canopy_core::cli::Flags;
@@ -37,6 +50,13 @@ fn main() -> ExitCode {
         eprint!("{text}");
         return ExitCode::from(code);
     }
+    let runtime = match RuntimeChoice::from_env() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("canopy: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let settings = match settings::load(&flags) {
         Ok(s) => s,
         Err(e) => {
@@ -56,12 +76,31 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    serve(settings, flags, log)
+    serve(settings, flags, log, runtime)
 }
 
-/// Worker threads: one by default (the engine is single-threaded; see
-/// `canopy_tokio::serve` for why one is fastest on small machines);
-/// `CANOPY_WORKER_THREADS=N` (N > 1) for more.
+/// The async runtime the engine runs on (`CANOPY_RUNTIME`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RuntimeChoice {
+    Tokio,
+    Smol,
+}
+
+impl RuntimeChoice {
+    fn from_env() -> Result<RuntimeChoice, String> {
+        let value = std::env::var("CANOPY_RUNTIME").unwrap_or_default();
+        match value.trim() {
+            "" | "tokio" => Ok(RuntimeChoice::Tokio),
+            "smol" => Ok(RuntimeChoice::Smol),
+            other => Err(format!(
+                "CANOPY_RUNTIME={other:?}: expected \"tokio\" or \"smol\""
+            )),
+        }
+    }
+}
+
+/// Threads to run: one by default (the engine is single-threaded; see
+/// `canopy_tokio::serve` for why one is fastest on small machines).
 fn worker_threads() -> usize {
     std::env::var("CANOPY_WORKER_THREADS")
         .ok()
@@ -93,8 +132,8 @@ fn init_logging(cli: &Settings) -> LogTarget {
 }
 
 /// Binds the listeners, writes the pid and ports files, logs as
-/// nats-server does, and runs the engine until it exits.
-fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
+/// nats-server does, and runs the engine on `runtime` until it exits.
+fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) -> ExitCode {
     let mut options = cli.options.clone();
     let (control_tx, control_rx) = async_channel::unbounded();
     // Before anything listens: a signal that arrives early must not take
@@ -214,8 +253,17 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
         }
     }
     tracing::info!("Server is ready");
-    if let Err(e) = canopy_tokio::serve(worker_threads(), options, listeners, control_rx) {
-        tracing::error!("cannot start the runtime: {e}");
+    let setup = canopy_driver::Setup {
+        options,
+        listeners,
+        control: control_rx,
+    };
+    let ran = match runtime {
+        RuntimeChoice::Tokio => canopy_tokio::serve(worker_threads(), setup),
+        RuntimeChoice::Smol => canopy_smol::serve(worker_threads(), setup),
+    };
+    if let Err(e) = ran {
+        tracing::error!("cannot start the {runtime:?} runtime: {e}");
         return ExitCode::from(1);
     }
     tracing::info!("Server Exiting..");

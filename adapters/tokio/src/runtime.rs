@@ -2,8 +2,7 @@
 //! the engine on a tokio runtime of its own.
 
 use bytes::{BufMut, BytesMut};
-use canopy_core::{ListenerKind, Options};
-use canopy_driver::{Control, Listener, Runtime, Stream, Timer};
+use canopy_driver::{Listener, Runtime, Setup, Stream, Timer};
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
@@ -20,12 +19,7 @@ use tokio::time::Sleep;
 /// wakeup per message batch; on small machines one thread is faster in
 /// every benchmark row (BENCHMARKS.md). `workers > 1` selects a
 /// multi-threaded runtime with that many workers.
-pub fn serve(
-    workers: usize,
-    options: Options,
-    listeners: Vec<(ListenerKind, std::net::TcpListener)>,
-    control: async_channel::Receiver<Control>,
-) -> io::Result<()> {
+pub fn serve(workers: usize, setup: Setup) -> io::Result<()> {
     let runtime = if workers > 1 {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
@@ -36,12 +30,7 @@ pub fn serve(
             .enable_all()
             .build()?
     };
-    runtime.block_on(canopy_driver::run(
-        TokioRuntime,
-        options,
-        listeners,
-        control,
-    ));
+    runtime.block_on(canopy_driver::run(TokioRuntime, setup));
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! Process tests of the `canopy` binary over real loopback sockets.
+//! Process tests of the `canopy` binary over real loopback sockets, on
+//! each runtime (`CANOPY_RUNTIME=tokio|smol`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -19,12 +20,19 @@ impl Drop for Server {
     }
 }
 
-fn start(name: &str) -> Server {
-    let dir = std::env::temp_dir().join(format!("canopy-bin-{name}-{}", std::process::id()));
+/// The runtimes `CANOPY_RUNTIME` selects.
+const RUNTIMES: [&str; 2] = ["tokio", "smol"];
+
+fn start(name: &str, runtime: &str) -> Server {
+    let dir = std::env::temp_dir().join(format!(
+        "canopy-bin-{name}-{runtime}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("log");
     let child = Command::new(env!("CARGO_BIN_EXE_canopy"))
+        .env("CANOPY_RUNTIME", runtime)
         .args(["-a", "127.0.0.1", "-p", "-1", "-l"])
         .arg(&log)
         .arg("-P")
@@ -71,7 +79,13 @@ fn read_until(conn: &mut BufReader<TcpStream>, needle: &str) -> String {
 
 #[test]
 fn log_pid_ports_files_and_protocol() {
-    let s = start("basic");
+    for runtime in RUNTIMES {
+        log_pid_ports_files_and_protocol_on(runtime);
+    }
+}
+
+fn log_pid_ports_files_and_protocol_on(runtime: &str) {
+    let s = start("basic", runtime);
     let pid = s.child.id();
     let pid_file = std::fs::read_to_string(s.dir.join("pid")).unwrap();
     assert_eq!(pid_file.trim(), pid.to_string());
@@ -124,7 +138,13 @@ fn unknown_flag_is_refused_like_nats_server() {
 
 #[test]
 fn sigterm_exits_cleanly_and_removes_ports_file() {
-    let mut s = start("term");
+    for runtime in RUNTIMES {
+        sigterm_exits_cleanly_and_removes_ports_file_on(runtime);
+    }
+}
+
+fn sigterm_exits_cleanly_and_removes_ports_file_on(runtime: &str) {
+    let mut s = start("term", runtime);
     let pid = s.child.id();
     let ports = s.dir.join(format!("nats-server_{pid}.ports"));
     assert!(ports.exists());
@@ -138,4 +158,48 @@ fn sigterm_exits_cleanly_and_removes_ports_file() {
         .read_to_string(&mut log)
         .unwrap();
     assert!(log.contains("Server Exiting"));
+}
+
+/// The names of a process's threads.
+fn thread_names(pid: u32) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim_end().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn canopy_runtime_selects_the_runtime() {
+    // async-io (smol's reactor) runs a thread named `async-io`; tokio's
+    // one-thread runtime adds no thread. A PONG first: the runtime runs.
+    for (runtime, has_async_io) in [("tokio", false), ("smol", true)] {
+        let s = start("rt", runtime);
+        let stream = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut conn = BufReader::new(stream);
+        conn.get_mut().write_all(b"CONNECT {}\r\nPING\r\n").unwrap();
+        assert!(read_until(&mut conn, "PONG").ends_with("PONG\r\n"));
+        let names = thread_names(s.child.id());
+        assert_eq!(
+            names.iter().any(|n| n == "async-io"),
+            has_async_io,
+            "{runtime}: {names:?}"
+        );
+    }
+
+    let out = Command::new(env!("CARGO_BIN_EXE_canopy"))
+        .env("CANOPY_RUNTIME", "async-std")
+        .args(["-a", "127.0.0.1", "-p", "-1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "canopy: CANOPY_RUNTIME=\"async-std\": expected \"tokio\" or \"smol\"\n"
+    );
 }
