@@ -2,7 +2,7 @@
 //!
 //! Runs the Canopy engine on real sockets, on any async runtime that
 //! implements the small [`Runtime`] trait (canopy-tokio and canopy-smol do,
-//! in about a hundred lines each). The driver owns the listeners, the
+//! in about 150 lines each). The driver owns the listeners, the
 //! sockets and a connection-id to socket map; it holds no protocol logic:
 //! it follows the run loop of `canopy_core` (see its crate docs) and
 //! carries out the engine's actions.
