@@ -20,10 +20,10 @@ use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 /// Most inputs handled per wakeup before the loop looks at timers,
@@ -45,6 +45,12 @@ const READS_IN_FLIGHT: usize = 2;
 const MAX_IOVECS: usize = 64;
 /// How long a connection closed with a flush may take to drain.
 const CLOSE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
+/// The pause after a failed accept (out of file descriptors, say),
+/// doubling while accepts keep failing, as nats-server's
+/// `ACCEPT_MIN_SLEEP` and `ACCEPT_MAX_SLEEP`: a listener that stays
+/// readable must not spin a core.
+const ACCEPT_PAUSE_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_PAUSE_MAX: Duration = Duration::from_secs(1);
 
 /// Everything a server runs with besides its runtime.
 #[derive(Debug)]
@@ -72,10 +78,15 @@ pub async fn run<R: Runtime>(rt: R, setup: Setup) {
     let clock = Clock::start();
     let mut server = Server::new(options, host::seed(&clock), clock.now());
     server.handle_wall_clock(host::unix_nanos(), clock.now());
-    let mut listeners: Vec<(ListenerKind, R::Listener)> = listeners
+    let mut listeners: Vec<Accepting<R>> = listeners
         .into_iter()
         .filter_map(|(kind, l)| match rt.listener(l) {
-            Ok(l) => Some((kind, l)),
+            Ok(listener) => Some(Accepting {
+                kind,
+                listener,
+                pause: ACCEPT_PAUSE_MIN,
+                paused: None,
+            }),
             Err(e) => {
                 tracing::error!("cannot register the {kind:?} listener: {e}");
                 None
@@ -114,9 +125,9 @@ pub async fn run<R: Runtime>(rt: R, setup: Setup) {
             if armed.is_some() && timer.as_mut().poll_expired(cx).is_ready() {
                 return Poll::Ready(Wake::Timeout);
             }
-            for (kind, listener) in &listeners {
+            for (i, listener) in listeners.iter_mut().enumerate() {
                 if let Poll::Ready(accepted) = listener.poll_accept(cx) {
-                    return Poll::Ready(Wake::Accepted(*kind, accepted));
+                    return Poll::Ready(Wake::Accepted(i, accepted));
                 }
             }
             rx.as_mut().poll_next(cx).map(Wake::Input)
@@ -126,7 +137,7 @@ pub async fn run<R: Runtime>(rt: R, setup: Setup) {
             Wake::Control(Some(Control::LameDuck)) => {
                 // Stop accepting first: closing the listener refuses new
                 // clients at the socket, as nats-server does.
-                listeners.retain(|(kind, _)| *kind != ListenerKind::Client);
+                listeners.retain(|l| l.kind != ListenerKind::Client);
                 server.enter_lame_duck(clock.now());
             }
             Wake::Control(Some(Control::Reload(reload))) => {
@@ -137,8 +148,11 @@ pub async fn run<R: Runtime>(rt: R, setup: Setup) {
                 armed = None;
                 server.handle_timeout(clock.now());
             }
-            Wake::Accepted(kind, Ok((stream, peer))) => d.accept(&mut server, kind, stream, peer),
-            Wake::Accepted(kind, Err(e)) => tracing::trace!("accept on the {kind:?} port: {e}"),
+            Wake::Accepted(i, Ok((stream, peer))) => {
+                listeners[i].pause = ACCEPT_PAUSE_MIN;
+                d.accept(&mut server, listeners[i].kind, stream, peer);
+            }
+            Wake::Accepted(i, Err(e)) => listeners[i].failed(&e),
             Wake::Input(Some(input)) => {
                 // Flush after every input, as nats-server flushes after
                 // every read: what one read produced reaches the sockets
@@ -163,11 +177,51 @@ pub async fn run<R: Runtime>(rt: R, setup: Setup) {
     d.drain(&mut server);
 }
 
+/// A listener, paused for a while after an accept failed.
+struct Accepting<R: Runtime> {
+    kind: ListenerKind,
+    listener: R::Listener,
+    /// How long the next failure pauses accepting.
+    pause: Duration,
+    /// Accepting resumes when this expires.
+    paused: Option<Pin<Box<R::Timer>>>,
+}
+
+impl<R: Runtime> Accepting<R> {
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(R::Stream, SocketAddr)>> {
+        if let Some(paused) = self.paused.as_mut() {
+            ready!(paused.as_mut().poll_expired(cx));
+            self.paused = None;
+        }
+        self.listener.poll_accept(cx)
+    }
+
+    /// Logs a failed accept as nats-server does and pauses accepting,
+    /// unless it concerned only a connection its peer had already reset.
+    fn failed(&mut self, e: &io::Error) {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
+        ) {
+            tracing::trace!("{:?} accept: {e}", self.kind);
+            return;
+        }
+        tracing::error!(
+            "Temporary {:?} Accept Error({e}), sleeping {}ms",
+            self.kind,
+            self.pause.as_millis()
+        );
+        self.paused = Some(Box::pin(R::timer(std::time::Instant::now() + self.pause)));
+        self.pause = (self.pause * 2).min(ACCEPT_PAUSE_MAX);
+    }
+}
+
 /// What woke the engine task.
 enum Wake<S> {
     Control(Option<Control>),
     Timeout,
-    Accepted(ListenerKind, io::Result<(S, SocketAddr)>),
+    /// An accept on the listener at this index finished.
+    Accepted(usize, io::Result<(S, SocketAddr)>),
     Input(Option<Input<S>>),
 }
 

@@ -82,6 +82,9 @@ pub trait Listener: Send + 'static {
     type Stream;
 
     /// Ready with the next accepted socket; registers the task otherwise.
+    /// An accept error is returned, not retried here: the engine task
+    /// must get to its other inputs while accepts keep failing (out of
+    /// file descriptors, say).
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Stream, SocketAddr)>>;
 }
 
