@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # Canopy against nats-server 2.15.1, side by side, in one run.
 #
-#   bash scripts/bench.sh [--rounds N] [--quick] [--only ROW]
+#   [CANOPY_RUNTIME=tokio|smol] bash scripts/bench.sh [--rounds N] [--quick] [--only ROW]
 #
 # Builds the release `canopy` and `canopy-bench`, starts both servers on
 # free loopback ports with default settings, and runs `canopy-bench
 # compare`, which alternates the servers row by row and prints medians and
 # canopy/nats-server ratios as a Markdown table. Then the same for two-node
 # clusters of each (the cross-node row: publisher on one node, subscriber
-# on the other). Never part of the tests.
+# on the other). CANOPY_RUNTIME picks the runtime canopy runs on (tokio by
+# default, as for the binary). Never part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+runtime=${CANOPY_RUNTIME:-tokio}
+case "$runtime" in
+    tokio) name=canopy ;;
+    smol) name=canopy-smol ;;
+    *) echo "bench: CANOPY_RUNTIME must be tokio or smol, not $runtime" >&2; exit 1 ;;
+esac
+export CANOPY_RUNTIME=$runtime
 
 nats_server=$(bash scripts/provision.sh | sed -n 's/^provision: nats-server: \(.*\) (.*/\1/p')
 cargo build --release -q -p canopy-tokio -p canopy-bench
@@ -64,14 +73,14 @@ for p in "${ports[@]}"; do
 done
 
 echo "machine: $(nproc) cores, $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "reference: $("$nats_server" -v 2>&1); canopy: $(target/release/canopy -v 2>&1)"
+echo "reference: $("$nats_server" -v 2>&1); canopy: $(target/release/canopy -v 2>&1), runtime $runtime"
 echo
 target/release/canopy-bench compare \
-    --server "canopy=127.0.0.1:$canopy_port" \
+    --server "$name=127.0.0.1:$canopy_port" \
     --server "nats-server=127.0.0.1:$nats_port" "$@"
 echo
 echo "Two-node clusters:"
 echo
 target/release/canopy-bench compare \
-    --server "canopy=$canopy_pair" \
+    --server "$name=$canopy_pair" \
     --server "nats-server=$nats_pair" "$@"

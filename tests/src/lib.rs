@@ -15,6 +15,10 @@
 //! * `NATS_SERVER_BIN`: path of the reference nats-server.
 //! * `CANOPY_BIN`: path of the canopy binary (set it to the nats-server binary to
 //!   check the suites themselves against the reference on both sides).
+//!
+//! Canopy runs on two runtimes: [`Impl::Canopy`] is the binary on tokio,
+//! [`Impl::CanopySmol`] the same binary on smol (`CANOPY_RUNTIME=smol` in its
+//! environment; the harness sets `CANOPY_RUNTIME` for every canopy it starts).
 
 #![allow(clippy::missing_panics_doc)]
 
@@ -42,19 +46,21 @@ const PROVISION_HINT: &str =
 pub enum Impl {
     /// The reference nats-server 2.15.1.
     NatsServer,
-    /// Canopy's `canopy` binary (or whatever `CANOPY_BIN` names).
+    /// Canopy's `canopy` binary (or whatever `CANOPY_BIN` names) on tokio.
     Canopy,
+    /// The same binary on smol (`CANOPY_RUNTIME=smol`).
+    CanopySmol,
 }
 
 impl Impl {
-    /// Both implementations, reference first.
-    pub const ALL: [Impl; 2] = [Impl::NatsServer, Impl::Canopy];
+    /// Every implementation, reference first.
+    pub const ALL: [Impl; 3] = [Impl::NatsServer, Impl::Canopy, Impl::CanopySmol];
 
     /// The binary that runs this implementation.
     pub fn bin(self) -> PathBuf {
         match self {
             Impl::NatsServer => nats_server_bin(),
-            Impl::Canopy => canopy_bin(),
+            Impl::Canopy | Impl::CanopySmol => canopy_bin(),
         }
     }
 
@@ -63,7 +69,32 @@ impl Impl {
         match self {
             Impl::NatsServer => "nats-server",
             Impl::Canopy => "canopy",
+            Impl::CanopySmol => "canopy-smol",
         }
+    }
+
+    /// Whether this is canopy (on either runtime).
+    pub fn is_canopy(self) -> bool {
+        self != Impl::NatsServer
+    }
+
+    /// The `CANOPY_RUNTIME` a canopy process of this kind runs with.
+    pub fn runtime(self) -> Option<&'static str> {
+        match self {
+            Impl::NatsServer => None,
+            Impl::Canopy => Some("tokio"),
+            Impl::CanopySmol => Some("smol"),
+        }
+    }
+
+    /// A command for this implementation's binary, with its environment
+    /// (`CANOPY_RUNTIME` for canopy).
+    pub fn command(self) -> Command {
+        let mut cmd = Command::new(self.bin());
+        if let Some(runtime) = self.runtime() {
+            cmd.env("CANOPY_RUNTIME", runtime);
+        }
+        cmd
     }
 }
 
@@ -255,7 +286,12 @@ fn check_not_stale(bin: &Path) {
     };
     let root = workspace_root();
     let mut newest = None;
-    for dir in ["core/src", "adapters/tokio/src"] {
+    for dir in [
+        "core/src",
+        "adapters/driver/src",
+        "adapters/tokio/src",
+        "adapters/smol/src",
+    ] {
         newest_mtime(&root.join(dir), &mut newest);
     }
     if let Some((t, src)) = newest {
@@ -471,7 +507,7 @@ impl ServerBuilder {
     fn try_start(&self, port: Option<u16>) -> Result<Server, (bool, String)> {
         let bin = self.imp.bin();
         let dir = TempDir::new(self.imp.name());
-        let mut cmd = Command::new(&bin);
+        let mut cmd = self.imp.command();
         if let Some(text) = &self.config {
             let conf = dir.path().join("server.conf");
             std::fs::write(&conf, text).expect("write config");
@@ -748,15 +784,30 @@ impl Drop for Server {
     }
 }
 
-/// Declares each named `fn(Impl)` check as two `#[test]`s, `canopy::name`
-/// and `nats_server::name`, so the same code runs against both servers.
+/// Declares each named `fn(Impl)` check as one `#[test]` per canopy runtime,
+/// `canopy::name` (tokio) and `canopy_smol::name`, for checks that take the
+/// canopy to run (alone, or beside nats-server nodes they start themselves).
 #[macro_export]
-macro_rules! against_both {
+macro_rules! per_canopy_runtime {
     ($($name:ident),* $(,)?) => {
-        /// Against canopy.
+        /// With canopy on tokio.
         mod canopy {
             $(#[test] fn $name() { super::$name($crate::Impl::Canopy); })*
         }
+        /// With canopy on smol.
+        mod canopy_smol {
+            $(#[test] fn $name() { super::$name($crate::Impl::CanopySmol); })*
+        }
+    };
+}
+
+/// Declares each named `fn(Impl)` check as three `#[test]`s, `canopy::name`,
+/// `canopy_smol::name` and `nats_server::name`, so the same code runs against
+/// both servers, canopy on each of its runtimes.
+#[macro_export]
+macro_rules! against_both {
+    ($($name:ident),* $(,)?) => {
+        $crate::per_canopy_runtime! { $($name),* }
         /// The same checks against nats-server 2.15.1.
         mod nats_server {
             $(#[test] fn $name() { super::$name($crate::Impl::NatsServer); })*

@@ -2,7 +2,8 @@
 //! with the very same test bodies, against nats-server 2.15.1 so the tests
 //! themselves are known to be right. Each test starts its own server.
 //!
-//! Test names: `canopy::<test>` and `nats_server::<test>`.
+//! Test names: `canopy::<test>` (canopy on tokio), `canopy_smol::<test>`
+//! (canopy on smol) and `nats_server::<test>`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -799,12 +800,21 @@ where
 
 macro_rules! interop_tests {
     ($($name:ident),* $(,)?) => {
-        /// Against canopy.
+        /// Against canopy on tokio.
         mod canopy {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::run(canopy_tests::Impl::Canopy, super::$name).await;
+                }
+            )*
+        }
+        /// Against canopy on smol.
+        mod canopy_smol {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::run(canopy_tests::Impl::CanopySmol, super::$name).await;
                 }
             )*
         }

@@ -2,6 +2,10 @@
 //! clusters, and mixed clusters of Canopy and nats-server 2.15.1 nodes
 //! joined by routes. Every count is exact: each message reaches each plain
 //! subscriber once and one member of each queue group once.
+//!
+//! Each test that takes a `canopy: Impl` runs twice, as `canopy::<test>`
+//! with canopy on tokio and as `canopy_smol::<test>` with canopy on smol;
+//! `mixed_tokio_smol_and_nats_server` runs both runtimes in one cluster.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -318,10 +322,9 @@ fn rt() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-#[test]
-fn canopy_three_nodes_pub_sub_wildcards_headers_requests() {
+fn canopy_three_nodes_pub_sub_wildcards_headers_requests(canopy: Impl) {
     rt().block_on(async {
-        let nodes = cluster(&[Impl::Canopy; 3]);
+        let nodes = cluster(&[canopy; 3]);
         let cs = clients(&nodes).await;
         await_mesh(&cs).await;
         every_pair_pub_sub(&cs, "plain").await;
@@ -373,10 +376,9 @@ fn canopy_three_nodes_pub_sub_wildcards_headers_requests() {
     });
 }
 
-#[test]
-fn canopy_queue_group_exactly_once_over_10000_messages() {
+fn canopy_queue_group_exactly_once_over_10000_messages(canopy: Impl) {
     rt().block_on(async {
-        let nodes = cluster(&[Impl::Canopy; 3]);
+        let nodes = cluster(&[canopy; 3]);
         let cs = clients(&nodes).await;
         await_mesh(&cs).await;
         let per_node = queue_exactly_once(&cs, "jobs", 3334).await;
@@ -405,10 +407,9 @@ fn canopy_queue_group_exactly_once_over_10000_messages() {
     });
 }
 
-#[test]
-fn canopy_restarted_node_gets_its_interest_back() {
+fn canopy_restarted_node_gets_its_interest_back(canopy: Impl) {
     rt().block_on(async {
-        let mut nodes = cluster(&[Impl::Canopy; 3]);
+        let mut nodes = cluster(&[canopy; 3]);
         let cs = clients(&nodes).await;
         await_mesh(&cs).await;
         let mut on0 = cs[0].subscribe("restart.>").await.unwrap();
@@ -447,25 +448,29 @@ async fn mixed(imps: &[Impl]) {
     every_pair_request_reply(&cs, "mixed.rr").await;
 }
 
-#[test]
-fn mixed_one_canopy_two_nats_servers() {
-    rt().block_on(mixed(&[Impl::NatsServer, Impl::Canopy, Impl::NatsServer]));
+fn mixed_one_canopy_two_nats_servers(canopy: Impl) {
+    rt().block_on(mixed(&[Impl::NatsServer, canopy, Impl::NatsServer]));
 }
 
-#[test]
-fn mixed_two_canopy_one_nats_server() {
-    rt().block_on(mixed(&[Impl::Canopy, Impl::NatsServer, Impl::Canopy]));
+fn mixed_two_canopy_one_nats_server(canopy: Impl) {
+    rt().block_on(mixed(&[canopy, Impl::NatsServer, canopy]));
 }
 
+fn mixed_canopy_seed_node_with_nats_servers_joining(canopy: Impl) {
+    rt().block_on(mixed(&[canopy, Impl::NatsServer, Impl::NatsServer]));
+}
+
+/// Canopy on tokio, canopy on smol and nats-server in one cluster: pub/sub
+/// between every pair exactly once, a queue group gets each message once,
+/// request/reply between every pair.
 #[test]
-fn mixed_canopy_seed_node_with_nats_servers_joining() {
-    rt().block_on(mixed(&[Impl::Canopy, Impl::NatsServer, Impl::NatsServer]));
+fn mixed_tokio_smol_and_nats_server() {
+    rt().block_on(mixed(&[Impl::Canopy, Impl::CanopySmol, Impl::NatsServer]));
 }
 
 /// A Canopy node told only of B joins a running nats-server cluster A-B and
 /// learns of A by gossip: a message from A reaches C directly (one hop).
-#[test]
-fn canopy_joins_running_nats_cluster_through_gossip() {
+fn canopy_joins_running_nats_cluster_through_gossip(canopy: Impl) {
     rt().block_on(async {
         let a_route = free_port();
         let a = Node::start(Impl::NatsServer, "A", free_port(), a_route, &[]);
@@ -475,7 +480,7 @@ fn canopy_joins_running_nats_cluster_through_gossip() {
         let cb = connect(&b.url()).await;
         await_interest(&ca, &cb).await;
         await_interest(&cb, &ca).await;
-        let c = Node::start(Impl::Canopy, "C", free_port(), free_port(), &[b_route]);
+        let c = Node::start(canopy, "C", free_port(), free_port(), &[b_route]);
         let cc = connect(&c.url()).await;
         // A -> C and C -> A can only work over a direct route.
         await_interest(&ca, &cc).await;
@@ -518,8 +523,7 @@ fn cluster_config(name: &str, route_port: u16, creds: &str, routes: &[String]) -
 /// Route ports that require credentials, and routes that present them in
 /// their URL, across Canopy and nats-server; a wrong password and a
 /// foreign cluster name are refused with the reference's texts.
-#[test]
-fn route_credentials_and_cluster_names_across_implementations() {
+fn route_credentials_and_cluster_names_across_implementations(canopy: Impl) {
     rt().block_on(async {
         let creds = "user: ruser, password: T0pS3cr3t";
         let (ra, rb) = (free_port(), free_port());
@@ -527,7 +531,7 @@ fn route_credentials_and_cluster_names_across_implementations() {
             .config(&cluster_config("auth", ra, creds, &[]))
             .start();
         let good = format!("nats-route://ruser:T0pS3cr3t@127.0.0.1:{ra}");
-        let b = ServerBuilder::new(Impl::Canopy)
+        let b = ServerBuilder::new(canopy)
             .config(&cluster_config(
                 "auth",
                 rb,
@@ -556,7 +560,7 @@ fn route_credentials_and_cluster_names_across_implementations() {
         // A wrong password: nats-server refuses Canopy, Canopy refuses
         // nats-server, with `Authorization Violation`.
         let bad_a = format!("nats-route://ruser:wrong@127.0.0.1:{ra}");
-        let d = ServerBuilder::new(Impl::Canopy)
+        let d = ServerBuilder::new(canopy)
             .config(&cluster_config("auth", free_port(), creds, &[bad_a]))
             .start();
         d.wait_for_log("Route Error 'Authorization Violation'", MESH);
@@ -568,7 +572,7 @@ fn route_credentials_and_cluster_names_across_implementations() {
 
         // A foreign cluster name, both ways: the acceptor refuses with
         // nats-server's text, the dialer closes on the acceptor's INFO.
-        let f = ServerBuilder::new(Impl::Canopy)
+        let f = ServerBuilder::new(canopy)
             .config(&cluster_config(
                 "other",
                 free_port(),
@@ -639,16 +643,11 @@ async fn logins(user: &str, servers: &[Server]) -> Vec<Client> {
 
 /// Accounts stay apart across routes: interest and messages carry the
 /// account, in a mixed cluster.
-#[test]
-fn accounts_stay_apart_across_a_mixed_cluster() {
+fn accounts_stay_apart_across_a_mixed_cluster(canopy: Impl) {
     rt().block_on(async {
         let accounts = "accounts {\n  A: { users: [ {user: a, password: a} ] }\n  \
                         B: { users: [ {user: b, password: b} ] }\n}\n";
-        let servers = config_cluster(
-            &[Impl::Canopy, Impl::NatsServer, Impl::Canopy],
-            accounts,
-            "acc",
-        );
+        let servers = config_cluster(&[canopy, Impl::NatsServer, canopy], accounts, "acc");
         let (a, b) = (logins("a", &servers).await, logins("b", &servers).await);
         let mut a_subs = Vec::new();
         let mut b_subs = Vec::new();
@@ -686,15 +685,14 @@ fn accounts_stay_apart_across_a_mixed_cluster() {
 /// exporting account on any server (the reply finds its way back to the
 /// requester's server), and a stream published on any server reaches
 /// importers on every server exactly once.
-#[test]
-fn imports_between_accounts_work_across_a_mixed_cluster() {
+fn imports_between_accounts_work_across_a_mixed_cluster(canopy: Impl) {
     rt().block_on(async {
         let accounts = "accounts {\n  \
             A: { users: [ {user: a, password: a} ], exports: [ {service: \"svc.>\"}, {stream: \"feed.>\"} ] }\n  \
             B: { users: [ {user: b, password: b} ], imports: [ \
                  {service: {account: A, subject: \"svc.>\"}}, {stream: {account: A, subject: \"feed.>\"}} ] }\n}\n";
         let servers = config_cluster(
-            &[Impl::Canopy, Impl::NatsServer, Impl::Canopy],
+            &[canopy, Impl::NatsServer, canopy],
             accounts,
             "imp",
         );
@@ -836,9 +834,10 @@ fn async_info_as_servers_join_and_leave(imp: Impl) {
         after_pong.contains("\"connect_info\":true"),
         "{imp}: {after_pong}"
     );
-    let other = match imp {
-        Impl::Canopy => Impl::NatsServer,
-        Impl::NatsServer => Impl::Canopy,
+    let other = if imp.is_canopy() {
+        Impl::NatsServer
+    } else {
+        Impl::Canopy
     };
     let mut b = Node::start(other, "B", free_port(), free_port(), &[ra]);
     let joined = read_until(&mut r, "INFO ");
@@ -861,6 +860,10 @@ mod async_info {
         async_info_as_servers_join_and_leave(Impl::Canopy);
     }
     #[test]
+    fn canopy_smol_holds_the_client() {
+        async_info_as_servers_join_and_leave(Impl::CanopySmol);
+    }
+    #[test]
     fn nats_server_holds_the_client() {
         async_info_as_servers_join_and_leave(Impl::NatsServer);
     }
@@ -869,8 +872,7 @@ mod async_info {
 /// Servers without a cluster name generate one and agree with their peers
 /// (a generated name gives way to a configured one, or to the larger
 /// generated one), in both directions and across implementations.
-#[test]
-fn generated_cluster_names_agree() {
+fn generated_cluster_names_agree(canopy: Impl) {
     rt().block_on(async {
         let start = |imp: Impl, name: Option<&str>, route_port: u16, routes: &[u16]| {
             let mut args = vec![
@@ -888,9 +890,9 @@ fn generated_cluster_names_agree() {
             ServerBuilder::new(imp).args(args).start()
         };
         for (first, second, name) in [
-            (Impl::Canopy, Impl::NatsServer, Some("named")),
-            (Impl::NatsServer, Impl::Canopy, None),
-            (Impl::Canopy, Impl::Canopy, None),
+            (canopy, Impl::NatsServer, Some("named")),
+            (Impl::NatsServer, canopy, None),
+            (canopy, canopy, None),
         ] {
             let r1 = free_port();
             let s1 = start(first, None, r1, &[]);
@@ -907,4 +909,18 @@ fn generated_cluster_names_agree() {
             }
         }
     });
+}
+
+canopy_tests::per_canopy_runtime! {
+    canopy_three_nodes_pub_sub_wildcards_headers_requests,
+    canopy_queue_group_exactly_once_over_10000_messages,
+    canopy_restarted_node_gets_its_interest_back,
+    mixed_one_canopy_two_nats_servers,
+    mixed_two_canopy_one_nats_server,
+    mixed_canopy_seed_node_with_nats_servers_joining,
+    canopy_joins_running_nats_cluster_through_gossip,
+    route_credentials_and_cluster_names_across_implementations,
+    accounts_stay_apart_across_a_mixed_cluster,
+    imports_between_accounts_work_across_a_mixed_cluster,
+    generated_cluster_names_agree,
 }

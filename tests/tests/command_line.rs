@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use canopy_tests::{Impl, ServerBuilder, TempDir};
 
 fn run(imp: Impl, args: &[&str]) -> Output {
-    let mut child = Command::new(imp.bin())
+    let mut child = imp
+        .command()
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

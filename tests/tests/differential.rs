@@ -7,7 +7,9 @@
 //! -ERR catalogue.
 //!
 //! All sessions run concurrently on first use (timer sessions take a few
-//! seconds each); every session is its own `#[test]` that reports its diff.
+//! seconds each); every session is its own `#[test]` that reports its diff:
+//! `session::<name>` against canopy on tokio, `session_smol::<name>` against
+//! canopy on smol (each compared with its own nats-server run).
 //!
 //! Environment:
 //! * `DIFF_SELF_TEST=1`: nats-server on both sides (validates the harness).
@@ -1330,12 +1332,22 @@ macro_rules! sessions {
 
         const NAMES: &[&str] = &[$(stringify!($name)),*];
 
-        /// One test per session, named after it.
+        /// One test per session, named after it: canopy on tokio.
         mod session {
             $(
                 #[test]
                 fn $name() {
-                    super::check(stringify!($name));
+                    super::check(stringify!($name), canopy_tests::Impl::Canopy);
+                }
+            )*
+        }
+
+        /// The same sessions against canopy on smol.
+        mod session_smol {
+            $(
+                #[test]
+                fn $name() {
+                    super::check(stringify!($name), canopy_tests::Impl::CanopySmol);
                 }
             )*
         }
@@ -1467,14 +1479,20 @@ fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
-fn run() -> &'static Run {
-    static RUN: OnceLock<Run> = OnceLock::new();
-    RUN.get_or_init(|| {
+/// Every session against nats-server and `canopy` (run once per canopy).
+fn run(canopy: Impl) -> &'static Run {
+    static RUNS: [OnceLock<Run>; 2] = [OnceLock::new(), OnceLock::new()];
+    let slot = if canopy == Impl::CanopySmol {
+        &RUNS[1]
+    } else {
+        &RUNS[0]
+    };
+    slot.get_or_init(|| {
         let sessions = all_sessions();
         let b = if env_flag("DIFF_SELF_TEST") {
             Impl::NatsServer
         } else {
-            Impl::Canopy
+            canopy
         };
         // Fail fast, with the provisioning hint, before starting anything.
         let _ = Impl::NatsServer.bin();
@@ -1518,8 +1536,8 @@ fn run() -> &'static Run {
     })
 }
 
-fn check(name: &str) {
-    let run = run();
+fn check(name: &str, canopy: Impl) {
+    let run = run(canopy);
     match run.results.get(name) {
         Some(Ok(())) => {}
         Some(Err(report)) => panic!("{report}"),
@@ -1538,7 +1556,7 @@ fn session_list_is_complete() {
     for (s, n) in sessions.iter().zip(NAMES) {
         assert_eq!(&s.name, n, "session name must match its function");
     }
-    let run = run();
+    let run = run(Impl::Canopy);
     assert_eq!(run.results.len(), sessions.len());
     eprintln!(
         "{} sessions, {} vs {}, {:.1}s",

@@ -1,13 +1,27 @@
 //! `canopy`: a NATS server that takes nats-server's command line.
+//!
+//! # Choosing the runtime
+//!
+//! The command line is nats-server's and nothing else, so the async
+//! runtime is chosen by environment variable, like the worker count:
+//!
+//! - `CANOPY_RUNTIME=tokio` (the default, also when unset or empty): the
+//!   engine runs on canopy-tokio's runtime;
+//! - `CANOPY_RUNTIME=smol`: on canopy-smol's (async-io and
+//!   async-executor; async-std users take this one);
+//! - any other value is refused at start (exit code 1).
+//!
+//! `CANOPY_WORKER_THREADS=N` (N > 1) runs N threads instead of one, on
+//! either runtime. The driver loop, the signals (a thread of their own)
+//! and the log lines are the same on both.
 
 use canopy_core::cli;
 use canopy_core::cli::Flags;
 use canopy_core::options::VERSION;
-use canopy_tokio::driver::{self, Control, Reload};
+use canopy_core::ListenerKind;
 use canopy_tokio::logging::{LogTarget, NatsFormat};
 use canopy_tokio::settings::{self, Settings};
 use std::process::ExitCode;
-use tokio::sync::mpsc::UnboundedSender;
 use tracing::Level;
 
 fn main() -> ExitCode {
@@ -36,6 +50,13 @@ fn main() -> ExitCode {
         eprint!("{text}");
         return ExitCode::from(code);
     }
+    let runtime = match RuntimeChoice::from_env() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("canopy: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let settings = match settings::load(&flags) {
         Ok(s) => s,
         Err(e) => {
@@ -55,36 +76,36 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let runtime = match build_runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("canopy: cannot start runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    runtime.block_on(serve(settings, flags, log))
+    serve(settings, flags, log, runtime)
 }
 
-/// The runtime: one thread by default. The engine is single-threaded, so
-/// extra workers only move socket reads to other cores at the price of a
-/// cross-thread wakeup per message batch; on small machines one thread is
-/// faster in every benchmark row (BENCHMARKS.md). `CANOPY_WORKER_THREADS=N`
-/// (N > 1) selects a multi-threaded runtime with N workers.
-fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let workers = std::env::var("CANOPY_WORKER_THREADS")
+/// The async runtime the engine runs on (`CANOPY_RUNTIME`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RuntimeChoice {
+    Tokio,
+    Smol,
+}
+
+impl RuntimeChoice {
+    fn from_env() -> Result<RuntimeChoice, String> {
+        let value = std::env::var("CANOPY_RUNTIME").unwrap_or_default();
+        match value.trim() {
+            "" | "tokio" => Ok(RuntimeChoice::Tokio),
+            "smol" => Ok(RuntimeChoice::Smol),
+            other => Err(format!(
+                "CANOPY_RUNTIME={other:?}: expected \"tokio\" or \"smol\""
+            )),
+        }
+    }
+}
+
+/// Threads to run: one by default (the engine is single-threaded; see
+/// `canopy_tokio::serve` for why one is fastest on small machines).
+fn worker_threads() -> usize {
+    std::env::var("CANOPY_WORKER_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(1);
-    if workers > 1 {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    }
+        .unwrap_or(1)
 }
 
 fn init_logging(cli: &Settings) -> LogTarget {
@@ -110,20 +131,20 @@ fn init_logging(cli: &Settings) -> LogTarget {
     target
 }
 
-async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
+/// Binds the listeners, writes the pid and ports files, logs as
+/// nats-server does, and runs the engine on `runtime` until it exits.
+fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) -> ExitCode {
     let mut options = cli.options.clone();
+    let (control_tx, control_rx) = async_channel::unbounded();
     // Before anything listens: a signal that arrives early must not take
     // the default action (SIGHUP and SIGUSR1/2 would end the process).
-    let signals = match Signals::install() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot install signal handlers: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    if let Err(e) = canopy_tokio::signal::trap(log, flags, control_tx) {
+        tracing::error!("cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
     let port = cli.port.unwrap_or(i32::from(options.port));
-    let (listener, bound) = match driver::bind(&options, port).await {
-        Ok(x) => x,
+    let listener = match canopy_driver::bind(&options.host, port_or_any(port)) {
+        Ok(l) => l,
         Err(e) => {
             tracing::error!(
                 "Error listening on port: {}:{}, \"{}\"",
@@ -134,7 +155,11 @@ async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let bound = listener
+        .local_addr()
+        .map_or(port_or_any(port), |a| a.port());
     options.port = bound;
+    let mut listeners = vec![(ListenerKind::Client, listener)];
     let pid = std::process::id();
     // The pid file comes before any "Listening" line, as in nats-server:
     // whoever waits for that line may read it at once.
@@ -151,23 +176,22 @@ async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
     if let Some((path, digest)) = &cli.config_digest {
         tracing::info!("Using configuration file: {path} (sha256:{digest})");
     }
-    let mut monitor = None;
     if let Some(http_port) = cli.http_port.filter(|&p| p != 0) {
         options.http_host = cli
             .http_host
             .clone()
             .unwrap_or_else(|| options.host.clone());
         options.http_port_configured = http_port;
-        let port = if http_port < 0 { 0 } else { http_port as u16 };
-        match tokio::net::TcpListener::bind((options.http_host.as_str(), port)).await {
+        let port = port_or_any(http_port);
+        match canopy_driver::bind(&options.http_host, port) {
             Ok(l) => {
-                options.http_port = l.local_addr().map(|a| a.port()).unwrap_or(port);
+                options.http_port = l.local_addr().map_or(port, |a| a.port());
                 tracing::info!(
                     "Starting http monitor on {}:{}",
                     options.http_host,
                     options.http_port
                 );
-                monitor = Some(l);
+                listeners.push((ListenerKind::Monitor, l));
             }
             Err(e) => {
                 tracing::error!(
@@ -180,13 +204,12 @@ async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
             }
         }
     }
-    let mut routes = None;
     if let (Some(cluster), Some(port)) = (options.cluster.as_mut(), cli.cluster_port) {
-        let want = if port < 0 { 0 } else { port as u16 };
-        match tokio::net::TcpListener::bind((cluster.host.as_str(), want)).await {
+        let want = port_or_any(port);
+        match canopy_driver::bind(&cluster.host, want) {
             Ok(l) => {
-                cluster.port = l.local_addr().map(|a| a.port()).unwrap_or(want);
-                routes = Some(l);
+                cluster.port = l.local_addr().map_or(want, |a| a.port());
+                listeners.push((ListenerKind::Route, l));
             }
             Err(e) => {
                 tracing::error!(
@@ -230,9 +253,19 @@ async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
         }
     }
     tracing::info!("Server is ready");
-    let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(handle_signals(signals, log, flags, control_tx));
-    driver::run(options, listener, monitor, routes, control_rx).await;
+    let setup = canopy_driver::Setup {
+        options,
+        listeners,
+        control: control_rx,
+    };
+    let ran = match runtime {
+        RuntimeChoice::Tokio => canopy_tokio::serve(worker_threads(), setup),
+        RuntimeChoice::Smol => canopy_smol::serve(worker_threads(), setup),
+    };
+    if let Err(e) = ran {
+        tracing::error!("cannot start the {runtime:?} runtime: {e}");
+        return ExitCode::from(1);
+    }
     tracing::info!("Server Exiting..");
     if let Some(path) = &ports_file {
         let _ = std::fs::remove_file(path);
@@ -240,82 +273,11 @@ async fn serve(cli: Settings, flags: Flags, log: LogTarget) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The signals the server handles, installed before it listens.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-    usr1: tokio::signal::unix::Signal,
-    usr2: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> std::io::Result<Signals> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            usr1: signal(SignalKind::user_defined1())?,
-            usr2: signal(SignalKind::user_defined2())?,
-            hup: signal(SignalKind::hangup())?,
-        })
-    }
-}
-
-/// Turns process signals into driver controls: SIGINT and SIGTERM stop
-/// the server, SIGUSR2 starts lame duck mode, SIGUSR1 reopens the log file.
-async fn handle_signals(
-    signals: Signals,
-    log: LogTarget,
-    flags: Flags,
-    control: UnboundedSender<Control>,
-) {
-    let Signals {
-        mut term,
-        mut int,
-        mut usr1,
-        mut usr2,
-        mut hup,
-    } = signals;
-    loop {
-        let ctl = tokio::select! {
-            _ = term.recv() => {
-                tracing::info!("Trapped \"terminated\" signal");
-                Control::Shutdown
-            }
-            _ = int.recv() => {
-                tracing::info!("Trapped \"interrupt\" signal");
-                Control::Shutdown
-            }
-            _ = hup.recv() => {
-                tracing::info!("Trapped \"hangup\" signal");
-                let reload = settings::load(&flags).map(|s| Reload {
-                    random_port: s.port.is_some_and(|p| p < 0),
-                    suffix: s
-                        .config_digest
-                        .map(|(_, d)| format!(" (sha256:{d})"))
-                        .unwrap_or_default(),
-                    options: s.options,
-                });
-                Control::Reload(Box::new(reload))
-            }
-            _ = usr2.recv() => {
-                tracing::info!("Trapped \"user defined signal 2\" signal");
-                Control::LameDuck
-            }
-            _ = usr1.recv() => {
-                tracing::info!("Trapped \"user defined signal 1\" signal");
-                if log.is_file() {
-                    match log.reopen() {
-                        Ok(()) => tracing::info!("File log re-opened"),
-                        Err(e) => tracing::error!("Failed to re-open log file: {e}"),
-                    }
-                }
-                continue;
-            }
-        };
-        if control.send(ctl).is_err() {
-            return;
-        }
+/// A port as given (negative: any) as the port to bind (0: any).
+fn port_or_any(port: i32) -> u16 {
+    if port < 0 {
+        0
+    } else {
+        port as u16
     }
 }

@@ -1,9 +1,83 @@
-//! `canopy --signal <cmd>[=<pid|pidfile>]`: send a running server the
-//! signal for a command, with nats-server 2.15.1's messages.
+//! Signals: [`trap`] turns the ones a running server gets into driver
+//! controls; [`send`] is `canopy --signal <cmd>[=<pid|pidfile>]`, which
+//! sends a running server the signal for a command, with nats-server
+//! 2.15.1's messages.
 
-use canopy_core::cli::{SignalCommand, SignalRequest};
+use crate::logging::LogTarget;
+use crate::settings;
+use canopy_core::cli::{Flags, SignalCommand, SignalRequest};
+use canopy_driver::{Control, Reload};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+
+/// Traps SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 from now on and
+/// handles them on a thread of their own, so they work the same on every
+/// runtime: SIGINT and SIGTERM stop the server, SIGHUP re-reads the
+/// settings (`flags` and the config file) for a reload, SIGUSR2 starts
+/// lame duck mode, SIGUSR1 reopens the log file.
+pub fn trap(
+    log: LogTarget,
+    flags: Flags,
+    control: async_channel::Sender<Control>,
+) -> std::io::Result<()> {
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])?;
+    std::thread::Builder::new()
+        .name("canopy-signals".to_string())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let Some(ctl) = handle(signal, &log, &flags) else {
+                    continue;
+                };
+                if control.send_blocking(ctl).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Logs a trapped signal as nats-server does; what the server must do.
+fn handle(signal: i32, log: &LogTarget, flags: &Flags) -> Option<Control> {
+    match signal {
+        SIGTERM => {
+            tracing::info!("Trapped \"terminated\" signal");
+            Some(Control::Shutdown)
+        }
+        SIGINT => {
+            tracing::info!("Trapped \"interrupt\" signal");
+            Some(Control::Shutdown)
+        }
+        SIGHUP => {
+            tracing::info!("Trapped \"hangup\" signal");
+            let reload = settings::load(flags).map(|s| Reload {
+                random_port: s.port.is_some_and(|p| p < 0),
+                suffix: s
+                    .config_digest
+                    .map(|(_, d)| format!(" (sha256:{d})"))
+                    .unwrap_or_default(),
+                options: s.options,
+            });
+            Some(Control::Reload(Box::new(reload)))
+        }
+        SIGUSR2 => {
+            tracing::info!("Trapped \"user defined signal 2\" signal");
+            Some(Control::LameDuck)
+        }
+        SIGUSR1 => {
+            tracing::info!("Trapped \"user defined signal 1\" signal");
+            if log.is_file() {
+                match log.reopen() {
+                    Ok(()) => tracing::info!("File log re-opened"),
+                    Err(e) => tracing::error!("Failed to re-open log file: {e}"),
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
 
 /// Sends the signal; `Err` is the message for stderr (exit code 1).
 pub fn send(request: &SignalRequest) -> Result<(), String> {
