@@ -1,6 +1,7 @@
 //! Configuration reload on SIGHUP (`--signal reload`), both servers: a
 //! changed limit reaches new clients, a change that cannot be made on a
-//! running server is refused with nats-server's words and changes nothing.
+//! running server is refused with nats-server's words and changes nothing;
+//! what a new authorization forbids is taken back from live clients.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::Command;
@@ -179,7 +180,105 @@ fn sighup_adds_and_removes_routes(imp: Impl) {
     );
 }
 
+/// Logs in as `user` and sends `then`; returns the socket after its PONG.
+fn login(
+    server: &Server,
+    user: &str,
+    pass: &str,
+    then: &str,
+) -> (std::net::TcpStream, BufReader<std::net::TcpStream>) {
+    let mut s = server.connect();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    write!(
+        s,
+        "CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"{pass}\"}}\r\n{then}PING\r\n"
+    )
+    .unwrap();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "PONG\r\n", "{user}");
+    (s, r)
+}
+
+/// Reads lines until `want` lines came or the connection ended (EOF);
+/// a read timeout ends the wait too.
+fn lines(r: &mut BufReader<std::net::TcpStream>, want: usize) -> (Vec<String>, bool) {
+    let mut out = Vec::new();
+    while out.len() < want {
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(0) => return (out, true),
+            Ok(_) => out.push(line),
+            Err(_) => break,
+        }
+    }
+    (out, false)
+}
+
+/// A reload takes back what the new authorization forbids, from clients
+/// already connected: a revoked subscription gets its -ERR and no more
+/// messages, a removed user is closed silently, a changed password is an
+/// authorization violation.
+fn reload_revokes_live_permissions_and_users(imp: Impl) {
+    let users = |alice: &str, rest: &str| {
+        format!("authorization {{\n  users: [\n    {{user: alice, password: pa{alice}}}\n{rest}  ]\n}}\n")
+    };
+    let server = ServerBuilder::new(imp)
+        .config(&users(
+            "",
+            "    {user: bob, password: pb}\n    {user: carol, password: pc}\n",
+        ))
+        .start();
+    let (_a, mut alice) = login(&server, "alice", "pa", "SUB _INBOX.x 1\r\nSUB foo 2\r\n");
+    let (_b, mut bob) = login(&server, "bob", "pb", "");
+    let (_c, mut carol) = login(&server, "carol", "pc", "");
+    let (mut p, mut pr) = login(&server, "alice", "pa", "");
+    let conf = server.dir().join("server.conf");
+    std::fs::write(
+        &conf,
+        users(
+            ", permissions: {subscribe: {deny: [\"_INBOX.>\"]}}",
+            "    {user: carol, password: changed}\n",
+        ),
+    )
+    .unwrap();
+    reload(&server, imp);
+    server.wait_for_log(
+        "[INF] Reloaded server configuration",
+        Duration::from_secs(10),
+    );
+    let (got, _) = lines(&mut alice, 1);
+    assert_eq!(
+        got,
+        ["-ERR 'Permissions Violation for Subscription to \"_INBOX.x\" (sid \"1\")'\r\n"],
+        "{imp}: alice"
+    );
+    let (got, closed) = lines(&mut bob, 1);
+    assert!(
+        got.is_empty() && closed,
+        "{imp}: bob got {got:?}, closed {closed}"
+    );
+    let (got, closed) = lines(&mut carol, 2);
+    assert_eq!(got, ["-ERR 'Authorization Violation'\r\n"], "{imp}: carol");
+    assert!(closed, "{imp}: carol stays connected");
+    // The revoked subscription receives nothing; the other one does.
+    p.write_all(b"PUB _INBOX.x 2\r\nhi\r\nPUB foo 2\r\nyo\r\nPING\r\n")
+        .unwrap();
+    let (got, _) = lines(&mut pr, 1);
+    assert_eq!(got, ["PONG\r\n"], "{imp}: publisher");
+    let (got, _) = lines(&mut alice, 2);
+    assert_eq!(
+        got,
+        ["MSG foo 2 2\r\n", "yo\r\n"],
+        "{imp}: alice after reload"
+    );
+}
+
 canopy_tests::against_both! {
+    reload_revokes_live_permissions_and_users,
     sighup_adds_and_removes_routes,
     sighup_changes_a_limit_clients_see,
     sighup_keeps_flags_and_refuses_a_rename,
