@@ -32,7 +32,9 @@ fn ping(server: &Server) -> serde_json::Value {
 fn log_lines(imp: Impl) {
     let server = Server::start(imp, &[]);
     ping(&server);
-    let log = server.log();
+    // The output is collected by another thread: wait for the last line
+    // of start-up rather than race it.
+    let log = server.wait_for_log("[INF] Server is ready", Duration::from_secs(5));
     assert!(
         log.contains(&format!(
             "[INF] Listening for client connections on 127.0.0.1:{}",

@@ -223,3 +223,65 @@ fn operator_mode_is_refused_clearly() {
         "{err}"
     );
 }
+
+/// TLS asked for on a port canopy serves (clients, routes, monitoring)
+/// fails closed until canopy has TLS: the start is refused with a clear
+/// message, from the config file and from the flags, and `-t` says why
+/// too (issue 13). nats-server, which has TLS, starts with the same
+/// inputs; canopy must never serve them in plaintext.
+#[test]
+fn tls_asked_for_is_refused_not_served_in_plaintext() {
+    let root = canopy_tests::workspace_root();
+    let certs = "tests/configs/certs";
+    let dir = TempDir::new("tls-refused");
+    let route_tls = dir.path().join("route_tls.conf");
+    std::fs::write(
+        &route_tls,
+        format!(
+            "cluster {{\n  name: c\n  listen: 127.0.0.1:-1\n  tls {{\n    cert_file: \"{certs}/server-cert.pem\"\n    key_file: \"{certs}/server-key.pem\"\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let route_tls = route_tls.to_string_lossy().into_owned();
+    let cert = format!("{certs}/server-cert.pem");
+    let key = format!("{certs}/server-key.pem");
+    let starts: [Vec<&str>; 5] = [
+        vec!["-c", "tests/configs/tls_top_level.conf"],
+        vec!["-c", &route_tls],
+        vec!["--tls", "--tlscert", &cert, "--tlskey", &key],
+        vec!["--tlsverify", "--tlscert", &cert, "--tlskey", &key],
+        vec!["-ms", "-1"],
+    ];
+    for args in &starts {
+        let out = Command::new(Impl::Canopy.bin())
+            .args(["-a", "127.0.0.1", "-p", "-1"])
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .expect("canopy runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?} started: {err}");
+        assert!(
+            err.contains("TLS is not supported by canopy yet")
+                && err.contains("refusing to start rather than serve plaintext"),
+            "{args:?}: {err}"
+        );
+    }
+    for conf in ["tests/configs/tls_top_level.conf", route_tls.as_str()] {
+        let out = Command::new(Impl::Canopy.bin())
+            .args(["-t", "-c", conf])
+            .current_dir(&root)
+            .output()
+            .expect("canopy runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "-t {conf}: {err}");
+        assert!(err.contains("TLS is not supported by canopy yet"), "{err}");
+        // The reference accepts the same file (it has TLS).
+        let reference = Command::new(Impl::NatsServer.bin())
+            .args(["-t", "-c", conf])
+            .current_dir(&root)
+            .output()
+            .expect("nats-server runs");
+        assert_eq!(reference.status.code(), Some(0), "{reference:?}");
+    }
+}

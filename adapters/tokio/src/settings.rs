@@ -38,6 +38,10 @@ pub fn test_config(path: &str) -> (String, u8) {
         // a newline already) gets a blank line after it.
         Err(e) => (format!("nats-server: {e}\n"), 1),
         Ok(c) if !c.warnings.is_empty() => (format!("nats-server: {}\n", c.warnings_text()), 1),
+        Ok(c) if tls_in_config(&c).is_some() => (
+            format!("nats-server: {}\n", tls_in_config(&c).unwrap_or_default()),
+            1,
+        ),
         Ok(c) => (
             format!(
                 "nats-server: configuration file {path} is valid (sha256:{})\n",
@@ -46,6 +50,41 @@ pub fn test_config(path: &str) -> (String, u8) {
             0,
         ),
     }
+}
+
+/// Config keys that ask for TLS on a port canopy serves (clients, routes,
+/// monitoring). Canopy has no TLS yet, and serving such a port in
+/// plaintext would fail open: it refuses to start instead.
+const TLS_KEYS: [&str; 3] = ["tls", "cluster.tls", "https_port"];
+
+/// What canopy says when TLS is asked for where it would serve plaintext.
+const NO_TLS: &str = "TLS is not supported by canopy yet: refusing to start rather than \
+                      serve plaintext where TLS was asked for";
+
+/// Why the configuration cannot be served: TLS asked for on a port canopy
+/// serves.
+fn tls_in_config(c: &config::Config) -> Option<String> {
+    c.unsupported
+        .iter()
+        .find(|u| TLS_KEYS.contains(&u.key.as_str()))
+        .map(|u| format!("{}: {}: {NO_TLS}", u.pos, u.key))
+}
+
+/// Why the command line cannot be served: `--tls*` or `-ms/--https_port`.
+fn tls_in_flags(flags: &Flags) -> Option<String> {
+    let flag = if flags.https_port.is_some() {
+        "-ms/--https_port"
+    } else if flags.tls == Some(true)
+        || flags.tls_verify == Some(true)
+        || flags.tls_cert.is_some()
+        || flags.tls_key.is_some()
+        || flags.tls_ca_cert.is_some()
+    {
+        "--tls"
+    } else {
+        return None;
+    };
+    Some(format!("{flag}: {NO_TLS}"))
 }
 
 /// The SHA-256 nats-server prints for a configuration.
@@ -97,6 +136,9 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
     if let Some(path) = &flags.config {
         let c = config::load(path, &FsSource).map_err(|e| e.to_string())?;
         c.validate()?;
+        if let Some(why) = tls_in_config(&c) {
+            return Err(why);
+        }
         if !c.opts.operators.is_empty() || c.opts.resolver.is_some() {
             return Err(format!(
                 "{path}: operator mode (decentralized JWT authentication: `operator`, \
@@ -172,13 +214,11 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
             slot.clone_from(given);
         }
     }
+    if let Some(why) = tls_in_flags(flags) {
+        return Err(why);
+    }
     for (given, name) in [
-        (flags.https_port.is_some(), "-ms/--https_port (monitoring)"),
         (flags.jetstream == Some(true), "-js/--jetstream (JetStream)"),
-        (
-            flags.tls.is_some() || flags.tls_cert.is_some(),
-            "--tls (TLS)",
-        ),
         (
             flags.syslog == Some(true) || flags.remote_syslog.is_some(),
             "-s/-r (syslog)",
