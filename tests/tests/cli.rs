@@ -106,6 +106,44 @@ fn log_pid_and_ports_files(imp: Impl) {
     );
 }
 
+/// With monitoring and a cluster, the ports file names every listener as
+/// nats-server writes it: `nats`, `monitoring` and `cluster`, one URL each
+/// (random ports here, so the URLs are compared by shape).
+fn ports_file_lists_every_listener(imp: Impl) {
+    let server = ServerBuilder::new(imp)
+        .config("cluster {\n  name: pf\n  listen: 127.0.0.1:-1\n}\n")
+        .args(["-m", "-1", "--ports_file_dir", "."])
+        .start();
+    ping(&server);
+    let dir = server.dir();
+    let ports = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().ends_with(".ports"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .unwrap_or_else(|| panic!("{imp}: no ports file"));
+    let v: serde_json::Value = serde_json::from_str(&ports).expect("ports file JSON");
+    let keys: Vec<&String> = v.as_object().expect("object").keys().collect();
+    assert_eq!(keys, ["cluster", "monitoring", "nats"], "{imp}: {ports}");
+    for (key, scheme) in [
+        ("nats", "nats://127.0.0.1:"),
+        ("monitoring", "http://127.0.0.1:"),
+        ("cluster", "nats://127.0.0.1:"),
+    ] {
+        let urls = v[key].as_array().expect("a list");
+        assert_eq!(urls.len(), 1, "{imp}: {key} in {ports}");
+        let url = urls[0].as_str().unwrap_or_default();
+        let port = url.strip_prefix(scheme).and_then(|p| p.parse::<u16>().ok());
+        assert!(port.is_some_and(|p| p > 0), "{imp}: {key} {url}");
+    }
+    assert!(
+        ports.starts_with("{\"nats\":[")
+            && ports.contains("],\"monitoring\":[")
+            && ports.contains("],\"cluster\":["),
+        "{imp}: order of {ports}"
+    );
+}
+
 fn random_port(imp: Impl) {
     let server = ServerBuilder::new(imp).random_port().start();
     assert_ne!(server.port(), 0);
@@ -144,6 +182,7 @@ fn flags_override_config(imp: Impl) {
 canopy_tests::against_both! {
     log_lines,
     log_pid_and_ports_files,
+    ports_file_lists_every_listener,
     random_port,
     debug_trace_flags,
     flags_override_config,

@@ -78,6 +78,7 @@ pub async fn run<R: Runtime>(rt: R, setup: Setup) {
     let clock = Clock::start();
     let mut server = Server::new(options, host::seed(&clock), clock.now());
     server.handle_wall_clock(host::unix_nanos(), clock.now());
+    server.handle_host_addresses(&host::interface_addresses());
     let mut listeners: Vec<Accepting<R>> = listeners
         .into_iter()
         .filter_map(|(kind, l)| match rt.listener(l) {

@@ -74,6 +74,29 @@ pub fn bind(host: &str, port: u16) -> io::Result<std::net::TcpListener> {
     Err(last)
 }
 
+/// The host's IP addresses in interface order (each interface's IPv4
+/// before its IPv6, as Go lists them), for `connect_urls` of a server
+/// bound to every address. Empty where they cannot be read.
+pub fn interface_addresses() -> Vec<std::net::IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u32, u8, std::net::IpAddr)> = Vec::new();
+    for a in addrs {
+        let index = nix::net::if_::if_nametoindex(a.interface_name.as_str()).unwrap_or(u32::MAX);
+        let Some(addr) = a.address else {
+            continue;
+        };
+        if let Some(v4) = addr.as_sockaddr_in() {
+            found.push((index, 4, std::net::IpAddr::V4(v4.ip())));
+        } else if let Some(v6) = addr.as_sockaddr_in6() {
+            found.push((index, 6, std::net::IpAddr::V6(v6.ip())));
+        }
+    }
+    found.sort_by_key(|&(index, family, _)| (index, family));
+    found.into_iter().map(|(_, _, ip)| ip).collect()
+}
+
 /// `net.core.somaxconn`, or 4096 where it cannot be read.
 fn listen_backlog() -> i32 {
     std::fs::read_to_string("/proc/sys/net/core/somaxconn")

@@ -247,6 +247,14 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) ->
                 options.http_port
             ));
         }
+        if let Some(c) = &options.cluster {
+            let chost = if c.host == "0.0.0.0" {
+                "127.0.0.1"
+            } else {
+                c.host.as_str()
+            };
+            body.push_str(&format!(",\"cluster\":[\"nats://{chost}:{}\"]", c.port));
+        }
         body.push('}');
         if let Err(e) = std::fs::write(path, body) {
             tracing::error!("Could not write ports file: {e}");

@@ -61,7 +61,7 @@ impl Server {
             self.info.cluster = cluster.name.clone();
         }
         let host = self.options.host.as_str();
-        if !matches!(host, "0.0.0.0" | "::" | "[::]" | "") {
+        if !is_any_host(host) {
             let url = join_host_port(host, self.options.port);
             self.routes.own_urls.push(url);
         }
@@ -72,6 +72,33 @@ impl Server {
                 self.timers.set(TimerKey::Dial(i as u32), now);
             }
         }
+    }
+
+    /// The host's addresses, in interface order, for a server whose client
+    /// listener is bound to every address (`0.0.0.0` or `::`): its URLs in
+    /// `connect_urls` are then those of its global unicast addresses, as
+    /// nats-server lists them (loopback and link-local addresses skipped).
+    /// Call once at start, before serving; the driver enumerates the
+    /// interfaces (the engine cannot). Changes nothing for a server bound
+    /// to one address or not clustered.
+    pub fn handle_host_addresses(&mut self, addrs: &[core::net::IpAddr]) {
+        if self.options.cluster.is_none() || !is_any_host(&self.options.host) {
+            return;
+        }
+        let port = self.options.port;
+        self.routes.own_urls = addrs
+            .iter()
+            .filter(|ip| is_global_unicast(ip))
+            .map(|ip| join_host_port(&ip.to_string(), port))
+            .collect();
+        if self.routes.own_urls.is_empty() {
+            tracing::error!(
+                "Address \"{}\" can not be resolved properly",
+                self.options.host
+            );
+        }
+        self.update_connect_urls();
+        self.schedule_flushes();
     }
 
     /// The cluster name in use (configured, generated, or adopted from a
@@ -623,5 +650,28 @@ impl Server {
         }
         self.info.connect_urls = urls;
         self.send_connect_urls();
+    }
+}
+
+/// Whether a client listener host is every address (`0.0.0.0`, `::`).
+fn is_any_host(host: &str) -> bool {
+    matches!(host, "0.0.0.0" | "::" | "[::]" | "")
+}
+
+/// Go's `IsGlobalUnicast`: not loopback, link-local, multicast,
+/// unspecified or broadcast (private and unique-local addresses count).
+fn is_global_unicast(ip: &core::net::IpAddr) -> bool {
+    match ip {
+        core::net::IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_unspecified()
+                || v4.is_broadcast())
+        }
+        core::net::IpAddr::V6(v6) => {
+            let link_local = (v6.segments()[0] & 0xffc0) == 0xfe80;
+            !(v6.is_loopback() || v6.is_multicast() || v6.is_unspecified() || link_local)
+        }
     }
 }

@@ -1301,3 +1301,48 @@ fn async_infos_to_a_stalled_client_are_bounded_by_max_pending() {
     assert!(h.is_closed(c), "the stalled client was cut");
     assert_eq!(h.server.stats().slow_consumers, 1);
 }
+
+/// A server bound to every address lists its global unicast addresses
+/// (in the driver's interface order, loopback and link-local skipped) as
+/// its `connect_urls`, as nats-server does; the routes' URLs follow.
+#[test]
+fn any_address_host_lists_interface_addresses_in_connect_urls() {
+    let mut h = Harness::new(Options {
+        host: "0.0.0.0".into(),
+        port: 4222,
+        cluster: Some(cluster()),
+        ..Options::default()
+    });
+    let addrs: Vec<core::net::IpAddr> = [
+        "127.0.0.1",
+        "::1",
+        "192.0.2.2",
+        "fe80::fc:ff:fe00:1",
+        "fd00::2",
+        "10.1.2.3",
+    ]
+    .iter()
+    .map(|a| a.parse().expect("literal"))
+    .collect();
+    h.server.handle_host_addresses(&addrs);
+    h.drain();
+    let c = h.accept();
+    let info = info_json(&h.take(c));
+    assert_eq!(
+        info["connect_urls"],
+        serde_json::json!(["192.0.2.2:4222", "[fd00::2]:4222", "10.1.2.3:4222"])
+    );
+    // A peer's URLs come after ours.
+    let _r = h.fake_route_named("NPEER", "peer", 6223, "192.0.2.9:4223");
+    let c2 = h.accept();
+    let info = info_json(&h.take(c2));
+    assert_eq!(
+        info["connect_urls"],
+        serde_json::json!([
+            "192.0.2.2:4222",
+            "[fd00::2]:4222",
+            "10.1.2.3:4222",
+            "192.0.2.9:4223"
+        ])
+    );
+}
