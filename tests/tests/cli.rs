@@ -187,3 +187,47 @@ canopy_tests::against_both! {
     debug_trace_flags,
     flags_override_config,
 }
+
+/// The protocol trace of a short session under `-V`: what each server
+/// logged for the client, with the log prefix and the cid masked.
+fn trace_of_a_session(imp: Impl) -> Vec<String> {
+    let server = Server::start(imp, &["-V"]);
+    let mut s = TcpStream::connect(server.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    s.write_all(
+        b"CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB foo 1\r\nSUB bar q 2\r\n\
+          PUB foo 5\r\nhello\r\nHPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPUB bar r.1 2\r\nhi\r\n\
+          UNSUB 1\r\nPING\r\n",
+    )
+    .unwrap();
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line == "PONG\r\n" {
+            break;
+        }
+    }
+    let log = server.wait_for_log("->> [PONG]", Duration::from_secs(5));
+    log.lines()
+        .filter(|l| l.contains("[TRC] ") && l.contains(" - cid:"))
+        .filter_map(|l| l.split_once(" - cid:").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_once(" - ").map(|(_, what)| what.to_string()))
+        .collect()
+}
+
+/// `-V` prints the protocol trace nats-server prints, line for line
+/// (issue 13: tools and tests read these lines).
+#[test]
+fn trace_lines_match_nats_server() {
+    let reference = trace_of_a_session(Impl::NatsServer);
+    assert!(
+        reference.len() >= 18,
+        "the reference traced only {reference:?}"
+    );
+    for imp in [Impl::Canopy, Impl::CanopySmol] {
+        assert_eq!(trace_of_a_session(imp), reference, "{imp}");
+    }
+}

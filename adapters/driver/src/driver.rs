@@ -204,7 +204,7 @@ impl<R: Runtime> Accepting<R> {
             e.kind(),
             io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
         ) {
-            tracing::trace!("{:?} accept: {e}", self.kind);
+            tracing::debug!("{:?} accept: {e}", self.kind);
             return;
         }
         tracing::error!(
@@ -381,11 +381,10 @@ impl<R: Runtime> Driver<R> {
                 }
                 Action::Dial {
                     conn,
-                    kind,
+                    kind: _,
                     addr,
                     timeout,
                 } => {
-                    tracing::trace!("dialing {} {addr}", kind.name());
                     let tx = self.tx.clone();
                     self.rt.spawn_detached(async move {
                         let deadline = std::time::Instant::now() + timeout;
@@ -401,13 +400,10 @@ impl<R: Runtime> Driver<R> {
         }
         while let Some(event) = server.poll_event() {
             match event {
-                Event::ClientConnected { .. } => {}
-                Event::ConnectionClosed { conn, reason } => {
-                    tracing::trace!("{conn} closed: {reason}");
-                }
-                Event::SlowConsumerDetected { conn } => {
-                    tracing::trace!("{conn} slow consumer");
-                }
+                // The engine logs these itself, in nats-server's words.
+                Event::ClientConnected { .. }
+                | Event::ConnectionClosed { .. }
+                | Event::SlowConsumerDetected { .. } => {}
                 Event::ShutdownRequested => stop = true,
             }
         }

@@ -109,13 +109,9 @@ fn worker_threads() -> usize {
 }
 
 fn init_logging(cli: &Settings) -> LogTarget {
-    let level = if cli.trace {
-        Level::TRACE
-    } else if cli.debug {
-        Level::DEBUG
-    } else {
-        Level::INFO
-    };
+    // As nats-server: -D adds debug lines, -V adds trace lines; each
+    // without the other (-V alone prints no debug lines).
+    let (debug, trace) = (cli.debug, cli.trace);
     let target = match &cli.log_file {
         Some(path) => LogTarget::file(path).unwrap_or_else(|e| {
             eprintln!("nats-server: cannot open log file {path}: {e}");
@@ -123,10 +119,21 @@ fn init_logging(cli: &Settings) -> LogTarget {
         }),
         None => LogTarget::stderr(),
     };
-    tracing_subscriber::fmt()
-        .event_format(NatsFormat::new())
-        .with_max_level(level)
-        .with_writer(target.clone())
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+    let shown = tracing_subscriber::filter::filter_fn(move |meta| match *meta.level() {
+        Level::TRACE => trace,
+        Level::DEBUG => debug,
+        _ => true,
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .event_format(NatsFormat::new())
+                .with_writer(target.clone())
+                .with_filter(shown),
+        )
         .init();
     target
 }

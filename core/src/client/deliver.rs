@@ -4,7 +4,7 @@
 //! no-responders status a requester gets.
 
 use crate::account::AccountId;
-use crate::conn::ConnKind;
+use crate::conn::{ConnKind, Text};
 use crate::engine::{Msg, Server};
 use crate::events::CloseReason;
 use crate::ids::ConnId;
@@ -78,6 +78,10 @@ impl Server {
         out.push_slice(b"\r\n");
         out.push_payload(&body);
         out.push_slice(b"\r\n");
+        if tracing::enabled!(tracing::Level::TRACE) {
+            trace_delivery(c, sub, msg, with_headers, body.len());
+            c.trace_payload_out(&body);
+        }
         c.stats.out_msgs += 1;
         c.stats.out_bytes += body.len() as u64;
         c.last_activity = now;
@@ -122,5 +126,33 @@ impl Server {
             message: &status,
         };
         self.deliver(conn, &sub, &msg, now);
+    }
+}
+
+/// `->> [MSG subject sid [reply] len]` (or `HMSG ... hdr len`).
+fn trace_delivery(
+    c: &crate::conn::Conn,
+    sub: &Subscription,
+    msg: &Msg<'_>,
+    with_headers: bool,
+    len: usize,
+) {
+    let reply = msg
+        .reply
+        .map(|r| format!(" {}", Text(r)))
+        .unwrap_or_default();
+    if with_headers {
+        c.trace_out(format_args!(
+            "HMSG {} {}{reply} {} {len}",
+            Text(msg.subject),
+            Text(&sub.sid),
+            msg.header_len
+        ));
+    } else {
+        c.trace_out(format_args!(
+            "MSG {} {}{reply} {len}",
+            Text(msg.subject),
+            Text(&sub.sid)
+        ));
     }
 }

@@ -7,7 +7,7 @@ pub(crate) mod inspect;
 mod reload;
 
 use crate::account::AccountId;
-use crate::conn::{ClientState, ConnKind};
+use crate::conn::{ClientState, ConnKind, Text};
 use crate::engine::{Ingress, Msg, Server};
 use crate::events::{CloseReason, Event, TimerKey};
 use crate::ids::ConnId;
@@ -100,6 +100,11 @@ impl Server {
             && self.conns.get(&conn).is_some_and(|c| !c.connect_received)
         {
             self.timers.cancel(TimerKey::AuthTimeout(conn));
+        }
+        if tracing::enabled!(tracing::Level::TRACE) {
+            if let Some(c) = self.conns.get(&conn) {
+                trace_client_op(c, &op);
+            }
         }
         match op {
             ClientOp::Connect(json) => self.process_connect(conn, &json, now),
@@ -371,11 +376,15 @@ impl Server {
     }
 
     pub(crate) fn remove_sub(&mut self, conn: ConnId, sid: &[u8]) {
-        let Some(cl) = self.conns.get_mut(&conn).and_then(|c| c.client_mut()) else {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let ConnKind::Client(cl) = &mut c.kind else {
             return;
         };
         if let Some(sub) = cl.subs.remove(sid) {
             let account = cl.account;
+            c.trace_change(format_args!("DELSUB {}", Text(sid)));
             self.unindex_sub(account, &sub);
         }
     }
@@ -397,10 +406,11 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        c.out.push_slice(b"PONG\r\n");
+        c.trace_out(format_args!("PONG"));
         let ConnKind::Client(cl) = &mut c.kind else {
             return;
         };
-        c.out.push_slice(b"PONG\r\n");
         if c.connect_received && cl.opts.protocol >= 1 && !cl.first_pong_sent {
             cl.first_pong_sent = true;
             self.scratch.clear();
@@ -487,6 +497,9 @@ impl Server {
             c.cid,
             reason
         );
+        for sub in &subs {
+            c.trace_change(format_args!("DELSUB {}", Text(&sub.sid)));
+        }
         for sub in subs {
             self.unindex_sub(account, &sub);
         }
@@ -521,4 +534,66 @@ fn take_response_permission(
         responses.remove(subject);
     }
     true
+}
+
+/// The `<<-` trace lines of an op a client sent, as nats-server writes
+/// them (the op's arguments, then the payload of a PUB or HPUB).
+fn trace_client_op(c: &crate::conn::Conn, op: &ClientOp) {
+    let reply = |r: &Option<Bytes>| {
+        r.as_ref()
+            .map(|r| format!(" {}", Text(r)))
+            .unwrap_or_default()
+    };
+    match op {
+        ClientOp::Connect(json) => c.trace_in(format_args!("CONNECT {}", Text(json))),
+        ClientOp::Pub {
+            subject,
+            reply: r,
+            payload,
+        } => {
+            c.trace_in(format_args!(
+                "PUB {}{} {}",
+                Text(subject),
+                reply(r),
+                payload.len()
+            ));
+            c.trace_payload_in(payload);
+        }
+        ClientOp::HPub {
+            subject,
+            reply: r,
+            header_len,
+            message,
+        } => {
+            c.trace_in(format_args!(
+                "HPUB {}{} {header_len} {}",
+                Text(subject),
+                reply(r),
+                message.len()
+            ));
+            c.trace_payload_in(message);
+        }
+        ClientOp::Sub {
+            subject,
+            queue,
+            sid,
+        } => c.trace_in(format_args!(
+            "SUB {}{} {}",
+            Text(subject),
+            reply(queue),
+            Text(sid)
+        )),
+        ClientOp::Unsub { sid, max } => match max {
+            Some(max) => c.trace_in(format_args!("UNSUB {} {max}", Text(sid))),
+            None => c.trace_in(format_args!("UNSUB {}", Text(sid))),
+        },
+        ClientOp::Ping => c.trace_in(format_args!("PING")),
+        ClientOp::Pong => c.trace_in(format_args!("PONG")),
+        ClientOp::Info(_)
+        | ClientOp::Ok
+        | ClientOp::Err(_)
+        | ClientOp::RouteSub { .. }
+        | ClientOp::RouteUnsub { .. }
+        | ClientOp::RouteMsg { .. } => {}
+    }
 }

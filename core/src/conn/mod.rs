@@ -9,6 +9,7 @@
 //! it (`client/`, `cluster/`, `monitor/`).
 
 pub(crate) mod policy;
+mod trace;
 
 use crate::account::AccountId;
 use crate::ids::ConnId;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use policy::Policy;
+pub(crate) use trace::Text;
 
 /// Per-connection message counters (the `/connz` numbers).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

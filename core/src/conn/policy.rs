@@ -26,8 +26,9 @@ const ROUTE_PING_MAX: Duration = Duration::from_secs(30);
 /// The rules of one connection kind.
 #[derive(Debug)]
 pub(crate) struct Policy {
-    /// The kind's name in logs.
-    pub(crate) name: &'static str,
+    /// What nats-server calls its connection number in log lines
+    /// (`cid`, `rid`; HTTP connections have none).
+    pub(crate) tag: &'static str,
     /// How the engine reads its bytes: a NATS dialect, or HTTP.
     pub(crate) reading: Reading,
     /// When the first op must be CONNECT (nats-server refuses any other
@@ -84,7 +85,7 @@ pub(crate) enum PingRule {
 }
 
 const CLIENT: Policy = Policy {
-    name: "client",
+    tag: "cid",
     reading: Reading::Nats(Dialect::Client),
     connect_first: ConnectFirst::WhenAuthRequired,
     ping: PingRule::UnlessActive,
@@ -95,7 +96,7 @@ const CLIENT: Policy = Policy {
 };
 
 const ROUTE: Policy = Policy {
-    name: "route",
+    tag: "rid",
     reading: Reading::Nats(Dialect::Route),
     connect_first: ConnectFirst::Always,
     ping: PingRule::Always,
@@ -106,7 +107,7 @@ const ROUTE: Policy = Policy {
 };
 
 const HTTP: Policy = Policy {
-    name: "http",
+    tag: "http",
     reading: Reading::Http,
     connect_first: ConnectFirst::Never,
     ping: PingRule::Never,
@@ -203,8 +204,8 @@ mod tests {
 
     #[test]
     fn every_kind_has_its_row() {
-        let names: Vec<&str> = kinds().iter().map(|k| of(k).name).collect();
-        assert_eq!(names, ["client", "route", "http"]);
+        let tags: Vec<&str> = kinds().iter().map(|k| of(k).tag).collect();
+        assert_eq!(tags, ["cid", "rid", "http"]);
     }
 
     #[test]

@@ -44,6 +44,7 @@ impl Server {
             return;
         }
         c.out.push_err(err.text());
+        c.trace_out(format_args!("-ERR {}", err.text()));
         self.mark_dirty(conn);
         if err.closes() {
             self.close(conn, reason, true, true, now);
@@ -85,9 +86,6 @@ impl Server {
             ConnKind::Client(_) => self.client_closed(conn, reason, now),
             ConnKind::Route(_) => self.route_closed(conn, reason, now),
             ConnKind::Http(_) => {}
-        }
-        if let Some(c) = self.conns.get(&conn) {
-            tracing::trace!("cid:{} - {} connection closed", c.cid, c.policy().name);
         }
         self.timers.cancel(TimerKey::Ping(conn));
         self.timers.cancel(TimerKey::AuthTimeout(conn));

@@ -59,6 +59,7 @@ impl Server {
             c.ping.outstanding += 1;
             c.ping.rtt_start = Some(now);
             c.out.push_slice(b"PING\r\n");
+            c.trace_out(format_args!("PING"));
             self.mark_dirty(conn);
         }
         self.timers.set(TimerKey::Ping(conn), now + interval);
