@@ -262,6 +262,17 @@ struct Driver<R: Runtime> {
 }
 
 impl<R: Runtime> Driver<R> {
+    /// Drops a connection's socket state; a table grown for a burst of
+    /// connections gives the room back once most are gone.
+    fn forget(&mut self, id: ConnId) -> Option<Conn<R>> {
+        let c = self.conns.remove(&id);
+        let room = self.conns.capacity();
+        if room > 64 && self.conns.len() * 4 < room {
+            self.conns.shrink_to(self.conns.len() * 2);
+        }
+        c
+    }
+
     fn accept(
         &mut self,
         server: &mut Server,
@@ -324,7 +335,7 @@ impl<R: Runtime> Driver<R> {
                 }
             }
             Input::Closed(id) => {
-                if self.conns.remove(&id).is_some() {
+                if self.forget(id).is_some() {
                     server.handle_closed(id, now);
                 }
             }
@@ -360,7 +371,7 @@ impl<R: Runtime> Driver<R> {
                     if after_flush {
                         self.take(server, conn);
                     }
-                    if let Some(mut c) = self.conns.remove(&conn) {
+                    if let Some(mut c) = self.forget(conn) {
                         if after_flush && !c.pending.is_empty() {
                             let pending = std::mem::take(&mut c.pending);
                             let stream = c.stream.clone();
@@ -454,7 +465,7 @@ impl<R: Runtime> Driver<R> {
             server.handle_written(id, written, now);
         }
         if failed {
-            self.conns.remove(&id);
+            self.forget(id);
             server.handle_closed(id, now);
         }
     }

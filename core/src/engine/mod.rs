@@ -412,6 +412,12 @@ impl Server {
             }
         }
         self.conns.remove(&conn);
+        // A table grown for a burst of connections gives the room back
+        // once most of them are gone (after a mass reconnect, say).
+        let room = self.conns.capacity();
+        if room > 64 && self.conns.len() * 4 < room {
+            self.conns.shrink_to(self.conns.len() * 2);
+        }
         self.close_overflowed(now);
         self.schedule_flushes();
     }

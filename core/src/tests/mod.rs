@@ -3,6 +3,7 @@
 mod allocations;
 mod auth;
 mod back_pressure;
+mod churn;
 mod client_protocol;
 mod harness;
 mod lame_duck;
