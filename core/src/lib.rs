@@ -30,6 +30,9 @@
 //!   monitoring shows (at start, and to correct drift);
 //! - [`Server::set_host_stats`]: memory, CPU and cores, which only the
 //!   driver can measure (before serving a monitoring request);
+//! - [`Server::handle_host_addresses`]: the host's interface addresses,
+//!   once at start (a server bound to `0.0.0.0` lists them in
+//!   `connect_urls`);
 //! - [`Server::reload`]: re-read options (SIGHUP);
 //! - [`Server::enter_lame_duck`]: lame duck mode (SIGUSR2);
 //! - [`Server::shutdown`]: close every connection (SIGINT, SIGTERM).
@@ -66,12 +69,14 @@
 //!    [`Server::take_outbound`] and start writing those bytes; on
 //!    [`Action::Close`] take and write the remaining bytes first if
 //!    `after_flush`, then close the socket and call `handle_closed`; on
-//!    [`Action::PauseReading`] stop reading that socket until the instant;
-//!    on [`Action::Dial`] open a TCP connection for a route and report it
-//!    with [`Server::handle_dialed`] (then treat it like an accepted
+//!    [`Action::PauseReading`] stop reading that socket until
+//!    [`Action::ResumeReading`] or the instant, whichever comes first (a
+//!    consumer it feeds is behind; `engine/stall.rs`); on [`Action::Dial`]
+//!    open a TCP connection of the given kind within its timeout and report
+//!    it with [`Server::handle_dialed`] (then treat it like an accepted
 //!    socket) or [`Server::handle_dial_failed`].
-//! 5. As writes complete, call `handle_written` with the byte counts (and
-//!    drain actions again).
+//! 5. As writes complete, call `handle_written` with the byte counts (wire
+//!    bytes: what reached the socket) and drain actions again.
 //! 6. Drain `poll_event` for logs and metrics.
 //! 7. Re-read `poll_timeout` and sleep until it (or the next input).
 //!
