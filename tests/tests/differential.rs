@@ -1113,6 +1113,174 @@ fn no_auth_user_binds() -> Session {
         .sync(0)
 }
 
+// ------------------------------------------ first bytes: refused at once
+
+/// The start of a TLS 1.2/1.3 ClientHello record (what a TLS client sends
+/// first on a plaintext port), without any newline.
+const TLS_CLIENT_HELLO: &[u8] =
+    b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\x4e\x9b\x22\x05\xe1\x01\x6b\x53\
+    \x9e\x3a\x00\x00\x2a\x13\x01\x13\x02\x13\x03\xc0\x2c\xc0\x2b\xcc\xa9\xc0\x30\x00\x9f";
+
+/// One connection per input (sent with no newline after it unless it has
+/// one); the server must refuse each and close, without waiting for more.
+fn refused_each(session: Session, inputs: &[&[u8]]) -> Session {
+    let mut session = session;
+    for (c, input) in inputs.iter().enumerate() {
+        session = session.open(c).send(c, input).eof(c, CLOSE);
+    }
+    session
+}
+
+/// 150 NUL bytes: `-ERR 'Unknown Protocol Operation'` and a close, at the
+/// first byte.
+fn first_bytes_nul() -> Session {
+    refused_each(s("first_bytes_nul"), &[&[0u8; 150]])
+}
+
+/// A TLS ClientHello on the plaintext client port: refused at its first
+/// byte (0x16) like any byte no op begins with.
+fn first_bytes_tls_client_hello() -> Session {
+    refused_each(s("first_bytes_tls_client_hello"), &[TLS_CLIENT_HELLO])
+}
+
+/// Bytes that begin no client op (nats-server's parser starts an op only
+/// with C, P, S, U, H, I, +, - in either case; not M, R, A, L, nor
+/// whitespace), and an HTTP request.
+fn first_bytes_no_op_begins_with() -> Session {
+    refused_each(
+        s("first_bytes_no_op_begins_with"),
+        &[
+            b"X",
+            b"M",
+            b"r",
+            b"A",
+            b"L",
+            b" ",
+            b"\t",
+            b"\r",
+            b"\n",
+            b"\xff",
+            b"{\"verbose\":false}",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        ],
+    )
+}
+
+/// A byte that cannot continue an op name is refused when it arrives,
+/// newline or not.
+fn op_name_refused_at_the_byte() -> Session {
+    refused_each(
+        s("op_name_refused_at_the_byte"),
+        &[
+            b"PUX",
+            b"PUBX",
+            b"CONNEX",
+            b"HX",
+            b"INFX",
+            b"UNSUBx",
+            b"PIN\r",
+            b"-ERR\r\n",
+        ],
+    )
+    .open(8)
+    .send_chunks(8, &[b"CONN", b"ECX"])
+    .eof(8, CLOSE)
+    .open(9)
+    .send(9, format!("{C_QUIET}PING\r\n\x00"))
+    .eof(9, CLOSE)
+}
+
+/// Op names that are still possible wait for more (here: the rest of
+/// the op), in any case and split anywhere.
+fn op_name_prefixes_wait() -> Session {
+    s("op_name_prefixes_wait")
+        .open(0)
+        .send_chunks(
+            0,
+            &[
+                b"c",
+                b"ONNECT",
+                b" {\"verbose\":false}\r\n",
+                b"s",
+                b"Ub",
+                b" a 1\r\n",
+            ],
+        )
+        .send_chunks(
+            0,
+            &[b"P", b"U", b"B", b" ", b"a 2\r\nhi\r\n", b"+", b"ok\r\n"],
+        )
+        .sync(0)
+}
+
+/// Whatever follows PING (here 5000 bytes, longer than a control line) is
+/// ignored up to the newline, not held to the control-line limit.
+fn ping_long_trailing_junk() -> Session {
+    let junk = "x".repeat(5000);
+    s("ping_long_trailing_junk")
+        .open(0)
+        .send(0, C_QUIET)
+        .send_chunks(0, &[format!("PING {junk}").as_bytes(), b"\r\n"])
+        .sync(0)
+}
+
+/// INFO and CONNECT glued to their argument: the control line counts
+/// from right after the name.
+fn glued_argument_over_control_line() -> Session {
+    let long = "x".repeat(4097);
+    s("glued_argument_over_control_line")
+        .open(0)
+        .send(0, format!("INFO{long}"))
+        .eof(0, CLOSE)
+        .open(1)
+        .send(1, format!("CONNECT{{\"name\":\"{long}\"}}\r\n"))
+        .eof(1, CLOSE)
+}
+
+/// With auth required a first byte other than C is an Authorization
+/// Violation at once; after C, a byte that cannot continue CONNECT is an
+/// Unknown Protocol Operation.
+fn auth_first_bytes() -> Session {
+    refused_each(
+        s("auth_first_bytes").args(USER_PASS),
+        &[&[0u8; 150], TLS_CLIENT_HELLO, b"X", b"\r\n", b"CX", b"cOnX"],
+    )
+}
+
+/// Under no_auth_user any op may come first, so a bad first byte is an
+/// Unknown Protocol Operation again.
+fn no_auth_user_first_bytes() -> Session {
+    refused_each(
+        s("no_auth_user_first_bytes").config(&format!("{ACCOUNTS}no_auth_user: b\n")),
+        &[&[0u8; 150], TLS_CLIENT_HELLO, b"M"],
+    )
+}
+
+/// A route listener on a random port.
+const CLUSTER: &str = "cluster {\n  name: diff\n  listen: \"127.0.0.1:-1\"\n}\n";
+
+/// A route's CONNECT for the `diff` cluster.
+const ROUTE_CONNECT: &str = "CONNECT {\"echo\":false,\"verbose\":false,\"pedantic\":false,\"tls_required\":false,\"name\":\"peer\",\"cluster\":\"diff\",\"headers\":true}\r\n";
+
+/// The route port: before CONNECT a first byte other than C is an
+/// Authorization Violation; after it, bytes no route op begins with (M is
+/// one; R, L and A are not) are an Unknown Protocol Operation.
+fn route_port_first_bytes() -> Session {
+    let mut session = s("route_port_first_bytes").config(CLUSTER);
+    let inputs: [Vec<u8>; 6] = [
+        vec![0u8; 150],
+        TLS_CLIENT_HELLO.to_vec(),
+        b"CX".to_vec(),
+        format!("{ROUTE_CONNECT}\x00").into_bytes(),
+        format!("{ROUTE_CONNECT}MX").into_bytes(),
+        format!("{ROUTE_CONNECT}RX").into_bytes(),
+    ];
+    for (c, input) in inputs.iter().enumerate() {
+        session = session.open_route(c).send(c, input).eof(c, CLOSE);
+    }
+    session
+}
+
 // ---------------------------------------------------------------- auth
 
 const USER_PASS: &[&str] = &["--user", "u1", "--pass", "p1"];
@@ -1415,6 +1583,16 @@ sessions! {
     non_pedantic_publish_subject,
     unknown_op,
     empty_line,
+    first_bytes_nul,
+    first_bytes_tls_client_hello,
+    first_bytes_no_op_begins_with,
+    op_name_refused_at_the_byte,
+    op_name_prefixes_wait,
+    ping_long_trailing_junk,
+    glued_argument_over_control_line,
+    auth_first_bytes,
+    no_auth_user_first_bytes,
+    route_port_first_bytes,
     client_sends_msg,
     client_sends_hmsg,
     client_sends_rs_plus,

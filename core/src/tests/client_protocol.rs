@@ -215,6 +215,35 @@ fn c18_unknown_and_server_only_ops() {
     }
 }
 
+/// B8: bytes no op begins with (NUL, a TLS ClientHello, an HTTP request
+/// line) are refused at the first byte, with no newline and no wait for
+/// the ping timer, as nats-server does.
+#[test]
+fn c18_first_bytes_refused_without_a_newline() {
+    let hello: &[u8] = b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03";
+    for input in [&[0u8; 150][..], hello, b"GET / HTTP/1.1", b"X", b"PUX"] {
+        let mut h = Harness::default_server();
+        let c = h.client();
+        h.send_bytes(c, input);
+        assert_eq!(
+            h.take(c),
+            "-ERR 'Unknown Protocol Operation'\r\n",
+            "{input:?}"
+        );
+        assert!(h.is_closed(c), "{input:?}");
+        let mut h = auth_server(ClientAuth::Token("s3cret".into()));
+        let c = h.client();
+        h.send_bytes(c, input);
+        assert_eq!(h.take(c), "-ERR 'Authorization Violation'\r\n", "{input:?}");
+        assert!(h.is_closed(c), "{input:?}");
+    }
+    let mut h = auth_server(ClientAuth::Token("s3cret".into()));
+    let c = h.client();
+    h.send(c, "CONNEX");
+    assert_eq!(h.take(c), "-ERR 'Unknown Protocol Operation'\r\n");
+    assert!(h.is_closed(c));
+}
+
 #[test]
 fn c19_payload_longer_than_declared() {
     let mut h = Harness::default_server();
