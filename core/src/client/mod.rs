@@ -143,7 +143,7 @@ impl Server {
         };
         let Some(opts) = cl.opts.overlay(json) else {
             tracing::debug!("cid:{} - malformed CONNECT, closing", c.cid);
-            self.close(conn, CloseReason::ParseError, true, true, now);
+            self.close(conn, CloseReason::ProtocolViolation, true, true, now);
             return;
         };
         cl.opts = opts;
