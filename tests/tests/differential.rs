@@ -384,6 +384,97 @@ fn wildcards() -> Session {
         .sync(p)
 }
 
+/// Subscribes connection `c` to `subs` (sid = position + 1).
+fn subscribe_all(x: Session, c: usize, subs: &[&str]) -> Session {
+    let ops: String = subs
+        .iter()
+        .enumerate()
+        .map(|(i, sub)| format!("SUB {sub} {}\r\n", i + 1))
+        .collect();
+    x.open(c).send(c, format!("{C_QUIET}{ops}")).sync(c)
+}
+
+/// One connection, several matching subscriptions: nats-server delivers
+/// in its sublist's order (`>` first, then the `*` subtree, then the
+/// literal's; at the last token the literal before `*`), not sid order.
+fn delivery_order_one_connection() -> Session {
+    subscribe_all(
+        s("delivery_order_one_connection"),
+        0,
+        &["a.*", "a.>", ">", "*.b"],
+    )
+    .open(1)
+    .send(
+        1,
+        format!("{C_QUIET}PUB a.b 2\r\nab\r\nPUB a.b.c 0\r\n\r\n"),
+    )
+    .sync(1)
+}
+
+/// The walk over three levels, every kind of token at each.
+fn delivery_order_three_levels() -> Session {
+    let subs = [
+        "a.b.c", "a.*.c", "*.b.c", "*.*.c", "a.b.*", "a.*.*", "*.b.*", "*.*.*", "a.b.>", "a.>",
+        "*.>", ">", "*.b.>",
+    ];
+    subscribe_all(s("delivery_order_three_levels"), 0, &subs)
+        .open(1)
+        .send(
+            1,
+            format!("{C_QUIET}PUB a.b.c 0\r\n\r\nPUB x.b.y 0\r\n\r\n"),
+        )
+        .sync(1)
+}
+
+/// Plain subscriptions first, then each queue group (one member each
+/// here) in the order the walk meets it.
+fn delivery_order_queue_groups() -> Session {
+    subscribe_all(
+        s("delivery_order_queue_groups"),
+        0,
+        &["a.b q1", "a.* q2", "> q3", "a.b"],
+    )
+    .open(1)
+    .send(1, format!("{C_QUIET}PUB a.b 0\r\n\r\n"))
+    .sync(1)
+}
+
+/// Each connection gets its own subscriptions in the walk's order.
+fn delivery_order_two_connections() -> Session {
+    let x = subscribe_all(
+        s("delivery_order_two_connections"),
+        0,
+        &["a.>", "*.*", "a.b"],
+    );
+    subscribe_all(x, 1, &[">", "a.*", "*.b"])
+        .open(2)
+        .send(2, format!("{C_QUIET}PUB a.b 0\r\n\r\n"))
+        .sync(2)
+}
+
+/// nats-server caches a subject's matches and appends a later
+/// subscription to them: it comes last until a removal of a matching
+/// subscription drops the cached entry (an unrelated one does not).
+fn delivery_order_after_a_cached_match() -> Session {
+    subscribe_all(s("delivery_order_after_a_cached_match"), 0, &["a.*"])
+        .open(1)
+        .send(1, format!("{C_QUIET}PUB a.b 1\r\n1\r\n"))
+        .sync(1)
+        .sync(0)
+        .send(
+            0,
+            "SUB > 2\r\nSUB *.b 3\r\nSUB a.b 4\r\nSUB x.y 5\r\nUNSUB 5\r\n",
+        )
+        .sync(0)
+        .send(1, "PUB a.b 1\r\n2\r\n")
+        .sync(1)
+        .sync(0)
+        .send(0, "UNSUB 4\r\n")
+        .sync(0)
+        .send(1, "PUB a.b 1\r\n3\r\n")
+        .sync(1)
+}
+
 /// 2.4: a wildcard publish subject (not pedantic) is delivered literally.
 fn wildcard_publish_subject_literal() -> Session {
     s("wildcard_publish_subject_literal")
@@ -1543,6 +1634,11 @@ sessions! {
     echo_false,
     wildcards,
     wildcard_publish_subject_literal,
+    delivery_order_one_connection,
+    delivery_order_three_levels,
+    delivery_order_queue_groups,
+    delivery_order_two_connections,
+    delivery_order_after_a_cached_match,
     fanout_across_connections,
     queue_group_with_plain_sub,
     queue_single_member_groups,

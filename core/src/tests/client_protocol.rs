@@ -396,6 +396,32 @@ fn c30_wildcards() {
     assert_eq!(out.matches("MSG").count(), 2);
 }
 
+/// Check 30 again, for the order: one connection with several matching
+/// subscriptions gets the message in nats-server's sublist order, and a
+/// subscription added after the subject was matched comes last until a
+/// removal makes the server walk its index again.
+#[test]
+fn c30_one_connection_gets_nats_servers_order() {
+    let sids = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("MSG "))
+            .map(|l| l.split(' ').nth(2).unwrap_or_default().to_string())
+            .collect()
+    };
+    let mut h = Harness::default_server();
+    let c = h.connected(QUIET);
+    h.send(c, "SUB a.* 1\r\nSUB a.> 2\r\nSUB > 3\r\nSUB *.b 4\r\n");
+    h.send(c, "PUB a.b 0\r\n\r\n");
+    assert_eq!(sids(&h.take(c)), ["3", "4", "2", "1"]);
+    h.send(
+        c,
+        "SUB a.b 5\r\nSUB a.b g 6\r\nSUB > h 7\r\nPUB a.b 0\r\n\r\n",
+    );
+    assert_eq!(sids(&h.take(c)), ["3", "4", "2", "1", "5", "6", "7"]);
+    h.send(c, "UNSUB 5\r\nPUB a.b 0\r\n\r\n");
+    assert_eq!(sids(&h.take(c)), ["3", "4", "2", "1", "7", "6"]);
+}
+
 #[test]
 fn c60_protocol_zero_and_split_pub() {
     let mut h = Harness::default_server();
