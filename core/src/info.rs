@@ -26,8 +26,13 @@ pub struct ServerInfo {
     pub port: u16,
     /// Whether headers are supported.
     pub headers: bool,
-    /// Whether clients must authenticate.
+    /// Whether any client authentication is configured (nats-server's
+    /// `auth_required`; see `no_auth_user` for the INFO on accept).
     pub auth_required: bool,
+    /// Whether `no_auth_user` is set: a client may then go without
+    /// credentials, and the INFO sent on accept leaves `auth_required`
+    /// out (every later INFO has it, as nats-server's do).
+    pub no_auth_user: bool,
     /// Effective max payload.
     pub max_payload: usize,
     /// Cluster client URLs (empty until a route registers).
@@ -56,9 +61,16 @@ pub struct ClientInfoExtra<'a> {
     pub remote_account: Option<&'a str>,
     /// Lame-duck mode notice.
     pub ldm: bool,
+    /// The INFO sent on accept.
+    pub on_accept: bool,
 }
 
 impl ServerInfo {
+    /// Whether a client must send CONNECT (with credentials) first.
+    pub fn clients_must_authenticate(&self) -> bool {
+        self.auth_required && !self.no_auth_user
+    }
+
     /// Writes `INFO {...} \r\n` (with nats-server's space before CRLF) to `out`.
     pub fn write_client_info(&self, extra: &ClientInfoExtra<'_>, out: &mut String) {
         out.push_str("INFO {");
@@ -71,7 +83,7 @@ impl ServerInfo {
         push_str_field(out, "host", &self.host, false);
         let _ = write!(out, ",\"port\":{}", self.port);
         let _ = write!(out, ",\"headers\":{}", self.headers);
-        if self.auth_required {
+        if self.auth_required && !(extra.on_accept && self.no_auth_user) {
             out.push_str(",\"auth_required\":true");
         }
         let _ = write!(out, ",\"max_payload\":{}", self.max_payload);
@@ -325,6 +337,7 @@ mod tests {
             port: 4222,
             headers: true,
             auth_required: false,
+            no_auth_user: false,
             max_payload: 1024,
             connect_urls: vec![],
             cluster: String::new(),

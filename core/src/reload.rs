@@ -29,7 +29,8 @@ impl Server {
             .unwrap_or_default();
         self.info.max_payload = new.max_payload;
         self.authenticator = new.authenticator();
-        self.info.auth_required = self.authenticator.required() && new.no_auth_user.is_none();
+        self.info.auth_required = self.authenticator.required();
+        self.info.no_auth_user = new.no_auth_user.is_some();
         self.options = new;
         self.reload_cluster(&old_routes, now);
         Ok(lines)

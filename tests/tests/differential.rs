@@ -1151,6 +1151,23 @@ fn no_auth_user_telnet() -> Session {
         .sync(0)
 }
 
+/// Check 37: under no_auth_user the INFO after the first PONG says
+/// `auth_required` (only the INFO on accept leaves it out), with or
+/// without credentials.
+fn no_auth_user_connect_info() -> Session {
+    s("no_auth_user_connect_info")
+        .config(&format!("{ACCOUNTS}no_auth_user: b\n"))
+        .open(0)
+        .send(0, format!("{C_PROTO1}PING\r\n"))
+        .sync(0)
+        .open(1)
+        .send(
+            1,
+            "CONNECT {\"verbose\":false,\"protocol\":1,\"user\":\"a\",\"pass\":\"a\"}\r\nPING\r\n",
+        )
+        .sync(1)
+}
+
 /// Check 37: under no_auth_user a silent client still times out, and one
 /// that started with an op (telnet style) does not. The auth timeout is
 /// half a second so that the silent client is gone well before the first
@@ -1673,6 +1690,7 @@ sessions! {
     reserved_reply_prefix,
     no_auth_user_telnet,
     no_auth_user_timeouts,
+    no_auth_user_connect_info,
     invalid_sub_subjects,
     invalid_sub_subject_verbose,
     pedantic_invalid_publish_subject,

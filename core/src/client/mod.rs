@@ -55,6 +55,7 @@ impl Server {
                 client_id: cid,
                 client_ip: &ip,
                 nonce: (!nonce.is_empty()).then_some(nonce),
+                on_accept: true,
                 ..Default::default()
             },
             &mut self.scratch,
