@@ -15,8 +15,6 @@ use serde_json::Value;
 
 /// Keys only nats-server prints, each with why canopy does not (yet).
 const REFERENCE_ONLY: &[(&str, &str)] = &[
-    ("feature_flags", "JetStream feature flags: no JetStream"),
-    ("disk_io_wait_stats", "JetStream storage: no JetStream"),
     (
         "system_account",
         "no system account until the accounts issue",
@@ -242,6 +240,43 @@ fn endpoints_agree_with_nats_server() {
         }
         if x != y {
             diffs.push(format!("/varz {key}: canopy {x} vs nats-server {y}"));
+        }
+    }
+    // Always there, with JetStream's values when it is off.
+    for key in ["feature_flags", "disk_io_wait_stats"] {
+        if va[key] != vb[key] {
+            diffs.push(format!(
+                "/varz {key}: canopy {} vs nats-server {}",
+                va[key], vb[key]
+            ));
+        }
+    }
+    let order = |v: &str| -> Vec<String> {
+        // Top-level keys in the order printed (2-space indent).
+        v.lines()
+            .filter(|l| l.starts_with("  \""))
+            .map(|l| l.trim().split('"').nth(1).unwrap_or_default().to_string())
+            .collect()
+    };
+    let (ka, kb) = (
+        order(&get(&ours, "/varz").1),
+        order(&get(&theirs, "/varz").1),
+    );
+    for key in ["feature_flags", "disk_io_wait_stats"] {
+        let before = |k: &[String]| {
+            k.iter()
+                .position(|x| x == key)
+                .and_then(|i| k.get(i.checked_sub(1)?).cloned())
+        };
+        let after = |k: &[String]| {
+            k.iter()
+                .position(|x| x == key)
+                .and_then(|i| k.get(i + 1).cloned())
+        };
+        if (before(&ka), after(&ka)) != (before(&kb), after(&kb)) {
+            diffs.push(format!(
+                "/varz {key} placed differently: canopy {ka:?} vs nats-server {kb:?}"
+            ));
         }
     }
     // nats-server counts its internal system subscriptions too: compare
