@@ -176,6 +176,61 @@ fn malformed_connect_json() -> Session {
         .eof(0, CLOSE)
 }
 
+/// A CONNECT whose unknown key `x` holds arrays nested so that the whole
+/// JSON is `depth` levels deep, with `"verbose":false` after it.
+fn nested_connect(depth: usize) -> String {
+    let inner = depth - 1;
+    format!(
+        "CONNECT {{\"x\":{}{},\"verbose\":false}}\r\n",
+        "[".repeat(inner),
+        "]".repeat(inner)
+    )
+}
+
+/// B9: valid JSON nested 2,000 deep (all a default control line holds) is
+/// taken: PONG, no +OK.
+fn connect_nested_2000_deep() -> Session {
+    s("connect_nested_2000_deep")
+        .open(0)
+        .send(0, nested_connect(2_000))
+        .sync(0)
+}
+
+/// B9: nats-server's decoder takes 10,000 levels and refuses 10,001 (a
+/// silent close, like any CONNECT it cannot decode); 100,000 too. The
+/// control line is raised so the JSON gets to the decoder.
+fn connect_nesting_limit() -> Session {
+    let mut x = s("connect_nesting_limit").config("max_control_line: 4MB\n");
+    for (c, depth) in [10_000, 10_001, 100_000].into_iter().enumerate() {
+        x = x.open(c).send(c, nested_connect(depth)).sync(c);
+    }
+    x
+}
+
+/// CONNECT JSON as nats-server's Go decoder reads it: keys in any case,
+/// `null` leaves a field alone (also `CONNECT null`), the last repeated
+/// key wins, an empty `account` and a false `new_account` are none, bad
+/// UTF-8 and lone surrogates in strings are repaired; a wrong type closes.
+fn connect_json_as_go_reads_it() -> Session {
+    let connects: [&[u8]; 10] = [
+        b"CONNECT {\"VERBOSE\":false,\"Protocol\":1}\r\n",
+        b"CONNECT {\"verbose\":null}\r\n",
+        b"CONNECT null\r\n",
+        b"CONNECT {\"verbose\":true,\"verbose\":false}\r\n",
+        b"CONNECT {\"verbose\":false,\"account\":\"\",\"new_account\":false}\r\n",
+        b"CONNECT {\"verbose\":false,\"name\":\"a\xffb\"}\r\n",
+        b"CONNECT {\"verbose\":false,\"name\":\"\\ud800\"}\r\n",
+        b"CONNECT {\"verbose\":false,\"protocol\":null,\"echo\":null}\r\n",
+        b"CONNECT {\"verbose\":\"false\"}\r\n",
+        b"CONNECT {\"verbose\":false,\"new_account\":true}\r\n",
+    ];
+    let mut x = s("connect_json_as_go_reads_it");
+    for (c, connect) in connects.iter().enumerate() {
+        x = x.open(c).send(c, connect).sync(c);
+    }
+    x
+}
+
 /// Check 2 + 2.6: verbose acknowledges CONNECT, SUB, UNSUB (even unknown), PUB, not PING.
 fn verbose_acks() -> Session {
     s("verbose_acks")
@@ -1635,6 +1690,9 @@ sessions! {
     invalid_client_protocol,
     connect_account_field,
     malformed_connect_json,
+    connect_nested_2000_deep,
+    connect_nesting_limit,
+    connect_json_as_go_reads_it,
     verbose_acks,
     pub_reply_and_zero_payload,
     hpub_to_headers_subscriber,

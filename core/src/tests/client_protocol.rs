@@ -195,6 +195,30 @@ fn c17_malformed_connect_closes_silently() {
     assert!(h.is_closed(c));
 }
 
+/// B9: deep CONNECT JSON through the engine, with a control line long
+/// enough to carry it: 10,000 levels are taken (nats-server's decoder
+/// limit), 10,001 and 100,000 close silently, and nothing overflows.
+#[test]
+fn c17_deeply_nested_connect() {
+    let mut h = Harness::new(Options {
+        max_control_line: 4 << 20,
+        ..Options::default()
+    });
+    for (depth, taken) in [(10_000, true), (10_001, false), (100_000, false)] {
+        let inner = depth - 1;
+        let connect = format!(
+            "CONNECT {{\"x\":{}{},\"verbose\":false}}\r\nPING\r\n",
+            "[".repeat(inner),
+            "]".repeat(inner)
+        );
+        let c = h.client();
+        h.send(c, &connect);
+        let want = if taken { "PONG\r\n" } else { "" };
+        assert_eq!(h.take(c), want, "{depth} levels");
+        assert_eq!(h.is_closed(c), !taken, "{depth} levels");
+    }
+}
+
 #[test]
 fn c18_unknown_and_server_only_ops() {
     for input in [
