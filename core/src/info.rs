@@ -4,7 +4,7 @@
 //! with fields omitted when empty as Go's `omitempty` does, so a byte diff
 //! against the reference stays small.
 
-use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use std::fmt::Write as _;
 
 /// Fields of the INFO line that are the same for every client.
@@ -26,8 +26,13 @@ pub struct ServerInfo {
     pub port: u16,
     /// Whether headers are supported.
     pub headers: bool,
-    /// Whether clients must authenticate.
+    /// Whether any client authentication is configured (nats-server's
+    /// `auth_required`; see `no_auth_user` for the INFO on accept).
     pub auth_required: bool,
+    /// Whether `no_auth_user` is set: a client may then go without
+    /// credentials, and the INFO sent on accept leaves `auth_required`
+    /// out (every later INFO has it, as nats-server's do).
+    pub no_auth_user: bool,
     /// Effective max payload.
     pub max_payload: usize,
     /// Cluster client URLs (empty until a route registers).
@@ -56,9 +61,16 @@ pub struct ClientInfoExtra<'a> {
     pub remote_account: Option<&'a str>,
     /// Lame-duck mode notice.
     pub ldm: bool,
+    /// The INFO sent on accept.
+    pub on_accept: bool,
 }
 
 impl ServerInfo {
+    /// Whether a client must send CONNECT (with credentials) first.
+    pub fn clients_must_authenticate(&self) -> bool {
+        self.auth_required && !self.no_auth_user
+    }
+
     /// Writes `INFO {...} \r\n` (with nats-server's space before CRLF) to `out`.
     pub fn write_client_info(&self, extra: &ClientInfoExtra<'_>, out: &mut String) {
         out.push_str("INFO {");
@@ -71,7 +83,7 @@ impl ServerInfo {
         push_str_field(out, "host", &self.host, false);
         let _ = write!(out, ",\"port\":{}", self.port);
         let _ = write!(out, ",\"headers\":{}", self.headers);
-        if self.auth_required {
+        if self.auth_required && !(extra.on_accept && self.no_auth_user) {
             out.push_str(",\"auth_required\":true");
         }
         let _ = write!(out, ",\"max_payload\":{}", self.max_payload);
@@ -159,9 +171,9 @@ pub fn push_json_string(out: &mut String, s: &str) {
 }
 
 /// The options a client sends in CONNECT. Missing keys take nats-server's
-/// defaults: verbose, pedantic and echo on.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default)]
+/// defaults: verbose, pedantic and echo on. As in nats-server's Go struct,
+/// an empty string or a `false` `new_account` is the same as none.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// `+OK` after every accepted op.
     pub verbose: bool,
@@ -226,65 +238,199 @@ impl Default for ConnectOptions {
     }
 }
 
+/// The deepest nesting nats-server's JSON decoder takes (Go's
+/// `encoding/json` limit): a CONNECT nested deeper is refused.
+pub const MAX_JSON_DEPTH: usize = 10_000;
+
 impl ConnectOptions {
     /// Overlays the CONNECT JSON on `self` (a second CONNECT overlays the
-    /// first, as nats-server does). Returns `None` for malformed JSON.
+    /// first, as nats-server does). Returns `None` where nats-server's Go
+    /// decoder fails: malformed JSON, nesting deeper than
+    /// [`MAX_JSON_DEPTH`], a known key with a value of the wrong type, or
+    /// anything but an object or `null` at the top.
+    ///
+    /// Decoded as Go decodes into nats-server's struct: keys match their
+    /// field case-insensitively (Unicode simple folding), the last of
+    /// repeated keys wins, `null` leaves a field as it was, strings with
+    /// invalid UTF-8 or lone surrogates get U+FFFD, unknown keys are
+    /// skipped whatever their value. Nothing recurses on the input's
+    /// nesting (unknown values are skipped by serde_json's iterative
+    /// skipper), so no input can exhaust the stack.
     pub fn overlay(&self, json: &[u8]) -> Option<ConnectOptions> {
-        let value: serde_json::Value = serde_json::from_slice(json).ok()?;
-        let obj = value.as_object()?;
-        let mut base = serde_json::to_value(SerializableConnect::from(self)).ok()?;
-        let base_obj = base.as_object_mut()?;
-        for (k, v) in obj {
-            base_obj.insert(k.clone(), v.clone());
+        if nesting_exceeds(json, MAX_JSON_DEPTH) {
+            return None;
         }
-        serde_json::from_value(base).ok()
+        let mut next = self.clone();
+        let mut de = serde_json::Deserializer::from_slice(json);
+        Overlay(&mut next).deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        Some(next)
     }
 }
 
-/// Mirror used to re-serialise the current options for overlaying.
-#[derive(serde::Serialize)]
-struct SerializableConnect<'a> {
-    verbose: bool,
-    pedantic: bool,
-    tls_required: bool,
-    auth_token: &'a Option<String>,
-    user: &'a Option<String>,
-    pass: &'a Option<String>,
-    name: &'a Option<String>,
-    lang: &'a Option<String>,
-    version: &'a Option<String>,
-    protocol: i64,
-    echo: bool,
-    sig: &'a Option<String>,
-    jwt: &'a Option<String>,
-    nkey: &'a Option<String>,
-    headers: bool,
-    no_responders: bool,
-    account: &'a Option<String>,
-    new_account: &'a Option<bool>,
+/// Whether `json` nests arrays and objects deeper than `max` (outside
+/// strings; a scan, so that malformed input is harmless).
+fn nesting_exceeds(json: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                (false, _) => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
-impl<'a> From<&'a ConnectOptions> for SerializableConnect<'a> {
-    fn from(c: &'a ConnectOptions) -> Self {
-        SerializableConnect {
-            verbose: c.verbose,
-            pedantic: c.pedantic,
-            tls_required: c.tls_required,
-            auth_token: &c.auth_token,
-            user: &c.user,
-            pass: &c.pass,
-            name: &c.name,
-            lang: &c.lang,
-            version: &c.version,
-            protocol: c.protocol,
-            echo: c.echo,
-            sig: &c.sig,
-            jwt: &c.jwt,
-            nkey: &c.nkey,
-            headers: c.headers,
-            no_responders: c.no_responders,
-            account: &c.account,
-            new_account: &c.new_account,
+/// Decodes one CONNECT object onto the options it holds.
+struct Overlay<'a>(&'a mut ConnectOptions);
+
+impl<'de> DeserializeSeed<'de> for Overlay<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Overlay<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a CONNECT object")
+    }
+
+    /// `CONNECT null`: Go leaves the struct as it was.
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let o = self.0;
+        while let Some(key) = map.next_key::<GoString>()? {
+            match fold(&key.0).as_str() {
+                "verbose" => set(&mut o.verbose, map.next_value()?),
+                "pedantic" => set(&mut o.pedantic, map.next_value()?),
+                "tls_required" => set(&mut o.tls_required, map.next_value()?),
+                "echo" => set(&mut o.echo, map.next_value()?),
+                "headers" => set(&mut o.headers, map.next_value()?),
+                "no_responders" => set(&mut o.no_responders, map.next_value()?),
+                "protocol" => set(&mut o.protocol, map.next_value()?),
+                "new_account" => {
+                    if let Some(b) = map.next_value::<Option<bool>>()? {
+                        o.new_account = b.then_some(true);
+                    }
+                }
+                "auth_token" => set_str(&mut o.auth_token, map.next_value()?),
+                "user" => set_str(&mut o.user, map.next_value()?),
+                "pass" => set_str(&mut o.pass, map.next_value()?),
+                "name" => set_str(&mut o.name, map.next_value()?),
+                "lang" => set_str(&mut o.lang, map.next_value()?),
+                "version" => set_str(&mut o.version, map.next_value()?),
+                "sig" => set_str(&mut o.sig, map.next_value()?),
+                "jwt" => set_str(&mut o.jwt, map.next_value()?),
+                "nkey" => set_str(&mut o.nkey, map.next_value()?),
+                "account" => set_str(&mut o.account, map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A JSON `null` leaves the field alone; a value replaces it.
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
+/// As [`set`], an empty string being no string (Go cannot tell them apart).
+fn set_str(field: &mut Option<String>, value: Option<GoString>) {
+    if let Some(GoString(s)) = value {
+        *field = (!s.is_empty()).then_some(s);
+    }
+}
+
+/// A key as Go's decoder compares it with a field name: ASCII letters in
+/// lower case, and the two non-ASCII letters that fold onto ASCII ones
+/// (`ſ` onto `s`, the Kelvin sign onto `k`).
+fn fold(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            '\u{17f}' => 's',
+            '\u{212a}' => 'k',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// A JSON string decoded as Go decodes it (see [`go_string`]).
+struct GoString(String);
+
+impl<'de> de::Deserialize<'de> for GoString {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_bytes(GoStringVisitor)
+    }
+}
+
+struct GoStringVisitor;
+
+impl Visitor<'_> for GoStringVisitor {
+    type Value = GoString;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<GoString, E> {
+        Ok(GoString(go_string(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<GoString, E> {
+        Ok(GoString(v.to_string()))
+    }
+}
+
+/// The bytes of a JSON string (escapes resolved, as serde_json hands them
+/// over without checking UTF-8) as Go's decoder makes a string of them:
+/// each byte that is not part of valid UTF-8 becomes U+FFFD, and so does
+/// a lone surrogate escape (which arrives as the three bytes of its WTF-8
+/// form).
+fn go_string(mut bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(valid) => {
+                out.push_str(valid);
+                return out;
+            }
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push('\u{fffd}');
+                let surrogate = matches!(rest, [0xed, 0xa0..=0xbf, 0x80..=0xbf, ..]);
+                bytes = &rest[if surrogate { 3 } else { 1 }..];
+            }
         }
     }
 }
@@ -313,6 +459,114 @@ mod tests {
             .is_none());
     }
 
+    /// `{"x":` then `depth - 1` nested arrays: `depth` levels in all.
+    fn nested(depth: usize) -> Vec<u8> {
+        let inner = depth - 1;
+        let mut j = b"{\"x\":".to_vec();
+        j.extend(std::iter::repeat_n(b'[', inner));
+        j.extend(std::iter::repeat_n(b']', inner));
+        j.extend_from_slice(b",\"verbose\":false}");
+        j
+    }
+
+    /// nats-server 2.15.1 takes a CONNECT nested 10,000 levels deep and
+    /// refuses 10,001 (Go's decoder limit); nothing deeper can exhaust
+    /// the stack, on a test thread's small stack too.
+    #[test]
+    fn deep_connect_to_go_limit_and_no_further() {
+        let base = ConnectOptions::default();
+        for depth in [2, 129, 2_000, MAX_JSON_DEPTH] {
+            let c = base.overlay(&nested(depth));
+            assert!(c.is_some_and(|c| !c.verbose), "{depth} levels");
+        }
+        for depth in [MAX_JSON_DEPTH + 1, 100_000, 1_000_000] {
+            assert_eq!(base.overlay(&nested(depth)), None, "{depth} levels");
+        }
+        let mut objects = Vec::new();
+        for _ in 0..MAX_JSON_DEPTH - 1 {
+            objects.extend_from_slice(b"{\"a\":");
+        }
+        objects.push(b'1');
+        objects.extend(std::iter::repeat_n(b'}', MAX_JSON_DEPTH - 1));
+        let mut json = b"{\"x\":".to_vec();
+        json.extend_from_slice(&objects);
+        json.push(b'}');
+        assert!(base.overlay(&json).is_some(), "objects, 10,000 levels");
+        // Brackets in strings do not count; a deep known value is a type
+        // error, not a walk.
+        let s = format!("{{\"name\":\"{}\"}}", "[".repeat(20_000));
+        assert!(base.overlay(s.as_bytes()).is_some());
+        let mut v = b"{\"verbose\":".to_vec();
+        v.extend(std::iter::repeat_n(b'[', 9_000));
+        v.extend(std::iter::repeat_n(b']', 9_000));
+        v.push(b'}');
+        assert_eq!(base.overlay(&v), None);
+        // Malformed, unbalanced and truncated nesting: refused, no panic.
+        for bad in [&b"[[[[["[..], b"]]]]", b"{\"x\":[[[}", br#"{"x":"\"}"#] {
+            assert_eq!(base.overlay(bad), None);
+        }
+    }
+
+    /// Where nats-server's Go decoder and a strict decoder part ways
+    /// (each observed against 2.15.1 on a socket).
+    #[test]
+    fn connect_decodes_as_go_does() {
+        let base = ConnectOptions::default();
+        let o = |json: &str| base.overlay(json.as_bytes());
+        // Keys fold case (and ſ, K), as Go's field matching does.
+        assert!(!o(r#"{"VERBOSE":false}"#).unwrap().verbose);
+        assert!(!o(r#"{"Verbose":false}"#).unwrap().verbose);
+        assert_eq!(o(r#"{"\u017fig":"x"}"#).unwrap().sig.as_deref(), Some("x"));
+        assert_eq!(
+            o(r#"{"n\u212aey":"k"}"#).unwrap().nkey.as_deref(),
+            Some("k")
+        );
+        assert!(!o(r#"{"\u0076erbose":false}"#).unwrap().verbose);
+        // null leaves a field alone; `CONNECT null` changes nothing.
+        assert!(o(r#"{"verbose":null}"#).unwrap().verbose);
+        assert_eq!(o(r#"{"protocol":null}"#).unwrap().protocol, 0);
+        assert_eq!(o("null"), Some(base.clone()));
+        // The last of repeated keys wins.
+        assert!(o(r#"{"verbose":false,"verbose":true}"#).unwrap().verbose);
+        // Go's zero values are no value.
+        assert_eq!(o(r#"{"account":""}"#).unwrap().account, None);
+        assert_eq!(o(r#"{"new_account":false}"#).unwrap().new_account, None);
+        assert_eq!(
+            o(r#"{"new_account":true}"#).unwrap().new_account,
+            Some(true)
+        );
+        assert_eq!(
+            o(r#"{"account":"A"}"#).unwrap().account.as_deref(),
+            Some("A")
+        );
+        // Strings Go repairs rather than refuses.
+        let name = |json: &[u8]| base.overlay(json).unwrap().name.unwrap();
+        assert_eq!(name(br#"{"name":"\ud800x"}"#), "\u{fffd}x");
+        assert_eq!(name(b"{\"name\":\"a\xffb\"}"), "a\u{fffd}b");
+        assert_eq!(name(b"{\"name\":\"\xe2\x82x\"}"), "\u{fffd}\u{fffd}x");
+        assert_eq!(name(br#"{"name":"\ud83d\ude00"}"#), "\u{1f600}");
+        // And what Go refuses too.
+        for bad in [
+            r#""x""#,
+            "[]",
+            "{}{}",
+            r#"{"verbose":false,}"#,
+            r#"{"verbose":"false"}"#,
+            r#"{"verbose":0}"#,
+            r#"{"protocol":1.0}"#,
+            r#"{"protocol":1e0}"#,
+            r#"{"protocol":"1"}"#,
+            r#"{"protocol":99999999999999999999}"#,
+            r#"{"lang":5}"#,
+            r#"{"name":["a"]}"#,
+            r#"{"verbose":false} x"#,
+        ] {
+            assert_eq!(o(bad), None, "{bad}");
+        }
+        assert!(o("{\"verbose\":false}\t ").is_some());
+        assert_eq!(o(r#"{"protocol":-1}"#).unwrap().protocol, -1);
+    }
+
     #[test]
     fn info_has_space_before_crlf_and_fields() {
         let info = ServerInfo {
@@ -325,6 +579,7 @@ mod tests {
             port: 4222,
             headers: true,
             auth_required: false,
+            no_auth_user: false,
             max_payload: 1024,
             connect_urls: vec![],
             cluster: String::new(),

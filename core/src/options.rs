@@ -153,6 +153,9 @@ pub struct Options {
     /// The system account (`system_account`, `$SYS` by default; empty
     /// with `no_system_account`).
     pub system_account: String,
+    /// `feature_flags` from the config file as given, unknown names too
+    /// (`/varz` shows the known ones; a reload may not change them).
+    pub feature_flags: std::collections::BTreeMap<String, bool>,
     /// Whether the server supports headers (`no_header_support` turns it off).
     pub headers: bool,
     /// Monitoring listen host (`http: host:port`, `-m` uses `host`).
@@ -216,6 +219,7 @@ impl Default for Options {
             accounts: Vec::new(),
             imports: Vec::new(),
             system_account: "$SYS".to_string(),
+            feature_flags: Default::default(),
             headers: true,
             http_host: "0.0.0.0".to_string(),
             http_port: 0,

@@ -29,7 +29,8 @@ impl Server {
             .unwrap_or_default();
         self.info.max_payload = new.max_payload;
         self.authenticator = new.authenticator();
-        self.info.auth_required = self.authenticator.required() && new.no_auth_user.is_none();
+        self.info.auth_required = self.authenticator.required();
+        self.info.no_auth_user = new.no_auth_user.is_some();
         self.options = new;
         self.recheck_clients(now);
         self.reload_cluster(&old_routes, now);
@@ -163,7 +164,20 @@ pub fn reload_plan(old: &Options, new: &Options) -> Result<Vec<String>, String> 
             &go_duration(new.lame_duck_grace_period),
         );
     }
+    if old.feature_flags != new.feature_flags {
+        return refuse(
+            "FeatureFlags",
+            &go_bool_map(&old.feature_flags),
+            &go_bool_map(&new.feature_flags),
+        );
+    }
     Ok(lines)
+}
+
+/// A `map[string]bool` as Go's `%v` prints it: `map[a:true b:false]`.
+fn go_bool_map(m: &std::collections::BTreeMap<String, bool>) -> String {
+    let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    format!("map[{}]", items.join(" "))
 }
 
 fn auth_parts(a: &ClientAuth) -> (&str, &str, &str) {
@@ -182,6 +196,21 @@ fn go_seconds(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Observed from nats-server 2.15.1 on SIGHUP.
+    #[test]
+    fn feature_flags_may_not_change() {
+        let mut old = Options::default();
+        old.feature_flags.insert("js_ack_fc_v2".into(), true);
+        old.feature_flags.insert("zzz_unknown".into(), true);
+        let mut new = Options::default();
+        new.feature_flags.insert("js_ack_fc_v2".into(), false);
+        assert_eq!(
+            reload_plan(&old, &new).unwrap_err(),
+            "config reload not supported for FeatureFlags: old=map[js_ack_fc_v2:true zzz_unknown:true], new=map[js_ack_fc_v2:false]"
+        );
+        assert!(reload_plan(&old, &old.clone()).is_ok());
+    }
 
     #[test]
     fn reloadable_changes_log_in_nats_server_order() {

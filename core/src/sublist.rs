@@ -2,10 +2,21 @@
 //!
 //! Each level maps literal tokens to child nodes and has at most one `*`
 //! child and one `>` child, so a match walks only the branches a subject
-//! can reach. Results are sorted (plain subscriptions and queue members by
-//! `seq`, queue groups by name) so delivery order never depends on hashing.
-//! Matches are cached per subject; an insert or remove drops only the
-//! cached subjects its pattern matches.
+//! can reach.
+//!
+//! The order of a result is nats-server's, because it is the order in
+//! which one connection with several matching subscriptions receives the
+//! message. nats-server's sublist walks each level `>` first, then the
+//! subtree under `*`, then the literal's; at the last token the literal's
+//! own subscriptions come before the `*`'s. So for `a.b`, `>` comes
+//! first, then `*.b`, `a.>`, `a.b` and `a.*`. Queue groups are ordered by
+//! where they are first met in that walk, their members in walk order; a
+//! node's own subscriptions in the order they came (nats-server keeps
+//! those in a Go map, in no fixed order). Matches are cached per subject,
+//! and the cache is kept as nats-server keeps it: a new subscription is
+//! appended to every cached result it matches (so it comes last until the
+//! entry is dropped), a removed one drops the cached subjects its pattern
+//! matches. No order depends on hashing.
 
 use crate::ids::ConnId;
 use crate::subject;
@@ -38,22 +49,41 @@ pub struct Subscription {
     pub weight: std::sync::atomic::AtomicU32,
 }
 
-/// The subscriptions matching one subject, sorted by `seq`.
-#[derive(Debug, Default)]
+/// The subscriptions matching one subject, in nats-server's order (see
+/// the module documentation).
+#[derive(Clone, Debug, Default)]
 pub struct Matches {
     /// Plain subscriptions.
     pub plain: Vec<Arc<Subscription>>,
-    /// Queue groups, sorted by name.
+    /// Queue groups, in the order they were first met.
     pub queues: Vec<QueueGroup>,
 }
 
 /// The members of one queue group that match a subject.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct QueueGroup {
     /// Group name.
     pub name: Bytes,
-    /// Members sorted by `seq`.
+    /// Members, in match order.
     pub members: Vec<Arc<Subscription>>,
+}
+
+impl Matches {
+    /// Adds `sub` at the end: a plain subscription after the others, a
+    /// queue member after its group's (a new group after the others).
+    fn push(&mut self, sub: Arc<Subscription>) {
+        let Some(name) = sub.queue.clone() else {
+            self.plain.push(sub);
+            return;
+        };
+        match self.queues.iter_mut().find(|g| g.name == name) {
+            Some(group) => group.members.push(sub),
+            None => self.queues.push(QueueGroup {
+                name,
+                members: vec![sub],
+            }),
+        }
+    }
 }
 
 type Map<K, V> = HashMap<K, V, ahash::RandomState>;
@@ -143,6 +173,7 @@ impl Sublist {
     /// Adds a subscription (its subject must be valid).
     pub fn insert(&mut self, sub: Arc<Subscription>) {
         let pattern = sub.subject.clone();
+        let added = sub.clone();
         let mut level = &mut self.root;
         let mut tokens = subject::tokens(&pattern).peekable();
         loop {
@@ -171,7 +202,7 @@ impl Sublist {
                 .next
                 .get_or_insert_with(|| Box::new(Level::new(hasher)));
         }
-        self.invalidate(&pattern);
+        self.add_to_cache(&pattern, &added);
     }
 
     /// Removes a subscription by `seq`; returns whether it was present.
@@ -206,20 +237,23 @@ impl Sublist {
         let mut plain = Vec::new();
         let mut queued = Vec::new();
         collect(&self.root, &tokens, &mut plain, &mut queued);
-        plain.sort_unstable_by_key(|s| s.seq);
-        let mut groups: BTreeMap<Bytes, Vec<Arc<Subscription>>> = BTreeMap::new();
+        // Groups in the order first met; a name's slot found by a map
+        // (nats-server searches its list), so many groups stay cheap.
+        let mut slots: BTreeMap<Bytes, usize> = BTreeMap::new();
+        let mut queues: Vec<QueueGroup> = Vec::new();
         for s in queued {
-            if let Some(q) = &s.queue {
-                groups.entry(q.clone()).or_default().push(s);
-            }
+            let Some(name) = s.queue.clone() else {
+                continue;
+            };
+            let slot = *slots.entry(name.clone()).or_insert_with(|| {
+                queues.push(QueueGroup {
+                    name,
+                    members: Vec::new(),
+                });
+                queues.len() - 1
+            });
+            queues[slot].members.push(s);
         }
-        let queues = groups
-            .into_iter()
-            .map(|(name, mut members)| {
-                members.sort_unstable_by_key(|s| s.seq);
-                QueueGroup { name, members }
-            })
-            .collect();
         let result = Arc::new(Matches { plain, queues });
         let fanout = (result.plain.len() + result.queues.len()) as u64;
         self.counters.total_fanout += fanout;
@@ -252,6 +286,18 @@ impl Sublist {
         self.counters
     }
 
+    /// Appends a new subscription to the cached results of the subjects
+    /// its `pattern` matches, as nats-server does (rather than dropping
+    /// them): it comes last there, wherever the walk would put it.
+    fn add_to_cache(&mut self, pattern: &[u8], sub: &Arc<Subscription>) {
+        // Each entry changes on its own: the map's order reaches nothing.
+        for (subject, result) in self.cache.iter_mut() {
+            if subject::matches(pattern, subject) {
+                Arc::make_mut(result).push(sub.clone());
+            }
+        }
+    }
+
     /// Drops the cached subjects `pattern` matches (their results change).
     fn invalidate(&mut self, pattern: &[u8]) {
         self.cache
@@ -260,7 +306,9 @@ impl Sublist {
 }
 
 /// Walks `tokens` through `level`, gathering every subscription whose
-/// pattern matches.
+/// pattern matches, in nats-server's order: `>` first; then, before the
+/// last token, everything under `*` and then under the literal; at the
+/// last token the literal's subscriptions and then the `*`'s.
 fn collect(
     level: &Level,
     tokens: &[&[u8]],
@@ -270,19 +318,24 @@ fn collect(
     let Some((first, rest)) = tokens.split_first() else {
         return;
     };
+    let mut add = |node: &Node| {
+        plain.extend(node.plain.iter().cloned());
+        queued.extend(node.queued.iter().cloned());
+    };
     // `>` matches one or more remaining tokens.
     if let Some(full) = &level.full {
-        plain.extend(full.plain.iter().cloned());
-        queued.extend(full.queued.iter().cloned());
+        add(full);
     }
-    for node in [level.literal.get(*first), level.star.as_deref()]
-        .into_iter()
-        .flatten()
-    {
-        if rest.is_empty() {
-            plain.extend(node.plain.iter().cloned());
-            queued.extend(node.queued.iter().cloned());
-        } else if let Some(next) = &node.next {
+    let literal = level.literal.get(*first);
+    let star = level.star.as_deref();
+    if rest.is_empty() {
+        for node in [literal, star].into_iter().flatten() {
+            add(node);
+        }
+        return;
+    }
+    for node in [star, literal].into_iter().flatten() {
+        if let Some(next) = &node.next {
             collect(next, rest, plain, queued);
         }
     }
@@ -389,11 +442,13 @@ mod tests {
         l.insert(sub(5, "a.b", Some("q")));
         l.insert(sub(6, "*.b", Some("q")));
         l.insert(sub(7, "a.b", Some("p")));
+        // nats-server's order (module documentation): `>`, then `a.>`,
+        // then `a.b`, then `a.*`; groups as first met (`*.b` before `a.b`).
         assert_eq!(
             seqs(&l.matches(b"a.b")),
             (
-                vec![1, 2, 3, 4],
-                vec![("p".into(), vec![7]), ("q".into(), vec![5, 6])]
+                vec![4, 3, 1, 2],
+                vec![("q".into(), vec![6, 5]), ("p".into(), vec![7])]
             )
         );
         assert_eq!(
@@ -401,9 +456,88 @@ mod tests {
             vec![4],
             "a.> needs a token after a"
         );
-        assert_eq!(seqs(&l.matches(b"a.b.c")).0, vec![3, 4]);
+        assert_eq!(seqs(&l.matches(b"a.b.c")).0, vec![4, 3]);
         assert_eq!(seqs(&l.matches(b"a..b")).0, Vec::<u64>::new());
         assert_eq!(l.count(), 7);
+    }
+
+    fn subscribed(patterns: &[(&str, Option<&str>)]) -> Sublist {
+        let mut l = Sublist::new(13);
+        for (i, (p, q)) in patterns.iter().enumerate() {
+            l.insert(sub(i as u64 + 1, p, *q));
+        }
+        l
+    }
+
+    /// The orders nats-server 2.15.1 delivered in, to one connection
+    /// subscribed in sid order (sid = seq here), observed on a socket.
+    #[test]
+    fn match_order_is_nats_servers() {
+        let mut l = subscribed(&[("a.*", None), ("a.>", None), (">", None), ("*.b", None)]);
+        assert_eq!(seqs(&l.matches(b"a.b")).0, vec![3, 4, 2, 1]);
+        let mut l = subscribed(&[
+            ("a.*", None),
+            ("a.>", None),
+            (">", None),
+            ("*.b", None),
+            ("a.b", None),
+        ]);
+        assert_eq!(seqs(&l.matches(b"a.b")).0, vec![3, 4, 2, 5, 1]);
+        let mut l = subscribed(&[
+            ("a.b.c", None),
+            ("a.*.c", None),
+            ("*.b.c", None),
+            ("*.*.c", None),
+            ("a.b.*", None),
+            ("a.*.*", None),
+            ("*.b.*", None),
+            ("*.*.*", None),
+            ("a.b.>", None),
+            ("a.>", None),
+            ("*.>", None),
+            (">", None),
+            ("*.b.>", None),
+        ]);
+        assert_eq!(
+            seqs(&l.matches(b"a.b.c")).0,
+            vec![12, 11, 4, 8, 13, 3, 7, 10, 2, 6, 9, 1, 5]
+        );
+        // Plain first (the engine's fan-out), then groups as first met.
+        let mut l = subscribed(&[
+            ("a.b", Some("q1")),
+            ("a.*", Some("q2")),
+            (">", Some("q3")),
+            ("a.b", None),
+        ]);
+        let (plain, groups) = seqs(&l.matches(b"a.b"));
+        assert_eq!(plain, vec![4]);
+        let names: Vec<String> = groups.into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["q3", "q1", "q2"]);
+    }
+
+    /// nats-server appends a new subscription to a cached result, and a
+    /// removal drops the cached subjects its pattern matches.
+    #[test]
+    fn a_cached_result_gets_new_subscriptions_last() {
+        let mut l = subscribed(&[("a.*", None)]);
+        assert_eq!(seqs(&l.matches(b"a.b")).0, vec![1]);
+        l.insert(sub(2, ">", None));
+        l.insert(sub(3, "*.b", None));
+        l.insert(sub(4, "a.b", None));
+        assert_eq!(seqs(&l.matches(b"a.b")).0, vec![1, 2, 3, 4]);
+        assert_eq!(seqs(&l.matches(b"x.b")).0, vec![2, 3], "not cached before");
+        l.insert(sub(9, "x.y", None));
+        assert!(l.remove(&sub(9, "x.y", None)));
+        assert_eq!(seqs(&l.matches(b"a.b")).0, vec![1, 2, 3, 4], "unrelated");
+        assert!(l.remove(&sub(4, "a.b", None)));
+        assert_eq!(seqs(&l.matches(b"a.b")).0, vec![2, 3, 1], "walked again");
+        l.insert(sub(5, "a.b", Some("g")));
+        l.insert(sub(6, ">", Some("g")));
+        l.insert(sub(7, ">", Some("h")));
+        assert_eq!(
+            seqs(&l.matches(b"a.b")).1,
+            vec![("g".into(), vec![5, 6]), ("h".into(), vec![7])]
+        );
     }
 
     #[test]
@@ -460,32 +594,88 @@ mod tests {
         }
         assert!(l.cache_len() < CACHE_MAX, "cleared once full");
         l.insert(sub(2, "s.3", None));
-        assert_eq!(seqs(&l.matches(b"s.3")).0, vec![1, 2]);
+        // Not cached since the clear: walked, the literal before `*`.
+        assert_eq!(seqs(&l.matches(b"s.3")).0, vec![2, 1]);
         assert_eq!(seqs(&l.matches(b"s.4")).0, vec![1]);
     }
 
-    /// The old full scan, as the reference model.
-    fn naive(
-        subs: &BTreeMap<u64, Arc<Subscription>>,
-        subject: &str,
-    ) -> (Vec<u64>, Vec<(String, Vec<u64>)>) {
-        if subject.split('.').any(str::is_empty) {
-            return (vec![], vec![]);
+    type Result = (Vec<u64>, Vec<(String, Vec<u64>)>);
+
+    /// The reference model: a full scan sorted by nats-server's walk
+    /// (a sort key per token), and a cache kept as nats-server keeps it.
+    #[derive(Default)]
+    struct Model {
+        subs: BTreeMap<u64, Arc<Subscription>>,
+        cache: BTreeMap<String, Result>,
+    }
+
+    impl Model {
+        /// Per token of `pattern`: `>` 0; `*` 1 and a literal 2 before
+        /// the subject's last token, the other way round at it.
+        fn walk_key(pattern: &[u8], last: usize) -> Vec<u8> {
+            subject::tokens(pattern)
+                .enumerate()
+                .map(|(i, t)| match t {
+                    b">" => 0,
+                    b"*" if i == last => 2,
+                    b"*" => 1,
+                    _ if i == last => 1,
+                    _ => 2,
+                })
+                .collect()
         }
-        let mut plain = vec![];
-        let mut groups: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-        for s in subs.values() {
-            if subject::matches(&s.subject, subject.as_bytes()) {
-                match &s.queue {
-                    None => plain.push(s.seq),
-                    Some(q) => groups
-                        .entry(String::from_utf8_lossy(q).into_owned())
-                        .or_default()
-                        .push(s.seq),
+
+        fn walk(&self, subject: &str) -> Result {
+            let last = subject.split('.').count() - 1;
+            let mut found: Vec<&Arc<Subscription>> = self
+                .subs
+                .values()
+                .filter(|s| subject::matches(&s.subject, subject.as_bytes()))
+                .collect();
+            found.sort_by_key(|s| (Self::walk_key(&s.subject, last), s.seq));
+            let mut plain = vec![];
+            let mut groups: Vec<(String, Vec<u64>)> = vec![];
+            for s in found {
+                push(&mut plain, &mut groups, s);
+            }
+            (plain, groups)
+        }
+
+        fn insert(&mut self, s: Arc<Subscription>) {
+            for (subject, (plain, groups)) in self.cache.iter_mut() {
+                if subject::matches(&s.subject, subject.as_bytes()) {
+                    push(plain, groups, &s);
                 }
             }
+            self.subs.insert(s.seq, s);
         }
-        (plain, groups.into_iter().collect())
+
+        fn remove(&mut self, s: &Subscription) {
+            self.subs.remove(&s.seq);
+            self.cache
+                .retain(|subject, _| !subject::matches(&s.subject, subject.as_bytes()));
+        }
+
+        fn matches(&mut self, subject: &str) -> Result {
+            if let Some(r) = self.cache.get(subject) {
+                return r.clone();
+            }
+            let r = self.walk(subject);
+            self.cache.insert(subject.to_string(), r.clone());
+            r
+        }
+    }
+
+    fn push(plain: &mut Vec<u64>, groups: &mut Vec<(String, Vec<u64>)>, s: &Subscription) {
+        let Some(q) = &s.queue else {
+            plain.push(s.seq);
+            return;
+        };
+        let q = String::from_utf8_lossy(q).into_owned();
+        match groups.iter_mut().find(|(n, _)| *n == q) {
+            Some((_, members)) => members.push(s.seq),
+            None => groups.push((q, vec![s.seq])),
+        }
     }
 
     #[derive(Debug, Clone)]
@@ -524,28 +714,28 @@ mod tests {
         #[test]
         fn trie_agrees_with_a_full_scan(ops in prop::collection::vec(op(), 1..60)) {
             let mut trie = Sublist::new(11);
-            let mut model: BTreeMap<u64, Arc<Subscription>> = BTreeMap::new();
+            let mut model = Model::default();
             let mut seq = 0;
             for op in ops {
                 match op {
                     Op::Insert(p, q) => {
                         seq += 1;
                         let s = sub(seq, &p.join("."), q);
-                        model.insert(seq, s.clone());
+                        model.insert(s.clone());
                         trie.insert(s);
                     }
                     Op::Remove(i) => {
-                        if let Some(s) = model.values().nth(i % model.len().max(1)).cloned() {
-                            model.remove(&s.seq);
+                        if let Some(s) = model.subs.values().nth(i % model.subs.len().max(1)).cloned() {
+                            model.remove(&s);
                             prop_assert!(trie.remove(&s));
                         }
                     }
                     Op::Match(t) => {
                         let subject = t.join(".");
-                        prop_assert_eq!(seqs(&trie.matches(subject.as_bytes())), naive(&model, &subject));
+                        prop_assert_eq!(seqs(&trie.matches(subject.as_bytes())), model.matches(&subject));
                     }
                 }
-                prop_assert_eq!(trie.count(), model.len());
+                prop_assert_eq!(trie.count(), model.subs.len());
             }
         }
     }

@@ -47,6 +47,9 @@ pub const MASKED_INFO_KEYS: &[&str] = &[
 pub enum Step {
     /// Open connection N and wait for the server's first line (its INFO).
     Open(usize),
+    /// Open connection N to the route port (the session's config must
+    /// have a `cluster` block) and wait for the route INFO.
+    OpenRoute(usize),
     /// Send bytes on connection N.
     Send(usize, Vec<u8>),
     /// Send each chunk as its own write (TCP_NODELAY), pausing between them.
@@ -96,6 +99,10 @@ pub struct Session {
     pub queue_sids: Vec<(usize, Vec<String>)>,
     /// Run the closing PING/PONG barrier (default true).
     pub final_barrier: bool,
+    /// Connections opened to the route port: their INFO lines are shown
+    /// but not compared (route INFOs differ in proto, pooling and
+    /// compression fields).
+    pub route_conns: Vec<usize>,
 }
 
 impl Session {
@@ -109,6 +116,7 @@ impl Session {
             keep_server_pings: false,
             queue_sids: Vec::new(),
             final_barrier: true,
+            route_conns: Vec::new(),
         }
     }
 
@@ -127,6 +135,13 @@ impl Session {
     /// Open connection `c` (waits for INFO).
     pub fn open(mut self, c: usize) -> Self {
         self.steps.push(Step::Open(c));
+        self
+    }
+
+    /// Open connection `c` to the route port (waits for its INFO).
+    pub fn open_route(mut self, c: usize) -> Self {
+        self.steps.push(Step::OpenRoute(c));
+        self.route_conns.push(c);
         self
     }
 
@@ -482,11 +497,16 @@ pub fn run_side(session: &Session, imp: Impl) -> SideOutput {
     }
     for step in &session.steps {
         match step {
-            Step::Open(c) => {
+            Step::Open(c) | Step::OpenRoute(c) => {
                 if conns.len() <= *c {
                     conns.resize_with(c + 1, || None);
                 }
-                let rt = ConnRt::open(&addr);
+                let target = if matches!(step, Step::OpenRoute(_)) {
+                    route_addr(&server)
+                } else {
+                    addr.clone()
+                };
+                let rt = ConnRt::open(&target);
                 let ok = rt
                     .rx
                     .wait(SYNC_TIMEOUT, |st| st.eof || st.buf.contains(&b'\n'));
@@ -603,6 +623,21 @@ pub fn run_side(session: &Session, imp: Impl) -> SideOutput {
     }
 }
 
+/// `127.0.0.1:<route port>` from the server's `Listening for route
+/// connections on 127.0.0.1:PORT` log line (waited for, briefly).
+fn route_addr(server: &crate::Server) -> String {
+    const LINE: &str = "Listening for route connections on 127.0.0.1:";
+    let log = server.wait_for_log(LINE, SYNC_TIMEOUT);
+    let port: String = log
+        .split(LINE)
+        .nth(1)
+        .unwrap_or_default()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    format!("127.0.0.1:{port}")
+}
+
 fn escape(b: &[u8]) -> String {
     b.escape_ascii().to_string()
 }
@@ -635,11 +670,16 @@ pub fn normalize(session: &Session, conn: usize, out: &ConnOutput) -> Vec<String
         .iter()
         .find(|(c, _)| *c == conn)
         .map_or(&[], |(_, s)| s.as_slice());
+    let route = session.route_conns.contains(&conn);
     let mut lines = Vec::new();
     for u in parse_units(&out.raw) {
         match u {
             Unit::Line(l) => {
                 if !session.keep_server_pings && line_is(&l, "PING") {
+                    continue;
+                }
+                if route && l.starts_with(b"INFO ") {
+                    lines.push("INFO <route INFO, not compared>".to_string());
                     continue;
                 }
                 lines.push(render_info(&l).unwrap_or_else(|| escape(&l)));
@@ -737,6 +777,7 @@ fn describe_steps(s: &Session) -> String {
     for st in &s.steps {
         let line = match st {
             Step::Open(c) => format!("open {c}"),
+            Step::OpenRoute(c) => format!("open {c} to the route port"),
             Step::Send(c, d) => {
                 let e = escape(d);
                 if e.len() > 200 {
@@ -824,12 +865,16 @@ pub fn compare(session: &Session, a: &SideOutput, b: &SideOutput) -> Result<(), 
                 a.imp,
                 b.imp,
                 line_diff(&la, &lb),
-                info_diff(
-                    a.conns.get(c).unwrap_or(&empty),
-                    b.conns.get(c).unwrap_or(&empty),
-                    a.imp,
-                    b.imp
-                )
+                if session.route_conns.contains(&c) {
+                    String::new()
+                } else {
+                    info_diff(
+                        a.conns.get(c).unwrap_or(&empty),
+                        b.conns.get(c).unwrap_or(&empty),
+                        a.imp,
+                        b.imp,
+                    )
+                }
             ));
         }
     }

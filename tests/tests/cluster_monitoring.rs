@@ -300,8 +300,5 @@ fn routez_and_varz_of_a_mixed_cluster() {
 
 /// `/varz` keys only nats-server prints (see `tests/monitoring.rs`).
 fn reference_only() -> BTreeSet<String> {
-    ["feature_flags", "disk_io_wait_stats", "system_account"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    ["system_account"].iter().map(|s| s.to_string()).collect()
 }

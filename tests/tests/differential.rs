@@ -178,6 +178,61 @@ fn malformed_connect_json() -> Session {
         .eof(0, CLOSE)
 }
 
+/// A CONNECT whose unknown key `x` holds arrays nested so that the whole
+/// JSON is `depth` levels deep, with `"verbose":false` after it.
+fn nested_connect(depth: usize) -> String {
+    let inner = depth - 1;
+    format!(
+        "CONNECT {{\"x\":{}{},\"verbose\":false}}\r\n",
+        "[".repeat(inner),
+        "]".repeat(inner)
+    )
+}
+
+/// B9: valid JSON nested 2,000 deep (all a default control line holds) is
+/// taken: PONG, no +OK.
+fn connect_nested_2000_deep() -> Session {
+    s("connect_nested_2000_deep")
+        .open(0)
+        .send(0, nested_connect(2_000))
+        .sync(0)
+}
+
+/// B9: nats-server's decoder takes 10,000 levels and refuses 10,001 (a
+/// silent close, like any CONNECT it cannot decode); 100,000 too. The
+/// control line is raised so the JSON gets to the decoder.
+fn connect_nesting_limit() -> Session {
+    let mut x = s("connect_nesting_limit").config("max_control_line: 4MB\n");
+    for (c, depth) in [10_000, 10_001, 100_000].into_iter().enumerate() {
+        x = x.open(c).send(c, nested_connect(depth)).sync(c);
+    }
+    x
+}
+
+/// CONNECT JSON as nats-server's Go decoder reads it: keys in any case,
+/// `null` leaves a field alone (also `CONNECT null`), the last repeated
+/// key wins, an empty `account` and a false `new_account` are none, bad
+/// UTF-8 and lone surrogates in strings are repaired; a wrong type closes.
+fn connect_json_as_go_reads_it() -> Session {
+    let connects: [&[u8]; 10] = [
+        b"CONNECT {\"VERBOSE\":false,\"Protocol\":1}\r\n",
+        b"CONNECT {\"verbose\":null}\r\n",
+        b"CONNECT null\r\n",
+        b"CONNECT {\"verbose\":true,\"verbose\":false}\r\n",
+        b"CONNECT {\"verbose\":false,\"account\":\"\",\"new_account\":false}\r\n",
+        b"CONNECT {\"verbose\":false,\"name\":\"a\xffb\"}\r\n",
+        b"CONNECT {\"verbose\":false,\"name\":\"\\ud800\"}\r\n",
+        b"CONNECT {\"verbose\":false,\"protocol\":null,\"echo\":null}\r\n",
+        b"CONNECT {\"verbose\":\"false\"}\r\n",
+        b"CONNECT {\"verbose\":false,\"new_account\":true}\r\n",
+    ];
+    let mut x = s("connect_json_as_go_reads_it");
+    for (c, connect) in connects.iter().enumerate() {
+        x = x.open(c).send(c, connect).sync(c);
+    }
+    x
+}
+
 /// Check 2 + 2.6: verbose acknowledges CONNECT, SUB, UNSUB (even unknown), PUB, not PING.
 fn verbose_acks() -> Session {
     s("verbose_acks")
@@ -384,6 +439,97 @@ fn wildcards() -> Session {
     x.open(p)
         .send(p, format!("{C_QUIET}PUB a.b 2\r\nab\r\nPUB a 1\r\na\r\nPUB a.b.c 3\r\nabc\r\nPUB x.b 2\r\nxb\r\n"))
         .sync(p)
+}
+
+/// Subscribes connection `c` to `subs` (sid = position + 1).
+fn subscribe_all(x: Session, c: usize, subs: &[&str]) -> Session {
+    let ops: String = subs
+        .iter()
+        .enumerate()
+        .map(|(i, sub)| format!("SUB {sub} {}\r\n", i + 1))
+        .collect();
+    x.open(c).send(c, format!("{C_QUIET}{ops}")).sync(c)
+}
+
+/// One connection, several matching subscriptions: nats-server delivers
+/// in its sublist's order (`>` first, then the `*` subtree, then the
+/// literal's; at the last token the literal before `*`), not sid order.
+fn delivery_order_one_connection() -> Session {
+    subscribe_all(
+        s("delivery_order_one_connection"),
+        0,
+        &["a.*", "a.>", ">", "*.b"],
+    )
+    .open(1)
+    .send(
+        1,
+        format!("{C_QUIET}PUB a.b 2\r\nab\r\nPUB a.b.c 0\r\n\r\n"),
+    )
+    .sync(1)
+}
+
+/// The walk over three levels, every kind of token at each.
+fn delivery_order_three_levels() -> Session {
+    let subs = [
+        "a.b.c", "a.*.c", "*.b.c", "*.*.c", "a.b.*", "a.*.*", "*.b.*", "*.*.*", "a.b.>", "a.>",
+        "*.>", ">", "*.b.>",
+    ];
+    subscribe_all(s("delivery_order_three_levels"), 0, &subs)
+        .open(1)
+        .send(
+            1,
+            format!("{C_QUIET}PUB a.b.c 0\r\n\r\nPUB x.b.y 0\r\n\r\n"),
+        )
+        .sync(1)
+}
+
+/// Plain subscriptions first, then each queue group (one member each
+/// here) in the order the walk meets it.
+fn delivery_order_queue_groups() -> Session {
+    subscribe_all(
+        s("delivery_order_queue_groups"),
+        0,
+        &["a.b q1", "a.* q2", "> q3", "a.b"],
+    )
+    .open(1)
+    .send(1, format!("{C_QUIET}PUB a.b 0\r\n\r\n"))
+    .sync(1)
+}
+
+/// Each connection gets its own subscriptions in the walk's order.
+fn delivery_order_two_connections() -> Session {
+    let x = subscribe_all(
+        s("delivery_order_two_connections"),
+        0,
+        &["a.>", "*.*", "a.b"],
+    );
+    subscribe_all(x, 1, &[">", "a.*", "*.b"])
+        .open(2)
+        .send(2, format!("{C_QUIET}PUB a.b 0\r\n\r\n"))
+        .sync(2)
+}
+
+/// nats-server caches a subject's matches and appends a later
+/// subscription to them: it comes last until a removal of a matching
+/// subscription drops the cached entry (an unrelated one does not).
+fn delivery_order_after_a_cached_match() -> Session {
+    subscribe_all(s("delivery_order_after_a_cached_match"), 0, &["a.*"])
+        .open(1)
+        .send(1, format!("{C_QUIET}PUB a.b 1\r\n1\r\n"))
+        .sync(1)
+        .sync(0)
+        .send(
+            0,
+            "SUB > 2\r\nSUB *.b 3\r\nSUB a.b 4\r\nSUB x.y 5\r\nUNSUB 5\r\n",
+        )
+        .sync(0)
+        .send(1, "PUB a.b 1\r\n2\r\n")
+        .sync(1)
+        .sync(0)
+        .send(0, "UNSUB 4\r\n")
+        .sync(0)
+        .send(1, "PUB a.b 1\r\n3\r\n")
+        .sync(1)
 }
 
 /// 2.4: a wildcard publish subject (not pedantic) is delivered literally.
@@ -1062,6 +1208,23 @@ fn no_auth_user_telnet() -> Session {
         .sync(0)
 }
 
+/// Check 37: under no_auth_user the INFO after the first PONG says
+/// `auth_required` (only the INFO on accept leaves it out), with or
+/// without credentials.
+fn no_auth_user_connect_info() -> Session {
+    s("no_auth_user_connect_info")
+        .config(&format!("{ACCOUNTS}no_auth_user: b\n"))
+        .open(0)
+        .send(0, format!("{C_PROTO1}PING\r\n"))
+        .sync(0)
+        .open(1)
+        .send(
+            1,
+            "CONNECT {\"verbose\":false,\"protocol\":1,\"user\":\"a\",\"pass\":\"a\"}\r\nPING\r\n",
+        )
+        .sync(1)
+}
+
 /// Check 37: under no_auth_user a silent client still times out, and one
 /// that started with an op (telnet style) does not. The auth timeout is
 /// half a second so that the silent client is gone well before the first
@@ -1113,6 +1276,174 @@ fn no_auth_user_binds() -> Session {
         .send(1, connect_as("a", "a") + "PUB foo 2\r\nhi\r\n")
         .sync(1)
         .sync(0)
+}
+
+// ------------------------------------------ first bytes: refused at once
+
+/// The start of a TLS 1.2/1.3 ClientHello record (what a TLS client sends
+/// first on a plaintext port), without any newline.
+const TLS_CLIENT_HELLO: &[u8] =
+    b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\x4e\x9b\x22\x05\xe1\x01\x6b\x53\
+    \x9e\x3a\x00\x00\x2a\x13\x01\x13\x02\x13\x03\xc0\x2c\xc0\x2b\xcc\xa9\xc0\x30\x00\x9f";
+
+/// One connection per input (sent with no newline after it unless it has
+/// one); the server must refuse each and close, without waiting for more.
+fn refused_each(session: Session, inputs: &[&[u8]]) -> Session {
+    let mut session = session;
+    for (c, input) in inputs.iter().enumerate() {
+        session = session.open(c).send(c, input).eof(c, CLOSE);
+    }
+    session
+}
+
+/// 150 NUL bytes: `-ERR 'Unknown Protocol Operation'` and a close, at the
+/// first byte.
+fn first_bytes_nul() -> Session {
+    refused_each(s("first_bytes_nul"), &[&[0u8; 150]])
+}
+
+/// A TLS ClientHello on the plaintext client port: refused at its first
+/// byte (0x16) like any byte no op begins with.
+fn first_bytes_tls_client_hello() -> Session {
+    refused_each(s("first_bytes_tls_client_hello"), &[TLS_CLIENT_HELLO])
+}
+
+/// Bytes that begin no client op (nats-server's parser starts an op only
+/// with C, P, S, U, H, I, +, - in either case; not M, R, A, L, nor
+/// whitespace), and an HTTP request.
+fn first_bytes_no_op_begins_with() -> Session {
+    refused_each(
+        s("first_bytes_no_op_begins_with"),
+        &[
+            b"X",
+            b"M",
+            b"r",
+            b"A",
+            b"L",
+            b" ",
+            b"\t",
+            b"\r",
+            b"\n",
+            b"\xff",
+            b"{\"verbose\":false}",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        ],
+    )
+}
+
+/// A byte that cannot continue an op name is refused when it arrives,
+/// newline or not.
+fn op_name_refused_at_the_byte() -> Session {
+    refused_each(
+        s("op_name_refused_at_the_byte"),
+        &[
+            b"PUX",
+            b"PUBX",
+            b"CONNEX",
+            b"HX",
+            b"INFX",
+            b"UNSUBx",
+            b"PIN\r",
+            b"-ERR\r\n",
+        ],
+    )
+    .open(8)
+    .send_chunks(8, &[b"CONN", b"ECX"])
+    .eof(8, CLOSE)
+    .open(9)
+    .send(9, format!("{C_QUIET}PING\r\n\x00"))
+    .eof(9, CLOSE)
+}
+
+/// Op names that are still possible wait for more (here: the rest of
+/// the op), in any case and split anywhere.
+fn op_name_prefixes_wait() -> Session {
+    s("op_name_prefixes_wait")
+        .open(0)
+        .send_chunks(
+            0,
+            &[
+                b"c",
+                b"ONNECT",
+                b" {\"verbose\":false}\r\n",
+                b"s",
+                b"Ub",
+                b" a 1\r\n",
+            ],
+        )
+        .send_chunks(
+            0,
+            &[b"P", b"U", b"B", b" ", b"a 2\r\nhi\r\n", b"+", b"ok\r\n"],
+        )
+        .sync(0)
+}
+
+/// Whatever follows PING (here 5000 bytes, longer than a control line) is
+/// ignored up to the newline, not held to the control-line limit.
+fn ping_long_trailing_junk() -> Session {
+    let junk = "x".repeat(5000);
+    s("ping_long_trailing_junk")
+        .open(0)
+        .send(0, C_QUIET)
+        .send_chunks(0, &[format!("PING {junk}").as_bytes(), b"\r\n"])
+        .sync(0)
+}
+
+/// INFO and CONNECT glued to their argument: the control line counts
+/// from right after the name.
+fn glued_argument_over_control_line() -> Session {
+    let long = "x".repeat(4097);
+    s("glued_argument_over_control_line")
+        .open(0)
+        .send(0, format!("INFO{long}"))
+        .eof(0, CLOSE)
+        .open(1)
+        .send(1, format!("CONNECT{{\"name\":\"{long}\"}}\r\n"))
+        .eof(1, CLOSE)
+}
+
+/// With auth required a first byte other than C is an Authorization
+/// Violation at once; after C, a byte that cannot continue CONNECT is an
+/// Unknown Protocol Operation.
+fn auth_first_bytes() -> Session {
+    refused_each(
+        s("auth_first_bytes").args(USER_PASS),
+        &[&[0u8; 150], TLS_CLIENT_HELLO, b"X", b"\r\n", b"CX", b"cOnX"],
+    )
+}
+
+/// Under no_auth_user any op may come first, so a bad first byte is an
+/// Unknown Protocol Operation again.
+fn no_auth_user_first_bytes() -> Session {
+    refused_each(
+        s("no_auth_user_first_bytes").config(&format!("{ACCOUNTS}no_auth_user: b\n")),
+        &[&[0u8; 150], TLS_CLIENT_HELLO, b"M"],
+    )
+}
+
+/// A route listener on a random port.
+const CLUSTER: &str = "cluster {\n  name: diff\n  listen: \"127.0.0.1:-1\"\n}\n";
+
+/// A route's CONNECT for the `diff` cluster.
+const ROUTE_CONNECT: &str = "CONNECT {\"echo\":false,\"verbose\":false,\"pedantic\":false,\"tls_required\":false,\"name\":\"peer\",\"cluster\":\"diff\",\"headers\":true}\r\n";
+
+/// The route port: before CONNECT a first byte other than C is an
+/// Authorization Violation; after it, bytes no route op begins with (M is
+/// one; R, L and A are not) are an Unknown Protocol Operation.
+fn route_port_first_bytes() -> Session {
+    let mut session = s("route_port_first_bytes").config(CLUSTER);
+    let inputs: [Vec<u8>; 6] = [
+        vec![0u8; 150],
+        TLS_CLIENT_HELLO.to_vec(),
+        b"CX".to_vec(),
+        format!("{ROUTE_CONNECT}\x00").into_bytes(),
+        format!("{ROUTE_CONNECT}MX").into_bytes(),
+        format!("{ROUTE_CONNECT}RX").into_bytes(),
+    ];
+    for (c, input) in inputs.iter().enumerate() {
+        session = session.open_route(c).send(c, input).eof(c, CLOSE);
+    }
+    session
 }
 
 // ---------------------------------------------------------------- auth
@@ -1371,6 +1702,9 @@ sessions! {
     invalid_client_protocol,
     connect_account_field,
     malformed_connect_json,
+    connect_nested_2000_deep,
+    connect_nesting_limit,
+    connect_json_as_go_reads_it,
     verbose_acks,
     pub_reply_and_zero_payload,
     hpub_to_headers_subscriber,
@@ -1387,6 +1721,11 @@ sessions! {
     echo_false,
     wildcards,
     wildcard_publish_subject_literal,
+    delivery_order_one_connection,
+    delivery_order_three_levels,
+    delivery_order_queue_groups,
+    delivery_order_two_connections,
+    delivery_order_after_a_cached_match,
     fanout_across_connections,
     queue_group_with_plain_sub,
     queue_single_member_groups,
@@ -1421,12 +1760,23 @@ sessions! {
     reserved_reply_prefix,
     no_auth_user_telnet,
     no_auth_user_timeouts,
+    no_auth_user_connect_info,
     invalid_sub_subjects,
     invalid_sub_subject_verbose,
     pedantic_invalid_publish_subject,
     non_pedantic_publish_subject,
     unknown_op,
     empty_line,
+    first_bytes_nul,
+    first_bytes_tls_client_hello,
+    first_bytes_no_op_begins_with,
+    op_name_refused_at_the_byte,
+    op_name_prefixes_wait,
+    ping_long_trailing_junk,
+    glued_argument_over_control_line,
+    auth_first_bytes,
+    no_auth_user_first_bytes,
+    route_port_first_bytes,
     client_sends_msg,
     client_sends_hmsg,
     client_sends_rs_plus,

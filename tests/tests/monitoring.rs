@@ -15,8 +15,6 @@ use serde_json::Value;
 
 /// Keys only nats-server prints, each with why canopy does not (yet).
 const REFERENCE_ONLY: &[(&str, &str)] = &[
-    ("feature_flags", "JetStream feature flags: no JetStream"),
-    ("disk_io_wait_stats", "JetStream storage: no JetStream"),
     (
         "system_account",
         "no system account until the accounts issue",
@@ -244,6 +242,43 @@ fn endpoints_agree_with_nats_server() {
             diffs.push(format!("/varz {key}: canopy {x} vs nats-server {y}"));
         }
     }
+    // Always there, with JetStream's values when it is off.
+    for key in ["feature_flags", "disk_io_wait_stats"] {
+        if va[key] != vb[key] {
+            diffs.push(format!(
+                "/varz {key}: canopy {} vs nats-server {}",
+                va[key], vb[key]
+            ));
+        }
+    }
+    let order = |v: &str| -> Vec<String> {
+        // Top-level keys in the order printed (2-space indent).
+        v.lines()
+            .filter(|l| l.starts_with("  \""))
+            .map(|l| l.trim().split('"').nth(1).unwrap_or_default().to_string())
+            .collect()
+    };
+    let (ka, kb) = (
+        order(&get(&ours, "/varz").1),
+        order(&get(&theirs, "/varz").1),
+    );
+    for key in ["feature_flags", "disk_io_wait_stats"] {
+        let before = |k: &[String]| {
+            k.iter()
+                .position(|x| x == key)
+                .and_then(|i| k.get(i.checked_sub(1)?).cloned())
+        };
+        let after = |k: &[String]| {
+            k.iter()
+                .position(|x| x == key)
+                .and_then(|i| k.get(i + 1).cloned())
+        };
+        if (before(&ka), after(&ka)) != (before(&kb), after(&kb)) {
+            diffs.push(format!(
+                "/varz {key} placed differently: canopy {ka:?} vs nats-server {kb:?}"
+            ));
+        }
+    }
     // nats-server counts its internal system subscriptions too: compare
     // what the clients added.
     let added = |v: &Value, b: u64| v["subscriptions"].as_u64().unwrap() - b;
@@ -318,6 +353,56 @@ fn endpoints_agree_with_nats_server() {
     }
     assert!(diffs.is_empty(), "differences:\n{}", diffs.join("\n"));
     drop(keep);
+}
+
+/// The reason `/connz?state=closed` gives for each way a client can be
+/// cut off for what it sent: nats-server says `Protocol Violation` for an
+/// unknown op and for malformed CONNECT JSON, `Parse Error` only for a
+/// client's `-ERR`.
+#[test]
+fn close_reasons_agree_with_nats_server() {
+    let inputs: &[&[u8]] = &[
+        b"\x00\x00\x00",
+        b"FOO bar\r\n",
+        b"CONNECT {bad\r\n",
+        b"-ERR 'x'\r\n",
+        b"PUB foo\r\n",
+        b"PUB foo 1\r\nxy\r\n",
+        b"PUB foo 2000000\r\n",
+    ];
+    let mut reasons = Vec::new();
+    for imp in [Impl::Canopy, Impl::NatsServer] {
+        let m = start(imp);
+        for input in inputs {
+            let mut s = m.server.connect();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut info = String::new();
+            r.read_line(&mut info).unwrap();
+            s.write_all(input).unwrap();
+            // Until the server closes it.
+            let mut rest = Vec::new();
+            let _ = r.read_to_end(&mut rest);
+        }
+        let by = std::time::Instant::now() + Duration::from_secs(5);
+        let closed = loop {
+            let v = json(&m, "/connz?state=closed");
+            if v["connections"].as_array().map_or(0, Vec::len) == inputs.len() {
+                break v;
+            }
+            assert!(std::time::Instant::now() < by, "{imp}: not all closed: {v}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut list: Vec<(u64, String)> = closed["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["cid"].as_u64().unwrap(), c["reason"].to_string()))
+            .collect();
+        list.sort();
+        reasons.push(list.into_iter().map(|(_, r)| r).collect::<Vec<_>>());
+    }
+    assert_eq!(reasons[0], reasons[1], "canopy, then nats-server");
 }
 
 /// nats.py's readiness check: `GET /varz` answers 200, also over a

@@ -101,6 +101,36 @@ fn sighup_keeps_flags_and_refuses_a_rename(imp: Impl) {
     );
 }
 
+/// `/varz` shows the configured feature flags nats-server knows (over
+/// their defaults); a reload may not change the flags.
+fn sighup_refuses_new_feature_flags(imp: Impl) {
+    let http = canopy_tests::free_port();
+    let server = ServerBuilder::new(imp)
+        .args(["-m", &http.to_string()])
+        .config("feature_flags {\n  js_ack_fc_v2: true\n  zzz_unknown: true\n}\n")
+        .start();
+    let flags = || -> serde_json::Value {
+        let (status, body) = canopy_tests::http_get(http, "/varz");
+        assert_eq!(status, 200, "{imp}: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["feature_flags"].clone()
+    };
+    let want = serde_json::json!({
+        "js_ack_fc_v2": true,
+        "js_api_reply_v2": false,
+        "js_raft_delete_range": true,
+        "js_snapshot_sources": false,
+    });
+    assert_eq!(flags(), want, "{imp}");
+    let conf = server.dir().join("server.conf");
+    std::fs::write(&conf, "feature_flags {\n  js_ack_fc_v2: false\n}\n").unwrap();
+    reload(&server, imp);
+    server.wait_for_log(
+        "[ERR] Failed to reload server configuration: config reload not supported for FeatureFlags: old=map[js_ack_fc_v2:true zzz_unknown:true], new=map[js_ack_fc_v2:false]",
+        Duration::from_secs(10),
+    );
+    assert_eq!(flags(), want, "{imp}: a refused reload changed nothing");
+}
+
 /// A raw client that subscribed to `subject` on `server` and saw the PONG.
 fn raw_subscriber(server: &Server, subject: &str) -> BufReader<std::net::TcpStream> {
     let mut s = server.connect();
@@ -282,4 +312,5 @@ canopy_tests::against_both! {
     sighup_adds_and_removes_routes,
     sighup_changes_a_limit_clients_see,
     sighup_keeps_flags_and_refuses_a_rename,
+    sighup_refuses_new_feature_flags,
 }

@@ -56,6 +56,7 @@ impl Server {
                 client_id: cid,
                 client_ip: &ip,
                 nonce: (!nonce.is_empty()).then_some(nonce),
+                on_accept: true,
                 ..Default::default()
             },
             &mut self.scratch,
@@ -149,7 +150,7 @@ impl Server {
         };
         let Some(opts) = cl.opts.overlay(json) else {
             tracing::debug!("cid:{} - malformed CONNECT, closing", c.cid);
-            self.close(conn, CloseReason::ParseError, true, true, now);
+            self.close(conn, CloseReason::ProtocolViolation, true, true, now);
             return;
         };
         cl.opts = opts;

@@ -308,7 +308,7 @@ impl Server {
         }
         self.timers.cancel(TimerKey::AuthTimeout(conn));
         let Ok(connect) = serde_json::from_slice::<RouteConnect>(json) else {
-            self.close(conn, CloseReason::ParseError, true, true, now);
+            self.close(conn, CloseReason::ProtocolViolation, true, true, now);
             return;
         };
         if connect.lang.is_some() {

@@ -129,6 +129,7 @@ pub(crate) fn apply(c: &ServerConfig, o: &mut Options) {
         .collect();
     o.no_auth_user = (!c.no_auth_user.is_empty()).then(|| c.no_auth_user.clone());
     o.accounts = c.accounts.iter().map(|a| a.name.clone()).collect();
+    o.feature_flags = c.feature_flags.clone();
     o.system_account = if c.no_system_account {
         String::new()
     } else if c.system_account.is_empty() {

@@ -13,7 +13,9 @@ impl Server {
     /// Sends `-ERR` and, for closing errors, closes after flushing.
     pub(crate) fn fail(&mut self, conn: ConnId, err: ProtocolError, now: Instant) {
         let reason = match err {
-            ProtocolError::UnknownOperation => CloseReason::ParseError,
+            // nats-server closes every parse failure but a peer's own
+            // `-ERR` as a Protocol Violation (`/connz?state=closed`).
+            ProtocolError::UnknownOperation => CloseReason::ProtocolViolation,
             ProtocolError::AuthorizationViolation => CloseReason::AuthenticationViolation,
             ProtocolError::AuthenticationTimeout => CloseReason::AuthenticationTimeout,
             ProtocolError::MaxPayload => CloseReason::MaxPayloadExceeded,

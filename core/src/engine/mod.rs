@@ -147,9 +147,8 @@ impl Server {
             host: options.host.clone(),
             port: options.port,
             headers: options.headers,
-            // With no_auth_user, clients are told no auth is required
-            // (though credentials, when given, are still checked).
-            auth_required: options.authenticator().required() && options.no_auth_user.is_none(),
+            auth_required: options.authenticator().required(),
+            no_auth_user: options.no_auth_user.is_some(),
             max_payload: options.max_payload,
             connect_urls: Vec::new(),
             cluster: String::new(),
@@ -520,7 +519,7 @@ impl Server {
     pub(crate) fn read_nats(&mut self, conn: ConnId, mut data: Bytes, now: Instant) {
         // With no_auth_user the INFO says no auth is required, and a client
         // may start with any op (telnet style), as nats-server allows.
-        let auth_required = self.info.auth_required;
+        let auth_required = self.info.clients_must_authenticate();
         // Mutation hook: whether the next op began in an earlier read.
         #[cfg(feature = "mutations")]
         let mut split_op = self.conns.get(&conn).is_some_and(|c| !c.parser.is_idle());

@@ -19,6 +19,26 @@ struct KindStats {
     leafs: u64,
 }
 
+/// The feature flags nats-server 2.15.1 knows, with their defaults, in
+/// the order it prints them (a Go map: by key). A configured value
+/// replaces the default; names it does not know are not shown.
+const FEATURE_FLAGS: [(&str, bool); 4] = [
+    ("js_ack_fc_v2", false),
+    ("js_api_reply_v2", false),
+    ("js_raft_delete_range", true),
+    ("js_snapshot_sources", false),
+];
+
+/// Waits on disk IO (JetStream storage): none without JetStream. The
+/// times are Go durations (nanoseconds).
+#[derive(Serialize, Default)]
+struct DiskIoWaitStats {
+    waiters: u64,
+    waits: u64,
+    wait_time: u64,
+    max_wait_time: u64,
+}
+
 #[derive(Serialize)]
 struct Varz<'a> {
     server_id: &'a str,
@@ -79,10 +99,12 @@ struct Varz<'a> {
     http_req_stats: BTreeMap<String, u64>,
     config_load_time: String,
     config_digest: &'a str,
+    feature_flags: BTreeMap<&'static str, bool>,
     #[serde(skip_serializing_if = "str::is_empty")]
     system_account: &'a str,
     slow_consumer_stats: KindStats,
     stale_connection_stats: KindStats,
+    disk_io_wait_stats: DiskIoWaitStats,
 }
 
 /// Renders `/varz`.
@@ -153,6 +175,10 @@ pub(crate) fn render(server: &dyn Inspect, now: Instant) -> String {
         http_req_stats: server.monitor().req_stats.clone(),
         config_load_time: start,
         config_digest: "",
+        feature_flags: FEATURE_FLAGS
+            .iter()
+            .map(|&(name, default)| (name, *o.feature_flags.get(name).unwrap_or(&default)))
+            .collect(),
         system_account: &o.system_account,
         slow_consumer_stats: KindStats {
             clients: stats.slow_consumers,
@@ -166,5 +192,6 @@ pub(crate) fn render(server: &dyn Inspect, now: Instant) -> String {
             gateways: 0,
             leafs: 0,
         },
+        disk_io_wait_stats: DiskIoWaitStats::default(),
     })
 }

@@ -6,6 +6,14 @@
 //! buffer, with the whole payload reserved as soon as its size is known.
 //! Limits are checked on the control line, before waiting for a payload,
 //! and on a partial line, so an endless line is stopped early.
+//!
+//! nats-server's parser is a byte-by-byte state machine: it refuses a
+//! byte that cannot continue an op name the moment it reads it, newline
+//! or not. [`op_prefix`] gives this line-based parser the same verdicts,
+//! on a partial line as on a whole one, so 150 NUL bytes or a TLS
+//! ClientHello on a plaintext port get `-ERR 'Unknown Protocol
+//! Operation'` and a close at once, not a wait for a newline that never
+//! comes.
 
 use super::{ClientOp, ProtocolError};
 use bytes::{Buf, Bytes, BytesMut};
@@ -105,29 +113,17 @@ impl Parser {
         if self.pending.is_some() {
             return self.payload(input);
         }
-        let line = if self.acc.is_empty() {
-            match memchr::memchr(b'\n', input) {
-                Some(i) => input.split_to(i + 1),
-                None => {
-                    check_partial(input, limits)?;
-                    self.acc.extend_from_slice(input);
-                    input.clear();
-                    return Ok(None);
-                }
+        let line = match memchr::memchr(b'\n', input) {
+            Some(i) if self.acc.is_empty() => input.split_to(i + 1),
+            Some(i) => {
+                self.acc.extend_from_slice(&input[..=i]);
+                input.advance(i + 1);
+                self.acc.split().freeze()
             }
-        } else {
-            match memchr::memchr(b'\n', input) {
-                Some(i) => {
-                    self.acc.extend_from_slice(&input[..=i]);
-                    input.advance(i + 1);
-                    self.acc.split().freeze()
-                }
-                None => {
-                    self.acc.extend_from_slice(input);
-                    input.clear();
-                    check_partial(&self.acc, limits)?;
-                    return Ok(None);
-                }
+            None => {
+                self.acc.extend_from_slice(input);
+                input.clear();
+                return self.partial(limits);
             }
         };
         match self.line(line, limits)? {
@@ -136,50 +132,66 @@ impl Parser {
         }
     }
 
+    /// Checks the start of a line that has no newline yet (kept in
+    /// `self.acc`): bytes no op can begin with fail now, as in
+    /// nats-server; the ignored rest of a PING, PONG or +OK is dropped
+    /// (nats-server skips it, however long); an op with arguments is held
+    /// to the control-line limit.
+    fn partial(&mut self, limits: &Limits) -> Result<Option<ClientOp>, ParseError> {
+        match op_prefix(&self.acc, limits.dialect) {
+            OpPrefix::Invalid => Err(ParseError::Protocol(ProtocolError::UnknownOperation)),
+            OpPrefix::Ignored(name_len) => {
+                self.acc.truncate(name_len);
+                Ok(None)
+            }
+            OpPrefix::Args(name_len) => {
+                check_partial(&self.acc, name_len, limits)?;
+                Ok(None)
+            }
+            OpPrefix::Partial => Ok(None),
+        }
+    }
+
     /// Parses one control line (ending in `\n`). Returns `None` when a
     /// payload must follow (kept in `self.pending`).
     fn line(&mut self, line: Bytes, limits: &Limits) -> Result<Option<ClientOp>, ParseError> {
+        let unknown = Err(ParseError::Protocol(ProtocolError::UnknownOperation));
+        // A whole line always resolves: its newline ends any op name.
+        let name_len = match op_prefix(&line, limits.dialect) {
+            OpPrefix::Args(name_len) => name_len,
+            OpPrefix::Ignored(_) => {
+                return Ok(Some(match line[1].to_ascii_uppercase() {
+                    b'I' => ClientOp::Ping,
+                    b'O' if line[0] == b'+' => ClientOp::Ok,
+                    _ => ClientOp::Pong,
+                }));
+            }
+            OpPrefix::Partial | OpPrefix::Invalid => return unknown,
+        };
         let mut end = line.len() - 1;
         if end > 0 && line[end - 1] == b'\r' {
             end -= 1;
         }
         let text = line.slice(..end);
-        let op_len = text
-            .iter()
-            .position(|&b| matches!(b, b' ' | b'\t'))
-            .unwrap_or(text.len());
-        let op = &text[..op_len];
-        let unknown = Err(ParseError::Protocol(ProtocolError::UnknownOperation));
-        if starts_with_ci(op, b"PING") {
-            return Ok(Some(ClientOp::Ping));
-        }
-        if starts_with_ci(op, b"PONG") {
-            return Ok(Some(ClientOp::Pong));
-        }
-        if starts_with_ci(op, b"+OK") {
-            return Ok(Some(ClientOp::Ok));
-        }
-        let rest_start = skip_ws(&text, op_len);
-        let rest = text.slice(rest_start..);
+        let name_len = name_len.min(text.len());
+        let op = &text[..name_len];
+        // The arguments start after the op's whitespace; CONNECT and INFO
+        // may be glued to their JSON, which then starts right after the
+        // name (nats-server measures the control line from there too).
+        let rest = text.slice(skip_ws(&text, name_len)..);
         if rest.len() > limits.max_control_line {
             return Err(ParseError::Protocol(ProtocolError::MaxControlLine));
         }
-        // CONNECT and INFO may be glued to their JSON.
-        if starts_with_ci(&text, b"CONNECT") {
-            let start = skip_ws(&text, 7);
-            return Ok(Some(ClientOp::Connect(text.slice(start..))));
+        if eq_ci(op, b"CONNECT") {
+            return Ok(Some(ClientOp::Connect(rest)));
         }
-        if starts_with_ci(&text, b"INFO") {
-            let start = skip_ws(&text, 4);
-            return Ok(Some(ClientOp::Info(text.slice(start..))));
+        if eq_ci(op, b"INFO") {
+            return Ok(Some(ClientOp::Info(rest)));
         }
         if eq_ci(op, b"-ERR") {
             return Ok(Some(ClientOp::Err(rest)));
         }
         if limits.dialect == Dialect::Route {
-            if op_len == text.len() {
-                return unknown;
-            }
             return self.route_line(op, rest, limits);
         }
         let kind = if eq_ci(op, b"PUB") {
@@ -193,10 +205,6 @@ impl Parser {
         } else {
             return unknown;
         };
-        if op_len == text.len() {
-            // The op name must be followed by whitespace and arguments.
-            return unknown;
-        }
         let mut arg_buf: [Bytes; MAX_ARGS + 1] = Default::default();
         let args = split_args(&rest, &mut arg_buf);
         let silent = Err(ParseError::SilentClose);
@@ -436,6 +444,89 @@ impl Parser {
     }
 }
 
+/// What may follow an op's name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// PING, PONG, +OK: anything up to the newline, ignored.
+    Ignored,
+    /// CONNECT, INFO: the JSON, glued on or after whitespace.
+    Glued,
+    /// Every other op: a space or tab, then the arguments.
+    Spaced,
+}
+
+/// The op names nats-server's parser accepts from a client (upper case;
+/// matched case-insensitively), and from a route too. `HMSG` is among
+/// them: nats-server refuses it from a client only at its newline.
+const CLIENT_OPS: &[(&[u8], Tail)] = &[
+    (b"PUB", Tail::Spaced),
+    (b"HPUB", Tail::Spaced),
+    (b"SUB", Tail::Spaced),
+    (b"UNSUB", Tail::Spaced),
+    (b"PING", Tail::Ignored),
+    (b"PONG", Tail::Ignored),
+    (b"CONNECT", Tail::Glued),
+    (b"INFO", Tail::Glued),
+    (b"+OK", Tail::Ignored),
+    (b"-ERR", Tail::Spaced),
+    (b"HMSG", Tail::Spaced),
+];
+
+/// The op names nats-server's parser accepts from a route besides the
+/// client's (its leaf-node and account ops among them: it reads those
+/// from a route too).
+const ROUTE_ONLY_OPS: &[(&[u8], Tail)] = &[
+    (b"RMSG", Tail::Spaced),
+    (b"RS+", Tail::Spaced),
+    (b"RS-", Tail::Spaced),
+    (b"LS+", Tail::Spaced),
+    (b"LS-", Tail::Spaced),
+    (b"LMSG", Tail::Spaced),
+    (b"A+", Tail::Spaced),
+    (b"A-", Tail::Spaced),
+];
+
+/// How far the first bytes of a line get in the op grammar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OpPrefix {
+    /// The start of some op name (or a name still waiting for its space).
+    Partial,
+    /// PING, PONG or +OK, whose name is this long: the rest is ignored.
+    Ignored(usize),
+    /// An op that takes arguments (or JSON), whose name is this long.
+    Args(usize),
+    /// No op begins this way: `-ERR 'Unknown Protocol Operation'`.
+    Invalid,
+}
+
+/// Where `bytes`, the start of a line (with its newline if it has one),
+/// stands in the op grammar of `dialect`. No op name is a prefix of
+/// another, so at most one op matches in full.
+fn op_prefix(bytes: &[u8], dialect: Dialect) -> OpPrefix {
+    let route_ops = match dialect {
+        Dialect::Client => &[][..],
+        Dialect::Route => ROUTE_ONLY_OPS,
+    };
+    let mut verdict = OpPrefix::Invalid;
+    for &(name, tail) in CLIENT_OPS.iter().chain(route_ops) {
+        let n = name.len().min(bytes.len());
+        if !bytes[..n].eq_ignore_ascii_case(&name[..n]) {
+            continue;
+        }
+        let next = bytes.get(name.len());
+        match (tail, next) {
+            (_, None) if bytes.len() < name.len() => verdict = OpPrefix::Partial,
+            (Tail::Ignored, _) => return OpPrefix::Ignored(name.len()),
+            (Tail::Glued, _) | (Tail::Spaced, Some(b' ' | b'\t')) => {
+                return OpPrefix::Args(name.len());
+            }
+            (Tail::Spaced, None) => verdict = OpPrefix::Partial,
+            (Tail::Spaced, Some(_)) => {}
+        }
+    }
+    verdict
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Pub,
@@ -444,19 +535,17 @@ enum Kind {
     Unsub,
 }
 
-/// Stops a line that grows past the control-line limit before its newline.
-fn check_partial(partial: &[u8], limits: &Limits) -> Result<(), ParseError> {
+/// Stops a line that grows past the control-line limit before its
+/// newline: its arguments start after the op name (`name_len` bytes) and
+/// the whitespace that follows.
+fn check_partial(partial: &[u8], name_len: usize, limits: &Limits) -> Result<(), ParseError> {
     if partial.len() <= limits.max_control_line {
         return Ok(());
     }
-    let op_len = partial
-        .iter()
-        .position(|&b| matches!(b, b' ' | b'\t'))
-        .unwrap_or(partial.len());
-    let start = skip_ws(partial, op_len);
-    let mut arg_len = partial.len() - start;
+    let start = skip_ws(partial, name_len.min(partial.len()));
+    let mut arg_len = partial.len().saturating_sub(start);
     if partial.last() == Some(&b'\r') {
-        arg_len -= 1;
+        arg_len = arg_len.saturating_sub(1);
     }
     if arg_len > limits.max_control_line {
         return Err(ParseError::Protocol(ProtocolError::MaxControlLine));
@@ -523,10 +612,6 @@ fn parse_size(s: &[u8]) -> Option<usize> {
         n = n * 10 + (b - b'0') as usize;
     }
     Some(n)
-}
-
-fn starts_with_ci(s: &[u8], prefix: &[u8]) -> bool {
-    s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
 fn eq_ci(a: &[u8], b: &[u8]) -> bool {
@@ -705,6 +790,157 @@ mod tests {
         let e = all(&mut p, b"FOO\r\n").unwrap_err();
         assert_eq!(e, ParseError::Protocol(ProtocolError::UnknownOperation));
         assert_eq!(all(&mut p, b"PING\r\n").unwrap_err(), e);
+    }
+
+    const UNKNOWN: ParseError = ParseError::Protocol(ProtocolError::UnknownOperation);
+
+    /// What nats-server 2.15.1 answered on a raw socket, no newline sent:
+    /// a refused byte closes at once, a possible op start waits.
+    #[test]
+    fn bytes_no_op_begins_with_fail_without_a_newline() {
+        for refused in [
+            &b"\x00"[..],
+            &[0u8; 150],
+            b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
+            b"GET / HTTP/1.1",
+            b"X",
+            b"M",
+            b"MSG",
+            b"R",
+            b"A",
+            b"L",
+            b" ",
+            b"\t",
+            b"\r",
+            b"\n",
+            b"PUX",
+            b"PUBX",
+            b"HX",
+            b"INFX",
+            b"P\n",
+            b"PUB\n",
+            b"PUB\r",
+            b"PIN\n",
+            b"-ERR\n",
+            b"CONNECT {}\r\nX",
+        ] {
+            let mut p = Parser::new();
+            assert_eq!(
+                all(&mut p, refused).unwrap_err(),
+                UNKNOWN,
+                "{:?}",
+                refused.escape_ascii().to_string()
+            );
+        }
+        for waits in [
+            &b"P"[..],
+            b"pu",
+            b"PUB",
+            b"PUB ",
+            b"HPUB\t",
+            b"H",
+            b"HMSG ",
+            b"sub",
+            b"UNSU",
+            b"C",
+            b"CONNECT",
+            b"CONNECTx",
+            b"INFO",
+            b"INFOx",
+            b"+",
+            b"+OK",
+            b"-ERR",
+            b"-err ",
+            b"PING",
+            b"PONG xyz",
+        ] {
+            let mut p = Parser::new();
+            assert_eq!(
+                all(&mut p, waits),
+                Ok(vec![]),
+                "{:?}",
+                waits.escape_ascii().to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_byte_fails_in_a_later_read_too() {
+        let mut p = Parser::new();
+        assert_eq!(all(&mut p, b"CONN"), Ok(vec![]));
+        assert_eq!(all(&mut p, b"EX").unwrap_err(), UNKNOWN);
+        let mut p = Parser::new();
+        assert_eq!(all(&mut p, b"PING\r\nSU"), Ok(vec![ClientOp::Ping]));
+        assert_eq!(all(&mut p, b"X").unwrap_err(), UNKNOWN);
+    }
+
+    #[test]
+    fn the_route_dialect_has_its_own_op_starts() {
+        let mut input = Bytes::from_static(b"RS+ $G a\r\nLS+ x\r\n");
+        let mut p = Parser::new();
+        assert!(matches!(
+            p.decode(&mut input, &ROUTE),
+            Ok(Some(ClientOp::RouteSub { .. }))
+        ));
+        for waits in [
+            &b"R"[..],
+            b"RM",
+            b"RS",
+            b"RS-",
+            b"L",
+            b"LMSG ",
+            b"A+",
+            b"A- ",
+        ] {
+            let mut input = Bytes::copy_from_slice(waits);
+            assert_eq!(Parser::new().decode(&mut input, &ROUTE), Ok(None));
+        }
+        for refused in [&b"M"[..], b"MX", b"RX", b"AX", b"\x00"] {
+            let mut input = Bytes::copy_from_slice(refused);
+            assert_eq!(Parser::new().decode(&mut input, &ROUTE), Err(UNKNOWN));
+        }
+    }
+
+    /// nats-server skips whatever follows PING, PONG or +OK up to the
+    /// newline, however long, and holds nothing of it.
+    #[test]
+    fn ping_junk_is_dropped_not_limited() {
+        let mut p = Parser::new();
+        let junk = vec![b'x'; 3 * 4096];
+        assert_eq!(all(&mut p, b"PING "), Ok(vec![]));
+        for _ in 0..10 {
+            assert_eq!(all(&mut p, &junk), Ok(vec![]));
+        }
+        assert!(p.acc.len() <= 4, "junk kept: {}", p.acc.len());
+        assert_eq!(all(&mut p, b"\r\n"), Ok(vec![ClientOp::Ping]));
+        let mut line = b"+OK ".to_vec();
+        line.extend_from_slice(&junk);
+        line.extend_from_slice(b"\r\nPONG");
+        line.extend_from_slice(&junk);
+        line.extend_from_slice(b"\n");
+        assert_eq!(all(&mut p, &line), Ok(vec![ClientOp::Ok, ClientOp::Pong]));
+    }
+
+    /// CONNECT and INFO glued to their argument: the control line is
+    /// measured from right after the name, as nats-server does.
+    #[test]
+    fn glued_arguments_count_against_the_control_line() {
+        let limit = ParseError::Protocol(ProtocolError::MaxControlLine);
+        for op in ["INFO", "CONNECT", "INFO \t"] {
+            let mut ok = op.as_bytes().to_vec();
+            ok.extend_from_slice(&[b'x'; 4096]);
+            let mut over = ok.clone();
+            over.push(b'x');
+            ok.extend_from_slice(b"\r\n");
+            assert!(all(&mut Parser::new(), &ok).is_ok(), "{op}");
+            assert_eq!(
+                all(&mut Parser::new(), &over).unwrap_err(),
+                limit,
+                "{op} partial"
+            );
+            over.extend_from_slice(b"\r\n");
+            assert_eq!(all(&mut Parser::new(), &over).unwrap_err(), limit, "{op}");
+        }
     }
 
     #[test]

@@ -77,15 +77,20 @@ fn c36_nkey_user_signs_the_nonce() {
     assert!(h.is_closed(bad));
 }
 
-#[test]
-fn c37_no_auth_user_binds_anonymous_clients() {
+/// A server whose only user, b1 (account B), is also its no_auth_user.
+fn no_auth_user_b1() -> Harness {
     let mut options = Options {
         accounts: vec!["B".into()],
         no_auth_user: Some("b1".into()),
         ..Options::default()
     };
     options.users.insert("b1".into(), user("B", None));
-    let mut h = Harness::new(options);
+    Harness::new(options)
+}
+
+#[test]
+fn c37_no_auth_user_binds_anonymous_clients() {
+    let mut h = no_auth_user_b1();
     let c = h.accept();
     let info = info_json(&h.take(c));
     assert!(info.get("auth_required").is_none(), "{info}");
@@ -96,6 +101,27 @@ fn c37_no_auth_user_binds_anonymous_clients() {
     let b = login(&mut h, "b1");
     h.send(b, "PUB foo 1\r\nx\r\n");
     assert_eq!(h.take(c), "MSG foo 1 1\r\nx\r\n");
+}
+
+/// Under no_auth_user only the INFO on accept leaves `auth_required` out:
+/// the one after the first PONG (and any later one) has it, as nats-server
+/// 2.15.1 sends them (observed, with and without credentials).
+#[test]
+fn c37_no_auth_user_later_infos_say_auth_required() {
+    let mut h = no_auth_user_b1();
+    for creds in ["", ",\"user\":\"b1\",\"pass\":\"pw\""] {
+        let c = h.accept();
+        assert!(info_json(&h.take(c)).get("auth_required").is_none());
+        h.send(
+            c,
+            &format!("CONNECT {{\"verbose\":false,\"protocol\":1{creds}}}\r\nPING\r\n"),
+        );
+        let out = h.take(c);
+        let info = info_json(out.strip_prefix("PONG\r\n").expect("PONG first"));
+        assert_eq!(info["auth_required"], true, "{out}");
+        assert_eq!(info["connect_info"], true, "{out}");
+        assert_eq!(info["remote_account"], "B", "{out}");
+    }
 }
 
 #[test]

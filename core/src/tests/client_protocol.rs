@@ -195,6 +195,30 @@ fn c17_malformed_connect_closes_silently() {
     assert!(h.is_closed(c));
 }
 
+/// B9: deep CONNECT JSON through the engine, with a control line long
+/// enough to carry it: 10,000 levels are taken (nats-server's decoder
+/// limit), 10,001 and 100,000 close silently, and nothing overflows.
+#[test]
+fn c17_deeply_nested_connect() {
+    let mut h = Harness::new(Options {
+        max_control_line: 4 << 20,
+        ..Options::default()
+    });
+    for (depth, taken) in [(10_000, true), (10_001, false), (100_000, false)] {
+        let inner = depth - 1;
+        let connect = format!(
+            "CONNECT {{\"x\":{}{},\"verbose\":false}}\r\nPING\r\n",
+            "[".repeat(inner),
+            "]".repeat(inner)
+        );
+        let c = h.client();
+        h.send(c, &connect);
+        let want = if taken { "PONG\r\n" } else { "" };
+        assert_eq!(h.take(c), want, "{depth} levels");
+        assert_eq!(h.is_closed(c), !taken, "{depth} levels");
+    }
+}
+
 #[test]
 fn c18_unknown_and_server_only_ops() {
     for input in [
@@ -213,6 +237,35 @@ fn c18_unknown_and_server_only_ops() {
         );
         assert!(h.is_closed(c), "{input:?}");
     }
+}
+
+/// B8: bytes no op begins with (NUL, a TLS ClientHello, an HTTP request
+/// line) are refused at the first byte, with no newline and no wait for
+/// the ping timer, as nats-server does.
+#[test]
+fn c18_first_bytes_refused_without_a_newline() {
+    let hello: &[u8] = b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03";
+    for input in [&[0u8; 150][..], hello, b"GET / HTTP/1.1", b"X", b"PUX"] {
+        let mut h = Harness::default_server();
+        let c = h.client();
+        h.send_bytes(c, input);
+        assert_eq!(
+            h.take(c),
+            "-ERR 'Unknown Protocol Operation'\r\n",
+            "{input:?}"
+        );
+        assert!(h.is_closed(c), "{input:?}");
+        let mut h = auth_server(ClientAuth::Token("s3cret".into()));
+        let c = h.client();
+        h.send_bytes(c, input);
+        assert_eq!(h.take(c), "-ERR 'Authorization Violation'\r\n", "{input:?}");
+        assert!(h.is_closed(c), "{input:?}");
+    }
+    let mut h = auth_server(ClientAuth::Token("s3cret".into()));
+    let c = h.client();
+    h.send(c, "CONNEX");
+    assert_eq!(h.take(c), "-ERR 'Unknown Protocol Operation'\r\n");
+    assert!(h.is_closed(c));
 }
 
 #[test]
@@ -365,6 +418,32 @@ fn c30_wildcards() {
     let out = h.take(c);
     assert!(out.contains("MSG a.b.c 2 0") && out.contains("MSG a.b.c 3 0"));
     assert_eq!(out.matches("MSG").count(), 2);
+}
+
+/// Check 30 again, for the order: one connection with several matching
+/// subscriptions gets the message in nats-server's sublist order, and a
+/// subscription added after the subject was matched comes last until a
+/// removal makes the server walk its index again.
+#[test]
+fn c30_one_connection_gets_nats_servers_order() {
+    let sids = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("MSG "))
+            .map(|l| l.split(' ').nth(2).unwrap_or_default().to_string())
+            .collect()
+    };
+    let mut h = Harness::default_server();
+    let c = h.connected(QUIET);
+    h.send(c, "SUB a.* 1\r\nSUB a.> 2\r\nSUB > 3\r\nSUB *.b 4\r\n");
+    h.send(c, "PUB a.b 0\r\n\r\n");
+    assert_eq!(sids(&h.take(c)), ["3", "4", "2", "1"]);
+    h.send(
+        c,
+        "SUB a.b 5\r\nSUB a.b g 6\r\nSUB > h 7\r\nPUB a.b 0\r\n\r\n",
+    );
+    assert_eq!(sids(&h.take(c)), ["3", "4", "2", "1", "5", "6", "7"]);
+    h.send(c, "UNSUB 5\r\nPUB a.b 0\r\n\r\n");
+    assert_eq!(sids(&h.take(c)), ["3", "4", "2", "1", "7", "6"]);
 }
 
 #[test]

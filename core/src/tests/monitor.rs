@@ -154,3 +154,41 @@ fn monitoring_requests_take_no_client_ids() {
     assert!(out.contains("\"cid\": 1"), "{out}");
     assert_eq!(client_id_of_new_client(&mut s, now), 2);
 }
+
+/// `/varz` always has nats-server 2.15.1's `feature_flags` (the known
+/// flags, configured values over the defaults) after `config_digest`, and
+/// `disk_io_wait_stats` (zeros without JetStream) last.
+#[test]
+fn varz_has_feature_flags_and_disk_io_wait_stats() {
+    let now = Instant::from_nanos(5_000_000_000);
+    let mut options = Options::default();
+    options
+        .feature_flags
+        .insert("js_snapshot_sources".into(), true);
+    options.feature_flags.insert("not_a_flag".into(), true);
+    let mut s = Server::new(options, [3; 32], now);
+    let (out, _) = exchange(&mut s, now, b"GET /varz HTTP/1.1\r\nHost: x\r\n\r\n", 4096);
+    let body = out.split("\r\n\r\n").nth(1).expect("body");
+    let keys: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("  \""))
+        .filter_map(|l| l.split('"').nth(1))
+        .collect();
+    let at = |k: &str| keys.iter().position(|x| *x == k).expect(k);
+    assert_eq!(at("feature_flags"), at("config_digest") + 1, "{keys:?}");
+    assert_eq!(keys.last(), Some(&"disk_io_wait_stats"), "{keys:?}");
+    let v: serde_json::Value = serde_json::from_str(body).expect("json");
+    assert_eq!(
+        v["feature_flags"],
+        serde_json::json!({
+            "js_ack_fc_v2": false,
+            "js_api_reply_v2": false,
+            "js_raft_delete_range": true,
+            "js_snapshot_sources": true,
+        })
+    );
+    assert_eq!(
+        v["disk_io_wait_stats"],
+        serde_json::json!({"waiters": 0, "waits": 0, "wait_time": 0, "max_wait_time": 0})
+    );
+}
