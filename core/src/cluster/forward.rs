@@ -6,11 +6,11 @@ use crate::account::AccountId;
 use crate::engine::{Ingress, Msg, Server};
 use crate::events::CloseReason;
 use crate::ids::ConnId;
+use crate::router::fanout;
 use crate::router::Origin;
-use crate::sublist::{Matches, Subscription};
+use crate::sublist::Matches;
 use crate::time::Instant;
 use bytes::Bytes;
-use std::sync::atomic::Ordering;
 
 impl Server {
     /// Sends a message published here (by a client, or a service request
@@ -49,35 +49,9 @@ impl Server {
         now: Instant,
     ) -> usize {
         let mut targets = std::mem::take(&mut self.routes.targets);
-        targets.clear();
-        for sub in &remote.plain {
-            count_delivery(sub);
-            targets.push((sub.conn, None));
-        }
-        for group in &remote.queues {
-            let served_here = self.routes.served.contains(&group.name);
-            if served_here && !mutated!(self, queue_local_and_remote) {
-                continue;
-            }
-            let total: u64 = group
-                .members
-                .iter()
-                .map(|s| u64::from(s.weight.load(Ordering::Relaxed).max(1)))
-                .sum();
-            if total == 0 {
-                continue;
-            }
-            let mut pick = self.queue_rng.below(total);
-            for sub in &group.members {
-                let w = u64::from(sub.weight.load(Ordering::Relaxed).max(1));
-                if pick < w {
-                    count_delivery(sub);
-                    targets.push((sub.conn, Some(group.name.clone())));
-                    break;
-                }
-                pick -= w;
-            }
-        }
+        let serve_all = mutated!(self, queue_local_and_remote);
+        let served: &[Bytes] = if serve_all { &[] } else { &self.routes.served };
+        fanout::plan_remote(remote, served, &mut self.queue_rng, &mut targets);
         // One message per route: targets grouped by connection (in
         // connection order, so the output is deterministic).
         targets.sort_by_key(|(conn, _)| *conn);
@@ -215,10 +189,4 @@ impl Server {
             self.forward_to_routes(conn, acc, &others, msg, now);
         }
     }
-}
-
-/// Counts a message forwarded for a route's interest (`/routez` `msgs`).
-fn count_delivery(sub: &Subscription) {
-    let n = sub.delivered.load(Ordering::Relaxed);
-    sub.delivered.store(n + 1, Ordering::Relaxed);
 }

@@ -1,5 +1,6 @@
-//! Local fan-out as a value: which of this server's subscriptions one
-//! message goes to.
+//! Fan-out as values: which of this server's subscriptions one message
+//! goes to ([`plan`]), and which routes it goes to, naming which queue
+//! groups each should serve ([`plan_remote`]).
 //!
 //! The router decides; the engine writes. [`plan`] turns a message's
 //! matches into [`Pick`]s: every plain subscription, and for each queue
@@ -11,8 +12,11 @@
 //! not of the route the message took.
 
 use super::{may_forward, serves_group, Dest, LinkFacts, MsgFacts, Origin};
+use crate::ids::ConnId;
 use crate::rng::Rng;
-use crate::sublist::Matches;
+use crate::sublist::{Matches, Subscription};
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
 
 /// One local delivery decision, by index into the [`Matches`] it was
 /// planned from.
@@ -55,6 +59,52 @@ pub(crate) fn plan(
         let start = queue_rng.below(n as u64) as usize;
         picks.push(Pick::Group { group, start });
     }
+}
+
+/// Plans which routes a message published here goes to, into `targets`
+/// (cleared first) as (route connection, queue group it should serve):
+/// every route with plain interest, and for each queue group not in
+/// `served` (the groups the local delivery served) one member behind a
+/// route, drawn from `queue_rng` weighted by the members each route
+/// announced. Counts the message on each picked interest entry (`/routez`
+/// `msgs`).
+pub(crate) fn plan_remote(
+    remote: &Matches,
+    served: &[Bytes],
+    queue_rng: &mut Rng,
+    targets: &mut Vec<(ConnId, Option<Bytes>)>,
+) {
+    targets.clear();
+    for sub in &remote.plain {
+        count_forward(sub);
+        targets.push((sub.conn, None));
+    }
+    for group in &remote.queues {
+        if served.contains(&group.name) {
+            continue;
+        }
+        let weight = |s: &Subscription| u64::from(s.weight.load(Ordering::Relaxed).max(1));
+        let total: u64 = group.members.iter().map(|s| weight(s)).sum();
+        if total == 0 {
+            continue;
+        }
+        let mut pick = queue_rng.below(total);
+        for sub in &group.members {
+            let w = weight(sub);
+            if pick < w {
+                count_forward(sub);
+                targets.push((sub.conn, Some(group.name.clone())));
+                break;
+            }
+            pick -= w;
+        }
+    }
+}
+
+/// Counts a message forwarded for a route's interest entry.
+fn count_forward(sub: &Subscription) {
+    let n = sub.delivered.load(Ordering::Relaxed);
+    sub.delivered.store(n + 1, Ordering::Relaxed);
 }
 
 #[cfg(test)]
@@ -154,5 +204,41 @@ mod tests {
         for origin in Origin::ALL {
             assert!(!planned(origin, b"q1").is_empty(), "{origin:?}");
         }
+    }
+
+    #[test]
+    fn routes_get_plain_interest_and_groups_not_served_here() {
+        let mut rng = Rng::derive(&[7; 32], Stream::QueueChoice);
+        let mut targets = Vec::new();
+        let m = matches();
+        plan_remote(&m, &[Bytes::from_static(b"q2")], &mut rng, &mut targets);
+        let conns: Vec<(u64, Option<&[u8]>)> =
+            targets.iter().map(|(c, q)| (c.0, q.as_deref())).collect();
+        assert_eq!(conns[..2], [(1, None), (2, None)]);
+        assert_eq!(conns.len(), 3, "q1 once, q2 served here: {conns:?}");
+        assert!(matches!(conns[2], (3 | 4, Some(b"q1"))));
+        assert_eq!(m.plain[0].delivered.load(Ordering::Relaxed), 1, "counted");
+    }
+
+    #[test]
+    fn a_route_member_is_picked_by_the_weight_it_announced() {
+        let heavy = sub(9, Some("g"));
+        heavy.weight.store(9, Ordering::Relaxed);
+        let m = Matches {
+            plain: Vec::new(),
+            queues: vec![QueueGroup {
+                name: Bytes::from_static(b"g"),
+                members: vec![sub(1, Some("g")), heavy],
+            }],
+        };
+        let mut rng = Rng::derive(&[3; 32], Stream::QueueChoice);
+        let mut targets = Vec::new();
+        let mut to_heavy = 0;
+        for _ in 0..1000 {
+            plan_remote(&m, &[], &mut rng, &mut targets);
+            assert_eq!(targets.len(), 1);
+            to_heavy += usize::from(targets[0].0 == ConnId(9));
+        }
+        assert!((850..=950).contains(&to_heavy), "{to_heavy} of 1000");
     }
 }
