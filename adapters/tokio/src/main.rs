@@ -122,11 +122,21 @@ fn init_logging(cli: &Settings) -> LogTarget {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::Layer as _;
-    let shown = tracing_subscriber::filter::filter_fn(move |meta| match *meta.level() {
+    // The hint keeps disabled levels free: without it every trace! and
+    // enabled! check in the hot path would ask this filter.
+    let most = if trace {
+        Level::TRACE
+    } else if debug {
+        Level::DEBUG
+    } else {
+        Level::INFO
+    };
+    let shown = tracing_subscriber::filter::FilterFn::new(move |meta| match *meta.level() {
         Level::TRACE => trace,
         Level::DEBUG => debug,
         _ => true,
-    });
+    })
+    .with_max_level_hint(most);
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()

@@ -20,7 +20,7 @@ use crate::proto::Parser;
 use crate::route::RouteLink;
 use crate::sublist::Subscription;
 use crate::time::Instant;
-use crate::transport::{Layer, Transport};
+use crate::transport::Transport;
 use bytes::Bytes;
 use core::net::SocketAddr;
 use std::collections::{BTreeMap, HashMap};
@@ -55,9 +55,6 @@ pub(crate) struct Conn {
     pub(crate) peer: SocketAddr,
     /// The layers between the wire and the parser and outbound queue.
     pub(crate) transport: Transport,
-    /// A layer an op just switched on: the rest of the current read goes
-    /// through it (see `engine::read_nats`).
-    pub(crate) switch: Option<Layer>,
     pub(crate) parser: Parser,
     /// Outbound plaintext: queued, or taken and not yet written. This is
     /// what the slow-consumer rule measures ([`Outbound::pending`]); the
@@ -151,7 +148,6 @@ impl Conn {
             cid,
             peer,
             transport: Transport::default(),
-            switch: None,
             parser: Parser::new(),
             out: Outbound::default(),
             ping: PingState::default(),

@@ -17,6 +17,7 @@ use crate::proto::{ClientOp, ProtocolError};
 use crate::rng::{Rng, Stream};
 use crate::time::Instant;
 use crate::timers::Timers;
+use crate::transport::Layer;
 use bytes::Bytes;
 use core::net::SocketAddr;
 use std::collections::{HashMap, VecDeque};
@@ -563,11 +564,10 @@ impl Server {
                     {
                         split_op = false;
                     }
-                    self.process_op(conn, op, now);
-                    // The op switched a layer on: the rest of this read is
-                    // the new layer's.
-                    if let Some(c) = self.conns.get_mut(&conn) {
-                        if let Some(layer) = c.switch.take() {
+                    // An op that switched a layer on: the rest of this
+                    // read is the new layer's.
+                    if let Some(layer) = self.process_op(conn, op, now) {
+                        if let Some(c) = self.conns.get_mut(&conn) {
                             let rest = std::mem::take(&mut data);
                             let decoded = c.transport.push_inner(layer, rest, &c.out);
                             data = decoded.plain;
@@ -598,13 +598,17 @@ impl Server {
     }
 
     /// Dispatches one parsed op to the code of the connection's kind.
-    pub(crate) fn process_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) {
+    /// Returns the layer the op switched on, if it did: the rest of the
+    /// read is that layer's (TLS after INFO, S2 after INFO; no op switches
+    /// one yet).
+    pub(crate) fn process_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) -> Option<Layer> {
         match self.conns.get(&conn).map(|c| &c.kind) {
             Some(ConnKind::Client(_)) => self.process_client_op(conn, op, now),
             Some(ConnKind::Route(_)) => self.process_route_op(conn, op, now),
             // HTTP bytes never reach the NATS parser.
             Some(ConnKind::Http(_)) | None => {}
         }
+        None
     }
 
     /// The nats-server connection number of `conn` (0 if unknown), for
