@@ -88,10 +88,8 @@ fn log_pid_and_ports_files(imp: Impl) {
         format!("{exe}_{}.ports", server.pid()),
         format!("nats-server_{}.ports", server.pid()),
     ];
-    let ports = names
-        .iter()
-        .find_map(|n| std::fs::read_to_string(dir.join(n)).ok())
-        .unwrap_or_else(|| {
+    let ports =
+        wait_for_ports_file(dir, |name| names.iter().any(|n| n == name)).unwrap_or_else(|| {
             let listing: Vec<_> = std::fs::read_dir(dir)
                 .unwrap()
                 .map(|e| e.unwrap().file_name())
@@ -106,6 +104,30 @@ fn log_pid_and_ports_files(imp: Impl) {
     );
 }
 
+/// The text of the ports file in `dir` whose name `wanted` accepts, once
+/// it is complete. nats-server writes it when every listener is up, which
+/// can be just after the client port answers, so this waits (up to 10 s).
+fn wait_for_ports_file(dir: &std::path::Path, wanted: impl Fn(&str) -> bool) -> Option<String> {
+    let find = || {
+        std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .find(|e| wanted(&e.file_name().to_string_lossy()))
+            .and_then(|e| std::fs::read_to_string(e.path()).ok())
+            .filter(|text| text.trim_end().ends_with('}'))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(text) = find() {
+            return Some(text);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// With monitoring and a cluster, the ports file names every listener as
 /// nats-server writes it: `nats`, `monitoring` and `cluster`, one URL each
 /// (random ports here, so the URLs are compared by shape).
@@ -116,11 +138,7 @@ fn ports_file_lists_every_listener(imp: Impl) {
         .start();
     ping(&server);
     let dir = server.dir();
-    let ports = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .find(|e| e.file_name().to_string_lossy().ends_with(".ports"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+    let ports = wait_for_ports_file(dir, |name| name.ends_with(".ports"))
         .unwrap_or_else(|| panic!("{imp}: no ports file"));
     let v: serde_json::Value = serde_json::from_str(&ports).expect("ports file JSON");
     let keys: Vec<&String> = v.as_object().expect("object").keys().collect();
