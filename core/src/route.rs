@@ -22,10 +22,14 @@ use std::fmt::Write as _;
 
 use crate::info::{push_json_string, push_url_list};
 
-/// The route protocol version Canopy advertises: 2, account-aware RS+ and
-/// RMSG. (3 would promise message tracing: nats-server would then send
-/// `Nats-Trace-Only` messages that must not be delivered.)
-pub const ROUTE_PROTO: u32 = 2;
+/// The route protocol version Canopy advertises: 3, account-aware RS+ and
+/// RMSG (2) and message tracing (3: a `Nats-Trace-Only` message is not
+/// delivered to clients, and each server sends its own trace event).
+pub const ROUTE_PROTO: u32 = 3;
+
+/// The route protocol version from which a peer traces messages
+/// (nats-server's `MsgTraceProto`).
+pub const MSG_TRACE_PROTO: i64 = 3;
 
 /// The INFO a route peer sends (the fields Canopy reads).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -54,6 +58,8 @@ pub struct RouteInfo {
     pub route_pool_idx: i64,
     /// The account a dedicated connection is for.
     pub route_account: String,
+    /// The route protocol version: 3 and up trace messages.
+    pub proto: i64,
 }
 
 /// The CONNECT a soliciting route sends (the fields Canopy reads).
@@ -295,7 +301,7 @@ mod tests {
         .write(&mut s, true);
         assert_eq!(
             s,
-            "INFO {\"server_id\":\"NID\",\"server_name\":\"a\",\"version\":\"2.15.1\",\"proto\":2,\"go\":\"rust\",\"host\":\"127.0.0.1\",\"port\":6222,\"headers\":true,\"max_payload\":1024,\"cluster\":\"c\",\"connect_urls\":[\"127.0.0.1:4222\"]} \r\n"
+            "INFO {\"server_id\":\"NID\",\"server_name\":\"a\",\"version\":\"2.15.1\",\"proto\":3,\"go\":\"rust\",\"host\":\"127.0.0.1\",\"port\":6222,\"headers\":true,\"max_payload\":1024,\"cluster\":\"c\",\"connect_urls\":[\"127.0.0.1:4222\"]} \r\n"
         );
         let info: RouteInfo = serde_json::from_str(&s[5..s.len() - 3]).unwrap();
         assert_eq!(info.server_id, "NID");

@@ -8,6 +8,7 @@ use crate::conn::{ConnKind, Text};
 use crate::engine::{Msg, Server};
 use crate::events::CloseReason;
 use crate::ids::ConnId;
+use crate::router::trace::{egress_error, Egress, MsgTrace, TraceKind};
 use crate::sublist::Subscription;
 use crate::time::Instant;
 use bytes::Bytes;
@@ -16,10 +17,14 @@ use std::sync::Arc;
 
 impl Server {
     /// Queues one message for one subscription. Returns false when the
-    /// subscription can no longer receive (closed connection, max reached).
+    /// subscription cannot take it (the publisher itself without `echo`,
+    /// closed connection, denied, max reached). A traced message records
+    /// the delivery, or why not; a trace-only one is recorded and not
+    /// written.
     pub(crate) fn deliver(
         &mut self,
         publisher: ConnId,
+        echo: bool,
         sub: &Arc<Subscription>,
         msg: &Msg<'_>,
         now: Instant,
@@ -32,8 +37,21 @@ impl Server {
         let ConnKind::Client(cl) = &mut c.kind else {
             return false;
         };
-        if c.closed {
-            return false;
+        let trace = self.msg_trace.as_deref_mut().map(|t| {
+            let e = Egress {
+                ts: self.monitor.wall(now),
+                kind: TraceKind::Client as u8,
+                cid: c.cid,
+                name: cl.opts.name.clone().unwrap_or_default(),
+                acc: self.accounts[cl.account.0 as usize].name.clone(),
+                sub: sub.subject.clone(),
+                queue: sub.queue.clone().unwrap_or_default(),
+                ..Egress::default()
+            };
+            (t, e)
+        });
+        if !echo && sub.conn == publisher {
+            return record(trace, Some(egress_error::NO_ECHO));
         }
         // A wildcard or queue subscription the deny list let through must
         // still not receive what the deny list names (nats-server's
@@ -42,16 +60,29 @@ impl Server {
         if let Some(p) = &cl.perms {
             let broad = sub.queue.is_some() || sub.subject.iter().any(|&b| b == b'*' || b == b'>');
             if broad && p.delivery_denied(msg.subject) {
-                return false;
+                return record(trace, Some(egress_error::SUB_DENY));
             }
         }
-        if let (Some(reply), Some(r)) = (msg.reply, cl.perms.as_ref().and_then(|p| p.responses)) {
-            cl.responses.insert(reply.clone(), (r.max, now + r.expires));
+        if c.closed {
+            return record(trace, Some(egress_error::CLIENT_CLOSED));
+        }
+        // Trace-only: recorded, not written, and counted as delivered (so
+        // a queue group stops at this member).
+        if trace.as_ref().is_some_and(|(t, _)| t.only) {
+            record(trace, None);
+            return true;
         }
         let max = sub.max.load(Ordering::Relaxed);
         let delivered = sub.delivered.load(Ordering::Relaxed) + 1;
         if max > 0 && delivered > max {
-            return false;
+            return record(trace, Some(egress_error::AUTO_UNSUB));
+        }
+        record(trace, None);
+        if let (Some(reply), Some(r)) = (
+            msg.reply.filter(|r| !r.is_empty()),
+            cl.perms.as_ref().and_then(|p| p.responses),
+        ) {
+            cl.responses.insert(reply.clone(), (r.max, now + r.expires));
         }
         sub.delivered.store(delivered, Ordering::Relaxed);
         let with_headers = msg.header_len > 0 && c.headers;
@@ -125,8 +156,18 @@ impl Server {
             header_len: status.len(),
             message: &status,
         };
-        self.deliver(conn, &sub, &msg, now);
+        self.deliver(conn, true, &sub, &msg, now);
     }
+}
+
+/// Records a traced delivery's egress event (with `error`, when it was
+/// not delivered); returns false, the verdict of a refused delivery.
+fn record(trace: Option<(&mut MsgTrace, Egress)>, error: Option<&'static str>) -> bool {
+    if let Some((t, mut e)) = trace {
+        e.error = error;
+        t.egress(e);
+    }
+    false
 }
 
 /// `->> [MSG subject sid [reply] len]` (or `HMSG ... hdr len`).

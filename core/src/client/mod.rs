@@ -8,11 +8,13 @@ mod reload;
 
 use crate::account::AccountId;
 use crate::conn::{ClientState, ConnKind, Text};
+use crate::engine::TraceAsk;
 use crate::engine::{Ingress, Msg, Server};
 use crate::events::{CloseReason, Event, TimerKey};
 use crate::ids::ConnId;
 use crate::info::ClientInfoExtra;
 use crate::proto::{ClientOp, ProtocolError};
+use crate::router::trace::{self, MsgTrace, TraceKind};
 use crate::router::Origin;
 use crate::subject;
 use crate::sublist::Subscription;
@@ -235,21 +237,39 @@ impl Server {
         c.stats.in_bytes += message.len() as u64;
         self.stats.in_msgs += 1;
         self.stats.in_bytes += message.len() as u64;
-        if cl.perms.as_ref().is_some_and(|p| !p.can_publish(&subject))
+        let account = cl.account;
+        let (header_len, message) =
+            match self.trace_publish(conn, &subject, header_len, message, now) {
+                Some(m) => m,
+                None => return,
+            };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let ConnKind::Client(cl) = &mut c.kind else {
+            return;
+        };
+        let refused = if cl.perms.as_ref().is_some_and(|p| !p.can_publish(&subject))
             && !take_response_permission(&mut cl.responses, &subject, now)
         {
             // Refused: -ERR, the message is dropped, the connection stays.
             let text = crate::perms::publish_violation(&subject);
             tracing::debug!("{} - cid:{} - {}", c.peer, c.cid, text);
+            Some(text)
+        } else {
+            // `_R_.` replies are the server's own (service imports): refused.
+            reply
+                .as_ref()
+                .filter(|r| r.starts_with(b"_R_."))
+                .map(|r| crate::perms::reserved_reply_violation(r))
+        };
+        if let Some(text) = refused {
             c.out.push_err(&text);
             self.mark_dirty(conn);
-            return;
-        }
-        // `_R_.` replies are the server's own (service imports): refused.
-        if let Some(r) = reply.as_ref().filter(|r| r.starts_with(b"_R_.")) {
-            let text = crate::perms::reserved_reply_violation(r);
-            c.out.push_err(&text);
-            self.mark_dirty(conn);
+            if let Some(t) = self.tracing() {
+                t.ingress_error(text);
+                self.finish_trace(account, now);
+            }
             return;
         }
         if cl.opts.pedantic && !subject::is_valid_literal_subject(&subject) {
@@ -258,7 +278,6 @@ impl Server {
         if cl.opts.verbose {
             c.out.push_slice(b"+OK\r\n");
         }
-        let account = cl.account;
         let echo = cl.opts.echo || mutated!(self, ignore_echo);
         let no_responders = cl.opts.no_responders && c.headers;
         self.mark_dirty(conn);
@@ -275,11 +294,62 @@ impl Server {
             echo,
         };
         let delivered = self.forward_message(&ingress, account, &msg, now);
+        self.finish_trace(account, now);
         if delivered == 0 && no_responders {
             if let Some(reply) = reply.as_ref() {
                 self.no_responders(conn, account, &subject, reply, now);
             }
         }
+    }
+
+    /// Reads a client's publish for a trace request (`Nats-Trace-Dest`)
+    /// and starts its trace. Returns the message to deliver (rewritten
+    /// when the trace is refused), or `None` to drop it: trace-only and
+    /// not traceable, or a destination the client may not publish on
+    /// (`-ERR`, as nats-server answers).
+    fn trace_publish(
+        &mut self,
+        conn: ConnId,
+        subject: &Bytes,
+        header_len: usize,
+        message: Bytes,
+        now: Instant,
+    ) -> Option<(usize, Bytes)> {
+        let request = match self.ask_trace(conn, header_len, &message) {
+            TraceAsk::None => return Some((header_len, message)),
+            TraceAsk::Drop => return None,
+            TraceAsk::Disabled(message, header_len) => return Some((header_len, message)),
+            TraceAsk::Trace(request) => request,
+        };
+        let ts = self.wall(now);
+        let c = self.conns.get(&conn)?;
+        let ConnKind::Client(cl) = &c.kind else {
+            return None;
+        };
+        let account = cl.account;
+        let denied = cl
+            .perms
+            .as_ref()
+            .is_some_and(|p| !p.can_publish(&request.dest));
+        if denied || self.trace_dest_reserved(account, &request.dest) {
+            let c = self.conns.get_mut(&conn)?;
+            let text = crate::perms::publish_violation(&request.dest);
+            tracing::debug!("{} - {}", c.label(), text);
+            c.out.push_err(&text);
+            self.mark_dirty(conn);
+            return None;
+        }
+        let ingress = trace::Ingress {
+            ts,
+            kind: TraceKind::Client,
+            cid: c.cid,
+            name: cl.opts.name.as_deref().unwrap_or_default(),
+            account: &self.accounts[account.0 as usize].name,
+            subject,
+        };
+        let trace = MsgTrace::new(request, message.len(), &ingress);
+        self.start_trace(trace);
+        Some((header_len, message))
     }
 
     pub(crate) fn process_sub(

@@ -3,10 +3,14 @@
 //! should serve), and a routed message goes to local subscribers only.
 
 use crate::account::AccountId;
+use crate::engine::TraceAsk;
 use crate::engine::{Ingress, Msg, Server};
 use crate::events::CloseReason;
 use crate::ids::ConnId;
+use crate::route::MSG_TRACE_PROTO;
 use crate::router::fanout;
+use crate::router::trace::headers::{set_header, HOP};
+use crate::router::trace::{self, egress_error, Egress, MsgTrace, TraceKind};
 use crate::router::Origin;
 use crate::sublist::Matches;
 use crate::time::Instant;
@@ -88,11 +92,46 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
-        if c.closed || !c.route().is_some_and(|l| l.registered) {
+        let Some(link) = c.route().filter(|l| l.registered && !c.closed) else {
             return false;
+        };
+        // A traced message carries its hop number to the next server; one
+        // that cannot trace gets no trace-only message.
+        let mut traced = None;
+        if let Some(t) = self.msg_trace.as_deref_mut() {
+            let remote = link.remote.as_ref();
+            let supported = remote.is_some_and(|r| r.proto >= MSG_TRACE_PROTO);
+            let hop = t.next_hop();
+            let mut e = Egress {
+                ts: self.monitor.wall(now),
+                kind: TraceKind::Router as u8,
+                cid: c.cid,
+                name: remote.map(|r| r.server_name.clone()).unwrap_or_default(),
+                hop: hop.clone(),
+                ..Egress::default()
+            };
+            if !supported {
+                e.error = Some(if t.only {
+                    egress_error::ONLY_NO_SUPPORT
+                } else {
+                    egress_error::NO_SUPPORT
+                });
+            }
+            let only = t.only;
+            t.egress(e);
+            if only && !supported {
+                return false;
+            }
+            traced = Some(set_header(msg.message, msg.header_len, HOP, hop.as_bytes()));
         }
+        let (header_len, message) = match &traced {
+            Some((message, header_len)) => (*header_len, message),
+            None => (msg.header_len, msg.message),
+        };
+        // The server's own messages have an empty reply: none on a route.
+        let reply = msg.reply.filter(|r| !r.is_empty());
         let out = &mut c.out;
-        let headers = msg.header_len > 0;
+        let headers = header_len > 0;
         out.push_slice(if headers { b"HMSG " } else { b"RMSG " });
         out.push_slice(name.as_bytes());
         out.push_slice(b" ");
@@ -100,7 +139,7 @@ impl Server {
         out.push_slice(b" ");
         let mut queues = targets.iter().filter_map(|(_, q)| q.as_ref()).peekable();
         if queues.peek().is_some() {
-            match msg.reply {
+            match reply {
                 Some(r) => {
                     out.push_slice(b"+ ");
                     out.push_slice(r);
@@ -112,20 +151,20 @@ impl Server {
                 out.push_slice(q);
                 out.push_slice(b" ");
             }
-        } else if let Some(r) = msg.reply {
+        } else if let Some(r) = reply {
             out.push_slice(r);
             out.push_slice(b" ");
         }
         if headers {
-            out.push_decimal(msg.header_len as u64);
+            out.push_decimal(header_len as u64);
             out.push_slice(b" ");
         }
-        out.push_decimal(msg.message.len() as u64);
+        out.push_decimal(message.len() as u64);
         out.push_slice(b"\r\n");
-        out.push_payload(msg.message);
+        out.push_payload(message);
         out.push_slice(b"\r\n");
         c.stats.out_msgs += 1;
-        c.stats.out_bytes += msg.message.len() as u64;
+        c.stats.out_bytes += message.len() as u64;
         c.last_activity = now;
         let pending = c.out.pending();
         // A route is bounded like a client: past max_pending it is closed
@@ -141,6 +180,52 @@ impl Server {
         // nats-server stalls a producer on any lagging destination.
         self.hold_if_behind(publisher, conn, pending, now);
         true
+    }
+
+    /// Reads a routed message for a trace request and starts its trace
+    /// (the route's server name as the ingress name, the hop it was given
+    /// upstream as this server's hop). Returns what to do with the message
+    /// (`None` once the trace is started: deliver it).
+    fn trace_routed(
+        &mut self,
+        conn: ConnId,
+        account: AccountId,
+        msg: &Msg<'_>,
+        now: Instant,
+    ) -> TraceAsk {
+        let request = match self.ask_trace(conn, msg.header_len, msg.message) {
+            TraceAsk::Trace(request) => request,
+            other @ (TraceAsk::None | TraceAsk::Drop | TraceAsk::Disabled(..)) => return other,
+        };
+        if self.trace_dest_reserved(account, &request.dest) {
+            tracing::error!(
+                "rid:{} - Publish Violation - Subject {:?}",
+                conn.0,
+                String::from_utf8_lossy(&request.dest)
+            );
+            return TraceAsk::Drop;
+        }
+        let ts = self.wall(now);
+        let Some(c) = self.conns.get(&conn) else {
+            return TraceAsk::Drop;
+        };
+        let name = c
+            .route()
+            .and_then(|l| l.remote.as_ref())
+            .map(|r| r.server_name.as_str())
+            .unwrap_or_default();
+        let subject = Bytes::copy_from_slice(msg.subject);
+        let ingress = trace::Ingress {
+            ts,
+            kind: TraceKind::Router,
+            cid: c.cid,
+            name,
+            account: &self.accounts[account.0 as usize].name,
+            subject: &subject,
+        };
+        let trace = MsgTrace::new(request, msg.message.len(), &ingress);
+        self.start_trace(trace);
+        TraceAsk::None
     }
 
     /// A message from a route: to local subscribers only (one hop), and to
@@ -167,6 +252,19 @@ impl Server {
         }
         self.stats.in_msgs += 1;
         self.stats.in_bytes += msg.message.len() as u64;
+        let rewritten;
+        let msg = match self.trace_routed(conn, acc, msg, now) {
+            TraceAsk::Drop => return,
+            TraceAsk::Disabled(message, header_len) => {
+                rewritten = message;
+                &Msg {
+                    header_len,
+                    message: &rewritten,
+                    ..*msg
+                }
+            }
+            TraceAsk::None | TraceAsk::Trace(_) => msg,
+        };
         let ingress = Ingress {
             origin: Origin::Route,
             conn,
@@ -174,6 +272,7 @@ impl Server {
             echo: true,
         };
         self.forward_message(&ingress, acc, msg, now);
+        self.finish_trace(acc, now);
         if mutated!(self, forward_routed_to_routes) && !self.routes.by_id.is_empty() {
             let remote = self.accounts[acc.0 as usize].remote.matches(msg.subject);
             let others = Matches {

@@ -8,6 +8,11 @@ use super::Conn;
 use std::fmt;
 
 impl Conn {
+    /// `127.0.0.1:5555 - cid:5`: how log lines name this connection.
+    pub(crate) fn label(&self) -> String {
+        format!("{} - {}:{}", self.peer, self.policy().tag, self.cid)
+    }
+
     /// `<<- [OP ARGS]`: an op the peer sent.
     pub(crate) fn trace_in(&self, op: fmt::Arguments<'_>) {
         tracing::trace!(

@@ -98,15 +98,12 @@ impl Server {
             match pick {
                 Pick::Plain(i) => {
                     let sub = &matches.plain[i];
-                    if !echo && sub.conn == publisher {
-                        continue;
-                    }
-                    if self.deliver(publisher, sub, msg, now) {
+                    if self.deliver(publisher, echo, sub, msg, now) {
                         delivered += 1;
                         if mutated!(self, plain_wildcard_twice)
                             && sub.subject.iter().any(|&b| b == b'*' || b == b'>')
                         {
-                            self.deliver(publisher, sub, msg, now);
+                            self.deliver(publisher, echo, sub, msg, now);
                         }
                     }
                 }
@@ -115,17 +112,14 @@ impl Server {
                     let n = group.members.len();
                     for i in 0..n {
                         let sub = &group.members[(start + i) % n];
-                        if !echo && sub.conn == publisher {
-                            continue;
-                        }
-                        if self.deliver(publisher, sub, msg, now) {
+                        if self.deliver(publisher, echo, sub, msg, now) {
                             delivered += 1;
                             if track {
                                 self.routes.served.push(group.name.clone());
                             }
                             if mutated!(self, queue_two_members) && n > 1 {
                                 let other = &group.members[(start + i + 1) % n];
-                                self.deliver(publisher, other, msg, now);
+                                self.deliver(publisher, echo, other, msg, now);
                             }
                             break;
                         }

@@ -57,12 +57,14 @@ mod inspect;
 mod lame_duck;
 mod ping;
 mod stall;
+mod trace;
 
 use crate::cluster::Routes;
 use crate::router::imports::ImportRoute;
 pub use crate::stats::ServerStats;
 pub(crate) use deliver::{Ingress, Msg};
 use lame_duck::LameDuck;
+pub(crate) use trace::TraceAsk;
 
 /// The NATS server engine. Pure: bytes and time in, actions out.
 #[derive(Debug)]
@@ -73,6 +75,11 @@ pub struct Server {
     /// The router's local fan-out plan of the message being delivered
     /// (reused: no allocation per message).
     pub(crate) picks: Vec<crate::router::fanout::Pick>,
+    /// The trace of the message going out, when it asked for one
+    /// (`Nats-Trace-Dest`; see `engine/trace.rs`).
+    pub(crate) msg_trace: Option<Box<crate::router::trace::MsgTrace>>,
+    /// The number of the server's last system message (trace events).
+    pub(crate) system_seq: u64,
     /// Nonces for NKey authentication (the identity stream, continued).
     pub(crate) nonce_rng: Rng,
     pub(crate) authenticator: crate::auth::Authenticator,
@@ -198,6 +205,8 @@ impl Server {
             info,
             queue_rng: Rng::derive(&seed, Stream::QueueChoice),
             picks: Vec::new(),
+            msg_trace: None,
+            system_seq: 0,
             nonce_rng: identity,
             authenticator,
             imports,

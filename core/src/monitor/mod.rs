@@ -9,7 +9,7 @@ pub mod timefmt;
 
 pub(crate) mod connz;
 pub(crate) mod routez;
-mod varz;
+pub(crate) mod varz;
 
 pub(crate) mod inspect;
 

@@ -22,7 +22,7 @@ struct KindStats {
 /// The feature flags nats-server 2.15.1 knows, with their defaults, in
 /// the order it prints them (a Go map: by key). A configured value
 /// replaces the default; names it does not know are not shown.
-const FEATURE_FLAGS: [(&str, bool); 4] = [
+pub(crate) const FEATURE_FLAGS: [(&str, bool); 4] = [
     ("js_ack_fc_v2", false),
     ("js_api_reply_v2", false),
     ("js_raft_delete_range", true),

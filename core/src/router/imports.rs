@@ -5,6 +5,7 @@
 use crate::account::AccountId;
 use crate::engine::{Ingress, Msg, Server, ALPHANUMERIC};
 use crate::ids::ConnId;
+use crate::router::trace::headers as trace_headers;
 use crate::router::{may_forward, Dest, ImportLeg, LinkFacts, MsgFacts, Origin};
 use crate::subject;
 use crate::time::Instant;
@@ -120,6 +121,43 @@ impl Server {
             }
         }
         for (target, subject, service) in hops {
+            // A traced message notes the hop; the delivery behind it is not
+            // traced (Canopy has no `allow_trace` yet): a trace-only message
+            // stops here, and a service request goes on with its trace
+            // disabled, so no server behind it traces it either.
+            let mut paused = None;
+            let mut untraced = None;
+            if let Some(t) = self.msg_trace.as_deref_mut() {
+                let ts = self.monitor.wall(now);
+                if service {
+                    let exporter = &self.accounts[target.0 as usize].name;
+                    t.service_import(
+                        ts,
+                        exporter,
+                        Bytes::copy_from_slice(msg.subject),
+                        subject.clone(),
+                    );
+                } else {
+                    let importer = &self.accounts[target.0 as usize].name;
+                    t.stream_export(ts, importer, subject.clone());
+                }
+                if t.only {
+                    continue;
+                }
+                paused = self.msg_trace.take();
+                if service {
+                    untraced = Some(trace_headers::set_header(
+                        msg.message,
+                        msg.header_len,
+                        trace_headers::DEST,
+                        trace_headers::DISABLED,
+                    ));
+                }
+            }
+            let (header_len, message) = match &untraced {
+                Some((message, header_len)) => (*header_len, message),
+                None => (msg.header_len, msg.message),
+            };
             let reply = msg.reply.cloned();
             let reply = match reply {
                 Some(original) if service => {
@@ -139,8 +177,8 @@ impl Server {
             let fwd = Msg {
                 subject: &subject,
                 reply: reply.as_ref(),
-                header_len: msg.header_len,
-                message: msg.message,
+                header_len,
+                message,
             };
             let matches = self.accounts[target.0 as usize].sublist.matches(&subject);
             delivered += self.deliver_matches(&internal, &matches, &fwd, now);
@@ -157,6 +195,9 @@ impl Server {
                 &LinkFacts::default(),
             ) {
                 delivered += self.send_to_routes(conn, target, &fwd, now);
+            }
+            if paused.is_some() {
+                self.msg_trace = paused;
             }
         }
         delivered

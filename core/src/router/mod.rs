@@ -34,6 +34,7 @@
 pub(crate) mod fanout;
 pub(crate) mod imports;
 mod matrix;
+pub(crate) mod trace;
 
 pub use matrix::{
     forward_rule, may_forward, names_group, propagates, serves_group, spread_rule, Forward, Spread,

@@ -10,6 +10,7 @@ mod lame_duck;
 mod limits;
 mod monitor;
 mod monitor_routes;
+mod msg_trace;
 mod robustness;
 mod route_peer;
 mod routes;

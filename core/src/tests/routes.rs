@@ -2,7 +2,7 @@
 //! /work/notes/routes-facts.md): fake route peers speak literal protocol
 //! bytes to one engine; the expected bytes are what nats-server 2.15.1
 //! does, except for Canopy's two deliberate differences (its route INFO has
-//! no pool/compression/lnoc and says `"proto":2`, and a queue group prefers
+//! no pool/compression/lnoc, and a queue group prefers
 //! a local member over routes).
 
 use super::harness::{info_json, Harness};
@@ -67,8 +67,9 @@ fn r49_route_port_info() {
         "{out}"
     );
     let info = info_json(&out);
-    // Deliberate difference: proto 2, no pool, no compression, no lnoc.
-    assert_eq!(info["proto"], 2);
+    // proto 3 as nats-server (message tracing); deliberate difference: no
+    // pool, no compression, no lnoc.
+    assert_eq!(info["proto"], 3);
     assert!(info.get("route_pool_size").is_none(), "{out}");
     assert!(info.get("compression").is_none(), "{out}");
     assert!(info.get("lnoc").is_none(), "{out}");
@@ -473,7 +474,7 @@ fn r55_gossip_and_connect_urls() {
     let (connect, info) = out.split_once("\r\n").expect("CONNECT line");
     let own_id = {
         let i = info_json_any(info);
-        assert_eq!(i["proto"], 2);
+        assert_eq!(i["proto"], 3);
         assert!(i.get("nonce").is_none(), "{out}");
         i["server_id"].as_str().unwrap().to_string()
     };
