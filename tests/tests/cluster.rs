@@ -911,6 +911,105 @@ fn generated_cluster_names_agree(canopy: Impl) {
     });
 }
 
+/// The trace events that arrive on `tracer` within `WAIT` of each other,
+/// by the name of the server that sent each, until `n` have arrived.
+async fn trace_events(tracer: &mut Subscriber, n: usize) -> BTreeMap<String, serde_json::Value> {
+    let mut by_server = BTreeMap::new();
+    while by_server.len() < n {
+        let m = next(tracer).await;
+        let e: serde_json::Value = serde_json::from_slice(&m.payload).expect("event JSON");
+        let name = e["server"]["name"].as_str().unwrap_or_default().to_string();
+        assert!(by_server.insert(name, e).is_none(), "one event per server");
+    }
+    by_server
+}
+
+/// Message tracing across a two-node cluster of `imp` and nats-server,
+/// published on each node in turn: the publisher's server reports the
+/// client ingress and the route egress with hop `1`; the other reports the
+/// route ingress (with the hop header it got) and the delivery; the
+/// subscriber gets the message with `Nats-Trace-Hop: 1` added. With
+/// `Nats-Trace-Only` both servers report and nobody gets the message.
+/// (`nats_server_with_nats_server` runs it on two nats-servers: the
+/// expectations are the reference's.)
+fn traced_message_across_a_mixed_cluster(imp: Impl) {
+    rt().block_on(async {
+        let nodes = cluster(&[imp, Impl::NatsServer]);
+        let cs = clients(&nodes).await;
+        await_mesh(&cs).await;
+        for (p, s) in [(0, 1), (1, 0)] {
+            let (pub_name, sub_name) = (&nodes[p].name, &nodes[s].name);
+            let what = format!("published on {pub_name}");
+            let mut tracer = cs[p].subscribe("trace.dest").await.expect("tracer");
+            let mut sub = cs[s].subscribe("traced.foo").await.expect("sub");
+            await_interest(&cs[p], &cs[s]).await;
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Trace-Dest", "trace.dest");
+            cs[p]
+                .publish_with_headers("traced.foo", headers.clone(), "hello".into())
+                .await
+                .expect("publish");
+            let m = next(&mut sub).await;
+            let h = m.headers.expect("headers delivered");
+            assert_eq!(h.get("Nats-Trace-Dest").map(|v| v.as_str()), Some("trace.dest"), "{what}");
+            assert_eq!(h.get("Nats-Trace-Hop").map(|v| v.as_str()), Some("1"), "{what}");
+            let events = trace_events(&mut tracer, 2).await;
+            let first = &events[pub_name.as_str()];
+            assert_eq!(first["hops"], 1, "{what}: {first}");
+            assert_eq!(first["request"]["msgsize"], 46, "{what}: {first}");
+            let ev = first["events"].as_array().expect("events");
+            assert_eq!((ev[0]["type"].as_str(), ev[0]["kind"].as_u64()), (Some("in"), Some(0)), "{what}: {first}");
+            assert_eq!(ev[0]["subj"], "traced.foo");
+            assert_eq!(ev.len(), 2, "{what}: {first}");
+            assert_eq!((ev[1]["type"].as_str(), ev[1]["kind"].as_u64()), (Some("eg"), Some(1)), "{what}: {first}");
+            assert_eq!(ev[1]["name"].as_str(), Some(sub_name.as_str()), "{what}: {first}");
+            assert_eq!(ev[1]["hop"], "1", "{what}: {first}");
+            let second = &events[sub_name.as_str()];
+            assert!(second.get("hops").is_none(), "{what}: {second}");
+            assert_eq!(
+                second["request"],
+                serde_json::json!({"header":{"Nats-Trace-Dest":["trace.dest"],"Nats-Trace-Hop":["1"]},"msgsize":65}),
+                "{what}"
+            );
+            let ev = second["events"].as_array().expect("events");
+            assert_eq!((ev[0]["kind"].as_u64(), ev[0]["name"].as_str()), (Some(1), Some(pub_name.as_str())), "{what}: {second}");
+            assert_eq!((ev[1]["type"].as_str(), ev[1]["kind"].as_u64(), ev[1]["sub"].as_str()), (Some("eg"), Some(0), Some("traced.foo")), "{what}: {second}");
+
+            // Trace-only: both servers report, nobody gets it.
+            headers.insert("Nats-Trace-Only", "true");
+            cs[p]
+                .publish_with_headers("traced.foo", headers, "hello".into())
+                .await
+                .expect("publish");
+            let events = trace_events(&mut tracer, 2).await;
+            let second = &events[sub_name.as_str()];
+            assert_eq!(second["request"]["msgsize"], 88, "{what}: {second}");
+            assert_eq!(second["events"][1]["sub"], "traced.foo", "{what}: {second}");
+            assert_no_more(&mut sub, &format!("{what}: trace-only")).await;
+            sub.unsubscribe().await.expect("unsubscribe");
+            tracer.unsubscribe().await.expect("unsubscribe");
+            sync(&cs[p]).await;
+            sync(&cs[s]).await;
+        }
+    });
+}
+
+mod msg_trace {
+    use super::*;
+    #[test]
+    fn canopy_with_nats_server() {
+        traced_message_across_a_mixed_cluster(Impl::Canopy);
+    }
+    #[test]
+    fn canopy_smol_with_nats_server() {
+        traced_message_across_a_mixed_cluster(Impl::CanopySmol);
+    }
+    #[test]
+    fn nats_server_with_nats_server() {
+        traced_message_across_a_mixed_cluster(Impl::NatsServer);
+    }
+}
+
 canopy_tests::per_canopy_runtime! {
     canopy_three_nodes_pub_sub_wildcards_headers_requests,
     canopy_queue_group_exactly_once_over_10000_messages,
