@@ -704,6 +704,14 @@ pub fn normalize(session: &Session, conn: usize, out: &ConnOutput) -> Vec<String
                 } else {
                     escape(&ctl)
                 };
+                if let Some(event) = mask_trace_event(&payload) {
+                    // Its size moves with the masked values; its spacing
+                    // (the double space of a server's own message) stays.
+                    let ctl = ctl.trim_end_matches("\\r\\n");
+                    let cut = ctl.rfind(' ').map_or(ctl.len(), |i| i + 1);
+                    lines.push(format!("{}<size>\\r\\n {event}", &ctl[..cut]));
+                    continue;
+                }
                 lines.push(format!("{ctl} {}", escape(&payload)));
             }
             Unit::Partial(p) => lines.push(format!("<partial> {}", escape(&p))),
@@ -718,6 +726,60 @@ pub fn normalize(session: &Session, conn: usize, out: &ConnOutput) -> Vec<String
         "<open>".to_string()
     });
     lines
+}
+
+/// A message-trace event (`{"server":{...},...,"events":[...]}`) with
+/// what differs between servers and runs masked, the text otherwise kept
+/// as sent (key order is part of the format): the server's id, name and
+/// time, the system-message `seq`, each event's `ts`, and connection ids.
+/// `None` for any other payload.
+pub fn mask_trace_event(payload: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(payload).ok()?;
+    // An event with `Content-Encoding` has a header block first.
+    let (headers, text) = match text.split_once("\r\n\r\n") {
+        Some((h, body)) if h.starts_with("NATS/1.0") => (&text[..h.len() + 4], body),
+        _ => ("", text),
+    };
+    if !text.starts_with("{\"server\":{") || !text.contains("\"events\":[") {
+        return None;
+    }
+    let mut out = text.to_string();
+    for key in ["id", "time", "ts"] {
+        out = mask_values(&out, &format!("\"{key}\":\""), |rest| rest.find('"'));
+    }
+    for key in ["seq", "cid"] {
+        out = mask_values(&out, &format!("\"{key}\":"), |rest| {
+            Some(
+                rest.find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(rest.len()),
+            )
+        });
+    }
+    // The server's own name (its id, when unnamed): the first `name`.
+    let head = "{\"server\":{\"name\":\"";
+    if let Some(end) = out[head.len()..].find('"') {
+        out.replace_range(head.len()..head.len() + end, "<masked>");
+    }
+    Some(format!("{}{out}", headers.escape_default()))
+}
+
+/// `text` with the value after every `key` (up to where `end` says, in
+/// the rest) replaced by `<masked>`.
+fn mask_values(text: &str, key: &str, end: impl Fn(&str) -> Option<usize>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(key) {
+        let start = i + key.len();
+        out.push_str(&rest[..start]);
+        let Some(len) = end(&rest[start..]) else {
+            rest = &rest[start..];
+            continue;
+        };
+        out.push_str("<masked>");
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `_R_.` followed by two tokens of six letters or digits.

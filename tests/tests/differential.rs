@@ -1653,6 +1653,136 @@ fn auth_timeout_after_ping() -> Session {
         .keep_server_pings()
 }
 
+// ---------------------------------------------------------------- message tracing
+
+/// CONNECT with headers and a client name (trace events name clients).
+fn c_named(name: &str) -> String {
+    format!(
+        "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true,\"name\":\"{name}\"}}\r\n"
+    )
+}
+
+/// `HPUB subject [reply] hdr total` with `headers` and `payload`.
+fn hpub(subject_reply: &str, headers: &str, payload: &str) -> String {
+    format!(
+        "HPUB {subject_reply} {} {}\r\n{headers}{payload}\r\n",
+        headers.len(),
+        headers.len() + payload.len()
+    )
+}
+
+/// Message tracing (nats-server 2.11+): a traced message is delivered
+/// unchanged and its event published on `Nats-Trace-Dest` (the server's
+/// own message: `MSG trace.dest 1  <size>`, a double space); trace-only
+/// records the delivery and makes none; no subscribers leaves only the
+/// ingress; a no-echo publisher's own subscription is an egress with an
+/// error; `Accept-Encoding` labels the event; an invalid destination is no
+/// trace (and drops a trace-only message). The events are compared with
+/// ids, times and sizes masked and key order kept.
+fn message_trace_events() -> Session {
+    let dest = "NATS/1.0\r\nNats-Trace-Dest: trace.dest\r\n\r\n";
+    let only = "NATS/1.0\r\nNats-Trace-Dest: trace.dest\r\nNats-Trace-Only: true\r\n\r\n";
+    s("message_trace_events")
+        .open(0)
+        .send(0, format!("{}SUB trace.dest 1\r\n", c_named("tracer")))
+        .sync(0)
+        .open(1)
+        .send(1, format!("{}SUB foo 7\r\n", c_named("subber")))
+        .sync(1)
+        .open(2)
+        .send(2, c_named("pubber"))
+        .sync(2)
+        .send(
+            2,
+            hpub(
+                "foo my.reply",
+                "NATS/1.0\r\nNats-Trace-Dest: trace.dest\r\nX-Custom: a\r\nX-Custom: b\r\nA-First: z\r\n\r\n",
+                "hello",
+            ),
+        )
+        .expect(0, "MSG trace.dest", 1, secs(5))
+        .sync(1)
+        .send(2, hpub("foo", only, "quiet"))
+        .expect(0, "MSG trace.dest", 2, secs(5))
+        .sync(1)
+        .send(2, hpub("nobody.here", dest, "x"))
+        .expect(0, "MSG trace.dest", 3, secs(5))
+        .open(3)
+        .send(
+            3,
+            "CONNECT {\"verbose\":false,\"headers\":true,\"echo\":false,\"name\":\"noecho\"}\r\nSUB foo 1\r\n",
+        )
+        .sync(3)
+        .send(3, hpub("foo", dest, "mine"))
+        .expect(0, "MSG trace.dest", 4, secs(5))
+        .send(
+            2,
+            hpub("foo", "NATS/1.0\r\nNats-Trace-Dest: trace.dest\r\nAccept-Encoding: br\r\n\r\n", "enc"),
+        )
+        .expect(0, "HMSG trace.dest", 1, secs(5))
+        .send(2, hpub("foo", "NATS/1.0\r\nNats-Trace-Dest: trace.*\r\n\r\n", "bad dest"))
+        .send(
+            2,
+            hpub("foo", "NATS/1.0\r\nNats-Trace-Dest: trace.*\r\nNats-Trace-Only: 1\r\n\r\n", "dropped"),
+        )
+        .sync(2)
+        .sync(1)
+        .sync(3)
+        .sync(0)
+}
+
+/// Tracing and permissions: a destination the publisher may not publish
+/// on is refused with the publish `-ERR` and the message dropped; a
+/// subject it may not publish on is refused and the event's ingress says
+/// why; a subscription whose deny list names the subject is an egress
+/// with an error.
+fn message_trace_permissions() -> Session {
+    let dest = "NATS/1.0\r\nNats-Trace-Dest: trace.dest\r\n\r\n";
+    s("message_trace_permissions")
+        .config(concat!(
+            "authorization {\n  users = [\n",
+            "    {user: t, password: t}\n",
+            "    {user: nodest, password: p, permissions: {publish: {deny: [\"trace.dest\"]}}}\n",
+            "    {user: nofoo, password: p, permissions: {publish: {deny: [\"foo\"]}}}\n",
+            "    {user: subdeny, password: p, permissions: {subscribe: {allow: [\"foo.*\"], deny: [\"foo.x\"]}}}\n",
+            "  ]\n}\n"
+        ))
+        .open(0)
+        .send(
+            0,
+            "CONNECT {\"verbose\":false,\"headers\":true,\"user\":\"t\",\"pass\":\"t\"}\r\nSUB trace.dest 1\r\nSUB foo 2\r\n",
+        )
+        .sync(0)
+        .open(1)
+        .send(
+            1,
+            "CONNECT {\"verbose\":false,\"headers\":true,\"user\":\"nodest\",\"pass\":\"p\"}\r\n",
+        )
+        .sync(1)
+        .send(1, hpub("foo", dest, "refused"))
+        .sync(1)
+        .open(2)
+        .send(
+            2,
+            "CONNECT {\"verbose\":false,\"headers\":true,\"user\":\"nofoo\",\"pass\":\"p\"}\r\n",
+        )
+        .sync(2)
+        .send(2, hpub("foo", dest, "denied"))
+        .expect(0, "MSG trace.dest", 1, secs(5))
+        .open(3)
+        .send(
+            3,
+            "CONNECT {\"verbose\":false,\"headers\":true,\"user\":\"subdeny\",\"pass\":\"p\",\"name\":\"subdeny\"}\r\nSUB foo.* 9\r\n",
+        )
+        .sync(3)
+        .send(0, hpub("foo.x", dest, "filtered"))
+        .expect(0, "MSG trace.dest", 2, secs(5))
+        .sync(3)
+        .sync(2)
+        .sync(1)
+        .sync(0)
+}
+
 // ---------------------------------------------------------------- the list
 
 macro_rules! sessions {
@@ -1817,6 +1947,8 @@ sessions! {
     utf8_subject,
     debug_trace_logging,
     auth_timeout_after_ping,
+    message_trace_events,
+    message_trace_permissions,
 }
 
 struct Run {
