@@ -8,7 +8,7 @@ use crate::conn::{ConnKind, Text};
 use crate::engine::{Msg, Server};
 use crate::events::CloseReason;
 use crate::ids::ConnId;
-use crate::router::trace::{egress_error, Egress, MsgTrace, TraceKind};
+use crate::router::trace::{egress_error, Egress, TraceKind};
 use crate::sublist::Subscription;
 use crate::time::Instant;
 use bytes::Bytes;
@@ -29,6 +29,14 @@ impl Server {
         msg: &Msg<'_>,
         now: Instant,
     ) -> bool {
+        if self.msg_trace.is_some() {
+            if let Some(verdict) = self.trace_delivery(publisher, echo, sub, msg, now) {
+                return verdict;
+            }
+        }
+        if !echo && sub.conn == publisher {
+            return false;
+        }
         let max_pending = self.options.max_pending;
         let Some(c) = self.conns.get_mut(&sub.conn) else {
             return false;
@@ -37,47 +45,20 @@ impl Server {
         let ConnKind::Client(cl) = &mut c.kind else {
             return false;
         };
-        let trace = self.msg_trace.as_deref_mut().map(|t| {
-            let e = Egress {
-                ts: self.monitor.wall(now),
-                kind: TraceKind::Client as u8,
-                cid: c.cid,
-                name: cl.opts.name.clone().unwrap_or_default(),
-                acc: self.accounts[cl.account.0 as usize].name.clone(),
-                sub: sub.subject.clone(),
-                queue: sub.queue.clone().unwrap_or_default(),
-                ..Egress::default()
-            };
-            (t, e)
-        });
-        if !echo && sub.conn == publisher {
-            return record(trace, Some(egress_error::NO_ECHO));
-        }
-        // A wildcard or queue subscription the deny list let through must
-        // still not receive what the deny list names (nats-server's
-        // delivery-time deny filter).
         // Only clients with permissions pay for the subject scan.
         if let Some(p) = &cl.perms {
-            let broad = sub.queue.is_some() || sub.subject.iter().any(|&b| b == b'*' || b == b'>');
-            if broad && p.delivery_denied(msg.subject) {
-                return record(trace, Some(egress_error::SUB_DENY));
+            if delivery_denied(p, sub, msg) {
+                return false;
             }
         }
         if c.closed {
-            return record(trace, Some(egress_error::CLIENT_CLOSED));
-        }
-        // Trace-only: recorded, not written, and counted as delivered (so
-        // a queue group stops at this member).
-        if trace.as_ref().is_some_and(|(t, _)| t.only) {
-            record(trace, None);
-            return true;
+            return false;
         }
         let max = sub.max.load(Ordering::Relaxed);
         let delivered = sub.delivered.load(Ordering::Relaxed) + 1;
         if max > 0 && delivered > max {
-            return record(trace, Some(egress_error::AUTO_UNSUB));
+            return false;
         }
-        record(trace, None);
         if let (Some(reply), Some(r)) = (
             msg.reply.filter(|r| !r.is_empty()),
             cl.perms.as_ref().and_then(|p| p.responses),
@@ -124,13 +105,73 @@ impl Server {
             self.slow_consumer(target, CloseReason::SlowConsumerPendingBytes, now);
             return true;
         }
-        self.mark_dirty(target);
+        // `mark_dirty` on the connection at hand (one lookup per delivery,
+        // not two; it is under max_pending here).
+        if !c.flush_scheduled {
+            c.flush_scheduled = true;
+            self.dirty.push(target);
+        }
         // Half way there, the consumer holds the producer (stall.rs).
         self.hold_if_behind(publisher, target, pending, now);
         if max > 0 && delivered == max {
             self.remove_sub(target, &sub.sid);
         }
         true
+    }
+
+    /// A traced message's delivery to one subscription, checked in
+    /// nats-server's order with an egress event recorded: `Some(false)` when
+    /// the subscription cannot take it (and why), `Some(true)` when the
+    /// message is trace-only (recorded, not written, and counted as
+    /// delivered, so a queue group stops at this member), `None` when
+    /// [`Server::deliver`] goes on to write it.
+    #[cold]
+    fn trace_delivery(
+        &mut self,
+        publisher: ConnId,
+        echo: bool,
+        sub: &Arc<Subscription>,
+        msg: &Msg<'_>,
+        now: Instant,
+    ) -> Option<bool> {
+        let c = self.conns.get(&sub.conn)?;
+        let ConnKind::Client(cl) = &c.kind else {
+            return None;
+        };
+        let t = self.msg_trace.as_deref_mut()?;
+        let mut e = Egress {
+            ts: self.monitor.wall(now),
+            kind: TraceKind::Client as u8,
+            cid: c.cid,
+            name: cl.opts.name.clone().unwrap_or_default(),
+            acc: self.accounts[cl.account.0 as usize].name.clone(),
+            sub: sub.subject.clone(),
+            queue: sub.queue.clone().unwrap_or_default(),
+            ..Egress::default()
+        };
+        let max = sub.max.load(Ordering::Relaxed);
+        let over_max = max > 0 && sub.delivered.load(Ordering::Relaxed) >= max;
+        e.error = if !echo && sub.conn == publisher {
+            Some(egress_error::NO_ECHO)
+        } else if cl
+            .perms
+            .as_ref()
+            .is_some_and(|p| delivery_denied(p, sub, msg))
+        {
+            Some(egress_error::SUB_DENY)
+        } else if c.closed {
+            Some(egress_error::CLIENT_CLOSED)
+        } else if t.only {
+            t.egress(e);
+            return Some(true);
+        } else if over_max {
+            Some(egress_error::AUTO_UNSUB)
+        } else {
+            None
+        };
+        let refused = e.error.is_some();
+        t.egress(e);
+        refused.then_some(false)
     }
 
     pub(crate) fn no_responders(
@@ -160,14 +201,12 @@ impl Server {
     }
 }
 
-/// Records a traced delivery's egress event (with `error`, when it was
-/// not delivered); returns false, the verdict of a refused delivery.
-fn record(trace: Option<(&mut MsgTrace, Egress)>, error: Option<&'static str>) -> bool {
-    if let Some((t, mut e)) = trace {
-        e.error = error;
-        t.egress(e);
-    }
-    false
+/// Whether the subscriber's deny list names the subject of a message its
+/// wildcard or queue subscription matched (nats-server's delivery-time
+/// deny filter).
+fn delivery_denied(p: &crate::perms::Permissions, sub: &Subscription, msg: &Msg<'_>) -> bool {
+    let broad = sub.queue.is_some() || sub.subject.iter().any(|&b| b == b'*' || b == b'>');
+    broad && p.delivery_denied(msg.subject)
 }
 
 /// `->> [MSG subject sid [reply] len]` (or `HMSG ... hdr len`).

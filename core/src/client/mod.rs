@@ -238,13 +238,20 @@ impl Server {
         self.stats.in_msgs += 1;
         self.stats.in_bytes += message.len() as u64;
         let account = cl.account;
-        let (header_len, message) =
-            match self.trace_publish(conn, &subject, header_len, message, now) {
-                Some(m) => m,
-                None => return,
+        // Only a message with headers can ask for a trace; the others keep
+        // the connection they were looked up with.
+        let (c, header_len, message) = if header_len > 0 {
+            let Some((header_len, message)) =
+                self.trace_publish(conn, &subject, header_len, message, now)
+            else {
+                return;
             };
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            (c, header_len, message)
+        } else {
+            (c, header_len, message)
         };
         let ConnKind::Client(cl) = &mut c.kind else {
             return;

@@ -109,10 +109,16 @@ impl Server {
     /// in `account`, as the server's own message (nats-server's internal
     /// account client: forwarded like a client's publish, with an empty
     /// reply that clients on this server see as a double space).
+    #[inline]
     pub(crate) fn finish_trace(&mut self, account: AccountId, now: Instant) {
-        let Some(trace) = self.msg_trace.take() else {
-            return;
-        };
+        if let Some(trace) = self.msg_trace.take() {
+            self.publish_trace(&trace, account, now);
+        }
+    }
+
+    /// Publishes the event of a finished trace.
+    #[cold]
+    fn publish_trace(&mut self, trace: &MsgTrace, account: AccountId, now: Instant) {
         self.system_seq += 1;
         let flags: Vec<(&str, bool)> = crate::monitor::varz::FEATURE_FLAGS
             .iter()

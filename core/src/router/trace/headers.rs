@@ -69,7 +69,9 @@ pub(crate) struct TraceRequest {
 pub(crate) fn parse(block: &[u8]) -> Option<TraceRequest> {
     let rest = block.strip_prefix(HEADER_LINE)?;
     // Cheap refusal first: most headers carry no trace.
-    memchr::memmem::find(rest, DEST)?;
+    if !has_line_starting_with(rest, DEST) {
+        return None;
+    }
     let mut header: Vec<(Bytes, Vec<Bytes>)> = Vec::new();
     let mut found = false;
     for (key, value) in lines(rest) {
@@ -122,6 +124,21 @@ pub(crate) fn parse(block: &[u8]) -> Option<TraceRequest> {
         encoding,
         header,
     })
+}
+
+/// Whether a line of `block` starts with `key` (a header line for it):
+/// one pass over the bytes, cheaper than a substring search on the short
+/// blocks messages carry.
+fn has_line_starting_with(block: &[u8], key: &[u8]) -> bool {
+    let first = key.first().copied().unwrap_or_default();
+    let mut line_start = true;
+    for (i, &b) in block.iter().enumerate() {
+        if line_start && b == first && block[i..].starts_with(key) {
+            return true;
+        }
+        line_start = b == b'\n';
+    }
+    false
 }
 
 /// The (key, value) lines of a header block after its first line, as
