@@ -33,6 +33,15 @@ pub const DEFAULT_LAME_DUCK_GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// The version string reported in INFO and `-v`.
 pub const VERSION: &str = "2.15.1";
 
+/// An account's `msg_trace { dest, sampling }`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountTrace {
+    /// The subject trace events go to.
+    pub dest: String,
+    /// The percentage of client messages traced (1 to 100).
+    pub sampling: u8,
+}
+
 /// Simple (pre-accounts) client authentication.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ClientAuth {
@@ -150,6 +159,10 @@ pub struct Options {
     pub accounts: Vec<String>,
     /// Stream and service imports whose export allows them.
     pub imports: Vec<AccountImport>,
+    /// Accounts' `msg_trace` settings, by account name: where a message
+    /// that a sampled W3C `traceparent` header (and no `Nats-Trace-Dest`)
+    /// asks to trace sends its events.
+    pub msg_traces: std::collections::BTreeMap<String, AccountTrace>,
     /// The system account (`system_account`, `$SYS` by default; empty
     /// with `no_system_account`).
     pub system_account: String,
@@ -218,6 +231,7 @@ impl Default for Options {
             no_auth_user: None,
             accounts: Vec::new(),
             imports: Vec::new(),
+            msg_traces: std::collections::BTreeMap::new(),
             system_account: "$SYS".to_string(),
             feature_flags: Default::default(),
             headers: true,

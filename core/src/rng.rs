@@ -24,6 +24,8 @@ pub enum Stream {
     Replies,
     /// The solicitor's URL shuffles.
     Dials,
+    /// Which `traceparent` messages an account's `msg_trace` samples.
+    TraceSampling,
 }
 
 impl Stream {
@@ -36,6 +38,7 @@ impl Stream {
             Stream::Shuffle => 5,
             Stream::Replies => 6,
             Stream::Dials => 7,
+            Stream::TraceSampling => 8,
         }
     }
 }

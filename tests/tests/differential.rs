@@ -1829,6 +1829,34 @@ fn message_trace_imports() -> Session {
         .sync(1)
 }
 
+/// An account's `msg_trace`: a message with a sampled W3C `traceparent`
+/// and no `Nats-Trace-Dest` is traced to the account's destination (with
+/// sampling 100, always), `Nats-Trace-Only` does not hold it back; an
+/// unsampled one is not traced.
+fn message_trace_account_traceparent() -> Session {
+    let parent = |flags: &str, extra: &str| {
+        format!("NATS/1.0\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}\r\n{extra}\r\n")
+    };
+    let login = "CONNECT {\"verbose\":false,\"headers\":true,\"user\":\"a\",\"pass\":\"a\",\"name\":\"w3c\"}\r\n";
+    s("message_trace_account_traceparent")
+        .config(
+            "accounts {\n  A: { users: [ {user: a, password: a} ], msg_trace: { dest: \"acc.trace\", sampling: 100 } }\n}\n",
+        )
+        .open(0)
+        .send(0, format!("{login}SUB acc.trace 1\r\nSUB foo 2\r\n"))
+        .sync(0)
+        .open(1)
+        .send(1, login)
+        .sync(1)
+        .send(1, hpub("foo", &parent("01", ""), "sampled"))
+        .expect(0, "MSG acc.trace", 1, secs(5))
+        .send(1, hpub("foo", &parent("00", ""), "not sampled"))
+        .send(1, hpub("foo", &parent("01", "Nats-Trace-Only: true\r\n"), "only ignored"))
+        .expect(0, "MSG acc.trace", 2, secs(5))
+        .sync(1)
+        .sync(0)
+}
+
 // ---------------------------------------------------------------- the list
 
 macro_rules! sessions {
@@ -1996,6 +2024,7 @@ sessions! {
     message_trace_events,
     message_trace_permissions,
     message_trace_imports,
+    message_trace_account_traceparent,
 }
 
 struct Run {

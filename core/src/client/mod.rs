@@ -322,7 +322,11 @@ impl Server {
         message: Bytes,
         now: Instant,
     ) -> Option<(usize, Bytes)> {
-        let request = match self.ask_trace(conn, header_len, &message) {
+        let Some(ConnKind::Client(cl)) = self.conns.get(&conn).map(|c| &c.kind) else {
+            return None;
+        };
+        let account = cl.account;
+        let request = match self.ask_trace(conn, account, true, header_len, &message) {
             TraceAsk::None => return Some((header_len, message)),
             TraceAsk::Drop => return None,
             TraceAsk::Disabled(message, header_len) => return Some((header_len, message)),
@@ -333,7 +337,6 @@ impl Server {
         let ConnKind::Client(cl) = &c.kind else {
             return None;
         };
-        let account = cl.account;
         let denied = cl
             .perms
             .as_ref()

@@ -197,7 +197,7 @@ impl Server {
         msg: &Msg<'_>,
         now: Instant,
     ) -> TraceAsk {
-        let request = match self.ask_trace(conn, msg.header_len, msg.message) {
+        let request = match self.ask_trace(conn, account, false, msg.header_len, msg.message) {
             TraceAsk::Trace(request) => request,
             other @ (TraceAsk::None | TraceAsk::Drop | TraceAsk::Disabled(..)) => return other,
         };

@@ -129,6 +129,18 @@ pub(crate) fn apply(c: &ServerConfig, o: &mut Options) {
         .collect();
     o.no_auth_user = (!c.no_auth_user.is_empty()).then(|| c.no_auth_user.clone());
     o.accounts = c.accounts.iter().map(|a| a.name.clone()).collect();
+    o.msg_traces = c
+        .accounts
+        .iter()
+        .filter(|a| !a.trace_dest.is_empty())
+        .map(|a| {
+            let trace = crate::options::AccountTrace {
+                dest: a.trace_dest.clone(),
+                sampling: u8::try_from(a.trace_sampling.clamp(0, 100)).unwrap_or(100),
+            };
+            (a.name.clone(), trace)
+        })
+        .collect();
     o.feature_flags = c.feature_flags.clone();
     o.system_account = if c.no_system_account {
         String::new()

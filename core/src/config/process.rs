@@ -143,6 +143,9 @@ const SUPPORTED_AUTH: &[&str] = &[
     "user", "username", "pass", "password", "token", "timeout", "users",
 ];
 
+/// Keys of an account block the engine implements.
+const SUPPORTED_ACCOUNT: &[&str] = &["users", "imports", "exports", "msg_trace", "trace_dest"];
+
 fn unsupported_keys(m: &Map) -> Vec<Unsupported> {
     let mut out = Vec::new();
     for (k, v) in m.iter() {
@@ -159,12 +162,13 @@ fn unsupported_keys(m: &Map) -> Vec<Unsupported> {
             continue;
         }
         if lk == "accounts" {
-            // Accounts with users work; what else an account holds does not
-            // yet (imports, exports, limits, mappings, jetstream, ...).
+            // Accounts with users, imports, exports and message tracing
+            // work; what else an account holds does not yet (limits,
+            // mappings, jetstream, ...).
             for (name, acc) in v.as_map().into_iter().flat_map(|am| am.iter()) {
                 for (ak, av) in acc.as_map().into_iter().flat_map(|m| m.iter()) {
                     let lak = ak.to_lowercase();
-                    if lak != "users" && !av.used_variable {
+                    if !SUPPORTED_ACCOUNT.contains(&lak.as_str()) && !av.used_variable {
                         out.push(Unsupported {
                             key: format!("{k}.{name}.{ak}"),
                             pos: av.pos.clone(),

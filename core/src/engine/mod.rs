@@ -80,6 +80,8 @@ pub struct Server {
     pub(crate) msg_trace: Option<Box<crate::router::trace::MsgTrace>>,
     /// The number of the server's last system message (trace events).
     pub(crate) system_seq: u64,
+    /// Which `traceparent` messages an account's `msg_trace` samples.
+    pub(crate) trace_rng: Rng,
     /// Nonces for NKey authentication (the identity stream, continued).
     pub(crate) nonce_rng: Rng,
     pub(crate) authenticator: crate::auth::Authenticator,
@@ -207,6 +209,7 @@ impl Server {
             picks: Vec::new(),
             msg_trace: None,
             system_seq: 0,
+            trace_rng: Rng::derive(&seed, Stream::TraceSampling),
             nonce_rng: identity,
             authenticator,
             imports,

@@ -39,11 +39,24 @@ impl Server {
     /// `Nats-Trace-Origin-Account` header refuses the trace, and an
     /// invalid destination is logged and ignored (the message dropped if
     /// it was trace-only).
-    pub(crate) fn ask_trace(&self, conn: ConnId, header_len: usize, message: &Bytes) -> TraceAsk {
+    ///
+    /// A message that only a sampled `traceparent` asks to trace goes to
+    /// the destination of the account's `msg_trace`, if it has one; when
+    /// `sample` (a client's message), the account's sampling picks it, and
+    /// one not picked goes on with its trace disabled, so no server after
+    /// this one traces it either.
+    pub(crate) fn ask_trace(
+        &mut self,
+        conn: ConnId,
+        account: AccountId,
+        sample: bool,
+        header_len: usize,
+        message: &Bytes,
+    ) -> TraceAsk {
         if header_len == 0 {
             return TraceAsk::None;
         }
-        let Some(request) = message.get(..header_len).and_then(headers::parse) else {
+        let Some(mut request) = message.get(..header_len).and_then(headers::parse) else {
             return TraceAsk::None;
         };
         if request.origin_account {
@@ -58,6 +71,22 @@ impl Server {
             let (message, header_len) =
                 headers::set_header(message, header_len, headers::DEST, headers::DISABLED);
             return TraceAsk::Disabled(message, header_len);
+        }
+        if request.external {
+            let name = &self.accounts[account.0 as usize].name;
+            let Some(trace) = self.options.msg_traces.get(name) else {
+                return TraceAsk::None;
+            };
+            let dest = Bytes::copy_from_slice(trace.dest.as_bytes());
+            // nats-server's `rand.Int31n(100) <= sampling`; 0 and 100 are
+            // always.
+            let sampling = u64::from(trace.sampling);
+            if sample && (1..100).contains(&sampling) && self.trace_rng.below(100) > sampling {
+                let (message, header_len) =
+                    headers::set_header(message, header_len, headers::DEST, headers::DISABLED);
+                return TraceAsk::Disabled(message, header_len);
+            }
+            request.dest = dest;
         }
         if !crate::subject::is_valid_literal_subject(&request.dest) {
             tracing::error!(

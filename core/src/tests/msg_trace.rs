@@ -427,3 +427,32 @@ fn a_peer_that_cannot_trace_gets_no_trace_only_message() {
         "Message delivered but remote does not support message tracing so no trace event generated from there"
     );
 }
+
+#[test]
+fn an_unsampled_traceparent_goes_on_with_its_trace_disabled() {
+    let mut o = Options::default();
+    o.msg_traces.insert(
+        "$G".into(),
+        crate::options::AccountTrace {
+            dest: "acc.trace".into(),
+            sampling: 1,
+        },
+    );
+    let mut h = Harness::new(o);
+    let (publisher, sub, _) = trio(&mut h);
+    let tracer = named(&mut h, "acc");
+    h.send(tracer, "SUB acc.trace 1\r\nPING\r\n");
+    h.take(tracer);
+    let parent =
+        "NATS/1.0\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n";
+    let mut disabled = 0;
+    for _ in 0..50 {
+        h.send(publisher, &hpub("foo", parent, "x"));
+        let got = h.take(sub);
+        assert!(got.starts_with("HMSG foo 7 "), "{got}");
+        disabled += usize::from(got.contains("Nats-Trace-Dest: trace disabled\r\n\r\nx"));
+    }
+    let traced = h.take(tracer).matches("MSG acc.trace").count();
+    assert_eq!(traced + disabled, 50, "each is traced or disabled");
+    assert!(disabled >= 40, "1% sampling: {disabled} of 50 disabled");
+}

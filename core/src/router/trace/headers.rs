@@ -25,6 +25,8 @@ pub(crate) const ORIGIN_ACCOUNT: &[u8] = b"Nats-Trace-Origin-Account";
 const ACCEPT_ENCODING: &[u8] = b"Accept-Encoding";
 /// The `Nats-Trace-Dest` value that means "do not trace".
 pub(crate) const DISABLED: &[u8] = b"trace disabled";
+/// The W3C trace-context header (any case).
+const TRACEPARENT: &[u8] = b"traceparent";
 /// The line every header block starts with.
 const HEADER_LINE: &[u8] = b"NATS/1.0\r\n";
 
@@ -47,8 +49,12 @@ pub(crate) enum Encoding {
 /// The trace request a message's headers make.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct TraceRequest {
-    /// Where the events go (the first `Nats-Trace-Dest` value, trimmed).
+    /// Where the events go (the first `Nats-Trace-Dest` value, trimmed;
+    /// empty when `external`).
     pub(crate) dest: Bytes,
+    /// Only a sampled `traceparent` asked: the events go where the
+    /// account's `msg_trace` says, and `Nats-Trace-Only` is not read.
+    pub(crate) external: bool,
     /// `Nats-Trace-Only` said so: events, but no delivery to clients.
     pub(crate) only: bool,
     /// The first `Nats-Trace-Hop` value (empty when absent).
@@ -69,13 +75,15 @@ pub(crate) struct TraceRequest {
 pub(crate) fn parse(block: &[u8]) -> Option<TraceRequest> {
     let rest = block.strip_prefix(HEADER_LINE)?;
     // Cheap refusal first: most headers carry no trace.
-    if !has_line_starting_with(rest, DEST) {
+    if !may_ask_for_trace(rest) {
         return None;
     }
     let mut header: Vec<(Bytes, Vec<Bytes>)> = Vec::new();
-    let mut found = false;
+    let (mut found, mut sampled) = (false, false);
     for (key, value) in lines(rest) {
-        if !found && key == DEST {
+        if !sampled && key.eq_ignore_ascii_case(TRACEPARENT) {
+            sampled = is_sampled(value);
+        } else if !found && key == DEST {
             if value == DISABLED {
                 return None;
             }
@@ -87,9 +95,11 @@ pub(crate) fn parse(block: &[u8]) -> Option<TraceRequest> {
             None => header.push((Bytes::copy_from_slice(key), vec![value])),
         }
     }
-    if !found {
+    if !found && !sampled {
         return None;
     }
+    // Traced for the account's `msg_trace` alone: no trace-only.
+    let external = !found;
     header.sort_by(|a, b| a.0.cmp(&b.0));
     let first = |name: &[u8]| {
         header
@@ -97,11 +107,12 @@ pub(crate) fn parse(block: &[u8]) -> Option<TraceRequest> {
             .find(|(k, _)| k == name)
             .and_then(|(_, v)| v.first().cloned())
     };
-    let only = first(ONLY).is_some_and(|v| {
-        v.eq_ignore_ascii_case(b"1")
-            || v.eq_ignore_ascii_case(b"true")
-            || v.eq_ignore_ascii_case(b"on")
-    });
+    let only = !external
+        && first(ONLY).is_some_and(|v| {
+            v.eq_ignore_ascii_case(b"1")
+                || v.eq_ignore_ascii_case(b"true")
+                || v.eq_ignore_ascii_case(b"on")
+        });
     let encoding = match first(ACCEPT_ENCODING) {
         None => Encoding::None,
         Some(v) => {
@@ -118,6 +129,7 @@ pub(crate) fn parse(block: &[u8]) -> Option<TraceRequest> {
     };
     Some(TraceRequest {
         dest: first(DEST).unwrap_or_default(),
+        external,
         only,
         hop: first(HOP).unwrap_or_default(),
         origin_account: first(ORIGIN_ACCOUNT).is_some(),
@@ -126,19 +138,40 @@ pub(crate) fn parse(block: &[u8]) -> Option<TraceRequest> {
     })
 }
 
-/// Whether a line of `block` starts with `key` (a header line for it):
-/// one pass over the bytes, cheaper than a substring search on the short
-/// blocks messages carry.
-fn has_line_starting_with(block: &[u8], key: &[u8]) -> bool {
-    let first = key.first().copied().unwrap_or_default();
+/// Whether a line of `block` starts with `Nats-Trace-Dest` or (in any
+/// case) `traceparent`: one pass over the bytes, cheaper than a substring
+/// search on the short blocks messages carry.
+fn may_ask_for_trace(block: &[u8]) -> bool {
     let mut line_start = true;
     for (i, &b) in block.iter().enumerate() {
-        if line_start && b == first && block[i..].starts_with(key) {
-            return true;
+        if line_start {
+            let rest = &block[i..];
+            if (b == b'N' && rest.starts_with(DEST))
+                || ((b | 0x20) == b't'
+                    && rest.len() >= TRACEPARENT.len()
+                    && rest[..TRACEPARENT.len()].eq_ignore_ascii_case(TRACEPARENT))
+            {
+                return true;
+            }
         }
         line_start = b == b'\n';
     }
     false
+}
+
+/// Whether a `traceparent` value (`version-traceid-parentid-flags`) has
+/// the sampled flag: four parts, the last two characters that read as a
+/// signed 8-bit hex number (Go's `ParseInt(x, 16, 8)`), bit 0 set.
+fn is_sampled(value: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = value.split(|&b| b == b'-').collect();
+    let [_, _, _, flags] = parts[..] else {
+        return false;
+    };
+    flags.len() == 2
+        && std::str::from_utf8(flags)
+            .ok()
+            .and_then(|f| i8::from_str_radix(f, 16).ok())
+            .is_some_and(|v| v & 1 == 1)
 }
 
 /// The (key, value) lines of a header block after its first line, as
@@ -282,6 +315,32 @@ mod tests {
             .unwrap();
             assert_eq!(r.encoding, e, "{v}");
         }
+    }
+
+    #[test]
+    fn a_sampled_traceparent_asks_for_the_accounts_trace() {
+        let parent = |v: &str| {
+            req(&format!(
+                "NATS/1.0\r\nTraceParent: {v}\r\nNats-Trace-Only: true\r\n\r\n"
+            ))
+        };
+        let r = parent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        assert!(r.external && r.dest.is_empty() && !r.only, "{r:?}");
+        assert!(parent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03").is_some());
+        for unsampled in [
+            "00-a-b-00",
+            "00-a-b-81",
+            "00-a-b-ff",
+            "00-a-b-1",
+            "00-a-b",
+            "00-a-b-01-x",
+        ] {
+            assert!(parent(unsampled).is_none(), "{unsampled}");
+        }
+        assert!(parent("00-a-b-+1").is_some(), "Go reads a signed number");
+        // With a destination, the header's trace is not external.
+        let r = req("NATS/1.0\r\ntraceparent: 00-a-b-01\r\nNats-Trace-Dest: t\r\n\r\n").unwrap();
+        assert!(!r.external);
     }
 
     #[test]
