@@ -1857,6 +1857,27 @@ fn message_trace_account_traceparent() -> Session {
         .sync(0)
 }
 
+/// A traced `HPUB` over max_payload: the connection is refused with
+/// `Maximum Payload Violation`, and when its headers came in the same
+/// write, the event says so in the ingress (`maximum payload exceeded`,
+/// the declared size as `msgsize`).
+fn message_trace_max_payload() -> Session {
+    let dest = "NATS/1.0\r\nNats-Trace-Dest: trace.dest\r\n\r\n";
+    let body = "x".repeat(200);
+    s("message_trace_max_payload")
+        .config("max_payload: 100\n")
+        .open(0)
+        .send(0, format!("{}SUB trace.dest 1\r\n", c_named("tracer")))
+        .sync(0)
+        .open(1)
+        .send(1, c_named("big"))
+        .sync(1)
+        .send(1, hpub("foo", dest, &body))
+        .eof(1, CLOSE)
+        .expect(0, "MSG trace.dest", 1, secs(5))
+        .sync(0)
+}
+
 // ---------------------------------------------------------------- the list
 
 macro_rules! sessions {
@@ -2025,6 +2046,7 @@ sessions! {
     message_trace_permissions,
     message_trace_imports,
     message_trace_account_traceparent,
+    message_trace_max_payload,
 }
 
 struct Run {

@@ -309,6 +309,36 @@ impl Server {
         }
     }
 
+    /// A client's `HPUB` refused for its size (`Maximum Payload
+    /// Violation`, the connection about to close): when the rest of the
+    /// read holds its headers and they ask for a trace, the event goes out
+    /// with the ingress error nats-server gives, before the close.
+    pub(crate) fn trace_oversized(&mut self, conn: ConnId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let ConnKind::Client(cl) = &c.kind else {
+            return;
+        };
+        let account = cl.account;
+        let Some((subject, size, block)) = c.parser.take_oversized() else {
+            return;
+        };
+        if block.is_empty() {
+            return;
+        }
+        if self
+            .trace_publish(conn, &subject, block.len(), block, now)
+            .is_some()
+        {
+            if let Some(t) = self.tracing() {
+                t.set_msgsize(size);
+                t.ingress_error("maximum payload exceeded".to_string());
+            }
+            self.finish_trace(account, now);
+        }
+    }
+
     /// Reads a client's publish for a trace request (`Nats-Trace-Dest`)
     /// and starts its trace. Returns the message to deliver (rewritten
     /// when the trace is refused), or `None` to drop it: trace-only and

@@ -594,6 +594,11 @@ impl Server {
                     return;
                 }
                 Err(ParseError::Protocol(e)) => {
+                    if e == ProtocolError::MaxPayload {
+                        // The headers of the refused message, if this read
+                        // brought them, may ask for a trace of the refusal.
+                        self.trace_oversized(conn, now);
+                    }
                     self.fail(conn, e, now);
                     return;
                 }

@@ -73,12 +73,26 @@ pub struct Parser {
     failed: Option<ParseError>,
     /// Argument spans of route ops, kept to reuse their allocation.
     spans: Vec<(usize, usize)>,
+    /// An `HPUB` refused for its size, for its trace event: its subject,
+    /// header size, total size, and as much of its header block as came
+    /// with it (see [`Parser::take_oversized`]).
+    oversized: Option<(Bytes, usize, usize, Bytes)>,
 }
 
 impl Parser {
     /// Creates a parser at the start of an op.
     pub fn new() -> Parser {
         Parser::default()
+    }
+
+    /// The subject, declared total size, and as much of the header block
+    /// as came in the same read, of the `HPUB` the last `Maximum Payload
+    /// Violation` refused: those headers may ask for a trace event of the
+    /// refusal.
+    pub fn take_oversized(&mut self) -> Option<(Bytes, usize, Bytes)> {
+        self.oversized
+            .take()
+            .map(|(subject, _, total, headers)| (subject, total, headers))
     }
 
     /// Whether the parser is between ops with nothing buffered.
@@ -99,6 +113,9 @@ impl Parser {
         }
         let result = self.decode_inner(input, limits);
         if let Err(e) = result {
+            if let Some((_, hdr, _, headers)) = &mut self.oversized {
+                *headers = input.slice(..(*hdr).min(input.len()));
+            }
             self.failed = Some(e);
             input.clear();
         }
@@ -244,6 +261,7 @@ impl Parser {
                     return silent;
                 }
                 if total > limits.max_payload {
+                    self.oversized = Some((subject, hdr, total, Bytes::new()));
                     return Err(ParseError::Protocol(ProtocolError::MaxPayload));
                 }
                 self.pending = Some(PendingPub {

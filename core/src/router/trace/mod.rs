@@ -195,6 +195,11 @@ impl MsgTrace {
         }
     }
 
+    /// Sets the message size reported (a refused message's declared size).
+    pub(crate) fn set_msgsize(&mut self, size: usize) {
+        self.msgsize = size;
+    }
+
     /// Sets the `in` event's error: processing stopped there.
     pub(crate) fn ingress_error(&mut self, text: String) {
         if let Some(Event::In { error, .. }) = self.events.first_mut() {
