@@ -242,7 +242,7 @@ impl Server {
         // the connection they were looked up with.
         let (c, header_len, message) = if header_len > 0 {
             let Some((header_len, message)) =
-                self.trace_publish(conn, &subject, header_len, message, now)
+                self.trace_publish(conn, account, &subject, header_len, message, now)
             else {
                 return;
             };
@@ -328,7 +328,7 @@ impl Server {
             return;
         }
         if self
-            .trace_publish(conn, &subject, block.len(), block, now)
+            .trace_publish(conn, account, &subject, block.len(), block, now)
             .is_some()
         {
             if let Some(t) = self.tracing() {
@@ -347,15 +347,12 @@ impl Server {
     fn trace_publish(
         &mut self,
         conn: ConnId,
+        account: AccountId,
         subject: &Bytes,
         header_len: usize,
         message: Bytes,
         now: Instant,
     ) -> Option<(usize, Bytes)> {
-        let Some(ConnKind::Client(cl)) = self.conns.get(&conn).map(|c| &c.kind) else {
-            return None;
-        };
-        let account = cl.account;
         let request = match self.ask_trace(conn, account, true, header_len, &message) {
             TraceAsk::None => return Some((header_len, message)),
             TraceAsk::Drop => return None,
