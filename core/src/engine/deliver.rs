@@ -52,7 +52,9 @@ impl Server {
             .sublist
             .matches(msg.subject);
         let mut delivered = self.deliver_matches(ingress, &matches, msg, now);
-        if may_forward(ingress.origin, Dest::Routes, &facts, &LinkFacts::default()) {
+        if !self.routes.by_id.is_empty()
+            && may_forward(ingress.origin, Dest::Routes, &facts, &LinkFacts::default())
+        {
             delivered += self.send_to_routes(ingress.conn, account, msg, now);
         }
         if !self.imports.is_empty() || !self.service_replies.is_empty() {

@@ -42,6 +42,7 @@ impl Server {
 
     /// A delivery from `producer` left `consumer` with `pending` bytes:
     /// past the threshold, the consumer holds the producer.
+    #[inline]
     pub(crate) fn hold_if_behind(
         &mut self,
         producer: ConnId,
@@ -49,9 +50,15 @@ impl Server {
         pending: usize,
         now: Instant,
     ) {
-        if pending <= self.stall_threshold() || producer == consumer {
-            return;
+        if pending > self.stall_threshold() && producer != consumer {
+            self.hold(producer, consumer, now);
         }
+    }
+
+    /// `consumer` is past the threshold: it holds `producer`, if that one
+    /// can be held.
+    #[cold]
+    fn hold(&mut self, producer: ConnId, consumer: ConnId, now: Instant) {
         let write_deadline = self.options.write_deadline;
         let Some(p) = self.conns.get(&producer) else {
             return;

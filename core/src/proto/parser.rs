@@ -521,6 +521,22 @@ enum OpPrefix {
 /// stands in the op grammar of `dialect`. No op name is a prefix of
 /// another, so at most one op matches in full.
 fn op_prefix(bytes: &[u8], dialect: Dialect) -> OpPrefix {
+    // The ops of the message path, as clients and servers write them,
+    // before the table (which gives the same verdicts for these).
+    match (bytes, dialect) {
+        ([b'P', b'U', b'B', b' ' | b'\t', ..], _) | ([b'S', b'U', b'B', b' ' | b'\t', ..], _) => {
+            return OpPrefix::Args(3)
+        }
+        ([b'H', b'P', b'U', b'B', b' ' | b'\t', ..], _)
+        | ([b'R', b'M', b'S', b'G', b' ' | b'\t', ..], Dialect::Route)
+        | ([b'H', b'M', b'S', b'G', b' ' | b'\t', ..], Dialect::Route) => return OpPrefix::Args(4),
+        _ => {}
+    }
+    op_prefix_by_table(bytes, dialect)
+}
+
+/// [`op_prefix`] by the op tables alone.
+fn op_prefix_by_table(bytes: &[u8], dialect: Dialect) -> OpPrefix {
     let route_ops = match dialect {
         Dialect::Client => &[][..],
         Dialect::Route => ROUTE_ONLY_OPS,
@@ -638,6 +654,25 @@ fn eq_ci(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    proptest::proptest! {
+        /// The fast path for the message ops gives the tables' verdicts.
+        #[test]
+        fn op_fast_path_agrees_with_the_tables(
+            head in proptest::sample::select(vec!["PUB", "SUB", "HPUB", "RMSG", "HMSG", "PUBX", "pub", "RS+", "MSG"]),
+            sep in proptest::sample::select(vec![" ", "\t", "", "x", "\r\n"]),
+            tail in "[a-z ]{0,4}",
+        ) {
+            let line = format!("{head}{sep}{tail}");
+            for dialect in [Dialect::Client, Dialect::Route] {
+                proptest::prop_assert_eq!(
+                    op_prefix(line.as_bytes(), dialect),
+                    op_prefix_by_table(line.as_bytes(), dialect),
+                    "{:?} {:?}", line, dialect
+                );
+            }
+        }
+    }
+
     use super::*;
 
     const LIMITS: Limits = Limits {
