@@ -81,7 +81,7 @@ impl Server {
             echo,
         } = *ingress;
         let mut picks = std::mem::take(&mut self.picks);
-        fanout::plan(
+        let local = fanout::plan(
             origin,
             &MsgFacts::new(msg.subject),
             matches,
@@ -96,36 +96,33 @@ impl Server {
         if track {
             self.routes.served.clear();
         }
-        for &pick in &picks {
-            match pick {
-                Pick::Plain(i) => {
-                    let sub = &matches.plain[i];
-                    if self.deliver(publisher, echo, sub, msg, now) {
-                        delivered += 1;
-                        if mutated!(self, plain_wildcard_twice)
-                            && sub.subject.iter().any(|&b| b == b'*' || b == b'>')
-                        {
-                            self.deliver(publisher, echo, sub, msg, now);
-                        }
+        if local {
+            for sub in &matches.plain {
+                if self.deliver(publisher, echo, sub, msg, now) {
+                    delivered += 1;
+                    if mutated!(self, plain_wildcard_twice)
+                        && sub.subject.iter().any(|&b| b == b'*' || b == b'>')
+                    {
+                        self.deliver(publisher, echo, sub, msg, now);
                     }
                 }
-                Pick::Group { group, start } => {
-                    let group = &matches.queues[group];
-                    let n = group.members.len();
-                    for i in 0..n {
-                        let sub = &group.members[(start + i) % n];
-                        if self.deliver(publisher, echo, sub, msg, now) {
-                            delivered += 1;
-                            if track {
-                                self.routes.served.push(group.name.clone());
-                            }
-                            if mutated!(self, queue_two_members) && n > 1 {
-                                let other = &group.members[(start + i + 1) % n];
-                                self.deliver(publisher, echo, other, msg, now);
-                            }
-                            break;
-                        }
+            }
+        }
+        for &Pick { group, start } in &picks {
+            let group = &matches.queues[group];
+            let n = group.members.len();
+            for i in 0..n {
+                let sub = &group.members[(start + i) % n];
+                if self.deliver(publisher, echo, sub, msg, now) {
+                    delivered += 1;
+                    if track {
+                        self.routes.served.push(group.name.clone());
                     }
+                    if mutated!(self, queue_two_members) && n > 1 {
+                        let other = &group.members[(start + i + 1) % n];
+                        self.deliver(publisher, echo, other, msg, now);
+                    }
+                    break;
                 }
             }
         }

@@ -2,10 +2,11 @@
 //! goes to ([`plan`]), and which routes it goes to, naming which queue
 //! groups each should serve ([`plan_remote`]).
 //!
-//! The router decides; the engine writes. [`plan`] turns a message's
-//! matches into [`Pick`]s: every plain subscription, and for each queue
-//! group the message may serve (the matrix's queue rule) the member to
-//! try first, drawn from the queue-choice stream. The engine then writes
+//! The router decides; the engine writes. [`plan`] says whether a
+//! message reaches local subscribers (then every plain subscription gets
+//! it) and turns its queue groups into [`Pick`]s: for each group the
+//! message may serve (the matrix's queue rule) the member to try first,
+//! drawn from the queue-choice stream. The engine then writes
 //! each pick, trying a group's next members in turn when one cannot take
 //! the message (closed, at its max, denied by permissions, or the
 //! publisher itself without echo): those are facts of the destination,
@@ -18,26 +19,23 @@ use crate::sublist::{Matches, Subscription};
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
-/// One local delivery decision, by index into the [`Matches`] it was
-/// planned from.
+/// One queue group a message serves locally, by index into the
+/// [`Matches`] it was planned from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Pick {
-    /// `matches.plain[i]`.
-    Plain(usize),
-    /// One member of `matches.queues[group]`, trying from `start` on.
-    Group {
-        /// Index of the queue group.
-        group: usize,
-        /// The member tried first.
-        start: usize,
-    },
+pub(crate) struct Pick {
+    /// Index of the queue group in `matches.queues`.
+    pub(crate) group: usize,
+    /// The member tried first.
+    pub(crate) start: usize,
 }
 
-/// Plans the local delivery of a message from `origin` into `picks`
-/// (cleared first). `named` is the queue list the message carries (empty
-/// for a client's publish and an import's hop, which choose groups
-/// themselves). Draws one number from `queue_rng` per group served, in
-/// group order.
+/// Plans the local delivery of a message from `origin`. Returns whether
+/// it reaches local subscribers at all; when it does, every plain
+/// subscription gets it, and `picks` (cleared first) names the queue
+/// groups it serves, each with the member to try first. `named` is the
+/// queue list the message carries (empty for a client's publish and an
+/// import's hop, which choose groups themselves). Draws one number from
+/// `queue_rng` per group served, in group order.
 pub(crate) fn plan(
     origin: Origin,
     msg: &MsgFacts<'_>,
@@ -45,20 +43,20 @@ pub(crate) fn plan(
     named: &[u8],
     queue_rng: &mut Rng,
     picks: &mut Vec<Pick>,
-) {
+) -> bool {
     picks.clear();
     if !may_forward(origin, Dest::Clients, msg, &LinkFacts::default()) {
-        return;
+        return false;
     }
-    picks.extend((0..matches.plain.len()).map(Pick::Plain));
     for (group, members) in matches.queues.iter().enumerate() {
         let n = members.members.len();
         if n == 0 || !serves_group(origin, msg, named, &members.name) {
             continue;
         }
         let start = queue_rng.below(n as u64) as usize;
-        picks.push(Pick::Group { group, start });
+        picks.push(Pick { group, start });
     }
+    true
 }
 
 /// Plans which routes a message published here goes to, into `targets`
@@ -145,10 +143,10 @@ mod tests {
         }
     }
 
-    fn planned(origin: Origin, named: &[u8]) -> Vec<Pick> {
+    fn planned(origin: Origin, named: &[u8]) -> (bool, Vec<Pick>) {
         let mut rng = Rng::derive(&[7; 32], Stream::QueueChoice);
         let mut picks = Vec::new();
-        plan(
+        let local = plan(
             origin,
             &MsgFacts::new(b"a.b"),
             &matches(),
@@ -156,53 +154,46 @@ mod tests {
             &mut rng,
             &mut picks,
         );
-        picks
+        (local, picks)
     }
 
     fn groups(picks: &[Pick]) -> Vec<usize> {
-        picks
-            .iter()
-            .filter_map(|p| match p {
-                Pick::Group { group, .. } => Some(*group),
-                Pick::Plain(_) => None,
-            })
-            .collect()
+        picks.iter().map(|p| p.group).collect()
     }
 
     #[test]
     fn a_client_publish_reaches_every_plain_sub_and_every_group() {
-        let picks = planned(Origin::Client, b"");
-        assert_eq!(picks[..2], [Pick::Plain(0), Pick::Plain(1)]);
+        let (local, picks) = planned(Origin::Client, b"");
+        assert!(local);
         assert_eq!(groups(&picks), [0, 1]);
     }
 
     #[test]
     fn a_routed_message_serves_only_the_groups_it_names() {
-        assert_eq!(groups(&planned(Origin::Route, b"q2")), [1]);
-        assert_eq!(groups(&planned(Origin::Route, b"q1 q2")), [0, 1]);
-        let none = planned(Origin::Route, b"");
-        assert_eq!(none, [Pick::Plain(0), Pick::Plain(1)]);
+        assert_eq!(groups(&planned(Origin::Route, b"q2").1), [1]);
+        assert_eq!(groups(&planned(Origin::Route, b"q1 q2").1), [0, 1]);
+        assert_eq!(planned(Origin::Route, b""), (true, vec![]));
     }
 
     #[test]
     fn starts_come_from_the_queue_stream_in_group_order() {
-        let picks = planned(Origin::Client, b"");
+        let (_, picks) = planned(Origin::Client, b"");
         let mut rng = Rng::derive(&[7; 32], Stream::QueueChoice);
         let first = rng.below(2) as usize;
         assert_eq!(
-            picks[2],
-            Pick::Group {
+            picks[0],
+            Pick {
                 group: 0,
                 start: first
             }
         );
-        assert_eq!(picks[3], Pick::Group { group: 1, start: 0 });
+        assert_eq!(picks[1], Pick { group: 1, start: 0 });
     }
 
     #[test]
     fn every_origin_reaches_local_clients() {
         for origin in Origin::ALL {
-            assert!(!planned(origin, b"q1").is_empty(), "{origin:?}");
+            assert!(planned(origin, b"q1").0, "{origin:?}");
         }
     }
 
