@@ -238,9 +238,13 @@ impl Server {
         self.stats.in_msgs += 1;
         self.stats.in_bytes += message.len() as u64;
         let account = cl.account;
-        // Only a message with headers can ask for a trace; the others keep
-        // the connection they were looked up with.
-        let (c, header_len, message) = if header_len > 0 {
+        // Only a message whose headers name a trace header can ask for a
+        // trace; the others keep the connection they were looked up with.
+        let may_trace = header_len > 0
+            && message
+                .get(..header_len)
+                .is_some_and(crate::router::trace::headers::may_trace);
+        let (c, header_len, message) = if may_trace {
             let Some((header_len, message)) =
                 self.trace_publish(conn, account, &subject, header_len, message, now)
             else {

@@ -73,11 +73,10 @@ pub(crate) struct TraceRequest {
 /// `Nats-Trace-Dest`, the value `trace disabled`, or a block that does
 /// not start with `NATS/1.0\r\n`.
 pub(crate) fn parse(block: &[u8]) -> Option<TraceRequest> {
-    let rest = block.strip_prefix(HEADER_LINE)?;
-    // Cheap refusal first: most headers carry no trace.
-    if !may_ask_for_trace(rest) {
+    if !may_trace(block) {
         return None;
     }
+    let rest = block.strip_prefix(HEADER_LINE)?;
     let mut header: Vec<(Bytes, Vec<Bytes>)> = Vec::new();
     let (mut found, mut sampled) = (false, false);
     for (key, value) in lines(rest) {
@@ -138,25 +137,36 @@ pub(crate) fn parse(block: &[u8]) -> Option<TraceRequest> {
     })
 }
 
+/// The cheap test before [`parse`]: whether the header block `block`
+/// can ask for a trace at all (most never do). False means `parse` gives
+/// `None`.
+#[inline]
+pub(crate) fn may_trace(block: &[u8]) -> bool {
+    block
+        .strip_prefix(HEADER_LINE)
+        .is_some_and(may_ask_for_trace)
+}
+
 /// Whether a line of `block` starts with `Nats-Trace-Dest` or (in any
-/// case) `traceparent`: one pass over the bytes, cheaper than a substring
-/// search on the short blocks messages carry.
+/// case) `traceparent`: a look at each line's first bytes.
 fn may_ask_for_trace(block: &[u8]) -> bool {
-    let mut line_start = true;
-    for (i, &b) in block.iter().enumerate() {
-        if line_start {
-            let rest = &block[i..];
-            if (b == b'N' && rest.starts_with(DEST))
-                || ((b | 0x20) == b't'
-                    && rest.len() >= TRACEPARENT.len()
-                    && rest[..TRACEPARENT.len()].eq_ignore_ascii_case(TRACEPARENT))
+    let mut line = block;
+    loop {
+        match line.first() {
+            Some(b'N') if line.starts_with(DEST) => return true,
+            Some(b't' | b'T')
+                if line.len() >= TRACEPARENT.len()
+                    && line[..TRACEPARENT.len()].eq_ignore_ascii_case(TRACEPARENT) =>
             {
-                return true;
+                return true
             }
+            _ => {}
         }
-        line_start = b == b'\n';
+        match memchr::memchr(b'\n', line) {
+            Some(i) => line = &line[i + 1..],
+            None => return false,
+        }
     }
-    false
 }
 
 /// Whether a `traceparent` value (`version-traceid-parentid-flags`) has
