@@ -141,7 +141,7 @@ impl Server {
         let t = self.msg_trace.as_deref_mut()?;
         let mut e = Egress {
             ts: self.monitor.wall(now),
-            kind: TraceKind::Client as u8,
+            kind: TraceKind::Client,
             cid: c.cid,
             name: cl.opts.name.clone().unwrap_or_default(),
             acc: self.accounts[cl.account.0 as usize].name.clone(),

@@ -363,7 +363,7 @@ impl Server {
             TraceAsk::Disabled(message, header_len) => return Some((header_len, message)),
             TraceAsk::Trace(request) => request,
         };
-        let ts = self.wall(now);
+        let ts = self.monitor.wall(now);
         let c = self.conns.get(&conn)?;
         let ConnKind::Client(cl) = &c.kind else {
             return None;

@@ -104,7 +104,7 @@ impl Server {
             let hop = t.next_hop();
             let mut e = Egress {
                 ts: self.monitor.wall(now),
-                kind: TraceKind::Router as u8,
+                kind: TraceKind::Router,
                 cid: c.cid,
                 name: remote.map(|r| r.server_name.clone()).unwrap_or_default(),
                 hop: hop.clone(),
@@ -209,7 +209,7 @@ impl Server {
             );
             return TraceAsk::Drop;
         }
-        let ts = self.wall(now);
+        let ts = self.monitor.wall(now);
         let Some(c) = self.conns.get(&conn) else {
             return TraceAsk::Drop;
         };

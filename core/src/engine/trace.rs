@@ -68,8 +68,7 @@ impl Server {
             if request.only {
                 return TraceAsk::Drop;
             }
-            let (message, header_len) =
-                headers::set_header(message, header_len, headers::DEST, headers::DISABLED);
+            let (message, header_len) = headers::disable(message, header_len);
             return TraceAsk::Disabled(message, header_len);
         }
         if request.external {
@@ -82,8 +81,7 @@ impl Server {
             // always.
             let sampling = u64::from(trace.sampling);
             if sample && (1..100).contains(&sampling) && self.trace_rng.below(100) > sampling {
-                let (message, header_len) =
-                    headers::set_header(message, header_len, headers::DEST, headers::DISABLED);
+                let (message, header_len) = headers::disable(message, header_len);
                 return TraceAsk::Disabled(message, header_len);
             }
             request.dest = dest;
@@ -129,11 +127,6 @@ impl Server {
             .map_or_else(|| conn.to_string(), |c| c.label())
     }
 
-    /// Wall-clock nanoseconds at `now`, for event timestamps.
-    pub(crate) fn wall(&self, now: Instant) -> i128 {
-        self.monitor.wall(now)
-    }
-
     /// Ends the trace in progress: publishes its event on its destination
     /// in `account`, as the server's own message (nats-server's internal
     /// account client: forwarded like a client's publish, with an empty
@@ -172,7 +165,7 @@ impl Server {
             tags: &[],
             feature_flags: &flags,
             seq: self.system_seq,
-            time: self.wall(now),
+            time: self.monitor.wall(now),
         };
         let (mut message, body) = trace.render(&facts);
         let header_len = message.len();

@@ -146,12 +146,7 @@ impl Server {
                 }
                 paused = self.msg_trace.take();
                 if service {
-                    untraced = Some(trace_headers::set_header(
-                        msg.message,
-                        msg.header_len,
-                        trace_headers::DEST,
-                        trace_headers::DISABLED,
-                    ));
+                    untraced = Some(trace_headers::disable(msg.message, msg.header_len));
                 }
             }
             let (header_len, message) = match &untraced {

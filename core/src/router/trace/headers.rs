@@ -14,9 +14,9 @@
 use bytes::Bytes;
 
 /// The header naming the subject trace events go to.
-pub(crate) const DEST: &[u8] = b"Nats-Trace-Dest";
+const DEST: &[u8] = b"Nats-Trace-Dest";
 /// The header asking for events only, no delivery.
-pub(crate) const ONLY: &[u8] = b"Nats-Trace-Only";
+const ONLY: &[u8] = b"Nats-Trace-Only";
 /// The header numbering the hop a message took between servers.
 pub(crate) const HOP: &[u8] = b"Nats-Trace-Hop";
 /// A legacy header that turns tracing off.
@@ -24,7 +24,7 @@ pub(crate) const ORIGIN_ACCOUNT: &[u8] = b"Nats-Trace-Origin-Account";
 /// The header asking for a compressed event.
 const ACCEPT_ENCODING: &[u8] = b"Accept-Encoding";
 /// The `Nats-Trace-Dest` value that means "do not trace".
-pub(crate) const DISABLED: &[u8] = b"trace disabled";
+const DISABLED: &[u8] = b"trace disabled";
 /// The W3C trace-context header (any case).
 const TRACEPARENT: &[u8] = b"traceparent";
 /// The line every header block starts with.
@@ -236,6 +236,12 @@ pub(crate) fn set_header(
     let new_len = out.len();
     out.extend_from_slice(payload);
     (Bytes::from(out), new_len)
+}
+
+/// The message with its trace turned off for every server after this
+/// one: `Nats-Trace-Dest: trace disabled` (see [`set_header`]).
+pub(crate) fn disable(message: &[u8], header_len: usize) -> (Bytes, usize) {
+    set_header(message, header_len, DEST, DISABLED)
 }
 
 /// Whether header line `line` is for key `name` (exact case).

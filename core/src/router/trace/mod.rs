@@ -20,19 +20,15 @@ use bytes::Bytes;
 use headers::{Encoding, TraceRequest};
 use std::fmt::Write as _;
 
-/// nats-server's connection kind numbers, as events report them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// nats-server's connection kind numbers, as events report them (gateway
+/// 2 and leaf 4 arrive with those kinds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum TraceKind {
     /// A client (0).
+    #[default]
     Client = 0,
     /// A route (1).
     Router = 1,
-    /// A gateway (2).
-    #[allow(dead_code)]
-    Gateway = 2,
-    /// A leaf link (4).
-    #[allow(dead_code)]
-    Leaf = 4,
 }
 
 /// The egress errors nats-server reports (`errMsgTrace*`).
@@ -84,8 +80,8 @@ enum Event {
 pub(crate) struct Egress {
     /// When (wall-clock nanoseconds).
     pub(crate) ts: i128,
-    /// The destination's kind number.
-    pub(crate) kind: u8,
+    /// The destination's kind.
+    pub(crate) kind: TraceKind,
     /// Its connection number.
     pub(crate) cid: u64,
     /// Its name: the client's CONNECT name, the route's server name.
@@ -394,7 +390,7 @@ fn push_event(o: &mut String, e: &Event) {
         }
         Event::Eg(e) => {
             head(o, "eg", e.ts);
-            let _ = write!(o, ",\"kind\":{},\"cid\":{}", e.kind, e.cid);
+            let _ = write!(o, ",\"kind\":{},\"cid\":{}", e.kind as u8, e.cid);
             field(o, "name", &e.name);
             field(o, "hop", &e.hop);
             field(o, "acc", &e.acc);
@@ -470,7 +466,7 @@ mod tests {
         let mut t = trace("NATS/1.0\r\nNats-Trace-Dest: trace.dest\r\nX-Custom: a\r\nX-Custom: b\r\nA-First: z\r\n\r\n", TraceKind::Client);
         t.egress(Egress {
             ts: 1_500_000_100,
-            kind: 0,
+            kind: TraceKind::Client,
             cid: 7,
             name: "subber".into(),
             acc: "$G".into(),
@@ -504,7 +500,7 @@ mod tests {
         );
         assert_eq!(routed.next_hop(), "1.1");
         routed.egress(Egress {
-            kind: 1,
+            kind: TraceKind::Router,
             cid: 3,
             name: "B".into(),
             hop: "1.1".into(),
