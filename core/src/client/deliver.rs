@@ -34,9 +34,6 @@ impl Server {
                 return verdict;
             }
         }
-        if !echo && sub.conn == publisher {
-            return false;
-        }
         let max_pending = self.options.max_pending;
         let Some(c) = self.conns.get_mut(&sub.conn) else {
             return false;
@@ -45,13 +42,7 @@ impl Server {
         let ConnKind::Client(cl) = &mut c.kind else {
             return false;
         };
-        // Only clients with permissions pay for the subject scan.
-        if let Some(p) = &cl.perms {
-            if delivery_denied(p, sub, msg) {
-                return false;
-            }
-        }
-        if c.closed {
+        if refusal(publisher, echo, sub, c.closed, cl.perms.as_ref(), msg).is_some() {
             return false;
         }
         let max = sub.max.load(Ordering::Relaxed);
@@ -151,23 +142,14 @@ impl Server {
         };
         let max = sub.max.load(Ordering::Relaxed);
         let over_max = max > 0 && sub.delivered.load(Ordering::Relaxed) >= max;
-        e.error = if !echo && sub.conn == publisher {
-            Some(egress_error::NO_ECHO)
-        } else if cl
-            .perms
-            .as_ref()
-            .is_some_and(|p| delivery_denied(p, sub, msg))
-        {
-            Some(egress_error::SUB_DENY)
-        } else if c.closed {
-            Some(egress_error::CLIENT_CLOSED)
-        } else if t.only {
-            t.egress(e);
-            return Some(true);
-        } else if over_max {
-            Some(egress_error::AUTO_UNSUB)
-        } else {
-            None
+        e.error = match refusal(publisher, echo, sub, c.closed, cl.perms.as_ref(), msg) {
+            Some(why) => Some(why),
+            None if t.only => {
+                t.egress(e);
+                return Some(true);
+            }
+            None if over_max => Some(egress_error::AUTO_UNSUB),
+            None => None,
         };
         let refused = e.error.is_some();
         t.egress(e);
@@ -201,12 +183,31 @@ impl Server {
     }
 }
 
-/// Whether the subscriber's deny list names the subject of a message its
-/// wildcard or queue subscription matched (nats-server's delivery-time
-/// deny filter).
-fn delivery_denied(p: &crate::perms::Permissions, sub: &Subscription, msg: &Msg<'_>) -> bool {
-    let broad = sub.queue.is_some() || sub.subject.iter().any(|&b| b == b'*' || b == b'>');
-    broad && p.delivery_denied(msg.subject)
+/// Why `sub` cannot take a message before anything is written, in
+/// nats-server's order, as the egress error a trace reports: the
+/// publisher itself without `echo`; a wildcard or queue subscription
+/// whose deny list names the subject (nats-server's delivery-time deny
+/// filter; only clients with permissions pay for the subject scan); a
+/// closed connection.
+#[inline]
+fn refusal(
+    publisher: ConnId,
+    echo: bool,
+    sub: &Subscription,
+    closed: bool,
+    perms: Option<&crate::perms::Permissions>,
+    msg: &Msg<'_>,
+) -> Option<&'static str> {
+    if !echo && sub.conn == publisher {
+        return Some(egress_error::NO_ECHO);
+    }
+    if let Some(p) = perms {
+        let broad = sub.queue.is_some() || sub.subject.iter().any(|&b| b == b'*' || b == b'>');
+        if broad && p.delivery_denied(msg.subject) {
+            return Some(egress_error::SUB_DENY);
+        }
+    }
+    closed.then_some(egress_error::CLIENT_CLOSED)
 }
 
 /// `->> [MSG subject sid [reply] len]` (or `HMSG ... hdr len`).
