@@ -96,12 +96,9 @@ impl Server {
             self.slow_consumer(target, CloseReason::SlowConsumerPendingBytes, now);
             return true;
         }
-        // `mark_dirty` on the connection at hand (one lookup per delivery,
-        // not two; it is under max_pending here).
-        if !c.flush_scheduled {
-            c.flush_scheduled = true;
-            self.dirty.push(target);
-        }
+        // Under max_pending here: only the flush is left of `mark_dirty`,
+        // on the connection at hand (one lookup per delivery, not two).
+        c.schedule_flush(&mut self.dirty);
         // Half way there, the consumer holds the producer (stall.rs).
         self.hold_if_behind(publisher, target, pending, now);
         if max > 0 && delivered == max {

@@ -175,11 +175,8 @@ impl Server {
             self.slow_consumer(conn, CloseReason::SlowConsumerPendingBytes, now);
             return true;
         }
-        // `mark_dirty` on the connection at hand (under max_pending here).
-        if !c.flush_scheduled {
-            c.flush_scheduled = true;
-            self.dirty.push(conn);
-        }
+        // Under max_pending here: only the flush is left of `mark_dirty`.
+        c.schedule_flush(&mut self.dirty);
         // A route that falls behind holds the client feeding it, as
         // nats-server stalls a producer on any lagging destination.
         self.hold_if_behind(publisher, conn, pending, now);

@@ -135,6 +135,16 @@ pub(crate) struct HttpState {
 }
 
 impl Conn {
+    /// Puts this connection on the list of those to flush at the end of
+    /// the current input, once.
+    #[inline]
+    pub(crate) fn schedule_flush(&mut self, dirty: &mut Vec<ConnId>) {
+        if !self.flush_scheduled {
+            self.flush_scheduled = true;
+            dirty.push(self.id);
+        }
+    }
+
     /// A new connection of `kind`, accepted or dialed at `now`.
     pub(crate) fn new(
         id: ConnId,

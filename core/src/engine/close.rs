@@ -160,10 +160,7 @@ impl Server {
             if !unbounded && !c.closed && c.out.pending() > max_pending {
                 self.overflowed.push(conn);
             }
-            if !c.flush_scheduled {
-                c.flush_scheduled = true;
-                self.dirty.push(conn);
-            }
+            c.schedule_flush(&mut self.dirty);
         }
     }
 
