@@ -189,7 +189,24 @@ pub struct Options {
     pub cluster: Option<ClusterOptions>,
 }
 
+/// The feature flags nats-server 2.15.1 knows, with their defaults, in
+/// the order it prints them (a Go map: by key).
+const FEATURE_FLAGS: [(&str, bool); 4] = [
+    ("js_ack_fc_v2", false),
+    ("js_api_reply_v2", false),
+    ("js_raft_delete_range", true),
+    ("js_snapshot_sources", false),
+];
+
 impl Options {
+    /// The feature flags as `/varz` and system messages show them: the
+    /// ones nats-server knows, by name, a configured value replacing the
+    /// default; names it does not know are not shown.
+    pub(crate) fn feature_flags_shown(&self) -> [(&'static str, bool); 4] {
+        FEATURE_FLAGS
+            .map(|(name, default)| (name, *self.feature_flags.get(name).unwrap_or(&default)))
+    }
+
     /// Every configured way in, for [`crate::auth::Authenticator`].
     pub fn authenticator(&self) -> crate::auth::Authenticator {
         let (token, single) = match &self.auth {

@@ -142,15 +142,7 @@ impl Server {
     #[cold]
     fn publish_trace(&mut self, trace: &MsgTrace, account: AccountId, now: Instant) {
         self.system_seq += 1;
-        let flags: Vec<(&str, bool)> = crate::monitor::varz::FEATURE_FLAGS
-            .iter()
-            .map(|&(name, default)| {
-                (
-                    name,
-                    *self.options.feature_flags.get(name).unwrap_or(&default),
-                )
-            })
-            .collect();
+        let flags = self.options.feature_flags_shown();
         let name = if self.info.server_name.is_empty() {
             &self.info.server_id
         } else {

@@ -9,7 +9,7 @@ pub mod timefmt;
 
 pub(crate) mod connz;
 pub(crate) mod routez;
-pub(crate) mod varz;
+mod varz;
 
 pub(crate) mod inspect;
 

@@ -19,16 +19,6 @@ struct KindStats {
     leafs: u64,
 }
 
-/// The feature flags nats-server 2.15.1 knows, with their defaults, in
-/// the order it prints them (a Go map: by key). A configured value
-/// replaces the default; names it does not know are not shown.
-pub(crate) const FEATURE_FLAGS: [(&str, bool); 4] = [
-    ("js_ack_fc_v2", false),
-    ("js_api_reply_v2", false),
-    ("js_raft_delete_range", true),
-    ("js_snapshot_sources", false),
-];
-
 /// Waits on disk IO (JetStream storage): none without JetStream. The
 /// times are Go durations (nanoseconds).
 #[derive(Serialize, Default)]
@@ -175,10 +165,7 @@ pub(crate) fn render(server: &dyn Inspect, now: Instant) -> String {
         http_req_stats: server.monitor().req_stats.clone(),
         config_load_time: start,
         config_digest: "",
-        feature_flags: FEATURE_FLAGS
-            .iter()
-            .map(|&(name, default)| (name, *o.feature_flags.get(name).unwrap_or(&default)))
-            .collect(),
+        feature_flags: o.feature_flags_shown().into_iter().collect(),
         system_account: &o.system_account,
         slow_consumer_stats: KindStats {
             clients: stats.slow_consumers,
