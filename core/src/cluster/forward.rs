@@ -124,14 +124,11 @@ impl Server {
             }
             traced = Some(set_header(msg.message, msg.header_len, HOP, hop.as_bytes()));
         }
-        let (header_len, message) = match &traced {
-            Some((message, header_len)) => (*header_len, message),
-            None => (msg.header_len, msg.message),
-        };
+        let msg = msg.or_rewritten(&traced);
         // The server's own messages have an empty reply: none on a route.
         let reply = msg.reply.filter(|r| !r.is_empty());
         let out = &mut c.out;
-        let headers = header_len > 0;
+        let headers = msg.header_len > 0;
         out.push_slice(if headers { b"HMSG " } else { b"RMSG " });
         out.push_slice(name.as_bytes());
         out.push_slice(b" ");
@@ -156,15 +153,15 @@ impl Server {
             out.push_slice(b" ");
         }
         if headers {
-            out.push_decimal(header_len as u64);
+            out.push_decimal(msg.header_len as u64);
             out.push_slice(b" ");
         }
-        out.push_decimal(message.len() as u64);
+        out.push_decimal(msg.message.len() as u64);
         out.push_slice(b"\r\n");
-        out.push_payload(message);
+        out.push_payload(msg.message);
         out.push_slice(b"\r\n");
         c.stats.out_msgs += 1;
-        c.stats.out_bytes += message.len() as u64;
+        c.stats.out_bytes += msg.message.len() as u64;
         c.last_activity = now;
         let pending = c.out.pending();
         // A route is bounded like a client: past max_pending it is closed
@@ -253,19 +250,12 @@ impl Server {
         }
         self.stats.in_msgs += 1;
         self.stats.in_bytes += msg.message.len() as u64;
-        let rewritten;
-        let msg = match self.trace_routed(conn, acc, msg, now) {
+        let rewritten = match self.trace_routed(conn, acc, msg, now) {
             TraceAsk::Drop => return,
-            TraceAsk::Disabled(message, header_len) => {
-                rewritten = message;
-                &Msg {
-                    header_len,
-                    message: &rewritten,
-                    ..*msg
-                }
-            }
-            TraceAsk::None | TraceAsk::Trace(_) => msg,
+            TraceAsk::Disabled(message, header_len) => Some((message, header_len)),
+            TraceAsk::None | TraceAsk::Trace(_) => None,
         };
+        let msg = &msg.or_rewritten(&rewritten);
         let ingress = Ingress {
             origin: Origin::Route,
             conn,

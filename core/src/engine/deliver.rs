@@ -34,6 +34,22 @@ pub(crate) struct Msg<'a> {
     pub(crate) message: &'a Bytes,
 }
 
+impl Msg<'_> {
+    /// This message, or in its place `rewritten` (a message and its
+    /// header length: the same message with a header set for the hop).
+    pub(crate) fn or_rewritten<'b>(&'b self, rewritten: &'b Option<(Bytes, usize)>) -> Msg<'b> {
+        match rewritten {
+            Some((message, header_len)) => Msg {
+                subject: self.subject,
+                reply: self.reply,
+                header_len: *header_len,
+                message,
+            },
+            None => Msg { ..*self },
+        }
+    }
+}
+
 impl Server {
     /// Carries a message that arrived from `origin` (on `from`, in
     /// `account`) to every kind of destination the forwarding matrix lets

@@ -149,10 +149,7 @@ impl Server {
                     untraced = Some(trace_headers::disable(msg.message, msg.header_len));
                 }
             }
-            let (header_len, message) = match &untraced {
-                Some((message, header_len)) => (*header_len, message),
-                None => (msg.header_len, msg.message),
-            };
+            let hop = msg.or_rewritten(&untraced);
             let reply = msg.reply.cloned();
             let reply = match reply {
                 Some(original) if service => {
@@ -172,8 +169,8 @@ impl Server {
             let fwd = Msg {
                 subject: &subject,
                 reply: reply.as_ref(),
-                header_len,
-                message,
+                header_len: hop.header_len,
+                message: hop.message,
             };
             let matches = self.accounts[target.0 as usize].sublist.matches(&subject);
             delivered += self.deliver_matches(&internal, &matches, &fwd, now);
