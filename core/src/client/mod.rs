@@ -245,8 +245,9 @@ impl Server {
                 .get(..header_len)
                 .is_some_and(crate::router::trace::headers::may_trace);
         let (c, header_len, message) = if may_trace {
+            let size = message.len();
             let Some((header_len, message)) =
-                self.trace_publish(conn, account, &subject, header_len, message, now)
+                self.trace_publish(conn, &subject, header_len, message, size, now)
             else {
                 return;
             };
@@ -332,11 +333,10 @@ impl Server {
             return;
         }
         if self
-            .trace_publish(conn, account, &subject, block.len(), block, now)
+            .trace_publish(conn, &subject, block.len(), block, size, now)
             .is_some()
         {
             if let Some(t) = self.tracing() {
-                t.set_msgsize(size);
                 t.ingress_error("maximum payload exceeded".to_string());
             }
             self.finish_trace(account, now);
@@ -347,16 +347,22 @@ impl Server {
     /// and starts its trace. Returns the message to deliver (rewritten
     /// when the trace is refused), or `None` to drop it: trace-only and
     /// not traceable, or a destination the client may not publish on
-    /// (`-ERR`, as nats-server answers).
+    /// (`-ERR`, as nats-server answers). `msgsize` is the size the event
+    /// reports (the message's, or a refused one's declared size).
     fn trace_publish(
         &mut self,
         conn: ConnId,
-        account: AccountId,
         subject: &Bytes,
         header_len: usize,
         message: Bytes,
+        msgsize: usize,
         now: Instant,
     ) -> Option<(usize, Bytes)> {
+        // Off the hot path: only headers that name a trace header get here.
+        let Some(ConnKind::Client(cl)) = self.conns.get(&conn).map(|c| &c.kind) else {
+            return None;
+        };
+        let account = cl.account;
         let request = match self.ask_trace(conn, account, true, header_len, &message) {
             TraceAsk::None => return Some((header_len, message)),
             TraceAsk::Drop => return None,
@@ -388,7 +394,7 @@ impl Server {
             account: &self.accounts[account.0 as usize].name,
             subject,
         };
-        let trace = MsgTrace::new(request, message.len(), &ingress);
+        let trace = MsgTrace::new(request, msgsize, &ingress);
         self.start_trace(trace);
         Some((header_len, message))
     }

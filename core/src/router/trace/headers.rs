@@ -36,14 +36,13 @@ pub(crate) enum Encoding {
     /// No `Accept-Encoding`: plain JSON, no header.
     #[default]
     None,
-    /// A value naming neither gzip nor snappy: plain JSON with
-    /// `Content-Encoding: identity`.
+    /// Any value but gzip: plain JSON with `Content-Encoding: identity`.
+    /// (nats-server answers `snappy` and `s2` with S2 in snappy-compatible
+    /// framing; Canopy does not write S2 yet, and identity is a valid
+    /// answer to any request.)
     Identity,
     /// `gzip`: a gzip member with `Content-Encoding: gzip`.
     Gzip,
-    /// `snappy` or `s2`: S2 in snappy-compatible framing (not written yet:
-    /// Canopy answers these with `identity`).
-    Snappy,
 }
 
 /// The trace request a message's headers make.
@@ -117,8 +116,9 @@ pub(crate) fn parse(block: &[u8]) -> Option<TraceRequest> {
         Some(v) => {
             let v = v.to_ascii_lowercase();
             let has = |s: &[u8]| memchr::memmem::find(&v, s).is_some();
+            // nats-server prefers S2 when both are named.
             if has(b"snappy") || has(b"s2") {
-                Encoding::Snappy
+                Encoding::Identity
             } else if has(b"gzip") {
                 Encoding::Gzip
             } else {
@@ -321,8 +321,8 @@ mod tests {
         for (v, e) in [
             ("gzip", Encoding::Gzip),
             ("br, GZIP", Encoding::Gzip),
-            ("snappy", Encoding::Snappy),
-            ("s2", Encoding::Snappy),
+            ("snappy", Encoding::Identity),
+            ("gzip, s2", Encoding::Identity),
             ("br", Encoding::Identity),
         ] {
             let r = req(&format!(

@@ -191,11 +191,6 @@ impl MsgTrace {
         }
     }
 
-    /// Sets the message size reported (a refused message's declared size).
-    pub(crate) fn set_msgsize(&mut self, size: usize) {
-        self.msgsize = size;
-    }
-
     /// Sets the `in` event's error: processing stopped there.
     pub(crate) fn ingress_error(&mut self, text: String) {
         if let Some(Event::In { error, .. }) = self.events.first_mut() {
@@ -257,7 +252,7 @@ impl MsgTrace {
                 let body = gz.finish().unwrap_or_default();
                 (b"NATS/1.0\r\nContent-Encoding: gzip\r\n\r\n".to_vec(), body)
             }
-            Encoding::Identity | Encoding::Snappy => (
+            Encoding::Identity => (
                 b"NATS/1.0\r\nContent-Encoding: identity\r\n\r\n".to_vec(),
                 json.into_bytes(),
             ),
