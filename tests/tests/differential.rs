@@ -1655,11 +1655,17 @@ fn auth_timeout_after_ping() -> Session {
 
 // ---------------------------------------------------------------- message tracing
 
-/// CONNECT with headers and a client name (trace events name clients).
-fn c_named(name: &str) -> String {
-    format!(
-        "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true,\"name\":\"{name}\"}}\r\n"
-    )
+/// CONNECT, quiet, with headers, a client name when `name` is not empty
+/// (trace events name clients) and a login when given.
+fn c_hdr(name: &str, login: Option<(&str, &str)>) -> String {
+    let mut fields = String::from("\"verbose\":false,\"pedantic\":false,\"headers\":true");
+    if !name.is_empty() {
+        fields.push_str(&format!(",\"name\":\"{name}\""));
+    }
+    if let Some((user, pass)) = login {
+        fields.push_str(&format!(",\"user\":\"{user}\",\"pass\":\"{pass}\""));
+    }
+    format!("CONNECT {{{fields}}}\r\n")
 }
 
 /// `HPUB subject [reply] hdr total` with `headers` and `payload`.
@@ -1684,13 +1690,13 @@ fn message_trace_events() -> Session {
     let only = "NATS/1.0\r\nNats-Trace-Dest: trace.dest\r\nNats-Trace-Only: true\r\n\r\n";
     s("message_trace_events")
         .open(0)
-        .send(0, format!("{}SUB trace.dest 1\r\n", c_named("tracer")))
+        .send(0, format!("{}SUB trace.dest 1\r\n", c_hdr("tracer", None)))
         .sync(0)
         .open(1)
-        .send(1, format!("{}SUB foo 7\r\n", c_named("subber")))
+        .send(1, format!("{}SUB foo 7\r\n", c_hdr("subber", None)))
         .sync(1)
         .open(2)
-        .send(2, c_named("pubber"))
+        .send(2, c_hdr("pubber", None))
         .sync(2)
         .send(
             2,
@@ -1750,13 +1756,13 @@ fn message_trace_permissions() -> Session {
         .open(0)
         .send(
             0,
-            "CONNECT {\"verbose\":false,\"headers\":true,\"user\":\"t\",\"pass\":\"t\"}\r\nSUB trace.dest 1\r\nSUB foo 2\r\n",
+            c_hdr("", Some(("t", "t"))) + "SUB trace.dest 1\r\nSUB foo 2\r\n",
         )
         .sync(0)
         .open(1)
         .send(
             1,
-            "CONNECT {\"verbose\":false,\"headers\":true,\"user\":\"nodest\",\"pass\":\"p\"}\r\n",
+            c_hdr("", Some(("nodest", "p"))),
         )
         .sync(1)
         .send(1, hpub("foo", dest, "refused"))
@@ -1764,7 +1770,7 @@ fn message_trace_permissions() -> Session {
         .open(2)
         .send(
             2,
-            "CONNECT {\"verbose\":false,\"headers\":true,\"user\":\"nofoo\",\"pass\":\"p\"}\r\n",
+            c_hdr("", Some(("nofoo", "p"))),
         )
         .sync(2)
         .send(2, hpub("foo", dest, "denied"))
@@ -1772,7 +1778,7 @@ fn message_trace_permissions() -> Session {
         .open(3)
         .send(
             3,
-            "CONNECT {\"verbose\":false,\"headers\":true,\"user\":\"subdeny\",\"pass\":\"p\",\"name\":\"subdeny\"}\r\nSUB foo.* 9\r\n",
+            c_hdr("subdeny", Some(("subdeny", "p"))) + "SUB foo.* 9\r\n",
         )
         .sync(3)
         .send(0, hpub("foo.x", dest, "filtered"))
@@ -1790,11 +1796,7 @@ fn message_trace_permissions() -> Session {
 /// headerless responder here does not see).
 fn message_trace_imports() -> Session {
     let dest = "NATS/1.0\r\nNats-Trace-Dest: trace.dest\r\n\r\n";
-    let login = |u: &str| {
-        format!(
-            "CONNECT {{\"verbose\":false,\"headers\":true,\"user\":\"{u}\",\"pass\":\"{u}\"}}\r\n"
-        )
-    };
+    let login = |u: &str| c_hdr("", Some((u, u)));
     s("message_trace_imports")
         .config(concat!(
             "accounts {\n",
@@ -1837,7 +1839,7 @@ fn message_trace_account_traceparent() -> Session {
     let parent = |flags: &str, extra: &str| {
         format!("NATS/1.0\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}\r\n{extra}\r\n")
     };
-    let login = "CONNECT {\"verbose\":false,\"headers\":true,\"user\":\"a\",\"pass\":\"a\",\"name\":\"w3c\"}\r\n";
+    let login = c_hdr("w3c", Some(("a", "a")));
     s("message_trace_account_traceparent")
         .config(
             "accounts {\n  A: { users: [ {user: a, password: a} ], msg_trace: { dest: \"acc.trace\", sampling: 100 } }\n}\n",
@@ -1867,10 +1869,10 @@ fn message_trace_max_payload() -> Session {
     s("message_trace_max_payload")
         .config("max_payload: 100\n")
         .open(0)
-        .send(0, format!("{}SUB trace.dest 1\r\n", c_named("tracer")))
+        .send(0, format!("{}SUB trace.dest 1\r\n", c_hdr("tracer", None)))
         .sync(0)
         .open(1)
-        .send(1, c_named("big"))
+        .send(1, c_hdr("big", None))
         .sync(1)
         .send(1, hpub("foo", dest, &body))
         .eof(1, CLOSE)

@@ -356,18 +356,20 @@ fn a_route_gets_the_hop_header_and_the_event_counts_the_hop() {
     assert_eq!(route_eg["hop"], "1");
 }
 
+/// `HMSG $G foo` from a route peer with `headers` and `payload`.
+fn routed_hmsg(headers: &str, payload: &str) -> String {
+    format!(
+        "HMSG $G foo {} {}\r\n{headers}{payload}\r\n",
+        headers.len(),
+        headers.len() + payload.len()
+    )
+}
+
 #[test]
 fn a_routed_trace_only_message_is_traced_here_and_not_delivered() {
     let (mut h, route, _, sub, tracer) = clustered_trio(3);
     let headers = "NATS/1.0\r\nNats-Trace-Dest: trace.dest\r\nNats-Trace-Only: true\r\nNats-Trace-Hop: 1\r\n\r\n";
-    h.send(
-        route,
-        &format!(
-            "HMSG $G foo {} {}\r\n{headers}hello\r\n",
-            headers.len(),
-            headers.len() + 5
-        ),
-    );
+    h.send(route, &routed_hmsg(headers, "hello"));
     assert_eq!(h.take(sub), "");
     let ev = events(&h.take(tracer), true);
     let e = &ev[0];
@@ -380,14 +382,7 @@ fn a_routed_trace_only_message_is_traced_here_and_not_delivered() {
     // The event goes to the route too when the peer has interest, as an
     // RMSG with no reply.
     h.send(route, "RS+ $G trace.dest\r\n");
-    h.send(
-        route,
-        &format!(
-            "HMSG $G foo {} {}\r\n{headers}hello\r\n",
-            headers.len(),
-            headers.len() + 5
-        ),
-    );
+    h.send(route, &routed_hmsg(headers, "hello"));
     let out = h.take(route);
     assert!(out.starts_with("RMSG $G trace.dest "), "{out}");
     assert!(!out.contains("trace.dest  "), "{out}");
