@@ -197,8 +197,8 @@ impl Server {
         };
         if self.trace_dest_reserved(account, &request.dest) {
             tracing::error!(
-                "rid:{} - Publish Violation - Subject {:?}",
-                conn.0,
+                "{} - Publish Violation - Subject {:?}",
+                self.conn_label(conn),
                 String::from_utf8_lossy(&request.dest)
             );
             return TraceAsk::Drop;

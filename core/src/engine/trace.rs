@@ -121,7 +121,7 @@ impl Server {
     }
 
     /// How log lines name `conn`.
-    fn conn_label(&self, conn: ConnId) -> String {
+    pub(crate) fn conn_label(&self, conn: ConnId) -> String {
         self.conns
             .get(&conn)
             .map_or_else(|| conn.to_string(), |c| c.label())
