@@ -154,7 +154,6 @@ impl Server {
             id: &self.info.server_id,
             cluster: self.cluster_name().unwrap_or_default(),
             version: &self.info.version,
-            tags: &[],
             feature_flags: &flags,
             seq: self.system_seq,
             time: self.monitor.wall(now),

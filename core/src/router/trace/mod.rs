@@ -111,8 +111,6 @@ pub(crate) struct ServerFacts<'a> {
     pub(crate) cluster: &'a str,
     /// The version reported.
     pub(crate) version: &'a str,
-    /// The server tags.
-    pub(crate) tags: &'a [String],
     /// The feature flags, sorted by name.
     pub(crate) feature_flags: &'a [(&'a str, bool)],
     /// The number of this system message (shared with every other).
@@ -274,25 +272,13 @@ impl MsgTrace {
         }
         o.push_str(",\"ver\":");
         push_json_string(&mut o, s.version);
-        if !s.tags.is_empty() {
-            o.push_str(",\"tags\":[");
-            for (i, t) in s.tags.iter().enumerate() {
-                if i > 0 {
-                    o.push(',');
-                }
-                push_json_string(&mut o, t);
-            }
-            o.push(']');
-        }
+        // `tags` (omitted when empty) comes here once Canopy has server tags.
         if !s.feature_flags.is_empty() {
             o.push_str(",\"feature_flags\":{");
-            for (i, (name, on)) in s.feature_flags.iter().enumerate() {
-                if i > 0 {
-                    o.push(',');
-                }
-                push_json_string(&mut o, name);
+            push_joined(&mut o, s.feature_flags, |o, (name, on)| {
+                push_json_string(o, name);
                 let _ = write!(o, ":{on}");
-            }
+            });
             o.push('}');
         }
         let _ = write!(o, ",\"jetstream\":false,\"flags\":0,\"seq\":{}", s.seq);
@@ -301,20 +287,12 @@ impl MsgTrace {
         o.push_str("\"},\"request\":{");
         if !self.header.is_empty() {
             o.push_str("\"header\":{");
-            for (i, (k, values)) in self.header.iter().enumerate() {
-                if i > 0 {
-                    o.push(',');
-                }
-                push_bytes(&mut o, k);
+            push_joined(&mut o, &self.header, |o, (k, values)| {
+                push_bytes(o, k);
                 o.push_str(":[");
-                for (j, v) in values.iter().enumerate() {
-                    if j > 0 {
-                        o.push(',');
-                    }
-                    push_bytes(&mut o, v);
-                }
+                push_joined(o, values, |o, v| push_bytes(o, v));
                 o.push(']');
-            }
+            });
             o.push('}');
         }
         if self.msgsize > 0 {
@@ -328,12 +306,7 @@ impl MsgTrace {
             let _ = write!(o, ",\"hops\":{}", self.hops);
         }
         o.push_str(",\"events\":[");
-        for (i, e) in self.events.iter().enumerate() {
-            if i > 0 {
-                o.push(',');
-            }
-            push_event(&mut o, e);
-        }
+        push_joined(&mut o, &self.events, push_event);
         o.push_str("]}");
         o
     }
@@ -405,6 +378,20 @@ fn push_event(o: &mut String, e: &Event) {
     o.push('}');
 }
 
+/// Appends each of `items` with `each`, separated by commas.
+fn push_joined<'i, T: 'i>(
+    o: &mut String,
+    items: impl IntoIterator<Item = &'i T>,
+    mut each: impl FnMut(&mut String, &'i T),
+) {
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        each(o, item);
+    }
+}
+
 /// Appends `,"key":"value"` unless `value` is empty (Go's `omitempty`).
 fn field(o: &mut String, key: &str, value: &str) {
     if value.is_empty() {
@@ -432,7 +419,6 @@ mod tests {
             id: "NID",
             cluster: "",
             version: "2.15.1",
-            tags: &[],
             feature_flags: &FLAGS,
             seq: 12,
             time: 1_000_000_000,
