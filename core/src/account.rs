@@ -5,7 +5,7 @@
 use crate::sublist::Sublist;
 
 /// Index of an account inside the engine.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AccountId(pub u32);
 
 /// The global account's name.
@@ -21,6 +21,9 @@ pub struct Account {
     /// Interest of route peers (`RS+`), kept apart from local
     /// subscriptions: a message goes to each interested route at most once.
     pub remote: Sublist,
+    /// Interest of leaf links (`LS+`), kept apart like routes': a message
+    /// goes to each interested leaf link at most once.
+    pub leaf: Sublist,
 }
 
 impl Account {
@@ -30,6 +33,7 @@ impl Account {
             name: name.to_string(),
             sublist: Sublist::new(hash_seed),
             remote: Sublist::new(hash_seed.rotate_left(17)),
+            leaf: Sublist::new(hash_seed.rotate_left(31)),
         }
     }
 }

@@ -59,6 +59,8 @@ pub enum Action {
 pub enum LinkKind {
     /// A cluster route.
     Route,
+    /// A leaf node remote (this server solicits a hub).
+    Leaf,
 }
 
 impl LinkKind {
@@ -66,6 +68,7 @@ impl LinkKind {
     pub fn name(self) -> &'static str {
         match self {
             LinkKind::Route => "route",
+            LinkKind::Leaf => "leafnode",
         }
     }
 }
@@ -84,6 +87,9 @@ pub enum TimerKey {
     LameDuck,
     /// Dial (or re-dial) the solicitor's target with this index.
     Dial(u32),
+    /// A solicited leaf link's hub did not send its INFO (or, after our
+    /// CONNECT, its connect-info INFO) in time.
+    LeafHandshake(ConnId),
 }
 
 /// Why a connection closed; the texts are nats-server's `/connz` reasons.
@@ -128,6 +134,12 @@ pub enum CloseReason {
     ClusterNameConflict,
     /// A configured route removed by a reload.
     RouteRemoved,
+    /// A newer leaf link from the same remote server replaced this one.
+    DuplicateRemoteLeafnode,
+    /// The leaf's cluster name is the hub's own.
+    ClusterNamesIdentical,
+    /// A leaf remote dialed a port that is not a leaf port.
+    WrongPort,
 }
 
 impl CloseReason {
@@ -153,6 +165,9 @@ impl CloseReason {
             CloseReason::DuplicateRoute => "Duplicate Route",
             CloseReason::ClusterNameConflict => "Cluster Name Conflict",
             CloseReason::RouteRemoved => "Route Removed",
+            CloseReason::DuplicateRemoteLeafnode => "Duplicate Remote LeafNode Connection",
+            CloseReason::ClusterNamesIdentical => "Cluster Names Identical",
+            CloseReason::WrongPort => "Incorrect Port",
         }
     }
 }

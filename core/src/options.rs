@@ -118,6 +118,113 @@ impl Default for ClusterOptions {
     }
 }
 
+/// The `leafnodes {}` block, resolved: the accepting side (a listener
+/// when `port` is set) and the remotes this server solicits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeafOptions {
+    /// Leaf listen host.
+    pub host: String,
+    /// Leaf listen port, already resolved if it was -1 (0: no listener).
+    pub port: u16,
+    /// `advertise`: the `host:port` put in `leafnode_urls` instead.
+    pub advertise: String,
+    /// `no_advertise`: not told to the leafs of cluster peers.
+    pub no_advertise: bool,
+    /// `authorization { user, password }`: the one user leafs may connect
+    /// as (with `account`, the account it binds to).
+    pub credentials: Option<(String, String)>,
+    /// `authorization { users [...] }`: user, password and account.
+    pub users: Vec<LeafUserOptions>,
+    /// `authorization { account }`: where a leaf binds when it gives no
+    /// credentials (and the single user binds), `$G` when empty.
+    pub account: String,
+    /// Time a leaf has to send CONNECT.
+    pub auth_timeout: Duration,
+    /// `min_version`: leafs below it are refused (empty: none).
+    pub min_version: String,
+    /// `isolate_leafnode_interest`: other leafs' interest is not told to
+    /// the leafs of this listener.
+    pub isolate: bool,
+    /// `remotes`, in configuration order.
+    pub remotes: Vec<RemoteLeafOptions>,
+    /// `reconnect`: pause between attempts of a remote.
+    pub reconnect: Duration,
+}
+
+/// One user of `leafnodes.authorization.users`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeafUserOptions {
+    /// User name.
+    pub user: String,
+    /// Password (plain or bcrypt).
+    pub password: String,
+    /// Account it binds to (`$G` when empty).
+    pub account: String,
+}
+
+/// One entry of `leafnodes.remotes`, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteLeafOptions {
+    /// The hub's URLs (`nats-leaf://`, `nats://`, `tls://`; user and
+    /// password in the URL are the credentials sent).
+    pub urls: Vec<crate::route::RouteAddr>,
+    /// `no_randomize`: dial the URLs in the order given.
+    pub no_randomize: bool,
+    /// The local account the link binds to (`$G` when empty).
+    pub account: String,
+    /// `hub: true`: this side is the hub of the link.
+    pub hub: bool,
+    /// `deny_imports`: subjects never taken from the hub.
+    pub deny_imports: Vec<String>,
+    /// `deny_exports`: subjects never sent to the hub.
+    pub deny_exports: Vec<String>,
+    /// `request_isolation`: ask the hub not to send other leafs' interest.
+    pub request_isolation: bool,
+    /// `isolate_leafnode_interest`: other leafs' interest is not told to
+    /// this link.
+    pub isolate: bool,
+    /// `first_info_timeout`: how long to wait for the hub's INFO.
+    pub first_info_timeout: Duration,
+    /// `disabled`: configured but never dialed.
+    pub disabled: bool,
+}
+
+impl Default for LeafOptions {
+    fn default() -> Self {
+        LeafOptions {
+            host: "0.0.0.0".to_string(),
+            port: 0,
+            advertise: String::new(),
+            no_advertise: false,
+            credentials: None,
+            users: Vec::new(),
+            account: String::new(),
+            auth_timeout: DEFAULT_AUTH_TIMEOUT,
+            min_version: String::new(),
+            isolate: false,
+            remotes: Vec::new(),
+            reconnect: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Default for RemoteLeafOptions {
+    fn default() -> Self {
+        RemoteLeafOptions {
+            urls: Vec::new(),
+            no_randomize: false,
+            account: String::new(),
+            hub: false,
+            deny_imports: Vec::new(),
+            deny_exports: Vec::new(),
+            request_isolation: false,
+            isolate: false,
+            first_info_timeout: Duration::from_secs(1),
+            disabled: false,
+        }
+    }
+}
+
 /// Everything the engine needs to know about its configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
@@ -187,6 +294,8 @@ pub struct Options {
     pub lame_duck_grace_period: Duration,
     /// Clustering (routes), when configured.
     pub cluster: Option<ClusterOptions>,
+    /// The `leafnodes {}` block, when it has a port or remotes.
+    pub leaf: Option<LeafOptions>,
 }
 
 /// The feature flags nats-server 2.15.1 knows, with their defaults, in
@@ -259,6 +368,7 @@ impl Default for Options {
             lame_duck_duration: DEFAULT_LAME_DUCK_DURATION,
             lame_duck_grace_period: DEFAULT_LAME_DUCK_GRACE_PERIOD,
             cluster: None,
+            leaf: None,
         }
     }
 }

@@ -52,6 +52,46 @@ impl Outbound {
         self.chunks.push_back(payload.clone());
     }
 
+    /// Appends the rest of a route's or leaf link's message line after
+    /// `<subject> `: the queue list with the reply (`+ <reply> <q>.. `),
+    /// without it (`| <q>.. `), or the bare reply (`<reply> `); then the
+    /// header size when `header_len` is not 0, the size, CRLF, the message
+    /// and its CRLF.
+    pub fn push_routed_rest<'a>(
+        &mut self,
+        reply: Option<&[u8]>,
+        queues: impl Iterator<Item = &'a Bytes>,
+        header_len: usize,
+        message: &Bytes,
+    ) {
+        let mut queues = queues.peekable();
+        if queues.peek().is_some() {
+            match reply {
+                Some(r) => {
+                    self.push_slice(b"+ ");
+                    self.push_slice(r);
+                    self.push_slice(b" ");
+                }
+                None => self.push_slice(b"| "),
+            }
+            for q in queues {
+                self.push_slice(q);
+                self.push_slice(b" ");
+            }
+        } else if let Some(r) = reply {
+            self.push_slice(r);
+            self.push_slice(b" ");
+        }
+        if header_len > 0 {
+            self.push_decimal(header_len as u64);
+            self.push_slice(b" ");
+        }
+        self.push_decimal(message.len() as u64);
+        self.push_slice(b"\r\n");
+        self.push_payload(message);
+        self.push_slice(b"\r\n");
+    }
+
     /// Appends a decimal number.
     pub fn push_decimal(&mut self, mut n: u64) {
         let mut digits = [0u8; 20];

@@ -26,6 +26,8 @@ pub enum Stream {
     Dials,
     /// Which `traceparent` messages an account's `msg_trace` samples.
     TraceSampling,
+    /// Leaf nonces and loop-detection subjects.
+    Leaf,
 }
 
 impl Stream {
@@ -39,6 +41,7 @@ impl Stream {
             Stream::Replies => 6,
             Stream::Dials => 7,
             Stream::TraceSampling => 8,
+            Stream::Leaf => 9,
         }
     }
 }

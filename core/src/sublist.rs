@@ -23,6 +23,7 @@ use crate::subject;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Most subjects kept in the match cache before it is cleared.
@@ -47,6 +48,18 @@ pub struct Subscription {
     pub max: AtomicU64,
     /// Queue members behind a route's queue interest (1 otherwise).
     pub weight: std::sync::atomic::AtomicU32,
+}
+
+impl Subscription {
+    /// How many members this subscription stands for in interest counts:
+    /// its announced weight for a queue subscription (at least 1), 1 for a
+    /// plain one.
+    pub fn members(&self) -> i64 {
+        match self.queue {
+            Some(_) => i64::from(self.weight.load(Ordering::Relaxed).max(1)),
+            None => 1,
+        }
+    }
 }
 
 /// The subscriptions matching one subject, in nats-server's order (see

@@ -929,6 +929,9 @@ fn parse_sid(sid: &[u8]) -> Option<u64> {
 fn origin_of(kind: LinkKind) -> Origin {
     match kind {
         LinkKind::Route => Origin::Route,
+        // No leaf topology yet: a leaf link's row depends on which end is
+        // the hub, which the link record will carry.
+        LinkKind::Leaf => Origin::LeafHub,
     }
 }
 
@@ -936,6 +939,7 @@ fn origin_of(kind: LinkKind) -> Origin {
 fn dest_of(kind: LinkKind) -> Dest {
     match kind {
         LinkKind::Route => Dest::Routes,
+        LinkKind::Leaf => Dest::LeafHubLinks,
     }
 }
 

@@ -239,6 +239,26 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) ->
             }
         }
     }
+    if let (Some(leaf), Some(port)) = (options.leaf.as_mut(), cli.leaf_port) {
+        let want = port_or_any(port);
+        match canopy_driver::bind(&leaf.host, want) {
+            Ok(l) => {
+                leaf.port = l.local_addr().map_or(want, |a| a.port());
+                listeners.push((ListenerKind::Leaf, l));
+            }
+            Err(e) => {
+                tracing::error!("Error listening on port: {}:{}, \"{}\"", leaf.host, port, e);
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if let Some(l) = options.leaf.as_ref().filter(|l| l.port != 0) {
+        tracing::info!(
+            "Listening for leafnode connections on {}:{}",
+            l.host,
+            l.port
+        );
+    }
     tracing::info!(
         "Listening for client connections on {}:{}",
         options.host,
@@ -271,6 +291,14 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) ->
                 c.host.as_str()
             };
             body.push_str(&format!(",\"cluster\":[\"nats://{chost}:{}\"]", c.port));
+        }
+        if let Some(l) = options.leaf.as_ref().filter(|l| l.port != 0) {
+            let lhost = if l.host == "0.0.0.0" {
+                "127.0.0.1"
+            } else {
+                l.host.as_str()
+            };
+            body.push_str(&format!(",\"leafnode\":[\"nats://{lhost}:{}\"]", l.port));
         }
         body.push('}');
         if let Err(e) = std::fs::write(path, body) {

@@ -55,7 +55,15 @@ pub fn test_config(path: &str) -> (String, u8) {
 /// Config keys that ask for TLS on a port canopy serves (clients, routes,
 /// monitoring). Canopy has no TLS yet, and serving such a port in
 /// plaintext would fail open: it refuses to start instead.
-const TLS_KEYS: [&str; 3] = ["tls", "cluster.tls", "https_port"];
+const TLS_KEYS: [&str; 7] = [
+    "tls",
+    "cluster.tls",
+    "https_port",
+    "leafnodes.tls",
+    "leaf.tls",
+    "leafnodes.remotes.tls",
+    "leaf.remotes.tls",
+];
 
 /// What canopy says when TLS is asked for where it would serve plaintext.
 const NO_TLS: &str = "TLS is not supported by canopy yet: refusing to start rather than \
@@ -104,6 +112,8 @@ pub struct Settings {
     pub http_port: Option<i32>,
     /// Route port as given (`-1`: random); `None`: not clustered.
     pub cluster_port: Option<i32>,
+    /// Leaf port as given (`-1`: random); `None`: no leaf listener.
+    pub leaf_port: Option<i32>,
     /// Monitoring host from the file (`http: host:port`); otherwise the
     /// client host.
     pub http_host: Option<String>,
@@ -156,6 +166,9 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
         }
         if o.cluster.port != 0 {
             s.cluster_port = i32::try_from(o.cluster.port).ok();
+        }
+        if o.leafnode.port != 0 {
+            s.leaf_port = i32::try_from(o.leafnode.port).ok();
         }
         if !o.http_host.is_empty() {
             s.http_host = Some(o.http_host.clone());

@@ -63,3 +63,34 @@ impl Server {
             .count()
     }
 }
+
+impl Server {
+    /// Every open client's subscriptions in `account`, clients in
+    /// connection order and each client's in subscription order (what a
+    /// new leaf link is told first).
+    pub(crate) fn client_subs_of(
+        &self,
+        account: AccountId,
+    ) -> Vec<std::sync::Arc<crate::sublist::Subscription>> {
+        // Sorted below, so the map's iteration order never reaches output.
+        #[allow(clippy::disallowed_methods)]
+        let mut clients: Vec<&Conn> = self
+            .conns
+            .values()
+            .filter(|c| !c.closed && c.client().is_some_and(|cl| cl.account == account))
+            .collect();
+        clients.sort_unstable_by_key(|c| c.id);
+        let mut out = Vec::new();
+        for c in clients {
+            let Some(cl) = c.client() else {
+                continue;
+            };
+            // Sorted by seq right below: map order never reaches the output.
+            #[allow(clippy::disallowed_methods)]
+            let mut subs: Vec<_> = cl.subs.values().cloned().collect();
+            subs.sort_unstable_by_key(|s| s.seq);
+            out.extend(subs);
+        }
+        out
+    }
+}

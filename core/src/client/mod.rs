@@ -132,7 +132,12 @@ impl Server {
             ClientOp::Pong => self.process_pong(conn, now),
             ClientOp::Info(_) | ClientOp::Ok => {}
             // The parser yields route ops only on route connections.
-            ClientOp::RouteSub { .. } | ClientOp::RouteUnsub { .. } | ClientOp::RouteMsg { .. } => {
+            ClientOp::RouteSub { .. }
+            | ClientOp::RouteUnsub { .. }
+            | ClientOp::RouteMsg { .. }
+            | ClientOp::LeafSub { .. }
+            | ClientOp::LeafUnsub { .. }
+            | ClientOp::LeafMsg { .. } => {
                 self.fail(conn, ProtocolError::UnknownOperation, now);
             }
             ClientOp::Err(_) => {
@@ -712,6 +717,9 @@ fn trace_client_op(c: &crate::conn::Conn, op: &ClientOp) {
         | ClientOp::Err(_)
         | ClientOp::RouteSub { .. }
         | ClientOp::RouteUnsub { .. }
-        | ClientOp::RouteMsg { .. } => {}
+        | ClientOp::RouteMsg { .. }
+        | ClientOp::LeafSub { .. }
+        | ClientOp::LeafUnsub { .. }
+        | ClientOp::LeafMsg { .. } => {}
     }
 }

@@ -56,6 +56,12 @@ impl Server {
         let serve_all = mutated!(self, queue_local_and_remote);
         let served: &[Bytes] = if serve_all { &[] } else { &self.routes.served };
         fanout::plan_remote(remote, served, &mut self.queue_rng, &mut targets);
+        // Groups a route serves are not served behind leaf links too.
+        for (_, group) in &targets {
+            if let Some(g) = group {
+                self.routes.served.push(g.clone());
+            }
+        }
         // One message per route: targets grouped by connection (in
         // connection order, so the output is deterministic).
         targets.sort_by_key(|(conn, _)| *conn);
@@ -134,32 +140,12 @@ impl Server {
         out.push_slice(b" ");
         out.push_slice(msg.subject);
         out.push_slice(b" ");
-        let mut queues = targets.iter().filter_map(|(_, q)| q.as_ref()).peekable();
-        if queues.peek().is_some() {
-            match reply {
-                Some(r) => {
-                    out.push_slice(b"+ ");
-                    out.push_slice(r);
-                    out.push_slice(b" ");
-                }
-                None => out.push_slice(b"| "),
-            }
-            for q in queues {
-                out.push_slice(q);
-                out.push_slice(b" ");
-            }
-        } else if let Some(r) = reply {
-            out.push_slice(r);
-            out.push_slice(b" ");
-        }
-        if headers {
-            out.push_decimal(msg.header_len as u64);
-            out.push_slice(b" ");
-        }
-        out.push_decimal(msg.message.len() as u64);
-        out.push_slice(b"\r\n");
-        out.push_payload(msg.message);
-        out.push_slice(b"\r\n");
+        out.push_routed_rest(
+            reply.map(|r| &r[..]),
+            targets.iter().filter_map(|(_, q)| q.as_ref()),
+            msg.header_len,
+            msg.message,
+        );
         c.stats.out_msgs += 1;
         c.stats.out_bytes += msg.message.len() as u64;
         c.last_activity = now;

@@ -66,7 +66,20 @@ impl Server {
             return;
         };
         if let Some((_, sub)) = link.subs.get(&key) {
-            sub.weight.store(weight.max(1), Ordering::Relaxed);
+            let old = sub.weight.swap(weight.max(1), Ordering::Relaxed);
+            if let Some(q) = sub.queue.clone() {
+                let delta = i64::from(weight.max(1)) - i64::from(old);
+                let subject = sub.subject.clone();
+                self.leaf_interest(
+                    Origin::Route,
+                    Some(conn),
+                    acc,
+                    &subject,
+                    Some(&q),
+                    delta,
+                    None,
+                );
+            }
             return;
         }
         let sub = Arc::new(Subscription {
@@ -81,7 +94,17 @@ impl Server {
         });
         self.next_sub_seq += 1;
         link.subs.insert(key, (acc, sub.clone()));
-        self.accounts[acc.0 as usize].remote.insert(sub);
+        self.accounts[acc.0 as usize].remote.insert(sub.clone());
+        let delta = sub.members();
+        self.leaf_interest(
+            Origin::Route,
+            Some(conn),
+            acc,
+            &sub.subject,
+            sub.queue.as_ref(),
+            delta,
+            None,
+        );
     }
 
     pub(crate) fn route_unsub(
@@ -97,6 +120,16 @@ impl Server {
         };
         if let Some((acc, sub)) = link.subs.remove(&key) {
             self.accounts[acc.0 as usize].remote.remove(&sub);
+            let delta = -sub.members();
+            self.leaf_interest(
+                Origin::Route,
+                Some(conn),
+                acc,
+                &sub.subject,
+                sub.queue.as_ref(),
+                delta,
+                None,
+            );
         }
     }
 
@@ -120,6 +153,8 @@ impl Server {
         queue: Option<&Bytes>,
         added: bool,
     ) {
+        let delta = if added { 1 } else { -1 };
+        self.leaf_interest(origin, None, account, subject, queue, delta, None);
         if self.options.cluster.is_none()
             || !propagates(
                 origin,
@@ -191,4 +226,28 @@ pub(crate) fn write_interest(
         }
     }
     out.push_slice(b"\r\n");
+}
+
+impl Server {
+    /// The interest registered routes announced in `account`, routes by
+    /// peer id and each route's by key (what a new leaf link is told
+    /// first, where this server is its hub).
+    pub(crate) fn route_subs_of(&self, account: AccountId) -> Vec<(ConnId, Arc<Subscription>)> {
+        let mut out = Vec::new();
+        for &id in self.routes.by_id.values() {
+            let Some(link) = self.conns.get(&id).and_then(|c| c.route()) else {
+                continue;
+            };
+            if !link.registered {
+                continue;
+            }
+            out.extend(
+                link.subs
+                    .values()
+                    .filter(|(a, _)| *a == account)
+                    .map(|(_, s)| (id, s.clone())),
+            );
+        }
+        out
+    }
 }

@@ -289,7 +289,10 @@ impl Server {
             ClientOp::Pub { .. }
             | ClientOp::HPub { .. }
             | ClientOp::Sub { .. }
-            | ClientOp::Unsub { .. } => {
+            | ClientOp::Unsub { .. }
+            | ClientOp::LeafSub { .. }
+            | ClientOp::LeafUnsub { .. }
+            | ClientOp::LeafMsg { .. } => {
                 self.fail(conn, ProtocolError::UnknownOperation, now);
             }
         }
@@ -356,14 +359,6 @@ impl Server {
     }
 
     /// Sends `-ERR '<text>'` and closes after flushing.
-    fn refuse(&mut self, conn: ConnId, text: &str, reason: CloseReason, now: Instant) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.out.push_err(text);
-        }
-        self.mark_dirty(conn);
-        self.close(conn, reason, true, true, now);
-    }
-
     /// Whether a peer's cluster name is acceptable; a generated name of
     /// ours gives way to a configured one, or to a larger generated one.
     fn cluster_names_agree(&mut self, theirs: &str, their_dynamic: bool) -> bool {
@@ -580,6 +575,18 @@ impl Server {
         subs.sort_unstable_by_key(|(_, s)| s.seq);
         for (account, sub) in subs {
             self.accounts[account.0 as usize].remote.remove(&sub);
+            if registered {
+                let delta = -sub.members();
+                self.leaf_interest(
+                    crate::router::Origin::Route,
+                    Some(conn),
+                    account,
+                    &sub.subject,
+                    sub.queue.as_ref(),
+                    delta,
+                    None,
+                );
+            }
         }
         if registered {
             if let Some(id) = &remote_id {

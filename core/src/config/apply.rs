@@ -44,6 +44,7 @@ fn duration(d: i64, default: Duration) -> Duration {
 /// See the module docs.
 pub(crate) fn apply(c: &ServerConfig, o: &mut Options) {
     o.cluster = cluster(c);
+    o.leaf = leafnodes(c);
     if !c.server_name.is_empty() {
         o.server_name = c.server_name.clone();
     }
@@ -239,5 +240,75 @@ fn cluster(c: &ServerConfig) -> Option<crate::ClusterOptions> {
             k.ping_interval,
             duration(c.ping_interval, DEFAULT_PING_INTERVAL),
         ),
+    })
+}
+
+/// The leaf port nats-server dials when a remote URL names none.
+const DEFAULT_LEAF_PORT: u16 = 7422;
+
+/// The `leafnodes {}` block: on when it names a port (a listener) or has
+/// remotes. A port of `-1` is left at 0 for the caller to bind and
+/// resolve.
+fn leafnodes(c: &ServerConfig) -> Option<crate::LeafOptions> {
+    let l = &c.leafnode;
+    if l.port == 0 && l.remotes.is_empty() {
+        return None;
+    }
+    let remotes = l
+        .remotes
+        .iter()
+        .map(|r| crate::RemoteLeafOptions {
+            urls: r
+                .urls
+                .iter()
+                .filter_map(|u| {
+                    let mut addr = crate::route::RouteAddr::parse(&u.host).or_else(|| {
+                        crate::route::RouteAddr::parse(&format!("{}:{DEFAULT_LEAF_PORT}", u.host))
+                    })?;
+                    addr.user.clone_from(&u.user);
+                    addr.password.clone_from(&u.password);
+                    Some(addr)
+                })
+                .collect(),
+            no_randomize: r.no_randomize,
+            account: r.local_account.clone(),
+            hub: r.hub,
+            deny_imports: r.deny_imports.clone(),
+            deny_exports: r.deny_exports.clone(),
+            request_isolation: r.request_isolation,
+            isolate: r.local_isolation,
+            first_info_timeout: duration(r.first_info_timeout, Duration::from_secs(1)),
+            disabled: r.disabled,
+        })
+        .collect();
+    Some(crate::LeafOptions {
+        host: if l.host.is_empty() {
+            "0.0.0.0".to_string()
+        } else {
+            l.host.clone()
+        },
+        port: port(l.port, 0),
+        advertise: l.advertise.clone(),
+        no_advertise: l.no_advertise,
+        credentials: (!l.username.is_empty()).then(|| (l.username.clone(), l.password.clone())),
+        users: l
+            .users
+            .iter()
+            .map(|u| crate::options::LeafUserOptions {
+                user: u.username.clone(),
+                password: u.password.clone(),
+                account: u.account.clone().unwrap_or_default(),
+            })
+            .collect(),
+        account: l.account.clone(),
+        auth_timeout: if l.auth_timeout > 0.0 {
+            Duration::from_secs_f64(l.auth_timeout)
+        } else {
+            DEFAULT_AUTH_TIMEOUT
+        },
+        min_version: l.min_version.clone(),
+        isolate: l.isolate_leafnode_interest,
+        remotes,
+        reconnect: duration(l.reconnect_interval, Duration::from_secs(1)),
     })
 }

@@ -116,6 +116,48 @@ const SUPPORTED_TOP: &[&str] = &[
     "ports_file_dir",
     "no_auth_user",
     "accounts",
+    "leafnodes",
+    "leaf",
+];
+
+/// `leafnodes` keys the engine implements. `compression` is accepted:
+/// Canopy negotiates it off with every peer.
+const SUPPORTED_LEAF: &[&str] = &[
+    "host",
+    "port",
+    "listen",
+    "net",
+    "advertise",
+    "no_advertise",
+    "authorization",
+    "min_version",
+    "isolate_leafnode_interest",
+    "remotes",
+    "reconnect",
+    "reconnect_delay",
+    "reconnect_interval",
+    "compression",
+];
+
+/// Keys of a leaf remote the engine implements.
+const SUPPORTED_REMOTE: &[&str] = &[
+    "url",
+    "urls",
+    "no_randomize",
+    "dont_randomize",
+    "account",
+    "local",
+    "hub",
+    "deny_imports",
+    "deny_import",
+    "deny_exports",
+    "deny_export",
+    "request_isolation",
+    "isolate_leafnode_interest",
+    "isolate",
+    "first_info_timeout",
+    "disabled",
+    "compression",
 ];
 
 /// `cluster` keys the engine implements. `pool_size` and `compression`
@@ -190,6 +232,9 @@ fn unsupported_keys(m: &Map) -> Vec<Unsupported> {
                 }
             }
         }
+        if lk == "leafnodes" || lk == "leaf" {
+            leaf_unsupported(k, v, &mut out);
+        }
         if lk == "authorization" {
             if let Some(am) = v.as_map() {
                 for (ak, av) in am.iter() {
@@ -204,6 +249,37 @@ fn unsupported_keys(m: &Map) -> Vec<Unsupported> {
         }
     }
     out
+}
+
+/// The `leafnodes` keys (and keys of its remotes, named
+/// `leafnodes.remotes.<key>`) the engine does not implement yet.
+fn leaf_unsupported(k: &str, v: &Value, out: &mut Vec<Unsupported>) {
+    let Some(lm) = v.as_map() else {
+        return;
+    };
+    for (lk, lv) in lm.iter() {
+        let key = lk.to_lowercase();
+        if !SUPPORTED_LEAF.contains(&key.as_str()) && !lv.used_variable {
+            out.push(Unsupported {
+                key: format!("{k}.{lk}"),
+                pos: lv.pos.clone(),
+            });
+        }
+        if key != "remotes" {
+            continue;
+        }
+        for remote in lv.as_array().into_iter().flatten() {
+            for (rk, rv) in remote.as_map().into_iter().flat_map(|m| m.iter()) {
+                let rkey = rk.to_lowercase();
+                if !SUPPORTED_REMOTE.contains(&rkey.as_str()) && !rv.used_variable {
+                    out.push(Unsupported {
+                        key: format!("{k}.{lk}.{rk}"),
+                        pos: rv.pos.clone(),
+                    });
+                }
+            }
+        }
+    }
 }
 
 fn process_line(o: &mut ServerConfig, k: &str, v: &Value, cx: &mut Cx, lt: &mut Lt) -> P<()> {

@@ -95,6 +95,8 @@ pub(crate) enum ConnKind {
     Client(Box<ClientState>),
     /// A cluster route, accepted or dialed.
     Route(Box<RouteLink>),
+    /// A leaf node link, accepted or dialed.
+    Leaf(Box<crate::leaf::LeafLink>),
     /// An HTTP request on the monitoring port.
     Http(Box<HttpState>),
 }
@@ -186,7 +188,7 @@ impl Conn {
     pub(crate) fn client(&self) -> Option<&ClientState> {
         match &self.kind {
             ConnKind::Client(c) => Some(c),
-            ConnKind::Route(_) | ConnKind::Http(_) => None,
+            ConnKind::Route(_) | ConnKind::Leaf(_) | ConnKind::Http(_) => None,
         }
     }
 
@@ -194,7 +196,7 @@ impl Conn {
     pub(crate) fn client_mut(&mut self) -> Option<&mut ClientState> {
         match &mut self.kind {
             ConnKind::Client(c) => Some(c),
-            ConnKind::Route(_) | ConnKind::Http(_) => None,
+            ConnKind::Route(_) | ConnKind::Leaf(_) | ConnKind::Http(_) => None,
         }
     }
 
@@ -202,7 +204,7 @@ impl Conn {
     pub(crate) fn route(&self) -> Option<&RouteLink> {
         match &self.kind {
             ConnKind::Route(r) => Some(r),
-            ConnKind::Client(_) | ConnKind::Http(_) => None,
+            ConnKind::Client(_) | ConnKind::Leaf(_) | ConnKind::Http(_) => None,
         }
     }
 
@@ -210,7 +212,23 @@ impl Conn {
     pub(crate) fn route_mut(&mut self) -> Option<&mut RouteLink> {
         match &mut self.kind {
             ConnKind::Route(r) => Some(r),
-            ConnKind::Client(_) | ConnKind::Http(_) => None,
+            ConnKind::Client(_) | ConnKind::Leaf(_) | ConnKind::Http(_) => None,
+        }
+    }
+
+    /// The leaf link state, for leaf code.
+    pub(crate) fn leaf(&self) -> Option<&crate::leaf::LeafLink> {
+        match &self.kind {
+            ConnKind::Leaf(l) => Some(l),
+            ConnKind::Client(_) | ConnKind::Route(_) | ConnKind::Http(_) => None,
+        }
+    }
+
+    /// The leaf link state, for leaf code.
+    pub(crate) fn leaf_mut(&mut self) -> Option<&mut crate::leaf::LeafLink> {
+        match &mut self.kind {
+            ConnKind::Leaf(l) => Some(l),
+            ConnKind::Client(_) | ConnKind::Route(_) | ConnKind::Http(_) => None,
         }
     }
 
@@ -218,7 +236,7 @@ impl Conn {
     pub(crate) fn http_mut(&mut self) -> Option<&mut HttpState> {
         match &mut self.kind {
             ConnKind::Http(h) => Some(h),
-            ConnKind::Client(_) | ConnKind::Route(_) => None,
+            ConnKind::Client(_) | ConnKind::Route(_) | ConnKind::Leaf(_) => None,
         }
     }
 }

@@ -82,6 +82,9 @@ pub(crate) enum PingRule {
     /// Every cluster ping interval, whatever the traffic (routes, as
     /// nats-server sends them).
     Always,
+    /// Every `ping_interval`, whatever the traffic (leaf links; the
+    /// first after about a second, as for routes).
+    Link,
 }
 
 const CLIENT: Policy = Policy {
@@ -106,6 +109,17 @@ const ROUTE: Policy = Policy {
     stallable: false,
 };
 
+const LEAF: Policy = Policy {
+    tag: "lid",
+    reading: Reading::Nats(Dialect::Leaf),
+    connect_first: ConnectFirst::Always,
+    ping: PingRule::Link,
+    bounded: true,
+    counts_as_client: false,
+    takes_cid: true,
+    stallable: false,
+};
+
 const HTTP: Policy = Policy {
     tag: "http",
     reading: Reading::Http,
@@ -122,6 +136,7 @@ pub(crate) fn of(kind: &ConnKind) -> &'static Policy {
     match kind {
         ConnKind::Client(_) => &CLIENT,
         ConnKind::Route(_) => &ROUTE,
+        ConnKind::Leaf(_) => &LEAF,
         ConnKind::Http(_) => &HTTP,
     }
 }
@@ -170,7 +185,7 @@ impl Policy {
                 .as_ref()
                 .map_or(options.ping_interval, |c| c.ping_interval)
                 .min(ROUTE_PING_MAX),
-            PingRule::UnlessActive | PingRule::Never => options.ping_interval,
+            PingRule::UnlessActive | PingRule::Link | PingRule::Never => options.ping_interval,
         }
     }
 
@@ -178,7 +193,7 @@ impl Policy {
     /// routes (nats-server's firstPingInterval), before jitter.
     pub(crate) fn first_ping(&self, options: &Options) -> Duration {
         let cap = match self.ping {
-            PingRule::Always => ROUTE_FIRST_PING,
+            PingRule::Always | PingRule::Link => ROUTE_FIRST_PING,
             PingRule::UnlessActive | PingRule::Never => FIRST_PING_INTERVAL,
         };
         self.ping_interval(options).min(cap)

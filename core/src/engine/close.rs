@@ -87,11 +87,13 @@ impl Server {
         match &c.kind {
             ConnKind::Client(_) => self.client_closed(conn, reason, now),
             ConnKind::Route(_) => self.route_closed(conn, reason, now),
+            ConnKind::Leaf(_) => self.leaf_closed(conn, reason, now),
             ConnKind::Http(_) => {}
         }
         self.timers.cancel(TimerKey::Ping(conn));
         self.timers.cancel(TimerKey::AuthTimeout(conn));
         self.timers.cancel(TimerKey::WriteDeadline(conn));
+        self.timers.cancel(TimerKey::LeafHandshake(conn));
         self.events
             .push_back(Event::ConnectionClosed { conn, reason });
         if emit {
@@ -100,6 +102,16 @@ impl Server {
                 after_flush: flush,
             });
         }
+    }
+
+    /// Sends `-ERR '<text>'` and closes after flushing: a refusal whose
+    /// text names something (an account, a cluster, a gateway).
+    pub(crate) fn refuse(&mut self, conn: ConnId, text: &str, reason: CloseReason, now: Instant) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.out.push_err(text);
+        }
+        self.mark_dirty(conn);
+        self.close(conn, reason, true, true, now);
     }
 
     /// Counts, reports and closes a slow consumer: one whose outbound bytes

@@ -73,6 +73,9 @@ impl Server {
         {
             delivered += self.send_to_routes(ingress.conn, account, msg, now);
         }
+        if !self.leafs.links.is_empty() {
+            delivered += self.send_to_leafs(ingress, account, msg, now);
+        }
         if !self.imports.is_empty() || !self.service_replies.is_empty() {
             delivered += self.cross_accounts(ingress.origin, ingress.conn, account, msg, now);
         }
@@ -106,9 +109,9 @@ impl Server {
             &mut picks,
         );
         let mut delivered = 0;
-        // A client's publish in a cluster: note which queue groups were
-        // served here, so the routes serve only the others.
-        let track = origin == Origin::Client && !self.routes.by_id.is_empty();
+        // With routes or leaf links: note which queue groups were served
+        // here, so routes and leaf links serve only the others.
+        let track = !self.routes.by_id.is_empty() || !self.leafs.links.is_empty();
         if track {
             self.routes.served.clear();
         }

@@ -24,6 +24,7 @@ impl Server {
         };
         let kept = match kind {
             LinkKind::Route => self.route_dialed(conn, target, cid, peer, now),
+            LinkKind::Leaf => self.leaf_dialed(conn, target, cid, peer, now),
         };
         self.schedule_flushes();
         kept
@@ -39,6 +40,7 @@ impl Server {
         };
         match kind {
             LinkKind::Route => self.route_dial_failed(target, attempt, now),
+            LinkKind::Leaf => self.leaf_dial_failed(target, attempt, now),
         }
         self.schedule_flushes();
     }
@@ -53,6 +55,7 @@ impl Server {
         let kind = target.kind;
         let wanted = match kind {
             LinkKind::Route => self.route_dial_wanted(target),
+            LinkKind::Leaf => true,
         };
         if !wanted {
             return;
@@ -64,7 +67,12 @@ impl Server {
             return;
         };
         let addr = addr.host_port();
-        tracing::debug!("Trying to connect to {} on {addr}", kind.name());
+        match kind {
+            LinkKind::Leaf => {
+                tracing::debug!("Trying to connect as leafnode to remote server on {addr:?}");
+            }
+            LinkKind::Route => tracing::debug!("Trying to connect to {} on {addr}", kind.name()),
+        }
         self.actions.push_back(Action::Dial {
             conn: id,
             kind,

@@ -31,6 +31,8 @@ pub enum ListenerKind {
     Monitor,
     /// The cluster (route) port.
     Route,
+    /// The leaf node port.
+    Leaf,
 }
 
 /// Letters of rewritten service-import replies and generated cluster
@@ -113,6 +115,12 @@ pub struct Server {
     pub(crate) lame_duck: Option<LameDuck>,
     /// Cluster state: routes and their interest.
     pub(crate) routes: Routes,
+    /// Leaf links and what they were told.
+    pub(crate) leafs: crate::leaf::Leafs,
+    /// Leaf nonces and loop-detection subjects.
+    pub(crate) leaf_rng: Rng,
+    /// Leaf remote URL shuffles.
+    pub(crate) dials_rng: Rng,
     /// What to dial and when, for every kind of link.
     pub(crate) solicitor: crate::solicit::Solicitor,
     /// Connections whose outbound bytes passed max_pending outside a
@@ -234,6 +242,9 @@ impl Server {
             monitor: MonitorState::default(),
             lame_duck: None,
             routes: Routes::default(),
+            leafs: Default::default(),
+            leaf_rng: Rng::derive(&seed, Stream::Leaf),
+            dials_rng: Rng::derive(&seed, Stream::Dials),
             solicitor: Default::default(),
             overflowed: Vec::new(),
             route_rng: Rng::derive(&seed, Stream::Shuffle),
@@ -241,6 +252,7 @@ impl Server {
             mutations: Mutations::default(),
         };
         server.init_cluster(now);
+        server.init_leafs(now);
         server
     }
 
@@ -326,6 +338,7 @@ impl Server {
             ListenerKind::Client => self.accept_client(peer, now),
             ListenerKind::Monitor => self.accept_http(peer, now),
             ListenerKind::Route => self.accept_route(peer, now),
+            ListenerKind::Leaf => self.accept_leaf(peer, now),
         }
     }
 
@@ -445,6 +458,7 @@ impl Server {
                 }
                 TimerKey::LameDuck => self.lame_duck_timer(now),
                 TimerKey::Dial(i) => self.dial_timer(i as usize, now),
+                TimerKey::LeafHandshake(conn) => self.leaf_handshake_timer(conn, now),
                 TimerKey::WriteDeadline(conn) => {
                     let open = self.conns.get(&conn).is_some_and(|c| !c.closed);
                     if open {
@@ -622,6 +636,7 @@ impl Server {
         match self.conns.get(&conn).map(|c| &c.kind) {
             Some(ConnKind::Client(_)) => self.process_client_op(conn, op, now),
             Some(ConnKind::Route(_)) => self.process_route_op(conn, op, now),
+            Some(ConnKind::Leaf(_)) => self.process_leaf_op(conn, op, now),
             // HTTP bytes never reach the NATS parser.
             Some(ConnKind::Http(_)) | None => {}
         }

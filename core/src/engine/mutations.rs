@@ -27,6 +27,14 @@ pub struct Mutations {
     pub forward_routed_to_routes: bool,
     /// Send a queue message to a route even when a local member took it.
     pub queue_local_and_remote: bool,
+    /// A spoke tells its hub the interest it learned from its routes.
+    pub leaf_spoke_relays: bool,
+    /// Never act on `LS-` from a leaf link.
+    pub forget_ls_minus: bool,
+    /// Send messages on subjects a remote's `deny_exports` names.
+    pub ignore_deny_exports: bool,
+    /// Take our own loop-detection subject back without refusing it.
+    pub skip_leaf_loop_check: bool,
 }
 
 impl Mutations {
@@ -47,6 +55,14 @@ impl Mutations {
         "queue_local_and_remote",
     ];
 
+    /// Mutations of the leaf protocol (caught by leaf topologies).
+    pub const LEAF_NAMES: [&'static str; 4] = [
+        "leaf_spoke_relays",
+        "forget_ls_minus",
+        "ignore_deny_exports",
+        "skip_leaf_loop_check",
+    ];
+
     /// The mutation set with only the named bug switched on.
     pub fn by_name(name: &str) -> Option<Mutations> {
         let mut m = Mutations::default();
@@ -60,6 +76,10 @@ impl Mutations {
             "forget_rs_minus" => m.forget_rs_minus = true,
             "forward_routed_to_routes" => m.forward_routed_to_routes = true,
             "queue_local_and_remote" => m.queue_local_and_remote = true,
+            "leaf_spoke_relays" => m.leaf_spoke_relays = true,
+            "forget_ls_minus" => m.forget_ls_minus = true,
+            "ignore_deny_exports" => m.ignore_deny_exports = true,
+            "skip_leaf_loop_check" => m.skip_leaf_loop_check = true,
             _ => return None,
         }
         Some(m)

@@ -82,6 +82,35 @@ pub enum ClientOp {
         /// Queue group, if any.
         queue: Option<Bytes>,
     },
+    /// `LS+ <subject> [<queue> <weight>]` from a leaf link.
+    LeafSub {
+        /// Subject pattern.
+        subject: Bytes,
+        /// Queue group, if any.
+        queue: Option<Bytes>,
+        /// Members of the queue group behind the link (1 for plain).
+        weight: u32,
+    },
+    /// `LS- <subject> [<queue>]` from a leaf link.
+    LeafUnsub {
+        /// Subject pattern.
+        subject: Bytes,
+        /// Queue group, if any.
+        queue: Option<Bytes>,
+    },
+    /// `LMSG`/`HMSG` from a leaf link.
+    LeafMsg {
+        /// Subject.
+        subject: Bytes,
+        /// Reply subject, if any.
+        reply: Option<Bytes>,
+        /// The queue groups to serve, space separated (empty: none).
+        queues: Bytes,
+        /// Length of the header block at the start of `message` (0: none).
+        header_len: usize,
+        /// Headers and payload, without the trailing CRLF.
+        message: Bytes,
+    },
     /// `RMSG`/`HMSG` from a route: a message for local subscribers.
     RouteMsg {
         /// Account name.

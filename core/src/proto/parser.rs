@@ -39,6 +39,9 @@ pub enum Dialect {
     /// A route: RS+, RS-, RMSG and HMSG instead of SUB, UNSUB, PUB and
     /// HPUB.
     Route,
+    /// A leaf link: LS+, LS-, LMSG and HMSG (no account, no sid) instead
+    /// of SUB, UNSUB, PUB and HPUB.
+    Leaf,
 }
 
 /// Why parsing stopped for good. After an error the parser is poisoned and
@@ -55,7 +58,8 @@ pub enum ParseError {
 /// A control line parsed, waiting for its payload.
 #[derive(Debug)]
 struct PendingPub {
-    /// The account of a routed message.
+    /// The account of a routed message; `Some(empty)` for a leaf's
+    /// message, which names none.
     account: Option<Bytes>,
     /// The queue groups of a routed message (space separated).
     queues: Bytes,
@@ -208,7 +212,7 @@ impl Parser {
         if eq_ci(op, b"-ERR") {
             return Ok(Some(ClientOp::Err(rest)));
         }
-        if limits.dialect == Dialect::Route {
+        if limits.dialect != Dialect::Client {
             return self.route_line(op, rest, limits);
         }
         let kind = if eq_ci(op, b"PUB") {
@@ -302,8 +306,9 @@ impl Parser {
         }
     }
 
-    /// Parses the argument part of a route op: `RS+`, `RS-`, `RMSG`,
-    /// `HMSG`. Malformed arguments close the route silently.
+    /// Parses the argument part of a route op (`RS+`, `RS-`, `RMSG`,
+    /// `HMSG`) or a leaf op (`LS+`, `LS-`, `LMSG`, `HMSG`). Malformed
+    /// arguments close the link silently.
     fn route_line(
         &mut self,
         op: &[u8],
@@ -326,6 +331,9 @@ impl Parser {
     ) -> Result<Option<ClientOp>, ParseError> {
         let silent = Err(ParseError::SilentClose);
         let arg = |i: usize| rest.slice(spans[i].0..spans[i].1);
+        if limits.dialect == Dialect::Leaf {
+            return self.leaf_args(op, rest, spans, limits);
+        }
         if eq_ci(op, b"RS+") {
             let (queue, weight) = match spans.len() {
                 2 => (None, 1),
@@ -362,12 +370,80 @@ impl Parser {
         } else {
             return Err(ParseError::Protocol(ProtocolError::UnknownOperation));
         };
-        // account subject [reply | + reply queues.. | '|' queues..] sizes
+        self.msg_args(rest, spans, Some(arg(0)), headers, limits)
+    }
+
+    /// `LS+ <subject> [<queue> <weight>]`, `LS- <subject> [<queue>]`,
+    /// `LMSG`/`HMSG <subject> [reply | + reply queues.. | '|' queues..]
+    /// sizes` from a leaf link.
+    fn leaf_args(
+        &mut self,
+        op: &[u8],
+        rest: &Bytes,
+        spans: &[(usize, usize)],
+        limits: &Limits,
+    ) -> Result<Option<ClientOp>, ParseError> {
+        let silent = Err(ParseError::SilentClose);
+        let arg = |i: usize| rest.slice(spans[i].0..spans[i].1);
+        if eq_ci(op, b"LS+") {
+            let (queue, weight) = match spans.len() {
+                1 => (None, 1),
+                3 => {
+                    let w = parse_size(&arg(2)).ok_or(ParseError::SilentClose)?;
+                    (Some(arg(1)), u32::try_from(w).unwrap_or(u32::MAX))
+                }
+                _ => return silent,
+            };
+            return Ok(Some(ClientOp::LeafSub {
+                subject: arg(0),
+                queue,
+                weight,
+            }));
+        }
+        if eq_ci(op, b"LS-") {
+            let queue = match spans.len() {
+                1 => None,
+                2 | 3 => Some(arg(1)),
+                _ => return silent,
+            };
+            return Ok(Some(ClientOp::LeafUnsub {
+                subject: arg(0),
+                queue,
+            }));
+        }
+        let headers = if eq_ci(op, b"LMSG") {
+            false
+        } else if eq_ci(op, b"HMSG") {
+            true
+        } else {
+            return Err(ParseError::Protocol(ProtocolError::UnknownOperation));
+        };
+        self.msg_args(rest, spans, None, headers, limits)
+    }
+
+    /// The arguments of a routed or leaf message: `[account] subject
+    /// [reply | + reply queues.. | '|' queues..] [hdr] size` (the account
+    /// only on a route, already taken as `account`).
+    fn msg_args(
+        &mut self,
+        rest: &Bytes,
+        spans: &[(usize, usize)],
+        account: Option<Bytes>,
+        headers: bool,
+        limits: &Limits,
+    ) -> Result<Option<ClientOp>, ParseError> {
+        let silent = Err(ParseError::SilentClose);
+        let spans = if account.is_some() {
+            spans.get(1..).unwrap_or_default()
+        } else {
+            spans
+        };
+        let arg = |i: usize| rest.slice(spans[i].0..spans[i].1);
         let sizes = if headers { 2 } else { 1 };
-        if spans.len() < 2 + sizes {
+        if spans.len() < 1 + sizes {
             return silent;
         }
-        let middle = &spans[2..spans.len() - sizes];
+        let middle = &spans[1..spans.len() - sizes];
         let (reply, queues) = match middle {
             [] => (None, Bytes::new()),
             [r] => (Some(rest.slice(r.0..r.1)), Bytes::new()),
@@ -399,9 +475,9 @@ impl Parser {
             return Err(ParseError::Protocol(ProtocolError::MaxPayload));
         }
         self.pending = Some(PendingPub {
-            account: Some(arg(0)),
+            account: Some(account.unwrap_or_default()),
             queues,
-            subject: arg(1),
+            subject: arg(0),
             reply,
             header_len,
             size: total,
@@ -437,6 +513,15 @@ impl Parser {
         }
         let message = frame.slice(..p.size);
         if let Some(account) = p.account {
+            if account.is_empty() {
+                return Ok(Some(ClientOp::LeafMsg {
+                    subject: p.subject,
+                    reply: p.reply,
+                    queues: p.queues,
+                    header_len: p.header_len.unwrap_or(0),
+                    message,
+                }));
+            }
             return Ok(Some(ClientOp::RouteMsg {
                 account,
                 subject: p.subject,
@@ -504,6 +589,14 @@ const ROUTE_ONLY_OPS: &[(&[u8], Tail)] = &[
     (b"A-", Tail::Spaced),
 ];
 
+/// The op names nats-server's parser accepts from a leaf link besides the
+/// client's.
+const LEAF_ONLY_OPS: &[(&[u8], Tail)] = &[
+    (b"LS+", Tail::Spaced),
+    (b"LS-", Tail::Spaced),
+    (b"LMSG", Tail::Spaced),
+];
+
 /// How far the first bytes of a line get in the op grammar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum OpPrefix {
@@ -529,7 +622,8 @@ fn op_prefix(bytes: &[u8], dialect: Dialect) -> OpPrefix {
         }
         ([b'H', b'P', b'U', b'B', b' ' | b'\t', ..], _)
         | ([b'R', b'M', b'S', b'G', b' ' | b'\t', ..], Dialect::Route)
-        | ([b'H', b'M', b'S', b'G', b' ' | b'\t', ..], Dialect::Route) => return OpPrefix::Args(4),
+        | ([b'H', b'M', b'S', b'G', b' ' | b'\t', ..], Dialect::Route | Dialect::Leaf)
+        | ([b'L', b'M', b'S', b'G', b' ' | b'\t', ..], Dialect::Leaf) => return OpPrefix::Args(4),
         _ => {}
     }
     op_prefix_by_table(bytes, dialect)
@@ -540,6 +634,7 @@ fn op_prefix_by_table(bytes: &[u8], dialect: Dialect) -> OpPrefix {
     let route_ops = match dialect {
         Dialect::Client => &[][..],
         Dialect::Route => ROUTE_ONLY_OPS,
+        Dialect::Leaf => LEAF_ONLY_OPS,
     };
     let mut verdict = OpPrefix::Invalid;
     for &(name, tail) in CLIENT_OPS.iter().chain(route_ops) {

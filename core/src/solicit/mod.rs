@@ -40,7 +40,9 @@ pub(crate) struct Backoff {
 /// The dialing rules of `kind`.
 pub(crate) fn backoff(kind: LinkKind) -> Backoff {
     match kind {
-        LinkKind::Route => Backoff {
+        // Leaf remotes are re-dialed by `leaf/dial.rs` with their own
+        // interval; the dial timeout is nats-server's.
+        LinkKind::Route | LinkKind::Leaf => Backoff {
             reconnect: Duration::from_secs(1),
             max: Duration::from_secs(30),
             dial_timeout: Duration::from_secs(1),

@@ -96,6 +96,16 @@ fn tags(kind: LinkKind) -> Tags {
             reset: "route-reset",
             read: "route-read",
         },
+        LinkKind::Leaf => Tags {
+            accept: "leaf-accept",
+            up: "leaf-up",
+            arrive_up: "l-arrive-up",
+            arrive_down: "l-arrive-down",
+            fin: "l-fin",
+            resume: "l-resume",
+            reset: "leaf-reset",
+            read: "leaf-read",
+        },
     }
 }
 
@@ -103,6 +113,7 @@ fn tags(kind: LinkKind) -> Tags {
 fn listener_of(kind: LinkKind) -> ListenerKind {
     match kind {
         LinkKind::Route => ListenerKind::Route,
+        LinkKind::Leaf => ListenerKind::Leaf,
     }
 }
 
@@ -115,6 +126,12 @@ impl World {
                 .cluster
                 .as_ref()
                 .map(|c| (route_host(n), c.port)),
+            LinkKind::Leaf => self.nodes[n]
+                .options
+                .leaf
+                .as_ref()
+                .filter(|l| l.port != 0)
+                .map(|l| (route_host(n), l.port)),
         }
     }
 
@@ -131,7 +148,7 @@ impl World {
     /// The fault-free rules of links of `kind`.
     pub(super) fn link_rules(&self, kind: LinkKind) -> LinkRules {
         match kind {
-            LinkKind::Route => self.route_rules,
+            LinkKind::Route | LinkKind::Leaf => self.route_rules,
         }
     }
 

@@ -1,0 +1,309 @@
+//! The soliciting side: `leafnodes.remotes` become solicitor targets,
+//! dialed at start and again after every failure or close; the hub's
+//! INFO is checked (a port that is not a leaf port is refused), answered
+//! with CONNECT, and the connect-info INFO completes the link.
+
+use super::info::{LeafInfo, OwnLeafConnect};
+use super::{with_denies, Handshake, LeafLink, LeafPeer};
+use crate::account::GLOBAL_ACCOUNT;
+use crate::conn::{Conn, ConnKind};
+use crate::engine::Server;
+use crate::events::{CloseReason, LinkKind, TimerKey};
+use crate::ids::ConnId;
+use crate::perms::{Entry, Rule};
+use crate::time::Instant;
+use core::net::SocketAddr;
+use std::time::Duration;
+
+/// How long a leaf waits for the connect-info INFO after its CONNECT
+/// before it gives up on the hub (nats-server's 2 s).
+const CONNECT_INFO_WAIT: Duration = Duration::from_secs(2);
+
+impl Server {
+    /// Sets up the remotes at start: one solicitor target each (its URLs
+    /// shuffled once unless `no_randomize`), dialed at once.
+    pub(crate) fn init_leafs(&mut self, now: Instant) {
+        let Some(leaf) = self.options.leaf.clone() else {
+            return;
+        };
+        for remote in &leaf.remotes {
+            let target = if remote.disabled {
+                None
+            } else {
+                let shuffle = (!remote.no_randomize).then_some(&mut self.dials_rng);
+                self.solicitor.add(
+                    LinkKind::Leaf,
+                    remote.urls.clone(),
+                    true,
+                    String::new(),
+                    shuffle,
+                )
+            };
+            if let Some(i) = target {
+                self.timers.set(TimerKey::Dial(i as u32), now);
+            }
+            self.leafs.remotes.push(target);
+        }
+    }
+
+    /// The index of the remote a solicitor target belongs to.
+    fn remote_of(&self, target: usize) -> Option<usize> {
+        self.leafs.remotes.iter().position(|t| *t == Some(target))
+    }
+
+    /// A leaf dial connected: the link waits for the hub's INFO.
+    pub(crate) fn leaf_dialed(
+        &mut self,
+        conn: ConnId,
+        target: usize,
+        lid: u64,
+        peer: SocketAddr,
+        now: Instant,
+    ) -> bool {
+        let Some(ri) = self.remote_of(target) else {
+            return false;
+        };
+        let Some(remote) = self.options.leaf.as_ref().and_then(|l| l.remotes.get(ri)) else {
+            return false;
+        };
+        let account_name = if remote.account.is_empty() {
+            GLOBAL_ACCOUNT
+        } else {
+            remote.account.as_str()
+        };
+        let Some(account) = self.account_by_name(account_name.as_bytes()) else {
+            return false;
+        };
+        let wait = remote.first_info_timeout;
+        let link = LeafLink {
+            solicit: Some(target),
+            remote: Some(ri),
+            hub_role: remote.hub,
+            account,
+            handshake: Handshake::AwaitInfo,
+            isolated: remote.isolate,
+            send: with_denies(None, &remote.deny_exports),
+            take: with_denies(None, &remote.deny_imports),
+            ..LeafLink::default()
+        };
+        let mut c = Conn::new(conn, lid, peer, ConnKind::Leaf(Box::new(link)), now);
+        c.headers = true;
+        // The peer speaks first; no CONNECT is expected from it.
+        c.connect_received = true;
+        self.conns.insert(conn, c);
+        self.timers.set(TimerKey::LeafHandshake(conn), now + wait);
+        true
+    }
+
+    /// A leaf dial failed: logged as nats-server does (the first failure
+    /// and every 3600th at error level), and retried after the reconnect
+    /// interval plus jitter up to as much again.
+    pub(crate) fn leaf_dial_failed(&mut self, target: usize, attempt: u32, now: Instant) {
+        let Some(addr) = self.solicitor.get(target).map(|t| t.addr().host_port()) else {
+            return;
+        };
+        let text = format!(
+            "Error trying to connect as leafnode to remote server {addr:?} (attempt {attempt}): \
+             connection refused"
+        );
+        if attempt % 3600 == 1 {
+            tracing::error!("{text}");
+        } else {
+            tracing::debug!("{text}");
+        }
+        if let Some(t) = self.solicitor.get_mut(target) {
+            t.attempts = attempt;
+        }
+        self.redial_leaf(target, false, now);
+    }
+
+    /// Schedules the next dial of a remote: after a dropped link
+    /// (`disconnected`) the reconnect interval plus any penalty it owes (a
+    /// loop or same-cluster refusal), after a failed dial the interval plus
+    /// seeded jitter of up to one interval.
+    pub(crate) fn redial_leaf(&mut self, target: usize, disconnected: bool, now: Instant) {
+        if self.solicitor.stopping {
+            return;
+        }
+        let interval = self
+            .options
+            .leaf
+            .as_ref()
+            .map_or(Duration::from_secs(1), |l| l.reconnect);
+        let penalty = self.leafs.penalty.remove(&target).unwrap_or_default();
+        let delay = if disconnected {
+            if let Some(t) = self.solicitor.get_mut(target) {
+                t.attempts = 0;
+                t.conn = None;
+            }
+            interval + penalty
+        } else {
+            let ns = u64::try_from(interval.as_nanos())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            interval + Duration::from_nanos(self.jitter_rng.below(ns)) + penalty
+        };
+        self.timers.set(TimerKey::Dial(target as u32), now + delay);
+    }
+
+    /// An INFO on a leaf link. On a solicited link: the hub's first INFO
+    /// (answered with CONNECT), then its connect-info INFO (registration),
+    /// then updates. An accepted link ignores INFO (Canopy never asks for
+    /// compression, the one reason a leaf sends one first).
+    pub(crate) fn leaf_info(&mut self, conn: ConnId, json: &[u8], now: Instant) {
+        let Some(link) = self.conns.get(&conn).and_then(|c| c.leaf()) else {
+            return;
+        };
+        if link.solicit.is_none() {
+            return;
+        }
+        let stage = link.handshake;
+        let Ok(info) = serde_json::from_slice::<LeafInfo>(json) else {
+            self.close(conn, CloseReason::ProtocolViolation, true, true, now);
+            return;
+        };
+        match stage {
+            Handshake::AwaitInfo => self.hub_info(conn, info, now),
+            Handshake::AwaitConnectInfo if info.connect_info => {
+                self.timers.cancel(TimerKey::LeafHandshake(conn));
+                self.adopt_hub_permissions(conn, &info);
+                self.register_leaf(conn, now);
+            }
+            Handshake::AwaitConnectInfo | Handshake::AwaitConnect | Handshake::Done => {}
+        }
+    }
+
+    /// The hub's first INFO: refused when it is no leaf port (no
+    /// `client_id`, or neither `leafnode_urls` nor `info_on_connect`, as
+    /// 2.15.1 decides), else answered with our CONNECT.
+    fn hub_info(&mut self, conn: ConnId, info: LeafInfo, now: Instant) {
+        if info.client_id == 0 || (info.leafnode_urls.is_none() && !info.info_on_connect) {
+            tracing::error!(
+                "{} - attempted to connect to wrong port",
+                self.conn_label(conn)
+            );
+            self.close(conn, CloseReason::WrongPort, false, true, now);
+            return;
+        }
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let Some(link) = c.leaf() else {
+            return;
+        };
+        let Some(target) = link.solicit else {
+            return;
+        };
+        let Some(remote) = link
+            .remote
+            .and_then(|ri| self.options.leaf.as_ref()?.remotes.get(ri))
+        else {
+            return;
+        };
+        let Some(addr) = self.solicitor.get(target).map(|t| t.addr().clone()) else {
+            return;
+        };
+        let account = &self.accounts[link.account.0 as usize].name;
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        OwnLeafConnect {
+            user: addr.user.as_deref(),
+            pass: addr.password.as_deref(),
+            server_id: &self.info.server_id,
+            name: &self.info.server_name,
+            is_hub: remote.hub,
+            cluster: self.leaf_cluster_name(),
+            deny_pub: &remote.deny_imports,
+            isolate: remote.request_isolation,
+            remote_account: account,
+        }
+        .write(&mut out);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.out.push_slice(out.as_bytes());
+        c.trace_out(format_args!("{}", out.trim_end()));
+        self.scratch = out;
+        let account = self.accounts[c.leaf().map_or(0, |l| l.account.0) as usize]
+            .name
+            .clone();
+        let peer = c.peer;
+        let lid = c.cid;
+        if let Some(link) = c.leaf_mut() {
+            link.peer = LeafPeer {
+                server_id: info.server_id.clone(),
+                name: info.server_name.clone(),
+                cluster: info.cluster.clone(),
+                remote_account: String::new(),
+            };
+            link.handshake = Handshake::AwaitConnectInfo;
+        }
+        tracing::info!("{peer} - lid:{lid} - Leafnode connection created for account: {account}");
+        self.mark_dirty(conn);
+        if info.info_on_connect {
+            self.timers
+                .set(TimerKey::LeafHandshake(conn), now + CONNECT_INFO_WAIT);
+        } else {
+            // An older hub sends no connect-info INFO.
+            self.timers.cancel(TimerKey::LeafHandshake(conn));
+            self.register_leaf(conn, now);
+        }
+    }
+
+    /// The connect-info INFO's permissions of the hub user: what we may
+    /// export (its publish permissions) and import (its subscribe
+    /// permissions), with our remote's own denies kept on top.
+    fn adopt_hub_permissions(&mut self, conn: ConnId, info: &LeafInfo) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(link) = c.leaf_mut() else {
+            return;
+        };
+        let to_rule = |p: &super::info::PermList| Rule {
+            allow: p
+                .allow
+                .as_ref()
+                .map(|a| a.iter().map(|s| Entry::parse(s)).collect()),
+            deny: p.deny.iter().flatten().map(|s| Entry::parse(s)).collect(),
+        };
+        let merge = |base: Option<Rule>, own: Option<Rule>| match (base, own) {
+            (Some(mut b), Some(o)) => {
+                b.deny.extend(o.deny);
+                Some(b)
+            }
+            (b, o) => b.or(o),
+        };
+        if let Some(export) = &info.export {
+            link.send = merge(Some(to_rule(export)), link.send.take());
+        }
+        if let Some(import) = &info.import {
+            link.take = merge(Some(to_rule(import)), link.take.take());
+        }
+        link.peer.remote_account.clone_from(&info.remote_account);
+    }
+
+    /// The handshake timer of a solicited link: no INFO from the hub in
+    /// `first_info_timeout` (closed as a read error, as nats-server's read
+    /// deadline does), or no connect-info INFO in 2 s (nats-server's
+    /// stale-link error).
+    pub(crate) fn leaf_handshake_timer(&mut self, conn: ConnId, now: Instant) {
+        let Some(stage) = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.leaf())
+            .filter(|_| self.conns.get(&conn).is_some_and(|c| !c.closed))
+            .map(|l| l.handshake)
+        else {
+            return;
+        };
+        match stage {
+            Handshake::AwaitInfo => self.close(conn, CloseReason::ReadError, false, true, now),
+            Handshake::AwaitConnectInfo => {
+                let text = "Stale Leaf Node Connection - Closing";
+                self.refuse(conn, text, CloseReason::StaleConnection, now);
+            }
+            Handshake::AwaitConnect | Handshake::Done => {}
+        }
+    }
+}

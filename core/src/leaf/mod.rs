@@ -1,0 +1,671 @@
+//! Leaf node links, both roles: the hub side (accepting on the leaf port,
+//! checking CONNECT, binding the link to an account) and the soliciting
+//! side (`leafnodes.remotes`, in `dial.rs`). Interest on the link (`LS+`,
+//! `LS-`, loop detection) lives in `interest.rs`, messages (`LMSG`) in
+//! `forward.rs`, the wire formats in `info.rs`.
+//!
+//! Compression and TLS come later: Canopy's hub INFO says
+//! `"compression":"off"` and its CONNECT `"compress_mode":"off"`, which
+//! keeps a default-configured nats-server peer plain in either role.
+
+mod dial;
+mod forward;
+pub(crate) mod info;
+mod interest;
+
+use crate::account::{AccountId, GLOBAL_ACCOUNT};
+use crate::conn::ConnKind;
+use crate::engine::{Msg, Server};
+use crate::events::{CloseReason, TimerKey};
+use crate::ids::ConnId;
+use crate::info::ConnectOptions;
+use crate::perms::{Entry, Rule};
+use crate::proto::{ClientOp, ProtocolError};
+use crate::sublist::Subscription;
+use crate::time::Instant;
+use bytes::Bytes;
+use core::net::SocketAddr;
+use info::{write_leaf_info, LeafConnect, LeafInfoExtra};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a hub or leaf waits before re-dialing after a loop, a
+/// permission violation or a same-cluster refusal (nats-server's
+/// `leafNodeReconnectAfterPermViolation` and kin).
+pub(crate) const LOOP_DELAY: Duration = Duration::from_secs(30);
+
+/// The engine's leaf state.
+#[derive(Debug, Default)]
+pub(crate) struct Leafs {
+    /// Registered leaf links, in connection order.
+    pub(crate) links: BTreeSet<ConnId>,
+    /// Each account's loop-detection subject (`$LDS.<nuid>`), made when
+    /// the account's first leaf link registers.
+    pub(crate) lds: BTreeMap<AccountId, Bytes>,
+    /// Solicitor target of each remote (`None`: disabled or no URL).
+    pub(crate) remotes: Vec<Option<usize>>,
+    /// Re-dial delays owed by remotes (a loop or same-cluster refusal):
+    /// solicitor target -> extra delay before the next dial.
+    pub(crate) penalty: BTreeMap<usize, Duration>,
+    /// Reused by forwarding: (link, queue group) targets of one message.
+    pub(crate) targets: Vec<(ConnId, Option<Bytes>)>,
+}
+
+/// Where a solicited link is in its handshake.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Handshake {
+    /// Waiting for the hub's first INFO (soliciting side).
+    #[default]
+    AwaitInfo,
+    /// CONNECT sent, waiting for the connect-info INFO.
+    AwaitConnectInfo,
+    /// Accepted: waiting for the peer's CONNECT.
+    AwaitConnect,
+    /// Registered: interest and messages flow.
+    Done,
+}
+
+/// Who is at the other end of a leaf link.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LeafPeer {
+    pub(crate) server_id: String,
+    pub(crate) name: String,
+    /// Its cluster name (its server name when it has no cluster).
+    pub(crate) cluster: String,
+    /// The account it binds the link to on its side.
+    pub(crate) remote_account: String,
+}
+
+/// What only a leaf link has.
+#[derive(Debug, Default)]
+pub(crate) struct LeafLink {
+    /// The solicitor target this link was dialed for (soliciting side).
+    pub(crate) solicit: Option<usize>,
+    /// Index of its `leafnodes.remotes` entry (soliciting side).
+    pub(crate) remote: Option<usize>,
+    /// This server is the hub of the link: the peer is our spoke. By
+    /// default the accepting side; `hub: true` on a remote reverses it.
+    pub(crate) hub_role: bool,
+    /// The local account the link is bound to.
+    pub(crate) account: AccountId,
+    pub(crate) handshake: Handshake,
+    /// The nonce of our first INFO (hub side).
+    pub(crate) nonce: String,
+    pub(crate) peer: LeafPeer,
+    /// Interest from other leaf links is not told to it.
+    pub(crate) isolated: bool,
+    /// What the peer told us (`LS+`), by `subject[ queue]`.
+    pub(crate) subs: BTreeMap<Bytes, Arc<Subscription>>,
+    /// What we told the peer: (subject, queue) -> members.
+    pub(crate) told: BTreeMap<(Bytes, Option<Bytes>), u32>,
+    /// Subjects we may send to the peer (`deny_exports`, the peer's
+    /// `deny_pub`, the bound user's permissions).
+    pub(crate) send: Option<Rule>,
+    /// Subjects we take from the peer and ask it for (`deny_imports`).
+    pub(crate) take: Option<Rule>,
+}
+
+impl LeafLink {
+    /// Whether registration finished.
+    pub(crate) fn registered(&self) -> bool {
+        self.handshake == Handshake::Done
+    }
+
+    /// The matrix's row for what comes in on this link.
+    pub(crate) fn origin(&self) -> crate::router::Origin {
+        if self.hub_role {
+            crate::router::Origin::LeafHub
+        } else {
+            crate::router::Origin::LeafSpoke
+        }
+    }
+
+    /// The matrix's column for what goes out on this link.
+    pub(crate) fn dest(&self) -> crate::router::Dest {
+        if self.hub_role {
+            crate::router::Dest::LeafHubLinks
+        } else {
+            crate::router::Dest::LeafSpokeLinks
+        }
+    }
+}
+
+/// Whether `rule` lets `subject` through (no rule: everything).
+pub(crate) fn rule_allows(rule: Option<&Rule>, subject: &[u8]) -> bool {
+    let Some(rule) = rule else {
+        return true;
+    };
+    let matches = |e: &Entry| crate::subject::matches(e.subject.as_bytes(), subject);
+    if let Some(allow) = &rule.allow {
+        if !allow.iter().any(matches) {
+            return false;
+        }
+    }
+    !rule.deny.iter().any(matches)
+}
+
+/// A rule that denies `deny` on top of `base`.
+pub(crate) fn with_denies(base: Option<Rule>, deny: &[String]) -> Option<Rule> {
+    if deny.is_empty() {
+        return base;
+    }
+    let mut rule = base.unwrap_or_default();
+    rule.deny.extend(deny.iter().map(|d| Entry::parse(d)));
+    Some(rule)
+}
+
+impl Server {
+    /// The cluster name this server gives leafs: its cluster's, or its
+    /// server name when it has no cluster (as nats-server does).
+    pub(crate) fn leaf_cluster_name(&self) -> &str {
+        match self.cluster_name() {
+            Some(c) if !c.is_empty() => c,
+            _ => &self.info.server_name,
+        }
+    }
+
+    /// This server's leaf URLs for `leafnode_urls`: the advertised address
+    /// or the listener's.
+    fn leafnode_urls(&self) -> Vec<String> {
+        let Some(l) = self.options.leaf.as_ref().filter(|l| l.port != 0) else {
+            return Vec::new();
+        };
+        if !l.advertise.is_empty() {
+            return vec![l.advertise.clone()];
+        }
+        let host = if l.host == "0.0.0.0" || l.host == "::" || l.host.is_empty() {
+            "127.0.0.1"
+        } else {
+            l.host.as_str()
+        };
+        vec![crate::route::join_host_port(host, l.port)]
+    }
+
+    /// Registers a connection accepted on the leaf port and sends the
+    /// first INFO (with a nonce, `info_on_connect` and `leafnode_urls`).
+    pub(crate) fn accept_leaf(&mut self, peer: SocketAddr, now: Instant) -> ConnId {
+        let mut raw = [0u8; 11];
+        self.leaf_rng.fill(&mut raw);
+        let nonce = crate::auth::base64_url_encode(&raw);
+        let link = LeafLink {
+            hub_role: true,
+            handshake: Handshake::AwaitConnect,
+            nonce: nonce.clone(),
+            ..LeafLink::default()
+        };
+        let mut c = self.new_conn(peer, ConnKind::Leaf(Box::new(link)), now);
+        let (id, lid) = (c.id, c.cid);
+        c.headers = true;
+        let urls = self.leafnode_urls();
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        write_leaf_info(
+            &self.info,
+            &LeafInfoExtra {
+                client_id: lid,
+                nonce: Some(&nonce),
+                cluster: self.cluster_name().unwrap_or_default(),
+                leafnode_urls: &urls,
+                ..LeafInfoExtra::default()
+            },
+            &mut out,
+        );
+        c.out.push_slice(out.as_bytes());
+        c.trace_out(format_args!("{}", out.trim_end()));
+        self.scratch = out;
+        self.conns.insert(id, c);
+        tracing::info!("{peer} - lid:{lid} - Leafnode connection created");
+        let timeout = self
+            .options
+            .leaf
+            .as_ref()
+            .map_or(self.options.auth_timeout, |l| l.auth_timeout);
+        self.timers.set(TimerKey::AuthTimeout(id), now + timeout);
+        self.mark_dirty(id);
+        self.schedule_flushes();
+        id
+    }
+
+    /// Dispatches one op read on a leaf link.
+    pub(crate) fn process_leaf_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) {
+        let Some(link) = self.conns.get(&conn).and_then(|c| c.leaf()) else {
+            return;
+        };
+        let stage = link.handshake;
+        let registered = link.registered();
+        match op {
+            ClientOp::Connect(json) => {
+                if stage == Handshake::AwaitConnect {
+                    self.leaf_connect(conn, &json, now);
+                }
+            }
+            ClientOp::Info(json) => self.leaf_info(conn, &json, now),
+            ClientOp::Ping => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.out.push_slice(b"PONG\r\n");
+                    self.mark_dirty(conn);
+                }
+            }
+            ClientOp::Pong => self.process_pong(conn, now),
+            ClientOp::Ok => {}
+            ClientOp::Err(text) => self.leaf_error(conn, &text, now),
+            ClientOp::LeafSub {
+                subject,
+                queue,
+                weight,
+            } if registered => self.leaf_sub(conn, subject, queue, weight, now),
+            ClientOp::LeafUnsub { subject, queue } if registered => {
+                self.leaf_unsub(conn, &subject, queue.as_deref());
+            }
+            ClientOp::LeafMsg {
+                subject,
+                reply,
+                queues,
+                header_len,
+                message,
+            } if registered => {
+                let msg = Msg {
+                    subject: &subject,
+                    reply: reply.as_ref(),
+                    header_len,
+                    message: &message,
+                };
+                self.leaf_msg(conn, &queues, &msg, now);
+            }
+            // Interest or messages before registration: nats-server refuses
+            // any op but CONNECT first (the parser's connect-first rule
+            // covers the hub side); a solicited link ignores them.
+            ClientOp::LeafSub { .. } | ClientOp::LeafUnsub { .. } | ClientOp::LeafMsg { .. } => {}
+            ClientOp::Pub { .. }
+            | ClientOp::HPub { .. }
+            | ClientOp::Sub { .. }
+            | ClientOp::Unsub { .. }
+            | ClientOp::RouteSub { .. }
+            | ClientOp::RouteUnsub { .. }
+            | ClientOp::RouteMsg { .. } => {
+                self.fail(conn, ProtocolError::UnknownOperation, now);
+            }
+        }
+    }
+
+    /// CONNECT on an accepted leaf link: nats-server's checks in its
+    /// order (credentials, a client or gateway on the leaf port, the
+    /// cluster name, the minimum version), then the account binding, the
+    /// connect-info INFO and our interest.
+    fn leaf_connect(&mut self, conn: ConnId, json: &[u8], now: Instant) {
+        self.timers.cancel(TimerKey::AuthTimeout(conn));
+        let Ok(connect) = serde_json::from_slice::<LeafConnect>(json) else {
+            self.close(conn, CloseReason::ProtocolViolation, true, true, now);
+            return;
+        };
+        let nonce = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.leaf())
+            .map(|l| l.nonce.clone())
+            .unwrap_or_default();
+        let Some((account, perms)) = self.leaf_binding(&connect, &nonce) else {
+            let user = connect.user.as_deref().unwrap_or_default();
+            tracing::error!(
+                "{} - authentication error - User {:?}",
+                self.conn_label(conn),
+                user
+            );
+            self.fail(conn, ProtocolError::AuthorizationViolation, now);
+            return;
+        };
+        if connect.lang.is_some() {
+            let text = "attempted to connect to leaf node port";
+            self.refuse(conn, text, CloseReason::ProtocolViolation, now);
+            return;
+        }
+        if connect.cluster.contains(' ') {
+            let text = "cluster name cannot contain spaces";
+            self.refuse(conn, text, CloseReason::ProtocolViolation, now);
+            return;
+        }
+        let own_cluster = self.cluster_name().unwrap_or_default();
+        if !own_cluster.is_empty() && connect.cluster == own_cluster {
+            tracing::error!(
+                "{} - remote leafnode has same cluster name - Account:{}",
+                self.conn_label(conn),
+                self.accounts[account.0 as usize].name
+            );
+            let text = "remote leafnode has same cluster name";
+            self.refuse(conn, text, CloseReason::ClusterNamesIdentical, now);
+            return;
+        }
+        if let Some(gw) = connect.gateway.as_ref().filter(|g| !g.is_empty()) {
+            let text = format!("Rejecting connection from gateway \"{gw}\" on the leafnode port");
+            tracing::error!("{} - {text}", self.conn_label(conn));
+            self.refuse(conn, &text, CloseReason::ProtocolViolation, now);
+            return;
+        }
+        let min = self
+            .options
+            .leaf
+            .as_ref()
+            .map(|l| l.min_version.clone())
+            .unwrap_or_default();
+        let too_old = !min.is_empty() && version_below(&connect.version, &min);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.connect_received = true;
+        c.headers = connect.headers;
+        let Some(link) = c.leaf_mut() else {
+            return;
+        };
+        link.account = account;
+        link.hub_role = !connect.is_hub;
+        link.peer = LeafPeer {
+            server_id: connect.server_id.clone(),
+            name: connect.name.clone(),
+            cluster: connect.cluster.clone(),
+            remote_account: connect.remote_account.clone(),
+        };
+        let isolate = self.options.leaf.as_ref().is_some_and(|l| l.isolate);
+        link.isolated = isolate || connect.isolate;
+        // The bound user's permissions, mirrored: what the leaf may publish
+        // is what we take from it; what it may subscribe to is what we
+        // send it, less its deny_imports.
+        let (send, take) = match &perms {
+            Some(p) => (p.subscribe.clone(), p.publish.clone()),
+            None => (None, None),
+        };
+        link.send = with_denies(send, &connect.deny_pub);
+        link.take = take;
+        self.send_connect_info(conn, perms.as_ref());
+        if too_old {
+            let text = format!("connection rejected since minimum version required is {min:?}");
+            self.refuse(conn, &text, CloseReason::ProtocolViolation, now);
+            return;
+        }
+        self.replace_duplicate_leaf(conn, now);
+        self.register_leaf(conn, now);
+    }
+
+    /// The account (and user permissions) a leaf's CONNECT binds to, in
+    /// nats-server's order: the leaf authorization's single user, its
+    /// users list, then the server's client authentication; a server with
+    /// no authentication binds to the leaf authorization's account.
+    /// `None`: refused.
+    fn leaf_binding(
+        &self,
+        connect: &LeafConnect,
+        nonce: &str,
+    ) -> Option<(AccountId, Option<crate::perms::Permissions>)> {
+        let leaf = self.options.leaf.as_ref();
+        let default_account = leaf
+            .map(|l| l.account.as_str())
+            .filter(|a| !a.is_empty())
+            .unwrap_or(GLOBAL_ACCOUNT);
+        let user = connect.user.as_deref().unwrap_or_default();
+        let pass = connect.pass.as_deref().unwrap_or_default();
+        if let Some((u, p)) = leaf.and_then(|l| l.credentials.as_ref()) {
+            let ok = user == u && crate::auth::password_matches(p, pass);
+            return ok
+                .then(|| self.account_by_name(default_account.as_bytes()))
+                .flatten()
+                .map(|a| (a, None));
+        }
+        if let Some(users) = leaf.map(|l| &l.users).filter(|u| !u.is_empty()) {
+            let entry = users.iter().find(|e| e.user == user)?;
+            if !crate::auth::password_matches(&entry.password, pass) {
+                return None;
+            }
+            let acc = if entry.account.is_empty() {
+                GLOBAL_ACCOUNT
+            } else {
+                &entry.account
+            };
+            return self.account_by_name(acc.as_bytes()).map(|a| (a, None));
+        }
+        if !self.authenticator.required() {
+            return self
+                .account_by_name(default_account.as_bytes())
+                .map(|a| (a, None));
+        }
+        let opts = ConnectOptions {
+            user: connect.user.clone(),
+            pass: connect.pass.clone(),
+            auth_token: connect.auth_token.clone(),
+            nkey: connect.nkey.clone(),
+            sig: connect.sig.clone(),
+            jwt: connect.jwt.clone(),
+            ..ConnectOptions::default()
+        };
+        let identity = self.authenticator.authenticate(&opts, nonce)?;
+        let account = self.account_by_name(identity.account.as_bytes())?;
+        Some((account, identity.permissions))
+    }
+
+    /// Writes the connect-info INFO on an accepted link: the bound account
+    /// and the bound user's permissions.
+    fn send_connect_info(&mut self, conn: ConnId, perms: Option<&crate::perms::Permissions>) {
+        let urls = self.leafnode_urls();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(link) = c.leaf() else {
+            return;
+        };
+        let account = &self.accounts[link.account.0 as usize].name;
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        write_leaf_info(
+            &self.info,
+            &LeafInfoExtra {
+                client_id: c.cid,
+                nonce: None,
+                cluster: self
+                    .options
+                    .cluster
+                    .as_ref()
+                    .map_or("", |_| &self.info.cluster),
+                remote_account: Some(account),
+                import: perms.and_then(|p| p.subscribe.as_ref()),
+                export: perms.and_then(|p| p.publish.as_ref()),
+                leafnode_urls: &urls,
+            },
+            &mut out,
+        );
+        c.out.push_slice(out.as_bytes());
+        c.trace_out(format_args!("{}", out.trim_end()));
+        self.scratch = out;
+        self.mark_dirty(conn);
+    }
+
+    /// A second link from the same remote server (same name, cluster,
+    /// bound account and non-empty remote account) replaces the first,
+    /// which is told so and closed, as nats-server does.
+    fn replace_duplicate_leaf(&mut self, conn: ConnId, now: Instant) {
+        let Some(new) = self.conns.get(&conn).and_then(|c| c.leaf()) else {
+            return;
+        };
+        if new.peer.remote_account.is_empty() {
+            return;
+        }
+        let same = |l: &LeafLink| {
+            l.peer.name == new.peer.name
+                && l.peer.cluster == new.peer.cluster
+                && l.account == new.account
+                && l.peer.remote_account == new.peer.remote_account
+        };
+        let old: Vec<ConnId> = self
+            .leafs
+            .links
+            .iter()
+            .copied()
+            .filter(|id| *id != conn)
+            .filter(|id| self.conns.get(id).and_then(|c| c.leaf()).is_some_and(&same))
+            .collect();
+        for id in old {
+            tracing::warn!(
+                "{} - Replacing connection from same server",
+                self.conn_label(id)
+            );
+            let reason = CloseReason::DuplicateRemoteLeafnode;
+            self.refuse(id, reason.text(), reason, now);
+        }
+    }
+
+    /// The handshake is done: the link joins the registered ones, learns
+    /// the account's loop-detection subject, gets our interest, and is
+    /// PINGed.
+    pub(crate) fn register_leaf(&mut self, conn: ConnId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.closed {
+            return;
+        }
+        let Some(link) = c.leaf_mut() else {
+            return;
+        };
+        link.handshake = Handshake::Done;
+        let account = link.account;
+        self.leafs.links.insert(conn);
+        self.loop_subject(account);
+        self.send_initial_interest(conn);
+        self.set_first_ping_timer(conn, now);
+        self.mark_dirty(conn);
+    }
+
+    /// The account's loop-detection subject, `$LDS.` and 22 letters made
+    /// from the leaf stream the first time it is asked for.
+    pub(crate) fn loop_subject(&mut self, account: AccountId) -> Bytes {
+        if let Some(s) = self.leafs.lds.get(&account) {
+            return s.clone();
+        }
+        let mut s = b"$LDS.".to_vec();
+        for _ in 0..22 {
+            let i = self
+                .leaf_rng
+                .below(crate::engine::ALPHANUMERIC.len() as u64) as usize;
+            s.push(crate::engine::ALPHANUMERIC[i]);
+        }
+        let s = Bytes::from(s);
+        self.leafs.lds.insert(account, s.clone());
+        s
+    }
+
+    /// `-ERR` from the peer: logged as nats-server logs it, remembered for
+    /// the re-dial delay (a loop or a same-cluster refusal waits 30 s),
+    /// and the link is closed.
+    fn leaf_error(&mut self, conn: ConnId, text: &[u8], now: Instant) {
+        let text = String::from_utf8_lossy(text);
+        let text = text.trim().trim_start_matches('\'').trim_end_matches('\'');
+        let label = self.conn_label(conn);
+        tracing::error!("{label} - Leafnode Error '{text}'");
+        let solicit = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.leaf())
+            .and_then(|l| l.solicit);
+        if let Some(target) = solicit {
+            if text.contains("Loop detected") {
+                tracing::error!("{label} - {text}");
+                self.leafs.penalty.insert(target, LOOP_DELAY);
+            } else if text.contains("same cluster name") {
+                tracing::error!(
+                    "{label} - Leafnode connection dropped with same cluster name error. \
+                     Delaying attempt to reconnect for {}s",
+                    LOOP_DELAY.as_secs()
+                );
+                self.leafs.penalty.insert(target, LOOP_DELAY);
+            } else if text.contains("Permissions Violation") {
+                self.leafs.penalty.insert(target, LOOP_DELAY);
+            }
+        }
+        self.close(conn, CloseReason::ParseError, true, true, now);
+    }
+
+    /// A leaf link closed: its interest leaves the account, the other
+    /// links are told, and a solicited link is dialed again.
+    pub(crate) fn leaf_closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let peer = c.peer;
+        let lid = c.cid;
+        let Some(link) = c.leaf_mut() else {
+            return;
+        };
+        let name = link.peer.name.clone();
+        let was_registered = link.registered();
+        link.handshake = Handshake::AwaitInfo;
+        let solicit = link.solicit;
+        let account = link.account;
+        let subs = std::mem::take(&mut link.subs);
+        let origin = link.origin();
+        let cluster = link.peer.cluster.clone();
+        link.told.clear();
+        if name.is_empty() {
+            tracing::info!("{peer} - lid:{lid} - Leafnode connection closed: {reason}");
+        } else {
+            tracing::info!(
+                "{peer} - lid:{lid} - Leafnode connection closed: {reason} - Remote: {name}"
+            );
+        }
+        self.leafs.links.remove(&conn);
+        let mut subs: Vec<Arc<Subscription>> = subs.into_values().collect();
+        subs.sort_unstable_by_key(|s| s.seq);
+        for sub in subs {
+            self.accounts[account.0 as usize].leaf.remove(&sub);
+            if was_registered {
+                let delta = -sub.members();
+                self.leaf_interest(
+                    origin,
+                    Some(conn),
+                    account,
+                    &sub.subject,
+                    sub.queue.as_ref(),
+                    delta,
+                    Some(cluster.as_bytes()),
+                );
+            }
+        }
+        if let Some(target) = solicit {
+            self.redial_leaf(target, true, now);
+        }
+    }
+}
+
+/// Whether `version` is below `min` (both `major.minor.patch`; anything
+/// that does not parse is below).
+fn version_below(version: &str, min: &str) -> bool {
+    let parse = |v: &str| -> Option<(u64, u64, u64)> {
+        let core = v.split(['-', '+']).next()?;
+        let mut it = core.split('.').map(|n| n.parse::<u64>().ok());
+        Some((it.next()??, it.next()??, it.next()??))
+    };
+    match (parse(version), parse(min)) {
+        (Some(v), Some(m)) => v < m,
+        (None, Some(_)) => true,
+        (_, None) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_by_number() {
+        assert!(version_below("2.7.9", "2.8.0"));
+        assert!(!version_below("2.10.0", "2.8.0"));
+        assert!(!version_below("2.8.0", "2.8.0"));
+        assert!(version_below("", "2.8.0"));
+        assert!(!version_below("2.15.1-beta", "2.8.0"));
+    }
+
+    #[test]
+    fn rules_deny_over_allow() {
+        let rule = with_denies(None, &["secret.>".to_string()]);
+        assert!(rule_allows(rule.as_ref(), b"public.x"));
+        assert!(!rule_allows(rule.as_ref(), b"secret.x"));
+        assert!(rule_allows(None, b"anything"));
+    }
+}
