@@ -623,9 +623,11 @@ impl Server {
         for sub in &subs {
             c.trace_change(format_args!("DELSUB {}", Text(&sub.sid)));
         }
+        self.begin_leaf_batch();
         for sub in subs {
             self.unindex_sub(account, &sub);
         }
+        self.end_leaf_batch();
     }
 
     pub(crate) fn ok(&mut self, conn: ConnId) {

@@ -573,6 +573,7 @@ impl Server {
         let remote_id = link.remote.as_ref().map(|r| r.server_id.clone());
         let mut subs: Vec<(AccountId, Arc<Subscription>)> = subs.into_values().collect();
         subs.sort_unstable_by_key(|(_, s)| s.seq);
+        self.begin_leaf_batch();
         for (account, sub) in subs {
             self.accounts[account.0 as usize].remote.remove(&sub);
             if registered {
@@ -588,6 +589,7 @@ impl Server {
                 );
             }
         }
+        self.end_leaf_batch();
         if registered {
             if let Some(id) = &remote_id {
                 if self.routes.by_id.get(id) == Some(&conn) {

@@ -251,15 +251,51 @@ impl Server {
         } else {
             link.told.insert(key, new);
         }
-        let changed = match interest.queue {
-            Some(_) => new != old,
-            None => (old == 0) != (new == 0),
-        };
-        if !changed {
+        if let Some(batch) = self.leafs.batch.as_mut() {
+            batch
+                .entry((id, interest.subject.clone(), interest.queue.cloned()))
+                .or_insert(old);
             return;
         }
-        write_leaf_interest(&mut c.out, interest.subject, interest.queue, new);
-        c.schedule_flush(&mut self.dirty);
+        if told_changed(interest.queue.is_some(), old, new) {
+            write_leaf_interest(&mut c.out, interest.subject, interest.queue, new);
+            c.schedule_flush(&mut self.dirty);
+        }
+    }
+
+    /// Many subscriptions are about to go at once: hold what each link is
+    /// told until [`Server::end_leaf_batch`], so a queue group that loses
+    /// three members gets one `LS-`, not three updates (as nats-server
+    /// tells a closed client's interest).
+    pub(crate) fn begin_leaf_batch(&mut self) {
+        if !self.leafs.links.is_empty() && self.leafs.batch.is_none() {
+            self.leafs.batch = Some(Default::default());
+        }
+    }
+
+    /// Tells each link the end state of what changed since
+    /// [`Server::begin_leaf_batch`].
+    pub(crate) fn end_leaf_batch(&mut self) {
+        let Some(batch) = self.leafs.batch.take() else {
+            return;
+        };
+        for ((id, subject, queue), before) in batch {
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            let Some(link) = c.leaf().filter(|_| !c.closed) else {
+                continue;
+            };
+            let now = link
+                .told
+                .get(&(subject.clone(), queue.clone()))
+                .copied()
+                .unwrap_or(0);
+            if told_changed(queue.is_some(), before, now) {
+                write_leaf_interest(&mut c.out, &subject, queue.as_ref(), now);
+                c.schedule_flush(&mut self.dirty);
+            }
+        }
     }
 
     /// The first interest sent on a newly registered link: every
@@ -323,6 +359,16 @@ impl Server {
             self.tell_leaf(conn, &interest, weight);
         }
         self.mark_dirty(conn);
+    }
+}
+
+/// Whether a link told `old` members must hear of `new`: a plain subject
+/// when it comes or goes, a queue group on every change of its total.
+fn told_changed(queue: bool, old: u32, new: u32) -> bool {
+    if queue {
+        new != old
+    } else {
+        (old == 0) != (new == 0)
     }
 }
 

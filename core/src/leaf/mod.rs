@@ -50,6 +50,10 @@ pub(crate) struct Leafs {
     pub(crate) penalty: BTreeMap<usize, Duration>,
     /// Reused by forwarding: (link, queue group) targets of one message.
     pub(crate) targets: Vec<(ConnId, Option<Bytes>)>,
+    /// While many subscriptions go at once (a closing connection): what
+    /// each touched (link, subject, queue) had been told before, so that
+    /// each is told its end state once.
+    pub(crate) batch: Option<BTreeMap<(ConnId, Bytes, Option<Bytes>), u32>>,
 }
 
 /// Where a solicited link is in its handshake.
@@ -612,6 +616,7 @@ impl Server {
         self.leafs.links.remove(&conn);
         let mut subs: Vec<Arc<Subscription>> = subs.into_values().collect();
         subs.sort_unstable_by_key(|s| s.seq);
+        self.begin_leaf_batch();
         for sub in subs {
             self.accounts[account.0 as usize].leaf.remove(&sub);
             if was_registered {
@@ -627,6 +632,7 @@ impl Server {
                 );
             }
         }
+        self.end_leaf_batch();
         if let Some(target) = solicit {
             self.redial_leaf(target, true, now);
         }

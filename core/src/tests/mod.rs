@@ -7,6 +7,7 @@ mod churn;
 mod client_protocol;
 mod harness;
 mod lame_duck;
+mod leaf;
 mod limits;
 mod monitor;
 mod monitor_routes;

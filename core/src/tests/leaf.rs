@@ -1,0 +1,595 @@
+//! Leaf nodes (protocol-leaf-gateway.md section 1, checks 1-3, 8-16,
+//! 19-32, 37): fake leafs and fake hubs speak literal protocol bytes to
+//! one engine; the expected bytes are what nats-server 2.15.1 sends,
+//! except that Canopy's hub INFO says `"compression":"off"` (it does not
+//! compress yet; a Go leaf then stays plain).
+
+use super::harness::{info_json, Harness};
+use crate::auth::UserEntry;
+use crate::perms::{Entry, Permissions, Rule};
+use crate::route::RouteAddr;
+use crate::{ConnId, LeafOptions, Options, RemoteLeafOptions};
+use std::time::Duration;
+
+const QUIET: &str = r#"{"verbose":false,"pedantic":false,"headers":true}"#;
+const LEAF_CONNECT: &str = r#"CONNECT {"version":"2.15.1","server_id":"NLEAF","name":"LEAF","cluster":"LEAF","headers":true,"compress_mode":"off","remote_account":"$G","protocol":3}"#;
+
+fn hub_options() -> Options {
+    Options {
+        server_name: "HUB".into(),
+        host: "127.0.0.1".into(),
+        port: 4222,
+        leaf: Some(LeafOptions {
+            host: "127.0.0.1".into(),
+            port: 7422,
+            ..LeafOptions::default()
+        }),
+        ..Options::default()
+    }
+}
+
+fn hub() -> Harness {
+    Harness::new(hub_options())
+}
+
+/// A leaf link on `h` that sent `connect`; returns it with the hub's
+/// answer (the first INFO is discarded).
+fn leaf_with(h: &mut Harness, connect: &str) -> (ConnId, String) {
+    let l = h.accept_leaf();
+    let info = h.take(l);
+    assert!(info.starts_with("INFO {"), "{info}");
+    h.send(l, &format!("{connect}\r\n"));
+    let out = h.take(l);
+    (l, out)
+}
+
+/// A registered leaf link with the default CONNECT, its output taken.
+fn leaf(h: &mut Harness) -> ConnId {
+    let (l, out) = leaf_with(h, LEAF_CONNECT);
+    assert!(out.contains("\"connect_info\":true"), "{out}");
+    l
+}
+
+/// The `LS+`/`LS-` lines of `out`, the loop-detection subject left out.
+fn interest(out: &str) -> Vec<&str> {
+    out.split("\r\n")
+        .filter(|l| (l.starts_with("LS+ ") || l.starts_with("LS- ")) && !l.contains("$LDS."))
+        .collect()
+}
+
+fn rule(allow: &[&str]) -> Option<Rule> {
+    Some(Rule {
+        allow: Some(allow.iter().map(|s| Entry::parse(s)).collect()),
+        deny: Vec::new(),
+    })
+}
+
+// ---- the hub: INFO, CONNECT and its refusals --------------------------------
+
+#[test]
+fn c1_hub_info_says_what_a_go_leaf_needs() {
+    let mut h = hub();
+    let l = h.accept_leaf();
+    let out = h.take(l);
+    assert!(out.ends_with("} \r\n"), "{out}");
+    let info = info_json(&out);
+    assert_eq!(info["client_id"], 1);
+    assert_eq!(info["nonce"].as_str().map(str::len), Some(15));
+    assert_eq!(info["auth_required"], true);
+    assert_eq!(info["info_on_connect"], true);
+    assert_eq!(info["leafnode_urls"], serde_json::json!(["127.0.0.1:7422"]));
+    assert_eq!(info["headers"], true);
+    assert_eq!(info["proto"], 3);
+    assert_eq!(info["compression"], "off");
+}
+
+#[test]
+fn c3_connect_info_then_the_interest_set_in_one_write() {
+    let mut h = hub();
+    let c = h.connected(QUIET);
+    h.send(c, "SUB foo 1\r\nSUB bar q 2\r\nSUB bar q 3\r\n");
+    let (_, out) = leaf_with(&mut h, LEAF_CONNECT);
+    let (info, rest) = out.split_once("\r\n").expect("INFO line");
+    let info = info_json(&format!("{info}\r\n"));
+    assert_eq!(info["connect_info"], true);
+    assert_eq!(info["remote_account"], "$G");
+    assert!(info.get("nonce").is_none() && info.get("compression").is_none());
+    assert!(rest.starts_with("LS+ $LDS."), "{rest}");
+    let lds = rest.split("\r\n").next().unwrap_or_default();
+    assert_eq!(lds.len(), "LS+ $LDS.".len() + 22, "{lds}");
+    assert_eq!(interest(rest), ["LS+ foo", "LS+ bar q 1", "LS+ bar q 2"]);
+}
+
+#[test]
+fn c10_c11_clients_and_gateways_are_refused_on_the_leaf_port() {
+    let mut h = hub();
+    let l = h.accept_leaf();
+    h.take(l);
+    let out = h.send_closed(l, "CONNECT {\"lang\":\"go\",\"version\":\"1.0\"}\r\n");
+    assert_eq!(out, "-ERR 'attempted to connect to leaf node port'\r\n");
+    let l = h.accept_leaf();
+    h.take(l);
+    let out = h.send_closed(l, "CONNECT {\"gateway\":\"Z\"}\r\n");
+    assert_eq!(
+        out,
+        "-ERR 'Rejecting connection from gateway \"Z\" on the leafnode port'\r\n"
+    );
+}
+
+#[test]
+fn c12_anything_before_connect_and_no_connect_in_time() {
+    let mut h = hub();
+    let l = h.accept_leaf();
+    h.take(l);
+    assert_eq!(
+        h.send_closed(l, "LS+ foo\r\n"),
+        "-ERR 'Authorization Violation'\r\n"
+    );
+    let l = h.accept_leaf();
+    h.take(l);
+    h.advance(Duration::from_millis(1900));
+    assert!(!h.is_closed(l));
+    h.advance(Duration::from_millis(200));
+    assert!(h.is_closed(l));
+    assert_eq!(h.take(l), "-ERR 'Authentication Timeout'\r\n");
+}
+
+#[test]
+fn c13_same_cluster_name_is_refused() {
+    let mut o = hub_options();
+    o.cluster = Some(crate::ClusterOptions {
+        name: "HC".into(),
+        port: 6222,
+        ..crate::ClusterOptions::default()
+    });
+    let mut h = Harness::new(o);
+    let connect = LEAF_CONNECT.replace("\"cluster\":\"LEAF\"", "\"cluster\":\"HC\"");
+    let (l, out) = leaf_with(&mut h, &connect);
+    assert_eq!(out, "-ERR 'remote leafnode has same cluster name'\r\n");
+    assert!(h.is_closed(l));
+    assert_eq!(
+        h.close_reason(l),
+        Some(crate::CloseReason::ClusterNamesIdentical)
+    );
+}
+
+#[test]
+fn c14_an_old_leaf_gets_connect_info_then_the_refusal() {
+    let mut o = hub_options();
+    if let Some(l) = o.leaf.as_mut() {
+        l.min_version = "2.8.0".into();
+    }
+    let mut h = Harness::new(o);
+    let connect = LEAF_CONNECT.replace("2.15.1", "2.7.9");
+    let (l, out) = leaf_with(&mut h, &connect);
+    assert!(out.starts_with("INFO {") && out.contains("\"connect_info\":true"));
+    assert!(
+        out.ends_with("-ERR 'connection rejected since minimum version required is \"2.8.0\"'\r\n"),
+        "{out}"
+    );
+    assert!(h.is_closed(l));
+}
+
+#[test]
+fn c15_a_cluster_name_with_a_space_is_refused() {
+    let mut h = hub();
+    let connect = LEAF_CONNECT.replace("\"cluster\":\"LEAF\"", "\"cluster\":\"L F\"");
+    let (_, out) = leaf_with(&mut h, &connect);
+    assert_eq!(out, "-ERR 'cluster name cannot contain spaces'\r\n");
+}
+
+#[test]
+fn c16_c19_leaf_credentials_and_the_account_they_bind() {
+    let mut o = hub_options();
+    o.accounts = vec!["APP".into()];
+    if let Some(l) = o.leaf.as_mut() {
+        l.credentials = Some(("leafu".into(), "leafp".into()));
+        l.account = "APP".into();
+    }
+    let mut h = Harness::new(o);
+    let (l, out) = leaf_with(&mut h, LEAF_CONNECT);
+    assert_eq!(out, "-ERR 'Authorization Violation'\r\n");
+    assert!(h.is_closed(l));
+    let good = LEAF_CONNECT.replace(
+        "\"server_id\"",
+        "\"user\":\"leafu\",\"pass\":\"leafp\",\"server_id\"",
+    );
+    let (_, out) = leaf_with(&mut h, &good);
+    assert!(out.contains("\"remote_account\":\"APP\""), "{out}");
+}
+
+#[test]
+fn c19_no_auth_binds_to_the_leaf_authorization_account() {
+    let mut o = hub_options();
+    o.accounts = vec!["APP".into()];
+    if let Some(l) = o.leaf.as_mut() {
+        l.account = "APP".into();
+    }
+    let mut h = Harness::new(o);
+    let (_, out) = leaf_with(&mut h, LEAF_CONNECT);
+    assert!(out.contains("\"remote_account\":\"APP\""), "{out}");
+}
+
+#[test]
+fn client_users_bind_leafs_with_their_account_and_token_auth_works() {
+    let mut o = hub_options();
+    o.auth = crate::ClientAuth::Token("s3cr3t".into());
+    let mut h = Harness::new(o);
+    let (l, out) = leaf_with(&mut h, LEAF_CONNECT);
+    assert_eq!(out, "-ERR 'Authorization Violation'\r\n");
+    assert!(h.is_closed(l));
+    // The seed's tutorial: `nats://s3cr3t@hub` sends the token as user
+    // and auth_token.
+    let token = LEAF_CONNECT.replace(
+        "\"server_id\"",
+        "\"user\":\"s3cr3t\",\"auth_token\":\"s3cr3t\",\"server_id\"",
+    );
+    let (_, out) = leaf_with(&mut h, &token);
+    assert!(out.contains("\"remote_account\":\"$G\""), "{out}");
+}
+
+// ---- permissions of the bound user ------------------------------------------
+
+fn perms_hub() -> Harness {
+    let mut o = hub_options();
+    o.users.insert(
+        "leafu".into(),
+        UserEntry {
+            password: "leafp".into(),
+            permissions: Some(Permissions {
+                publish: rule(&["up.>"]),
+                subscribe: rule(&["down.>"]),
+                responses: None,
+            }),
+            account: "$G".into(),
+        },
+    );
+    o.users.insert(
+        "app".into(),
+        UserEntry {
+            password: "app".into(),
+            permissions: None,
+            account: "$G".into(),
+        },
+    );
+    Harness::new(o)
+}
+
+const PERM_CONNECT: &str = r#"CONNECT {"version":"2.15.1","user":"leafu","pass":"leafp","server_id":"NLEAF","name":"LEAF","cluster":"LEAF","headers":true,"compress_mode":"off","remote_account":"$G","protocol":3}"#;
+
+#[test]
+fn c20_the_hub_tells_only_what_the_leaf_may_publish_and_sends_its_perms() {
+    let mut h = perms_hub();
+    let c = h.connected(r#"{"verbose":false,"user":"app","pass":"app"}"#);
+    h.send(c, "SUB up.a 1\r\nSUB other.x 2\r\n");
+    let (_, out) = leaf_with(&mut h, PERM_CONNECT);
+    assert!(
+        out.contains(r#""import":{"allow":["down.\u003e"]},"export":{"allow":["up.\u003e"]}"#),
+        "{out}"
+    );
+    assert_eq!(interest(&out), ["LS+ up.a"]);
+}
+
+#[test]
+fn c24_a_leaf_outside_its_permissions_is_closed() {
+    let mut h = perms_hub();
+    let (l, _) = leaf_with(&mut h, PERM_CONNECT);
+    assert_eq!(
+        h.send_closed(l, "LS+ other.z\r\n"),
+        "-ERR 'Permissions Violation for Subscription to \"other.z\"'\r\n"
+    );
+    let (l, _) = leaf_with(&mut h, PERM_CONNECT);
+    h.send(l, "LS+ down.a\r\n");
+    assert!(!h.is_closed(l));
+    assert_eq!(
+        h.send_closed(l, "LMSG other.z 2\r\nhi\r\n"),
+        "-ERR 'Permissions Violation for Publish to \"other.z\"'\r\n"
+    );
+}
+
+#[test]
+fn c22_deny_pub_of_the_leaf_keeps_messages_home() {
+    let mut h = hub();
+    let connect = LEAF_CONNECT.replace(
+        "\"compress_mode\"",
+        "\"deny_pub\":[\"private.>\"],\"compress_mode\"",
+    );
+    let (l, _) = leaf_with(&mut h, &connect);
+    h.send(l, "LS+ >\r\n");
+    let c = h.connected(QUIET);
+    h.send(c, "PUB private.x 1\r\na\r\nPUB public.x 1\r\nb\r\n");
+    assert_eq!(h.take(l), "LMSG public.x 1\r\nb\r\n");
+}
+
+// ---- messages and interest --------------------------------------------------
+
+#[test]
+fn c26_c27_messages_to_a_leaf_carry_reply_headers_and_queue_names() {
+    let mut h = hub();
+    let l = leaf(&mut h);
+    h.send(l, "LS+ foo\r\nLS+ work lq 3\r\n");
+    let c = h.connected(QUIET);
+    h.send(c, "PUB foo 5\r\nhello\r\nPUB foo my.reply 5\r\nhello\r\n");
+    h.send(c, "HPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
+    h.send(c, "PUB work 2\r\nhi\r\nPUB work r 2\r\nhi\r\n");
+    assert_eq!(
+        h.take(l),
+        "LMSG foo 5\r\nhello\r\nLMSG foo my.reply 5\r\nhello\r\n\
+         HMSG foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n\
+         LMSG work | lq 2\r\nhi\r\nLMSG work + r lq 2\r\nhi\r\n"
+    );
+}
+
+#[test]
+fn c25_queue_weights_are_running_totals_and_one_ls_minus_ends_them() {
+    let mut h = hub();
+    let l = leaf(&mut h);
+    let c = h.connected(QUIET);
+    h.send(c, "SUB lwork lq 1\r\nSUB lwork lq 2\r\nSUB lwork lq 3\r\n");
+    assert_eq!(
+        interest(&h.take(l)),
+        ["LS+ lwork lq 1", "LS+ lwork lq 2", "LS+ lwork lq 3"]
+    );
+    h.send(c, "SUB plain 4\r\nSUB plain 5\r\nUNSUB 4\r\nUNSUB 5\r\n");
+    assert_eq!(interest(&h.take(l)), ["LS+ plain", "LS- plain"]);
+    let now = h.now;
+    h.server.handle_closed(c, now);
+    h.drain();
+    assert_eq!(interest(&h.take(l)), ["LS- lwork lq"]);
+}
+
+#[test]
+fn c28_a_local_member_is_preferred_and_the_leaf_is_the_fallback() {
+    let mut h = hub();
+    let l = leaf(&mut h);
+    h.send(l, "LS+ work g 1\r\n");
+    let member = h.connected(QUIET);
+    h.send(member, "SUB work g 1\r\n");
+    h.take(l);
+    let p = h.connected(QUIET);
+    for _ in 0..20 {
+        h.send(p, "PUB work 1\r\nx\r\n");
+    }
+    assert_eq!(h.take(member).matches("MSG work 1 1").count(), 20);
+    assert_eq!(h.take(l), "");
+    h.send(member, "UNSUB 1\r\n");
+    h.take(l);
+    h.send(p, "PUB work 1\r\nx\r\n");
+    assert_eq!(h.take(l), "LMSG work | g 1\r\nx\r\n");
+}
+
+#[test]
+fn c29_a_leaf_message_reaches_only_the_queue_groups_it_names() {
+    let mut h = hub();
+    let l = leaf(&mut h);
+    let c = h.connected(QUIET);
+    h.send(c, "SUB x q1 1\r\nSUB x 2\r\n");
+    assert_eq!(h.take(l), "LS+ x q1 1\r\nLS+ x\r\n");
+    h.send(l, "LMSG x 2\r\nhi\r\n");
+    assert_eq!(h.take(c), "MSG x 2 2\r\nhi\r\n");
+    h.send(l, "LMSG x | q1 2\r\nhi\r\n");
+    let out = h.take(c);
+    assert!(
+        out.contains("MSG x 1 2\r\n") && out.contains("MSG x 2 2\r\n"),
+        "{out}"
+    );
+    // Never back to the link it came from.
+    h.send(l, "LS+ x\r\nLMSG x 2\r\nhi\r\n");
+    assert_eq!(h.take(l), "");
+}
+
+#[test]
+fn c30_our_own_loop_subject_back_is_a_loop() {
+    let mut h = hub();
+    let (l, out) = leaf_with(&mut h, LEAF_CONNECT);
+    let lds = out
+        .split("\r\n")
+        .find(|l| l.starts_with("LS+ $LDS."))
+        .expect("loop subject")
+        .to_string();
+    let out = h.send_closed(l, &format!("{lds}\r\n"));
+    assert_eq!(
+        out,
+        "-ERR 'Loop detected for leafnode account=\"$G\". Delaying attempt to reconnect for 30s'\r\n"
+    );
+}
+
+#[test]
+fn c32_a_second_link_from_the_same_server_replaces_the_first() {
+    let mut h = hub();
+    let first = leaf(&mut h);
+    let second = leaf(&mut h);
+    assert!(h.is_closed(first) && !h.is_closed(second));
+    assert_eq!(
+        h.take(first),
+        "-ERR 'Duplicate Remote LeafNode Connection'\r\n"
+    );
+    assert_eq!(
+        h.close_reason(first),
+        Some(crate::CloseReason::DuplicateRemoteLeafnode)
+    );
+}
+
+#[test]
+fn c37_an_isolated_link_hears_no_sibling_but_is_heard() {
+    let mut h = hub();
+    let a = leaf(&mut h);
+    let iso = LEAF_CONNECT
+        .replace("NLEAF", "NISO")
+        .replace("\"LEAF\"", "\"ISO\"")
+        .replace("\"compress_mode\"", "\"isolate\":true,\"compress_mode\"");
+    let (b, _) = leaf_with(&mut h, &iso);
+    h.send(a, "LS+ a.b\r\n");
+    assert_eq!(h.take(b), "");
+    h.send(b, "LS+ c.d\r\n");
+    assert_eq!(h.take(a), "LS+ c.d\r\n");
+    // A closed link's interest is withdrawn from its siblings.
+    let now = h.now;
+    h.server.handle_closed(b, now);
+    h.drain();
+    assert_eq!(h.take(a), "LS- c.d\r\n");
+}
+
+#[test]
+fn leaf_to_leaf_messages_are_relayed_by_the_hub() {
+    let mut h = hub();
+    let a = leaf(&mut h);
+    let other = LEAF_CONNECT
+        .replace("NLEAF", "NOTHER")
+        .replace("\"LEAF\"", "\"OTHER\"");
+    let (b, _) = leaf_with(&mut h, &other);
+    h.send(b, "LS+ t.>\r\n");
+    assert_eq!(h.take(a), "LS+ t.>\r\n");
+    h.send(a, "LMSG t.x r 2\r\nhi\r\n");
+    assert_eq!(h.take(b), "LMSG t.x r 2\r\nhi\r\n");
+}
+
+// ---- the soliciting side ----------------------------------------------------
+
+fn spoke_options(remote: RemoteLeafOptions) -> Options {
+    Options {
+        server_name: "SPOKE".into(),
+        host: "127.0.0.1".into(),
+        port: 4223,
+        leaf: Some(LeafOptions {
+            remotes: vec![remote],
+            ..LeafOptions::default()
+        }),
+        ..Options::default()
+    }
+}
+
+fn remote(url: &str) -> RemoteLeafOptions {
+    RemoteLeafOptions {
+        urls: vec![RouteAddr::parse(url).expect("url")],
+        ..RemoteLeafOptions::default()
+    }
+}
+
+const HUB_INFO: &str = "INFO {\"server_id\":\"NHUB\",\"server_name\":\"HUB\",\"version\":\"2.15.1\",\"proto\":3,\"headers\":true,\"auth_required\":true,\"max_payload\":1048576,\"client_id\":5,\"nonce\":\"abc\",\"compression\":\"s2_auto\",\"api_lvl\":5,\"info_on_connect\":true,\"leafnode_urls\":[\"127.0.0.1:7422\"]} \r\n";
+const CONNECT_INFO: &str = "INFO {\"server_id\":\"NHUB\",\"server_name\":\"HUB\",\"client_id\":5,\"connect_info\":true,\"remote_account\":\"$G\",\"info_on_connect\":true,\"leafnode_urls\":[\"127.0.0.1:7422\"]} \r\n";
+
+/// A spoke that dialed its remote: the dialed link, its output taken.
+fn dialed_spoke(h: &mut Harness) -> ConnId {
+    assert_eq!(h.dials.len(), 1, "dials at start");
+    let (conn, addr) = h.dials[0].clone();
+    assert_eq!(addr, "127.0.0.1:7422");
+    h.dialed(conn);
+    assert_eq!(h.take(conn), "", "a leaf waits for the hub's INFO");
+    conn
+}
+
+#[test]
+fn c2_a_spoke_answers_the_hub_info_with_connect_then_its_interest() {
+    let mut h = Harness::new(spoke_options(remote("nats://s3cr3t@127.0.0.1:7422")));
+    h.advance(Duration::ZERO);
+    let c = h.connected(QUIET);
+    h.send(c, "SUB foo 1\r\n");
+    let l = dialed_spoke(&mut h);
+    h.send(l, HUB_INFO);
+    assert_eq!(
+        h.take(l),
+        "CONNECT {\"version\":\"2.15.1\",\"user\":\"s3cr3t\",\"auth_token\":\"s3cr3t\",\
+         \"server_id\":\""
+            .to_string()
+            + h.server.server_id()
+            + "\",\"name\":\"SPOKE\",\"cluster\":\"SPOKE\",\"headers\":true,\
+               \"compress_mode\":\"off\",\"remote_account\":\"$G\",\"protocol\":3}\r\n"
+    );
+    h.send(l, CONNECT_INFO);
+    let out = h.take(l);
+    assert!(out.starts_with("LS+ $LDS."), "{out}");
+    assert_eq!(interest(&out), ["LS+ foo"]);
+    // And messages flow both ways.
+    h.send(l, "LS+ bar\r\nLMSG foo 2\r\nhi\r\n");
+    assert_eq!(h.take(c), "MSG foo 1 2\r\nhi\r\n");
+    h.send(c, "PUB bar 2\r\nyo\r\n");
+    assert_eq!(h.take(l), "LMSG bar 2\r\nyo\r\n");
+}
+
+#[test]
+fn c8_a_port_that_is_not_a_leaf_port_is_left() {
+    let mut h = Harness::new(spoke_options(remote("nats://127.0.0.1:7422")));
+    h.advance(Duration::ZERO);
+    let l = dialed_spoke(&mut h);
+    h.send(
+        l,
+        "INFO {\"server_id\":\"N\",\"client_id\":5,\"max_payload\":1048576} \r\n",
+    );
+    assert!(h.is_closed(l));
+    assert_eq!(h.take(l), "");
+    assert_eq!(h.close_reason(l), Some(crate::CloseReason::WrongPort));
+    // And dialed again.
+    h.advance(Duration::from_millis(1100));
+    assert_eq!(h.dials.len(), 2);
+}
+
+#[test]
+fn c9_no_connect_info_in_two_seconds_is_a_stale_hub() {
+    let mut h = Harness::new(spoke_options(remote("nats://127.0.0.1:7422")));
+    h.advance(Duration::ZERO);
+    let l = dialed_spoke(&mut h);
+    h.send(l, HUB_INFO);
+    h.take(l);
+    h.advance(Duration::from_millis(1900));
+    assert!(!h.is_closed(l));
+    h.advance(Duration::from_millis(200));
+    assert!(h.is_closed(l));
+    assert_eq!(h.take(l), "-ERR 'Stale Leaf Node Connection - Closing'\r\n");
+}
+
+#[test]
+fn c21_c23_a_spokes_denies_keep_interest_and_messages_home() {
+    let mut r = remote("nats://127.0.0.1:7422");
+    r.deny_exports = vec!["secret.>".into()];
+    r.deny_imports = vec!["private.>".into()];
+    let mut h = Harness::new(spoke_options(r));
+    h.advance(Duration::ZERO);
+    let c = h.connected(QUIET);
+    h.send(c, "SUB private.x 1\r\nSUB public.x 2\r\n");
+    let l = dialed_spoke(&mut h);
+    h.send(l, HUB_INFO);
+    let connect = h.take(l);
+    assert!(
+        connect.contains("\"deny_pub\":[\"private.\\u003e\"]"),
+        "{connect}"
+    );
+    h.send(l, CONNECT_INFO);
+    assert_eq!(interest(&h.take(l)), ["LS+ public.x"]);
+    h.send(l, "LS+ secret.x\r\nLS+ public.y\r\n");
+    h.send(c, "PUB secret.x 1\r\na\r\nPUB public.y 1\r\nb\r\n");
+    assert_eq!(h.take(l), "LMSG public.y 1\r\nb\r\n");
+    // Whatever the hub sends on an import denied here is dropped.
+    h.send(l, "LMSG private.x 1\r\nz\r\n");
+    assert_eq!(h.take(c), "");
+    assert!(!h.is_closed(l), "a spoke never closes over permissions");
+}
+
+#[test]
+fn c31_a_loop_error_delays_the_next_dial_30_seconds() {
+    let mut h = Harness::new(spoke_options(remote("nats://127.0.0.1:7422")));
+    h.advance(Duration::ZERO);
+    let l = dialed_spoke(&mut h);
+    h.send(l, HUB_INFO);
+    h.send(l, CONNECT_INFO);
+    h.send(
+        l,
+        "-ERR 'Loop detected for leafnode account=\"$G\". Delaying attempt to reconnect for 30s'\r\n",
+    );
+    assert!(h.is_closed(l));
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.dials.len(), 1, "still waiting");
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.dials.len(), 2);
+}
+
+#[test]
+fn a_hub_true_remote_is_the_hub_of_its_link() {
+    let mut r = remote("nats://127.0.0.1:7422");
+    r.hub = true;
+    let mut h = Harness::new(spoke_options(r));
+    h.advance(Duration::ZERO);
+    let l = dialed_spoke(&mut h);
+    h.send(l, HUB_INFO);
+    assert!(h.take(l).contains("\"is_hub\":true"));
+}
