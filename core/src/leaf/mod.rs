@@ -53,8 +53,11 @@ pub(crate) struct Leafs {
     /// While many subscriptions go at once (a closing connection): what
     /// each touched (link, subject, queue) had been told before, so that
     /// each is told its end state once.
-    pub(crate) batch: Option<BTreeMap<(ConnId, Bytes, Option<Bytes>), u32>>,
+    pub(crate) batch: Option<BTreeMap<TellKey, u32>>,
 }
+
+/// One thing a link was told: (link, subject, queue).
+pub(crate) type TellKey = (ConnId, Bytes, Option<Bytes>);
 
 /// Where a solicited link is in its handshake.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
