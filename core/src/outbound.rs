@@ -56,12 +56,14 @@ impl Outbound {
     /// `<subject> `: the queue list with the reply (`+ <reply> <q>.. `),
     /// without it (`| <q>.. `), or the bare reply (`<reply> `); then the
     /// header size when `header_len` is not 0, the size, CRLF, the message
-    /// and its CRLF.
+    /// and its CRLF. With `always_header_size` the header size is written
+    /// even when 0 (a route's `LMSG`).
     pub fn push_routed_rest<'a>(
         &mut self,
         reply: Option<&[u8]>,
         queues: impl Iterator<Item = &'a Bytes>,
         header_len: usize,
+        always_header_size: bool,
         message: &Bytes,
     ) {
         let mut queues = queues.peekable();
@@ -82,7 +84,7 @@ impl Outbound {
             self.push_slice(r);
             self.push_slice(b" ");
         }
-        if header_len > 0 {
+        if header_len > 0 || always_header_size {
             self.push_decimal(header_len as u64);
             self.push_slice(b" ");
         }

@@ -60,6 +60,11 @@ pub struct RouteInfo {
     pub route_account: String,
     /// The route protocol version: 3 and up trace messages.
     pub proto: i64,
+    /// The peer takes `LS+`/`LMSG` with the leaf cluster a subscription
+    /// or message came from (nats-server's "leaf node origin cluster").
+    pub lnoc: bool,
+    /// The peer sends and takes `LS-` with that origin too.
+    pub lnocu: bool,
 }
 
 /// The CONNECT a soliciting route sends (the fields Canopy reads).
@@ -107,6 +112,9 @@ pub struct OwnRouteInfo<'a> {
     pub auth_required: bool,
     /// `nats-route://host:port/` for gossip, when set.
     pub ip: &'a str,
+    /// This server carries leaf interest and messages with their origin
+    /// cluster (`lnoc`, `lnocu`): said when leaf nodes are configured.
+    pub lnoc: bool,
 }
 
 impl OwnRouteInfo<'_> {
@@ -140,6 +148,9 @@ impl OwnRouteInfo<'_> {
             out.push_str(",\"cluster_dynamic\":true");
         }
         push_url_list(out, "connect_urls", self.connect_urls);
+        if self.lnoc {
+            out.push_str(",\"lnoc\":true,\"lnocu\":true");
+        }
         out.push('}');
         if trailing_space {
             out.push(' ');
@@ -241,6 +252,9 @@ pub(crate) struct RouteLink {
     pub(crate) remote: Option<RouteInfo>,
     /// Registered as the one route to its server.
     pub(crate) registered: bool,
+    /// The leaf cluster each of the peer's `LS+` came from, by the same
+    /// key as `subs`.
+    pub(crate) origins: std::collections::BTreeMap<Bytes, Bytes>,
     /// The peer's interest (`RS+`), by `account subject [queue]`.
     pub(crate) subs: std::collections::BTreeMap<
         Bytes,

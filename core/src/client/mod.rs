@@ -309,6 +309,7 @@ impl Server {
             conn,
             named: b"",
             echo,
+            origin_cluster: None,
         };
         let delivered = self.forward_message(&ingress, account, &msg, now);
         self.finish_trace(account, now);

@@ -16,6 +16,16 @@ use crate::sublist::Matches;
 use crate::time::Instant;
 use bytes::Bytes;
 
+/// One route a message goes to: the connection, the (route, queue
+/// group) targets naming the groups it should serve, and the leaf cluster
+/// the message entered from.
+#[derive(Clone, Copy)]
+pub(crate) struct Routed<'a> {
+    pub(crate) conn: ConnId,
+    pub(crate) targets: &'a [(ConnId, Option<Bytes>)],
+    pub(crate) origin_cluster: Option<&'a [u8]>,
+}
+
 impl Server {
     /// Sends a message published here (by a client, or a service request
     /// mapped here) to the routes with interest in it; returns the number
@@ -25,6 +35,7 @@ impl Server {
         publisher: ConnId,
         account: AccountId,
         msg: &Msg<'_>,
+        origin_cluster: Option<&[u8]>,
         now: Instant,
     ) -> usize {
         if self.routes.by_id.is_empty() {
@@ -36,7 +47,7 @@ impl Server {
         if remote.plain.is_empty() && remote.queues.is_empty() {
             return 0;
         }
-        self.forward_to_routes(publisher, account, &remote, msg, now)
+        self.forward_to_routes(publisher, account, &remote, msg, origin_cluster, now)
     }
 
     /// Sends a client's message to the routes with interest: once per
@@ -50,6 +61,7 @@ impl Server {
         account: AccountId,
         remote: &Matches,
         msg: &Msg<'_>,
+        origin_cluster: Option<&[u8]>,
         now: Instant,
     ) -> usize {
         let mut targets = std::mem::take(&mut self.routes.targets);
@@ -73,7 +85,12 @@ impl Server {
             while j < targets.len() && targets[j].0 == conn {
                 j += 1;
             }
-            if self.send_routed(publisher, conn, account, msg, &targets[i..j], now) {
+            let to = Routed {
+                conn,
+                targets: &targets[i..j],
+                origin_cluster,
+            };
+            if self.send_routed(publisher, &to, account, msg, now) {
                 sent += 1;
             }
             i = j;
@@ -83,16 +100,22 @@ impl Server {
         sent
     }
 
-    /// Writes `RMSG`/`HMSG` to one route; `targets` name its queue groups.
+    /// Writes `RMSG`/`HMSG` to one route, or `LMSG <origin>` for a
+    /// message from a leaf cluster to a peer that takes its origin;
+    /// `to.targets` name its queue groups.
     pub(crate) fn send_routed(
         &mut self,
         publisher: ConnId,
-        conn: ConnId,
+        to: &Routed<'_>,
         account: AccountId,
         msg: &Msg<'_>,
-        targets: &[(ConnId, Option<Bytes>)],
         now: Instant,
     ) -> bool {
+        let Routed {
+            conn,
+            targets,
+            origin_cluster,
+        } = *to;
         let max_pending = self.options.max_pending;
         let name = &self.accounts[account.0 as usize].name;
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -133,9 +156,18 @@ impl Server {
         let msg = msg.or_rewritten(&traced);
         // The server's own messages have an empty reply: none on a route.
         let reply = msg.reply.filter(|r| !r.is_empty());
+        let lnoc = link.remote.as_ref().is_some_and(|r| r.lnoc);
+        let origin = origin_cluster.filter(|o| lnoc && !o.is_empty());
         let out = &mut c.out;
         let headers = msg.header_len > 0;
-        out.push_slice(if headers { b"HMSG " } else { b"RMSG " });
+        match origin {
+            Some(o) => {
+                out.push_slice(b"LMSG ");
+                out.push_slice(o);
+                out.push_slice(b" ");
+            }
+            None => out.push_slice(if headers { b"HMSG " } else { b"RMSG " }),
+        }
         out.push_slice(name.as_bytes());
         out.push_slice(b" ");
         out.push_slice(msg.subject);
@@ -144,6 +176,7 @@ impl Server {
             reply.map(|r| &r[..]),
             targets.iter().filter_map(|(_, q)| q.as_ref()),
             msg.header_len,
+            origin.is_some(),
             msg.message,
         );
         c.stats.out_msgs += 1;
@@ -217,6 +250,7 @@ impl Server {
     pub(crate) fn route_msg(
         &mut self,
         conn: ConnId,
+        origin_cluster: Option<&[u8]>,
         account: &[u8],
         queues: &Bytes,
         msg: &Msg<'_>,
@@ -247,6 +281,7 @@ impl Server {
             conn,
             named: queues,
             echo: true,
+            origin_cluster,
         };
         self.forward_message(&ingress, acc, msg, now);
         self.finish_trace(acc, now);
@@ -262,7 +297,7 @@ impl Server {
                 queues: Vec::new(),
             };
             self.routes.served.clear();
-            self.forward_to_routes(conn, acc, &others, msg, now);
+            self.forward_to_routes(conn, acc, &others, msg, origin_cluster, now);
         }
     }
 }

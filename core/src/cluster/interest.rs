@@ -41,9 +41,13 @@ impl Server {
         }
     }
 
+    /// `RS+`, or `LS+` with the leaf cluster it came from (`origin`),
+    /// from a route: kept in the account's `remote` index and told to our
+    /// leaf links.
     pub(crate) fn route_sub(
         &mut self,
         conn: ConnId,
+        origin: Option<Bytes>,
         account: Bytes,
         subject: Bytes,
         queue: Option<Bytes>,
@@ -60,7 +64,7 @@ impl Server {
         if !crate::subject::is_valid_subject(&subject) {
             return;
         }
-        let key = interest_key(&account, &subject, queue.as_deref());
+        let key = origin_key(origin.as_deref(), &account, &subject, queue.as_deref());
         let seq = self.next_sub_seq;
         let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.route_mut()) else {
             return;
@@ -93,6 +97,9 @@ impl Server {
             weight: std::sync::atomic::AtomicU32::new(weight.max(1)),
         });
         self.next_sub_seq += 1;
+        if let Some(o) = &origin {
+            link.origins.insert(key.clone(), o.clone());
+        }
         link.subs.insert(key, (acc, sub.clone()));
         self.accounts[acc.0 as usize].remote.insert(sub.clone());
         let delta = sub.members();
@@ -103,22 +110,25 @@ impl Server {
             &sub.subject,
             sub.queue.as_ref(),
             delta,
-            None,
+            origin.as_deref(),
         );
     }
 
+    /// `RS-`, or `LS-` with its origin, from a route.
     pub(crate) fn route_unsub(
         &mut self,
         conn: ConnId,
+        origin: Option<&[u8]>,
         account: &[u8],
         subject: &[u8],
         queue: Option<&[u8]>,
     ) {
-        let key = interest_key(account, subject, queue);
+        let key = origin_key(origin, account, subject, queue);
         let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.route_mut()) else {
             return;
         };
         if let Some((acc, sub)) = link.subs.remove(&key) {
+            link.origins.remove(&key);
             self.accounts[acc.0 as usize].remote.remove(&sub);
             let delta = -sub.members();
             self.leaf_interest(
@@ -128,7 +138,7 @@ impl Server {
                 &sub.subject,
                 sub.queue.as_ref(),
                 delta,
-                None,
+                origin,
             );
         }
     }
@@ -204,6 +214,123 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Interest of leaf cluster `origin`, read on a leaf link of row
+    /// `from`, changed by `delta` members: where the propagation matrix
+    /// lets it reach routes (our spokes' interest, not our hub's), each
+    /// route that takes an origin (`lnoc`) is told `LS+ <origin> <account>
+    /// <subject>` on the first member and `LS-` on the last; a queue group
+    /// its new total on every change.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn leaf_interest_to_routes(
+        &mut self,
+        from: Origin,
+        origin: &[u8],
+        account: AccountId,
+        subject: &Bytes,
+        queue: Option<&Bytes>,
+        delta: i64,
+    ) {
+        if self.options.cluster.is_none()
+            || delta == 0
+            || !propagates(
+                from,
+                Dest::Routes,
+                &SubFacts::new(subject).with_origin_cluster(origin),
+                &LinkFacts::default(),
+            )
+        {
+            return;
+        }
+        let key = (
+            account,
+            Bytes::copy_from_slice(origin),
+            subject.clone(),
+            queue.cloned(),
+        );
+        let old = self.routes.leaf_local.get(&key).copied().unwrap_or(0);
+        let new = u32::try_from((i64::from(old) + delta).max(0)).unwrap_or(u32::MAX);
+        if new == 0 {
+            self.routes.leaf_local.remove(&key);
+        } else {
+            self.routes.leaf_local.insert(key, new);
+        }
+        let changed = match queue {
+            Some(_) => new != old,
+            None => (old == 0) != (new == 0),
+        };
+        if !changed {
+            return;
+        }
+        let name = self.accounts[account.0 as usize].name.clone();
+        let routes: Vec<ConnId> = self.routes.by_id.values().copied().collect();
+        for r in routes {
+            let Some(c) = self.conns.get_mut(&r) else {
+                continue;
+            };
+            let lnoc = c
+                .route()
+                .and_then(|l| l.remote.as_ref())
+                .is_some_and(|i| i.lnoc);
+            if lnoc {
+                write_leaf_interest(&mut c.out, origin, &name, subject, queue, new);
+                self.mark_dirty(r);
+            }
+        }
+    }
+}
+
+/// `LS+ <origin> <account> <subject>[ <queue> <weight>]` or, for a count of
+/// zero, `LS- <origin> <account> <subject>[ <queue>]` (the origin as a
+/// peer that also takes it on `LS-`, `lnocu`, expects).
+pub(crate) fn write_leaf_interest(
+    out: &mut Outbound,
+    origin: &[u8],
+    account: &str,
+    subject: &[u8],
+    queue: Option<&Bytes>,
+    n: u32,
+) {
+    out.push_slice(if n > 0 { b"LS+ " } else { b"LS- " });
+    out.push_slice(origin);
+    out.push_slice(b" ");
+    out.push_slice(account.as_bytes());
+    out.push_slice(b" ");
+    out.push_slice(subject);
+    if let Some(q) = queue {
+        out.push_slice(b" ");
+        out.push_slice(q);
+        if n > 0 {
+            out.push_slice(b" ");
+            out.push_decimal(u64::from(n));
+        }
+    }
+    out.push_slice(b"\r\n");
+}
+
+/// The key of a route's interest: `account subject [queue]` for `RS+`,
+/// prefixed with `L <origin> ` for an `LS+`, so that the two never
+/// collide (nats-server keys them apart the same way).
+fn origin_key(
+    origin: Option<&[u8]>,
+    account: &[u8],
+    subject: &[u8],
+    queue: Option<&[u8]>,
+) -> Bytes {
+    let key = interest_key(account, subject, queue);
+    match origin {
+        None => key,
+        Some(o) => {
+            let mut k = Vec::with_capacity(key.len() + o.len() + 3);
+            k.extend_from_slice(b"L ");
+            k.extend_from_slice(o);
+            k.push(b' ');
+            k.extend_from_slice(&key);
+            Bytes::from(k)
+        }
+    }
+}
+
 /// `RS+ <account> <subject>[ <queue> <weight>]` or, for a count of zero,
 /// `RS- <account> <subject>[ <queue>]`.
 pub(crate) fn write_interest(
@@ -232,7 +359,10 @@ impl Server {
     /// The interest registered routes announced in `account`, routes by
     /// peer id and each route's by key (what a new leaf link is told
     /// first, where this server is its hub).
-    pub(crate) fn route_subs_of(&self, account: AccountId) -> Vec<(ConnId, Arc<Subscription>)> {
+    pub(crate) fn route_subs_of(
+        &self,
+        account: AccountId,
+    ) -> Vec<(ConnId, Arc<Subscription>, Option<Bytes>)> {
         let mut out = Vec::new();
         for &id in self.routes.by_id.values() {
             let Some(link) = self.conns.get(&id).and_then(|c| c.route()) else {
@@ -243,9 +373,9 @@ impl Server {
             }
             out.extend(
                 link.subs
-                    .values()
-                    .filter(|(a, _)| *a == account)
-                    .map(|(_, s)| (id, s.clone())),
+                    .iter()
+                    .filter(|(_, (a, _))| *a == account)
+                    .map(|(k, (_, s))| (id, s.clone(), link.origins.get(k).cloned())),
             );
         }
         out

@@ -26,6 +26,10 @@ use interest::write_interest;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// (account, origin cluster, subject, queue) of leaf interest told to
+/// routes.
+pub(crate) type LeafInterestKey = (AccountId, Bytes, Bytes, Option<Bytes>);
+
 /// The engine's cluster state.
 #[derive(Debug, Default)]
 pub(crate) struct Routes {
@@ -33,6 +37,9 @@ pub(crate) struct Routes {
     pub(crate) by_id: BTreeMap<String, ConnId>,
     /// Local interest: (account, subject, queue) -> subscriptions.
     pub(crate) local: BTreeMap<(AccountId, Bytes, Option<Bytes>), u32>,
+    /// Interest of leaf clusters behind our hub-role leaf links:
+    /// (account, origin cluster, subject, queue) -> members.
+    pub(crate) leaf_local: BTreeMap<LeafInterestKey, u32>,
     /// This server's client URL(s), first in `connect_urls`.
     pub(crate) own_urls: Vec<String>,
     /// Reused by forwarding: (route, queue group) targets of one message.
@@ -210,6 +217,7 @@ impl Server {
             connect_urls: &urls,
             auth_required: auth,
             ip: &ip,
+            lnoc: self.options.leaf.is_some(),
         }
         .write(&mut out, trailing_space);
         self.scratch = out;
@@ -256,17 +264,28 @@ impl Server {
                 self.close(conn, CloseReason::ParseError, true, true, now);
             }
             ClientOp::RouteSub {
+                origin,
                 account,
                 subject,
                 queue,
                 weight,
-            } if registered => self.route_sub(conn, account, subject, queue, weight),
+            } if registered => self.route_sub(conn, origin, account, subject, queue, weight),
             ClientOp::RouteUnsub {
+                origin,
                 account,
                 subject,
                 queue,
-            } if registered => self.route_unsub(conn, &account, &subject, queue.as_deref()),
+            } if registered => {
+                self.route_unsub(
+                    conn,
+                    origin.as_deref(),
+                    &account,
+                    &subject,
+                    queue.as_deref(),
+                );
+            }
             ClientOp::RouteMsg {
+                origin,
                 account,
                 subject,
                 reply,
@@ -280,7 +299,7 @@ impl Server {
                     header_len,
                     message: &message,
                 };
-                self.route_msg(conn, &account, &queues, &msg, now);
+                self.route_msg(conn, origin.as_deref(), &account, &queues, &msg, now);
             }
             // Interest or messages before the route is registered (a
             // connection about to be dropped as a duplicate): ignored.
@@ -516,6 +535,7 @@ impl Server {
             connect_urls: &info.connect_urls,
             auth_required: info.auth_required,
             ip: &info.ip,
+            lnoc: info.lnoc,
         }
         .write(&mut out, false);
         let others: Vec<ConnId> = self.routes.by_id.values().copied().collect();
@@ -531,8 +551,26 @@ impl Server {
             link.remote = Some(info);
         }
         self.routes.by_id.insert(remote_id, conn);
-        // Our whole interest, every account.
+        // Our whole interest, every account (and that of the leaf
+        // clusters behind us, to a peer that takes its origin).
         if let Some(c) = self.conns.get_mut(&conn) {
+            let lnoc = c
+                .route()
+                .and_then(|l| l.remote.as_ref())
+                .is_some_and(|r| r.lnoc);
+            for ((account, origin, subject, queue), n) in &self.routes.leaf_local {
+                if lnoc {
+                    let name = &self.accounts[account.0 as usize].name;
+                    interest::write_leaf_interest(
+                        &mut c.out,
+                        origin,
+                        name,
+                        subject,
+                        queue.as_ref(),
+                        *n,
+                    );
+                }
+            }
             for ((account, subject, queue), n) in &self.routes.local {
                 let name = &self.accounts[account.0 as usize].name;
                 write_interest(&mut c.out, name, subject, queue.as_ref(), *n);

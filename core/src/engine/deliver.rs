@@ -24,6 +24,9 @@ pub(crate) struct Ingress<'a> {
     pub(crate) named: &'a [u8],
     /// Whether the publisher may receive its own message.
     pub(crate) echo: bool,
+    /// The leaf cluster it entered this cluster from: the sending leaf
+    /// link's remote cluster, or the origin of a route's `LMSG`.
+    pub(crate) origin_cluster: Option<&'a [u8]>,
 }
 
 /// A message being delivered: borrowed pieces of the published message.
@@ -71,7 +74,8 @@ impl Server {
         if !self.routes.by_id.is_empty()
             && may_forward(ingress.origin, Dest::Routes, &facts, &LinkFacts::default())
         {
-            delivered += self.send_to_routes(ingress.conn, account, msg, now);
+            delivered +=
+                self.send_to_routes(ingress.conn, account, msg, ingress.origin_cluster, now);
         }
         if !self.leafs.links.is_empty() {
             delivered += self.send_to_leafs(ingress, account, msg, now);
@@ -98,6 +102,7 @@ impl Server {
             conn: publisher,
             named,
             echo,
+            ..
         } = *ingress;
         let mut picks = std::mem::take(&mut self.picks);
         let local = fanout::plan(

@@ -174,6 +174,7 @@ impl Server {
             conn: SERVER_PUBLISHER,
             named: b"",
             echo: true,
+            origin_cluster: None,
         };
         self.forward_message(&ingress, account, &msg, now);
     }

@@ -34,14 +34,8 @@ impl Server {
         if matches.plain.is_empty() && matches.queues.is_empty() {
             return 0;
         }
-        // The leaf cluster a message from a leaf link entered from.
-        let cluster = self
-            .conns
-            .get(&ingress.conn)
-            .and_then(|c| c.leaf())
-            .map(|l| Bytes::copy_from_slice(l.peer.cluster.as_bytes()));
         let mut facts = MsgFacts::new(msg.subject);
-        if let Some(c) = cluster.as_deref() {
+        if let Some(c) = ingress.origin_cluster {
             facts = facts.with_origin_cluster(c);
         }
         let mut targets = std::mem::take(&mut self.leafs.targets);
@@ -155,6 +149,7 @@ impl Server {
             reply.map(|r| &r[..]),
             targets.iter().filter_map(|(_, q)| q.as_ref()),
             if headers { msg.header_len } else { 0 },
+            false,
             &body,
         );
         c.stats.out_msgs += 1;
@@ -184,6 +179,7 @@ impl Server {
             return;
         };
         let (account, origin, hub_role) = (link.account, link.origin(), link.hub_role);
+        let cluster = Bytes::copy_from_slice(link.peer.cluster.as_bytes());
         let allowed = rule_allows(link.take.as_ref(), msg.subject);
         self.stats.in_msgs += 1;
         self.stats.in_bytes += msg.message.len() as u64;
@@ -204,6 +200,7 @@ impl Server {
             conn,
             named: queues,
             echo: true,
+            origin_cluster: Some(&cluster),
         };
         self.forward_message(&ingress, account, msg, now);
     }

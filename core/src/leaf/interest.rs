@@ -27,6 +27,15 @@ const ALWAYS_ALLOWED: [&[u8]; 3] = [LOOP_DETECTION_PREFIX, b"_GR_.", b"$GR."];
 /// cluster.
 type Held = (Origin, Option<ConnId>, Option<Bytes>, Arc<Subscription>);
 
+/// The leaf link some interest was read on: its row of the matrix, the
+/// connection, its bound account and its remote cluster.
+pub(crate) struct LinkInterest<'a> {
+    pub(crate) origin: Origin,
+    pub(crate) conn: ConnId,
+    pub(crate) account: AccountId,
+    pub(crate) cluster: &'a str,
+}
+
 /// One piece of interest to tell: where it came from, and its subject,
 /// queue and weight.
 struct Interest<'a> {
@@ -111,15 +120,13 @@ impl Server {
                 1
             }
         };
-        self.leaf_interest(
+        let link = LinkInterest {
             origin,
-            Some(conn),
+            conn,
             account,
-            &subject,
-            queue.as_ref(),
-            delta,
-            Some(cluster.as_bytes()),
-        );
+            cluster: &cluster,
+        };
+        self.link_interest(&link, &subject, queue.as_ref(), delta);
     }
 
     /// `LS-` from a leaf link: the interest leaves the index and the other
@@ -138,16 +145,35 @@ impl Server {
         let (account, origin) = (link.account, link.origin());
         let cluster = link.peer.cluster.clone();
         self.accounts[account.0 as usize].leaf.remove(&sub);
-        let delta = -sub.members();
-        self.leaf_interest(
+        let link = LinkInterest {
             origin,
-            Some(conn),
+            conn,
             account,
-            &sub.subject,
-            sub.queue.as_ref(),
+            cluster: &cluster,
+        };
+        self.link_interest(&link, &sub.subject, sub.queue.as_ref(), -sub.members());
+    }
+
+    /// Interest read on a leaf link changed by `delta` members: told to the
+    /// other leaf links and to the routes, as the matrix allows.
+    pub(crate) fn link_interest(
+        &mut self,
+        link: &LinkInterest<'_>,
+        subject: &Bytes,
+        queue: Option<&Bytes>,
+        delta: i64,
+    ) {
+        let cluster = link.cluster.as_bytes();
+        self.leaf_interest(
+            link.origin,
+            Some(link.conn),
+            link.account,
+            subject,
+            queue,
             delta,
-            Some(cluster.as_bytes()),
+            Some(cluster),
         );
+        self.leaf_interest_to_routes(link.origin, cluster, link.account, subject, queue, delta);
     }
 
     /// Our own loop-detection subject came back: the link closes a loop.
@@ -322,7 +348,7 @@ impl Server {
         all.extend(
             self.route_subs_of(account)
                 .into_iter()
-                .map(|(id, s)| (Origin::Route, Some(id), None, s)),
+                .map(|(id, s, origin)| (Origin::Route, Some(id), origin, s)),
         );
         for &id in &self.leafs.links {
             let Some(l) = self.conns.get(&id).and_then(|c| c.leaf()) else {

@@ -623,16 +623,13 @@ impl Server {
         for sub in subs {
             self.accounts[account.0 as usize].leaf.remove(&sub);
             if was_registered {
-                let delta = -sub.members();
-                self.leaf_interest(
+                let link = interest::LinkInterest {
                     origin,
-                    Some(conn),
+                    conn,
                     account,
-                    &sub.subject,
-                    sub.queue.as_ref(),
-                    delta,
-                    Some(cluster.as_bytes()),
-                );
+                    cluster: &cluster,
+                };
+                self.link_interest(&link, &sub.subject, sub.queue.as_ref(), -sub.members());
             }
         }
         self.end_leaf_batch();

@@ -62,8 +62,12 @@ pub enum ClientOp {
     Ok,
     /// `-ERR ...` sent by a client: the server closes the connection.
     Err(Bytes),
-    /// `RS+ <account> <subject> [<queue> <weight>]` from a route.
+    /// `RS+ <account> <subject> [<queue> <weight>]` from a route, or
+    /// `LS+ <origin> <account> <subject> [<queue> <weight>]` (interest a
+    /// route's server got from a leaf cluster).
     RouteSub {
+        /// The leaf cluster of an `LS+`.
+        origin: Option<Bytes>,
         /// Account name.
         account: Bytes,
         /// Subject pattern.
@@ -73,8 +77,11 @@ pub enum ClientOp {
         /// Members of the queue group behind the route (1 for plain).
         weight: u32,
     },
-    /// `RS- <account> <subject> [<queue>]` from a route.
+    /// `RS- <account> <subject> [<queue>]` from a route, or `LS- <origin>
+    /// <account> <subject> [<queue>]`.
     RouteUnsub {
+        /// The leaf cluster of an `LS-`.
+        origin: Option<Bytes>,
         /// Account name.
         account: Bytes,
         /// Subject pattern.
@@ -111,8 +118,11 @@ pub enum ClientOp {
         /// Headers and payload, without the trailing CRLF.
         message: Bytes,
     },
-    /// `RMSG`/`HMSG` from a route: a message for local subscribers.
+    /// `RMSG`/`HMSG` from a route: a message for local subscribers; or
+    /// `LMSG <origin> ...`, one that entered the cluster from a leaf.
     RouteMsg {
+        /// The leaf cluster of an `LMSG`.
+        origin: Option<Bytes>,
         /// Account name.
         account: Bytes,
         /// Subject.

@@ -61,6 +61,8 @@ struct PendingPub {
     /// The account of a routed message; `Some(empty)` for a leaf's
     /// message, which names none.
     account: Option<Bytes>,
+    /// The leaf cluster of a route's `LMSG`.
+    origin: Option<Bytes>,
     /// The queue groups of a routed message (space separated).
     queues: Bytes,
     subject: Bytes,
@@ -241,6 +243,7 @@ impl Parser {
                     return Err(ParseError::Protocol(ProtocolError::MaxPayload));
                 }
                 self.pending = Some(PendingPub {
+                    origin: None,
                     account: None,
                     queues: Bytes::new(),
                     subject,
@@ -269,6 +272,7 @@ impl Parser {
                     return Err(ParseError::Protocol(ProtocolError::MaxPayload));
                 }
                 self.pending = Some(PendingPub {
+                    origin: None,
                     account: None,
                     queues: Bytes::new(),
                     subject,
@@ -330,11 +334,18 @@ impl Parser {
         limits: &Limits,
     ) -> Result<Option<ClientOp>, ParseError> {
         let silent = Err(ParseError::SilentClose);
-        let arg = |i: usize| rest.slice(spans[i].0..spans[i].1);
         if limits.dialect == Dialect::Leaf {
             return self.leaf_args(op, rest, spans, limits);
         }
-        if eq_ci(op, b"RS+") {
+        // `LS+`, `LS-` and `LMSG` on a route start with the origin cluster.
+        let leafy = eq_ci(op, b"LS+") || eq_ci(op, b"LS-") || eq_ci(op, b"LMSG");
+        let (origin, spans) = match (leafy, spans.split_first()) {
+            (true, Some((o, rest_spans))) => (Some(rest.slice(o.0..o.1)), rest_spans),
+            (true, None) => return silent,
+            (false, _) => (None, spans),
+        };
+        let arg = |i: usize| rest.slice(spans[i].0..spans[i].1);
+        if eq_ci(op, b"RS+") || eq_ci(op, b"LS+") {
             let (queue, weight) = match spans.len() {
                 2 => (None, 1),
                 3 => (Some(arg(2)), 1),
@@ -345,23 +356,32 @@ impl Parser {
                 _ => return silent,
             };
             return Ok(Some(ClientOp::RouteSub {
+                origin,
                 account: arg(0),
                 subject: arg(1),
                 queue,
                 weight,
             }));
         }
-        if eq_ci(op, b"RS-") {
+        if eq_ci(op, b"RS-") || eq_ci(op, b"LS-") {
             let queue = match spans.len() {
                 2 => None,
                 3 | 4 => Some(arg(2)),
                 _ => return silent,
             };
             return Ok(Some(ClientOp::RouteUnsub {
+                origin,
                 account: arg(0),
                 subject: arg(1),
                 queue,
             }));
+        }
+        if eq_ci(op, b"LMSG") {
+            let Some(first) = spans.first() else {
+                return silent;
+            };
+            let account = rest.slice(first.0..first.1);
+            return self.msg_args(rest, &spans[1..], Some(account), origin, true, limits);
         }
         let headers = if eq_ci(op, b"RMSG") {
             false
@@ -370,7 +390,10 @@ impl Parser {
         } else {
             return Err(ParseError::Protocol(ProtocolError::UnknownOperation));
         };
-        self.msg_args(rest, spans, Some(arg(0)), headers, limits)
+        if spans.is_empty() {
+            return silent;
+        }
+        self.msg_args(rest, &spans[1..], Some(arg(0)), None, headers, limits)
     }
 
     /// `LS+ <subject> [<queue> <weight>]`, `LS- <subject> [<queue>]`,
@@ -418,26 +441,23 @@ impl Parser {
         } else {
             return Err(ParseError::Protocol(ProtocolError::UnknownOperation));
         };
-        self.msg_args(rest, spans, None, headers, limits)
+        self.msg_args(rest, spans, None, None, headers, limits)
     }
 
-    /// The arguments of a routed or leaf message: `[account] subject
-    /// [reply | + reply queues.. | '|' queues..] [hdr] size` (the account
-    /// only on a route, already taken as `account`).
+    /// The arguments of a routed or leaf message after its account (a
+    /// route's, already taken as `account`; a route's `LMSG` also has its
+    /// `origin`): `subject [reply | + reply queues.. | '|' queues..] [hdr]
+    /// size`.
     fn msg_args(
         &mut self,
         rest: &Bytes,
         spans: &[(usize, usize)],
         account: Option<Bytes>,
+        origin: Option<Bytes>,
         headers: bool,
         limits: &Limits,
     ) -> Result<Option<ClientOp>, ParseError> {
         let silent = Err(ParseError::SilentClose);
-        let spans = if account.is_some() {
-            spans.get(1..).unwrap_or_default()
-        } else {
-            spans
-        };
         let arg = |i: usize| rest.slice(spans[i].0..spans[i].1);
         let sizes = if headers { 2 } else { 1 };
         if spans.len() < 1 + sizes {
@@ -475,6 +495,7 @@ impl Parser {
             return Err(ParseError::Protocol(ProtocolError::MaxPayload));
         }
         self.pending = Some(PendingPub {
+            origin,
             account: Some(account.unwrap_or_default()),
             queues,
             subject: arg(0),
@@ -523,6 +544,7 @@ impl Parser {
                 }));
             }
             return Ok(Some(ClientOp::RouteMsg {
+                origin: p.origin,
                 account,
                 subject: p.subject,
                 reply: p.reply,
@@ -796,6 +818,109 @@ mod tests {
         Bytes::copy_from_slice(s.as_bytes())
     }
 
+    fn leaf_ops(data: &[u8]) -> Result<Vec<ClientOp>, ParseError> {
+        let limits = Limits {
+            dialect: Dialect::Leaf,
+            ..ROUTE
+        };
+        let mut p = Parser::new();
+        let mut input = Bytes::copy_from_slice(data);
+        let mut ops = Vec::new();
+        while let Some(op) = p.decode(&mut input, &limits)? {
+            ops.push(op);
+        }
+        Ok(ops)
+    }
+
+    #[test]
+    fn leaf_ops_have_no_account_and_no_sid() {
+        let ops = leaf_ops(
+            b"LS+ foo\r\nls+ bar q 3\r\nLS- bar q\r\nLMSG s + r q1 q2 1\r\nx\r\nHMSG s 12 14\r\nNATS/1.0\r\n\r\nhi\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ops,
+            vec![
+                ClientOp::LeafSub {
+                    subject: b("foo"),
+                    queue: None,
+                    weight: 1
+                },
+                ClientOp::LeafSub {
+                    subject: b("bar"),
+                    queue: Some(b("q")),
+                    weight: 3
+                },
+                ClientOp::LeafUnsub {
+                    subject: b("bar"),
+                    queue: Some(b("q"))
+                },
+                ClientOp::LeafMsg {
+                    subject: b("s"),
+                    reply: Some(b("r")),
+                    queues: b("q1 q2"),
+                    header_len: 0,
+                    message: b("x")
+                },
+                ClientOp::LeafMsg {
+                    subject: b("s"),
+                    reply: None,
+                    queues: Bytes::new(),
+                    header_len: 12,
+                    message: b("NATS/1.0\r\n\r\nhi")
+                },
+            ]
+        );
+        // Two arguments to LS+ are a parse error; RMSG is not a leaf op.
+        assert_eq!(leaf_ops(b"LS+ foo bar\r\n"), Err(ParseError::SilentClose));
+        assert_eq!(
+            leaf_ops(b"RMSG $G s 1\r\nx\r\n"),
+            Err(ParseError::Protocol(ProtocolError::UnknownOperation))
+        );
+    }
+
+    #[test]
+    fn route_leaf_ops_carry_their_origin_cluster() {
+        let ops = route_ops(
+            b"LS+ LC APP t.l1\r\nLS+ LC APP w q 2\r\nLS- LC APP t.l1\r\nLMSG LC APP t.l1 r 0 2\r\nhi\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ops,
+            vec![
+                ClientOp::RouteSub {
+                    origin: Some(b("LC")),
+                    account: b("APP"),
+                    subject: b("t.l1"),
+                    queue: None,
+                    weight: 1
+                },
+                ClientOp::RouteSub {
+                    origin: Some(b("LC")),
+                    account: b("APP"),
+                    subject: b("w"),
+                    queue: Some(b("q")),
+                    weight: 2
+                },
+                ClientOp::RouteUnsub {
+                    origin: Some(b("LC")),
+                    account: b("APP"),
+                    subject: b("t.l1"),
+                    queue: None
+                },
+                ClientOp::RouteMsg {
+                    origin: Some(b("LC")),
+                    account: b("APP"),
+                    subject: b("t.l1"),
+                    reply: Some(b("r")),
+                    queues: Bytes::new(),
+                    header_len: 0,
+                    message: b("hi")
+                },
+            ]
+        );
+    }
+
     #[test]
     fn route_interest_ops() {
         let ops = route_ops(b"RS+ $G foo\r\nRS+ $G bar grp 3\r\nRS- $G bar grp\r\nRS- $G foo\r\n")
@@ -804,23 +929,27 @@ mod tests {
             ops,
             vec![
                 ClientOp::RouteSub {
+                    origin: None,
                     account: b("$G"),
                     subject: b("foo"),
                     queue: None,
                     weight: 1
                 },
                 ClientOp::RouteSub {
+                    origin: None,
                     account: b("$G"),
                     subject: b("bar"),
                     queue: Some(b("grp")),
                     weight: 3
                 },
                 ClientOp::RouteUnsub {
+                    origin: None,
                     account: b("$G"),
                     subject: b("bar"),
                     queue: Some(b("grp"))
                 },
                 ClientOp::RouteUnsub {
+                    origin: None,
                     account: b("$G"),
                     subject: b("foo"),
                     queue: None
@@ -833,6 +962,7 @@ mod tests {
     fn routed_messages_in_every_form() {
         let msg = |reply: Option<&str>, queues: &str, header_len: usize, message: &str| {
             ClientOp::RouteMsg {
+                origin: None,
                 account: b("$G"),
                 subject: b("s"),
                 reply: reply.map(b),

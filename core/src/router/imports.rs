@@ -89,6 +89,7 @@ impl Server {
             conn,
             named: b"",
             echo: true,
+            origin_cluster: None,
         };
         let mut delivered = 0;
         // A response to a rewritten reply: back to the importer, once.
@@ -186,7 +187,7 @@ impl Server {
                 &facts,
                 &LinkFacts::default(),
             ) {
-                delivered += self.send_to_routes(conn, target, &fwd, now);
+                delivered += self.send_to_routes(conn, target, &fwd, None, now);
             }
             if paused.is_some() {
                 self.msg_trace = paused;

@@ -593,3 +593,85 @@ fn a_hub_true_remote_is_the_hub_of_its_link() {
     h.send(l, HUB_INFO);
     assert!(h.take(l).contains("\"is_hub\":true"));
 }
+
+// ---- a hub in a cluster: leaf interest and messages on routes (check 35) ----
+
+/// A clustered hub (cluster `testc`) with a lnoc route peer `NPEER`.
+fn clustered_hub() -> (Harness, ConnId) {
+    let mut o = hub_options();
+    o.cluster = Some(super::route_peer::cluster());
+    let mut h = Harness::new(o);
+    let r = h.route();
+    h.send(
+        r,
+        &format!(
+            "{}{}PING\r\n",
+            super::route_peer::route_connect("NPEER", "testc"),
+            super::route_peer::peer_info("NPEER", 6223, "127.0.0.1:4223")
+                .replace("}\r\n", ",\"lnoc\":true,\"lnocu\":true}\r\n")
+        ),
+    );
+    let out = h.take(r);
+    assert!(out.ends_with("PONG\r\n"), "{out}");
+    (h, r)
+}
+
+#[test]
+fn c35_a_hub_routes_its_spokes_interest_and_messages_with_their_origin() {
+    let (mut h, r) = clustered_hub();
+    // Our route INFO says we take origins.
+    let probe = h.accept_route();
+    assert!(h.take(probe).contains("\"lnoc\":true,\"lnocu\":true"));
+    let l = leaf(&mut h);
+    h.send(l, "LS+ t.l1\r\nLS+ w q 2\r\n");
+    assert_eq!(h.take(r), "LS+ LEAF $G t.l1\r\nLS+ LEAF $G w q 2\r\n");
+    // The peer's interest reaches the leaf; a leaf message goes to the
+    // route as LMSG with its origin and a header size even when 0.
+    h.send(r, "RS+ $G t.l1\r\n");
+    h.take(l);
+    h.send(l, "LMSG t.l1 r 2\r\nhi\r\n");
+    assert_eq!(h.take(r), "LMSG LEAF $G t.l1 r 0 2\r\nhi\r\n");
+    // A routed LMSG from cluster LEAF never goes back to a LEAF link.
+    h.send(l, "LS+ back\r\n");
+    h.take(r);
+    h.send(r, "LMSG LEAF $G back 0 2\r\nhi\r\n");
+    assert_eq!(h.take(l), "");
+    h.send(r, "LMSG OTHER $G back 0 2\r\nhi\r\n");
+    assert_eq!(h.take(l), "LMSG back 2\r\nhi\r\n");
+    // A peer's LS+ from cluster LEAF is not told back to the LEAF link.
+    h.send(r, "LS+ LEAF $G from.leaf\r\nLS+ OTHER $G from.other\r\n");
+    assert_eq!(h.take(l), "LS+ from.other\r\n");
+    h.send(r, "LS- OTHER $G from.other\r\n");
+    assert_eq!(h.take(l), "LS- from.other\r\n");
+    // The link going away withdraws its interest from the route.
+    let now = h.now;
+    h.server.handle_closed(l, now);
+    h.drain();
+    assert_eq!(
+        h.take(r),
+        "LS- LEAF $G t.l1\r\nLS- LEAF $G w q\r\nLS- LEAF $G back\r\n"
+    );
+}
+
+#[test]
+fn c36_a_spoke_does_not_relay_between_its_hub_and_its_routes() {
+    let mut o = spoke_options(remote("nats://127.0.0.1:7422"));
+    o.cluster = Some(super::route_peer::cluster());
+    let mut h = Harness::new(o);
+    h.advance(Duration::ZERO);
+    let (d, _) = h.dials[0].clone();
+    h.dialed(d);
+    h.send(d, HUB_INFO);
+    h.send(d, CONNECT_INFO);
+    h.take(d);
+    let r = h.fake_route_named("NPEER", "NPEER", 6223, "127.0.0.1:4223");
+    // The sibling's interest is not told to our hub...
+    h.send(r, "RS+ $G sib\r\n");
+    assert_eq!(interest(&h.take(d)), Vec::<&str>::new());
+    // ...and the hub's messages do not go to the sibling.
+    h.send(d, "LMSG sib 2\r\nhi\r\nLMSG sib | g 2\r\nhi\r\n");
+    assert_eq!(h.take(r), "");
+    // Nor is the hub's interest told to the route.
+    h.send(d, "LS+ hubsub\r\n");
+    assert_eq!(h.take(r), "");
+}
