@@ -91,6 +91,9 @@ pub(crate) struct LeafInfoExtra<'a> {
     pub(crate) export: Option<&'a crate::perms::Rule>,
     /// This server's leaf URLs and those of its cluster peers.
     pub(crate) leafnode_urls: &'a [String],
+    /// The leaf listener's host and port (INFO `host`, `port`, and `ip` as
+    /// `host:port`).
+    pub(crate) listen: (&'a str, u16),
 }
 
 /// Writes a hub's leaf INFO, in nats-server's field order, ending
@@ -109,13 +112,18 @@ pub(crate) fn write_leaf_info(info: &ServerInfo, extra: &LeafInfoExtra<'_>, out:
     push_json_string(out, &info.git_commit);
     out.push_str(",\"go\":");
     push_json_string(out, &info.toolchain);
+    let (host, port) = extra.listen;
     out.push_str(",\"host\":");
-    push_json_string(out, &info.host);
+    push_json_string(out, host);
     let _ = write!(
         out,
-        ",\"port\":{},\"headers\":{},\"auth_required\":true,\"max_payload\":{}",
-        info.port, info.headers, info.max_payload
+        ",\"port\":{port},\"headers\":{},\"auth_required\":true,\"max_payload\":{}",
+        info.headers, info.max_payload
     );
+    if port != 0 {
+        out.push_str(",\"ip\":");
+        push_json_string(out, &crate::route::join_host_port(host, port));
+    }
     if extra.client_id != 0 {
         let _ = write!(out, ",\"client_id\":{}", extra.client_id);
     }

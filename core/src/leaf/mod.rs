@@ -172,6 +172,14 @@ impl Server {
         }
     }
 
+    /// The leaf listener's host and port, as INFO shows them.
+    fn leaf_listen(&self) -> (&str, u16) {
+        self.options
+            .leaf
+            .as_ref()
+            .map_or(("", 0), |l| (l.host.as_str(), l.port))
+    }
+
     /// This server's leaf URLs for `leafnode_urls`: the advertised address
     /// or the listener's.
     fn leafnode_urls(&self) -> Vec<String> {
@@ -214,6 +222,7 @@ impl Server {
                 nonce: Some(&nonce),
                 cluster: self.cluster_name().unwrap_or_default(),
                 leafnode_urls: &urls,
+                listen: self.leaf_listen(),
                 ..LeafInfoExtra::default()
             },
             &mut out,
@@ -452,6 +461,8 @@ impl Server {
     /// and the bound user's permissions.
     fn send_connect_info(&mut self, conn: ConnId, perms: Option<&crate::perms::Permissions>) {
         let urls = self.leafnode_urls();
+        let (host, port) = self.leaf_listen();
+        let host = host.to_string();
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -475,6 +486,7 @@ impl Server {
                 import: perms.and_then(|p| p.subscribe.as_ref()),
                 export: perms.and_then(|p| p.publish.as_ref()),
                 leafnode_urls: &urls,
+                listen: (&host, port),
             },
             &mut out,
         );

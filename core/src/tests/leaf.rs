@@ -81,6 +81,8 @@ fn c1_hub_info_says_what_a_go_leaf_needs() {
     assert_eq!(info["headers"], true);
     assert_eq!(info["proto"], 3);
     assert_eq!(info["compression"], "off");
+    assert_eq!(info["port"], 7422, "the leaf port, as nats-server says");
+    assert_eq!(info["ip"], "127.0.0.1:7422");
 }
 
 #[test]
