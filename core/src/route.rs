@@ -65,6 +65,9 @@ pub struct RouteInfo {
     pub lnoc: bool,
     /// The peer sends and takes `LS-` with that origin too.
     pub lnocu: bool,
+    /// The peer's leaf URLs (its leaf listener, unless `no_advertise`),
+    /// gossiped to the leafs of the whole cluster.
+    pub leafnode_urls: Vec<String>,
 }
 
 /// The CONNECT a soliciting route sends (the fields Canopy reads).
@@ -115,6 +118,8 @@ pub struct OwnRouteInfo<'a> {
     /// This server carries leaf interest and messages with their origin
     /// cluster (`lnoc`, `lnocu`): said when leaf nodes are configured.
     pub lnoc: bool,
+    /// This server's leaf URLs, for the leafs of its cluster peers.
+    pub leafnode_urls: &'a [String],
 }
 
 impl OwnRouteInfo<'_> {
@@ -151,6 +156,7 @@ impl OwnRouteInfo<'_> {
         if self.lnoc {
             out.push_str(",\"lnoc\":true,\"lnocu\":true");
         }
+        push_url_list(out, "leafnode_urls", self.leafnode_urls);
         out.push('}');
         if trailing_space {
             out.push(' ');

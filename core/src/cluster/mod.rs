@@ -202,6 +202,7 @@ impl Server {
     pub(crate) fn write_route_info(&mut self, nonce: &str, trailing_space: bool) {
         let (host, port, ip) = self.own_route_info();
         let urls = self.advertised_urls();
+        let leaf_urls = self.gossiped_leaf_urls();
         let auth = self.cluster_credentials().is_some();
         let mut out = std::mem::take(&mut self.scratch);
         OwnRouteInfo {
@@ -218,6 +219,7 @@ impl Server {
             auth_required: auth,
             ip: &ip,
             lnoc: self.options.leaf.is_some(),
+            leafnode_urls: &leaf_urls,
         }
         .write(&mut out, trailing_space);
         self.scratch = out;
@@ -536,6 +538,7 @@ impl Server {
             auth_required: info.auth_required,
             ip: &info.ip,
             lnoc: info.lnoc,
+            leafnode_urls: &info.leafnode_urls,
         }
         .write(&mut out, false);
         let others: Vec<ConnId> = self.routes.by_id.values().copied().collect();
@@ -692,11 +695,33 @@ impl Server {
                 }
             }
         }
+        self.leaf_urls_changed();
         if no_advertise || urls == self.info.connect_urls {
             return;
         }
         self.info.connect_urls = urls;
         self.send_connect_urls();
+    }
+
+    /// The leaf URLs registered route peers gossiped, by peer id.
+    pub(crate) fn route_leaf_urls(&self) -> Vec<String> {
+        let mut urls = Vec::new();
+        for conn in self.routes.by_id.values() {
+            let Some(remote) = self
+                .conns
+                .get(conn)
+                .and_then(|c| c.route())
+                .and_then(|l| l.remote.as_ref())
+            else {
+                continue;
+            };
+            for u in &remote.leafnode_urls {
+                if !urls.contains(u) {
+                    urls.push(u.clone());
+                }
+            }
+        }
+        urls
     }
 }
 

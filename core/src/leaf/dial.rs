@@ -11,6 +11,7 @@ use crate::engine::Server;
 use crate::events::{CloseReason, LinkKind, TimerKey};
 use crate::ids::ConnId;
 use crate::perms::{Entry, Rule};
+use crate::route::RouteAddr;
 use crate::time::Instant;
 use core::net::SocketAddr;
 use std::time::Duration;
@@ -44,6 +45,7 @@ impl Server {
             }
             self.leafs.remotes.push(target);
         }
+        self.leafs.advertised = self.leafnode_urls();
     }
 
     /// The index of the remote a solicitor target belongs to.
@@ -162,6 +164,9 @@ impl Server {
             self.close(conn, CloseReason::ProtocolViolation, true, true, now);
             return;
         };
+        if let Some(urls) = info.leafnode_urls.as_ref() {
+            self.discovered_hubs(conn, urls);
+        }
         match stage {
             Handshake::AwaitInfo => self.hub_info(conn, info, now),
             Handshake::AwaitConnectInfo if info.connect_info => {
@@ -171,6 +176,51 @@ impl Server {
             }
             Handshake::AwaitConnectInfo | Handshake::AwaitConnect | Handshake::Done => {}
         }
+    }
+
+    /// The hub's cluster told us its leaf URLs: the remote's candidates
+    /// become those not configured, then the configured ones (nats-server's
+    /// order); discovered URLs take the first configured URL's
+    /// credentials.
+    fn discovered_hubs(&mut self, conn: ConnId, urls: &[String]) {
+        let Some(ri) = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.leaf())
+            .and_then(|l| l.remote)
+        else {
+            return;
+        };
+        let Some(target) = self.leafs.remotes.get(ri).copied().flatten() else {
+            return;
+        };
+        let Some(remote) = self.options.leaf.as_ref().and_then(|l| l.remotes.get(ri)) else {
+            return;
+        };
+        let configured = &remote.urls;
+        let Some(first) = configured.first() else {
+            return;
+        };
+        let mut all: Vec<RouteAddr> = Vec::new();
+        for u in urls {
+            let Some(mut addr) = RouteAddr::parse(u) else {
+                continue;
+            };
+            if configured
+                .iter()
+                .any(|c| c.host == addr.host && c.port == addr.port)
+                || all
+                    .iter()
+                    .any(|c| c.host == addr.host && c.port == addr.port)
+            {
+                continue;
+            }
+            addr.user.clone_from(&first.user);
+            addr.password.clone_from(&first.password);
+            all.push(addr);
+        }
+        all.extend(configured.iter().cloned());
+        self.solicitor.set_urls(target, all);
     }
 
     /// The hub's first INFO: refused when it is no leaf port (no

@@ -48,6 +48,8 @@ pub(crate) struct Leafs {
     /// Re-dial delays owed by remotes (a loop or same-cluster refusal):
     /// solicitor target -> extra delay before the next dial.
     pub(crate) penalty: BTreeMap<usize, Duration>,
+    /// The `leafnode_urls` accepted links were last told.
+    pub(crate) advertised: Vec<String>,
     /// Reused by forwarding: (link, queue group) targets of one message.
     pub(crate) targets: Vec<(ConnId, Option<Bytes>)>,
     /// While many subscriptions go at once (a closing connection): what
@@ -180,9 +182,78 @@ impl Server {
             .map_or(("", 0), |l| (l.host.as_str(), l.port))
     }
 
-    /// This server's leaf URLs for `leafnode_urls`: the advertised address
-    /// or the listener's.
+    /// The `leafnode_urls` a hub gives its leafs: its own URL, then those
+    /// its cluster peers gossiped.
     fn leafnode_urls(&self) -> Vec<String> {
+        let mut urls = self.own_leaf_urls();
+        for u in self.route_leaf_urls() {
+            if !urls.contains(&u) {
+                urls.push(u);
+            }
+        }
+        urls
+    }
+
+    /// This server's leaf URL as route INFO gossips it: none with
+    /// `no_advertise`.
+    pub(crate) fn gossiped_leaf_urls(&self) -> Vec<String> {
+        if self.options.leaf.as_ref().is_some_and(|l| l.no_advertise) {
+            return Vec::new();
+        }
+        self.own_leaf_urls()
+    }
+
+    /// The set of leaf URLs may have changed (a route came or went): if
+    /// it did, every accepted leaf link gets an INFO with the new list (no
+    /// `client_id`, no nonce), as nats-server sends it.
+    pub(crate) fn leaf_urls_changed(&mut self) {
+        if self.options.leaf.as_ref().is_none_or(|l| l.port == 0) {
+            return;
+        }
+        let urls = self.leafnode_urls();
+        if urls == self.leafs.advertised {
+            return;
+        }
+        self.leafs.advertised.clone_from(&urls);
+        let accepted: Vec<ConnId> = self
+            .leafs
+            .links
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.conns
+                    .get(id)
+                    .and_then(|c| c.leaf())
+                    .is_some_and(|l| l.solicit.is_none())
+            })
+            .collect();
+        if accepted.is_empty() {
+            return;
+        }
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        write_leaf_info(
+            &self.info,
+            &LeafInfoExtra {
+                cluster: self.cluster_name().unwrap_or_default(),
+                leafnode_urls: &urls,
+                listen: self.leaf_listen(),
+                ..LeafInfoExtra::default()
+            },
+            &mut out,
+        );
+        for id in accepted {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.out.push_slice(out.as_bytes());
+                c.schedule_flush(&mut self.dirty);
+            }
+        }
+        self.scratch = out;
+    }
+
+    /// This server's own leaf URL: the advertised address or the
+    /// listener's.
+    fn own_leaf_urls(&self) -> Vec<String> {
         let Some(l) = self.options.leaf.as_ref().filter(|l| l.port != 0) else {
             return Vec::new();
         };

@@ -159,6 +159,24 @@ impl Solicitor {
         self.targets.len()
     }
 
+    /// Replaces target `i`'s URLs (a leaf hub's gossip), keeping the one
+    /// in use current when it is still in the list. An empty list changes
+    /// nothing.
+    pub(crate) fn set_urls(&mut self, i: usize, urls: Vec<RouteAddr>) {
+        let Some(t) = self.targets.get_mut(i) else {
+            return;
+        };
+        if urls.is_empty() || urls == t.urls {
+            return;
+        }
+        let now = &t.urls[t.current];
+        t.current = urls
+            .iter()
+            .position(|u| u.host == now.host && u.port == now.port)
+            .unwrap_or(0);
+        t.urls = urls;
+    }
+
     /// Target `i`'s timer fired: if it should be dialed, records the dial
     /// as connection `conn` (numbered `cid`), moves on to its next URL,
     /// and returns the URL to dial. The caller has checked what only its

@@ -677,3 +677,81 @@ fn c36_a_spoke_does_not_relay_between_its_hub_and_its_routes() {
     h.send(d, "LS+ hubsub\r\n");
     assert_eq!(h.take(r), "");
 }
+
+// ---- leaf URL gossip (check 38) ----------------------------------------------
+
+#[test]
+fn c38_a_cluster_peers_leaf_url_reaches_our_leafs() {
+    let mut o = hub_options();
+    o.cluster = Some(super::route_peer::cluster());
+    let mut h = Harness::new(o);
+    let l = leaf(&mut h);
+    let probe = h.accept_route();
+    let info = h.take(probe);
+    assert!(
+        info.contains("\"leafnode_urls\":[\"127.0.0.1:7422\"]"),
+        "our route INFO gossips our leaf URL: {info}"
+    );
+    let r = h.route();
+    h.send(
+        r,
+        &format!(
+            "{}{}PING\r\n",
+            super::route_peer::route_connect("NPEER", "testc"),
+            super::route_peer::peer_info("NPEER", 6223, "127.0.0.1:4223")
+                .replace("}\r\n", ",\"leafnode_urls\":[\"127.0.0.1:7423\"]}\r\n")
+        ),
+    );
+    let out = h.take(l);
+    assert!(
+        out.starts_with("INFO {") && out.ends_with("} \r\n"),
+        "{out}"
+    );
+    let info = info_json(&out);
+    assert_eq!(
+        info["leafnode_urls"],
+        serde_json::json!(["127.0.0.1:7422", "127.0.0.1:7423"])
+    );
+    assert_eq!(info["cluster"], "testc");
+    assert!(info.get("client_id").is_none() && info.get("nonce").is_none());
+    // The peer leaving takes its URL away again.
+    let now = h.now;
+    h.server.handle_closed(r, now);
+    h.drain();
+    let info = info_json(&h.take(l));
+    assert_eq!(info["leafnode_urls"], serde_json::json!(["127.0.0.1:7422"]));
+}
+
+#[test]
+fn c38_a_leaf_dials_the_hubs_its_hub_told_it_about() {
+    let mut h = Harness::new(spoke_options(remote("nats://u:p@127.0.0.1:7422")));
+    h.advance(Duration::ZERO);
+    let l = dialed_spoke(&mut h);
+    // Every INFO with leafnode_urls replaces the candidates.
+    let two = |info: &str| {
+        info.replace(
+            "\"leafnode_urls\":[\"127.0.0.1:7422\"]",
+            "\"leafnode_urls\":[\"127.0.0.1:7422\",\"127.0.0.1:7499\"]",
+        )
+    };
+    h.send(l, &two(HUB_INFO));
+    h.send(l, &two(CONNECT_INFO));
+    h.take(l);
+    let now = h.now;
+    h.server.handle_closed(l, now);
+    h.drain();
+    // The same URL is tried again after a dropped link; a failed dial
+    // moves on, to the discovered hub (with the configured credentials).
+    h.advance(Duration::from_millis(1100));
+    let (d, addr) = h.dials[1].clone();
+    assert_eq!(addr, "127.0.0.1:7422");
+    let now = h.now;
+    h.server.handle_dial_failed(d, now);
+    h.drain();
+    h.advance(Duration::from_secs(3));
+    let (d, addr) = h.dials[2].clone();
+    assert_eq!(addr, "127.0.0.1:7499");
+    h.dialed(d);
+    h.send(d, HUB_INFO);
+    assert!(h.take(d).contains("\"user\":\"u\",\"pass\":\"p\""));
+}
