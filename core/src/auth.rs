@@ -350,6 +350,43 @@ pub fn sign_nonce(seed: &str, nonce: &[u8]) -> Option<String> {
     Some(base64_url_encode(&key.sign(nonce).to_bytes()))
 }
 
+/// What a leaf remote puts in its CONNECT to prove who it is: a user JWT
+/// (from a credentials file or the embedder), or an NKey public key, and
+/// the nonce's signature (base64url without padding).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NonceSignature {
+    /// The user JWT, when signing with credentials.
+    pub jwt: Option<String>,
+    /// The NKey public key (`U...`), when signing with a bare seed.
+    pub nkey: Option<String>,
+    /// The signature of the nonce.
+    pub sig: String,
+}
+
+/// Signs `nonce` with the seed of a `.creds` file's text, as nats-server
+/// does for a remote's `credentials`; `Err` has its log text.
+pub fn sign_with_creds(text: &str, nonce: &[u8]) -> Result<NonceSignature, String> {
+    let creds = parse_creds(text).ok_or("Credentials file malformed")?;
+    let sig = sign_nonce(&creds.seed, nonce).ok_or("Credentials file has malformed seed")?;
+    Ok(NonceSignature {
+        jwt: Some(creds.jwt),
+        nkey: None,
+        sig,
+    })
+}
+
+/// Signs `nonce` with a user seed, as nats-server does for a remote's
+/// `nkey`; `Err` has its log text.
+pub fn sign_with_seed(seed: &str, nonce: &[u8]) -> Result<NonceSignature, String> {
+    let sig = sign_nonce(seed, nonce).ok_or("Remote nkey has malformed seed")?;
+    let public = public_of_seed(seed).ok_or("Remote nkey has malformed seed")?;
+    Ok(NonceSignature {
+        jwt: None,
+        nkey: Some(public),
+        sig,
+    })
+}
+
 /// The public key (`U...`) of a user seed.
 pub fn public_of_seed(seed: &str) -> Option<String> {
     let raw = nkey::decode(seed)?;

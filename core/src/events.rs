@@ -37,6 +37,20 @@ pub enum Action {
         /// The producing connection.
         conn: ConnId,
     },
+    /// Sign the `nonce` a leaf hub sent on `conn`, for leaf remote number
+    /// `remote` (its index in `leafnodes.remotes`), and answer with
+    /// [`crate::Server::handle_signature`]: from the remote's credentials
+    /// file or NKey seed (the `canopy` binary does that), or with the
+    /// embedder's own key (nats-server's `SignatureCB`). The engine waits
+    /// for the answer without blocking anything else.
+    SignNonce {
+        /// The leaf link waiting for its CONNECT.
+        conn: ConnId,
+        /// Which remote it was dialed for.
+        remote: usize,
+        /// The nonce to sign (its ASCII bytes).
+        nonce: String,
+    },
     /// Open a TCP connection to `addr` (`host:port`) for a link of
     /// `kind`, giving up after `timeout`. On success call
     /// [`crate::Server::handle_dialed`] and then treat `conn` like an

@@ -14,7 +14,7 @@
 //! [`Instant`]. Then feed it every input there is:
 //!
 //! - [`Server::handle_accept`]: a socket was accepted on a listener of a
-//!   [`ListenerKind`] (client, route or monitoring port);
+//!   [`ListenerKind`] (client, route, leaf or monitoring port);
 //! - [`Server::handle_dialed`] / [`Server::handle_dial_failed`]: a dial the
 //!   engine asked for with [`Action::Dial`] connected, or failed (or timed
 //!   out);
@@ -26,6 +26,9 @@
 //!   end of an [`Action::Close`]);
 //! - [`Server::handle_timeout`]: the deadline from [`Server::poll_timeout`]
 //!   passed (calling it early or twice is harmless);
+//! - [`Server::handle_signature`]: the signature of a leaf hub's nonce the
+//!   engine asked for with [`Action::SignNonce`] (from a credentials file,
+//!   an NKey seed, or the embedder's own signer);
 //! - [`Server::handle_wall_clock`]: the wall-clock time, for the timestamps
 //!   monitoring shows (at start, and to correct drift);
 //! - [`Server::set_host_stats`]: memory, CPU and cores, which only the
@@ -74,7 +77,9 @@
 //!    consumer it feeds is behind; `engine/stall.rs`); on [`Action::Dial`]
 //!    open a TCP connection of the given kind within its timeout and report
 //!    it with [`Server::handle_dialed`] (then treat it like an accepted
-//!    socket) or [`Server::handle_dial_failed`].
+//!    socket) or [`Server::handle_dial_failed`]; on [`Action::SignNonce`]
+//!    sign the nonce for that leaf remote and answer with
+//!    [`Server::handle_signature`], now or later (the engine goes on).
 //! 5. As writes complete, call `handle_written` with the byte counts (wire
 //!    bytes: what reached the socket) and drain actions again.
 //! 6. Drain `poll_event` for logs and metrics.

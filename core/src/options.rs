@@ -187,6 +187,14 @@ pub struct RemoteLeafOptions {
     pub first_info_timeout: Duration,
     /// `disabled`: configured but never dialed.
     pub disabled: bool,
+    /// `credentials`: a `.creds` file whose JWT is sent and whose seed
+    /// signs the hub's nonce (read by the driver, not the engine).
+    pub credentials: String,
+    /// `nkey`: a user seed that signs the hub's nonce.
+    pub nkey: String,
+    /// The embedder signs the nonce itself ([`crate::Action::SignNonce`]
+    /// is answered by its own code; nats-server's `SignatureCB`).
+    pub external_signer: bool,
 }
 
 impl Default for LeafOptions {
@@ -208,6 +216,13 @@ impl Default for LeafOptions {
     }
 }
 
+impl RemoteLeafOptions {
+    /// Whether CONNECT waits for a signature of the hub's nonce.
+    pub fn signs(&self) -> bool {
+        self.external_signer || !self.credentials.is_empty() || !self.nkey.is_empty()
+    }
+}
+
 impl Default for RemoteLeafOptions {
     fn default() -> Self {
         RemoteLeafOptions {
@@ -221,6 +236,9 @@ impl Default for RemoteLeafOptions {
             isolate: false,
             first_info_timeout: Duration::from_secs(1),
             disabled: false,
+            credentials: String::new(),
+            nkey: String::new(),
+            external_signer: false,
         }
     }
 }

@@ -390,6 +390,14 @@ impl<R: Runtime> Driver<R> {
                         c.pause.set(0);
                     }
                 }
+                Action::SignNonce {
+                    conn,
+                    remote,
+                    nonce,
+                } => {
+                    let signed = sign_for_remote(server.options(), remote, &nonce);
+                    server.handle_signature(conn, signed, self.clock.now());
+                }
                 Action::Dial {
                     conn,
                     kind: _,
@@ -658,4 +666,28 @@ impl Credits {
             w.wake();
         }
     }
+}
+
+/// Signs a leaf hub's nonce for remote number `remote` as nats-server
+/// does: with the seed of its credentials file (sending the file's JWT),
+/// else with its NKey seed. The file is read at each connect, so a
+/// rotated file is picked up without a reload.
+fn sign_for_remote(
+    options: &canopy_core::Options,
+    remote: usize,
+    nonce: &str,
+) -> Result<canopy_core::auth::NonceSignature, String> {
+    let r = options
+        .leaf
+        .as_ref()
+        .and_then(|l| l.remotes.get(remote))
+        .ok_or("no such leaf remote")?;
+    if !r.credentials.is_empty() {
+        let text = std::fs::read_to_string(&r.credentials).map_err(|e| e.to_string())?;
+        return canopy_core::auth::sign_with_creds(&text, nonce.as_bytes());
+    }
+    if !r.nkey.is_empty() {
+        return canopy_core::auth::sign_with_seed(&r.nkey, nonce.as_bytes());
+    }
+    Err("no credentials or nkey to sign with".to_string())
 }

@@ -279,6 +279,9 @@ fn leafnodes(c: &ServerConfig) -> Option<crate::LeafOptions> {
             isolate: r.local_isolation,
             first_info_timeout: duration(r.first_info_timeout, Duration::from_secs(1)),
             disabled: r.disabled,
+            credentials: r.credentials.clone(),
+            nkey: r.nkey.clone(),
+            external_signer: false,
         })
         .collect();
     Some(crate::LeafOptions {

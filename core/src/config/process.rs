@@ -158,6 +158,10 @@ const SUPPORTED_REMOTE: &[&str] = &[
     "first_info_timeout",
     "disabled",
     "compression",
+    "credentials",
+    "creds",
+    "nkey",
+    "seed",
 ];
 
 /// `cluster` keys the engine implements. `pool_size` and `compression`

@@ -174,7 +174,10 @@ impl Server {
                 self.adopt_hub_permissions(conn, &info);
                 self.register_leaf(conn, now);
             }
-            Handshake::AwaitConnectInfo | Handshake::AwaitConnect | Handshake::Done => {}
+            Handshake::AwaitConnectInfo
+            | Handshake::AwaitSignature
+            | Handshake::AwaitConnect
+            | Handshake::Done => {}
         }
     }
 
@@ -235,6 +238,79 @@ impl Server {
             self.close(conn, CloseReason::WrongPort, false, true, now);
             return;
         }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let (peer, lid) = (c.peer, c.cid);
+        let Some(link) = c.leaf_mut() else {
+            return;
+        };
+        link.peer = LeafPeer {
+            server_id: info.server_id.clone(),
+            name: info.server_name.clone(),
+            cluster: info.cluster.clone(),
+            remote_account: String::new(),
+        };
+        link.info_on_connect = info.info_on_connect;
+        let (account, remote) = (link.account, link.remote);
+        let account = &self.accounts[account.0 as usize].name;
+        tracing::info!("{peer} - lid:{lid} - Leafnode connection created for account: {account}");
+        let signs = remote
+            .and_then(|ri| self.options.leaf.as_ref()?.remotes.get(ri))
+            .is_some_and(|r| r.signs());
+        match remote {
+            Some(ri) if signs => {
+                if let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.leaf_mut()) {
+                    link.handshake = Handshake::AwaitSignature;
+                }
+                self.actions.push_back(crate::Action::SignNonce {
+                    conn,
+                    remote: ri,
+                    nonce: info.nonce.clone(),
+                });
+                self.timers
+                    .set(TimerKey::LeafHandshake(conn), now + CONNECT_INFO_WAIT);
+            }
+            _ => self.send_leaf_connect(conn, None, now),
+        }
+    }
+
+    /// The answer to [`crate::Action::SignNonce`] for leaf link `conn`:
+    /// the signature (and JWT or NKey) goes into its CONNECT; an error
+    /// (`Err` with the reason) closes the link, which is dialed again.
+    /// An answer for a link that no longer waits for one is ignored.
+    pub fn handle_signature(
+        &mut self,
+        conn: ConnId,
+        signed: Result<crate::auth::NonceSignature, String>,
+        now: Instant,
+    ) {
+        let waiting = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.leaf())
+            .is_some_and(|l| l.handshake == Handshake::AwaitSignature);
+        if waiting {
+            match signed {
+                Ok(sig) => self.send_leaf_connect(conn, Some(&sig), now),
+                Err(why) => {
+                    tracing::error!("{} - Error signing the nonce: {why}", self.conn_label(conn));
+                    self.close(conn, CloseReason::AuthenticationViolation, false, true, now);
+                }
+            }
+        }
+        self.schedule_flushes();
+    }
+
+    /// Writes our CONNECT on solicited link `conn` (with the nonce's
+    /// signature, when the remote signs) and waits for the connect-info
+    /// INFO (an older hub sends none: the link registers at once).
+    fn send_leaf_connect(
+        &mut self,
+        conn: ConnId,
+        sig: Option<&crate::auth::NonceSignature>,
+        now: Instant,
+    ) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
@@ -253,10 +329,14 @@ impl Server {
         let Some(addr) = self.solicitor.get(target).map(|t| t.addr().clone()) else {
             return;
         };
+        let info_on_connect = link.info_on_connect;
         let account = &self.accounts[link.account.0 as usize].name;
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         OwnLeafConnect {
+            nkey: sig.and_then(|s| s.nkey.as_deref()),
+            jwt: sig.and_then(|s| s.jwt.as_deref()),
+            sig: sig.map(|s| s.sig.as_str()),
             user: addr.user.as_deref(),
             pass: addr.password.as_deref(),
             server_id: &self.info.server_id,
@@ -274,23 +354,11 @@ impl Server {
         c.out.push_slice(out.as_bytes());
         c.trace_out(format_args!("{}", out.trim_end()));
         self.scratch = out;
-        let account = self.accounts[c.leaf().map_or(0, |l| l.account.0) as usize]
-            .name
-            .clone();
-        let peer = c.peer;
-        let lid = c.cid;
         if let Some(link) = c.leaf_mut() {
-            link.peer = LeafPeer {
-                server_id: info.server_id.clone(),
-                name: info.server_name.clone(),
-                cluster: info.cluster.clone(),
-                remote_account: String::new(),
-            };
             link.handshake = Handshake::AwaitConnectInfo;
         }
-        tracing::info!("{peer} - lid:{lid} - Leafnode connection created for account: {account}");
         self.mark_dirty(conn);
-        if info.info_on_connect {
+        if info_on_connect {
             self.timers
                 .set(TimerKey::LeafHandshake(conn), now + CONNECT_INFO_WAIT);
         } else {
@@ -352,6 +420,13 @@ impl Server {
             Handshake::AwaitConnectInfo => {
                 let text = "Stale Leaf Node Connection - Closing";
                 self.refuse(conn, text, CloseReason::StaleConnection, now);
+            }
+            Handshake::AwaitSignature => {
+                tracing::error!(
+                    "{} - Error signing the nonce: no signature in time",
+                    self.conn_label(conn)
+                );
+                self.close(conn, CloseReason::AuthenticationTimeout, false, true, now);
             }
             Handshake::AwaitConnect | Handshake::Done => {}
         }

@@ -189,6 +189,9 @@ fn push_list(out: &mut String, key: &str, items: &[String], first: &mut bool) {
 /// What a soliciting side puts in its CONNECT.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct OwnLeafConnect<'a> {
+    pub(crate) nkey: Option<&'a str>,
+    pub(crate) jwt: Option<&'a str>,
+    pub(crate) sig: Option<&'a str>,
     pub(crate) user: Option<&'a str>,
     pub(crate) pass: Option<&'a str>,
     pub(crate) server_id: &'a str,
@@ -207,6 +210,12 @@ impl OwnLeafConnect<'_> {
     /// sends it (a token in the URL).
     pub(crate) fn write(&self, out: &mut String) {
         let _ = write!(out, "CONNECT {{\"version\":\"{}\"", crate::options::VERSION);
+        for (key, value) in [("nkey", self.nkey), ("jwt", self.jwt), ("sig", self.sig)] {
+            if let Some(v) = value {
+                let _ = write!(out, ",\"{key}\":");
+                push_json_string(out, v);
+            }
+        }
         match (self.user, self.pass) {
             (Some(u), Some(p)) => {
                 out.push_str(",\"user\":");

@@ -67,6 +67,9 @@ pub(crate) enum Handshake {
     /// Waiting for the hub's first INFO (soliciting side).
     #[default]
     AwaitInfo,
+    /// The hub's INFO came: waiting for the nonce's signature
+    /// ([`crate::Action::SignNonce`]) to send CONNECT.
+    AwaitSignature,
     /// CONNECT sent, waiting for the connect-info INFO.
     AwaitConnectInfo,
     /// Accepted: waiting for the peer's CONNECT.
@@ -101,6 +104,9 @@ pub(crate) struct LeafLink {
     pub(crate) handshake: Handshake,
     /// The nonce of our first INFO (hub side).
     pub(crate) nonce: String,
+    /// The hub answers our CONNECT with a connect-info INFO (soliciting
+    /// side).
+    pub(crate) info_on_connect: bool,
     pub(crate) peer: LeafPeer,
     /// Interest from other leaf links is not told to it.
     pub(crate) isolated: bool,
@@ -165,6 +171,11 @@ pub(crate) fn with_denies(base: Option<Rule>, deny: &[String]) -> Option<Rule> {
 }
 
 impl Server {
+    /// How many leaf links are registered (both roles).
+    pub fn leaf_count(&self) -> usize {
+        self.leafs.links.len()
+    }
+
     /// The cluster name this server gives leafs: its cluster's, or its
     /// server name when it has no cluster (as nats-server does).
     pub(crate) fn leaf_cluster_name(&self) -> &str {

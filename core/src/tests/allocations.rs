@@ -50,7 +50,8 @@ impl Rig {
                 Action::Close { .. }
                 | Action::PauseReading { .. }
                 | Action::ResumeReading { .. }
-                | Action::Dial { .. } => {}
+                | Action::Dial { .. }
+                | Action::SignNonce { .. } => {}
             }
         }
         while self.server.poll_event().is_some() {}

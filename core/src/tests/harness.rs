@@ -33,6 +33,8 @@ pub(crate) struct Harness {
     pause_until: BTreeMap<ConnId, Instant>,
     /// Dials the engine asked for, in order.
     pub(crate) dials: Vec<(ConnId, String)>,
+    /// Nonces the engine asked to have signed: (link, remote, nonce).
+    pub(crate) signs: Vec<(ConnId, usize, String)>,
 }
 
 impl Harness {
@@ -54,6 +56,7 @@ impl Harness {
             reasons: BTreeMap::new(),
             pause_until: BTreeMap::new(),
             dials: Vec::new(),
+            signs: Vec::new(),
         }
     }
 
@@ -250,6 +253,11 @@ impl Harness {
                     self.pause_until.remove(&conn);
                 }
                 Action::Dial { conn, addr, .. } => self.dials.push((conn, addr)),
+                Action::SignNonce {
+                    conn,
+                    remote,
+                    nonce,
+                } => self.signs.push((conn, remote, nonce)),
             }
         }
         while let Some(event) = self.server.poll_event() {

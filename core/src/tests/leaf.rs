@@ -755,3 +755,151 @@ fn c38_a_leaf_dials_the_hubs_its_hub_told_it_about() {
     h.send(d, HUB_INFO);
     assert!(h.take(d).contains("\"user\":\"u\",\"pass\":\"p\""));
 }
+
+// ---- signing the hub's nonce (checks 17, 18; the embedder's signer) ---------
+
+/// A user seed made in the test from `byte`: no key from a public source.
+fn test_seed(byte: u8) -> (String, String) {
+    let seed = crate::auth::encode_user_seed(&[byte; 32]);
+    let public = crate::auth::public_of_seed(&seed).expect("a user seed");
+    (seed, public)
+}
+
+#[test]
+fn c17_a_remote_with_an_nkey_sends_its_key_and_the_signed_nonce() {
+    let (seed, public) = test_seed(11);
+    let mut r = remote("nats://127.0.0.1:7422");
+    r.nkey = seed.clone();
+    let mut h = Harness::new(spoke_options(r));
+    h.advance(Duration::ZERO);
+    let l = dialed_spoke(&mut h);
+    h.send(l, HUB_INFO);
+    assert_eq!(h.take(l), "", "no CONNECT before the signature");
+    assert_eq!(h.signs, [(l, 0, "abc".to_string())]);
+    let now = h.now;
+    let signed = crate::auth::sign_with_seed(&seed, b"abc");
+    h.server.handle_signature(l, signed, now);
+    h.drain();
+    let out = h.take(l);
+    let json: serde_json::Value =
+        serde_json::from_str(out.trim_start_matches("CONNECT ").trim_end()).expect("json");
+    assert_eq!(json["nkey"], public.as_str());
+    let sig = json["sig"].as_str().expect("sig");
+    assert!(crate::auth::verify_nonce(&public, b"abc", sig));
+    assert!(
+        out.starts_with("CONNECT {\"version\":\"2.15.1\",\"nkey\":"),
+        "{out}"
+    );
+}
+
+#[test]
+fn c18_a_credentials_file_sends_its_jwt_and_signs_with_its_seed() {
+    let (seed, public) = test_seed(12);
+    let creds = format!(
+        "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ.e30.c2ln\n------END NATS USER JWT------\n\n\
+         -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+    );
+    let signed = crate::auth::sign_with_creds(&creds, b"n0nce").expect("signed");
+    assert_eq!(signed.jwt.as_deref(), Some("eyJ0eXAiOiJKV1QifQ.e30.c2ln"));
+    assert!(signed.nkey.is_none());
+    assert!(crate::auth::verify_nonce(&public, b"n0nce", &signed.sig));
+    assert_eq!(
+        crate::auth::sign_with_creds("nothing here", b"n")
+            .err()
+            .as_deref(),
+        Some("Credentials file malformed")
+    );
+}
+
+#[test]
+fn a_signer_that_fails_or_never_answers_costs_the_link_not_the_server() {
+    let mut r = remote("nats://127.0.0.1:7422");
+    r.external_signer = true;
+    let mut h = Harness::new(spoke_options(r));
+    h.advance(Duration::ZERO);
+    let l = dialed_spoke(&mut h);
+    h.send(l, HUB_INFO);
+    let now = h.now;
+    h.server
+        .handle_signature(l, Err("vault sealed".into()), now);
+    h.drain();
+    assert!(h.is_closed(l));
+    assert_eq!(h.take(l), "");
+    // Dialed again; this time the signer never answers.
+    h.advance(Duration::from_millis(1100));
+    let (d, _) = h.dials[1].clone();
+    h.dialed(d);
+    h.send(d, HUB_INFO);
+    h.advance(Duration::from_millis(2100));
+    assert!(h.is_closed(d));
+    // A late answer for a gone link is ignored.
+    let now = h.now;
+    h.server
+        .handle_signature(d, crate::auth::sign_with_seed(&test_seed(1).0, b"abc"), now);
+    h.drain();
+}
+
+#[test]
+fn c17_the_hub_checks_an_nkey_leafs_signature_in_either_base64() {
+    let (seed, public) = test_seed(13);
+    let mut o = hub_options();
+    o.nkeys.insert(
+        public.clone(),
+        crate::auth::NkeyEntry {
+            account: "$G".into(),
+            ..Default::default()
+        },
+    );
+    let mut h = Harness::new(o);
+    let connect_with = |h: &mut Harness, sig: &str| {
+        let l = h.accept_leaf();
+        let nonce = info_json(&h.take(l))["nonce"]
+            .as_str()
+            .expect("nonce")
+            .to_string();
+        let sig = match sig {
+            "url" => crate::auth::sign_nonce(&seed, nonce.as_bytes()).expect("sig"),
+            "std" => {
+                let url = crate::auth::sign_nonce(&seed, nonce.as_bytes()).expect("sig");
+                let raw = crate::auth::base64_decode(&url).expect("decodes");
+                base64_std(&raw)
+            }
+            other => other.to_string(),
+        };
+        let connect = LEAF_CONNECT.replace(
+            "\"server_id\"",
+            &format!("\"nkey\":\"{public}\",\"sig\":\"{sig}\",\"server_id\""),
+        );
+        h.send(l, &format!("{connect}\r\n"));
+        (l, h.take(l))
+    };
+    let (_, out) = connect_with(&mut h, "url");
+    assert!(out.contains("\"connect_info\":true"), "{out}");
+    let (_, out) = connect_with(&mut h, "std");
+    assert!(out.contains("\"connect_info\":true"), "{out}");
+    let (l, out) = connect_with(&mut h, "AAAA");
+    assert_eq!(out, "-ERR 'Authorization Violation'\r\n");
+    assert!(h.is_closed(l));
+}
+
+/// Standard base64 with padding (what some clients send as `sig`).
+fn base64_std(raw: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in raw.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

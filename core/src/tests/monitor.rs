@@ -49,7 +49,8 @@ fn drain(s: &mut Server, id: ConnId, now: Instant, out: &mut Vec<u8>, closed: &m
             | Action::Close { .. }
             | Action::PauseReading { .. }
             | Action::ResumeReading { .. }
-            | Action::Dial { .. } => {}
+            | Action::Dial { .. }
+            | Action::SignNonce { .. } => {}
         }
     }
 }

@@ -187,6 +187,23 @@ impl World {
             Action::Dial {
                 conn, kind, addr, ..
             } => self.dial(node, conn, kind, &addr),
+            // Remotes in the simulator sign with an NKey seed, if any (the
+            // world has no files).
+            Action::SignNonce {
+                conn,
+                remote,
+                nonce,
+            } => {
+                let seed = self.nodes[node]
+                    .options
+                    .leaf
+                    .as_ref()
+                    .and_then(|l| l.remotes.get(remote))
+                    .map(|r| r.nkey.clone())
+                    .unwrap_or_default();
+                let signed = canopy_core::auth::sign_with_seed(&seed, nonce.as_bytes());
+                self.engine(node, |s| s.handle_signature(conn, signed, now));
+            }
             Action::Flush(c) if self.nodes[node].peer_conns.contains_key(&c) => {
                 let (id, end) = self.nodes[node].peer_conns[&c];
                 self.peer_flush(node, c, id, end);
