@@ -648,6 +648,53 @@ fn leaf_log_lines(hub_imp: Impl, leaf_imp: Impl) {
     );
 }
 
+/// A remote with `nkey: <seed>` authenticates to a hub whose users list
+/// names the public key (the seed is made here, from no public source):
+/// the leaf signs the hub's nonce. A remote with another key is refused.
+fn nkey_remote(hub_imp: Impl, leaf_imp: Impl) {
+    let leaf_port = free_port();
+    let mut secret = [0u8; 32];
+    for (i, b) in secret.iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(37).wrapping_add(leaf_port as u8);
+    }
+    let seed = canopy_core::auth::encode_user_seed(&secret);
+    let public = canopy_core::auth::public_of_seed(&seed).expect("a user seed");
+    let other = canopy_core::auth::encode_user_seed(&[9u8; 32]);
+    let hub = start_hub(
+        hub_imp,
+        &format!(
+            "leafnodes {{\n    {}\n}}\nauthorization {{\n    users = [ {{ nkey: {public} }}, {{ user: app, password: app }} ]\n}}\n",
+            listen(leaf_port)
+        ),
+    );
+    let leaf = start_leaf(
+        leaf_imp,
+        &format!("url: \"nats://127.0.0.1:{leaf_port}\"\n          nkey: \"{seed}\""),
+    );
+    let stranger = start_leaf(
+        leaf_imp,
+        &format!("url: \"nats://127.0.0.1:{leaf_port}\"\n          nkey: \"{other}\""),
+    );
+    rt().block_on(async {
+        let hub_c = login("app", "app", &hub.url()).await;
+        let leaf_c = connect(&leaf.url()).await;
+        let stranger_c = connect(&stranger.url()).await;
+        await_link(&hub, &leaf, &hub_c, &leaf_c).await;
+        let mut sub = hub_c.subscribe("from.leaf").await.unwrap();
+        sync(&hub_c).await;
+        assert!(
+            !reaches(&stranger_c, &hub_c, Duration::from_millis(1500)).await,
+            "{}: a leaf with an unknown key linked:\n{}",
+            label(hub_imp, leaf_imp),
+            logs(&hub, &[&stranger])
+        );
+        leaf_c.publish("from.leaf", "signed".into()).await.unwrap();
+        leaf_c.flush().await.unwrap();
+        assert_eq!(next(&mut sub).await.payload, "signed");
+        assert_no_more(&mut sub, "from.leaf").await;
+    });
+}
+
 /// Declares each named `fn(hub: Impl, leaf: Impl)` scenario once per pair.
 macro_rules! per_pair {
     ($($name:ident),* $(,)?) => {
@@ -683,4 +730,5 @@ per_pair! {
     wrong_password_is_refused,
     hub_log_lines,
     leaf_log_lines,
+    nkey_remote,
 }
