@@ -153,4 +153,12 @@ impl Inspect for Server {
     fn cluster_view(&self) -> Option<ClusterView> {
         Server::cluster_view(self)
     }
+
+    fn leaf_infos(&self) -> Vec<crate::monitor::leafz::LeafInfoView> {
+        Server::leaf_infos(self)
+    }
+
+    fn leaf_view(&self) -> Option<crate::monitor::leafz::LeafView> {
+        Server::leaf_view(self)
+    }
 }

@@ -11,6 +11,7 @@
 mod dial;
 mod forward;
 pub(crate) mod info;
+mod inspect;
 mod interest;
 
 use crate::account::{AccountId, GLOBAL_ACCOUNT};

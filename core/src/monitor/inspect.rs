@@ -60,4 +60,8 @@ pub(crate) trait Inspect {
     fn route_infos(&self) -> Vec<RouteInfoView>;
     /// The cluster configuration, when clustered.
     fn cluster_view(&self) -> Option<ClusterView>;
+    /// The registered leaf links, by connection.
+    fn leaf_infos(&self) -> Vec<crate::monitor::leafz::LeafInfoView>;
+    /// The leaf listener, when there is one.
+    fn leaf_view(&self) -> Option<crate::monitor::leafz::LeafView>;
 }

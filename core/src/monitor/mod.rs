@@ -8,6 +8,7 @@ pub mod query;
 pub mod timefmt;
 
 pub(crate) mod connz;
+pub(crate) mod leafz;
 pub(crate) mod routez;
 mod varz;
 
@@ -112,12 +113,7 @@ pub(crate) fn respond(server: &dyn Inspect, req: &Request, now: Instant) -> Body
             outbound_gateways: BTreeMap::new(),
             inbound_gateways: BTreeMap::new(),
         })),
-        "/leafz" => Ok(pretty(&Leafz {
-            server_id: server.server_id(),
-            now: now_text(server, now),
-            leafnodes: 0,
-            leafs: Vec::new(),
-        })),
+        "/leafz" => leafz::render(server, &q, now),
         _ => return Body::NotFound,
     };
     match result {
@@ -175,14 +171,6 @@ struct Gatewayz<'a> {
     now: String,
     outbound_gateways: BTreeMap<String, ()>,
     inbound_gateways: BTreeMap<String, ()>,
-}
-
-#[derive(Serialize)]
-struct Leafz<'a> {
-    server_id: &'a str,
-    now: String,
-    leafnodes: u32,
-    leafs: Vec<()>,
 }
 
 #[derive(Serialize)]

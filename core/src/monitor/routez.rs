@@ -151,7 +151,7 @@ struct Route {
 
 /// The RTT as nats-server's `getRTT` reports it: 0 (printed "0s") until
 /// measured, truncated to whole microseconds between 1 µs and 1 ms.
-fn rtt_shown(rtt: Option<Duration>) -> Duration {
+pub(crate) fn rtt_shown(rtt: Option<Duration>) -> Duration {
     let rtt = rtt.unwrap_or_default();
     if rtt > Duration::from_micros(1) && rtt < Duration::from_millis(1) {
         Duration::from_micros(rtt.as_micros() as u64)

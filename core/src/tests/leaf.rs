@@ -903,3 +903,76 @@ fn base64_std(raw: &[u8]) -> String {
     }
     out
 }
+
+// ---- monitoring ----------------------------------------------------------------
+
+/// One GET on a fresh monitor connection: the JSON body as text.
+fn get_text(h: &mut Harness, path: &str) -> String {
+    let peer: core::net::SocketAddr = "127.0.0.1:40000".parse().expect("literal address");
+    let now = h.now;
+    let m = h
+        .server
+        .handle_accept(crate::ListenerKind::Monitor, peer, now);
+    h.send(m, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
+    let out = h.take(m);
+    let (head, body) = out.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {out}");
+    body.to_string()
+}
+
+/// One GET on a fresh monitor connection: the JSON body.
+fn get(h: &mut Harness, path: &str) -> serde_json::Value {
+    let body = get_text(h, path);
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+#[test]
+fn leafz_and_varz_show_the_links_as_nats_server_does() {
+    let mut h = hub();
+    let l = leaf(&mut h);
+    h.send(l, "LS+ foo.bar\r\nLS+ q.x g 1\r\nLMSG nobody 2\r\nhi\r\n");
+    let text = get_text(&mut h, "/leafz?subs=1");
+    let leafz: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(leafz["leafnodes"], 1);
+    let link = &leafz["leafs"][0];
+    let at = |key: &str| text.find(&format!("\"{key}\":")).expect(key);
+    let order = [
+        "id",
+        "name",
+        "is_spoke",
+        "account",
+        "ip",
+        "port",
+        "rtt",
+        "in_msgs",
+        "out_msgs",
+        "in_bytes",
+        "out_bytes",
+        "subscriptions",
+        "subscriptions_list",
+        "compression",
+    ];
+    assert!(
+        order.windows(2).all(|w| at(w[0]) < at(w[1])),
+        "nats-server's key order: {text}"
+    );
+    assert_eq!(link["name"], "LEAF");
+    assert_eq!(link["is_spoke"], false);
+    assert_eq!(link["account"], "$G");
+    assert_eq!(link["in_msgs"], 1);
+    assert_eq!(link["subscriptions"], 2);
+    assert_eq!(
+        link["subscriptions_list"],
+        serde_json::json!(["foo.bar", "q.x"])
+    );
+    assert!(get(&mut h, "/leafz")["leafs"][0]
+        .get("subscriptions_list")
+        .is_none());
+    assert_eq!(get(&mut h, "/leafz?acc=APP")["leafnodes"], 0);
+    let varz = get(&mut h, "/varz");
+    assert_eq!(varz["leafnodes"], 1);
+    assert_eq!(
+        varz["leaf"],
+        serde_json::json!({"host": "127.0.0.1", "port": 7422, "auth_timeout": 2, "tls_timeout": 2})
+    );
+}
