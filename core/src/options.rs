@@ -195,6 +195,11 @@ pub struct RemoteLeafOptions {
     /// The embedder signs the nonce itself ([`crate::Action::SignNonce`]
     /// is answered by its own code; nats-server's `SignatureCB`).
     pub external_signer: bool,
+    /// nats-server's name of the remote (`urls=[...], account="..."` and
+    /// its credentials or nkey): a reload matches remotes by it.
+    pub name: String,
+    /// The name with the nkey redacted, for log lines.
+    pub safe_name: String,
 }
 
 impl Default for LeafOptions {
@@ -239,6 +244,8 @@ impl Default for RemoteLeafOptions {
             credentials: String::new(),
             nkey: String::new(),
             external_signer: false,
+            name: String::new(),
+            safe_name: String::new(),
         }
     }
 }

@@ -20,7 +20,13 @@ impl Server {
                 n.port = o.port; // `-1`: the port bound at start
             }
         }
+        if let (Some(n), Some(o)) = (new.leaf.as_mut(), self.options.leaf.as_ref()) {
+            if n.port == 0 {
+                n.port = o.port;
+            }
+        }
         let lines = reload_plan(&self.options, &new)?;
+        let old_leaf = self.options.leaf.clone();
         let old_routes = self
             .options
             .cluster
@@ -34,6 +40,7 @@ impl Server {
         self.options = new;
         self.recheck_clients(now);
         self.reload_cluster(&old_routes, now);
+        self.reload_leafs(old_leaf.as_ref(), now);
         self.close_overflowed(now);
         self.schedule_flushes();
         Ok(lines)
@@ -144,6 +151,8 @@ pub fn reload_plan(old: &Options, new: &Options) -> Result<Vec<String>, String> 
     if routes(&old.cluster) != routes(&new.cluster) {
         lines.push("Reloaded: cluster routes".into());
     }
+    let leaf_lines = crate::leaf::reload::leaf_reload_plan(old.leaf.as_ref(), new.leaf.as_ref())
+        .map_err(|e| format!("config reload not supported for LeafNode: {e}"))?;
     if old.write_deadline != new.write_deadline {
         lines.push(format!(
             "Reloaded: write_deadline = {}",
@@ -171,6 +180,7 @@ pub fn reload_plan(old: &Options, new: &Options) -> Result<Vec<String>, String> 
             &go_bool_map(&new.feature_flags),
         );
     }
+    lines.extend(leaf_lines);
     Ok(lines)
 }
 

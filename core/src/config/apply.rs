@@ -282,6 +282,8 @@ fn leafnodes(c: &ServerConfig) -> Option<crate::LeafOptions> {
             credentials: r.credentials.clone(),
             nkey: r.nkey.clone(),
             external_signer: false,
+            name: r.name(false),
+            safe_name: r.name(true),
         })
         .collect();
     Some(crate::LeafOptions {

@@ -13,6 +13,7 @@ mod forward;
 pub(crate) mod info;
 mod inspect;
 mod interest;
+pub(crate) mod reload;
 
 use crate::account::{AccountId, GLOBAL_ACCOUNT};
 use crate::conn::ConnKind;

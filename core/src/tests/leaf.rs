@@ -976,3 +976,80 @@ fn leafz_and_varz_show_the_links_as_nats_server_does() {
         serde_json::json!({"host": "127.0.0.1", "port": 7422, "auth_timeout": 2, "tls_timeout": 2})
     );
 }
+
+// ---- reload (SIGHUP) ------------------------------------------------------------
+
+fn named(url: &str) -> RemoteLeafOptions {
+    RemoteLeafOptions {
+        name: format!("urls=[\"{url}\"], account=\"$G\""),
+        safe_name: format!("urls=[\"{url}\"], account=\"$G\""),
+        ..remote(url)
+    }
+}
+
+#[test]
+fn a_reload_adds_removes_and_disables_remotes_and_refuses_the_rest() {
+    let a = named("nats://127.0.0.1:7422");
+    let b = named("nats://127.0.0.1:7433");
+    let mut o = spoke_options(a.clone());
+    let mut h = Harness::new(o.clone());
+    h.advance(Duration::ZERO);
+    let l = dialed_spoke(&mut h);
+    h.send(l, HUB_INFO);
+    h.send(l, CONNECT_INFO);
+    h.take(l);
+    // A goes, B comes.
+    if let Some(leaf) = o.leaf.as_mut() {
+        leaf.remotes = vec![b.clone()];
+    }
+    let now = h.now;
+    let lines = h.server.reload(o.clone(), now).expect("reloadable");
+    h.advance(Duration::ZERO);
+    assert!(lines.contains(
+        &"Reloaded: LeafNode Remote urls=[\"nats://127.0.0.1:7422\"], account=\"$G\" removed"
+            .to_string()
+    ));
+    assert!(h.is_closed(l));
+    assert_eq!(h.dials.last().map(|d| d.1.as_str()), Some("127.0.0.1:7433"));
+    let dials = h.dials.len();
+    h.advance(Duration::from_secs(5));
+    assert_eq!(h.dials.len(), dials, "A is never dialed again, B waits");
+    // B disabled: its dial stops.
+    let mut off = b.clone();
+    off.disabled = true;
+    if let Some(leaf) = o.leaf.as_mut() {
+        leaf.remotes = vec![off];
+    }
+    let now = h.now;
+    let lines = h.server.reload(o.clone(), now).expect("reloadable");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("Reloaded: LeafNode Remote urls=[\"nats://127.0.0.1:7433\"], account=\"$G\" Disabled value is: true")
+    );
+    // Anything else of a remote may not change.
+    let mut hub_now = b;
+    hub_now.hub = true;
+    if let Some(leaf) = o.leaf.as_mut() {
+        leaf.remotes = vec![hub_now];
+    }
+    let now = h.now;
+    assert_eq!(
+        h.server.reload(o, now).err().as_deref(),
+        Some("config reload not supported for LeafNode: remote urls=[\"nats://127.0.0.1:7433\"], account=\"$G\": field \"Hub\": old=false, new=true")
+    );
+}
+
+#[test]
+fn a_reload_may_not_move_the_leaf_listener() {
+    let o = hub_options();
+    let mut h = Harness::new(o.clone());
+    let mut moved = o;
+    if let Some(l) = moved.leaf.as_mut() {
+        l.port = 7500;
+    }
+    let now = h.now;
+    assert_eq!(
+        h.server.reload(moved, now).err().as_deref(),
+        Some("config reload not supported for LeafNode: field \"Port\": old=7422, new=7500")
+    );
+}
