@@ -1053,3 +1053,35 @@ fn a_reload_may_not_move_the_leaf_listener() {
         Some("config reload not supported for LeafNode: field \"Port\": old=7422, new=7500")
     );
 }
+
+// ---- users-voice 1: a redundant leaf pair from one cluster -------------------
+
+#[test]
+fn uv1_two_links_from_one_leaf_cluster_never_echo_to_each_other() {
+    let mut h = hub();
+    let pair = |name: &str| {
+        LEAF_CONNECT
+            .replace("NLEAF", &format!("N{name}"))
+            .replace("\"name\":\"LEAF\"", &format!("\"name\":\"{name}\""))
+            .replace("\"cluster\":\"LEAF\"", "\"cluster\":\"LC\"")
+    };
+    let (a, _) = leaf_with(&mut h, &pair("A"));
+    let (b, _) = leaf_with(&mut h, &pair("B"));
+    let c = h.connected(QUIET);
+    h.send(c, "SUB x 1\r\n");
+    h.take(a);
+    h.take(b);
+    // B's interest is not told to its sibling A (they share cluster LC,
+    // whose own route carries it)...
+    h.send(b, "LS+ x\r\n");
+    assert_eq!(h.take(a), "");
+    // ...and A's message on x reaches the hub's client once, never B.
+    h.send(a, "LMSG x 2\r\nhi\r\n");
+    assert_eq!(h.take(c), "MSG x 1 2\r\nhi\r\n");
+    assert_eq!(h.take(b), "");
+    // A client's message reaches each link with interest.
+    h.send(a, "LS+ x\r\n");
+    h.send(c, "PUB x 2\r\nyo\r\n");
+    assert_eq!(h.take(a), "LMSG x 2\r\nyo\r\n");
+    assert_eq!(h.take(b), "LMSG x 2\r\nyo\r\n");
+}
