@@ -8,7 +8,8 @@
 # compare`, which alternates the servers row by row and prints medians and
 # canopy/nats-server ratios as a Markdown table. Then the same for two-node
 # clusters of each (the cross-node row: publisher on one node, subscriber
-# on the other). CANOPY_RUNTIME picks the runtime canopy runs on (tokio by
+# on the other), and for a leaf with its hub (the leaf rows: publisher or
+# requester on the leaf). CANOPY_RUNTIME picks the runtime canopy runs on (tokio by
 # default, as for the binary). Never part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,11 +53,29 @@ cluster() {
     pair="127.0.0.1:$a+127.0.0.1:$b"
     ports+=("$a" "$b")
 }
+# A hub and a leaf of BIN (the leaf's remote dials the hub's leaf port);
+# sets $pair to "127.0.0.1:LEAF+127.0.0.1:HUB".
+leafpair() {
+    local name=$1 bin=$2 h l lp
+    h=$(free_port); l=$(free_port); lp=$(free_port)
+    printf 'leafnodes { host: 127.0.0.1, port: %s }\n' "$lp" >"$logs/$name-hub.conf"
+    printf 'leafnodes { remotes = [ { url: "nats://127.0.0.1:%s" } ] }\n' "$lp" >"$logs/$name-leaf.conf"
+    "$bin" -a 127.0.0.1 -p "$h" -c "$logs/$name-hub.conf" >"$logs/$name-hub.log" 2>&1 &
+    pids+=($!)
+    "$bin" -a 127.0.0.1 -p "$l" -c "$logs/$name-leaf.conf" >"$logs/$name-leaf.log" 2>&1 &
+    pids+=($!)
+    pair="127.0.0.1:$l+127.0.0.1:$h"
+    ports+=("$h" "$l")
+}
 ports=("$canopy_port" "$nats_port")
 cluster canopy target/release/canopy
 canopy_pair=$pair
 cluster nats "$nats_server"
 nats_pair=$pair
+leafpair canopy target/release/canopy
+canopy_leaf=$pair
+leafpair nats "$nats_server"
+nats_leaf=$pair
 
 wait_port() {
     for _ in $(seq 100); do
@@ -84,3 +103,9 @@ echo
 target/release/canopy-bench compare \
     --server "$name=$canopy_pair" \
     --server "nats-server=$nats_pair" "$@"
+echo
+echo "A leaf and its hub (publisher or requester on the leaf):"
+echo
+target/release/canopy-bench compare --leaf \
+    --server "$name=$canopy_leaf" \
+    --server "nats-server=$nats_leaf" "$@"

@@ -4,6 +4,8 @@
 //! canopy-bench run --addr 127.0.0.1:4222 [--quick] [--only "1 KiB"]
 //! canopy-bench compare --server canopy=127.0.0.1:4222 \
 //!     --server nats-server=127.0.0.1:4223 [--rounds 5] [--quick]
+//! canopy-bench compare --leaf --server canopy=LEAF:PORT+HUB:PORT \
+//!     --server nats-server=LEAF:PORT+HUB:PORT
 //! ```
 //!
 //! `compare` runs every row against every server in the same process,
@@ -28,12 +30,26 @@ enum Row {
 /// addresses); the others run against one server.
 const CROSS_NODE: &str = "cross-node";
 
+/// Rows named this way need a leaf and its hub (`LEAF+HUB` addresses,
+/// with `--leaf`): the publisher or requester on the leaf, the subscriber
+/// or replier on the hub.
+const LEAF: &str = "leaf";
+
 fn rows(args: &Args) -> Vec<Row> {
     let mut all = all_rows(args.quick);
-    let clustered = args.servers.iter().any(|(_, a)| a.contains('+'));
+    let paired = args.servers.iter().any(|(_, a)| a.contains('+'));
+    let topology = match (paired, args.leaf) {
+        (false, _) => "",
+        (true, false) => CROSS_NODE,
+        (true, true) => LEAF,
+    };
     all.retain(|r| match r {
         Row::Throughput(name, _) | Row::Latency(name, ..) => {
-            name.starts_with(CROSS_NODE) == clustered
+            let prefix = [CROSS_NODE, LEAF]
+                .into_iter()
+                .find(|p| name.starts_with(p))
+                .unwrap_or("");
+            prefix == topology
         }
     });
     if let Some(only) = &args.only {
@@ -59,6 +75,12 @@ fn all_rows(quick: bool) -> Vec<Row> {
         Row::Throughput("pub/sub 1:1, 1 KiB", ps(1, false, 1024, 400_000)),
         Row::Latency("request/reply, 16 B", 20_000 / scale as usize, 16),
         Row::Throughput("cross-node pub/sub 1:1, 16 B", ps(1, false, 16, 1_000_000)),
+        Row::Throughput("leaf→hub pub/sub 1:1, 16 B", ps(1, false, 16, 1_000_000)),
+        Row::Latency(
+            "leaf request/reply across the link, 16 B",
+            20_000 / scale as usize,
+            16,
+        ),
     ]
 }
 
@@ -68,6 +90,8 @@ struct Args {
     rounds: usize,
     quick: bool,
     only: Option<String>,
+    /// Paired addresses are a leaf and its hub, not two cluster nodes.
+    leaf: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -79,6 +103,7 @@ fn parse_args() -> Result<Args, String> {
         rounds: 5,
         quick: false,
         only: None,
+        leaf: false,
     };
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -99,6 +124,7 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or("--rounds needs a positive number")?;
             }
             "--quick" => args.quick = true,
+            "--leaf" => args.leaf = true,
             "--only" => args.only = Some(it.next().ok_or("--only needs part of a row name")?),
             other => return Err(format!("unknown argument {other}")),
         }

@@ -210,10 +210,13 @@ pub struct Latency {
 }
 
 /// Sends `count` requests one after another to a responder on another
-/// connection and measures each round trip.
+/// connection and measures each round trip. With `REQ+RESP` the requester
+/// is on the first server and the responder on the second (a leaf and its
+/// hub): requests are repeated until the responder's interest has crossed.
 pub async fn request_reply(addr: &str, run: u64, count: usize, size: usize) -> io::Result<Latency> {
+    let (req_addr, resp_addr) = addr.split_once('+').unwrap_or((addr, addr));
     let subject = format!("bench.req.{run}");
-    let (mut responder, resp_writer) = connect(addr).await?;
+    let (mut responder, resp_writer) = connect(resp_addr).await?;
     resp_writer
         .lock()
         .await
@@ -243,7 +246,7 @@ pub async fn request_reply(addr: &str, run: u64, count: usize, size: usize) -> i
         #[allow(unreachable_code)]
         Ok::<(), io::Error>(())
     });
-    let (mut requester, req_writer) = connect(addr).await?;
+    let (mut requester, req_writer) = connect(req_addr).await?;
     let inbox = format!("_INBOX.bench{run}");
     req_writer
         .lock()
@@ -254,6 +257,37 @@ pub async fn request_reply(addr: &str, run: u64, count: usize, size: usize) -> i
     let mut request = format!("PUB {subject} {inbox}.r {size}\r\n").into_bytes();
     request.extend(std::iter::repeat_n(b'x', size));
     request.extend_from_slice(b"\r\n");
+    if req_addr != resp_addr {
+        // Until one request is answered, the interest has not crossed.
+        let deadline = Instant::now() + RUN_LIMIT;
+        loop {
+            req_writer.lock().await.write_all(&request).await?;
+            let answered = tokio::time::timeout(Duration::from_millis(50), async {
+                loop {
+                    if let Op::Msg { .. } = requester.next().await? {
+                        return Ok::<(), io::Error>(());
+                    }
+                }
+            })
+            .await;
+            if let Ok(r) = answered {
+                r?;
+                break;
+            }
+            if Instant::now() > deadline {
+                serve.abort();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the responder's interest never crossed",
+                ));
+            }
+        }
+        // Answers to the probes still in flight.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        while let Ok(r) = tokio::time::timeout(Duration::from_millis(20), requester.next()).await {
+            r?;
+        }
+    }
     let warmup = (count / 10).max(100);
     let mut samples = Vec::with_capacity(count);
     let deadline = Instant::now() + RUN_LIMIT;
