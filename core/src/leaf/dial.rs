@@ -238,6 +238,16 @@ impl Server {
             self.close(conn, CloseReason::WrongPort, false, true, now);
             return;
         }
+        if info.tls_required {
+            // Canopy has no TLS yet: never send CONNECT (and credentials)
+            // in plain text to a hub that asks for TLS.
+            tracing::error!(
+                "{} - Leafnode Error 'the hub requires TLS, which canopy does not support yet'",
+                self.conn_label(conn)
+            );
+            self.close(conn, CloseReason::ReadError, false, true, now);
+            return;
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };

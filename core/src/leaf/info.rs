@@ -30,6 +30,8 @@ pub(crate) struct LeafInfo {
     pub(crate) nonce: String,
     pub(crate) cluster: String,
     pub(crate) headers: bool,
+    /// The hub requires TLS.
+    pub(crate) tls_required: bool,
     /// Present on a leaf port (with `info_on_connect`).
     pub(crate) leafnode_urls: Option<Vec<String>>,
     /// The hub answers CONNECT with a connect-info INFO.

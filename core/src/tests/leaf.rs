@@ -1085,3 +1085,16 @@ fn uv1_two_links_from_one_leaf_cluster_never_echo_to_each_other() {
     assert_eq!(h.take(a), "LMSG x 2\r\nyo\r\n");
     assert_eq!(h.take(b), "LMSG x 2\r\nyo\r\n");
 }
+
+#[test]
+fn a_hub_that_requires_tls_gets_no_connect_in_plain_text() {
+    let mut h = Harness::new(spoke_options(remote("nats://u:secret@127.0.0.1:7422")));
+    h.advance(Duration::ZERO);
+    let l = dialed_spoke(&mut h);
+    h.send(
+        l,
+        &HUB_INFO.replace("\"headers\"", "\"tls_required\":true,\"headers\""),
+    );
+    assert!(h.is_closed(l));
+    assert_eq!(h.take(l), "", "nothing, credentials least of all");
+}
