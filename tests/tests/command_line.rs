@@ -179,16 +179,25 @@ canopy_tests::against_both! {
 fn unsupported_blocks_start_with_a_warning() {
     let server = ServerBuilder::new(Impl::Canopy)
         .config(
-            "leafnodes {\n  listen: 127.0.0.1:-1\n}\njetstream: true\ncluster {\n  name: c1\n  listen: 127.0.0.1:-1\n  connect_backoff: true\n}\n",
+            "leafnodes {\n  listen: 127.0.0.1:-1\n  write_deadline: \"5s\"\n}\njetstream: true\ncluster {\n  name: c1\n  listen: 127.0.0.1:-1\n  connect_backoff: true\n}\n",
         )
         .start();
     let log = server.wait_for_log("Server is ready", Duration::from_secs(10));
-    // Clustering works; of its block only what canopy lacks is named.
+    // Clustering and leaf nodes work; of their blocks only what canopy
+    // lacks is named.
     assert!(
         log.contains("Listening for route connections on 127.0.0.1:"),
         "{log}"
     );
-    for key in ["leafnodes", "jetstream", "cluster.connect_backoff"] {
+    assert!(
+        log.contains("Listening for leafnode connections on 127.0.0.1:"),
+        "{log}"
+    );
+    for key in [
+        "leafnodes.write_deadline",
+        "jetstream",
+        "cluster.connect_backoff",
+    ] {
         assert!(
             log.lines().any(|l| l.contains("[WRN] ")
                 && l.contains(&format!("{key} ("))
