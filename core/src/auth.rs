@@ -337,6 +337,15 @@ pub fn parse_creds(text: &str) -> Option<Creds> {
     })
 }
 
+/// What is wrong with a leaf remote's `.creds` file text, in nats-server's
+/// start-up words (`malformed`, `has malformed seed`, `has malformed user
+/// jwt`), or `Ok` when it can sign. The remote still dials either way.
+pub fn check_creds(text: &str) -> Result<(), &'static str> {
+    let creds = parse_creds(text).ok_or("malformed")?;
+    public_of_seed(&creds.seed).ok_or("has malformed seed")?;
+    verify_jwt(&creds.jwt).map_err(|_| "has malformed user jwt")
+}
+
 /// Signs a nonce with an NKey seed (`SU...`): the `sig` a client (or a
 /// leaf remote) sends.
 pub fn sign_nonce(seed: &str, nonce: &[u8]) -> Option<String> {

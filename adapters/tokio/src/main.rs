@@ -305,6 +305,7 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) ->
             tracing::error!("Could not write ports file: {e}");
         }
     }
+    check_leaf_credentials(&options);
     tracing::info!("Server is ready");
     let setup = canopy_driver::Setup {
         options,
@@ -332,5 +333,27 @@ fn port_or_any(port: i32) -> u16 {
         0
     } else {
         port as u16
+    }
+}
+
+/// Reads each leaf remote's credentials file once at start and logs what
+/// is wrong with it, as nats-server does (the remote is dialed anyway; the
+/// file is read again at every connect).
+fn check_leaf_credentials(options: &canopy_core::Options) {
+    let Some(leaf) = &options.leaf else {
+        return;
+    };
+    for r in leaf.remotes.iter().filter(|r| !r.credentials.is_empty()) {
+        let creds = &r.credentials;
+        match std::fs::read_to_string(creds) {
+            Err(e) => {
+                tracing::error!("Error reading LeafNode Remote Credentials file {creds:?}: {e}");
+            }
+            Ok(text) => {
+                if let Err(what) = canopy_core::auth::check_creds(&text) {
+                    tracing::error!("LeafNode Remote Credentials file {creds:?} {what}");
+                }
+            }
+        }
     }
 }

@@ -264,7 +264,7 @@ impl Server {
         link.info_on_connect = info.info_on_connect;
         let (account, remote) = (link.account, link.remote);
         let account = &self.accounts[account.0 as usize].name;
-        tracing::info!("{peer} - lid:{lid} - Leafnode connection created for account: {account}");
+        tracing::info!("{peer} - lid:{lid} - Leafnode connection created for account: {account} ");
         let signs = remote
             .and_then(|ri| self.options.leaf.as_ref()?.remotes.get(ri))
             .is_some_and(|r| r.signs());

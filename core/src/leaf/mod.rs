@@ -315,7 +315,9 @@ impl Server {
         c.trace_out(format_args!("{}", out.trim_end()));
         self.scratch = out;
         self.conns.insert(id, c);
-        tracing::info!("{peer} - lid:{lid} - Leafnode connection created");
+        // nats-server's line ends with a space (its connection name, still
+        // empty here).
+        tracing::info!("{peer} - lid:{lid} - Leafnode connection created ");
         let timeout = self
             .options
             .leaf
