@@ -180,7 +180,9 @@ impl Server {
         };
         let (account, origin, hub_role) = (link.account, link.origin(), link.hub_role);
         let cluster = Bytes::copy_from_slice(link.peer.cluster.as_bytes());
-        let allowed = rule_allows(link.take.as_ref(), msg.subject);
+        // Service replies and JetStream acks are always let in (nats-server).
+        let exempt = msg.subject.starts_with(b"_R_.") || msg.subject.starts_with(b"$JS.ACK.");
+        let allowed = exempt || rule_allows(link.take.as_ref(), msg.subject);
         self.stats.in_msgs += 1;
         self.stats.in_bytes += msg.message.len() as u64;
         if !allowed {

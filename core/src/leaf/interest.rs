@@ -364,6 +364,35 @@ impl Server {
                     .map(|s| (l.origin(), Some(id), Some(cluster.clone()), s.clone())),
             );
         }
+        // What imports need from the link: the subjects its side may
+        // request imported services on (in the importing account), and the
+        // replies to service requests mapped here (in the exporting one).
+        let mut wanted: Vec<Bytes> = Vec::new();
+        for route in &self.imports {
+            let subject = if route.service && route.importer == account {
+                route.importer_pattern().clone()
+            } else if route.service && route.exporter == account {
+                let mut r = b"_R_.".to_vec();
+                r.extend_from_slice(&self.reply_prefix);
+                r.extend_from_slice(b".>");
+                Bytes::from(r)
+            } else {
+                continue;
+            };
+            if !wanted.contains(&subject) {
+                wanted.push(subject);
+            }
+        }
+        for subject in &wanted {
+            let interest = Interest {
+                origin: Origin::Internal,
+                from: None,
+                origin_cluster: None,
+                subject,
+                queue: None,
+            };
+            self.tell_leaf(conn, &interest, 1);
+        }
         let lds = self.loop_subject(account);
         let interest = Interest {
             origin: Origin::Client,

@@ -68,9 +68,9 @@ impl Server {
     /// exporter (with the reply rewritten to `_R_...`), and responses to
     /// such rewritten replies back to the requester. Returns deliveries.
     ///
-    /// Only the server a client published on maps service requests: a
-    /// message from any other origin only feeds streams and responses
-    /// here. Each hop is forwarded as the matrix says for
+    /// Only the server a client published on (or the hub its spoke sent
+    /// the request up to) maps service requests: a message from any other
+    /// origin only feeds streams and responses here. Each hop is forwarded as the matrix says for
     /// [`Origin::Internal`]: a service request mapped here also goes to the
     /// routes with interest in the exporter (its responders may be
     /// elsewhere); stream hops and responses stay local.
@@ -82,7 +82,9 @@ impl Server {
         msg: &Msg<'_>,
         now: Instant,
     ) -> usize {
-        let maps_services = origin == Origin::Client;
+        // A client's request, or one a spoke sent up (its own server had
+        // no such import), is mapped here.
+        let maps_services = matches!(origin, Origin::Client | Origin::LeafHub);
         // Each hop is a message of this server's own.
         let internal = Ingress {
             origin: Origin::Internal,
@@ -103,6 +105,9 @@ impl Server {
                 };
                 let matches = self.accounts[importer.0 as usize].sublist.matches(&reply);
                 delivered += self.deliver_matches(&internal, &matches, &fwd, now);
+                if !self.leafs.links.is_empty() {
+                    delivered += self.send_to_leafs(&internal, importer, &fwd, now);
+                }
             }
         }
         // (target account, subject there, whether a service request)
@@ -175,6 +180,9 @@ impl Server {
             };
             let matches = self.accounts[target.0 as usize].sublist.matches(&subject);
             delivered += self.deliver_matches(&internal, &matches, &fwd, now);
+            if !self.leafs.links.is_empty() {
+                delivered += self.send_to_leafs(&internal, target, &fwd, now);
+            }
             let leg = if service {
                 ImportLeg::Request
             } else {

@@ -1098,3 +1098,108 @@ fn a_hub_that_requires_tls_gets_no_connect_in_plain_text() {
     assert!(h.is_closed(l));
     assert_eq!(h.take(l), "", "nothing, credentials least of all");
 }
+
+// ---- imports across a leaf (users-voice 3) ------------------------------------
+
+/// A hub whose account B imports service `svcA.echo` of account A as
+/// `echo`, and stream `pubA.>` with prefix `fromA`; leafs bind to their
+/// account by the leaf users list.
+fn import_hub() -> Harness {
+    let mut o = hub_options();
+    o.accounts = vec!["A".into(), "B".into()];
+    if let Some(l) = o.leaf.as_mut() {
+        l.users = vec![
+            crate::options::LeafUserOptions {
+                user: "la".into(),
+                password: "la".into(),
+                account: "A".into(),
+            },
+            crate::options::LeafUserOptions {
+                user: "lb".into(),
+                password: "lb".into(),
+                account: "B".into(),
+            },
+        ];
+    }
+    for (name, acc) in [("a", "A"), ("b", "B")] {
+        o.users.insert(
+            name.into(),
+            UserEntry {
+                password: name.into(),
+                permissions: None,
+                account: acc.into(),
+            },
+        );
+    }
+    o.imports = vec![
+        crate::options::AccountImport {
+            importer: "B".into(),
+            exporter: "A".into(),
+            subject: "svcA.echo".into(),
+            to: "echo".into(),
+            prefix: String::new(),
+            service: true,
+        },
+        crate::options::AccountImport {
+            importer: "B".into(),
+            exporter: "A".into(),
+            subject: "pubA.>".into(),
+            to: String::new(),
+            prefix: "fromA".into(),
+            service: false,
+        },
+    ];
+    Harness::new(o)
+}
+
+fn leaf_as(h: &mut Harness, user: &str) -> (ConnId, String) {
+    let connect = LEAF_CONNECT
+        .replace("NLEAF", &format!("N{user}"))
+        .replace("\"name\":\"LEAF\"", &format!("\"name\":\"{user}\""))
+        .replace(
+            "\"server_id\"",
+            &format!("\"user\":\"{user}\",\"pass\":\"{user}\",\"server_id\""),
+        );
+    leaf_with(h, &connect)
+}
+
+#[test]
+fn uv3_a_spoke_requests_an_imported_service_and_gets_the_reply() {
+    let mut h = import_hub();
+    let a = h.connected(r#"{"verbose":false,"user":"a","pass":"a"}"#);
+    h.send(a, "SUB svcA.echo 10\r\n");
+    // The spoke bound to B is told the imported subject.
+    let (lb, out) = leaf_as(&mut h, "lb");
+    assert!(interest(&out).contains(&"LS+ echo"), "{out}");
+    h.send(lb, "LS+ my.inbox\r\nLMSG echo my.inbox 3\r\nabc\r\n");
+    let got = h.take(a);
+    let reply = got.split(' ').nth(3).expect("a mapped reply").to_string();
+    assert!(reply.starts_with("_R_."), "{got}");
+    h.send(a, &format!("PUB {reply} 3\r\nABC\r\n"));
+    assert_eq!(h.take(lb), "LMSG my.inbox 3\r\nABC\r\n");
+}
+
+#[test]
+fn uv3_a_responder_behind_a_leaf_answers_a_mapped_request() {
+    let mut h = import_hub();
+    let b = h.connected(r#"{"verbose":false,"user":"b","pass":"b"}"#);
+    // The spoke bound to A (the exporter) is told the _R_ replies.
+    let (la, out) = leaf_as(&mut h, "la");
+    assert!(
+        interest(&out).iter().any(|l| l.starts_with("LS+ _R_.")),
+        "{out}"
+    );
+    h.send(la, "LS+ svcA.echo\r\n");
+    h.send(b, "SUB echo.reply 3\r\nPUB echo echo.reply 3\r\nabc\r\n");
+    let got = h.take(la);
+    assert!(got.starts_with("LMSG svcA.echo _R_."), "{got}");
+    let reply = got.split(' ').nth(2).expect("reply").to_string();
+    h.send(la, &format!("LMSG {reply} 3\r\nABC\r\n"));
+    assert_eq!(h.take(b), "MSG echo.reply 3 3\r\nABC\r\n");
+    // A stream A exports reaches a spoke of B under its prefix, once.
+    let (lb, _) = leaf_as(&mut h, "lb");
+    h.send(lb, "LS+ fromA.>\r\n");
+    let a = h.connected(r#"{"verbose":false,"user":"a","pass":"a"}"#);
+    h.send(a, "PUB pubA.x 1\r\nz\r\n");
+    assert_eq!(h.take(lb), "LMSG fromA.pubA.x 1\r\nz\r\n");
+}
