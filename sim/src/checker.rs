@@ -18,7 +18,7 @@
 //! echo, ordering against SUB/UNSUB, no-responders only without interest).
 
 use crate::client_model::MsgKey;
-use canopy_core::router::{self, Dest, LinkFacts, MsgFacts, Origin};
+use canopy_core::router::{self, Dest, LinkFacts, MsgFacts, Origin, SubFacts};
 use canopy_core::{subject, CloseReason, Instant, LinkKind};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -137,14 +137,33 @@ pub struct LinkRec {
     /// Interest `to` holds for this link: (pattern, queue) -> intervals
     /// [added, removed) of processing positions.
     interest: BTreeMap<(u32, Option<String>), Spans>,
+    /// The interest `to` holds now: (pattern, queue) -> weight (1 for
+    /// plain interest), as the processed `RS+`/`LS+` and removals left it.
+    current: BTreeMap<(u32, Option<String>), u32>,
+    /// Leaf links: `from` is the hub of the connection (by default the
+    /// accepting end; a remote's `hub: true` makes the dialer the hub).
+    pub from_hub: bool,
+    /// Leaf links: the cluster name `from` announced in its first INFO or
+    /// CONNECT, which `to` keeps as the link's remote cluster.
+    pub cluster: String,
+    /// Leaf links: subjects `from` never sends this way (the dialer's
+    /// `deny_exports`; the acceptor's copy of the dialer's `deny_imports`).
+    pub send_deny: Vec<String>,
+    /// Leaf links: subjects whose interest `from` never tells this way
+    /// (the dialer's `deny_imports`).
+    pub take_deny: Vec<String>,
+    /// `to` processed the first `LS+` of this direction: `from`'s own
+    /// loop-detection subject, sent as soon as `from` registered the link.
+    pub registered: bool,
 }
 
 /// Intervals [added, removed) of processing positions.
 type Spans = Vec<(Pos, Option<Pos>)>;
 
-/// Where a message was processed: engine (node, generation), position, and
-/// the queue groups a route named (None: at its own server, every group).
-type Place<'a> = ((usize, u32), Pos, Option<&'a [String]>);
+/// Where a message was processed: engine (node, generation), position,
+/// the queue groups a link named (None: at its own server, every group),
+/// and the link it arrived on (None: published there).
+type Place<'a> = ((usize, u32), Pos, Option<&'a [String]>, Option<LinkId>);
 
 /// A message's arrival at an engine over a route.
 #[derive(Clone, Debug)]
@@ -192,6 +211,9 @@ pub struct Checker {
     match_cache: BTreeMap<(u32, u32), bool>,
     /// Route link directions, by id.
     pub links: Vec<LinkRec>,
+    /// Each engine incarnation's own loop-detection subject (interned),
+    /// learned from the first `LS+` it sent on a leaf link.
+    lds: BTreeMap<(usize, u32), u32>,
     /// Violations found, in order.
     pub violations: Vec<String>,
     /// What was verified.
@@ -327,8 +349,38 @@ impl Checker {
             kind,
             closed: false,
             interest: BTreeMap::new(),
+            current: BTreeMap::new(),
+            from_hub: false,
+            cluster: String::new(),
+            send_deny: Vec::new(),
+            take_deny: Vec::new(),
+            registered: false,
         });
         self.links.len() - 1
+    }
+
+    /// Leaf facts of `link`: whether its writer is the connection's hub,
+    /// the subjects its writer never sends on it, and those whose interest
+    /// it never tells on it.
+    pub fn leaf_link(
+        &mut self,
+        link: LinkId,
+        from_hub: bool,
+        send_deny: Vec<String>,
+        take_deny: Vec<String>,
+    ) {
+        let rec = &mut self.links[link];
+        rec.from_hub = from_hub;
+        rec.send_deny = send_deny;
+        rec.take_deny = take_deny;
+    }
+
+    /// The writer of leaf `link` announced `cluster` as its cluster name.
+    pub fn link_cluster(&mut self, link: LinkId, cluster: &str) {
+        let rec = &mut self.links[link];
+        if rec.cluster != cluster {
+            rec.cluster = cluster.to_string();
+        }
     }
 
     /// The route connection of `link` closed (at either end).
@@ -336,20 +388,36 @@ impl Checker {
         self.links[link].closed = true;
     }
 
-    /// The reading engine of `link` processed an `RS+`/`RS-` at `p`.
+    /// The reading engine of `link` processed an `RS+`/`LS+` with
+    /// `weight` (0: an `RS-`/`LS-`) at `p`.
     pub fn route_interest(
         &mut self,
         link: LinkId,
         subject: &str,
         queue: Option<String>,
-        added: bool,
+        weight: u32,
         p: Processed,
     ) {
         let Processed::At(pos) = p else {
             // Only on a connection that closed in that read: never stable.
             return;
         };
+        let added = weight > 0;
         let pattern = self.intern(subject);
+        let rec = &mut self.links[link];
+        if added {
+            rec.current.insert((pattern, queue.clone()), weight);
+            if rec.kind == LinkKind::Leaf && !rec.registered {
+                // The first LS+ a server writes on a link is its own
+                // loop-detection subject.
+                rec.registered = true;
+                if subject.starts_with("$LDS.") {
+                    self.lds.entry(rec.from).or_insert(pattern);
+                }
+            }
+        } else {
+            rec.current.remove(&(pattern, queue.clone()));
+        }
         let spans = self.links[link]
             .interest
             .entry((pattern, queue))
@@ -380,25 +448,68 @@ impl Checker {
             self.violation(format!("routed message {key} was never published"));
             return;
         };
+        let mut cache = std::mem::take(&mut self.match_cache);
         let rec = &self.links[link];
         let (from, to, kind) = (rec.from, rec.to, rec.kind);
+        let leaf = kind == LinkKind::Leaf;
         let msg = &self.msgs[m];
         let publisher = &self.incs[msg.publisher];
-        let published_at_from = (publisher.node, publisher.gen) == from;
+        let home = (publisher.node, publisher.gen);
+        let published_at_from = home == from;
+        let subject = self.names[msg.subject as usize].as_str();
         let mut found = Vec::new();
         // The hop rule: the sender must hold the message from an origin the
         // forwarding matrix lets reach this kind of link (published there
         // by a client, or arrived there over a link whose kind may pass it
-        // on). With routes only, that is the one-hop rule.
-        let facts = MsgFacts::new(self.names[msg.subject as usize].as_bytes());
-        let mut origins = msg
-            .routed
-            .iter()
-            .filter(|r| self.links[r.link].to == from)
-            .map(|r| origin_of(self.links[r.link].kind))
-            .chain(published_at_from.then_some(Origin::Client));
-        let may =
-            origins.any(|o| router::may_forward(o, dest_of(kind), &facts, &LinkFacts::default()));
+        // on), with the leaf facts: the cluster it entered from, whether
+        // this link is the one it came in on, the remote cluster of this
+        // link. With routes only, that is the one-hop rule. A leaf link
+        // may also carry a member of a group the message names where plain
+        // interest may not (`for_queue`).
+        let dest = dest_of(rec);
+        let remote_cluster = leaf.then(|| self.links[partner(link)].cluster.as_bytes());
+        let allowed = |origin: Origin, origin_cluster: Option<&[u8]>, is_sender: bool| {
+            let mut facts = MsgFacts::new(subject.as_bytes());
+            if let Some(c) = origin_cluster {
+                facts = facts.with_origin_cluster(c);
+            }
+            let lf = LinkFacts {
+                remote_cluster,
+                is_sender,
+                isolated: false,
+                for_queue: false,
+            };
+            router::may_forward(origin, dest, &facts, &lf)
+                || (leaf
+                    && !queues.is_empty()
+                    && router::may_forward(
+                        origin,
+                        dest,
+                        &facts,
+                        &LinkFacts {
+                            for_queue: true,
+                            ..lf
+                        },
+                    ))
+        };
+        let mut may = published_at_from && allowed(Origin::Client, None, false);
+        // Where `from` processed the message (None: not known for sure).
+        let mut held_at = if published_at_from {
+            match msg.processed {
+                Processed::At(p) => Some(p),
+                Processed::Pending | Processed::Uncertain => None,
+            }
+        } else {
+            None
+        };
+        for r in msg.routed.iter().filter(|r| self.links[r.link].to == from) {
+            let a = &self.links[r.link];
+            let cluster = (a.kind == LinkKind::Leaf).then_some(a.cluster.as_bytes());
+            may |= allowed(origin_of(a), cluster, r.link == partner(link));
+            if let (None, Processed::At(p)) = (held_at, r.processed) {
+                held_at = Some(p);
+            }
+        }
         if !may {
             found.push(format!(
                 "hop rule broken: {key} published on node {} (gen {}) reached node {} over \
@@ -420,10 +531,52 @@ impl Checker {
         let twice = msg.routed.iter().any(|r| self.links[r.link].to == to);
         if twice {
             found.push(format!(
-                "{key} reached node {} (gen {}) twice over routes",
+                "{key} reached node {} (gen {}) twice over server links",
                 to.0, to.1
             ));
         }
+        if to == home {
+            found.push(format!(
+                "{key} came back over a {} from node {} to node {}, where it was published",
+                kind.name(),
+                from.0,
+                to.0
+            ));
+        }
+        if leaf {
+            if let Some(d) = rec.send_deny.iter().find(|d| denies(d, subject)) {
+                found.push(format!(
+                    "{key} on {subject} crossed the leaf link from node {} to node {}, which \
+                     node {}'s rules deny ({d})",
+                    from.0, to.0, from.0
+                ));
+            }
+            // The sender must have held interest in it from this link's
+            // peer when it processed the message: plain interest, or a
+            // named group's.
+            if let Some(at) = held_at {
+                let back = &self.links[partner(link)];
+                let wanted = back.interest.iter().any(|((pattern, queue), spans)| {
+                    let named = match queue {
+                        None => true,
+                        Some(q) => queues.iter().any(|x| x == q),
+                    };
+                    named
+                        && spans
+                            .iter()
+                            .any(|&(start, end)| start < at && end.is_none_or(|e| e > at))
+                        && cached_match(&mut cache, &self.names, *pattern, msg.subject)
+                });
+                if !wanted {
+                    found.push(format!(
+                        "{key} on {subject} was sent over the leaf link from node {} to node \
+                         {} without interest from node {} when node {} processed it",
+                        from.0, to.0, to.0, from.0
+                    ));
+                }
+            }
+        }
+        self.match_cache = cache;
         self.violations.extend(found);
         self.msgs[m].routed.push(Routed {
             link,
@@ -626,18 +779,18 @@ impl Checker {
             // Where the message was processed: its own server, then every
             // server that processed it from a route (queue groups limited to
             // those the route named).
-            let mut places: Vec<Place<'_>> = vec![(home, b, None)];
+            let mut places: Vec<Place<'_>> = vec![(home, b, None, None)];
             for r in &msg.routed {
                 if let Processed::At(p) = r.processed {
-                    places.push((self.links[r.link].to, p, Some(&r.queues)));
+                    places.push((self.links[r.link].to, p, Some(&r.queues), Some(r.link)));
                 }
             }
-            // Local queue groups with a possibly-present member at home.
-            let mut home_groups: Vec<&str> = Vec::new();
-            for (engine, at, named) in places {
-                let Some(subs) = self.subs_by_engine.get(&engine) else {
-                    continue;
-                };
+            for (engine, at, named, arrival) in places {
+                let subs = self
+                    .subs_by_engine
+                    .get(&engine)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 // Queue group -> whether every maybe-chosen member stayed up.
                 let mut groups: BTreeMap<&str, bool> = BTreeMap::new();
                 for &s in subs {
@@ -683,15 +836,29 @@ impl Checker {
                         }
                     }
                 }
-                if named.is_none() {
-                    home_groups = groups.keys().copied().collect();
-                }
+                // Groups with a possibly-present member here: served here,
+                // owed to no link.
+                let local_groups: Vec<&str> = groups.keys().copied().collect();
                 for (q, all_stable) in groups {
                     if !all_stable {
                         continue;
                     }
                     if msg.groups.iter().any(|g| g == q) {
                         self.stats.queue_owed_delivered += 1;
+                        // Local first: with every member here stable, a
+                        // member here took it.
+                        let served_at = msg.deliveries.iter().find_map(|&d| {
+                            let sub = &self.subs[d];
+                            let inc = &self.incs[sub.inc];
+                            (sub.queue.as_deref() == Some(q)).then_some((inc.node, inc.gen))
+                        });
+                        if let Some(other) = served_at.filter(|&e| e != engine) {
+                            found.push(format!(
+                                "queue group {q} got {} on {} on node {} although node {} \
+                                 processed it with every member there stable",
+                                msg.key, self.names[msg.subject as usize], other.0, engine.0
+                            ));
+                        }
                     } else {
                         found.push(format!(
                             "missing queue delivery: {} on {} never reached group {q} on node {}, \
@@ -700,56 +867,110 @@ impl Checker {
                         ));
                     }
                 }
-            }
-            // Forwarding: every stable route whose plain interest matched
-            // when the message was processed got it; a queue group with no
-            // local member and interest only on stable routes was named on
-            // one of them.
-            let mut queue_links: BTreeMap<&str, bool> = BTreeMap::new();
-            for &l in links_to.get(&home).map(Vec::as_slice).unwrap_or_default() {
-                let link = &self.links[l];
-                // Messages go back over the other direction of the same
-                // connection.
-                let out = partner(l);
-                let mut plain = false;
-                for ((pattern, queue), spans) in &link.interest {
-                    let held = spans
-                        .iter()
-                        .any(|&(start, end)| start < b && end.is_none_or(|e| e > b));
-                    if !held || !cached_match(&mut cache, &self.names, *pattern, msg.subject) {
+                // Forwarding: every stable link whose plain interest matched
+                // when the message was processed here, and that the
+                // forwarding matrix and the link's deny rules let it reach,
+                // got it; a queue group with no member here and interest
+                // only on stable links was named on one of them. Routes are
+                // owed queue groups only from the publisher's server (the
+                // engine passes a routed group to no other route); leaf
+                // links by the matrix's queue cells.
+                let origin = arrival.map_or(Origin::Client, |a| origin_of(&self.links[a]));
+                let origin_cluster = arrival
+                    .map(|a| &self.links[a])
+                    .filter(|a| a.kind == LinkKind::Leaf)
+                    .map(|a| a.cluster.as_bytes());
+                let subject = self.names[msg.subject as usize].as_str();
+                let mut facts = MsgFacts::new(subject.as_bytes());
+                if let Some(c) = origin_cluster {
+                    facts = facts.with_origin_cluster(c);
+                }
+                let mut queue_links: BTreeMap<&str, bool> = BTreeMap::new();
+                for &l in links_to.get(&engine).map(Vec::as_slice).unwrap_or_default() {
+                    if arrival == Some(l) {
+                        // Never back where it came from.
                         continue;
                     }
-                    match queue {
-                        None => plain = true,
-                        Some(q) => {
-                            let all = queue_links.entry(q.as_str()).or_insert(true);
-                            *all &= !link.closed;
+                    let link = &self.links[l];
+                    // Messages go back over the other direction of the same
+                    // connection.
+                    let out = partner(l);
+                    let out_rec = &self.links[out];
+                    let leaf = link.kind == LinkKind::Leaf;
+                    let lf = LinkFacts {
+                        remote_cluster: leaf.then_some(link.cluster.as_bytes()),
+                        is_sender: false,
+                        isolated: false,
+                        for_queue: false,
+                    };
+                    let open = !out_rec.send_deny.iter().any(|d| denies(d, subject));
+                    let plain_ok =
+                        open && router::may_forward(origin, dest_of(out_rec), &facts, &lf);
+                    let queue_ok = open
+                        && if leaf {
+                            router::may_forward(
+                                origin,
+                                dest_of(out_rec),
+                                &facts,
+                                &LinkFacts {
+                                    for_queue: true,
+                                    ..lf
+                                },
+                            )
+                        } else {
+                            arrival.is_none()
+                        };
+                    let mut plain = false;
+                    for ((pattern, queue), spans) in &link.interest {
+                        let held = spans
+                            .iter()
+                            .any(|&(start, end)| start < at && end.is_none_or(|e| e > at));
+                        if !held || !cached_match(&mut cache, &self.names, *pattern, msg.subject) {
+                            continue;
+                        }
+                        match queue {
+                            None => plain = true,
+                            Some(q) => {
+                                if !queue_ok || named.is_some_and(|n| !n.iter().any(|x| x == q)) {
+                                    continue;
+                                }
+                                let all = queue_links.entry(q.as_str()).or_insert(true);
+                                *all &= !link.closed;
+                            }
+                        }
+                    }
+                    if plain && plain_ok && !link.closed {
+                        if msg.routed.iter().any(|r| r.link == out) {
+                            self.stats.route_owed_sent += 1;
+                        } else {
+                            found.push(format!(
+                                "missing {} forward: {} on {} (processed by node {}) never \
+                                 reached node {} although the link was stable and its interest \
+                                 known",
+                                link.kind.name(),
+                                msg.key,
+                                subject,
+                                engine.0,
+                                link.from.0
+                            ));
                         }
                     }
                 }
-                if plain && !link.closed {
-                    if msg.routed.iter().any(|r| r.link == out) {
-                        self.stats.route_owed_sent += 1;
-                    } else {
+                for (q, all_stable) in queue_links {
+                    if !all_stable || local_groups.contains(&q) {
+                        continue;
+                    }
+                    let named_out = msg.routed.iter().any(|r| {
+                        self.links[r.link].from == engine && r.queues.iter().any(|x| x == q)
+                    });
+                    if !named_out {
                         found.push(format!(
-                            "missing route forward: {} on {} (processed by node {}) never \
-                             reached node {} although the route was stable and its interest known",
-                            msg.key, self.names[msg.subject as usize], home.0, link.from.0
+                            "missing queue forward: {} on {} (processed by node {}) was not sent \
+                             to any link for group {q} although no member was here and every \
+                             link with its interest was stable",
+                            msg.key, subject, engine.0
                         ));
                     }
-                }
-            }
-            for (q, all_stable) in queue_links {
-                if !all_stable || home_groups.contains(&q) {
-                    continue;
-                }
-                if !msg.routed.iter().any(|r| r.queues.iter().any(|x| x == q)) {
-                    found.push(format!(
-                        "missing queue forward: {} on {} (processed by node {}) was not sent \
-                         to any route for group {q} although no local member existed and \
-                         every route with its interest was stable",
-                        msg.key, self.names[msg.subject as usize], home.0
-                    ));
                 }
             }
             // Request/reply end to end (responder on the requester's node;
@@ -821,6 +1042,103 @@ impl Checker {
                 let w = if queue.is_some() { n } else { 1 };
                 (subject, queue, w)
             })
+            .collect()
+    }
+
+    /// The interest the writer of leaf `link` should have told on it, by
+    /// the propagation matrix: (subject, queue) -> weight (1 for plain
+    /// interest, the member count for a queue group). Its sources are the
+    /// writer's own clients' subscriptions and its loop-detection subject
+    /// (row `Client`), and the interest it holds from its open routes (row
+    /// `Route`) and open leaf links (row `LeafHub` or `LeafSpoke` by its
+    /// role there, with that link's cluster as origin), each let through
+    /// to this link (column `LeafHubLinks` or `LeafSpokeLinks` by the
+    /// writer's role, the peer's cluster as remote cluster, no echo to
+    /// the link it came from) and past the writer's `deny_imports`.
+    pub fn expected_leaf_interest(&self, link: LinkId) -> BTreeMap<(String, Option<String>), u32> {
+        let out = &self.links[link];
+        let back = partner(link);
+        let from = out.from;
+        let dest = dest_of(out);
+        let remote = self.links[back].cluster.as_bytes();
+        // (origin, origin cluster, source link, subject, queue, weight)
+        type Source<'a> = (
+            Origin,
+            Option<&'a [u8]>,
+            Option<LinkId>,
+            String,
+            Option<String>,
+            u32,
+        );
+        let mut sources: Vec<Source<'_>> = Vec::new();
+        for (subject, queue, w) in self.expected_route_interest(from.0, from.1) {
+            sources.push((Origin::Client, None, None, subject, queue, w));
+        }
+        if let Some(&lds) = self.lds.get(&from) {
+            let lds = self.names[lds as usize].clone();
+            sources.push((Origin::Client, None, None, lds, None, 1));
+        }
+        for (x, rec) in self.links.iter().enumerate() {
+            if rec.to != from || rec.closed {
+                continue;
+            }
+            let leaf = rec.kind == LinkKind::Leaf;
+            let cluster = leaf.then_some(rec.cluster.as_bytes());
+            // Literal subjects the writer may not send there: a spoke
+            // ignores that interest.
+            let send_deny = &self.links[partner(x)].send_deny;
+            for ((pattern, queue), &w) in &rec.current {
+                let subject = self.names[*pattern as usize].as_str();
+                let literal = !subject.contains(['*', '>']);
+                if leaf
+                    && literal
+                    && !always_told(subject)
+                    && send_deny.iter().any(|d| denies(d, subject))
+                {
+                    continue;
+                }
+                sources.push((
+                    origin_of(rec),
+                    cluster,
+                    Some(x),
+                    subject.to_string(),
+                    queue.clone(),
+                    w,
+                ));
+            }
+        }
+        let mut want: BTreeMap<(String, Option<String>), u32> = BTreeMap::new();
+        for (origin, cluster, source, subject, queue, w) in sources {
+            let facts = SubFacts {
+                loop_detection: subject.starts_with("$LDS."),
+                origin_cluster: cluster,
+            };
+            let lf = LinkFacts {
+                remote_cluster: Some(remote),
+                is_sender: source == Some(back),
+                isolated: false,
+                for_queue: false,
+            };
+            if !router::propagates(origin, dest, &facts, &lf) {
+                continue;
+            }
+            if !always_told(&subject) && out.take_deny.iter().any(|d| denies(d, &subject)) {
+                continue;
+            }
+            let plain = queue.is_none();
+            let entry = want.entry((subject, queue)).or_default();
+            *entry = if plain { 1 } else { *entry + w };
+        }
+        want
+    }
+
+    /// What the reader of `link` holds from it now, as
+    /// [`Checker::expected_leaf_interest`] says it.
+    pub fn held_interest(&self, link: LinkId) -> BTreeMap<(String, Option<String>), u32> {
+        self.links[link]
+            .current
+            .iter()
+            .map(|((p, q), &w)| ((self.names[*p as usize].clone(), q.clone()), w))
             .collect()
     }
 
@@ -925,22 +1243,39 @@ fn parse_sid(sid: &[u8]) -> Option<u64> {
     std::str::from_utf8(sid).ok()?.parse().ok()
 }
 
-/// The matrix row of a message that arrived over a link of `kind`.
-fn origin_of(kind: LinkKind) -> Origin {
-    match kind {
+/// The matrix row, at its reader, of what arrived over `link`: a route's,
+/// or for a leaf link the reader's role: `LeafHub` where the reader is the
+/// hub (the writer is its spoke), `LeafSpoke` where it is the spoke.
+fn origin_of(link: &LinkRec) -> Origin {
+    match link.kind {
         LinkKind::Route => Origin::Route,
-        // No leaf topology yet: a leaf link's row depends on which end is
-        // the hub, which the link record will carry.
+        LinkKind::Leaf if link.from_hub => Origin::LeafSpoke,
         LinkKind::Leaf => Origin::LeafHub,
     }
 }
 
-/// The matrix column of a link of `kind` (the side that sends on it).
-fn dest_of(kind: LinkKind) -> Dest {
-    match kind {
+/// The matrix column, at its writer, of `link`: routes, or for a leaf
+/// link the writer's role (`LeafHubLinks` where the writer is the hub).
+fn dest_of(link: &LinkRec) -> Dest {
+    match link.kind {
         LinkKind::Route => Dest::Routes,
-        LinkKind::Leaf => Dest::LeafHubLinks,
+        LinkKind::Leaf if link.from_hub => Dest::LeafHubLinks,
+        LinkKind::Leaf => Dest::LeafSpokeLinks,
     }
+}
+
+/// Whether the deny entry `deny` covers `subject` (a literal subject, or a
+/// subscription's pattern), as the engine's permission rules decide.
+fn denies(deny: &str, subject: &str) -> bool {
+    subject::matches(deny.as_bytes(), subject.as_bytes())
+}
+
+/// Whether `subject` is told on a leaf link whatever its rules (loop
+/// detection and gateway replies).
+fn always_told(subject: &str) -> bool {
+    ["$LDS.", "_GR_.", "$GR."]
+        .iter()
+        .any(|p| subject.starts_with(p))
 }
 
 #[cfg(test)]
@@ -1047,6 +1382,80 @@ mod tests {
         c.engine_closed(1, 2);
         request_answered_no_responders(&mut c, at(3));
         assert!(c.violations.is_empty(), "{:?}", c.violations);
+    }
+
+    /// Hub node 0, spoke node 1 (it dialed), node 1 routed to node 2; a
+    /// message published on the hub, where node 1 asked for `a.b`.
+    fn spoke_with_route() -> (Checker, [LinkId; 4]) {
+        let mut c = Checker::default();
+        c.open_inc(0, 0, 0, true);
+        let up = c.open_link((1, 0), (0, 0), LinkKind::Leaf);
+        let down = c.open_link((0, 0), (1, 0), LinkKind::Leaf);
+        c.leaf_link(up, false, Vec::new(), Vec::new());
+        c.leaf_link(down, true, Vec::new(), Vec::new());
+        let r12 = c.open_link((1, 0), (2, 0), LinkKind::Route);
+        let r21 = c.open_link((2, 0), (1, 0), LinkKind::Route);
+        c.route_interest(up, "a.b", None, 1, at(1));
+        let m = c.pub_written(0, key(0), "a.b", None, None, Instant::ZERO);
+        c.processed(OpRef::Pub(m), at(2));
+        (c, [up, down, r12, r21])
+    }
+
+    #[test]
+    fn a_spoke_passes_nothing_from_its_hub_to_its_routes() {
+        let (mut c, [_, down, r12, _]) = spoke_with_route();
+        c.routed(down, Some(key(0)), Vec::new(), at(3));
+        assert!(c.violations.is_empty(), "{:?}", c.violations);
+        c.routed(r12, Some(key(0)), Vec::new(), at(4));
+        assert!(
+            c.violations[0].starts_with("hop rule broken"),
+            "{:?}",
+            c.violations
+        );
+    }
+
+    #[test]
+    fn leaf_messages_need_interest_and_respect_denies() {
+        let (mut c, [up, down, _, _]) = spoke_with_route();
+        c.route_interest(up, "a.b", None, 0, at(1));
+        c.routed(down, Some(key(0)), Vec::new(), at(3));
+        assert!(
+            c.violations[0].contains("without interest"),
+            "{:?}",
+            c.violations
+        );
+        let (mut c, [_, down, _, _]) = spoke_with_route();
+        c.leaf_link(down, true, vec!["a.*".into()], Vec::new());
+        c.routed(down, Some(key(0)), Vec::new(), at(3));
+        assert!(c.violations[0].contains("deny"), "{:?}", c.violations);
+    }
+
+    #[test]
+    fn leaf_interest_follows_the_roles() {
+        // The spoke (node 1) tells its hub its client's interest and its
+        // own loop-detection subject, not what its route told it; the hub
+        // tells its spoke its own.
+        let mut c = Checker::default();
+        let up = c.open_link((1, 0), (0, 0), LinkKind::Leaf);
+        let down = c.open_link((0, 0), (1, 0), LinkKind::Leaf);
+        c.leaf_link(up, false, Vec::new(), Vec::new());
+        c.leaf_link(down, true, Vec::new(), Vec::new());
+        let _ = c.open_link((1, 0), (2, 0), LinkKind::Route);
+        let r21 = c.open_link((2, 0), (1, 0), LinkKind::Route);
+        c.route_interest(up, "$LDS.spoke", None, 1, at(1));
+        c.route_interest(down, "$LDS.hub", None, 1, at(1));
+        c.open_inc(0, 1, 0, true);
+        let s = c.sub_written(0, 1, "x.y", None, false);
+        c.processed(OpRef::Sub(s), at(5));
+        c.route_interest(r21, "z.*", None, 1, at(6));
+        let keys = |c: &Checker, l| -> Vec<String> {
+            c.expected_leaf_interest(l)
+                .into_keys()
+                .map(|k| k.0)
+                .collect()
+        };
+        assert_eq!(keys(&c, up), ["$LDS.spoke", "x.y"]);
+        assert_eq!(keys(&c, down), ["$LDS.hub"]);
     }
 
     #[test]

@@ -218,8 +218,75 @@ impl FaultPlan {
         if !enabled.iter().any(|&e| e) {
             enabled[rng.below(CLIENT_KINDS as u64) as usize] = true;
         }
-        let kinds: Vec<usize> = (0..KINDS.len()).filter(|&k| enabled[k]).collect();
         let span = end.saturating_since(start);
+        let mut faults = Self::client_faults(rng, &enabled, clients, nodes, start, span);
+        if nodes > 1 {
+            Self::draw_cluster(rng, nodes, start, span, &mut enabled, &mut faults);
+        }
+        faults.sort_by_key(|&(at, _)| at);
+        FaultPlan { enabled, faults }
+    }
+
+    /// Draws a plan for a leaf topology: the client faults (crashes on any
+    /// node unless `node_faults` is off), then faults on the server links
+    /// `edges` (leaf links and routes, as pairs of nodes): resets at any
+    /// byte, silent partitions, fragmentation, slow links, dial failures
+    /// and, with `node_faults`, graceful shutdowns.
+    pub fn draw_leaf(
+        rng: &mut SimRng,
+        clients: usize,
+        nodes: usize,
+        edges: &[(usize, usize)],
+        node_faults: bool,
+        start: Instant,
+        end: Instant,
+    ) -> FaultPlan {
+        let mut enabled = [false; KINDS.len()];
+        for e in &mut enabled[..CLIENT_KINDS] {
+            *e = rng.percent(55);
+        }
+        if !node_faults {
+            enabled[2] = false;
+        }
+        if !enabled.iter().any(|&e| e) {
+            enabled[0] = true;
+        }
+        let span = end.saturating_since(start);
+        let mut faults = Self::client_faults(rng, &enabled, clients, nodes, start, span);
+        for e in &mut enabled[CLIENT_KINDS..] {
+            *e = rng.percent(60);
+        }
+        if !node_faults {
+            enabled[13] = false;
+        }
+        let kinds: Vec<usize> = (CLIENT_KINDS..KINDS.len())
+            .filter(|&k| enabled[k])
+            .collect();
+        if !kinds.is_empty() && !edges.is_empty() {
+            for _ in 0..rng.range(2, 8) {
+                let at = start + rng.duration(Duration::ZERO, span);
+                let (mut a, mut b) = *rng.pick(edges);
+                if rng.percent(50) {
+                    std::mem::swap(&mut a, &mut b);
+                }
+                let kind = *rng.pick(&kinds);
+                faults.push((at, Self::link_fault(rng, kind, a, b)));
+            }
+        }
+        faults.sort_by_key(|&(at, _)| at);
+        FaultPlan { enabled, faults }
+    }
+
+    /// The client faults of a plan with the `enabled` kinds.
+    fn client_faults(
+        rng: &mut SimRng,
+        enabled: &[bool; KINDS.len()],
+        clients: usize,
+        nodes: usize,
+        start: Instant,
+        span: Duration,
+    ) -> Vec<(Instant, Fault)> {
+        let kinds: Vec<usize> = (0..CLIENT_KINDS).filter(|&k| enabled[k]).collect();
         let count = rng.range(2, 12) as usize;
         let mut faults = Vec::with_capacity(count);
         for _ in 0..count {
@@ -269,11 +336,7 @@ impl FaultPlan {
             };
             faults.push((at, fault));
         }
-        if nodes > 1 {
-            Self::draw_cluster(rng, nodes, start, span, &mut enabled, &mut faults);
-        }
-        faults.sort_by_key(|&(at, _)| at);
-        FaultPlan { enabled, faults }
+        faults
     }
 
     /// Route and node faults of a cluster run (drawn after the client
@@ -299,45 +362,52 @@ impl FaultPlan {
             let at = start + rng.duration(Duration::ZERO, span);
             let a = rng.below(nodes as u64) as usize;
             let b = (a + 1 + rng.below(nodes as u64 - 1) as usize) % nodes;
-            let fault = match *rng.pick(&kinds) {
-                8 => Fault::RouteReset {
-                    a,
-                    b,
-                    dir: if rng.percent(50) { Dir::Up } else { Dir::Down },
-                    after_bytes: if rng.percent(40) {
-                        rng.range(0, 60)
-                    } else {
-                        rng.range(0, 30_000)
-                    },
-                },
-                9 => Fault::RoutePartition {
-                    a,
-                    b,
-                    dur: rng.duration(Duration::from_millis(10), Duration::from_millis(4000)),
-                },
-                10 => Fault::RouteFragment {
-                    a,
-                    b,
-                    dur: rng.duration(Duration::from_millis(10), Duration::from_millis(1500)),
-                    max_piece: *rng.pick(&[1, 2, 3, 7, 13]),
-                },
-                11 => Fault::RouteSlow {
-                    a,
-                    b,
-                    extra_delay: rng.duration(Duration::from_millis(1), Duration::from_millis(300)),
-                    bytes_per_ms: rng.range(100, 1000),
-                    dur: rng.duration(Duration::from_millis(50), Duration::from_millis(3000)),
-                },
-                12 => Fault::DialFail {
-                    node: a,
-                    dur: rng.duration(Duration::from_millis(50), Duration::from_millis(2500)),
-                },
-                _ => Fault::Shutdown {
-                    node: a,
-                    down_for: rng.duration(Duration::from_millis(1), Duration::from_millis(1500)),
-                },
-            };
+            let kind = *rng.pick(&kinds);
+            let fault = Self::link_fault(rng, kind, a, b);
             faults.push((at, fault));
+        }
+    }
+
+    /// A fault of link kind `kind` (a [`KINDS`] index from 8 on) between
+    /// nodes `a` and `b`.
+    fn link_fault(rng: &mut SimRng, kind: usize, a: usize, b: usize) -> Fault {
+        match kind {
+            8 => Fault::RouteReset {
+                a,
+                b,
+                dir: if rng.percent(50) { Dir::Up } else { Dir::Down },
+                after_bytes: if rng.percent(40) {
+                    rng.range(0, 60)
+                } else {
+                    rng.range(0, 30_000)
+                },
+            },
+            9 => Fault::RoutePartition {
+                a,
+                b,
+                dur: rng.duration(Duration::from_millis(10), Duration::from_millis(4000)),
+            },
+            10 => Fault::RouteFragment {
+                a,
+                b,
+                dur: rng.duration(Duration::from_millis(10), Duration::from_millis(1500)),
+                max_piece: *rng.pick(&[1, 2, 3, 7, 13]),
+            },
+            11 => Fault::RouteSlow {
+                a,
+                b,
+                extra_delay: rng.duration(Duration::from_millis(1), Duration::from_millis(300)),
+                bytes_per_ms: rng.range(100, 1000),
+                dur: rng.duration(Duration::from_millis(50), Duration::from_millis(3000)),
+            },
+            12 => Fault::DialFail {
+                node: a,
+                dur: rng.duration(Duration::from_millis(50), Duration::from_millis(2500)),
+            },
+            _ => Fault::Shutdown {
+                node: a,
+                down_for: rng.duration(Duration::from_millis(1), Duration::from_millis(1500)),
+            },
         }
     }
 

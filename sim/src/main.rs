@@ -6,6 +6,8 @@
 //! cargo run -p canopy-sim --release -- --seed 42               # replay one, with a trace
 //! cargo run -p canopy-sim --release -- --seeds 50 --check-determinism
 //! cargo run -p canopy-sim --release -- --start 200 --seeds 500 --hashes  # the behaviour fixture
+//! cargo run -p canopy-sim --release -- --leaf --seeds 1000     # leaf topologies
+//! cargo run -p canopy-sim --release -- --leaf --seed 42        # replay a leaf seed
 //! ```
 
 use canopy_sim::swarm::{self, RunReport, SwarmConfig};
@@ -19,8 +21,8 @@ const COMMIT: &str = match option_env!("CANOPY_GIT_COMMIT") {
 };
 
 const USAGE: &str = "usage: canopy-sim [--seeds N] [--start S] [--seed S] [--check-determinism] \
-[--no-faults] [--topology single|cluster3] [--verbose] [--trace EVENTS] [--mutation NAME] \
-[--hashes]";
+[--no-faults] [--leaf] [--topology single|cluster3|hub2|hub3|chain|triangle|spoke-cluster|deny] \
+[--verbose] [--trace EVENTS] [--mutation NAME] [--hashes]";
 
 struct Args {
     seeds: u64,
@@ -68,12 +70,15 @@ fn parse() -> Result<Args, String> {
             "--check-determinism" => a.determinism = true,
             "--hashes" => a.hashes = true,
             "--no-faults" => a.cfg.no_faults = true,
+            "--leaf" => a.cfg.leaf = true,
             "--topology" => {
-                a.cfg.topology = match it.next().as_deref() {
-                    Some("single") => Some(swarm::Topology::Single),
-                    Some("cluster3") => Some(swarm::Topology::Cluster3),
-                    _ => return Err("--topology needs single or cluster3".to_string()),
-                }
+                let t = it.next().as_deref().and_then(swarm::Topology::parse);
+                let Some(t) = t else {
+                    return Err("--topology needs single, cluster3, or (with --leaf) hub2, \
+                                hub3, chain, triangle, spoke-cluster or deny"
+                        .to_string());
+                };
+                a.cfg.topology = Some(t);
             }
             "--verbose" | "-v" => a.verbose = true,
             "--trace" => a.ring = num(it.next(), "--trace")? as usize,
@@ -83,6 +88,18 @@ fn parse() -> Result<Args, String> {
             }
             "--help" | "-h" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    if let Some(t) = a.cfg.topology {
+        if t.is_leaf() != a.cfg.leaf {
+            return Err(format!(
+                "--topology {t:?} {} --leaf",
+                if a.cfg.leaf {
+                    "cannot be used with"
+                } else {
+                    "needs"
+                }
+            ));
         }
     }
     Ok(a)
@@ -107,7 +124,7 @@ fn mutation(_name: &str) -> Result<canopy_sim::world::EngineSetup, String> {
     Err("built without mutations: add --features mutations".to_string())
 }
 
-fn print_failure(r: &RunReport) {
+fn print_failure(r: &RunReport, cfg: &SwarmConfig) {
     println!("FAIL seed={} commit={} {}", r.seed, COMMIT, r.summary);
     for v in r.violations.iter().take(10) {
         println!("  violation: {v}");
@@ -115,7 +132,7 @@ fn print_failure(r: &RunReport) {
     if r.violations.len() > 10 {
         println!("  ... {} more", r.violations.len() - 10);
     }
-    println!("  replay: {}", swarm::replay_command(r.seed));
+    println!("  replay: {}", swarm::replay_command_for(r.seed, cfg));
 }
 
 fn print_stats(r: &RunReport) {
@@ -149,8 +166,8 @@ fn print_stats(r: &RunReport) {
     );
     if s.route_accepts > 0 || s.dial_failures > 0 {
         println!(
-            "  routes: {} accepted, {} dials failed, {} shutdowns; {} routed messages, {} \
-             route forwards owed-checked; {} bytes between engines",
+            "  links (routes, leafs): {} accepted, {} dials failed, {} shutdowns; {} messages across, {} \
+             forwards owed-checked; {} bytes between engines",
             s.route_accepts,
             s.dial_failures,
             s.shutdowns,
@@ -184,7 +201,7 @@ fn main() -> ExitCode {
         for line in &r.trace {
             println!("  {line}");
         }
-        print_failure(&r);
+        print_failure(&r, &cfg);
         return ExitCode::FAILURE;
     }
     // The real clock measures the simulator's speed only; runs never see it.
@@ -208,7 +225,7 @@ fn main() -> ExitCode {
         }
         if !r.passed() {
             failed += 1;
-            print_failure(&r);
+            print_failure(&r, &args.cfg);
         }
         if args.determinism {
             let again = swarm::run_seed(seed, &args.cfg);
@@ -219,7 +236,7 @@ fn main() -> ExitCode {
                     "NONDETERMINISTIC seed={seed}: trace hashes {:016x} and {:016x}",
                     r.trace_hash, again.trace_hash
                 );
-                println!("  replay: {}", swarm::replay_command(seed));
+                println!("  replay: {}", swarm::replay_command_for(seed, &args.cfg));
             }
         }
     }

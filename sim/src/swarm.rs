@@ -11,8 +11,14 @@ use crate::world::{route_host, EngineSetup, World, WorldStats, ROUTE_PORT};
 use canopy_core::{Instant, Options};
 use std::time::Duration;
 
-/// The shape of the system under test. Leaf nodes and gateways would add
-/// variants here.
+/// The shape of the system under test. Gateways would add variants here.
+///
+/// The leaf topologies run only in leaf mode ([`SwarmConfig::leaf`]),
+/// which draws them from a stream of its own: the seeds of the default
+/// mode draw what they always drew. In every leaf topology node `i`
+/// listens for leaf links on `route_host(i):LEAF_PORT` when it accepts
+/// any, each remote names one URL, and each client's home is a random
+/// node.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Topology {
     /// One server; every client connects to it.
@@ -21,7 +27,36 @@ pub enum Topology {
     /// routes, nodes 1 and 2 each have one to node 0 and find each other
     /// by gossip. Each client's home is a random node.
     Cluster3,
+    /// A hub (node 0) and this many spokes, each with one remote to the
+    /// hub. A remote may say `hub: true`, which makes the spoke the hub of
+    /// its link.
+    LeafHub(usize),
+    /// A daisy chain: node 2 is a leaf of node 1, which is a leaf of the
+    /// hub, node 0 (remotes 2 -> 1 -> 0, either may say `hub: true`).
+    LeafChain,
+    /// A ring of remotes 0 -> 1 -> 2 -> 0, the nodes started in a drawn
+    /// order: loop detection must refuse the link that closes the ring
+    /// (it may refuse more: each refused remote then waits 30 s).
+    /// No node crashes here (a restarted node re-forms two links at once,
+    /// and a ring formed all at once may carry traffic round before its
+    /// loop-detection subject comes back, in nats-server too).
+    LeafTriangle,
+    /// A hub (node 0) and a leaf cluster of nodes 1 and 2 joined by a
+    /// route; only node 1 has a remote to the hub. A spoke relays nothing
+    /// between its hub and its routes, so node 2 and the hub never hear
+    /// each other.
+    LeafSpokeCluster,
+    /// A hub (node 0) and two spokes whose remotes deny subjects both
+    /// ways (`deny_exports`, `deny_imports`).
+    LeafDeny,
 }
+
+/// Leaf listen port of every simulated node that accepts leaf links.
+pub const LEAF_PORT: u16 = 7422;
+
+/// Subjects leaf remotes draw their `deny_exports` and `deny_imports`
+/// from (each covers some of [`workload::SUBJECTS`]).
+const DENY: &[&str] = &["a.b", "a.*", "b.>", "c.>", "c.d.e", "*.c"];
 
 impl Topology {
     /// Draws a topology: single server or 3-node cluster, half each.
@@ -33,21 +68,166 @@ impl Topology {
         }
     }
 
+    /// Draws a leaf topology (leaf mode): a hub with two or three spokes,
+    /// a chain, a ring, a spoke cluster or spokes with deny rules.
+    pub fn draw_leaf(rng: &mut SimRng) -> Topology {
+        match rng.below(6) {
+            0 => Topology::LeafHub(2),
+            1 => Topology::LeafHub(3),
+            2 => Topology::LeafChain,
+            3 => Topology::LeafTriangle,
+            4 => Topology::LeafSpokeCluster,
+            _ => Topology::LeafDeny,
+        }
+    }
+
+    /// Whether this is a leaf topology.
+    pub fn is_leaf(self) -> bool {
+        !matches!(self, Topology::Single | Topology::Cluster3)
+    }
+
     /// Number of engines.
     pub fn nodes(self) -> usize {
         match self {
             Topology::Single => 1,
-            Topology::Cluster3 => 3,
+            Topology::LeafHub(spokes) => 1 + spokes,
+            Topology::Cluster3
+            | Topology::LeafChain
+            | Topology::LeafTriangle
+            | Topology::LeafSpokeCluster
+            | Topology::LeafDeny => 3,
         }
     }
 
     /// The clusters: groups of nodes that must end fully meshed by routes.
     /// A super-cluster (gateways) lists one group per cluster; a leaf
-    /// topology adds nodes in groups of their own.
+    /// topology puts nodes without routes in groups of their own.
     pub fn clusters(self) -> Vec<Vec<usize>> {
         match self {
             Topology::Single => vec![vec![0]],
             Topology::Cluster3 => vec![vec![0, 1, 2]],
+            Topology::LeafSpokeCluster => vec![vec![0], vec![1, 2]],
+            Topology::LeafHub(_)
+            | Topology::LeafChain
+            | Topology::LeafTriangle
+            | Topology::LeafDeny => (0..self.nodes()).map(|i| vec![i]).collect(),
+        }
+    }
+
+    /// The leaf remotes, as (dialer, the node it dials).
+    pub fn leaf_edges(self) -> Vec<(usize, usize)> {
+        match self {
+            Topology::Single | Topology::Cluster3 => Vec::new(),
+            Topology::LeafHub(spokes) => (1..=spokes).map(|i| (i, 0)).collect(),
+            Topology::LeafChain => vec![(1, 0), (2, 1)],
+            Topology::LeafTriangle => vec![(0, 1), (1, 2), (2, 0)],
+            Topology::LeafSpokeCluster => vec![(1, 0)],
+            Topology::LeafDeny => vec![(1, 0), (2, 0)],
+        }
+    }
+
+    /// Every server-to-server link: the leaf remotes and the routes.
+    pub fn links(self) -> Vec<(usize, usize)> {
+        let mut links = self.leaf_edges();
+        if self == Topology::LeafSpokeCluster {
+            links.push((2, 1));
+        }
+        links
+    }
+
+    /// Parses a `--topology` name.
+    pub fn parse(name: &str) -> Option<Topology> {
+        Some(match name {
+            "single" => Topology::Single,
+            "cluster3" => Topology::Cluster3,
+            "hub2" => Topology::LeafHub(2),
+            "hub3" => Topology::LeafHub(3),
+            "chain" => Topology::LeafChain,
+            "triangle" => Topology::LeafTriangle,
+            "spoke-cluster" => Topology::LeafSpokeCluster,
+            "deny" => Topology::LeafDeny,
+            _ => return None,
+        })
+    }
+}
+
+/// Makes `options` (one per node) the leaf topology `topology`: every
+/// node gets a name (`n<i>`, also the leaf cluster name of a node without
+/// a cluster) and a `leafnodes` block, listening where some remote points,
+/// with its remotes; the spoke cluster's nodes are routed as cluster
+/// `leafc`. Draws the reconnect interval, `hub: true` on some remotes of
+/// the hub and chain topologies, and the deny rules of `LeafDeny`.
+pub fn leaf_options(topology: Topology, options: &mut [Options], rng: &mut SimRng) {
+    let edges = topology.leaf_edges();
+    let reconnect = rng.duration(Duration::from_millis(100), Duration::from_millis(1000));
+    for (i, o) in options.iter_mut().enumerate() {
+        o.host = format!("10.0.0.{}", i + 1);
+        o.server_name = format!("n{i}");
+        let accepts = edges.iter().any(|&(_, t)| t == i);
+        let mut remotes = Vec::new();
+        for &(_, target) in edges.iter().filter(|&&(d, _)| d == i) {
+            let url = format!("nats-leaf://{}:{LEAF_PORT}", route_host(target));
+            let mut remote = canopy_core::RemoteLeafOptions {
+                urls: canopy_core::route::RouteAddr::parse(&url)
+                    .into_iter()
+                    .collect(),
+                ..canopy_core::RemoteLeafOptions::default()
+            };
+            match topology {
+                Topology::LeafHub(_) | Topology::LeafChain => remote.hub = rng.percent(20),
+                Topology::LeafDeny => {
+                    let pick = |rng: &mut SimRng| -> Vec<String> {
+                        let mut list: Vec<String> = (0..rng.range(1, 2))
+                            .map(|_| rng.pick(DENY).to_string())
+                            .collect();
+                        list.sort();
+                        list.dedup();
+                        list
+                    };
+                    match rng.below(3) {
+                        0 => remote.deny_exports = pick(rng),
+                        1 => remote.deny_imports = pick(rng),
+                        _ => {
+                            remote.deny_exports = pick(rng);
+                            remote.deny_imports = pick(rng);
+                        }
+                    }
+                }
+                Topology::Single
+                | Topology::Cluster3
+                | Topology::LeafTriangle
+                | Topology::LeafSpokeCluster => {}
+            }
+            remotes.push(remote);
+        }
+        o.leaf = Some(canopy_core::LeafOptions {
+            host: route_host(i),
+            port: if accepts { LEAF_PORT } else { 0 },
+            remotes,
+            reconnect,
+            ..canopy_core::LeafOptions::default()
+        });
+    }
+    if topology == Topology::LeafSpokeCluster {
+        let ping = rng.duration(Duration::from_millis(300), Duration::from_secs(3));
+        for i in [1, 2] {
+            let routes = if i == 1 {
+                Vec::new()
+            } else {
+                let url = format!("nats-route://{}:{ROUTE_PORT}", route_host(1));
+                canopy_core::route::RouteAddr::parse(&url)
+                    .into_iter()
+                    .collect()
+            };
+            options[i].cluster = Some(canopy_core::ClusterOptions {
+                name: "leafc".to_string(),
+                host: route_host(i),
+                port: ROUTE_PORT,
+                connect_retries: 10,
+                routes,
+                ping_interval: ping,
+                ..canopy_core::ClusterOptions::default()
+            });
         }
     }
 }
@@ -109,6 +289,9 @@ pub struct SwarmConfig {
     pub ring: usize,
     /// Use this topology instead of drawing one (speed measurements).
     pub topology: Option<Topology>,
+    /// Leaf mode: each seed draws a leaf topology (from a stream the
+    /// default mode never reads) instead of single server or cluster.
+    pub leaf: bool,
 }
 
 /// The outcome of one seed.
@@ -169,8 +352,20 @@ pub fn draw_options(rng: &mut SimRng) -> Options {
     o
 }
 
-/// Runs one seed.
+/// Runs one seed (in leaf mode, a leaf topology).
 pub fn run_seed(seed: u64, cfg: &SwarmConfig) -> RunReport {
+    let (world, plan, safety_end, summary) = if cfg.leaf {
+        leaf_setup(seed, cfg)
+    } else {
+        setup(seed, cfg)
+    };
+    drive(seed, world, &plan, safety_end, summary)
+}
+
+/// The world of a seed of the default mode: single server or 3-node
+/// cluster, its clients, its fault plan, the end of its safety phase and
+/// its summary line.
+fn setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, String) {
     let mut topo_rng = SimRng::new(seed, Purpose::Topology, 0);
     let drawn = Topology::draw(&mut topo_rng);
     let topology = cfg.topology.unwrap_or(drawn);
@@ -189,8 +384,6 @@ pub fn run_seed(seed: u64, cfg: &SwarmConfig) -> RunReport {
     let wl = workload::draw(&mut wl_rng, 3, 6);
     let safety_end =
         Instant::ZERO + wl_rng.duration(Duration::from_secs(2), Duration::from_secs(6));
-    let heal_publish = Duration::from_millis(1500);
-    let settle = Duration::from_secs(1);
 
     let mut world = World::new(seed, options.clone(), cfg.ring);
     world.route_rules = route_rules;
@@ -239,7 +432,168 @@ pub fn run_seed(seed: u64, cfg: &SwarmConfig) -> RunReport {
         plan.mix(),
         plan.faults.len()
     );
+    (world, plan, safety_end, summary)
+}
 
+/// The world of a seed of leaf mode: a leaf topology drawn from its own
+/// stream (with `--topology`, that one), the nodes of a ring started in a
+/// drawn order, faults on the leaf links and routes as on routes, and
+/// client faults as everywhere (no node crashes in a ring, and there the
+/// faults start once the ring has formed and broken itself).
+fn leaf_setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, String) {
+    let mut rng = SimRng::new(seed, Purpose::Topology, 2);
+    let drawn = Topology::draw_leaf(&mut rng);
+    let topology = cfg.topology.filter(|t| t.is_leaf()).unwrap_or(drawn);
+    let n = topology.nodes();
+    let mut options: Vec<Options> = (0..n).map(|_| draw_options(&mut rng)).collect();
+    let link_rules = draw_route_rules(&mut rng);
+    leaf_options(topology, &mut options, &mut rng);
+    let mut wl_rng = SimRng::new(seed, Purpose::Workload, 0);
+    let wl = workload::draw(&mut wl_rng, 3, 6);
+    let ring = topology == Topology::LeafTriangle;
+    // A ring forms and breaks itself in its first second or so; its
+    // faults start after that.
+    let (fault_start, safety) = if ring {
+        (Duration::from_millis(2500), (4, 8))
+    } else {
+        (Duration::from_millis(300), (2, 6))
+    };
+    let safety_end = Instant::ZERO
+        + wl_rng.duration(Duration::from_secs(safety.0), Duration::from_secs(safety.1));
+
+    let mut world = World::new(seed, options.clone(), cfg.ring);
+    world.route_rules = link_rules;
+    world.clusters = topology.clusters();
+    world.leaf_edges = topology.leaf_edges();
+    world.leaf_ring = ring;
+    world.set_engine_setup(cfg.engine_setup.clone());
+    let mut order: Vec<usize> = (0..n).collect();
+    if ring {
+        // A drawn start order: the first node at once, the second soon
+        // after, the third once the first two are linked.
+        for i in (1..n).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let second = rng.duration(Duration::ZERO, Duration::from_millis(300));
+        let third = second + rng.duration(Duration::from_millis(400), Duration::from_millis(1200));
+        world.start_later(order[1], Instant::ZERO + second);
+        world.start_later(order[2], Instant::ZERO + third);
+    }
+    world.start();
+    let mut homes: Vec<usize> = (0..wl.clients.len())
+        .map(|_| rng.below(n as u64) as usize)
+        .collect();
+    // One subscriber that hears a publisher shares its home, so every run
+    // has deliveries owed whatever the leaf links do (a ring may refuse
+    // all three of its links, a spoke cluster's node 2 hears no hub).
+    if let Some((sub, publisher)) = heard_pair(&wl.clients) {
+        homes[sub] = homes[publisher];
+    }
+    for (i, spec) in wl.clients.iter().enumerate() {
+        let client_rng = SimRng::new(seed, Purpose::Workload, 1 + i as u64);
+        let home = homes[i];
+        world.add_client_to(
+            home,
+            spec.clone(),
+            client_rng,
+            wl.links[i],
+            Instant::ZERO + wl.start[i],
+        );
+    }
+    let mut fault_rng = SimRng::new(seed, Purpose::Faults, 0);
+    let plan = if cfg.no_faults {
+        FaultPlan::default()
+    } else {
+        FaultPlan::draw_leaf(
+            &mut fault_rng,
+            wl.clients.len(),
+            n,
+            &topology.links(),
+            !ring,
+            Instant::ZERO + fault_start,
+            safety_end,
+        )
+    };
+    for &(at, fault) in &plan.faults {
+        world.schedule_fault(at, fault);
+    }
+    let homes: Vec<String> = homes.iter().map(usize::to_string).collect();
+    let remotes: Vec<String> = options
+        .iter()
+        .enumerate()
+        .flat_map(|(i, o)| {
+            o.leaf.iter().flat_map(move |l| {
+                l.remotes.iter().map(move |r| {
+                    let mut text = format!(
+                        "{i}->{}",
+                        r.urls.first().map_or(String::new(), |u| u.host_port())
+                    );
+                    if r.hub {
+                        text.push_str(" hub");
+                    }
+                    if !r.deny_exports.is_empty() {
+                        text.push_str(&format!(" deny_exports={:?}", r.deny_exports));
+                    }
+                    if !r.deny_imports.is_empty() {
+                        text.push_str(&format!(" deny_imports={:?}", r.deny_imports));
+                    }
+                    text
+                })
+            })
+        })
+        .collect();
+    let started = if ring {
+        format!(" start-order={order:?}")
+    } else {
+        String::new()
+    };
+    let summary = format!(
+        "leaf topology={topology:?} remotes=[{}]{started} homes=[{}] clients={} safety={:.2}s \
+         faults=[{}] planned={}",
+        remotes.join("; "),
+        homes.join(","),
+        wl.clients.len(),
+        safety_end.as_nanos() as f64 / 1e9,
+        plan.mix(),
+        plan.faults.len()
+    );
+    (world, plan, safety_end, summary)
+}
+
+/// A (subscriber, publisher) pair of clients where a plain subscription
+/// of the first, never churned, matches a subject the second publishes
+/// (and echo lets it hear itself if it is the same client).
+fn heard_pair(clients: &[crate::client_model::ClientSpec]) -> Option<(usize, usize)> {
+    clients.iter().enumerate().find_map(|(c, client)| {
+        if client.churn.is_some() {
+            return None;
+        }
+        clients.iter().enumerate().find_map(|(p, publisher)| {
+            let hears = (p != c || client.echo)
+                && publisher.publish.as_ref().is_some_and(|spec| {
+                    client.subs.iter().any(|s| {
+                        s.queue.is_none()
+                            && spec.subjects.iter().any(|x| {
+                                canopy_core::subject::matches(s.pattern.as_bytes(), x.as_bytes())
+                            })
+                    })
+                });
+            hears.then_some((c, p))
+        })
+    })
+}
+
+/// Runs a set-up world: the safety phase with faults, healing, traffic
+/// without faults, settling, and the checks at quiescence.
+fn drive(
+    seed: u64,
+    mut world: World,
+    plan: &FaultPlan,
+    safety_end: Instant,
+    summary: String,
+) -> RunReport {
+    let heal_publish = Duration::from_millis(1500);
+    let settle = Duration::from_secs(1);
     world.run_until(safety_end);
     world.heal();
     // Healing: every client must be back, subscribed and confirmed within
@@ -249,14 +603,17 @@ pub fn run_seed(seed: u64, cfg: &SwarmConfig) -> RunReport {
     // match the model within the same bound.
     let deadline = safety_end + HEAL_BOUND;
     while !world.failed() {
-        let settled =
-            world.all_settled() && world.mesh_complete() && world.route_interest_diffs().is_empty();
+        let settled = world.all_settled()
+            && world.mesh_complete()
+            && world.route_interest_diffs().is_empty()
+            && world.leaf_interest_diffs().is_empty();
         if settled {
             break;
         }
         if world.now() >= deadline {
             let mut why = world.route_interest_diffs();
-            why.truncate(2);
+            why.extend(world.leaf_interest_diffs());
+            why.truncate(3);
             world.checker.violation(format!(
                 "not converged: {:?} after healing: clients settled {}, route mesh complete {}, \
                  {}",
@@ -344,4 +701,14 @@ pub fn check_determinism(seed: u64, cfg: &SwarmConfig) -> Result<u64, String> {
 /// The command that replays `seed`.
 pub fn replay_command(seed: u64) -> String {
     format!("cargo run -p canopy-sim --release -- --seed {seed}")
+}
+
+/// The command that replays `seed` as `cfg` runs it (leaf mode adds
+/// `--leaf`).
+pub fn replay_command_for(seed: u64, cfg: &SwarmConfig) -> String {
+    if cfg.leaf {
+        format!("cargo run -p canopy-sim --release -- --leaf --seed {seed}")
+    } else {
+        replay_command(seed)
+    }
 }

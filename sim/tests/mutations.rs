@@ -3,7 +3,10 @@
 //! the swarm must find a failing seed within the budget; with none, the
 //! same budget must pass. The budget mixes topologies (about half the
 //! seeds are 3-node clusters), so the route mutations
-//! (`Mutations::ROUTE_NAMES`) are caught by the same seeds.
+//! (`Mutations::ROUTE_NAMES`) are caught by the same seeds. The leaf
+//! mutations (`Mutations::LEAF_NAMES`) are caught in leaf mode, within
+//! leaf seeds 0..LEAF_BUDGET (which `leaf.rs` runs green without
+//! mutations, among its 300).
 
 use canopy_core::Mutations;
 use canopy_core::Server;
@@ -12,6 +15,9 @@ use std::sync::Arc;
 
 /// Seeds 0..BUDGET.
 const BUDGET: u64 = 200;
+
+/// Leaf-mode seeds 0..LEAF_BUDGET.
+const LEAF_BUDGET: u64 = 100;
 
 fn config(m: Mutations) -> SwarmConfig {
     SwarmConfig {
@@ -22,9 +28,24 @@ fn config(m: Mutations) -> SwarmConfig {
 
 /// Runs seeds in order until one fails; panics if none does.
 fn caught(name: &str) {
-    let m = Mutations::by_name(name).expect("known mutation");
-    let cfg = config(m);
-    for seed in 0..BUDGET {
+    caught_in(
+        name,
+        config(Mutations::by_name(name).expect("known mutation")),
+        BUDGET,
+    );
+}
+
+/// [`caught`], in leaf mode.
+fn caught_leaf(name: &str) {
+    let cfg = SwarmConfig {
+        leaf: true,
+        ..config(Mutations::by_name(name).expect("known mutation"))
+    };
+    caught_in(name, cfg, LEAF_BUDGET);
+}
+
+fn caught_in(name: &str, cfg: SwarmConfig, budget: u64) {
+    for seed in 0..budget {
         let r = swarm::run_seed(seed, &cfg);
         if !r.passed() {
             println!(
@@ -34,7 +55,10 @@ fn caught(name: &str) {
             return;
         }
     }
-    panic!("mutation {name} survived {BUDGET} seeds");
+    panic!(
+        "mutation {name} survived {budget} seeds{}",
+        if cfg.leaf { " (leaf mode)" } else { "" }
+    );
 }
 
 #[test]
@@ -47,6 +71,10 @@ fn every_mutation_has_a_test() {
         assert!(Mutations::by_name(name).is_some());
     }
     assert_eq!(Mutations::ROUTE_NAMES.len(), 3);
+    for name in Mutations::LEAF_NAMES {
+        assert!(Mutations::by_name(name).is_some());
+    }
+    assert_eq!(Mutations::LEAF_NAMES.len(), 4);
 }
 
 #[test]
@@ -92,6 +120,31 @@ fn forward_routed_to_routes_is_caught() {
 #[test]
 fn queue_local_and_remote_is_caught() {
     caught("queue_local_and_remote");
+}
+
+/// A spoke cluster: node 1 must not tell its hub what node 2's clients
+/// want (caught by the leaf interest check after healing).
+#[test]
+fn leaf_spoke_relays_is_caught() {
+    caught_leaf("leaf_spoke_relays");
+}
+
+/// `LS-` ignored: messages keep crossing a leaf link without interest.
+#[test]
+fn forget_ls_minus_is_caught() {
+    caught_leaf("forget_ls_minus");
+}
+
+/// Messages on subjects a remote denies cross its link.
+#[test]
+fn ignore_deny_exports_is_caught() {
+    caught_leaf("ignore_deny_exports");
+}
+
+/// A ring of remotes is not refused: messages go round it.
+#[test]
+fn skip_leaf_loop_check_is_caught() {
+    caught_leaf("skip_leaf_loop_check");
 }
 
 fn clean(part: u64) {

@@ -39,7 +39,8 @@ impl World {
         true
     }
 
-    /// Changes the rules of the live route between `a` and `b` for `dur`.
+    /// Changes the rules of the live link (a route or a leaf link) between
+    /// `a` and `b` for `dur`.
     fn bend_route(
         &mut self,
         a: usize,
@@ -47,7 +48,7 @@ impl World {
         dur: Duration,
         change: impl FnOnce(&mut LinkRules),
     ) -> bool {
-        let Some(id) = self.live_route(a, b) else {
+        let Some(id) = self.live_link(a, b) else {
             return false;
         };
         let Some(kind) = self.peers.get(&id).map(|c| c.kind) else {
@@ -118,7 +119,7 @@ impl World {
                 dir,
                 after_bytes,
             } => {
-                let Some(id) = self.live_route(a, b) else {
+                let Some(id) = self.live_link(a, b) else {
                     return false;
                 };
                 if let Some(conn) = self.peers.get_mut(&id) {
@@ -129,7 +130,7 @@ impl World {
                 true
             }
             Fault::RoutePartition { a, b, dur } => {
-                let Some(id) = self.live_route(a, b) else {
+                let Some(id) = self.live_link(a, b) else {
                     return false;
                 };
                 if let Some(conn) = self.peers.get_mut(&id) {

@@ -188,6 +188,13 @@ pub struct World {
     /// (all nodes in one group unless the topology says otherwise; a
     /// super-cluster will list one group per cluster).
     pub clusters: Vec<Vec<usize>>,
+    /// Leaf links that must be up after healing: (dialer, acceptor).
+    pub leaf_edges: Vec<(usize, usize)>,
+    /// The leaf links form a ring: after healing at most two of its three
+    /// links may be up (loop detection refuses the one that closes it).
+    pub leaf_ring: bool,
+    /// Nodes that start later than time zero (leaf start orders).
+    start_at: Vec<Option<Instant>>,
     /// Dials from or to a node fail until this time (dial faults).
     dial_block: Vec<Instant>,
     next_conn: u64,
@@ -231,6 +238,9 @@ impl World {
             conns: BTreeMap::new(),
             peers: BTreeMap::new(),
             route_rules: LinkRules::default(),
+            leaf_edges: Vec::new(),
+            leaf_ring: false,
+            start_at: Vec::new(),
             dial_block: Vec::new(),
             next_conn: 1,
             checker: Checker::default(),
@@ -257,8 +267,14 @@ impl World {
                 shutting_down: false,
             });
             w.dial_block.push(Instant::ZERO);
+            w.start_at.push(None);
         }
         w
+    }
+
+    /// Node `node` starts at `at` instead of with [`World::start`].
+    pub fn start_later(&mut self, node: usize, at: Instant) {
+        self.start_at[node] = Some(at);
     }
 
     /// Installs a hook run on every engine started from now on, and on the
@@ -277,6 +293,11 @@ impl World {
     /// Starts every engine that is not running.
     pub fn start(&mut self) {
         for node in 0..self.nodes.len() {
+            if let Some(at) = self.start_at[node].take() {
+                let gen = self.nodes[node].gen;
+                self.schedule(at, Ev::EngineRestart { node, gen });
+                continue;
+            }
             if self.nodes[node].server.is_none() {
                 self.start_engine(node);
             }
@@ -462,7 +483,16 @@ impl World {
         if self.nodes.len() < 2 {
             return out;
         }
+        // Pairs of nodes in one cluster are joined by a route.
+        let same_cluster = |a: usize, b: usize| {
+            self.clusters
+                .iter()
+                .any(|c| c.contains(&a) && c.contains(&b))
+        };
         for from in 0..self.nodes.len() {
+            if !(0..self.nodes.len()).any(|to| to != from && same_cluster(from, to)) {
+                continue;
+            }
             let Some(sender) = self.nodes[from].server.as_ref() else {
                 out.push(format!("node {from} is down"));
                 continue;
@@ -474,7 +504,7 @@ impl World {
                 .map(|(s, q, w)| ("$G".to_string(), s, q, w))
                 .collect();
             for to in 0..self.nodes.len() {
-                if to == from {
+                if to == from || !same_cluster(from, to) {
                     continue;
                 }
                 let Some(peer) = self.nodes[to].server.as_ref() else {
@@ -593,6 +623,9 @@ impl World {
                 .violation("not converged: the route mesh is incomplete".to_string());
         }
         for d in self.route_interest_diffs() {
+            self.checker.violation(format!("not converged: {d}"));
+        }
+        for d in self.leaf_interest_diffs() {
             self.checker.violation(format!("not converged: {d}"));
         }
         self.checker.final_check();

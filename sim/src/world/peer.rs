@@ -15,6 +15,7 @@
 use super::{ops_through, read_cap};
 use super::{Ev, World};
 use crate::checker::{LinkId, Processed};
+use crate::leaf_wire::LeafWire;
 use crate::link::{Dir, LinkRules, Pipe};
 use crate::rng::{Purpose, SimRng};
 use crate::route_wire::{RouteOp, RouteWire};
@@ -47,7 +48,9 @@ pub(super) struct PeerConn {
     pub(super) kind: LinkKind,
     pub(super) ends: [REnd; 2],
     pub(super) pipes: [Pipe; 2],
-    wire: [RouteWire; 2],
+    wire: [Wire; 2],
+    /// The address the dialer asked for (`host:port`).
+    addr: String,
     /// Ops written by end `i`, not yet processed by the other end.
     ops: [VecDeque<(u64, RouteOp)>; 2],
     /// Checker link for the direction end `i` -> end `1 - i`.
@@ -67,6 +70,44 @@ fn dir_of(pipe: usize) -> Dir {
         Dir::Up
     } else {
         Dir::Down
+    }
+}
+
+/// The observer of one direction, by link kind.
+#[derive(Debug)]
+enum Wire {
+    Route(RouteWire),
+    Leaf(LeafWire),
+}
+
+impl Wire {
+    fn new(kind: LinkKind) -> Wire {
+        match kind {
+            LinkKind::Route => Wire::Route(RouteWire::default()),
+            LinkKind::Leaf => Wire::Leaf(LeafWire::default()),
+        }
+    }
+
+    fn feed(&mut self, data: &[u8], out: &mut Vec<(u64, RouteOp)>) {
+        match self {
+            Wire::Route(w) => w.feed(data, out),
+            Wire::Leaf(w) => w.feed(data, out),
+        }
+    }
+
+    fn take_broken(&mut self) -> Option<String> {
+        match self {
+            Wire::Route(w) => w.broken.take(),
+            Wire::Leaf(w) => w.broken.take(),
+        }
+    }
+
+    /// The cluster the writer announced (leaf links only).
+    fn cluster(&self) -> Option<&str> {
+        match self {
+            Wire::Route(_) => None,
+            Wire::Leaf(w) => w.cluster.as_deref(),
+        }
     }
 }
 
@@ -178,7 +219,8 @@ impl World {
                 },
             ],
             pipes: [Pipe::new(rules.up), Pipe::new(rules.down)],
-            wire: [RouteWire::default(), RouteWire::default()],
+            wire: [Wire::new(kind), Wire::new(kind)],
+            addr: addr.to_string(),
             ops: [VecDeque::new(), VecDeque::new()],
             links: [None, None],
             rng: SimRng::new(self.seed, Purpose::Link, id),
@@ -239,6 +281,9 @@ impl World {
         let b_gen = self.nodes[b].gen;
         let l0 = self.checker.open_link((a, a_gen), (b, b_gen), kind);
         let l1 = self.checker.open_link((b, b_gen), (a, a_gen), kind);
+        if kind == LinkKind::Leaf {
+            self.leaf_roles(id, a, l0, l1);
+        }
         if let Some(conn) = self.peers.get_mut(&id) {
             conn.ends[0].open = true;
             conn.ends[1] = REnd {
@@ -258,6 +303,30 @@ impl World {
         self.after_engine(a);
     }
 
+    /// Tells the checker who is the hub of leaf connection `id` (dialed by
+    /// node `a`; `l0` its direction from the dialer, `l1` back) and which
+    /// subjects each end's rules keep off the link, from the dialer's
+    /// remote for the dialed address: the acceptor is the hub unless the
+    /// remote says `hub: true`; the dialer sends nothing its
+    /// `deny_exports` names and tells no interest its `deny_imports`
+    /// names, and the acceptor (told them in CONNECT as `deny_pub`) sends
+    /// nothing its `deny_imports` names.
+    fn leaf_roles(&mut self, id: u64, a: usize, l0: LinkId, l1: LinkId) {
+        let Some(addr) = self.peers.get(&id).map(|c| c.addr.clone()) else {
+            return;
+        };
+        let remote = self.nodes[a].options.leaf.as_ref().and_then(|l| {
+            l.remotes
+                .iter()
+                .find(|r| r.urls.iter().any(|u| u.host_port() == addr))
+        });
+        let (hub, exports, imports) = remote.map_or((false, Vec::new(), Vec::new()), |r| {
+            (r.hub, r.deny_exports.clone(), r.deny_imports.clone())
+        });
+        self.checker.leaf_link(l0, hub, exports, imports.clone());
+        self.checker.leaf_link(l1, !hub, imports, Vec::new());
+    }
+
     /// Engine `node` has bytes for its end `end` of route `id`.
     pub(super) fn peer_flush(&mut self, node: usize, c: ConnId, id: u64, end: usize) {
         let now = self.now();
@@ -270,9 +339,14 @@ impl World {
                 conn.pipes[end].write(chunk);
             }
             conn.ops[end].extend(ops);
-            if let Some(text) = conn.wire[end].broken.take() {
-                self.checker
-                    .violation(format!("node {node} wrote bad route protocol: {text}"));
+            if let Some(text) = conn.wire[end].take_broken() {
+                self.checker.violation(format!(
+                    "node {node} wrote bad {} protocol: {text}",
+                    conn.kind.name()
+                ));
+            }
+            if let (Some(cluster), Some(link)) = (conn.wire[end].cluster(), conn.links[end]) {
+                self.checker.link_cluster(link, cluster);
             }
         }
         chunks.clear();
@@ -368,12 +442,16 @@ impl World {
                 for (offset, op) in done.drain(..) {
                     let at = Processed::in_read(open, step, offset);
                     match op {
-                        RouteOp::Sub { subject, queue, .. } => {
-                            self.checker.route_interest(link, &subject, queue, true, at)
-                        }
-                        RouteOp::Unsub { subject, queue } => self
+                        RouteOp::Sub {
+                            subject,
+                            queue,
+                            weight,
+                        } => self
                             .checker
-                            .route_interest(link, &subject, queue, false, at),
+                            .route_interest(link, &subject, queue, weight, at),
+                        RouteOp::Unsub { subject, queue } => {
+                            self.checker.route_interest(link, &subject, queue, 0, at)
+                        }
                         RouteOp::Msg { key, queues } => {
                             self.checker.routed(link, key, queues, at);
                         }
@@ -491,6 +569,85 @@ impl World {
                         || (c.ends[0].node, c.ends[1].node) == (b, a))
             })
             .map(|(&id, _)| id)
+    }
+
+    /// The live connection of any kind between nodes `a` and `b`, if any
+    /// (a pair of nodes is joined by a route or by a leaf link, not both).
+    pub(super) fn live_link(&self, a: usize, b: usize) -> Option<u64> {
+        self.peers
+            .iter()
+            .find(|(_, c)| {
+                c.ends[0].open
+                    && c.ends[1].open
+                    && ((c.ends[0].node, c.ends[1].node) == (a, b)
+                        || (c.ends[0].node, c.ends[1].node) == (b, a))
+            })
+            .map(|(&id, _)| id)
+    }
+
+    /// Differences between each open leaf link's interest as seen on the
+    /// wire (what its writer `LS+`'d minus what it `LS-`'d, as its reader
+    /// processed it) and what the propagation matrix says the writer
+    /// should have told ([`crate::checker::Checker::expected_leaf_interest`]),
+    /// and leaf links missing or too many: every edge of
+    /// [`World::leaf_edges`] registered once. With [`World::leaf_ring`], at
+    /// most two of the three, once each: the ring must be broken. Loop
+    /// detection may break it more than once (each node's own
+    /// loop-detection subject can travel round through the link that
+    /// closed the ring before that link is refused, as in nats-server),
+    /// and a refused remote waits 30 s, longer than healing.
+    /// Empty: converged.
+    pub fn leaf_interest_diffs(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut linked: Vec<(usize, usize)> = Vec::new();
+        for conn in self.peers.values() {
+            if conn.kind != LinkKind::Leaf || !(conn.ends[0].open && conn.ends[1].open) {
+                continue;
+            }
+            let [Some(l0), Some(l1)] = conn.links else {
+                continue;
+            };
+            let (a, b) = (conn.ends[0].node, conn.ends[1].node);
+            let registered = self.checker.links[l0].registered && self.checker.links[l1].registered;
+            if !registered {
+                out.push(format!("leaf link {a}->{b} is not registered at both ends"));
+                continue;
+            }
+            linked.push((a, b));
+            for l in [l0, l1] {
+                let want = self.checker.expected_leaf_interest(l);
+                let got = self.checker.held_interest(l);
+                if want != got {
+                    let rec = &self.checker.links[l];
+                    out.push(format!(
+                        "leaf interest differs: node {} told node {} {got:?}, the matrix says \
+                         {want:?}",
+                        rec.from.0, rec.to.0
+                    ));
+                }
+            }
+        }
+        if self.leaf_ring {
+            let mut pairs: Vec<(usize, usize)> =
+                linked.iter().map(|&(a, b)| (a.min(b), a.max(b))).collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            if pairs.len() > 2 || pairs.len() != linked.len() {
+                out.push(format!(
+                    "leaf ring: links {linked:?} registered; a loop must be refused"
+                ));
+            }
+        } else {
+            for &(a, b) in &self.leaf_edges {
+                let n = linked.iter().filter(|&&e| e == (a, b)).count();
+                if n != 1 {
+                    out.push(format!(
+                        "leaf link {a}->{b}: {n} registered connections, want 1"
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Route connection `id` gets `rules` (pipe 0: `up`, pipe 1: `down`).

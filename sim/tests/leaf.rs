@@ -1,0 +1,119 @@
+//! Leaf-node topologies in CI (leaf mode, `SwarmConfig::leaf`): 300 seeds
+//! with faults, split so the test threads share them. Each seed draws a hub
+//! with two or three spokes, a daisy chain, a ring of remotes, a spoke
+//! cluster or spokes with deny rules, from a stream the default mode never
+//! reads, so the behaviour fixture of `swarm.rs` is untouched. A failure
+//! names the seed and the command that replays it
+//! (`cargo run -p canopy-sim --release -- --leaf --seed N`).
+//!
+//! These seeds also keep the leaf mutation tests' budget (leaf seeds
+//! 0..100, `mutations.rs`) green without mutations.
+
+use canopy_sim::swarm::{self, RunReport, SwarmConfig, Topology};
+use std::collections::BTreeMap;
+
+const SEEDS: u64 = 300;
+const PARTS: u64 = 4;
+
+fn leaf() -> SwarmConfig {
+    SwarmConfig {
+        leaf: true,
+        ..SwarmConfig::default()
+    }
+}
+
+fn report(failures: &[RunReport], cfg: &SwarmConfig) -> String {
+    let mut text = String::new();
+    for r in failures {
+        text.push_str(&format!("seed {} failed: {}\n", r.seed, r.summary));
+        for v in r.violations.iter().take(5) {
+            text.push_str(&format!("  {v}\n"));
+        }
+        text.push_str(&format!(
+            "  replay: {}\n",
+            swarm::replay_command_for(r.seed, cfg)
+        ));
+    }
+    text
+}
+
+fn run_part(part: u64) {
+    let per = SEEDS.div_ceil(PARTS);
+    let start = part * per;
+    let end = (start + per).min(SEEDS);
+    let cfg = leaf();
+    let failures = swarm::run_range(start, end - start, &cfg);
+    assert!(failures.is_empty(), "{}", report(&failures, &cfg));
+}
+
+#[test]
+fn leaf_swarm_part_1() {
+    run_part(0);
+}
+
+#[test]
+fn leaf_swarm_part_2() {
+    run_part(1);
+}
+
+#[test]
+fn leaf_swarm_part_3() {
+    run_part(2);
+}
+
+#[test]
+fn leaf_swarm_part_4() {
+    run_part(3);
+}
+
+#[test]
+fn leaf_runs_are_deterministic() {
+    let cfg = leaf();
+    let mut hashes = Vec::new();
+    for seed in 0..8 {
+        match swarm::check_determinism(seed, &cfg) {
+            Ok(hash) => hashes.push(hash),
+            Err(e) => panic!("{e}\n  replay: {}", swarm::replay_command_for(seed, &cfg)),
+        }
+    }
+    hashes.sort_unstable();
+    hashes.dedup();
+    assert_eq!(hashes.len(), 8, "distinct seeds gave equal trace hashes");
+}
+
+/// Every leaf topology, forced, without faults: it passes, and messages
+/// cross its leaf links (except in the ring, which may refuse all three
+/// of its links).
+#[test]
+fn every_leaf_topology_carries_messages() {
+    let mut crossed: BTreeMap<String, u64> = BTreeMap::new();
+    for topology in [
+        Topology::LeafHub(2),
+        Topology::LeafHub(3),
+        Topology::LeafChain,
+        Topology::LeafTriangle,
+        Topology::LeafSpokeCluster,
+        Topology::LeafDeny,
+    ] {
+        let cfg = SwarmConfig {
+            leaf: true,
+            no_faults: true,
+            topology: Some(topology),
+            ..SwarmConfig::default()
+        };
+        for seed in 0..4 {
+            let r = swarm::run_seed(seed, &cfg);
+            assert!(r.passed(), "{}", report(&[r], &cfg));
+            assert_eq!(r.stats.faults_fired, 0);
+            *crossed.entry(format!("{topology:?}")).or_default() += r.checks.routed;
+        }
+    }
+    for (topology, n) in &crossed {
+        if topology != "LeafTriangle" {
+            assert!(
+                *n > 0,
+                "no message crossed a link in {topology}: {crossed:?}"
+            );
+        }
+    }
+}
