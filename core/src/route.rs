@@ -5,9 +5,11 @@
 //!
 //! nats-server 2.10+ opens a pool of connections per peer (three by
 //! default) and dedicated connections for pinned accounts. Canopy does not
-//! pool: its route INFO carries no `route_pool_size` (nor `compression`,
-//! `lnoc` or `lnocu`), which nats-server reads as a peer that predates
-//! pooling. It then keeps one connection to Canopy carrying every account,
+//! pool: its route INFO carries no `route_pool_size` (nor `compression`),
+//! which nats-server reads as a peer that predates pooling. (A server
+//! with leaf nodes also says `lnoc`/`lnocu`: it carries leaf interest and
+//! messages with their origin cluster; a peer without them hears leaf
+//! interest as plain `RS+`.) It then keeps one connection to Canopy carrying every account,
 //! with the account named in every `RS+`, `RS-`, `RMSG` and `HMSG`, and
 //! leaves compression off. Its attempts to open a pinned `$SYS` connection
 //! to a non-pooling peer are refused (by either side) and do no harm: a

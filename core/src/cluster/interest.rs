@@ -179,36 +179,63 @@ impl Server {
             return;
         }
         let key = (account, subject.clone(), queue.cloned());
-        let count = match self.routes.local.get_mut(&key) {
-            Some(n) => {
-                if added {
-                    *n += 1;
-                } else {
-                    *n = n.saturating_sub(1);
-                }
-                *n
-            }
-            None if added => {
-                self.routes.local.insert(key.clone(), 1);
-                1
-            }
-            None => return,
-        };
-        if count == 0 {
-            self.routes.local.remove(&key);
-        }
-        let changed = queue.is_some() || (added && count == 1) || (!added && count == 0);
-        if !changed || self.routes.by_id.is_empty() {
+        let old = self.routes.local.get(&key).copied().unwrap_or(0);
+        if old == 0 && !added {
             return;
         }
+        let count = if added { old + 1 } else { old - 1 };
+        if count == 0 {
+            self.routes.local.remove(&key);
+        } else {
+            self.routes.local.insert(key.clone(), count);
+        }
+        let leaf = self.routes.leaf_plain.get(&key).copied().unwrap_or(0);
+        self.tell_routes(account, subject, queue, (old, count), (leaf, leaf));
+    }
+
+    /// Tells the routes that interest in (`account`, `subject`, `queue`)
+    /// changed: our own members went from `local.0` to `local.1`, and
+    /// those of the leaf clusters behind us from `leaf.0` to `leaf.1`. A
+    /// peer that takes origins (`lnoc`) hears ours only (it gets the leaf
+    /// clusters' as `LS+`); another hears the sum. `RS+` on a subject's
+    /// first member and `RS-` on its last; a queue group's new total on
+    /// every change.
+    fn tell_routes(
+        &mut self,
+        account: AccountId,
+        subject: &Bytes,
+        queue: Option<&Bytes>,
+        local: (u32, u32),
+        leaf: (u32, u32),
+    ) {
+        if self.routes.by_id.is_empty() {
+            return;
+        }
+        let changed = |old: u32, new: u32| match queue {
+            Some(_) => new != old,
+            None => (old == 0) != (new == 0),
+        };
         let name = &self.accounts[account.0 as usize].name;
+        let mut touched = Vec::new();
         for r in self.routes.by_id.values() {
-            if let Some(c) = self.conns.get_mut(r) {
-                write_interest(&mut c.out, name, subject, queue, count);
+            let Some(c) = self.conns.get_mut(r) else {
+                continue;
+            };
+            let lnoc = c
+                .route()
+                .and_then(|l| l.remote.as_ref())
+                .is_some_and(|i| i.lnoc);
+            let (old, new) = if lnoc {
+                local
+            } else {
+                (local.0 + leaf.0, local.1 + leaf.1)
+            };
+            if changed(old, new) {
+                write_interest(&mut c.out, name, subject, queue, new);
+                touched.push(*r);
             }
         }
-        let routes: Vec<ConnId> = self.routes.by_id.values().copied().collect();
-        for r in routes {
+        for r in touched {
             self.mark_dirty(r);
         }
     }
@@ -255,6 +282,22 @@ impl Server {
         } else {
             self.routes.leaf_local.insert(key, new);
         }
+        let leaf_key = (account, subject.clone(), queue.cloned());
+        let leaf_old = self.routes.leaf_plain.get(&leaf_key).copied().unwrap_or(0);
+        let leaf_new = u32::try_from((i64::from(leaf_old) + delta).max(0)).unwrap_or(u32::MAX);
+        if leaf_new == 0 {
+            self.routes.leaf_plain.remove(&leaf_key);
+        } else {
+            self.routes.leaf_plain.insert(leaf_key.clone(), leaf_new);
+        }
+        let local = self.routes.local.get(&leaf_key).copied().unwrap_or(0);
+        self.tell_routes(
+            account,
+            subject,
+            queue,
+            (local, local),
+            (leaf_old, leaf_new),
+        );
         let changed = match queue {
             Some(_) => new != old,
             None => (old == 0) != (new == 0),

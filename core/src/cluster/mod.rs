@@ -40,6 +40,9 @@ pub(crate) struct Routes {
     /// Interest of leaf clusters behind our hub-role leaf links:
     /// (account, origin cluster, subject, queue) -> members.
     pub(crate) leaf_local: BTreeMap<LeafInterestKey, u32>,
+    /// The same, summed over origin clusters: what a route peer that
+    /// takes no origin (`lnoc`) is told as plain `RS+`, with our own.
+    pub(crate) leaf_plain: BTreeMap<(AccountId, Bytes, Option<Bytes>), u32>,
     /// This server's client URL(s), first in `connect_urls`.
     pub(crate) own_urls: Vec<String>,
     /// Reused by forwarding: (route, queue group) targets of one message.
@@ -574,7 +577,15 @@ impl Server {
                     );
                 }
             }
-            for ((account, subject, queue), n) in &self.routes.local {
+            // A peer that takes no origin hears the leaf clusters'
+            // interest as ours (nats-server's fallback to RS+).
+            let mut totals = self.routes.local.clone();
+            if !lnoc {
+                for (key, n) in &self.routes.leaf_plain {
+                    *totals.entry(key.clone()).or_insert(0) += n;
+                }
+            }
+            for ((account, subject, queue), n) in &totals {
                 let name = &self.accounts[account.0 as usize].name;
                 write_interest(&mut c.out, name, subject, queue.as_ref(), *n);
             }

@@ -1203,3 +1203,38 @@ fn uv3_a_responder_behind_a_leaf_answers_a_mapped_request() {
     h.send(a, "PUB pubA.x 1\r\nz\r\n");
     assert_eq!(h.take(lb), "LMSG fromA.pubA.x 1\r\nz\r\n");
 }
+
+#[test]
+fn a_route_peer_without_lnoc_hears_our_spokes_interest_as_ours() {
+    let mut o = hub_options();
+    o.cluster = Some(super::route_peer::cluster());
+    let mut h = Harness::new(o);
+    let r = h.fake_route_named("NOLD", "NOLD", 6223, "127.0.0.1:4223");
+    let l = leaf(&mut h);
+    h.send(l, "LS+ t.l1\r\nLS+ w q 2\r\n");
+    assert_eq!(h.take(r), "RS+ $G t.l1\r\nRS+ $G w q 2\r\n");
+    let c = h.connected(QUIET);
+    h.send(c, "SUB t.l1 1\r\nSUB w q 2\r\n");
+    assert_eq!(
+        h.take(r),
+        "RS+ $G w q 3\r\n",
+        "one plain RS+, the queue's total"
+    );
+    h.send(l, "LS- t.l1\r\nLS- w q\r\n");
+    assert_eq!(h.take(r), "RS+ $G w q 1\r\n", "the client still holds t.l1");
+    h.send(c, "UNSUB 1\r\nUNSUB 2\r\n");
+    assert_eq!(h.take(r), "RS- $G t.l1\r\nRS- $G w q\r\n");
+    // A route registering later hears the sum at once.
+    h.send(l, "LS+ late\r\n");
+    h.take(r);
+    let r2 = h.route();
+    h.send(
+        r2,
+        &format!(
+            "{}{}PING\r\n",
+            super::route_peer::route_connect("NOLD2", "testc"),
+            super::route_peer::peer_info("NOLD2", 6224, "127.0.0.1:4224")
+        ),
+    );
+    assert!(h.take(r2).contains("RS+ $G late\r\n"));
+}
