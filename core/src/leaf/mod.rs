@@ -336,6 +336,11 @@ impl Server {
         };
         let stage = link.handshake;
         let registered = link.registered();
+        if tracing::enabled!(tracing::Level::TRACE) {
+            if let Some(c) = self.conns.get(&conn) {
+                trace_leaf_op(c, &op);
+            }
+        }
         match op {
             ClientOp::Connect(json) => {
                 if stage == Handshake::AwaitConnect {
@@ -734,6 +739,66 @@ impl Server {
         if let Some(target) = solicit {
             self.redial_leaf(target, true, now);
         }
+    }
+}
+
+/// The `<<-` trace lines of an op a leaf link sent, as nats-server writes
+/// them (the op's arguments, then a message's payload).
+fn trace_leaf_op(c: &crate::conn::Conn, op: &ClientOp) {
+    use crate::conn::Text;
+    match op {
+        ClientOp::Connect(json) => c.trace_in(format_args!("CONNECT {}", Text(json))),
+        ClientOp::Info(json) => c.trace_in(format_args!("INFO {}", Text(json))),
+        ClientOp::LeafSub {
+            subject,
+            queue: Some(q),
+            weight,
+        } => c.trace_in(format_args!("LS+ {} {} {weight}", Text(subject), Text(q))),
+        ClientOp::LeafSub { subject, .. } => c.trace_in(format_args!("LS+ {}", Text(subject))),
+        ClientOp::LeafUnsub {
+            subject,
+            queue: Some(q),
+        } => c.trace_in(format_args!("LS- {} {}", Text(subject), Text(q))),
+        ClientOp::LeafUnsub { subject, .. } => c.trace_in(format_args!("LS- {}", Text(subject))),
+        ClientOp::LeafMsg {
+            subject,
+            reply,
+            queues,
+            header_len,
+            message,
+        } => {
+            let args = match (reply, queues.is_empty()) {
+                (Some(r), true) => format!(" {}", Text(r)),
+                (Some(r), false) => format!(" + {} {}", Text(r), Text(queues)),
+                (None, false) => format!(" | {}", Text(queues)),
+                (None, true) => String::new(),
+            };
+            if *header_len > 0 {
+                c.trace_in(format_args!(
+                    "HMSG {}{args} {header_len} {}",
+                    Text(subject),
+                    message.len()
+                ));
+            } else {
+                c.trace_in(format_args!(
+                    "LMSG {}{args} {}",
+                    Text(subject),
+                    message.len()
+                ));
+            }
+            c.trace_payload_in(message);
+        }
+        ClientOp::Ping => c.trace_in(format_args!("PING")),
+        ClientOp::Pong => c.trace_in(format_args!("PONG")),
+        ClientOp::Err(text) => c.trace_in(format_args!("-ERR {}", Text(text))),
+        ClientOp::Ok
+        | ClientOp::Pub { .. }
+        | ClientOp::HPub { .. }
+        | ClientOp::Sub { .. }
+        | ClientOp::Unsub { .. }
+        | ClientOp::RouteSub { .. }
+        | ClientOp::RouteUnsub { .. }
+        | ClientOp::RouteMsg { .. } => {}
     }
 }
 
