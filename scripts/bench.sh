@@ -55,11 +55,14 @@ cluster() {
 }
 # A hub and a leaf of BIN (the leaf's remote dials the hub's leaf port);
 # sets $pair to "127.0.0.1:LEAF+127.0.0.1:HUB".
+# LEAF_COMPRESSION=off also switches nats-server's leaf compression off
+# (its default is s2_auto; canopy does not compress yet).
 leafpair() {
-    local name=$1 bin=$2 h l lp
+    local name=$1 bin=$2 h l lp comp=""
     h=$(free_port); l=$(free_port); lp=$(free_port)
-    printf 'leafnodes { host: 127.0.0.1, port: %s }\n' "$lp" >"$logs/$name-hub.conf"
-    printf 'leafnodes { remotes = [ { url: "nats://127.0.0.1:%s" } ] }\n' "$lp" >"$logs/$name-leaf.conf"
+    if [ "${LEAF_COMPRESSION:-}" = off ]; then comp=", compression: off"; fi
+    printf 'leafnodes { host: 127.0.0.1, port: %s%s }\n' "$lp" "$comp" >"$logs/$name-hub.conf"
+    printf 'leafnodes { remotes = [ { url: "nats://127.0.0.1:%s"%s } ] }\n' "$lp" "$comp" >"$logs/$name-leaf.conf"
     "$bin" -a 127.0.0.1 -p "$h" -c "$logs/$name-hub.conf" >"$logs/$name-hub.log" 2>&1 &
     pids+=($!)
     "$bin" -a 127.0.0.1 -p "$l" -c "$logs/$name-leaf.conf" >"$logs/$name-leaf.log" 2>&1 &
