@@ -149,6 +149,13 @@ pub struct LeafOptions {
     pub remotes: Vec<RemoteLeafOptions>,
     /// `reconnect`: pause between attempts of a remote.
     pub reconnect: Duration,
+    /// `authorization { nkey }`: the one NKey leafs may connect as (with
+    /// a signature of the nonce), bound to `account`.
+    pub nkey: String,
+    /// `dial_timeout`: how long a remote's dial may take (1 s).
+    pub dial_timeout: Duration,
+    /// `write_deadline` of leaf links (the server's when `None`).
+    pub write_deadline: Option<Duration>,
 }
 
 /// One user of `leafnodes.authorization.users`.
@@ -200,6 +207,10 @@ pub struct RemoteLeafOptions {
     pub name: String,
     /// The name with the nkey redacted, for log lines.
     pub safe_name: String,
+    /// `dial_timeout` of this remote (the leafnodes one when `None`).
+    pub dial_timeout: Option<Duration>,
+    /// `ignore_discovered_servers`: dial only the configured URLs.
+    pub ignore_discovered: bool,
 }
 
 impl Default for LeafOptions {
@@ -217,6 +228,9 @@ impl Default for LeafOptions {
             isolate: false,
             remotes: Vec::new(),
             reconnect: Duration::from_secs(1),
+            nkey: String::new(),
+            dial_timeout: Duration::from_secs(1),
+            write_deadline: None,
         }
     }
 }
@@ -246,6 +260,8 @@ impl Default for RemoteLeafOptions {
             external_signer: false,
             name: String::new(),
             safe_name: String::new(),
+            dial_timeout: None,
+            ignore_discovered: false,
         }
     }
 }

@@ -284,6 +284,8 @@ fn leafnodes(c: &ServerConfig) -> Option<crate::LeafOptions> {
             external_signer: false,
             name: r.name(false),
             safe_name: r.name(true),
+            dial_timeout: (r.dial_timeout > 0).then(|| to_std(r.dial_timeout)),
+            ignore_discovered: r.ignore_discovered_servers,
         })
         .collect();
     Some(crate::LeafOptions {
@@ -315,5 +317,8 @@ fn leafnodes(c: &ServerConfig) -> Option<crate::LeafOptions> {
         isolate: l.isolate_leafnode_interest,
         remotes,
         reconnect: duration(l.reconnect_interval, Duration::from_secs(1)),
+        nkey: l.nkey.clone(),
+        dial_timeout: duration(l.dial_timeout, Duration::from_secs(1)),
+        write_deadline: (l.write_deadline > 0).then(|| to_std(l.write_deadline)),
     })
 }

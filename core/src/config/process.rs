@@ -137,6 +137,8 @@ const SUPPORTED_LEAF: &[&str] = &[
     "reconnect_delay",
     "reconnect_interval",
     "compression",
+    "dial_timeout",
+    "write_deadline",
 ];
 
 /// Keys of a leaf remote the engine implements.
@@ -162,6 +164,8 @@ const SUPPORTED_REMOTE: &[&str] = &[
     "creds",
     "nkey",
     "seed",
+    "dial_timeout",
+    "ignore_discovered_servers",
 ];
 
 /// `cluster` keys the engine implements. `pool_size` and `compression`

@@ -177,6 +177,19 @@ impl Policy {
         }
     }
 
+    /// The write deadline of this kind: leaf links may have their own
+    /// (`leafnodes { write_deadline }`).
+    pub(crate) fn write_deadline(&self, options: &Options) -> Duration {
+        match self.ping {
+            PingRule::Link => options
+                .leaf
+                .as_ref()
+                .and_then(|l| l.write_deadline)
+                .unwrap_or(options.write_deadline),
+            PingRule::Always | PingRule::UnlessActive | PingRule::Never => options.write_deadline,
+        }
+    }
+
     /// The PING interval for this kind.
     pub(crate) fn ping_interval(&self, options: &Options) -> Duration {
         match self.ping {

@@ -73,11 +73,15 @@ impl Server {
             }
             LinkKind::Route => tracing::debug!("Trying to connect to {} on {addr}", kind.name()),
         }
+        let timeout = match kind {
+            LinkKind::Route => solicit::backoff(kind).dial_timeout,
+            LinkKind::Leaf => self.leaf_dial_timeout(i),
+        };
         self.actions.push_back(Action::Dial {
             conn: id,
             kind,
             addr,
-            timeout: solicit::backoff(kind).dial_timeout,
+            timeout,
         });
     }
 }

@@ -396,10 +396,9 @@ impl Server {
             }
         };
         if n > 0 && !had_in_flight && !c.closed && c.policy().bounded {
-            self.timers.set(
-                TimerKey::WriteDeadline(conn),
-                now + self.options.write_deadline,
-            );
+            let deadline = c.policy().write_deadline(&self.options);
+            self.timers
+                .set(TimerKey::WriteDeadline(conn), now + deadline);
         }
         n
     }
@@ -420,10 +419,9 @@ impl Server {
         if c.transport.wire_in_flight() == 0 {
             self.timers.cancel(TimerKey::WriteDeadline(conn));
         } else if n > 0 {
-            self.timers.set(
-                TimerKey::WriteDeadline(conn),
-                now + self.options.write_deadline,
-            );
+            let deadline = c.policy().write_deadline(&self.options);
+            self.timers
+                .set(TimerKey::WriteDeadline(conn), now + deadline);
         }
     }
 

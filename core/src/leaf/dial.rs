@@ -48,6 +48,18 @@ impl Server {
         self.leafs.advertised = self.leafnode_urls();
     }
 
+    /// How long a dial of target `i` may take: its remote's
+    /// `dial_timeout`, else the leafnodes one (1 s).
+    pub(crate) fn leaf_dial_timeout(&self, i: usize) -> Duration {
+        let Some(leaf) = self.options.leaf.as_ref() else {
+            return Duration::from_secs(1);
+        };
+        self.remote_of(i)
+            .and_then(|ri| leaf.remotes.get(ri))
+            .and_then(|r| r.dial_timeout)
+            .unwrap_or(leaf.dial_timeout)
+    }
+
     /// The index of the remote a solicitor target belongs to.
     fn remote_of(&self, target: usize) -> Option<usize> {
         self.leafs.remotes.iter().position(|t| *t == Some(target))
@@ -200,6 +212,9 @@ impl Server {
         let Some(remote) = self.options.leaf.as_ref().and_then(|l| l.remotes.get(ri)) else {
             return;
         };
+        if remote.ignore_discovered {
+            return;
+        }
         let configured = &remote.urls;
         let Some(first) = configured.first() else {
             return;

@@ -494,8 +494,8 @@ impl Server {
     }
 
     /// The account (and user permissions) a leaf's CONNECT binds to, in
-    /// nats-server's order: the leaf authorization's single user, its
-    /// users list, then the server's client authentication; a server with
+    /// nats-server's order: the leaf authorization's single user, its NKey,
+    /// its users list, then the server's client authentication; a server with
     /// no authentication binds to the leaf authorization's account.
     /// `None`: refused.
     fn leaf_binding(
@@ -512,6 +512,17 @@ impl Server {
         let pass = connect.pass.as_deref().unwrap_or_default();
         if let Some((u, p)) = leaf.and_then(|l| l.credentials.as_ref()) {
             let ok = user == u && crate::auth::password_matches(p, pass);
+            return ok
+                .then(|| self.account_by_name(default_account.as_bytes()))
+                .flatten()
+                .map(|a| (a, None));
+        }
+        if let Some(key) = leaf.map(|l| l.nkey.as_str()).filter(|k| !k.is_empty()) {
+            let ok = connect.nkey.as_deref() == Some(key)
+                && connect
+                    .sig
+                    .as_deref()
+                    .is_some_and(|sig| crate::auth::verify_nonce(key, nonce.as_bytes(), sig));
             return ok
                 .then(|| self.account_by_name(default_account.as_bytes()))
                 .flatten()

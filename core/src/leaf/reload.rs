@@ -36,6 +36,9 @@ pub(crate) fn leaf_reload_plan(
     if op != np {
         return field("Password", &"[REDACTED]", &"[REDACTED]");
     }
+    if o.nkey != n.nkey {
+        return field("Nkey", &o.nkey, &n.nkey);
+    }
     if o.account != n.account {
         return field("Account", &o.account, &n.account);
     }
@@ -67,6 +70,21 @@ pub(crate) fn leaf_reload_plan(
     }
     if o.isolate != n.isolate {
         return field("IsolateLeafnodeInterest", &o.isolate, &n.isolate);
+    }
+    if o.dial_timeout != n.dial_timeout {
+        return field(
+            "DialTimeout",
+            &go_duration(o.dial_timeout),
+            &go_duration(n.dial_timeout),
+        );
+    }
+    if o.write_deadline != n.write_deadline {
+        let show = |d: Option<std::time::Duration>| go_duration(d.unwrap_or_default());
+        return field(
+            "WriteDeadline",
+            &show(o.write_deadline),
+            &show(n.write_deadline),
+        );
     }
     let mut lines = Vec::new();
     for r in &o.remotes {

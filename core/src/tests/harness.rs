@@ -33,6 +33,8 @@ pub(crate) struct Harness {
     pause_until: BTreeMap<ConnId, Instant>,
     /// Dials the engine asked for, in order.
     pub(crate) dials: Vec<(ConnId, String)>,
+    /// How long each dial in `dials` may take.
+    pub(crate) dial_timeouts: Vec<Duration>,
     /// Nonces the engine asked to have signed: (link, remote, nonce).
     pub(crate) signs: Vec<(ConnId, usize, String)>,
 }
@@ -57,6 +59,7 @@ impl Harness {
             pause_until: BTreeMap::new(),
             dials: Vec::new(),
             signs: Vec::new(),
+            dial_timeouts: Vec::new(),
         }
     }
 
@@ -252,7 +255,15 @@ impl Harness {
                     self.resumed.push(conn);
                     self.pause_until.remove(&conn);
                 }
-                Action::Dial { conn, addr, .. } => self.dials.push((conn, addr)),
+                Action::Dial {
+                    conn,
+                    addr,
+                    timeout,
+                    ..
+                } => {
+                    self.dials.push((conn, addr));
+                    self.dial_timeouts.push(timeout);
+                }
                 Action::SignNonce {
                     conn,
                     remote,

@@ -1238,3 +1238,90 @@ fn a_route_peer_without_lnoc_hears_our_spokes_interest_as_ours() {
     );
     assert!(h.take(r2).contains("RS+ $G late\r\n"));
 }
+
+#[test]
+fn the_leaf_authorization_nkey_binds_a_signed_leaf() {
+    let (seed, public) = test_seed(21);
+    let mut o = hub_options();
+    o.accounts = vec!["APP".into()];
+    if let Some(l) = o.leaf.as_mut() {
+        l.nkey = public.clone();
+        l.account = "APP".into();
+    }
+    let mut h = Harness::new(o);
+    for (good, expect) in [
+        (true, "\"remote_account\":\"APP\""),
+        (false, "-ERR 'Authorization Violation'"),
+    ] {
+        let l = h.accept_leaf();
+        let nonce = info_json(&h.take(l))["nonce"]
+            .as_str()
+            .expect("nonce")
+            .to_string();
+        let signer = if good { seed.clone() } else { test_seed(22).0 };
+        let sig = crate::auth::sign_nonce(&signer, nonce.as_bytes()).expect("sig");
+        let connect = LEAF_CONNECT.replace(
+            "\"server_id\"",
+            &format!("\"nkey\":\"{public}\",\"sig\":\"{sig}\",\"server_id\""),
+        );
+        h.send(l, &format!("{connect}\r\n"));
+        let out = h.take(l);
+        assert!(out.contains(expect), "{out}");
+    }
+}
+
+#[test]
+fn dial_timeout_and_ignore_discovered_servers_are_the_remotes() {
+    let mut r = remote("nats://127.0.0.1:7422");
+    r.dial_timeout = Some(Duration::from_millis(250));
+    r.ignore_discovered = true;
+    let mut h = Harness::new(spoke_options(r));
+    h.advance(Duration::ZERO);
+    assert_eq!(h.dial_timeouts, [Duration::from_millis(250)]);
+    let l = dialed_spoke(&mut h);
+    h.send(
+        l,
+        &HUB_INFO.replace(
+            "\"leafnode_urls\":[\"127.0.0.1:7422\"]",
+            "\"leafnode_urls\":[\"127.0.0.1:7499\"]",
+        ),
+    );
+    let now = h.now;
+    h.server.handle_closed(l, now);
+    h.drain();
+    h.advance(Duration::from_millis(1100));
+    assert_eq!(h.dials.last().map(|d| d.1.as_str()), Some("127.0.0.1:7422"));
+    let now = h.now;
+    let (d, _) = h.dials.last().cloned().expect("a dial");
+    h.server.handle_dial_failed(d, now);
+    h.drain();
+    h.advance(Duration::from_secs(3));
+    assert_eq!(
+        h.dials.last().map(|d| d.1.as_str()),
+        Some("127.0.0.1:7422"),
+        "the discovered URL is ignored"
+    );
+}
+
+#[test]
+fn leaf_links_have_their_own_write_deadline() {
+    let mut o = hub_options();
+    if let Some(l) = o.leaf.as_mut() {
+        l.write_deadline = Some(Duration::from_secs(1));
+    }
+    let mut h = Harness::new(o);
+    let l = leaf(&mut h);
+    h.send(l, "LS+ x\r\n");
+    let c = h.connected(QUIET);
+    h.stall(l, true);
+    h.send(c, "PUB x 1\r\na\r\n");
+    h.take_unwritten(l);
+    h.advance(Duration::from_millis(900));
+    assert!(!h.is_closed(l));
+    h.advance(Duration::from_millis(200));
+    assert_eq!(
+        h.close_reason(l),
+        Some(crate::CloseReason::SlowConsumerWriteDeadline)
+    );
+    assert!(!h.is_closed(c), "clients keep the server's 10 s");
+}
