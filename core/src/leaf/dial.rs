@@ -183,6 +183,10 @@ impl Server {
             Handshake::AwaitInfo => self.hub_info(conn, info, now),
             Handshake::AwaitConnectInfo if info.connect_info => {
                 self.timers.cancel(TimerKey::LeafHandshake(conn));
+                if self.hub_already_our_spoke(conn) {
+                    self.leaf_loop(conn, now);
+                    return;
+                }
                 self.adopt_hub_permissions(conn, &info);
                 self.register_leaf(conn, now);
             }
@@ -391,6 +395,24 @@ impl Server {
             self.timers.cancel(TimerKey::LeafHandshake(conn));
             self.register_leaf(conn, now);
         }
+    }
+
+    /// Whether the hub we solicited on `conn` is already attached to us as
+    /// a spoke in the same account (its cluster on a link we are hub of):
+    /// linking both ways would be a loop, which nats-server refuses when
+    /// the solicited link completes.
+    fn hub_already_our_spoke(&self, conn: ConnId) -> bool {
+        let Some(link) = self.conns.get(&conn).and_then(|c| c.leaf()) else {
+            return false;
+        };
+        let (account, cluster) = (link.account, link.peer.cluster.as_str());
+        !cluster.is_empty()
+            && self.leafs.links.iter().any(|id| {
+                *id != conn
+                    && self.conns.get(id).and_then(|c| c.leaf()).is_some_and(|l| {
+                        l.hub_role && l.account == account && l.peer.cluster == cluster
+                    })
+            })
     }
 
     /// The connect-info INFO's permissions of the hub user: what we may

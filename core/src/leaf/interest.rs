@@ -179,7 +179,7 @@ impl Server {
     /// Our own loop-detection subject came back: the link closes a loop.
     /// nats-server's error goes to the peer and its log, and a solicited
     /// link waits 30 s before it dials again.
-    fn leaf_loop(&mut self, conn: ConnId, now: Instant) {
+    pub(crate) fn leaf_loop(&mut self, conn: ConnId, now: Instant) {
         let Some(link) = self.conns.get(&conn).and_then(|c| c.leaf()) else {
             return;
         };

@@ -178,12 +178,22 @@ impl Server {
         self.leafs.links.len()
     }
 
-    /// The cluster name this server gives leafs: its cluster's, or its
-    /// server name when it has no cluster (as nats-server does).
+    /// The cluster name this server gives leafs, in its CONNECT and hub
+    /// INFO: its cluster's; without a cluster, its server name when it has
+    /// remotes (nats-server's stable name for a soliciting server), else
+    /// none.
     pub(crate) fn leaf_cluster_name(&self) -> &str {
         match self.cluster_name() {
             Some(c) if !c.is_empty() => c,
-            _ => &self.info.server_name,
+            _ if self
+                .options
+                .leaf
+                .as_ref()
+                .is_some_and(|l| !l.remotes.is_empty()) =>
+            {
+                &self.info.server_name
+            }
+            _ => "",
         }
     }
 
@@ -248,7 +258,7 @@ impl Server {
         write_leaf_info(
             &self.info,
             &LeafInfoExtra {
-                cluster: self.cluster_name().unwrap_or_default(),
+                cluster: self.leaf_cluster_name(),
                 leafnode_urls: &urls,
                 listen: self.leaf_listen(),
                 ..LeafInfoExtra::default()
@@ -304,7 +314,7 @@ impl Server {
             &LeafInfoExtra {
                 client_id: lid,
                 nonce: Some(&nonce),
-                cluster: self.cluster_name().unwrap_or_default(),
+                cluster: self.leaf_cluster_name(),
                 leafnode_urls: &urls,
                 listen: self.leaf_listen(),
                 ..LeafInfoExtra::default()
@@ -432,7 +442,7 @@ impl Server {
             self.refuse(conn, text, CloseReason::ProtocolViolation, now);
             return;
         }
-        let own_cluster = self.cluster_name().unwrap_or_default();
+        let own_cluster = self.leaf_cluster_name();
         if !own_cluster.is_empty() && connect.cluster == own_cluster {
             tracing::error!(
                 "{} - remote leafnode has same cluster name - Account:{}",
@@ -565,6 +575,7 @@ impl Server {
         let urls = self.leafnode_urls();
         let (host, port) = self.leaf_listen();
         let host = host.to_string();
+        let cluster = self.leaf_cluster_name().to_string();
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -579,11 +590,7 @@ impl Server {
             &LeafInfoExtra {
                 client_id: c.cid,
                 nonce: None,
-                cluster: self
-                    .options
-                    .cluster
-                    .as_ref()
-                    .map_or("", |_| &self.info.cluster),
+                cluster: &cluster,
                 remote_account: Some(account),
                 import: perms.and_then(|p| p.subscribe.as_ref()),
                 export: perms.and_then(|p| p.publish.as_ref()),

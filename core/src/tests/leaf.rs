@@ -1325,3 +1325,67 @@ fn leaf_links_have_their_own_write_deadline() {
     );
     assert!(!h.is_closed(c), "clients keep the server's 10 s");
 }
+
+#[test]
+fn c31_mutual_remotes_refuse_the_second_link_as_a_loop() {
+    // We solicit B, and B already solicited us (we are its hub).
+    let mut o = spoke_options(remote("nats://127.0.0.1:7422"));
+    if let Some(l) = o.leaf.as_mut() {
+        l.port = 7423;
+        l.host = "127.0.0.1".into();
+    }
+    let mut h = Harness::new(o);
+    let from_b = LEAF_CONNECT
+        .replace("\"name\":\"LEAF\"", "\"name\":\"B\"")
+        .replace("\"cluster\":\"LEAF\"", "\"cluster\":\"B\"");
+    let (b_link, out) = leaf_with(&mut h, &from_b);
+    assert!(out.contains("\"connect_info\":true"), "{out}");
+    // Our INFO names our cluster: the server name of a soliciting server.
+    h.advance(Duration::ZERO);
+    let l = dialed_spoke(&mut h);
+    let b_info = |info: &str| {
+        info.replace(
+            "\"server_name\":\"HUB\"",
+            "\"server_name\":\"B\",\"cluster\":\"B\"",
+        )
+    };
+    h.send(l, &b_info(HUB_INFO));
+    h.take(l);
+    h.send(l, &b_info(CONNECT_INFO));
+    assert_eq!(
+        h.take(l),
+        "-ERR 'Loop detected for leafnode account=\"$G\". Delaying attempt to reconnect for 30s'\r\n"
+    );
+    assert!(h.is_closed(l) && !h.is_closed(b_link));
+    // And the next dial waits 30 s.
+    h.advance(Duration::from_secs(29));
+    assert_eq!(h.dials.len(), 1);
+    h.advance(Duration::from_secs(3));
+    assert_eq!(h.dials.len(), 2);
+}
+
+#[test]
+fn c21_a_spoke_asks_only_for_what_its_hub_user_may_import() {
+    let mut h = Harness::new(spoke_options(remote("nats://127.0.0.1:7422")));
+    h.advance(Duration::ZERO);
+    let c = h.connected(QUIET);
+    h.send(
+        c,
+        "SUB down.a 1\r\nSUB down.secret 2\r\nSUB other.y 3\r\nSUB down.> 4\r\n",
+    );
+    let l = dialed_spoke(&mut h);
+    h.send(l, HUB_INFO);
+    h.take(l);
+    h.send(
+        l,
+        &CONNECT_INFO.replace(
+            "\"remote_account\"",
+            "\"import\":{\"allow\":[\"down.>\"],\"deny\":[\"down.secret\"]},\"export\":{\"allow\":[\"up.>\"]},\"remote_account\"",
+        ),
+    );
+    assert_eq!(interest(&h.take(l)), ["LS+ down.a", "LS+ down.>"]);
+    // What it may export: up.> only.
+    h.send(l, "LS+ up.x\r\nLS+ other.z\r\n");
+    h.send(c, "PUB up.x 1\r\na\r\nPUB other.z 1\r\nb\r\n");
+    assert_eq!(h.take(l), "LMSG up.x 1\r\na\r\n");
+}
