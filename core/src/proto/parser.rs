@@ -780,7 +780,7 @@ mod tests {
             tail in "[a-z ]{0,4}",
         ) {
             let line = format!("{head}{sep}{tail}");
-            for dialect in [Dialect::Client, Dialect::Route] {
+            for dialect in [Dialect::Client, Dialect::Route, Dialect::Leaf] {
                 proptest::prop_assert_eq!(
                     op_prefix(line.as_bytes(), dialect),
                     op_prefix_by_table(line.as_bytes(), dialect),

@@ -4,6 +4,7 @@
 
 use super::harness::Harness;
 use super::route_peer::{cluster, clustered, peer_info, route_connect};
+use crate::Options;
 use proptest::prelude::*;
 
 /// Sessions covering every op, payload sizes, headers and error endings.
@@ -155,5 +156,119 @@ proptest! {
         let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(session.len())).collect();
         cuts.sort_unstable();
         prop_assert_eq!(run_route(&session, &cuts), run_route(&session, &[]));
+    }
+}
+
+/// A hub with one client subscribed on `a.>` and in queue `q`, and one
+/// other registered leaf link (so that interest and messages relay).
+fn leaf_hub() -> (Harness, crate::ConnId, crate::ConnId) {
+    let mut h = Harness::new(Options {
+        leaf: Some(crate::LeafOptions {
+            host: "127.0.0.1".into(),
+            port: 7422,
+            ..crate::LeafOptions::default()
+        }),
+        ..Options::default()
+    });
+    let client = h.connected("{\"verbose\":false,\"headers\":true}");
+    h.send(client, "SUB a.> 1\r\nSUB a.b q 2\r\n");
+    h.take(client);
+    let other = h.accept_leaf();
+    h.send(other, &format!("{}\r\nLS+ a.*\r\n", leaf_connect("OTHER")));
+    h.take(other);
+    (h, client, other)
+}
+
+fn leaf_connect(name: &str) -> String {
+    format!(
+        "CONNECT {{\"version\":\"2.15.1\",\"server_id\":\"N{name}\",\"name\":\"{name}\",\"cluster\":\"{name}\",\"headers\":true,\"remote_account\":\"$G\",\"protocol\":3}}"
+    )
+}
+
+/// Feeds a leaf link `session` in chunks; returns what the link, the
+/// client and the other link received, and whether the link closed.
+fn run_leaf(session: &[u8], cuts: &[usize]) -> (String, String, String, bool) {
+    let (mut h, client, other) = leaf_hub();
+    let l = h.accept_leaf();
+    let mut start = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&session.len())) {
+        if cut > start {
+            h.send_bytes(l, &session[start..cut]);
+            start = cut;
+        }
+    }
+    let out = h.take(l);
+    (out, h.take(client), h.take(other), h.is_closed(l))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_leaf_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400), cut in 0usize..600) {
+        let mut session = format!("{}\r\n", leaf_connect("LEAF")).into_bytes();
+        session.extend_from_slice(&data);
+        let cut = cut.min(session.len());
+        prop_assert_eq!(run_leaf(&session, &[cut]), run_leaf(&session, &[]));
+    }
+
+    #[test]
+    fn random_leaf_op_soup_is_split_invariant(
+        ops in proptest::collection::vec(prop_oneof![
+            Just("LS+ a.b\r\n"), Just("LS+ a.* q 3\r\n"), Just("LS- a.b\r\n"),
+            Just("LS- a.* q\r\n"), Just("LS+ a b\r\n"), Just("LMSG a.b 1\r\nx\r\n"),
+            Just("LMSG a.b + r q 1\r\nx\r\n"), Just("LMSG a.b | q z 0\r\n\r\n"),
+            Just("HMSG a.c r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"), Just("LMSG a.x r 1\r\nx\r\n"),
+            Just("PING\r\n"), Just("PONG\r\n"), Just("INFO {\"server_id\":\"X\"}\r\n"),
+            Just("LMSG\r\n"), Just(" "), Just("\r\n"), Just("-ERR 'x'\r\n"),
+            Just("RMSG $G a 1\r\nx\r\n"), Just("SUB a 1\r\n"),
+        ], 0..30),
+        cuts in proptest::collection::vec(0usize..900, 0..6),
+    ) {
+        let session: Vec<u8> = (format!("{}\r\n", leaf_connect("LEAF")) + &ops.concat()).into_bytes();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(session.len())).collect();
+        cuts.sort_unstable();
+        prop_assert_eq!(run_leaf(&session, &cuts), run_leaf(&session, &[]));
+    }
+}
+
+/// A spoke that dialed its hub: random bytes from the "hub", before and
+/// after a valid handshake, never panic and are split invariant.
+fn run_spoke(session: &[u8], cuts: &[usize]) -> (String, bool) {
+    let mut h = Harness::new(Options {
+        server_name: "SPOKE".into(),
+        leaf: Some(crate::LeafOptions {
+            remotes: vec![crate::RemoteLeafOptions {
+                urls: vec![crate::route::RouteAddr::parse("nats://127.0.0.1:7422").expect("url")],
+                ..crate::RemoteLeafOptions::default()
+            }],
+            ..crate::LeafOptions::default()
+        }),
+        ..Options::default()
+    });
+    h.advance(std::time::Duration::ZERO);
+    let (l, _) = h.dials[0].clone();
+    h.dialed(l);
+    let mut start = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&session.len())) {
+        if cut > start {
+            h.send_bytes(l, &session[start..cut]);
+            start = cut;
+        }
+    }
+    (h.take(l), h.is_closed(l))
+}
+
+const SPOKE_HELLO: &str = "INFO {\"server_id\":\"NHUB\",\"client_id\":5,\"nonce\":\"n\",\"info_on_connect\":true,\"leafnode_urls\":[\"127.0.0.1:7422\"]} \r\nINFO {\"server_id\":\"NHUB\",\"connect_info\":true,\"remote_account\":\"$G\"} \r\n";
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_hub_bytes_never_panic_a_spoke(data in proptest::collection::vec(any::<u8>(), 0..400), cut in 0usize..600, hello in any::<bool>()) {
+        let mut session = if hello { SPOKE_HELLO.as_bytes().to_vec() } else { Vec::new() };
+        session.extend_from_slice(&data);
+        let cut = cut.min(session.len());
+        prop_assert_eq!(run_spoke(&session, &[cut]), run_spoke(&session, &[]));
     }
 }
