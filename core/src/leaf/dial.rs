@@ -132,9 +132,10 @@ impl Server {
     }
 
     /// Schedules the next dial of a remote: after a dropped link
-    /// (`disconnected`) the reconnect interval plus any penalty it owes (a
-    /// loop or same-cluster refusal), after a failed dial the interval plus
-    /// seeded jitter of up to one interval.
+    /// (`disconnected`) the reconnect interval plus seeded jitter of up to
+    /// a tenth of it plus any penalty it owes (a loop or same-cluster
+    /// refusal), after a failed dial the interval plus seeded jitter of up
+    /// to one interval.
     pub(crate) fn redial_leaf(&mut self, target: usize, disconnected: bool, now: Instant) {
         if self.solicitor.stopping {
             return;
@@ -150,7 +151,13 @@ impl Server {
                 t.attempts = 0;
                 t.conn = None;
             }
-            interval + penalty
+            // Seeded jitter of up to a tenth of the interval, so that a
+            // hub's many leafs do not all come back in the same instant
+            // after it restarts (nats-server waits the interval exactly).
+            let tenth = u64::try_from(interval.as_nanos() / 10)
+                .unwrap_or(u64::MAX)
+                .max(1);
+            interval + Duration::from_nanos(self.jitter_rng.below(tenth)) + penalty
         } else {
             let ns = u64::try_from(interval.as_nanos())
                 .unwrap_or(u64::MAX)
