@@ -35,7 +35,7 @@ impl Server {
         publisher: ConnId,
         account: AccountId,
         msg: &Msg<'_>,
-        origin_cluster: Option<&[u8]>,
+        from_link: Option<(&[u8], &[u8])>,
         now: Instant,
     ) -> usize {
         if self.routes.by_id.is_empty() {
@@ -47,7 +47,7 @@ impl Server {
         if remote.plain.is_empty() && remote.queues.is_empty() {
             return 0;
         }
-        self.forward_to_routes(publisher, account, &remote, msg, origin_cluster, now)
+        self.forward_to_routes(publisher, account, &remote, msg, from_link, now)
     }
 
     /// Sends a client's message to the routes with interest: once per
@@ -61,13 +61,15 @@ impl Server {
         account: AccountId,
         remote: &Matches,
         msg: &Msg<'_>,
-        origin_cluster: Option<&[u8]>,
+        from_link: Option<(&[u8], &[u8])>,
         now: Instant,
     ) -> usize {
+        let origin_cluster = from_link.map(|(cluster, _)| cluster);
+        let named = from_link.map(|(_, named)| named);
         let mut targets = std::mem::take(&mut self.routes.targets);
         let serve_all = mutated!(self, queue_local_and_remote);
         let served: &[Bytes] = if serve_all { &[] } else { &self.routes.served };
-        fanout::plan_remote(remote, served, &mut self.queue_rng, &mut targets);
+        fanout::plan_remote(remote, served, named, &mut self.queue_rng, &mut targets);
         // Groups a route serves are not served behind leaf links too.
         for (_, group) in &targets {
             if let Some(g) = group {
@@ -297,7 +299,8 @@ impl Server {
                 queues: Vec::new(),
             };
             self.routes.served.clear();
-            self.forward_to_routes(conn, acc, &others, msg, origin_cluster, now);
+            let from_link = origin_cluster.map(|c| (c, &b""[..]));
+            self.forward_to_routes(conn, acc, &others, msg, from_link, now);
         }
     }
 }

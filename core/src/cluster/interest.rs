@@ -81,7 +81,7 @@ impl Server {
                     &subject,
                     Some(&q),
                     delta,
-                    None,
+                    origin.as_deref(),
                 );
             }
             return;
@@ -178,12 +178,25 @@ impl Server {
         if !added && mutated!(self, forget_rs_minus) {
             return;
         }
+        self.route_local_delta(account, subject, queue, if added { 1 } else { -1 });
+    }
+
+    /// Our own interest in (`account`, `subject`, `queue`) changed by
+    /// `delta` members (a queue member counts its weight): counted, and
+    /// told to the routes.
+    fn route_local_delta(
+        &mut self,
+        account: AccountId,
+        subject: &Bytes,
+        queue: Option<&Bytes>,
+        delta: i64,
+    ) {
         let key = (account, subject.clone(), queue.cloned());
         let old = self.routes.local.get(&key).copied().unwrap_or(0);
-        if old == 0 && !added {
+        if old == 0 && delta < 0 {
             return;
         }
-        let count = if added { old + 1 } else { old - 1 };
+        let count = u32::try_from((i64::from(old) + delta).max(0)).unwrap_or(u32::MAX);
         if count == 0 {
             self.routes.local.remove(&key);
         } else {
@@ -267,6 +280,12 @@ impl Server {
                 &LinkFacts::default(),
             )
         {
+            return;
+        }
+        // A leaf that names no cluster has no origin to carry: its
+        // interest is told as ours (nats-server sends RS+ for it).
+        if origin.is_empty() {
+            self.route_local_delta(account, subject, queue, delta);
             return;
         }
         let key = (

@@ -619,14 +619,18 @@ impl Server {
             ),
         }
         let subs = std::mem::take(&mut link.subs);
+        let mut origins = std::mem::take(&mut link.origins);
         let registered = link.registered;
         link.registered = false;
         let solicit = link.solicit;
         let remote_id = link.remote.as_ref().map(|r| r.server_id.clone());
-        let mut subs: Vec<(AccountId, Arc<Subscription>)> = subs.into_values().collect();
-        subs.sort_unstable_by_key(|(_, s)| s.seq);
+        let mut subs: Vec<(Option<Bytes>, AccountId, Arc<Subscription>)> = subs
+            .into_iter()
+            .map(|(key, (account, sub))| (origins.remove(&key), account, sub))
+            .collect();
+        subs.sort_unstable_by_key(|(_, _, s)| s.seq);
         self.begin_leaf_batch();
-        for (account, sub) in subs {
+        for (origin, account, sub) in subs {
             self.accounts[account.0 as usize].remote.remove(&sub);
             if registered {
                 let delta = -sub.members();
@@ -637,7 +641,7 @@ impl Server {
                     &sub.subject,
                     sub.queue.as_ref(),
                     delta,
-                    None,
+                    origin.as_deref(),
                 );
             }
         }

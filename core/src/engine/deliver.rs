@@ -74,8 +74,15 @@ impl Server {
         if !self.routes.by_id.is_empty()
             && may_forward(ingress.origin, Dest::Routes, &facts, &LinkFacts::default())
         {
-            delivered +=
-                self.send_to_routes(ingress.conn, account, msg, ingress.origin_cluster, now);
+            // A message from a link carries its origin cluster and serves
+            // only the queue groups it names.
+            let from_link = match ingress.origin {
+                Origin::Client | Origin::Internal => None,
+                Origin::Route | Origin::LeafHub | Origin::LeafSpoke | Origin::Gateway => {
+                    Some((ingress.origin_cluster.unwrap_or_default(), ingress.named))
+                }
+            };
+            delivered += self.send_to_routes(ingress.conn, account, msg, from_link, now);
         }
         if !self.leafs.links.is_empty() {
             delivered += self.send_to_leafs(ingress, account, msg, now);

@@ -59,16 +59,19 @@ pub(crate) fn plan(
     true
 }
 
-/// Plans which routes a message published here goes to, into `targets`
-/// (cleared first) as (route connection, queue group it should serve):
-/// every route with plain interest, and for each queue group not in
-/// `served` (the groups the local delivery served) one member behind a
-/// route, drawn from `queue_rng` weighted by the members each route
-/// announced. Counts the message on each picked interest entry (`/routez`
-/// `msgs`).
+/// Plans which routes a message goes to, into `targets` (cleared first)
+/// as (route connection, queue group it should serve): every route with
+/// plain interest, and for each queue group not in `served` (the groups
+/// the local delivery served) one member behind a route, drawn from
+/// `queue_rng` weighted by the members each route announced. A message
+/// that came from a link (`named` is `Some`: a spoke's `LMSG`) serves only
+/// the groups it names, none when it names none, as nats-server's
+/// `processMsgResults` filters them. Counts the message on each picked
+/// interest entry (`/routez` `msgs`).
 pub(crate) fn plan_remote(
     remote: &Matches,
     served: &[Bytes],
+    named: Option<&[u8]>,
     queue_rng: &mut Rng,
     targets: &mut Vec<(ConnId, Option<Bytes>)>,
 ) {
@@ -78,7 +81,9 @@ pub(crate) fn plan_remote(
         targets.push((sub.conn, None));
     }
     for group in &remote.queues {
-        if served.contains(&group.name) {
+        if served.contains(&group.name)
+            || named.is_some_and(|n| !super::names_group(n, &group.name))
+        {
             continue;
         }
         let weight = |s: &Subscription| u64::from(s.weight.load(Ordering::Relaxed).max(1));
@@ -202,7 +207,13 @@ mod tests {
         let mut rng = Rng::derive(&[7; 32], Stream::QueueChoice);
         let mut targets = Vec::new();
         let m = matches();
-        plan_remote(&m, &[Bytes::from_static(b"q2")], &mut rng, &mut targets);
+        plan_remote(
+            &m,
+            &[Bytes::from_static(b"q2")],
+            None,
+            &mut rng,
+            &mut targets,
+        );
         let conns: Vec<(u64, Option<&[u8]>)> =
             targets.iter().map(|(c, q)| (c.0, q.as_deref())).collect();
         assert_eq!(conns[..2], [(1, None), (2, None)]);
@@ -226,7 +237,7 @@ mod tests {
         let mut targets = Vec::new();
         let mut to_heavy = 0;
         for _ in 0..1000 {
-            plan_remote(&m, &[], &mut rng, &mut targets);
+            plan_remote(&m, &[], None, &mut rng, &mut targets);
             assert_eq!(targets.len(), 1);
             to_heavy += usize::from(targets[0].0 == ConnId(9));
         }
