@@ -1389,3 +1389,48 @@ fn c21_a_spoke_asks_only_for_what_its_hub_user_may_import() {
     h.send(c, "PUB up.x 1\r\na\r\nPUB other.z 1\r\nb\r\n");
     assert_eq!(h.take(l), "LMSG up.x 1\r\na\r\n");
 }
+
+#[test]
+fn a_spokes_message_serves_only_the_route_groups_it_names() {
+    let (mut h, r) = clustered_hub();
+    let l = leaf(&mut h);
+    h.send(r, "RS+ $G w q 1\r\n");
+    h.take(l);
+    h.send(l, "LMSG w 1\r\nx\r\n");
+    assert_eq!(h.take(r), "", "no queue list: no queue member anywhere");
+    h.send(l, "LMSG w | q 1\r\nx\r\n");
+    assert_eq!(h.take(r), "LMSG LEAF $G w | q 0 1\r\nx\r\n");
+}
+
+#[test]
+fn a_leaf_that_names_no_cluster_is_routed_as_ours() {
+    let (mut h, r) = clustered_hub();
+    let nameless = LEAF_CONNECT.replace("\"cluster\":\"LEAF\",", "");
+    let (l, _) = leaf_with(&mut h, &nameless);
+    h.send(l, "LS+ x\r\n");
+    assert_eq!(h.take(r), "RS+ $G x\r\n");
+    h.send(r, "RS+ $G x\r\n");
+    h.send(l, "LMSG x 1\r\ny\r\nLS- x\r\n");
+    assert_eq!(h.take(r), "RMSG $G x 1\r\ny\r\nRS- $G x\r\n");
+}
+
+#[test]
+fn a_closed_routes_leaf_interest_keeps_its_origin_on_the_way_out() {
+    let (mut h, r) = clustered_hub();
+    let other = LEAF_CONNECT
+        .replace("NLEAF", "NOTHER")
+        .replace("\"name\":\"LEAF\"", "\"name\":\"OTHER\"")
+        .replace("\"cluster\":\"LEAF\"", "\"cluster\":\"OTHER\"");
+    let (l, _) = leaf_with(&mut h, &other);
+    let c = h.connected(QUIET);
+    h.send(c, "SUB y 1\r\n");
+    assert_eq!(h.take(l), "LS+ y\r\n");
+    // Interest from cluster OTHER behind the peer was never told to the
+    // OTHER link; its going must not be either (our client still wants y).
+    h.send(r, "LS+ OTHER $G y\r\nLS+ THIRD $G z\r\n");
+    assert_eq!(h.take(l), "LS+ z\r\n");
+    let now = h.now;
+    h.server.handle_closed(r, now);
+    h.drain();
+    assert_eq!(h.take(l), "LS- z\r\n");
+}
