@@ -134,12 +134,13 @@ pub struct LinkRec {
     pub kind: LinkKind,
     /// Whether the connection closed (at either end) at any time.
     pub closed: bool,
-    /// Interest `to` holds for this link: (pattern, queue) -> intervals
-    /// [added, removed) of processing positions.
-    interest: BTreeMap<(u32, Option<String>), Spans>,
-    /// The interest `to` holds now: (pattern, queue) -> weight (1 for
-    /// plain interest), as the processed `RS+`/`LS+` and removals left it.
-    current: BTreeMap<(u32, Option<String>), u32>,
+    /// Interest `to` holds for this link: (pattern, queue, origin) ->
+    /// intervals [added, removed) of processing positions.
+    interest: BTreeMap<InterestKey, Spans>,
+    /// The interest `to` holds now: (pattern, queue, origin) -> weight (1
+    /// for plain interest), as the processed `RS+`/`LS+` and removals left
+    /// it.
+    current: BTreeMap<InterestKey, u32>,
     /// Leaf links: `from` is the hub of the connection (by default the
     /// accepting end; a remote's `hub: true` makes the dialer the hub).
     pub from_hub: bool,
@@ -160,10 +161,23 @@ pub struct LinkRec {
 /// Intervals [added, removed) of processing positions.
 type Spans = Vec<(Pos, Option<Pos>)>;
 
+/// One piece of interest a link carries: (pattern, queue, origin), the
+/// origin being the leaf cluster a route's `LS+` names (None for `RS+`
+/// and on leaf links). A route keys `RS+ a` and `LS+ lc a` apart.
+type InterestKey = (u32, Option<String>, Option<String>);
+
 /// Where a message was processed: engine (node, generation), position,
 /// the queue groups a link named (None: at its own server, every group),
-/// and the link it arrived on (None: published there).
-type Place<'a> = ((usize, u32), Pos, Option<&'a [String]>, Option<LinkId>);
+/// the link it arrived on (None: published there) and the leaf cluster
+/// it entered from (a leaf link's cluster, or the origin a route's `LMSG`
+/// named).
+type Place<'a> = (
+    (usize, u32),
+    Pos,
+    Option<&'a [String]>,
+    Option<LinkId>,
+    Option<&'a [u8]>,
+);
 
 /// A message's arrival at an engine over a route.
 #[derive(Clone, Debug)]
@@ -171,6 +185,11 @@ struct Routed {
     link: LinkId,
     processed: Processed,
     queues: Vec<String>,
+    /// The leaf cluster a route's `LMSG` named.
+    origin: Option<String>,
+    /// This copy descends from a spoke's queue fallback to its hub (see
+    /// [`Checker::routed`]).
+    fallback: bool,
 }
 
 /// Counts of what the checkers verified.
@@ -193,6 +212,8 @@ pub struct CheckStats {
     /// (message, link) pairs the sender owed a route (its interest was
     /// known on a stable link) and sent.
     pub route_owed_sent: u64,
+    /// Messages that crossed a route as `LMSG` with their leaf cluster.
+    pub leaf_origin_routed: u64,
 }
 
 /// The reference model plus every violation found so far.
@@ -389,12 +410,14 @@ impl Checker {
     }
 
     /// The reading engine of `link` processed an `RS+`/`LS+` with
-    /// `weight` (0: an `RS-`/`LS-`) at `p`.
+    /// `weight` (0: an `RS-`/`LS-`) at `p`; `origin` is the leaf cluster a
+    /// route's `LS+`/`LS-` names.
     pub fn route_interest(
         &mut self,
         link: LinkId,
         subject: &str,
         queue: Option<String>,
+        origin: Option<String>,
         weight: u32,
         p: Processed,
     ) {
@@ -406,7 +429,8 @@ impl Checker {
         let pattern = self.intern(subject);
         let rec = &mut self.links[link];
         if added {
-            rec.current.insert((pattern, queue.clone()), weight);
+            rec.current
+                .insert((pattern, queue.clone(), origin.clone()), weight);
             if rec.kind == LinkKind::Leaf && !rec.registered {
                 // The first LS+ a server writes on a link is its own
                 // loop-detection subject.
@@ -416,11 +440,12 @@ impl Checker {
                 }
             }
         } else {
-            rec.current.remove(&(pattern, queue.clone()));
+            rec.current
+                .remove(&(pattern, queue.clone(), origin.clone()));
         }
         let spans = self.links[link]
             .interest
-            .entry((pattern, queue))
+            .entry((pattern, queue, origin))
             .or_default();
         let open = spans.last().is_some_and(|&(_, end)| end.is_none());
         match (added, open) {
@@ -435,9 +460,20 @@ impl Checker {
     }
 
     /// The reading engine of `link` processed an `RMSG`/`HMSG` carrying
-    /// `key` (if the payload had one) and naming `queues`.
-    pub fn routed(&mut self, link: LinkId, key: Option<MsgKey>, queues: Vec<String>, p: Processed) {
+    /// `key` (if the payload had one) and naming `queues`; `origin` is the
+    /// leaf cluster a route's `LMSG` named.
+    pub fn routed(
+        &mut self,
+        link: LinkId,
+        key: Option<MsgKey>,
+        queues: Vec<String>,
+        origin: Option<String>,
+        p: Processed,
+    ) {
         self.stats.routed += 1;
+        if origin.is_some() {
+            self.stats.leaf_origin_routed += 1;
+        }
         let Some(key) = key else {
             self.violation(format!(
                 "a routed message on link {link} carries no message id"
@@ -502,12 +538,46 @@ impl Checker {
         } else {
             None
         };
+        // The leaf cluster the message entered `from`'s cluster from (None:
+        // published there, or from a leaf link that named no cluster), and
+        // the queue groups it reached `from` naming.
+        let mut entered: Option<&str> = None;
+        let mut named_in: Vec<&str> = Vec::new();
+        let mut held_from_route = false;
         for r in msg.routed.iter().filter(|r| self.links[r.link].to == from) {
             let a = &self.links[r.link];
-            let cluster = (a.kind == LinkKind::Leaf).then_some(a.cluster.as_bytes());
+            let cluster = arrival_cluster(a, r);
             may |= allowed(origin_of(a), cluster, r.link == partner(link));
             if let (None, Processed::At(p)) = (held_at, r.processed) {
                 held_at = Some(p);
+            }
+            if entered.is_none() {
+                entered = cluster
+                    .filter(|c| !c.is_empty())
+                    .and_then(|c| std::str::from_utf8(c).ok());
+            }
+            named_in.extend(r.queues.iter().map(String::as_str));
+            held_from_route |= a.kind == LinkKind::Route;
+        }
+        // A route carries a message from a leaf cluster as `LMSG <origin>`
+        // naming that cluster, and any other as `RMSG` (cluster-wide no
+        // echo rests on it).
+        if !leaf && may && origin.as_deref() != entered {
+            found.push(format!(
+                "{key} crossed the route from node {} to node {} with origin {origin:?}, but it \
+                 entered node {}'s cluster from leaf cluster {entered:?}",
+                from.0, to.0, from.0
+            ));
+        }
+        // A server chooses queue groups only for a message published there;
+        // one that reached it over a link serves only the groups named.
+        if !published_at_from {
+            for q in queues.iter().filter(|q| !named_in.contains(&q.as_str())) {
+                found.push(format!(
+                    "node {} named queue group {q} on {key} to node {}, but the message reached \
+                     it naming only {named_in:?}",
+                    from.0, to.0
+                ));
             }
         }
         if !may {
@@ -528,7 +598,22 @@ impl Checker {
                 from.0
             ));
         }
-        let twice = msg.routed.iter().any(|r| self.links[r.link].to == to);
+        // A spoke that got the message over a route naming a queue group
+        // with no member left there passes it to a member behind its hub
+        // (the matrix's queue cell, nats-server's `rsub` fallback): its
+        // hub, which may have had it from the publisher's server already,
+        // then gets a second copy, and so may what it passes that copy on
+        // to. Only such copies may reach a server twice.
+        let fallback = !published_at_from
+            && ((leaf && !rec.from_hub && held_from_route)
+                || msg
+                    .routed
+                    .iter()
+                    .any(|r| self.links[r.link].to == from && r.fallback));
+        let twice = msg
+            .routed
+            .iter()
+            .any(|r| self.links[r.link].to == to && !(fallback || r.fallback));
         if twice {
             found.push(format!(
                 "{key} reached node {} (gen {}) twice over server links",
@@ -556,7 +641,7 @@ impl Checker {
             // named group's.
             if let Some(at) = held_at {
                 let back = &self.links[partner(link)];
-                let wanted = back.interest.iter().any(|((pattern, queue), spans)| {
+                let wanted = back.interest.iter().any(|((pattern, queue, _), spans)| {
                     let named = match queue {
                         None => true,
                         Some(q) => queues.iter().any(|x| x == q),
@@ -582,6 +667,8 @@ impl Checker {
             link,
             processed: p,
             queues,
+            origin,
+            fallback,
         });
     }
 
@@ -779,13 +866,15 @@ impl Checker {
             // Where the message was processed: its own server, then every
             // server that processed it from a route (queue groups limited to
             // those the route named).
-            let mut places: Vec<Place<'_>> = vec![(home, b, None, None)];
+            let mut places: Vec<Place<'_>> = vec![(home, b, None, None, None)];
             for r in &msg.routed {
                 if let Processed::At(p) = r.processed {
-                    places.push((self.links[r.link].to, p, Some(&r.queues), Some(r.link)));
+                    let link = &self.links[r.link];
+                    let cluster = arrival_cluster(link, r);
+                    places.push((link.to, p, Some(&r.queues), Some(r.link), cluster));
                 }
             }
-            for (engine, at, named, arrival) in places {
+            for (engine, at, named, arrival, origin_cluster) in places {
                 let subs = self
                     .subs_by_engine
                     .get(&engine)
@@ -872,20 +961,23 @@ impl Checker {
                 // forwarding matrix and the link's deny rules let it reach,
                 // got it; a queue group with no member here and interest
                 // only on stable links was named on one of them. Routes are
-                // owed queue groups only from the publisher's server (the
+                // owed queue groups where they are owed plain messages (from
+                // the publisher's server and, at a hub, from its spokes: the
                 // engine passes a routed group to no other route); leaf
-                // links by the matrix's queue cells.
+                // links by the matrix's queue cells. With the origin leaf
+                // cluster the message entered from.
                 let origin = arrival.map_or(Origin::Client, |a| origin_of(&self.links[a]));
-                let origin_cluster = arrival
-                    .map(|a| &self.links[a])
-                    .filter(|a| a.kind == LinkKind::Leaf)
-                    .map(|a| a.cluster.as_bytes());
                 let subject = self.names[msg.subject as usize].as_str();
                 let mut facts = MsgFacts::new(subject.as_bytes());
                 if let Some(c) = origin_cluster {
                     facts = facts.with_origin_cluster(c);
                 }
                 let mut queue_links: BTreeMap<&str, bool> = BTreeMap::new();
+                // Groups a stable route held a member of in this cluster
+                // (interest of its own, not a leaf cluster's) where routes
+                // take queue groups: such a group is served in the cluster,
+                // never behind a leaf link.
+                let mut cluster_groups: Vec<&str> = Vec::new();
                 for &l in links_to.get(&engine).map(Vec::as_slice).unwrap_or_default() {
                     if arrival == Some(l) {
                         // Never back where it came from.
@@ -918,10 +1010,10 @@ impl Checker {
                                 },
                             )
                         } else {
-                            arrival.is_none()
+                            router::may_forward(origin, Dest::Routes, &facts, &lf)
                         };
                     let mut plain = false;
-                    for ((pattern, queue), spans) in &link.interest {
+                    for ((pattern, queue, from_leaf), spans) in &link.interest {
                         let held = spans
                             .iter()
                             .any(|&(start, end)| start < at && end.is_none_or(|e| e > at));
@@ -936,6 +1028,9 @@ impl Checker {
                                 }
                                 let all = queue_links.entry(q.as_str()).or_insert(true);
                                 *all &= !link.closed;
+                                if !leaf && from_leaf.is_none() && !link.closed {
+                                    cluster_groups.push(q.as_str());
+                                }
                             }
                         }
                     }
@@ -954,6 +1049,22 @@ impl Checker {
                                 link.from.0
                             ));
                         }
+                    }
+                }
+                for q in cluster_groups {
+                    let behind_leaf = msg.routed.iter().find(|r| {
+                        let out = &self.links[r.link];
+                        out.from == engine
+                            && out.kind == LinkKind::Leaf
+                            && r.queues.iter().any(|x| x == q)
+                    });
+                    if let Some(r) = behind_leaf {
+                        found.push(format!(
+                            "queue group {q} of {} on {} went from node {} over a leaf link to \
+                             node {} although a member in its cluster was known over a stable \
+                             route",
+                            msg.key, subject, engine.0, self.links[r.link].to.0
+                        ));
                     }
                 }
                 for (q, all_stable) in queue_links {
@@ -1083,11 +1194,17 @@ impl Checker {
                 continue;
             }
             let leaf = rec.kind == LinkKind::Leaf;
-            let cluster = leaf.then_some(rec.cluster.as_bytes());
             // Literal subjects the writer may not send there: a spoke
             // ignores that interest.
             let send_deny = &self.links[partner(x)].send_deny;
-            for ((pattern, queue), &w) in &rec.current {
+            for ((pattern, queue, from_leaf), &w) in &rec.current {
+                // A leaf link's interest comes from its cluster; a route's
+                // `LS+` names the leaf cluster it came from.
+                let cluster = if leaf {
+                    Some(rec.cluster.as_bytes())
+                } else {
+                    from_leaf.as_deref().map(str::as_bytes)
+                };
                 let subject = self.names[*pattern as usize].as_str();
                 let literal = !subject.contains(['*', '>']);
                 if leaf
@@ -1138,7 +1255,62 @@ impl Checker {
         self.links[link]
             .current
             .iter()
-            .map(|((p, q), &w)| ((self.names[*p as usize].clone(), q.clone()), w))
+            .map(|((p, q, _), &w)| ((self.names[*p as usize].clone(), q.clone()), w))
+            .collect()
+    }
+
+    /// The leaf clusters' interest the model says `(node, gen)` announces
+    /// to its routes (`LS+ <origin> <account> ...`): what each open leaf
+    /// link told it whose row may reach routes by the propagation matrix
+    /// (its spokes', `LeafHub`; never its hub's), keyed by that link's
+    /// cluster: (origin, subject, queue) -> weight (1 for plain interest,
+    /// the members summed over the cluster's links for a queue group).
+    pub fn expected_route_leaf_interest(
+        &self,
+        node: usize,
+        gen: u32,
+    ) -> BTreeMap<(String, String, Option<String>), u32> {
+        let mut want: BTreeMap<(String, String, Option<String>), u32> = BTreeMap::new();
+        for (x, rec) in self.links.iter().enumerate() {
+            if rec.to != (node, gen) || rec.closed || rec.kind != LinkKind::Leaf {
+                continue;
+            }
+            let send_deny = &self.links[partner(x)].send_deny;
+            for ((pattern, queue, _), &w) in &rec.current {
+                let subject = self.names[*pattern as usize].as_str();
+                let literal = !subject.contains(['*', '>']);
+                if literal && !always_told(subject) && send_deny.iter().any(|d| denies(d, subject))
+                {
+                    continue;
+                }
+                let facts = SubFacts {
+                    loop_detection: subject.starts_with("$LDS."),
+                    origin_cluster: Some(rec.cluster.as_bytes()),
+                };
+                if !router::propagates(origin_of(rec), Dest::Routes, &facts, &LinkFacts::default())
+                {
+                    continue;
+                }
+                let entry = want
+                    .entry((rec.cluster.clone(), subject.to_string(), queue.clone()))
+                    .or_default();
+                *entry = if queue.is_some() { *entry + w } else { 1 };
+            }
+        }
+        want
+    }
+
+    /// What the reader of route `link` holds from it now, by origin (None:
+    /// `RS+`, else the leaf cluster of an `LS+`): (origin, subject, queue)
+    /// -> weight.
+    pub fn held_route_interest(
+        &self,
+        link: LinkId,
+    ) -> BTreeMap<(Option<String>, String, Option<String>), u32> {
+        self.links[link]
+            .current
+            .iter()
+            .map(|((p, q, o), &w)| ((o.clone(), self.names[*p as usize].clone(), q.clone()), w))
             .collect()
     }
 
@@ -1251,6 +1423,15 @@ fn origin_of(link: &LinkRec) -> Origin {
         LinkKind::Route => Origin::Route,
         LinkKind::Leaf if link.from_hub => Origin::LeafSpoke,
         LinkKind::Leaf => Origin::LeafHub,
+    }
+}
+
+/// The leaf cluster a message that arrived over `link` (as `r`) entered
+/// from: a leaf link's remote cluster, or the origin of a route's `LMSG`.
+fn arrival_cluster<'a>(link: &'a LinkRec, r: &'a Routed) -> Option<&'a [u8]> {
+    match link.kind {
+        LinkKind::Leaf => Some(link.cluster.as_bytes()),
+        LinkKind::Route => r.origin.as_deref().map(str::as_bytes),
     }
 }
 
@@ -1395,7 +1576,7 @@ mod tests {
         c.leaf_link(down, true, Vec::new(), Vec::new());
         let r12 = c.open_link((1, 0), (2, 0), LinkKind::Route);
         let r21 = c.open_link((2, 0), (1, 0), LinkKind::Route);
-        c.route_interest(up, "a.b", None, 1, at(1));
+        c.route_interest(up, "a.b", None, None, 1, at(1));
         let m = c.pub_written(0, key(0), "a.b", None, None, Instant::ZERO);
         c.processed(OpRef::Pub(m), at(2));
         (c, [up, down, r12, r21])
@@ -1404,9 +1585,9 @@ mod tests {
     #[test]
     fn a_spoke_passes_nothing_from_its_hub_to_its_routes() {
         let (mut c, [_, down, r12, _]) = spoke_with_route();
-        c.routed(down, Some(key(0)), Vec::new(), at(3));
+        c.routed(down, Some(key(0)), Vec::new(), None, at(3));
         assert!(c.violations.is_empty(), "{:?}", c.violations);
-        c.routed(r12, Some(key(0)), Vec::new(), at(4));
+        c.routed(r12, Some(key(0)), Vec::new(), None, at(4));
         assert!(
             c.violations[0].starts_with("hop rule broken"),
             "{:?}",
@@ -1417,8 +1598,8 @@ mod tests {
     #[test]
     fn leaf_messages_need_interest_and_respect_denies() {
         let (mut c, [up, down, _, _]) = spoke_with_route();
-        c.route_interest(up, "a.b", None, 0, at(1));
-        c.routed(down, Some(key(0)), Vec::new(), at(3));
+        c.route_interest(up, "a.b", None, None, 0, at(1));
+        c.routed(down, Some(key(0)), Vec::new(), None, at(3));
         assert!(
             c.violations[0].contains("without interest"),
             "{:?}",
@@ -1426,7 +1607,7 @@ mod tests {
         );
         let (mut c, [_, down, _, _]) = spoke_with_route();
         c.leaf_link(down, true, vec!["a.*".into()], Vec::new());
-        c.routed(down, Some(key(0)), Vec::new(), at(3));
+        c.routed(down, Some(key(0)), Vec::new(), None, at(3));
         assert!(c.violations[0].contains("deny"), "{:?}", c.violations);
     }
 
@@ -1442,12 +1623,12 @@ mod tests {
         c.leaf_link(down, true, Vec::new(), Vec::new());
         let _ = c.open_link((1, 0), (2, 0), LinkKind::Route);
         let r21 = c.open_link((2, 0), (1, 0), LinkKind::Route);
-        c.route_interest(up, "$LDS.spoke", None, 1, at(1));
-        c.route_interest(down, "$LDS.hub", None, 1, at(1));
+        c.route_interest(up, "$LDS.spoke", None, None, 1, at(1));
+        c.route_interest(down, "$LDS.hub", None, None, 1, at(1));
         c.open_inc(0, 1, 0, true);
         let s = c.sub_written(0, 1, "x.y", None, false);
         c.processed(OpRef::Sub(s), at(5));
-        c.route_interest(r21, "z.*", None, 1, at(6));
+        c.route_interest(r21, "z.*", None, None, 1, at(6));
         let keys = |c: &Checker, l| -> Vec<String> {
             c.expected_leaf_interest(l)
                 .into_keys()
@@ -1456,6 +1637,110 @@ mod tests {
         };
         assert_eq!(keys(&c, up), ["$LDS.spoke", "x.y"]);
         assert_eq!(keys(&c, down), ["$LDS.hub"]);
+    }
+
+    /// A hub cluster: hub nodes 0 and 1 routed; node 2 (leaf cluster
+    /// `lc`) is a spoke of node 0, node 3 (also `lc`) one of node 1. A
+    /// message published on node 2 has reached node 0.
+    fn hub_cluster() -> (Checker, [LinkId; 6]) {
+        let mut c = Checker::default();
+        c.open_inc(0, 2, 0, true);
+        let spoke = |c: &mut Checker, spoke: usize, hub: usize| {
+            let up = c.open_link((spoke, 0), (hub, 0), LinkKind::Leaf);
+            let down = c.open_link((hub, 0), (spoke, 0), LinkKind::Leaf);
+            c.leaf_link(up, false, Vec::new(), Vec::new());
+            c.leaf_link(down, true, Vec::new(), Vec::new());
+            c.link_cluster(up, "lc");
+            (up, down)
+        };
+        let (up20, down02) = spoke(&mut c, 2, 0);
+        let (up31, down13) = spoke(&mut c, 3, 1);
+        let r01 = c.open_link((0, 0), (1, 0), LinkKind::Route);
+        let r10 = c.open_link((1, 0), (0, 0), LinkKind::Route);
+        c.route_interest(up20, "a.b", None, None, 1, at(1));
+        c.route_interest(down02, "a.b", None, None, 1, at(1));
+        c.route_interest(up31, "a.b", None, None, 1, at(1));
+        c.route_interest(r10, "a.b", None, None, 1, at(1));
+        let m = c.pub_written(0, key(0), "a.b", None, None, Instant::ZERO);
+        c.processed(OpRef::Pub(m), at(2));
+        c.routed(up20, Some(key(0)), Vec::new(), None, at(3));
+        assert!(c.violations.is_empty(), "{:?}", c.violations);
+        (c, [up20, up31, down13, r01, r10, m])
+    }
+
+    #[test]
+    fn a_route_carries_a_leaf_message_with_its_cluster() {
+        let (mut c, [_, _, _, r01, ..]) = hub_cluster();
+        c.routed(r01, Some(key(0)), Vec::new(), Some("lc".into()), at(4));
+        assert!(c.violations.is_empty(), "{:?}", c.violations);
+        assert_eq!(c.stats.leaf_origin_routed, 1);
+        let (mut c, [_, _, _, r01, ..]) = hub_cluster();
+        c.routed(r01, Some(key(0)), Vec::new(), None, at(4));
+        assert!(
+            c.violations[0].contains("with origin None"),
+            "{:?}",
+            c.violations
+        );
+    }
+
+    #[test]
+    fn no_leaf_link_of_the_origin_cluster_gets_it_back() {
+        // Node 1 had it from node 0 as `LMSG lc`: node 3 is of cluster
+        // `lc` too, so node 1 may not pass it there.
+        let (mut c, [_, _, down13, r01, ..]) = hub_cluster();
+        c.routed(r01, Some(key(0)), Vec::new(), Some("lc".into()), at(4));
+        c.routed(down13, Some(key(0)), Vec::new(), None, at(5));
+        assert!(
+            c.violations[0].starts_with("hop rule broken"),
+            "{:?}",
+            c.violations
+        );
+    }
+
+    #[test]
+    fn a_server_names_only_the_queue_groups_it_may_choose() {
+        // Node 2's LMSG named no group: node 0 may not pick one for the
+        // route.
+        let (mut c, [_, _, _, r01, ..]) = hub_cluster();
+        c.routed(
+            r01,
+            Some(key(0)),
+            vec!["g".into()],
+            Some("lc".into()),
+            at(4),
+        );
+        assert!(
+            c.violations[0].contains("named queue group g"),
+            "{:?}",
+            c.violations
+        );
+    }
+
+    #[test]
+    fn a_hub_announces_its_spokes_interest_by_cluster() {
+        let (mut c, [up20, ..]) = hub_cluster();
+        c.route_interest(up20, "q.*", Some("g".into()), None, 2, at(6));
+        // A second spoke of node 0 from the same cluster adds its members.
+        let up40 = c.open_link((4, 0), (0, 0), LinkKind::Leaf);
+        let down04 = c.open_link((0, 0), (4, 0), LinkKind::Leaf);
+        c.leaf_link(up40, false, Vec::new(), Vec::new());
+        c.leaf_link(down04, true, Vec::new(), Vec::new());
+        c.link_cluster(up40, "lc");
+        c.route_interest(up40, "q.*", Some("g".into()), None, 3, at(7));
+        let want: Vec<_> = c.expected_route_leaf_interest(0, 0).into_iter().collect();
+        assert_eq!(
+            want,
+            [
+                (("lc".to_string(), "a.b".to_string(), None), 1),
+                (
+                    ("lc".to_string(), "q.*".to_string(), Some("g".to_string())),
+                    5
+                ),
+            ]
+        );
+        // A hub's interest, told to its spoke, is not its spoke's to
+        // announce: nothing from node 1's spoke link.
+        assert!(c.expected_route_leaf_interest(3, 0).is_empty());
     }
 
     #[test]

@@ -85,7 +85,12 @@ impl LeafWire {
                     };
                     let payload = &self.buf[line_end + hdr.min(size)..line_end + size];
                     let (key, _) = MsgKey::from_payload(payload);
-                    out.push((self.base + end as u64, RouteOp::Msg { key, queues }));
+                    let op = RouteOp::Msg {
+                        key,
+                        queues,
+                        origin: None,
+                    };
+                    out.push((self.base + end as u64, op));
                     at = end;
                 }
                 b"LS+" if !toks.is_empty() => {
@@ -96,6 +101,7 @@ impl LeafWire {
                             .get(2)
                             .and_then(|w| parse_usize(w))
                             .map_or(1, |w| w as u32),
+                        origin: None,
                     };
                     out.push((self.base + line_end as u64, op));
                     at = line_end;
@@ -104,6 +110,7 @@ impl LeafWire {
                     let op = RouteOp::Unsub {
                         subject: text(toks[0]),
                         queue: toks.get(1).map(|q| text(q)),
+                        origin: None,
                     };
                     out.push((self.base + line_end as u64, op));
                     at = line_end;
@@ -163,28 +170,32 @@ mod tests {
             RouteOp::Sub {
                 subject: "a.*".into(),
                 queue: Some("q1".into()),
-                weight: 3
+                weight: 3,
+                origin: None,
             }
         );
         assert_eq!(
             whole[2].1,
             RouteOp::Msg {
                 key: Some(MsgKey { client: 1, n: 2 }),
-                queues: vec!["q1".into(), "q2".into()]
+                queues: vec!["q1".into(), "q2".into()],
+                origin: None,
             }
         );
         assert_eq!(
             whole[3].1,
             RouteOp::Msg {
                 key: Some(MsgKey { client: 0, n: 9 }),
-                queues: vec![]
+                queues: vec![],
+                origin: None,
             }
         );
         assert_eq!(
             whole[4].1,
             RouteOp::Msg {
                 key: Some(MsgKey { client: 1, n: 3 }),
-                queues: vec!["q1".into()]
+                queues: vec!["q1".into()],
+                origin: None,
             }
         );
         assert_eq!(whole[5].0 as usize, stream.len() - 6);

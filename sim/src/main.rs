@@ -21,7 +21,8 @@ const COMMIT: &str = match option_env!("CANOPY_GIT_COMMIT") {
 };
 
 const USAGE: &str = "usage: canopy-sim [--seeds N] [--start S] [--seed S] [--check-determinism] \
-[--no-faults] [--leaf] [--topology single|cluster3|hub2|hub3|chain|triangle|spoke-cluster|deny] \
+[--no-faults] [--leaf] [--topology single|cluster3|hub2|hub3|chain|triangle|spoke-cluster|deny|\
+hub-cluster|redundant-pair|leaf-cluster-split] \
 [--verbose] [--trace EVENTS] [--mutation NAME] [--hashes]";
 
 struct Args {
@@ -75,7 +76,8 @@ fn parse() -> Result<Args, String> {
                 let t = it.next().as_deref().and_then(swarm::Topology::parse);
                 let Some(t) = t else {
                     return Err("--topology needs single, cluster3, or (with --leaf) hub2, \
-                                hub3, chain, triangle, spoke-cluster or deny"
+                                hub3, chain, triangle, spoke-cluster, deny, hub-cluster, \
+                                redundant-pair or leaf-cluster-split"
                         .to_string());
                 };
                 a.cfg.topology = Some(t);
@@ -166,12 +168,14 @@ fn print_stats(r: &RunReport) {
     );
     if s.route_accepts > 0 || s.dial_failures > 0 {
         println!(
-            "  links (routes, leafs): {} accepted, {} dials failed, {} shutdowns; {} messages across, {} \
-             forwards owed-checked; {} bytes between engines",
+            "  links (routes, leafs): {} accepted, {} dials failed, {} shutdowns; {} messages across \
+             ({} as LMSG with their leaf cluster on a route), {} forwards owed-checked; {} bytes \
+             between engines",
             s.route_accepts,
             s.dial_failures,
             s.shutdowns,
             c.routed,
+            c.leaf_origin_routed,
             c.route_owed_sent,
             s.bytes_routed
         );

@@ -3,6 +3,7 @@
 //! converge within a bound.
 
 use crate::checker::CheckStats;
+use crate::client_model::{ClientSpec, PublishSpec, SubSpec};
 use crate::faults::FaultPlan;
 use crate::link::{DirRules, LinkRules};
 use crate::rng::{Purpose, SimRng};
@@ -49,6 +50,47 @@ pub enum Topology {
     /// A hub (node 0) and two spokes whose remotes deny subjects both
     /// ways (`deny_exports`, `deny_imports`).
     LeafDeny,
+    /// A hub that is a cluster: nodes 0 and 1 routed as cluster `hubc`,
+    /// each listening for leaf links; spokes 2 and 3 each have one remote,
+    /// to the hub node named here (different ones, or both the same). The
+    /// hub cluster carries each spoke's interest and messages to the other
+    /// hub node with their origin (`LS+`/`LMSG <origin>` on the route), and
+    /// gossips its leaf URLs, so a spoke may come back on the other hub
+    /// node. With `reversed`, node 3 has no remote: its hub node dials it
+    /// with `hub: true` (node 3 listens, and, without a cluster or a
+    /// remote, names no cluster).
+    LeafHubCluster {
+        /// The hub node spokes 2 and 3 are linked to.
+        remotes: [usize; 2],
+        /// Node 3's hub node dials it with `hub: true`.
+        reversed: bool,
+    },
+    /// A redundant leaf pair (users-voice 1): nodes 2 and 3 routed as
+    /// leaf cluster `lc`, both with a remote to the hub (node 0, or with
+    /// `hub_cluster` the cluster `hubc` of nodes 0 and 1; `remotes` names
+    /// the hub node each dials). Without a hub cluster node 1 is another
+    /// spoke of node 0. What one of the pair publishes reaches the other
+    /// over their route only (never back through the hub: cluster-wide no
+    /// echo), and the hub once.
+    LeafRedundantPair {
+        /// Nodes 0 and 1 are the hub cluster.
+        hub_cluster: bool,
+        /// The hub node nodes 2 and 3 dial.
+        remotes: [usize; 2],
+    },
+    /// A leaf cluster split from its hub (check 36, users-voice 2): nodes
+    /// 2 and 3 routed as leaf cluster `lc`, only node 2 with a remote (to
+    /// hub node `remote`; with `hub_cluster` nodes 0 and 1 are the hub
+    /// cluster `hubc`, else node 1 is another spoke of node 0). A spoke
+    /// does not relay: node 3 and the hub never hear each other, and a
+    /// queue group with members on the hub and on node 2 is served once,
+    /// by the member on the publisher's side.
+    LeafClusterSplit {
+        /// Nodes 0 and 1 are the hub cluster.
+        hub_cluster: bool,
+        /// The hub node node 2 dials.
+        remote: usize,
+    },
 }
 
 /// Leaf listen port of every simulated node that accepts leaf links.
@@ -69,15 +111,95 @@ impl Topology {
     }
 
     /// Draws a leaf topology (leaf mode): a hub with two or three spokes,
-    /// a chain, a ring, a spoke cluster or spokes with deny rules.
+    /// a chain, a ring, a spoke cluster, spokes with deny rules, a hub
+    /// cluster, a redundant leaf pair or a split leaf cluster (their
+    /// shapes drawn by [`Topology::draw_shape`]).
     pub fn draw_leaf(rng: &mut SimRng) -> Topology {
-        match rng.below(6) {
+        match rng.below(9) {
             0 => Topology::LeafHub(2),
             1 => Topology::LeafHub(3),
             2 => Topology::LeafChain,
             3 => Topology::LeafTriangle,
             4 => Topology::LeafSpokeCluster,
-            _ => Topology::LeafDeny,
+            5 => Topology::LeafDeny,
+            6 => Topology::LeafHubCluster {
+                remotes: [0, 1],
+                reversed: false,
+            },
+            7 => Topology::LeafRedundantPair {
+                hub_cluster: true,
+                remotes: [0, 1],
+            },
+            _ => Topology::LeafClusterSplit {
+                hub_cluster: true,
+                remote: 0,
+            },
+        }
+    }
+
+    /// This topology with its shape drawn: which hub node each remote
+    /// dials and whether the hub is a cluster (the other topologies have
+    /// one shape).
+    pub fn draw_shape(self, rng: &mut SimRng) -> Topology {
+        // The hub node of a remote: node 0, or either of a hub cluster.
+        let hub = |rng: &mut SimRng, cluster: bool| if cluster { rng.below(2) as usize } else { 0 };
+        match self {
+            Topology::LeafHubCluster { .. } => {
+                let first = hub(rng, true);
+                // Different hub nodes, or sometimes both the same.
+                let second = if rng.percent(70) { 1 - first } else { first };
+                Topology::LeafHubCluster {
+                    remotes: [first, second],
+                    reversed: rng.percent(25),
+                }
+            }
+            Topology::LeafRedundantPair { .. } => {
+                let hub_cluster = rng.percent(60);
+                let remotes = [hub(rng, hub_cluster), hub(rng, hub_cluster)];
+                Topology::LeafRedundantPair {
+                    hub_cluster,
+                    remotes,
+                }
+            }
+            Topology::LeafClusterSplit { .. } => {
+                let hub_cluster = rng.percent(60);
+                Topology::LeafClusterSplit {
+                    hub_cluster,
+                    remote: hub(rng, hub_cluster),
+                }
+            }
+            Topology::Single
+            | Topology::Cluster3
+            | Topology::LeafHub(_)
+            | Topology::LeafChain
+            | Topology::LeafTriangle
+            | Topology::LeafSpokeCluster
+            | Topology::LeafDeny => self,
+        }
+    }
+
+    /// Whether nodes 0 and 1 are a hub cluster.
+    fn hub_cluster(self) -> bool {
+        match self {
+            Topology::LeafHubCluster { .. } => true,
+            Topology::LeafRedundantPair { hub_cluster, .. }
+            | Topology::LeafClusterSplit { hub_cluster, .. } => hub_cluster,
+            Topology::Single
+            | Topology::Cluster3
+            | Topology::LeafHub(_)
+            | Topology::LeafChain
+            | Topology::LeafTriangle
+            | Topology::LeafSpokeCluster
+            | Topology::LeafDeny => false,
+        }
+    }
+
+    /// The name of the leaf-mode cluster whose first node is `first`.
+    fn cluster_name(self, first: usize) -> &'static str {
+        match (self, first) {
+            (Topology::LeafSpokeCluster, _) => "leafc",
+            (_, 0) => "hubc",
+            _ => "lc",
         }
     }
 
@@ -91,6 +213,9 @@ impl Topology {
         match self {
             Topology::Single => 1,
             Topology::LeafHub(spokes) => 1 + spokes,
+            Topology::LeafHubCluster { .. }
+            | Topology::LeafRedundantPair { .. }
+            | Topology::LeafClusterSplit { .. } => 4,
             Topology::Cluster3
             | Topology::LeafChain
             | Topology::LeafTriangle
@@ -107,6 +232,14 @@ impl Topology {
             Topology::Single => vec![vec![0]],
             Topology::Cluster3 => vec![vec![0, 1, 2]],
             Topology::LeafSpokeCluster => vec![vec![0], vec![1, 2]],
+            Topology::LeafHubCluster { .. } => vec![vec![0, 1], vec![2], vec![3]],
+            Topology::LeafRedundantPair { .. } | Topology::LeafClusterSplit { .. } => {
+                if self.hub_cluster() {
+                    vec![vec![0, 1], vec![2, 3]]
+                } else {
+                    vec![vec![0], vec![1], vec![2, 3]]
+                }
+            }
             Topology::LeafHub(_)
             | Topology::LeafChain
             | Topology::LeafTriangle
@@ -123,16 +256,72 @@ impl Topology {
             Topology::LeafTriangle => vec![(0, 1), (1, 2), (2, 0)],
             Topology::LeafSpokeCluster => vec![(1, 0)],
             Topology::LeafDeny => vec![(1, 0), (2, 0)],
+            Topology::LeafHubCluster {
+                remotes: [a, b],
+                reversed,
+            } => vec![(2, a), if reversed { (b, 3) } else { (3, b) }],
+            Topology::LeafRedundantPair {
+                hub_cluster,
+                remotes: [a, b],
+            } => {
+                let mut edges = vec![(2, a), (3, b)];
+                if !hub_cluster {
+                    edges.insert(0, (1, 0));
+                }
+                edges
+            }
+            Topology::LeafClusterSplit {
+                hub_cluster,
+                remote,
+            } => {
+                let mut edges = vec![(2, remote)];
+                if !hub_cluster {
+                    edges.insert(0, (1, 0));
+                }
+                edges
+            }
         }
     }
 
-    /// Every server-to-server link: the leaf remotes and the routes.
+    /// Every server-to-server link faults may hit: the leaf remotes (and,
+    /// into a hub cluster, to each of its nodes: a remote may come back on
+    /// another), then the routes.
     pub fn links(self) -> Vec<(usize, usize)> {
-        let mut links = self.leaf_edges();
-        if self == Topology::LeafSpokeCluster {
-            links.push((2, 1));
+        let clusters = self.clusters();
+        let cluster_of = |n: usize| clusters.iter().find(|c| c.contains(&n));
+        let mut links = Vec::new();
+        for (a, t) in self.leaf_edges() {
+            for &b in cluster_of(t).map_or(&[][..], Vec::as_slice) {
+                if !links.contains(&(a, b)) {
+                    links.push((a, b));
+                }
+            }
+        }
+        for c in &clusters {
+            for (i, &a) in c.iter().enumerate() {
+                for &b in &c[i + 1..] {
+                    links.push((b, a));
+                }
+            }
         }
         links
+    }
+
+    /// The `--topology` name of this kind of topology.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topology::Single => "single",
+            Topology::Cluster3 => "cluster3",
+            Topology::LeafHub(3) => "hub3",
+            Topology::LeafHub(_) => "hub2",
+            Topology::LeafChain => "chain",
+            Topology::LeafTriangle => "triangle",
+            Topology::LeafSpokeCluster => "spoke-cluster",
+            Topology::LeafDeny => "deny",
+            Topology::LeafHubCluster { .. } => "hub-cluster",
+            Topology::LeafRedundantPair { .. } => "redundant-pair",
+            Topology::LeafClusterSplit { .. } => "leaf-cluster-split",
+        }
     }
 
     /// Parses a `--topology` name.
@@ -146,6 +335,18 @@ impl Topology {
             "triangle" => Topology::LeafTriangle,
             "spoke-cluster" => Topology::LeafSpokeCluster,
             "deny" => Topology::LeafDeny,
+            "hub-cluster" => Topology::LeafHubCluster {
+                remotes: [0, 1],
+                reversed: false,
+            },
+            "redundant-pair" => Topology::LeafRedundantPair {
+                hub_cluster: true,
+                remotes: [0, 1],
+            },
+            "leaf-cluster-split" => Topology::LeafClusterSplit {
+                hub_cluster: true,
+                remote: 0,
+            },
             _ => return None,
         })
     }
@@ -153,17 +354,23 @@ impl Topology {
 
 /// Makes `options` (one per node) the leaf topology `topology`: every
 /// node gets a name (`n<i>`, also the leaf cluster name of a node without
-/// a cluster) and a `leafnodes` block, listening where some remote points,
-/// with its remotes; the spoke cluster's nodes are routed as cluster
-/// `leafc`. Draws the reconnect interval, `hub: true` on some remotes of
-/// the hub and chain topologies, and the deny rules of `LeafDeny`.
+/// a cluster) and a `leafnodes` block, listening where some remote points
+/// (on every node of a hub cluster), with its remotes; the nodes of each
+/// cluster of [`Topology::clusters`] are routed (the spoke cluster as
+/// `leafc`, a hub cluster as `hubc`, a leaf cluster as `lc`; the first
+/// node has no routes, the others one to it). Draws the reconnect
+/// interval, `hub: true` on some remotes of the hub and chain topologies,
+/// the deny rules of `LeafDeny` and each cluster's route ping interval.
 pub fn leaf_options(topology: Topology, options: &mut [Options], rng: &mut SimRng) {
     let edges = topology.leaf_edges();
+    let clusters = topology.clusters();
+    let same_cluster =
+        |a: usize, b: usize| clusters.iter().any(|c| c.contains(&a) && c.contains(&b));
     let reconnect = rng.duration(Duration::from_millis(100), Duration::from_millis(1000));
     for (i, o) in options.iter_mut().enumerate() {
         o.host = format!("10.0.0.{}", i + 1);
         o.server_name = format!("n{i}");
-        let accepts = edges.iter().any(|&(_, t)| t == i);
+        let accepts = edges.iter().any(|&(_, t)| same_cluster(t, i));
         let mut remotes = Vec::new();
         for &(_, target) in edges.iter().filter(|&&(d, _)| d == i) {
             let url = format!("nats-leaf://{}:{LEAF_PORT}", route_host(target));
@@ -175,6 +382,8 @@ pub fn leaf_options(topology: Topology, options: &mut [Options], rng: &mut SimRn
             };
             match topology {
                 Topology::LeafHub(_) | Topology::LeafChain => remote.hub = rng.percent(20),
+                // The hub node's remote to node 3.
+                Topology::LeafHubCluster { reversed, .. } => remote.hub = reversed && i < 2,
                 Topology::LeafDeny => {
                     let pick = |rng: &mut SimRng| -> Vec<String> {
                         let mut list: Vec<String> = (0..rng.range(1, 2))
@@ -196,7 +405,9 @@ pub fn leaf_options(topology: Topology, options: &mut [Options], rng: &mut SimRn
                 Topology::Single
                 | Topology::Cluster3
                 | Topology::LeafTriangle
-                | Topology::LeafSpokeCluster => {}
+                | Topology::LeafSpokeCluster
+                | Topology::LeafRedundantPair { .. }
+                | Topology::LeafClusterSplit { .. } => {}
             }
             remotes.push(remote);
         }
@@ -208,19 +419,20 @@ pub fn leaf_options(topology: Topology, options: &mut [Options], rng: &mut SimRn
             ..canopy_core::LeafOptions::default()
         });
     }
-    if topology == Topology::LeafSpokeCluster {
+    for members in clusters.iter().filter(|c| c.len() > 1) {
         let ping = rng.duration(Duration::from_millis(300), Duration::from_secs(3));
-        for i in [1, 2] {
-            let routes = if i == 1 {
+        let first = members[0];
+        for &i in members {
+            let routes = if i == first {
                 Vec::new()
             } else {
-                let url = format!("nats-route://{}:{ROUTE_PORT}", route_host(1));
+                let url = format!("nats-route://{}:{ROUTE_PORT}", route_host(first));
                 canopy_core::route::RouteAddr::parse(&url)
                     .into_iter()
                     .collect()
             };
             options[i].cluster = Some(canopy_core::ClusterOptions {
-                name: "leafc".to_string(),
+                name: topology.cluster_name(first).to_string(),
                 host: route_host(i),
                 port: ROUTE_PORT,
                 connect_retries: 10,
@@ -443,7 +655,11 @@ fn setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, String) {
 fn leaf_setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, String) {
     let mut rng = SimRng::new(seed, Purpose::Topology, 2);
     let drawn = Topology::draw_leaf(&mut rng);
-    let topology = cfg.topology.filter(|t| t.is_leaf()).unwrap_or(drawn);
+    let topology = cfg
+        .topology
+        .filter(|t| t.is_leaf())
+        .unwrap_or(drawn)
+        .draw_shape(&mut rng);
     let n = topology.nodes();
     let mut options: Vec<Options> = (0..n).map(|_| draw_options(&mut rng)).collect();
     let link_rules = draw_route_rules(&mut rng);
@@ -489,15 +705,28 @@ fn leaf_setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, Strin
     if let Some((sub, publisher)) = heard_pair(&wl.clients) {
         homes[sub] = homes[publisher];
     }
-    for (i, spec) in wl.clients.iter().enumerate() {
+    let mut clients: Vec<(ClientSpec, LinkRules, Duration)> = wl
+        .clients
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| (spec.clone(), wl.links[i], wl.start[i]))
+        .collect();
+    // The clients a topology pins to its nodes, from a stream of their own.
+    let mut pin_rng = SimRng::new(seed, Purpose::Workload, PINNED_STREAM);
+    for (spec, home) in pinned_clients(topology, &mut pin_rng) {
+        let rules = workload::draw_link(&mut pin_rng);
+        let start = pin_rng.duration(Duration::ZERO, Duration::from_millis(200));
+        clients.push((spec, rules, start));
+        homes.push(home);
+    }
+    for (i, (spec, rules, start)) in clients.iter().enumerate() {
         let client_rng = SimRng::new(seed, Purpose::Workload, 1 + i as u64);
-        let home = homes[i];
         world.add_client_to(
-            home,
+            homes[i],
             spec.clone(),
             client_rng,
-            wl.links[i],
-            Instant::ZERO + wl.start[i],
+            *rules,
+            Instant::ZERO + *start,
         );
     }
     let mut fault_rng = SimRng::new(seed, Purpose::Faults, 0);
@@ -506,7 +735,7 @@ fn leaf_setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, Strin
     } else {
         FaultPlan::draw_leaf(
             &mut fault_rng,
-            wl.clients.len(),
+            clients.len(),
             n,
             &topology.links(),
             !ring,
@@ -552,12 +781,107 @@ fn leaf_setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, Strin
          faults=[{}] planned={}",
         remotes.join("; "),
         homes.join(","),
-        wl.clients.len(),
+        clients.len(),
         safety_end.as_nanos() as f64 / 1e9,
         plan.mix(),
         plan.faults.len()
     );
     (world, plan, safety_end, summary)
+}
+
+/// Index of the workload stream the pinned clients' shapes are drawn from
+/// (clients draw from streams `1 + i`).
+const PINNED_STREAM: u64 = 1 << 20;
+
+/// The queue group of the pinned clients.
+const PINNED_GROUP: &str = "lg";
+
+/// The clients a leaf topology pins to its nodes, with their homes, so
+/// that its paths carry traffic whatever the drawn workload does (none
+/// churn, all hear themselves):
+///
+/// - hub cluster and redundant pair: a publisher on node 2; on node 3 and
+///   on a hub node a plain subscriber that hears it and members of queue
+///   group `lg` (two on node 3, one on the hub node; node 3 hears node 2
+///   through the hub cluster, or over the pair's route);
+/// - split leaf cluster: on a hub node, on node 2 and on node 3 a client
+///   that publishes the subject and hears it plainly, the first two also
+///   members of `lg` (each side's member serves its side; node 3's
+///   messages reach node 2's member over the route, never the hub's).
+fn pinned_clients(topology: Topology, rng: &mut SimRng) -> Vec<(ClientSpec, usize)> {
+    let subject = rng.pick(workload::SUBJECTS).to_string();
+    let heard: Vec<&str> = workload::PATTERNS
+        .iter()
+        .copied()
+        .filter(|p| canopy_core::subject::matches(p.as_bytes(), subject.as_bytes()))
+        .collect();
+    let pattern = rng.pick(&heard).to_string();
+    let queue_pattern = workload::QUEUE_PATTERNS
+        .iter()
+        .copied()
+        .find(|p| canopy_core::subject::matches(p.as_bytes(), subject.as_bytes()))
+        .unwrap_or(&subject)
+        .to_string();
+    let lo = rng.range(60, 150);
+    let publish = PublishSpec {
+        subjects: vec![subject],
+        interval: (
+            Duration::from_millis(lo),
+            Duration::from_millis(lo + rng.range(40, 150)),
+        ),
+        burst: (1, 2),
+        header_percent: 20,
+        payload: (0, 200),
+        big_percent: 0,
+        big: workload::BIG_PAYLOAD,
+    };
+    // `members`: subscriptions in `lg` (two on one client: the weight its
+    // server announces changes as they come and go).
+    let client = |name: &str, publishes: bool, plain: bool, members: usize| {
+        let mut spec = ClientSpec::scripted(name);
+        if plain {
+            spec.subs.push(SubSpec {
+                pattern: pattern.clone(),
+                queue: None,
+                respond: false,
+            });
+        }
+        for _ in 0..members {
+            spec.subs.push(SubSpec {
+                pattern: queue_pattern.clone(),
+                queue: Some(PINNED_GROUP.to_string()),
+                respond: false,
+            });
+        }
+        if publishes {
+            spec.publish = Some(publish.clone());
+        }
+        spec
+    };
+    let hub = if topology.hub_cluster() {
+        rng.below(2) as usize
+    } else {
+        0
+    };
+    match topology {
+        Topology::LeafHubCluster { .. } | Topology::LeafRedundantPair { .. } => vec![
+            (client("pin-pub2", true, false, 0), 2),
+            (client("pin-sub3", false, true, 2), 3),
+            (client("pin-subhub", false, true, 1), hub),
+        ],
+        Topology::LeafClusterSplit { .. } => vec![
+            (client("pin-hub", true, true, 1), hub),
+            (client("pin-2", true, true, 1), 2),
+            (client("pin-3", true, true, 0), 3),
+        ],
+        Topology::Single
+        | Topology::Cluster3
+        | Topology::LeafHub(_)
+        | Topology::LeafChain
+        | Topology::LeafTriangle
+        | Topology::LeafSpokeCluster
+        | Topology::LeafDeny => Vec::new(),
+    }
 }
 
 /// A (subscriber, publisher) pair of clients where a plain subscription
@@ -704,11 +1028,20 @@ pub fn replay_command(seed: u64) -> String {
 }
 
 /// The command that replays `seed` as `cfg` runs it (leaf mode adds
-/// `--leaf`).
+/// `--leaf`, a forced topology `--topology`, a run without faults
+/// `--no-faults`).
 pub fn replay_command_for(seed: u64, cfg: &SwarmConfig) -> String {
-    if cfg.leaf {
+    let mut command = if cfg.leaf {
         format!("cargo run -p canopy-sim --release -- --leaf --seed {seed}")
     } else {
         replay_command(seed)
+    };
+    if let Some(t) = cfg.topology {
+        command.push_str(" --topology ");
+        command.push_str(t.name());
     }
+    if cfg.no_faults {
+        command.push_str(" --no-faults");
+    }
+    command
 }

@@ -216,7 +216,8 @@ fn draw_dir(rng: &mut SimRng) -> DirRules {
     }
 }
 
-fn draw_link(rng: &mut SimRng) -> LinkRules {
+/// Draws the base rules of one client's link.
+pub fn draw_link(rng: &mut SimRng) -> LinkRules {
     LinkRules {
         up: draw_dir(rng),
         down: draw_dir(rng),

@@ -1,8 +1,9 @@
 //! Leaf-node topologies in CI (leaf mode, `SwarmConfig::leaf`): 300 seeds
 //! with faults, split so the test threads share them. Each seed draws a hub
 //! with two or three spokes, a daisy chain, a ring of remotes, a spoke
-//! cluster or spokes with deny rules, from a stream the default mode never
-//! reads, so the behaviour fixture of `swarm.rs` is untouched. A failure
+//! cluster, spokes with deny rules, a hub cluster with two spokes, a
+//! redundant leaf pair or a split leaf cluster, from a stream the default
+//! mode never reads, so the behaviour fixture of `swarm.rs` is untouched. A failure
 //! names the seed and the command that replays it
 //! (`cargo run -p canopy-sim --release -- --leaf --seed N`).
 //!
@@ -81,38 +82,50 @@ fn leaf_runs_are_deterministic() {
     assert_eq!(hashes.len(), 8, "distinct seeds gave equal trace hashes");
 }
 
-/// Every leaf topology, forced, without faults: it passes, and messages
-/// cross its leaf links (except in the ring, which may refuse all three
-/// of its links).
+/// Every leaf topology, forced (in the shapes its seeds draw), without
+/// faults: it passes, and messages cross its leaf links (except in the
+/// ring, which may refuse all three of its links); in a hub cluster,
+/// spokes' messages cross its route as `LMSG` with their origin.
 #[test]
 fn every_leaf_topology_carries_messages() {
-    let mut crossed: BTreeMap<String, u64> = BTreeMap::new();
-    for topology in [
-        Topology::LeafHub(2),
-        Topology::LeafHub(3),
-        Topology::LeafChain,
-        Topology::LeafTriangle,
-        Topology::LeafSpokeCluster,
-        Topology::LeafDeny,
+    let mut crossed: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for name in [
+        "hub2",
+        "hub3",
+        "chain",
+        "triangle",
+        "spoke-cluster",
+        "deny",
+        "hub-cluster",
+        "redundant-pair",
+        "leaf-cluster-split",
     ] {
         let cfg = SwarmConfig {
             leaf: true,
             no_faults: true,
-            topology: Some(topology),
+            topology: Topology::parse(name),
             ..SwarmConfig::default()
         };
-        for seed in 0..4 {
+        for seed in 0..3 {
             let r = swarm::run_seed(seed, &cfg);
             assert!(r.passed(), "{}", report(&[r], &cfg));
             assert_eq!(r.stats.faults_fired, 0);
-            *crossed.entry(format!("{topology:?}")).or_default() += r.checks.routed;
+            let n = crossed.entry(name).or_default();
+            n.0 += r.checks.routed;
+            n.1 += r.checks.leaf_origin_routed;
         }
     }
-    for (topology, n) in &crossed {
-        if topology != "LeafTriangle" {
+    for (topology, (n, with_origin)) in &crossed {
+        if *topology != "triangle" {
             assert!(
                 *n > 0,
                 "no message crossed a link in {topology}: {crossed:?}"
+            );
+        }
+        if *topology == "hub-cluster" {
+            assert!(
+                *with_origin > 0,
+                "no LMSG with its origin crossed the hub cluster's route: {crossed:?}"
             );
         }
     }

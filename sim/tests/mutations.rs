@@ -6,11 +6,14 @@
 //! (`Mutations::ROUTE_NAMES`) are caught by the same seeds. The leaf
 //! mutations (`Mutations::LEAF_NAMES`) are caught in leaf mode, within
 //! leaf seeds 0..LEAF_BUDGET (which `leaf.rs` runs green without
-//! mutations, among its 300).
+//! mutations, among its 300); a leaf seed counts only if it passes
+//! without the mutation, so that an engine bug a leaf topology finds
+//! cannot stand in for the mutation. The hub-cluster and split-leaf-
+//! cluster topologies, forced, catch a route mutation and a leaf one.
 
 use canopy_core::Mutations;
 use canopy_core::Server;
-use canopy_sim::swarm::{self, SwarmConfig};
+use canopy_sim::swarm::{self, SwarmConfig, Topology};
 use std::sync::Arc;
 
 /// Seeds 0..BUDGET.
@@ -35,21 +38,39 @@ fn caught(name: &str) {
     );
 }
 
-/// [`caught`], in leaf mode.
-fn caught_leaf(name: &str) {
+/// [`caught`], in leaf mode (with `topology` forced, if given), by a seed
+/// that passes without the mutation.
+fn caught_leaf_in(name: &str, topology: Option<&str>, budget: u64) {
     let cfg = SwarmConfig {
         leaf: true,
+        topology: topology.map(|t| Topology::parse(t).expect("known topology")),
         ..config(Mutations::by_name(name).expect("known mutation"))
     };
-    caught_in(name, cfg, LEAF_BUDGET);
+    caught_in(name, cfg, budget);
 }
 
+/// [`caught_leaf_in`], the topologies drawn.
+fn caught_leaf(name: &str) {
+    caught_leaf_in(name, None, LEAF_BUDGET);
+}
+
+/// Runs seeds in order until one fails (in leaf mode: and passes without
+/// the mutation); panics if none does.
 fn caught_in(name: &str, cfg: SwarmConfig, budget: u64) {
+    let clean = SwarmConfig {
+        engine_setup: None,
+        ..cfg.clone()
+    };
     for seed in 0..budget {
         let r = swarm::run_seed(seed, &cfg);
-        if !r.passed() {
+        if !r.passed() && (!cfg.leaf || swarm::run_seed(seed, &clean).passed()) {
+            let replay = swarm::replay_command_for(seed, &cfg).replacen(
+                "--release --",
+                "--release --features mutations --",
+                1,
+            );
             println!(
-                "mutation {name} caught by seed {seed}: {}",
+                "mutation {name} caught by seed {seed} ({replay} --mutation {name}): {}",
                 r.violations.first().map_or("", String::as_str)
             );
             return;
@@ -145,6 +166,22 @@ fn ignore_deny_exports_is_caught() {
 #[test]
 fn skip_leaf_loop_check_is_caught() {
     caught_leaf("skip_leaf_loop_check");
+}
+
+/// A split leaf cluster: node 2 must not tell its hub what node 3's
+/// clients want (spokes do not relay; caught by the leaf interest check
+/// after healing).
+#[test]
+fn leaf_spoke_relays_is_caught_by_a_split_leaf_cluster() {
+    caught_leaf_in("leaf_spoke_relays", Some("leaf-cluster-split"), 20);
+}
+
+/// A hub cluster: a hub node whose own member took a queue message must
+/// not send it to the other hub node for the same group too (caught as a
+/// second delivery to one queue group).
+#[test]
+fn queue_local_and_remote_is_caught_by_a_hub_cluster() {
+    caught_leaf_in("queue_local_and_remote", Some("hub-cluster"), 20);
 }
 
 fn clean(part: u64) {

@@ -497,12 +497,23 @@ impl World {
                 out.push(format!("node {from} is down"));
                 continue;
             };
-            let want: Vec<(String, String, Option<String>, u32)> = self
+            let gen = self.nodes[from].gen;
+            let mut want: Vec<(String, String, Option<String>, u32)> = self
                 .checker
-                .expected_route_interest(from, self.nodes[from].gen)
+                .expected_route_interest(from, gen)
                 .into_iter()
                 .map(|(s, q, w)| ("$G".to_string(), s, q, w))
                 .collect();
+            // A hub also announces its spokes' interest (`LS+ <origin>`),
+            // which the engine lists among the rest without its origin.
+            if !self.leaf_edges.is_empty() {
+                want = self
+                    .expected_route_wire(from, gen)
+                    .into_iter()
+                    .map(|((_, s, q), w)| ("$G".to_string(), s, q, w))
+                    .collect();
+                want.sort();
+            }
             for to in 0..self.nodes.len() {
                 if to == from || !same_cluster(from, to) {
                     continue;

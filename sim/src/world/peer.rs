@@ -21,7 +21,7 @@ use crate::rng::{Purpose, SimRng};
 use crate::route_wire::{RouteOp, RouteWire};
 use bytes::Bytes;
 use canopy_core::{ConnId, LinkKind, ListenerKind};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
 /// Route listen port of every simulated node (each node has its own host).
@@ -55,6 +55,8 @@ pub(super) struct PeerConn {
     ops: [VecDeque<(u64, RouteOp)>; 2],
     /// Checker link for the direction end `i` -> end `1 - i`.
     links: [Option<LinkId>; 2],
+    /// The checker knows the cluster end `i` announced (leaf links).
+    announced: [bool; 2],
     pub(super) rng: SimRng,
 }
 
@@ -150,6 +152,19 @@ fn tags(kind: LinkKind) -> Tags {
     }
 }
 
+/// The cluster name a node with `options` announces on a leaf link, in
+/// its CONNECT (`dialer`) or its hub INFO: its cluster's name; without a
+/// cluster, its server name when it has remotes (nats-server's stable
+/// name for a soliciting server), else none.
+fn announced_cluster(options: &canopy_core::Options, dialer: bool) -> String {
+    let remotes = options.leaf.as_ref().is_some_and(|l| !l.remotes.is_empty());
+    match &options.cluster {
+        Some(c) if !c.name.is_empty() => c.name.clone(),
+        _ if dialer || remotes => options.server_name.clone(),
+        _ => String::new(),
+    }
+}
+
 /// The listener a dial of `kind` reaches.
 fn listener_of(kind: LinkKind) -> ListenerKind {
     match kind {
@@ -223,6 +238,7 @@ impl World {
             addr: addr.to_string(),
             ops: [VecDeque::new(), VecDeque::new()],
             links: [None, None],
+            announced: [false; 2],
             rng: SimRng::new(self.seed, Purpose::Link, id),
         };
         self.peers.insert(id, conn);
@@ -282,7 +298,7 @@ impl World {
         let l0 = self.checker.open_link((a, a_gen), (b, b_gen), kind);
         let l1 = self.checker.open_link((b, b_gen), (a, a_gen), kind);
         if kind == LinkKind::Leaf {
-            self.leaf_roles(id, a, l0, l1);
+            self.leaf_roles(id, a, b, l0, l1);
         }
         if let Some(conn) = self.peers.get_mut(&id) {
             conn.ends[0].open = true;
@@ -304,22 +320,35 @@ impl World {
     }
 
     /// Tells the checker who is the hub of leaf connection `id` (dialed by
-    /// node `a`; `l0` its direction from the dialer, `l1` back) and which
-    /// subjects each end's rules keep off the link, from the dialer's
-    /// remote for the dialed address: the acceptor is the hub unless the
-    /// remote says `hub: true`; the dialer sends nothing its
-    /// `deny_exports` names and tells no interest its `deny_imports`
-    /// names, and the acceptor (told them in CONNECT as `deny_pub`) sends
-    /// nothing its `deny_imports` names.
-    fn leaf_roles(&mut self, id: u64, a: usize, l0: LinkId, l1: LinkId) {
+    /// node `a` to node `b`; `l0` its direction from the dialer, `l1` back)
+    /// and which subjects each end's rules keep off the link, from the
+    /// dialer's remote for the dialed address (or, for an address the hub
+    /// cluster gossiped, the remote whose configured hub is in `b`'s
+    /// cluster): the acceptor is the hub unless the remote says `hub:
+    /// true`; the dialer sends nothing its `deny_exports` names and tells
+    /// no interest its `deny_imports` names, and the acceptor (told them
+    /// in CONNECT as `deny_pub`) sends nothing its `deny_imports` names.
+    fn leaf_roles(&mut self, id: u64, a: usize, b: usize, l0: LinkId, l1: LinkId) {
         let Some(addr) = self.peers.get(&id).map(|c| c.addr.clone()) else {
             return;
         };
-        let remote = self.nodes[a].options.leaf.as_ref().and_then(|l| {
-            l.remotes
-                .iter()
-                .find(|r| r.urls.iter().any(|u| u.host_port() == addr))
-        });
+        let remotes = self.nodes[a]
+            .options
+            .leaf
+            .as_ref()
+            .map(|l| l.remotes.as_slice())
+            .unwrap_or_default();
+        let remote = remotes
+            .iter()
+            .find(|r| r.urls.iter().any(|u| u.host_port() == addr))
+            .or_else(|| {
+                remotes.iter().find(|r| {
+                    r.urls.iter().any(|u| {
+                        self.dial_target(LinkKind::Leaf, &u.host_port())
+                            .is_some_and(|t| self.same_cluster(t, b))
+                    })
+                })
+            });
         let (hub, exports, imports) = remote.map_or((false, Vec::new(), Vec::new()), |r| {
             (r.hub, r.deny_exports.clone(), r.deny_imports.clone())
         });
@@ -345,8 +374,18 @@ impl World {
                     conn.kind.name()
                 ));
             }
-            if let (Some(cluster), Some(link)) = (conn.wire[end].cluster(), conn.links[end]) {
+            let cluster = conn.wire[end].cluster().filter(|_| !conn.announced[end]);
+            if let (Some(cluster), Some(link)) = (cluster, conn.links[end]) {
+                conn.announced[end] = true;
                 self.checker.link_cluster(link, cluster);
+                // Its cluster's name; without one, its server name in
+                // CONNECT or when it has remotes, else none.
+                let want = announced_cluster(&self.nodes[node].options, end == 0);
+                if cluster != want {
+                    self.checker.violation(format!(
+                        "node {node} announced cluster {cluster:?} on a leaf link, want {want:?}"
+                    ));
+                }
             }
         }
         chunks.clear();
@@ -446,14 +485,23 @@ impl World {
                             subject,
                             queue,
                             weight,
+                            origin,
                         } => self
                             .checker
-                            .route_interest(link, &subject, queue, weight, at),
-                        RouteOp::Unsub { subject, queue } => {
-                            self.checker.route_interest(link, &subject, queue, 0, at)
-                        }
-                        RouteOp::Msg { key, queues } => {
-                            self.checker.routed(link, key, queues, at);
+                            .route_interest(link, &subject, queue, origin, weight, at),
+                        RouteOp::Unsub {
+                            subject,
+                            queue,
+                            origin,
+                        } => self
+                            .checker
+                            .route_interest(link, &subject, queue, origin, 0, at),
+                        RouteOp::Msg {
+                            key,
+                            queues,
+                            origin,
+                        } => {
+                            self.checker.routed(link, key, queues, origin, at);
                         }
                     }
                 }
@@ -627,6 +675,9 @@ impl World {
                 }
             }
         }
+        if !self.leaf_edges.is_empty() {
+            out.extend(self.route_wire_diffs());
+        }
         if self.leaf_ring {
             let mut pairs: Vec<(usize, usize)> =
                 linked.iter().map(|&(a, b)| (a.min(b), a.max(b))).collect();
@@ -638,11 +689,83 @@ impl World {
                 ));
             }
         } else {
+            // A remote may end on any node of its hub's cluster (the hub
+            // gossips its cluster's leaf URLs).
             for &(a, b) in &self.leaf_edges {
-                let n = linked.iter().filter(|&&e| e == (a, b)).count();
+                let n = linked
+                    .iter()
+                    .filter(|&&(x, y)| x == a && self.same_cluster(y, b))
+                    .count();
                 if n != 1 {
                     out.push(format!(
-                        "leaf link {a}->{b}: {n} registered connections, want 1"
+                        "leaf link {a}->{b}: {n} registered connections to its hub's cluster, \
+                         want 1"
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// The interest the model says `(node, gen)` announces to each route,
+    /// by origin: its clients' subscriptions (`RS+`, origin None) and its
+    /// spokes' interest by their cluster (`LS+ <origin>`); a spoke that
+    /// named no cluster gives no origin, so its interest counts with the
+    /// server's own in `RS+` (nats-server sends `LS+` only for a
+    /// subscription with an origin). (origin, subject, queue) -> weight.
+    pub(super) fn expected_route_wire(
+        &self,
+        node: usize,
+        gen: u32,
+    ) -> BTreeMap<(Option<String>, String, Option<String>), u32> {
+        let mut want: BTreeMap<(Option<String>, String, Option<String>), u32> = self
+            .checker
+            .expected_route_interest(node, gen)
+            .into_iter()
+            .map(|(s, q, w)| ((None, s, q), w))
+            .collect();
+        for ((o, s, q), w) in self.checker.expected_route_leaf_interest(node, gen) {
+            let plain = q.is_none();
+            let entry = want
+                .entry((Some(o).filter(|o| !o.is_empty()), s, q))
+                .or_default();
+            *entry = if plain { 1 } else { *entry + w };
+        }
+        want
+    }
+
+    /// Whether nodes `a` and `b` are in one cluster (a node is in its own).
+    pub(super) fn same_cluster(&self, a: usize, b: usize) -> bool {
+        a == b
+            || self
+                .clusters
+                .iter()
+                .any(|c| c.contains(&a) && c.contains(&b))
+    }
+
+    /// Differences between the interest each open route connection carries
+    /// on the wire, by origin (`RS+` minus `RS-`, and each leaf cluster's
+    /// `LS+` minus `LS-`, as the reader processed them), and what the
+    /// model says its writer announces: its clients' subscriptions, and
+    /// the interest its spokes told it with their clusters
+    /// ([`crate::checker::Checker::expected_route_leaf_interest`]).
+    /// Empty: converged.
+    pub fn route_wire_diffs(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for conn in self.peers.values() {
+            if conn.kind != LinkKind::Route || !(conn.ends[0].open && conn.ends[1].open) {
+                continue;
+            }
+            for l in conn.links.into_iter().flatten() {
+                let rec = &self.checker.links[l];
+                let (node, gen) = rec.from;
+                let want = self.expected_route_wire(node, gen);
+                let got = self.checker.held_route_interest(l);
+                if want != got {
+                    out.push(format!(
+                        "route interest on the wire differs: node {node} told node {} {got:?}, \
+                         the model says {want:?}",
+                        rec.to.0
                     ));
                 }
             }
