@@ -10,7 +10,6 @@
 //! - [`link`]: simulated TCP with per-direction rules;
 //! - [`parser`]: the client side's parser of server ops;
 //! - [`route_wire`]: the observer of route traffic between engines;
-//! - [`leaf_wire`]: the observer of leaf-link traffic between engines;
 //! - [`client_model`]: clients that speak real protocol bytes;
 //! - [`checker`]: the reference model and the invariants;
 //! - [`world`]: engines, connections, clients and the event loop;
@@ -25,7 +24,6 @@ pub mod checker;
 pub mod client_model;
 pub mod clock;
 pub mod faults;
-pub mod leaf_wire;
 pub mod link;
 pub mod parser;
 pub mod rng;

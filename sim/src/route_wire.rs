@@ -1,5 +1,6 @@
-//! The simulator's reader of route traffic. The world feeds it every byte
-//! an engine writes on a route connection, in order, and learns which
+//! The simulator's reader of route and leaf-link traffic. The world feeds
+//! it every byte an engine writes on a route connection or a leaf link, in
+//! order, and learns which
 //! interest (`RS+`/`RS-`) and which messages (`RMSG`/`HMSG`, by the id in
 //! their payload) cross the link, and at which stream offset each op ends.
 //! When the peer engine reads past that offset, the op was processed there
@@ -11,6 +12,10 @@
 //! <weight>]`, `LS- <origin> <account> <subject>[ <queue>]` and `LMSG
 //! <origin> <account> <subject> [...] <hdr> <size>`; the origin is
 //! reported with the op.
+//!
+//! Leaf-link ops carry no account and no sid ([`RouteWire::leaf`]), and
+//! the reader keeps the cluster name the writer announced in its first
+//! `INFO` or `CONNECT`.
 //!
 //! It only observes: the engine's own parser is what the peer runs.
 
@@ -54,17 +59,34 @@ pub enum RouteOp {
     },
 }
 
-/// Resumable parser of one direction of a route connection.
+/// Resumable parser of one direction of a route connection or a leaf link.
 #[derive(Debug, Default)]
 pub struct RouteWire {
     buf: Vec<u8>,
     /// Stream offset of `buf[0]`.
     base: u64,
-    /// Set when the stream is not route protocol (parsing stops).
+    /// Set when the stream is not route (or leaf) protocol (parsing stops).
     pub broken: Option<String>,
+    /// A leaf link: ops carry no account (and no origin).
+    leaf: bool,
+    /// On a leaf link, the cluster name of the writer's first
+    /// `INFO`/`CONNECT` (`""` when it named none), once seen: the name the
+    /// reading engine keeps as the link's remote cluster, which the
+    /// matrix's "not to the origin cluster" cells compare.
+    pub cluster: Option<String>,
 }
 
 impl RouteWire {
+    /// A reader of a leaf link: `LS+ <subject>[ <queue> <weight>]`,
+    /// `LS- <subject>[ <queue>]`, `LMSG <subject> [...] <size>` and `HMSG
+    /// <subject> [...] <hdr> <total>`, with no account and no sid.
+    pub fn leaf() -> RouteWire {
+        RouteWire {
+            leaf: true,
+            ..RouteWire::default()
+        }
+    }
+
     /// Feeds bytes written on the link; appends `(end offset, op)` for every
     /// complete op of interest.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<(u64, RouteOp)>) {
@@ -72,6 +94,7 @@ impl RouteWire {
             return;
         }
         self.buf.extend_from_slice(data);
+        let what = if self.leaf { "leaf" } else { "route" };
         let mut at = 0;
         while let Some(i) = memchr::memmem::find(&self.buf[at..], b"\r\n") {
             let line = &self.buf[at..at + i];
@@ -81,95 +104,131 @@ impl RouteWire {
             let verb = toks.next().unwrap_or_default();
             let toks: Vec<&[u8]> = toks.collect();
             let line_end = at + i + 2;
-            match verb {
-                b"RMSG" | b"HMSG" | b"LMSG" => {
-                    // A route's LMSG: `LMSG <origin> <account> <subject> [..]
-                    // <hdr> <size>`, always with the header size.
-                    let origin = (verb == b"LMSG").then(|| toks.first().map(|o| text(o)));
-                    let toks: &[&[u8]] = if origin.is_some() {
-                        toks.get(1..).unwrap_or_default()
-                    } else {
-                        &toks
-                    };
-                    let headers = verb != b"RMSG";
-                    let n = toks.len();
-                    let size = toks.last().and_then(|t| parse_usize(t));
-                    let hdr = if headers {
-                        n.checked_sub(2).and_then(|k| parse_usize(toks[k]))
-                    } else {
-                        Some(0)
-                    };
-                    let fixed = if headers { 2 } else { 1 };
-                    let (Some(size), Some(hdr)) = (size, hdr) else {
-                        self.broken = Some(format!(
-                            "bad route message line: {}",
-                            String::from_utf8_lossy(line)
-                        ));
-                        return;
-                    };
-                    if n < 2 + fixed {
-                        self.broken = Some("short route message line".to_string());
-                        return;
-                    }
-                    let end = line_end + size + 2;
-                    if self.buf.len() < end {
-                        break;
-                    }
-                    // Between the subject and the size(s): reply and queues.
-                    let mid = &toks[2..n - fixed];
-                    let queues: Vec<String> = match mid.first().copied() {
-                        Some(b"+") => mid[2.min(mid.len())..].iter().map(|q| text(q)).collect(),
-                        Some(b"|") => mid[1..].iter().map(|q| text(q)).collect(),
-                        _ => Vec::new(),
-                    };
-                    let payload = &self.buf[line_end + hdr.min(size)..line_end + size];
-                    let (key, _) = MsgKey::from_payload(payload);
-                    let op = RouteOp::Msg {
-                        key,
-                        queues,
-                        origin: origin.flatten(),
-                    };
-                    out.push((self.base + end as u64, op));
-                    at = end;
+            let message = match verb {
+                b"LMSG" | b"HMSG" => true,
+                b"RMSG" => !self.leaf,
+                _ => false,
+            };
+            let interest = match verb {
+                b"LS+" | b"LS-" => true,
+                b"RS+" | b"RS-" => !self.leaf,
+                _ => false,
+            };
+            if message {
+                // A route's LMSG: `LMSG <origin> <account> <subject> [..]
+                // <hdr> <size>`, always with the header size. A leaf's
+                // has neither origin nor account.
+                let origin = (!self.leaf && verb == b"LMSG").then(|| toks.first().map(|o| text(o)));
+                let skip = if self.leaf {
+                    0
+                } else {
+                    1 + usize::from(origin.is_some())
+                };
+                let headers = if self.leaf {
+                    verb == b"HMSG"
+                } else {
+                    verb != b"RMSG"
+                };
+                let toks: &[&[u8]] = toks.get(skip..).unwrap_or_default();
+                let n = toks.len();
+                let fixed = if headers { 2 } else { 1 };
+                if n < 1 + fixed {
+                    self.broken = Some(format!(
+                        "short {what} message line: {}",
+                        String::from_utf8_lossy(line)
+                    ));
+                    return;
                 }
-                b"RS+" | b"RS-" | b"LS+" | b"LS-" => {
-                    // `LS+`/`LS-` on a route start with the origin cluster.
-                    let leafy = verb.starts_with(b"L");
-                    let skip = usize::from(leafy);
-                    if toks.len() < 2 + skip {
-                        at = line_end;
-                        continue;
-                    }
-                    let origin = leafy.then(|| text(toks[0]));
-                    let toks = &toks[skip..];
-                    let subject = text(toks[1]);
-                    let queue = toks.get(2).map(|q| text(q));
-                    let op = if verb.ends_with(b"+") {
-                        RouteOp::Sub {
-                            subject,
-                            queue,
-                            weight: toks
-                                .get(3)
-                                .and_then(|w| parse_usize(w))
-                                .map_or(1, |w| w as u32),
-                            origin,
-                        }
-                    } else {
-                        RouteOp::Unsub {
-                            subject,
-                            queue,
-                            origin,
-                        }
-                    };
-                    out.push((self.base + line_end as u64, op));
+                let size = toks.last().and_then(|t| parse_usize(t));
+                let hdr = if headers {
+                    parse_usize(toks[n - 2])
+                } else {
+                    Some(0)
+                };
+                let (Some(size), Some(hdr)) = (size, hdr) else {
+                    self.broken = Some(format!(
+                        "bad {what} message line: {}",
+                        String::from_utf8_lossy(line)
+                    ));
+                    return;
+                };
+                let end = line_end + size + 2;
+                if self.buf.len() < end {
+                    break;
+                }
+                // Between the subject and the size(s): reply and queues.
+                let mid = &toks[1..n - fixed];
+                let queues: Vec<String> = match mid.first().copied() {
+                    Some(b"+") => mid[2.min(mid.len())..].iter().map(|q| text(q)).collect(),
+                    Some(b"|") => mid[1..].iter().map(|q| text(q)).collect(),
+                    _ => Vec::new(),
+                };
+                let payload = &self.buf[line_end + hdr.min(size)..line_end + size];
+                let (key, _) = MsgKey::from_payload(payload);
+                let op = RouteOp::Msg {
+                    key,
+                    queues,
+                    origin: origin.flatten(),
+                };
+                out.push((self.base + end as u64, op));
+                at = end;
+            } else if interest {
+                // `LS+`/`LS-` on a route start with the origin cluster, then
+                // the account; a leaf's have neither.
+                let leafy = verb.starts_with(b"L") && !self.leaf;
+                let skip = if self.leaf { 0 } else { 1 + usize::from(leafy) };
+                if toks.len() < 1 + skip {
                     at = line_end;
+                    continue;
                 }
-                _ => at = line_end,
+                let origin = leafy.then(|| text(toks[0]));
+                let toks = &toks[skip..];
+                let subject = text(toks[0]);
+                let queue = toks.get(1).map(|q| text(q));
+                let op = if verb.ends_with(b"+") {
+                    RouteOp::Sub {
+                        subject,
+                        queue,
+                        weight: toks
+                            .get(2)
+                            .and_then(|w| parse_usize(w))
+                            .map_or(1, |w| w as u32),
+                        origin,
+                    }
+                } else {
+                    RouteOp::Unsub {
+                        subject,
+                        queue,
+                        origin,
+                    }
+                };
+                out.push((self.base + line_end as u64, op));
+                at = line_end;
+            } else if self.leaf && matches!(verb, b"RS+" | b"RS-" | b"RMSG") {
+                self.broken = Some(format!(
+                    "route op on a leaf link: {}",
+                    String::from_utf8_lossy(line)
+                ));
+                return;
+            } else {
+                if self.leaf && matches!(verb, b"INFO" | b"CONNECT") && self.cluster.is_none() {
+                    self.cluster = Some(json_string(line, b"\"cluster\":").unwrap_or_default());
+                }
+                at = line_end;
             }
         }
         self.buf.drain(..at);
         self.base += at as u64;
     }
+}
+
+/// The JSON string value after `key` in `line` (no escapes expected in the
+/// names the simulator gives).
+fn json_string(line: &[u8], key: &[u8]) -> Option<String> {
+    let i = memchr::memmem::find(line, key)? + key.len();
+    let rest = line.get(i..)?.strip_prefix(b"\"")?;
+    let end = memchr::memchr(b'"', rest)?;
+    Some(text(&rest[..end]))
 }
 
 fn text(b: &[u8]) -> String {
@@ -260,5 +319,63 @@ mod tests {
             w.feed(std::slice::from_ref(b), &mut bytewise);
         }
         assert_eq!(whole, bytewise);
+    }
+
+    #[test]
+    fn ops_offsets_and_cluster_survive_any_split() {
+        let stream: &[u8] = b"CONNECT {\"server_id\":\"X\",\"cluster\":\"leafc\",\"headers\":true}\r\nLS+ $LDS.abc\r\nLS+ a.* q1 3\r\nLMSG a.b + _INBOX.x.1 q1 q2 5\r\nm1-2;\r\nHMSG a.c 12 17\r\nNATS/1.0\r\n\r\nm0-9;\r\nLMSG a.d | q1 5\r\nm1-3;\r\nLS- a.b\r\nPING\r\n";
+        let mut whole = Vec::new();
+        let mut w = RouteWire::leaf();
+        w.feed(stream, &mut whole);
+        assert_eq!(w.cluster.as_deref(), Some("leafc"));
+        assert_eq!(whole.len(), 6);
+        assert_eq!(
+            whole[1].1,
+            RouteOp::Sub {
+                subject: "a.*".into(),
+                queue: Some("q1".into()),
+                weight: 3,
+                origin: None,
+            }
+        );
+        assert_eq!(
+            whole[2].1,
+            RouteOp::Msg {
+                key: Some(MsgKey { client: 1, n: 2 }),
+                queues: vec!["q1".into(), "q2".into()],
+                origin: None,
+            }
+        );
+        assert_eq!(
+            whole[3].1,
+            RouteOp::Msg {
+                key: Some(MsgKey { client: 0, n: 9 }),
+                queues: vec![],
+                origin: None,
+            }
+        );
+        assert_eq!(
+            whole[4].1,
+            RouteOp::Msg {
+                key: Some(MsgKey { client: 1, n: 3 }),
+                queues: vec!["q1".into()],
+                origin: None,
+            }
+        );
+        assert_eq!(whole[5].0 as usize, stream.len() - 6);
+        let mut bytewise = Vec::new();
+        let mut w = RouteWire::leaf();
+        for b in stream {
+            w.feed(std::slice::from_ref(b), &mut bytewise);
+        }
+        assert_eq!(whole, bytewise);
+        assert_eq!(w.cluster.as_deref(), Some("leafc"));
+    }
+
+    #[test]
+    fn an_info_without_cluster_names_the_empty_cluster() {
+        let mut w = RouteWire::leaf();
+        w.feed(b"INFO {\"server_id\":\"H\"} \r\n", &mut Vec::new());
+        assert_eq!(w.cluster.as_deref(), Some(""));
     }
 }

@@ -8,14 +8,13 @@
 //! which names the kind), end 1 accepted it on that kind's port. Pipe `i`
 //! carries what end `i` writes to end `1 - i` (`Dir::Up` is pipe 0,
 //! `Dir::Down` pipe 1). Every byte an engine writes is also read by the
-//! kind's wire observer (a [`RouteWire`] for routes), so the checker
+//! kind's wire observer (a [`RouteWire`], in leaf mode on leaf links), so the checker
 //! learns which interest and which messages crossed, over which kind of
 //! link, and when the peer processed them.
 
 use super::{ops_through, read_cap};
 use super::{Ev, World};
 use crate::checker::{LinkId, Processed};
-use crate::leaf_wire::LeafWire;
 use crate::link::{Dir, LinkRules, Pipe};
 use crate::rng::{Purpose, SimRng};
 use crate::route_wire::{RouteOp, RouteWire};
@@ -48,7 +47,7 @@ pub(super) struct PeerConn {
     pub(super) kind: LinkKind,
     pub(super) ends: [REnd; 2],
     pub(super) pipes: [Pipe; 2],
-    wire: [Wire; 2],
+    wire: [RouteWire; 2],
     /// The address the dialer asked for (`host:port`).
     addr: String,
     /// Ops written by end `i`, not yet processed by the other end.
@@ -75,41 +74,11 @@ fn dir_of(pipe: usize) -> Dir {
     }
 }
 
-/// The observer of one direction, by link kind.
-#[derive(Debug)]
-enum Wire {
-    Route(RouteWire),
-    Leaf(LeafWire),
-}
-
-impl Wire {
-    fn new(kind: LinkKind) -> Wire {
-        match kind {
-            LinkKind::Route => Wire::Route(RouteWire::default()),
-            LinkKind::Leaf => Wire::Leaf(LeafWire::default()),
-        }
-    }
-
-    fn feed(&mut self, data: &[u8], out: &mut Vec<(u64, RouteOp)>) {
-        match self {
-            Wire::Route(w) => w.feed(data, out),
-            Wire::Leaf(w) => w.feed(data, out),
-        }
-    }
-
-    fn take_broken(&mut self) -> Option<String> {
-        match self {
-            Wire::Route(w) => w.broken.take(),
-            Wire::Leaf(w) => w.broken.take(),
-        }
-    }
-
-    /// The cluster the writer announced (leaf links only).
-    fn cluster(&self) -> Option<&str> {
-        match self {
-            Wire::Route(_) => None,
-            Wire::Leaf(w) => w.cluster.as_deref(),
-        }
+/// The observer of one direction of a link of `kind`.
+fn wire_of(kind: LinkKind) -> RouteWire {
+    match kind {
+        LinkKind::Route => RouteWire::default(),
+        LinkKind::Leaf => RouteWire::leaf(),
     }
 }
 
@@ -234,7 +203,7 @@ impl World {
                 },
             ],
             pipes: [Pipe::new(rules.up), Pipe::new(rules.down)],
-            wire: [Wire::new(kind), Wire::new(kind)],
+            wire: [wire_of(kind), wire_of(kind)],
             addr: addr.to_string(),
             ops: [VecDeque::new(), VecDeque::new()],
             links: [None, None],
@@ -368,13 +337,16 @@ impl World {
                 conn.pipes[end].write(chunk);
             }
             conn.ops[end].extend(ops);
-            if let Some(text) = conn.wire[end].take_broken() {
+            if let Some(text) = conn.wire[end].broken.take() {
                 self.checker.violation(format!(
                     "node {node} wrote bad {} protocol: {text}",
                     conn.kind.name()
                 ));
             }
-            let cluster = conn.wire[end].cluster().filter(|_| !conn.announced[end]);
+            let cluster = conn.wire[end]
+                .cluster
+                .as_deref()
+                .filter(|_| !conn.announced[end]);
             if let (Some(cluster), Some(link)) = (cluster, conn.links[end]) {
                 conn.announced[end] = true;
                 self.checker.link_cluster(link, cluster);
