@@ -94,6 +94,36 @@ impl Outbound {
         self.push_slice(b"\r\n");
     }
 
+    /// Appends an interest line: `<plus> <heads..> <subject>[ <queue>
+    /// <n>]` while `n` members remain, else `<minus> <heads..>
+    /// <subject>[ <queue>]` (`RS+`/`RS-` with the account, a route's
+    /// `LS+`/`LS-` with origin and account, a leaf link's with neither).
+    pub fn push_interest(
+        &mut self,
+        (plus, minus): (&[u8], &[u8]),
+        heads: &[&[u8]],
+        subject: &[u8],
+        queue: Option<&Bytes>,
+        n: u32,
+    ) {
+        self.push_slice(if n > 0 { plus } else { minus });
+        for head in heads {
+            self.push_slice(b" ");
+            self.push_slice(head);
+        }
+        self.push_slice(b" ");
+        self.push_slice(subject);
+        if let Some(q) = queue {
+            self.push_slice(b" ");
+            self.push_slice(q);
+            if n > 0 {
+                self.push_slice(b" ");
+                self.push_decimal(u64::from(n));
+            }
+        }
+        self.push_slice(b"\r\n");
+    }
+
     /// Appends a decimal number.
     pub fn push_decimal(&mut self, mut n: u64) {
         let mut digits = [0u8; 20];

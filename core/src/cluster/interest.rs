@@ -224,10 +224,7 @@ impl Server {
         if self.routes.by_id.is_empty() {
             return;
         }
-        let changed = |old: u32, new: u32| match queue {
-            Some(_) => new != old,
-            None => (old == 0) != (new == 0),
-        };
+        let changed = |old, new| crate::router::interest_changed(queue.is_some(), old, new);
         let name = &self.accounts[account.0 as usize].name;
         let mut touched = Vec::new();
         for r in self.routes.by_id.values() {
@@ -317,11 +314,7 @@ impl Server {
             (local, local),
             (leaf_old, leaf_new),
         );
-        let changed = match queue {
-            Some(_) => new != old,
-            None => (old == 0) != (new == 0),
-        };
-        if !changed {
+        if !crate::router::interest_changed(queue.is_some(), old, new) {
             return;
         }
         let name = self.accounts[account.0 as usize].name.clone();
@@ -353,21 +346,13 @@ pub(crate) fn write_leaf_interest(
     queue: Option<&Bytes>,
     n: u32,
 ) {
-    out.push_slice(if n > 0 { b"LS+ " } else { b"LS- " });
-    out.push_slice(origin);
-    out.push_slice(b" ");
-    out.push_slice(account.as_bytes());
-    out.push_slice(b" ");
-    out.push_slice(subject);
-    if let Some(q) = queue {
-        out.push_slice(b" ");
-        out.push_slice(q);
-        if n > 0 {
-            out.push_slice(b" ");
-            out.push_decimal(u64::from(n));
-        }
-    }
-    out.push_slice(b"\r\n");
+    out.push_interest(
+        (b"LS+", b"LS-"),
+        &[origin, account.as_bytes()],
+        subject,
+        queue,
+        n,
+    );
 }
 
 /// The key of a route's interest: `account subject [queue]` for `RS+`,
@@ -402,19 +387,7 @@ pub(crate) fn write_interest(
     queue: Option<&Bytes>,
     n: u32,
 ) {
-    out.push_slice(if n > 0 { b"RS+ " } else { b"RS- " });
-    out.push_slice(account.as_bytes());
-    out.push_slice(b" ");
-    out.push_slice(subject);
-    if let Some(q) = queue {
-        out.push_slice(b" ");
-        out.push_slice(q);
-        if n > 0 {
-            out.push_slice(b" ");
-            out.push_decimal(u64::from(n));
-        }
-    }
-    out.push_slice(b"\r\n");
+    out.push_interest((b"RS+", b"RS-"), &[account.as_bytes()], subject, queue, n);
 }
 
 impl Server {

@@ -283,7 +283,7 @@ impl Server {
                 .or_insert(old);
             return;
         }
-        if told_changed(interest.queue.is_some(), old, new) {
+        if crate::router::interest_changed(interest.queue.is_some(), old, new) {
             write_leaf_interest(&mut c.out, interest.subject, interest.queue, new);
             c.schedule_flush(&mut self.dirty);
         }
@@ -317,7 +317,7 @@ impl Server {
                 .get(&(subject.clone(), queue.clone()))
                 .copied()
                 .unwrap_or(0);
-            if told_changed(queue.is_some(), before, now) {
+            if crate::router::interest_changed(queue.is_some(), before, now) {
                 write_leaf_interest(&mut c.out, &subject, queue.as_ref(), now);
                 c.schedule_flush(&mut self.dirty);
             }
@@ -417,16 +417,6 @@ impl Server {
     }
 }
 
-/// Whether a link told `old` members must hear of `new`: a plain subject
-/// when it comes or goes, a queue group on every change of its total.
-fn told_changed(queue: bool, old: u32, new: u32) -> bool {
-    if queue {
-        new != old
-    } else {
-        (old == 0) != (new == 0)
-    }
-}
-
 /// The key of a leaf link's interest: `subject` or `subject queue`.
 fn interest_key(subject: &[u8], queue: Option<&[u8]>) -> Bytes {
     let mut key = subject.to_vec();
@@ -445,15 +435,5 @@ pub(crate) fn write_leaf_interest(
     queue: Option<&Bytes>,
     n: u32,
 ) {
-    out.push_slice(if n > 0 { b"LS+ " } else { b"LS- " });
-    out.push_slice(subject);
-    if let Some(q) = queue {
-        out.push_slice(b" ");
-        out.push_slice(q);
-        if n > 0 {
-            out.push_slice(b" ");
-            out.push_decimal(u64::from(n));
-        }
-    }
-    out.push_slice(b"\r\n");
+    out.push_interest((b"LS+", b"LS-"), &[], subject, queue, n);
 }

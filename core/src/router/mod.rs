@@ -275,6 +275,18 @@ pub const SERVICE_REPLY_PREFIX: &[u8] = b"_R_.";
 /// `leafNodeLoopDetectionSubjectPrefix`).
 pub const LOOP_DETECTION_PREFIX: &[u8] = b"$LDS.";
 
+/// Whether a peer told `old` members of some interest must hear that it
+/// now has `new`: a plain subject when it comes or goes (`+` on the
+/// first, `-` on the last), a queue group on every change of its total
+/// (the weight `RS+`/`LS+` carry).
+pub fn interest_changed(queue: bool, old: u32, new: u32) -> bool {
+    if queue {
+        new != old
+    } else {
+        (old == 0) != (new == 0)
+    }
+}
+
 /// Whether `subject` is a service-import reply (`_R_.…`), as nats-server's
 /// `isServiceReply` decides it.
 pub fn is_service_reply(subject: &[u8]) -> bool {
