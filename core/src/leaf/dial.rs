@@ -13,6 +13,7 @@ use crate::ids::ConnId;
 use crate::perms::{Entry, Rule};
 use crate::route::RouteAddr;
 use crate::time::Instant;
+use bytes::Bytes;
 use core::net::SocketAddr;
 use std::time::Duration;
 
@@ -277,6 +278,8 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        // A hub that takes no headers gets messages without them.
+        c.headers = info.headers;
         let (peer, lid) = (c.peer, c.cid);
         let Some(link) = c.leaf_mut() else {
             return;
@@ -284,7 +287,7 @@ impl Server {
         link.peer = LeafPeer {
             server_id: info.server_id.clone(),
             name: info.server_name.clone(),
-            cluster: info.cluster.clone(),
+            cluster: Bytes::copy_from_slice(info.cluster.as_bytes()),
             remote_account: String::new(),
         };
         link.info_on_connect = info.info_on_connect;
@@ -412,12 +415,12 @@ impl Server {
         let Some(link) = self.conns.get(&conn).and_then(|c| c.leaf()) else {
             return false;
         };
-        let (account, cluster) = (link.account, link.peer.cluster.as_str());
+        let (account, cluster) = (link.account, &link.peer.cluster);
         !cluster.is_empty()
             && self.leafs.links.iter().any(|id| {
                 *id != conn
                     && self.conns.get(id).and_then(|c| c.leaf()).is_some_and(|l| {
-                        l.hub_role && l.account == account && l.peer.cluster == cluster
+                        l.hub_role && l.account == account && l.peer.cluster == *cluster
                     })
             })
     }

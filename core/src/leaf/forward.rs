@@ -52,18 +52,21 @@ impl Server {
             {
                 continue;
             }
-            let members: Vec<&std::sync::Arc<Subscription>> = group
-                .members
-                .iter()
-                .filter(|s| self.leaf_takes(ingress, s.conn, &facts, msg.subject, true))
-                .collect();
+            // Two passes over the members that may take it, so that no
+            // list is built per message.
+            let takes = |s: &&std::sync::Arc<Subscription>| {
+                self.leaf_takes(ingress, s.conn, &facts, msg.subject, true)
+            };
             let weight = |s: &Subscription| u64::from(s.weight.load(Ordering::Relaxed).max(1));
-            let total: u64 = members.iter().map(|s| weight(s)).sum();
+            let total: u64 = group.members.iter().filter(takes).map(|s| weight(s)).sum();
             if total == 0 {
                 continue;
             }
             let mut pick = self.queue_rng.below(total);
-            for sub in members {
+            let takes = |s: &&std::sync::Arc<Subscription>| {
+                self.leaf_takes(ingress, s.conn, &facts, msg.subject, true)
+            };
+            for sub in group.members.iter().filter(takes) {
                 let w = weight(sub);
                 if pick < w {
                     targets.push((sub.conn, Some(group.name.clone())));
@@ -110,7 +113,7 @@ impl Server {
             return false;
         };
         let facts_link = LinkFacts {
-            remote_cluster: Some(link.peer.cluster.as_bytes()),
+            remote_cluster: Some(&link.peer.cluster),
             is_sender: conn == ingress.conn,
             isolated: link.isolated,
             for_queue,
@@ -179,7 +182,7 @@ impl Server {
             return;
         };
         let (account, origin, hub_role) = (link.account, link.origin(), link.hub_role);
-        let cluster = Bytes::copy_from_slice(link.peer.cluster.as_bytes());
+        let cluster = link.peer.cluster.clone();
         // Service replies and JetStream acks are always let in (nats-server).
         let exempt = msg.subject.starts_with(b"_R_.") || msg.subject.starts_with(b"$JS.ACK.");
         let allowed = exempt || rule_allows(link.take.as_ref(), msg.subject);

@@ -33,7 +33,7 @@ pub(crate) struct LinkInterest<'a> {
     pub(crate) origin: Origin,
     pub(crate) conn: ConnId,
     pub(crate) account: AccountId,
-    pub(crate) cluster: &'a str,
+    pub(crate) cluster: &'a [u8],
 }
 
 /// One piece of interest to tell: where it came from, and its subject,
@@ -163,7 +163,7 @@ impl Server {
         queue: Option<&Bytes>,
         delta: i64,
     ) {
-        let cluster = link.cluster.as_bytes();
+        let cluster = link.cluster;
         self.leaf_interest(
             link.origin,
             Some(link.conn),
@@ -251,7 +251,7 @@ impl Server {
             origin_cluster: interest.origin_cluster,
         };
         let facts_link = LinkFacts {
-            remote_cluster: Some(link.peer.cluster.as_bytes()),
+            remote_cluster: Some(&link.peer.cluster),
             is_sender: interest.from == Some(id),
             isolated: link.isolated,
             for_queue: false,
@@ -357,7 +357,7 @@ impl Server {
             if id == conn || l.account != account {
                 continue;
             }
-            let cluster = Bytes::copy_from_slice(l.peer.cluster.as_bytes());
+            let cluster = l.peer.cluster.clone();
             all.extend(
                 l.subs
                     .values()

@@ -85,8 +85,9 @@ pub(crate) enum Handshake {
 pub(crate) struct LeafPeer {
     pub(crate) server_id: String,
     pub(crate) name: String,
-    /// Its cluster name (its server name when it has no cluster).
-    pub(crate) cluster: String,
+    /// Its cluster name (its server name when it has no cluster), as
+    /// bytes: every message from the link carries it.
+    pub(crate) cluster: Bytes,
     /// The account it binds the link to on its side.
     pub(crate) remote_account: String,
 }
@@ -479,7 +480,7 @@ impl Server {
         link.peer = LeafPeer {
             server_id: connect.server_id.clone(),
             name: connect.name.clone(),
-            cluster: connect.cluster.clone(),
+            cluster: Bytes::copy_from_slice(connect.cluster.as_bytes()),
             remote_account: connect.remote_account.clone(),
         };
         let isolate = self.options.leaf.as_ref().is_some_and(|l| l.isolate);

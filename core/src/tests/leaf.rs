@@ -1434,3 +1434,20 @@ fn a_closed_routes_leaf_interest_keeps_its_origin_on_the_way_out() {
     h.drain();
     assert_eq!(h.take(l), "LS- z\r\n");
 }
+
+#[test]
+fn a_hub_without_headers_gets_messages_without_them() {
+    let mut h = Harness::new(spoke_options(remote("nats://127.0.0.1:7422")));
+    h.advance(Duration::ZERO);
+    let l = dialed_spoke(&mut h);
+    h.send(
+        l,
+        &HUB_INFO.replace("\"headers\":true", "\"headers\":false"),
+    );
+    h.send(l, CONNECT_INFO);
+    h.send(l, "LS+ x\r\n");
+    h.take(l);
+    let c = h.connected(QUIET);
+    h.send(c, "HPUB x 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
+    assert_eq!(h.take(l), "LMSG x 2\r\nhi\r\n");
+}
