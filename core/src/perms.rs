@@ -74,18 +74,25 @@ pub enum Direction {
     Subscribe,
 }
 
-impl Permissions {
-    /// Whether `subject` may be published (reply permissions aside).
-    pub fn can_publish(&self, subject: &[u8]) -> bool {
-        let Some(rule) = &self.publish else {
-            return true;
-        };
-        if let Some(allow) = &rule.allow {
+impl Rule {
+    /// Whether `subject` passes this rule's plain entries: allowed (or no
+    /// allow list) and not denied.
+    pub fn allows(&self, subject: &[u8]) -> bool {
+        if let Some(allow) = &self.allow {
             if !allow.iter().any(|e| entry_matches(e, subject)) {
                 return false;
             }
         }
-        !rule.deny.iter().any(|e| entry_matches(e, subject))
+        !self.deny.iter().any(|e| entry_matches(e, subject))
+    }
+}
+
+impl Permissions {
+    /// Whether `subject` may be published (reply permissions aside).
+    pub fn can_publish(&self, subject: &[u8]) -> bool {
+        self.publish
+            .as_ref()
+            .is_none_or(|rule| rule.allows(subject))
     }
 
     /// Whether `subject` may be subscribed, in `queue` if given.

@@ -175,7 +175,9 @@ pub struct LeafNodeOpts {
     pub write_timeout: WriteTimeoutPolicy,
 }
 
-fn semver(v: &str) -> Option<(u64, u64, u64)> {
+/// A semantic version's `(major, minor, patch)`, as nats-server's
+/// `min_version` check parses it; `None` when it is not one.
+pub(crate) fn semver(v: &str) -> Option<(u64, u64, u64)> {
     let core_end = v.find(['-', '+']).unwrap_or(v.len());
     let (core, rest) = v.split_at(core_end);
     let nums: Vec<&str> = core.split('.').collect();

@@ -47,7 +47,7 @@ mod auth;
 mod cluster;
 mod context;
 mod jetstream;
-mod leafnode;
+pub(crate) mod leafnode;
 mod listener;
 mod process;
 mod tls;

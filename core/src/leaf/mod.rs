@@ -151,16 +151,7 @@ impl LeafLink {
 
 /// Whether `rule` lets `subject` through (no rule: everything).
 pub(crate) fn rule_allows(rule: Option<&Rule>, subject: &[u8]) -> bool {
-    let Some(rule) = rule else {
-        return true;
-    };
-    let matches = |e: &Entry| crate::subject::matches(e.subject.as_bytes(), subject);
-    if let Some(allow) = &rule.allow {
-        if !allow.iter().any(matches) {
-            return false;
-        }
-    }
-    !rule.deny.iter().any(matches)
+    rule.is_none_or(|r| r.allows(subject))
 }
 
 /// A rule that denies `deny` on top of `base`.
@@ -821,15 +812,11 @@ fn trace_leaf_op(c: &crate::conn::Conn, op: &ClientOp) {
     }
 }
 
-/// Whether `version` is below `min` (both `major.minor.patch`; anything
-/// that does not parse is below).
+/// Whether `version` is below `min` (anything that is not a version is
+/// below).
 fn version_below(version: &str, min: &str) -> bool {
-    let parse = |v: &str| -> Option<(u64, u64, u64)> {
-        let core = v.split(['-', '+']).next()?;
-        let mut it = core.split('.').map(|n| n.parse::<u64>().ok());
-        Some((it.next()??, it.next()??, it.next()??))
-    };
-    match (parse(version), parse(min)) {
+    use crate::config::leafnode::semver;
+    match (semver(version), semver(min)) {
         (Some(v), Some(m)) => v < m,
         (None, Some(_)) => true,
         (_, None) => false,
