@@ -146,15 +146,13 @@ pub(crate) fn write_leaf_info(info: &ServerInfo, extra: &LeafInfoExtra<'_>, out:
     }
     for (key, rule) in [("import", extra.import), ("export", extra.export)] {
         if let Some(rule) = rule {
-            let _ = write!(out, ",\"{key}\":{{");
-            let mut first = true;
-            if let Some(allow) = &rule.allow {
-                let list: Vec<String> = allow.iter().map(entry_text).collect();
-                push_list(out, "allow", &list, &mut first);
-            }
+            // `,"allow":[..],"deny":[..]`, each left out when empty.
+            let mut lists = String::new();
+            let allow: Vec<String> = rule.allow.iter().flatten().map(entry_text).collect();
+            push_url_list(&mut lists, "allow", &allow);
             let deny: Vec<String> = rule.deny.iter().map(entry_text).collect();
-            push_list(out, "deny", &deny, &mut first);
-            out.push('}');
+            push_url_list(&mut lists, "deny", &deny);
+            let _ = write!(out, ",\"{key}\":{{{}}}", lists.get(1..).unwrap_or_default());
         }
     }
     out.push_str(",\"api_lvl\":5,\"info_on_connect\":true");
@@ -168,24 +166,6 @@ fn entry_text(e: &crate::perms::Entry) -> String {
         Some(q) => format!("{} {q}", e.subject),
         None => e.subject.clone(),
     }
-}
-
-fn push_list(out: &mut String, key: &str, items: &[String], first: &mut bool) {
-    if items.is_empty() {
-        return;
-    }
-    if !*first {
-        out.push(',');
-    }
-    *first = false;
-    let _ = write!(out, "\"{key}\":[");
-    for (i, s) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_json_string(out, s);
-    }
-    out.push(']');
 }
 
 /// What a soliciting side puts in its CONNECT.
