@@ -202,17 +202,30 @@ impl Server {
         } else {
             self.routes.local.insert(key.clone(), count);
         }
-        let leaf = self.routes.leaf_plain.get(&key).copied().unwrap_or(0);
-        self.tell_routes(account, subject, queue, (old, count), (leaf, leaf));
+        let leaf = self.leaf_members(account, subject, queue);
+        self.tell_routes(account, subject, queue, (old, count), (leaf, leaf), None);
+    }
+
+    /// Members of leaf clusters behind us interested in (`account`,
+    /// `subject`, `queue`), over every origin.
+    fn leaf_members(&self, account: AccountId, subject: &Bytes, queue: Option<&Bytes>) -> u32 {
+        let from = (account, subject.clone(), queue.cloned(), Bytes::new());
+        self.routes
+            .leaf_local
+            .range(from..)
+            .take_while(|((a, s, q, _), _)| *a == account && s == subject && q.as_ref() == queue)
+            .map(|(_, n)| *n)
+            .sum()
     }
 
     /// Tells the routes that interest in (`account`, `subject`, `queue`)
     /// changed: our own members went from `local.0` to `local.1`, and
-    /// those of the leaf clusters behind us from `leaf.0` to `leaf.1`. A
-    /// peer that takes origins (`lnoc`) hears ours only (it gets the leaf
-    /// clusters' as `LS+`); another hears the sum. `RS+` on a subject's
-    /// first member and `RS-` on its last; a queue group's new total on
-    /// every change.
+    /// those of the leaf clusters behind us from `leaf.0` to `leaf.1`, of
+    /// which those of `origin.0` from `origin.1` to `origin.2`. A peer
+    /// that takes origins (`lnoc`) hears ours as `RS+` and that cluster's
+    /// as `LS+ <origin>`; another hears the sum as `RS+`. `+` on a
+    /// subject's first member and `-` on its last; a queue group's new
+    /// total on every change.
     fn tell_routes(
         &mut self,
         account: AccountId,
@@ -220,6 +233,7 @@ impl Server {
         queue: Option<&Bytes>,
         local: (u32, u32),
         leaf: (u32, u32),
+        origin: Option<(&[u8], u32, u32)>,
     ) {
         if self.routes.by_id.is_empty() {
             return;
@@ -240,8 +254,18 @@ impl Server {
             } else {
                 (local.0 + leaf.0, local.1 + leaf.1)
             };
+            let mut wrote = false;
             if changed(old, new) {
                 write_interest(&mut c.out, name, subject, queue, new);
+                wrote = true;
+            }
+            if let Some((cluster, old, new)) = origin.filter(|_| lnoc) {
+                if changed(old, new) {
+                    write_leaf_interest(&mut c.out, cluster, name, subject, queue, new);
+                    wrote = true;
+                }
+            }
+            if wrote {
                 touched.push(*r);
             }
         }
@@ -285,11 +309,12 @@ impl Server {
             self.route_local_delta(account, subject, queue, delta);
             return;
         }
+        let leaf_old = self.leaf_members(account, subject, queue);
         let key = (
             account,
-            Bytes::copy_from_slice(origin),
             subject.clone(),
             queue.cloned(),
+            Bytes::copy_from_slice(origin),
         );
         let old = self.routes.leaf_local.get(&key).copied().unwrap_or(0);
         let new = u32::try_from((i64::from(old) + delta).max(0)).unwrap_or(u32::MAX);
@@ -298,40 +323,17 @@ impl Server {
         } else {
             self.routes.leaf_local.insert(key, new);
         }
-        let leaf_key = (account, subject.clone(), queue.cloned());
-        let leaf_old = self.routes.leaf_plain.get(&leaf_key).copied().unwrap_or(0);
-        let leaf_new = u32::try_from((i64::from(leaf_old) + delta).max(0)).unwrap_or(u32::MAX);
-        if leaf_new == 0 {
-            self.routes.leaf_plain.remove(&leaf_key);
-        } else {
-            self.routes.leaf_plain.insert(leaf_key.clone(), leaf_new);
-        }
-        let local = self.routes.local.get(&leaf_key).copied().unwrap_or(0);
+        let leaf_new = leaf_old - old + new;
+        let local_key = (account, subject.clone(), queue.cloned());
+        let local = self.routes.local.get(&local_key).copied().unwrap_or(0);
         self.tell_routes(
             account,
             subject,
             queue,
             (local, local),
             (leaf_old, leaf_new),
+            Some((origin, old, new)),
         );
-        if !crate::router::interest_changed(queue.is_some(), old, new) {
-            return;
-        }
-        let name = self.accounts[account.0 as usize].name.clone();
-        let routes: Vec<ConnId> = self.routes.by_id.values().copied().collect();
-        for r in routes {
-            let Some(c) = self.conns.get_mut(&r) else {
-                continue;
-            };
-            let lnoc = c
-                .route()
-                .and_then(|l| l.remote.as_ref())
-                .is_some_and(|i| i.lnoc);
-            if lnoc {
-                write_leaf_interest(&mut c.out, origin, &name, subject, queue, new);
-                self.mark_dirty(r);
-            }
-        }
     }
 }
 

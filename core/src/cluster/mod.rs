@@ -26,9 +26,10 @@ use interest::write_interest;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// (account, origin cluster, subject, queue) of leaf interest told to
-/// routes.
-pub(crate) type LeafInterestKey = (AccountId, Bytes, Bytes, Option<Bytes>);
+/// (account, subject, queue, origin cluster) of leaf interest told to
+/// routes: the origin last, so one range holds every origin's members of
+/// a subject.
+pub(crate) type LeafInterestKey = (AccountId, Bytes, Option<Bytes>, Bytes);
 
 /// The engine's cluster state.
 #[derive(Debug, Default)]
@@ -38,11 +39,8 @@ pub(crate) struct Routes {
     /// Local interest: (account, subject, queue) -> subscriptions.
     pub(crate) local: BTreeMap<(AccountId, Bytes, Option<Bytes>), u32>,
     /// Interest of leaf clusters behind our hub-role leaf links:
-    /// (account, origin cluster, subject, queue) -> members.
+    /// (account, subject, queue, origin cluster) -> members.
     pub(crate) leaf_local: BTreeMap<LeafInterestKey, u32>,
-    /// The same, summed over origin clusters: what a route peer that
-    /// takes no origin (`lnoc`) is told as plain `RS+`, with our own.
-    pub(crate) leaf_plain: BTreeMap<(AccountId, Bytes, Option<Bytes>), u32>,
     /// This server's client URL(s), first in `connect_urls`.
     pub(crate) own_urls: Vec<String>,
     /// Reused by forwarding: (route, queue group) targets of one message.
@@ -564,7 +562,7 @@ impl Server {
                 .route()
                 .and_then(|l| l.remote.as_ref())
                 .is_some_and(|r| r.lnoc);
-            for ((account, origin, subject, queue), n) in &self.routes.leaf_local {
+            for ((account, subject, queue, origin), n) in &self.routes.leaf_local {
                 if lnoc {
                     let name = &self.accounts[account.0 as usize].name;
                     interest::write_leaf_interest(
@@ -581,8 +579,10 @@ impl Server {
             // interest as ours (nats-server's fallback to RS+).
             let mut totals = self.routes.local.clone();
             if !lnoc {
-                for (key, n) in &self.routes.leaf_plain {
-                    *totals.entry(key.clone()).or_insert(0) += n;
+                for ((account, subject, queue, _), n) in &self.routes.leaf_local {
+                    *totals
+                        .entry((*account, subject.clone(), queue.clone()))
+                        .or_insert(0) += n;
                 }
             }
             for ((account, subject, queue), n) in &totals {
