@@ -156,6 +156,11 @@ pub struct LeafOptions {
     pub dial_timeout: Duration,
     /// `write_deadline` of leaf links (the server's when `None`).
     pub write_deadline: Option<Duration>,
+    /// `write_timeout: close`: a leaf link whose flush does not finish
+    /// within the write deadline is closed even while bytes still go out.
+    /// The default (`retry`, nats-server's for leaf links) closes it only
+    /// when nothing at all went out for the deadline.
+    pub write_timeout_close: bool,
 }
 
 /// One user of `leafnodes.authorization.users`.
@@ -231,6 +236,7 @@ impl Default for LeafOptions {
             nkey: String::new(),
             dial_timeout: Duration::from_secs(1),
             write_deadline: None,
+            write_timeout_close: false,
         }
     }
 }

@@ -320,5 +320,6 @@ fn leafnodes(c: &ServerConfig) -> Option<crate::LeafOptions> {
         nkey: l.nkey.clone(),
         dial_timeout: duration(l.dial_timeout, Duration::from_secs(1)),
         write_deadline: (l.write_deadline > 0).then(|| to_std(l.write_deadline)),
+        write_timeout_close: l.write_timeout == super::types::WriteTimeoutPolicy::Close,
     })
 }

@@ -139,6 +139,7 @@ const SUPPORTED_LEAF: &[&str] = &[
     "compression",
     "dial_timeout",
     "write_deadline",
+    "write_timeout",
 ];
 
 /// Keys of a leaf remote the engine implements.

@@ -190,6 +190,17 @@ impl Policy {
         }
     }
 
+    /// Whether the write deadline starts again whenever bytes go out (it
+    /// then fires only when nothing went out for its length): every kind,
+    /// except leaf links under `write_timeout: close`, which must finish
+    /// a flush within it.
+    pub(crate) fn write_deadline_restarts(&self, options: &Options) -> bool {
+        match self.ping {
+            PingRule::Link => !options.leaf.as_ref().is_some_and(|l| l.write_timeout_close),
+            PingRule::Always | PingRule::UnlessActive | PingRule::Never => true,
+        }
+    }
+
     /// The PING interval for this kind.
     pub(crate) fn ping_interval(&self, options: &Options) -> Duration {
         match self.ping {

@@ -418,7 +418,7 @@ impl Server {
         };
         if c.transport.wire_in_flight() == 0 {
             self.timers.cancel(TimerKey::WriteDeadline(conn));
-        } else if n > 0 {
+        } else if n > 0 && c.policy().write_deadline_restarts(&self.options) {
             let deadline = c.policy().write_deadline(&self.options);
             self.timers
                 .set(TimerKey::WriteDeadline(conn), now + deadline);

@@ -78,6 +78,14 @@ pub(crate) fn leaf_reload_plan(
             &go_duration(n.dial_timeout),
         );
     }
+    if o.write_timeout_close != n.write_timeout_close {
+        let show = |close: bool| if close { "close" } else { "retry" };
+        return field(
+            "WriteTimeout",
+            &show(o.write_timeout_close),
+            &show(n.write_timeout_close),
+        );
+    }
     if o.write_deadline != n.write_deadline {
         let show = |d: Option<std::time::Duration>| go_duration(d.unwrap_or_default());
         return field(

@@ -1451,3 +1451,32 @@ fn a_hub_without_headers_gets_messages_without_them() {
     h.send(c, "HPUB x 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
     assert_eq!(h.take(l), "LMSG x 2\r\nhi\r\n");
 }
+
+#[test]
+fn write_timeout_close_cuts_a_leaf_that_drains_too_slowly_and_retry_does_not() {
+    for close in [false, true] {
+        let mut o = hub_options();
+        if let Some(l) = o.leaf.as_mut() {
+            l.write_deadline = Some(Duration::from_secs(1));
+            l.write_timeout_close = close;
+        }
+        let mut h = Harness::new(o);
+        let l = leaf(&mut h);
+        h.send(l, "LS+ x\r\n");
+        let c = h.connected(QUIET);
+        h.stall(l, true);
+        for _ in 0..50 {
+            h.send(c, "PUB x 1\r\na\r\n");
+        }
+        // The link takes a few bytes every 400 ms: progress, never done.
+        for _ in 0..4 {
+            h.trickle(l, 10);
+            h.advance(Duration::from_millis(400));
+        }
+        assert_eq!(
+            h.close_reason(l),
+            close.then_some(crate::CloseReason::SlowConsumerWriteDeadline),
+            "write_timeout close: {close}"
+        );
+    }
+}
