@@ -142,8 +142,11 @@ const SUPPORTED_LEAF: &[&str] = &[
     "write_timeout",
 ];
 
-/// Keys of a leaf remote the engine implements.
+/// Keys of a leaf remote the engine implements. `jetstream_cluster_migrate`
+/// is accepted: it moves JetStream leaders, and without JetStream (whose
+/// own key warns) there is nothing to move, as in nats-server.
 const SUPPORTED_REMOTE: &[&str] = &[
+    "jetstream_cluster_migrate",
     "url",
     "urls",
     "no_randomize",
