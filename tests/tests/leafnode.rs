@@ -697,9 +697,9 @@ fn nkey_remote(hub_imp: Impl, leaf_imp: Impl) {
         let hub_c = login("app", "app", &hub.url()).await;
         let leaf_c = connect(&leaf.url()).await;
         let stranger_c = connect(&stranger.url()).await;
-        await_link(&hub, &leaf, &hub_c, &leaf_c).await;
+        // Subscribed before the link wait, so the leaf knows it after.
         let mut sub = hub_c.subscribe("from.leaf").await.unwrap();
-        sync(&hub_c).await;
+        await_link(&hub, &leaf, &hub_c, &leaf_c).await;
         assert!(
             !reaches(&stranger_c, &hub_c, Duration::from_millis(1500)).await,
             "{}: a leaf with an unknown key linked:\n{}",
@@ -823,9 +823,9 @@ fn creds_remote_to_an_operator_hub(hub_imp: Impl, leaf_imp: Impl) {
             .expect("hub creds");
         let hub_c = connect_with(opts, &hub.url()).await;
         let leaf_c = connect(&leaf.url()).await;
-        await_link(&hub, &leaf, &hub_c, &leaf_c).await;
+        // Subscribed before the link wait, so the leaf knows it after.
         let mut sub = hub_c.subscribe("from.leaf").await.unwrap();
-        sync(&hub_c).await;
+        await_link(&hub, &leaf, &hub_c, &leaf_c).await;
         leaf_c.publish("from.leaf", "jwt".into()).await.unwrap();
         leaf_c.flush().await.unwrap();
         assert_eq!(next(&mut sub).await.payload, "jwt");
