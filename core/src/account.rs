@@ -24,6 +24,9 @@ pub struct Account {
     /// Interest of leaf links (`LS+`), kept apart like routes': a message
     /// goes to each interested leaf link at most once.
     pub leaf: Sublist,
+    /// Interest of gateway peers (`RS+` on outbound gateway links), kept
+    /// apart like routes'.
+    pub gateway: Sublist,
 }
 
 impl Account {
@@ -34,6 +37,7 @@ impl Account {
             sublist: Sublist::new(hash_seed),
             remote: Sublist::new(hash_seed.rotate_left(17)),
             leaf: Sublist::new(hash_seed.rotate_left(31)),
+            gateway: Sublist::new(hash_seed.rotate_left(47)),
         }
     }
 }

@@ -75,6 +75,8 @@ pub enum LinkKind {
     Route,
     /// A leaf node remote (this server solicits a hub).
     Leaf,
+    /// An outbound gateway to another cluster.
+    Gateway,
 }
 
 impl LinkKind {
@@ -83,6 +85,7 @@ impl LinkKind {
         match self {
             LinkKind::Route => "route",
             LinkKind::Leaf => "leafnode",
+            LinkKind::Gateway => "gateway",
         }
     }
 }
@@ -154,6 +157,8 @@ pub enum CloseReason {
     ClusterNamesIdentical,
     /// A leaf remote dialed a port that is not a leaf port.
     WrongPort,
+    /// A gateway reached the wrong cluster, or was refused as unknown.
+    WrongGateway,
 }
 
 impl CloseReason {
@@ -182,6 +187,7 @@ impl CloseReason {
             CloseReason::DuplicateRemoteLeafnode => "Duplicate Remote LeafNode Connection",
             CloseReason::ClusterNamesIdentical => "Cluster Names Identical",
             CloseReason::WrongPort => "Incorrect Port",
+            CloseReason::WrongGateway => "Wrong Gateway",
         }
     }
 }

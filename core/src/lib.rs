@@ -120,6 +120,7 @@ pub mod config;
 mod conn;
 pub mod engine;
 pub mod events;
+mod gateway;
 mod http;
 pub mod ids;
 pub mod info;
@@ -150,6 +151,10 @@ pub use conn::ConnStats;
 pub use engine::Mutations;
 pub use engine::{ListenerKind, Server, ServerStats};
 pub use events::{Action, CloseReason, Event, LinkKind, TimerKey};
+pub use gateway::gateway_url;
 pub use ids::ConnId;
-pub use options::{ClientAuth, ClusterOptions, LeafOptions, Options, RemoteLeafOptions};
+pub use options::{
+    ClientAuth, ClusterOptions, GatewayOptions, LeafOptions, Options, RemoteGatewayOptions,
+    RemoteLeafOptions,
+};
 pub use time::Instant;

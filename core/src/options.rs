@@ -343,6 +343,46 @@ pub struct Options {
     pub cluster: Option<ClusterOptions>,
     /// The `leafnodes {}` block, when it has a port or remotes.
     pub leaf: Option<LeafOptions>,
+    /// The `gateway {}` block, when it names a gateway.
+    pub gateway: Option<GatewayOptions>,
+}
+
+/// The `gateway {}` block, resolved: this server's cluster as one
+/// gateway of a super-cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GatewayOptions {
+    /// `name`: this cluster's gateway name (its cluster name too).
+    pub name: String,
+    /// Gateway listen host.
+    pub host: String,
+    /// Gateway listen port, already resolved if it was -1.
+    pub port: u16,
+    /// `advertise`: the `host:port` told to other gateways instead.
+    pub advertise: String,
+    /// `authorization { user, password }`: what inbound gateways must
+    /// send, and what our outbound ones send when their URL has none.
+    pub credentials: Option<(String, String)>,
+    /// `authorization { timeout }`: time an inbound gateway has to send
+    /// CONNECT.
+    pub auth_timeout: Duration,
+    /// `connect_retries`: failed rounds an implicit gateway gets before it
+    /// is forgotten (0: one round).
+    pub connect_retries: u32,
+    /// `reject_unknown_cluster`: inbound gateways not in `gateways` are
+    /// refused, and gossip of unknown ones is ignored.
+    pub reject_unknown: bool,
+    /// `gateways`, in configuration order, without this gateway's own
+    /// entry.
+    pub gateways: Vec<RemoteGatewayOptions>,
+}
+
+/// One entry of `gateway.gateways`, resolved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteGatewayOptions {
+    /// The remote cluster's gateway name.
+    pub name: String,
+    /// Where its servers' gateway ports are.
+    pub urls: Vec<crate::route::RouteAddr>,
 }
 
 /// The feature flags nats-server 2.15.1 knows, with their defaults, in
@@ -416,6 +456,7 @@ impl Default for Options {
             lame_duck_grace_period: DEFAULT_LAME_DUCK_GRACE_PERIOD,
             cluster: None,
             leaf: None,
+            gateway: None,
         }
     }
 }

@@ -1,23 +1,27 @@
 #![allow(clippy::disallowed_methods)] // this test reads the source tree; the engine never does
 //! Guards the engine's shape: no connection-kind test (`is this a
 //! route?`) outside that kind's own code. A kind's state is read only in
-//! its own folder (`client/`, `cluster/`, `leaf/`, `http.rs`, and `conn/` where
+//! its own folder (`client/`, `cluster/`, `leaf/`, `gateway/`, `http.rs`, and `conn/` where
 //! the kinds are defined); the endpoint may only dispatch on the kind
 //! (`ConnKind::X(_) => self.x_...`), never look inside it.
 
 use std::path::{Path, PathBuf};
 
 /// Where a kind's state may be read.
-const KIND_HOMES: [&str; 5] = ["conn/", "client/", "cluster/", "leaf/", "http.rs"];
+const KIND_HOMES: [&str; 6] = [
+    "conn/", "client/", "cluster/", "leaf/", "gateway/", "http.rs",
+];
 
 /// What reads (or tests for) one kind's state.
-const KIND_ACCESS: [&str; 8] = [
+const KIND_ACCESS: [&str; 10] = [
     ".client()",
     ".client_mut()",
     ".route()",
     ".route_mut()",
     ".leaf()",
     ".leaf_mut()",
+    ".gateway()",
+    ".gateway_mut()",
     ".http_mut()",
     "ConnKind::",
 ];

@@ -1421,6 +1421,7 @@ fn parse_sid(sid: &[u8]) -> Option<u64> {
 fn origin_of(link: &LinkRec) -> Origin {
     match link.kind {
         LinkKind::Route => Origin::Route,
+        LinkKind::Gateway => Origin::Gateway,
         LinkKind::Leaf if link.from_hub => Origin::LeafSpoke,
         LinkKind::Leaf => Origin::LeafHub,
     }
@@ -1432,6 +1433,7 @@ fn arrival_cluster<'a>(link: &'a LinkRec, r: &'a Routed) -> Option<&'a [u8]> {
     match link.kind {
         LinkKind::Leaf => Some(link.cluster.as_bytes()),
         LinkKind::Route => r.origin.as_deref().map(str::as_bytes),
+        LinkKind::Gateway => None,
     }
 }
 
@@ -1440,6 +1442,7 @@ fn arrival_cluster<'a>(link: &'a LinkRec, r: &'a Routed) -> Option<&'a [u8]> {
 fn dest_of(link: &LinkRec) -> Dest {
     match link.kind {
         LinkKind::Route => Dest::Routes,
+        LinkKind::Gateway => Dest::Gateways,
         LinkKind::Leaf if link.from_hub => Dest::LeafHubLinks,
         LinkKind::Leaf => Dest::LeafSpokeLinks,
     }

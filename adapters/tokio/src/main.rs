@@ -252,6 +252,32 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) ->
             }
         }
     }
+    if let (Some(gw), Some(port)) = (options.gateway.as_mut(), cli.gateway_port) {
+        let want = port_or_any(port);
+        match canopy_driver::bind(&gw.host, want) {
+            Ok(l) => {
+                gw.port = l.local_addr().map_or(want, |a| a.port());
+                listeners.push((ListenerKind::Gateway, l));
+            }
+            Err(e) => {
+                tracing::error!("Error listening on port: {}:{}, \"{}\"", gw.host, port, e);
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if let Some(gw) = options.gateway.as_ref() {
+        tracing::info!("Gateway name is {}", gw.name);
+        tracing::info!(
+            "Listening for gateways connections on {}:{}",
+            gw.host,
+            gw.port
+        );
+        tracing::info!(
+            "Address for gateway {:?} is {}",
+            gw.name,
+            canopy_core::gateway_url(gw)
+        );
+    }
     if let Some(l) = options.leaf.as_ref().filter(|l| l.port != 0) {
         tracing::info!(
             "Listening for leafnode connections on {}:{}",
@@ -291,6 +317,14 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) ->
                 c.host.as_str()
             };
             body.push_str(&format!(",\"cluster\":[\"nats://{chost}:{}\"]", c.port));
+        }
+        if let Some(g) = options.gateway.as_ref().filter(|g| g.port != 0) {
+            let ghost = if g.host == "0.0.0.0" {
+                "127.0.0.1"
+            } else {
+                g.host.as_str()
+            };
+            body.push_str(&format!(",\"gateway\":[\"nats://{ghost}:{}\"]", g.port));
         }
         if let Some(l) = options.leaf.as_ref().filter(|l| l.port != 0) {
             let lhost = if l.host == "0.0.0.0" {

@@ -55,8 +55,10 @@ pub fn test_config(path: &str) -> (String, u8) {
 /// Config keys that ask for TLS on a port canopy serves (clients, routes,
 /// monitoring). Canopy has no TLS yet, and serving such a port in
 /// plaintext would fail open: it refuses to start instead.
-const TLS_KEYS: [&str; 7] = [
+const TLS_KEYS: [&str; 9] = [
     "tls",
+    "gateway.tls",
+    "gateway.gateways.tls",
     "cluster.tls",
     "https_port",
     "leafnodes.tls",
@@ -114,6 +116,8 @@ pub struct Settings {
     pub cluster_port: Option<i32>,
     /// Leaf port as given (`-1`: random); `None`: no leaf listener.
     pub leaf_port: Option<i32>,
+    /// Gateway port as given (`-1`: random); `None`: no gateway.
+    pub gateway_port: Option<i32>,
     /// Monitoring host from the file (`http: host:port`); otherwise the
     /// client host.
     pub http_host: Option<String>,
@@ -169,6 +173,9 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
         }
         if o.leafnode.port != 0 {
             s.leaf_port = i32::try_from(o.leafnode.port).ok();
+        }
+        if o.gateway.port != 0 && !o.gateway.name.is_empty() {
+            s.gateway_port = i32::try_from(o.gateway.port).ok();
         }
         if !o.http_host.is_empty() {
             s.http_host = Some(o.http_host.clone());

@@ -63,6 +63,12 @@ impl Server {
         } else {
             msg.message.clone()
         };
+        // A `_GR_.` reply is handed over stripped; the client's answer on
+        // it goes back on the full one.
+        let routed = msg
+            .reply
+            .filter(|r| crate::gateway::is_gateway_reply(r))
+            .cloned();
         let out = &mut c.out;
         out.push_slice(if with_headers { b"HMSG " } else { b"MSG " });
         out.push_slice(msg.subject);
@@ -70,7 +76,11 @@ impl Server {
         out.push_slice(&sub.sid);
         out.push_slice(b" ");
         if let Some(reply) = msg.reply {
-            out.push_slice(reply);
+            let shown = match &routed {
+                Some(_) => &reply[crate::gateway::GR_SUBJECT_OFFSET..],
+                None => &reply[..],
+            };
+            out.push_slice(shown);
             out.push_slice(b" ");
         }
         if with_headers {
@@ -101,6 +111,9 @@ impl Server {
         c.schedule_flush(&mut self.dirty);
         // Half way there, the consumer holds the producer (stall.rs).
         self.hold_if_behind(publisher, target, pending, now);
+        if let Some(full) = &routed {
+            self.track_gateway_reply(target, full, now);
+        }
         if max > 0 && delivered == max {
             self.remove_sub(target, &sub.sid);
         }

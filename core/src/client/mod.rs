@@ -137,7 +137,9 @@ impl Server {
             | ClientOp::RouteMsg { .. }
             | ClientOp::LeafSub { .. }
             | ClientOp::LeafUnsub { .. }
-            | ClientOp::LeafMsg { .. } => {
+            | ClientOp::LeafMsg { .. }
+            | ClientOp::AccountSub(_)
+            | ClientOp::AccountUnsub(_) => {
                 self.fail(conn, ProtocolError::UnknownOperation, now);
             }
             ClientOp::Err(_) => {
@@ -304,12 +306,20 @@ impl Server {
             header_len,
             message: &message,
         };
+        // An answer to a `_GR_.` reply this client was handed stripped goes
+        // back on the full subject, to the cluster that asked.
+        if let Some(full) = self.mapped_reply(conn, &subject, now) {
+            self.send_mapped_reply(conn, account, &full, &msg, now);
+            self.finish_trace(account, now);
+            return;
+        }
         let ingress = Ingress {
             origin: Origin::Client,
             conn,
             named: b"",
             echo,
             origin_cluster: None,
+            gateway_reply: false,
         };
         let delivered = self.forward_message(&ingress, account, &msg, now);
         self.finish_trace(account, now);
@@ -723,6 +733,8 @@ fn trace_client_op(c: &crate::conn::Conn, op: &ClientOp) {
         | ClientOp::RouteMsg { .. }
         | ClientOp::LeafSub { .. }
         | ClientOp::LeafUnsub { .. }
-        | ClientOp::LeafMsg { .. } => {}
+        | ClientOp::LeafMsg { .. }
+        | ClientOp::AccountSub(_)
+        | ClientOp::AccountUnsub(_) => {}
     }
 }

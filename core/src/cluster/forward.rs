@@ -272,6 +272,10 @@ impl Server {
         }
         self.stats.in_msgs += 1;
         self.stats.in_bytes += msg.message.len() as u64;
+        // A `_GR_.` reply a cluster peer's gateway brought here.
+        if self.routed_reply(Origin::Route, conn, account, queues, msg, now) {
+            return;
+        }
         let rewritten = match self.trace_routed(conn, acc, msg, now) {
             TraceAsk::Drop => return,
             TraceAsk::Disabled(message, header_len) => Some((message, header_len)),
@@ -284,6 +288,7 @@ impl Server {
             named: queues,
             echo: true,
             origin_cluster,
+            gateway_reply: false,
         };
         self.forward_message(&ingress, acc, msg, now);
         self.finish_trace(acc, now);
@@ -302,5 +307,43 @@ impl Server {
             let from_link = origin_cluster.map(|c| (c, &b""[..]));
             self.forward_to_routes(conn, acc, &others, msg, from_link, now);
         }
+    }
+
+    /// Writes a message to one route as it came, subject and reply
+    /// unchanged (a `_GR_.` reply for that route's server).
+    pub(crate) fn send_raw_to_route(
+        &mut self,
+        route: ConnId,
+        account: &[u8],
+        msg: &Msg<'_>,
+        now: Instant,
+    ) {
+        let Some(c) = self.conns.get_mut(&route) else {
+            return;
+        };
+        if c.closed || !c.route().is_some_and(|l| l.registered) {
+            return;
+        }
+        let out = &mut c.out;
+        out.push_slice(if msg.header_len > 0 {
+            b"HMSG "
+        } else {
+            b"RMSG "
+        });
+        out.push_slice(account);
+        out.push_slice(b" ");
+        out.push_slice(msg.subject);
+        out.push_slice(b" ");
+        out.push_routed_rest(
+            msg.reply.filter(|r| !r.is_empty()).map(|r| &r[..]),
+            std::iter::empty(),
+            msg.header_len,
+            false,
+            msg.message,
+        );
+        c.stats.out_msgs += 1;
+        c.stats.out_bytes += msg.message.len() as u64;
+        c.last_activity = now;
+        self.mark_dirty(route);
     }
 }

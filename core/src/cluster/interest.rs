@@ -74,7 +74,7 @@ impl Server {
             if let Some(q) = sub.queue.clone() {
                 let delta = i64::from(weight.max(1)) - i64::from(old);
                 let subject = sub.subject.clone();
-                self.leaf_interest(
+                self.interest_changed(
                     Origin::Route,
                     Some(conn),
                     acc,
@@ -103,7 +103,7 @@ impl Server {
         link.subs.insert(key, (acc, sub.clone()));
         self.accounts[acc.0 as usize].remote.insert(sub.clone());
         let delta = sub.members();
-        self.leaf_interest(
+        self.interest_changed(
             Origin::Route,
             Some(conn),
             acc,
@@ -131,7 +131,7 @@ impl Server {
             link.origins.remove(&key);
             self.accounts[acc.0 as usize].remote.remove(&sub);
             let delta = -sub.members();
-            self.leaf_interest(
+            self.interest_changed(
                 Origin::Route,
                 Some(conn),
                 acc,
@@ -164,7 +164,7 @@ impl Server {
         added: bool,
     ) {
         let delta = if added { 1 } else { -1 };
-        self.leaf_interest(origin, None, account, subject, queue, delta, None);
+        self.interest_changed(origin, None, account, subject, queue, delta, None);
         if self.options.cluster.is_none()
             || !propagates(
                 origin,

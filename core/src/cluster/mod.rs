@@ -314,7 +314,9 @@ impl Server {
             | ClientOp::Unsub { .. }
             | ClientOp::LeafSub { .. }
             | ClientOp::LeafUnsub { .. }
-            | ClientOp::LeafMsg { .. } => {
+            | ClientOp::LeafMsg { .. }
+            | ClientOp::AccountSub(_)
+            | ClientOp::AccountUnsub(_) => {
                 self.fail(conn, ProtocolError::UnknownOperation, now);
             }
         }
@@ -400,6 +402,10 @@ impl Server {
     /// INFO on a route: the first registers the route; later ones with
     /// another server's id are gossip about peers to dial.
     fn route_info(&mut self, conn: ConnId, json: &[u8], now: Instant) {
+        // A gateway a cluster peer reached (`gateway_cmd` 1).
+        if self.gateway_info_from_route(json, now) {
+            return;
+        }
         let Ok(info) = serde_json::from_slice::<RouteInfo>(json) else {
             tracing::debug!("rid:{} - bad route INFO", conn.0);
             return;
@@ -590,6 +596,8 @@ impl Server {
                 write_interest(&mut c.out, name, subject, queue.as_ref(), *n);
             }
         }
+        // The gateways we reached, so that the peer reaches them too.
+        self.gateways_to_route(conn);
         self.mark_dirty(conn);
         self.update_connect_urls();
     }
@@ -634,7 +642,7 @@ impl Server {
             self.accounts[account.0 as usize].remote.remove(&sub);
             if registered {
                 let delta = -sub.members();
-                self.leaf_interest(
+                self.interest_changed(
                     crate::router::Origin::Route,
                     Some(conn),
                     account,

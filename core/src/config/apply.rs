@@ -45,6 +45,7 @@ fn duration(d: i64, default: Duration) -> Duration {
 pub(crate) fn apply(c: &ServerConfig, o: &mut Options) {
     o.cluster = cluster(c);
     o.leaf = leafnodes(c);
+    o.gateway = gateway(c);
     if !c.server_name.is_empty() {
         o.server_name = c.server_name.clone();
     }
@@ -219,7 +220,12 @@ fn cluster(c: &ServerConfig) -> Option<crate::ClusterOptions> {
         })
         .collect();
     Some(crate::ClusterOptions {
-        name: k.name.clone(),
+        // A gateway's cluster takes the gateway's name.
+        name: if k.name.is_empty() {
+            c.gateway.name.clone()
+        } else {
+            k.name.clone()
+        },
         host: if k.host.is_empty() {
             "0.0.0.0".to_string()
         } else {
@@ -240,6 +246,62 @@ fn cluster(c: &ServerConfig) -> Option<crate::ClusterOptions> {
             k.ping_interval,
             duration(c.ping_interval, DEFAULT_PING_INTERVAL),
         ),
+    })
+}
+
+/// The gateway port nats-server dials when a URL names none.
+const DEFAULT_GATEWAY_PORT: u16 = 7222;
+
+/// The `gateway {}` block: on when it names a gateway. A port of `-1` is
+/// left at 0 for the caller to bind and resolve. The entry naming this
+/// gateway itself is dropped (the seed's configs list every gateway on
+/// every server).
+fn gateway(c: &ServerConfig) -> Option<crate::GatewayOptions> {
+    let g = &c.gateway;
+    if g.name.is_empty() {
+        return None;
+    }
+    let gateways = g
+        .gateways
+        .iter()
+        .filter(|r| r.name != g.name)
+        .map(|r| crate::RemoteGatewayOptions {
+            name: r.name.clone(),
+            urls: r
+                .urls
+                .iter()
+                .filter_map(|u| {
+                    let mut addr = crate::route::RouteAddr::parse(&u.host).or_else(|| {
+                        crate::route::RouteAddr::parse(&format!(
+                            "{}:{DEFAULT_GATEWAY_PORT}",
+                            u.host
+                        ))
+                    })?;
+                    addr.user.clone_from(&u.user);
+                    addr.password.clone_from(&u.password);
+                    Some(addr)
+                })
+                .collect(),
+        })
+        .collect();
+    Some(crate::GatewayOptions {
+        name: g.name.clone(),
+        host: if g.host.is_empty() {
+            "0.0.0.0".to_string()
+        } else {
+            g.host.clone()
+        },
+        port: port(g.port, 0),
+        advertise: g.advertise.clone(),
+        credentials: (!g.username.is_empty()).then(|| (g.username.clone(), g.password.clone())),
+        auth_timeout: if g.auth_timeout > 0.0 && g.auth_timeout.is_finite() {
+            Duration::from_secs_f64(g.auth_timeout.min(1e9))
+        } else {
+            DEFAULT_AUTH_TIMEOUT
+        },
+        connect_retries: u32::try_from(g.connect_retries.max(0)).unwrap_or(u32::MAX),
+        reject_unknown: g.reject_unknown,
+        gateways,
     })
 }
 

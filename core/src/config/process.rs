@@ -82,6 +82,7 @@ pub(crate) fn process(path: &str, m: &Map, source: &dyn ConfigSource) -> Output 
 /// Top-level keys the engine implements (through [`crate::Options`]).
 const SUPPORTED_TOP: &[&str] = &[
     "cluster",
+    "gateway",
     "listen",
     "host",
     "net",
@@ -192,6 +193,25 @@ const SUPPORTED_CLUSTER: &[&str] = &[
     "compression",
 ];
 
+/// `gateway` keys the engine implements (TLS is refused at start).
+const SUPPORTED_GATEWAY: &[&str] = &[
+    "name",
+    "host",
+    "net",
+    "listen",
+    "port",
+    "advertise",
+    "cluster_advertise",
+    "authorization",
+    "connect_retries",
+    "reject_unknown_cluster",
+    "reject_unknown",
+    "gateways",
+];
+
+/// Keys of a `gateway.gateways` entry the engine implements.
+const SUPPORTED_REMOTE_GATEWAY: &[&str] = &["name", "url", "urls"];
+
 /// `authorization` keys the engine implements.
 const SUPPORTED_AUTH: &[&str] = &[
     "user", "username", "pass", "password", "token", "timeout", "users",
@@ -247,6 +267,9 @@ fn unsupported_keys(m: &Map) -> Vec<Unsupported> {
         if lk == "leafnodes" || lk == "leaf" {
             leaf_unsupported(k, v, &mut out);
         }
+        if lk == "gateway" {
+            gateway_unsupported(k, v, &mut out);
+        }
         if lk == "authorization" {
             if let Some(am) = v.as_map() {
                 for (ak, av) in am.iter() {
@@ -287,6 +310,37 @@ fn leaf_unsupported(k: &str, v: &Value, out: &mut Vec<Unsupported>) {
                     out.push(Unsupported {
                         key: format!("{k}.{lk}.{rk}"),
                         pos: rv.pos.clone(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The `gateway` keys (and keys of its entries, named
+/// `gateway.gateways.<key>`) the engine does not implement yet.
+fn gateway_unsupported(k: &str, v: &Value, out: &mut Vec<Unsupported>) {
+    let Some(gm) = v.as_map() else {
+        return;
+    };
+    for (gk, gv) in gm.iter() {
+        let key = gk.to_lowercase();
+        if !SUPPORTED_GATEWAY.contains(&key.as_str()) && !gv.used_variable {
+            out.push(Unsupported {
+                key: format!("{k}.{gk}"),
+                pos: gv.pos.clone(),
+            });
+        }
+        if key != "gateways" {
+            continue;
+        }
+        for entry in gv.as_array().into_iter().flatten() {
+            for (ek, ev) in entry.as_map().into_iter().flat_map(|m| m.iter()) {
+                let ekey = ek.to_lowercase();
+                if !SUPPORTED_REMOTE_GATEWAY.contains(&ekey.as_str()) && !ev.used_variable {
+                    out.push(Unsupported {
+                        key: format!("{k}.{gk}.{ek}"),
+                        pos: ev.pos.clone(),
                     });
                 }
             }

@@ -97,6 +97,8 @@ pub(crate) enum ConnKind {
     Route(Box<RouteLink>),
     /// A leaf node link, accepted or dialed.
     Leaf(Box<crate::leaf::LeafLink>),
+    /// A gateway link to another cluster, inbound or outbound.
+    Gateway(Box<crate::gateway::GatewayLink>),
     /// An HTTP request on the monitoring port.
     Http(Box<HttpState>),
 }
@@ -188,7 +190,9 @@ impl Conn {
     pub(crate) fn client(&self) -> Option<&ClientState> {
         match &self.kind {
             ConnKind::Client(c) => Some(c),
-            ConnKind::Route(_) | ConnKind::Leaf(_) | ConnKind::Http(_) => None,
+            ConnKind::Route(_) | ConnKind::Leaf(_) | ConnKind::Gateway(_) | ConnKind::Http(_) => {
+                None
+            }
         }
     }
 
@@ -196,7 +200,9 @@ impl Conn {
     pub(crate) fn client_mut(&mut self) -> Option<&mut ClientState> {
         match &mut self.kind {
             ConnKind::Client(c) => Some(c),
-            ConnKind::Route(_) | ConnKind::Leaf(_) | ConnKind::Http(_) => None,
+            ConnKind::Route(_) | ConnKind::Leaf(_) | ConnKind::Gateway(_) | ConnKind::Http(_) => {
+                None
+            }
         }
     }
 
@@ -204,7 +210,9 @@ impl Conn {
     pub(crate) fn route(&self) -> Option<&RouteLink> {
         match &self.kind {
             ConnKind::Route(r) => Some(r),
-            ConnKind::Client(_) | ConnKind::Leaf(_) | ConnKind::Http(_) => None,
+            ConnKind::Client(_) | ConnKind::Leaf(_) | ConnKind::Gateway(_) | ConnKind::Http(_) => {
+                None
+            }
         }
     }
 
@@ -212,7 +220,9 @@ impl Conn {
     pub(crate) fn route_mut(&mut self) -> Option<&mut RouteLink> {
         match &mut self.kind {
             ConnKind::Route(r) => Some(r),
-            ConnKind::Client(_) | ConnKind::Leaf(_) | ConnKind::Http(_) => None,
+            ConnKind::Client(_) | ConnKind::Leaf(_) | ConnKind::Gateway(_) | ConnKind::Http(_) => {
+                None
+            }
         }
     }
 
@@ -220,7 +230,9 @@ impl Conn {
     pub(crate) fn leaf(&self) -> Option<&crate::leaf::LeafLink> {
         match &self.kind {
             ConnKind::Leaf(l) => Some(l),
-            ConnKind::Client(_) | ConnKind::Route(_) | ConnKind::Http(_) => None,
+            ConnKind::Client(_) | ConnKind::Route(_) | ConnKind::Gateway(_) | ConnKind::Http(_) => {
+                None
+            }
         }
     }
 
@@ -228,7 +240,29 @@ impl Conn {
     pub(crate) fn leaf_mut(&mut self) -> Option<&mut crate::leaf::LeafLink> {
         match &mut self.kind {
             ConnKind::Leaf(l) => Some(l),
-            ConnKind::Client(_) | ConnKind::Route(_) | ConnKind::Http(_) => None,
+            ConnKind::Client(_) | ConnKind::Route(_) | ConnKind::Gateway(_) | ConnKind::Http(_) => {
+                None
+            }
+        }
+    }
+
+    /// The gateway link state, for gateway code.
+    pub(crate) fn gateway(&self) -> Option<&crate::gateway::GatewayLink> {
+        match &self.kind {
+            ConnKind::Gateway(g) => Some(g),
+            ConnKind::Client(_) | ConnKind::Route(_) | ConnKind::Leaf(_) | ConnKind::Http(_) => {
+                None
+            }
+        }
+    }
+
+    /// The gateway link state, for gateway code.
+    pub(crate) fn gateway_mut(&mut self) -> Option<&mut crate::gateway::GatewayLink> {
+        match &mut self.kind {
+            ConnKind::Gateway(g) => Some(g),
+            ConnKind::Client(_) | ConnKind::Route(_) | ConnKind::Leaf(_) | ConnKind::Http(_) => {
+                None
+            }
         }
     }
 
@@ -236,7 +270,9 @@ impl Conn {
     pub(crate) fn http_mut(&mut self) -> Option<&mut HttpState> {
         match &mut self.kind {
             ConnKind::Http(h) => Some(h),
-            ConnKind::Client(_) | ConnKind::Route(_) | ConnKind::Leaf(_) => None,
+            ConnKind::Client(_) | ConnKind::Route(_) | ConnKind::Leaf(_) | ConnKind::Gateway(_) => {
+                None
+            }
         }
     }
 }

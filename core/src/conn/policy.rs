@@ -22,6 +22,8 @@ pub(crate) const ROUTE_CONTROL_LINE_FACTOR: usize = 16;
 const ROUTE_FIRST_PING: Duration = Duration::from_secs(1);
 /// Longest PING interval on a route.
 const ROUTE_PING_MAX: Duration = Duration::from_secs(30);
+/// Longest PING interval on a gateway (nats-server's gwMaxPingInterval).
+const GATEWAY_PING_MAX: Duration = Duration::from_secs(15);
 
 /// The rules of one connection kind.
 #[derive(Debug)]
@@ -85,6 +87,10 @@ pub(crate) enum PingRule {
     /// Every `ping_interval`, whatever the traffic (leaf links; the
     /// first after about a second, as for routes).
     Link,
+    /// Every `ping_interval` capped at 15 s, whatever the traffic
+    /// (gateways, as nats-server pings them; the first after about a
+    /// second).
+    Gateway,
 }
 
 const CLIENT: Policy = Policy {
@@ -120,6 +126,17 @@ const LEAF: Policy = Policy {
     stallable: false,
 };
 
+const GATEWAY: Policy = Policy {
+    tag: "gid",
+    reading: Reading::Nats(Dialect::Gateway),
+    connect_first: ConnectFirst::Always,
+    ping: PingRule::Gateway,
+    bounded: true,
+    counts_as_client: false,
+    takes_cid: true,
+    stallable: false,
+};
+
 const HTTP: Policy = Policy {
     tag: "http",
     reading: Reading::Http,
@@ -137,6 +154,7 @@ pub(crate) fn of(kind: &ConnKind) -> &'static Policy {
         ConnKind::Client(_) => &CLIENT,
         ConnKind::Route(_) => &ROUTE,
         ConnKind::Leaf(_) => &LEAF,
+        ConnKind::Gateway(_) => &GATEWAY,
         ConnKind::Http(_) => &HTTP,
     }
 }
@@ -146,8 +164,8 @@ impl Policy {
     /// peer negotiated.
     pub(crate) fn limits(&self, options: &Options, headers: bool) -> Limits {
         match self.reading {
-            Reading::Nats(Dialect::Route) => Limits {
-                dialect: Dialect::Route,
+            Reading::Nats(d @ (Dialect::Route | Dialect::Gateway)) => Limits {
+                dialect: d,
                 max_control_line: options.max_control_line * ROUTE_CONTROL_LINE_FACTOR,
                 max_payload: ROUTE_MAX_PAYLOAD,
                 headers: true,
@@ -186,7 +204,9 @@ impl Policy {
                 .as_ref()
                 .and_then(|l| l.write_deadline)
                 .unwrap_or(options.write_deadline),
-            PingRule::Always | PingRule::UnlessActive | PingRule::Never => options.write_deadline,
+            PingRule::Always | PingRule::UnlessActive | PingRule::Never | PingRule::Gateway => {
+                options.write_deadline
+            }
         }
     }
 
@@ -197,7 +217,7 @@ impl Policy {
     pub(crate) fn write_deadline_restarts(&self, options: &Options) -> bool {
         match self.ping {
             PingRule::Link => !options.leaf.as_ref().is_some_and(|l| l.write_timeout_close),
-            PingRule::Always | PingRule::UnlessActive | PingRule::Never => true,
+            PingRule::Always | PingRule::UnlessActive | PingRule::Never | PingRule::Gateway => true,
         }
     }
 
@@ -209,6 +229,7 @@ impl Policy {
                 .as_ref()
                 .map_or(options.ping_interval, |c| c.ping_interval)
                 .min(ROUTE_PING_MAX),
+            PingRule::Gateway => options.ping_interval.min(GATEWAY_PING_MAX),
             PingRule::UnlessActive | PingRule::Link | PingRule::Never => options.ping_interval,
         }
     }
@@ -217,7 +238,7 @@ impl Policy {
     /// routes (nats-server's firstPingInterval), before jitter.
     pub(crate) fn first_ping(&self, options: &Options) -> Duration {
         let cap = match self.ping {
-            PingRule::Always | PingRule::Link => ROUTE_FIRST_PING,
+            PingRule::Always | PingRule::Link | PingRule::Gateway => ROUTE_FIRST_PING,
             PingRule::UnlessActive | PingRule::Never => FIRST_PING_INTERVAL,
         };
         self.ping_interval(options).min(cap)

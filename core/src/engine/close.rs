@@ -88,6 +88,7 @@ impl Server {
             ConnKind::Client(_) => self.client_closed(conn, reason, now),
             ConnKind::Route(_) => self.route_closed(conn, reason, now),
             ConnKind::Leaf(_) => self.leaf_closed(conn, reason, now),
+            ConnKind::Gateway(_) => self.gateway_closed(conn, reason, now),
             ConnKind::Http(_) => {}
         }
         self.timers.cancel(TimerKey::Ping(conn));

@@ -27,6 +27,21 @@ pub(crate) struct Ingress<'a> {
     /// The leaf cluster it entered this cluster from: the sending leaf
     /// link's remote cluster, or the origin of a route's `LMSG`.
     pub(crate) origin_cluster: Option<&'a [u8]>,
+    /// It is a `_GR_.` reply addressed to this cluster, delivered with
+    /// its prefix stripped ([`MsgFacts::gateway_reply`]).
+    pub(crate) gateway_reply: bool,
+}
+
+impl Ingress<'_> {
+    /// The matrix's facts about a message on `subject` from here.
+    pub(crate) fn facts(&self, subject: &[u8]) -> MsgFacts<'_> {
+        let facts = MsgFacts::new(subject);
+        if self.gateway_reply {
+            facts.with_gateway_reply()
+        } else {
+            facts
+        }
+    }
 }
 
 /// A message being delivered: borrowed pieces of the published message.
@@ -66,7 +81,7 @@ impl Server {
         msg: &Msg<'_>,
         now: Instant,
     ) -> usize {
-        let facts = MsgFacts::new(msg.subject);
+        let facts = ingress.facts(msg.subject);
         let matches = self.accounts[account.0 as usize]
             .sublist
             .matches(msg.subject);
@@ -86,6 +101,9 @@ impl Server {
         }
         if !self.leafs.links.is_empty() {
             delivered += self.send_to_leafs(ingress, account, msg, now);
+        }
+        if !self.gateways.outbound.is_empty() {
+            delivered += self.send_to_gateways(ingress, account, msg, now);
         }
         if !self.imports.is_empty() || !self.service_replies.is_empty() {
             delivered += self.cross_accounts(ingress.origin, ingress.conn, account, msg, now);
@@ -114,7 +132,7 @@ impl Server {
         let mut picks = std::mem::take(&mut self.picks);
         let local = fanout::plan(
             origin,
-            &MsgFacts::new(msg.subject),
+            &ingress.facts(msg.subject),
             matches,
             named,
             &mut self.queue_rng,
@@ -123,7 +141,9 @@ impl Server {
         let mut delivered = 0;
         // With routes or leaf links: note which queue groups were served
         // here, so routes and leaf links serve only the others.
-        let track = !self.routes.by_id.is_empty() || !self.leafs.links.is_empty();
+        let track = !self.routes.by_id.is_empty()
+            || !self.leafs.links.is_empty()
+            || !self.gateways.outbound.is_empty();
         if track {
             self.routes.served.clear();
         }

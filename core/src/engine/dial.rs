@@ -25,6 +25,7 @@ impl Server {
         let kept = match kind {
             LinkKind::Route => self.route_dialed(conn, target, cid, peer, now),
             LinkKind::Leaf => self.leaf_dialed(conn, target, cid, peer, now),
+            LinkKind::Gateway => self.gateway_dialed(conn, target, cid, peer, now),
         };
         self.schedule_flushes();
         kept
@@ -41,6 +42,7 @@ impl Server {
         match kind {
             LinkKind::Route => self.route_dial_failed(target, attempt, now),
             LinkKind::Leaf => self.leaf_dial_failed(target, attempt, now),
+            LinkKind::Gateway => self.gateway_dial_failed(target, attempt, now),
         }
         self.schedule_flushes();
     }
@@ -55,7 +57,7 @@ impl Server {
         let kind = target.kind;
         let wanted = match kind {
             LinkKind::Route => self.route_dial_wanted(target),
-            LinkKind::Leaf => true,
+            LinkKind::Leaf | LinkKind::Gateway => true,
         };
         if !wanted {
             return;
@@ -71,10 +73,12 @@ impl Server {
             LinkKind::Leaf => {
                 tracing::debug!("Trying to connect as leafnode to remote server on {addr:?}");
             }
-            LinkKind::Route => tracing::debug!("Trying to connect to {} on {addr}", kind.name()),
+            LinkKind::Route | LinkKind::Gateway => {
+                tracing::debug!("Trying to connect to {} on {addr}", kind.name());
+            }
         }
         let timeout = match kind {
-            LinkKind::Route => solicit::backoff(kind).dial_timeout,
+            LinkKind::Route | LinkKind::Gateway => solicit::backoff(kind).dial_timeout,
             LinkKind::Leaf => self.leaf_dial_timeout(i),
         };
         self.actions.push_back(Action::Dial {

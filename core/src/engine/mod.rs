@@ -33,6 +33,8 @@ pub enum ListenerKind {
     Route,
     /// The leaf node port.
     Leaf,
+    /// The gateway port.
+    Gateway,
 }
 
 /// Letters of rewritten service-import replies and generated cluster
@@ -117,6 +119,8 @@ pub struct Server {
     pub(crate) routes: Routes,
     /// Leaf links and what they were told.
     pub(crate) leafs: crate::leaf::Leafs,
+    /// Gateway links, their interest and the `_GR_.` reply state.
+    pub(crate) gateways: crate::gateway::Gateways,
     /// Leaf nonces and loop-detection subjects.
     pub(crate) leaf_rng: Rng,
     /// Leaf remote URL shuffles.
@@ -243,6 +247,7 @@ impl Server {
             lame_duck: None,
             routes: Routes::default(),
             leafs: Default::default(),
+            gateways: Default::default(),
             leaf_rng: Rng::derive(&seed, Stream::Leaf),
             dials_rng: Rng::derive(&seed, Stream::Dials),
             solicitor: Default::default(),
@@ -251,6 +256,7 @@ impl Server {
             #[cfg(feature = "mutations")]
             mutations: Mutations::default(),
         };
+        server.init_gateways(now);
         server.init_cluster(now);
         server.init_leafs(now);
         server
@@ -339,6 +345,10 @@ impl Server {
             ListenerKind::Monitor => self.accept_http(peer, now),
             ListenerKind::Route => self.accept_route(peer, now),
             ListenerKind::Leaf => self.accept_leaf(peer, now),
+            ListenerKind::Gateway => {
+                self.gateways.now = now;
+                self.accept_gateway(peer, now)
+            }
         }
     }
 
@@ -355,6 +365,7 @@ impl Server {
     /// Feeds bytes read from `conn`. Call for every read, in order, each
     /// at most [`Server::read_cap`] bytes.
     pub fn handle_read(&mut self, conn: ConnId, data: Bytes, now: Instant) {
+        self.gateways.now = now;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -429,6 +440,7 @@ impl Server {
     /// error, or the driver finished an [`Action::Close`]). The engine
     /// forgets the connection; its id is never reused.
     pub fn handle_closed(&mut self, conn: ConnId, now: Instant) {
+        self.gateways.now = now;
         if let Some(c) = self.conns.get(&conn) {
             if !c.closed {
                 self.close(conn, CloseReason::ClientClosed, false, false, now);
@@ -448,6 +460,7 @@ impl Server {
     /// Fires every timer due at or before `now`. Calling it early or twice
     /// is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.gateways.now = now;
         while let Some(key) = self.timers.pop_due(now) {
             match key {
                 TimerKey::Ping(conn) => self.ping_timer(conn, now),
@@ -626,6 +639,26 @@ impl Server {
         }
     }
 
+    /// Interest of `origin` (`from`: the route or leaf link it was read
+    /// on) in (`account`, `subject`, `queue`) changed by `delta` members:
+    /// told where the propagation matrix lets it go, to gateways (counted
+    /// cluster-wide) and to leaf links. Routes are told by their own code,
+    /// which counts what each route heard.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn interest_changed(
+        &mut self,
+        origin: crate::router::Origin,
+        from: Option<ConnId>,
+        account: crate::account::AccountId,
+        subject: &Bytes,
+        queue: Option<&Bytes>,
+        delta: i64,
+        origin_cluster: Option<&[u8]>,
+    ) {
+        self.gateway_interest(origin, account, subject, queue, delta);
+        self.leaf_interest(origin, from, account, subject, queue, delta, origin_cluster);
+    }
+
     /// Dispatches one parsed op to the code of the connection's kind.
     /// Returns the layer the op switched on, if it did: the rest of the
     /// read is that layer's (TLS after INFO, S2 after INFO; no op switches
@@ -635,6 +668,7 @@ impl Server {
             Some(ConnKind::Client(_)) => self.process_client_op(conn, op, now),
             Some(ConnKind::Route(_)) => self.process_route_op(conn, op, now),
             Some(ConnKind::Leaf(_)) => self.process_leaf_op(conn, op, now),
+            Some(ConnKind::Gateway(_)) => self.process_gateway_op(conn, op, now),
             // HTTP bytes never reach the NATS parser.
             Some(ConnKind::Http(_)) | None => {}
         }

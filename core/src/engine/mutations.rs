@@ -35,6 +35,12 @@ pub struct Mutations {
     pub ignore_deny_exports: bool,
     /// Take our own loop-detection subject back without refusing it.
     pub skip_leaf_loop_check: bool,
+    /// Forward a message that came from a gateway to other gateways.
+    pub gateway_multi_hop: bool,
+    /// Send replies across gateways without the `_GR_.` prefix.
+    pub skip_gateway_reply_map: bool,
+    /// Name each queue group to every cluster that has a member.
+    pub gateway_queue_everywhere: bool,
 }
 
 impl Mutations {
@@ -63,6 +69,14 @@ impl Mutations {
         "skip_leaf_loop_check",
     ];
 
+    /// Mutations of the gateway protocol (caught by super-cluster
+    /// topologies).
+    pub const GATEWAY_NAMES: [&'static str; 3] = [
+        "gateway_multi_hop",
+        "skip_gateway_reply_map",
+        "gateway_queue_everywhere",
+    ];
+
     /// The mutation set with only the named bug switched on.
     pub fn by_name(name: &str) -> Option<Mutations> {
         let mut m = Mutations::default();
@@ -80,6 +94,9 @@ impl Mutations {
             "forget_ls_minus" => m.forget_ls_minus = true,
             "ignore_deny_exports" => m.ignore_deny_exports = true,
             "skip_leaf_loop_check" => m.skip_leaf_loop_check = true,
+            "gateway_multi_hop" => m.gateway_multi_hop = true,
+            "skip_gateway_reply_map" => m.skip_gateway_reply_map = true,
+            "gateway_queue_everywhere" => m.gateway_queue_everywhere = true,
             _ => return None,
         }
         Some(m)

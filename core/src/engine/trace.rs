@@ -175,6 +175,7 @@ impl Server {
             named: b"",
             echo: true,
             origin_cluster: None,
+            gateway_reply: false,
         };
         self.forward_message(&ingress, account, &msg, now);
     }

@@ -75,6 +75,12 @@ impl Server {
                 pick -= w;
             }
         }
+        // Groups a leaf link serves are not served across gateways too.
+        for (_, group) in &targets {
+            if let Some(g) = group {
+                self.routes.served.push(g.clone());
+            }
+        }
         // One message per link, in connection order.
         targets.sort_by_key(|(conn, _)| *conn);
         let mut sent = 0;
@@ -206,6 +212,7 @@ impl Server {
             named: queues,
             echo: true,
             origin_cluster: Some(&cluster),
+            gateway_reply: false,
         };
         self.forward_message(&ingress, account, msg, now);
     }

@@ -164,7 +164,7 @@ impl Server {
         delta: i64,
     ) {
         let cluster = link.cluster;
-        self.leaf_interest(
+        self.interest_changed(
             link.origin,
             Some(link.conn),
             link.account,
@@ -350,6 +350,11 @@ impl Server {
                 .into_iter()
                 .map(|(id, s, origin)| (Origin::Route, Some(id), origin, s)),
         );
+        all.extend(
+            self.gateway_subs_of(account)
+                .into_iter()
+                .map(|(id, s)| (Origin::Gateway, Some(id), None, s)),
+        );
         for &id in &self.leafs.links {
             let Some(l) = self.conns.get(&id).and_then(|c| c.leaf()) else {
                 continue;
@@ -382,6 +387,11 @@ impl Server {
             if !wanted.contains(&subject) {
                 wanted.push(subject);
             }
+        }
+        // A gateway server takes the answers to requests that crossed
+        // gateways (`_GR_.` replies) from its leafs.
+        if self.gateways_on() {
+            wanted.push(Bytes::from_static(b"_GR_.>"));
         }
         for subject in &wanted {
             let interest = Interest {

@@ -392,7 +392,9 @@ impl Server {
             | ClientOp::Unsub { .. }
             | ClientOp::RouteSub { .. }
             | ClientOp::RouteUnsub { .. }
-            | ClientOp::RouteMsg { .. } => {
+            | ClientOp::RouteMsg { .. }
+            | ClientOp::AccountSub(_)
+            | ClientOp::AccountUnsub(_) => {
                 self.fail(conn, ProtocolError::UnknownOperation, now);
             }
         }
@@ -808,7 +810,9 @@ fn trace_leaf_op(c: &crate::conn::Conn, op: &ClientOp) {
         | ClientOp::Unsub { .. }
         | ClientOp::RouteSub { .. }
         | ClientOp::RouteUnsub { .. }
-        | ClientOp::RouteMsg { .. } => {}
+        | ClientOp::RouteMsg { .. }
+        | ClientOp::AccountSub(_)
+        | ClientOp::AccountUnsub(_) => {}
     }
 }
 

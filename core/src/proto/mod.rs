@@ -136,4 +136,10 @@ pub enum ClientOp {
         /// Headers and payload, without the trailing CRLF.
         message: Bytes,
     },
+    /// `A+ <account>` from a gateway: the peer has interest in the
+    /// account again (after an `A-`).
+    AccountSub(Bytes),
+    /// `A- <account>` from a gateway: the peer has no interest at all in
+    /// the account.
+    AccountUnsub(Bytes),
 }

@@ -42,6 +42,9 @@ pub enum Dialect {
     /// A leaf link: LS+, LS-, LMSG and HMSG (no account, no sid) instead
     /// of SUB, UNSUB, PUB and HPUB.
     Leaf,
+    /// A gateway link: a route's RS+, RS-, RMSG and HMSG (no origin
+    /// cluster), and A+/A- (account interest).
+    Gateway,
 }
 
 /// Why parsing stopped for good. After an error the parser is poisoned and
@@ -336,6 +339,25 @@ impl Parser {
         let silent = Err(ParseError::SilentClose);
         if limits.dialect == Dialect::Leaf {
             return self.leaf_args(op, rest, spans, limits);
+        }
+        if limits.dialect == Dialect::Gateway {
+            let account = |plus| match spans {
+                [a] => Ok(Some(if plus {
+                    ClientOp::AccountSub(rest.slice(a.0..a.1))
+                } else {
+                    ClientOp::AccountUnsub(rest.slice(a.0..a.1))
+                })),
+                _ => Err(ParseError::SilentClose),
+            };
+            if eq_ci(op, b"A+") {
+                return account(true);
+            }
+            if eq_ci(op, b"A-") {
+                return account(false);
+            }
+            if eq_ci(op, b"LS+") || eq_ci(op, b"LS-") || eq_ci(op, b"LMSG") {
+                return Err(ParseError::Protocol(ProtocolError::UnknownOperation));
+            }
         }
         // `LS+`, `LS-` and `LMSG` on a route start with the origin cluster.
         let leafy = eq_ci(op, b"LS+") || eq_ci(op, b"LS-") || eq_ci(op, b"LMSG");
@@ -643,8 +665,11 @@ fn op_prefix(bytes: &[u8], dialect: Dialect) -> OpPrefix {
             return OpPrefix::Args(3)
         }
         ([b'H', b'P', b'U', b'B', b' ' | b'\t', ..], _)
-        | ([b'R', b'M', b'S', b'G', b' ' | b'\t', ..], Dialect::Route)
-        | ([b'H', b'M', b'S', b'G', b' ' | b'\t', ..], Dialect::Route | Dialect::Leaf)
+        | ([b'R', b'M', b'S', b'G', b' ' | b'\t', ..], Dialect::Route | Dialect::Gateway)
+        | (
+            [b'H', b'M', b'S', b'G', b' ' | b'\t', ..],
+            Dialect::Route | Dialect::Leaf | Dialect::Gateway,
+        )
         | ([b'L', b'M', b'S', b'G', b' ' | b'\t', ..], Dialect::Leaf) => return OpPrefix::Args(4),
         _ => {}
     }
@@ -655,7 +680,7 @@ fn op_prefix(bytes: &[u8], dialect: Dialect) -> OpPrefix {
 fn op_prefix_by_table(bytes: &[u8], dialect: Dialect) -> OpPrefix {
     let route_ops = match dialect {
         Dialect::Client => &[][..],
-        Dialect::Route => ROUTE_ONLY_OPS,
+        Dialect::Route | Dialect::Gateway => ROUTE_ONLY_OPS,
         Dialect::Leaf => LEAF_ONLY_OPS,
     };
     let mut verdict = OpPrefix::Invalid;

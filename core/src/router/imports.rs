@@ -92,6 +92,7 @@ impl Server {
             named: b"",
             echo: true,
             origin_cluster: None,
+            gateway_reply: false,
         };
         let mut delivered = 0;
         // A response to a rewritten reply: back to the importer, once.

@@ -42,7 +42,7 @@ pub(crate) fn backoff(kind: LinkKind) -> Backoff {
     match kind {
         // Leaf remotes are re-dialed by `leaf/dial.rs` with their own
         // interval; the dial timeout is nats-server's.
-        LinkKind::Route | LinkKind::Leaf => Backoff {
+        LinkKind::Route | LinkKind::Leaf | LinkKind::Gateway => Backoff {
             reconnect: Duration::from_secs(1),
             max: Duration::from_secs(30),
             dial_timeout: Duration::from_secs(1),

@@ -103,6 +103,17 @@ impl Harness {
         id
     }
 
+    /// Accepts a connection on the gateway port; its INFO is left in the
+    /// output.
+    pub(crate) fn accept_gateway(&mut self) -> ConnId {
+        let peer: SocketAddr = "127.0.0.1:50003".parse().expect("literal address");
+        let id = self
+            .server
+            .handle_accept(ListenerKind::Gateway, peer, self.now);
+        self.drain();
+        id
+    }
+
     /// Completes the dial the engine asked for (`conn`).
     pub(crate) fn dialed(&mut self, conn: ConnId) {
         let peer: SocketAddr = "127.0.0.1:6222".parse().expect("literal address");

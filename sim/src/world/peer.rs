@@ -77,7 +77,7 @@ fn dir_of(pipe: usize) -> Dir {
 /// The observer of one direction of a link of `kind`.
 fn wire_of(kind: LinkKind) -> RouteWire {
     match kind {
-        LinkKind::Route => RouteWire::default(),
+        LinkKind::Route | LinkKind::Gateway => RouteWire::default(),
         LinkKind::Leaf => RouteWire::leaf(),
     }
 }
@@ -118,6 +118,16 @@ fn tags(kind: LinkKind) -> Tags {
             reset: "leaf-reset",
             read: "leaf-read",
         },
+        LinkKind::Gateway => Tags {
+            accept: "gw-accept",
+            up: "gw-up",
+            arrive_up: "g-arrive-up",
+            arrive_down: "g-arrive-down",
+            fin: "g-fin",
+            resume: "g-resume",
+            reset: "gw-reset",
+            read: "gw-read",
+        },
     }
 }
 
@@ -139,6 +149,7 @@ fn listener_of(kind: LinkKind) -> ListenerKind {
     match kind {
         LinkKind::Route => ListenerKind::Route,
         LinkKind::Leaf => ListenerKind::Leaf,
+        LinkKind::Gateway => ListenerKind::Gateway,
     }
 }
 
@@ -157,6 +168,12 @@ impl World {
                 .as_ref()
                 .filter(|l| l.port != 0)
                 .map(|l| (route_host(n), l.port)),
+            LinkKind::Gateway => self.nodes[n]
+                .options
+                .gateway
+                .as_ref()
+                .filter(|g| g.port != 0)
+                .map(|g| (route_host(n), g.port)),
         }
     }
 
@@ -173,7 +190,7 @@ impl World {
     /// The fault-free rules of links of `kind`.
     pub(super) fn link_rules(&self, kind: LinkKind) -> LinkRules {
         match kind {
-            LinkKind::Route | LinkKind::Leaf => self.route_rules,
+            LinkKind::Route | LinkKind::Leaf | LinkKind::Gateway => self.route_rules,
         }
     }
 
