@@ -9,7 +9,8 @@
 # canopy/nats-server ratios as a Markdown table. Then the same for two-node
 # clusters of each (the cross-node row: publisher on one node, subscriber
 # on the other), and for a leaf with its hub (the leaf rows: publisher or
-# requester on the leaf). CANOPY_RUNTIME picks the runtime canopy runs on (tokio by
+# requester on the leaf), and for two gateway-joined clusters (the gateway
+# rows). CANOPY_RUNTIME picks the runtime canopy runs on (tokio by
 # default, as for the binary). Never part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +71,21 @@ leafpair() {
     pair="127.0.0.1:$l+127.0.0.1:$h"
     ports+=("$h" "$l")
 }
+# Two one-server clusters of BIN joined by gateways (each lists both);
+# sets $pair to "127.0.0.1:A+127.0.0.1:B".
+gwpair() {
+    local name=$1 bin=$2 a b ga gb list
+    a=$(free_port); b=$(free_port); ga=$(free_port); gb=$(free_port)
+    list="gateways: [ {name: A, url: \"nats://127.0.0.1:$ga\"}, {name: B, url: \"nats://127.0.0.1:$gb\"} ]"
+    printf 'gateway { name: A, host: 127.0.0.1, port: %s, %s }\n' "$ga" "$list" >"$logs/$name-gwa.conf"
+    printf 'gateway { name: B, host: 127.0.0.1, port: %s, %s }\n' "$gb" "$list" >"$logs/$name-gwb.conf"
+    "$bin" -a 127.0.0.1 -p "$a" -c "$logs/$name-gwa.conf" >"$logs/$name-gwa.log" 2>&1 &
+    pids+=($!)
+    "$bin" -a 127.0.0.1 -p "$b" -c "$logs/$name-gwb.conf" >"$logs/$name-gwb.log" 2>&1 &
+    pids+=($!)
+    pair="127.0.0.1:$a+127.0.0.1:$b"
+    ports+=("$a" "$b")
+}
 ports=("$canopy_port" "$nats_port")
 cluster canopy target/release/canopy
 canopy_pair=$pair
@@ -79,6 +95,10 @@ leafpair canopy target/release/canopy
 canopy_leaf=$pair
 leafpair nats "$nats_server"
 nats_leaf=$pair
+gwpair canopy target/release/canopy
+canopy_gw=$pair
+gwpair nats "$nats_server"
+nats_gw=$pair
 
 wait_port() {
     for _ in $(seq 100); do
@@ -112,3 +132,9 @@ echo
 target/release/canopy-bench compare --leaf \
     --server "$name=$canopy_leaf" \
     --server "nats-server=$nats_leaf" "$@"
+echo
+echo "Two clusters joined by gateways (publisher or requester in A):"
+echo
+target/release/canopy-bench compare --gateway \
+    --server "$name=$canopy_gw" \
+    --server "nats-server=$nats_gw" "$@"

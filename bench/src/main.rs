@@ -6,6 +6,8 @@
 //!     --server nats-server=127.0.0.1:4223 [--rounds 5] [--quick]
 //! canopy-bench compare --leaf --server canopy=LEAF:PORT+HUB:PORT \
 //!     --server nats-server=LEAF:PORT+HUB:PORT
+//! canopy-bench compare --gateway --server canopy=A:PORT+B:PORT \
+//!     --server nats-server=A:PORT+B:PORT
 //! ```
 //!
 //! `compare` runs every row against every server in the same process,
@@ -35,17 +37,23 @@ const CROSS_NODE: &str = "cross-node";
 /// or replier on the hub.
 const LEAF: &str = "leaf";
 
+/// Rows named this way need servers of two clusters joined by gateways
+/// (`A+B` addresses, with `--gateway`): the publisher or requester in
+/// cluster A, the subscriber or replier in cluster B.
+const GATEWAY: &str = "gateway";
+
 fn rows(args: &Args) -> Vec<Row> {
     let mut all = all_rows(args.quick);
     let paired = args.servers.iter().any(|(_, a)| a.contains('+'));
-    let topology = match (paired, args.leaf) {
-        (false, _) => "",
-        (true, false) => CROSS_NODE,
-        (true, true) => LEAF,
+    let topology = match (paired, args.leaf, args.gateway) {
+        (false, _, _) => "",
+        (true, true, _) => LEAF,
+        (true, false, true) => GATEWAY,
+        (true, false, false) => CROSS_NODE,
     };
     all.retain(|r| match r {
         Row::Throughput(name, _) | Row::Latency(name, ..) => {
-            let prefix = [CROSS_NODE, LEAF]
+            let prefix = [CROSS_NODE, LEAF, GATEWAY]
                 .into_iter()
                 .find(|p| name.starts_with(p))
                 .unwrap_or("");
@@ -81,6 +89,15 @@ fn all_rows(quick: bool) -> Vec<Row> {
             20_000 / scale as usize,
             16,
         ),
+        Row::Throughput(
+            "gateway pub/sub 1:1 across clusters, 16 B",
+            ps(1, false, 16, 1_000_000),
+        ),
+        Row::Latency(
+            "gateway request/reply across clusters, 16 B",
+            20_000 / scale as usize,
+            16,
+        ),
     ]
 }
 
@@ -92,6 +109,8 @@ struct Args {
     only: Option<String>,
     /// Paired addresses are a leaf and its hub, not two cluster nodes.
     leaf: bool,
+    /// Paired addresses are servers of two gateway-joined clusters.
+    gateway: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -104,6 +123,7 @@ fn parse_args() -> Result<Args, String> {
         quick: false,
         only: None,
         leaf: false,
+        gateway: false,
     };
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -125,6 +145,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--quick" => args.quick = true,
             "--leaf" => args.leaf = true,
+            "--gateway" => args.gateway = true,
             "--only" => args.only = Some(it.next().ok_or("--only needs part of a row name")?),
             other => return Err(format!("unknown argument {other}")),
         }
