@@ -151,6 +151,14 @@ pub fn reload_plan(old: &Options, new: &Options) -> Result<Vec<String>, String> 
     if routes(&old.cluster) != routes(&new.cluster) {
         lines.push("Reloaded: cluster routes".into());
     }
+    // nats-server refuses any change of the gateway block.
+    if old.gateway != new.gateway {
+        let show = |g: &Option<crate::GatewayOptions>| match g {
+            Some(g) => format!("{{{} {} {}}}", g.name, g.host, g.port),
+            None => "{ 0}".to_string(),
+        };
+        return refuse("Gateway", &show(&old.gateway), &show(&new.gateway));
+    }
     let leaf_lines = crate::leaf::reload::leaf_reload_plan(old.leaf.as_ref(), new.leaf.as_ref())
         .map_err(|e| format!("config reload not supported for LeafNode: {e}"))?;
     if old.write_deadline != new.write_deadline {

@@ -39,6 +39,12 @@ pub(crate) fn reload_options(server: &mut Server, reload: Result<Reload, String>
     if reload.random_port {
         options.port = current.port;
     }
+    // A random gateway port (`-1`) stays the one bound at start.
+    if let (Some(new), Some(old)) = (options.gateway.as_mut(), current.gateway.as_ref()) {
+        if new.port == 0 {
+            new.port = old.port;
+        }
+    }
     // The monitoring listener is not re-bound on reload.
     options.http_host = current.http_host;
     options.http_port = current.http_port;

@@ -397,6 +397,11 @@ impl Server {
             return;
         };
         let (outbound, registered) = (link.outbound, link.registered);
+        if tracing::enabled!(tracing::Level::TRACE) {
+            if let Some(c) = self.conns.get(&conn) {
+                trace_gateway_op(c, &op);
+            }
+        }
         match op {
             ClientOp::Connect(json) => {
                 if !outbound {
@@ -908,6 +913,90 @@ impl Server {
                 }
             }
         }
+    }
+}
+
+/// The `<<-` trace lines of an op a gateway link sent, as nats-server
+/// writes them (the op's arguments, then a message's payload).
+fn trace_gateway_op(c: &Conn, op: &ClientOp) {
+    use crate::conn::Text;
+    match op {
+        ClientOp::Connect(json) => c.trace_in(format_args!("CONNECT {}", Text(json))),
+        ClientOp::Info(json) => c.trace_in(format_args!("INFO {}", Text(json))),
+        ClientOp::RouteSub {
+            account,
+            subject,
+            queue: Some(q),
+            weight,
+            ..
+        } => c.trace_in(format_args!(
+            "RS+ {} {} {} {weight}",
+            Text(account),
+            Text(subject),
+            Text(q)
+        )),
+        ClientOp::RouteSub {
+            account, subject, ..
+        } => c.trace_in(format_args!("RS+ {} {}", Text(account), Text(subject))),
+        ClientOp::RouteUnsub {
+            account,
+            subject,
+            queue,
+            ..
+        } => match queue {
+            Some(q) => c.trace_in(format_args!(
+                "RS- {} {} {}",
+                Text(account),
+                Text(subject),
+                Text(q)
+            )),
+            None => c.trace_in(format_args!("RS- {} {}", Text(account), Text(subject))),
+        },
+        ClientOp::AccountSub(a) => c.trace_in(format_args!("A+ {}", Text(a))),
+        ClientOp::AccountUnsub(a) => c.trace_in(format_args!("A- {}", Text(a))),
+        ClientOp::RouteMsg {
+            account,
+            subject,
+            reply,
+            queues,
+            header_len,
+            message,
+            ..
+        } => {
+            let args = match (reply, queues.is_empty()) {
+                (Some(r), true) => format!(" {}", Text(r)),
+                (Some(r), false) => format!(" + {} {}", Text(r), Text(queues)),
+                (None, false) => format!(" | {}", Text(queues)),
+                (None, true) => String::new(),
+            };
+            if *header_len > 0 {
+                c.trace_in(format_args!(
+                    "HMSG {} {}{args} {header_len} {}",
+                    Text(account),
+                    Text(subject),
+                    message.len()
+                ));
+            } else {
+                c.trace_in(format_args!(
+                    "RMSG {} {}{args} {}",
+                    Text(account),
+                    Text(subject),
+                    message.len()
+                ));
+            }
+            c.trace_payload_in(message);
+        }
+        ClientOp::Ping => c.trace_in(format_args!("PING")),
+        ClientOp::Pong => c.trace_in(format_args!("PONG")),
+        ClientOp::Err(text) => c.trace_in(format_args!("-ERR {}", Text(text))),
+        ClientOp::Ok
+        | ClientOp::Pub { .. }
+        | ClientOp::HPub { .. }
+        | ClientOp::Sub { .. }
+        | ClientOp::Unsub { .. }
+        | ClientOp::LeafSub { .. }
+        | ClientOp::LeafUnsub { .. }
+        | ClientOp::LeafMsg { .. } => {}
     }
 }
 
