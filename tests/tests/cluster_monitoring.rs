@@ -302,3 +302,158 @@ fn routez_and_varz_of_a_mixed_cluster() {
 fn reference_only() -> BTreeSet<String> {
     ["system_account"].iter().map(|s| s.to_string()).collect()
 }
+
+// ---- gateways ----------------------------------------------------------------
+
+/// One server of a one-server cluster of a super-cluster: gateway `name`
+/// on `port`, with one `gateways` entry, `peer` at `peer_port` (no entry
+/// for itself: Canopy does not keep it, and nats-server lists only what
+/// is configured in `/varz`).
+fn gateway_node(imp: Impl, name: &str, port: u16, peer: &str, peer_port: u16) -> Node {
+    let http = free_port();
+    let config = format!(
+        "server_name: {name}1\nhttp_port: {http}\ngateway {{\n  name: {name}\n  host: 127.0.0.1\n  port: {port}\n  gateways: [\n    {{name: {peer}, url: \"nats://127.0.0.1:{peer_port}\"}}\n  ]\n}}\n"
+    );
+    let server = ServerBuilder::new(imp).config(&config).start();
+    Node {
+        server,
+        http,
+        name: name.to_string(),
+        route_port: port,
+    }
+}
+
+/// Polls `n`'s `/gatewayz` at `path` until both links to `peer` are
+/// listed with their accounts (or panics with it).
+fn wait_gateway_links(n: &Node, path: &str, peer: &str) -> Value {
+    let deadline = Instant::now() + MESH;
+    loop {
+        let gz = json(n, path);
+        let out = &gz["outbound_gateways"][peer];
+        let inb = &gz["inbound_gateways"][peer][0];
+        let accounts = |v: &Value| v["accounts"].as_array().map_or(0, Vec::len);
+        if accounts(out) >= 2 && accounts(inb) >= 2 {
+            return gz;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: the gateway links to {peer} never came up; /gatewayz: {gz:#}\nlog:\n{}",
+            n.server.imp(),
+            n.server.log_tail(40)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `(name, interest_mode)` of each account of a link, sorted by name
+/// (both servers list them in map order).
+fn account_modes(link: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = link["accounts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no accounts: {link:#}"))
+        .iter()
+        .map(|a| {
+            assert_eq!(a["interest_only_threshold"], 1000, "{a}");
+            (
+                a["name"].as_str().unwrap_or_default().to_string(),
+                a["interest_mode"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A two-cluster super-cluster, A Canopy and B nats-server: each one's
+/// `/gatewayz` names itself and lists one outbound and one inbound link
+/// to the other, with the same keys, the peer's server id, and every
+/// account interest-only both ways; `/varz` describes the gateway with
+/// the same keys.
+#[test]
+fn gatewayz_and_varz_of_a_mixed_super_cluster() {
+    let (pa, pb) = (free_port(), free_port());
+    let a = gateway_node(Impl::Canopy, "A", pa, "B", pb);
+    let b = gateway_node(Impl::NatsServer, "B", pb, "A", pa);
+    let path = "/gatewayz?accs=1";
+    let ga = wait_gateway_links(&a, path, "B");
+    let gb = wait_gateway_links(&b, path, "A");
+    let id = |n: &Node| json(n, "/varz")["server_id"].clone();
+    let (id_a, id_b) = (id(&a), id(&b));
+
+    for (n, gz, own, peer, own_port, peer_id) in [
+        (&a, &ga, "A", "B", pa, &id_b),
+        (&b, &gb, "B", "A", pb, &id_a),
+    ] {
+        let imp = n.server.imp();
+        assert_eq!(gz["name"], own, "{imp}");
+        assert_eq!(gz["host"], "127.0.0.1", "{imp}");
+        assert_eq!(gz["port"], own_port, "{imp}");
+        let out = &gz["outbound_gateways"];
+        let inb = &gz["inbound_gateways"];
+        assert_eq!(keys(out), keys(&serde_json::json!({peer: 0})), "{imp}");
+        assert_eq!(keys(inb), keys(&serde_json::json!({peer: 0})), "{imp}");
+        assert_eq!(inb[peer].as_array().map(Vec::len), Some(1), "{imp}");
+        assert_eq!(out[peer]["configured"], true, "{imp}");
+        assert_eq!(inb[peer][0]["configured"], false, "{imp}");
+        for link in [&out[peer], &inb[peer][0]] {
+            let c = &link["connection"];
+            assert_eq!(c["kind"], "Gateway", "{imp}");
+            assert_eq!(&c["name"], peer_id, "{imp}: the peer's server id");
+            assert_eq!(c["ip"], "127.0.0.1", "{imp}");
+            assert_eq!(
+                account_modes(link),
+                [
+                    ("$G".to_string(), "Interest-Only".to_string()),
+                    ("$SYS".to_string(), "Interest-Only".to_string())
+                ],
+                "{imp}: {link:#}"
+            );
+        }
+        assert_eq!(inb[peer][0]["connection"]["subscriptions"], 0, "{imp}");
+        // No outbound link to an unknown gateway: `null`.
+        assert_eq!(
+            json(n, "/gatewayz?gw_name=Z")["outbound_gateways"],
+            Value::Null,
+            "{imp}"
+        );
+        // Without accs=1, no accounts.
+        let plain = json(n, "/gatewayz");
+        assert!(
+            plain["outbound_gateways"][peer].get("accounts").is_none(),
+            "{imp}"
+        );
+    }
+    // The same keys on each object (nats-server's outbound to Canopy
+    // and Canopy's to nats-server both carry a connection; values such as
+    // ids, times and counts differ).
+    assert_eq!(keys(&ga), keys(&gb), "/gatewayz");
+    for (x, y, what) in [
+        (
+            &ga["outbound_gateways"]["B"],
+            &gb["outbound_gateways"]["A"],
+            "outbound",
+        ),
+        (
+            &ga["inbound_gateways"]["B"][0],
+            &gb["inbound_gateways"]["A"][0],
+            "inbound",
+        ),
+    ] {
+        assert_eq!(keys(x), keys(y), "{what}");
+        assert_eq!(
+            keys(&x["connection"]),
+            keys(&y["connection"]),
+            "{what} connection"
+        );
+    }
+
+    // /varz: the same gateway keys; the configured gateway and its URL.
+    let (va, vb) = (json(&a, "/varz"), json(&b, "/varz"));
+    assert_eq!(keys(&va["gateway"]), keys(&vb["gateway"]), "/varz gateway");
+    for (v, peer, port) in [(&va, "B", pb), (&vb, "A", pa)] {
+        assert_eq!(
+            v["gateway"]["gateways"],
+            serde_json::json!([{"name": peer, "urls": [format!("127.0.0.1:{port}")]}])
+        );
+    }
+}

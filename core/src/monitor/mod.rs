@@ -8,6 +8,7 @@ pub mod query;
 pub mod timefmt;
 
 pub(crate) mod connz;
+pub(crate) mod gatewayz;
 pub(crate) mod leafz;
 pub(crate) mod routez;
 mod varz;
@@ -107,12 +108,7 @@ pub(crate) fn respond(server: &dyn Inspect, req: &Request, now: Instant) -> Body
         "/accountz" => accountz(server, &q, now),
         "/accstatz" => Ok(accstatz(server, now)),
         "/routez" => routez::render(server, &q, now),
-        "/gatewayz" => Ok(pretty(&Gatewayz {
-            server_id: server.server_id(),
-            now: now_text(server, now),
-            outbound_gateways: BTreeMap::new(),
-            inbound_gateways: BTreeMap::new(),
-        })),
+        "/gatewayz" => gatewayz::render(server, &q, now),
         "/leafz" => leafz::render(server, &q, now),
         _ => return Body::NotFound,
     };
@@ -163,14 +159,6 @@ pub(crate) fn pretty<T: Serialize>(v: &T) -> String {
 
 fn now_text(server: &dyn Inspect, now: Instant) -> String {
     timefmt::rfc3339_nano(server.monitor().wall(now))
-}
-
-#[derive(Serialize)]
-struct Gatewayz<'a> {
-    server_id: &'a str,
-    now: String,
-    outbound_gateways: BTreeMap<String, ()>,
-    inbound_gateways: BTreeMap<String, ()>,
 }
 
 #[derive(Serialize)]

@@ -11,6 +11,7 @@ mod lame_duck;
 mod leaf;
 mod limits;
 mod monitor;
+mod monitor_gateways;
 mod monitor_routes;
 mod msg_trace;
 mod robustness;
