@@ -374,6 +374,9 @@ pub struct GatewayOptions {
     /// `gateways`, in configuration order, without this gateway's own
     /// entry.
     pub gateways: Vec<RemoteGatewayOptions>,
+    /// This gateway's own entry in `gateways`, if the config has one: its
+    /// position there and its URLs (never dialed; `/varz` lists it).
+    pub self_entry: Option<(usize, Vec<crate::route::RouteAddr>)>,
 }
 
 /// One entry of `gateway.gateways`, resolved.

@@ -261,29 +261,33 @@ fn gateway(c: &ServerConfig) -> Option<crate::GatewayOptions> {
     if g.name.is_empty() {
         return None;
     }
+    let urls = |r: &super::RemoteGatewayOpts| -> Vec<crate::route::RouteAddr> {
+        r.urls
+            .iter()
+            .filter_map(|u| {
+                let mut addr = crate::route::RouteAddr::parse(&u.host).or_else(|| {
+                    crate::route::RouteAddr::parse(&format!("{}:{DEFAULT_GATEWAY_PORT}", u.host))
+                })?;
+                addr.user.clone_from(&u.user);
+                addr.password.clone_from(&u.password);
+                Some(addr)
+            })
+            .collect()
+    };
     let gateways = g
         .gateways
         .iter()
         .filter(|r| r.name != g.name)
         .map(|r| crate::RemoteGatewayOptions {
             name: r.name.clone(),
-            urls: r
-                .urls
-                .iter()
-                .filter_map(|u| {
-                    let mut addr = crate::route::RouteAddr::parse(&u.host).or_else(|| {
-                        crate::route::RouteAddr::parse(&format!(
-                            "{}:{DEFAULT_GATEWAY_PORT}",
-                            u.host
-                        ))
-                    })?;
-                    addr.user.clone_from(&u.user);
-                    addr.password.clone_from(&u.password);
-                    Some(addr)
-                })
-                .collect(),
+            urls: urls(r),
         })
         .collect();
+    let self_entry = g
+        .gateways
+        .iter()
+        .position(|r| r.name == g.name)
+        .map(|i| (i, urls(&g.gateways[i])));
     Some(crate::GatewayOptions {
         name: g.name.clone(),
         host: if g.host.is_empty() {
@@ -302,6 +306,7 @@ fn gateway(c: &ServerConfig) -> Option<crate::GatewayOptions> {
         connect_retries: u32::try_from(g.connect_retries.max(0)).unwrap_or(u32::MAX),
         reject_unknown: g.reject_unknown,
         gateways,
+        self_entry,
     })
 }
 

@@ -117,7 +117,7 @@ impl Server {
         }
         let g = self.options.gateway.as_ref()?;
         let (info_host, info_port) = split_host_port(&super::gateway_url(g), g.port);
-        let gateways = g
+        let mut gateways: Vec<(String, Vec<String>)> = g
             .gateways
             .iter()
             .map(|r| {
@@ -128,6 +128,11 @@ impl Server {
                 (r.name.clone(), urls)
             })
             .collect();
+        // The config's entry for this gateway itself, where it stood.
+        if let Some((at, urls)) = &g.self_entry {
+            let urls = urls.iter().map(|u| u.host_port()).collect();
+            gateways.insert((*at).min(gateways.len()), (g.name.clone(), urls));
+        }
         Some(GatewayView {
             name: self.gateways.name.clone(),
             host: g.host.clone(),

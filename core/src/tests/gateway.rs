@@ -503,5 +503,7 @@ fn the_seeds_self_entry_is_dropped_and_the_cluster_takes_the_name() {
         .collect();
     assert_eq!(urls, ["127.0.0.1:7223", "127.0.0.1:7224"]);
     assert_eq!(g.gateways[0].urls[1].user.as_deref(), Some("u"));
+    let (at, own) = g.self_entry.expect("the self entry is kept for /varz");
+    assert_eq!((at, own[0].host_port()), (0, "127.0.0.1:7222".to_string()));
     assert_eq!(o.cluster.expect("cluster").name, "A");
 }

@@ -295,6 +295,21 @@ fn varz_gateway_lists_the_configuration() {
 }
 
 #[test]
+fn varz_gateway_lists_the_self_entry_where_the_config_had_it() {
+    let mut g = gateway();
+    g.self_entry = Some((
+        1,
+        vec![crate::route::RouteAddr::parse("127.0.0.1:7222").expect("url")],
+    ));
+    let mut h = harness(Some(g));
+    assert_eq!(
+        get(&mut h, "/varz")["gateway"]["gateways"],
+        json!([{"name": "B", "urls": ["127.0.0.1:7223"]},
+               {"name": "A", "urls": ["127.0.0.1:7222"]}])
+    );
+}
+
+#[test]
 fn varz_gateway_shows_optional_settings_in_nats_server_order() {
     let mut h = harness(Some(GatewayOptions {
         host: "0.0.0.0".into(),
