@@ -50,6 +50,8 @@ pub enum Impl {
     Canopy,
     /// The same binary on smol (`CANOPY_RUNTIME=smol`).
     CanopySmol,
+    /// Debian's nats-server 2.9.10, an older peer (not in [`Impl::ALL`]).
+    OldNatsServer,
 }
 
 impl Impl {
@@ -60,6 +62,7 @@ impl Impl {
     pub fn bin(self) -> PathBuf {
         match self {
             Impl::NatsServer => nats_server_bin(),
+            Impl::OldNatsServer => old_nats_server_bin(),
             Impl::Canopy | Impl::CanopySmol => canopy_bin(),
         }
     }
@@ -68,6 +71,7 @@ impl Impl {
     pub fn name(self) -> &'static str {
         match self {
             Impl::NatsServer => "nats-server",
+            Impl::OldNatsServer => "nats-server-2.9.10",
             Impl::Canopy => "canopy",
             Impl::CanopySmol => "canopy-smol",
         }
@@ -75,13 +79,13 @@ impl Impl {
 
     /// Whether this is canopy (on either runtime).
     pub fn is_canopy(self) -> bool {
-        self != Impl::NatsServer
+        matches!(self, Impl::Canopy | Impl::CanopySmol)
     }
 
     /// The `CANOPY_RUNTIME` a canopy process of this kind runs with.
     pub fn runtime(self) -> Option<&'static str> {
         match self {
-            Impl::NatsServer => None,
+            Impl::NatsServer | Impl::OldNatsServer => None,
             Impl::Canopy => Some("tokio"),
             Impl::CanopySmol => Some("smol"),
         }
@@ -209,6 +213,35 @@ pub fn nats_server_bin() -> PathBuf {
         Ok(p) => p.clone(),
         Err(e) => panic!("{e}"),
     }
+}
+
+/// Debian's nats-server 2.9.10, an older peer: `$OLD_NATS_SERVER_BIN`,
+/// else the copy `scripts/provision.sh` unpacks under
+/// `target/peers/nats-server-2.9.10/`.
+///
+/// # Panics
+/// When it is missing or is not 2.9.10, saying to run
+/// `scripts/provision.sh`.
+pub fn old_nats_server_bin() -> PathBuf {
+    let bin = std::env::var_os("OLD_NATS_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            workspace_root().join("target/peers/nats-server-2.9.10/usr/sbin/nats-server")
+        });
+    let version = Command::new(&bin)
+        .arg("-v")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+        })
+        .unwrap_or_default();
+    assert!(
+        version.contains("v2.9.10"),
+        "no nats-server 2.9.10 at {} ({version:?}): run `bash scripts/provision.sh` \
+         (it unpacks Debian's nats-server package there) or set OLD_NATS_SERVER_BIN",
+        bin.display()
+    );
+    bin
 }
 
 /// The workspace root (the folder above this crate).

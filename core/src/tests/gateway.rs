@@ -507,3 +507,44 @@ fn the_seeds_self_entry_is_dropped_and_the_cluster_takes_the_name() {
     assert_eq!((at, own[0].host_port()), (0, "127.0.0.1:7222".to_string()));
     assert_eq!(o.cluster.expect("cluster").name, "A");
 }
+
+#[test]
+fn c69_an_optimistic_peer_gets_everything_but_what_it_said_no_to() {
+    // An old peer that does not advertise `gateway_iom`: until it
+    // switches an account, every message goes to it, except subjects it
+    // answered with RS- and accounts it answered with A-.
+    let mut h = a();
+    h.advance(Duration::from_millis(1000));
+    let (conn, _) = h.dials.last().cloned().expect("dial");
+    h.dialed(conn);
+    h.send(
+        conn,
+        &format!("{}\r\n", B_INFO.replace(",\"gateway_iom\":true", "")),
+    );
+    h.take(conn);
+    let c = h.connected(QUIET);
+    h.send(c, "PUB foo 1\r\nx\r\nPUB bar 1\r\ny\r\n");
+    assert_eq!(h.take(conn), "RMSG $G foo 1\r\nx\r\nRMSG $G bar 1\r\ny\r\n");
+    h.send(conn, "RS- $G foo\r\n");
+    h.send(c, "PUB foo 1\r\nx\r\nPUB bar 1\r\ny\r\n");
+    assert_eq!(h.take(conn), "RMSG $G bar 1\r\ny\r\n");
+    // Interest again in foo (a wildcard covering it): sent again.
+    h.send(conn, "RS+ $G *\r\n");
+    h.send(c, "PUB foo 1\r\nx\r\n");
+    assert_eq!(h.take(conn), "RMSG $G foo 1\r\nx\r\n");
+    // No interest in the account at all.
+    h.send(conn, "A- $G\r\n");
+    h.send(c, "PUB foo 1\r\nx\r\nPUB bar 1\r\ny\r\n");
+    assert_eq!(h.take(conn), "");
+    // A+ makes it optimistic again.
+    h.send(conn, "A+ $G\r\n");
+    h.send(c, "PUB bar 1\r\ny\r\n");
+    assert_eq!(h.take(conn), "RMSG $G bar 1\r\ny\r\n");
+    // The switch: from then on only what it subscribes.
+    h.send(
+        conn,
+        "INFO {\"gateway\":\"B\",\"gateway_cmd\":2,\"gateway_cmd_payload\":\"JEc=\"}\r\nRS+ $G bar\r\nINFO {\"gateway\":\"B\",\"gateway_cmd\":3,\"gateway_cmd_payload\":\"JEc=\"}\r\n",
+    );
+    h.send(c, "PUB foo 1\r\nx\r\nPUB bar 1\r\ny\r\n");
+    assert_eq!(h.take(conn), "RMSG $G bar 1\r\ny\r\n");
+}
