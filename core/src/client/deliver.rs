@@ -65,22 +65,20 @@ impl Server {
         };
         // A `_GR_.` reply is handed over stripped; the client's answer on
         // it goes back on the full one.
-        let routed = msg
-            .reply
-            .filter(|r| crate::gateway::is_gateway_reply(r))
-            .cloned();
         let out = &mut c.out;
         out.push_slice(if with_headers { b"HMSG " } else { b"MSG " });
         out.push_slice(msg.subject);
         out.push_slice(b" ");
         out.push_slice(&sub.sid);
         out.push_slice(b" ");
+        let mut routed = None;
         if let Some(reply) = msg.reply {
-            let shown = match &routed {
-                Some(_) => &reply[crate::gateway::GR_SUBJECT_OFFSET..],
-                None => &reply[..],
-            };
-            out.push_slice(shown);
+            if crate::gateway::is_gateway_reply(reply) {
+                routed = Some(reply);
+                out.push_slice(&reply[crate::gateway::GR_SUBJECT_OFFSET..]);
+            } else {
+                out.push_slice(reply);
+            }
             out.push_slice(b" ");
         }
         if with_headers {
@@ -111,7 +109,7 @@ impl Server {
         c.schedule_flush(&mut self.dirty);
         // Half way there, the consumer holds the producer (stall.rs).
         self.hold_if_behind(publisher, target, pending, now);
-        if let Some(full) = &routed {
+        if let Some(full) = routed {
             self.track_gateway_reply(target, full, now);
         }
         if max > 0 && delivered == max {

@@ -308,10 +308,12 @@ impl Server {
         };
         // An answer to a `_GR_.` reply this client was handed stripped goes
         // back on the full subject, to the cluster that asked.
-        if let Some(full) = self.mapped_reply(conn, &subject, now) {
-            self.send_mapped_reply(conn, account, &full, &msg, now);
-            self.finish_trace(account, now);
-            return;
+        if !self.gateways.replies.is_empty() {
+            if let Some(full) = self.mapped_reply(conn, &subject, now) {
+                self.send_mapped_reply(conn, account, &full, &msg, now);
+                self.finish_trace(account, now);
+                return;
+            }
         }
         let ingress = Ingress {
             origin: Origin::Client,
