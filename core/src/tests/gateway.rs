@@ -548,3 +548,62 @@ fn c69_an_optimistic_peer_gets_everything_but_what_it_said_no_to() {
     h.send(c, "PUB foo 1\r\nx\r\nPUB bar 1\r\ny\r\n");
     assert_eq!(h.take(conn), "RMSG $G bar 1\r\ny\r\n");
 }
+
+#[test]
+fn c70_a_routed_reply_for_a_cluster_peer_goes_over_its_route_unchanged() {
+    use super::route_peer::{cluster, peer_info, route_connect};
+    let mut o = gateway_options(vec![remote("B", 7223)]);
+    o.cluster = Some(cluster());
+    let mut h = Harness::new(o);
+    let r = h.route();
+    h.send(
+        r,
+        &format!(
+            "{}{}PING\r\n",
+            route_connect("NPEER", "testc"),
+            peer_info("NPEER", 6223, "127.0.0.1:4223")
+        ),
+    );
+    h.take(r);
+    let (in_link, _) = inbound(&mut h);
+    h.take(r);
+    let hash = |s: &[u8]| String::from_utf8_lossy(&crate::gateway::gateway_hash(s)).to_string();
+    let subject = format!("_GR_.{}.{}._INBOX.x", hash(b"A"), hash(b"NPEER"));
+    h.send(in_link, &format!("RMSG $G {subject} 1\r\nz\r\n"));
+    assert_eq!(h.take(r), format!("RMSG $G {subject} 1\r\nz\r\n"));
+    // Over a route, a reply for this server is delivered stripped.
+    let c = h.connected(QUIET);
+    h.send(c, "SUB _INBOX.y 1\r\n");
+    h.take(r);
+    let own = String::from_utf8_lossy(&h.server.gateways.reply_prefix).to_string();
+    h.send(r, &format!("RMSG $G {own}_INBOX.y 1\r\nw\r\n"));
+    assert_eq!(h.take(c), "MSG _INBOX.y 1 1\r\nw\r\n");
+}
+
+#[test]
+fn c33_leafs_of_a_gateway_hub_hear_gr_replies_and_gateway_interest() {
+    let mut o = gateway_options(vec![remote("B", 7223)]);
+    o.leaf = Some(crate::LeafOptions {
+        host: "127.0.0.1".into(),
+        port: 7422,
+        ..crate::LeafOptions::default()
+    });
+    let mut h = Harness::new(o);
+    let (out_link, _) = outbound(&mut h);
+    h.send(
+        out_link,
+        "INFO {\"gateway\":\"B\",\"gateway_cmd\":2,\"gateway_cmd_payload\":\"JEc=\"}\r\nRS+ $G t.c1\r\n",
+    );
+    let l = h.accept_leaf();
+    h.take(l);
+    h.send(
+        l,
+        "CONNECT {\"version\":\"2.15.1\",\"server_id\":\"NLEAF\",\"name\":\"LEAF\",\"cluster\":\"LEAF\",\"headers\":true,\"compress_mode\":\"off\",\"remote_account\":\"$G\",\"protocol\":3}\r\n",
+    );
+    let out = h.take(l);
+    assert!(out.contains("LS+ _GR_.>\r\n"), "{out}");
+    assert!(out.contains("LS+ t.c1\r\n"), "{out}");
+    // Later gateway interest reaches the leaf too.
+    h.send(out_link, "RS+ $G t.c2\r\n");
+    assert_eq!(h.take(l), "LS+ t.c2\r\n");
+}
