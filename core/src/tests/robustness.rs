@@ -272,3 +272,100 @@ proptest! {
         prop_assert_eq!(run_spoke(&session, &[cut]), run_spoke(&session, &[]));
     }
 }
+
+/// A gateway `A` with one client subscribed on `a.>` and in queue `q`;
+/// `session` goes to an inbound link (`inbound`) or, after the solicit
+/// delay, to the outbound one it dialed. Returns what the link and the
+/// client received, and whether the link closed.
+fn run_gateway(session: &[u8], cuts: &[usize], inbound: bool) -> (String, String, bool) {
+    let mut h = Harness::new(Options {
+        server_name: "A1".into(),
+        gateway: Some(crate::GatewayOptions {
+            name: "A".into(),
+            host: "127.0.0.1".into(),
+            port: 7222,
+            gateways: vec![crate::RemoteGatewayOptions {
+                name: "B".into(),
+                urls: vec![crate::route::RouteAddr::parse("127.0.0.1:7223").expect("url")],
+            }],
+            ..crate::GatewayOptions::default()
+        }),
+        ..Options::default()
+    });
+    let client = h.connected("{\"verbose\":false,\"headers\":true}");
+    h.send(client, "SUB a.> 1\r\nSUB a.b q 2\r\n");
+    h.take(client);
+    let g = if inbound {
+        h.accept_gateway()
+    } else {
+        h.advance(std::time::Duration::from_secs(1));
+        let (g, _) = h.dials[0].clone();
+        h.dialed(g);
+        g
+    };
+    let mut start = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&session.len())) {
+        if cut > start {
+            h.send_bytes(g, &session[start..cut]);
+            start = cut;
+        }
+    }
+    // The client publishes too, so outbound interest is exercised.
+    h.send(client, "PUB a.b r 1\r\nx\r\nPUB a.c 1\r\ny\r\n");
+    (h.take(g), h.take(client), h.is_closed(g))
+}
+
+/// What a peer of cluster `B` says first: CONNECT and INFO on an inbound
+/// link, INFO on an outbound one.
+fn gateway_hello(inbound: bool) -> String {
+    let info = "INFO {\"server_id\":\"NB\",\"gateway\":\"B\",\"gateway_urls\":[\"127.0.0.1:7223\"],\"headers\":true,\"gateway_nrp\":true,\"gateway_iom\":true}\r\n";
+    if inbound {
+        format!("CONNECT {{\"name\":\"NB\",\"gateway\":\"B\"}}\r\n{info}")
+    } else {
+        info.to_string()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_gateway_bytes_never_panic(
+        data in proptest::collection::vec(any::<u8>(), 0..400),
+        cut in 0usize..600,
+        inbound in any::<bool>(),
+        hello in any::<bool>(),
+    ) {
+        let mut session = if hello { gateway_hello(inbound).into_bytes() } else { Vec::new() };
+        session.extend_from_slice(&data);
+        let cut = cut.min(session.len());
+        prop_assert_eq!(run_gateway(&session, &[cut], inbound), run_gateway(&session, &[], inbound));
+    }
+
+    #[test]
+    fn random_gateway_op_soup_is_split_invariant(
+        ops in proptest::collection::vec(prop_oneof![
+            Just("RS+ $G a.b\r\n"), Just("RS+ $G a.* q 1\r\n"), Just("RS- $G a.b\r\n"),
+            Just("RS- $G a.* q\r\n"), Just("RS+ NOACC x\r\n"), Just("A- $G\r\n"), Just("A+ $G\r\n"),
+            Just("A- NOACC\r\n"), Just("RMSG $G a.b 1\r\nx\r\n"), Just("RMSG NOACC a.b 1\r\nx\r\n"),
+            Just("RMSG $G a.b + r q 1\r\nx\r\n"), Just("RMSG $G a.b | q z 0\r\n\r\n"),
+            Just("HMSG $G a.c r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"),
+            Just("RMSG $G _GR_.NUmM6c.abcdef.a.b 1\r\nx\r\n"), Just("RMSG $G _GR_.zzzzzz.abcdef.a.b 1\r\nx\r\n"),
+            Just("RMSG $G _GR_.x 1\r\nx\r\n"), Just("RMSG $G a.b _GR_.zzzzzz.abcdef.r 1\r\nx\r\n"),
+            Just("INFO {\"gateway\":\"B\",\"gateway_cmd\":2,\"gateway_cmd_payload\":\"JEc=\"}\r\n"),
+            Just("INFO {\"gateway\":\"B\",\"gateway_cmd\":3,\"gateway_cmd_payload\":\"JEc=\"}\r\n"),
+            Just("INFO {\"gateway\":\"B\",\"gateway_cmd\":2}\r\n"),
+            Just("INFO {\"gateway\":\"C\",\"gateway_urls\":[\"127.0.0.1:7224\"],\"gateway_cmd\":1}\r\n"),
+            Just("INFO {\"gateway\":\"B\",\"gateway_cmd\":9}\r\n"),
+            Just("PING\r\n"), Just("PONG\r\n"), Just("RMSG\r\n"), Just(" "), Just("\r\n"),
+            Just("-ERR 'x'\r\n"), Just("LS+ a\r\n"), Just("SUB a 1\r\n"),
+        ], 0..30),
+        cuts in proptest::collection::vec(0usize..900, 0..6),
+        inbound in any::<bool>(),
+    ) {
+        let session: Vec<u8> = (gateway_hello(inbound) + &ops.concat()).into_bytes();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(session.len())).collect();
+        cuts.sort_unstable();
+        prop_assert_eq!(run_gateway(&session, &cuts, inbound), run_gateway(&session, &[], inbound));
+    }
+}
