@@ -11,6 +11,7 @@ use crate::conn::{ClientState, ConnKind, Text};
 use crate::engine::TraceAsk;
 use crate::engine::{Ingress, Msg, Server};
 use crate::events::{CloseReason, Event, TimerKey};
+use crate::gateway::GR_PREFIX;
 use crate::ids::ConnId;
 use crate::info::ClientInfoExtra;
 use crate::proto::{ClientOp, ProtocolError};
@@ -268,18 +269,25 @@ impl Server {
         let ConnKind::Client(cl) = &mut c.kind else {
             return;
         };
-        let refused = if cl.perms.as_ref().is_some_and(|p| !p.can_publish(&subject))
-            && !take_response_permission(&mut cl.responses, &subject, now)
+        // `_GR_.` subjects are the servers' own (gateway replies).
+        let reserved = subject.len() > GR_PREFIX.len() && subject.starts_with(GR_PREFIX);
+        let refused = if reserved
+            || cl.perms.as_ref().is_some_and(|p| !p.can_publish(&subject))
+                && !take_response_permission(&mut cl.responses, &subject, now)
         {
             // Refused: -ERR, the message is dropped, the connection stays.
             let text = crate::perms::publish_violation(&subject);
             tracing::debug!("{} - cid:{} - {}", c.peer, c.cid, text);
             Some(text)
         } else {
-            // `_R_.` replies are the server's own (service imports): refused.
+            // `_R_.` and `_GR_.` replies are the servers' own (service
+            // imports, gateway replies): refused.
             reply
                 .as_ref()
-                .filter(|r| r.starts_with(b"_R_."))
+                .filter(|r| {
+                    r.starts_with(b"_R_.")
+                        || (r.len() > GR_PREFIX.len() && r.starts_with(GR_PREFIX))
+                })
                 .map(|r| crate::perms::reserved_reply_violation(r))
         };
         if let Some(text) = refused {

@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use forward::{is_gateway_reply, GR_SUBJECT_OFFSET};
+pub(crate) use forward::{is_gateway_reply, GR_PREFIX, GR_SUBJECT_OFFSET};
 
 /// Explicit gateways are first dialed this long after start (nats-server's
 /// gateway solicit delay).

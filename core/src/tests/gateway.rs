@@ -607,3 +607,21 @@ fn c33_leafs_of_a_gateway_hub_hear_gr_replies_and_gateway_interest() {
     h.send(out_link, "RS+ $G t.c2\r\n");
     assert_eq!(h.take(l), "LS+ t.c2\r\n");
 }
+
+#[test]
+fn clients_may_not_publish_on_or_reply_to_gr_subjects() {
+    // As nats-server, with or without gateways.
+    for mut h in [a(), Harness::default_server()] {
+        let c = h.connected(QUIET);
+        h.send(
+            c,
+            "PUB _GR_.x 1\r\na\r\nPUB foo _GR_.y 1\r\nb\r\nPUB foo _GR_. 1\r\nd\r\nPING\r\n",
+        );
+        assert_eq!(
+            h.take(c),
+            "-ERR 'Permissions Violation for Publish to \"_GR_.x\"'\r\n\
+             -ERR 'Permissions Violation for Publish with Reply of \"_GR_.y\"'\r\nPONG\r\n"
+        );
+        assert!(!h.is_closed(c));
+    }
+}
