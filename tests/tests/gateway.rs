@@ -1066,6 +1066,107 @@ mod leaf_behind_gateway {
     }
 }
 
+/// Users-voice row 8: queue group `q` on `work` with one member on a leaf
+/// LA of cluster A and one on a leaf LB of cluster B. A's publishes all go
+/// to LA's member (served in A's domain, so never across the gateway too),
+/// B's all to LB's; once LA's member left, A's go to LB's, once each.
+fn queue_on_leafs_behind_two_clusters(a: Impl, b: Impl, l: Impl) {
+    const NAMES: [&str; 4] = ["A", "B", "LA", "LB"];
+    let (ga, gb, pa, pb) = (free_port(), free_port(), free_port(), free_port());
+    let list = entries(&["A", "B"], &[ga, gb]);
+    let hub = |name: &str, g: u16, p: u16, imp: Impl| {
+        start(
+            imp,
+            &format!(
+                "server_name: {name}\n{SYSTEM_ACCOUNT}leafnodes {{ host: 127.0.0.1, port: {p} }}\n{}",
+                gateway(name, g, "", &list)
+            ),
+        )
+    };
+    let sa = hub("A", ga, pa, a);
+    let sb = hub("B", gb, pb, b);
+    let leaf = |name: &str, p: u16| {
+        start(
+            l,
+            &format!(
+                "server_name: {name}\nleafnodes {{ remotes = [ {{ url: \"{}\" }} ] }}\n",
+                url(p)
+            ),
+        )
+    };
+    let (sla, slb) = (leaf("LA", pa), leaf("LB", pb));
+    let label = format!(
+        "queue members on leafs of two clusters ({})",
+        mix(&NAMES, &[a, b, l, l])
+    );
+    let logs = || logs(&[("A", &sa), ("B", &sb), ("LA", &sla), ("LB", &slb)]);
+    rt().block_on(async {
+        let cs = [
+            connect(&sa.url()).await,
+            connect(&sb.url()).await,
+            connect(&sla.url()).await,
+            connect(&slb.url()).await,
+        ];
+        let mut qa = cs[2].queue_subscribe("work", "q".into()).await.unwrap();
+        let mut qb = cs[3].queue_subscribe("work", "q".into()).await.unwrap();
+        let refs: Vec<&Client> = cs.iter().collect();
+        await_links(&label, &NAMES, &refs, &all_pairs(4), &logs).await;
+        let from_a = publish_work(&cs[0], "a").await;
+        let from_b = publish_work(&cs[1], "b").await;
+        let problems = collect(
+            "work",
+            &mut [("LA (member)", &mut qa), ("LB (member)", &mut qb)],
+            &[from_a, from_b],
+        )
+        .await;
+        assert!(
+            problems.is_empty(),
+            "{label}: each cluster's publishes go to the member on its own leaf:\n{}\n{}",
+            problems.join("\n"),
+            logs()
+        );
+        qa.unsubscribe().await.unwrap();
+        sync(&cs[2]).await;
+        assert!(
+            reaches(&cs[0], &cs[2], LINK).await,
+            "{label}: A no longer reaches LA\n{}",
+            logs()
+        );
+        let after = publish_work(&cs[0], "a-after").await;
+        let problems = collect("work", &mut [("LB (member)", &mut qb)], &[after]).await;
+        assert!(
+            problems.is_empty(),
+            "{label}: with LA's member gone, A's publishes go to LB's, once each:\n{}\n{}",
+            problems.join("\n"),
+            logs()
+        );
+    });
+}
+
+/// Variants named after A's, B's and the leafs' implementations.
+mod queue_on_leafs {
+    use super::queue_on_leafs_behind_two_clusters as run;
+    use canopy_tests::Impl::{Canopy, NatsServer};
+
+    /// The reference: nats-server only.
+    #[test]
+    fn all_nats_server() {
+        run(NatsServer, NatsServer, NatsServer);
+    }
+    #[test]
+    fn a_canopy_b_leafs_nats_server() {
+        run(Canopy, NatsServer, NatsServer);
+    }
+    #[test]
+    fn hubs_nats_server_leafs_canopy() {
+        run(NatsServer, NatsServer, Canopy);
+    }
+    #[test]
+    fn all_canopy() {
+        run(Canopy, Canopy, Canopy);
+    }
+}
+
 // ---- 5: restart ----------------------------------------------------------------
 
 /// A and B exchange messages; B is killed and a new B started on the same
