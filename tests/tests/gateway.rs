@@ -1167,6 +1167,112 @@ mod queue_on_leafs {
     }
 }
 
+/// Users-voice row 6: a leaf daisy chain followed by a gateway, L2 → L1 →
+/// C =gw= D, with queue group `q` on `work` having its only member on D:
+/// every publish from L2 reaches it once. Then a member joins on L1 too,
+/// and L2's publishes stay on that side of the gateway.
+fn daisy_chain_then_gateway(c: Impl, d: Impl, l: Impl) {
+    const NAMES: [&str; 4] = ["L2", "L1", "C", "D"];
+    let (gc, gd, pc, p1) = (free_port(), free_port(), free_port(), free_port());
+    let list = entries(&["C", "D"], &[gc, gd]);
+    let sc = start(
+        c,
+        &format!(
+            "server_name: C\n{SYSTEM_ACCOUNT}leafnodes {{ host: 127.0.0.1, port: {pc} }}\n{}",
+            gateway("C", gc, "", &list)
+        ),
+    );
+    let sd = start(
+        d,
+        &format!(
+            "server_name: D\n{SYSTEM_ACCOUNT}{}",
+            gateway("D", gd, "", &list)
+        ),
+    );
+    let s1 = start(
+        l,
+        &format!(
+            "server_name: L1\nleafnodes {{ host: 127.0.0.1, port: {p1}, remotes = [ {{ url: \"{}\" }} ] }}\n",
+            url(pc)
+        ),
+    );
+    let s2 = start(
+        l,
+        &format!(
+            "server_name: L2\nleafnodes {{ remotes = [ {{ url: \"{}\" }} ] }}\n",
+            url(p1)
+        ),
+    );
+    let label = format!(
+        "leaf chain L2 -> L1 -> C, gateway to D ({})",
+        mix(&NAMES, &[l, l, c, d])
+    );
+    let logs = || logs(&[("L2", &s2), ("L1", &s1), ("C", &sc), ("D", &sd)]);
+    rt().block_on(async {
+        let cs = [
+            connect(&s2.url()).await,
+            connect(&s1.url()).await,
+            connect(&sc.url()).await,
+            connect(&sd.url()).await,
+        ];
+        let mut qd = cs[3].queue_subscribe("work", "q".into()).await.unwrap();
+        let refs: Vec<&Client> = cs.iter().collect();
+        await_links(&label, &NAMES, &refs, &all_pairs(4), &logs).await;
+        let sent = publish_work(&cs[0], "l2").await;
+        let problems = collect("work", &mut [("D (member)", &mut qd)], &[sent]).await;
+        assert!(
+            problems.is_empty(),
+            "{label}: L2's publishes reach the only member, on D, once each:\n{}\n{}",
+            problems.join("\n"),
+            logs()
+        );
+        let mut q1 = cs[1].queue_subscribe("work", "q".into()).await.unwrap();
+        sync(&cs[1]).await;
+        assert!(
+            reaches(&cs[0], &cs[1], LINK).await,
+            "{label}: L2 no longer reaches L1\n{}",
+            logs()
+        );
+        let sent = publish_work(&cs[0], "l2-after").await;
+        let problems = collect(
+            "work",
+            &mut [("L1 (member)", &mut q1), ("D (member)", &mut qd)],
+            &[sent, BTreeSet::new()],
+        )
+        .await;
+        assert!(
+            problems.is_empty(),
+            "{label}: with a member on L1, L2's publishes stay on this side:\n{}\n{}",
+            problems.join("\n"),
+            logs()
+        );
+    });
+}
+
+/// Variants named after C's, D's and the leafs' implementations.
+mod daisy_chain {
+    use super::daisy_chain_then_gateway as run;
+    use canopy_tests::Impl::{Canopy, NatsServer};
+
+    /// The reference: nats-server only.
+    #[test]
+    fn all_nats_server() {
+        run(NatsServer, NatsServer, NatsServer);
+    }
+    #[test]
+    fn c_canopy_others_nats_server() {
+        run(Canopy, NatsServer, NatsServer);
+    }
+    #[test]
+    fn leafs_canopy_cd_nats_server() {
+        run(NatsServer, NatsServer, Canopy);
+    }
+    #[test]
+    fn all_canopy() {
+        run(Canopy, Canopy, Canopy);
+    }
+}
+
 // ---- 5: restart ----------------------------------------------------------------
 
 /// A and B exchange messages; B is killed and a new B started on the same
