@@ -377,6 +377,15 @@ pub struct GatewayOptions {
     /// This gateway's own entry in `gateways`, if the config has one: its
     /// position there and its URLs (never dialed; `/varz` lists it).
     pub self_entry: Option<(usize, Vec<crate::route::RouteAddr>)>,
+    /// `connect_backoff`: failed dials of a gateway wait twice as long
+    /// each time, up to 30 s, instead of 1 s.
+    pub connect_backoff: bool,
+    /// `write_deadline` of gateway links (the server's when `None`).
+    pub write_deadline: Option<Duration>,
+    /// `write_timeout: close`: a gateway link whose flush does not finish
+    /// within the write deadline is closed even while bytes still go out
+    /// (the default, `retry`, closes it only when nothing went out).
+    pub write_timeout_close: bool,
 }
 
 /// One entry of `gateway.gateways`, resolved.

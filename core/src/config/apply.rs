@@ -307,6 +307,9 @@ fn gateway(c: &ServerConfig) -> Option<crate::GatewayOptions> {
         reject_unknown: g.reject_unknown,
         gateways,
         self_entry,
+        connect_backoff: g.connect_backoff,
+        write_deadline: (g.write_deadline > 0).then(|| to_std(g.write_deadline)),
+        write_timeout_close: g.write_timeout == super::types::WriteTimeoutPolicy::Close,
     })
 }
 

@@ -204,9 +204,12 @@ impl Policy {
                 .as_ref()
                 .and_then(|l| l.write_deadline)
                 .unwrap_or(options.write_deadline),
-            PingRule::Always | PingRule::UnlessActive | PingRule::Never | PingRule::Gateway => {
-                options.write_deadline
-            }
+            PingRule::Gateway => options
+                .gateway
+                .as_ref()
+                .and_then(|g| g.write_deadline)
+                .unwrap_or(options.write_deadline),
+            PingRule::Always | PingRule::UnlessActive | PingRule::Never => options.write_deadline,
         }
     }
 
@@ -217,7 +220,11 @@ impl Policy {
     pub(crate) fn write_deadline_restarts(&self, options: &Options) -> bool {
         match self.ping {
             PingRule::Link => !options.leaf.as_ref().is_some_and(|l| l.write_timeout_close),
-            PingRule::Always | PingRule::UnlessActive | PingRule::Never | PingRule::Gateway => true,
+            PingRule::Gateway => !options
+                .gateway
+                .as_ref()
+                .is_some_and(|g| g.write_timeout_close),
+            PingRule::Always | PingRule::UnlessActive | PingRule::Never => true,
         }
     }
 

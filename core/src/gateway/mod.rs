@@ -45,6 +45,9 @@ const SOLICIT_DELAY: Duration = Duration::from_secs(1);
 /// handed to a client stays mapped (nats-server's `recSubExp`).
 pub(crate) const RECENT: Duration = Duration::from_secs(2);
 
+/// The longest pause between failed dials with `connect_backoff`.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
 /// Length of the cluster and server hashes in `_GR_.` subjects.
 pub(crate) const HASH_LEN: usize = 6;
 
@@ -365,7 +368,18 @@ impl Server {
             .solicitor
             .retry_delay(target, disconnected, retries, &mut self.jitter_rng)
         {
-            Some(delay) => self.timers.set(TimerKey::Dial(target as u32), now + delay),
+            Some(delay) => {
+                let delay = match self.solicitor.get(target) {
+                    Some(t) if !disconnected && self.gateway_backoff() => {
+                        // 1 s, 2 s, 4 s ... up to 30 s (nats-server's
+                        // connect_backoff).
+                        let exp = t.attempts.saturating_sub(1).min(5);
+                        (delay * (1u32 << exp)).min(BACKOFF_MAX)
+                    }
+                    _ => delay,
+                };
+                self.timers.set(TimerKey::Dial(target as u32), now + delay);
+            }
             None => {
                 if let Some(name) = self.remote_of_target(target) {
                     let inbound = self.has_inbound_from(&name);
@@ -377,6 +391,14 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Whether `connect_backoff` is on.
+    fn gateway_backoff(&self) -> bool {
+        self.options
+            .gateway
+            .as_ref()
+            .is_some_and(|g| g.connect_backoff)
     }
 
     /// Whether a registered inbound link comes from gateway `name`.

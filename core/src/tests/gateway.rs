@@ -625,3 +625,51 @@ fn clients_may_not_publish_on_or_reply_to_gr_subjects() {
         assert!(!h.is_closed(c));
     }
 }
+
+#[test]
+fn connect_backoff_doubles_the_pause_between_failed_dials() {
+    // When each dial happens after the one before failed: 1 s after
+    // start, then 1, 2, 4, 8 s later with `connect_backoff`; every second
+    // without it.
+    for (backoff, want) in [(true, [1, 2, 4, 8]), (false, [1, 1, 1, 1])] {
+        let mut o = gateway_options(vec![remote("B", 7223)]);
+        if let Some(g) = o.gateway.as_mut() {
+            g.connect_backoff = backoff;
+        }
+        let mut h = Harness::new(o);
+        h.advance(Duration::from_millis(1000));
+        let mut gaps = Vec::new();
+        for _ in 0..4 {
+            let (d, _) = h.dials.last().cloned().expect("a dial");
+            let now = h.now;
+            h.server.handle_dial_failed(d, now);
+            h.drain();
+            let before = h.dials.len();
+            let mut waited: u64 = 0;
+            while h.dials.len() == before && waited < 60_000 {
+                h.advance(Duration::from_millis(100));
+                waited += 100;
+            }
+            gaps.push(waited.div_ceil(1000));
+        }
+        assert_eq!(gaps, want, "connect_backoff {backoff}");
+    }
+}
+
+#[test]
+fn gateway_links_take_the_gateway_write_deadline() {
+    let mut o = gateway_options(vec![remote("B", 7223)]);
+    o.write_deadline = Duration::from_secs(10);
+    if let Some(g) = o.gateway.as_mut() {
+        g.write_deadline = Some(Duration::from_secs(3));
+        g.write_timeout_close = true;
+    }
+    let mut h = Harness::new(o);
+    let (in_link, _) = inbound(&mut h);
+    let c = h.server.conns.get(&in_link).expect("the link");
+    assert_eq!(
+        c.policy().write_deadline(&h.server.options),
+        Duration::from_secs(3)
+    );
+    assert!(!c.policy().write_deadline_restarts(&h.server.options));
+}
