@@ -99,12 +99,15 @@ impl Server {
         if ingress.gateway_reply {
             facts = facts.with_gateway_reply();
         }
-        if !may_forward(
-            ingress.origin,
-            Dest::Gateways,
-            &facts,
-            &LinkFacts::default(),
-        ) {
+        let multi_hop = mutated!(self, gateway_multi_hop) && ingress.origin == Origin::Gateway;
+        if !multi_hop
+            && !may_forward(
+                ingress.origin,
+                Dest::Gateways,
+                &facts,
+                &LinkFacts::default(),
+            )
+        {
             return 0;
         }
         // Links in RTT order (then name): the closest cluster with a
@@ -202,7 +205,7 @@ impl Server {
     /// `_GR_.` (or, to an old peer, `$GR.`) when a subscription made in
     /// the last two seconds matches it.
     fn gateway_reply_for(
-        &self,
+        &mut self,
         account: AccountId,
         reply: Option<&Bytes>,
         conn: ConnId,
@@ -429,24 +432,39 @@ impl Server {
         subject: &[u8],
         now: Instant,
     ) -> Option<Bytes> {
-        if self.gateways.replies.is_empty() {
-            return None;
+        let gw = &mut self.gateways;
+        while gw
+            .reply_expiry
+            .front()
+            .is_some_and(|(exp, _, _)| *exp <= now)
+        {
+            let Some((_, c, stripped)) = gw.reply_expiry.pop_front() else {
+                break;
+            };
+            if let Some(map) = gw.replies.get_mut(&c) {
+                if map.get(&stripped).is_some_and(|(_, exp)| *exp <= now) {
+                    map.remove(&stripped);
+                }
+                if map.is_empty() {
+                    gw.replies.remove(&c);
+                }
+            }
         }
-        self.gateways.replies.retain(|_, (_, exp)| *exp > now);
-        let key = (conn, Bytes::copy_from_slice(subject));
-        self.gateways
-            .replies
-            .get(&key)
-            .map(|(full, _)| full.clone())
+        let (full, exp) = gw.replies.get(&conn)?.get(subject)?;
+        (*exp > now).then(|| full.clone())
     }
 
     /// Records that client `conn` was handed `full` (a `_GR_.` reply)
     /// stripped: its answer goes back on `full` for the next two seconds.
     pub(crate) fn track_gateway_reply(&mut self, conn: ConnId, full: &Bytes, now: Instant) {
         let stripped = full.slice(GR_SUBJECT_OFFSET..);
+        let exp = now + RECENT;
         self.gateways
             .replies
-            .insert((conn, stripped), (full.clone(), now + RECENT));
+            .entry(conn)
+            .or_default()
+            .insert(stripped.clone(), (full.clone(), exp));
+        self.gateways.reply_expiry.push_back((exp, conn, stripped));
     }
 
     /// A client's answer to a `_GR_.` reply, on the full subject: to leaf

@@ -50,13 +50,8 @@ impl Server {
         {
             return;
         }
-        let now = self.gateways.now;
         if delta > 0 {
-            let recent = &mut self.gateways.recent;
-            while recent.front().is_some_and(|(exp, _, _)| *exp <= now) {
-                recent.pop_front();
-            }
-            recent.push_back((now + RECENT, account, subject.clone()));
+            self.note_recent(account, subject);
         }
         let key = (account, subject.clone(), queue.cloned());
         let old = self.gateways.told.get(&key).copied().unwrap_or(0);
@@ -96,14 +91,65 @@ impl Server {
         }
     }
 
-    /// Whether a subscription made in the last [`RECENT`] in `account`
-    /// matches `reply`: a reply to it must come back through this server.
-    pub(crate) fn recent_interest(&self, account: AccountId, reply: &[u8]) -> bool {
-        let now = self.gateways.now;
+    /// Indexes new interest in `subject` as recent for [`RECENT`], and
+    /// drops what aged out.
+    fn note_recent(&mut self, account: AccountId, subject: &Bytes) {
+        self.expire_recent();
+        let seq = self.next_sub_seq;
+        self.next_sub_seq += 1;
+        let sub = Arc::new(Subscription {
+            seq,
+            conn: ConnId(0),
+            sid: Bytes::new(),
+            subject: subject.clone(),
+            queue: None,
+            delivered: Default::default(),
+            max: Default::default(),
+            weight: AtomicU32::new(1),
+        });
         self.gateways
             .recent
-            .iter()
-            .any(|(exp, a, s)| *exp > now && *a == account && crate::subject::matches(s, reply))
+            .entry(account)
+            .or_insert_with(|| crate::sublist::Sublist::new(u64::from(account.0)))
+            .insert(sub.clone());
+        let expiry = self.gateways.now + RECENT;
+        self.gateways
+            .recent_expiry
+            .push_back((expiry, account, sub));
+    }
+
+    /// Drops recent interest older than [`RECENT`].
+    fn expire_recent(&mut self) {
+        let now = self.gateways.now;
+        let gw = &mut self.gateways;
+        while gw
+            .recent_expiry
+            .front()
+            .is_some_and(|(exp, _, _)| *exp <= now)
+        {
+            let Some((_, account, sub)) = gw.recent_expiry.pop_front() else {
+                break;
+            };
+            if let Some(sl) = gw.recent.get_mut(&account) {
+                sl.remove(&sub);
+                if sl.count() == 0 {
+                    gw.recent.remove(&account);
+                }
+            }
+        }
+    }
+
+    /// Whether a subscription made in the last [`RECENT`] in `account`
+    /// matches `reply`: a reply to it must come back through this server.
+    pub(crate) fn recent_interest(&mut self, account: AccountId, reply: &[u8]) -> bool {
+        if self.gateways.recent.is_empty() {
+            return false;
+        }
+        self.expire_recent();
+        self.gateways.recent.get_mut(&account).is_some_and(|sl| {
+            let m = sl.matches(reply);
+            !m.plain.is_empty()
+        })
     }
 
     /// Our queue interest, every account, on a new inbound link.

@@ -70,13 +70,17 @@ pub(crate) struct Gateways {
     /// Interest of the whole cluster told on inbound links:
     /// (account, subject, queue) -> members.
     pub(crate) told: BTreeMap<(AccountId, Bytes, Option<Bytes>), u32>,
-    /// Subscriptions made in the last [`RECENT`]: (expiry, account,
-    /// subject). A reply subject matching one gets the `_GR_.` prefix.
-    pub(crate) recent: VecDeque<(Instant, AccountId, Bytes)>,
-    /// `_GR_.` replies handed to clients stripped: (client, stripped) ->
+    /// Subscriptions made in the last [`RECENT`], indexed per account: a
+    /// reply subject matching one gets the `_GR_.` prefix.
+    pub(crate) recent: BTreeMap<AccountId, crate::sublist::Sublist>,
+    /// When each entry of `recent` leaves it, oldest first.
+    pub(crate) recent_expiry: VecDeque<(Instant, AccountId, Arc<Subscription>)>,
+    /// `_GR_.` replies handed to clients stripped: client -> stripped ->
     /// (full reply, expiry). A publish on the stripped subject goes back
     /// on the full one.
-    pub(crate) replies: BTreeMap<(ConnId, Bytes), (Bytes, Instant)>,
+    pub(crate) replies: BTreeMap<ConnId, BTreeMap<Bytes, (Bytes, Instant)>>,
+    /// When each entry of `replies` may go, oldest first.
+    pub(crate) reply_expiry: VecDeque<(Instant, ConnId, Bytes)>,
     /// The hash of each route peer's server id, for `_GR_.` replies that
     /// belong to a cluster peer.
     pub(crate) route_hashes: BTreeMap<String, [u8; HASH_LEN]>,
@@ -924,7 +928,7 @@ impl Server {
             );
         }
         self.end_leaf_batch();
-        self.gateways.replies.retain(|(c, _), _| *c != conn);
+
         if let Some(t) = target {
             if let Some(tg) = self.solicitor.get_mut(t).filter(|tg| tg.conn == Some(conn)) {
                 tg.conn = None;

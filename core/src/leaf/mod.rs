@@ -171,12 +171,14 @@ impl Server {
     }
 
     /// The cluster name this server gives leafs, in its CONNECT and hub
-    /// INFO: its cluster's; without a cluster, its server name when it has
-    /// remotes (nats-server's stable name for a soliciting server), else
+    /// INFO: its cluster's (a gateway's, without a cluster block);
+    /// without a cluster, its server name when it has remotes (nats-server's stable name for a soliciting server), else
     /// none.
     pub(crate) fn leaf_cluster_name(&self) -> &str {
         match self.cluster_name() {
             Some(c) if !c.is_empty() => c,
+            // A gateway is a cluster of one: its name is the cluster's.
+            _ if self.gateways_on() => &self.info.cluster,
             _ if self
                 .options
                 .leaf
