@@ -23,6 +23,10 @@ use canopy_core::{subject, CloseReason, Instant, LinkKind};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+mod gateway;
+use gateway::Mapping;
+pub use gateway::RoutedMsg;
+
 /// A connection incarnation (one TCP connection of one client).
 pub type IncId = usize;
 /// A subscription on one incarnation.
@@ -115,6 +119,8 @@ struct MsgRec {
     deliveries: Vec<SubId>,
     groups: Vec<String>,
     replies: Vec<MsgId>,
+    /// The request this message answers.
+    in_reply_to: Option<MsgId>,
     written_at: Instant,
     /// Where the message arrived over routes.
     routed: Vec<Routed>,
@@ -153,9 +159,12 @@ pub struct LinkRec {
     /// Leaf links: subjects whose interest `from` never tells this way
     /// (the dialer's `deny_imports`).
     pub take_deny: Vec<String>,
-    /// `to` processed the first `LS+` of this direction: `from`'s own
-    /// loop-detection subject, sent as soon as `from` registered the link.
+    /// `to` processed the first `LS+` of this direction, sent as soon as
+    /// `from` registered the link.
     pub registered: bool,
+    /// Gateway links: `from` dialed the connection, so this direction is
+    /// its outbound link (messages); the other carries interest.
+    pub outbound: bool,
 }
 
 /// Intervals [added, removed) of processing positions.
@@ -168,15 +177,16 @@ type InterestKey = (u32, Option<String>, Option<String>);
 
 /// Where a message was processed: engine (node, generation), position,
 /// the queue groups a link named (None: at its own server, every group),
-/// the link it arrived on (None: published there) and the leaf cluster
-/// it entered from (a leaf link's cluster, or the origin a route's `LMSG`
-/// named).
+/// the link it arrived on (None: published there), the leaf cluster it
+/// entered from (a leaf link's cluster, or the origin a route's `LMSG`
+/// named) and whether it is a mapped reply delivered there stripped.
 type Place<'a> = (
     (usize, u32),
     Pos,
     Option<&'a [String]>,
     Option<LinkId>,
     Option<&'a [u8]>,
+    bool,
 );
 
 /// A message's arrival at an engine over a route.
@@ -190,6 +200,13 @@ struct Routed {
     /// This copy descends from a spoke's queue fallback to its hub (see
     /// [`Checker::routed`]).
     fallback: bool,
+    /// The gateway-routed prefix its subject carried on the wire (a
+    /// mapped reply on its way home).
+    subject_gr: Option<String>,
+    /// The gateway-routed prefix its reply carried on the wire.
+    reply_gr: Option<String>,
+    /// When the reader processed it.
+    time: Instant,
 }
 
 /// Counts of what the checkers verified.
@@ -214,6 +231,26 @@ pub struct CheckStats {
     pub route_owed_sent: u64,
     /// Messages that crossed a route as `LMSG` with their leaf cluster.
     pub leaf_origin_routed: u64,
+    /// Messages that crossed a gateway.
+    pub gateway_routed: u64,
+    /// Requests that crossed a gateway with their reply mapped (`_GR_.`).
+    pub gateway_replies_mapped: u64,
+    /// Mapped replies (`_GR_.` subjects) that crossed a gateway home.
+    pub gateway_replies_home: u64,
+    /// Requests checked to have crossed a gateway mapped because their
+    /// reply subscription was recent.
+    pub gateway_recent_checked: u64,
+    /// After the super-cluster converged: (message, subscription) pairs
+    /// owed anywhere and delivered.
+    pub calm_delivered: u64,
+    /// After convergence: (message, queue group) pairs owed and served
+    /// once.
+    pub calm_queue_served: u64,
+    /// After convergence: requests answered end to end across servers.
+    pub calm_replies: u64,
+    /// Mapped replies delivered under their `_GR_.` subject where they
+    /// passed as ordinary messages (a leaf's answer at its hub's cluster).
+    pub raw_gr_deliveries: u64,
 }
 
 /// The reference model plus every violation found so far.
@@ -233,8 +270,24 @@ pub struct Checker {
     /// Route link directions, by id.
     pub links: Vec<LinkRec>,
     /// Each engine incarnation's own loop-detection subject (interned),
-    /// learned from the first `LS+` it sent on a leaf link.
+    /// learned from the first `$LDS.` `LS+` it sent on a leaf link.
     lds: BTreeMap<(usize, u32), u32>,
+    /// Leaf links whose first `$LDS.` was seen.
+    lds_links: Vec<LinkId>,
+    /// Gateway mode: the gateway cluster of each node (None: not a
+    /// gateway; empty outside gateway mode).
+    gateway_cluster: Vec<Option<usize>>,
+    /// The engine whose `_GR_.` prefix each prefix is, learned from the
+    /// replies it mapped on its gateway links.
+    gr_owner: BTreeMap<String, (usize, u32)>,
+    /// (step, time) of every engine read that processed ops, in order.
+    step_times: Vec<(u64, Instant)>,
+    /// The step at which the super-cluster was seen converged after
+    /// healing (gateway mode).
+    calm_step: Option<u64>,
+    /// Deliveries of mapped replies under their `_GR_.` subject:
+    /// (message, subscription).
+    raw_gr: Vec<(MsgId, SubId)>,
     /// Violations found, in order.
     pub violations: Vec<String>,
     /// What was verified.
@@ -242,6 +295,12 @@ pub struct Checker {
 }
 
 impl Checker {
+    /// Gateway mode: node `i` is a gateway of cluster `of[i]` (None: not a
+    /// gateway).
+    pub fn set_gateway_clusters(&mut self, of: Vec<Option<usize>>) {
+        self.gateway_cluster = of;
+    }
+
     /// Records a new incarnation (the engine accepted a client's socket).
     pub fn open_inc(&mut self, client: usize, node: usize, gen: u32, echo: bool) -> IncId {
         self.incs.push(IncRec {
@@ -328,7 +387,8 @@ impl Checker {
         if let Some(r) = &reply {
             self.msg_by_reply.insert(r.clone(), id);
         }
-        if let Some(req) = in_reply_to.and_then(|k| self.msg_by_key.get(&k).copied()) {
+        let request = in_reply_to.and_then(|k| self.msg_by_key.get(&k).copied());
+        if let Some(req) = request {
             self.msgs[req].replies.push(id);
         }
         self.msgs.push(MsgRec {
@@ -340,6 +400,7 @@ impl Checker {
             deliveries: Vec::new(),
             groups: Vec::new(),
             replies: Vec::new(),
+            in_reply_to: request,
             written_at: now,
             routed: Vec::new(),
         });
@@ -376,6 +437,7 @@ impl Checker {
             send_deny: Vec::new(),
             take_deny: Vec::new(),
             registered: false,
+            outbound: false,
         });
         self.links.len() - 1
     }
@@ -428,14 +490,25 @@ impl Checker {
         let added = weight > 0;
         let pattern = self.intern(subject);
         let rec = &mut self.links[link];
+        if rec.kind == LinkKind::Gateway && rec.outbound {
+            let (from, to) = (rec.from.0, rec.to.0);
+            self.violation(format!(
+                "node {from} told interest in {subject} on its outbound gateway link to node \
+                 {to} (interest goes only from the inbound side)"
+            ));
+            return;
+        }
         if added {
             rec.current
                 .insert((pattern, queue.clone(), origin.clone()), weight);
-            if rec.kind == LinkKind::Leaf && !rec.registered {
-                // The first LS+ a server writes on a link is its own
-                // loop-detection subject.
+            if rec.kind == LinkKind::Leaf {
+                // The first LS+ a server writes on a link comes as it
+                // registers it; the first `$LDS.` is its own
+                // loop-detection subject (a gateway's `_GR_.>` may come
+                // first).
                 rec.registered = true;
-                if subject.starts_with("$LDS.") {
+                if subject.starts_with("$LDS.") && !self.lds_links.contains(&link) {
+                    self.lds_links.push(link);
                     self.lds.entry(rec.from).or_insert(pattern);
                 }
             }
@@ -470,6 +543,26 @@ impl Checker {
         origin: Option<String>,
         p: Processed,
     ) {
+        let msg = RoutedMsg {
+            key,
+            queues,
+            origin,
+            subject_gr: None,
+            reply_gr: None,
+        };
+        self.routed_msg(link, msg, p, Instant::ZERO);
+    }
+
+    /// [`Checker::routed`] with the gateway facts of the op
+    /// ([`RoutedMsg`]), processed by the reader at `now`.
+    pub fn routed_msg(&mut self, link: LinkId, op: RoutedMsg, p: Processed, now: Instant) {
+        let RoutedMsg {
+            key,
+            queues,
+            origin,
+            subject_gr,
+            reply_gr,
+        } = op;
         self.stats.routed += 1;
         if origin.is_some() {
             self.stats.leaf_origin_routed += 1;
@@ -484,6 +577,16 @@ impl Checker {
             self.violation(format!("routed message {key} was never published"));
             return;
         };
+        if self.links[link].kind == LinkKind::Gateway {
+            self.gateway_hop(link, m, subject_gr.as_deref(), reply_gr.as_deref(), p);
+        } else if let Some(prefix) = &subject_gr {
+            self.gr_subject_on_link(link, m, prefix);
+        }
+        // A mapped reply's subject as it crossed (`_GR_.` prefix kept).
+        let wire_subject = subject_gr.as_ref().map(|prefix| {
+            let full = format!("{prefix}{}", self.names[self.msgs[m].subject as usize]);
+            self.intern(&full)
+        });
         let mut cache = std::mem::take(&mut self.match_cache);
         let rec = &self.links[link];
         let (from, to, kind) = (rec.from, rec.to, rec.kind);
@@ -504,10 +607,16 @@ impl Checker {
         // interest may not (`for_queue`).
         let dest = dest_of(rec);
         let remote_cluster = leaf.then(|| self.links[partner(link)].cluster.as_bytes());
-        let allowed = |origin: Origin, origin_cluster: Option<&[u8]>, is_sender: bool| {
+        let allowed = |origin: Origin,
+                       origin_cluster: Option<&[u8]>,
+                       is_sender: bool,
+                       gateway_reply: bool| {
             let mut facts = MsgFacts::new(subject.as_bytes());
             if let Some(c) = origin_cluster {
                 facts = facts.with_origin_cluster(c);
+            }
+            if gateway_reply {
+                facts = facts.with_gateway_reply();
             }
             let lf = LinkFacts {
                 remote_cluster,
@@ -528,7 +637,7 @@ impl Checker {
                         },
                     ))
         };
-        let mut may = published_at_from && allowed(Origin::Client, None, false);
+        let mut may = published_at_from && allowed(Origin::Client, None, false, false);
         // Where `from` processed the message (None: not known for sure).
         let mut held_at = if published_at_from {
             match msg.processed {
@@ -544,10 +653,28 @@ impl Checker {
         let mut entered: Option<&str> = None;
         let mut named_in: Vec<&str> = Vec::new();
         let mut held_from_route = false;
-        for r in msg.routed.iter().filter(|r| self.links[r.link].to == from) {
+        // A mapped reply passes its servers in two forms: with its `_GR_.`
+        // subject (until it is stripped) and without; each copy descends
+        // from an arrival of its own form, or the stripped one from the
+        // arrival its sender stripped.
+        let same_form = |r: &Routed| {
+            if subject_gr.is_some() {
+                r.subject_gr.is_some()
+            } else {
+                self.stripped_form(msg, r)
+            }
+        };
+        for r in msg
+            .routed
+            .iter()
+            .filter(|r| self.links[r.link].to == from && same_form(r))
+        {
             let a = &self.links[r.link];
             let cluster = arrival_cluster(a, r);
-            may |= allowed(origin_of(a), cluster, r.link == partner(link));
+            // A `_GR_.` reply that reached its cluster is delivered there
+            // stripped, as a gateway reply.
+            let gr = r.subject_gr.is_some() && self.gr_cluster_of(r) == self.cluster_of(from.0);
+            may |= allowed(origin_of(a), cluster, r.link == partner(link), gr);
             if let (None, Processed::At(p)) = (held_at, r.processed) {
                 held_at = Some(p);
             }
@@ -562,7 +689,7 @@ impl Checker {
         // A route carries a message from a leaf cluster as `LMSG <origin>`
         // naming that cluster, and any other as `RMSG` (cluster-wide no
         // echo rests on it).
-        if !leaf && may && origin.as_deref() != entered {
+        if kind == LinkKind::Route && may && origin.as_deref() != entered {
             found.push(format!(
                 "{key} crossed the route from node {} to node {} with origin {origin:?}, but it \
                  entered node {}'s cluster from leaf cluster {entered:?}",
@@ -610,17 +737,27 @@ impl Checker {
                     .routed
                     .iter()
                     .any(|r| self.links[r.link].to == from && r.fallback));
-        let twice = msg
-            .routed
-            .iter()
-            .any(|r| self.links[r.link].to == to && !(fallback || r.fallback));
+        // A mapped reply may pass a server on its way to the one it names
+        // and come back to it stripped.
+        let twice = msg.routed.iter().any(|r| {
+            self.links[r.link].to == to
+                && !(fallback || r.fallback)
+                && r.subject_gr.is_some() == subject_gr.is_some()
+        });
         if twice {
             found.push(format!(
                 "{key} reached node {} (gen {}) twice over server links",
                 to.0, to.1
             ));
         }
-        if to == home {
+        // A mapped reply is not delivered where it was published: it goes
+        // home to the server that mapped it, which sends it on stripped,
+        // back to its publisher's cluster too.
+        let mapped = msg
+            .routed
+            .iter()
+            .any(|r| self.links[r.link].from == home && r.subject_gr.is_some());
+        if to == home && !mapped {
             found.push(format!(
                 "{key} came back over a {} from node {} to node {}, where it was published",
                 kind.name(),
@@ -628,7 +765,7 @@ impl Checker {
                 to.0
             ));
         }
-        if leaf {
+        if leaf || (kind == LinkKind::Gateway && subject_gr.is_none()) {
             if let Some(d) = rec.send_deny.iter().find(|d| denies(d, subject)) {
                 found.push(format!(
                     "{key} on {subject} crossed the leaf link from node {} to node {}, which \
@@ -638,7 +775,9 @@ impl Checker {
             }
             // The sender must have held interest in it from this link's
             // peer when it processed the message: plain interest, or a
-            // named group's.
+            // named group's. A mapped reply crosses under its wire
+            // subject.
+            let wire = wire_subject.unwrap_or(msg.subject);
             if let Some(at) = held_at {
                 let back = &self.links[partner(link)];
                 let wanted = back.interest.iter().any(|((pattern, queue, _), spans)| {
@@ -650,12 +789,13 @@ impl Checker {
                         && spans
                             .iter()
                             .any(|&(start, end)| start < at && end.is_none_or(|e| e > at))
-                        && cached_match(&mut cache, &self.names, *pattern, msg.subject)
+                        && cached_match(&mut cache, &self.names, *pattern, wire)
                 });
                 if !wanted {
+                    let what = if leaf { "leaf link" } else { "gateway link" };
                     found.push(format!(
-                        "{key} on {subject} was sent over the leaf link from node {} to node \
-                         {} without interest from node {} when node {} processed it",
+                        "{key} on {subject} was sent over the {what} from node {} to node {} \
+                         without interest from node {} when node {} processed it",
                         from.0, to.0, to.0, from.0
                     ));
                 }
@@ -669,6 +809,9 @@ impl Checker {
             queues,
             origin,
             fallback,
+            subject_gr,
+            reply_gr,
+            time: now,
         });
     }
 
@@ -694,6 +837,9 @@ impl Checker {
             self.violation(format!("delivery of unknown message id {key}"));
             return;
         };
+        if self.raw_gr_delivery(s, m, subject_got) {
+            return;
+        }
         let mut found = Vec::new();
         let (sub, msg) = (&self.subs[s], &self.msgs[m]);
         let subject = &self.names[msg.subject as usize];
@@ -726,7 +872,15 @@ impl Checker {
             }
         }
         let publisher = &self.incs[msg.publisher];
-        if msg.publisher == inc && !publisher.echo {
+        let home = (publisher.node, publisher.gen);
+        // A mapped reply goes home to the server that mapped it, which
+        // may send it back stripped, to its publisher too (the echo rule
+        // holds only where a client published).
+        let mapped = msg
+            .routed
+            .iter()
+            .any(|r| self.links[r.link].from == home && r.subject_gr.is_some());
+        if msg.publisher == inc && !publisher.echo && !mapped {
             found.push(format!(
                 "echo: own message delivered despite echo=false: {here}"
             ));
@@ -734,14 +888,22 @@ impl Checker {
         let sub_inc = &self.incs[sub.inc];
         let sub_engine = (sub_inc.node, sub_inc.gen);
         let mut processed = msg.processed;
-        if publisher.node != sub_inc.node {
+        if publisher.node != sub_inc.node || mapped {
             // Over a route: the position at which this engine processed the
-            // RMSG orders it against the SUB and UNSUB.
-            let arrivals: Vec<&Routed> = msg
+            // RMSG orders it against the SUB and UNSUB. A mapped reply
+            // that passed this server on its way to another is delivered
+            // from the copy that came back stripped.
+            let all: Vec<&Routed> = msg
                 .routed
                 .iter()
                 .filter(|r| self.links[r.link].to == sub_engine)
                 .collect();
+            let stripped: Vec<&Routed> = all
+                .iter()
+                .copied()
+                .filter(|r| self.stripped_form(msg, r))
+                .collect();
+            let arrivals = if stripped.is_empty() { all } else { stripped };
             if arrivals.is_empty() {
                 found.push(format!(
                     "delivered on node {} which never received it over a route: {here}",
@@ -865,16 +1027,28 @@ impl Checker {
             let home = (publisher.node, publisher.gen);
             // Where the message was processed: its own server, then every
             // server that processed it from a route (queue groups limited to
-            // those the route named).
-            let mut places: Vec<Place<'_>> = vec![(home, b, None, None, None)];
+            // those the route named). A reply its server mapped (or may
+            // have) owes nothing there; a mapped reply owes only where it
+            // is delivered stripped (the server it names), where it
+            // serves every group.
+            let mut places: Vec<Place<'_>> = Vec::new();
+            if self.reply_mapping(msg) == Mapping::No {
+                places.push((home, b, None, None, None, false));
+            }
             for r in &msg.routed {
                 if let Processed::At(p) = r.processed {
                     let link = &self.links[r.link];
                     let cluster = arrival_cluster(link, r);
-                    places.push((link.to, p, Some(&r.queues), Some(r.link), cluster));
+                    if r.subject_gr.is_some() {
+                        if self.gr_owner_of(r) == Some(link.to) {
+                            places.push((link.to, p, None, Some(r.link), cluster, true));
+                        }
+                        continue;
+                    }
+                    places.push((link.to, p, Some(&r.queues), Some(r.link), cluster, false));
                 }
             }
-            for (engine, at, named, arrival, origin_cluster) in places {
+            for (engine, at, named, arrival, origin_cluster, gateway_reply) in places {
                 let subs = self
                     .subs_by_engine
                     .get(&engine)
@@ -972,6 +1146,9 @@ impl Checker {
                 if let Some(c) = origin_cluster {
                     facts = facts.with_origin_cluster(c);
                 }
+                if gateway_reply {
+                    facts = facts.with_gateway_reply();
+                }
                 let mut queue_links: BTreeMap<&str, bool> = BTreeMap::new();
                 // Groups a stable route held a member of in this cluster
                 // (interest of its own, not a leaf cluster's) where routes
@@ -1010,7 +1187,7 @@ impl Checker {
                                 },
                             )
                         } else {
-                            router::may_forward(origin, Dest::Routes, &facts, &lf)
+                            router::may_forward(origin, dest_of(out_rec), &facts, &lf)
                         };
                     let mut plain = false;
                     for ((pattern, queue, from_leaf), spans) in &link.interest {
@@ -1028,7 +1205,10 @@ impl Checker {
                                 }
                                 let all = queue_links.entry(q.as_str()).or_insert(true);
                                 *all &= !link.closed;
-                                if !leaf && from_leaf.is_none() && !link.closed {
+                                if link.kind == LinkKind::Route
+                                    && from_leaf.is_none()
+                                    && !link.closed
+                                {
                                     cluster_groups.push(q.as_str());
                                 }
                             }
@@ -1125,6 +1305,9 @@ impl Checker {
         for v in found {
             self.violation(v);
         }
+        if self.calm_step.is_some() {
+            self.calm_check();
+        }
     }
 
     /// The interest the model says `(node, gen)` announces to its routes:
@@ -1188,6 +1371,11 @@ impl Checker {
         if let Some(&lds) = self.lds.get(&from) {
             let lds = self.names[lds as usize].clone();
             sources.push((Origin::Client, None, None, lds, None, 1));
+        }
+        // A gateway takes the answers to requests that crossed gateways
+        // from its leaf links.
+        if self.is_gateway(from.0) {
+            sources.push((Origin::Internal, None, None, "_GR_.>".to_string(), None, 1));
         }
         for (x, rec) in self.links.iter().enumerate() {
             if rec.to != from || rec.closed {

@@ -134,6 +134,32 @@ pub enum Fault {
         /// Downtime after the shutdown.
         down_for: Duration,
     },
+    /// Reset one of the live gateway links of `node` (the `pick`-th, in
+    /// connection order, modulo their number) once `after_bytes` more
+    /// bytes were read in direction `dir`, or after a second if idle.
+    GatewayReset {
+        /// The node whose gateway link is hit.
+        node: usize,
+        /// Which of its gateway links.
+        pick: u64,
+        /// Direction whose reader trips the reset (`Up`: from the dialer).
+        dir: Dir,
+        /// Bytes still delivered before the reset.
+        after_bytes: u64,
+    },
+    /// Gateway clusters `x` and `y` lose each other for `dur`: every
+    /// gateway link between them is reset (or, `silent`, carries nothing
+    /// for `dur`), and gateway dials between them fail until it ends.
+    ClusterPartition {
+        /// One gateway cluster (index into the world's gateway clusters).
+        x: usize,
+        /// The other.
+        y: usize,
+        /// How long.
+        dur: Duration,
+        /// Hold the live links silently instead of resetting them.
+        silent: bool,
+    },
     /// One direction gets slower: more latency, less bandwidth.
     Slow {
         /// Target client.
@@ -167,12 +193,14 @@ impl Fault {
             Fault::RouteSlow { .. } => 11,
             Fault::DialFail { .. } => 12,
             Fault::Shutdown { .. } => 13,
+            Fault::GatewayReset { .. } => 14,
+            Fault::ClusterPartition { .. } => 15,
         }
     }
 }
 
 /// Names of the fault kinds, by [`Fault::kind`].
-pub const KINDS: [&str; 14] = [
+pub const KINDS: [&str; 16] = [
     "reset",
     "stall",
     "crash",
@@ -187,10 +215,17 @@ pub const KINDS: [&str; 14] = [
     "route-slow",
     "dial-fail",
     "shutdown",
+    "gateway-reset",
+    "cluster-partition",
 ];
 
 /// Kinds a single-server run draws from (the first ones of [`KINDS`]).
 const CLIENT_KINDS: usize = 8;
+
+/// End of the link kinds cluster and leaf runs draw from ([`KINDS`]
+/// `CLIENT_KINDS..LINK_KINDS`); the gateway kinds after them are drawn
+/// only in gateway mode, so the other modes draw what they always drew.
+const LINK_KINDS: usize = 14;
 
 /// The faults of one run, sorted by time.
 #[derive(Clone, Debug, Default)]
@@ -253,15 +288,13 @@ impl FaultPlan {
         }
         let span = end.saturating_since(start);
         let mut faults = Self::client_faults(rng, &enabled, clients, nodes, start, span);
-        for e in &mut enabled[CLIENT_KINDS..] {
+        for e in &mut enabled[CLIENT_KINDS..LINK_KINDS] {
             *e = rng.percent(60);
         }
         if !node_faults {
             enabled[13] = false;
         }
-        let kinds: Vec<usize> = (CLIENT_KINDS..KINDS.len())
-            .filter(|&k| enabled[k])
-            .collect();
+        let kinds: Vec<usize> = (CLIENT_KINDS..LINK_KINDS).filter(|&k| enabled[k]).collect();
         if !kinds.is_empty() && !edges.is_empty() {
             for _ in 0..rng.range(2, 8) {
                 let at = start + rng.duration(Duration::ZERO, span);
@@ -275,6 +308,60 @@ impl FaultPlan {
         }
         faults.sort_by_key(|&(at, _)| at);
         FaultPlan { enabled, faults }
+    }
+
+    /// Draws a plan for a super-cluster (gateway mode): what
+    /// [`FaultPlan::draw_leaf`] draws over the server links `edges` (with
+    /// crashes and shutdowns), then, each kind with 60 %, resets of a
+    /// node's gateway links and partitions between two of the gateway
+    /// `clusters` (reset or silent, 300 ms to 3 s).
+    pub fn draw_super(
+        rng: &mut SimRng,
+        clients: usize,
+        nodes: usize,
+        edges: &[(usize, usize)],
+        clusters: &[Vec<usize>],
+        start: Instant,
+        end: Instant,
+    ) -> FaultPlan {
+        let mut plan = Self::draw_leaf(rng, clients, nodes, edges, true, start, end);
+        let span = end.saturating_since(start);
+        let gateway_nodes: Vec<usize> = clusters.iter().flatten().copied().collect();
+        for k in LINK_KINDS..KINDS.len() {
+            plan.enabled[k] = rng.percent(60);
+        }
+        if plan.enabled[14] && !gateway_nodes.is_empty() {
+            for _ in 0..rng.range(1, 4) {
+                let at = start + rng.duration(Duration::ZERO, span);
+                let fault = Fault::GatewayReset {
+                    node: *rng.pick(&gateway_nodes),
+                    pick: rng.next_u64(),
+                    dir: if rng.percent(50) { Dir::Up } else { Dir::Down },
+                    after_bytes: if rng.percent(40) {
+                        rng.range(0, 60)
+                    } else {
+                        rng.range(0, 30_000)
+                    },
+                };
+                plan.faults.push((at, fault));
+            }
+        }
+        if plan.enabled[15] && clusters.len() > 1 {
+            for _ in 0..rng.range(1, 2) {
+                let at = start + rng.duration(Duration::ZERO, span);
+                let x = rng.below(clusters.len() as u64) as usize;
+                let y = (x + 1 + rng.below(clusters.len() as u64 - 1) as usize) % clusters.len();
+                let fault = Fault::ClusterPartition {
+                    x,
+                    y,
+                    dur: rng.duration(Duration::from_millis(300), Duration::from_millis(3000)),
+                    silent: rng.percent(40),
+                };
+                plan.faults.push((at, fault));
+            }
+        }
+        plan.faults.sort_by_key(|&(at, _)| at);
+        plan
     }
 
     /// The client faults of a plan with the `enabled` kinds.
@@ -349,12 +436,10 @@ impl FaultPlan {
         enabled: &mut [bool; KINDS.len()],
         faults: &mut Vec<(Instant, Fault)>,
     ) {
-        for e in &mut enabled[CLIENT_KINDS..] {
+        for e in &mut enabled[CLIENT_KINDS..LINK_KINDS] {
             *e = rng.percent(55);
         }
-        let kinds: Vec<usize> = (CLIENT_KINDS..KINDS.len())
-            .filter(|&k| enabled[k])
-            .collect();
+        let kinds: Vec<usize> = (CLIENT_KINDS..LINK_KINDS).filter(|&k| enabled[k]).collect();
         if kinds.is_empty() {
             return;
         }

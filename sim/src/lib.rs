@@ -15,6 +15,7 @@
 //! - [`world`]: engines, connections, clients and the event loop;
 //! - [`workload`], [`faults`]: what a seed draws;
 //! - [`swarm`]: one seed end to end, safety phase then healing;
+//! - [`supercluster`]: gateway mode's topologies, options and clients;
 //! - [`scenario`]: the scripted-scenario DSL;
 //! - [`trace`]: the trace hash and the replay ring.
 #![forbid(unsafe_code)]
@@ -29,6 +30,7 @@ pub mod parser;
 pub mod rng;
 pub mod route_wire;
 pub mod scenario;
+pub mod supercluster;
 pub mod swarm;
 pub mod trace;
 pub mod workload;

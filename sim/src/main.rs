@@ -8,6 +8,8 @@
 //! cargo run -p canopy-sim --release -- --start 200 --seeds 500 --hashes  # the behaviour fixture
 //! cargo run -p canopy-sim --release -- --leaf --seeds 1000     # leaf topologies
 //! cargo run -p canopy-sim --release -- --leaf --seed 42        # replay a leaf seed
+//! cargo run -p canopy-sim --release -- --gateway --seeds 300   # super-clusters
+//! cargo run -p canopy-sim --release -- --gateway --seed 42     # replay a gateway seed
 //! ```
 
 use canopy_sim::swarm::{self, RunReport, SwarmConfig};
@@ -21,9 +23,9 @@ const COMMIT: &str = match option_env!("CANOPY_GIT_COMMIT") {
 };
 
 const USAGE: &str = "usage: canopy-sim [--seeds N] [--start S] [--seed S] [--check-determinism] \
-[--no-faults] [--leaf] [--topology single|cluster3|hub2|hub3|chain|triangle|spoke-cluster|deny|\
-hub-cluster|redundant-pair|leaf-cluster-split] \
-[--verbose] [--trace EVENTS] [--mutation NAME] [--hashes]";
+[--no-faults] [--leaf | --gateway] [--topology single|cluster3|hub2|hub3|chain|triangle|\
+spoke-cluster|deny|hub-cluster|redundant-pair|leaf-cluster-split|gw-mesh|gw-partial|gw-leafs|\
+gw-leaf-chain] [--verbose] [--trace EVENTS] [--mutation NAME] [--hashes]";
 
 struct Args {
     seeds: u64,
@@ -72,12 +74,14 @@ fn parse() -> Result<Args, String> {
             "--hashes" => a.hashes = true,
             "--no-faults" => a.cfg.no_faults = true,
             "--leaf" => a.cfg.leaf = true,
+            "--gateway" => a.cfg.gateway = true,
             "--topology" => {
                 let t = it.next().as_deref().and_then(swarm::Topology::parse);
                 let Some(t) = t else {
                     return Err("--topology needs single, cluster3, or (with --leaf) hub2, \
                                 hub3, chain, triangle, spoke-cluster, deny, hub-cluster, \
-                                redundant-pair or leaf-cluster-split"
+                                redundant-pair or leaf-cluster-split, or (with --gateway) \
+                                gw-mesh, gw-partial, gw-leafs or gw-leaf-chain"
                         .to_string());
                 };
                 a.cfg.topology = Some(t);
@@ -92,16 +96,18 @@ fn parse() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
+    if a.cfg.leaf && a.cfg.gateway {
+        return Err("--leaf and --gateway are separate modes".to_string());
+    }
     if let Some(t) = a.cfg.topology {
-        if t.is_leaf() != a.cfg.leaf {
-            return Err(format!(
-                "--topology {t:?} {} --leaf",
-                if a.cfg.leaf {
-                    "cannot be used with"
-                } else {
-                    "needs"
-                }
-            ));
+        let wanted = (t.is_leaf(), t.is_super());
+        if wanted != (a.cfg.leaf, a.cfg.gateway) {
+            let mode = match wanted {
+                (true, _) => "--leaf",
+                (_, true) => "--gateway",
+                _ => "neither --leaf nor --gateway",
+            };
+            return Err(format!("--topology {} needs {mode}", t.name()));
         }
     }
     Ok(a)
@@ -180,6 +186,27 @@ fn print_stats(r: &RunReport) {
             s.bytes_routed
         );
     }
+    print_gateway_stats(r);
+}
+
+/// The gateway counters of a run (gateway mode).
+fn print_gateway_stats(r: &RunReport) {
+    let c = &r.checks;
+    if c.gateway_routed == 0 {
+        return;
+    }
+    println!(
+        "  gateways: {} messages across, {} requests mapped (_GR_.), {} recent-reply checks, \
+         {} mapped replies home; after convergence {} deliveries, {} queue groups served, \
+         {} replies checked end to end",
+        c.gateway_routed,
+        c.gateway_replies_mapped,
+        c.gateway_recent_checked,
+        c.gateway_replies_home,
+        c.calm_delivered,
+        c.calm_queue_served,
+        c.calm_replies
+    );
 }
 
 fn main() -> ExitCode {

@@ -56,7 +56,28 @@ pub enum RouteOp {
         queues: Vec<String>,
         /// The leaf cluster a route's `LMSG` names.
         origin: Option<String>,
+        /// The gateway-routed prefix of the subject
+        /// (`_GR_.<cluster>.<server>.`), when it has one: a reply on its
+        /// way back to the server that prefixed it.
+        subject_gr: Option<String>,
+        /// The gateway-routed prefix of the reply subject, when it has
+        /// one: the sender mapped a reply to come back to it.
+        reply_gr: Option<String>,
     },
+}
+
+/// Length of a gateway-routed prefix: `_GR_.` and two six-character
+/// hashes, each followed by a dot.
+pub const GR_PREFIX_LEN: usize = 5 + 6 + 1 + 6 + 1;
+
+/// The gateway-routed prefix of `subject` (`_GR_.<6>.<6>.`), if it starts
+/// with one followed by a subject.
+pub fn gr_prefix(subject: &[u8]) -> Option<String> {
+    let ok = subject.len() > GR_PREFIX_LEN
+        && subject.starts_with(b"_GR_.")
+        && subject[5 + 6] == b'.'
+        && subject[GR_PREFIX_LEN - 1] == b'.';
+    ok.then(|| text(&subject[..GR_PREFIX_LEN]))
 }
 
 /// Resumable parser of one direction of a route connection or a leaf link.
@@ -158,10 +179,14 @@ impl RouteWire {
                 }
                 // Between the subject and the size(s): reply and queues.
                 let mid = &toks[1..n - fixed];
-                let queues: Vec<String> = match mid.first().copied() {
-                    Some(b"+") => mid[2.min(mid.len())..].iter().map(|q| text(q)).collect(),
-                    Some(b"|") => mid[1..].iter().map(|q| text(q)).collect(),
-                    _ => Vec::new(),
+                let (reply, queues): (Option<&[u8]>, Vec<String>) = match mid.first().copied() {
+                    Some(b"+") => (
+                        mid.get(1).copied(),
+                        mid[2.min(mid.len())..].iter().map(|q| text(q)).collect(),
+                    ),
+                    Some(b"|") => (None, mid[1..].iter().map(|q| text(q)).collect()),
+                    Some(r) => (Some(r), Vec::new()),
+                    None => (None, Vec::new()),
                 };
                 let payload = &self.buf[line_end + hdr.min(size)..line_end + size];
                 let (key, _) = MsgKey::from_payload(payload);
@@ -169,6 +194,8 @@ impl RouteWire {
                     key,
                     queues,
                     origin: origin.flatten(),
+                    subject_gr: gr_prefix(toks[0]),
+                    reply_gr: reply.and_then(gr_prefix),
                 };
                 out.push((self.base + end as u64, op));
                 at = end;
@@ -255,6 +282,8 @@ mod tests {
                 key: Some(MsgKey { client: 1, n: 2 }),
                 queues: vec!["q1".into(), "q2".into()],
                 origin: None,
+                subject_gr: None,
+                reply_gr: None,
             }
         );
         assert_eq!(
@@ -263,6 +292,8 @@ mod tests {
                 key: Some(MsgKey { client: 0, n: 9 }),
                 queues: vec![],
                 origin: None,
+                subject_gr: None,
+                reply_gr: None,
             }
         );
         assert_eq!(whole[3].0 as usize, stream.len() - 6);
@@ -294,11 +325,15 @@ mod tests {
                     key: Some(MsgKey { client: 1, n: 2 }),
                     queues: vec!["q1".into()],
                     origin: lc.clone(),
+                    subject_gr: None,
+                    reply_gr: None,
                 },
                 RouteOp::Msg {
                     key: Some(MsgKey { client: 0, n: 9 }),
                     queues: vec![],
                     origin: Some("n2".into()),
+                    subject_gr: None,
+                    reply_gr: None,
                 },
                 RouteOp::Unsub {
                     subject: "a.*".into(),
@@ -344,6 +379,8 @@ mod tests {
                 key: Some(MsgKey { client: 1, n: 2 }),
                 queues: vec!["q1".into(), "q2".into()],
                 origin: None,
+                subject_gr: None,
+                reply_gr: None,
             }
         );
         assert_eq!(
@@ -352,6 +389,8 @@ mod tests {
                 key: Some(MsgKey { client: 0, n: 9 }),
                 queues: vec![],
                 origin: None,
+                subject_gr: None,
+                reply_gr: None,
             }
         );
         assert_eq!(
@@ -360,6 +399,8 @@ mod tests {
                 key: Some(MsgKey { client: 1, n: 3 }),
                 queues: vec!["q1".into()],
                 origin: None,
+                subject_gr: None,
+                reply_gr: None,
             }
         );
         assert_eq!(whole[5].0 as usize, stream.len() - 6);
@@ -377,5 +418,25 @@ mod tests {
         let mut w = RouteWire::leaf();
         w.feed(b"INFO {\"server_id\":\"H\"} \r\n", &mut Vec::new());
         assert_eq!(w.cluster.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn gateway_routed_prefixes_are_reported() {
+        let stream: &[u8] = b"RMSG $G svc.0 _GR_.jZ6RvV.ng9pVj._INBOX.c3.8 5\r\nm3-4;\r\nRMSG $G _GR_.jZ6RvV.ng9pVj._INBOX.c3.8 + r q 5\r\nm1-1;\r\nRMSG $G _GR_.x 5\r\nm1-2;\r\n";
+        let mut ops = Vec::new();
+        RouteWire::default().feed(stream, &mut ops);
+        let grs: Vec<(Option<String>, Option<String>)> = ops
+            .iter()
+            .map(|(_, op)| match op {
+                RouteOp::Msg {
+                    subject_gr,
+                    reply_gr,
+                    ..
+                } => (subject_gr.clone(), reply_gr.clone()),
+                RouteOp::Sub { .. } | RouteOp::Unsub { .. } => (None, None),
+            })
+            .collect();
+        let p = Some("_GR_.jZ6RvV.ng9pVj.".to_string());
+        assert_eq!(grs, [(None, p.clone()), (p, None), (None, None)]);
     }
 }

@@ -7,6 +7,7 @@ use crate::client_model::{ClientSpec, PublishSpec, SubSpec};
 use crate::faults::FaultPlan;
 use crate::link::{DirRules, LinkRules};
 use crate::rng::{Purpose, SimRng};
+pub use crate::supercluster::{SuperLeafs, SuperShape};
 use crate::workload;
 use crate::world::{route_host, EngineSetup, World, WorldStats, ROUTE_PORT};
 use canopy_core::{Instant, Options};
@@ -91,6 +92,10 @@ pub enum Topology {
         /// The hub node node 2 dials.
         remote: usize,
     },
+    /// A super-cluster (gateway mode, [`SwarmConfig::gateway`]): clusters
+    /// `A`, `B` and `C` joined by gateways, with leaf nodes attached as
+    /// the shape says (see [`crate::supercluster`]).
+    Super(SuperShape),
 }
 
 /// Leaf listen port of every simulated node that accepts leaf links.
@@ -174,7 +179,8 @@ impl Topology {
             | Topology::LeafChain
             | Topology::LeafTriangle
             | Topology::LeafSpokeCluster
-            | Topology::LeafDeny => self,
+            | Topology::LeafDeny
+            | Topology::Super(_) => self,
         }
     }
 
@@ -190,7 +196,8 @@ impl Topology {
             | Topology::LeafChain
             | Topology::LeafTriangle
             | Topology::LeafSpokeCluster
-            | Topology::LeafDeny => false,
+            | Topology::LeafDeny
+            | Topology::Super(_) => false,
         }
     }
 
@@ -205,13 +212,22 @@ impl Topology {
 
     /// Whether this is a leaf topology.
     pub fn is_leaf(self) -> bool {
-        !matches!(self, Topology::Single | Topology::Cluster3)
+        !matches!(
+            self,
+            Topology::Single | Topology::Cluster3 | Topology::Super(_)
+        )
+    }
+
+    /// Whether this is a super-cluster (gateway mode).
+    pub fn is_super(self) -> bool {
+        matches!(self, Topology::Super(_))
     }
 
     /// Number of engines.
     pub fn nodes(self) -> usize {
         match self {
             Topology::Single => 1,
+            Topology::Super(shape) => shape.nodes(),
             Topology::LeafHub(spokes) => 1 + spokes,
             Topology::LeafHubCluster { .. }
             | Topology::LeafRedundantPair { .. }
@@ -244,6 +260,7 @@ impl Topology {
             | Topology::LeafChain
             | Topology::LeafTriangle
             | Topology::LeafDeny => (0..self.nodes()).map(|i| vec![i]).collect(),
+            Topology::Super(shape) => shape.clusters(),
         }
     }
 
@@ -251,6 +268,7 @@ impl Topology {
     pub fn leaf_edges(self) -> Vec<(usize, usize)> {
         match self {
             Topology::Single | Topology::Cluster3 => Vec::new(),
+            Topology::Super(shape) => shape.leaf_edges(),
             Topology::LeafHub(spokes) => (1..=spokes).map(|i| (i, 0)).collect(),
             Topology::LeafChain => vec![(1, 0), (2, 1)],
             Topology::LeafTriangle => vec![(0, 1), (1, 2), (2, 0)],
@@ -321,6 +339,7 @@ impl Topology {
             Topology::LeafHubCluster { .. } => "hub-cluster",
             Topology::LeafRedundantPair { .. } => "redundant-pair",
             Topology::LeafClusterSplit { .. } => "leaf-cluster-split",
+            Topology::Super(shape) => shape.name(),
         }
     }
 
@@ -347,7 +366,7 @@ impl Topology {
                 hub_cluster: true,
                 remote: 0,
             },
-            _ => return None,
+            _ => return SuperShape::parse(name).map(Topology::Super),
         })
     }
 }
@@ -407,7 +426,8 @@ pub fn leaf_options(topology: Topology, options: &mut [Options], rng: &mut SimRn
                 | Topology::LeafTriangle
                 | Topology::LeafSpokeCluster
                 | Topology::LeafRedundantPair { .. }
-                | Topology::LeafClusterSplit { .. } => {}
+                | Topology::LeafClusterSplit { .. }
+                | Topology::Super(_) => {}
             }
             remotes.push(remote);
         }
@@ -504,6 +524,9 @@ pub struct SwarmConfig {
     /// Leaf mode: each seed draws a leaf topology (from a stream the
     /// default mode never reads) instead of single server or cluster.
     pub leaf: bool,
+    /// Gateway mode: each seed draws a super-cluster topology (from a
+    /// stream no other mode reads); see [`crate::supercluster`].
+    pub gateway: bool,
 }
 
 /// The outcome of one seed.
@@ -564,9 +587,12 @@ pub fn draw_options(rng: &mut SimRng) -> Options {
     o
 }
 
-/// Runs one seed (in leaf mode, a leaf topology).
+/// Runs one seed (in leaf mode, a leaf topology; in gateway mode, a
+/// super-cluster).
 pub fn run_seed(seed: u64, cfg: &SwarmConfig) -> RunReport {
-    let (world, plan, safety_end, summary) = if cfg.leaf {
+    let (world, plan, safety_end, summary) = if cfg.gateway {
+        crate::supercluster::setup(seed, cfg)
+    } else if cfg.leaf {
         leaf_setup(seed, cfg)
     } else {
         setup(seed, cfg)
@@ -880,7 +906,8 @@ fn pinned_clients(topology: Topology, rng: &mut SimRng) -> Vec<(ClientSpec, usiz
         | Topology::LeafChain
         | Topology::LeafTriangle
         | Topology::LeafSpokeCluster
-        | Topology::LeafDeny => Vec::new(),
+        | Topology::LeafDeny
+        | Topology::Super(_) => Vec::new(),
     }
 }
 
@@ -930,13 +957,33 @@ fn drive(
         let settled = world.all_settled()
             && world.mesh_complete()
             && world.route_interest_diffs().is_empty()
-            && world.leaf_interest_diffs().is_empty();
+            && world.leaf_interest_diffs().is_empty()
+            && world.gateways_converged();
         if settled {
+            // Gateway mode: once it has stayed so, the end-to-end checks
+            // start, with probes.
+            let steady = |w: &World| {
+                w.all_settled()
+                    && w.mesh_complete()
+                    && w.route_interest_diffs().is_empty()
+                    && w.leaf_interest_diffs().is_empty()
+                    && w.gateways_converged()
+            };
+            if !world.calm(deadline, steady) && !world.failed() {
+                world.checker.violation(format!(
+                    "not converged: the super-cluster's links did not stay up for {:?} within \
+                     {HEAL_BOUND:?} after healing: {}",
+                    crate::world::CALM_HOLD,
+                    world.gateway_mesh_diffs().join("; ")
+                ));
+            }
             break;
         }
         if world.now() >= deadline {
             let mut why = world.route_interest_diffs();
             why.extend(world.leaf_interest_diffs());
+            why.extend(world.gateway_mesh_diffs());
+            why.extend(world.gateway_interest_diffs());
             why.truncate(3);
             world.checker.violation(format!(
                 "not converged: {:?} after healing: clients settled {}, route mesh complete {}, \
@@ -1031,7 +1078,9 @@ pub fn replay_command(seed: u64) -> String {
 /// `--leaf`, a forced topology `--topology`, a run without faults
 /// `--no-faults`).
 pub fn replay_command_for(seed: u64, cfg: &SwarmConfig) -> String {
-    let mut command = if cfg.leaf {
+    let mut command = if cfg.gateway {
+        format!("cargo run -p canopy-sim --release -- --gateway --seed {seed}")
+    } else if cfg.leaf {
         format!("cargo run -p canopy-sim --release -- --leaf --seed {seed}")
     } else {
         replay_command(seed)

@@ -10,6 +10,10 @@
 //! without the mutation, so that an engine bug a leaf topology finds
 //! cannot stand in for the mutation. The hub-cluster and split-leaf-
 //! cluster topologies, forced, catch a route mutation and a leaf one.
+//! The gateway mutations (`Mutations::GATEWAY_NAMES`) are caught in
+//! gateway mode, within gateway seeds 0..GATEWAY_BUDGET (which
+//! `gateway.rs` runs green without mutations, among its 300), by a seed
+//! that passes without the mutation.
 
 use canopy_core::Mutations;
 use canopy_core::Server;
@@ -21,6 +25,9 @@ const BUDGET: u64 = 200;
 
 /// Leaf-mode seeds 0..LEAF_BUDGET.
 const LEAF_BUDGET: u64 = 100;
+
+/// Gateway-mode seeds 0..GATEWAY_BUDGET.
+const GATEWAY_BUDGET: u64 = 50;
 
 fn config(m: Mutations) -> SwarmConfig {
     SwarmConfig {
@@ -54,6 +61,16 @@ fn caught_leaf(name: &str) {
     caught_leaf_in(name, None, LEAF_BUDGET);
 }
 
+/// [`caught`], in gateway mode, by a seed that passes without the
+/// mutation.
+fn caught_gateway(name: &str) {
+    let cfg = SwarmConfig {
+        gateway: true,
+        ..config(Mutations::by_name(name).expect("known mutation"))
+    };
+    caught_in(name, cfg, GATEWAY_BUDGET);
+}
+
 /// Runs seeds in order until one fails (in leaf mode: and passes without
 /// the mutation); panics if none does.
 fn caught_in(name: &str, cfg: SwarmConfig, budget: u64) {
@@ -63,7 +80,8 @@ fn caught_in(name: &str, cfg: SwarmConfig, budget: u64) {
     };
     for seed in 0..budget {
         let r = swarm::run_seed(seed, &cfg);
-        if !r.passed() && (!cfg.leaf || swarm::run_seed(seed, &clean).passed()) {
+        let needs_clean = cfg.leaf || cfg.gateway;
+        if !r.passed() && (!needs_clean || swarm::run_seed(seed, &clean).passed()) {
             let replay = swarm::replay_command_for(seed, &cfg).replacen(
                 "--release --",
                 "--release --features mutations --",
@@ -76,10 +94,14 @@ fn caught_in(name: &str, cfg: SwarmConfig, budget: u64) {
             return;
         }
     }
-    panic!(
-        "mutation {name} survived {budget} seeds{}",
-        if cfg.leaf { " (leaf mode)" } else { "" }
-    );
+    let mode = if cfg.leaf {
+        " (leaf mode)"
+    } else if cfg.gateway {
+        " (gateway mode)"
+    } else {
+        ""
+    };
+    panic!("mutation {name} survived {budget} seeds{mode}");
 }
 
 #[test]
@@ -96,6 +118,10 @@ fn every_mutation_has_a_test() {
         assert!(Mutations::by_name(name).is_some());
     }
     assert_eq!(Mutations::LEAF_NAMES.len(), 4);
+    for name in Mutations::GATEWAY_NAMES {
+        assert!(Mutations::by_name(name).is_some());
+    }
+    assert_eq!(Mutations::GATEWAY_NAMES.len(), 3);
 }
 
 #[test]
@@ -182,6 +208,30 @@ fn leaf_spoke_relays_is_caught_by_a_split_leaf_cluster() {
 #[test]
 fn queue_local_and_remote_is_caught_by_a_hub_cluster() {
     caught_leaf_in("queue_local_and_remote", Some("hub-cluster"), 20);
+}
+
+/// A request whose reply subscription is younger than two seconds crosses
+/// a gateway with its reply unmapped (caught by the `_GR_.` check on the
+/// gateway wire).
+#[test]
+fn skip_gateway_reply_map_is_caught() {
+    caught_gateway("skip_gateway_reply_map");
+}
+
+/// A queue group is named to every cluster with a member (caught as a
+/// second delivery to one queue group, super-cluster wide).
+#[test]
+fn gateway_queue_everywhere_is_caught() {
+    caught_gateway("gateway_queue_everywhere");
+}
+
+/// A message from a gateway is passed to another gateway (caught by the
+/// hop rule: the gateway row of the matrix lets only `_GR_.` replies on;
+/// the checker's unit test `gateway_messages_go_one_hop_with_interest_
+/// and_outbound_only` shows it).
+#[test]
+fn gateway_multi_hop_is_caught() {
+    caught_gateway("gateway_multi_hop");
 }
 
 fn clean(part: u64) {

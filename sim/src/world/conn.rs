@@ -206,6 +206,9 @@ impl World {
                 return;
             };
             let step = self.feed_engine(node, e, data, now, "read", id);
+            if !done.is_empty() {
+                self.checker.note_step(step, now);
+            }
             let open = self.conns.get(&id).is_some_and(|c| c.engine_open);
             for (offset, op) in done.drain(..) {
                 self.checker

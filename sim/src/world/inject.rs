@@ -129,6 +129,15 @@ impl World {
                 self.schedule(now + RESET_IDLE_LIMIT, Ev::ResetNow(id));
                 true
             }
+            Fault::GatewayReset {
+                node,
+                pick,
+                dir,
+                after_bytes,
+            } => self.gateway_reset(node, pick, dir, after_bytes),
+            Fault::ClusterPartition { x, y, dur, silent } => {
+                self.cluster_partition(x, y, dur, silent)
+            }
             Fault::RoutePartition { a, b, dur } => {
                 let Some(id) = self.live_link(a, b) else {
                     return false;

@@ -16,6 +16,7 @@
 
 mod conn;
 mod engine;
+mod gateway;
 mod inject;
 mod peer;
 
@@ -30,6 +31,7 @@ use bytes::Bytes;
 use canopy_core::{ConnId, Instant, Options, Server};
 use conn::Conn;
 pub use engine::Node;
+pub use gateway::{CALM_HOLD, PROBE_PREFIX};
 use peer::PeerConn;
 pub use peer::{route_host, ROUTE_PORT};
 use std::collections::BTreeMap;
@@ -193,6 +195,14 @@ pub struct World {
     /// The leaf links form a ring: after healing at most two of its three
     /// links may be up (loop detection refuses the one that closes it).
     pub leaf_ring: bool,
+    /// Gateway mode: the nodes of each gateway cluster (`A`, `B`, `C`;
+    /// empty in the other modes), set by [`World::set_gateways`].
+    pub gateways: Vec<Vec<usize>>,
+    /// Gateway dials between two gateway clusters fail until this time
+    /// (cluster partitions): (cluster, cluster, until).
+    gateway_block: Vec<(usize, usize, Instant)>,
+    /// Server-to-server connections that closed (either end), ever.
+    link_closes: u64,
     /// Nodes that start later than time zero (leaf start orders).
     start_at: Vec<Option<Instant>>,
     /// Dials from or to a node fail until this time (dial faults).
@@ -240,6 +250,9 @@ impl World {
             route_rules: LinkRules::default(),
             leaf_edges: Vec::new(),
             leaf_ring: false,
+            gateways: Vec::new(),
+            gateway_block: Vec::new(),
+            link_closes: 0,
             start_at: Vec::new(),
             dial_block: Vec::new(),
             next_conn: 1,
@@ -443,6 +456,7 @@ impl World {
         for b in &mut self.dial_block {
             *b = now;
         }
+        self.gateway_block.clear();
         for node in 0..self.nodes.len() {
             if self.nodes[node].server.is_none() {
                 self.start_engine(node);
@@ -637,6 +651,12 @@ impl World {
             self.checker.violation(format!("not converged: {d}"));
         }
         for d in self.leaf_interest_diffs() {
+            self.checker.violation(format!("not converged: {d}"));
+        }
+        for d in self.gateway_mesh_diffs() {
+            self.checker.violation(format!("not converged: {d}"));
+        }
+        for d in self.gateway_interest_diffs() {
             self.checker.violation(format!("not converged: {d}"));
         }
         self.checker.final_check();

@@ -53,7 +53,7 @@ pub(super) struct PeerConn {
     /// Ops written by end `i`, not yet processed by the other end.
     ops: [VecDeque<(u64, RouteOp)>; 2],
     /// Checker link for the direction end `i` -> end `1 - i`.
-    links: [Option<LinkId>; 2],
+    pub(super) links: [Option<LinkId>; 2],
     /// The checker knows the cluster end `i` announced (leaf links).
     announced: [bool; 2],
     pub(super) rng: SimRng,
@@ -133,12 +133,15 @@ fn tags(kind: LinkKind) -> Tags {
 
 /// The cluster name a node with `options` announces on a leaf link, in
 /// its CONNECT (`dialer`) or its hub INFO: its cluster's name; without a
-/// cluster, its server name when it has remotes (nats-server's stable
-/// name for a soliciting server), else none.
+/// cluster, its gateway name if it is a gateway, else its server name
+/// when it has remotes (nats-server's stable name for a soliciting
+/// server), else none.
 fn announced_cluster(options: &canopy_core::Options, dialer: bool) -> String {
     let remotes = options.leaf.as_ref().is_some_and(|l| !l.remotes.is_empty());
-    match &options.cluster {
-        Some(c) if !c.name.is_empty() => c.name.clone(),
+    match (&options.cluster, &options.gateway) {
+        (Some(c), _) if !c.name.is_empty() => c.name.clone(),
+        // A gateway is a cluster of one: its gateway name is its cluster's.
+        (_, Some(g)) if !g.name.is_empty() => g.name.clone(),
         _ if dialer || remotes => options.server_name.clone(),
         _ => String::new(),
     }
@@ -258,11 +261,14 @@ impl World {
             return;
         }
         let blocked = |w: &World, n: usize| n < w.nodes.len() && w.dial_block[n] > now;
+        // A partition between two gateway clusters refuses their dials.
+        let cut = kind == LinkKind::Gateway && self.gateway_blocked(a, b);
         let up = b < self.nodes.len()
             && self.nodes[b].server.is_some()
             && !self.nodes[b].shutting_down
             && !blocked(self, a)
-            && !blocked(self, b);
+            && !blocked(self, b)
+            && !cut;
         if !up {
             self.stats.dial_failures += 1;
             self.peers.remove(&id);
@@ -285,6 +291,10 @@ impl World {
         let l1 = self.checker.open_link((b, b_gen), (a, a_gen), kind);
         if kind == LinkKind::Leaf {
             self.leaf_roles(id, a, b, l0, l1);
+        }
+        if kind == LinkKind::Gateway {
+            // The dialer's direction is its outbound link.
+            self.checker.gateway_link(l0);
         }
         if let Some(conn) = self.peers.get_mut(&id) {
             conn.ends[0].open = true;
@@ -465,6 +475,9 @@ impl World {
                 return;
             };
             let step = self.feed_engine(node, e, data, now, read_tag, id);
+            if !done.is_empty() {
+                self.checker.note_step(step, now);
+            }
             let open = self.peers.get(&id).is_some_and(|c| c.ends[r].open);
             if let Some(link) = link {
                 for (offset, op) in done.drain(..) {
@@ -489,8 +502,17 @@ impl World {
                             key,
                             queues,
                             origin,
+                            subject_gr,
+                            reply_gr,
                         } => {
-                            self.checker.routed(link, key, queues, origin, at);
+                            let msg = crate::checker::RoutedMsg {
+                                key,
+                                queues,
+                                origin,
+                                subject_gr,
+                                reply_gr,
+                            };
+                            self.checker.routed_msg(link, msg, at, now);
                         }
                     }
                 }
@@ -543,6 +565,7 @@ impl World {
         let Some(conn) = self.peers.get(&id) else {
             return;
         };
+        self.link_closes += 1;
         for l in conn.links.into_iter().flatten() {
             self.checker.link_closed(l);
         }
