@@ -35,7 +35,6 @@
 
 use crate::client_model::{ClientSpec, PublishSpec, RequestSpec, SubSpec};
 use crate::faults::FaultPlan;
-use crate::link::LinkRules;
 use crate::rng::{Purpose, SimRng};
 use crate::swarm::{draw_options, draw_route_rules, SwarmConfig, Topology, LEAF_PORT};
 use crate::workload;
@@ -520,36 +519,17 @@ pub fn setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, String
     let mut homes: Vec<usize> = (0..wl.clients.len())
         .map(|_| rng.below(n as u64) as usize)
         .collect();
-    let mut clients: Vec<(ClientSpec, LinkRules, Duration)> = wl
-        .clients
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| (spec.clone(), wl.links[i], wl.start[i]))
-        .collect();
     let mut pin_rng = SimRng::new(seed, Purpose::Workload, PINNED_STREAM);
-    for (spec, home) in pinned_clients(shape, &mut pin_rng) {
-        let rules = workload::draw_link(&mut pin_rng);
-        let start = pin_rng.duration(Duration::ZERO, Duration::from_millis(200));
-        clients.push((spec, rules, start));
-        homes.push(home);
-    }
-    for (i, (spec, rules, start)) in clients.iter().enumerate() {
-        let client_rng = SimRng::new(seed, Purpose::Workload, 1 + i as u64);
-        world.add_client_to(
-            homes[i],
-            spec.clone(),
-            client_rng,
-            *rules,
-            Instant::ZERO + *start,
-        );
-    }
+    let pinned = pinned_clients(shape, &mut pin_rng);
+    let clients =
+        crate::swarm::add_clients(&mut world, seed, &wl, &mut homes, pinned, &mut pin_rng);
     let mut fault_rng = SimRng::new(seed, Purpose::Faults, 0);
     let plan = if cfg.no_faults {
         FaultPlan::default()
     } else {
         FaultPlan::draw_super(
             &mut fault_rng,
-            clients.len(),
+            clients,
             n,
             &shape.links(),
             &shape.gateway_clusters(),
@@ -591,7 +571,7 @@ pub fn setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, String
         shape.leafs,
         gateways.join(" "),
         homes.join(","),
-        clients.len(),
+        clients,
         safety_end.as_nanos() as f64 / 1e9,
         plan.mix(),
         plan.faults.len()

@@ -731,37 +731,17 @@ fn leaf_setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, Strin
     if let Some((sub, publisher)) = heard_pair(&wl.clients) {
         homes[sub] = homes[publisher];
     }
-    let mut clients: Vec<(ClientSpec, LinkRules, Duration)> = wl
-        .clients
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| (spec.clone(), wl.links[i], wl.start[i]))
-        .collect();
     // The clients a topology pins to its nodes, from a stream of their own.
     let mut pin_rng = SimRng::new(seed, Purpose::Workload, PINNED_STREAM);
-    for (spec, home) in pinned_clients(topology, &mut pin_rng) {
-        let rules = workload::draw_link(&mut pin_rng);
-        let start = pin_rng.duration(Duration::ZERO, Duration::from_millis(200));
-        clients.push((spec, rules, start));
-        homes.push(home);
-    }
-    for (i, (spec, rules, start)) in clients.iter().enumerate() {
-        let client_rng = SimRng::new(seed, Purpose::Workload, 1 + i as u64);
-        world.add_client_to(
-            homes[i],
-            spec.clone(),
-            client_rng,
-            *rules,
-            Instant::ZERO + *start,
-        );
-    }
+    let pinned = pinned_clients(topology, &mut pin_rng);
+    let clients = add_clients(&mut world, seed, &wl, &mut homes, pinned, &mut pin_rng);
     let mut fault_rng = SimRng::new(seed, Purpose::Faults, 0);
     let plan = if cfg.no_faults {
         FaultPlan::default()
     } else {
         FaultPlan::draw_leaf(
             &mut fault_rng,
-            clients.len(),
+            clients,
             n,
             &topology.links(),
             !ring,
@@ -807,7 +787,7 @@ fn leaf_setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, Strin
          faults=[{}] planned={}",
         remotes.join("; "),
         homes.join(","),
-        clients.len(),
+        clients,
         safety_end.as_nanos() as f64 / 1e9,
         plan.mix(),
         plan.faults.len()
@@ -821,6 +801,42 @@ const PINNED_STREAM: u64 = 1 << 20;
 
 /// The queue group of the pinned clients.
 const PINNED_GROUP: &str = "lg";
+
+/// Adds the workload's clients (at `homes`) and the `pinned` ones (their
+/// links and start times drawn from `pin_rng`, in order) to `world`, each
+/// with its own stream; returns how many there are.
+pub(crate) fn add_clients(
+    world: &mut World,
+    seed: u64,
+    wl: &workload::Workload,
+    homes: &mut Vec<usize>,
+    pinned: Vec<(ClientSpec, usize)>,
+    pin_rng: &mut SimRng,
+) -> usize {
+    let mut clients: Vec<(ClientSpec, LinkRules, Duration)> = wl
+        .clients
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| (spec.clone(), wl.links[i], wl.start[i]))
+        .collect();
+    for (spec, home) in pinned {
+        let rules = workload::draw_link(pin_rng);
+        let start = pin_rng.duration(Duration::ZERO, Duration::from_millis(200));
+        clients.push((spec, rules, start));
+        homes.push(home);
+    }
+    for (i, (spec, rules, start)) in clients.iter().enumerate() {
+        let client_rng = SimRng::new(seed, Purpose::Workload, 1 + i as u64);
+        world.add_client_to(
+            homes[i],
+            spec.clone(),
+            client_rng,
+            *rules,
+            Instant::ZERO + *start,
+        );
+    }
+    clients.len()
+}
 
 /// The clients a leaf topology pins to its nodes, with their homes, so
 /// that its paths carry traffic whatever the drawn workload does (none
