@@ -70,6 +70,8 @@ pub struct RouteInfo {
     /// The peer's leaf URLs (its leaf listener, unless `no_advertise`),
     /// gossiped to the leafs of the whole cluster.
     pub leafnode_urls: Vec<String>,
+    /// The peer's gateway URL, when it is a gateway: one of our cluster's.
+    pub gateway_url: String,
 }
 
 /// The CONNECT a soliciting route sends (the fields Canopy reads).
@@ -122,6 +124,9 @@ pub struct OwnRouteInfo<'a> {
     pub lnoc: bool,
     /// This server's leaf URLs, for the leafs of its cluster peers.
     pub leafnode_urls: &'a [String],
+    /// This server's gateway URL (`host:port`), for the gateway INFO of
+    /// its cluster peers; empty without gateways.
+    pub gateway_url: &'a str,
 }
 
 impl OwnRouteInfo<'_> {
@@ -159,6 +164,10 @@ impl OwnRouteInfo<'_> {
             out.push_str(",\"lnoc\":true,\"lnocu\":true");
         }
         push_url_list(out, "leafnode_urls", self.leafnode_urls);
+        if !self.gateway_url.is_empty() {
+            out.push_str(",\"gateway_url\":");
+            push_json_string(out, self.gateway_url);
+        }
         out.push('}');
         if trailing_space {
             out.push(' ');

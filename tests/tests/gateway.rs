@@ -645,6 +645,12 @@ struct TwoClusters {
 
 impl TwoClusters {
     fn start(a: Impl, b: Impl) -> TwoClusters {
+        Self::start_each([a, a, b, b])
+    }
+
+    /// Each server's implementation, in [`FOUR`]'s order (A1, A2, B1, B2):
+    /// a cluster may mix them.
+    fn start_each(imps: [Impl; 4]) -> TwoClusters {
         let gw: Vec<u16> = (0..4).map(|_| free_port()).collect();
         let routes: Vec<u16> = (0..4).map(|_| free_port()).collect();
         let list = [
@@ -653,7 +659,7 @@ impl TwoClusters {
         ];
         let servers = (0..4)
             .map(|i| {
-                let (imp, cluster) = if i < 2 { (a, "A") } else { (b, "B") };
+                let (imp, cluster) = (imps[i], if i < 2 { "A" } else { "B" });
                 let seed = if i % 2 == 1 {
                     format!(", routes: [\"nats-route://127.0.0.1:{}\"]", routes[i - 1])
                 } else {
@@ -671,7 +677,10 @@ impl TwoClusters {
             })
             .collect();
         TwoClusters {
-            label: format!("cluster A {a} (A1, A2), cluster B {b} (B1, B2)"),
+            label: format!(
+                "cluster A (A1 {}, A2 {}), cluster B (B1 {}, B2 {})",
+                imps[0], imps[1], imps[2], imps[3]
+            ),
             servers,
         }
     }
@@ -703,7 +712,11 @@ impl TwoClusters {
 /// crosses the gateway once and the route on the far side once). Then a
 /// message with a header crosses each way with its header.
 fn two_clusters_pub_sub_exchange(a: Impl, b: Impl) {
-    let tc = TwoClusters::start(a, b);
+    two_clusters_pub_sub_on(&TwoClusters::start(a, b));
+}
+
+/// The same on clusters already started.
+fn two_clusters_pub_sub_on(tc: &TwoClusters) {
     rt().block_on(async {
         let cs = tc.clients().await;
         let mut subs = Vec::new();
@@ -785,7 +798,11 @@ async fn publish_work(c: &Client, tag: &str) -> BTreeSet<String> {
 /// to B2's. Once A1's member has left (a probe shows A2 knows), A2's
 /// publishes all go to B2's member, exactly once each.
 fn two_clusters_queue_groups(a: Impl, b: Impl) {
-    let tc = TwoClusters::start(a, b);
+    two_clusters_queue_groups_on(&TwoClusters::start(a, b));
+}
+
+/// The same on clusters already started.
+fn two_clusters_queue_groups_on(tc: &TwoClusters) {
     let label = &tc.label;
     let logs = || tc.logs();
     rt().block_on(async {
@@ -834,7 +851,11 @@ fn two_clusters_queue_groups(a: Impl, b: Impl) {
 /// shows the requester's server knows), and for a subject nobody ever
 /// subscribed to, a request gets the no-responders status.
 fn two_clusters_request_reply(a: Impl, b: Impl) {
-    let tc = TwoClusters::start(a, b);
+    two_clusters_request_reply_on(&TwoClusters::start(a, b));
+}
+
+/// The same on clusters already started.
+fn two_clusters_request_reply_on(tc: &TwoClusters) {
     let label = &tc.label;
     let logs = || tc.logs();
     rt().block_on(async {
@@ -914,6 +935,31 @@ mod old_peer {
     #[test]
     fn request_reply_a_canopy() {
         super::two_clusters_request_reply(Canopy, OldNatsServer);
+    }
+}
+
+/// Clusters that mix implementations: A1 canopy and A2 nats-server in
+/// cluster A, gatewayed to B (B1 nats-server and B2 canopy, or both
+/// nats-server). Each server learns its cluster peers' gateway URLs over
+/// routes (`gateway_url`) and gateways learned over routes (`gateway_cmd`
+/// 1), whichever implementation told it.
+mod mixed_clusters {
+    use canopy_tests::Impl::{Canopy, NatsServer};
+
+    #[test]
+    fn pub_sub() {
+        let tc = super::TwoClusters::start_each([Canopy, NatsServer, NatsServer, Canopy]);
+        super::two_clusters_pub_sub_on(&tc);
+    }
+    #[test]
+    fn queue() {
+        let tc = super::TwoClusters::start_each([Canopy, NatsServer, NatsServer, Canopy]);
+        super::two_clusters_queue_groups_on(&tc);
+    }
+    #[test]
+    fn request_reply() {
+        let tc = super::TwoClusters::start_each([NatsServer, Canopy, Canopy, NatsServer]);
+        super::two_clusters_request_reply_on(&tc);
     }
 }
 

@@ -204,6 +204,7 @@ impl Server {
         let (host, port, ip) = self.own_route_info();
         let urls = self.advertised_urls();
         let leaf_urls = self.gossiped_leaf_urls();
+        let gateway_url = self.own_gateway_url();
         let auth = self.cluster_credentials().is_some();
         let mut out = std::mem::take(&mut self.scratch);
         OwnRouteInfo {
@@ -221,6 +222,7 @@ impl Server {
             ip: &ip,
             lnoc: self.options.leaf.is_some(),
             leafnode_urls: &leaf_urls,
+            gateway_url: &gateway_url,
         }
         .write(&mut out, trailing_space);
         self.scratch = out;
@@ -546,6 +548,7 @@ impl Server {
             ip: &info.ip,
             lnoc: info.lnoc,
             leafnode_urls: &info.leafnode_urls,
+            gateway_url: &info.gateway_url,
         }
         .write(&mut out, false);
         let others: Vec<ConnId> = self.routes.by_id.values().copied().collect();
@@ -596,8 +599,18 @@ impl Server {
                 write_interest(&mut c.out, name, subject, queue.as_ref(), *n);
             }
         }
-        // The gateways we reached, so that the peer reaches them too.
+        // The gateways we reached, so that the peer reaches them too; and
+        // the peer's gateway URL joins our cluster's.
         self.gateways_to_route(conn);
+        if let Some(url) = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.route())
+            .and_then(|l| l.remote.as_ref())
+            .map(|r| r.gateway_url.clone())
+        {
+            self.add_cluster_gateway_url(url);
+        }
         self.mark_dirty(conn);
         self.update_connect_urls();
     }
@@ -632,6 +645,7 @@ impl Server {
         link.registered = false;
         let solicit = link.solicit;
         let remote_id = link.remote.as_ref().map(|r| r.server_id.clone());
+        let gateway_url = link.remote.as_ref().map(|r| r.gateway_url.clone());
         let mut subs: Vec<(Option<Bytes>, AccountId, Arc<Subscription>)> = subs
             .into_iter()
             .map(|(key, (account, sub))| (origins.remove(&key), account, sub))
@@ -655,6 +669,9 @@ impl Server {
         }
         self.end_leaf_batch();
         if registered {
+            if let Some(url) = gateway_url {
+                self.remove_cluster_gateway_url(&url);
+            }
             if let Some(id) = &remote_id {
                 if self.routes.by_id.get(id) == Some(&conn) {
                     self.routes.by_id.remove(id);

@@ -88,6 +88,9 @@ pub(crate) struct Gateways {
     pub(crate) now: Instant,
     /// Reused by forwarding: the outbound links of one message.
     pub(crate) order: Vec<(Duration, String, ConnId)>,
+    /// The gateway URLs of our cluster peers (from their route INFO), told
+    /// to gateways with ours.
+    pub(crate) cluster_urls: Vec<String>,
 }
 
 /// A gateway this server knows.
@@ -251,13 +254,59 @@ impl Server {
         !self.gateways.name.is_empty()
     }
 
+    /// This server's gateway URL for its route INFO (empty without
+    /// gateways).
+    pub(crate) fn own_gateway_url(&self) -> String {
+        self.options
+            .gateway
+            .as_ref()
+            .map(gateway_url)
+            .unwrap_or_default()
+    }
+
+    /// A cluster peer's gateway URL joined ours: every inbound link hears
+    /// the new list (nats-server's async gateway INFO).
+    pub(crate) fn add_cluster_gateway_url(&mut self, url: String) {
+        if !self.gateways_on() || url.is_empty() || self.gateways.cluster_urls.contains(&url) {
+            return;
+        }
+        self.gateways.cluster_urls.push(url);
+        self.gateway_info_to_inbound();
+    }
+
+    /// A cluster peer with a gateway URL left.
+    pub(crate) fn remove_cluster_gateway_url(&mut self, url: &str) {
+        let before = self.gateways.cluster_urls.len();
+        self.gateways.cluster_urls.retain(|u| u != url);
+        if self.gateways.cluster_urls.len() != before {
+            self.gateway_info_to_inbound();
+        }
+    }
+
+    /// Our gateway INFO again on every inbound link.
+    fn gateway_info_to_inbound(&mut self) {
+        if self.gateways.inbound.is_empty() {
+            return;
+        }
+        self.scratch.clear();
+        self.write_gateway_info();
+        let links: Vec<ConnId> = self.gateways.inbound.iter().copied().collect();
+        for id in links {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.out.push_slice(self.scratch.as_bytes());
+                c.schedule_flush(&mut self.dirty);
+            }
+        }
+    }
+
     /// Writes this server's gateway INFO into `scratch`.
     fn write_gateway_info(&mut self) {
         let Some(g) = self.options.gateway.as_ref() else {
             return;
         };
         let url = gateway_url(g);
-        let urls = vec![url.clone()];
+        let mut urls = vec![url.clone()];
+        urls.extend(self.gateways.cluster_urls.iter().cloned());
         let mut out = std::mem::take(&mut self.scratch);
         OwnGatewayInfo {
             server_id: &self.info.server_id,

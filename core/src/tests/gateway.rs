@@ -673,3 +673,45 @@ fn gateway_links_take_the_gateway_write_deadline() {
     );
     assert!(!c.policy().write_deadline_restarts(&h.server.options));
 }
+
+#[test]
+fn cluster_peers_gateway_urls_are_told_to_gateways() {
+    use super::route_peer::{cluster, peer_info, route_connect};
+    let mut o = gateway_options(vec![remote("B", 7223)]);
+    o.cluster = Some(cluster());
+    let mut h = Harness::new(o);
+    let (in_link, _) = inbound(&mut h);
+    // Our route INFO carries our gateway URL.
+    let r = h.accept_route();
+    let info = h.take(r);
+    assert!(
+        info.contains("\"gateway_url\":\"127.0.0.1:7222\""),
+        "{info}"
+    );
+    // A peer's INFO with its gateway URL: our inbound links hear both.
+    h.send(
+        r,
+        &format!(
+            "{}{}PING\r\n",
+            route_connect("NPEER", "testc"),
+            peer_info("NPEER", 6223, "127.0.0.1:4223")
+                .replace("}\r\n", ",\"gateway_url\":\"127.0.0.1:7232\"}\r\n")
+        ),
+    );
+    let out = no_pings(h.take(in_link));
+    let told = infos(&out);
+    assert_eq!(told.len(), 1, "{out}");
+    assert_eq!(
+        told[0]["gateway_urls"],
+        serde_json::json!(["127.0.0.1:7222", "127.0.0.1:7232"])
+    );
+    // The peer goes: the list shrinks again.
+    let now = h.now;
+    h.server.handle_closed(r, now);
+    h.drain();
+    let out = no_pings(h.take(in_link));
+    assert_eq!(
+        infos(&out)[0]["gateway_urls"],
+        serde_json::json!(["127.0.0.1:7222"])
+    );
+}
