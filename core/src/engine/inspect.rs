@@ -82,6 +82,14 @@ impl Server {
 }
 
 impl Inspect for Server {
+    fn gateway_view(&self) -> Option<crate::monitor::gatewayz::GatewayView> {
+        Server::gateway_view(self)
+    }
+
+    fn gateway_infos(&self) -> Vec<crate::monitor::gatewayz::GatewayLinkInfo> {
+        Server::gateway_infos(self)
+    }
+
     fn server_id(&self) -> &str {
         Server::server_id(self)
     }

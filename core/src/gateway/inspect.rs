@@ -5,7 +5,6 @@ use super::OutAccount;
 use crate::engine::Server;
 use crate::monitor::connz::SubDetail;
 use crate::monitor::gatewayz::{GatewayAccountView, GatewayLinkInfo, GatewayView, InterestMode};
-use crate::monitor::inspect::GatewayInspect;
 
 /// One gateway link as `/gatewayz` shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -266,16 +265,6 @@ impl Server {
             }
         }
         out
-    }
-}
-
-impl GatewayInspect for Server {
-    fn gateway_view(&self) -> Option<GatewayView> {
-        Server::gateway_view(self)
-    }
-
-    fn gateway_infos(&self) -> Vec<GatewayLinkInfo> {
-        Server::gateway_infos(self)
     }
 }
 

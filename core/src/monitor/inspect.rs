@@ -22,18 +22,13 @@ pub(crate) struct SublistStats {
     pub(crate) avg_fanout: f64,
 }
 
-/// The gateway views monitoring renders from (`/gatewayz`, `/varz`),
-/// answered by `gateway/inspect.rs`.
-pub(crate) trait GatewayInspect {
+/// The read-only views monitoring renders from.
+pub(crate) trait Inspect {
     /// The `gateway {}` configuration, when this server is a gateway.
     fn gateway_view(&self) -> Option<GatewayView>;
     /// The registered gateway links: outbound ones by remote name, then
     /// inbound ones by connection.
     fn gateway_infos(&self) -> Vec<GatewayLinkInfo>;
-}
-
-/// The read-only views monitoring renders from.
-pub(crate) trait Inspect: GatewayInspect {
     /// The server id.
     fn server_id(&self) -> &str;
     /// The server name.
