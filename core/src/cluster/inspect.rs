@@ -109,21 +109,11 @@ impl Server {
                     .map(|(key, (_, s))| SubDetail::of(s, key, "", c.cid))
                     .collect();
                 Some(RouteInfoView {
-                    rid: c.cid,
+                    link: c.link_snapshot(),
                     remote_id: remote.map(|r| r.server_id.clone()).unwrap_or_default(),
                     remote_name: remote.map(|r| r.server_name.clone()).unwrap_or_default(),
                     did_solicit: reg.did_solicit,
                     is_configured: reg.is_configured,
-                    ip: c.peer.ip().to_string(),
-                    port: c.peer.port(),
-                    start: c.start,
-                    last_activity: c.last_activity,
-                    rtt: c.ping.rtt,
-                    pending: c.out.pending(),
-                    in_msgs: c.stats.in_msgs,
-                    out_msgs: c.stats.out_msgs,
-                    in_bytes: c.stats.in_bytes,
-                    out_bytes: c.stats.out_bytes,
                     subs,
                 })
             })

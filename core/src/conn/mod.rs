@@ -181,6 +181,20 @@ impl Conn {
         }
     }
 
+    /// What monitoring shows of this connection as a link.
+    pub(crate) fn link_snapshot(&self) -> crate::monitor::inspect::LinkSnapshot {
+        crate::monitor::inspect::LinkSnapshot {
+            cid: self.cid,
+            ip: self.peer.ip().to_string(),
+            port: self.peer.port(),
+            start: self.start,
+            last_activity: self.last_activity,
+            rtt: self.ping.rtt,
+            pending: self.out.pending(),
+            stats: self.stats,
+        }
+    }
+
     /// The policy of this connection's kind.
     pub(crate) fn policy(&self) -> &'static Policy {
         policy::of(&self.kind)

@@ -32,29 +32,17 @@ impl Server {
     /// Registered gateway links: outbound ones by remote name, then
     /// inbound ones in connection order.
     pub fn gateway_links(&self) -> Vec<GatewayLinkView> {
-        let mut out = Vec::new();
-        let ids = self
-            .gateways
-            .outbound
-            .values()
-            .chain(self.gateways.inbound.iter());
-        for id in ids {
-            let Some(c) = self.conns.get(id) else {
-                continue;
-            };
-            let Some(l) = c.gateway() else {
-                continue;
-            };
-            out.push(GatewayLinkView {
-                name: l.name.clone(),
+        self.gateway_infos()
+            .into_iter()
+            .map(|l| GatewayLinkView {
+                name: l.gateway,
                 outbound: l.outbound,
-                cid: c.cid,
-                peer: c.peer.to_string(),
-                server_id: l.server_id.clone(),
-                stats: c.stats,
-            });
-        }
-        out
+                cid: l.link.cid,
+                peer: crate::route::join_host_port(&l.link.ip, l.link.port),
+                server_id: l.server_id,
+                stats: l.link.stats,
+            })
+            .collect()
     }
 
     /// The interest gateway peers announced in `account` (what a new leaf
@@ -171,17 +159,7 @@ impl Server {
                 gateway: l.name.clone(),
                 outbound: l.outbound,
                 configured,
-                cid: c.cid,
-                ip: c.peer.ip().to_string(),
-                port: c.peer.port(),
-                start: c.start,
-                last_activity: c.last_activity,
-                rtt: c.ping.rtt,
-                pending: c.out.pending(),
-                in_msgs: c.stats.in_msgs,
-                out_msgs: c.stats.out_msgs,
-                in_bytes: c.stats.in_bytes,
-                out_bytes: c.stats.out_bytes,
+                link: c.link_snapshot(),
                 subscriptions: if l.outbound { l.subs.len() } else { 0 },
                 server_id: l.server_id.clone(),
                 accounts,

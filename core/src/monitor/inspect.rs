@@ -10,6 +10,21 @@ use crate::options::Options;
 use crate::stats::ServerStats;
 use crate::time::Instant;
 
+/// What monitoring shows of any server-to-server connection (a route, a
+/// gateway link): its number, peer address, times, round trip, pending
+/// bytes and counters.
+#[derive(Clone, Debug)]
+pub(crate) struct LinkSnapshot {
+    pub(crate) cid: u64,
+    pub(crate) ip: String,
+    pub(crate) port: u16,
+    pub(crate) start: Instant,
+    pub(crate) last_activity: Instant,
+    pub(crate) rtt: Option<std::time::Duration>,
+    pub(crate) pending: usize,
+    pub(crate) stats: crate::ConnStats,
+}
+
 /// Counters of the subject index for `/subsz`.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SublistStats {

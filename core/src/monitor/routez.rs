@@ -31,21 +31,12 @@ const CLUSTER_TLS_TIMEOUT: f64 = 2.0;
 /// A snapshot of one registered route.
 #[derive(Clone, Debug)]
 pub(crate) struct RouteInfoView {
-    pub(crate) rid: u64,
+    /// The connection (its `cid` is the `rid`).
+    pub(crate) link: super::inspect::LinkSnapshot,
     pub(crate) remote_id: String,
     pub(crate) remote_name: String,
     pub(crate) did_solicit: bool,
     pub(crate) is_configured: bool,
-    pub(crate) ip: String,
-    pub(crate) port: u16,
-    pub(crate) start: Instant,
-    pub(crate) last_activity: Instant,
-    pub(crate) rtt: Option<Duration>,
-    pub(crate) pending: usize,
-    pub(crate) in_msgs: u64,
-    pub(crate) out_msgs: u64,
-    pub(crate) in_bytes: u64,
-    pub(crate) out_bytes: u64,
     /// The peer's interest, by `account subject [queue]`.
     pub(crate) subs: Vec<SubDetail>,
 }
@@ -170,23 +161,23 @@ pub(crate) fn render(server: &dyn Inspect, q: &Query, now: Instant) -> Result<St
         .route_infos()
         .into_iter()
         .map(|r| Route {
-            rid: r.rid,
+            rid: r.link.cid,
             remote_id: r.remote_id,
             remote_name: r.remote_name,
             did_solicit: r.did_solicit,
             is_configured: r.is_configured,
-            ip: r.ip,
-            port: r.port,
-            start: wall(r.start),
-            last_activity: wall(r.last_activity),
-            rtt: go_duration(rtt_shown(r.rtt)),
-            uptime: uptime(now.saturating_since(r.start)),
-            idle: uptime(now.saturating_since(r.last_activity)),
-            pending_size: r.pending,
-            in_msgs: r.in_msgs,
-            out_msgs: r.out_msgs,
-            in_bytes: r.in_bytes,
-            out_bytes: r.out_bytes,
+            ip: r.link.ip,
+            port: r.link.port,
+            start: wall(r.link.start),
+            last_activity: wall(r.link.last_activity),
+            rtt: go_duration(rtt_shown(r.link.rtt)),
+            uptime: uptime(now.saturating_since(r.link.start)),
+            idle: uptime(now.saturating_since(r.link.last_activity)),
+            pending_size: r.link.pending,
+            in_msgs: r.link.stats.in_msgs,
+            out_msgs: r.link.stats.out_msgs,
+            in_bytes: r.link.stats.in_bytes,
+            out_bytes: r.link.stats.out_bytes,
             subscriptions: r.subs.len(),
             subscriptions_list: (subs && !r.subs.is_empty())
                 .then(|| r.subs.iter().map(|s| s.subject.clone()).collect()),
