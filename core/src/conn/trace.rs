@@ -13,6 +13,45 @@ impl Conn {
         format!("{} - {}:{}", self.peer, self.policy().tag, self.cid)
     }
 
+    /// `<<- [RMSG acc subj ...]` (or `LMSG`, `HMSG`) and its payload: a
+    /// message a route, leaf or gateway peer sent. `verb` is the op for a
+    /// message without headers, `head` what comes before the subject (an
+    /// account, or nothing), `queues` the queue list after `|` or `+
+    /// reply`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn trace_msg_in(
+        &self,
+        verb: &str,
+        head: Option<&[u8]>,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        queues: &[u8],
+        header_len: usize,
+        message: &[u8],
+    ) {
+        let head = head.map(|h| format!("{} ", Text(h))).unwrap_or_default();
+        let args = match (reply, queues.is_empty()) {
+            (Some(r), true) => format!(" {}", Text(r)),
+            (Some(r), false) => format!(" + {} {}", Text(r), Text(queues)),
+            (None, false) => format!(" | {}", Text(queues)),
+            (None, true) => String::new(),
+        };
+        if header_len > 0 {
+            self.trace_in(format_args!(
+                "HMSG {head}{}{args} {header_len} {}",
+                Text(subject),
+                message.len()
+            ));
+        } else {
+            self.trace_in(format_args!(
+                "{verb} {head}{}{args} {}",
+                Text(subject),
+                message.len()
+            ));
+        }
+        self.trace_payload_in(message);
+    }
+
     /// `<<- [OP ARGS]`: an op the peer sent.
     pub(crate) fn trace_in(&self, op: fmt::Arguments<'_>) {
         tracing::trace!(

@@ -780,28 +780,15 @@ fn trace_leaf_op(c: &crate::conn::Conn, op: &ClientOp) {
             queues,
             header_len,
             message,
-        } => {
-            let args = match (reply, queues.is_empty()) {
-                (Some(r), true) => format!(" {}", Text(r)),
-                (Some(r), false) => format!(" + {} {}", Text(r), Text(queues)),
-                (None, false) => format!(" | {}", Text(queues)),
-                (None, true) => String::new(),
-            };
-            if *header_len > 0 {
-                c.trace_in(format_args!(
-                    "HMSG {}{args} {header_len} {}",
-                    Text(subject),
-                    message.len()
-                ));
-            } else {
-                c.trace_in(format_args!(
-                    "LMSG {}{args} {}",
-                    Text(subject),
-                    message.len()
-                ));
-            }
-            c.trace_payload_in(message);
-        }
+        } => c.trace_msg_in(
+            "LMSG",
+            None,
+            subject,
+            reply.as_deref(),
+            queues,
+            *header_len,
+            message,
+        ),
         ClientOp::Ping => c.trace_in(format_args!("PING")),
         ClientOp::Pong => c.trace_in(format_args!("PONG")),
         ClientOp::Err(text) => c.trace_in(format_args!("-ERR {}", Text(text))),
