@@ -110,18 +110,18 @@ impl Server {
         {
             return 0;
         }
-        // Links in RTT order (then name): the closest cluster with a
-        // member of a queue group serves it.
+        // Links in RTT order (then connection order): the closest cluster
+        // with a member of a queue group serves it.
         let mut order = std::mem::take(&mut self.gateways.order);
         order.clear();
-        for (name, &conn) in &self.gateways.outbound {
+        for &conn in self.gateways.outbound.values() {
             let Some(c) = self.conns.get(&conn).filter(|c| !c.closed) else {
                 continue;
             };
             let rtt = c.ping.rtt.unwrap_or(std::time::Duration::MAX);
-            order.push((rtt, name.clone(), conn));
+            order.push((rtt, conn));
         }
-        order.sort();
+        order.sort_unstable();
         let direct = split_routed(msg.subject).map(|(c, s, _)| (c.to_vec(), s.is_none()));
         let matches = if direct.is_some() {
             None
@@ -136,17 +136,16 @@ impl Server {
         let mut mapped: Option<Option<Bytes>> = None;
         let mut sent = 0;
         let mut queues: Vec<Bytes> = Vec::new();
-        for (_, name, conn) in &order {
-            let (conn, name) = (*conn, name.as_str());
+        for &(_, conn) in &order {
             queues.clear();
             if let Some((hash, old)) = &direct {
-                let Some(r) = self.gateways.remotes.get(name) else {
+                let Some(l) = self.conns.get(&conn).and_then(|c| c.gateway()) else {
                     continue;
                 };
                 let ok = if *old {
-                    &r.old_hash[..] == hash.as_slice()
+                    &l.old_hash[..] == hash.as_slice()
                 } else {
-                    &r.hash[..] == hash.as_slice()
+                    &l.hash[..] == hash.as_slice()
                 };
                 if !ok {
                     continue;
@@ -405,19 +404,16 @@ impl Server {
 
     /// The route to the cluster member whose server id hashes to `hash`.
     fn route_by_hash(&mut self, hash: &[u8]) -> Option<ConnId> {
-        let routes: Vec<(String, ConnId)> = self
-            .routes
-            .by_id
-            .iter()
-            .map(|(id, c)| (id.clone(), *c))
-            .collect();
-        for (id, conn) in routes {
-            let h = *self
-                .gateways
-                .route_hashes
-                .entry(id.clone())
-                .or_insert_with(|| super::gateway_hash(id.as_bytes()));
-            if h[..] == *hash {
+        let hashes = &mut self.gateways.route_hashes;
+        // Hashes of routes that went.
+        if hashes.len() > self.routes.by_id.len() {
+            hashes.retain(|id, _| self.routes.by_id.contains_key(id));
+        }
+        for (id, &conn) in &self.routes.by_id {
+            if !hashes.contains_key(id) {
+                hashes.insert(id.clone(), super::gateway_hash(id.as_bytes()));
+            }
+            if hashes.get(id).is_some_and(|h| h[..] == *hash) {
                 return Some(conn);
             }
         }

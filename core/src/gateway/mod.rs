@@ -86,8 +86,9 @@ pub(crate) struct Gateways {
     pub(crate) route_hashes: BTreeMap<String, [u8; HASH_LEN]>,
     /// The engine's latest time, for the recent-subscription window.
     pub(crate) now: Instant,
-    /// Reused by forwarding: the outbound links of one message.
-    pub(crate) order: Vec<(Duration, String, ConnId)>,
+    /// Reused by forwarding: the outbound links of one message, with
+    /// their round trips.
+    pub(crate) order: Vec<(Duration, ConnId)>,
     /// The gateway URLs of our cluster peers (from their route INFO), told
     /// to gateways with ours.
     pub(crate) cluster_urls: Vec<String>,
@@ -100,10 +101,6 @@ pub(crate) struct Remote {
     pub(crate) explicit: bool,
     /// Its solicitor target.
     pub(crate) target: Option<usize>,
-    /// `hash(name)`: the cluster part of its `_GR_.` replies.
-    pub(crate) hash: [u8; HASH_LEN],
-    /// The 4 hex digits of its old `$GR.` replies.
-    pub(crate) old_hash: [u8; 4],
     /// Its URLs as last learned (`host:port`).
     pub(crate) urls: Vec<String>,
 }
@@ -137,6 +134,11 @@ pub(crate) struct GatewayLink {
     pub(crate) solicit: Option<usize>,
     /// The URL it was dialed at (outbound), for its credentials.
     pub(crate) url: Option<RouteAddr>,
+    /// `hash(name)`, the cluster part of `_GR_.` replies for the peer
+    /// (outbound).
+    pub(crate) hash: [u8; HASH_LEN],
+    /// The same for old `$GR.` replies.
+    pub(crate) old_hash: [u8; 4],
     pub(crate) server_id: String,
     pub(crate) server_name: String,
     /// The peer's first INFO came.
@@ -241,8 +243,6 @@ impl Server {
                 Remote {
                     explicit: true,
                     target,
-                    hash: gateway_hash(r.name.as_bytes()),
-                    old_hash: old_gateway_hash(r.name.as_bytes()),
                     urls: r.urls.iter().map(RouteAddr::host_port).collect(),
                 },
             );
@@ -361,6 +361,8 @@ impl Server {
         let url = self.solicitor.get(target).map(|t| t.addr().clone());
         let link = GatewayLink {
             outbound: true,
+            hash: gateway_hash(name.as_bytes()),
+            old_hash: old_gateway_hash(name.as_bytes()),
             name: name.clone(),
             solicit: Some(target),
             url,
@@ -833,8 +835,6 @@ impl Server {
             Remote {
                 explicit: false,
                 target,
-                hash: gateway_hash(name.as_bytes()),
-                old_hash: old_gateway_hash(name.as_bytes()),
                 urls: urls.to_vec(),
             },
         );
