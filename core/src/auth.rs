@@ -286,6 +286,19 @@ pub fn base64_url_encode(data: &[u8]) -> String {
     )
 }
 
+/// Encodes base64 with the standard alphabet and padding (Go's JSON form
+/// of a `[]byte`, and what some clients send as a nonce signature).
+pub fn base64_std_encode(data: &[u8]) -> String {
+    let mut out = nkey::encode_bits(
+        data,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+    );
+    while out.len() % 4 != 0 {
+        out.push('=');
+    }
+    out
+}
+
 /// Whether `sig` (base64) is the Ed25519 signature of `nonce` by the NKey
 /// user `public` (`U...`).
 pub fn verify_nonce(public: &str, nonce: &[u8], sig: &str) -> bool {

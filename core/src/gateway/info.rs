@@ -100,7 +100,7 @@ pub(crate) fn write_command(out: &mut String, gateway: &str, cmd: u8, account: &
     out.push_str("\"host\":\"\",\"port\":0,\"headers\":false,\"max_payload\":0,\"gateway\":");
     push_json_string(out, gateway);
     let _ = write!(out, ",\"gateway_cmd\":{cmd},\"gateway_cmd_payload\":");
-    push_json_string(out, &base64_std(account.as_bytes()));
+    push_json_string(out, &crate::auth::base64_std_encode(account.as_bytes()));
     out.push_str("}\r\n");
 }
 
@@ -137,77 +137,21 @@ pub(crate) fn write_connect(
     out.push_str("}\r\n");
 }
 
-/// Standard base64 with padding (what Go's JSON gives a `[]byte`).
-pub(crate) fn base64_std(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Decodes standard base64 (padding optional); `None` if malformed.
-pub(crate) fn base64_std_decode(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        })
-    };
-    let bytes = text.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        if chunk.len() == 1 {
-            return None;
-        }
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= value(c)? << (18 - 6 * i);
-        }
-        out.push((n >> 16) as u8);
-        if chunk.len() > 2 {
-            out.push((n >> 8) as u8);
-        }
-        if chunk.len() > 3 {
-            out.push(n as u8);
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::auth::{base64_decode, base64_std_encode};
 
     #[test]
     fn base64_of_account_names_is_gos() {
-        assert_eq!(base64_std(b"$G"), "JEc=");
-        assert_eq!(base64_std(b"$SYS"), "JFNZUw==");
-        assert_eq!(base64_std(b"APP"), "QVBQ");
+        assert_eq!(base64_std_encode(b"$G"), "JEc=");
+        assert_eq!(base64_std_encode(b"$SYS"), "JFNZUw==");
+        assert_eq!(base64_std_encode(b"APP"), "QVBQ");
         for name in ["$G", "$SYS", "APP", "", "a"] {
             assert_eq!(
-                base64_std_decode(&base64_std(name.as_bytes())).as_deref(),
+                base64_decode(&base64_std_encode(name.as_bytes())).as_deref(),
                 Some(name.as_bytes())
             );
         }
-        assert_eq!(base64_std_decode("J"), None);
-        assert_eq!(base64_std_decode("J*c="), None);
+        assert_eq!(base64_decode("J*c="), None);
     }
 }

@@ -396,7 +396,7 @@ impl Server {
         let account = info
             .gateway_cmd_payload
             .as_deref()
-            .and_then(info::base64_std_decode)
+            .and_then(crate::auth::base64_decode)
             .filter(|a| !a.is_empty());
         let Some(account) = account else {
             let text = "Account absent from receive-all-subscriptions-start command";

@@ -862,7 +862,7 @@ fn c17_the_hub_checks_an_nkey_leafs_signature_in_either_base64() {
             "std" => {
                 let url = crate::auth::sign_nonce(&seed, nonce.as_bytes()).expect("sig");
                 let raw = crate::auth::base64_decode(&url).expect("decodes");
-                base64_std(&raw)
+                crate::auth::base64_std_encode(&raw)
             }
             other => other.to_string(),
         };
@@ -880,28 +880,6 @@ fn c17_the_hub_checks_an_nkey_leafs_signature_in_either_base64() {
     let (l, out) = connect_with(&mut h, "AAAA");
     assert_eq!(out, "-ERR 'Authorization Violation'\r\n");
     assert!(h.is_closed(l));
-}
-
-/// Standard base64 with padding (what some clients send as `sig`).
-fn base64_std(raw: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in raw.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 // ---- monitoring ----------------------------------------------------------------
