@@ -33,7 +33,7 @@
 //! two clusters (every gateway link between them reset or silenced, and
 //! their dials refused, for a while).
 
-use crate::client_model::{ClientSpec, PublishSpec, RequestSpec, SubSpec};
+use crate::client_model::{ClientSpec, RequestSpec, SubSpec};
 use crate::faults::FaultPlan;
 use crate::rng::{Purpose, SimRng};
 use crate::swarm::{draw_options, draw_route_rules, SwarmConfig, Topology, LEAF_PORT};
@@ -387,32 +387,11 @@ const PINNED_STREAM: u64 = 1 << 21;
 pub fn pinned_clients(shape: SuperShape, rng: &mut SimRng) -> Vec<(ClientSpec, usize)> {
     let clusters = shape.gateway_clusters();
     let leafs = shape.leaf_nodes();
-    let subject = rng.pick(workload::SUBJECTS).to_string();
-    let heard: Vec<&str> = workload::PATTERNS
-        .iter()
-        .copied()
-        .filter(|p| canopy_core::subject::matches(p.as_bytes(), subject.as_bytes()))
-        .collect();
-    let pattern = rng.pick(&heard).to_string();
-    let queue_pattern = workload::QUEUE_PATTERNS
-        .iter()
-        .copied()
-        .find(|p| canopy_core::subject::matches(p.as_bytes(), subject.as_bytes()))
-        .unwrap_or(&subject)
-        .to_string();
-    let lo = rng.range(40, 120);
-    let publish = PublishSpec {
-        subjects: vec![subject],
-        interval: (
-            Duration::from_millis(lo),
-            Duration::from_millis(lo + rng.range(40, 150)),
-        ),
-        burst: (1, 2),
-        header_percent: 20,
-        payload: (0, 200),
-        big_percent: 0,
-        big: workload::BIG_PAYLOAD,
-    };
+    let workload::PinnedTraffic {
+        pattern,
+        queue_pattern,
+        publish,
+    } = workload::pinned_traffic(rng, (40, 120));
     let client = |name: &str, plain: bool, member: bool| {
         let mut spec = ClientSpec::scripted(name);
         if plain {

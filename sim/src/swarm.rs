@@ -3,7 +3,7 @@
 //! converge within a bound.
 
 use crate::checker::CheckStats;
-use crate::client_model::{ClientSpec, PublishSpec, SubSpec};
+use crate::client_model::{ClientSpec, SubSpec};
 use crate::faults::FaultPlan;
 use crate::link::{DirRules, LinkRules};
 use crate::rng::{Purpose, SimRng};
@@ -851,32 +851,11 @@ pub(crate) fn add_clients(
 ///   members of `lg` (each side's member serves its side; node 3's
 ///   messages reach node 2's member over the route, never the hub's).
 fn pinned_clients(topology: Topology, rng: &mut SimRng) -> Vec<(ClientSpec, usize)> {
-    let subject = rng.pick(workload::SUBJECTS).to_string();
-    let heard: Vec<&str> = workload::PATTERNS
-        .iter()
-        .copied()
-        .filter(|p| canopy_core::subject::matches(p.as_bytes(), subject.as_bytes()))
-        .collect();
-    let pattern = rng.pick(&heard).to_string();
-    let queue_pattern = workload::QUEUE_PATTERNS
-        .iter()
-        .copied()
-        .find(|p| canopy_core::subject::matches(p.as_bytes(), subject.as_bytes()))
-        .unwrap_or(&subject)
-        .to_string();
-    let lo = rng.range(60, 150);
-    let publish = PublishSpec {
-        subjects: vec![subject],
-        interval: (
-            Duration::from_millis(lo),
-            Duration::from_millis(lo + rng.range(40, 150)),
-        ),
-        burst: (1, 2),
-        header_percent: 20,
-        payload: (0, 200),
-        big_percent: 0,
-        big: workload::BIG_PAYLOAD,
-    };
+    let workload::PinnedTraffic {
+        pattern,
+        queue_pattern,
+        publish,
+    } = workload::pinned_traffic(rng, (60, 150));
     // `members`: subscriptions in `lg` (two on one client: the weight its
     // server announces changes as they come and go).
     let client = |name: &str, publishes: bool, plain: bool, members: usize| {

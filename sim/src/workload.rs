@@ -216,6 +216,54 @@ fn draw_dir(rng: &mut SimRng) -> DirRules {
     }
 }
 
+/// The traffic a topology's pinned clients share: one subject published
+/// every `lo`..`lo`+40..150 ms (`lo` drawn from `lo_range`, in ms), a
+/// pattern that hears it plainly, and the queue pattern that hears it
+/// (or the subject itself).
+pub struct PinnedTraffic {
+    /// A subscription pattern matching the subject.
+    pub pattern: String,
+    /// The queue-group pattern matching the subject.
+    pub queue_pattern: String,
+    /// The publisher's spec (the one subject).
+    pub publish: PublishSpec,
+}
+
+/// Draws the [`PinnedTraffic`] of a topology's pinned clients.
+pub fn pinned_traffic(rng: &mut SimRng, lo_range: (u64, u64)) -> PinnedTraffic {
+    let subject = rng.pick(SUBJECTS).to_string();
+    let heard: Vec<&str> = PATTERNS
+        .iter()
+        .copied()
+        .filter(|p| subject::matches(p.as_bytes(), subject.as_bytes()))
+        .collect();
+    let pattern = rng.pick(&heard).to_string();
+    let queue_pattern = QUEUE_PATTERNS
+        .iter()
+        .copied()
+        .find(|p| subject::matches(p.as_bytes(), subject.as_bytes()))
+        .unwrap_or(&subject)
+        .to_string();
+    let lo = rng.range(lo_range.0, lo_range.1);
+    let publish = PublishSpec {
+        subjects: vec![subject],
+        interval: (
+            Duration::from_millis(lo),
+            Duration::from_millis(lo + rng.range(40, 150)),
+        ),
+        burst: (1, 2),
+        header_percent: 20,
+        payload: (0, 200),
+        big_percent: 0,
+        big: BIG_PAYLOAD,
+    };
+    PinnedTraffic {
+        pattern,
+        queue_pattern,
+        publish,
+    }
+}
+
 /// Draws the base rules of one client's link.
 pub fn draw_link(rng: &mut SimRng) -> LinkRules {
     LinkRules {
