@@ -29,6 +29,9 @@
 //! taken as up from a log line: it is up when a probe published on one side
 //! reaches a subscriber on the other. Every count is exact.
 
+mod common;
+
+use common::{connect, reaches, rt, sync};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -36,7 +39,7 @@ use async_nats::{Client, HeaderMap, Message, RequestErrorKind, Subscriber};
 use bytes::Bytes;
 use canopy_tests::{free_port, Impl, Server, ServerBuilder};
 use futures::StreamExt;
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::{sleep, timeout};
 
 /// Upper bound on any single wait for a message or reply.
 const WAIT: Duration = Duration::from_secs(5);
@@ -51,13 +54,6 @@ const QUIET: Duration = Duration::from_millis(500);
 const NEVER: Duration = Duration::from_secs(3);
 /// Messages each publisher sends in a round.
 const N: usize = 20;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 // ---- servers -----------------------------------------------------------------
 
@@ -147,55 +143,6 @@ fn logs(servers: &[(&str, &Server)]) -> String {
 }
 
 // ---- clients -----------------------------------------------------------------
-
-async fn connect(url: &str) -> Client {
-    timeout(WAIT, async_nats::connect(url))
-        .await
-        .unwrap_or_else(|_| panic!("connect to {url} timed out"))
-        .unwrap_or_else(|e| panic!("connect to {url} failed: {e}"))
-}
-
-/// A round trip through the server on this connection: everything sent
-/// before it has been processed by that server.
-async fn sync(c: &Client) {
-    let inbox = c.new_inbox();
-    let mut s = c.subscribe(inbox.clone()).await.expect("barrier subscribe");
-    c.publish(inbox, "barrier".into()).await.expect("barrier");
-    let m = timeout(WAIT, s.next())
-        .await
-        .expect("barrier timed out")
-        .expect("barrier subscription ended");
-    assert_eq!(m.payload, "barrier");
-    s.unsubscribe().await.expect("barrier unsubscribe");
-}
-
-/// Whether `publisher`'s server learns, within `within`, the interest that
-/// `subscriber` registered before this call: a probe subscription made now
-/// travels the same routes and gateway links after the earlier ones (and
-/// after earlier unsubscribes).
-async fn reaches(publisher: &Client, subscriber: &Client, within: Duration) -> bool {
-    let probe = subscriber.new_inbox();
-    let mut s = subscriber.subscribe(probe.clone()).await.expect("probe");
-    sync(subscriber).await;
-    let deadline = Instant::now() + within;
-    let ok = loop {
-        publisher
-            .publish(probe.clone(), "probe".into())
-            .await
-            .expect("probe publish");
-        if let Ok(Some(_)) = timeout(Duration::from_millis(50), s.next()).await {
-            break true;
-        }
-        if Instant::now() >= deadline {
-            break false;
-        }
-    };
-    s.unsubscribe().await.expect("probe unsubscribe");
-    sync(subscriber).await;
-    // Drain probes still in flight.
-    sync(publisher).await;
-    ok
-}
 
 /// Every ordered pair of distinct indices below `n`.
 fn all_pairs(n: usize) -> Vec<(usize, usize)> {

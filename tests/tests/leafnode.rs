@@ -18,13 +18,16 @@
 //! probe published on one side reaches a subscriber on the other, in both
 //! directions. Every count is exact.
 
+mod common;
+
+use common::{reaches, rt};
 use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, HeaderMap, Message, Subscriber};
 use bytes::Bytes;
 use canopy_tests::{free_port, Impl, Server, ServerBuilder};
 use futures::StreamExt;
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::{sleep, timeout};
 
 /// Upper bound on any single wait for a message or reply.
 const WAIT: Duration = Duration::from_secs(5);
@@ -35,13 +38,6 @@ const WAIT: Duration = Duration::from_secs(5);
 const LINK: Duration = Duration::from_secs(10);
 /// How long "nothing arrives" is watched for.
 const QUIET: Duration = Duration::from_millis(500);
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 // ---- servers -----------------------------------------------------------------
 
@@ -128,34 +124,6 @@ async fn sync(c: &Client) {
     let m = next(&mut s).await;
     assert_eq!(m.payload, "barrier");
     s.unsubscribe().await.expect("barrier unsubscribe");
-}
-
-/// Whether `publisher`'s server learns, within `within`, the interest that
-/// `subscriber` registered before this call. A probe subscription made now
-/// travels the leaf link after the earlier ones, so once the publisher's
-/// server forwards to the probe it has the earlier interest too.
-async fn reaches(publisher: &Client, subscriber: &Client, within: Duration) -> bool {
-    let probe = subscriber.new_inbox();
-    let mut s = subscriber.subscribe(probe.clone()).await.expect("probe");
-    sync(subscriber).await;
-    let deadline = Instant::now() + within;
-    let ok = loop {
-        publisher
-            .publish(probe.clone(), "probe".into())
-            .await
-            .expect("probe publish");
-        if let Ok(Some(_)) = timeout(Duration::from_millis(50), s.next()).await {
-            break true;
-        }
-        if Instant::now() >= deadline {
-            break false;
-        }
-    };
-    s.unsubscribe().await.expect("probe unsubscribe");
-    sync(subscriber).await;
-    // Drain probes still in flight on the link.
-    sync(publisher).await;
-    ok
 }
 
 /// Waits until the link carries messages both ways between `hub_c` (a

@@ -19,6 +19,9 @@
 //! line: it is up when a probe published on one side reaches a subscriber
 //! on the other. Every count is exact.
 
+mod common;
+
+use common::{connect, reaches, rt, sync};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -40,13 +43,6 @@ const LINK: Duration = Duration::from_secs(15);
 const QUIET: Duration = Duration::from_millis(500);
 /// The line nats-server (and canopy) logs on either side of a refused loop.
 const LOOP_LINE: &str = "Loop detected for leafnode account=\"$G\"";
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 fn start(imp: Impl, config: &str) -> Server {
     ServerBuilder::new(imp).config(config).start()
@@ -90,54 +86,6 @@ fn logs(servers: &[(&str, &Server)]) -> String {
 }
 
 // ---- clients -----------------------------------------------------------------
-
-async fn connect(url: &str) -> Client {
-    timeout(WAIT, async_nats::connect(url))
-        .await
-        .unwrap_or_else(|_| panic!("connect to {url} timed out"))
-        .unwrap_or_else(|e| panic!("connect to {url} failed: {e}"))
-}
-
-/// A round trip through the server on this connection: everything sent
-/// before it has been processed by that server.
-async fn sync(c: &Client) {
-    let inbox = c.new_inbox();
-    let mut s = c.subscribe(inbox.clone()).await.expect("barrier subscribe");
-    c.publish(inbox, "barrier".into()).await.expect("barrier");
-    let m = timeout(WAIT, s.next())
-        .await
-        .expect("barrier timed out")
-        .expect("barrier subscription ended");
-    assert_eq!(m.payload, "barrier");
-    s.unsubscribe().await.expect("barrier unsubscribe");
-}
-
-/// Whether `publisher`'s server learns, within `within`, the interest that
-/// `subscriber` registered before this call: a probe subscription made
-/// now travels the same links after the earlier ones.
-async fn reaches(publisher: &Client, subscriber: &Client, within: Duration) -> bool {
-    let probe = subscriber.new_inbox();
-    let mut s = subscriber.subscribe(probe.clone()).await.expect("probe");
-    sync(subscriber).await;
-    let deadline = Instant::now() + within;
-    let ok = loop {
-        publisher
-            .publish(probe.clone(), "probe".into())
-            .await
-            .expect("probe publish");
-        if let Ok(Some(_)) = timeout(Duration::from_millis(50), s.next()).await {
-            break true;
-        }
-        if Instant::now() >= deadline {
-            break false;
-        }
-    };
-    s.unsubscribe().await.expect("probe unsubscribe");
-    sync(subscriber).await;
-    // Drain probes still in flight.
-    sync(publisher).await;
-    ok
-}
 
 /// Receives until every payload in `want` arrived (or nothing came for
 /// [`WAIT`]), counting every payload seen.
