@@ -141,6 +141,7 @@ pub mod subject;
 pub mod sublist;
 pub mod time;
 pub mod timers;
+pub mod tls;
 pub mod transport;
 
 #[cfg(test)]
