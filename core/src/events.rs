@@ -159,6 +159,8 @@ pub enum CloseReason {
     WrongPort,
     /// A gateway reached the wrong cluster, or was refused as unknown.
     WrongGateway,
+    /// The TLS handshake failed or timed out.
+    TlsHandshakeError,
 }
 
 impl CloseReason {
@@ -188,6 +190,7 @@ impl CloseReason {
             CloseReason::ClusterNamesIdentical => "Cluster Names Identical",
             CloseReason::WrongPort => "Incorrect Port",
             CloseReason::WrongGateway => "Wrong Gateway",
+            CloseReason::TlsHandshakeError => "TLS Handshake Failure",
         }
     }
 }

@@ -92,9 +92,11 @@ mod error;
 #[cfg(test)]
 mod framed;
 mod ledger;
+mod tls;
 
 pub use error::{Ending, ErrorKind, TransportError};
 pub use ledger::WireLedger;
+pub use tls::TlsLayer;
 
 use crate::outbound::Outbound;
 use bytes::Bytes;
@@ -160,20 +162,20 @@ struct Scratch {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Layer {
+    /// TLS (rustls), either role.
+    Tls(Box<TlsLayer>),
     /// A toy length-prefixed framing that changes sizes, for tests.
     #[cfg(test)]
     Framed(framed::Framed),
 }
 
-// Until the first real layer lands, `Layer` has no values outside tests, so
-// the arguments of its methods are never read there.
-#[cfg_attr(not(test), allow(unused_variables, clippy::ptr_arg))]
 impl Layer {
     /// Decodes bytes from the outer side into bytes for the inner side
     /// (possibly none). A partial unit stays buffered, bounded. Bytes
     /// decoded before a failure are returned with it.
     fn decode(&mut self, input: Bytes) -> Decoded {
         match *self {
+            Layer::Tls(ref mut l) => l.decode(input),
             #[cfg(test)]
             Layer::Framed(ref mut l) => l.decode(input),
         }
@@ -183,6 +185,7 @@ impl Layer {
     /// the layer sends on its own placed where its format needs them.
     fn encode(&mut self, input: &[Bytes], out: &mut Vec<Bytes>) -> Result<(), TransportError> {
         match *self {
+            Layer::Tls(ref mut l) => l.encode(input, out),
             #[cfg(test)]
             Layer::Framed(ref mut l) => l.encode(input, out),
         }
@@ -191,6 +194,7 @@ impl Layer {
     /// Whether the layer has bytes of its own to send.
     fn wants_write(&self) -> bool {
         match *self {
+            Layer::Tls(ref l) => l.wants_write(),
             #[cfg(test)]
             Layer::Framed(ref l) => l.wants_write(),
         }
@@ -199,6 +203,7 @@ impl Layer {
     /// Input bytes held while waiting for the rest of a unit.
     fn buffered(&self) -> usize {
         match *self {
+            Layer::Tls(ref l) => l.buffered(),
             #[cfg(test)]
             Layer::Framed(ref l) => l.buffered(),
         }
@@ -207,6 +212,7 @@ impl Layer {
     /// Queues the layer's goodbye, to follow the data of the next encode.
     fn queue_goodbye(&mut self) {
         match *self {
+            Layer::Tls(ref mut l) => l.queue_goodbye(),
             #[cfg(test)]
             Layer::Framed(ref mut l) => l.queue_goodbye(),
         }
@@ -360,6 +366,20 @@ impl Transport {
         for slot in &mut self.layers {
             slot.layer.queue_goodbye();
         }
+    }
+
+    /// The TLS layer, if the connection has one.
+    pub fn tls(&self) -> Option<&TlsLayer> {
+        self.layers.iter().find_map(|s| match s.layer {
+            Layer::Tls(ref t) => Some(&**t),
+            #[cfg(test)]
+            Layer::Framed(_) => None,
+        })
+    }
+
+    /// Whether a TLS layer is on and still in its handshake.
+    pub fn tls_handshaking(&self) -> bool {
+        self.tls().is_some_and(TlsLayer::is_handshaking)
     }
 
     /// Runs `data` through the layers from `first` inward.
