@@ -99,11 +99,14 @@ pub struct ClusterOptions {
     pub auth_timeout: Duration,
     /// PING interval on routes (capped at 30 s, as nats-server does).
     pub ping_interval: Duration,
+    /// `cluster.tls`: TLS on routes, both roles (`None`: plaintext).
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 impl Default for ClusterOptions {
     fn default() -> Self {
         ClusterOptions {
+            tls: None,
             name: String::new(),
             host: "0.0.0.0".to_string(),
             port: 0,
@@ -161,6 +164,8 @@ pub struct LeafOptions {
     /// The default (`retry`, nats-server's for leaf links) closes it only
     /// when nothing at all went out for the deadline.
     pub write_timeout_close: bool,
+    /// `leafnodes.tls`: TLS on accepted leaf links.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 /// One user of `leafnodes.authorization.users`.
@@ -216,11 +221,16 @@ pub struct RemoteLeafOptions {
     pub dial_timeout: Option<Duration>,
     /// `ignore_discovered_servers`: dial only the configured URLs.
     pub ignore_discovered: bool,
+    /// The remote's `tls` block (or the defaults for a `tls://` URL):
+    /// TLS when dialing it. A hub whose INFO requires TLS gets it with
+    /// the defaults when this is `None`.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 impl Default for LeafOptions {
     fn default() -> Self {
         LeafOptions {
+            tls: None,
             host: "0.0.0.0".to_string(),
             port: 0,
             advertise: String::new(),
@@ -251,6 +261,7 @@ impl RemoteLeafOptions {
 impl Default for RemoteLeafOptions {
     fn default() -> Self {
         RemoteLeafOptions {
+            tls: None,
             urls: Vec::new(),
             no_randomize: false,
             account: String::new(),
@@ -345,6 +356,10 @@ pub struct Options {
     pub leaf: Option<LeafOptions>,
     /// The `gateway {}` block, when it names a gateway.
     pub gateway: Option<GatewayOptions>,
+    /// Top-level `tls`: TLS on the client port (and the https monitor).
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// `allow_non_tls`: clients may skip TLS on a TLS client port.
+    pub allow_non_tls: bool,
 }
 
 /// The `gateway {}` block, resolved: this server's cluster as one
@@ -386,6 +401,8 @@ pub struct GatewayOptions {
     /// within the write deadline is closed even while bytes still go out
     /// (the default, `retry`, closes it only when nothing went out).
     pub write_timeout_close: bool,
+    /// `gateway.tls`: TLS on gateway links, both roles.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 /// One entry of `gateway.gateways`, resolved.
@@ -395,6 +412,9 @@ pub struct RemoteGatewayOptions {
     pub name: String,
     /// Where its servers' gateway ports are.
     pub urls: Vec<crate::route::RouteAddr>,
+    /// The gateway entry's own `tls` block (dialing it); `None`: the
+    /// gateway block's.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 /// The feature flags nats-server 2.15.1 knows, with their defaults, in
@@ -437,6 +457,8 @@ impl Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            tls: None,
+            allow_non_tls: false,
             server_name: String::new(),
             host: "0.0.0.0".to_string(),
             port: DEFAULT_PORT,

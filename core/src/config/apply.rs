@@ -220,6 +220,7 @@ fn cluster(c: &ServerConfig) -> Option<crate::ClusterOptions> {
         })
         .collect();
     Some(crate::ClusterOptions {
+        tls: None,
         // A gateway's cluster takes the gateway's name.
         name: if k.name.is_empty() {
             c.gateway.name.clone()
@@ -279,6 +280,7 @@ fn gateway(c: &ServerConfig) -> Option<crate::GatewayOptions> {
         .iter()
         .filter(|r| r.name != g.name)
         .map(|r| crate::RemoteGatewayOptions {
+            tls: None,
             name: r.name.clone(),
             urls: urls(r),
         })
@@ -289,6 +291,7 @@ fn gateway(c: &ServerConfig) -> Option<crate::GatewayOptions> {
         .position(|r| r.name == g.name)
         .map(|i| (i, urls(&g.gateways[i])));
     Some(crate::GatewayOptions {
+        tls: None,
         name: g.name.clone(),
         host: if g.host.is_empty() {
             "0.0.0.0".to_string()
@@ -328,6 +331,7 @@ fn leafnodes(c: &ServerConfig) -> Option<crate::LeafOptions> {
         .remotes
         .iter()
         .map(|r| crate::RemoteLeafOptions {
+            tls: None,
             urls: r
                 .urls
                 .iter()
@@ -359,6 +363,7 @@ fn leafnodes(c: &ServerConfig) -> Option<crate::LeafOptions> {
         })
         .collect();
     Some(crate::LeafOptions {
+        tls: None,
         host: if l.host.is_empty() {
             "0.0.0.0".to_string()
         } else {

@@ -39,7 +39,7 @@ pub use provider::provider;
 use std::time::Duration;
 
 /// One `tls {}` block as the engine uses it: files already read.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsSettings {
     /// `cert_file`, as configured (for messages and monitoring).
     pub cert_file: String,
