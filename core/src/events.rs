@@ -107,6 +107,11 @@ pub enum TimerKey {
     /// A solicited leaf link's hub did not send its INFO (or, after our
     /// CONNECT, its connect-info INFO) in time.
     LeafHandshake(ConnId),
+    /// A TLS handshake did not end within the block's `timeout`.
+    TlsHandshake(ConnId),
+    /// TLS first with a fallback: the client sent nothing, so it gets the
+    /// INFO and the usual order.
+    TlsFallback(ConnId),
 }
 
 /// Why a connection closed; the texts are nats-server's `/connz` reasons.

@@ -18,6 +18,30 @@ impl Server {
         id
     }
 
+    /// Registers a connection accepted on the https monitoring port: the
+    /// client port's certificate, TLS from the first byte.
+    pub(crate) fn accept_https(&mut self, peer: core::net::SocketAddr, now: Instant) -> ConnId {
+        let mut conn = self.new_conn(peer, ConnKind::Http(Box::default()), now);
+        let id = conn.id;
+        let timer = match self.tls.client.config() {
+            Some(config) => {
+                // HTTPS has no INFO: TLS first, with nothing kept for after.
+                let mut first = (**config).clone();
+                first.settings.handshake_first = true;
+                first.settings.fallback = None;
+                crate::engine::tls::accept(&mut conn, &std::sync::Arc::new(first), b"", false, now)
+            }
+            None => None,
+        };
+        self.conns.insert(id, conn);
+        self.set_tls_timer(timer);
+        if timer.is_none() {
+            // No certificate to serve: fail closed.
+            self.close(id, crate::events::CloseReason::TlsHandshakeError, false, true, now);
+        }
+        id
+    }
+
     /// Reads HTTP requests from a monitoring connection and answers each.
     pub(crate) fn read_http(&mut self, conn: ConnId, data: &[u8], now: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {

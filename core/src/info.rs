@@ -35,6 +35,8 @@ pub struct ServerInfo {
     pub no_auth_user: bool,
     /// Effective max payload.
     pub max_payload: usize,
+    /// The client port's TLS as INFO tells it.
+    pub tls: ClientTlsInfo,
     /// Cluster client URLs (empty until a route registers).
     pub connect_urls: Vec<String>,
     /// Cluster name, when clustered: configured, generated, or adopted from
@@ -44,6 +46,32 @@ pub struct ServerInfo {
     pub cluster_dynamic: bool,
     /// Curve key (`xkey`).
     pub xkey: String,
+}
+
+/// The client port's TLS in INFO: `tls_required`, `tls_verify`,
+/// `tls_available`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientTlsInfo {
+    /// TLS is required (configured, without `allow_non_tls`).
+    pub required: bool,
+    /// Clients must present a certificate.
+    pub verify: bool,
+    /// TLS is offered but optional (`allow_non_tls`).
+    pub available: bool,
+}
+
+impl ClientTlsInfo {
+    /// What the options say.
+    pub fn of(options: &crate::Options) -> Self {
+        match &options.tls {
+            None => ClientTlsInfo::default(),
+            Some(t) => ClientTlsInfo {
+                required: !options.allow_non_tls,
+                verify: t.verify,
+                available: options.allow_non_tls,
+            },
+        }
+    }
 }
 
 /// Per-connection additions to INFO.
@@ -85,6 +113,15 @@ impl ServerInfo {
         let _ = write!(out, ",\"headers\":{}", self.headers);
         if self.auth_required && !(extra.on_accept && self.no_auth_user) {
             out.push_str(",\"auth_required\":true");
+        }
+        if self.tls.required {
+            out.push_str(",\"tls_required\":true");
+        }
+        if self.tls.verify {
+            out.push_str(",\"tls_verify\":true");
+        }
+        if self.tls.available {
+            out.push_str(",\"tls_available\":true");
         }
         let _ = write!(out, ",\"max_payload\":{}", self.max_payload);
         if extra.client_id != 0 {
@@ -585,6 +622,7 @@ mod tests {
             cluster: String::new(),
             cluster_dynamic: false,
             xkey: String::new(),
+            tls: Default::default(),
         };
         let mut s = String::new();
         info.write_client_info(

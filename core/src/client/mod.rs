@@ -27,6 +27,32 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 impl Server {
+    /// With `verify_and_map`, the user the client's certificate names
+    /// (its emails, DNS names, URIs, then subject, as nats-server tries
+    /// them), whatever the CONNECT says: `Some(None)` when it names no
+    /// configured user or there is no certificate. `None` without
+    /// `verify_and_map`.
+    fn tls_mapped_identity(&self, c: &crate::conn::Conn) -> Option<Option<crate::auth::Identity>> {
+        let config = self.tls.client.config()?;
+        if !config.settings.map {
+            return None;
+        }
+        let Some(cert) = c.transport.tls().and_then(|t| t.peer_certificate()) else {
+            return Some(None);
+        };
+        let names: Vec<&String> = self.authenticator.users.keys().collect();
+        let found = crate::tls::map_user(cert, &names, true).and_then(|i| {
+            let name = names.get(i)?;
+            let u = self.authenticator.users.get(*name)?;
+            Some(crate::auth::Identity {
+                user: (*name).clone(),
+                account: u.account.clone(),
+                permissions: u.permissions.clone(),
+            })
+        });
+        Some(found)
+    }
+
     pub(crate) fn accept_client(&mut self, peer: SocketAddr, now: Instant) -> ConnId {
         self.stats.total_connections += 1;
         let mut state = ClientState::new(AccountId(0), self.hasher.clone());
@@ -64,16 +90,35 @@ impl Server {
             },
             &mut self.scratch,
         );
-        client.out.push_slice(self.scratch.as_bytes());
         let over_limit = client.policy().counts_as_client
             && match self.options.max_connections {
                 None => true,
                 Some(max) => self.client_count >= max,
             };
+        // nats-server refuses a connection over the limit right after its
+        // INFO, before any TLS.
+        let mut tls_timer = None;
+        match self.tls.client.config() {
+            Some(config) if !over_limit => {
+                let allow_non_tls = self.options.allow_non_tls;
+                tls_timer = crate::engine::tls::accept(
+                    &mut client,
+                    config,
+                    self.scratch.as_bytes(),
+                    allow_non_tls,
+                    now,
+                );
+            }
+            _ => client.out.push_slice(self.scratch.as_bytes()),
+        }
+        let fail_closed = self.tls.client.asked() && self.tls.client.config().is_none();
         self.conns.insert(id, client);
         tracing::debug!("{peer} - cid:{cid} - Client connection created");
         self.events.push_back(Event::ClientConnected { conn: id });
-        if over_limit {
+        self.set_tls_timer(tls_timer);
+        if fail_closed {
+            self.close(id, CloseReason::TlsHandshakeError, false, true, now);
+        } else if over_limit {
             self.fail_with(
                 id,
                 ProtocolError::MaxConnections,
@@ -177,7 +222,10 @@ impl Server {
         let Some(cl) = c.client() else {
             return;
         };
-        let identity = self.authenticator.authenticate(&cl.opts, &cl.nonce);
+        let identity = match self.tls_mapped_identity(c) {
+            Some(mapped) => mapped,
+            None => self.authenticator.authenticate(&cl.opts, &cl.nonce),
+        };
         let account = identity
             .as_ref()
             .and_then(|id| self.accounts.iter().position(|a| a.name == id.account));

@@ -98,6 +98,9 @@ impl Server {
         let mut route = Conn::new(conn, rid, peer, ConnKind::Route(Box::new(link)), now);
         route.headers = true;
         route.connect_received = true;
+        // nats-server's routes start TLS at once on both sides, before the
+        // CONNECT and INFO.
+        let tls_timer = self.route_tls(&mut route, Some(&addr.host), now);
         self.scratch.clear();
         crate::route::write_connect(
             &mut self.scratch,
@@ -113,6 +116,7 @@ impl Server {
         self.write_route_info("", false);
         route.out.push_slice(self.scratch.as_bytes());
         self.conns.insert(conn, route);
+        self.set_tls_timer(tls_timer);
         tracing::info!("{peer} - rid:{rid} - Route connection created");
         tracing::debug!("{peer} - rid:{rid} - Route connect msg sent");
         self.set_first_ping_timer(conn, now);

@@ -11,7 +11,7 @@ pub(crate) mod inspect;
 mod interest;
 
 use crate::account::AccountId;
-use crate::conn::ConnKind;
+use crate::conn::{Conn, ConnKind};
 use crate::engine::{Msg, Server, ALPHANUMERIC};
 use crate::events::LinkKind;
 use crate::events::{CloseReason, TimerKey};
@@ -131,10 +131,12 @@ impl Server {
         let mut raw = [0u8; 11];
         self.route_rng.fill(&mut raw);
         let nonce = crate::auth::base64_url_encode(&raw);
+        let tls_timer = self.route_tls(&mut route, None, now);
         self.scratch.clear();
         self.write_route_info(&nonce, true);
         route.out.push_slice(self.scratch.as_bytes());
         self.conns.insert(id, route);
+        self.set_tls_timer(tls_timer);
         tracing::info!("{peer} - rid:{rid} - Route connection created");
         // Only a route port that asks for credentials times out a peer
         // that never sends CONNECT (nats-server's createRoute).
@@ -151,6 +153,29 @@ impl Server {
         self.mark_dirty(id);
         self.schedule_flushes();
         id
+    }
+
+    /// Starts TLS on a route as nats-server does, at once on both sides:
+    /// the dialer (`host`: the host it dialed) as the TLS client, the
+    /// accepted side as the server. Returns the handshake timer to set.
+    /// A `cluster.tls` that could not be built fails the route closed.
+    pub(crate) fn route_tls(
+        &mut self,
+        route: &mut Conn,
+        host: Option<&str>,
+        now: Instant,
+    ) -> Option<(TimerKey, Instant)> {
+        let built = &self.tls.route;
+        if !built.asked() {
+            return None;
+        }
+        let Some(config) = built.config() else {
+            return crate::engine::tls::fail_closed(route, now);
+        };
+        match host {
+            Some(host) => crate::engine::tls::dial(route, config, host, now),
+            None => crate::engine::tls::accept_first(route, config, now),
+        }
     }
 
     /// The user and password of `cluster { authorization }`, when set:

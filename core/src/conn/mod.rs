@@ -84,6 +84,8 @@ pub(crate) struct Conn {
     pub(crate) last_in: Instant,
     /// Last read from or delivery to the peer (`/connz` last_activity).
     pub(crate) last_activity: Instant,
+    /// Where the connection is in TLS (`engine/tls.rs`).
+    pub(crate) tls: crate::engine::tls::TlsStage,
     /// What only this connection's kind has.
     pub(crate) kind: ConnKind,
 }
@@ -177,6 +179,7 @@ impl Conn {
             start: now,
             last_in: now,
             last_activity: now,
+            tls: Default::default(),
             kind,
         }
     }

@@ -31,6 +31,9 @@ pub(crate) struct Policy {
     /// What nats-server calls its connection number in log lines
     /// (`cid`, `rid`; HTTP connections have none).
     pub(crate) tag: &'static str,
+    /// What nats-server calls the kind in TLS log lines (`TLS route
+    /// handshake error`); empty for clients (`TLS handshake error`).
+    pub(crate) tls_name: &'static str,
     /// How the engine reads its bytes: a NATS dialect, or HTTP.
     pub(crate) reading: Reading,
     /// When the first op must be CONNECT (nats-server refuses any other
@@ -95,6 +98,7 @@ pub(crate) enum PingRule {
 
 const CLIENT: Policy = Policy {
     tag: "cid",
+    tls_name: "",
     reading: Reading::Nats(Dialect::Client),
     connect_first: ConnectFirst::WhenAuthRequired,
     ping: PingRule::UnlessActive,
@@ -106,6 +110,7 @@ const CLIENT: Policy = Policy {
 
 const ROUTE: Policy = Policy {
     tag: "rid",
+    tls_name: "route ",
     reading: Reading::Nats(Dialect::Route),
     connect_first: ConnectFirst::Always,
     ping: PingRule::Always,
@@ -117,6 +122,7 @@ const ROUTE: Policy = Policy {
 
 const LEAF: Policy = Policy {
     tag: "lid",
+    tls_name: "leafnode ",
     reading: Reading::Nats(Dialect::Leaf),
     connect_first: ConnectFirst::Always,
     ping: PingRule::Link,
@@ -128,6 +134,7 @@ const LEAF: Policy = Policy {
 
 const GATEWAY: Policy = Policy {
     tag: "gid",
+    tls_name: "gateway ",
     reading: Reading::Nats(Dialect::Gateway),
     connect_first: ConnectFirst::Always,
     ping: PingRule::Gateway,
@@ -139,6 +146,7 @@ const GATEWAY: Policy = Policy {
 
 const HTTP: Policy = Policy {
     tag: "http",
+    tls_name: "",
     reading: Reading::Http,
     connect_first: ConnectFirst::Never,
     ping: PingRule::Never,

@@ -149,6 +149,12 @@ impl Server {
     /// as nats-server does for that failure (silently, after flushing, or
     /// with an `-ERR`).
     pub(crate) fn transport_failed(&mut self, conn: ConnId, failure: TransportError, now: Instant) {
+        if let Some(c) = self.conns.get(&conn) {
+            if let Some(e) = c.transport.tls().and_then(|t| t.error()) {
+                let typ = c.policy().tls_name;
+                tracing::error!("{} - TLS {typ}handshake error: {e}", self.conn_label(conn));
+            }
+        }
         match failure.ending {
             Ending::Silent => self.close(conn, failure.reason, false, true, now),
             Ending::Flush => self.close(conn, failure.reason, true, true, now),

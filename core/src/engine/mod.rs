@@ -35,6 +35,9 @@ pub enum ListenerKind {
     Leaf,
     /// The gateway port.
     Gateway,
+    /// The HTTPS monitoring port (`https_port`): TLS with the client
+    /// port's certificate, then the monitoring endpoints.
+    Https,
 }
 
 /// Letters of rewritten service-import replies and generated cluster
@@ -61,6 +64,7 @@ mod inspect;
 mod lame_duck;
 mod ping;
 mod stall;
+pub(crate) mod tls;
 mod trace;
 
 use crate::cluster::Routes;
@@ -121,6 +125,8 @@ pub struct Server {
     pub(crate) leafs: crate::leaf::Leafs,
     /// Gateway links, their interest and the `_GR_.` reply state.
     pub(crate) gateways: crate::gateway::Gateways,
+    /// TLS configurations, built from the options at start and reload.
+    pub(crate) tls: tls::TlsContexts,
     /// Leaf nonces and loop-detection subjects.
     pub(crate) leaf_rng: Rng,
     /// Leaf remote URL shuffles.
@@ -172,6 +178,7 @@ impl Server {
             auth_required: options.authenticator().required(),
             no_auth_user: options.no_auth_user.is_some(),
             max_payload: options.max_payload,
+            tls: crate::info::ClientTlsInfo::of(&options),
             connect_urls: Vec::new(),
             cluster: String::new(),
             cluster_dynamic: false,
@@ -214,7 +221,9 @@ impl Server {
         for b in &mut reply_prefix {
             *b = ALPHANUMERIC[reply_rng.below(ALPHANUMERIC.len() as u64) as usize];
         }
+        let tls = tls::TlsContexts::new(&options, &seed);
         let mut server = Server {
+            tls,
             options,
             info,
             queue_rng: Rng::derive(&seed, Stream::QueueChoice),
@@ -273,6 +282,15 @@ impl Server {
     /// Call once at start; calling again corrects drift.
     pub fn handle_wall_clock(&mut self, unix_nanos: i128, now: Instant) {
         self.monitor.wall_offset = unix_nanos - i128::from(now.as_nanos());
+        self.sync_tls_clock(now);
+    }
+
+    /// Tells rustls the wall-clock time at `now`, for certificate validity.
+    pub(crate) fn sync_tls_clock(&self, now: Instant) {
+        let unix = self.monitor.wall_offset + i128::from(now.as_nanos());
+        self.tls
+            .clock
+            .set(u64::try_from(unix / 1_000_000_000).unwrap_or(0));
     }
 
     /// Process facts for `/varz` (memory, CPU, cores) that only the driver
@@ -343,6 +361,7 @@ impl Server {
         match kind {
             ListenerKind::Client => self.accept_client(peer, now),
             ListenerKind::Monitor => self.accept_http(peer, now),
+            ListenerKind::Https => self.accept_https(peer, now),
             ListenerKind::Route => self.accept_route(peer, now),
             ListenerKind::Leaf => self.accept_leaf(peer, now),
             ListenerKind::Gateway => {
@@ -372,11 +391,16 @@ impl Server {
         if c.closed {
             return;
         }
-        let decoded = c.transport.decode(data);
-        match c.policy().reading {
+        let reading = c.policy().reading;
+        if !matches!(c.tls, tls::TlsStage::Off | tls::TlsStage::Up) {
+            self.sync_tls_clock(now);
+        }
+        let decoded = self.tls_decode(conn, data, now);
+        match reading {
             Reading::Http => self.read_http(conn, &decoded.plain, now),
             Reading::Nats(_) => self.read_nats(conn, decoded.plain, now),
         }
+        self.tls_after_read(conn);
         if let Some(failure) = decoded.failed {
             self.transport_failed(conn, failure, now);
         }
@@ -470,6 +494,8 @@ impl Server {
                 TimerKey::LameDuck => self.lame_duck_timer(now),
                 TimerKey::Dial(i) => self.dial_timer(i as usize, now),
                 TimerKey::LeafHandshake(conn) => self.leaf_handshake_timer(conn, now),
+                TimerKey::TlsHandshake(conn) => self.tls_handshake_timer(conn, now),
+                TimerKey::TlsFallback(conn) => self.tls_fallback_timer(conn, now),
                 TimerKey::WriteDeadline(conn) => {
                     let open = self.conns.get(&conn).is_some_and(|c| !c.closed);
                     if open {
@@ -602,8 +628,18 @@ impl Server {
                         split_op = false;
                     }
                     // An op that switched a layer on: the rest of this
-                    // read is the new layer's.
-                    if let Some(layer) = self.process_op(conn, op, now) {
+                    // read is the new layer's (switched by the op's own
+                    // code, as a dialer's TLS is, or returned here).
+                    let layers = c.transport.layers();
+                    let switched = self.process_op(conn, op, now);
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        if c.transport.layers() > layers && !data.is_empty() {
+                            let d = c.transport.decode_from_layer(layers, std::mem::take(&mut data));
+                            data = d.plain;
+                            failed = failed.or(d.failed);
+                        }
+                    }
+                    if let Some(layer) = switched {
                         if let Some(c) = self.conns.get_mut(&conn) {
                             let rest = std::mem::take(&mut data);
                             let decoded = c.transport.push_inner(layer, rest, &c.out);

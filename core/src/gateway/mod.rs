@@ -330,10 +330,13 @@ impl Server {
         let mut c = self.new_conn(peer, ConnKind::Gateway(Box::default()), now);
         let (id, gid) = (c.id, c.cid);
         c.headers = true;
+        // nats-server's gateways start TLS at once on both sides.
+        let tls_timer = self.gateway_tls(&mut c, None, now);
         self.scratch.clear();
         self.write_gateway_info();
         c.out.push_slice(self.scratch.as_bytes());
         self.conns.insert(id, c);
+        self.set_tls_timer(tls_timer);
         tracing::info!("{peer} - gid:{gid} - Processing inbound gateway connection");
         let timeout = self
             .options
@@ -359,6 +362,7 @@ impl Server {
             return false;
         };
         let url = self.solicitor.get(target).map(|t| t.addr().clone());
+        let host = url.as_ref().map(|u| u.host.clone()).unwrap_or_default();
         let link = GatewayLink {
             outbound: true,
             hash: gateway_hash(name.as_bytes()),
@@ -372,9 +376,42 @@ impl Server {
         c.headers = true;
         // The peer speaks first; no CONNECT is expected from it.
         c.connect_received = true;
+        let tls_timer = self.gateway_tls(&mut c, Some((&name, &host)), now);
         self.conns.insert(conn, c);
+        self.set_tls_timer(tls_timer);
         tracing::info!("{peer} - gid:{gid} - Creating outbound gateway connection to {name:?}");
         true
+    }
+
+    /// Starts TLS on a gateway link as nats-server does, at once on both
+    /// sides: dialing gateway `name` at `host` with that entry's own block
+    /// (else the gateway block's), or accepting with the gateway block's.
+    /// Returns the handshake timer to set; a block that could not be built
+    /// fails the link closed.
+    fn gateway_tls(
+        &mut self,
+        c: &mut Conn,
+        dial: Option<(&str, &str)>,
+        now: Instant,
+    ) -> Option<(TimerKey, Instant)> {
+        let own = dial.and_then(|(name, _)| {
+            self.tls
+                .gateway_remotes
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, b)| b)
+        });
+        let built = own.unwrap_or(&self.tls.gateway);
+        if !built.asked() {
+            return None;
+        }
+        let Some(config) = built.config() else {
+            return crate::engine::tls::fail_closed(c, now);
+        };
+        match dial {
+            Some((_, host)) => crate::engine::tls::dial(c, config, host, now),
+            None => crate::engine::tls::accept_first(c, config, now),
+        }
     }
 
     /// The name of the gateway whose solicitor target is `target`.

@@ -101,13 +101,70 @@ impl Server {
             take: with_denies(None, &remote.deny_imports),
             ..LeafLink::default()
         };
+        let first = remote.tls.as_ref().is_some_and(|t| t.handshake_first);
         let mut c = Conn::new(conn, lid, peer, ConnKind::Leaf(Box::new(link)), now);
         c.headers = true;
         // The peer speaks first; no CONNECT is expected from it.
         c.connect_received = true;
         self.conns.insert(conn, c);
         self.timers.set(TimerKey::LeafHandshake(conn), now + wait);
+        if first {
+            // handshake_first: the ClientHello goes before the hub's INFO.
+            let _ = self.leaf_tls_start(conn, ri, now);
+        }
         true
+    }
+
+    /// Before answering the hub's INFO: starts TLS if the remote has a
+    /// tls block (or a `tls://` URL) or the hub requires it, and it is not
+    /// on yet. False when the link was closed instead.
+    fn leaf_tls_upgrade(&mut self, conn: ConnId, hub_requires: bool, now: Instant) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
+        };
+        if c.transport.tls().is_some() {
+            return true;
+        }
+        let Some(ri) = c.leaf().and_then(|l| l.remote) else {
+            return true;
+        };
+        let wants = self
+            .options
+            .leaf
+            .as_ref()
+            .and_then(|l| l.remotes.get(ri))
+            .is_some_and(|r| r.tls.is_some());
+        if !wants && !hub_requires {
+            return true;
+        }
+        self.leaf_tls_start(conn, ri, now)
+    }
+
+    /// Starts the TLS client side of a solicited leaf link with remote
+    /// `ri`'s block (the defaults when it has none), checking the hub's
+    /// certificate against the host dialed.
+    fn leaf_tls_start(&mut self, conn: ConnId, ri: usize, now: Instant) -> bool {
+        let default;
+        let built = match self.tls.leaf_remotes.get(ri) {
+            Some(b) if b.asked() => b,
+            _ => {
+                default = self.tls.default_client();
+                &default
+            }
+        };
+        let Some(config) = built.config().cloned() else {
+            self.close(conn, CloseReason::TlsHandshakeError, false, true, now);
+            return false;
+        };
+        let host = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.leaf())
+            .and_then(|l| l.solicit)
+            .and_then(|t| self.solicitor.get(t))
+            .map(|t| t.addr().host.clone())
+            .unwrap_or_default();
+        self.tls_dial(conn, &config, &host, now)
     }
 
     /// A leaf dial failed: logged as nats-server does (the first failure
@@ -265,14 +322,10 @@ impl Server {
             self.close(conn, CloseReason::WrongPort, false, true, now);
             return;
         }
-        if info.tls_required {
-            // Canopy has no TLS yet: never send CONNECT (and credentials)
-            // in plain text to a hub that asks for TLS.
-            tracing::error!(
-                "{} - Leafnode Error 'the hub requires TLS, which canopy does not support yet'",
-                self.conn_label(conn)
-            );
-            self.close(conn, CloseReason::ReadError, false, true, now);
+        // TLS when the remote asks for it or the hub requires it (a plain
+        // `nats://` URL upgrades, as nats-server's does), unless it is up
+        // already (handshake_first). The CONNECT below goes out under it.
+        if !self.leaf_tls_upgrade(conn, info.tls_required, now) {
             return;
         }
         let Some(c) = self.conns.get_mut(&conn) else {

@@ -315,10 +315,22 @@ impl Server {
             },
             &mut out,
         );
-        c.out.push_slice(out.as_bytes());
+        // INFO then TLS, or TLS first (with its fallback), as the
+        // leafnodes block's tls says.
+        let tls_timer = match (&self.tls.leaf, self.tls.leaf.config()) {
+            (_, Some(config)) => {
+                crate::engine::tls::accept(&mut c, config, out.as_bytes(), false, now)
+            }
+            (built, None) if built.asked() => crate::engine::tls::fail_closed(&mut c, now),
+            _ => {
+                c.out.push_slice(out.as_bytes());
+                None
+            }
+        };
         c.trace_out(format_args!("{}", out.trim_end()));
         self.scratch = out;
         self.conns.insert(id, c);
+        self.set_tls_timer(tls_timer);
         // nats-server's line ends with a space (its connection name, still
         // empty here).
         tracing::info!("{peer} - lid:{lid} - Leafnode connection created ");

@@ -15,6 +15,7 @@ const B_CONNECT: &str = r#"CONNECT {"echo":false,"verbose":false,"pedantic":fals
 
 fn remote(name: &str, port: u16) -> RemoteGatewayOptions {
     RemoteGatewayOptions {
+        tls: None,
         name: name.into(),
         urls: vec![RouteAddr::parse(&format!("127.0.0.1:{port}")).expect("url")],
     }

@@ -1065,7 +1065,9 @@ fn uv1_two_links_from_one_leaf_cluster_never_echo_to_each_other() {
 }
 
 #[test]
-fn a_hub_that_requires_tls_gets_no_connect_in_plain_text() {
+fn a_hub_that_requires_tls_gets_a_tls_handshake_not_a_plain_connect() {
+    // Check 39: a plain `nats://` remote upgrades when the hub's INFO
+    // requires TLS; the CONNECT (and its credentials) waits for TLS.
     let mut h = Harness::new(spoke_options(remote("nats://u:secret@127.0.0.1:7422")));
     h.advance(Duration::ZERO);
     let l = dialed_spoke(&mut h);
@@ -1073,8 +1075,10 @@ fn a_hub_that_requires_tls_gets_no_connect_in_plain_text() {
         l,
         &HUB_INFO.replace("\"headers\"", "\"tls_required\":true,\"headers\""),
     );
-    assert!(h.is_closed(l));
-    assert_eq!(h.take(l), "", "nothing, credentials least of all");
+    assert!(!h.is_closed(l));
+    let wire = h.take(l);
+    assert!(wire.starts_with('\u{16}'), "a TLS handshake record: {wire:?}");
+    assert!(!wire.contains("CONNECT") && !wire.contains("secret"));
 }
 
 // ---- imports across a leaf (users-voice 3) ------------------------------------

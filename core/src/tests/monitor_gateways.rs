@@ -51,6 +51,7 @@ const CONN_KEYS: &[&str] = &[
 
 fn remote(name: &str, port: u16) -> RemoteGatewayOptions {
     RemoteGatewayOptions {
+        tls: None,
         name: name.into(),
         urls: vec![RouteAddr::parse(&format!("127.0.0.1:{port}")).expect("url")],
     }

@@ -285,6 +285,7 @@ fn run_gateway(session: &[u8], cuts: &[usize], inbound: bool) -> (String, String
             host: "127.0.0.1".into(),
             port: 7222,
             gateways: vec![crate::RemoteGatewayOptions {
+                tls: None,
                 name: "B".into(),
                 urls: vec![crate::route::RouteAddr::parse("127.0.0.1:7223").expect("url")],
             }],

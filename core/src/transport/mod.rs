@@ -382,6 +382,25 @@ impl Transport {
         self.tls().is_some_and(TlsLayer::is_handshaking)
     }
 
+    /// How many layers are on.
+    pub fn layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Decodes `data` (already decoded by the first `first` layers)
+    /// through the layers from `first` inward: the rest of a read after
+    /// the op that switched layer `first` on with [`Transport::push_inner`]
+    /// and no rest.
+    pub fn decode_from_layer(&mut self, first: usize, data: Bytes) -> Decoded {
+        if let Some(e) = self.read_failed {
+            return Decoded {
+                plain: Bytes::new(),
+                failed: Some(e),
+            };
+        }
+        self.decode_from(first.min(self.layers.len()), data)
+    }
+
     /// Runs `data` through the layers from `first` inward.
     fn decode_from(&mut self, first: usize, mut data: Bytes) -> Decoded {
         let mut failed = None;
