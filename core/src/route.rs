@@ -117,6 +117,9 @@ pub struct OwnRouteInfo<'a> {
     pub connect_urls: &'a [String],
     /// Whether route credentials are required.
     pub auth_required: bool,
+    /// Routes use TLS (`tls_required` and `tls_verify`, as nats-server
+    /// sets both for a cluster tls block).
+    pub tls: bool,
     /// `nats-route://host:port/` for gossip, when set.
     pub ip: &'a str,
     /// This server carries leaf interest and messages with their origin
@@ -144,6 +147,9 @@ impl OwnRouteInfo<'_> {
         let _ = write!(out, ",\"port\":{},\"headers\":true", self.port);
         if self.auth_required {
             out.push_str(",\"auth_required\":true");
+        }
+        if self.tls {
+            out.push_str(",\"tls_required\":true,\"tls_verify\":true");
         }
         let _ = write!(out, ",\"max_payload\":{}", self.max_payload);
         if !self.ip.is_empty() {
@@ -183,6 +189,7 @@ pub fn write_connect(
     cluster: &str,
     cluster_dynamic: bool,
     credentials: Option<(&str, &str)>,
+    tls: bool,
 ) {
     out.push_str("CONNECT {\"echo\":true,\"verbose\":false,\"pedantic\":false");
     if let Some((user, pass)) = credentials {
@@ -191,7 +198,7 @@ pub fn write_connect(
         out.push_str(",\"pass\":");
         push_json_string(out, pass);
     }
-    out.push_str(",\"tls_required\":false,\"headers\":true,\"name\":");
+    let _ = write!(out, ",\"tls_required\":{tls},\"headers\":true,\"name\":");
     push_json_string(out, server_id);
     out.push_str(",\"cluster\":");
     push_json_string(out, cluster);
@@ -338,7 +345,7 @@ mod tests {
         assert_eq!(info.server_id, "NID");
         assert!(!s.contains("route_pool_size"), "{s}");
         s.clear();
-        write_connect(&mut s, "NID", "c", false, Some(("u", "p")));
+        write_connect(&mut s, "NID", "c", false, Some(("u", "p")), false);
         assert_eq!(
             s,
             "CONNECT {\"echo\":true,\"verbose\":false,\"pedantic\":false,\"user\":\"u\",\"pass\":\"p\",\"tls_required\":false,\"headers\":true,\"name\":\"NID\",\"cluster\":\"c\"}\r\n"

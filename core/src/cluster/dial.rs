@@ -110,6 +110,7 @@ impl Server {
             addr.user
                 .as_deref()
                 .map(|u| (u, addr.password.as_deref().unwrap_or_default())),
+            self.tls.route.asked(),
         );
         route.out.push_slice(self.scratch.as_bytes());
         self.scratch.clear();

@@ -396,11 +396,13 @@ impl Server {
             self.sync_tls_clock(now);
         }
         let decoded = self.tls_decode(conn, data, now);
+        // A handshake that ended in this read: its INFO (TLS first) goes
+        // out before any answer to what follows it.
+        self.tls_after_read(conn);
         match reading {
             Reading::Http => self.read_http(conn, &decoded.plain, now),
             Reading::Nats(_) => self.read_nats(conn, decoded.plain, now),
         }
-        self.tls_after_read(conn);
         if let Some(failure) = decoded.failed {
             self.transport_failed(conn, failure, now);
         }
@@ -634,7 +636,9 @@ impl Server {
                     let switched = self.process_op(conn, op, now);
                     if let Some(c) = self.conns.get_mut(&conn) {
                         if c.transport.layers() > layers && !data.is_empty() {
-                            let d = c.transport.decode_from_layer(layers, std::mem::take(&mut data));
+                            let d = c
+                                .transport
+                                .decode_from_layer(layers, std::mem::take(&mut data));
                             data = d.plain;
                             failed = failed.or(d.failed);
                         }

@@ -62,6 +62,8 @@ pub(crate) struct OwnGatewayInfo<'a> {
     pub(crate) host: &'a str,
     pub(crate) port: u16,
     pub(crate) auth_required: bool,
+    /// Gateways use TLS (`tls_required` and `tls_verify`).
+    pub(crate) tls: bool,
     pub(crate) max_payload: usize,
     pub(crate) gateway: &'a str,
     pub(crate) gateway_urls: &'a [String],
@@ -82,6 +84,9 @@ impl OwnGatewayInfo<'_> {
         let _ = write!(out, ",\"port\":{},\"headers\":true", self.port);
         if self.auth_required {
             out.push_str(",\"auth_required\":true");
+        }
+        if self.tls {
+            out.push_str(",\"tls_required\":true,\"tls_verify\":true");
         }
         let _ = write!(out, ",\"max_payload\":{}", self.max_payload);
         out.push_str(",\"gateway\":");
@@ -122,6 +127,7 @@ pub(crate) fn write_connect(
     credentials: Option<(&str, &str)>,
     server_id: &str,
     gateway: &str,
+    tls: bool,
 ) {
     out.push_str("CONNECT {\"echo\":false,\"verbose\":false,\"pedantic\":false");
     if let Some((user, pass)) = credentials {
@@ -130,7 +136,7 @@ pub(crate) fn write_connect(
         out.push_str(",\"pass\":");
         push_json_string(out, pass);
     }
-    out.push_str(",\"tls_required\":false,\"headers\":false,\"name\":");
+    let _ = write!(out, ",\"tls_required\":{tls},\"headers\":false,\"name\":");
     push_json_string(out, server_id);
     out.push_str(",\"cluster\":\"\",\"gateway\":");
     push_json_string(out, gateway);

@@ -315,6 +315,7 @@ impl Server {
             host: &g.host,
             port: g.port,
             auth_required: g.credentials.is_some(),
+            tls: self.tls.gateway.asked(),
             max_payload: self.options.max_payload,
             gateway: &g.name,
             gateway_urls: &urls,
@@ -770,12 +771,17 @@ impl Server {
                 .map(|user| (user, u.password.clone().unwrap_or_default()))
         });
         let creds = url_creds.or(own_creds);
+        let c_tls = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.transport.tls().is_some());
         self.scratch.clear();
         info::write_connect(
             &mut self.scratch,
             creds.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
             &self.info.server_id,
             &self.gateways.name,
+            c_tls,
         );
         let mut out = std::mem::take(&mut self.scratch);
         self.scratch.clear();

@@ -96,6 +96,9 @@ pub(crate) struct LeafInfoExtra<'a> {
     /// The leaf listener's host and port (INFO `host`, `port`, and `ip` as
     /// `host:port`).
     pub(crate) listen: (&'a str, u16),
+    /// The leaf port's TLS: `tls_required`, and `tls_verify` when client
+    /// certificates are checked.
+    pub(crate) tls: (bool, bool),
 }
 
 /// Writes a hub's leaf INFO, in nats-server's field order, ending
@@ -119,9 +122,16 @@ pub(crate) fn write_leaf_info(info: &ServerInfo, extra: &LeafInfoExtra<'_>, out:
     push_json_string(out, host);
     let _ = write!(
         out,
-        ",\"port\":{port},\"headers\":{},\"auth_required\":true,\"max_payload\":{}",
-        info.headers, info.max_payload
+        ",\"port\":{port},\"headers\":{},\"auth_required\":true",
+        info.headers
     );
+    if extra.tls.0 {
+        out.push_str(",\"tls_required\":true");
+    }
+    if extra.tls.1 {
+        out.push_str(",\"tls_verify\":true");
+    }
+    let _ = write!(out, ",\"max_payload\":{}", info.max_payload);
     if port != 0 {
         out.push_str(",\"ip\":");
         push_json_string(out, &crate::route::join_host_port(host, port));

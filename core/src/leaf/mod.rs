@@ -255,6 +255,7 @@ impl Server {
                 cluster: self.leaf_cluster_name(),
                 leafnode_urls: &urls,
                 listen: self.leaf_listen(),
+                tls: self.leaf_tls_flags(),
                 ..LeafInfoExtra::default()
             },
             &mut out,
@@ -285,6 +286,12 @@ impl Server {
         vec![crate::route::join_host_port(host, l.port)]
     }
 
+    /// The leaf port's `tls_required` and `tls_verify`, for its INFO.
+    fn leaf_tls_flags(&self) -> (bool, bool) {
+        let verify = self.tls.leaf.config().is_some_and(|c| c.settings.verify);
+        (self.tls.leaf.asked(), verify)
+    }
+
     /// Registers a connection accepted on the leaf port and sends the
     /// first INFO (with a nonce, `info_on_connect` and `leafnode_urls`).
     pub(crate) fn accept_leaf(&mut self, peer: SocketAddr, now: Instant) -> ConnId {
@@ -311,6 +318,7 @@ impl Server {
                 cluster: self.leaf_cluster_name(),
                 leafnode_urls: &urls,
                 listen: self.leaf_listen(),
+                tls: self.leaf_tls_flags(),
                 ..LeafInfoExtra::default()
             },
             &mut out,
@@ -584,6 +592,7 @@ impl Server {
         let (host, port) = self.leaf_listen();
         let host = host.to_string();
         let cluster = self.leaf_cluster_name().to_string();
+        let tls = self.leaf_tls_flags();
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -604,6 +613,7 @@ impl Server {
                 export: perms.and_then(|p| p.publish.as_ref()),
                 leafnode_urls: &urls,
                 listen: (&host, port),
+                tls,
             },
             &mut out,
         );

@@ -30,7 +30,10 @@ pub struct TlsLayer {
 impl std::fmt::Debug for TlsLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsLayer")
-            .field("server", &matches!(self.conn, rustls::Connection::Server(_)))
+            .field(
+                "server",
+                &matches!(self.conn, rustls::Connection::Server(_)),
+            )
             .field("handshaking", &self.conn.is_handshaking())
             .finish()
     }
@@ -140,10 +143,15 @@ impl TlsLayer {
             match self.conn.reader().read(&mut plain[start..]) {
                 Ok(n) => {
                     plain.truncate(start + n);
-                    // Zero: the peer's close_notify; the socket's end
-                    // follows and closes the connection.
+                    // Zero: the peer's close_notify. Go reads it as the end
+                    // of the stream and closes the connection; so does the
+                    // engine, after the plaintext before it.
                     if n == 0 {
-                        return Ok(());
+                        return Err(TransportError {
+                            kind: ErrorKind::PeerClosed,
+                            ending: Ending::Silent,
+                            reason: CloseReason::ClientClosed,
+                        });
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
