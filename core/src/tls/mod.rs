@@ -30,11 +30,15 @@
 //! all offer X25519 first, so they never reach it either.
 
 mod config;
+mod map;
 mod provider;
+#[cfg(test)]
+mod tests;
 
-pub use config::{build, TlsConfig};
-pub use provider::TlsClock;
+pub use config::{build, spki_sha256, TlsConfig};
+pub use map::{map_candidates, map_user, subject_matches, CertNames, DnMatch};
 pub use provider::provider;
+pub use provider::TlsClock;
 
 use std::time::Duration;
 
