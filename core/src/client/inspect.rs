@@ -47,6 +47,11 @@ pub(crate) fn conn_info(
         user: cl.opts.user.clone().unwrap_or_default(),
         account,
         subs,
+        tls: if closed.is_some() {
+            None
+        } else {
+            crate::engine::tls::snapshot(c)
+        },
     })
 }
 

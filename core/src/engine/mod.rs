@@ -392,7 +392,7 @@ impl Server {
             return;
         }
         let reading = c.policy().reading;
-        if !matches!(c.tls, tls::TlsStage::Off | tls::TlsStage::Up) {
+        if !matches!(c.tls, tls::TlsStage::Off | tls::TlsStage::Up { .. }) {
             self.sync_tls_clock(now);
         }
         let decoded = self.tls_decode(conn, data, now);

@@ -56,7 +56,11 @@ pub(crate) enum Built {
 }
 
 impl Built {
-    fn of(settings: Option<&TlsSettings>, provider: &Arc<CryptoProvider>, clock: &TlsClock) -> Self {
+    fn of(
+        settings: Option<&TlsSettings>,
+        provider: &Arc<CryptoProvider>,
+        clock: &TlsClock,
+    ) -> Self {
         match settings {
             None => Built::Off,
             Some(s) => match crate::tls::build(s, provider, clock) {
@@ -146,18 +150,68 @@ pub(crate) enum TlsStage {
     /// TLS first with a fallback: waiting for the peer's first bytes
     /// before the timer. The INFO to send (after the handshake, or at
     /// the fallback).
-    AwaitFirst {
-        config: Arc<TlsConfig>,
-        info: Bytes,
-    },
+    AwaitFirst { config: Arc<TlsConfig>, info: Bytes },
     /// `allow_non_tls`: the INFO is out; the first byte read says whether
     /// the client starts TLS.
     Sniff { config: Arc<TlsConfig> },
     /// The handshake is under way; the INFO to queue when it ends (TLS
     /// first), if any.
     Handshake { info_after: Option<Bytes> },
-    /// The handshake ended.
-    Up,
+    /// The handshake ended; `first` when TLS came before the INFO.
+    Up { first: bool },
+}
+
+/// A connection's TLS as `/connz` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TlsSnapshot {
+    /// `tls_version`: `1.2`, `1.3`.
+    pub(crate) version: String,
+    /// `tls_cipher_suite`, Go's name.
+    pub(crate) cipher: String,
+    /// `tls_peer_certs`: (subject, SPKI SHA-256, certificate SHA-256) of
+    /// the peer's end-entity certificate.
+    pub(crate) peer: Option<(String, String, String)>,
+    /// `tls_first`.
+    pub(crate) first: bool,
+}
+
+/// The TLS facts of an open connection whose handshake ended.
+pub(crate) fn snapshot(c: &Conn) -> Option<TlsSnapshot> {
+    let TlsStage::Up { first } = c.tls else {
+        return None;
+    };
+    let tls = c.transport.tls()?;
+    let (version, suite) = tls.negotiated()?;
+    let version = if version == rustls::ProtocolVersion::TLSv1_3 {
+        "1.3".to_string()
+    } else if version == rustls::ProtocolVersion::TLSv1_2 {
+        "1.2".to_string()
+    } else {
+        format!("{version:?}")
+    };
+    // rustls names TLS 1.3 suites `TLS13_…`; Go names them `TLS_…`.
+    let name = suite.suite().as_str().unwrap_or_default();
+    let cipher = name
+        .strip_prefix("TLS13_")
+        .map_or_else(|| name.to_string(), |rest| format!("TLS_{rest}"));
+    let peer = tls.peer_certificate().map(|der| {
+        use sha2::Digest;
+        let subject = crate::tls::CertNames::parse(der)
+            .map(|n| n.subject)
+            .unwrap_or_default();
+        let spki = crate::tls::spki_sha256(der).unwrap_or_default();
+        let cert: String = sha2::Sha256::digest(der)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (subject, spki, cert)
+    });
+    Some(TlsSnapshot {
+        version,
+        cipher,
+        peer,
+        first,
+    })
 }
 
 /// What the accepting side does with its INFO under `config`: queue it
@@ -179,7 +233,14 @@ pub(crate) fn accept(
             };
             return Some((TimerKey::TlsFallback(c.id), now + delay));
         }
-        return switch_server(c, config, Bytes::new(), Some(Bytes::copy_from_slice(info)), now).1;
+        return switch_server(
+            c,
+            config,
+            Bytes::new(),
+            Some(Bytes::copy_from_slice(info)),
+            now,
+        )
+        .1;
     }
     c.out.push_slice(info);
     if allow_non_tls {
@@ -303,7 +364,11 @@ impl Server {
                 }
                 (config.clone(), None)
             }
-            _ => return c.transport.decode(data),
+            TlsStage::Off
+            | TlsStage::AwaitFirst { .. }
+            | TlsStage::Sniff { .. }
+            | TlsStage::Handshake { .. }
+            | TlsStage::Up { .. } => return c.transport.decode(data),
         };
         self.timers.cancel(TimerKey::TlsFallback(conn));
         let (d, timer) = switch_server(c, &config, data, info_after, now);
@@ -337,20 +402,30 @@ impl Server {
     /// After a read: a handshake that just ended cancels its timer and
     /// sends the INFO kept for after it.
     pub(crate) fn tls_after_read(&mut self, conn: ConnId) {
+        let done = self.conns.get(&conn).is_some_and(|c| {
+            !c.closed
+                && matches!(c.tls, TlsStage::Handshake { .. })
+                && !c.transport.tls_handshaking()
+        });
+        if !done {
+            return;
+        }
+        let label = self.conn_label(conn);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.closed || !matches!(c.tls, TlsStage::Handshake { .. }) || c.transport.tls_handshaking()
-        {
-            return;
-        }
-        let TlsStage::Handshake { info_after } = std::mem::replace(&mut c.tls, TlsStage::Up) else {
+        let TlsStage::Handshake { info_after } =
+            std::mem::replace(&mut c.tls, TlsStage::Up { first: false })
+        else {
             return;
         };
+        c.tls = TlsStage::Up {
+            first: info_after.is_some(),
+        };
         if let Some((v, suite)) = c.transport.tls().and_then(TlsLayer::negotiated) {
+            tracing::debug!("{label} - TLS handshake complete");
             tracing::debug!(
-                "cid:{} - TLS handshake complete ({v:?}, {:?})",
-                c.cid,
+                "{label} - TLS version {v:?}, cipher suite {:?}",
                 suite.suite()
             );
         }
@@ -370,7 +445,7 @@ impl Server {
         if c.closed || !matches!(c.tls, TlsStage::Handshake { .. }) {
             return;
         }
-        tracing::debug!("cid:{} - TLS handshake timeout", c.cid);
+        tracing::debug!("{} - TLS handshake timeout", self.conn_label(conn));
         self.close(conn, CloseReason::TlsHandshakeError, false, true, now);
     }
 

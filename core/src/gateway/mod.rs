@@ -379,6 +379,10 @@ impl Server {
         c.connect_received = true;
         let tls_timer = self.gateway_tls(&mut c, Some((&name, &host)), now);
         self.conns.insert(conn, c);
+        if tls_timer.is_some() {
+            // The ClientHello goes out at once.
+            self.mark_dirty(conn);
+        }
         self.set_tls_timer(tls_timer);
         tracing::info!("{peer} - gid:{gid} - Creating outbound gateway connection to {name:?}");
         true

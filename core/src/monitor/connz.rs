@@ -31,6 +31,8 @@ pub(crate) struct ConnInfo {
     pub(crate) user: String,
     pub(crate) account: String,
     pub(crate) subs: Vec<SubDetail>,
+    /// TLS facts of an open connection whose handshake ended.
+    pub(crate) tls: Option<crate::engine::tls::TlsSnapshot>,
 }
 
 /// One subscription as `subscriptions_list_detail` and `/subsz` show it.
@@ -124,6 +126,14 @@ struct Conn {
     #[serde(skip_serializing_if = "String::is_empty")]
     version: String,
     #[serde(skip_serializing_if = "String::is_empty")]
+    tls_version: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    tls_cipher_suite: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tls_peer_certs: Vec<PeerCert>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_first: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
     authorized_user: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     account: String,
@@ -133,6 +143,17 @@ struct Conn {
     subscriptions_list: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     subscriptions_list_detail: Option<Vec<SubDetail>>,
+}
+
+/// One `tls_peer_certs` entry.
+#[derive(Serialize)]
+struct PeerCert {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    subject: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    spki_sha256: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    cert_sha256: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -273,6 +294,27 @@ pub(crate) fn render(server: &dyn Inspect, q: &Query, now: Instant) -> Result<St
                 name: c.name,
                 lang: c.lang,
                 version: c.version,
+                tls_version: c
+                    .tls
+                    .as_ref()
+                    .map(|t| t.version.clone())
+                    .unwrap_or_default(),
+                tls_cipher_suite: c.tls.as_ref().map(|t| t.cipher.clone()).unwrap_or_default(),
+                // nats-server shows peer certificates with `auth` only.
+                tls_peer_certs: c
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.peer.clone())
+                    .filter(|_| auth)
+                    .map(|(subject, spki_sha256, cert_sha256)| {
+                        vec![PeerCert {
+                            subject,
+                            spki_sha256,
+                            cert_sha256,
+                        }]
+                    })
+                    .unwrap_or_default(),
+                tls_first: c.tls.as_ref().is_some_and(|t| t.first),
                 authorized_user: if auth { c.user } else { String::new() },
                 account: if auth && c.account != crate::account::GLOBAL_ACCOUNT {
                     c.account.clone()
