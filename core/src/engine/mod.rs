@@ -469,7 +469,16 @@ impl Server {
         self.gateways.now = now;
         if let Some(c) = self.conns.get(&conn) {
             if !c.closed {
-                self.close(conn, CloseReason::ClientClosed, false, false, now);
+                // A socket that ends mid-handshake is a handshake error
+                // (nats-server: `TLS handshake error: EOF`).
+                let reason = if matches!(c.tls, tls::TlsStage::Handshake { .. }) {
+                    let typ = c.policy().tls_name;
+                    tracing::error!("{} - TLS {typ}handshake error: EOF", self.conn_label(conn));
+                    CloseReason::TlsHandshakeError
+                } else {
+                    CloseReason::ClientClosed
+                };
+                self.close(conn, reason, false, false, now);
             }
         }
         self.conns.remove(&conn);
