@@ -15,9 +15,6 @@ use rustls::pki_types::ServerName;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-/// Plaintext read out of rustls per step; a TLS record holds at most 16 KiB.
-const READ_STEP: usize = 16 * 1024 + 256;
-
 /// One connection's TLS state machine, in either role.
 pub struct TlsLayer {
     conn: rustls::Connection,
@@ -103,7 +100,7 @@ impl TlsLayer {
                 Ok(0) => break,
                 Ok(_) => stuck = false,
                 // rustls' buffer of unprocessed records is full: process
-                // and retry once (draining plaintext below empties it).
+                // and retry once (taking the plaintext below empties it).
                 Err(_) if !stuck => stuck = true,
                 Err(_) => {
                     failed = Some(TransportError {
@@ -114,60 +111,38 @@ impl TlsLayer {
                     break;
                 }
             }
-            if let Err(e) = self.conn.process_new_packets() {
-                failed = Some(self.fail(e));
-                break;
+            let state = match self.conn.process_new_packets() {
+                Ok(state) => state,
+                Err(e) => {
+                    failed = Some(self.fail(e));
+                    break;
+                }
+            };
+            // Exactly the plaintext decoded so far: no buffer to zero
+            // beyond it.
+            let n = state.plaintext_bytes_to_read();
+            if n > 0 {
+                let start = plain.len();
+                plain.resize(start + n, 0);
+                if self.conn.reader().read_exact(&mut plain[start..]).is_err() {
+                    plain.truncate(start);
+                }
             }
-            if let Err(e) = self.drain(&mut plain) {
-                failed = Some(e);
+            if state.peer_has_closed() {
+                // The peer's close_notify. Go reads it as the end of the
+                // stream and closes the connection; so does the engine,
+                // after the plaintext before it.
+                failed = Some(TransportError {
+                    kind: ErrorKind::PeerClosed,
+                    ending: Ending::Silent,
+                    reason: CloseReason::ClientClosed,
+                });
                 break;
-            }
-        }
-        if failed.is_none() && input.is_empty() {
-            // Nothing new: still hand out anything decoded earlier.
-            if let Err(e) = self.drain(&mut plain) {
-                failed = Some(e);
             }
         }
         Decoded {
             plain: plain.freeze(),
             failed,
-        }
-    }
-
-    /// Moves the plaintext rustls decoded into `plain`.
-    fn drain(&mut self, plain: &mut BytesMut) -> Result<(), TransportError> {
-        loop {
-            let start = plain.len();
-            plain.resize(start + READ_STEP, 0);
-            match self.conn.reader().read(&mut plain[start..]) {
-                Ok(n) => {
-                    plain.truncate(start + n);
-                    // Zero: the peer's close_notify. Go reads it as the end
-                    // of the stream and closes the connection; so does the
-                    // engine, after the plaintext before it.
-                    if n == 0 {
-                        return Err(TransportError {
-                            kind: ErrorKind::PeerClosed,
-                            ending: Ending::Silent,
-                            reason: CloseReason::ClientClosed,
-                        });
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    plain.truncate(start);
-                    return Ok(());
-                }
-                Err(_) => {
-                    // The peer ended the stream without close_notify.
-                    plain.truncate(start);
-                    return Err(TransportError {
-                        kind: ErrorKind::PeerClosed,
-                        ending: Ending::Silent,
-                        reason: CloseReason::ReadError,
-                    });
-                }
-            }
         }
     }
 
