@@ -150,9 +150,18 @@ impl Server {
     /// with an `-ERR`).
     pub(crate) fn transport_failed(&mut self, conn: ConnId, failure: TransportError, now: Instant) {
         if let Some(c) = self.conns.get(&conn) {
-            if let Some(e) = c.transport.tls().and_then(|t| t.error()) {
+            if let Some(tls) = c.transport.tls() {
                 let typ = c.policy().tls_name;
-                tracing::error!("{} - TLS {typ}handshake error: {e}", self.conn_label(conn));
+                let label = self.conn_label(conn);
+                if tls.not_tls() {
+                    // nats-server logs a probe's non-TLS bytes at debug.
+                    tracing::debug!(
+                        "{label} - TLS {typ}handshake error: tls: first record does not look \
+                         like a TLS handshake"
+                    );
+                } else if let Some(e) = tls.error() {
+                    tracing::error!("{label} - TLS {typ}handshake error: {e}");
+                }
             }
         }
         match failure.ending {

@@ -22,6 +22,8 @@ pub struct TlsLayer {
     error: Option<rustls::Error>,
     /// A close_notify is due after the data of the next encode.
     goodbye: bool,
+    /// Some input was processed without error: the peer speaks TLS.
+    processed: bool,
 }
 
 impl std::fmt::Debug for TlsLayer {
@@ -59,6 +61,7 @@ impl TlsLayer {
             conn,
             error: None,
             goodbye: false,
+            processed: false,
         }
     }
 
@@ -90,6 +93,14 @@ impl TlsLayer {
         self.error.as_ref()
     }
 
+    /// Whether the layer failed on the peer's very first bytes: not TLS at
+    /// all (a plaintext client on a TLS port, a peer expecting the other
+    /// order). Go's `first record does not look like a TLS handshake`,
+    /// which it answers with no alert.
+    pub fn not_tls(&self) -> bool {
+        self.error.is_some() && !self.processed
+    }
+
     pub(super) fn decode(&mut self, input: Bytes) -> Decoded {
         let mut plain = BytesMut::new();
         let mut rest: &[u8] = &input;
@@ -112,7 +123,10 @@ impl TlsLayer {
                 }
             }
             let state = match self.conn.process_new_packets() {
-                Ok(state) => state,
+                Ok(state) => {
+                    self.processed = true;
+                    state
+                }
                 Err(e) => {
                     failed = Some(self.fail(e));
                     break;
@@ -154,9 +168,15 @@ impl TlsLayer {
             CloseReason::ReadError
         };
         self.error = Some(e);
+        // Not TLS at all: close without an alert, as Go does.
+        let ending = if self.processed {
+            Ending::Flush
+        } else {
+            Ending::Silent
+        };
         TransportError {
             kind: ErrorKind::Malformed,
-            ending: Ending::Flush,
+            ending,
             reason,
         }
     }

@@ -221,6 +221,9 @@ fn a_plaintext_client_on_a_tls_port_fails_the_handshake() {
     server.read(b"CONNECT {\"verbose\":false}\r\nPING\r\n", 1 << 10);
     let failed = server.failed.expect("not a TLS record");
     assert_eq!(failed.reason, CloseReason::TlsHandshakeError);
+    // Go answers bytes that are not TLS with no alert: nothing more is sent.
+    assert_eq!(failed.ending, Ending::Silent);
+    assert!(server.t.tls().is_some_and(TlsLayer::not_tls));
     assert!(server.got.is_empty());
     // Later reads give the same failure and nothing else.
     let d = server.t.decode(Bytes::from_static(b"PUB a 1\r\nx\r\n"));
