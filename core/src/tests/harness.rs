@@ -220,6 +220,12 @@ impl Harness {
         String::from_utf8_lossy(&self.out.remove(&conn).unwrap_or_default()).into_owned()
     }
 
+    /// Output received on `conn` since the last call, as raw bytes (TLS
+    /// records are not text).
+    pub(crate) fn take_bytes(&mut self, conn: ConnId) -> Vec<u8> {
+        self.out.remove(&conn).unwrap_or_default()
+    }
+
     /// Sends `data` on `conn`, which must then be closed; what the server
     /// wrote before closing it.
     pub(crate) fn send_closed(&mut self, conn: ConnId, data: &str) -> String {

@@ -18,3 +18,4 @@ mod robustness;
 mod route_peer;
 mod routes;
 mod timers;
+mod tls;
