@@ -10,8 +10,11 @@
 # clusters of each (the cross-node row: publisher on one node, subscriber
 # on the other), and for a leaf with its hub (the leaf rows: publisher or
 # requester on the leaf), and for two gateway-joined clusters (the gateway
-# rows). CANOPY_RUNTIME picks the runtime canopy runs on (tokio by
-# default, as for the binary). Never part of the tests.
+# rows), and for one server of each requiring TLS on its client port
+# (`tls { cert_file, key_file }`, a throwaway CA and certificate for
+# 127.0.0.1 made here with openssl: the TLS rows, `--only tls`).
+# CANOPY_RUNTIME picks the runtime canopy runs on (tokio by default, as
+# for the binary). Never part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,6 +89,26 @@ gwpair() {
     pair="127.0.0.1:$a+127.0.0.1:$b"
     ports+=("$a" "$b")
 }
+# A throwaway CA and a server certificate for 127.0.0.1 and localhost
+# (P-256, a day), and one server of BIN requiring TLS on its client port;
+# sets $tls_addr.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj "/CN=canopy bench CA" -keyout "$logs/ca.key" -out "$logs/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -subj "/CN=localhost" -keyout "$logs/server.key" -out "$logs/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' \
+    >"$logs/server.ext"
+openssl x509 -req -in "$logs/server.csr" -CA "$logs/ca.pem" -CAkey "$logs/ca.key" \
+    -CAcreateserial -days 1 -extfile "$logs/server.ext" -out "$logs/server.pem" 2>/dev/null
+printf 'tls { cert_file: "%s", key_file: "%s" }\n' "$logs/server.pem" "$logs/server.key" >"$logs/tls.conf"
+tlsserver() {
+    local name=$1 bin=$2 p
+    p=$(free_port)
+    "$bin" -a 127.0.0.1 -p "$p" -c "$logs/tls.conf" >"$logs/$name-tls.log" 2>&1 &
+    pids+=($!)
+    tls_addr="127.0.0.1:$p"
+    ports+=("$p")
+}
 ports=("$canopy_port" "$nats_port")
 cluster canopy target/release/canopy
 canopy_pair=$pair
@@ -99,6 +122,10 @@ gwpair canopy target/release/canopy
 canopy_gw=$pair
 gwpair nats "$nats_server"
 nats_gw=$pair
+tlsserver canopy target/release/canopy
+canopy_tls=$tls_addr
+tlsserver nats "$nats_server"
+nats_tls=$tls_addr
 
 wait_port() {
     for _ in $(seq 100); do
@@ -138,3 +165,9 @@ echo
 target/release/canopy-bench compare --gateway \
     --server "$name=$canopy_gw" \
     --server "nats-server=$nats_gw" "$@"
+echo
+echo "Over TLS (client port with tls { cert_file, key_file }; the negotiated version and suite on stderr):"
+echo
+target/release/canopy-bench compare --tls-ca "$logs/ca.pem" \
+    --server "$name=$canopy_tls" \
+    --server "nats-server=$nats_tls" "$@"

@@ -8,18 +8,22 @@
 //!     --server nats-server=LEAF:PORT+HUB:PORT
 //! canopy-bench compare --gateway --server canopy=A:PORT+B:PORT \
 //!     --server nats-server=A:PORT+B:PORT
+//! canopy-bench compare --tls-ca ca.pem --server canopy=127.0.0.1:4443 \
+//!     --server nats-server=127.0.0.1:4444
 //! ```
 //!
 //! `compare` runs every row against every server in the same process,
 //! alternating the order each round so drift on a shared machine falls on
 //! both alike, and prints medians and the ratio of the first server to the
-//! second.
+//! second. With `--tls-ca` the servers require TLS on their client port
+//! and only the TLS rows run; without it, only the others.
 
 mod scenario;
 mod wire;
 
 use scenario::{median, pubsub, request_reply, PubSub};
 use std::process::ExitCode;
+use wire::{set_tls_ca, tls_params};
 
 /// One row of the table.
 #[derive(Clone, Debug)]
@@ -42,10 +46,15 @@ const LEAF: &str = "leaf";
 /// cluster A, the subscriber or replier in cluster B.
 const GATEWAY: &str = "gateway";
 
+/// Rows named this way need servers that require TLS on their client
+/// port (with `--tls-ca`, the CA their certificates chain to).
+const TLS: &str = "TLS";
+
 fn rows(args: &Args) -> Vec<Row> {
     let mut all = all_rows(args.quick);
     let paired = args.servers.iter().any(|(_, a)| a.contains('+'));
     let topology = match (paired, args.leaf, args.gateway) {
+        (false, _, _) if args.tls_ca.is_some() => TLS,
         (false, _, _) => "",
         (true, true, _) => LEAF,
         (true, false, true) => GATEWAY,
@@ -53,7 +62,7 @@ fn rows(args: &Args) -> Vec<Row> {
     };
     all.retain(|r| match r {
         Row::Throughput(name, _) | Row::Latency(name, ..) => {
-            let prefix = [CROSS_NODE, LEAF, GATEWAY]
+            let prefix = [CROSS_NODE, LEAF, GATEWAY, TLS]
                 .into_iter()
                 .find(|p| name.starts_with(p))
                 .unwrap_or("");
@@ -61,8 +70,11 @@ fn rows(args: &Args) -> Vec<Row> {
         }
     });
     if let Some(only) = &args.only {
+        let only = only.to_lowercase();
         all.retain(|r| match r {
-            Row::Throughput(name, _) | Row::Latency(name, ..) => name.contains(only.as_str()),
+            Row::Throughput(name, _) | Row::Latency(name, ..) => {
+                name.to_lowercase().contains(only.as_str())
+            }
         });
     }
     all
@@ -98,6 +110,8 @@ fn all_rows(quick: bool) -> Vec<Row> {
             20_000 / scale as usize,
             16,
         ),
+        Row::Throughput("TLS pub/sub 1:1, 16 B", ps(1, false, 16, 2_000_000)),
+        Row::Throughput("TLS pub/sub 1:1, 1 KiB", ps(1, false, 1024, 400_000)),
     ]
 }
 
@@ -111,6 +125,8 @@ struct Args {
     leaf: bool,
     /// Paired addresses are servers of two gateway-joined clusters.
     gateway: bool,
+    /// The servers require TLS; this PEM file holds the CA to trust.
+    tls_ca: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -124,6 +140,7 @@ fn parse_args() -> Result<Args, String> {
         only: None,
         leaf: false,
         gateway: false,
+        tls_ca: None,
     };
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -146,12 +163,16 @@ fn parse_args() -> Result<Args, String> {
             "--quick" => args.quick = true,
             "--leaf" => args.leaf = true,
             "--gateway" => args.gateway = true,
+            "--tls-ca" => args.tls_ca = Some(it.next().ok_or("--tls-ca needs a PEM file")?),
             "--only" => args.only = Some(it.next().ok_or("--only needs part of a row name")?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if args.servers.is_empty() {
         return Err("give --addr or --server".into());
+    }
+    if let Some(ca) = &args.tls_ca {
+        set_tls_ca(ca)?;
     }
     Ok(args)
 }
@@ -231,6 +252,15 @@ async fn compare(args: &Args) -> Result<(), String> {
     if rows.is_empty() {
         println!("(no row of this table matches --only)");
         return Ok(());
+    }
+    if args.tls_ca.is_some() {
+        for (name, addr) in [a, b] {
+            match tls_params(addr).await {
+                Ok(Some(p)) => eprintln!("{name}: {p}"),
+                Ok(None) => return Err(format!("{name} at {addr} does not require TLS")),
+                Err(e) => return Err(format!("{name} at {addr}: {e}")),
+            }
+        }
     }
     // samples[row][server] = every round's sample.
     let mut samples: Vec<[Vec<Sample>; 2]> = rows.iter().map(|_| [vec![], vec![]]).collect();

@@ -6,7 +6,6 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 /// Bytes of publishes written before the publisher asks for a PONG.
@@ -52,7 +51,7 @@ pub async fn pubsub(addr: &str, run: u64, w: &PubSub) -> io::Result<f64> {
         } else {
             format!("SUB {subject} {}\r\nPING\r\n", i + 1)
         };
-        writer.lock().await.write_all(sub.as_bytes()).await?;
+        writer.lock().await.send(sub.as_bytes()).await?;
         wait_pong(&mut reader).await?;
         if sub_addr != pub_addr {
             await_route_interest(&mut pub_reader, &pub_writer, &mut reader, &writer, run).await?;
@@ -86,9 +85,9 @@ pub async fn pubsub(addr: &str, run: u64, w: &PubSub) -> io::Result<f64> {
         while sent < w.count {
             let n = per_batch.min(w.count - sent);
             if n == per_batch {
-                wr.write_all(&batch).await?;
+                wr.send(&batch).await?;
             } else {
-                wr.write_all(&frames(&subject, w.size, n, true)).await?;
+                wr.send(&frames(&subject, w.size, n, true)).await?;
             }
             sent += n;
             outstanding += 1;
@@ -135,7 +134,7 @@ async fn await_route_interest(
     sub_writer
         .lock()
         .await
-        .write_all(format!("SUB {probe} 999999\r\nPING\r\n").as_bytes())
+        .send(format!("SUB {probe} 999999\r\nPING\r\n").as_bytes())
         .await?;
     wait_pong(sub_reader).await?;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -143,13 +142,13 @@ async fn await_route_interest(
         pub_writer
             .lock()
             .await
-            .write_all(format!("PUB {probe} 1\r\nx\r\nPING\r\n").as_bytes())
+            .send(format!("PUB {probe} 1\r\nx\r\nPING\r\n").as_bytes())
             .await?;
         wait_pong(pub_reader).await?;
         // A PING behind the probe: its PONG means the probe, if routed,
         // arrived before it.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        sub_writer.lock().await.write_all(b"PING\r\n").await?;
+        sub_writer.lock().await.send(b"PING\r\n").await?;
         let mut seen = false;
         loop {
             match sub_reader.next().await? {
@@ -171,7 +170,7 @@ async fn await_route_interest(
     sub_writer
         .lock()
         .await
-        .write_all(b"UNSUB 999999\r\nPING\r\n")
+        .send(b"UNSUB 999999\r\nPING\r\n")
         .await?;
     wait_pong(sub_reader).await
 }
@@ -220,7 +219,7 @@ pub async fn request_reply(addr: &str, run: u64, count: usize, size: usize) -> i
     resp_writer
         .lock()
         .await
-        .write_all(format!("SUB {subject} 1\r\nPING\r\n").as_bytes())
+        .send(format!("SUB {subject} 1\r\nPING\r\n").as_bytes())
         .await?;
     wait_pong(&mut responder).await?;
     let serve = tokio::spawn(async move {
@@ -241,7 +240,7 @@ pub async fn request_reply(addr: &str, run: u64, count: usize, size: usize) -> i
                 }
                 Op::Msg { reply: None, .. } | Op::Ping | Op::Pong | Op::Other => continue,
             }
-            resp_writer.lock().await.write_all(&out).await?;
+            resp_writer.lock().await.send(&out).await?;
         }
         #[allow(unreachable_code)]
         Ok::<(), io::Error>(())
@@ -251,7 +250,7 @@ pub async fn request_reply(addr: &str, run: u64, count: usize, size: usize) -> i
     req_writer
         .lock()
         .await
-        .write_all(format!("SUB {inbox}.* 1\r\nPING\r\n").as_bytes())
+        .send(format!("SUB {inbox}.* 1\r\nPING\r\n").as_bytes())
         .await?;
     wait_pong(&mut requester).await?;
     let mut request = format!("PUB {subject} {inbox}.r {size}\r\n").into_bytes();
@@ -261,7 +260,7 @@ pub async fn request_reply(addr: &str, run: u64, count: usize, size: usize) -> i
         // Until one request is answered, the interest has not crossed.
         let deadline = Instant::now() + RUN_LIMIT;
         loop {
-            req_writer.lock().await.write_all(&request).await?;
+            req_writer.lock().await.send(&request).await?;
             let answered = tokio::time::timeout(Duration::from_millis(50), async {
                 loop {
                     if let Op::Msg { .. } = requester.next().await? {
@@ -293,7 +292,7 @@ pub async fn request_reply(addr: &str, run: u64, count: usize, size: usize) -> i
     let deadline = Instant::now() + RUN_LIMIT;
     for i in 0..warmup + count {
         let t0 = Instant::now();
-        req_writer.lock().await.write_all(&request).await?;
+        req_writer.lock().await.send(&request).await?;
         loop {
             if let Op::Msg { .. } = requester.next().await? {
                 break;

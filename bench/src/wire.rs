@@ -1,18 +1,96 @@
 //! A minimal raw NATS client: connect, write frames, and read server ops
 //! without allocating per message, so the load generator is never the
-//! bottleneck it measures.
+//! bottleneck it measures. Over TLS when the server's INFO says
+//! `tls_required` (the plaintext INFO first, then the handshake, as NATS
+//! clients do), with the CA given to [`set_tls_ca`].
 
 use bytes::{Buf, BytesMut};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use std::io;
-use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
 
 /// The write half, shared between a connection's writer and its reader
 /// (which must answer the server's PINGs).
-pub type Writer = Arc<Mutex<OwnedWriteHalf>>;
+pub type Writer = Arc<Mutex<WriteHalf>>;
+
+/// The client side of TLS, once `--tls-ca` has been read.
+static TLS: OnceLock<TlsConnector> = OnceLock::new();
+
+/// Trusts the PEM certificates in `path` for servers that require TLS
+/// (rustls with the ring provider, its default protocol versions and
+/// cipher suites: what a Rust NATS client offers).
+pub fn set_tls_ca(path: &str) -> Result<(), String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("{path}: {e}"))? {
+        let cert = cert.map_err(|e| format!("{path}: {e}"))?;
+        roots.add(cert).map_err(|e| format!("{path}: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{path}: no certificate"));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    TLS.set(TlsConnector::from(Arc::new(config)))
+        .map_err(|_| "TLS configured twice".to_string())
+}
+
+/// A connection's read side: the socket's, or TLS's.
+pub enum ReadHalf {
+    /// Plain TCP.
+    Plain(OwnedReadHalf),
+    /// TLS over TCP.
+    Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>),
+}
+
+/// A connection's write side: the socket's, or TLS's.
+pub enum WriteHalf {
+    /// Plain TCP.
+    Plain(OwnedWriteHalf),
+    /// TLS over TCP.
+    Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ReadHalf::Plain(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Tls(r) => Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
+impl WriteHalf {
+    /// Writes all of `buf` and pushes it to the socket: TLS may hold
+    /// encrypted records back when the socket is full, and a batch's
+    /// closing PING must not wait there.
+    pub async fn send(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            WriteHalf::Plain(w) => w.write_all(buf).await,
+            WriteHalf::Tls(w) => {
+                w.write_all(buf).await?;
+                w.flush().await
+            }
+        }
+    }
+}
 
 /// One server operation, borrowed from the read buffer.
 #[derive(Debug)]
@@ -37,28 +115,77 @@ pub enum Op<'a> {
 
 /// The read half with its buffer.
 pub struct Reader {
-    rd: OwnedReadHalf,
+    rd: ReadHalf,
     buf: BytesMut,
     consumed: usize,
     writer: Writer,
+    /// The negotiated TLS version and cipher suite, over TLS.
+    tls: Option<String>,
 }
 
-/// Connects, reads INFO, sends CONNECT and waits for the PONG of a PING.
+/// Connects, reads INFO (upgrading to TLS if it says `tls_required`),
+/// sends CONNECT and waits for the PONG of a PING.
 pub async fn connect(addr: &str) -> io::Result<(Reader, Writer)> {
-    let stream = TcpStream::connect(addr).await?;
+    let mut stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
-    let (rd, wr) = stream.into_split();
+    let mut buf = BytesMut::with_capacity(256 * 1024);
+    // The INFO line, in plaintext; the server sends nothing after it
+    // until the client speaks.
+    let eol = loop {
+        if let Some(eol) = memchr::memmem::find(&buf, b"\r\n") {
+            break eol;
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server closed the connection before INFO",
+            ));
+        }
+    };
+    let info = &buf[..eol];
+    let tls_required = memchr::memmem::find(info, b"\"tls_required\":true").is_some();
+    let (rd, wr, tls) = if tls_required {
+        let connector = TLS.get().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{addr} requires TLS: give --tls-ca"),
+            )
+        })?;
+        if buf.len() != eol + 2 {
+            return Err(bad("bytes after INFO before the TLS handshake"));
+        }
+        buf.clear();
+        let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let tls = connector.connect(name, stream).await?;
+        let conn = tls.get_ref().1;
+        let params = format!(
+            "{:?} {:?}",
+            conn.protocol_version()
+                .ok_or_else(|| bad("no TLS version after the handshake"))?,
+            conn.negotiated_cipher_suite()
+                .ok_or_else(|| bad("no cipher suite after the handshake"))?
+                .suite()
+        );
+        let (rd, wr) = tokio::io::split(tls);
+        (ReadHalf::Tls(rd), WriteHalf::Tls(wr), Some(params))
+    } else {
+        let (rd, wr) = stream.into_split();
+        (ReadHalf::Plain(rd), WriteHalf::Plain(wr), None)
+    };
     let writer = Arc::new(Mutex::new(wr));
     let mut reader = Reader {
         rd,
-        buf: BytesMut::with_capacity(256 * 1024),
+        buf,
         consumed: 0,
         writer: writer.clone(),
+        tls,
     };
     writer
         .lock()
         .await
-        .write_all(
+        .send(
             b"CONNECT {\"verbose\":false,\"pedantic\":false,\"echo\":true,\"headers\":true,\"no_responders\":true,\"protocol\":1,\"name\":\"canopy-bench\",\"lang\":\"rust\",\"version\":\"0.1.0\"}\r\nPING\r\n",
         )
         .await?;
@@ -67,6 +194,13 @@ pub async fn connect(addr: &str) -> io::Result<(Reader, Writer)> {
             return Ok((reader, writer));
         }
     }
+}
+
+/// The protocol version and cipher suite a connection to `addr`
+/// negotiates, or `None` when the server does not require TLS.
+pub async fn tls_params(addr: &str) -> io::Result<Option<String>> {
+    let (reader, _writer) = connect(addr).await?;
+    Ok(reader.tls)
 }
 
 impl Reader {
@@ -81,7 +215,7 @@ impl Reader {
                 Some((len, kind)) => {
                     self.consumed = len;
                     if let Kind::Ping = kind {
-                        self.writer.lock().await.write_all(b"PONG\r\n").await?;
+                        self.writer.lock().await.send(b"PONG\r\n").await?;
                     }
                     return Ok(kind.op(&self.buf[..len]));
                 }
