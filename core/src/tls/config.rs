@@ -83,6 +83,8 @@ pub fn build(
                 .with_cert_resolver(Arc::new(SingleCertAndKey::from(key.clone())));
             config.session_storage = Arc::new(NoServerSessionStorage {});
             config.send_tls13_tickets = 0;
+            // Go's server picks the suite by its own preference.
+            config.ignore_client_order = true;
             Some(Arc::new(config))
         }
     };
@@ -157,7 +159,12 @@ fn cipher_suites(
     provider: &CryptoProvider,
 ) -> Result<Vec<rustls::SupportedCipherSuite>, String> {
     if names.is_empty() {
-        return Ok(provider.cipher_suites.clone());
+        // Go's default preference, which a server applies over the
+        // client's: AES-128-GCM, then AES-256-GCM, then ChaCha20 (ring
+        // lists AES-256 first).
+        let mut suites = provider.cipher_suites.clone();
+        suites.sort_by_key(|s| go_rank(s.suite()));
+        return Ok(suites);
     }
     let mut wanted = Vec::new();
     for name in names {
@@ -177,6 +184,18 @@ fn cipher_suites(
             .find(|s| matches!(s, rustls::SupportedCipherSuite::Tls12(_)) && s.suite() == *want)
     });
     Ok(tls13.chain(tls12).copied().collect())
+}
+
+/// Where Go's default order puts a suite (lower first).
+fn go_rank(suite: CipherSuite) -> u8 {
+    let name = suite.as_str().unwrap_or_default();
+    if name.contains("AES_128") {
+        0
+    } else if name.contains("AES_256") {
+        1
+    } else {
+        2
+    }
 }
 
 /// The rustls suite of a Go cipher suite name.

@@ -858,3 +858,38 @@ fn map_never_panics_on_truncations() {
         let _ = subject_matches(der, user);
     }
 }
+
+#[test]
+fn the_server_picks_aes_128_first_as_go_does() {
+    // A rustls client lists AES-256 first; nats-server (Go) picks
+    // AES-128-GCM by its own preference, and so does canopy.
+    let pki = new_pki("ca", false);
+    let server = settings(Some(&pki.server), None);
+    let client = settings(None, Some(&pki.ca));
+    let (s, c) = configs(&server, &client, 1);
+    let name = ServerName::try_from("localhost".to_string()).expect("server name");
+    let mut c = ClientConnection::new(c, name).expect("client connection");
+    let mut s = ServerConnection::new(s).expect("server connection");
+    for _ in 0..10 {
+        let mut buf = Vec::new();
+        while c.wants_write() {
+            c.write_tls(&mut buf).expect("client write");
+        }
+        let mut rd = &buf[..];
+        while !rd.is_empty() {
+            s.read_tls(&mut rd).expect("server read");
+        }
+        s.process_new_packets().expect("server");
+        let mut buf = Vec::new();
+        while s.wants_write() {
+            s.write_tls(&mut buf).expect("server write");
+        }
+        let mut rd = &buf[..];
+        while !rd.is_empty() {
+            c.read_tls(&mut rd).expect("client read");
+        }
+        c.process_new_packets().expect("client");
+    }
+    let suite = s.negotiated_cipher_suite().expect("negotiated").suite();
+    assert_eq!(suite, rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+}

@@ -10,7 +10,7 @@
 
 use super::{Decoded, Ending, ErrorKind, TransportError};
 use crate::events::CloseReason;
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use rustls::pki_types::ServerName;
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -24,6 +24,8 @@ pub struct TlsLayer {
     goodbye: bool,
     /// Some input was processed without error: the peer speaks TLS.
     processed: bool,
+    /// Where records are written before they go out.
+    wire: BytesMut,
 }
 
 impl std::fmt::Debug for TlsLayer {
@@ -62,6 +64,7 @@ impl TlsLayer {
             error: None,
             goodbye: false,
             processed: false,
+            wire: BytesMut::new(),
         }
     }
 
@@ -102,7 +105,8 @@ impl TlsLayer {
     }
 
     pub(super) fn decode(&mut self, input: Bytes) -> Decoded {
-        let mut plain = BytesMut::new();
+        // Plaintext is never longer than the records that carry it.
+        let mut plain = BytesMut::with_capacity(input.len());
         let mut rest: &[u8] = &input;
         let mut failed = None;
         let mut stuck = false;
@@ -199,12 +203,13 @@ impl TlsLayer {
         if std::mem::take(&mut self.goodbye) {
             self.conn.send_close_notify();
         }
+        // Records go into one reused buffer, handed out as frozen slices
+        // (no allocation per flush once it has grown).
         while self.conn.wants_write() {
-            let mut wire = Vec::new();
-            match self.conn.write_tls(&mut wire) {
-                Ok(0) => break,
-                Ok(_) => out.push(Bytes::from(wire)),
-                Err(_) => break,
+            let mut w = (&mut self.wire).writer();
+            match self.conn.write_tls(&mut w) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => out.push(self.wire.split().freeze()),
             }
         }
         Ok(())
