@@ -664,6 +664,49 @@ fn https_monitoring(imp: Impl) {
     );
 }
 
+/// SIGHUP reloads the certificate files for new connections (nats-server
+/// re-reads them on reload); a connection made before keeps its session.
+fn reload_picks_up_new_certificates(imp: Impl) {
+    let certs = Certs::new();
+    // The server's own copies of its files, so the test can replace them.
+    let cert = certs.dir().join("live.pem");
+    let key = certs.dir().join("live-key.pem");
+    std::fs::copy(&certs.server.cert, &cert).expect("copy cert");
+    std::fs::copy(&certs.server.key, &key).expect("copy key");
+    let srv = ServerBuilder::new(imp)
+        .config(&format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\n",
+            cert.display(),
+            key.display()
+        ))
+        .start();
+    rt().block_on(async {
+        let before = connect_ok(trusting(&certs), &srv.url(), &srv, "before reload").await;
+        std::fs::copy(&certs.rogue_server.cert, &cert).expect("swap cert");
+        std::fs::copy(&certs.rogue_server.key, &key).expect("swap key");
+        let out = Command::new(imp.bin())
+            .args(["--signal", &format!("reload={}", srv.pid())])
+            .output()
+            .expect("signal");
+        assert_eq!(out.status.code(), Some(0), "{imp}: {out:?}");
+        srv.wait_for_log("Reloaded server configuration", WAIT);
+        // New connections get the new certificate...
+        let after = connect_ok(
+            ConnectOptions::new()
+                .add_root_certificates(certs.other_ca.clone())
+                .require_tls(true),
+            &srv.url(),
+            &srv,
+            "trusting the new CA after reload",
+        )
+        .await;
+        let why = refused(trusting(&certs), &srv.url(), &srv, "trusting the old CA").await;
+        assert!(why.contains("UnknownIssuer"), "{imp}: {why}");
+        // ...and the connection made before still works, both ways.
+        round_trips(&before, &after, "reload").await;
+    });
+}
+
 canopy_tests::against_both! {
     client_pub_sub_request,
     nats_py_client,
@@ -674,4 +717,5 @@ canopy_tests::against_both! {
     handshake_first,
     handshake_first_fallback,
     https_monitoring,
+    reload_picks_up_new_certificates,
 }
