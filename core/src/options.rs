@@ -99,7 +99,9 @@ pub struct ClusterOptions {
     pub auth_timeout: Duration,
     /// PING interval on routes (capped at 30 s, as nats-server does).
     pub ping_interval: Duration,
-    /// `cluster.tls`: TLS on routes, both roles (`None`: plaintext).
+    /// `cluster.tls`: TLS on routes, both roles (`None`: plaintext). As
+    /// nats-server, `verify` is always on, `ca_pem` is the `ca_file` or
+    /// else the system roots, and `handshake_first` is off.
     pub tls: Option<crate::tls::TlsSettings>,
 }
 
@@ -164,7 +166,8 @@ pub struct LeafOptions {
     /// The default (`retry`, nats-server's for leaf links) closes it only
     /// when nothing at all went out for the deadline.
     pub write_timeout_close: bool,
-    /// `leafnodes.tls`: TLS on accepted leaf links.
+    /// `leafnodes.tls`: TLS on accepted leaf links (`handshake_first` and
+    /// `fallback` as for clients).
     pub tls: Option<crate::tls::TlsSettings>,
 }
 
@@ -221,9 +224,11 @@ pub struct RemoteLeafOptions {
     pub dial_timeout: Option<Duration>,
     /// `ignore_discovered_servers`: dial only the configured URLs.
     pub ignore_discovered: bool,
-    /// The remote's `tls` block (or the defaults for a `tls://` URL):
-    /// TLS when dialing it. A hub whose INFO requires TLS gets it with
-    /// the defaults when this is `None`.
+    /// The remote's `tls` block (or the defaults, system roots and 2 s,
+    /// for a `tls://` or `wss://` URL): TLS when dialing it. A hub whose
+    /// INFO requires TLS gets it with the defaults when this is `None`.
+    /// `ca_pem` is the `ca_file` or else the system roots (unless
+    /// `insecure`); `handshake_first`: TLS before the hub's INFO.
     pub tls: Option<crate::tls::TlsSettings>,
 }
 
@@ -345,6 +350,14 @@ pub struct Options {
     /// The monitoring port as configured (`-1` when random), which is what
     /// nats-server's `/varz` shows.
     pub http_port_configured: i32,
+    /// HTTPS monitoring port (`https_port`, `https`, `-ms`; 0: none),
+    /// already resolved if it was -1. Its connections
+    /// (`ListenerKind::Https`) use the client [`Options::tls`] without
+    /// asking for client certificates, as nats-server's.
+    pub https_port: u16,
+    /// The HTTPS monitoring port as configured (`-1` when random), which is
+    /// what nats-server's `/varz` shows.
+    pub https_port_configured: i32,
     /// Lame duck mode evicts clients over this time (`lame_duck_duration`).
     pub lame_duck_duration: Duration,
     /// Lame duck mode waits this long before evicting
@@ -356,7 +369,10 @@ pub struct Options {
     pub leaf: Option<LeafOptions>,
     /// The `gateway {}` block, when it names a gateway.
     pub gateway: Option<GatewayOptions>,
-    /// Top-level `tls`: TLS on the client port (and the https monitor).
+    /// Top-level `tls` (or the `--tls*` flags): TLS on the client port
+    /// (and the https monitor). `handshake_first` with `fallback` `None`:
+    /// TLS before the INFO for every client; with a delay, a client that
+    /// sends nothing by then gets the INFO first.
     pub tls: Option<crate::tls::TlsSettings>,
     /// `allow_non_tls`: clients may skip TLS on a TLS client port.
     pub allow_non_tls: bool,
@@ -401,7 +417,9 @@ pub struct GatewayOptions {
     /// within the write deadline is closed even while bytes still go out
     /// (the default, `retry`, closes it only when nothing went out).
     pub write_timeout_close: bool,
-    /// `gateway.tls`: TLS on gateway links, both roles.
+    /// `gateway.tls`: TLS on gateway links, both roles (also dials to
+    /// gateways learned by gossip). As for routes: `verify` always on,
+    /// `ca_pem` the `ca_file` or the system roots, no `handshake_first`.
     pub tls: Option<crate::tls::TlsSettings>,
 }
 
@@ -412,8 +430,11 @@ pub struct RemoteGatewayOptions {
     pub name: String,
     /// Where its servers' gateway ports are.
     pub urls: Vec<crate::route::RouteAddr>,
-    /// The gateway entry's own `tls` block (dialing it); `None`: the
-    /// gateway block's.
+    /// TLS dialing this gateway, resolved by the config reader as
+    /// nats-server's `newGateway` does: the entry's own `tls` block (its
+    /// timeout, or the gateway block's when unset) or else the gateway
+    /// block's; `pinned_certs` always the gateway block's. `None`: the
+    /// gateway block's (plaintext when it has none either).
     pub tls: Option<crate::tls::TlsSettings>,
 }
 
@@ -486,6 +507,8 @@ impl Default for Options {
             http_port: 0,
             http_base_path: String::new(),
             http_port_configured: 0,
+            https_port: 0,
+            https_port_configured: 0,
             lame_duck_duration: DEFAULT_LAME_DUCK_DURATION,
             lame_duck_grace_period: DEFAULT_LAME_DUCK_GRACE_PERIOD,
             cluster: None,

@@ -4,8 +4,9 @@
 
 use crate::engine::Server;
 use crate::monitor::timefmt::go_duration;
-use crate::options::{ClientAuth, ClusterOptions, Options};
+use crate::options::{ClientAuth, ClusterOptions, LeafOptions, Options};
 use crate::time::Instant;
+use crate::tls::TlsSettings;
 use std::time::Duration;
 
 impl Server {
@@ -36,6 +37,8 @@ impl Server {
         self.info.max_payload = new.max_payload;
         self.authenticator = new.authenticator();
         self.info.auth_required = self.authenticator.required();
+        self.info.tls = crate::info::ClientTlsInfo::of(&new);
+        self.tls.rebuild(&new);
         self.info.no_auth_user = new.no_auth_user.is_some();
         self.options = new;
         self.recheck_clients(now);
@@ -110,6 +113,9 @@ pub fn reload_plan(old: &Options, new: &Options) -> Result<Vec<String>, String> 
     if old.http_base_path != new.http_base_path {
         return refuse("HTTPBasePath", &old.http_base_path, &new.http_base_path);
     }
+    if old.https_port != new.https_port {
+        return refuse("HTTPSPort", &old.https_port, &new.https_port);
+    }
     if old.auth_timeout != new.auth_timeout {
         lines.push(format!(
             "Reloaded: authorization timeout = {}",
@@ -143,7 +149,16 @@ pub fn reload_plan(old: &Options, new: &Options) -> Result<Vec<String>, String> 
             c
         })
     };
-    if without_routes(&old.cluster) != without_routes(&new.cluster) {
+    // A block with a `ca_file` never compares equal in nats-server (Go's
+    // certificate pool holds functions), so it always counts as changed.
+    let cluster_ca = |c: &Option<ClusterOptions>| {
+        c.as_ref()
+            .and_then(|c| c.tls.as_ref())
+            .is_some_and(|t| !t.ca_file.is_empty())
+    };
+    if without_routes(&old.cluster) != without_routes(&new.cluster)
+        || (cluster_ca(&old.cluster) && cluster_ca(&new.cluster))
+    {
         lines.push("Reloaded: cluster".into());
     }
     let routes =
@@ -151,16 +166,24 @@ pub fn reload_plan(old: &Options, new: &Options) -> Result<Vec<String>, String> 
     if routes(&old.cluster) != routes(&new.cluster) {
         lines.push("Reloaded: cluster routes".into());
     }
-    // nats-server refuses any change of the gateway block.
-    if old.gateway != new.gateway {
+    // nats-server refuses any change of the gateway block but its TLS
+    // configuration and pinned certificates (its TLS timeout and
+    // `verify_and_map` may not change).
+    if gateway_sans_tls(&old.gateway) != gateway_sans_tls(&new.gateway) {
         let show = |g: &Option<crate::GatewayOptions>| match g {
             Some(g) => format!("{{{} {} {}}}", g.name, g.host, g.port),
             None => "{ 0}".to_string(),
         };
         return refuse("Gateway", &show(&old.gateway), &show(&new.gateway));
     }
-    let leaf_lines = crate::leaf::reload::leaf_reload_plan(old.leaf.as_ref(), new.leaf.as_ref())
-        .map_err(|e| format!("config reload not supported for LeafNode: {e}"))?;
+    let mut leaf_lines =
+        crate::leaf::reload::leaf_reload_plan(old.leaf.as_ref(), new.leaf.as_ref())
+            .and_then(|lines| leaf_tls_plan(old.leaf.as_ref(), new.leaf.as_ref(), lines))
+            .map_err(|e| format!("config reload not supported for LeafNode: {e}"))?;
+    client_tls_plan(old, new, &mut lines)?;
+    if old.allow_non_tls != new.allow_non_tls {
+        return refuse("AllowNonTLS", &old.allow_non_tls, &new.allow_non_tls);
+    }
     if old.write_deadline != new.write_deadline {
         lines.push(format!(
             "Reloaded: write_deadline = {}",
@@ -188,8 +211,171 @@ pub fn reload_plan(old: &Options, new: &Options) -> Result<Vec<String>, String> 
             &go_bool_map(&new.feature_flags),
         );
     }
-    lines.extend(leaf_lines);
+    lines.append(&mut leaf_lines);
     Ok(lines)
+}
+
+/// A TLS timeout as nats-server keeps it when a block has none: 2 s.
+fn tls_timeout(t: Option<&TlsSettings>) -> Duration {
+    t.map_or(crate::tls::DEFAULT_TIMEOUT, |t| t.timeout)
+}
+
+/// The part of a `tls {}` block nats-server keeps in its `tls.Config`
+/// (compared whole on reload); the rest are options of their own.
+fn tls_config_part(t: &TlsSettings) -> TlsSettings {
+    TlsSettings {
+        timeout: Duration::ZERO,
+        map: false,
+        pinned_certs: Vec::new(),
+        handshake_first: false,
+        fallback: None,
+        ..t.clone()
+    }
+}
+
+/// Pinned certificates as a set (their order does not matter).
+fn pinned(t: Option<&TlsSettings>) -> std::collections::BTreeSet<String> {
+    t.map(|t| t.pinned_certs.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The client `tls {}` (and `--tls*`) fields, in nats-server's `Options`
+/// order: `TLSTimeout`, `TLSMap` (refused), `TLSConfig`,
+/// `TLSPinnedCerts`, `TLSHandshakeFirst`, `TLSHandshakeFirstFallback`.
+fn client_tls_plan(old: &Options, new: &Options, lines: &mut Vec<String>) -> Result<(), String> {
+    let (o, n) = (old.tls.as_ref(), new.tls.as_ref());
+    if tls_timeout(o) != tls_timeout(n) {
+        lines.push(format!(
+            "Reloaded: tls timeout = {}",
+            go_seconds(tls_timeout(n))
+        ));
+    }
+    let map = |t: Option<&TlsSettings>| t.is_some_and(|t| t.map);
+    if map(o) != map(n) {
+        return Err(format!(
+            "config reload not supported for TLSMap: old={}, new={}",
+            map(o),
+            map(n)
+        ));
+    }
+    let with_ca = |t: Option<&TlsSettings>| t.is_some_and(|t| !t.ca_file.is_empty());
+    if o.map(tls_config_part) != n.map(tls_config_part) || (with_ca(o) && with_ca(n)) {
+        let state = if n.is_some() { "enabled" } else { "disabled" };
+        lines.push(format!("Reloaded: tls = {state}"));
+    }
+    if pinned(o) != pinned(n) {
+        lines.push(format!("Reloaded: {} pinned_certs", pinned(n).len()));
+    }
+    let first = |t: Option<&TlsSettings>| t.is_some_and(|t| t.handshake_first);
+    if first(o) != first(n) {
+        lines.push(format!(
+            "Reloaded: Client TLS handshake first: {}",
+            first(n)
+        ));
+    }
+    let fallback = |t: Option<&TlsSettings>| t.and_then(|t| t.fallback).unwrap_or_default();
+    if fallback(o) != fallback(n) {
+        lines.push(format!(
+            "Reloaded: Client TLS handshake first fallback delay: {}",
+            go_duration(fallback(n))
+        ));
+    }
+    Ok(())
+}
+
+/// The leafnodes TLS checks after [`crate::leaf::reload::leaf_reload_plan`]
+/// accepted the rest (`lines` are its lines): the listener's `TLSTimeout`,
+/// `TLSMap` and `TLSPinnedCerts` and a kept remote's `TLSTimeout` may not
+/// change; its certificates and `handshake_first` may, and the latter is
+/// logged (first the listener's, then each remote's).
+fn leaf_tls_plan(
+    old: Option<&LeafOptions>,
+    new: Option<&LeafOptions>,
+    lines: Vec<String>,
+) -> Result<Vec<String>, String> {
+    let field = |name: &str, a: &dyn std::fmt::Display, b: &dyn std::fmt::Display| {
+        Err(format!("field {name:?}: old={a}, new={b}"))
+    };
+    let (o, n) = (
+        old.and_then(|l| l.tls.as_ref()),
+        new.and_then(|l| l.tls.as_ref()),
+    );
+    if tls_timeout(o) != tls_timeout(n) {
+        return field(
+            "TLSTimeout",
+            &go_seconds(tls_timeout(o)),
+            &go_seconds(tls_timeout(n)),
+        );
+    }
+    let map = |t: Option<&TlsSettings>| t.is_some_and(|t| t.map);
+    if map(o) != map(n) {
+        return field("TLSMap", &map(o), &map(n));
+    }
+    if pinned(o) != pinned(n) {
+        // Go's `%v` of a map[string]struct{}.
+        let show = |t: Option<&TlsSettings>| {
+            let keys: Vec<String> = pinned(t).iter().map(|k| format!("{k}:{{}}")).collect();
+            format!("map[{}]", keys.join(" "))
+        };
+        return field("TLSPinnedCerts", &show(o), &show(n));
+    }
+    let mut out = Vec::new();
+    let first = |t: Option<&TlsSettings>| t.is_some_and(|t| t.handshake_first);
+    let fallback = |t: Option<&TlsSettings>| t.and_then(|t| t.fallback).unwrap_or_default();
+    if first(o) != first(n) || fallback(o) != fallback(n) {
+        out.push(format!(
+            "Reloaded: LeafNode TLS HandshakeFirst value is: {}",
+            first(n)
+        ));
+        out.push(format!(
+            "Reloaded: LeafNode TLS HandshakeFirstFallback value is: {}",
+            go_duration(fallback(n))
+        ));
+    }
+    let remotes = |l: Option<&LeafOptions>| l.map(|l| l.remotes.clone()).unwrap_or_default();
+    let new_remotes = remotes(new);
+    for r in remotes(old) {
+        let Some(x) = new_remotes.iter().find(|x| x.name == r.name) else {
+            continue;
+        };
+        // A remote without a block has no timeout in nats-server.
+        let secs = |t: &Option<TlsSettings>| t.as_ref().map_or(0.0, |t| t.timeout.as_secs_f64());
+        if secs(&r.tls) != secs(&x.tls) {
+            return Err(format!(
+                "remote {}: field \"TLSTimeout\": old={}, new={}",
+                x.safe_name,
+                crate::config::gofmt::format_float_v(secs(&r.tls)),
+                crate::config::gofmt::format_float_v(secs(&x.tls))
+            ));
+        }
+        let first = |t: &Option<TlsSettings>| t.as_ref().is_some_and(|t| t.handshake_first);
+        if first(&r.tls) != first(&x.tls) {
+            out.push(format!(
+                "Reloaded: LeafNode Remote {} TLS HandshakeFirst value is: {}",
+                x.safe_name,
+                first(&x.tls)
+            ));
+        }
+    }
+    out.extend(lines);
+    Ok(out)
+}
+
+/// The gateway block as nats-server compares it on reload: without its
+/// TLS configuration and pinned certificates (its entries' TLS may
+/// change too), but with its TLS timeout and `verify_and_map`.
+fn gateway_sans_tls(g: &Option<crate::GatewayOptions>) -> Option<crate::GatewayOptions> {
+    g.clone().map(|mut g| {
+        g.tls = Some(TlsSettings {
+            timeout: tls_timeout(g.tls.as_ref()),
+            map: g.tls.as_ref().is_some_and(|t| t.map),
+            ..TlsSettings::default()
+        });
+        for r in &mut g.gateways {
+            r.tls = None;
+        }
+        g
+    })
 }
 
 /// A `map[string]bool` as Go's `%v` prints it: `map[a:true b:false]`.

@@ -45,9 +45,11 @@ pub(crate) fn reload_options(server: &mut Server, reload: Result<Reload, String>
             new.port = old.port;
         }
     }
-    // The monitoring listener is not re-bound on reload.
+    // The monitoring listeners are not re-bound on reload.
     options.http_host = current.http_host;
     options.http_port = current.http_port;
+    options.https_port = current.https_port;
+    options.https_port_configured = current.https_port_configured;
     match server.reload(options, now) {
         Ok(lines) => {
             for line in lines {

@@ -281,7 +281,7 @@ impl<R: Runtime> Driver<R> {
         peer: SocketAddr,
     ) {
         let now = self.clock.now();
-        if kind == ListenerKind::Monitor {
+        if matches!(kind, ListenerKind::Monitor | ListenerKind::Https) {
             // What `/varz` shows that only the host knows.
             server.handle_wall_clock(host::unix_nanos(), now);
             server.set_host_stats(self.host.sample());

@@ -193,28 +193,51 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) ->
     if let Some((path, digest)) = &cli.config_digest {
         tracing::info!("Using configuration file: {path} (sha256:{digest})");
     }
-    if let Some(http_port) = cli.http_port.filter(|&p| p != 0) {
+    // nats-server's StartMonitoring: HTTP or HTTPS, not both, and HTTPS
+    // needs the client TLS (its certificate).
+    let monitor = match (
+        cli.http_port.filter(|&p| p != 0),
+        cli.https_port.filter(|&p| p != 0),
+    ) {
+        (Some(http), Some(https)) => Err(format!(
+            "can't specify both HTTP ({http}) and HTTPs ({https}) ports"
+        )),
+        (Some(http), None) => Ok(Some((ListenerKind::Monitor, "http", http))),
+        (None, Some(_)) if options.tls.is_none() => {
+            Err("TLS cert and key required for HTTPS".into())
+        }
+        (None, Some(https)) => Ok(Some((ListenerKind::Https, "https", https))),
+        (None, None) => Ok(None),
+    };
+    let monitor = match monitor {
+        Ok(m) => m,
+        Err(why) => {
+            tracing::error!("Can't start monitoring: {why}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some((kind, scheme, given)) = monitor {
         options.http_host = cli
             .http_host
             .clone()
             .unwrap_or_else(|| options.host.clone());
-        options.http_port_configured = http_port;
-        let port = port_or_any(http_port);
+        let port = port_or_any(given);
         match canopy_driver::bind(&options.http_host, port) {
             Ok(l) => {
-                options.http_port = l.local_addr().map_or(port, |a| a.port());
-                tracing::info!(
-                    "Starting http monitor on {}:{}",
-                    options.http_host,
-                    options.http_port
-                );
-                listeners.push((ListenerKind::Monitor, l));
+                let bound = l.local_addr().map_or(port, |a| a.port());
+                if kind == ListenerKind::Https {
+                    (options.https_port, options.https_port_configured) = (bound, given);
+                } else {
+                    (options.http_port, options.http_port_configured) = (bound, given);
+                }
+                tracing::info!("Starting {scheme} monitor on {}:{bound}", options.http_host);
+                listeners.push((kind, l));
             }
             Err(e) => {
                 tracing::error!(
                     "Error listening on port: {}:{}, \"{}\"",
                     options.http_host,
-                    http_port,
+                    given,
                     e
                 );
                 return ExitCode::from(1);
@@ -290,6 +313,21 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) ->
         options.host,
         bound
     );
+    if let Some(tls) = &options.tls {
+        // "TLS Handshake First" without a fallback always requires the
+        // handshake, which overrides `allow_non_tls`.
+        let first_only = tls.handshake_first && tls.fallback.is_none();
+        if options.allow_non_tls && !first_only {
+            tracing::info!("TLS available for client connections");
+        } else {
+            tracing::info!("TLS required for client connections");
+        }
+        if first_only {
+            tracing::warn!(
+                "Clients that are not using \"TLS Handshake First\" option will fail to connect"
+            );
+        }
+    }
     if let Some(c) = &options.cluster {
         tracing::info!("Listening for route connections on {}:{}", c.host, c.port);
     }
@@ -303,11 +341,21 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) ->
         } else {
             options.host.as_str()
         };
-        let mut body = format!("{{\"nats\":[\"nats://{host}:{bound}\"]");
+        let nats = if options.tls.is_some() && !options.allow_non_tls {
+            "tls"
+        } else {
+            "nats"
+        };
+        let mut body = format!("{{\"nats\":[\"{nats}://{host}:{bound}\"]");
         if options.http_port != 0 {
             body.push_str(&format!(
                 ",\"monitoring\":[\"http://{host}:{}\"]",
                 options.http_port
+            ));
+        } else if options.https_port != 0 {
+            body.push_str(&format!(
+                ",\"monitoring\":[\"https://{host}:{}\"]",
+                options.https_port
             ));
         }
         if let Some(c) = &options.cluster {
@@ -316,7 +364,8 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) ->
             } else {
                 c.host.as_str()
             };
-            body.push_str(&format!(",\"cluster\":[\"nats://{chost}:{}\"]", c.port));
+            let scheme = if c.tls.is_some() { "tls" } else { "nats" };
+            body.push_str(&format!(",\"cluster\":[\"{scheme}://{chost}:{}\"]", c.port));
         }
         if let Some(g) = options.gateway.as_ref().filter(|g| g.port != 0) {
             let ghost = if g.host == "0.0.0.0" {

@@ -5,6 +5,7 @@
 use canopy_core::cli::Flags;
 use canopy_core::config::gofmt::{quote, GoUrl};
 use canopy_core::config::{self, ConfigSource};
+use canopy_core::tls::{TlsClock, TlsSettings};
 use canopy_core::{ClientAuth, Options};
 use sha2::{Digest, Sha256};
 
@@ -29,6 +30,46 @@ impl ConfigSource for FsSource {
     fn env(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
+
+    /// The system's trusted roots, found as Go's `crypto/x509` finds them
+    /// on Unix: `SSL_CERT_FILE` or the first bundle file that exists, else
+    /// the certificates in `SSL_CERT_DIR` (or the usual directories).
+    fn system_roots(&self) -> String {
+        const FILES: [&str; 7] = [
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/pki/tls/certs/ca-bundle.crt",
+            "/etc/ssl/ca-bundle.pem",
+            "/etc/pki/tls/cacert.pem",
+            "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+            "/etc/ssl/cert.pem",
+            "/usr/local/etc/openssl/cert.pem",
+        ];
+        let file = std::env::var("SSL_CERT_FILE").ok();
+        for path in file.iter().map(String::as_str).chain(FILES) {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                return text;
+            }
+        }
+        let dirs = std::env::var("SSL_CERT_DIR")
+            .unwrap_or_else(|_| "/etc/ssl/certs:/etc/pki/tls/certs".to_string());
+        let mut out = String::new();
+        for dir in dirs.split(':').filter(|d| !d.is_empty()) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+            paths.sort();
+            for path in paths {
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    if text.contains("-----BEGIN CERTIFICATE-----") {
+                        out.push_str(&text);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The outcome of `-t`: the text for stderr and the exit code.
@@ -38,63 +79,61 @@ pub fn test_config(path: &str) -> (String, u8) {
         // a newline already) gets a blank line after it.
         Err(e) => (format!("nats-server: {e}\n"), 1),
         Ok(c) if !c.warnings.is_empty() => (format!("nats-server: {}\n", c.warnings_text()), 1),
-        Ok(c) if tls_in_config(&c).is_some() => (
-            format!("nats-server: {}\n", tls_in_config(&c).unwrap_or_default()),
-            1,
-        ),
-        Ok(c) => (
-            format!(
-                "nats-server: configuration file {path} is valid (sha256:{})\n",
-                digest(&c)
-            ),
-            0,
-        ),
+        Ok(c) => {
+            let mut options = Options::default();
+            c.apply_to(&mut options);
+            match c.tls_refusal().map_or_else(|| check_tls(&options), Err) {
+                Err(why) => (format!("nats-server: {why}\n"), 1),
+                Ok(()) => (
+                    format!(
+                        "nats-server: configuration file {path} is valid (sha256:{})\n",
+                        digest(&c)
+                    ),
+                    0,
+                ),
+            }
+        }
     }
 }
 
-/// Config keys that ask for TLS on a port canopy serves (clients, routes,
-/// monitoring). Canopy has no TLS yet, and serving such a port in
-/// plaintext would fail open: it refuses to start instead.
-const TLS_KEYS: [&str; 9] = [
-    "tls",
-    "gateway.tls",
-    "gateway.gateways.tls",
-    "cluster.tls",
-    "https_port",
-    "leafnodes.tls",
-    "leaf.tls",
-    "leafnodes.remotes.tls",
-    "leaf.remotes.tls",
-];
-
-/// What canopy says when TLS is asked for where it would serve plaintext.
-const NO_TLS: &str = "TLS is not supported by canopy yet: refusing to start rather than \
-                      serve plaintext where TLS was asked for";
-
-/// Why the configuration cannot be served: TLS asked for on a port canopy
-/// serves.
-fn tls_in_config(c: &config::Config) -> Option<String> {
-    c.unsupported
-        .iter()
-        .find(|u| TLS_KEYS.contains(&u.key.as_str()))
-        .map(|u| format!("{}: {}: {NO_TLS}", u.pos, u.key))
-}
-
-/// Why the command line cannot be served: `--tls*` or `-ms/--https_port`.
-fn tls_in_flags(flags: &Flags) -> Option<String> {
-    let flag = if flags.https_port.is_some() {
-        "-ms/--https_port"
-    } else if flags.tls == Some(true)
-        || flags.tls_verify == Some(true)
-        || flags.tls_cert.is_some()
-        || flags.tls_key.is_some()
-        || flags.tls_ca_cert.is_some()
-    {
-        "--tls"
-    } else {
-        return None;
-    };
-    Some(format!("{flag}: {NO_TLS}"))
+/// Builds every `tls {}` of `options` as the engine will (nats-server
+/// loads its certificates while reading the config): `Err` names the
+/// block and why it cannot be served.
+pub fn check_tls(options: &Options) -> Result<(), String> {
+    let mut blocks: Vec<(String, &TlsSettings)> = Vec::new();
+    blocks.extend(options.tls.iter().map(|t| ("tls".to_string(), t)));
+    if let Some(c) = &options.cluster {
+        blocks.extend(c.tls.iter().map(|t| ("cluster.tls".to_string(), t)));
+    }
+    if let Some(l) = &options.leaf {
+        blocks.extend(l.tls.iter().map(|t| ("leafnodes.tls".to_string(), t)));
+        for (i, r) in l.remotes.iter().enumerate() {
+            let label = format!("leafnodes.remotes[{}].tls", i + 1);
+            blocks.extend(r.tls.iter().map(|t| (label.clone(), t)));
+        }
+    }
+    if let Some(g) = &options.gateway {
+        blocks.extend(g.tls.iter().map(|t| ("gateway.tls".to_string(), t)));
+        for r in &g.gateways {
+            let label = format!("gateway.gateways[{}].tls", r.name);
+            blocks.extend(r.tls.iter().map(|t| (label.clone(), t)));
+        }
+    }
+    if blocks.is_empty() {
+        return Ok(());
+    }
+    let provider = canopy_core::tls::provider(&[0; 32]);
+    let clock = TlsClock::default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    clock.set(now);
+    for (label, settings) in blocks {
+        if let Err(e) = canopy_core::tls::build(settings, &provider, &clock) {
+            return Err(format!("{label}: {e}"));
+        }
+    }
+    Ok(())
 }
 
 /// The SHA-256 nats-server prints for a configuration.
@@ -112,6 +151,8 @@ pub struct Settings {
     pub port: Option<i32>,
     /// Monitoring port as given (`-1`: random); `None`: no monitoring.
     pub http_port: Option<i32>,
+    /// HTTPS monitoring port as given (`-1`: random); `None`: none.
+    pub https_port: Option<i32>,
     /// Route port as given (`-1`: random); `None`: not clustered.
     pub cluster_port: Option<i32>,
     /// Leaf port as given (`-1`: random); `None`: no leaf listener.
@@ -147,10 +188,11 @@ pub struct Settings {
 /// over it. `Err` is the message nats-server would print.
 pub fn load(flags: &Flags) -> Result<Settings, String> {
     let mut s = Settings::default();
+    let mut file = None;
     if let Some(path) = &flags.config {
         let c = config::load(path, &FsSource).map_err(|e| e.to_string())?;
         c.validate()?;
-        if let Some(why) = tls_in_config(&c) {
+        if let Some(why) = c.tls_refusal() {
             return Err(why);
         }
         if !c.opts.operators.is_empty() || c.opts.resolver.is_some() {
@@ -167,6 +209,9 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
         }
         if o.http_port != 0 {
             s.http_port = i32::try_from(o.http_port).ok();
+        }
+        if o.https_port != 0 {
+            s.https_port = i32::try_from(o.https_port).ok();
         }
         if o.cluster.port != 0 {
             s.cluster_port = i32::try_from(o.cluster.port).ok();
@@ -192,6 +237,7 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
                 .push(format!("{} ({u_pos})", u.key, u_pos = u.pos));
         }
         s.config_digest = Some((path.clone(), digest(&c)));
+        file = Some(c);
     }
     if let Some(addr) = &flags.addr {
         s.options.host = addr.clone();
@@ -199,6 +245,7 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
     for (given, slot) in [
         (flags.port, &mut s.port),
         (flags.http_port, &mut s.http_port),
+        (flags.https_port, &mut s.https_port),
     ] {
         if let Some(port) = given {
             match i32::try_from(port) {
@@ -234,9 +281,8 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
             slot.clone_from(given);
         }
     }
-    if let Some(why) = tls_in_flags(flags) {
-        return Err(why);
-    }
+    config::apply_tls_flags(flags, file.as_ref(), &mut s.options, &FsSource)?;
+    check_tls(&s.options)?;
     for (given, name) in [
         (flags.jetstream == Some(true), "-js/--jetstream (JetStream)"),
         (

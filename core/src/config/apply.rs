@@ -9,11 +9,11 @@
 use std::time::Duration;
 
 use super::gofmt::to_std;
+use super::tls::{default_auth_timeout, default_remote, settings, TlsKind};
 use super::types::ServerConfig;
 use crate::options::{
-    DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONTROL_LINE, DEFAULT_MAX_PAYLOAD,
-    DEFAULT_MAX_PENDING, DEFAULT_PING_INTERVAL, DEFAULT_PING_MAX, DEFAULT_PORT,
-    DEFAULT_WRITE_DEADLINE,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONTROL_LINE, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_PENDING,
+    DEFAULT_PING_INTERVAL, DEFAULT_PING_MAX, DEFAULT_PORT, DEFAULT_WRITE_DEADLINE,
 };
 use crate::{ClientAuth, Options};
 
@@ -41,11 +41,14 @@ fn duration(d: i64, default: Duration) -> Duration {
     }
 }
 
-/// See the module docs.
-pub(crate) fn apply(c: &ServerConfig, o: &mut Options) {
-    o.cluster = cluster(c);
-    o.leaf = leafnodes(c);
-    o.gateway = gateway(c);
+/// See the module docs. `roots`: the system roots, for `tls {}` blocks
+/// that check peers and name no `ca_file`.
+pub(crate) fn apply(c: &ServerConfig, roots: &str, o: &mut Options) {
+    o.cluster = cluster(c, roots);
+    o.leaf = leafnodes(c, roots);
+    o.gateway = gateway(c, roots);
+    o.tls = c.tls.as_ref().map(|t| settings(t, TlsKind::Client, roots));
+    o.allow_non_tls = c.allow_non_tls;
     if !c.server_name.is_empty() {
         o.server_name = c.server_name.clone();
     }
@@ -82,7 +85,7 @@ pub(crate) fn apply(c: &ServerConfig, o: &mut Options) {
     o.auth_timeout = if c.auth_timeout > 0.0 && c.auth_timeout.is_finite() {
         Duration::from_secs_f64(c.auth_timeout.min(1e9))
     } else {
-        DEFAULT_AUTH_TIMEOUT
+        default_auth_timeout(o.tls.as_ref())
     };
     o.auth = if !c.authorization.is_empty() {
         ClientAuth::Token(c.authorization.clone())
@@ -101,6 +104,7 @@ pub(crate) fn apply(c: &ServerConfig, o: &mut Options) {
         c.http_host.clone()
     };
     o.http_port = port(c.http_port, 0);
+    o.https_port = port(c.https_port, 0);
     o.http_base_path = c.http_base_path.clone();
     let account = |a: &Option<String>| {
         a.clone()
@@ -204,7 +208,7 @@ fn permissions(p: &super::Permissions) -> crate::perms::Permissions {
 /// The `cluster {}` block: clustering is on when it names a port (as in
 /// nats-server, where routes without a cluster port are not solicited).
 /// A port of `-1` is left at 0 for the caller to bind and resolve.
-fn cluster(c: &ServerConfig) -> Option<crate::ClusterOptions> {
+fn cluster(c: &ServerConfig, roots: &str) -> Option<crate::ClusterOptions> {
     let k = &c.cluster;
     if k.port == 0 {
         return None;
@@ -219,8 +223,11 @@ fn cluster(c: &ServerConfig) -> Option<crate::ClusterOptions> {
             Some(addr)
         })
         .collect();
+    let tls = k
+        .tls
+        .as_ref()
+        .map(|t| settings(t, TlsKind::RouteOrGateway, roots));
     Some(crate::ClusterOptions {
-        tls: None,
         // A gateway's cluster takes the gateway's name.
         name: if k.name.is_empty() {
             c.gateway.name.clone()
@@ -241,12 +248,13 @@ fn cluster(c: &ServerConfig) -> Option<crate::ClusterOptions> {
         auth_timeout: if k.auth_timeout > 0.0 {
             Duration::from_secs_f64(k.auth_timeout)
         } else {
-            DEFAULT_AUTH_TIMEOUT
+            default_auth_timeout(tls.as_ref())
         },
         ping_interval: duration(
             k.ping_interval,
             duration(c.ping_interval, DEFAULT_PING_INTERVAL),
         ),
+        tls,
     })
 }
 
@@ -257,11 +265,34 @@ const DEFAULT_GATEWAY_PORT: u16 = 7222;
 /// left at 0 for the caller to bind and resolve. The entry naming this
 /// gateway itself is dropped (the seed's configs list every gateway on
 /// every server).
-fn gateway(c: &ServerConfig) -> Option<crate::GatewayOptions> {
+fn gateway(c: &ServerConfig, roots: &str) -> Option<crate::GatewayOptions> {
     let g = &c.gateway;
     if g.name.is_empty() {
         return None;
     }
+    let tls = g
+        .tls
+        .as_ref()
+        .map(|t| settings(t, TlsKind::RouteOrGateway, roots));
+    // nats-server's `newGateway`: an entry's own block (its timeout, or
+    // the gateway's when unset) or a clone of the gateway's; the pinned
+    // certificates checked are always the gateway's.
+    let remote_tls = |r: &super::RemoteGatewayOpts| match (&r.tls, &tls) {
+        (Some(own), gw) => {
+            let mut s = settings(own, TlsKind::RouteOrGateway, roots);
+            if own.timeout <= 0.0 {
+                s.timeout = gw
+                    .as_ref()
+                    .map_or(crate::tls::DEFAULT_TIMEOUT, |g| g.timeout);
+            }
+            s.pinned_certs = gw
+                .as_ref()
+                .map(|g| g.pinned_certs.clone())
+                .unwrap_or_default();
+            Some(s)
+        }
+        (None, gw) => gw.clone(),
+    };
     let urls = |r: &super::RemoteGatewayOpts| -> Vec<crate::route::RouteAddr> {
         r.urls
             .iter()
@@ -280,9 +311,9 @@ fn gateway(c: &ServerConfig) -> Option<crate::GatewayOptions> {
         .iter()
         .filter(|r| r.name != g.name)
         .map(|r| crate::RemoteGatewayOptions {
-            tls: None,
             name: r.name.clone(),
             urls: urls(r),
+            tls: remote_tls(r),
         })
         .collect();
     let self_entry = g
@@ -291,7 +322,6 @@ fn gateway(c: &ServerConfig) -> Option<crate::GatewayOptions> {
         .position(|r| r.name == g.name)
         .map(|i| (i, urls(&g.gateways[i])));
     Some(crate::GatewayOptions {
-        tls: None,
         name: g.name.clone(),
         host: if g.host.is_empty() {
             "0.0.0.0".to_string()
@@ -304,7 +334,7 @@ fn gateway(c: &ServerConfig) -> Option<crate::GatewayOptions> {
         auth_timeout: if g.auth_timeout > 0.0 && g.auth_timeout.is_finite() {
             Duration::from_secs_f64(g.auth_timeout.min(1e9))
         } else {
-            DEFAULT_AUTH_TIMEOUT
+            default_auth_timeout(tls.as_ref())
         },
         connect_retries: u32::try_from(g.connect_retries.max(0)).unwrap_or(u32::MAX),
         reject_unknown: g.reject_unknown,
@@ -313,6 +343,7 @@ fn gateway(c: &ServerConfig) -> Option<crate::GatewayOptions> {
         connect_backoff: g.connect_backoff,
         write_deadline: (g.write_deadline > 0).then(|| to_std(g.write_deadline)),
         write_timeout_close: g.write_timeout == super::types::WriteTimeoutPolicy::Close,
+        tls,
     })
 }
 
@@ -322,16 +353,30 @@ const DEFAULT_LEAF_PORT: u16 = 7422;
 /// The `leafnodes {}` block: on when it names a port (a listener) or has
 /// remotes. A port of `-1` is left at 0 for the caller to bind and
 /// resolve.
-fn leafnodes(c: &ServerConfig) -> Option<crate::LeafOptions> {
+fn leafnodes(c: &ServerConfig, roots: &str) -> Option<crate::LeafOptions> {
     let l = &c.leafnode;
     if l.port == 0 && l.remotes.is_empty() {
         return None;
     }
+    let tls = l
+        .tls
+        .as_ref()
+        .map(|t| settings(t, TlsKind::LeafListener, roots));
+    // A remote's own block; with none, URLs that ask for TLS get the
+    // defaults (nats-server does TLS for `wss://`, and for any URL when
+    // the hub's INFO requires it).
+    let remote_tls = |r: &super::RemoteLeafOpts| match &r.tls {
+        Some(t) => Some(settings(t, TlsKind::LeafRemote, roots)),
+        None => r
+            .urls
+            .iter()
+            .any(|u| u.scheme == "tls" || u.scheme == "wss")
+            .then(|| default_remote(roots)),
+    };
     let remotes = l
         .remotes
         .iter()
         .map(|r| crate::RemoteLeafOptions {
-            tls: None,
             urls: r
                 .urls
                 .iter()
@@ -360,10 +405,10 @@ fn leafnodes(c: &ServerConfig) -> Option<crate::LeafOptions> {
             safe_name: r.name(true),
             dial_timeout: (r.dial_timeout > 0).then(|| to_std(r.dial_timeout)),
             ignore_discovered: r.ignore_discovered_servers,
+            tls: remote_tls(r),
         })
         .collect();
     Some(crate::LeafOptions {
-        tls: None,
         host: if l.host.is_empty() {
             "0.0.0.0".to_string()
         } else {
@@ -386,7 +431,7 @@ fn leafnodes(c: &ServerConfig) -> Option<crate::LeafOptions> {
         auth_timeout: if l.auth_timeout > 0.0 {
             Duration::from_secs_f64(l.auth_timeout)
         } else {
-            DEFAULT_AUTH_TIMEOUT
+            default_auth_timeout(tls.as_ref())
         },
         min_version: l.min_version.clone(),
         isolate: l.isolate_leafnode_interest,
@@ -396,5 +441,6 @@ fn leafnodes(c: &ServerConfig) -> Option<crate::LeafOptions> {
         dial_timeout: duration(l.dial_timeout, Duration::from_secs(1)),
         write_deadline: (l.write_deadline > 0).then(|| to_std(l.write_deadline)),
         write_timeout_close: l.write_timeout == super::types::WriteTimeoutPolicy::Close,
+        tls,
     })
 }

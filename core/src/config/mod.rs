@@ -75,6 +75,12 @@ pub trait ConfigSource {
     fn read_file(&self, path: &str) -> Result<String, String>;
     /// Looks up an environment variable.
     fn env(&self, name: &str) -> Option<String>;
+    /// The operating system's trusted root certificates, PEM (empty: none
+    /// known). A `tls {}` block that must check a peer's certificate and
+    /// names no `ca_file` checks it against these, as Go does.
+    fn system_roots(&self) -> String {
+        String::new()
+    }
 }
 
 /// An in-memory [`ConfigSource`] (files by exact path, environment).
@@ -82,6 +88,7 @@ pub trait ConfigSource {
 pub struct MemorySource {
     files: BTreeMap<String, String>,
     env: BTreeMap<String, String>,
+    roots: String,
 }
 
 impl MemorySource {
@@ -101,6 +108,12 @@ impl MemorySource {
         self.env.insert(name.to_string(), value.to_string());
         self
     }
+
+    /// Sets the system roots ([`ConfigSource::system_roots`]).
+    pub fn with_system_roots(mut self, pem: &str) -> Self {
+        self.roots = pem.to_string();
+        self
+    }
 }
 
 impl ConfigSource for MemorySource {
@@ -113,6 +126,10 @@ impl ConfigSource for MemorySource {
 
     fn env(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()
+    }
+
+    fn system_roots(&self) -> String {
+        self.roots.clone()
     }
 }
 
@@ -217,6 +234,9 @@ pub struct Config {
     pub unsupported: Vec<Unsupported>,
     /// The parsed tree.
     pub tree: Map,
+    /// The system roots ([`ConfigSource::system_roots`]), read when some
+    /// `tls {}` block may need them (empty otherwise).
+    pub system_roots: String,
 }
 
 impl Config {
@@ -276,10 +296,25 @@ impl Config {
     /// leave `port`/`http_port` at 0: check [`Config::listen_error`] and
     /// bind `-1` yourself, reading the raw [`ServerConfig::port`] /
     /// [`ServerConfig::http_port`].
+    ///
+    /// `tls {}` blocks become [`crate::tls::TlsSettings`] with the files
+    /// already read (see [`crate::Options::tls`] and the `tls` fields of the
+    /// cluster, leaf and gateway options for what each kind gets).
     pub fn apply_to(&self, o: &mut crate::Options) {
-        apply::apply(&self.opts, o);
+        apply::apply(&self.opts, &self.system_roots, o);
+    }
+
+    /// Why the TLS of this configuration cannot be served by canopy: the
+    /// first key that asks for something canopy lacks and whose absence
+    /// would fail open (OCSP, several certificates, checking peers against
+    /// known URLs), as `file:line:col: block: key is not supported by
+    /// canopy`. nats-server accepts these files; canopy refuses to start.
+    pub fn tls_refusal(&self) -> Option<String> {
+        tls::refusals(&self.tree).into_iter().next()
     }
 }
+
+pub use tls::apply_tls_flags;
 
 /// Reads, parses and processes the config file at `path`.
 pub fn load(path: &str, source: &dyn ConfigSource) -> Result<Config, ConfigError> {
@@ -302,10 +337,16 @@ fn finish(path: &str, tree: Map, source: &dyn ConfigSource) -> Result<Config, Co
             warnings: out.warnings,
         });
     }
+    let system_roots = if tls::any_tls(&out.opts) {
+        source.system_roots()
+    } else {
+        String::new()
+    };
     Ok(Config {
         opts: out.opts,
         warnings: out.warnings,
         unsupported: out.unsupported,
         tree,
+        system_roots,
     })
 }

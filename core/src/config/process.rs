@@ -70,7 +70,8 @@ pub(crate) fn process(path: &str, m: &Map, source: &dyn ConfigSource) -> Output 
             }
         }
     }
-    let unsupported = unsupported_keys(m);
+    let mut unsupported = unsupported_keys(m);
+    unsupported.extend(super::tls::ignored_tls_keys(m));
     Output {
         opts: o,
         errors: cx.errors,
@@ -119,6 +120,11 @@ const SUPPORTED_TOP: &[&str] = &[
     "accounts",
     "leafnodes",
     "leaf",
+    "tls",
+    "allow_non_tls",
+    "https",
+    "https_port",
+    "ocsp",
 ];
 
 /// `leafnodes` keys the engine implements. `compression` is accepted:
@@ -141,6 +147,7 @@ const SUPPORTED_LEAF: &[&str] = &[
     "dial_timeout",
     "write_deadline",
     "write_timeout",
+    "tls",
 ];
 
 /// Keys of a leaf remote the engine implements. `jetstream_cluster_migrate`
@@ -171,6 +178,7 @@ const SUPPORTED_REMOTE: &[&str] = &[
     "seed",
     "dial_timeout",
     "ignore_discovered_servers",
+    "tls",
 ];
 
 /// `cluster` keys the engine implements. `pool_size` and `compression`
@@ -191,9 +199,10 @@ const SUPPORTED_CLUSTER: &[&str] = &[
     "ping_interval",
     "pool_size",
     "compression",
+    "tls",
 ];
 
-/// `gateway` keys the engine implements (TLS is refused at start).
+/// `gateway` keys the engine implements.
 const SUPPORTED_GATEWAY: &[&str] = &[
     "name",
     "host",
@@ -210,10 +219,11 @@ const SUPPORTED_GATEWAY: &[&str] = &[
     "reject_unknown_cluster",
     "reject_unknown",
     "gateways",
+    "tls",
 ];
 
 /// Keys of a `gateway.gateways` entry the engine implements.
-const SUPPORTED_REMOTE_GATEWAY: &[&str] = &["name", "url", "urls"];
+const SUPPORTED_REMOTE_GATEWAY: &[&str] = &["name", "url", "urls", "tls"];
 
 /// `authorization` keys the engine implements.
 const SUPPORTED_AUTH: &[&str] = &[

@@ -2126,3 +2126,458 @@ fn digest_escapes_backspace_and_form_feed_like_go() {
     let c = ok("server_name: \"a\\x08b\\x0cc\"\n");
     assert_eq!(c.digest_input(), "{\"server_name\":\"a\\bb\\fc\"}\n");
 }
+
+// ----------------------------------------------------------------------
+// TLS: blocks into the engine's settings, flags, refusals, reload
+// ----------------------------------------------------------------------
+
+const CERT: &str = "-----BEGIN CERTIFICATE-----\nQ0VSVA==\n-----END CERTIFICATE-----\n";
+const KEY: &str = "-----BEGIN PRIVATE KEY-----\nS0VZ\n-----END PRIVATE KEY-----\n";
+const CA: &str = "-----BEGIN CERTIFICATE-----\nQ0E=\n-----END CERTIFICATE-----\n";
+const ROOTS: &str = "-----BEGIN CERTIFICATE-----\nUk9PVFM=\n-----END CERTIFICATE-----\n";
+
+/// A source with `x.conf` (`text`), a certificate, key and CA, and system
+/// roots.
+fn tls_source(text: &str) -> MemorySource {
+    MemorySource::new()
+        .with_file("x.conf", text)
+        .with_file("c.pem", CERT)
+        .with_file("k.pem", KEY)
+        .with_file("ca.pem", CA)
+        .with_system_roots(ROOTS)
+}
+
+fn tls_config(text: &str) -> Config {
+    match load("x.conf", &tls_source(text)) {
+        Ok(c) => c,
+        Err(e) => panic!("{text:?} should load: {e}"),
+    }
+}
+
+/// The engine options of `text` (files from [`tls_source`]).
+fn tls_options(text: &str) -> Options {
+    let mut o = Options::default();
+    tls_config(text).apply_to(&mut o);
+    o
+}
+
+const PAIR: &str = "cert_file: c.pem, key_file: k.pem";
+
+#[test]
+fn tls_settings_carry_the_files_and_options() {
+    let o = tls_options(&format!(
+        "tls {{ {PAIR}, ca_file: ca.pem, verify_and_map: true, timeout: 3, \
+         cipher_suites: [TLS_AES_128_GCM_SHA256], curve_preferences: [X25519], \
+         min_version: \"1.3\", pinned_certs: [\"{}\"] }}\nallow_non_tls: true\n",
+        "AB".repeat(32)
+    ));
+    let t = o.tls.expect("client TLS");
+    assert_eq!((t.cert_file.as_str(), t.cert_pem.as_str()), ("c.pem", CERT));
+    assert_eq!((t.key_file.as_str(), t.key_pem.as_str()), ("k.pem", KEY));
+    assert_eq!((t.ca_file.as_str(), t.ca_pem.as_str()), ("ca.pem", CA));
+    assert!(t.verify && t.map && !t.insecure);
+    assert_eq!(t.cipher_suites, ["TLS_AES_128_GCM_SHA256"]);
+    assert_eq!(t.curve_preferences, ["X25519"]);
+    assert_eq!(t.min_version, "1.3");
+    assert_eq!(t.pinned_certs, ["ab".repeat(32)]);
+    assert_eq!(t.timeout, std::time::Duration::from_secs(3));
+    assert!(!t.handshake_first && t.fallback.is_none());
+    assert!(o.allow_non_tls);
+    // nats-server's getDefaultAuthTimeout: the TLS timeout plus a second.
+    assert_eq!(o.auth_timeout, std::time::Duration::from_secs(4));
+    let plain = tls_options("port: 4222\n");
+    assert!(plain.tls.is_none() && plain.cluster.is_none());
+    assert_eq!(plain.auth_timeout, crate::options::DEFAULT_AUTH_TIMEOUT);
+}
+
+#[test]
+fn tls_timeouts_and_roots_per_kind() {
+    let o = tls_options(&format!(
+        "tls {{ {PAIR} }}\n\
+         cluster {{ name: c, port: 6222, tls {{ {PAIR}, handshake_first: true }} }}\n\
+         leafnodes {{ port: 7422, tls {{ {PAIR}, verify: true }}, remotes: [\n\
+           {{ url: \"nats://h:1\", tls {{ ca_file: ca.pem }} }},\n\
+           {{ url: \"nats://h:2\", tls {{ insecure: true }} }},\n\
+           {{ url: \"nats://h:3\", tls {{ timeout: 0.5 }} }},\n\
+         ] }}\n"
+    ));
+    let two = crate::tls::DEFAULT_TIMEOUT;
+    assert_eq!(two, std::time::Duration::from_secs(2));
+    // Client port: no verify, so no roots.
+    let t = o.tls.as_ref().expect("client");
+    assert_eq!((t.timeout, t.ca_pem.as_str()), (two, ""));
+    // Routes: verify forced, system roots, no handshake_first.
+    let c = o
+        .cluster
+        .as_ref()
+        .and_then(|c| c.tls.as_ref())
+        .expect("cluster");
+    assert!(c.verify && !c.handshake_first);
+    assert_eq!((c.timeout, c.ca_pem.as_str()), (two, ROOTS));
+    assert_eq!(
+        o.cluster.as_ref().map(|c| c.auth_timeout),
+        Some(std::time::Duration::from_secs(3))
+    );
+    let l = o.leaf.as_ref().expect("leaf");
+    let lt = l.tls.as_ref().expect("leaf listener");
+    assert_eq!((lt.timeout, lt.ca_pem.as_str()), (two, ROOTS));
+    let r: Vec<_> = l
+        .remotes
+        .iter()
+        .map(|r| r.tls.clone().expect("tls"))
+        .collect();
+    assert_eq!((r[0].ca_pem.as_str(), r[0].timeout), (CA, two));
+    assert_eq!(r[1].ca_pem, "", "insecure checks nothing");
+    assert_eq!(r[2].ca_pem, ROOTS);
+    assert_eq!(r[2].timeout, std::time::Duration::from_millis(500));
+}
+
+#[test]
+fn tls_scheme_of_a_leaf_remote_means_the_defaults() {
+    let o = tls_options(concat!(
+        "leafnodes { remotes: [\n",
+        "  { url: \"tls://hub:7422\" },\n",
+        "  { urls: [\"nats://a:7422\", \"tls://b:7422\"] },\n",
+        "  { url: \"nats://hub:7422\" },\n",
+        "] }\n"
+    ));
+    let r = &o.leaf.expect("leaf").remotes;
+    let expected = crate::tls::TlsSettings {
+        ca_pem: ROOTS.to_string(),
+        timeout: crate::tls::DEFAULT_TIMEOUT,
+        ..Default::default()
+    };
+    assert_eq!(r[0].tls.as_ref(), Some(&expected));
+    assert_eq!(r[1].tls.as_ref(), Some(&expected));
+    assert_eq!(r[2].tls, None);
+}
+
+#[test]
+fn gateway_entries_take_the_gateway_tls() {
+    let pin = "cd".repeat(32);
+    let o = tls_options(&format!(
+        "gateway {{ name: A, port: 7222, tls {{ {PAIR}, timeout: 5, pinned_certs: [\"{pin}\"] }},\n\
+         gateways: [ {{ name: B, url: \"nats://b:7222\" }},\n\
+         {{ name: C, url: \"tls://c:7222\", tls {{ {PAIR}, ca_file: ca.pem }} }} ] }}\n"
+    ));
+    let g = o.gateway.expect("gateway");
+    let own = g.tls.clone().expect("gateway tls");
+    assert!(own.verify);
+    assert_eq!(own.timeout, std::time::Duration::from_secs(5));
+    assert_eq!(g.auth_timeout, std::time::Duration::from_secs(6));
+    assert_eq!(g.gateways[0].tls.as_ref(), Some(&own));
+    let c = g.gateways[1].tls.clone().expect("C's own");
+    assert_eq!(c.ca_pem, CA);
+    assert_eq!(c.timeout, std::time::Duration::from_secs(5));
+    assert_eq!(c.pinned_certs, [pin]);
+    // Without a gateway block, an entry without its own is plaintext.
+    let o = tls_options(
+        "gateway { name: A, port: 7222, gateways: [ { name: B, url: \"tls://b:7222\" } ] }\n",
+    );
+    assert_eq!(o.gateway.expect("gateway").gateways[0].tls, None);
+}
+
+#[test]
+fn handshake_first_forms() {
+    let client = |v: &str| {
+        let o = tls_options(&format!("tls {{ {PAIR}, handshake_first: {v} }}\n"));
+        let t = o.tls.expect("tls");
+        (t.handshake_first, t.fallback)
+    };
+    let ms = std::time::Duration::from_millis;
+    assert_eq!(client("true"), (true, None));
+    assert_eq!(client("\"on\""), (true, None));
+    assert_eq!(client("false"), (false, None));
+    // nats-server's DEFAULT_TLS_HANDSHAKE_FIRST_FALLBACK_DELAY.
+    assert_eq!(client("auto"), (true, Some(ms(50))));
+    assert_eq!(client("\"auto_fallback\""), (true, Some(ms(50))));
+    assert_eq!(client("\"300ms\""), (true, Some(ms(300))));
+    let o = tls_options(&format!(
+        "leafnodes {{ port: 7422, tls {{ {PAIR}, first: \"1s\" }},\n\
+         remotes: [ {{ url: \"nats://h:1\", tls {{ immediate: auto }} }} ] }}\n"
+    ));
+    let l = o.leaf.expect("leaf");
+    let lt = l.tls.expect("listener");
+    assert_eq!((lt.handshake_first, lt.fallback), (true, Some(ms(1000))));
+    // A dialing side has no fallback: it starts TLS at once.
+    let rt = l.remotes[0].tls.clone().expect("remote");
+    assert_eq!((rt.handshake_first, rt.fallback), (true, None));
+}
+
+#[test]
+fn tls_keys_that_would_fail_open_are_refused() {
+    let refusal = |text: &str| tls_config(text).tls_refusal();
+    assert_eq!(
+        refusal(&format!("tls {{ {PAIR}, ocsp_peer: true }}\n")).as_deref(),
+        Some("x.conf:1:41: tls: ocsp_peer is not supported by canopy")
+    );
+    assert_eq!(
+        refusal("leafnodes {\n  port: 7422\n  tls {\n    certs: [ {cert_file: c.pem, key_file: k.pem} ]\n  }\n}\n")
+            .as_deref(),
+        Some("x.conf:4:5: leafnodes.tls: certs is not supported by canopy")
+    );
+    assert_eq!(
+        refusal(&format!(
+            "cluster {{ name: c, port: 6222, tls {{ {PAIR}, verify_cert_and_check_known_urls: true }} }}\n"
+        ))
+        .as_deref(),
+        Some("x.conf:1:72: cluster.tls: verify_cert_and_check_known_urls is not supported by canopy")
+    );
+    assert_eq!(
+        refusal(
+            "leafnodes { remotes: [ { url: \"nats://h:1\", tls { ocsp_peer { verify: true } } } ] }\n"
+        )
+        .as_deref(),
+        Some("x.conf:1:50: leafnodes.remotes.tls: ocsp_peer is not supported by canopy")
+    );
+    assert_eq!(
+        refusal(&format!("tls {{ {PAIR} }}\nocsp: true\n")).as_deref(),
+        Some("x.conf:2:1: ocsp: OCSP stapling is not supported by canopy")
+    );
+    // Off is not asking for anything.
+    assert_eq!(
+        refusal(&format!(
+            "tls {{ {PAIR}, ocsp_peer: false }}\nocsp: false\n"
+        )),
+        None
+    );
+    assert_eq!(refusal("ocsp { mode: never }\n"), None);
+    // The certificate store: nats-server's own refusal on this system
+    // (observed from nats-server 2.15.1).
+    assert_eq!(
+        check("tls { cert_store: WindowsCurrentUser }\n"),
+        "x.conf:1:6: cert_store not compatible with current operating system\n"
+    );
+    // Keys nats-server ignores without a store, or canopy lacks
+    // harmlessly, are named in the start-up warning.
+    let c = tls_config(&format!(
+        "tls {{ {PAIR}, cert_match: x, connection_rate_limit: 10 }}\nhttps_port: 8443\n"
+    ));
+    let keys: Vec<&str> = c.unsupported.iter().map(|u| u.key.as_str()).collect();
+    assert_eq!(keys, ["tls.cert_match", "tls.connection_rate_limit"]);
+    assert_eq!(c.tls_refusal(), None);
+}
+
+#[test]
+fn https_port_is_applied() {
+    let o = tls_options(&format!("tls {{ {PAIR} }}\nhttps_port: 8443\n"));
+    assert_eq!((o.https_port, o.http_port), (8443, 0));
+    let o = tls_options(&format!("tls {{ {PAIR} }}\nhttps: \"127.0.0.1:8444\"\n"));
+    assert_eq!((o.https_port, o.http_host.as_str()), (8444, "127.0.0.1"));
+    assert!(tls_config("https_port: 8443\n").unsupported.is_empty());
+}
+
+/// `--tls*` flags over the file (`text`), as nats-server's `overrideTLS`.
+fn with_flags(text: &str, args: &[&str]) -> Result<Options, String> {
+    let flags = crate::cli::parse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+        .map_err(|e| e.stderr)?;
+    let src = tls_source(text);
+    let c = load("x.conf", &src).map_err(|e| e.to_string())?;
+    let mut o = Options::default();
+    c.apply_to(&mut o);
+    apply_tls_flags(&flags, Some(&c), &mut o, &src)?;
+    Ok(o)
+}
+
+#[test]
+fn tls_flags_over_the_file() {
+    // Observed from nats-server 2.15.1.
+    assert_eq!(
+        with_flags("", &["--tls"]).unwrap_err(),
+        "TLS Server certificate must be present and valid"
+    );
+    assert_eq!(
+        with_flags("", &["--tlscert", "c.pem"]).unwrap_err(),
+        "TLS Server private key must be present and valid"
+    );
+    assert_eq!(
+        with_flags("", &["--tlskey", "k.pem", "--tlsverify"]).unwrap_err(),
+        "TLS Server certificate must be present and valid"
+    );
+    assert_eq!(
+        with_flags("", &["--tlscert", "nope.pem", "--tlskey", "k.pem"]).unwrap_err(),
+        "error parsing X509 certificate/key pair: open nope.pem: no such file or directory"
+    );
+    assert_eq!(
+        with_flags(
+            "",
+            &[
+                "--tlscert",
+                "c.pem",
+                "--tlskey",
+                "k.pem",
+                "--tlscacert",
+                "nope.pem"
+            ]
+        )
+        .unwrap_err(),
+        "open nope.pem: no such file or directory"
+    );
+    // `--tls=false` wins over the other flags and the file.
+    let file = format!("tls {{ {PAIR}, timeout: 4 }}\n");
+    let o = with_flags(&file, &["--tls=false", "--tlscert", "x"]).expect("off");
+    assert_eq!(o.tls, None);
+    assert_eq!(o.auth_timeout, crate::options::DEFAULT_AUTH_TIMEOUT);
+    // The flags replace the certificates and verification, and keep the
+    // file's timeout, map, pinned certificates and handshake_first.
+    let file = "tls { cert_file: ca.pem, key_file: k.pem, ca_file: ca.pem, insecure: true, \
+         timeout: 4, handshake_first: auto, min_version: \"1.3\" }\n";
+    let o = with_flags(
+        file,
+        &["--tlsverify", "--tlscert", "c.pem", "--tlskey", "k.pem"],
+    )
+    .expect("flags");
+    let t = o.tls.expect("tls");
+    assert_eq!((t.cert_pem.as_str(), t.ca_file.as_str()), (CERT, ""));
+    assert_eq!(t.ca_pem, ROOTS, "verify without a CA: the system roots");
+    assert!(t.verify && !t.insecure && t.min_version.is_empty());
+    assert_eq!(t.timeout, std::time::Duration::from_secs(4));
+    assert!(t.handshake_first);
+    assert_eq!(t.fallback, Some(std::time::Duration::from_millis(50)));
+    assert_eq!(o.auth_timeout, std::time::Duration::from_secs(5));
+    // Without a file block: the default timeout, and the auth timeout
+    // follows unless the file sets it.
+    let o = with_flags(
+        "authorization { timeout: 7 }\n",
+        &[
+            "--tls",
+            "--tlscert",
+            "c.pem",
+            "--tlskey",
+            "k.pem",
+            "--tlscacert",
+            "ca.pem",
+        ],
+    )
+    .expect("flags");
+    let t = o.tls.expect("tls");
+    assert_eq!((t.ca_pem.as_str(), t.verify), (CA, false));
+    assert_eq!(t.timeout, crate::tls::DEFAULT_TIMEOUT);
+    assert_eq!(o.auth_timeout, std::time::Duration::from_secs(7));
+    // No TLS flag: the file stands.
+    let o = with_flags(&format!("tls {{ {PAIR} }}\n"), &["-p", "4333"]).expect("file");
+    assert_eq!(o.tls.map(|t| t.cert_pem), Some(CERT.to_string()));
+}
+
+#[test]
+fn tls_reload_rules() {
+    use crate::reload::reload_plan;
+    let plan = |a: &str, b: &str| reload_plan(&tls_options(a), &tls_options(b));
+    let tail = |r: Result<Vec<String>, String>| r.map(|l| l[2..].to_vec());
+    let client = |extra: &str| format!("tls {{ {PAIR}{extra} }}\n");
+    // Observed from nats-server 2.15.1: an unchanged block without a CA
+    // logs nothing, one with a CA always logs `tls = enabled`.
+    assert_eq!(tail(plan(&client(""), &client(""))), Ok(vec![]));
+    assert_eq!(
+        tail(plan(
+            &client(", ca_file: ca.pem"),
+            &client(", ca_file: ca.pem")
+        )),
+        Ok(vec!["Reloaded: tls = enabled".to_string()])
+    );
+    // The authorization timeout follows the TLS timeout (plus a second).
+    assert_eq!(
+        tail(plan("", &client(""))),
+        Ok(vec![
+            "Reloaded: authorization timeout = 3".to_string(),
+            "Reloaded: tls = enabled".to_string()
+        ])
+    );
+    assert_eq!(
+        tail(plan(&client(""), "")),
+        Ok(vec![
+            "Reloaded: authorization timeout = 2".to_string(),
+            "Reloaded: tls = disabled".to_string()
+        ])
+    );
+    let pin = format!(", pinned_certs: [\"{}\"]", "ab".repeat(32));
+    assert_eq!(
+        tail(plan(
+            &client(""),
+            &client(&format!(", timeout: 3, handshake_first: auto{pin}"))
+        )),
+        Ok(vec![
+            "Reloaded: authorization timeout = 4".to_string(),
+            "Reloaded: tls timeout = 3".to_string(),
+            "Reloaded: 1 pinned_certs".to_string(),
+            "Reloaded: Client TLS handshake first: true".to_string(),
+            "Reloaded: Client TLS handshake first fallback delay: 50ms".to_string(),
+        ])
+    );
+    assert_eq!(
+        plan(&client(""), &client(", verify_and_map: true")).unwrap_err(),
+        "config reload not supported for TLSMap: old=false, new=true"
+    );
+    assert_eq!(
+        plan(&client(""), &(client("") + "allow_non_tls: true\n")).unwrap_err(),
+        "config reload not supported for AllowNonTLS: old=false, new=true"
+    );
+    assert_eq!(
+        plan(&client(""), &(client("") + "https_port: 8443\n")).unwrap_err(),
+        "config reload not supported for HTTPSPort: old=0, new=8443"
+    );
+    // Routes: any TLS change reloads the cluster; a CA always does.
+    let cluster = |extra: &str| format!("cluster {{ name: c, port: 6222{extra} }}\n");
+    assert_eq!(
+        tail(plan(&cluster(""), &cluster(&format!(", tls {{ {PAIR} }}")))),
+        Ok(vec!["Reloaded: cluster".to_string()])
+    );
+    let with_ca = cluster(&format!(", tls {{ {PAIR}, ca_file: ca.pem }}"));
+    assert_eq!(
+        tail(plan(&with_ca, &with_ca)),
+        Ok(vec!["Reloaded: cluster".to_string()])
+    );
+    // Gateways: the certificates may change, the timeout may not (nor,
+    // through the authorization timeout it sets, may TLS be turned on).
+    let gw = |extra: &str| format!("gateway {{ name: A, port: 7222, tls {{ {PAIR}{extra} }} }}\n");
+    assert_eq!(tail(plan(&gw(""), &gw(", ca_file: ca.pem"))), Ok(vec![]));
+    let refused = "config reload not supported for Gateway: ";
+    assert!(plan(&gw(""), &gw(", timeout: 3"))
+        .unwrap_err()
+        .starts_with(refused));
+    assert!(plan("gateway { name: A, port: 7222 }\n", &gw(""))
+        .unwrap_err()
+        .starts_with(refused));
+    // Leafnodes: the listener's timeout may not change, handshake_first
+    // may (and is logged); a remote's timeout may not change.
+    let leaf = |extra: &str| format!("leafnodes {{ port: 7422, tls {{ {PAIR}{extra} }} }}\n");
+    // (The authorization timeout it sets comes first in nats-server too.)
+    assert_eq!(
+        plan(&leaf(""), &leaf(", timeout: 3")).unwrap_err(),
+        "config reload not supported for LeafNode: field \"AuthTimeout\": old=3, new=4"
+    );
+    let leaf_auth = |extra: &str| {
+        format!(
+            "leafnodes {{ port: 7422, authorization {{ timeout: 5 }}, tls {{ {PAIR}{extra} }} }}\n"
+        )
+    };
+    assert_eq!(
+        plan(&leaf_auth(""), &leaf_auth(", timeout: 3")).unwrap_err(),
+        "config reload not supported for LeafNode: field \"TLSTimeout\": old=2, new=3"
+    );
+    assert_eq!(
+        tail(plan(&leaf(""), &leaf(", handshake_first: true"))),
+        Ok(vec![
+            "Reloaded: LeafNode TLS HandshakeFirst value is: true".to_string(),
+            "Reloaded: LeafNode TLS HandshakeFirstFallback value is: 0s".to_string(),
+        ])
+    );
+    let remote =
+        |tls: &str| format!("leafnodes {{ remotes: [ {{ url: \"nats://h:7422\"{tls} }} ] }}\n");
+    let safe = tls_options(&remote("")).leaf.expect("leaf").remotes[0]
+        .safe_name
+        .clone();
+    assert_eq!(
+        plan(&remote(", tls { timeout: 2 }"), &remote(", tls { timeout: 3 }")).unwrap_err(),
+        format!("config reload not supported for LeafNode: remote {safe}: field \"TLSTimeout\": old=2, new=3")
+    );
+    assert_eq!(
+        tail(plan(
+            &remote(", tls { ca_file: ca.pem }"),
+            &remote(", tls { handshake_first: true }")
+        )),
+        Ok(vec![format!(
+            "Reloaded: LeafNode Remote {safe} TLS HandshakeFirst value is: true"
+        )])
+    );
+}

@@ -1,16 +1,20 @@
-//! `tls` blocks (`parseTLS`) and the file checks of `GenTLSConfig`.
+//! `tls` blocks (`parseTLS`) and the file checks of `GenTLSConfig`, and
+//! how a block becomes the engine's [`TlsSettings`].
 //!
 //! nats-server loads the certificate files while checking the config.
-//! Here they are read through the [`super::ConfigSource`]; only their
-//! presence and PEM framing are checked (the binary's TLS layer does the
-//! real parsing when it starts).
+//! Here they are read through the [`super::ConfigSource`] and kept (PEM
+//! text) for the engine; only their presence and PEM framing are checked
+//! here (the engine's TLS builder does the real parsing, and the binary
+//! runs it when it loads the config).
 
 use super::context::{
     catch_one, or_return, timeout_seconds, want_array, want_map, want_str, Cx, Lt, Record, P,
 };
 use super::gofmt::{parse_duration, quote, GoDuration};
-use super::value::{Kind, Value};
-use super::Diagnostic;
+use super::value::{Kind, Map, Value};
+use super::{ConfigSource, Diagnostic};
+use crate::tls::{TlsSettings, DEFAULT_TIMEOUT};
+use std::time::Duration;
 
 /// A parsed `tls { ... }` block.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -61,6 +65,12 @@ pub struct TlsOpts {
     pub certificates: Vec<(String, String)>,
     /// `min_version` (`1.2` or `1.3`).
     pub min_version: String,
+    /// The contents of `cert_file` (PEM), read while checking the block.
+    pub cert_pem: String,
+    /// The contents of `key_file` (PEM).
+    pub key_pem: String,
+    /// The contents of `ca_file` (PEM).
+    pub ca_pem: String,
 }
 
 /// Go's `tls.CipherSuites()` and `tls.InsecureCipherSuites()` names, with
@@ -110,8 +120,8 @@ fn err(pos: &Value, msg: impl Into<String>) -> Result<TlsOpts, Diagnostic> {
 /// A block's `tls` key: `parseTLS` then the file checks of
 /// `GenTLSConfig` (reported at the key). `None`: an error was recorded.
 pub(crate) fn tls_config(cx: &mut Cx, tk: &Value, client_ctx: bool) -> Option<TlsOpts> {
-    let tc = parse_tls(cx, tk, client_ctx).record(cx)?;
-    match gen_tls_check(cx, &tc) {
+    let mut tc = parse_tls(cx, tk, client_ctx).record(cx)?;
+    match gen_tls_check(cx.source, &mut tc) {
         Ok(()) => Some(tc),
         Err(e) => {
             cx.err(&tk.pos, e);
@@ -553,27 +563,30 @@ fn check_key_pair(cert: &str, key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The file checks of `GenTLSConfig`. `Err` is the reason text (the caller
-/// positions it at the `tls` key).
-fn gen_tls_check(cx: &mut Cx, tc: &TlsOpts) -> Result<(), String> {
+/// The file checks of `GenTLSConfig`, keeping what was read in `tc`.
+/// `Err` is the reason text (the caller positions it at the `tls` key).
+fn gen_tls_check(source: &dyn ConfigSource, tc: &mut TlsOpts) -> Result<(), String> {
     if !tc.cert_file.is_empty() && tc.key_file.is_empty() {
         return Err("missing 'key_file' in TLS configuration".into());
     }
     if tc.cert_file.is_empty() && !tc.key_file.is_empty() {
         return Err("missing 'cert_file' in TLS configuration".into());
     }
-    let load_pair = |cx: &mut Cx, cert: &str, key: &str| -> Result<(), String> {
-        let c = cx.source.read_file(cert)?;
-        let k = cx.source.read_file(key)?;
-        check_key_pair(&c, &k)
+    let load_pair = |cert: &str, key: &str| -> Result<(String, String), String> {
+        let c = source.read_file(cert)?;
+        let k = source.read_file(key)?;
+        check_key_pair(&c, &k)?;
+        Ok((c, k))
     };
     if !tc.cert_file.is_empty() {
-        load_pair(cx, &tc.cert_file, &tc.key_file)
+        let (c, k) = load_pair(&tc.cert_file, &tc.key_file)
             .map_err(|e| format!("error parsing X509 certificate/key pair: {e}"))?;
+        tc.cert_pem = c;
+        tc.key_pem = k;
     } else if !tc.certificates.is_empty() {
         let n = tc.certificates.len();
         for (i, (c, k)) in tc.certificates.iter().enumerate() {
-            load_pair(cx, c, k).map_err(|e| {
+            load_pair(c, k).map_err(|e| {
                 format!(
                     "error parsing X509 certificate/key pair {}/{}: {e}",
                     i + 1,
@@ -583,10 +596,322 @@ fn gen_tls_check(cx: &mut Cx, tc: &TlsOpts) -> Result<(), String> {
         }
     }
     if !tc.ca_file.is_empty() {
-        let ca = cx.source.read_file(&tc.ca_file)?;
+        let ca = source.read_file(&tc.ca_file)?;
         if !pem_block_types(&ca).iter().any(|t| t == "CERTIFICATE") {
             return Err("failed to parse root ca certificate".into());
         }
+        tc.ca_pem = ca;
     }
     Ok(())
+}
+
+/// What a `tls {}` block is for: nats-server gives each kind its own
+/// defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TlsKind {
+    /// The client port (the HTTPS monitor uses it too).
+    Client,
+    /// The leafnodes listener.
+    LeafListener,
+    /// A leaf remote: this side dials, as the TLS client.
+    LeafRemote,
+    /// Routes and gateways: each side is server and client.
+    RouteOrGateway,
+}
+
+/// A `timeout` in seconds as a duration; 0 (unset) or less is
+/// nats-server's `TLS_TIMEOUT` (also `DEFAULT_LEAF_TLS_TIMEOUT`, 2 s).
+fn timeout(secs: f64) -> Duration {
+    if secs > 0.0 && secs.is_finite() {
+        Duration::from_secs_f64(secs.min(1e9))
+    } else {
+        DEFAULT_TIMEOUT
+    }
+}
+
+/// The engine's settings for block `tc` of `kind`, as nats-server builds
+/// its `tls.Config` (`GenTLSConfig`, then `getTLSConfig` for routes and
+/// gateways): routes and gateways always verify the peer and never do
+/// `handshake_first`; only the client port and the leaf listener fall
+/// back; a peer's certificate is checked against `ca_file`, or else the
+/// system `roots` (Go's nil pool).
+pub(crate) fn settings(tc: &TlsOpts, kind: TlsKind, roots: &str) -> TlsSettings {
+    let listener = matches!(kind, TlsKind::Client | TlsKind::LeafListener);
+    let verify = tc.verify || kind == TlsKind::RouteOrGateway;
+    let needs_roots = match kind {
+        TlsKind::Client | TlsKind::LeafListener => verify,
+        TlsKind::LeafRemote => !tc.insecure,
+        TlsKind::RouteOrGateway => true,
+    };
+    let ca_pem = if !tc.ca_file.is_empty() {
+        tc.ca_pem.clone()
+    } else if needs_roots {
+        roots.to_string()
+    } else {
+        String::new()
+    };
+    let handshake_first = tc.handshake_first && kind != TlsKind::RouteOrGateway;
+    TlsSettings {
+        cert_file: tc.cert_file.clone(),
+        cert_pem: tc.cert_pem.clone(),
+        key_file: tc.key_file.clone(),
+        key_pem: tc.key_pem.clone(),
+        ca_file: tc.ca_file.clone(),
+        ca_pem,
+        verify,
+        map: tc.map,
+        insecure: tc.insecure,
+        cipher_suites: tc.cipher_suites.clone(),
+        curve_preferences: tc.curve_preferences.clone(),
+        min_version: tc.min_version.clone(),
+        timeout: timeout(tc.timeout),
+        handshake_first,
+        // nats-server falls back only with a strictly positive delay.
+        fallback: (listener && handshake_first && tc.fallback_delay > 0)
+            .then(|| super::gofmt::to_std(tc.fallback_delay)),
+        pinned_certs: tc.pinned_certs.clone(),
+    }
+}
+
+/// The settings of a leaf remote with no `tls {}` whose URLs ask for TLS
+/// (`tls://`, `wss://`): Go's zero `tls.Config` (TLS 1.2 or later, the
+/// system roots) and the 2 s timeout.
+pub(crate) fn default_remote(roots: &str) -> TlsSettings {
+    TlsSettings {
+        ca_pem: roots.to_string(),
+        timeout: DEFAULT_TIMEOUT,
+        ..TlsSettings::default()
+    }
+}
+
+/// nats-server's `getDefaultAuthTimeout`: with TLS, the TLS timeout plus a
+/// second; without, 2 s.
+pub(crate) fn default_auth_timeout(tls: Option<&TlsSettings>) -> Duration {
+    match tls {
+        Some(t) => t.timeout + Duration::from_secs(1),
+        None => crate::options::DEFAULT_AUTH_TIMEOUT,
+    }
+}
+
+/// Whether some block of `c` may use TLS (so the system roots may be
+/// needed).
+pub(crate) fn any_tls(c: &super::ServerConfig) -> bool {
+    let tls_url = |u: &super::gofmt::GoUrl| u.scheme == "tls" || u.scheme == "wss";
+    c.tls.is_some()
+        || c.cluster.tls.is_some()
+        || c.gateway.tls.is_some()
+        || c.gateway.gateways.iter().any(|g| g.tls.is_some())
+        || c.leafnode.tls.is_some()
+        || c.leafnode
+            .remotes
+            .iter()
+            .any(|r| r.tls.is_some() || r.urls.iter().any(tls_url))
+}
+
+/// The `--tls`, `--tlscert`, `--tlskey`, `--tlsverify` and `--tlscacert`
+/// flags over the client TLS of `o` (the config file's, already applied
+/// from `file`), as nats-server's `overrideTLS`: any of them replaces the
+/// file's certificate, key, CA, verification, ciphers, curves, minimum
+/// version and `insecure` with the flags' (both `--tlscert` and
+/// `--tlskey` are required), keeping its `timeout`, `verify_and_map`,
+/// `pinned_certs` and `handshake_first`; `--tls=false` turns client TLS
+/// off. `Err` is the message nats-server exits with. The authorization
+/// timeout follows, unless the file sets it (TLS timeout plus a second).
+pub fn apply_tls_flags(
+    flags: &crate::cli::Flags,
+    file: Option<&super::Config>,
+    o: &mut crate::Options,
+    source: &dyn ConfigSource,
+) -> Result<(), String> {
+    let given = flags.tls.is_some()
+        || flags.tls_cert.is_some()
+        || flags.tls_key.is_some()
+        || flags.tls_verify.is_some()
+        || flags.tls_ca_cert.is_some();
+    if !given {
+        return Ok(());
+    }
+    if flags.tls == Some(false) {
+        // Go visits `tls` first: the other flags are then ignored.
+        o.tls = None;
+    } else {
+        let cert_file = flags.tls_cert.clone().unwrap_or_default();
+        let key_file = flags.tls_key.clone().unwrap_or_default();
+        if cert_file.is_empty() {
+            return Err("TLS Server certificate must be present and valid".into());
+        }
+        if key_file.is_empty() {
+            return Err("TLS Server private key must be present and valid".into());
+        }
+        let mut tc = TlsOpts {
+            cert_file,
+            key_file,
+            ca_file: flags.tls_ca_cert.clone().unwrap_or_default(),
+            verify: flags.tls_verify == Some(true),
+            ..TlsOpts::default()
+        };
+        gen_tls_check(source, &mut tc)?;
+        let roots = if tc.verify && tc.ca_file.is_empty() {
+            source.system_roots()
+        } else {
+            String::new()
+        };
+        let mut s = settings(&tc, TlsKind::Client, &roots);
+        if let Some(f) = o.tls.take() {
+            s.timeout = f.timeout;
+            s.map = f.map;
+            s.pinned_certs = f.pinned_certs;
+            s.handshake_first = f.handshake_first;
+            s.fallback = f.fallback;
+        }
+        o.tls = Some(s);
+    }
+    if file.is_none_or(|c| c.opts.auth_timeout <= 0.0) {
+        o.auth_timeout = default_auth_timeout(o.tls.as_ref());
+    }
+    Ok(())
+}
+
+/// The `tls {}` blocks of the ports canopy serves or dials, in file
+/// order, with their dotted names (`tls`, `cluster.tls`,
+/// `leafnodes.remotes.tls`, ...).
+fn tls_blocks(tree: &Map) -> Vec<(String, &Value)> {
+    let mut out = Vec::new();
+    for (k, v) in tree.iter() {
+        blocks_of(k, v, &mut out);
+    }
+    out
+}
+
+/// The `tls {}` blocks under top-level key `k`.
+fn blocks_of<'v>(k: &str, v: &'v Value, out: &mut Vec<(String, &'v Value)>) {
+    let lk = k.to_lowercase();
+    match lk.as_str() {
+        "tls" => out.push((k.to_string(), v)),
+        "cluster" | "gateway" | "leafnodes" | "leaf" => {
+            for (bk, bv) in v.as_map().into_iter().flat_map(|m| m.iter()) {
+                let lbk = bk.to_lowercase();
+                if lbk == "tls" {
+                    out.push((format!("{k}.{bk}"), bv));
+                }
+                let list = match lk.as_str() {
+                    "gateway" => lbk == "gateways",
+                    "cluster" => false,
+                    _ => lbk == "remotes",
+                };
+                if !list {
+                    continue;
+                }
+                for e in bv.as_array().into_iter().flatten() {
+                    for (ek, ev) in e.as_map().into_iter().flat_map(|m| m.iter()) {
+                        if ek.eq_ignore_ascii_case("tls") {
+                            out.push((format!("{k}.{bk}.{ek}"), ev));
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A map's value for `key`, case-insensitively.
+fn get_ci<'v>(m: &'v Map, key: &str) -> Option<&'v Value> {
+    m.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+/// Whether `ocsp_peer` asks for checks (`true`, or a map with
+/// `verify: true`).
+fn ocsp_peer_on(v: &Value) -> bool {
+    match &v.kind {
+        Kind::Bool(b) => *b,
+        Kind::Map(m) => get_ci(m, "verify").and_then(Value::as_bool) == Some(true),
+        Kind::String(_)
+        | Kind::Integer(_)
+        | Kind::Float(_)
+        | Kind::Datetime(_)
+        | Kind::Array(_) => false,
+    }
+}
+
+/// Whether top-level `ocsp` asks for stapling (anything but `false` or
+/// `mode: never`).
+fn ocsp_on(v: &Value) -> bool {
+    match &v.kind {
+        Kind::Bool(b) => *b,
+        Kind::Map(m) => !get_ci(m, "mode")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.eq_ignore_ascii_case("never")),
+        Kind::String(_)
+        | Kind::Integer(_)
+        | Kind::Float(_)
+        | Kind::Datetime(_)
+        | Kind::Array(_) => false,
+    }
+}
+
+/// The TLS keys canopy refuses to start with, because serving without
+/// them would fail open, each as `file:line:col: block: key is not
+/// supported by canopy`. (`cert_store` is refused by the parser already,
+/// with nats-server's own message for a system without one.)
+pub(crate) fn refusals(tree: &Map) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in tree.iter() {
+        if k.eq_ignore_ascii_case("ocsp") && ocsp_on(v) {
+            out.push(format!(
+                "{}: {k}: OCSP stapling is not supported by canopy",
+                v.pos
+            ));
+        }
+        let mut blocks = Vec::new();
+        blocks_of(k, v, &mut blocks);
+        for (label, block) in blocks {
+            for (bk, bv) in block.as_map().into_iter().flat_map(|m| m.iter()) {
+                let refused = match bk.to_lowercase().as_str() {
+                    "ocsp_peer" => ocsp_peer_on(bv),
+                    "certs" | "certificates" => bv.as_array().is_some_and(|a| !a.is_empty()),
+                    "verify_cert_and_check_known_urls" => bv.as_bool() == Some(true),
+                    _ => false,
+                };
+                if refused {
+                    out.push(format!(
+                        "{}: {label}: {bk} is not supported by canopy",
+                        bv.pos
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// TLS keys canopy ignores (named in the start-up warning): nats-server
+/// uses the certificate-store matchers only with a `cert_store`, which it
+/// refuses on this system too, and canopy has no TLS connection rate
+/// limit.
+const IGNORED_TLS_KEYS: &[&str] = &[
+    "cert_match",
+    "cert_match_by",
+    "cert_match_skip_invalid",
+    "ca_certs_match",
+    "connection_rate_limit",
+];
+
+/// The ignored keys of the `tls {}` blocks in `tree`, for the start-up
+/// warning (`cluster.tls.connection_rate_limit`).
+pub(crate) fn ignored_tls_keys(tree: &Map) -> Vec<super::Unsupported> {
+    let mut out = Vec::new();
+    for (label, block) in tls_blocks(tree) {
+        for (bk, bv) in block.as_map().into_iter().flat_map(|m| m.iter()) {
+            if IGNORED_TLS_KEYS.contains(&bk.to_lowercase().as_str()) && !bv.used_variable {
+                out.push(super::Unsupported {
+                    key: format!("{label}.{bk}"),
+                    pos: bv.pos.clone(),
+                });
+            }
+        }
+    }
+    out
 }

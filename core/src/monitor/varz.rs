@@ -49,7 +49,7 @@ struct Varz<'a> {
     http_host: &'a str,
     http_port: i64,
     http_base_path: &'a str,
-    https_port: u16,
+    https_port: i64,
     auth_timeout: serde_json::Value,
     max_control_line: usize,
     max_payload: usize,
@@ -125,7 +125,11 @@ pub(crate) fn render(server: &dyn Inspect, now: Instant) -> String {
             i64::from(o.http_port)
         },
         http_base_path: &o.http_base_path,
-        https_port: 0,
+        https_port: if o.https_port_configured != 0 {
+            i64::from(o.https_port_configured)
+        } else {
+            i64::from(o.https_port)
+        },
         auth_timeout: go_float(o.auth_timeout.as_secs_f64()),
         max_control_line: o.max_control_line,
         max_payload: o.max_payload,
