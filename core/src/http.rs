@@ -37,7 +37,13 @@ impl Server {
         self.set_tls_timer(timer);
         if timer.is_none() {
             // No certificate to serve: fail closed.
-            self.close(id, crate::events::CloseReason::TlsHandshakeError, false, true, now);
+            self.close(
+                id,
+                crate::events::CloseReason::TlsHandshakeError,
+                false,
+                true,
+                now,
+            );
         }
         id
     }

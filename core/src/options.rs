@@ -230,6 +230,10 @@ pub struct RemoteLeafOptions {
     /// `ca_pem` is the `ca_file` or else the system roots (unless
     /// `insecure`); `handshake_first`: TLS before the hub's INFO.
     pub tls: Option<crate::tls::TlsSettings>,
+    /// The CA certificates (PEM: the system roots) a remote without a
+    /// `tls` block checks its hub against when the hub's INFO requires
+    /// TLS, as nats-server's default upgrade does.
+    pub upgrade_ca_pem: String,
 }
 
 impl Default for LeafOptions {
@@ -266,6 +270,7 @@ impl RemoteLeafOptions {
 impl Default for RemoteLeafOptions {
     fn default() -> Self {
         RemoteLeafOptions {
+            upgrade_ca_pem: String::new(),
             tls: None,
             urls: Vec::new(),
             no_randomize: false,

@@ -406,6 +406,11 @@ fn leafnodes(c: &ServerConfig, roots: &str) -> Option<crate::LeafOptions> {
             dial_timeout: (r.dial_timeout > 0).then(|| to_std(r.dial_timeout)),
             ignore_discovered: r.ignore_discovered_servers,
             tls: remote_tls(r),
+            upgrade_ca_pem: if r.tls.is_none() {
+                roots.to_string()
+            } else {
+                String::new()
+            },
         })
         .collect();
     Some(crate::LeafOptions {

@@ -702,6 +702,9 @@ pub(crate) fn any_tls(c: &super::ServerConfig) -> bool {
         || c.gateway.tls.is_some()
         || c.gateway.gateways.iter().any(|g| g.tls.is_some())
         || c.leafnode.tls.is_some()
+        // A remote without a block upgrades with the system roots when
+        // its hub requires TLS.
+        || !c.leafnode.remotes.is_empty()
         || c.leafnode
             .remotes
             .iter()

@@ -36,6 +36,9 @@ pub(crate) struct TlsContexts {
     pub(crate) leaf: Built,
     /// Solicited leaf links, by remote index.
     pub(crate) leaf_remotes: Vec<Built>,
+    /// What a remote without a `tls` block upgrades with when its hub
+    /// requires TLS (the defaults, checking the system roots), by index.
+    pub(crate) leaf_upgrades: Vec<Built>,
     /// Gateways, both roles.
     pub(crate) gateway: Built,
     /// Gateway entries with their own `tls` block, by name.
@@ -97,6 +100,7 @@ impl TlsContexts {
             route: Built::Off,
             leaf: Built::Off,
             leaf_remotes: Vec::new(),
+            leaf_upgrades: Vec::new(),
             gateway: Built::Off,
             gateway_remotes: Vec::new(),
         };
@@ -122,6 +126,17 @@ impl TlsContexts {
                     .collect()
             })
             .unwrap_or_default();
+        self.leaf_upgrades = leaf
+            .map(|l| {
+                l.remotes
+                    .iter()
+                    .map(|r| match r.tls {
+                        Some(_) => Built::Off,
+                        None => Built::of(Some(&upgrade_settings(&r.upgrade_ca_pem)), p, k),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let gw = options.gateway.as_ref();
         self.gateway = Built::of(gw.and_then(|g| g.tls.as_ref()), p, k);
         self.gateway_remotes = gw
@@ -134,10 +149,16 @@ impl TlsContexts {
             .unwrap_or_default();
     }
 
-    /// The configuration a leaf remote dials with when the hub asks for
-    /// TLS and the remote has no block of its own: the defaults.
-    pub(crate) fn default_client(&self) -> Built {
-        Built::of(Some(&TlsSettings::default()), &self.provider, &self.clock)
+}
+
+/// The settings of nats-server's default upgrade: TLS defaults, the
+/// hub's certificate checked against `ca_pem` (the system roots).
+fn upgrade_settings(ca_pem: &str) -> TlsSettings {
+    TlsSettings {
+        ca_file: "system roots".into(),
+        ca_pem: ca_pem.to_string(),
+        timeout: crate::tls::DEFAULT_TIMEOUT,
+        ..TlsSettings::default()
     }
 }
 

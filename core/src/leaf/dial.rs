@@ -144,15 +144,11 @@ impl Server {
     /// `ri`'s block (the defaults when it has none), checking the hub's
     /// certificate against the host dialed.
     fn leaf_tls_start(&mut self, conn: ConnId, ri: usize, now: Instant) -> bool {
-        let default;
         let built = match self.tls.leaf_remotes.get(ri) {
-            Some(b) if b.asked() => b,
-            _ => {
-                default = self.tls.default_client();
-                &default
-            }
+            Some(b) if b.asked() => Some(b),
+            _ => self.tls.leaf_upgrades.get(ri),
         };
-        let Some(config) = built.config().cloned() else {
+        let Some(config) = built.and_then(crate::engine::tls::Built::config).cloned() else {
             self.close(conn, CloseReason::TlsHandshakeError, false, true, now);
             return false;
         };

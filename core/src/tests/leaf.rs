@@ -1077,7 +1077,10 @@ fn a_hub_that_requires_tls_gets_a_tls_handshake_not_a_plain_connect() {
     );
     assert!(!h.is_closed(l));
     let wire = h.take(l);
-    assert!(wire.starts_with('\u{16}'), "a TLS handshake record: {wire:?}");
+    assert!(
+        wire.starts_with('\u{16}'),
+        "a TLS handshake record: {wire:?}"
+    );
     assert!(!wire.contains("CONNECT") && !wire.contains("secret"));
 }
 
