@@ -25,19 +25,6 @@ use std::time::{Duration, Instant};
 
 use canopy_tests::{workspace_root, Impl};
 
-/// Files that ask for TLS on a port canopy serves: nats-server accepts
-/// them, canopy (no TLS yet) refuses to start rather than serve plaintext,
-/// and `-t` says why (issue 13: fail closed). The TLS issue removes them.
-const FAILS_CLOSED: &[&str] = &[
-    "tls_top_level.conf",
-    "leaf_tls_certs.conf",
-    "leaf_tls_handshake_first.conf",
-    "leaf_remote_tls_handshake_first.conf",
-];
-
-/// What canopy says then.
-const NO_TLS: &str = "TLS is not supported by canopy yet";
-
 /// Files whose stderr may differ between canopy and nats-server, and why.
 /// Only the text is exempt; the exit code must still agree.
 const KNOWN_TEXT_DIFFERENCES: &[(&str, &str)] = &[
@@ -430,16 +417,7 @@ fn config_corpus_matches_nats_server() {
                 }
             }
         }
-        let fails_closed = FAILS_CLOSED.contains(&name.as_str())
-            && candidate.code == Some(1)
-            && candidate.stderr.contains(NO_TLS);
-        if !code_ok && fails_closed {
-            exceptions.push(format!(
-                "{name}: canopy refuses TLS it cannot serve (fails closed)\n      canopy stderr:      {}\n      nats-server stderr: {}",
-                show(&candidate.stderr),
-                show(&reference.stderr)
-            ));
-        } else if !code_ok {
+        if !code_ok {
             disagreements.push(format!(
                 "{name}: EXIT CODE canopy {} vs nats-server {}\n      canopy stderr:      {}\n      nats-server stderr: {}{}",
                 candidate.code_text(),
@@ -572,9 +550,6 @@ fn seed_configs_start_canopy() {
     let tmp = canopy_tests::TempDir::new("seed-start");
     let mut failures = Vec::new();
     for name in &seeds {
-        if FAILS_CLOSED.contains(&name.as_str()) {
-            continue;
-        }
         // Servers run on 127.0.0.1 only: the snippets' leaf listeners (on
         // 0.0.0.0 by default) are moved there in a copy.
         let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
