@@ -111,6 +111,10 @@ pub(crate) struct GatewayVarz {
     auth_timeout: serde_json::Value,
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     tls_timeout: serde_json::Value,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_verify: bool,
     #[serde(skip_serializing_if = "String::is_empty")]
     advertise: String,
     #[serde(skip_serializing_if = "is_zero_u32")]
@@ -119,6 +123,8 @@ pub(crate) struct GatewayVarz {
     gateways: Vec<RemoteGatewayVarz>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     reject_unknown: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    tls_cert_not_after: String,
 }
 
 #[derive(Serialize)]
@@ -145,6 +151,11 @@ pub(crate) fn gateway_varz(server: &dyn Inspect) -> GatewayVarz {
     let Some(g) = server.gateway_view() else {
         return GatewayVarz::default();
     };
+    let tls = super::tls::tls_varz(
+        server.options().gateway.as_ref().and_then(|g| g.tls.as_ref()),
+        true,
+        GATEWAY_TLS_TIMEOUT,
+    );
     GatewayVarz {
         name: g.name,
         host: g.host,
@@ -154,7 +165,9 @@ pub(crate) fn gateway_varz(server: &dyn Inspect) -> GatewayVarz {
         } else {
             go_float(g.auth_timeout.as_secs_f64())
         },
-        tls_timeout: go_float(GATEWAY_TLS_TIMEOUT),
+        tls_timeout: tls.timeout,
+        tls_required: tls.required,
+        tls_verify: tls.verify,
         advertise: g.advertise,
         connect_retries: g.connect_retries,
         gateways: g
@@ -163,6 +176,7 @@ pub(crate) fn gateway_varz(server: &dyn Inspect) -> GatewayVarz {
             .map(|(name, urls)| RemoteGatewayVarz { name, urls })
             .collect(),
         reject_unknown: g.reject_unknown,
+        tls_cert_not_after: tls.not_after,
     }
 }
 

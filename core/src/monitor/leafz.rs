@@ -57,6 +57,12 @@ pub(crate) struct LeafVarz {
     auth_timeout: serde_json::Value,
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     tls_timeout: serde_json::Value,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_verify: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    tls_cert_not_after: String,
 }
 
 fn is_zero(n: &u16) -> bool {
@@ -68,11 +74,19 @@ pub(crate) fn leaf_varz(server: &dyn Inspect) -> LeafVarz {
     let Some(l) = server.leaf_view() else {
         return LeafVarz::default();
     };
+    let tls = super::tls::tls_varz(
+        server.options().leaf.as_ref().and_then(|l| l.tls.as_ref()),
+        false,
+        LEAF_TLS_TIMEOUT,
+    );
     LeafVarz {
         host: l.host,
         port: l.port,
         auth_timeout: go_float(l.auth_timeout.as_secs_f64()),
-        tls_timeout: go_float(LEAF_TLS_TIMEOUT),
+        tls_timeout: tls.timeout,
+        tls_required: tls.required,
+        tls_verify: tls.verify,
+        tls_cert_not_after: tls.not_after,
     }
 }
 

@@ -11,6 +11,7 @@ pub(crate) mod connz;
 pub(crate) mod gatewayz;
 pub(crate) mod leafz;
 pub(crate) mod routez;
+mod tls;
 mod varz;
 
 pub(crate) mod inspect;

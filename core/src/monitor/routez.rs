@@ -68,8 +68,14 @@ pub(crate) struct ClusterVarz {
     urls: Vec<String>,
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     tls_timeout: serde_json::Value,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_verify: bool,
     #[serde(skip_serializing_if = "is_zero_i64")]
     pool_size: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    tls_cert_not_after: String,
 }
 
 fn is_zero_u16(n: &u16) -> bool {
@@ -93,14 +99,22 @@ pub(crate) fn cluster_varz(server: &dyn Inspect) -> ClusterVarz {
     let Some(c) = server.cluster_view() else {
         return ClusterVarz::default();
     };
+    let tls = super::tls::tls_varz(
+        server.options().cluster.as_ref().and_then(|c| c.tls.as_ref()),
+        true,
+        CLUSTER_TLS_TIMEOUT,
+    );
     ClusterVarz {
         name: c.name,
         host: c.host,
         port: c.port,
         auth_timeout: seconds(c.auth_timeout),
         urls: c.urls,
-        tls_timeout: go_float(CLUSTER_TLS_TIMEOUT),
+        tls_timeout: tls.timeout,
+        tls_required: tls.required,
+        tls_verify: tls.verify,
         pool_size: POOL_SIZE,
+        tls_cert_not_after: tls.not_after,
     }
 }
 

@@ -41,6 +41,10 @@ struct Varz<'a> {
     port: u16,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     auth_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_verify: bool,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     connect_urls: &'a [String],
     max_connections: usize,
@@ -104,6 +108,7 @@ pub(crate) fn render(server: &dyn Inspect, now: Instant) -> String {
     let start = rfc3339_nano(server.monitor().wall(server.start_time()));
     let host = server.monitor().host;
     let routes = server.route_count();
+    let tls = super::tls::tls_varz(o.tls.as_ref(), false, 2.0);
     pretty(&Varz {
         server_id: server.server_id(),
         server_name: server.server_name(),
@@ -114,6 +119,9 @@ pub(crate) fn render(server: &dyn Inspect, now: Instant) -> String {
         host: &o.host,
         port: o.port,
         auth_required: o.auth != crate::options::ClientAuth::None,
+        // nats-server: required unless `allow_non_tls`.
+        tls_required: tls.required && !o.allow_non_tls,
+        tls_verify: tls.verify,
         connect_urls: server.connect_urls(),
         max_connections: o.max_connections.unwrap_or(0),
         ping_interval: o.ping_interval.as_nanos(),
@@ -140,7 +148,7 @@ pub(crate) fn render(server: &dyn Inspect, now: Instant) -> String {
         mqtt: Empty {},
         websocket: Empty {},
         jetstream: Empty {},
-        tls_timeout: go_float(2.0),
+        tls_timeout: tls.timeout,
         write_deadline: o.write_deadline.as_nanos(),
         start: start.clone(),
         now: now_text(server, now),

@@ -186,6 +186,15 @@ fn cipher_suites(
     Ok(tls13.chain(tls12).copied().collect())
 }
 
+/// When the first certificate of `cert_pem` expires, in seconds since the
+/// Unix epoch (`/varz` `tls_cert_not_after`).
+pub fn cert_not_after(cert_pem: &str) -> Option<i64> {
+    use rustls::pki_types::pem::PemObject;
+    let der = CertificateDer::pem_slice_iter(cert_pem.as_bytes()).next()?.ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
 /// Where Go's default order puts a suite (lower first).
 fn go_rank(suite: CipherSuite) -> u8 {
     let name = suite.as_str().unwrap_or_default();

@@ -35,7 +35,7 @@ mod provider;
 #[cfg(test)]
 mod tests;
 
-pub use config::{build, spki_sha256, TlsConfig};
+pub use config::{build, cert_not_after, spki_sha256, TlsConfig};
 pub use map::{map_candidates, map_user, subject_matches, CertNames, DnMatch};
 pub use provider::provider;
 pub use provider::TlsClock;
