@@ -17,6 +17,8 @@
 //! - [`swarm`]: one seed end to end, safety phase then healing;
 //! - [`supercluster`]: gateway mode's topologies, options and clients;
 //! - [`scenario`]: the scripted-scenario DSL;
+//! - [`tls`]: TLS worlds: certificates, plans, client TLS, shadows and
+//!   the plaintext-on-TLS checker;
 //! - [`trace`]: the trace hash and the replay ring.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -32,6 +34,7 @@ pub mod route_wire;
 pub mod scenario;
 pub mod supercluster;
 pub mod swarm;
+pub mod tls;
 pub mod trace;
 pub mod workload;
 pub mod world;

@@ -91,6 +91,9 @@ pub struct Pipe {
     pub read: u64,
     /// Reset the connection once the reader would read past this offset.
     pub reset_after: Option<u64>,
+    /// The reader reads one byte at a time below this offset (a TLS
+    /// handshake split to single bytes; 0: never).
+    pub split_until: u64,
     /// Nothing leaves the writer before this (a partition: bytes queue up
     /// unsent, as behind a dead path; the world pumps again at this time).
     pub hold_until: Instant,
@@ -120,6 +123,7 @@ impl Pipe {
             written: 0,
             read: 0,
             reset_after: None,
+            split_until: 0,
             hold_until: Instant::ZERO,
             paused_until: Instant::ZERO,
             engine_paused_until: Instant::ZERO,
@@ -244,6 +248,9 @@ impl Pipe {
         if self.rules.read_bytes_per_ms > 0 {
             // A slow reader takes small bites (20 ms worth).
             limit = limit.min((self.rules.read_bytes_per_ms * 20) as usize);
+        }
+        if self.read < self.split_until {
+            limit = 1;
         }
         let mut reset = false;
         if let Some(at) = self.reset_after {

@@ -10,7 +10,28 @@
 //! cargo run -p canopy-sim --release -- --leaf --seed 42        # replay a leaf seed
 //! cargo run -p canopy-sim --release -- --gateway --seeds 300   # super-clusters
 //! cargo run -p canopy-sim --release -- --gateway --seed 42     # replay a gateway seed
+//! cargo run -p canopy-sim --release -- --tls --seeds 200         # the same worlds over TLS
+//! cargo run -p canopy-sim --release -- --leaf --tls --seeds 100  # leaf topologies over TLS
+//! cargo run -p canopy-sim --release -- --gateway --tls --seed 7  # super-clusters over TLS
 //! ```
+//!
+//! `--tls` combines with every mode: each engine gets TLS on its client
+//! port, routes, leaf links and gateways, with Ed25519 certificates drawn
+//! from the seed (every host the simulator dials in their names), TLS
+//! first on the client port (sometimes with a fallback) and on leaf links
+//! drawn per seed, and the handshake timeout drawn. The simulated clients
+//! speak TLS (seeded too), and the world reads what engines send each
+//! other through shadows of their TLS (`canopy_sim::tls`), so every
+//! checker runs unchanged. TLS faults join the seed's: handshakes read a
+//! byte at a time, resets mid-handshake, handshakes stalled past the
+//! timeout (closed as `TLS Handshake Failure`, dialers retry), and probes
+//! that get TLS first wrong at a client or leaf port (they must fail with
+//! no plaintext past the INFO). After the switch no engine may write a
+//! byte that is not a TLS record (the plaintext-on-TLS checker). A TLS
+//! seed replays as exactly as any other (`--tls --check-determinism`).
+//! `--tls-strict` is `--tls` that also reports the engine issues TLS
+//! worlds found (`canopy_sim::tls::KNOWN_ISSUES`) instead of steering
+//! clear of them.
 
 use canopy_sim::swarm::{self, RunReport, SwarmConfig};
 use std::process::ExitCode;
@@ -23,7 +44,7 @@ const COMMIT: &str = match option_env!("CANOPY_GIT_COMMIT") {
 };
 
 const USAGE: &str = "usage: canopy-sim [--seeds N] [--start S] [--seed S] [--check-determinism] \
-[--no-faults] [--leaf | --gateway] [--topology single|cluster3|hub2|hub3|chain|triangle|\
+[--no-faults] [--leaf | --gateway] [--tls | --tls-strict] [--topology single|cluster3|hub2|hub3|chain|triangle|\
 spoke-cluster|deny|hub-cluster|redundant-pair|leaf-cluster-split|gw-mesh|gw-partial|gw-leafs|\
 gw-leaf-chain] [--verbose] [--trace EVENTS] [--mutation NAME] [--hashes]";
 
@@ -75,6 +96,11 @@ fn parse() -> Result<Args, String> {
             "--no-faults" => a.cfg.no_faults = true,
             "--leaf" => a.cfg.leaf = true,
             "--gateway" => a.cfg.gateway = true,
+            "--tls" => a.cfg.tls = true,
+            "--tls-strict" => {
+                a.cfg.tls = true;
+                a.cfg.tls_strict = true;
+            }
             "--topology" => {
                 let t = it.next().as_deref().and_then(swarm::Topology::parse);
                 let Some(t) = t else {
@@ -119,7 +145,15 @@ fn mutation(name: &str) -> Result<canopy_sim::world::EngineSetup, String> {
     let m = Mutations::by_name(name).ok_or_else(|| {
         format!(
             "unknown mutation {name}; known: {}",
-            Mutations::NAMES.join(", ")
+            Mutations::NAMES
+                .iter()
+                .chain(&Mutations::ROUTE_NAMES)
+                .chain(&Mutations::LEAF_NAMES)
+                .chain(&Mutations::GATEWAY_NAMES)
+                .chain(&Mutations::TLS_NAMES)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })?;
     Ok(std::sync::Arc::new(move |s: &mut canopy_core::Server| {

@@ -23,6 +23,9 @@ pub enum Purpose {
     Link,
     /// One engine incarnation's 32-byte seed; index = node << 32 | generation.
     Engine,
+    /// TLS worlds: keys, settings and TLS faults (never read by other
+    /// modes, so their draws are untouched).
+    Tls,
 }
 
 impl Purpose {
@@ -33,6 +36,7 @@ impl Purpose {
             Purpose::Faults => 3,
             Purpose::Link => 4,
             Purpose::Engine => 5,
+            Purpose::Tls => 6,
         }
     }
 }

@@ -320,6 +320,7 @@ pub fn super_options(shape: SuperShape, options: &mut [Options], rng: &mut SimRn
                                 ))
                             })
                             .collect(),
+                        ..canopy_core::RemoteGatewayOptions::default()
                     }
                 })
                 .collect();
@@ -478,7 +479,7 @@ pub fn setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, String
     let safety_end =
         Instant::ZERO + wl_rng.duration(Duration::from_secs(3), Duration::from_secs(6));
 
-    let mut world = World::new(seed, options.clone(), cfg.ring);
+    let mut world = crate::swarm::new_world(seed, cfg, options.clone());
     world.route_rules = link_rules;
     world.clusters = topology.clusters();
     world.leaf_edges = topology.leaf_edges();

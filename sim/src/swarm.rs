@@ -527,6 +527,31 @@ pub struct SwarmConfig {
     /// Gateway mode: each seed draws a super-cluster topology (from a
     /// stream no other mode reads); see [`crate::supercluster`].
     pub gateway: bool,
+    /// TLS on every client port, route, leaf link and gateway, with
+    /// certificates and settings drawn from the seed (a stream no other
+    /// draw reads: the rest of the seed is the plaintext seed's), TLS
+    /// faults and TLS-first probes; see [`crate::tls`]. Combines with the
+    /// default, leaf and gateway modes.
+    pub tls: bool,
+    /// With `tls`: the engine issues TLS worlds found are violations too,
+    /// and the draws do not avoid them ([`crate::tls::KNOWN_ISSUES`]).
+    pub tls_strict: bool,
+}
+
+/// The world of a seed: `options` (one per node) with TLS when `cfg`
+/// asks for it.
+pub(crate) fn new_world(seed: u64, cfg: &SwarmConfig, mut options: Vec<Options>) -> World {
+    let plan = cfg
+        .tls
+        .then(|| crate::tls::TlsPlan::draw(seed, options.len(), cfg.tls_strict));
+    if let Some(plan) = &plan {
+        plan.apply(&mut options);
+    }
+    let mut world = World::new(seed, options, cfg.ring);
+    if let Some(plan) = plan {
+        world.enable_tls(plan, !cfg.no_faults);
+    }
+    world
 }
 
 /// The outcome of one seed.
@@ -590,13 +615,25 @@ pub fn draw_options(rng: &mut SimRng) -> Options {
 /// Runs one seed (in leaf mode, a leaf topology; in gateway mode, a
 /// super-cluster).
 pub fn run_seed(seed: u64, cfg: &SwarmConfig) -> RunReport {
-    let (world, plan, safety_end, summary) = if cfg.gateway {
+    let (mut world, plan, safety_end, mut summary) = if cfg.gateway {
         crate::supercluster::setup(seed, cfg)
     } else if cfg.leaf {
         leaf_setup(seed, cfg)
     } else {
         setup(seed, cfg)
     };
+    if let Some(tls) = world.tls_plan() {
+        summary.push(' ');
+        summary.push_str(&tls.describe());
+        // TLS-first probes while faults strike, done well before healing.
+        let until = safety_end
+            .saturating_since(Instant::ZERO)
+            .saturating_sub(Duration::from_millis(300));
+        world.plan_tls_probes(
+            Instant::ZERO + Duration::from_millis(300),
+            Instant::ZERO + until,
+        );
+    }
     drive(seed, world, &plan, safety_end, summary)
 }
 
@@ -623,7 +660,7 @@ fn setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, String) {
     let safety_end =
         Instant::ZERO + wl_rng.duration(Duration::from_secs(2), Duration::from_secs(6));
 
-    let mut world = World::new(seed, options.clone(), cfg.ring);
+    let mut world = crate::swarm::new_world(seed, cfg, options.clone());
     world.route_rules = route_rules;
     world.clusters = topology.clusters();
     world.set_engine_setup(cfg.engine_setup.clone());
@@ -703,7 +740,7 @@ fn leaf_setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, Strin
     let safety_end = Instant::ZERO
         + wl_rng.duration(Duration::from_secs(safety.0), Duration::from_secs(safety.1));
 
-    let mut world = World::new(seed, options.clone(), cfg.ring);
+    let mut world = crate::swarm::new_world(seed, cfg, options.clone());
     world.route_rules = link_rules;
     world.clusters = topology.clusters();
     world.leaf_edges = topology.leaf_edges();
@@ -1051,6 +1088,20 @@ pub fn run_range(start: u64, count: u64, cfg: &SwarmConfig) -> Vec<RunReport> {
         .collect()
 }
 
+/// The failures of a run of seeds as `cfg` ran them: each seed's summary,
+/// its first violations and the command that replays it.
+pub fn failure_report(failures: &[RunReport], cfg: &SwarmConfig) -> String {
+    let mut text = String::new();
+    for r in failures {
+        text.push_str(&format!("seed {} failed: {}\n", r.seed, r.summary));
+        for v in r.violations.iter().take(5) {
+            text.push_str(&format!("  {v}\n"));
+        }
+        text.push_str(&format!("  replay: {}\n", replay_command_for(r.seed, cfg)));
+    }
+    text
+}
+
 /// Runs `seed` twice; the error names the two trace hashes if they differ.
 pub fn check_determinism(seed: u64, cfg: &SwarmConfig) -> Result<u64, String> {
     let a = run_seed(seed, cfg);
@@ -1083,6 +1134,12 @@ pub fn replay_command_for(seed: u64, cfg: &SwarmConfig) -> String {
     if let Some(t) = cfg.topology {
         command.push_str(" --topology ");
         command.push_str(t.name());
+    }
+    if cfg.tls {
+        command.push_str(" --tls");
+    }
+    if cfg.tls && cfg.tls_strict {
+        command.push_str(" --tls-strict");
     }
     if cfg.no_faults {
         command.push_str(" --no-faults");

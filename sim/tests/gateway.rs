@@ -30,18 +30,7 @@ fn gateway() -> SwarmConfig {
 }
 
 fn report(failures: &[RunReport], cfg: &SwarmConfig) -> String {
-    let mut text = String::new();
-    for r in failures {
-        text.push_str(&format!("seed {} failed: {}\n", r.seed, r.summary));
-        for v in r.violations.iter().take(5) {
-            text.push_str(&format!("  {v}\n"));
-        }
-        text.push_str(&format!(
-            "  replay: {}\n",
-            swarm::replay_command_for(r.seed, cfg)
-        ));
-    }
-    text
+    swarm::failure_report(failures, cfg)
 }
 
 fn run_part(part: u64) {

@@ -13,7 +13,11 @@
 //! The gateway mutations (`Mutations::GATEWAY_NAMES`) are caught in
 //! gateway mode, within gateway seeds 0..GATEWAY_BUDGET (which
 //! `gateway.rs` runs green without mutations, among its 300), by a seed
-//! that passes without the mutation.
+//! that passes without the mutation. The TLS mutations
+//! (`Mutations::TLS_NAMES`) are caught in TLS worlds (`--tls`), within
+//! TLS seeds 0..TLS_BUDGET (which `tls.rs` runs green without mutations),
+//! by the plaintext-on-TLS checker, in a default-mode and a leaf-mode
+//! world.
 
 use canopy_core::Mutations;
 use canopy_core::Server;
@@ -28,6 +32,9 @@ const LEAF_BUDGET: u64 = 100;
 
 /// Gateway-mode seeds 0..GATEWAY_BUDGET.
 const GATEWAY_BUDGET: u64 = 50;
+
+/// TLS seeds 0..TLS_BUDGET.
+const TLS_BUDGET: u64 = 5;
 
 fn config(m: Mutations) -> SwarmConfig {
     SwarmConfig {
@@ -80,7 +87,7 @@ fn caught_in(name: &str, cfg: SwarmConfig, budget: u64) {
     };
     for seed in 0..budget {
         let r = swarm::run_seed(seed, &cfg);
-        let needs_clean = cfg.leaf || cfg.gateway;
+        let needs_clean = cfg.leaf || cfg.gateway || cfg.tls;
         if !r.passed() && (!needs_clean || swarm::run_seed(seed, &clean).passed()) {
             let replay = swarm::replay_command_for(seed, &cfg).replacen(
                 "--release --",
@@ -94,7 +101,9 @@ fn caught_in(name: &str, cfg: SwarmConfig, budget: u64) {
             return;
         }
     }
-    let mode = if cfg.leaf {
+    let mode = if cfg.tls {
+        " (TLS world)"
+    } else if cfg.leaf {
         " (leaf mode)"
     } else if cfg.gateway {
         " (gateway mode)"
@@ -122,6 +131,10 @@ fn every_mutation_has_a_test() {
         assert!(Mutations::by_name(name).is_some());
     }
     assert_eq!(Mutations::GATEWAY_NAMES.len(), 3);
+    for name in Mutations::TLS_NAMES {
+        assert!(Mutations::by_name(name).is_some());
+    }
+    assert_eq!(Mutations::TLS_NAMES.len(), 1);
 }
 
 #[test]
@@ -232,6 +245,31 @@ fn gateway_queue_everywhere_is_caught() {
 #[test]
 fn gateway_multi_hop_is_caught() {
     caught_gateway("gateway_multi_hop");
+}
+
+/// [`caught`], in TLS worlds (leaf mode too with `leaf`), by a seed that
+/// passes without the mutation.
+fn caught_tls(name: &str, leaf: bool) {
+    let cfg = SwarmConfig {
+        tls: true,
+        leaf,
+        ..config(Mutations::by_name(name).expect("known mutation"))
+    };
+    caught_in(name, cfg, TLS_BUDGET);
+}
+
+/// The client port sends its INFO and never starts TLS: a TLS client's
+/// ClientHello gets a plaintext `-ERR`, a TLS-first client a plaintext
+/// INFO (caught by the plaintext-on-TLS checker).
+#[test]
+fn tls_plaintext_after_info_is_caught() {
+    caught_tls("tls_plaintext_after_info", false);
+}
+
+/// The same in leaf topologies over TLS.
+#[test]
+fn tls_plaintext_after_info_is_caught_in_leaf_mode() {
+    caught_tls("tls_plaintext_after_info", true);
 }
 
 fn clean(part: u64) {

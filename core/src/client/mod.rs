@@ -99,7 +99,7 @@ impl Server {
         // INFO, before any TLS.
         let mut tls_timer = None;
         match self.tls.client.config() {
-            Some(config) if !over_limit => {
+            Some(config) if !over_limit && !mutated!(self, tls_plaintext_after_info) => {
                 let allow_non_tls = self.options.allow_non_tls;
                 tls_timer = crate::engine::tls::accept(
                     &mut client,

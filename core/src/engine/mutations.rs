@@ -41,6 +41,9 @@ pub struct Mutations {
     pub skip_gateway_reply_map: bool,
     /// Name each queue group to every cluster that has a member.
     pub gateway_queue_everywhere: bool,
+    /// The client port sends its INFO but never switches TLS on, so
+    /// plaintext flows on a TLS port.
+    pub tls_plaintext_after_info: bool,
 }
 
 impl Mutations {
@@ -77,6 +80,9 @@ impl Mutations {
         "gateway_queue_everywhere",
     ];
 
+    /// Mutations of TLS (caught by TLS worlds, `--tls`).
+    pub const TLS_NAMES: [&'static str; 1] = ["tls_plaintext_after_info"];
+
     /// The mutation set with only the named bug switched on.
     pub fn by_name(name: &str) -> Option<Mutations> {
         let mut m = Mutations::default();
@@ -97,6 +103,7 @@ impl Mutations {
             "gateway_multi_hop" => m.gateway_multi_hop = true,
             "skip_gateway_reply_map" => m.skip_gateway_reply_map = true,
             "gateway_queue_everywhere" => m.gateway_queue_everywhere = true,
+            "tls_plaintext_after_info" => m.tls_plaintext_after_info = true,
             _ => return None,
         }
         Some(m)

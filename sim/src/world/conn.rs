@@ -33,6 +33,13 @@ pub(super) struct Conn {
     /// When a slow reader's next read is already scheduled.
     pub(super) slow_read_at: Option<Instant>,
     pub(super) rng: SimRng,
+    /// TLS worlds: the client's TLS.
+    pub(super) tls: Option<crate::tls::ClientTls>,
+    /// TLS worlds: the plaintext-on-TLS check of what the engine writes.
+    pub(super) check: Option<crate::tls::RecordCheck>,
+    /// TLS worlds: the handshake stalls until then (the engine must
+    /// close the connection before).
+    pub(super) stall: Option<Instant>,
 }
 
 impl Conn {
@@ -67,8 +74,42 @@ impl World {
             quiet_written: 0,
             slow_read_at: None,
             rng: SimRng::new(self.seed, Purpose::Link, id),
+            tls: None,
+            check: None,
+            stall: None,
         };
         self.conns.insert(id, conn);
+        if let Some(super::tls::NewClientTls {
+            tls,
+            check,
+            stall,
+            split,
+            reset,
+        }) = self.tls_client_conn(node, rules.up.delay)
+        {
+            if let Some(conn) = self.conns.get_mut(&id) {
+                conn.tls = Some(tls);
+                conn.check = Some(check);
+                conn.up.split_until = split;
+                conn.down.split_until = split;
+                if let Some(at) = reset {
+                    // Both ways at once would race; the drawn offset says
+                    // which (odd: the server's bytes).
+                    if at % 2 == 0 {
+                        conn.up.reset_after = Some(at);
+                    } else {
+                        conn.down.reset_after = Some(at);
+                    }
+                }
+                if let Some(until) = stall {
+                    conn.stall = Some(until);
+                    conn.up.hold_until = until;
+                }
+            }
+            if let Some(until) = stall {
+                self.schedule(until, Ev::Pump(id));
+            }
+        }
         self.clients[c].on_connecting();
         self.client_conn[c] = Some(id);
         self.trace.record(now, "connect", c as u64, id, &[]);
@@ -104,6 +145,7 @@ impl World {
             return;
         };
         self.stats.accepts += 1;
+        self.shadow_accepted(node, e, ListenerKind::Client);
         let echo = self.clients[c].spec.echo;
         let inc = self.checker.open_inc(c, node, gen, echo);
         if let Some(conn) = self.conns.get_mut(&id) {
@@ -113,6 +155,18 @@ impl World {
         }
         self.nodes[node].conns.insert(e, id);
         self.nodes[node].incs.insert(e, inc);
+        let mut stall = None;
+        if let Some(conn) = self.conns.get_mut(&id) {
+            stall = conn.stall;
+            // A TLS-first client sends its ClientHello at once.
+            if let Some(tls) = conn.tls.as_mut().filter(|t| t.first()) {
+                tls.start(now);
+            }
+        }
+        if let Some(at) = stall {
+            self.watch_stall(node, e, id, at);
+        }
+        self.client_tls_flush(id);
         self.after_engine(node);
     }
 
@@ -199,13 +253,31 @@ impl World {
             let Some((data, reset)) = conn.up.read(now, cap) else {
                 break;
             };
-            let end = conn.up.read;
-            ops_through(&mut conn.ops, end, &mut done);
+            let tls = conn.tls.is_some();
+            // Over TLS the ops are matched after the read (the engine may
+            // close the connection, and the world forget it, in it).
+            let mut ops = std::collections::VecDeque::new();
+            if tls {
+                ops = std::mem::take(&mut conn.ops);
+            } else {
+                let end = conn.up.read;
+                ops_through(&mut conn.ops, end, &mut done);
+            }
             let (node, e) = (conn.node, conn.engine);
             let Some(e) = e else {
                 return;
             };
-            let step = self.feed_engine(node, e, data, now, "read", id);
+            let (step, read) = self.feed_engine(node, e, data, now, "read", id);
+            if tls {
+                // An op is processed once the record holding its last
+                // byte is: the shadow counts the plaintext.
+                let end = read.map_or(0, |r| r.total);
+                ops_through(&mut ops, end, &mut done);
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    let newer = std::mem::replace(&mut conn.ops, ops);
+                    conn.ops.extend(newer);
+                }
+            }
             if !done.is_empty() {
                 self.checker.note_step(step, now);
             }
@@ -255,6 +327,18 @@ impl World {
             };
             node = Some(conn.node);
             let c = conn.client;
+            let data = match conn.tls.as_mut().map(|t| t.on_wire(&data, now)) {
+                None => data,
+                Some(Ok(plain)) => Bytes::from(plain),
+                Some(Err(text)) => {
+                    self.checker
+                        .violation(format!("TLS: client {c} failed: {text}"));
+                    self.stats.resets += 1;
+                    self.reset_conn(id);
+                    break;
+                }
+            };
+            self.client_tls_flush(id);
             self.clients[c].on_data(&data, now);
             self.flush_client(c);
             self.pump(id, Dir::Down);
@@ -360,8 +444,16 @@ impl World {
             }
         }
         if let Some(data) = output {
-            conn.up.write(data);
-            self.pump(id, Dir::Up);
+            match conn.tls.as_mut() {
+                Some(tls) => {
+                    tls.write_plain(&data);
+                    self.client_tls_flush(id);
+                }
+                None => {
+                    conn.up.write(data);
+                    self.pump(id, Dir::Up);
+                }
+            }
         }
         if let Some(t) = self.clients[c].next_wake() {
             if self.client_wake[c].is_none_or(|w| t < w) {
@@ -412,6 +504,7 @@ impl World {
         }
         if let Some(e) = e {
             self.nodes[node].conns.remove(&e);
+            self.tls_world_closed(node, e);
             self.engine(node, |s| s.handle_closed(e, now));
             self.after_engine(node);
         }

@@ -30,6 +30,14 @@ pub struct Node {
     pub(super) peer_conns: BTreeMap<ConnId, (u64, usize)>,
     /// A graceful shutdown is under way (the route port refuses dials).
     pub(super) shutting_down: bool,
+    /// TLS worlds: the shadow of this incarnation's TLS.
+    pub(super) shadow: Option<crate::tls::ShadowEngine>,
+    /// TLS worlds: probe connections -> probe.
+    pub(super) probe_conns: BTreeMap<ConnId, u64>,
+    /// TLS worlds: connections watched until they close.
+    pub(super) watch: BTreeMap<ConnId, super::tls::Watch>,
+    /// TLS worlds: stalled handshakes: (world connection, stalled until).
+    pub(super) stalls: BTreeMap<ConnId, (u64, Instant)>,
 }
 
 impl World {
@@ -71,6 +79,7 @@ impl World {
         n.shutting_down = false;
         self.trace
             .record(now, "start", node as u64, u64::from(n.gen), &[]);
+        self.tls_engine_started(node, &seed);
         self.after_engine(node);
     }
 
@@ -90,6 +99,10 @@ impl World {
         let routes: Vec<(u64, usize)> = std::mem::take(&mut n.peer_conns).into_values().collect();
         n.shutting_down = false;
         n.incs.clear();
+        n.shadow = None;
+        n.probe_conns.clear();
+        n.watch.clear();
+        n.stalls.clear();
         for (id, end) in routes {
             if let Some(conn) = self.peers.get_mut(&id) {
                 conn.ends[end].open = false;
@@ -113,7 +126,8 @@ impl World {
 
     /// Hands `data`, read from world connection `id`, to connection `e` of
     /// `node`'s engine as the next step (traced as `what`), then carries
-    /// out what the engine did; returns the step.
+    /// out what the engine did; returns the step and, on a TLS connection,
+    /// the plaintext the engine decrypted (its shadow's).
     pub(super) fn feed_engine(
         &mut self,
         node: usize,
@@ -122,13 +136,28 @@ impl World {
         now: Instant,
         what: &'static str,
         id: u64,
-    ) -> u64 {
+    ) -> (u64, Option<crate::tls::ShadowRead>) {
         self.step += 1;
         let step = self.step;
         self.trace.record(now, what, id, step, &[]);
+        let shadowed = self.nodes[node].shadow.is_some();
+        let kept = shadowed.then(|| data.clone());
         self.engine(node, |s| s.handle_read(e, data, now));
+        let read = kept.and_then(|data| self.shadow_read(node, e, &data));
         self.after_engine(node);
-        step
+        let Some(read) = read else {
+            return (step, None);
+        };
+        if let Some(text) = &read.failed {
+            // The engine failed there too, and closed the connection; a
+            // shadow that fails alone has lost track of the engine.
+            if self.engine_has(node, e) {
+                self.checker.violation(format!(
+                    "sim: the TLS shadow of node {node} {e} failed ({text}) where the engine                      went on"
+                ));
+            }
+        }
+        (step, Some(read))
     }
 
     /// Drains the engine's actions and events as a driver does, checks the
@@ -142,6 +171,9 @@ impl World {
                 Event::ConnectionClosed { conn, reason } => {
                     if let Some(&inc) = self.nodes[node].incs.get(&conn) {
                         self.checker.close_reason(inc, reason);
+                    }
+                    if self.nodes[node].shadow.is_some() {
+                        self.tls_closed(node, conn, reason);
                     }
                 }
                 Event::SlowConsumerDetected { .. } => self.stats.slow_consumers += 1,
@@ -203,6 +235,15 @@ impl World {
                     .unwrap_or_default();
                 let signed = canopy_core::auth::sign_with_seed(&seed, nonce.as_bytes());
                 self.engine(node, |s| s.handle_signature(conn, signed, now));
+            }
+            Action::Flush(c) if self.nodes[node].probe_conns.contains_key(&c) => {
+                self.probe_flush(node, c, None);
+            }
+            Action::Close {
+                conn: c,
+                after_flush,
+            } if self.nodes[node].probe_conns.contains_key(&c) => {
+                self.probe_flush(node, c, Some(after_flush));
             }
             Action::Flush(c) if self.nodes[node].peer_conns.contains_key(&c) => {
                 let (id, end) = self.nodes[node].peer_conns[&c];
@@ -308,6 +349,11 @@ impl World {
         let now = self.now();
         let mut chunks = std::mem::take(&mut self.scratch);
         self.engine(node, |s| s.take_outbound(c, &mut chunks, now));
+        if self.tls.is_some() {
+            for chunk in &chunks {
+                self.check_client_written(node, id, chunk);
+            }
+        }
         if let Some(conn) = self.conns.get_mut(&id) {
             for chunk in chunks.drain(..) {
                 conn.down.write(chunk);

@@ -19,6 +19,7 @@ mod engine;
 mod gateway;
 mod inject;
 mod peer;
+mod tls;
 
 use crate::checker::Checker;
 use crate::client_model::{ClientModel, ClientSpec};
@@ -105,6 +106,25 @@ enum Ev {
         fault: Fault,
         tries: u32,
     },
+    /// TLS worlds: by now engine `node` (incarnation `gen`) must have
+    /// closed `conn`, whose handshake stalled.
+    TlsCheck {
+        node: usize,
+        gen: u32,
+        conn: ConnId,
+        /// The world connection.
+        world: u64,
+    },
+    /// TLS worlds: a probe that gets TLS first wrong connects.
+    ProbeStart(u64),
+    /// Bytes (or the end of stream) reach a probe or its engine.
+    ProbeArrive {
+        probe: u64,
+        to_engine: bool,
+        data: Option<Bytes>,
+    },
+    /// The verdict on a probe.
+    ProbeCheck(u64),
 }
 
 impl Ev {
@@ -121,8 +141,14 @@ impl Ev {
             | Ev::Reconnect(_)
             | Ev::CloseDeadline(_)
             | Ev::ResetNow(_)
-            | Ev::Pump(_) => true,
-            Ev::EngineTimer { .. } | Ev::RestoreRules(_) | Ev::Fault { .. } => false,
+            | Ev::Pump(_)
+            | Ev::ProbeArrive { .. } => true,
+            Ev::EngineTimer { .. }
+            | Ev::RestoreRules(_)
+            | Ev::Fault { .. }
+            | Ev::TlsCheck { .. }
+            | Ev::ProbeStart(_)
+            | Ev::ProbeCheck(_) => false,
         }
     }
 }
@@ -228,6 +254,8 @@ pub struct World {
     pub event_limit: u64,
     /// Every delivery with an id as (client, message), when enabled.
     pub delivery_log: Option<Vec<(usize, crate::client_model::MsgKey)>>,
+    /// TLS worlds (`--tls`): the plan, the clients' TLS, the probes.
+    tls: Option<tls::WorldTls>,
 }
 
 impl World {
@@ -267,6 +295,7 @@ impl World {
             pending_slack: 2048,
             event_limit: 5_000_000,
             delivery_log: None,
+            tls: None,
         };
         for options in options {
             w.nodes.push(Node {
@@ -278,6 +307,10 @@ impl World {
                 incs: BTreeMap::new(),
                 peer_conns: BTreeMap::new(),
                 shutting_down: false,
+                shadow: None,
+                probe_conns: BTreeMap::new(),
+                watch: BTreeMap::new(),
+                stalls: BTreeMap::new(),
             });
             w.dial_block.push(Instant::ZERO);
             w.start_at.push(None);
@@ -796,6 +829,19 @@ impl World {
                     }
                 }
             }
+            Ev::TlsCheck {
+                node,
+                gen,
+                conn,
+                world,
+            } => self.tls_check(node, gen, conn, world),
+            Ev::ProbeStart(id) => self.probe_start(id),
+            Ev::ProbeArrive {
+                probe,
+                to_engine,
+                data,
+            } => self.probe_arrive(probe, to_engine, data),
+            Ev::ProbeCheck(id) => self.probe_check(id),
             Ev::Fault { fault, tries } => {
                 if !self.faults_enabled {
                     return;

@@ -18,8 +18,9 @@ use crate::checker::{LinkId, Processed};
 use crate::link::{Dir, LinkRules, Pipe};
 use crate::rng::{Purpose, SimRng};
 use crate::route_wire::{RouteOp, RouteWire};
+use crate::tls::RecordCheck;
 use bytes::Bytes;
-use canopy_core::{ConnId, LinkKind, ListenerKind};
+use canopy_core::{ConnId, Instant, LinkKind, ListenerKind};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
@@ -57,6 +58,12 @@ pub(super) struct PeerConn {
     /// The checker knows the cluster end `i` announced (leaf links).
     announced: [bool; 2],
     pub(super) rng: SimRng,
+    /// TLS worlds: the plaintext-on-TLS check of what end `i` writes
+    /// (and then the observers read what the reader's shadow decrypts).
+    tls: Option<[RecordCheck; 2]>,
+    /// TLS worlds: the acceptor reads nothing until then (it must close
+    /// the link before).
+    pub(super) stall: Option<Instant>,
 }
 
 fn pipe_of(dir: Dir) -> usize {
@@ -229,8 +236,41 @@ impl World {
             links: [None, None],
             announced: [false; 2],
             rng: SimRng::new(self.seed, Purpose::Link, id),
+            tls: None,
+            stall: None,
         };
         self.peers.insert(id, conn);
+        if let Some(plan) = self.tls_plan() {
+            // A leaf hub sends its INFO before TLS unless TLS comes first.
+            let hub_info = kind == LinkKind::Leaf && !plan.leaf_first;
+            let checks = [RecordCheck::new(false), RecordCheck::new(hub_info)];
+            let (split, reset, stall) = self.tls_peer_faults(rules.up.delay);
+            if let Some(conn) = self.peers.get_mut(&id) {
+                conn.tls = Some(checks);
+                for p in &mut conn.pipes {
+                    p.split_until = split;
+                }
+                if let Some((p, at)) = reset {
+                    conn.pipes[p].reset_after = Some(at);
+                }
+                if let Some(until) = stall {
+                    // The acceptor reads nothing for a while: the dialer's
+                    // ClientHello (or, behind a leaf hub's INFO, the
+                    // remote's) waits unread.
+                    conn.stall = Some(until);
+                    conn.pipes[0].paused_until = until;
+                }
+            }
+            if let Some(until) = stall {
+                self.schedule(
+                    until,
+                    Ev::ReadResume {
+                        conn: id,
+                        dir: Dir::Up,
+                    },
+                );
+            }
+        }
         self.trace.record(
             now,
             "dial",
@@ -308,9 +348,23 @@ impl World {
         }
         self.nodes[a].peer_conns.insert(e, (id, 0));
         self.nodes[b].peer_conns.insert(be, (id, 1));
+        self.shadow_accepted(b, be, listener_of(kind));
         self.trace
             .record(now, tags(kind).up, a as u64, b as u64, &[]);
         self.engine(a, |s| s.handle_dialed(e, b_addr, now));
+        // Its ClientHello was drawn in that call: the shadow's now.
+        let (addr, stall) = self
+            .peers
+            .get(&id)
+            .map(|c| (c.addr.clone(), c.stall))
+            .unwrap_or_default();
+        self.shadow_dialed(a, e, kind, &addr);
+        if let Some(at) = stall {
+            // The acceptor must give up on it with `TLS Handshake
+            // Failure`; the dialer gives up too (its timer, or the
+            // acceptor's close) and dials again.
+            self.watch_stall(b, be, id, at);
+        }
         self.after_engine(b);
         self.after_engine(a);
     }
@@ -358,12 +412,38 @@ impl World {
         let mut chunks = std::mem::take(&mut self.scratch);
         self.engine(node, |s| s.take_outbound(c, &mut chunks, now));
         let mut ops = Vec::new();
+        let mut plaintext = None;
         if let Some(conn) = self.peers.get_mut(&id) {
             for chunk in chunks.drain(..) {
-                conn.wire[end].feed(&chunk, &mut ops);
+                match conn.tls.as_mut() {
+                    // Over TLS the observer reads what the reader decrypts.
+                    Some(checks) => {
+                        if let Err(text) = checks[end].feed(&chunk) {
+                            plaintext.get_or_insert(text);
+                        }
+                    }
+                    None => conn.wire[end].feed(&chunk, &mut ops),
+                }
                 conn.pipes[end].write(chunk);
             }
+            if let Some(text) = plaintext {
+                let to = conn.ends[1 - end].node;
+                self.checker.violation(format!(
+                    "plaintext on a TLS link: node {node} wrote to node {to} on a {}: {text}",
+                    conn.kind.name()
+                ));
+            }
             conn.ops[end].extend(ops);
+        }
+        chunks.clear();
+        self.scratch = chunks;
+        self.peer_observed(node, id, end);
+    }
+
+    /// What the observer of end `end`'s writes found: broken protocol,
+    /// the cluster a leaf end announced.
+    fn peer_observed(&mut self, node: usize, id: u64, end: usize) {
+        if let Some(conn) = self.peers.get_mut(&id) {
             if let Some(text) = conn.wire[end].broken.take() {
                 self.checker.violation(format!(
                     "node {node} wrote bad {} protocol: {text}",
@@ -387,8 +467,6 @@ impl World {
                 }
             }
         }
-        chunks.clear();
-        self.scratch = chunks;
     }
 
     /// Moves unsent bytes of pipe `p` onto the wire and reports what the
@@ -467,14 +545,25 @@ impl World {
             let Some((data, reset)) = conn.pipes[p].read(now, cap) else {
                 break;
             };
-            let end = conn.pipes[p].read;
-            ops_through(&mut conn.ops[p], end, &mut done);
+            let tls = conn.tls.is_some();
+            if !tls {
+                let end = conn.pipes[p].read;
+                ops_through(&mut conn.ops[p], end, &mut done);
+            }
             let link = conn.links[p];
             let read_tag = tags(conn.kind).read;
             let Some(e) = e else {
                 return;
             };
-            let step = self.feed_engine(node, e, data, now, read_tag, id);
+            let (step, plain) = self.feed_engine(node, e, data, now, read_tag, id);
+            if let (true, Some(plain)) = (tls, plain.map(|r| r.plain)) {
+                // Every op the reader decrypted in this read was processed
+                // in it.
+                if let Some(conn) = self.peers.get_mut(&id) {
+                    conn.wire[p].feed(&plain, &mut done);
+                }
+                self.peer_observed(writer, id, p);
+            }
             if !done.is_empty() {
                 self.checker.note_step(step, now);
             }
@@ -589,6 +678,7 @@ impl World {
         self.step += 1;
         if let Some(e) = e {
             self.nodes[node].peer_conns.remove(&e);
+            self.tls_world_closed(node, e);
             self.engine(node, |s| s.handle_closed(e, now));
             self.after_engine(node);
         }
@@ -829,7 +919,11 @@ impl World {
             | Ev::EngineStop { .. }
             | Ev::ClientWake(_)
             | Ev::Reconnect(_)
-            | Ev::Fault { .. } => return false,
+            | Ev::Fault { .. }
+            | Ev::TlsCheck { .. }
+            | Ev::ProbeStart(_)
+            | Ev::ProbeArrive { .. }
+            | Ev::ProbeCheck(_) => return false,
         };
         let Some(kind) = self.peers.get(&id).map(|c| c.kind) else {
             return false;
@@ -877,7 +971,11 @@ impl World {
             | Ev::EngineStop { .. }
             | Ev::ClientWake(_)
             | Ev::Reconnect(_)
-            | Ev::Fault { .. } => {}
+            | Ev::Fault { .. }
+            | Ev::TlsCheck { .. }
+            | Ev::ProbeStart(_)
+            | Ev::ProbeArrive { .. }
+            | Ev::ProbeCheck(_) => {}
         }
         true
     }
