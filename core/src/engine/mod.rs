@@ -392,13 +392,17 @@ impl Server {
             return;
         }
         let reading = c.policy().reading;
-        if !matches!(c.tls, tls::TlsStage::Off | tls::TlsStage::Up { .. }) {
+        let decoded = if c.tls.before_handshake_end() {
             self.sync_tls_clock(now);
-        }
-        let decoded = self.tls_decode(conn, data, now);
-        // A handshake that ended in this read: its INFO (TLS first) goes
-        // out before any answer to what follows it.
-        self.tls_after_read(conn);
+            let decoded = self.tls_decode(conn, data, now);
+            // A handshake that ended in this read: its INFO (TLS first)
+            // goes out before any answer to what follows it.
+            self.tls_after_read(conn);
+            decoded
+        } else {
+            // Plaintext, or TLS settled: straight through the layers.
+            c.transport.decode(data)
+        };
         match reading {
             Reading::Http => self.read_http(conn, &decoded.plain, now),
             Reading::Nats(_) => self.read_nats(conn, decoded.plain, now),
@@ -641,15 +645,15 @@ impl Server {
                     // An op that switched a layer on: the rest of this
                     // read is the new layer's (switched by the op's own
                     // code, as a dialer's TLS is, or returned here).
-                    let layers = c.transport.layers();
                     let switched = self.process_op(conn, op, now);
-                    if let Some(c) = self.conns.get_mut(&conn) {
-                        if c.transport.layers() > layers && !data.is_empty() {
-                            let d = c
-                                .transport
-                                .decode_from_layer(layers, std::mem::take(&mut data));
-                            data = d.plain;
-                            failed = failed.or(d.failed);
+                    if let Some(first) = self.tls.switched_in_op.take() {
+                        if let Some(c) = self.conns.get_mut(&conn) {
+                            if !data.is_empty() {
+                                let rest = std::mem::take(&mut data);
+                                let d = c.transport.decode_from_layer(first, rest);
+                                data = d.plain;
+                                failed = failed.or(d.failed);
+                            }
                         }
                     }
                     if let Some(layer) = switched {

@@ -44,6 +44,13 @@ impl Server {
         if policy.ping == PingRule::Never {
             return;
         }
+        // Before TLS is settled nothing may go out in plaintext, and a
+        // stuck handshake is the TLS timer's to end: nats-server starts
+        // pinging after the handshake.
+        if c.tls.before_handshake_end() {
+            self.timers.set(TimerKey::Ping(conn), now + interval);
+            return;
+        }
         if !recently_active || !c.ping.rtt_known {
             if c.ping.outstanding + 1 > ping_max {
                 tracing::debug!("cid:{} - Stale Client Connection - Closing", c.cid);

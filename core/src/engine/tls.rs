@@ -43,6 +43,11 @@ pub(crate) struct TlsContexts {
     pub(crate) gateway: Built,
     /// Gateway entries with their own `tls` block, by name.
     pub(crate) gateway_remotes: Vec<(String, Built)>,
+    /// Set when an op's own code switched TLS on (a dialer answering the
+    /// peer's INFO): the index of the new layer, so the read loop passes
+    /// the rest of the read through it. Kept here so the loop needs no
+    /// lookup per op.
+    pub(crate) switched_in_op: Option<usize>,
 }
 
 /// One block's configurations: none configured, built, or refused (the
@@ -103,6 +108,7 @@ impl TlsContexts {
             leaf_upgrades: Vec::new(),
             gateway: Built::Off,
             gateway_remotes: Vec::new(),
+            switched_in_op: None,
         };
         t.rebuild(options);
         t
@@ -180,6 +186,19 @@ pub(crate) enum TlsStage {
     Handshake { info_after: Option<Bytes> },
     /// The handshake ended; `first` when TLS came before the INFO.
     Up { first: bool },
+}
+
+impl TlsStage {
+    /// Whether TLS is still being settled (waiting for the first bytes,
+    /// sniffing, or in the handshake).
+    pub(crate) fn before_handshake_end(&self) -> bool {
+        match self {
+            TlsStage::AwaitFirst { .. } | TlsStage::Sniff { .. } | TlsStage::Handshake { .. } => {
+                true
+            }
+            TlsStage::Off | TlsStage::Up { .. } => false,
+        }
+    }
 }
 
 /// A connection's TLS as `/connz` shows it.
@@ -414,6 +433,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
+        self.tls.switched_in_op = Some(c.transport.layers());
         let timer = dial(c, config, host, now);
         self.set_tls_timer(timer);
         self.mark_dirty(conn);

@@ -36,6 +36,7 @@ pub(crate) struct Pick {
 /// queue list the message carries (empty for a client's publish and an
 /// import's hop, which choose groups themselves). Draws one number from
 /// `queue_rng` per group served, in group order.
+#[inline]
 pub(crate) fn plan(
     origin: Origin,
     msg: &MsgFacts<'_>,
