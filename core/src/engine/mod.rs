@@ -646,8 +646,8 @@ impl Server {
                     // read is the new layer's (switched by the op's own
                     // code, as a dialer's TLS is, or returned here).
                     let switched = self.process_op(conn, op, now);
-                    if let Some(first) = self.tls.switched_in_op.take() {
-                        if let Some(c) = self.conns.get_mut(&conn) {
+                    if let Some((on, first)) = self.tls.switched_in_op.take() {
+                        if let Some(c) = self.conns.get_mut(&on).filter(|_| on == conn) {
                             if !data.is_empty() {
                                 let rest = std::mem::take(&mut data);
                                 let d = c.transport.decode_from_layer(first, rest);

@@ -43,11 +43,12 @@ pub(crate) struct TlsContexts {
     pub(crate) gateway: Built,
     /// Gateway entries with their own `tls` block, by name.
     pub(crate) gateway_remotes: Vec<(String, Built)>,
-    /// Set when an op's own code switched TLS on (a dialer answering the
-    /// peer's INFO): the index of the new layer, so the read loop passes
-    /// the rest of the read through it. Kept here so the loop needs no
-    /// lookup per op.
-    pub(crate) switched_in_op: Option<usize>,
+    /// Set when TLS was switched on by an op's own code (a dialer
+    /// answering the peer's INFO): the connection and the index of the
+    /// new layer, so the read loop passes the rest of the read through
+    /// it. Kept here so the loop needs no lookup per op; a switch outside
+    /// any read (TLS first on dial) leaves nothing behind.
+    pub(crate) switched_in_op: Option<(ConnId, usize)>,
 }
 
 /// One block's configurations: none configured, built, or refused (the
@@ -154,7 +155,6 @@ impl TlsContexts {
             })
             .unwrap_or_default();
     }
-
 }
 
 /// The settings of nats-server's default upgrade: TLS defaults, the
@@ -433,7 +433,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
-        self.tls.switched_in_op = Some(c.transport.layers());
+        self.tls.switched_in_op = Some((conn, c.transport.layers()));
         let timer = dial(c, config, host, now);
         self.set_tls_timer(timer);
         self.mark_dirty(conn);

@@ -109,8 +109,10 @@ impl Server {
         self.conns.insert(conn, c);
         self.timers.set(TimerKey::LeafHandshake(conn), now + wait);
         if first {
-            // handshake_first: the ClientHello goes before the hub's INFO.
+            // handshake_first: the ClientHello goes before the hub's INFO
+            // (outside any read: no rest to pass through it).
             let _ = self.leaf_tls_start(conn, ri, now);
+            self.tls.switched_in_op = None;
         }
         true
     }

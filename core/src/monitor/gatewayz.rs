@@ -152,7 +152,11 @@ pub(crate) fn gateway_varz(server: &dyn Inspect) -> GatewayVarz {
         return GatewayVarz::default();
     };
     let tls = super::tls::tls_varz(
-        server.options().gateway.as_ref().and_then(|g| g.tls.as_ref()),
+        server
+            .options()
+            .gateway
+            .as_ref()
+            .and_then(|g| g.tls.as_ref()),
         true,
         GATEWAY_TLS_TIMEOUT,
     );

@@ -100,7 +100,11 @@ pub(crate) fn cluster_varz(server: &dyn Inspect) -> ClusterVarz {
         return ClusterVarz::default();
     };
     let tls = super::tls::tls_varz(
-        server.options().cluster.as_ref().and_then(|c| c.tls.as_ref()),
+        server
+            .options()
+            .cluster
+            .as_ref()
+            .and_then(|c| c.tls.as_ref()),
         true,
         CLUSTER_TLS_TIMEOUT,
     );

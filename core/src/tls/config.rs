@@ -190,7 +190,9 @@ fn cipher_suites(
 /// Unix epoch (`/varz` `tls_cert_not_after`).
 pub fn cert_not_after(cert_pem: &str) -> Option<i64> {
     use rustls::pki_types::pem::PemObject;
-    let der = CertificateDer::pem_slice_iter(cert_pem.as_bytes()).next()?.ok()?;
+    let der = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .next()?
+        .ok()?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
     Some(cert.validity().not_after.timestamp())
 }
