@@ -29,9 +29,6 @@
 //! no plaintext past the INFO). After the switch no engine may write a
 //! byte that is not a TLS record (the plaintext-on-TLS checker). A TLS
 //! seed replays as exactly as any other (`--tls --check-determinism`).
-//! `--tls-strict` is `--tls` that also reports the engine issues TLS
-//! worlds found (`canopy_sim::tls::KNOWN_ISSUES`) instead of steering
-//! clear of them.
 
 use canopy_sim::swarm::{self, RunReport, SwarmConfig};
 use std::process::ExitCode;
@@ -44,7 +41,7 @@ const COMMIT: &str = match option_env!("CANOPY_GIT_COMMIT") {
 };
 
 const USAGE: &str = "usage: canopy-sim [--seeds N] [--start S] [--seed S] [--check-determinism] \
-[--no-faults] [--leaf | --gateway] [--tls | --tls-strict] [--topology single|cluster3|hub2|hub3|chain|triangle|\
+[--no-faults] [--leaf | --gateway] [--tls] [--topology single|cluster3|hub2|hub3|chain|triangle|\
 spoke-cluster|deny|hub-cluster|redundant-pair|leaf-cluster-split|gw-mesh|gw-partial|gw-leafs|\
 gw-leaf-chain] [--verbose] [--trace EVENTS] [--mutation NAME] [--hashes]";
 
@@ -97,10 +94,6 @@ fn parse() -> Result<Args, String> {
             "--leaf" => a.cfg.leaf = true,
             "--gateway" => a.cfg.gateway = true,
             "--tls" => a.cfg.tls = true,
-            "--tls-strict" => {
-                a.cfg.tls = true;
-                a.cfg.tls_strict = true;
-            }
             "--topology" => {
                 let t = it.next().as_deref().and_then(swarm::Topology::parse);
                 let Some(t) = t else {

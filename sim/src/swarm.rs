@@ -533,9 +533,6 @@ pub struct SwarmConfig {
     /// faults and TLS-first probes; see [`crate::tls`]. Combines with the
     /// default, leaf and gateway modes.
     pub tls: bool,
-    /// With `tls`: the engine issues TLS worlds found are violations too,
-    /// and the draws do not avoid them ([`crate::tls::KNOWN_ISSUES`]).
-    pub tls_strict: bool,
 }
 
 /// The world of a seed: `options` (one per node) with TLS when `cfg`
@@ -543,7 +540,7 @@ pub struct SwarmConfig {
 pub(crate) fn new_world(seed: u64, cfg: &SwarmConfig, mut options: Vec<Options>) -> World {
     let plan = cfg
         .tls
-        .then(|| crate::tls::TlsPlan::draw(seed, options.len(), cfg.tls_strict));
+        .then(|| crate::tls::TlsPlan::draw(seed, options.len()));
     if let Some(plan) = &plan {
         plan.apply(&mut options);
     }
@@ -1137,9 +1134,6 @@ pub fn replay_command_for(seed: u64, cfg: &SwarmConfig) -> String {
     }
     if cfg.tls {
         command.push_str(" --tls");
-    }
-    if cfg.tls && cfg.tls_strict {
-        command.push_str(" --tls-strict");
     }
     if cfg.no_faults {
         command.push_str(" --no-faults");

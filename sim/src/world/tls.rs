@@ -321,9 +321,6 @@ impl World {
                     .map(|t| t.plan.timeout)
                     .unwrap_or_default()
             )),
-            // Known issue 2 (`crate::tls::KNOWN_ISSUES`), unless strict.
-            Some(Watch::Engine(CloseReason::StaleConnection))
-                if !self.tls.as_ref().is_some_and(|t| t.plan.strict) => {}
             Some(Watch::Engine(reason)) if reason != CloseReason::TlsHandshakeError => {
                 self.checker.violation(format!(
                     "TLS: node {node} closed {e}, whose handshake stalled past the timeout, \
@@ -625,9 +622,6 @@ impl World {
             Mismatch::ServerFirst => match watch {
                 Some(Watch::Engine(CloseReason::TlsHandshakeError)) => {}
                 Some(Watch::Engine(CloseReason::ServerShutdown)) | Some(Watch::World) => {}
-                // Known issue 2 (`crate::tls::KNOWN_ISSUES`), unless strict.
-                Some(Watch::Engine(CloseReason::StaleConnection))
-                    if !self.tls.as_ref().is_some_and(|t| t.plan.strict) => {}
                 other => self.checker.violation(format!(
                     "TLS: node {node}'s {:?} port (handshake_first) did not close a client \
                      that never sent a ClientHello with '{}' within its timeout: {other:?}",
