@@ -289,6 +289,14 @@ fn gateway(c: &ServerConfig, roots: &str) -> Option<crate::GatewayOptions> {
                 .as_ref()
                 .map(|g| g.pinned_certs.clone())
                 .unwrap_or_default();
+            // An entry without a certificate presents the gateway block's
+            // (nats-server's default client certificate for gateways).
+            if let Some(g) = gw.as_ref().filter(|_| s.cert_pem.is_empty()) {
+                s.cert_file.clone_from(&g.cert_file);
+                s.cert_pem.clone_from(&g.cert_pem);
+                s.key_file.clone_from(&g.key_file);
+                s.key_pem.clone_from(&g.key_pem);
+            }
             Some(s)
         }
         (None, gw) => gw.clone(),

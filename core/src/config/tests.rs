@@ -2270,6 +2270,17 @@ fn gateway_entries_take_the_gateway_tls() {
     assert_eq!(c.ca_pem, CA);
     assert_eq!(c.timeout, std::time::Duration::from_secs(5));
     assert_eq!(c.pinned_certs, [pin]);
+    // An entry whose block has no certificate presents the gateway's.
+    let o = tls_options(&format!(
+        "gateway {{ name: A, port: 7222, tls {{ {PAIR} }},\n\
+         gateways: [ {{ name: D, url: \"nats://d:7222\", tls {{ ca_file: ca.pem }} }} ] }}\n"
+    ));
+    let g = o.gateway.expect("gateway");
+    let own = g.tls.clone().expect("gateway tls");
+    let d = g.gateways[0].tls.clone().expect("D's own");
+    assert_eq!(d.ca_pem, CA);
+    assert!(!d.cert_pem.is_empty());
+    assert_eq!((&d.cert_pem, &d.key_pem), (&own.cert_pem, &own.key_pem));
     // Without a gateway block, an entry without its own is plaintext.
     let o = tls_options(
         "gateway { name: A, port: 7222, gateways: [ { name: B, url: \"tls://b:7222\" } ] }\n",
