@@ -365,6 +365,37 @@ fn leaf_nats_url_upgrades(a: Impl, b: Impl) {
     leaf_exchange(&h, &l, "nats:// remote upgraded");
 }
 
+/// Check 39 and users-voice 14: a `nats://` remote with no `tls` block
+/// still upgrades when the hub's INFO requires TLS, and checks the hub's
+/// certificate against the system roots, which do not hold the test CA:
+/// no link, and never a plaintext CONNECT.
+fn leaf_no_block_upgrades_and_checks(a: Impl, b: Impl) {
+    let certs = Certs::new();
+    let (h, port) = hub(a, &certs, "", &[]);
+    let l = start(
+        b,
+        &format!("leafnodes {{\n  remotes = [ {{ url: \"nats://127.0.0.1:{port}\" }} ]\n}}\n"),
+        &[],
+    );
+    if a == Impl::NatsServer {
+        // The leaf's ClientHello reached the hub, which logs the alert.
+        h.wait_for_log("TLS leafnode handshake error", LINK);
+    }
+    // Each leaf names the failed check: the handshake happened.
+    let why = if b == Impl::NatsServer {
+        "certificate signed by unknown authority"
+    } else {
+        "TLS leafnode handshake error: invalid peer certificate: UnknownIssuer"
+    };
+    l.wait_for_log(why, LINK);
+    leaf_no_link(
+        &h,
+        &l,
+        "nats:// remote without a tls block, untrusted hub",
+        true,
+    );
+}
+
 /// `handshake_first: true` on both ends: TLS before the INFO, and the link
 /// works.
 fn leaf_handshake_first_both(a: Impl, b: Impl) {
@@ -377,6 +408,28 @@ fn leaf_handshake_first_both(a: Impl, b: Impl) {
         &[],
     );
     leaf_exchange(&h, &l, "handshake_first both");
+}
+
+/// Users-voice 13: a hub with `handshake_first` and a fallback duration
+/// takes both kinds of leaf: one that starts TLS at once, and one that
+/// waits for the INFO (which the hub sends when the fallback expires).
+fn leaf_hub_first_with_fallback(a: Impl, b: Impl) {
+    let certs = Certs::new();
+    let (h, port) = hub(a, &certs, "handshake_first: \"300ms\"", &[]);
+    let url = format!("tls://127.0.0.1:{port}");
+    let waits = leaf(b, &url, &certs.ca_conf(), &[]);
+    leaf_exchange(
+        &h,
+        &waits,
+        "a leaf waiting for the INFO, after the fallback",
+    );
+    let first = leaf(
+        b,
+        &url,
+        &format!("{}\n        handshake_first: true", certs.ca_conf()),
+        &[],
+    );
+    leaf_exchange(&h, &first, "a TLS-first leaf, before the fallback");
 }
 
 /// A leaf link that must not form: the hub's `tls {}` extra lines, the
@@ -533,7 +586,9 @@ per_pair! {
     route_untrusted,
     leaf_tls_url_verify,
     leaf_nats_url_upgrades,
+    leaf_no_block_upgrades_and_checks,
     leaf_handshake_first_both,
+    leaf_hub_first_with_fallback,
     leaf_hub_only_handshake_first,
     leaf_leaf_only_handshake_first,
     leaf_untrusted_hub,

@@ -101,7 +101,7 @@ impl TlsLayer {
     /// order). Go's `first record does not look like a TLS handshake`,
     /// which it answers with no alert.
     pub fn not_tls(&self) -> bool {
-        self.error.is_some() && !self.processed
+        !self.processed && self.error.as_ref().is_some_and(is_record_error)
     }
 
     pub(super) fn decode(&mut self, input: Bytes) -> Decoded {
@@ -171,13 +171,13 @@ impl TlsLayer {
         } else {
             CloseReason::ReadError
         };
-        self.error = Some(e);
         // Not TLS at all: close without an alert, as Go does.
-        let ending = if self.processed {
-            Ending::Flush
-        } else {
+        let ending = if !self.processed && is_record_error(&e) {
             Ending::Silent
+        } else {
+            Ending::Flush
         };
+        self.error = Some(e);
         TransportError {
             kind: ErrorKind::Malformed,
             ending,
@@ -227,6 +227,21 @@ impl TlsLayer {
     pub(super) fn queue_goodbye(&mut self) {
         self.goodbye = true;
     }
+}
+
+/// An error in a record's header: the bytes are not TLS records at all
+/// (rather than a handshake that went wrong, such as a certificate).
+fn is_record_error(e: &rustls::Error) -> bool {
+    use rustls::InvalidMessage as M;
+    matches!(
+        e,
+        rustls::Error::InvalidMessage(
+            M::InvalidContentType
+                | M::UnknownProtocolVersion
+                | M::MessageTooLarge
+                | M::InvalidEmptyPayload
+        )
+    )
 }
 
 #[cfg(test)]

@@ -202,6 +202,9 @@ fn an_untrusted_certificate_fails_the_handshake_on_both_ends() {
         matches!(why, rustls::Error::InvalidCertificate(_)),
         "{why:?}"
     );
+    // A certificate refused in the peer's first flight is a handshake
+    // error, logged as such, not bytes that are not TLS.
+    assert!(!client.t.tls().is_some_and(TlsLayer::not_tls));
     // The alert reached the server, which fails too.
     assert_eq!(
         server.failed.map(|f| f.reason),
