@@ -273,14 +273,7 @@ pub fn super_options(shape: SuperShape, options: &mut [Options], rng: &mut SimRn
             let ping = rng.duration(Duration::from_millis(300), Duration::from_secs(3));
             let first = members[0];
             for &i in members {
-                let routes = if i == first {
-                    Vec::new()
-                } else {
-                    let url = format!("nats-route://{}:{ROUTE_PORT}", route_host(first));
-                    canopy_core::route::RouteAddr::parse(&url)
-                        .into_iter()
-                        .collect()
-                };
+                let routes = crate::swarm::seed_routes(first, i);
                 options[i].cluster = Some(canopy_core::ClusterOptions {
                     name: name.to_string(),
                     host: route_host(i),

@@ -443,14 +443,7 @@ pub fn leaf_options(topology: Topology, options: &mut [Options], rng: &mut SimRn
         let ping = rng.duration(Duration::from_millis(300), Duration::from_secs(3));
         let first = members[0];
         for &i in members {
-            let routes = if i == first {
-                Vec::new()
-            } else {
-                let url = format!("nats-route://{}:{ROUTE_PORT}", route_host(first));
-                canopy_core::route::RouteAddr::parse(&url)
-                    .into_iter()
-                    .collect()
-            };
+            let routes = seed_routes(first, i);
             options[i].cluster = Some(canopy_core::ClusterOptions {
                 name: topology.cluster_name(first).to_string(),
                 host: route_host(i),
@@ -1097,6 +1090,29 @@ pub fn failure_report(failures: &[RunReport], cfg: &SwarmConfig) -> String {
         text.push_str(&format!("  replay: {}\n", replay_command_for(r.seed, cfg)));
     }
     text
+}
+
+/// The routes member `i` of a cluster seeded by member `first` dials: the
+/// seed's route URL, none for the seed itself.
+pub(crate) fn seed_routes(first: usize, i: usize) -> Vec<canopy_core::route::RouteAddr> {
+    if i == first {
+        return Vec::new();
+    }
+    let url = format!("nats-route://{}:{ROUTE_PORT}", route_host(first));
+    canopy_core::route::RouteAddr::parse(&url)
+        .into_iter()
+        .collect()
+}
+
+/// Runs part `part` of `parts` equal parts of seeds `0..seeds` and panics
+/// with the failures' report if any seed fails (the seed suites split
+/// into parts so that a 2-core CI runs them side by side).
+pub fn assert_part_passes(cfg: &SwarmConfig, seeds: u64, parts: u64, part: u64) {
+    let per = seeds.div_ceil(parts);
+    let start = part * per;
+    let end = (start + per).min(seeds);
+    let failures = run_range(start, end.saturating_sub(start), cfg);
+    assert!(failures.is_empty(), "{}", failure_report(&failures, cfg));
 }
 
 /// Runs `seed` twice; the error names the two trace hashes if they differ.

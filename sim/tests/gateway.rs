@@ -14,7 +14,7 @@
 use canopy_core::{Instant, Options};
 use canopy_sim::rng::{Purpose, SimRng};
 use canopy_sim::supercluster::{super_options, SuperLeafs, SuperShape};
-use canopy_sim::swarm::{self, RunReport, SwarmConfig, Topology};
+use canopy_sim::swarm::{self, SwarmConfig, Topology};
 use canopy_sim::world::World;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,17 +29,8 @@ fn gateway() -> SwarmConfig {
     }
 }
 
-fn report(failures: &[RunReport], cfg: &SwarmConfig) -> String {
-    swarm::failure_report(failures, cfg)
-}
-
 fn run_part(part: u64) {
-    let per = SEEDS.div_ceil(PARTS);
-    let start = part * per;
-    let end = (start + per).min(SEEDS);
-    let cfg = gateway();
-    let failures = swarm::run_range(start, end - start, &cfg);
-    assert!(failures.is_empty(), "{}", report(&failures, &cfg));
+    swarm::assert_part_passes(&gateway(), SEEDS, PARTS, part);
 }
 
 #[test]
@@ -105,7 +96,7 @@ fn every_gateway_topology_carries_messages_across_gateways() {
         };
         for seed in 0..3 {
             let r = swarm::run_seed(seed, &cfg);
-            assert!(r.passed(), "{}", report(&[r], &cfg));
+            assert!(r.passed(), "{}", swarm::failure_report(&[r], &cfg));
             assert_eq!(r.stats.faults_fired, 0);
             assert!(r.summary.contains(name), "{name}: {}", r.summary);
             let c = &r.checks;

@@ -10,7 +10,7 @@
 //! These seeds also keep the leaf mutation tests' budget (leaf seeds
 //! 0..100, `mutations.rs`) green without mutations.
 
-use canopy_sim::swarm::{self, RunReport, SwarmConfig, Topology};
+use canopy_sim::swarm::{self, SwarmConfig, Topology};
 use std::collections::BTreeMap;
 
 const SEEDS: u64 = 300;
@@ -23,17 +23,8 @@ fn leaf() -> SwarmConfig {
     }
 }
 
-fn report(failures: &[RunReport], cfg: &SwarmConfig) -> String {
-    swarm::failure_report(failures, cfg)
-}
-
 fn run_part(part: u64) {
-    let per = SEEDS.div_ceil(PARTS);
-    let start = part * per;
-    let end = (start + per).min(SEEDS);
-    let cfg = leaf();
-    let failures = swarm::run_range(start, end - start, &cfg);
-    assert!(failures.is_empty(), "{}", report(&failures, &cfg));
+    swarm::assert_part_passes(&leaf(), SEEDS, PARTS, part);
 }
 
 #[test]
@@ -97,7 +88,7 @@ fn every_leaf_topology_carries_messages() {
         };
         for seed in 0..3 {
             let r = swarm::run_seed(seed, &cfg);
-            assert!(r.passed(), "{}", report(&[r], &cfg));
+            assert!(r.passed(), "{}", swarm::failure_report(&[r], &cfg));
             assert_eq!(r.stats.faults_fired, 0);
             let n = crossed.entry(name).or_default();
             n.0 += r.checks.routed;

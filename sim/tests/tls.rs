@@ -16,7 +16,7 @@
 //! run two seeds of each mode twice; the mutation that switches TLS off
 //! on the client port is in `mutations.rs`.
 
-use canopy_sim::swarm::{self, RunReport, SwarmConfig};
+use canopy_sim::swarm::{self, SwarmConfig};
 
 fn tls(leaf: bool, gateway: bool) -> SwarmConfig {
     SwarmConfig {
@@ -27,43 +27,34 @@ fn tls(leaf: bool, gateway: bool) -> SwarmConfig {
     }
 }
 
-fn report(failures: &[RunReport], cfg: &SwarmConfig) -> String {
-    swarm::failure_report(failures, cfg)
-}
-
-fn run(cfg: &SwarmConfig, start: u64, count: u64) {
-    let failures = swarm::run_range(start, count, cfg);
-    assert!(failures.is_empty(), "{}", report(&failures, cfg));
-}
-
 #[test]
 fn tls_swarm_part_1() {
-    run(&tls(false, false), 0, 20);
+    swarm::assert_part_passes(&tls(false, false), 60, 3, 0);
 }
 
 #[test]
 fn tls_swarm_part_2() {
-    run(&tls(false, false), 20, 20);
+    swarm::assert_part_passes(&tls(false, false), 60, 3, 1);
 }
 
 #[test]
 fn tls_swarm_part_3() {
-    run(&tls(false, false), 40, 20);
+    swarm::assert_part_passes(&tls(false, false), 60, 3, 2);
 }
 
 #[test]
 fn tls_leaf_part_1() {
-    run(&tls(true, false), 0, 15);
+    swarm::assert_part_passes(&tls(true, false), 30, 2, 0);
 }
 
 #[test]
 fn tls_leaf_part_2() {
-    run(&tls(true, false), 15, 15);
+    swarm::assert_part_passes(&tls(true, false), 30, 2, 1);
 }
 
 #[test]
 fn tls_gateway() {
-    run(&tls(false, true), 0, 6);
+    swarm::assert_part_passes(&tls(false, true), 6, 1, 0);
 }
 
 /// The same TLS seed twice gives the same trace (every random byte of
@@ -101,7 +92,11 @@ fn tls_worlds_put_records_on_the_wire() {
         ..tls(false, false)
     };
     let r = swarm::run_seed(3, &cfg);
-    assert!(r.passed(), "{}", report(std::slice::from_ref(&r), &cfg));
+    assert!(
+        r.passed(),
+        "{}",
+        swarm::failure_report(std::slice::from_ref(&r), &cfg)
+    );
     let arrivals: Vec<&String> = r
         .trace
         .iter()

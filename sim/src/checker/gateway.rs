@@ -671,8 +671,10 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_recent_reply_subscription_maps_the_reply() {
+    /// A request on `svc` from a client whose reply subscription is
+    /// 800 ms old (recent), with B interested in `svc`: the checker and
+    /// the A→B link it crosses.
+    fn recent_request() -> (Checker, LinkId) {
         let (mut c, [ab, ba, ..]) = super3();
         c.route_interest(ba, "svc", None, None, 1, at(1));
         c.note_step(5, Instant::ZERO + Duration::from_millis(100));
@@ -688,27 +690,19 @@ mod tests {
             Instant::ZERO,
         );
         c.processed(OpRef::Pub(q), at(6));
+        (c, ab)
+    }
+
+    #[test]
+    fn a_recent_reply_subscription_maps_the_reply() {
+        let (mut c, ab) = recent_request();
         let plain = RoutedMsg {
             key: Some(key(0, 1)),
             ..RoutedMsg::default()
         };
         c.routed_msg(ab, plain.clone(), at(7), Instant::ZERO);
         assert!(c.violations[0].contains("unmapped"), "{:?}", c.violations);
-        let (mut c, [ab, ba, ..]) = super3();
-        c.route_interest(ba, "svc", None, None, 1, at(1));
-        c.note_step(5, Instant::ZERO + Duration::from_millis(100));
-        c.note_step(6, Instant::ZERO + Duration::from_millis(900));
-        let inbox = c.sub_written(0, 7, "_INBOX.r.*", None, false);
-        c.processed(OpRef::Sub(inbox), at(5));
-        let q = c.pub_written(
-            0,
-            key(0, 1),
-            "svc",
-            Some("_INBOX.r.1".into()),
-            None,
-            Instant::ZERO,
-        );
-        c.processed(OpRef::Pub(q), at(6));
+        let (mut c, ab) = recent_request();
         let mapped = RoutedMsg {
             reply_gr: Some("_GR_.aaaaaa.bbbbbb.".into()),
             ..plain
