@@ -13,7 +13,7 @@ const B_INFO: &str = r#"INFO {"server_id":"NBSERVER","server_name":"B1","version
 /// The CONNECT a nats-server of cluster `B` sends when it dials us.
 const B_CONNECT: &str = r#"CONNECT {"echo":false,"verbose":false,"pedantic":false,"tls_required":false,"headers":false,"name":"NBSERVER","cluster":"","gateway":"B"}"#;
 
-fn remote(name: &str, port: u16) -> RemoteGatewayOptions {
+pub(crate) fn remote(name: &str, port: u16) -> RemoteGatewayOptions {
     RemoteGatewayOptions {
         tls: None,
         name: name.into(),
@@ -21,7 +21,7 @@ fn remote(name: &str, port: u16) -> RemoteGatewayOptions {
     }
 }
 
-fn gateway_options(remotes: Vec<RemoteGatewayOptions>) -> Options {
+pub(crate) fn gateway_options(remotes: Vec<RemoteGatewayOptions>) -> Options {
     Options {
         server_name: "A1".into(),
         host: "127.0.0.1".into(),

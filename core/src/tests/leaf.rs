@@ -12,9 +12,9 @@ use crate::{ConnId, LeafOptions, Options, RemoteLeafOptions};
 use std::time::Duration;
 
 const QUIET: &str = r#"{"verbose":false,"pedantic":false,"headers":true}"#;
-const LEAF_CONNECT: &str = r#"CONNECT {"version":"2.15.1","server_id":"NLEAF","name":"LEAF","cluster":"LEAF","headers":true,"compress_mode":"off","remote_account":"$G","protocol":3}"#;
+pub(crate) const LEAF_CONNECT: &str = r#"CONNECT {"version":"2.15.1","server_id":"NLEAF","name":"LEAF","cluster":"LEAF","headers":true,"compress_mode":"off","remote_account":"$G","protocol":3}"#;
 
-fn hub_options() -> Options {
+pub(crate) fn hub_options() -> Options {
     Options {
         server_name: "HUB".into(),
         host: "127.0.0.1".into(),
@@ -448,7 +448,7 @@ fn leaf_to_leaf_messages_are_relayed_by_the_hub() {
 
 // ---- the soliciting side ----------------------------------------------------
 
-fn spoke_options(remote: RemoteLeafOptions) -> Options {
+pub(crate) fn spoke_options(remote: RemoteLeafOptions) -> Options {
     Options {
         server_name: "SPOKE".into(),
         host: "127.0.0.1".into(),
@@ -461,7 +461,7 @@ fn spoke_options(remote: RemoteLeafOptions) -> Options {
     }
 }
 
-fn remote(url: &str) -> RemoteLeafOptions {
+pub(crate) fn remote(url: &str) -> RemoteLeafOptions {
     RemoteLeafOptions {
         urls: vec![RouteAddr::parse(url).expect("url")],
         ..RemoteLeafOptions::default()

@@ -11,10 +11,7 @@ use crate::auth::UserEntry;
 use crate::perms::{Entry, Permissions, Rule};
 use crate::route::RouteAddr;
 use crate::tls::TlsSettings;
-use crate::{
-    CloseReason, ClusterOptions, ConnId, GatewayOptions, LeafOptions, Options,
-    RemoteGatewayOptions, RemoteLeafOptions,
-};
+use crate::{CloseReason, ClusterOptions, ConnId, Options, RemoteLeafOptions};
 use proptest::prelude::*;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, SanType,
@@ -819,23 +816,16 @@ fn a_dialed_route_sends_a_client_hello_first() {
 
 // ---- 10: leaf nodes ---------------------------------------------------------
 
-const LEAF_CONNECT: &str = r#"CONNECT {"version":"2.15.1","server_id":"NLEAF","name":"LEAF","cluster":"LEAF","headers":true,"compress_mode":"off","remote_account":"$G","protocol":3}"#;
+use super::leaf::LEAF_CONNECT;
 const HUB_INFO: &str = "INFO {\"server_id\":\"NHUB\",\"server_name\":\"HUB\",\"version\":\"2.15.1\",\"proto\":3,\"headers\":true,\"tls_required\":true,\"max_payload\":1048576,\"client_id\":5,\"compression\":\"off\",\"api_lvl\":5,\"info_on_connect\":true,\"leafnode_urls\":[\"127.0.0.1:7422\"]} \r\n";
 
 #[test]
 fn a_tls_hub_sends_info_then_handshakes() {
-    let mut h = engine(Options {
-        server_name: "HUB".into(),
-        host: "127.0.0.1".into(),
-        port: 4222,
-        leaf: Some(LeafOptions {
-            host: "127.0.0.1".into(),
-            port: 7422,
-            tls: Some(settings(false)),
-            ..LeafOptions::default()
-        }),
-        ..Options::default()
-    });
+    let mut o = super::leaf::hub_options();
+    if let Some(l) = o.leaf.as_mut() {
+        l.tls = Some(settings(false));
+    }
+    let mut h = engine(o);
     let l = h.accept_leaf();
     let info = take_info(&mut h, l);
     assert_eq!(info["tls_required"], true, "{info}");
@@ -850,20 +840,11 @@ fn a_tls_hub_sends_info_then_handshakes() {
 }
 
 fn spoke(tls: TlsSettings) -> (Harness, ConnId) {
-    let mut h = engine(Options {
-        server_name: "SPOKE".into(),
-        host: "127.0.0.1".into(),
-        port: 4223,
-        leaf: Some(LeafOptions {
-            remotes: vec![RemoteLeafOptions {
-                urls: vec![RouteAddr::parse("nats-leaf://127.0.0.1:7422").expect("url")],
-                tls: Some(tls),
-                ..RemoteLeafOptions::default()
-            }],
-            ..LeafOptions::default()
-        }),
-        ..Options::default()
-    });
+    let remote = RemoteLeafOptions {
+        tls: Some(tls),
+        ..super::leaf::remote("nats-leaf://127.0.0.1:7422")
+    };
+    let mut h = engine(super::leaf::spoke_options(remote));
     h.advance(Duration::ZERO);
     assert_eq!(h.dials.len(), 1, "{:?}", h.dials);
     let d = h.dials[0].0;
@@ -918,25 +899,11 @@ fn a_remote_with_tls_upgrades_after_the_hub_info() {
 const B_INFO: &str = "INFO {\"server_id\":\"NBSERVER\",\"server_name\":\"B1\",\"version\":\"2.15.1\",\"proto\":3,\"host\":\"127.0.0.1\",\"port\":7223,\"headers\":true,\"tls_required\":true,\"max_payload\":1048576,\"gateway\":\"B\",\"gateway_urls\":[\"127.0.0.1:7223\"],\"gateway_url\":\"127.0.0.1:7223\",\"gateway_nrp\":true,\"gateway_iom\":true}\r\n";
 
 fn gateway_a() -> Harness {
-    engine(Options {
-        server_name: "A1".into(),
-        host: "127.0.0.1".into(),
-        port: 4222,
-        gateway: Some(GatewayOptions {
-            name: "A".into(),
-            host: "127.0.0.1".into(),
-            port: 7222,
-            auth_timeout: Duration::from_secs(2),
-            gateways: vec![RemoteGatewayOptions {
-                tls: None,
-                name: "B".into(),
-                urls: vec![RouteAddr::parse("127.0.0.1:7223").expect("url")],
-            }],
-            tls: Some(settings(true)),
-            ..GatewayOptions::default()
-        }),
-        ..Options::default()
-    })
+    let mut o = super::gateway::gateway_options(vec![super::gateway::remote("B", 7223)]);
+    if let Some(g) = o.gateway.as_mut() {
+        g.tls = Some(settings(true));
+    }
+    engine(o)
 }
 
 #[test]
