@@ -23,28 +23,14 @@ impl Server {
     pub(crate) fn accept_https(&mut self, peer: core::net::SocketAddr, now: Instant) -> ConnId {
         let mut conn = self.new_conn(peer, ConnKind::Http(Box::default()), now);
         let id = conn.id;
+        // HTTPS has no INFO: TLS from the first byte. Without a client
+        // certificate to serve, the connection fails closed.
         let timer = match self.tls.client.config() {
-            Some(config) => {
-                // HTTPS has no INFO: TLS first, with nothing kept for after.
-                let mut first = (**config).clone();
-                first.settings.handshake_first = true;
-                first.settings.fallback = None;
-                crate::engine::tls::accept(&mut conn, &std::sync::Arc::new(first), b"", false, now)
-            }
-            None => None,
+            Some(config) => crate::engine::tls::accept_first(&mut conn, config, now),
+            None => crate::engine::tls::fail_closed(&mut conn, now),
         };
         self.conns.insert(id, conn);
         self.set_tls_timer(timer);
-        if timer.is_none() {
-            // No certificate to serve: fail closed.
-            self.close(
-                id,
-                crate::events::CloseReason::TlsHandshakeError,
-                false,
-                true,
-                now,
-            );
-        }
         id
     }
 

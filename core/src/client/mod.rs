@@ -97,28 +97,27 @@ impl Server {
             };
         // nats-server refuses a connection over the limit right after its
         // INFO, before any TLS.
-        let mut tls_timer = None;
-        match self.tls.client.config() {
-            Some(config) if !over_limit && !mutated!(self, tls_plaintext_after_info) => {
-                let allow_non_tls = self.options.allow_non_tls;
-                tls_timer = crate::engine::tls::accept(
+        let tls_timer = match (&self.tls.client, self.tls.client.config()) {
+            (_, Some(config)) if !over_limit && !mutated!(self, tls_plaintext_after_info) => {
+                crate::engine::tls::accept(
                     &mut client,
                     config,
                     self.scratch.as_bytes(),
-                    allow_non_tls,
+                    self.options.allow_non_tls,
                     now,
-                );
+                )
             }
-            _ => client.out.push_slice(self.scratch.as_bytes()),
-        }
-        let fail_closed = self.tls.client.asked() && self.tls.client.config().is_none();
+            (built, None) if built.asked() => crate::engine::tls::fail_closed(&mut client, now),
+            _ => {
+                client.out.push_slice(self.scratch.as_bytes());
+                None
+            }
+        };
         self.conns.insert(id, client);
         tracing::debug!("{peer} - cid:{cid} - Client connection created");
         self.events.push_back(Event::ClientConnected { conn: id });
         self.set_tls_timer(tls_timer);
-        if fail_closed {
-            self.close(id, CloseReason::TlsHandshakeError, false, true, now);
-        } else if over_limit {
+        if over_limit {
             self.fail_with(
                 id,
                 ProtocolError::MaxConnections,
