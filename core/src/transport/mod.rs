@@ -92,10 +92,12 @@ mod error;
 #[cfg(test)]
 mod framed;
 mod ledger;
+mod s2;
 mod tls;
 
 pub use error::{Ending, ErrorKind, TransportError};
 pub use ledger::WireLedger;
+pub use s2::{S2Layer, S2Level};
 pub use tls::TlsLayer;
 
 use crate::outbound::Outbound;
@@ -152,18 +154,22 @@ struct Scratch {
 /// One layer of a connection's chain. Enum dispatch keeps the chain free of
 /// boxes and makes every place that handles layers name each kind.
 ///
-/// Variants to come, in the order they usually stack (each an own module
-/// under `transport/`): `Tls` (rustls' buffered API: `read_tls`,
+/// Variants, in the order they usually stack (each an own module under
+/// `transport/`): `Tls` (rustls' buffered API: `read_tls`,
 /// `process_new_packets`, `reader` for decode; `writer`, `write_tls` for
-/// encode; its handshake bytes are its own output), `WebSocket` (framing,
-/// masking, permessage-deflate; pongs and close frames are its own output)
-/// and `S2` (the framed stream of section 1.13). Each variant adds one arm
-/// to each method below and its own split-read tests.
+/// encode; its handshake bytes are its own output) and `S2` (the framed
+/// stream of section 1.13, see [`S2Layer`]). To come: `WebSocket`
+/// (framing, masking, permessage-deflate; pongs and close frames are its
+/// own output). Each variant adds one arm to each method below and its own
+/// split-read tests.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Layer {
     /// TLS (rustls), either role.
     Tls(Box<TlsLayer>),
+    /// S2 compression (nats-server's route and leaf `compression`); a
+    /// small handle, its state is boxed.
+    S2(S2Layer),
     /// A toy length-prefixed framing that changes sizes, for tests.
     #[cfg(test)]
     Framed(framed::Framed),
@@ -176,6 +182,7 @@ impl Layer {
     fn decode(&mut self, input: Bytes) -> Decoded {
         match *self {
             Layer::Tls(ref mut l) => l.decode(input),
+            Layer::S2(ref mut l) => l.decode(input),
             #[cfg(test)]
             Layer::Framed(ref mut l) => l.decode(input),
         }
@@ -186,6 +193,7 @@ impl Layer {
     fn encode(&mut self, input: &[Bytes], out: &mut Vec<Bytes>) -> Result<(), TransportError> {
         match *self {
             Layer::Tls(ref mut l) => l.encode(input, out),
+            Layer::S2(ref mut l) => l.encode(input, out),
             #[cfg(test)]
             Layer::Framed(ref mut l) => l.encode(input, out),
         }
@@ -195,6 +203,7 @@ impl Layer {
     fn wants_write(&self) -> bool {
         match *self {
             Layer::Tls(ref l) => l.wants_write(),
+            Layer::S2(ref l) => l.wants_write(),
             #[cfg(test)]
             Layer::Framed(ref l) => l.wants_write(),
         }
@@ -204,6 +213,7 @@ impl Layer {
     fn buffered(&self) -> usize {
         match *self {
             Layer::Tls(ref l) => l.buffered(),
+            Layer::S2(ref l) => l.buffered(),
             #[cfg(test)]
             Layer::Framed(ref l) => l.buffered(),
         }
@@ -213,6 +223,7 @@ impl Layer {
     fn queue_goodbye(&mut self) {
         match *self {
             Layer::Tls(ref mut l) => l.queue_goodbye(),
+            Layer::S2(ref mut l) => l.queue_goodbye(),
             #[cfg(test)]
             Layer::Framed(ref mut l) => l.queue_goodbye(),
         }
@@ -370,11 +381,29 @@ impl Transport {
 
     /// The TLS layer, if the connection has one.
     pub fn tls(&self) -> Option<&TlsLayer> {
-        // Outside tests TLS is the only layer yet, so clippy sees a plain
-        // map; the match gains arms as WebSocket and S2 arrive.
-        #[allow(clippy::unnecessary_find_map, clippy::never_loop)]
         self.layers.iter().find_map(|s| match s.layer {
             Layer::Tls(ref t) => Some(&**t),
+            Layer::S2(_) => None,
+            #[cfg(test)]
+            Layer::Framed(_) => None,
+        })
+    }
+
+    /// The S2 compression layer, if the connection has one.
+    pub fn s2(&self) -> Option<&S2Layer> {
+        self.layers.iter().find_map(|s| match s.layer {
+            Layer::S2(ref l) => Some(l),
+            Layer::Tls(_) => None,
+            #[cfg(test)]
+            Layer::Framed(_) => None,
+        })
+    }
+
+    /// The S2 compression layer, mutably (to change its level).
+    pub fn s2_mut(&mut self) -> Option<&mut S2Layer> {
+        self.layers.iter_mut().find_map(|s| match s.layer {
+            Layer::S2(ref mut l) => Some(l),
+            Layer::Tls(_) => None,
             #[cfg(test)]
             Layer::Framed(_) => None,
         })
