@@ -94,11 +94,16 @@ mod framed;
 mod ledger;
 mod s2;
 mod tls;
+mod ws;
 
 pub use error::{Ending, ErrorKind, TransportError};
 pub use ledger::WireLedger;
 pub use s2::{S2Layer, S2Level};
 pub use tls::TlsLayer;
+pub use ws::{
+    close_status, handshake as ws_handshake, WsError, WsLayer, WsOptions, WsRole,
+    BROWSER_FRAME_SIZE, COMPRESS_THRESHOLD, MAX_COMPRESSED_MESSAGE,
+};
 
 use crate::outbound::Outbound;
 use bytes::Bytes;
@@ -170,6 +175,8 @@ pub enum Layer {
     /// S2 compression (nats-server's route and leaf `compression`); a
     /// small handle, its state is boxed.
     S2(S2Layer),
+    /// WebSocket framing, either role.
+    Ws(Box<WsLayer>),
     /// A toy length-prefixed framing that changes sizes, for tests.
     #[cfg(test)]
     Framed(framed::Framed),
@@ -183,6 +190,7 @@ impl Layer {
         match *self {
             Layer::Tls(ref mut l) => l.decode(input),
             Layer::S2(ref mut l) => l.decode(input),
+            Layer::Ws(ref mut l) => l.decode(input),
             #[cfg(test)]
             Layer::Framed(ref mut l) => l.decode(input),
         }
@@ -194,6 +202,7 @@ impl Layer {
         match *self {
             Layer::Tls(ref mut l) => l.encode(input, out),
             Layer::S2(ref mut l) => l.encode(input, out),
+            Layer::Ws(ref mut l) => l.encode(input, out),
             #[cfg(test)]
             Layer::Framed(ref mut l) => l.encode(input, out),
         }
@@ -204,6 +213,7 @@ impl Layer {
         match *self {
             Layer::Tls(ref l) => l.wants_write(),
             Layer::S2(ref l) => l.wants_write(),
+            Layer::Ws(ref l) => l.wants_write(),
             #[cfg(test)]
             Layer::Framed(ref l) => l.wants_write(),
         }
@@ -214,6 +224,7 @@ impl Layer {
         match *self {
             Layer::Tls(ref l) => l.buffered(),
             Layer::S2(ref l) => l.buffered(),
+            Layer::Ws(ref l) => l.buffered(),
             #[cfg(test)]
             Layer::Framed(ref l) => l.buffered(),
         }
@@ -224,6 +235,7 @@ impl Layer {
         match *self {
             Layer::Tls(ref mut l) => l.queue_goodbye(),
             Layer::S2(ref mut l) => l.queue_goodbye(),
+            Layer::Ws(ref mut l) => l.queue_goodbye(),
             #[cfg(test)]
             Layer::Framed(ref mut l) => l.queue_goodbye(),
         }
@@ -383,7 +395,7 @@ impl Transport {
     pub fn tls(&self) -> Option<&TlsLayer> {
         self.layers.iter().find_map(|s| match s.layer {
             Layer::Tls(ref t) => Some(&**t),
-            Layer::S2(_) => None,
+            Layer::S2(_) | Layer::Ws(_) => None,
             #[cfg(test)]
             Layer::Framed(_) => None,
         })
@@ -393,7 +405,7 @@ impl Transport {
     pub fn s2(&self) -> Option<&S2Layer> {
         self.layers.iter().find_map(|s| match s.layer {
             Layer::S2(ref l) => Some(l),
-            Layer::Tls(_) => None,
+            Layer::Tls(_) | Layer::Ws(_) => None,
             #[cfg(test)]
             Layer::Framed(_) => None,
         })
@@ -403,7 +415,27 @@ impl Transport {
     pub fn s2_mut(&mut self) -> Option<&mut S2Layer> {
         self.layers.iter_mut().find_map(|s| match s.layer {
             Layer::S2(ref mut l) => Some(l),
-            Layer::Tls(_) => None,
+            Layer::Tls(_) | Layer::Ws(_) => None,
+            #[cfg(test)]
+            Layer::Framed(_) => None,
+        })
+    }
+
+    /// The WebSocket layer, if the connection has one.
+    pub fn ws(&self) -> Option<&WsLayer> {
+        self.layers.iter().find_map(|s| match s.layer {
+            Layer::Ws(ref l) => Some(&**l),
+            Layer::Tls(_) | Layer::S2(_) => None,
+            #[cfg(test)]
+            Layer::Framed(_) => None,
+        })
+    }
+
+    /// The WebSocket layer, mutably (to choose its close frame).
+    pub fn ws_mut(&mut self) -> Option<&mut WsLayer> {
+        self.layers.iter_mut().find_map(|s| match s.layer {
+            Layer::Ws(ref mut l) => Some(&mut **l),
+            Layer::Tls(_) | Layer::S2(_) => None,
             #[cfg(test)]
             Layer::Framed(_) => None,
         })
