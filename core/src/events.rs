@@ -112,6 +112,9 @@ pub enum TimerKey {
     /// TLS first with a fallback: the client sent nothing, so it gets the
     /// INFO and the usual order.
     TlsFallback(ConnId),
+    /// A websocket port's upgrade did not finish within
+    /// `handshake_timeout`.
+    WsHandshake(ConnId),
 }
 
 /// Why a connection closed; the texts are nats-server's `/connz` reasons.

@@ -34,6 +34,13 @@ impl Server {
         id
     }
 
+    /// Registers a connection accepted on the websocket port: HTTP until
+    /// its upgrade (`engine/websocket.rs`).
+    pub(crate) fn accept_websocket(&mut self, peer: core::net::SocketAddr, now: Instant) -> ConnId {
+        let conn = self.new_conn(peer, ConnKind::Http(Box::default()), now);
+        self.websocket_accepted(conn, now)
+    }
+
     /// Reads HTTP requests from a monitoring connection and answers each.
     pub(crate) fn read_http(&mut self, conn: ConnId, data: &[u8], now: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {

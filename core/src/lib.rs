@@ -116,6 +116,7 @@ pub mod auth;
 pub mod cli;
 mod client;
 mod cluster;
+pub mod compression;
 pub mod config;
 mod conn;
 pub mod engine;
@@ -156,6 +157,6 @@ pub use gateway::gateway_url;
 pub use ids::ConnId;
 pub use options::{
     ClientAuth, ClusterOptions, GatewayOptions, LeafOptions, Options, RemoteGatewayOptions,
-    RemoteLeafOptions,
+    RemoteLeafOptions, RemoteWebsocket, WebsocketOptions,
 };
 pub use time::Instant;

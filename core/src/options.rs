@@ -103,12 +103,15 @@ pub struct ClusterOptions {
     /// nats-server, `verify` is always on, `ca_pem` is the `ca_file` or
     /// else the system roots, and `handshake_first` is off.
     pub tls: Option<crate::tls::TlsSettings>,
+    /// `compression` on routes (default `accept`, as nats-server's).
+    pub compression: crate::compression::Compression,
 }
 
 impl Default for ClusterOptions {
     fn default() -> Self {
         ClusterOptions {
             tls: None,
+            compression: crate::compression::Compression::new(crate::compression::Mode::Accept),
             name: String::new(),
             host: "0.0.0.0".to_string(),
             port: 0,
@@ -169,6 +172,8 @@ pub struct LeafOptions {
     /// `leafnodes.tls`: TLS on accepted leaf links (`handshake_first` and
     /// `fallback` as for clients).
     pub tls: Option<crate::tls::TlsSettings>,
+    /// `compression` on accepted leaf links (default `s2_auto`).
+    pub compression: crate::compression::Compression,
 }
 
 /// One user of `leafnodes.authorization.users`.
@@ -234,12 +239,30 @@ pub struct RemoteLeafOptions {
     /// `tls` block checks its hub against when the hub's INFO requires
     /// TLS, as nats-server's default upgrade does.
     pub upgrade_ca_pem: String,
+    /// `compression` on this link (default `s2_auto`, as nats-server's).
+    pub compression: crate::compression::Compression,
+    /// `ws://`/`wss://` URLs: the link runs over WebSocket.
+    pub websocket: Option<RemoteWebsocket>,
+}
+
+/// The WebSocket settings of a leaf remote whose URLs are `ws://` or
+/// `wss://`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteWebsocket {
+    /// `ws_compression`: ask for permessage-deflate (then no S2).
+    pub compression: bool,
+    /// `ws_no_masking`: ask the hub to let our frames go unmasked.
+    pub no_masking: bool,
+    /// Each configured URL's path (the upgrade asks for
+    /// `<path>/leafnode`), by URL index.
+    pub paths: Vec<String>,
 }
 
 impl Default for LeafOptions {
     fn default() -> Self {
         LeafOptions {
             tls: None,
+            compression: crate::compression::Compression::new(crate::compression::Mode::Auto),
             host: "0.0.0.0".to_string(),
             port: 0,
             advertise: String::new(),
@@ -271,6 +294,8 @@ impl Default for RemoteLeafOptions {
     fn default() -> Self {
         RemoteLeafOptions {
             upgrade_ca_pem: String::new(),
+            compression: crate::compression::Compression::new(crate::compression::Mode::Auto),
+            websocket: None,
             tls: None,
             urls: Vec::new(),
             no_randomize: false,
@@ -381,6 +406,60 @@ pub struct Options {
     pub tls: Option<crate::tls::TlsSettings>,
     /// `allow_non_tls`: clients may skip TLS on a TLS client port.
     pub allow_non_tls: bool,
+    /// The `websocket {}` block, when it has a port.
+    pub websocket: Option<WebsocketOptions>,
+}
+
+/// The `websocket {}` block, resolved: a listener for WebSocket clients
+/// (browsers, nats.js) and leaf nodes (the `/leafnode` path).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebsocketOptions {
+    /// Listen host.
+    pub host: String,
+    /// Listen port, already resolved if it was -1.
+    pub port: u16,
+    /// `advertise`: the `host:port` clients are told to use.
+    pub advertise: String,
+    /// `tls`: TLS before the HTTP upgrade (`None` with `no_tls`).
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// `compression`: permessage-deflate when the client offers it.
+    pub compression: bool,
+    /// `same_origin`: the `Origin` must be this server's host.
+    pub same_origin: bool,
+    /// `allowed_origins`: the origins (`scheme://host[:port]`) accepted.
+    pub allowed_origins: Vec<String>,
+    /// `handshake_timeout`: time for the HTTP upgrade (and TLS).
+    pub handshake_timeout: Duration,
+    /// `authorization { user, password }` of websocket clients.
+    pub credentials: Option<(String, String)>,
+    /// `authorization { token }` of websocket clients.
+    pub token: Option<String>,
+    /// `authorization { timeout }` (the server's when `None`).
+    pub auth_timeout: Option<Duration>,
+    /// `no_auth_user` of websocket clients.
+    pub no_auth_user: String,
+    /// `headers`: extra headers of the 101 response, in name order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Default for WebsocketOptions {
+    fn default() -> Self {
+        WebsocketOptions {
+            host: "0.0.0.0".to_string(),
+            port: 0,
+            advertise: String::new(),
+            tls: None,
+            compression: false,
+            same_origin: false,
+            allowed_origins: Vec::new(),
+            handshake_timeout: Duration::from_secs(2),
+            credentials: None,
+            token: None,
+            auth_timeout: None,
+            no_auth_user: String::new(),
+            headers: Vec::new(),
+        }
+    }
 }
 
 /// The `gateway {}` block, resolved: this server's cluster as one
@@ -485,6 +564,7 @@ impl Default for Options {
         Options {
             tls: None,
             allow_non_tls: false,
+            websocket: None,
             server_name: String::new(),
             host: "0.0.0.0".to_string(),
             port: DEFAULT_PORT,

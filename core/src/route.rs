@@ -5,13 +5,14 @@
 //!
 //! nats-server 2.10+ opens a pool of connections per peer (three by
 //! default) and dedicated connections for pinned accounts. Canopy does not
-//! pool: its route INFO carries no `route_pool_size` (nor `compression`),
-//! which nats-server reads as a peer that predates pooling. (A server
+//! pool: its route INFO carries no `route_pool_size`, which nats-server
+//! reads as a peer that predates pooling. (A server
 //! with leaf nodes also says `lnoc`/`lnocu`: it carries leaf interest and
 //! messages with their origin cluster; a peer without them hears leaf
 //! interest as plain `RS+`.) It then keeps one connection to Canopy carrying every account,
 //! with the account named in every `RS+`, `RS-`, `RMSG` and `HMSG`, and
-//! leaves compression off. Its attempts to open a pinned `$SYS` connection
+//! compresses it when the two sides' `compression` settings agree
+//! (`engine/compress.rs`). Its attempts to open a pinned `$SYS` connection
 //! to a non-pooling peer are refused (by either side) and do no harm: a
 //! route INFO that names a `route_account` or a non-zero
 //! `route_pool_idx` is closed as a duplicate. One connection per peer is
@@ -72,6 +73,8 @@ pub struct RouteInfo {
     pub leafnode_urls: Vec<String>,
     /// The peer's gateway URL, when it is a gateway: one of our cluster's.
     pub gateway_url: String,
+    /// The peer's compression mode (empty: it predates compression).
+    pub compression: String,
 }
 
 /// The CONNECT a soliciting route sends (the fields Canopy reads).
@@ -115,6 +118,8 @@ pub struct OwnRouteInfo<'a> {
     pub cluster_dynamic: bool,
     /// Client URLs of this server.
     pub connect_urls: &'a [String],
+    /// The `compression` field (none: left out).
+    pub compression: Option<&'a str>,
     /// Whether route credentials are required.
     pub auth_required: bool,
     /// Routes use TLS (`tls_required` and `tls_verify`, as nats-server
@@ -166,6 +171,10 @@ impl OwnRouteInfo<'_> {
             out.push_str(",\"cluster_dynamic\":true");
         }
         push_url_list(out, "connect_urls", self.connect_urls);
+        if let Some(mode) = self.compression {
+            out.push_str(",\"compression\":");
+            push_json_string(out, mode);
+        }
         if self.lnoc {
             out.push_str(",\"lnoc\":true,\"lnocu\":true");
         }

@@ -687,7 +687,7 @@ impl ShadowEngine {
             ListenerKind::Route => &self.route,
             ListenerKind::Leaf => &self.leaf,
             ListenerKind::Gateway => &self.gateway,
-            ListenerKind::Monitor | ListenerKind::Https => &None,
+            ListenerKind::Monitor | ListenerKind::Https | ListenerKind::Websocket => &None,
         };
         let Some(server) = config.as_ref().and_then(|c| c.server.clone()) else {
             return;

@@ -281,8 +281,12 @@ impl<R: Runtime> Driver<R> {
         peer: SocketAddr,
     ) {
         let now = self.clock.now();
-        if matches!(kind, ListenerKind::Monitor | ListenerKind::Https) {
-            // What `/varz` shows that only the host knows.
+        if matches!(
+            kind,
+            ListenerKind::Monitor | ListenerKind::Https | ListenerKind::Websocket
+        ) {
+            // What `/varz` shows that only the host knows (and the
+            // `Date` of a refused websocket upgrade).
             server.handle_wall_clock(host::unix_nanos(), now);
             server.set_host_stats(self.host.sample());
         }

@@ -288,6 +288,19 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) ->
             }
         }
     }
+    if let Some(ws) = options.websocket.as_mut() {
+        let want = ws.port;
+        match canopy_driver::bind(&ws.host, want) {
+            Ok(l) => {
+                ws.port = l.local_addr().map_or(want, |a| a.port());
+                listeners.push((ListenerKind::Websocket, l));
+            }
+            Err(e) => {
+                tracing::error!("Error listening on port: {}:{}, \"{}\"", ws.host, want, e);
+                return ExitCode::from(1);
+            }
+        }
+    }
     if let Some(gw) = options.gateway.as_ref() {
         tracing::info!("Gateway name is {}", gw.name);
         tracing::info!(
@@ -300,6 +313,17 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) ->
             gw.name,
             canopy_core::gateway_url(gw)
         );
+    }
+    if let Some(ws) = options.websocket.as_ref() {
+        let scheme = if ws.tls.is_some() { "wss" } else { "ws" };
+        tracing::info!(
+            "Listening for websocket clients on {scheme}://{}:{}",
+            ws.host,
+            ws.port
+        );
+        if ws.tls.is_none() {
+            tracing::warn!("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
+        }
     }
     if let Some(l) = options.leaf.as_ref().filter(|l| l.port != 0) {
         tracing::info!(
@@ -366,6 +390,18 @@ fn serve(cli: Settings, flags: Flags, log: LogTarget, runtime: RuntimeChoice) ->
             };
             let scheme = if c.tls.is_some() { "tls" } else { "nats" };
             body.push_str(&format!(",\"cluster\":[\"{scheme}://{chost}:{}\"]", c.port));
+        }
+        if let Some(ws) = options.websocket.as_ref() {
+            let whost = if ws.host == "0.0.0.0" {
+                "127.0.0.1"
+            } else {
+                ws.host.as_str()
+            };
+            let scheme = if ws.tls.is_some() { "wss" } else { "ws" };
+            body.push_str(&format!(
+                ",\"websocket\":[\"{scheme}://{whost}:{}\"]",
+                ws.port
+            ));
         }
         if let Some(g) = options.gateway.as_ref().filter(|g| g.port != 0) {
             let ghost = if g.host == "0.0.0.0" {

@@ -7,7 +7,7 @@ pub(crate) mod inspect;
 mod reload;
 
 use crate::account::AccountId;
-use crate::conn::{ClientState, ConnKind, Text};
+use crate::conn::{ClientState, Conn, ConnKind, Text};
 use crate::engine::TraceAsk;
 use crate::engine::{Ingress, Msg, Server};
 use crate::events::{CloseReason, Event, TimerKey};
@@ -54,7 +54,22 @@ impl Server {
     }
 
     pub(crate) fn accept_client(&mut self, peer: SocketAddr, now: Instant) -> ConnId {
+        let state = ClientState::new(AccountId(0), self.hasher.clone());
+        let client = self.new_conn(peer, ConnKind::Client(Box::new(state)), now);
+        self.start_client(client, false, now)
+    }
+
+    /// Starts a client connection: its INFO (and TLS on the client port,
+    /// unless it came through the websocket port, whose TLS is its own),
+    /// its timers, and its place among the connections.
+    pub(crate) fn start_client(
+        &mut self,
+        mut client: Conn,
+        websocket: bool,
+        now: Instant,
+    ) -> ConnId {
         self.stats.total_connections += 1;
+        let peer = client.peer;
         let mut state = ClientState::new(AccountId(0), self.hasher.clone());
         // With no_auth_user, a client that never sends CONNECT (telnet
         // style) is that user from the start, as in nats-server.
@@ -75,7 +90,7 @@ impl Server {
             self.nonce_rng.fill(&mut raw);
             state.nonce = crate::auth::base64_url_encode(&raw);
         }
-        let mut client = self.new_conn(peer, ConnKind::Client(Box::new(state)), now);
+        client.kind = ConnKind::Client(Box::new(state));
         let (id, cid) = (client.id, client.cid);
         self.scratch.clear();
         let ip = peer.ip().to_string();
@@ -98,6 +113,10 @@ impl Server {
         // nats-server refuses a connection over the limit right after its
         // INFO, before any TLS.
         let tls_timer = match (&self.tls.client, self.tls.client.config()) {
+            _ if websocket => {
+                client.out.push_slice(self.scratch.as_bytes());
+                None
+            }
             (_, Some(config)) if !over_limit && !mutated!(self, tls_plaintext_after_info) => {
                 crate::engine::tls::accept(
                     &mut client,

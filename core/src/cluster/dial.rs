@@ -113,9 +113,15 @@ impl Server {
             self.tls.route.asked(),
         );
         route.out.push_slice(self.scratch.as_bytes());
-        self.scratch.clear();
-        self.write_route_info("", false);
-        route.out.push_slice(self.scratch.as_bytes());
+        // With compression to negotiate, our INFO waits for the peer's
+        // (nats-server delays it so that it can name the link's mode).
+        let own = self.route_compression();
+        route.s2 = crate::engine::compress::S2Link::new(&own);
+        if !own.negotiates() {
+            self.scratch.clear();
+            self.write_route_info("", false, own.info_field());
+            route.out.push_slice(self.scratch.as_bytes());
+        }
         self.conns.insert(conn, route);
         self.set_tls_timer(tls_timer);
         tracing::info!("{peer} - rid:{rid} - Route connection created");

@@ -132,8 +132,10 @@ impl Server {
         self.route_rng.fill(&mut raw);
         let nonce = crate::auth::base64_url_encode(&raw);
         let tls_timer = self.route_tls(&mut route, None, now);
+        let own = self.route_compression();
+        route.s2 = crate::engine::compress::S2Link::new(&own);
         self.scratch.clear();
-        self.write_route_info(&nonce, true);
+        self.write_route_info(&nonce, true, own.info_field());
         route.out.push_slice(self.scratch.as_bytes());
         self.conns.insert(id, route);
         self.set_tls_timer(tls_timer);
@@ -176,6 +178,16 @@ impl Server {
             Some(host) => crate::engine::tls::dial(route, config, host, now),
             None => crate::engine::tls::accept_first(route, config, now),
         }
+    }
+
+    /// This server's `cluster { compression }` (routes off without a
+    /// cluster).
+    pub(crate) fn route_compression(&self) -> crate::compression::Compression {
+        self.options
+            .cluster
+            .as_ref()
+            .map(|c| c.compression.clone())
+            .unwrap_or_default()
     }
 
     /// The user and password of `cluster { authorization }`, when set:
@@ -225,7 +237,12 @@ impl Server {
     /// Writes this server's route INFO into `scratch`: with a nonce and
     /// nats-server's trailing space when sent at accept, without either
     /// when a soliciting side sends it after CONNECT.
-    pub(crate) fn write_route_info(&mut self, nonce: &str, trailing_space: bool) {
+    pub(crate) fn write_route_info(
+        &mut self,
+        nonce: &str,
+        trailing_space: bool,
+        compression: Option<&str>,
+    ) {
         let (host, port, ip) = self.own_route_info();
         let urls = self.advertised_urls();
         let leaf_urls = self.gossiped_leaf_urls();
@@ -243,6 +260,7 @@ impl Server {
             cluster: &self.info.cluster,
             cluster_dynamic: self.info.cluster_dynamic,
             connect_urls: &urls,
+            compression,
             auth_required: auth,
             tls: self.tls.route.asked(),
             ip: &ip,
@@ -470,6 +488,11 @@ impl Server {
             self.close(conn, CloseReason::DuplicateRoute, false, true, now);
             return;
         }
+        // Compression first, as nats-server: a refusal below then reaches
+        // a peer whose reader already switched in the form it reads.
+        if self.route_s2(conn, &info, solicit.is_some(), now) {
+            return;
+        }
         // A pooled or pinned-account connection of a peer that pools: we
         // keep one connection per server.
         if !info.route_account.is_empty() || info.route_pool_idx > 0 {
@@ -518,11 +541,66 @@ impl Server {
         self.register_route(conn, info);
     }
 
+    /// S2 negotiation on the peer's first INFO (`engine/compress.rs`).
+    /// True when the route waits for the peer's compressed INFO, or was
+    /// closed.
+    fn route_s2(&mut self, conn: ConnId, info: &RouteInfo, solicited: bool, now: Instant) -> bool {
+        let Some(s2) = self
+            .conns
+            .get(&conn)
+            .map(|c| (c.s2.negotiated, c.s2.await_info))
+        else {
+            return true;
+        };
+        match s2 {
+            (_, true) => self.s2_settled(conn),
+            (true, false) => {}
+            (false, false) => {
+                let own = self.route_compression();
+                if !own.negotiates() {
+                    self.s2_without(conn, &own, &info.compression);
+                    return false;
+                }
+                let info_text = |s: &mut Server, mode: &'static str| {
+                    s.scratch.clear();
+                    s.write_route_info("", false, Some(mode));
+                    s.scratch.clone()
+                };
+                match self.s2_negotiate(conn, &own, &info.compression, solicited, info_text, now) {
+                    Ok(started) => return started,
+                    Err(text) => {
+                        tracing::error!("rid:{} - {text}", conn.0);
+                        self.refuse(conn, &text, CloseReason::ProtocolViolation, now);
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
     fn register_route(&mut self, conn: ConnId, info: RouteInfo) {
-        let peer = match self.conns.get(&conn) {
-            Some(c) => c.peer,
+        let (peer, solicited, mode) = match self.conns.get(&conn) {
+            Some(c) => (
+                c.peer,
+                c.route().is_some_and(|l| l.solicit.is_some()),
+                c.s2.mode,
+            ),
             None => return,
         };
+        // A soliciting side that negotiates compression sent no INFO at
+        // dial: it goes now, before our interest, naming the link's mode
+        // (`s2_auto` when configured so).
+        let own = self.route_compression();
+        if solicited && own.negotiates() {
+            let mode = own.info_for(mode.unwrap_or(crate::compression::Mode::Off));
+            self.scratch.clear();
+            self.write_route_info("", false, Some(mode));
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.out.push_slice(self.scratch.as_bytes());
+                c.trace_out(format_args!("{}", self.scratch.trim_end()));
+            }
+        }
         let remote_id = info.server_id.clone();
         tracing::debug!(
             "{} - rid:{} - Registering remote route \"{}\"",
@@ -570,6 +648,7 @@ impl Server {
             cluster: &self.info.cluster,
             cluster_dynamic: self.info.cluster_dynamic,
             connect_urls: &info.connect_urls,
+            compression: None,
             auth_required: info.auth_required,
             tls: self.tls.route.asked(),
             ip: &info.ip,

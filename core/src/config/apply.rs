@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::gofmt::to_std;
 use super::tls::{default_auth_timeout, default_remote, settings, TlsKind};
 use super::types::ServerConfig;
+use crate::compression::{Compression, Mode, S2Level};
 use crate::options::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONTROL_LINE, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_PENDING,
     DEFAULT_PING_INTERVAL, DEFAULT_PING_MAX, DEFAULT_PORT, DEFAULT_WRITE_DEADLINE,
@@ -33,6 +34,18 @@ fn size(v: i64, default: usize) -> usize {
     }
 }
 
+/// A `compression` setting as the engine uses it: `on_mode` for `on`,
+/// `default` when left out (nats-server: `s2_fast`/`accept` for routes,
+/// `s2_auto` for leaf links).
+fn compression(c: &super::cluster::CompressionOpts, on_mode: Mode, default: Mode) -> Compression {
+    let rtts: Vec<Duration> = c
+        .rtt_thresholds
+        .iter()
+        .map(|&d| if d <= 0 { Duration::ZERO } else { to_std(d) })
+        .collect();
+    Compression::from_config(&c.mode, &rtts, on_mode, default)
+}
+
 fn duration(d: i64, default: Duration) -> Duration {
     if d <= 0 {
         default
@@ -49,6 +62,7 @@ pub(crate) fn apply(c: &ServerConfig, roots: &str, o: &mut Options) {
     o.gateway = gateway(c, roots);
     o.tls = c.tls.as_ref().map(|t| settings(t, TlsKind::Client, roots));
     o.allow_non_tls = c.allow_non_tls;
+    o.websocket = websocket(c, roots);
     if !c.server_name.is_empty() {
         o.server_name = c.server_name.clone();
     }
@@ -255,6 +269,43 @@ fn cluster(c: &ServerConfig, roots: &str) -> Option<crate::ClusterOptions> {
             duration(c.ping_interval, DEFAULT_PING_INTERVAL),
         ),
         tls,
+        compression: compression(&k.compression, Mode::Level(S2Level::Fast), Mode::Accept),
+    })
+}
+
+/// The `websocket {}` block: on when it has a port. A port of `-1` is
+/// left at 0 for the caller to bind and resolve.
+fn websocket(c: &ServerConfig, roots: &str) -> Option<crate::WebsocketOptions> {
+    let w = &c.websocket;
+    if w.port == 0 {
+        return None;
+    }
+    Some(crate::WebsocketOptions {
+        host: if w.host.is_empty() {
+            "0.0.0.0".to_string()
+        } else {
+            w.host.clone()
+        },
+        port: port(w.port, 0),
+        advertise: w.advertise.clone(),
+        tls: w
+            .tls
+            .as_ref()
+            .filter(|_| !w.no_tls)
+            .map(|t| settings(t, TlsKind::Client, roots)),
+        compression: w.compression,
+        same_origin: w.same_origin,
+        allowed_origins: w.allowed_origins.clone(),
+        handshake_timeout: duration(w.handshake_timeout, Duration::from_secs(2)),
+        credentials: (!w.username.is_empty()).then(|| (w.username.clone(), w.password.clone())),
+        token: (!w.token.is_empty()).then(|| w.token.clone()),
+        auth_timeout: (w.auth_timeout > 0.0).then(|| Duration::from_secs_f64(w.auth_timeout)),
+        no_auth_user: w.no_auth_user.clone(),
+        headers: w
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     })
 }
 
@@ -389,8 +440,14 @@ fn leafnodes(c: &ServerConfig, roots: &str) -> Option<crate::LeafOptions> {
                 .urls
                 .iter()
                 .filter_map(|u| {
+                    // nats-server's defaults: 80 for ws://, 443 for wss://.
+                    let default_port = match u.scheme.as_str() {
+                        "ws" => 80,
+                        "wss" => 443,
+                        _ => DEFAULT_LEAF_PORT,
+                    };
                     let mut addr = crate::route::RouteAddr::parse(&u.host).or_else(|| {
-                        crate::route::RouteAddr::parse(&format!("{}:{DEFAULT_LEAF_PORT}", u.host))
+                        crate::route::RouteAddr::parse(&format!("{}:{default_port}", u.host))
                     })?;
                     addr.user.clone_from(&u.user);
                     addr.password.clone_from(&u.password);
@@ -419,6 +476,16 @@ fn leafnodes(c: &ServerConfig, roots: &str) -> Option<crate::LeafOptions> {
             } else {
                 String::new()
             },
+            compression: compression(&r.compression, Mode::Auto, Mode::Auto),
+            websocket: r
+                .urls
+                .iter()
+                .any(|u| u.scheme == "ws" || u.scheme == "wss")
+                .then(|| crate::RemoteWebsocket {
+                    compression: r.ws_compression,
+                    no_masking: r.ws_no_masking,
+                    paths: r.urls.iter().map(|u| u.path.clone()).collect(),
+                }),
         })
         .collect();
     Some(crate::LeafOptions {
@@ -455,5 +522,6 @@ fn leafnodes(c: &ServerConfig, roots: &str) -> Option<crate::LeafOptions> {
         write_deadline: (l.write_deadline > 0).then(|| to_std(l.write_deadline)),
         write_timeout_close: l.write_timeout == super::types::WriteTimeoutPolicy::Close,
         tls,
+        compression: compression(&l.compression, Mode::Auto, Mode::Auto),
     })
 }

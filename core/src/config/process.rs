@@ -125,10 +125,31 @@ const SUPPORTED_TOP: &[&str] = &[
     "https",
     "https_port",
     "ocsp",
+    "websocket",
+    "ws",
 ];
 
-/// `leafnodes` keys the engine implements. `compression` is accepted:
-/// Canopy negotiates it off with every peer.
+/// `websocket` keys the engine implements. The cookies carry JWTs and
+/// credentials for operator mode, which the engine does not have yet.
+const SUPPORTED_WEBSOCKET: &[&str] = &[
+    "listen",
+    "host",
+    "net",
+    "port",
+    "advertise",
+    "no_tls",
+    "tls",
+    "compression",
+    "same_origin",
+    "allowed_origins",
+    "handshake_timeout",
+    "authorization",
+    "authentication",
+    "no_auth_user",
+    "headers",
+];
+
+/// `leafnodes` keys the engine implements.
 const SUPPORTED_LEAF: &[&str] = &[
     "host",
     "port",
@@ -179,11 +200,16 @@ const SUPPORTED_REMOTE: &[&str] = &[
     "dial_timeout",
     "ignore_discovered_servers",
     "tls",
+    "ws_compression",
+    "websocket_compress",
+    "websocket_compression",
+    "ws_no_masking",
+    "websocket_no_masking",
 ];
 
-/// `cluster` keys the engine implements. `pool_size` and `compression`
-/// are accepted: Canopy never pools and never compresses, and peers that
-/// do fall back to one plain connection (see `crate::route`).
+/// `cluster` keys the engine implements. `pool_size` is accepted: Canopy
+/// never pools, and peers that do fall back to one connection (see
+/// `crate::route`).
 const SUPPORTED_CLUSTER: &[&str] = &[
     "name",
     "host",
@@ -282,6 +308,17 @@ fn unsupported_keys(m: &Map) -> Vec<Unsupported> {
         }
         if lk == "gateway" {
             gateway_unsupported(k, v, &mut out);
+        }
+        if lk == "websocket" || lk == "ws" {
+            for (wk, wv) in v.as_map().into_iter().flat_map(|m| m.iter()) {
+                let key = wk.to_lowercase();
+                if !SUPPORTED_WEBSOCKET.contains(&key.as_str()) && !wv.used_variable {
+                    out.push(Unsupported {
+                        key: format!("{k}.{wk}"),
+                        pos: wv.pos.clone(),
+                    });
+                }
+            }
         }
         if lk == "authorization" {
             if let Some(am) = v.as_map() {

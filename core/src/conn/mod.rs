@@ -86,6 +86,12 @@ pub(crate) struct Conn {
     pub(crate) last_activity: Instant,
     /// Where the connection is in TLS (`engine/tls.rs`).
     pub(crate) tls: crate::engine::tls::TlsStage,
+    /// Where a route or leaf link is in S2 negotiation
+    /// (`engine/compress.rs`).
+    pub(crate) s2: crate::engine::compress::S2Link,
+    /// Where the connection is in a WebSocket upgrade
+    /// (`engine/websocket.rs`).
+    pub(crate) ws: crate::engine::websocket::WsStage,
     /// What only this connection's kind has.
     pub(crate) kind: ConnKind,
 }
@@ -180,6 +186,8 @@ impl Conn {
             last_in: now,
             last_activity: now,
             tls: Default::default(),
+            s2: Default::default(),
+            ws: Default::default(),
             kind,
         }
     }
@@ -193,6 +201,7 @@ impl Conn {
             start: self.start,
             last_activity: self.last_activity,
             rtt: self.ping.rtt,
+            compression: self.s2.mode_str(),
             pending: self.out.pending(),
             stats: self.stats,
         }

@@ -71,6 +71,11 @@ impl Server {
         }
         c.closed = true;
         if flush {
+            // A WebSocket says why in its close frame (nats-server's
+            // status for the reason); TLS sends its close_notify after.
+            if let Some(w) = c.transport.ws_mut() {
+                w.queue_close_for(reason);
+            }
             c.transport.queue_goodbye();
         } else {
             c.out.clear();

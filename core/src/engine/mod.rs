@@ -38,6 +38,9 @@ pub enum ListenerKind {
     /// The HTTPS monitoring port (`https_port`): TLS with the client
     /// port's certificate, then the monitoring endpoints.
     Https,
+    /// The websocket port: an HTTP upgrade (after TLS unless `no_tls`),
+    /// then a client, or a leaf node on the `/leafnode` path.
+    Websocket,
 }
 
 /// Letters of rewritten service-import replies and generated cluster
@@ -58,6 +61,7 @@ pub mod mutations;
 pub use mutations::Mutations;
 
 mod close;
+pub(crate) mod compress;
 mod deliver;
 mod dial;
 mod inspect;
@@ -66,6 +70,7 @@ mod ping;
 mod stall;
 pub(crate) mod tls;
 mod trace;
+pub(crate) mod websocket;
 
 use crate::cluster::Routes;
 use crate::router::imports::ImportRoute;
@@ -364,6 +369,7 @@ impl Server {
             ListenerKind::Https => self.accept_https(peer, now),
             ListenerKind::Route => self.accept_route(peer, now),
             ListenerKind::Leaf => self.accept_leaf(peer, now),
+            ListenerKind::Websocket => self.accept_websocket(peer, now),
             ListenerKind::Gateway => {
                 self.gateways.now = now;
                 self.accept_gateway(peer, now)
@@ -403,12 +409,35 @@ impl Server {
             // Plaintext, or TLS settled: straight through the layers.
             c.transport.decode(data)
         };
-        match reading {
-            Reading::Http => self.read_http(conn, &decoded.plain, now),
-            Reading::Nats(_) => self.read_nats(conn, decoded.plain, now),
+        let upgrading = self.conns.get(&conn).is_some_and(|c| c.ws.upgrading());
+        if upgrading {
+            // The HTTP of a WebSocket upgrade; what follows the 101 (frames
+            // a hub sent with it) goes to the parser.
+            if let Some(plain) = self.ws_read(conn, &decoded.plain, now) {
+                self.read_nats(conn, plain, now);
+            }
+        } else {
+            match reading {
+                Reading::Http => self.read_http(conn, &decoded.plain, now),
+                Reading::Nats(_) => self.read_nats(conn, decoded.plain, now),
+            }
         }
         if let Some(failure) = decoded.failed {
             self.transport_failed(conn, failure, now);
+        }
+        // A layer that stopped at its output budget (S2 against a
+        // decompression bomb) hands out the rest of the read a budget at a
+        // time, each parsed before the next is decoded.
+        while let Some(c) = self
+            .conns
+            .get_mut(&conn)
+            .filter(|c| !c.closed && c.transport.has_pending())
+        {
+            let more = c.transport.decode(Bytes::new());
+            self.read_nats(conn, more.plain, now);
+            if let Some(failure) = more.failed {
+                self.transport_failed(conn, failure, now);
+            }
         }
         if self
             .conns
@@ -511,6 +540,7 @@ impl Server {
                 TimerKey::LeafHandshake(conn) => self.leaf_handshake_timer(conn, now),
                 TimerKey::TlsHandshake(conn) => self.tls_handshake_timer(conn, now),
                 TimerKey::TlsFallback(conn) => self.tls_fallback_timer(conn, now),
+                TimerKey::WsHandshake(conn) => self.ws_handshake_timer(conn, now),
                 TimerKey::WriteDeadline(conn) => {
                     let open = self.conns.get(&conn).is_some_and(|c| !c.closed);
                     if open {
@@ -623,7 +653,10 @@ impl Server {
                 && c.parser.is_idle()
             {
                 if let Some(&b) = data.first() {
-                    if b != b'C' && b != b'c' {
+                    // A link negotiating S2 may get the peer's INFO
+                    // first (`engine/compress.rs`).
+                    let s2_info = c.s2.pending && !c.s2.negotiated && (b == b'I' || b == b'i');
+                    if b != b'C' && b != b'c' && !s2_info {
                         self.fail(conn, ProtocolError::AuthorizationViolation, now);
                         return;
                     }

@@ -44,6 +44,10 @@ pub struct Mutations {
     /// The client port sends its INFO but never switches TLS on, so
     /// plaintext flows on a TLS port.
     pub tls_plaintext_after_info: bool,
+    /// The accepting side of an S2 negotiation switches its writes to S2
+    /// one byte late: the first byte of its compressed INFO goes out
+    /// plain.
+    pub s2_switch_late: bool,
 }
 
 impl Mutations {
@@ -82,6 +86,9 @@ impl Mutations {
 
     /// Mutations of TLS (caught by TLS worlds, `--tls`).
     pub const TLS_NAMES: [&'static str; 1] = ["tls_plaintext_after_info"];
+    /// Mutations of S2 and WebSocket links (caught by `--s2`/`--ws`
+    /// worlds).
+    pub const LINK_NAMES: [&'static str; 1] = ["s2_switch_late"];
 
     /// The mutation set with only the named bug switched on.
     pub fn by_name(name: &str) -> Option<Mutations> {
@@ -104,6 +111,7 @@ impl Mutations {
             "skip_gateway_reply_map" => m.skip_gateway_reply_map = true,
             "gateway_queue_everywhere" => m.gateway_queue_everywhere = true,
             "tls_plaintext_after_info" => m.tls_plaintext_after_info = true,
+            "s2_switch_late" => m.s2_switch_late = true,
             _ => return None,
         }
         Some(m)

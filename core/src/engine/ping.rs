@@ -46,12 +46,17 @@ impl Server {
         }
         // Before TLS is settled nothing may go out in plaintext, and a
         // stuck handshake is the TLS timer's to end: nats-server starts
-        // pinging after the handshake.
+        // pinging after the handshake. Likewise during S2 negotiation
+        // (`engine/compress.rs`).
         if c.tls.before_handshake_end() {
             self.timers.set(TimerKey::Ping(conn), now + interval);
             return;
         }
-        if !recently_active || !c.ping.rtt_known {
+        // During S2 negotiation no PING goes out, but a peer that never
+        // answers is still stale after as many intervals (nats-server's
+        // `watchForStaleConnection`).
+        let silent = c.s2.pending;
+        if !recently_active || !c.ping.rtt_known || silent {
             if c.ping.outstanding + 1 > ping_max {
                 tracing::debug!("cid:{} - Stale Client Connection - Closing", c.cid);
                 self.stats.stale_connections += 1;
@@ -64,10 +69,12 @@ impl Server {
                 return;
             }
             c.ping.outstanding += 1;
-            c.ping.rtt_start = Some(now);
-            c.out.push_slice(b"PING\r\n");
-            c.trace_out(format_args!("PING"));
-            self.mark_dirty(conn);
+            if !silent {
+                c.ping.rtt_start = Some(now);
+                c.out.push_slice(b"PING\r\n");
+                c.trace_out(format_args!("PING"));
+                self.mark_dirty(conn);
+            }
         }
         self.timers.set(TimerKey::Ping(conn), now + interval);
     }
@@ -78,8 +85,10 @@ impl Server {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.ping.outstanding = 0;
             if let Some(sent) = c.ping.rtt_start.take() {
-                c.ping.rtt = Some(now.saturating_since(sent));
+                let rtt = now.saturating_since(sent);
+                c.ping.rtt = Some(rtt);
                 c.ping.rtt_known = true;
+                self.s2_auto_pong(conn, rtt);
             }
         }
     }

@@ -30,6 +30,8 @@ pub(crate) struct TlsContexts {
     pub(crate) clock: TlsClock,
     /// Client port (also the https monitor's certificate).
     pub(crate) client: Built,
+    /// The websocket port (TLS before the upgrade).
+    pub(crate) websocket: Built,
     /// Routes, both roles.
     pub(crate) route: Built,
     /// Accepted leaf links.
@@ -103,6 +105,7 @@ impl TlsContexts {
             provider: crate::tls::provider(seed),
             clock: TlsClock::default(),
             client: Built::Off,
+            websocket: Built::Off,
             route: Built::Off,
             leaf: Built::Off,
             leaf_remotes: Vec::new(),
@@ -122,6 +125,11 @@ impl TlsContexts {
         let p = &self.provider;
         let k = &self.clock;
         self.client = Built::of(options.tls.as_ref(), p, k);
+        self.websocket = Built::of(
+            options.websocket.as_ref().and_then(|w| w.tls.as_ref()),
+            p,
+            k,
+        );
         self.route = Built::of(options.cluster.as_ref().and_then(|c| c.tls.as_ref()), p, k);
         let leaf = options.leaf.as_ref();
         self.leaf = Built::of(leaf.and_then(|l| l.tls.as_ref()), p, k);

@@ -101,9 +101,13 @@ impl Server {
             take: with_denies(None, &remote.deny_imports),
             ..LeafLink::default()
         };
-        let first = remote.tls.as_ref().is_some_and(|t| t.handshake_first);
+        // `wss://`: TLS at once, then the upgrade under it.
+        let ws = remote.websocket.clone();
+        let first = remote.tls.as_ref().is_some_and(|t| t.handshake_first)
+            || (ws.is_some() && remote.tls.is_some());
         let mut c = Conn::new(conn, lid, peer, ConnKind::Leaf(Box::new(link)), now);
         c.headers = true;
+        c.s2 = crate::engine::compress::S2Link::new(&remote.compression);
         // The peer speaks first; no CONNECT is expected from it.
         c.connect_received = true;
         self.conns.insert(conn, c);
@@ -113,6 +117,34 @@ impl Server {
             // (outside any read: no rest to pass through it).
             let _ = self.leaf_tls_start(conn, ri, now);
             self.tls.switched_in_op = None;
+        }
+        if let Some(ws) = ws {
+            let Some(addr) = self.solicitor.get(target).map(|t| t.addr().clone()) else {
+                return false;
+            };
+            // The path of the configured URL dialed (a discovered one
+            // takes the first's).
+            let path = self
+                .options
+                .leaf
+                .as_ref()
+                .and_then(|l| l.remotes.get(ri))
+                .and_then(|r| {
+                    let i = r
+                        .urls
+                        .iter()
+                        .position(|u| u.host == addr.host && u.port == addr.port)
+                        .unwrap_or(0);
+                    ws.paths.get(i).cloned()
+                })
+                .unwrap_or_default();
+            self.ws_solicit(
+                conn,
+                &addr.host_port(),
+                &path,
+                ws.compression,
+                ws.no_masking,
+            );
         }
         true
     }
@@ -124,7 +156,9 @@ impl Server {
         let Some(c) = self.conns.get(&conn) else {
             return false;
         };
-        if c.transport.tls().is_some() {
+        // A websocket's TLS is settled before its upgrade (nats-server
+        // checks a hub's `tls_required` only on plain TCP links).
+        if c.transport.tls().is_some() || c.transport.ws().is_some() {
             return true;
         }
         let Some(ri) = c.leaf().and_then(|l| l.remote) else {
@@ -225,13 +259,14 @@ impl Server {
 
     /// An INFO on a leaf link. On a solicited link: the hub's first INFO
     /// (answered with CONNECT), then its connect-info INFO (registration),
-    /// then updates. An accepted link ignores INFO (Canopy never asks for
-    /// compression, the one reason a leaf sends one first).
+    /// then updates. On an accepted link only the leaf's compression INFO
+    /// (before its CONNECT) means anything.
     pub(crate) fn leaf_info(&mut self, conn: ConnId, json: &[u8], now: Instant) {
         let Some(link) = self.conns.get(&conn).and_then(|c| c.leaf()) else {
             return;
         };
         if link.solicit.is_none() {
+            self.leaf_hub_info(conn, json, now);
             return;
         }
         let stage = link.handshake;
@@ -326,6 +361,9 @@ impl Server {
         if !self.leaf_tls_upgrade(conn, info.tls_required, now) {
             return;
         }
+        if self.leaf_solicit_s2(conn, &info, now) {
+            return;
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -362,6 +400,47 @@ impl Server {
                     .set(TimerKey::LeafHandshake(conn), now + CONNECT_INFO_WAIT);
             }
             _ => self.send_leaf_connect(conn, None, now),
+        }
+    }
+
+    /// S2 negotiation on the hub's first INFO (`engine/compress.rs`):
+    /// true when the link now waits for the hub's compressed INFO, or was
+    /// closed. The hub's next INFO comes back here as the first.
+    fn leaf_solicit_s2(&mut self, conn: ConnId, info: &LeafInfo, now: Instant) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
+            return true;
+        };
+        if c.s2.await_info {
+            self.s2_settled(conn);
+            return false;
+        }
+        if c.s2.negotiated {
+            return false;
+        }
+        let remote = c.leaf().and_then(|l| l.remote);
+        // Over a WebSocket that compresses, S2 is not used: the link's
+        // mode is `off` (nats-server's `negotiateLeafCompression`).
+        if c.transport.ws().is_some_and(|w| w.compress()) {
+            let off = crate::compression::Compression::default();
+            self.s2_without(conn, &off, "off");
+            return false;
+        }
+        let own = self.leaf_compression(remote);
+        if !own.negotiates() {
+            self.s2_without(conn, &own, &info.compression);
+            return false;
+        }
+        let lid = c.cid;
+        let ours = move |_: &mut Server, mode: &'static str| {
+            format!("INFO {{\"server_id\":\"\",\"server_name\":\"\",\"version\":\"\",\"proto\":0,\"go\":\"\",\"host\":\"\",\"port\":0,\"headers\":false,\"max_payload\":0,\"client_id\":{lid},\"compression\":\"{mode}\"}}\r\n")
+        };
+        match self.s2_negotiate(conn, &own, &info.compression, true, ours, now) {
+            Ok(started) => started,
+            Err(text) => {
+                tracing::error!("{} - {text}", self.conn_label(conn));
+                self.refuse(conn, &text, CloseReason::ProtocolViolation, now);
+                true
+            }
         }
     }
 
@@ -421,6 +500,7 @@ impl Server {
         };
         let info_on_connect = link.info_on_connect;
         let account = &self.accounts[link.account.0 as usize].name;
+        let compress_mode = c.s2.mode_str();
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         OwnLeafConnect {
@@ -436,6 +516,7 @@ impl Server {
             deny_pub: &remote.deny_imports,
             isolate: remote.request_isolation,
             remote_account: account,
+            compress_mode,
         }
         .write(&mut out);
         let Some(c) = self.conns.get_mut(&conn) else {

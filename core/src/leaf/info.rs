@@ -44,6 +44,8 @@ pub(crate) struct LeafInfo {
     pub(crate) import: Option<PermList>,
     /// The hub user's publish permissions: what we may export.
     pub(crate) export: Option<PermList>,
+    /// The hub's compression mode (empty: it predates compression).
+    pub(crate) compression: String,
 }
 
 /// The CONNECT a soliciting side sends on a leaf link (the fields Canopy
@@ -74,6 +76,9 @@ pub(crate) struct LeafConnect {
     pub(crate) remote_account: String,
     /// Set by gateways that dialed the leaf port.
     pub(crate) gateway: Option<String>,
+    /// The soliciting side's compression mode (empty: it predates
+    /// compression).
+    pub(crate) compress_mode: String,
 }
 
 /// What differs between the hub's INFOs on one link.
@@ -99,13 +104,14 @@ pub(crate) struct LeafInfoExtra<'a> {
     /// The leaf port's TLS: `tls_required`, and `tls_verify` when client
     /// certificates are checked.
     pub(crate) tls: (bool, bool),
+    /// The `compression` field (left out when `None`).
+    pub(crate) compression: Option<&'a str>,
 }
 
 /// Writes a hub's leaf INFO, in nats-server's field order, ending
-/// `} \r\n`. The first INFO has a nonce and `compression` ("off": Canopy
-/// does not compress yet, and a Go leaf then stays plain); the
-/// connect-info INFO has neither, and `connect_info` with the bound
-/// account instead.
+/// `} \r\n`. The first INFO has a nonce and `compression` (the leaf
+/// port's mode); the connect-info INFO has neither, and `connect_info`
+/// with the bound account instead.
 pub(crate) fn write_leaf_info(info: &ServerInfo, extra: &LeafInfoExtra<'_>, out: &mut String) {
     out.push_str("INFO {\"server_id\":");
     push_json_string(out, &info.server_id);
@@ -147,8 +153,9 @@ pub(crate) fn write_leaf_info(info: &ServerInfo, extra: &LeafInfoExtra<'_>, out:
         out.push_str(",\"cluster\":");
         push_json_string(out, extra.cluster);
     }
-    if extra.nonce.is_some() {
-        out.push_str(",\"compression\":\"off\"");
+    if let Some(mode) = extra.compression {
+        out.push_str(",\"compression\":");
+        push_json_string(out, mode);
     }
     if let Some(acc) = extra.remote_account {
         out.push_str(",\"connect_info\":true,\"remote_account\":");
@@ -193,11 +200,12 @@ pub(crate) struct OwnLeafConnect<'a> {
     pub(crate) deny_pub: &'a [String],
     pub(crate) isolate: bool,
     pub(crate) remote_account: &'a str,
+    /// The link's compression mode (`off`, `not supported`, a level).
+    pub(crate) compress_mode: &'a str,
 }
 
 impl OwnLeafConnect<'_> {
-    /// Writes `CONNECT {...}\r\n` in nats-server's field order, with
-    /// `compress_mode` "off" (a Go hub then stays plain). A user with no
+    /// Writes `CONNECT {...}\r\n` in nats-server's field order. A user with no
     /// password goes as both `user` and `auth_token`, as nats-server
     /// sends it (a token in the URL).
     pub(crate) fn write(&self, out: &mut String) {
@@ -246,7 +254,9 @@ impl OwnLeafConnect<'_> {
         if self.isolate {
             out.push_str(",\"isolate\":true");
         }
-        out.push_str(",\"compress_mode\":\"off\",\"remote_account\":");
+        out.push_str(",\"compress_mode\":");
+        push_json_string(out, self.compress_mode);
+        out.push_str(",\"remote_account\":");
         push_json_string(out, self.remote_account);
         let _ = write!(out, ",\"protocol\":{LEAF_PROTO}}}\r\n");
     }
@@ -265,6 +275,7 @@ mod tests {
             name: "LEAF",
             cluster: "LEAF",
             remote_account: "$G",
+            compress_mode: "off",
             ..Default::default()
         }
         .write(&mut out);

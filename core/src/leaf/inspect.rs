@@ -31,6 +31,7 @@ impl Server {
                     in_bytes: c.stats.in_bytes,
                     out_bytes: c.stats.out_bytes,
                     subs,
+                    compression: c.s2.mode_str(),
                 })
             })
             .collect()

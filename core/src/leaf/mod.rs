@@ -27,7 +27,7 @@ use crate::sublist::Subscription;
 use crate::time::Instant;
 use bytes::Bytes;
 use core::net::SocketAddr;
-use info::{write_leaf_info, LeafConnect, LeafInfoExtra};
+use info::{write_leaf_info, LeafConnect, LeafInfo, LeafInfoExtra};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -286,6 +286,95 @@ impl Server {
         vec![crate::route::join_host_port(host, l.port)]
     }
 
+    /// The compression settings of a leaf link: the remote's (`Some`:
+    /// its index) on a solicited link, the leafnodes block's on an
+    /// accepted one.
+    pub(crate) fn leaf_compression(
+        &self,
+        remote: Option<usize>,
+    ) -> crate::compression::Compression {
+        let Some(leaf) = self.options.leaf.as_ref() else {
+            return crate::compression::Compression::default();
+        };
+        match remote {
+            Some(ri) => leaf
+                .remotes
+                .get(ri)
+                .map(|r| r.compression.clone())
+                .unwrap_or_default(),
+            None => leaf.compression.clone(),
+        }
+    }
+
+    /// The hub's INFO that answers a leaf's compression INFO: the first
+    /// INFO again, naming `mode`.
+    fn leaf_compression_info(&mut self, conn: ConnId, mode: &'static str) -> String {
+        let (lid, nonce) = self
+            .conns
+            .get(&conn)
+            .map(|c| (c.cid, c.leaf().map(|l| l.nonce.clone()).unwrap_or_default()))
+            .unwrap_or_default();
+        let mut out = String::new();
+        self.write_first_leaf_info(lid, &nonce, Some(mode), &mut out);
+        out
+    }
+
+    /// The hub's first INFO on link `lid` (and its answer to a
+    /// compression INFO): nonce, leaf URLs, TLS flags, `compression`.
+    fn write_first_leaf_info(
+        &self,
+        lid: u64,
+        nonce: &str,
+        compression: Option<&str>,
+        out: &mut String,
+    ) {
+        let urls = self.leafnode_urls();
+        write_leaf_info(
+            &self.info,
+            &LeafInfoExtra {
+                client_id: lid,
+                nonce: Some(nonce),
+                cluster: self.leaf_cluster_name(),
+                leafnode_urls: &urls,
+                listen: self.leaf_listen(),
+                tls: self.leaf_tls_flags(),
+                compression,
+                ..LeafInfoExtra::default()
+            },
+            out,
+        );
+    }
+
+    /// A leaf's INFO before its CONNECT on an accepted link: its
+    /// compression mode, which the hub answers (`engine/compress.rs`).
+    /// Only the first is negotiated on; the CONNECT must follow.
+    pub(crate) fn leaf_hub_info(&mut self, conn: ConnId, json: &[u8], now: Instant) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if c.s2.negotiated || c.connect_received {
+            return;
+        }
+        let Ok(info) = serde_json::from_slice::<LeafInfo>(json) else {
+            self.close(conn, CloseReason::ProtocolViolation, true, true, now);
+            return;
+        };
+        let own = self.leaf_compression(None);
+        if !own.negotiates() {
+            self.s2_without(conn, &own, &info.compression);
+            return;
+        }
+        let answer = |s: &mut Server, mode: &'static str| s.leaf_compression_info(conn, mode);
+        match self.s2_negotiate(conn, &own, &info.compression, false, answer, now) {
+            // The hub waits for the CONNECT, not another INFO.
+            Ok(_) => self.s2_settled(conn),
+            Err(text) => {
+                tracing::error!("{} - {text}", self.conn_label(conn));
+                self.refuse(conn, &text, CloseReason::ProtocolViolation, now);
+            }
+        }
+    }
+
     /// The leaf port's `tls_required` and `tls_verify`, for its INFO.
     fn leaf_tls_flags(&self) -> (bool, bool) {
         let verify = self.tls.leaf.config().is_some_and(|c| c.settings.verify);
@@ -295,6 +384,21 @@ impl Server {
     /// Registers a connection accepted on the leaf port and sends the
     /// first INFO (with a nonce, `info_on_connect` and `leafnode_urls`).
     pub(crate) fn accept_leaf(&mut self, peer: SocketAddr, now: Instant) -> ConnId {
+        let c = self.new_conn(peer, ConnKind::Leaf(Box::default()), now);
+        self.start_leaf_hub(c, None, now)
+    }
+
+    /// Starts the hub side of a leaf link on `c`: its first INFO (after
+    /// or before TLS as the leafnodes block says, unless it came through
+    /// the websocket port: `websocket` is then whether permessage-deflate
+    /// was agreed, and the INFO names no S2 mode when it was).
+    pub(crate) fn start_leaf_hub(
+        &mut self,
+        mut c: crate::conn::Conn,
+        websocket: Option<bool>,
+        now: Instant,
+    ) -> ConnId {
+        let peer = c.peer;
         let mut raw = [0u8; 11];
         self.leaf_rng.fill(&mut raw);
         let nonce = crate::auth::base64_url_encode(&raw);
@@ -304,28 +408,28 @@ impl Server {
             nonce: nonce.clone(),
             ..LeafLink::default()
         };
-        let mut c = self.new_conn(peer, ConnKind::Leaf(Box::new(link)), now);
+        c.kind = ConnKind::Leaf(Box::new(link));
         let (id, lid) = (c.id, c.cid);
         c.headers = true;
-        let urls = self.leafnode_urls();
+        // S2 is not used over a websocket that compresses (nats-server).
+        let own = if websocket == Some(true) {
+            crate::compression::Compression::default()
+        } else {
+            self.leaf_compression(None)
+        };
+        c.s2 = crate::engine::compress::S2Link::new(&own);
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
-        write_leaf_info(
-            &self.info,
-            &LeafInfoExtra {
-                client_id: lid,
-                nonce: Some(&nonce),
-                cluster: self.leaf_cluster_name(),
-                leafnode_urls: &urls,
-                listen: self.leaf_listen(),
-                tls: self.leaf_tls_flags(),
-                ..LeafInfoExtra::default()
-            },
-            &mut out,
-        );
+        // A websocket that compresses names no S2 mode.
+        let mode = own.info_field().filter(|_| websocket != Some(true));
+        self.write_first_leaf_info(lid, &nonce, mode, &mut out);
         // INFO then TLS, or TLS first (with its fallback), as the
-        // leafnodes block's tls says.
+        // leafnodes block's tls says (a websocket has its own).
         let tls_timer = match (&self.tls.leaf, self.tls.leaf.config()) {
+            _ if websocket.is_some() => {
+                c.out.push_slice(out.as_bytes());
+                None
+            }
             (_, Some(config)) => {
                 crate::engine::tls::accept(&mut c, config, out.as_bytes(), false, now)
             }
@@ -482,6 +586,19 @@ impl Server {
             .map(|l| l.min_version.clone())
             .unwrap_or_default();
         let too_old = !min.is_empty() && version_below(&connect.version, &min);
+        if self.conns.get(&conn).is_some_and(|c| c.s2.mode.is_none()) {
+            // No compression INFO came first: the leaf's CONNECT names
+            // the link's mode ("not supported" when it names none).
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.s2.pending = false;
+                c.ping.outstanding = 0;
+                c.s2.negotiated = true;
+                c.s2.mode = Some(
+                    crate::compression::Mode::from_wire(&connect.compress_mode)
+                        .unwrap_or(crate::compression::Mode::Off),
+                );
+            }
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -614,6 +731,7 @@ impl Server {
                 leafnode_urls: &urls,
                 listen: (&host, port),
                 tls,
+                compression: None,
             },
             &mut out,
         );

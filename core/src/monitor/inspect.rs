@@ -23,6 +23,9 @@ pub(crate) struct LinkSnapshot {
     pub(crate) rtt: Option<std::time::Duration>,
     pub(crate) pending: usize,
     pub(crate) stats: crate::ConnStats,
+    /// The link's compression mode (`engine/compress.rs`); empty when
+    /// not negotiated.
+    pub(crate) compression: &'static str,
 }
 
 /// Counters of the subject index for `/subsz`.

@@ -9,8 +9,7 @@ use crate::time::Instant;
 use serde::Serialize;
 use std::time::Duration;
 
-/// nats-server's `compression` for a leaf link that does not compress:
-/// Canopy negotiates it off with every peer.
+/// What `/leafz` shows for a link whose mode is not known yet.
 const COMPRESSION: &str = "off";
 
 /// nats-server's leafnode TLS timeout default (seconds), shown even
@@ -36,6 +35,8 @@ pub(crate) struct LeafInfoView {
     pub(crate) out_bytes: u64,
     /// The subjects of the peer's interest (`LS+`), sorted.
     pub(crate) subs: Vec<String>,
+    /// The link's compression mode (nats-server's `compression`).
+    pub(crate) compression: &'static str,
 }
 
 /// The `leafnodes {}` listener in use, for `/varz`.
@@ -140,7 +141,11 @@ pub(crate) fn render(server: &dyn Inspect, q: &Query, now: Instant) -> Result<St
             out_bytes: l.out_bytes,
             subscriptions: l.subs.len(),
             subscriptions_list: (subs && !l.subs.is_empty()).then_some(l.subs),
-            compression: COMPRESSION,
+            compression: if l.compression.is_empty() {
+                COMPRESSION
+            } else {
+                l.compression
+            },
         })
         .collect();
     Ok(pretty(&Leafz {

@@ -16,9 +16,8 @@ use crate::time::Instant;
 use serde::Serialize;
 use std::time::Duration;
 
-/// nats-server's `compression` for a route whose peer does not negotiate
-/// compression: Canopy never compresses, and nats-server shows the same
-/// value for its end of a route to Canopy.
+/// What `/routez` shows for a route whose mode is not known yet (a peer
+/// that predates compression).
 const COMPRESSION: &str = "not supported";
 
 /// Route pool size as `/varz` shows it: -1, pooling disabled.
@@ -200,7 +199,11 @@ pub(crate) fn render(server: &dyn Inspect, q: &Query, now: Instant) -> Result<St
             subscriptions_list: (subs && !r.subs.is_empty())
                 .then(|| r.subs.iter().map(|s| s.subject.clone()).collect()),
             subscriptions_list_detail: (detail && !r.subs.is_empty()).then(|| r.subs.clone()),
-            compression: COMPRESSION,
+            compression: if r.link.compression.is_empty() {
+                COMPRESSION
+            } else {
+                r.link.compression
+            },
         })
         .collect();
     Ok(pretty(&Routez {

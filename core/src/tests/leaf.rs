@@ -1,8 +1,8 @@
 //! Leaf nodes (protocol-leaf-gateway.md section 1, checks 1-3, 8-16,
 //! 19-32, 37): fake leafs and fake hubs speak literal protocol bytes to
-//! one engine; the expected bytes are what nats-server 2.15.1 sends,
-//! except that Canopy's hub INFO says `"compression":"off"` (it does not
-//! compress yet; a Go leaf then stays plain).
+//! one engine; the expected bytes are what nats-server 2.15.1 sends. The
+//! fake hubs say `"compression":"off"`, so links stay plain (S2 on leaf
+//! links: `tests/compression.rs`).
 
 use super::harness::{info_json, Harness};
 use crate::auth::UserEntry;
@@ -80,7 +80,7 @@ fn c1_hub_info_says_what_a_go_leaf_needs() {
     assert_eq!(info["leafnode_urls"], serde_json::json!(["127.0.0.1:7422"]));
     assert_eq!(info["headers"], true);
     assert_eq!(info["proto"], 3);
-    assert_eq!(info["compression"], "off");
+    assert_eq!(info["compression"], "s2_auto", "nats-server's default");
     assert_eq!(info["port"], 7422, "the leaf port, as nats-server says");
     assert_eq!(info["ip"], "127.0.0.1:7422");
 }
@@ -468,7 +468,7 @@ pub(crate) fn remote(url: &str) -> RemoteLeafOptions {
     }
 }
 
-const HUB_INFO: &str = "INFO {\"server_id\":\"NHUB\",\"server_name\":\"HUB\",\"version\":\"2.15.1\",\"proto\":3,\"headers\":true,\"auth_required\":true,\"max_payload\":1048576,\"client_id\":5,\"nonce\":\"abc\",\"compression\":\"s2_auto\",\"api_lvl\":5,\"info_on_connect\":true,\"leafnode_urls\":[\"127.0.0.1:7422\"]} \r\n";
+const HUB_INFO: &str = "INFO {\"server_id\":\"NHUB\",\"server_name\":\"HUB\",\"version\":\"2.15.1\",\"proto\":3,\"headers\":true,\"auth_required\":true,\"max_payload\":1048576,\"client_id\":5,\"nonce\":\"abc\",\"compression\":\"off\",\"api_lvl\":5,\"info_on_connect\":true,\"leafnode_urls\":[\"127.0.0.1:7422\"]} \r\n";
 const CONNECT_INFO: &str = "INFO {\"server_id\":\"NHUB\",\"server_name\":\"HUB\",\"client_id\":5,\"connect_info\":true,\"remote_account\":\"$G\",\"info_on_connect\":true,\"leafnode_urls\":[\"127.0.0.1:7422\"]} \r\n";
 
 /// A spoke that dialed its remote: the dialed link, its output taken.
@@ -885,7 +885,7 @@ fn c17_the_hub_checks_an_nkey_leafs_signature_in_either_base64() {
 // ---- monitoring ----------------------------------------------------------------
 
 /// One GET on a fresh monitor connection: the JSON body as text.
-fn get_text(h: &mut Harness, path: &str) -> String {
+pub(crate) fn get_text(h: &mut Harness, path: &str) -> String {
     let peer: core::net::SocketAddr = "127.0.0.1:40000".parse().expect("literal address");
     let now = h.now;
     let m = h

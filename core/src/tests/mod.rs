@@ -5,6 +5,7 @@ mod auth;
 mod back_pressure;
 mod churn;
 mod client_protocol;
+mod compression;
 mod gateway;
 mod harness;
 mod lame_duck;

@@ -68,10 +68,10 @@ fn r49_route_port_info() {
     );
     let info = info_json(&out);
     // proto 3 as nats-server (message tracing); deliberate difference: no
-    // pool, no compression, no lnoc.
+    // pool, no lnoc. Compression `accept`, nats-server's default.
     assert_eq!(info["proto"], 3);
     assert!(info.get("route_pool_size").is_none(), "{out}");
-    assert!(info.get("compression").is_none(), "{out}");
+    assert_eq!(info["compression"], "accept", "{out}");
     assert!(info.get("lnoc").is_none(), "{out}");
     assert_eq!(info["cluster"], "testc");
     assert_eq!(info["host"], "127.0.0.1");
@@ -470,29 +470,32 @@ fn r55_gossip_and_connect_urls() {
     assert_eq!(addr, "127.0.0.1:7777");
     assert!(!h.is_closed(r1));
     h.dialed(d);
-    let out = h.take(d);
-    let (connect, info) = out.split_once("\r\n").expect("CONNECT line");
-    let own_id = {
-        let i = info_json_any(info);
-        assert_eq!(i["proto"], 3);
-        assert!(i.get("nonce").is_none(), "{out}");
-        i["server_id"].as_str().unwrap().to_string()
-    };
+    // CONNECT alone: with compression to negotiate (`accept` by default)
+    // our INFO waits for the peer's, as nats-server's does.
+    let connect = h.take(d);
+    let connect = connect.trim_end();
+    let own_id = h.server.server_id().to_string();
     assert_eq!(
         connect,
         format!(
             "CONNECT {{\"echo\":true,\"verbose\":false,\"pedantic\":false,\"tls_required\":false,\"headers\":true,\"name\":\"{own_id}\",\"cluster\":\"testc\"}}"
         )
     );
-    assert!(
-        info.starts_with("INFO {") && info.ends_with("}\r\n"),
-        "{out}"
-    );
+
     // The peer answers with its INFO: registered. Deliberate difference:
     // nats-server does not gossip a route it dialed because of gossip;
     // Canopy does (a restarted member may need it to find the others).
     h.send(d, &peer_info("NFAKE3", 7777, "127.0.0.1:17777"));
-    assert_eq!(h.take(d), "");
+    // Our delayed INFO: no nonce, no trailing space, proto 3.
+    let info = h.take(d);
+    assert!(
+        info.starts_with("INFO {") && info.ends_with("}\r\n"),
+        "{info}"
+    );
+    let i = info_json_any(&info);
+    assert_eq!(i["proto"], 3);
+    assert!(i.get("nonce").is_none(), "{info}");
+    assert_eq!(i["server_id"], own_id.as_str());
     for r in [r1, r2] {
         let gossip = h.take(r);
         assert!(
@@ -727,6 +730,7 @@ fn r55_implicit_route_one_attempt() {
 fn route_to_self_closed_and_never_redialed() {
     let mut h = Harness::new(clustered(ClusterOptions {
         routes: vec![RouteAddr::parse("nats-route://127.0.0.1:6222").unwrap()],
+        compression: crate::compression::Compression::new(crate::compression::Mode::Off),
         ..cluster()
     }));
     h.advance(Duration::ZERO);
@@ -848,7 +852,10 @@ fn no_auth_timeout_without_cluster_authorization() {
     // nats-server createRoute: the auth timer is set only when
     // `authRequired && !didSolicit`; without cluster authorization a
     // silent route connection gets its PING at ~1 s and stays open.
-    let mut h = server();
+    let mut h = Harness::new(clustered(ClusterOptions {
+        compression: crate::compression::Compression::new(crate::compression::Mode::Off),
+        ..cluster()
+    }));
     let r = h.route();
     h.advance(Duration::from_secs(5));
     assert_eq!(h.take(r), "PING\r\n");
@@ -1143,25 +1150,34 @@ fn dialed_route_connect_info_snapshot_ping() {
     let c = h.connected(QUIET);
     h.send(c, "SUB foo 1\r\n");
     h.dialed(d);
-    // CONNECT and INFO at once (fact 17), no nonce, no trailing space.
-    let out = h.take(d);
-    let (connect, info) = out.split_once("\r\n").unwrap();
-    assert!(connect.starts_with("CONNECT {\"echo\":true,\"verbose\":false,\"pedantic\":false,\"tls_required\":false,\"headers\":true,\"name\":\"N"), "{out}");
-    assert!(connect.ends_with(",\"cluster\":\"testc\"}"), "{out}");
+    // CONNECT at once (fact 17); with compression to negotiate (`accept`
+    // by default) the INFO waits for the peer's, as nats-server's does.
+    let connect = h.take(d);
+    assert!(connect.starts_with("CONNECT {\"echo\":true,\"verbose\":false,\"pedantic\":false,\"tls_required\":false,\"headers\":true,\"name\":\"N"), "{connect}");
     assert!(
-        info.starts_with("INFO {") && info.ends_with("}\r\n"),
-        "{out}"
+        connect.ends_with(",\"cluster\":\"testc\"}\r\n"),
+        "{connect}"
     );
-    let i = info_json_any(info);
-    assert!(i.get("nonce").is_none(), "{out}");
-    assert!(i.get("route_pool_size").is_none(), "{out}");
-    assert_eq!(connect_urls(&i), ["127.0.0.1:4222"]);
-    // The snapshot follows the peer's INFO; PING is answered.
+    // The peer's INFO (no `compression`: it predates compression) gets
+    // our INFO, with no nonce and no trailing space, then the snapshot;
+    // PING is answered.
     h.send(
         d,
         &format!("{}PING\r\n", peer_info("NFAKE1", 16300, "127.0.0.1:16399")),
     );
-    assert_eq!(h.take(d), "RS+ $G foo\r\nPONG\r\n");
+    let out = h.take(d);
+    let (info, rest) = out.split_once("\r\n").unwrap();
+    let info = format!("{info}\r\n");
+    assert!(
+        info.starts_with("INFO {") && info.ends_with("}\r\n"),
+        "{out}"
+    );
+    let i = info_json_any(&info);
+    assert!(i.get("nonce").is_none(), "{out}");
+    assert!(i.get("route_pool_size").is_none(), "{out}");
+    assert_eq!(connect_urls(&i), ["127.0.0.1:4222"]);
+    assert_eq!(i["compression"], "not supported", "{out}");
+    assert_eq!(rest, "RS+ $G foo\r\nPONG\r\n");
     // Messages both ways.
     h.send(d, "RS+ $G bar\r\nRMSG $G foo 1\r\nx\r\n");
     assert_eq!(h.take(c), "MSG foo 1 1\r\nx\r\n");
@@ -1179,7 +1195,11 @@ fn dialed_route_ignores_connect_from_peer() {
     h.dialed(d);
     h.take(d);
     h.send(d, &peer_hello("NFAKE1", 16300, "127.0.0.1:16399"));
-    assert_eq!(h.take(d), "PONG\r\n");
+    let out = h.take(d);
+    assert!(
+        out.starts_with("INFO {") && out.ends_with("}\r\nPONG\r\n"),
+        "{out}"
+    );
     assert!(!h.is_closed(d));
 }
 

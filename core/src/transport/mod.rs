@@ -72,7 +72,10 @@
 //! ## How the engine drives it
 //!
 //! 1. On a read: `let d = transport.decode(read)`, then parse `d.plain`
-//!    op by op as before.
+//!    op by op as before. Then, while [`Transport::has_pending`], call
+//!    `transport.decode(Bytes::new())` and parse its plaintext the same
+//!    way (a layer stops at a plaintext budget per call: S2, whose small
+//!    chunks can decode to much more than the read), before the next read.
 //! 2. When processing an op switches a layer on: take the unparsed rest
 //!    of the current plaintext, `let d = transport.push_inner(layer, rest,
 //!    &out)`, and go on parsing `d.plain`. Queue before this call what
@@ -129,6 +132,10 @@ pub struct Transport {
     plain_taken: u64,
     /// The first read-side failure; every later read returns it.
     read_failed: Option<TransportError>,
+    /// A failure of a layer outside one that still holds input from
+    /// before it (S2 at its plaintext budget): returned once that input is
+    /// decoded.
+    deferred_failure: Option<TransportError>,
     /// The first write-side failure; every later take returns it.
     write_failed: Option<TransportError>,
     /// Reused lists for the layered write path.
@@ -230,6 +237,17 @@ impl Layer {
         }
     }
 
+    /// Whether the layer has decoded output pending that a decode of an
+    /// empty input returns (S2 stops at a plaintext budget per call).
+    fn has_pending(&self) -> bool {
+        match *self {
+            Layer::S2(ref l) => l.has_pending(),
+            Layer::Tls(_) | Layer::Ws(_) => false,
+            #[cfg(test)]
+            Layer::Framed(_) => false,
+        }
+    }
+
     /// Queues the layer's goodbye, to follow the data of the next encode.
     fn queue_goodbye(&mut self) {
         match *self {
@@ -263,7 +281,8 @@ impl Transport {
 
     /// Decodes the bytes of one socket read into plaintext for the parser.
     /// Call for every read, in order. Without layers the plaintext is
-    /// `wire` itself (no copy). Decoding an empty read is harmless.
+    /// `wire` itself (no copy). Decoding an empty read is harmless, and is
+    /// how output a layer holds back is taken ([`Transport::has_pending`]).
     pub fn decode(&mut self, wire: Bytes) -> Decoded {
         if let Some(e) = self.read_failed {
             return Decoded {
@@ -309,6 +328,21 @@ impl Transport {
             };
         }
         self.decode_from(self.layers.len() - 1, rest)
+    }
+
+    /// Switches `layer` on at `index` of the chain (0: outermost), outside
+    /// the layers from `index` inward: for the bytes of later reads, and
+    /// for plaintext queued in `out` after this call. Unlike
+    /// [`Transport::push_inner`], the rest of the current read does not
+    /// pass through it (it was decoded by the inner layers already); the
+    /// caller parses it as it is, as nats-server does when S2 starts
+    /// under an already framed WebSocket (its S2 stream carries the
+    /// frames).
+    pub fn insert(&mut self, index: usize, layer: Layer, out: &Outbound) {
+        debug_assert!(self.layers.len() < MAX_LAYERS, "a layer switched on twice");
+        let write_from = self.plain_taken + out.queued() as u64;
+        let index = index.min(self.layers.len());
+        self.layers.insert(index, Slot { layer, write_from });
     }
 
     /// Takes everything queued in `out`, encodes it, and appends the wire
@@ -381,6 +415,17 @@ impl Transport {
         self.layers.iter().map(|s| s.layer.buffered()).sum()
     }
 
+    /// Whether a layer has decoded output pending without new input: S2
+    /// stops decoding a read once a call has produced `max_block` bytes of
+    /// plaintext (a decompression bomb must not decode all at once) and
+    /// keeps the rest of the read. After parsing the plaintext of a read,
+    /// the engine calls `decode(Bytes::new())` and parses the result,
+    /// repeatedly, while this is true, before handing in the next read
+    /// (each such call decodes at least one more chunk, so it ends).
+    pub fn has_pending(&self) -> bool {
+        self.layers.iter().any(|s| s.layer.has_pending())
+    }
+
     /// Asks every layer to end its stream properly (a TLS close_notify, a
     /// WebSocket close frame) after the data of the next take. Call when
     /// closing a connection after flushing, before the last take; without
@@ -431,6 +476,13 @@ impl Transport {
         })
     }
 
+    /// Where the WebSocket layer is in the chain, if there is one.
+    pub fn ws_index(&self) -> Option<usize> {
+        self.layers
+            .iter()
+            .position(|s| matches!(s.layer, Layer::Ws(_)))
+    }
+
     /// The WebSocket layer, mutably (to choose its close frame).
     pub fn ws_mut(&mut self) -> Option<&mut WsLayer> {
         self.layers.iter_mut().find_map(|s| match s.layer {
@@ -468,14 +520,26 @@ impl Transport {
     /// Runs `data` through the layers from `first` inward.
     fn decode_from(&mut self, first: usize, mut data: Bytes) -> Decoded {
         let mut failed = None;
-        for slot in &mut self.layers[first..] {
+        let mut failed_at = first;
+        for (i, slot) in self.layers.iter_mut().enumerate().skip(first) {
             let d = slot.layer.decode(data);
             data = d.plain;
             // An inner layer fails inside bytes the outer ones decoded
             // before they failed: its failure comes first in the stream.
             if d.failed.is_some() {
                 failed = d.failed;
+                failed_at = i;
             }
+        }
+        // A layer inside the failed one still holds input from before the
+        // failure (S2 stopped at its plaintext budget): the failure waits
+        // until that input is decoded by the empty decodes that follow.
+        let inside = self.layers.get(failed_at + 1..).unwrap_or_default();
+        if failed.is_some() && inside.iter().any(|s| s.layer.has_pending()) {
+            self.deferred_failure = failed.take();
+        }
+        if failed.is_none() && !self.has_pending() {
+            failed = self.deferred_failure.take();
         }
         if failed.is_some() {
             self.read_failed = failed;
@@ -505,20 +569,29 @@ impl Transport {
         let mut chunk = 0;
         let mut wire_total = 0;
         loop {
-            let on = self
+            // The layers on for the segment from `pos` (those switched on
+            // at or before it; one inserted outside another may switch on
+            // later), and where the next one switches on.
+            let next_switch = self
                 .layers
                 .iter()
-                .take_while(|s| s.write_from <= pos)
-                .count();
-            let seg_end = self.layers.get(on).map_or(end, |s| s.write_from.min(end));
+                .map(|s| s.write_from)
+                .filter(|&w| w > pos)
+                .min();
+            let seg_end = next_switch.map_or(end, |w| w.min(end));
             let seg_len = (seg_end - pos) as usize;
             cut(plain, &mut chunk, seg_len, segment);
-            let own = self.layers[..on].iter().any(|s| s.layer.wants_write());
+            let own = self
+                .layers
+                .iter()
+                .any(|s| s.write_from <= pos && s.layer.wants_write());
             if seg_len > 0 || own {
-                for slot in self.layers[..on].iter_mut().rev() {
+                let mut on = 0;
+                for slot in self.layers.iter_mut().rev().filter(|s| s.write_from <= pos) {
                     next.clear();
                     slot.layer.encode(segment, next)?;
                     std::mem::swap(segment, next);
+                    on += 1;
                 }
                 let wire: usize = segment.iter().map(Bytes::len).sum();
                 if on == 0 {
@@ -532,7 +605,7 @@ impl Transport {
             pos = seg_end;
             // A layer switching on exactly at the end still gets its turn
             // (with no plaintext) to send its own bytes.
-            let switch_due = self.layers.get(on).is_some_and(|s| s.write_from <= end);
+            let switch_due = next_switch.is_some_and(|w| w <= end);
             if pos == end && !switch_due {
                 break;
             }

@@ -65,9 +65,35 @@
 //! fails with [`ErrorKind::TooLarge`] at its header, before any of its
 //! body is kept; a compressed block announcing more than `max_block`
 //! decoded bytes fails the same way before it is decoded. So the layer
-//! never holds more than one partial chunk: [`S2Layer::buffered`] stays
-//! below `max_block + 16` (users-voice row 16, CVE-2026-29785: a small
-//! chunk must not make the reader allocate gigabytes).
+//! never holds more than one partial chunk, below `max_block + 16` bytes
+//! (users-voice row 16, CVE-2026-29785: a small chunk must not make the
+//! reader allocate gigabytes).
+//!
+//! ## The plaintext budget of a call
+//!
+//! A read can hold many small chunks that each decode to `max_block`
+//! bytes (repeat copies turn about 16 bytes into 1 MiB), so a 64 KiB read
+//! could decode to gigabytes. [`S2Layer::decode`] therefore stops at the
+//! first chunk boundary where the plaintext of the call has reached
+//! `max_block` (the budget): one call returns less than `2 × max_block`
+//! bytes (below the budget, plus one chunk of at most `max_block`), and
+//! the buffer it is decoded into, which grows by doubling, stays below
+//! `4 × max_block`. The rest of the call's input is kept, undecoded, and
+//! [`S2Layer::has_pending`] says so; the engine calls
+//! [`super::Transport::decode`] with an empty input, and parses what it
+//! returns, while [`super::Transport::has_pending`] is true, and every such
+//! call continues from what is kept, in order, with the same budget. A
+//! call with pending input always decodes at least one chunk, so draining
+//! ends.
+//!
+//! What is kept is the rest of the input of one call, so at most the read
+//! the engine handed in (256 KiB at most); it is kept only at a chunk
+//! boundary, never together with a partial chunk. Between calls
+//! [`S2Layer::buffered`] is therefore at most the larger of the read size
+//! and `max_block + 15`, below read size + `max_block` + 16, as long as
+//! the engine drains the pending output before handing in the next read
+//! (a read handed in earlier is decoded after what is kept, in order, but
+//! adds to it).
 //!
 //! Failures are sticky and end the connection silently with
 //! [`CloseReason::ReadError`], as nats-server closes on the read error its
@@ -124,6 +150,7 @@ impl std::fmt::Debug for S2Layer {
             .field("level", &self.0.level)
             .field("max_block", &self.0.read.max_block)
             .field("buffered", &self.buffered())
+            .field("pending", &self.has_pending())
             .field("failed", &self.0.read.failed)
             .finish()
     }
@@ -145,6 +172,7 @@ impl S2Layer {
                 header: [0; HEADER_LEN],
                 header_len: 0,
                 partial: BytesMut::new(),
+                held: Bytes::new(),
                 started: false,
                 snappy: false,
                 decoded: BytesMut::new(),
@@ -176,10 +204,22 @@ impl S2Layer {
         inner.level = level;
     }
 
-    /// Decodes the chunks `input` completes; keeps a partial chunk. The
-    /// plaintext before a failure is returned with it.
+    /// Decodes the chunks `input` completes, after any input kept from an
+    /// earlier call; keeps a partial chunk. Stops at the first chunk
+    /// boundary where the plaintext of this call has reached `max_block`
+    /// and keeps the rest of the input (then [`S2Layer::has_pending`] is
+    /// true, and a later call, with an empty input, goes on from there).
+    /// So a call returns less than `2 × max_block` bytes. The plaintext
+    /// before a failure is returned with it.
     pub(crate) fn decode(&mut self, input: Bytes) -> Decoded {
         self.0.read.decode(input)
+    }
+
+    /// Whether input kept by a call that reached its plaintext budget is
+    /// waiting to be decoded: call [`S2Layer::decode`] with an empty input
+    /// (through [`super::Transport::decode`]) until it is false.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.0.read.held.is_empty()
     }
 
     /// Writes `input` (one flush) as one complete framed stream; nothing
@@ -199,10 +239,13 @@ impl S2Layer {
         false
     }
 
-    /// Input bytes held for a chunk not yet complete (below
-    /// `max_block + 16`).
+    /// Input bytes held: a chunk not yet complete (below
+    /// `max_block + 16`), or the rest of the input of a call that reached
+    /// its plaintext budget (at most that read), never both; see the
+    /// module documentation.
     pub(crate) fn buffered(&self) -> usize {
-        self.0.read.header_len + self.0.read.partial.len()
+        let read = &self.0.read;
+        read.header_len + read.partial.len() + read.held.len()
     }
 
     /// S2 has no goodbye of its own.
@@ -271,6 +314,10 @@ struct Reader {
     header_len: usize,
     /// The body of a chunk that spans reads, as far as it arrived.
     partial: BytesMut,
+    /// Input not decoded yet because a call reached its plaintext budget;
+    /// starts at a chunk boundary (then `header_len` is 0 and `partial`
+    /// empty).
+    held: Bytes,
     /// A stream identifier was read: data chunks may follow.
     started: bool,
     /// The latest identifier was Snappy's.
@@ -285,14 +332,27 @@ struct Reader {
 }
 
 impl Reader {
-    fn decode(&mut self, mut input: Bytes) -> Decoded {
+    fn decode(&mut self, input: Bytes) -> Decoded {
         if let Some(e) = self.failed {
             return Decoded {
                 plain: Bytes::new(),
                 failed: Some(e),
             };
         }
-        let result = self.chunks(&mut input);
+        let mut data = if self.held.is_empty() {
+            input
+        } else if input.is_empty() {
+            std::mem::take(&mut self.held)
+        } else {
+            // A read handed in before the pending input was drained: it
+            // follows what is held.
+            let mut joined = BytesMut::with_capacity(self.held.len() + input.len());
+            joined.extend_from_slice(&self.held);
+            joined.extend_from_slice(&input);
+            self.held = Bytes::new();
+            joined.freeze()
+        };
+        let result = self.chunks(&mut data);
         let plain = match self.piece.take() {
             Some(piece) => piece,
             None => self.decoded.split().freeze(),
@@ -303,15 +363,30 @@ impl Reader {
             // Nothing more is read: let the buffers go.
             self.partial = BytesMut::new();
             self.decoded = BytesMut::new();
+        } else {
+            // Empty unless the budget stopped the call.
+            self.held = data;
         }
         Decoded { plain, failed }
     }
 
-    /// Runs `data` through the chunk state machine.
+    /// Whether the plaintext of this call has reached the budget
+    /// (`max_block`). Never true before the call produced something, so
+    /// every call decodes at least one chunk.
+    fn budget_spent(&self) -> bool {
+        let out = self.piece.as_ref().map_or(0, Bytes::len) + self.decoded.len();
+        out > 0 && out >= self.max_block
+    }
+
+    /// Runs `data` through the chunk state machine; leaves in `data` what
+    /// follows the chunk boundary where the budget was reached.
     fn chunks(&mut self, data: &mut Bytes) -> Result<(), TransportError> {
         while !data.is_empty() {
             match self.state {
                 State::Header => {
+                    if self.header_len == 0 && self.budget_spent() {
+                        return Ok(());
+                    }
                     let n = (HEADER_LEN - self.header_len).min(data.len());
                     let at = self.header_len;
                     self.header[at..at + n].copy_from_slice(&data[..n]);

@@ -44,7 +44,8 @@ fn plain(chunks: &[&[u8]]) -> usize {
     chunks.iter().map(|c| c.len()).sum()
 }
 
-/// What reading `wire` in reads of `step` bytes gives: the plaintext, the
+/// What reading `wire` in reads of `step` bytes gives (draining what the
+/// layer holds back after each, as the engine does): the plaintext, the
 /// failure, and the most the layer held between reads.
 fn read(wire: &[u8], step: usize, max_block: usize) -> (Vec<u8>, Option<TransportError>, usize) {
     let mut t = transport(S2Level::Fast, max_block);
@@ -52,10 +53,16 @@ fn read(wire: &[u8], step: usize, max_block: usize) -> (Vec<u8>, Option<Transpor
     let mut failed = None;
     let mut held = 0;
     for piece in wire.chunks(step.max(1)) {
-        let d = t.decode(Bytes::copy_from_slice(piece));
-        got.extend_from_slice(&d.plain);
-        failed = failed.or(d.failed);
-        held = held.max(t.buffered());
+        let mut d = t.decode(Bytes::copy_from_slice(piece));
+        loop {
+            got.extend_from_slice(&d.plain);
+            failed = failed.or(d.failed);
+            held = held.max(t.buffered());
+            if !t.has_pending() {
+                break;
+            }
+            d = t.decode(Bytes::new());
+        }
     }
     (got, failed, held)
 }
@@ -678,6 +685,233 @@ fn the_level_changes_through_the_transport() {
     assert!(Transport::default().s2().is_none());
 }
 
+/// A compressed chunk of `n` bytes of `byte`: a few dozen bytes on the
+/// wire however large `n` is (repeat copies).
+fn run_chunk(byte: u8, n: usize) -> Vec<u8> {
+    let data = vec![byte; n];
+    packed(&minlz::s2::encode_best(&data), &data)
+}
+
+/// A decompression bomb: the identifier, then `count` chunks of
+/// `max_block` bytes each (chunk `i` all `i % 4 + 1`), a few KiB in all.
+fn bomb(count: usize, max_block: usize) -> Vec<u8> {
+    let chunks: Vec<Vec<u8>> = (1..=4).map(|b| run_chunk(b, max_block)).collect();
+    let mut wire = STREAM_ID.to_vec();
+    for i in 0..count {
+        wire.extend(&chunks[i % 4]);
+    }
+    wire
+}
+
+/// Checks that `got` continues the bomb's plaintext at `*pos`, and moves
+/// `*pos` on.
+fn check_bomb(got: &[u8], pos: &mut usize, max_block: usize) {
+    let runs: Vec<Vec<u8>> = (1..=4).map(|b| vec![b; max_block]).collect();
+    let mut rest = got;
+    while !rest.is_empty() {
+        let (i, at) = (*pos / max_block, *pos % max_block);
+        let n = (max_block - at).min(rest.len());
+        assert!(rest[..n] == runs[i % 4][..n], "plaintext at {}", *pos);
+        rest = &rest[n..];
+        *pos += n;
+    }
+}
+
+#[test]
+fn a_bomb_of_tiny_chunks_decodes_one_budget_a_call() {
+    const COUNT: usize = 200;
+    let wire = Bytes::from(bomb(COUNT, MIB));
+    assert!(wire.len() < 16 * 1024, "{} bytes", wire.len());
+    let mut layer = S2Layer::new(S2Level::Fast, MIB);
+    let mut d = None;
+    let info = allocation_counter::measure(|| d = Some(layer.decode(wire.clone())));
+    let d = d.expect("decoded");
+    assert_eq!(d.failed, None);
+    // The budget is `max_block`: one call stops at the first chunk
+    // boundary at or past it, here after one chunk.
+    assert_eq!(d.plain.len(), MIB);
+    assert!(info.bytes_max < 2 * MIB as u64, "{info:?}");
+    assert!(layer.has_pending());
+    // What is held is the rest of the read, not more.
+    assert!(layer.buffered() <= wire.len());
+    let mut pos = 0;
+    check_bomb(&d.plain, &mut pos, MIB);
+    drop(d);
+    let mut calls = 1;
+    while layer.has_pending() {
+        let mut d = None;
+        let info = allocation_counter::measure(|| d = Some(layer.decode(Bytes::new())));
+        let d = d.expect("decoded");
+        assert_eq!(d.failed, None);
+        assert_eq!(d.plain.len(), MIB, "call {calls}");
+        assert!(info.bytes_max < 2 * MIB as u64, "{info:?}");
+        assert!(layer.buffered() <= wire.len());
+        check_bomb(&d.plain, &mut pos, MIB);
+        calls += 1;
+    }
+    assert_eq!((calls, pos), (COUNT, COUNT * MIB));
+    assert_eq!(layer.buffered(), 0);
+    // Nothing more: an empty decode returns nothing.
+    let d = layer.decode(Bytes::new());
+    assert!(d.plain.is_empty() && d.failed.is_none() && !layer.has_pending());
+}
+
+#[test]
+fn chunks_smaller_than_the_budget_fill_it_and_one_more() {
+    // Chunks of 24 000, 40 000, 10 and 65 536 bytes (compressed,
+    // uncompressed and the largest) against a 64 KiB budget.
+    let max_block = 64 * 1024;
+    let sizes = [24_000, 40_000, 10, max_block, 30_000, 1, max_block];
+    let mut wire = STREAM_ID.to_vec();
+    let mut want = Vec::new();
+    for round in 0..20u8 {
+        for (i, &n) in sizes.iter().enumerate() {
+            let byte = round.wrapping_mul(7).wrapping_add(i as u8);
+            if n < 100 {
+                wire.extend(raw(&vec![byte; n]));
+            } else {
+                wire.extend(run_chunk(byte, n));
+            }
+            want.extend(std::iter::repeat_n(byte, n));
+        }
+        wire.extend(chunk(0xfe, &[0; 3]));
+    }
+    let wire = Bytes::from(wire);
+    let mut layer = S2Layer::new(S2Level::Fast, max_block);
+    let mut got = Vec::new();
+    let mut d = layer.decode(wire.clone());
+    loop {
+        assert_eq!(d.failed, None);
+        // Below the budget, plus at most one chunk.
+        assert!(d.plain.len() < 2 * max_block, "{}", d.plain.len());
+        assert!(layer.buffered() <= wire.len());
+        got.extend_from_slice(&d.plain);
+        if !layer.has_pending() {
+            break;
+        }
+        // Stopped only once the budget was reached.
+        assert!(d.plain.len() >= max_block, "{}", d.plain.len());
+        d = layer.decode(Bytes::new());
+    }
+    assert!(got == want);
+    assert_eq!(layer.buffered(), 0);
+}
+
+#[test]
+fn a_read_handed_in_before_draining_follows_what_is_held() {
+    let max_block = 4096;
+    let wire = bomb(10, max_block);
+    let tail = [raw(b"PING\r\n"), run_chunk(9, max_block)].concat();
+    let mut layer = S2Layer::new(S2Level::Fast, max_block);
+    let mut got = layer.decode(Bytes::from(wire)).plain.to_vec();
+    assert!(layer.has_pending());
+    // The engine drains first; a read that comes anyway is decoded after
+    // the held input, in order.
+    let d = layer.decode(Bytes::from(tail));
+    got.extend_from_slice(&d.plain);
+    while layer.has_pending() {
+        let d = layer.decode(Bytes::new());
+        assert_eq!(d.failed, None);
+        got.extend_from_slice(&d.plain);
+    }
+    let mut pos = 0;
+    check_bomb(&got[..10 * max_block], &mut pos, max_block);
+    assert_eq!(&got[10 * max_block..][..6], b"PING\r\n");
+    assert!(got[10 * max_block + 6..] == vec![9; max_block][..]);
+}
+
+#[test]
+fn a_failure_after_held_input_comes_after_its_plaintext() {
+    let max_block = 4096;
+    let mut wire = bomb(5, max_block);
+    wire.extend(chunk(0x02, b"")); // reserved: fails
+    let mut layer = S2Layer::new(S2Level::Fast, max_block);
+    let mut got = Vec::new();
+    let mut d = layer.decode(Bytes::from(wire));
+    while d.failed.is_none() {
+        assert!(layer.has_pending());
+        got.extend_from_slice(&d.plain);
+        d = layer.decode(Bytes::new());
+    }
+    got.extend_from_slice(&d.plain);
+    assert_eq!(got.len(), 5 * max_block);
+    assert_eq!(d.failed.map(|e| e.kind), Some(ErrorKind::Malformed));
+    assert!(!layer.has_pending() && layer.buffered() == 0);
+    let again = layer.decode(Bytes::new());
+    assert!(again.plain.is_empty() && again.failed == d.failed);
+}
+
+/// A transport with a toy framing layer outside an S2 layer.
+fn framed_s2(max_block: usize) -> Transport {
+    let mut t = Transport::default();
+    let out = Outbound::default();
+    let toy = Layer::Framed(crate::transport::framed::Framed::new(u16::MAX as usize));
+    assert!(t.push_inner(toy, Bytes::new(), &out).failed.is_none());
+    assert!(t
+        .push_inner(s2(S2Level::Fast, max_block), Bytes::new(), &out)
+        .failed
+        .is_none());
+    t
+}
+
+#[test]
+fn the_transport_drains_pending_plaintext_through_outer_layers() {
+    use crate::transport::framed::{frame_all, DATA};
+    let max_block = 64 * 1024;
+    let count = 50;
+    let stream = bomb(count, max_block);
+    let wire = Bytes::from(frame_all(DATA, &stream, u16::MAX as usize));
+    for mut t in [transport(S2Level::Fast, max_block), framed_s2(max_block)] {
+        let framed = t.layers() == 2;
+        let read = if framed {
+            wire.clone()
+        } else {
+            Bytes::from(stream.clone())
+        };
+        let mut d = t.decode(read.clone());
+        let mut pos = 0;
+        let mut calls = 0;
+        loop {
+            assert_eq!(d.failed, None);
+            assert!(d.plain.len() < 2 * max_block);
+            assert!(t.buffered() <= read.len());
+            check_bomb(&d.plain, &mut pos, max_block);
+            calls += 1;
+            if !t.has_pending() {
+                break;
+            }
+            d = t.decode(Bytes::new());
+        }
+        assert_eq!((calls, pos, t.buffered()), (count, count * max_block, 0));
+    }
+}
+
+#[test]
+fn an_outer_failure_waits_for_the_plaintext_held_inside() {
+    use crate::transport::framed::{frame_all, DATA};
+    let max_block = 4096;
+    let count = 8;
+    let mut wire = frame_all(DATA, &bomb(count, max_block), u16::MAX as usize);
+    wire.extend([0xee, 0, 0]); // a bad toy frame after the S2 data
+    let mut t = framed_s2(max_block);
+    let mut got = Vec::new();
+    let mut d = t.decode(Bytes::from(wire));
+    while d.failed.is_none() {
+        assert!(t.has_pending(), "the failure comes at the end");
+        got.extend_from_slice(&d.plain);
+        d = t.decode(Bytes::new());
+    }
+    got.extend_from_slice(&d.plain);
+    let mut pos = 0;
+    check_bomb(&got, &mut pos, max_block);
+    assert_eq!(pos, count * max_block);
+    let e = d.failed.expect("the toy's failure");
+    assert_eq!(e.kind, ErrorKind::Malformed);
+    assert!(!t.has_pending());
+    let again = t.decode(Bytes::new());
+    assert!(again.plain.is_empty() && again.failed == Some(e));
+}
+
 /// A valid stream of `data` cut into flushes at `cuts`, at `level`.
 fn stream_of(level: S2Level, data: &[u8], cuts: &[usize]) -> Vec<u8> {
     let mut layer = S2Layer::new(level, MIB);
@@ -694,8 +928,10 @@ fn stream_of(level: S2Level, data: &[u8], cuts: &[usize]) -> Vec<u8> {
     wire
 }
 
-/// Feeds `wire` to a layer in reads cut at `cuts` (sorted, clamped);
-/// checks the bound on what it holds after every read.
+/// Feeds `wire` to a layer in reads cut at `cuts` (sorted, clamped),
+/// draining what it holds back after each read with empty decodes, as
+/// the engine does; checks the bounds on what a call returns and on what
+/// the layer holds after every call.
 fn feed(wire: &[u8], cuts: &[usize], max_block: usize) -> (Vec<u8>, Option<TransportError>) {
     let mut layer = S2Layer::new(S2Level::Fast, max_block);
     let mut got = Vec::new();
@@ -703,12 +939,23 @@ fn feed(wire: &[u8], cuts: &[usize], max_block: usize) -> (Vec<u8>, Option<Trans
     let mut start = 0;
     for &end in cuts.iter().chain(std::iter::once(&wire.len())) {
         let end = end.clamp(start, wire.len());
-        let d = layer.decode(Bytes::copy_from_slice(&wire[start..end]));
-        got.extend_from_slice(&d.plain);
-        if failed.is_some() {
-            assert!(d.plain.is_empty() && d.failed == failed, "sticky");
+        let read = Bytes::copy_from_slice(&wire[start..end]);
+        let mut d = layer.decode(read.clone());
+        loop {
+            got.extend_from_slice(&d.plain);
+            if failed.is_some() {
+                assert!(d.plain.is_empty() && d.failed == failed, "sticky");
+            }
+            failed = failed.or(d.failed);
+            assert!(d.plain.len() < 2 * max_block.max(1), "budget");
+            assert!(layer.buffered() <= read.len().max(max_block + 15));
+            if layer.has_pending() {
+                assert!(failed.is_none() && d.plain.len() >= max_block);
+            } else {
+                break;
+            }
+            d = layer.decode(Bytes::new());
         }
-        failed = failed.or(d.failed);
         assert!(layer.buffered() < max_block + 16);
         start = end;
     }
@@ -743,6 +990,61 @@ proptest! {
         let (got, failed) = feed(&wire, &cuts, MIB);
         prop_assert_eq!(failed, None);
         prop_assert!(got == data);
+    }
+
+    /// Streams of chunks that decode to much more than they take, up to
+    /// `max_block` each, in any reads, drained with empty decodes (or
+    /// sometimes not before the next read): the plaintext comes back
+    /// whole and in order, every call within its budget.
+    #[test]
+    fn bombs_round_trip_in_any_reads(
+        max_block in 16usize..3000,
+        pieces in prop::collection::vec((0u8..4, any::<prop::sample::Index>(), any::<u8>()), 1..60),
+        mut cuts in prop::collection::vec(0usize..4000, 0..12),
+        late in prop::collection::vec(any::<bool>(), 12),
+    ) {
+        let mut wire = STREAM_ID.to_vec();
+        let mut want = Vec::new();
+        for (kind, len, byte) in &pieces {
+            let n = len.index(max_block + 1);
+            match kind {
+                0 | 1 => wire.extend(run_chunk(*byte, n)),
+                2 => wire.extend(raw(&vec![*byte; n])),
+                _ => {
+                    wire.extend(chunk(0xfe, &vec![0; n % 50]));
+                    continue;
+                }
+            }
+            want.extend(std::iter::repeat_n(*byte, n));
+        }
+        cuts.sort_unstable();
+        let mut layer = S2Layer::new(S2Level::Fast, max_block);
+        let mut got = Vec::new();
+        let mut start = 0;
+        cuts.push(wire.len());
+        for (k, &end) in cuts.iter().enumerate() {
+            let end = end.clamp(start, wire.len());
+            let last = end == wire.len();
+            let d = layer.decode(Bytes::copy_from_slice(&wire[start..end]));
+            prop_assert_eq!(d.failed, None);
+            prop_assert!(d.plain.len() < 2 * max_block);
+            got.extend_from_slice(&d.plain);
+            // Not draining before the next read breaks the engine's side
+            // of the contract, but not the order.
+            let drain = last || !late.get(k).copied().unwrap_or(false);
+            while drain && layer.has_pending() {
+                let d = layer.decode(Bytes::new());
+                prop_assert_eq!(d.failed, None);
+                prop_assert!(d.plain.len() < 2 * max_block);
+                got.extend_from_slice(&d.plain);
+            }
+            if drain {
+                prop_assert!(layer.buffered() < max_block + 16);
+            }
+            start = end;
+        }
+        prop_assert!(!layer.has_pending());
+        prop_assert!(got == want);
     }
 
     /// Random bytes, with or without an identifier first, never make the
