@@ -91,6 +91,32 @@ pub struct ClientInfoExtra<'a> {
     pub ldm: bool,
     /// The INFO sent on accept.
     pub on_accept: bool,
+    /// A client of the websocket port: the INFO names that port (its
+    /// host, port and TLS) and no client URLs, as nats-server's.
+    pub websocket: Option<WebsocketListen<'a>>,
+}
+
+/// The websocket listener a websocket client's INFO names.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WebsocketListen<'a> {
+    /// Listen host.
+    pub host: &'a str,
+    /// Listen port.
+    pub port: u16,
+    /// TLS on the port (`tls_required` and `tls_available`).
+    pub tls: bool,
+}
+
+impl<'a> WebsocketListen<'a> {
+    /// The listener of `options.websocket`, if any.
+    pub fn of(options: &'a crate::Options) -> Option<Self> {
+        let w = options.websocket.as_ref()?;
+        Some(WebsocketListen {
+            host: &w.host,
+            port: w.port,
+            tls: w.tls.is_some(),
+        })
+    }
 }
 
 impl ServerInfo {
@@ -108,19 +134,28 @@ impl ServerInfo {
         let _ = write!(out, ",\"proto\":1");
         push_str_field(out, "git_commit", &self.git_commit, false);
         push_str_field(out, "go", &self.toolchain, false);
-        push_str_field(out, "host", &self.host, false);
-        let _ = write!(out, ",\"port\":{}", self.port);
+        let (host, port, tls_required, tls_available) = match extra.websocket {
+            Some(w) => (w.host, w.port, w.tls, w.tls),
+            None => (
+                self.host.as_str(),
+                self.port,
+                self.tls.required,
+                self.tls.available,
+            ),
+        };
+        push_str_field(out, "host", host, false);
+        let _ = write!(out, ",\"port\":{port}");
         let _ = write!(out, ",\"headers\":{}", self.headers);
         if self.auth_required && !(extra.on_accept && self.no_auth_user) {
             out.push_str(",\"auth_required\":true");
         }
-        if self.tls.required {
+        if tls_required {
             out.push_str(",\"tls_required\":true");
         }
         if self.tls.verify {
             out.push_str(",\"tls_verify\":true");
         }
-        if self.tls.available {
+        if tls_available {
             out.push_str(",\"tls_available\":true");
         }
         let _ = write!(out, ",\"max_payload\":{}", self.max_payload);
@@ -139,7 +174,9 @@ impl ServerInfo {
                 out.push_str(",\"cluster_dynamic\":true");
             }
         }
-        push_url_list(out, "connect_urls", &self.connect_urls);
+        if extra.websocket.is_none() {
+            push_url_list(out, "connect_urls", &self.connect_urls);
+        }
         if extra.ldm {
             out.push_str(",\"ldm\":true");
         }

@@ -428,8 +428,9 @@ pub struct WebsocketOptions {
     pub same_origin: bool,
     /// `allowed_origins`: the origins (`scheme://host[:port]`) accepted.
     pub allowed_origins: Vec<String>,
-    /// `handshake_timeout`: time for the HTTP upgrade (and TLS).
-    pub handshake_timeout: Duration,
+    /// `handshake_timeout`: time for the HTTP upgrade (and TLS); 2 s
+    /// when `None` (not configured).
+    pub handshake_timeout: Option<Duration>,
     /// `authorization { user, password }` of websocket clients.
     pub credentials: Option<(String, String)>,
     /// `authorization { token }` of websocket clients.
@@ -452,7 +453,7 @@ impl Default for WebsocketOptions {
             compression: false,
             same_origin: false,
             allowed_origins: Vec::new(),
-            handshake_timeout: Duration::from_secs(2),
+            handshake_timeout: None,
             credentials: None,
             token: None,
             auth_timeout: None,

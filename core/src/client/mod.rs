@@ -90,6 +90,7 @@ impl Server {
             self.nonce_rng.fill(&mut raw);
             state.nonce = crate::auth::base64_url_encode(&raw);
         }
+        state.websocket = websocket;
         client.kind = ConnKind::Client(Box::new(state));
         let (id, cid) = (client.id, client.cid);
         self.scratch.clear();
@@ -101,6 +102,7 @@ impl Server {
                 client_ip: &ip,
                 nonce: (!nonce.is_empty()).then_some(nonce),
                 on_accept: true,
+                websocket: crate::info::WebsocketListen::of(&self.options).filter(|_| websocket),
                 ..Default::default()
             },
             &mut self.scratch,
@@ -632,6 +634,8 @@ impl Server {
                     client_ip: &ip,
                     connect_info: true,
                     remote_account: Some(account),
+                    websocket: crate::info::WebsocketListen::of(&self.options)
+                        .filter(|_| cl.websocket),
                     ..Default::default()
                 },
                 &mut self.scratch,
@@ -674,6 +678,8 @@ impl Server {
                     client_id: c.cid,
                     client_ip: &ip,
                     ldm,
+                    websocket: crate::info::WebsocketListen::of(&self.options)
+                        .filter(|_| cl.websocket),
                     ..Default::default()
                 },
                 &mut self.scratch,

@@ -296,7 +296,7 @@ fn websocket(c: &ServerConfig, roots: &str) -> Option<crate::WebsocketOptions> {
         compression: w.compression,
         same_origin: w.same_origin,
         allowed_origins: w.allowed_origins.clone(),
-        handshake_timeout: duration(w.handshake_timeout, Duration::from_secs(2)),
+        handshake_timeout: (w.handshake_timeout > 0).then(|| to_std(w.handshake_timeout)),
         credentials: (!w.username.is_empty()).then(|| (w.username.clone(), w.password.clone())),
         token: (!w.token.is_empty()).then(|| w.token.clone()),
         auth_timeout: (w.auth_timeout > 0.0).then(|| Duration::from_secs_f64(w.auth_timeout)),

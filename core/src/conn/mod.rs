@@ -131,6 +131,8 @@ pub(crate) struct ClientState {
     pub(crate) opts: ConnectOptions,
     pub(crate) subs: HashMap<Bytes, Arc<Subscription>, ahash::RandomState>,
     pub(crate) first_pong_sent: bool,
+    /// It came through the websocket port.
+    pub(crate) websocket: bool,
     /// The nonce sent in INFO (NKey authentication), or empty.
     pub(crate) nonce: String,
     /// The authenticated user's permissions, if restricted.
@@ -311,6 +313,7 @@ impl ClientState {
             opts: ConnectOptions::default(),
             subs: HashMap::with_hasher(hasher),
             first_pong_sent: false,
+            websocket: false,
             nonce: String::new(),
             perms: None,
             responses: BTreeMap::new(),

@@ -72,7 +72,8 @@ impl Server {
             .options
             .websocket
             .as_ref()
-            .map_or(std::time::Duration::from_secs(2), |w| w.handshake_timeout);
+            .and_then(|w| w.handshake_timeout)
+            .unwrap_or(std::time::Duration::from_secs(2));
         self.timers.set(TimerKey::WsHandshake(id), now + wait);
         id
     }

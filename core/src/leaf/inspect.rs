@@ -32,6 +32,7 @@ impl Server {
                     out_bytes: c.stats.out_bytes,
                     subs,
                     compression: c.s2.mode_str(),
+                    websocket: c.transport.ws().is_some(),
                 })
             })
             .collect()

@@ -37,6 +37,8 @@ pub(crate) struct LeafInfoView {
     pub(crate) subs: Vec<String>,
     /// The link's compression mode (nats-server's `compression`).
     pub(crate) compression: &'static str,
+    /// The link runs over a WebSocket.
+    pub(crate) websocket: bool,
 }
 
 /// The `leafnodes {}` listener in use, for `/varz`.
@@ -116,6 +118,8 @@ struct Leaf {
     #[serde(skip_serializing_if = "Option::is_none")]
     subscriptions_list: Option<Vec<String>>,
     compression: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    websocket: bool,
 }
 
 /// Renders `/leafz` (`subs=1` lists each link's interest; `acc=` keeps
@@ -146,6 +150,7 @@ pub(crate) fn render(server: &dyn Inspect, q: &Query, now: Instant) -> Result<St
             } else {
                 l.compression
             },
+            websocket: l.websocket,
         })
         .collect();
     Ok(pretty(&Leafz {

@@ -62,7 +62,7 @@ struct Varz<'a> {
     gateway: super::gatewayz::GatewayVarz,
     leaf: super::leafz::LeafVarz,
     mqtt: Empty,
-    websocket: Empty,
+    websocket: WebsocketVarz,
     jetstream: Empty,
     tls_timeout: serde_json::Value,
     write_deadline: u128,
@@ -146,7 +146,7 @@ pub(crate) fn render(server: &dyn Inspect, now: Instant) -> String {
         gateway: super::gatewayz::gateway_varz(server),
         leaf: super::leafz::leaf_varz(server),
         mqtt: Empty {},
-        websocket: Empty {},
+        websocket: websocket_varz(server.options()),
         jetstream: Empty {},
         tls_timeout: tls.timeout,
         write_deadline: o.write_deadline.as_nanos(),
@@ -193,4 +193,56 @@ pub(crate) fn render(server: &dyn Inspect, now: Instant) -> String {
         },
         disk_io_wait_stats: DiskIoWaitStats::default(),
     })
+}
+
+/// `/varz` `websocket`: the block's settings, each left out when unset
+/// (nats-server's `WebsocketOptsVarz`).
+#[derive(Serialize, Default)]
+struct WebsocketVarz {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    host: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    port: u16,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    advertise: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    no_auth_user: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handshake_timeout: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_timeout: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    no_tls: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    same_origin: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    allowed_origins: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    compression: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    tls_cert_not_after: String,
+}
+
+fn is_zero(p: &u16) -> bool {
+    *p == 0
+}
+
+fn websocket_varz(o: &crate::Options) -> WebsocketVarz {
+    let Some(w) = o.websocket.as_ref() else {
+        return WebsocketVarz::default();
+    };
+    let tls = super::tls::tls_varz(w.tls.as_ref(), false, 0.0);
+    WebsocketVarz {
+        host: w.host.clone(),
+        port: w.port,
+        advertise: w.advertise.clone(),
+        no_auth_user: w.no_auth_user.clone(),
+        handshake_timeout: w.handshake_timeout.map(|d| d.as_nanos() as u64),
+        auth_timeout: w.auth_timeout.map(|d| go_float(d.as_secs_f64())),
+        no_tls: w.tls.is_none(),
+        same_origin: w.same_origin,
+        allowed_origins: w.allowed_origins.clone(),
+        compression: w.compression,
+        tls_cert_not_after: tls.not_after,
+    }
 }
