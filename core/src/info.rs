@@ -105,6 +105,9 @@ pub struct WebsocketListen<'a> {
     pub port: u16,
     /// TLS on the port (`tls_required` and `tls_available`).
     pub tls: bool,
+    /// The block has its own authorization: `auth_required` whatever
+    /// the server's.
+    pub auth: bool,
 }
 
 impl<'a> WebsocketListen<'a> {
@@ -115,6 +118,7 @@ impl<'a> WebsocketListen<'a> {
             host: &w.host,
             port: w.port,
             tls: w.tls.is_some(),
+            auth: w.credentials.is_some() || w.token.is_some() || !w.no_auth_user.is_empty(),
         })
     }
 }
@@ -146,7 +150,8 @@ impl ServerInfo {
         push_str_field(out, "host", host, false);
         let _ = write!(out, ",\"port\":{port}");
         let _ = write!(out, ",\"headers\":{}", self.headers);
-        if self.auth_required && !(extra.on_accept && self.no_auth_user) {
+        let ws_auth = extra.websocket.is_some_and(|w| w.auth);
+        if (self.auth_required || ws_auth) && !(extra.on_accept && self.no_auth_user) {
             out.push_str(",\"auth_required\":true");
         }
         if tls_required {

@@ -558,6 +558,25 @@ impl Options {
             no_auth_user: self.no_auth_user.clone(),
         }
     }
+
+    /// How websocket clients authenticate when the `websocket` block has
+    /// its own `authorization` or `no_auth_user` (nats-server's
+    /// `authOverride`): its user, password, token and `no_auth_user`
+    /// replace the server's, the users and NKeys stay. `None`: as other
+    /// clients.
+    pub fn websocket_authenticator(&self) -> Option<crate::auth::Authenticator> {
+        let w = self.websocket.as_ref()?;
+        if w.credentials.is_none() && w.token.is_none() && w.no_auth_user.is_empty() {
+            return None;
+        }
+        Some(crate::auth::Authenticator {
+            token: w.token.clone(),
+            single: w.credentials.clone(),
+            users: self.users.clone(),
+            nkeys: self.nkeys.clone(),
+            no_auth_user: (!w.no_auth_user.is_empty()).then(|| w.no_auth_user.clone()),
+        })
+    }
 }
 
 impl Default for Options {

@@ -36,6 +36,7 @@ impl Server {
             .unwrap_or_default();
         self.info.max_payload = new.max_payload;
         self.authenticator = new.authenticator();
+        self.ws_authenticator = new.websocket_authenticator();
         self.info.auth_required = self.authenticator.required();
         self.info.tls = crate::info::ClientTlsInfo::of(&new);
         self.tls.rebuild(&new);

@@ -71,20 +71,19 @@ impl Server {
         self.stats.total_connections += 1;
         let peer = client.peer;
         let mut state = ClientState::new(AccountId(0), self.hasher.clone());
+        let auth = self.client_authenticator(websocket);
         // With no_auth_user, a client that never sends CONNECT (telnet
         // style) is that user from the start, as in nats-server.
-        if self.authenticator.no_auth_user.is_some() {
-            if let Some(id) = self
-                .authenticator
-                .authenticate(&crate::info::ConnectOptions::default(), "")
-            {
+        if auth.no_auth_user.is_some() {
+            if let Some(id) = auth.authenticate(&crate::info::ConnectOptions::default(), "") {
                 if let Some(idx) = self.accounts.iter().position(|a| a.name == id.account) {
                     state.account = AccountId(idx as u32);
                     state.perms = id.permissions;
                 }
             }
         }
-        if self.authenticator.needs_nonce() {
+        let (needs_nonce, required) = (auth.needs_nonce(), auth.required());
+        if needs_nonce {
             // 11 random bytes, 15 characters of URL base64, as nats-server.
             let mut raw = [0u8; 11];
             self.nonce_rng.fill(&mut raw);
@@ -151,9 +150,16 @@ impl Server {
             }
             self.client_count += 1;
             self.set_first_ping_timer(id, now);
-            if self.authenticator.required() {
-                self.timers
-                    .set(TimerKey::AuthTimeout(id), now + self.options.auth_timeout);
+            if required {
+                // A websocket block may set its own timeout.
+                let timeout = self
+                    .options
+                    .websocket
+                    .as_ref()
+                    .filter(|_| websocket)
+                    .and_then(|w| w.auth_timeout)
+                    .unwrap_or(self.options.auth_timeout);
+                self.timers.set(TimerKey::AuthTimeout(id), now + timeout);
             }
         }
         self.mark_dirty(id);
@@ -161,10 +167,24 @@ impl Server {
         id
     }
 
+    /// How a client authenticates: websocket clients by the websocket
+    /// block's override, when it has one.
+    pub(crate) fn client_authenticator(&self, websocket: bool) -> &crate::auth::Authenticator {
+        match &self.ws_authenticator {
+            Some(ws) if websocket => ws,
+            _ => &self.authenticator,
+        }
+    }
+
     pub(crate) fn process_client_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) {
         // A client that starts without CONNECT under no_auth_user is that
         // user (see accept_client): its first op ends the auth timeout.
-        if self.authenticator.no_auth_user.is_some()
+        let websocket = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.client())
+            .is_some_and(|cl| cl.websocket);
+        if self.client_authenticator(websocket).no_auth_user.is_some()
             && !matches!(op, ClientOp::Connect(_))
             && self.conns.get(&conn).is_some_and(|c| !c.connect_received)
         {
@@ -244,7 +264,9 @@ impl Server {
         };
         let identity = match self.tls_mapped_identity(c) {
             Some(mapped) => mapped,
-            None => self.authenticator.authenticate(&cl.opts, &cl.nonce),
+            None => self
+                .client_authenticator(cl.websocket)
+                .authenticate(&cl.opts, &cl.nonce),
         };
         let account = identity
             .as_ref()

@@ -30,7 +30,9 @@ impl Server {
             let ConnKind::Client(cl) = &c.kind else {
                 continue;
             };
-            let identity = self.authenticator.authenticate(&cl.opts, &cl.nonce);
+            let identity = self
+                .client_authenticator(cl.websocket)
+                .authenticate(&cl.opts, &cl.nonce);
             let account = identity
                 .as_ref()
                 .and_then(|i| self.accounts.iter().position(|a| a.name == i.account));

@@ -98,6 +98,8 @@ pub struct Server {
     /// Nonces for NKey authentication (the identity stream, continued).
     pub(crate) nonce_rng: Rng,
     pub(crate) authenticator: crate::auth::Authenticator,
+    /// Websocket clients' own, when the websocket block overrides.
+    pub(crate) ws_authenticator: Option<crate::auth::Authenticator>,
     /// Stream and service imports between accounts.
     pub(crate) imports: Vec<ImportRoute>,
     /// Rewritten service-import replies: `_R_...` -> (importer, reply).
@@ -201,6 +203,7 @@ impl Server {
             accounts.push(Account::new(sys, hashing.next_u64()));
         }
         let authenticator = options.authenticator();
+        let ws_authenticator = options.websocket_authenticator();
         let id_of = |name: &str| {
             accounts
                 .iter()
@@ -238,6 +241,7 @@ impl Server {
             trace_rng: Rng::derive(&seed, Stream::TraceSampling),
             nonce_rng: identity,
             authenticator,
+            ws_authenticator,
             imports,
             service_replies: Default::default(),
             reply_rng,

@@ -84,7 +84,7 @@ impl Server {
         let upgrading = self.conns.get(&conn).is_some_and(|c| c.ws.upgrading());
         if upgrading {
             tracing::debug!("{} - websocket handshake timeout", self.conn_label(conn));
-            self.close(conn, CloseReason::ReadError, false, false, now);
+            self.close(conn, CloseReason::ReadError, false, true, now);
         }
     }
 
@@ -120,7 +120,7 @@ impl Server {
             let len = buf.len();
             match parsed {
                 Ok(None) if len > MAX_HEAD => {
-                    self.close(conn, CloseReason::ReadError, false, false, now);
+                    self.close(conn, CloseReason::ReadError, false, true, now);
                     return;
                 }
                 Ok(None) => return,
@@ -186,7 +186,7 @@ impl Server {
         }
         let flush = !answer.is_empty();
         self.mark_dirty(conn);
-        self.close(conn, CloseReason::ReadError, flush, false, now);
+        self.close(conn, CloseReason::ReadError, flush, true, now);
         false
     }
 
@@ -220,7 +220,7 @@ impl Server {
                 let id = c.id;
                 self.conns.insert(id, c);
                 self.mark_dirty(id);
-                self.close(id, CloseReason::ProtocolViolation, true, false, now);
+                self.close(id, CloseReason::ProtocolViolation, true, true, now);
             }
             WsKind::Client => {
                 c.cid = self.next_cid();

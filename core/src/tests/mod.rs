@@ -20,3 +20,4 @@ mod route_peer;
 mod routes;
 mod timers;
 mod tls;
+mod websocket;
