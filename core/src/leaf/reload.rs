@@ -113,7 +113,9 @@ pub(crate) fn leaf_reload_plan(
 }
 
 /// nats-server's check that a kept remote changed nothing but what may
-/// change (`disabled`; compression and TLS, which Canopy does not have).
+/// change (`disabled`, compression, TLS: the remote's next link takes
+/// them; nats-server also moves a live link to a new compression level,
+/// Canopy keeps it until the link is re-made).
 fn remote_unchanged(o: &RemoteLeafOptions, n: &RemoteLeafOptions) -> Result<(), String> {
     let field = |name: &str, a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
         Err(format!("field {name:?}: old={a:?}, new={b:?}"))
