@@ -116,13 +116,21 @@ fn modes(http: u16, path: &str, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Whether a link's mode `got` is `want`. `s2_uncompressed` is what
+/// `s2_auto` picks for a round trip up to 10 ms; on a loaded machine the
+/// handshake can take longer and the same configuration picks `s2_fast`
+/// (up to 50 ms), so that counts too (never `off` or another level).
+fn mode_is(got: &str, want: &str) -> bool {
+    got == want || (want == "s2_uncompressed" && got == "s2_fast")
+}
+
 /// Waits until every connection `path` lists (at least one) shows
 /// `want`, then asserts it.
 fn assert_modes(what: &str, http: u16, path: &str, key: &str, want: &str) {
     let deadline = Instant::now() + SETTLE;
     loop {
         let got = modes(http, path, key);
-        if !got.is_empty() && got.iter().all(|m| m == want) {
+        if !got.is_empty() && got.iter().all(|m| mode_is(m, want)) {
             return;
         }
         if Instant::now() >= deadline {
