@@ -179,7 +179,7 @@ canopy_tests::against_both! {
 fn unsupported_blocks_start_with_a_warning() {
     let server = ServerBuilder::new(Impl::Canopy)
         .config(
-            "leafnodes {\n  listen: 127.0.0.1:-1\n  remotes = [ { url: \"nats://127.0.0.1:1\", ws_compression: true } ]\n}\njetstream: true\ncluster {\n  name: c1\n  listen: 127.0.0.1:-1\n  connect_backoff: true\n}\n",
+            "leafnodes {\n  listen: 127.0.0.1:-1\n  remotes = [ { url: \"nats://127.0.0.1:1\", proxy: { url: \"http://127.0.0.1:3128\" } } ]\n}\njetstream: true\ncluster {\n  name: c1\n  listen: 127.0.0.1:-1\n  connect_backoff: true\n}\n",
         )
         .start();
     let log = server.wait_for_log("Server is ready", Duration::from_secs(10));
@@ -194,7 +194,7 @@ fn unsupported_blocks_start_with_a_warning() {
         "{log}"
     );
     for key in [
-        "leafnodes.remotes.ws_compression",
+        "leafnodes.remotes.proxy",
         "jetstream",
         "cluster.connect_backoff",
     ] {
