@@ -242,7 +242,8 @@ impl Layer {
     fn has_pending(&self) -> bool {
         match *self {
             Layer::S2(ref l) => l.has_pending(),
-            Layer::Tls(_) | Layer::Ws(_) => false,
+            Layer::Ws(ref l) => l.has_pending(),
+            Layer::Tls(_) => false,
             #[cfg(test)]
             Layer::Framed(_) => false,
         }

@@ -21,13 +21,45 @@
 //! echoed (status and body; no status, an empty close) and ends the
 //! stream ([`ErrorKind::PeerClosed`], [`Ending::Flush`],
 //! `ClientClosed`). What the layer holds between reads is at most a frame
-//! header and a control frame's payload (14 + 125 bytes).
+//! header and a control frame's payload (14 + 125 bytes), or the rest of
+//! a read that reached the plaintext budget (below).
 //!
 //! A frame that breaks a rule, a message above the limit and data that
 //! does not inflate end the connection as nats-server's `read error`
 //! does: [`Ending::Silent`] with `ReadError`. (nats-server queues a close
 //! frame with status 1002 for the rule breaks, but its read error closes
 //! without flushing, and 2.15.1 was never seen to send it.)
+//!
+//! ## The plaintext budget of a call
+//!
+//! Each compressed message inflates to at most `max_message`, but one
+//! read can hold hundreds of small compressed messages (deflate reaches
+//! about 1000:1: 64 KiB of zeros take under 100 bytes on the wire), so a
+//! 256 KiB read could inflate to gigabytes. `WsLayer::decode` therefore
+//! stops once the plaintext of the call has reached the budget,
+//! `max(max_message, 64 KiB)`: it checks before each frame header and
+//! each piece of a data frame's payload. Uncompressed data is cut to fill
+//! the budget exactly (still as slices of the read); a compressed piece
+//! inflates to at most the rest of its message. So one call returns less
+//! than budget + `max_message` bytes (at most one message past the
+//! budget; below twice the budget); the buffer it is inflated into grows
+//! by doubling, so a call allocates about twice that at most (plus the
+//! inflater's state, once).
+//!
+//! The rest of the call's input is kept undecoded (a slice of the read,
+//! no copy), at a frame header or inside a data frame's payload, never
+//! together with a partial header or control frame, and
+//! `WsLayer::has_pending` says so. The engine calls
+//! [`super::Transport::decode`] with an empty input, and parses what it
+//! returns, while [`super::Transport::has_pending`] is true; each such call
+//! goes on from what is kept, in order, with the same budget, and decodes
+//! at least one byte, so draining ends. What is kept is at most the read
+//! the engine handed in (256 KiB at most) as long as it drains before the
+//! next read (a read handed in earlier is decoded after what is kept, in
+//! order, but adds to it). Pings, pongs and close frames in the kept
+//! input are handled when it is decoded: their pong or close echo is
+//! queued then, and a failure there (a rule broken, the peer's close)
+//! comes with the call that reaches it, after the plaintext before it.
 //!
 //! ## Write side
 //!
@@ -71,6 +103,10 @@ pub const MAX_COMPRESSED_MESSAGE: usize = 64 * 1024 * 1024;
 /// The sync-flush tail and final empty block nats-server appends before
 /// inflating; it counts against the compressed bound.
 const FINAL_BLOCK_LEN: u64 = 9;
+
+/// The smallest plaintext budget of a decode call; the budget is
+/// `max(max_message, MIN_READ_BUDGET)` (see the module documentation).
+const MIN_READ_BUDGET: usize = 64 * 1024;
 
 /// Which end of the connection the layer is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,6 +199,11 @@ pub struct WsLayer {
     decoded: BytesMut,
     /// Unmasked compressed bytes, before inflating.
     scratch: Vec<u8>,
+    /// Input not read yet because a call reached its plaintext budget
+    /// (the rest of that call's input, a slice of it); starts at a frame
+    /// header or inside a data frame's payload, never with `hdr` or `ctl`
+    /// partly filled.
+    held: Bytes,
     failed: Option<TransportError>,
     error: Option<WsError>,
     /// A pong owed (payload of the latest ping).
@@ -252,6 +293,7 @@ impl std::fmt::Debug for WsLayer {
         f.debug_struct("WsLayer")
             .field("opts", &self.opts)
             .field("state", &self.state)
+            .field("held", &self.held.len())
             .field("error", &self.error)
             .field("close_sent", &self.close_sent)
             .finish()
@@ -277,6 +319,7 @@ impl WsLayer {
             inflater: None,
             decoded: BytesMut::new(),
             scratch: Vec::new(),
+            held: Bytes::new(),
             failed: None,
             error: None,
             pong: None,
@@ -325,6 +368,13 @@ impl WsLayer {
         self.queue_close(close_status(reason), reason.text());
     }
 
+    /// Decodes the frames `input` brings, after any input kept from an
+    /// earlier call. Stops once the plaintext of this call has reached
+    /// the budget (`max(max_message, 64 KiB)`, see the module
+    /// documentation) and keeps the rest of the input; then
+    /// [`WsLayer::has_pending`] is true, and a later call (with an empty
+    /// input) goes on from there. The plaintext before a failure is
+    /// returned with it.
     pub(crate) fn decode(&mut self, input: Bytes) -> Decoded {
         if let Some(e) = self.failed {
             return Decoded {
@@ -332,6 +382,19 @@ impl WsLayer {
                 failed: Some(e),
             };
         }
+        let input = if self.held.is_empty() {
+            input
+        } else if input.is_empty() {
+            std::mem::take(&mut self.held)
+        } else {
+            // A read handed in before the held input was drained: it
+            // follows what is held.
+            let mut joined = BytesMut::with_capacity(self.held.len() + input.len());
+            joined.extend_from_slice(&self.held);
+            joined.extend_from_slice(&input);
+            self.held = Bytes::new();
+            joined.freeze()
+        };
         let mut out = Out::Empty;
         let result = self.read(&input, &mut out);
         let plain = match out {
@@ -339,9 +402,52 @@ impl WsLayer {
             Out::Slice(s, e) => input.slice(s..e),
             Out::Buf => self.decoded.split().freeze(),
         };
-        let failed = result.err();
-        self.failed = failed;
-        Decoded { plain, failed }
+        match result {
+            Ok(stop) => {
+                if stop < input.len() {
+                    // The budget stopped the call: the rest waits, as a
+                    // slice of the read (no copy).
+                    self.held = input.slice(stop..);
+                }
+                Decoded {
+                    plain,
+                    failed: None,
+                }
+            }
+            Err(e) => {
+                self.failed = Some(e);
+                // Nothing more is read: let the buffers go.
+                self.decoded = BytesMut::new();
+                self.scratch = Vec::new();
+                self.inflater = None;
+                Decoded {
+                    plain,
+                    failed: Some(e),
+                }
+            }
+        }
+    }
+
+    /// Whether input kept by a call that reached its plaintext budget is
+    /// waiting to be decoded: call [`WsLayer::decode`] with an empty input
+    /// (through [`super::Transport::decode`]) until it is false.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// The plaintext budget of one decode call: `max(max_message,
+    /// MIN_READ_BUDGET)`.
+    fn budget(&self) -> usize {
+        self.opts.max_message.max(MIN_READ_BUDGET)
+    }
+
+    /// Plaintext bytes of the current call so far.
+    fn out_len(&self, out: &Out) -> usize {
+        match *out {
+            Out::Empty => 0,
+            Out::Slice(a, b) => b - a,
+            Out::Buf => self.decoded.len(),
+        }
     }
 
     fn rules(&self) -> Rules {
@@ -352,13 +458,24 @@ impl WsLayer {
         }
     }
 
-    fn read(&mut self, input: &Bytes, out: &mut Out) -> Result<(), TransportError> {
+    /// Runs `input` through the frame state machine; returns where it
+    /// stopped: the input's length, or an earlier position (at a frame
+    /// header or inside a data frame's payload) where the plaintext of the
+    /// call reached the budget.
+    fn read(&mut self, input: &Bytes, out: &mut Out) -> Result<usize, TransportError> {
         let mut pos = 0;
+        let budget = self.budget();
         loop {
             match self.state {
                 ReadState::Header => {
                     if pos == input.len() {
-                        return Ok(());
+                        return Ok(pos);
+                    }
+                    // Spent only once this call put plaintext out, so
+                    // past any header bytes kept from before: `hdr_len`
+                    // is 0 and the rest of the input can be kept.
+                    if self.out_len(out) >= budget {
+                        return Ok(pos);
                     }
                     let rules = self.rules();
                     let (header, used) = if self.hdr_len == 0 {
@@ -370,7 +487,7 @@ impl WsLayer {
                                 let rest = &input[pos..];
                                 self.hdr[..rest.len()].copy_from_slice(rest);
                                 self.hdr_len = rest.len();
-                                return Ok(());
+                                return Ok(input.len());
                             }
                         }
                     } else {
@@ -387,7 +504,7 @@ impl WsLayer {
                                 // A full 14 bytes always parse: all of the
                                 // input was taken.
                                 self.hdr_len = have + take;
-                                return Ok(());
+                                return Ok(input.len());
                             }
                         }
                     };
@@ -396,9 +513,19 @@ impl WsLayer {
                 }
                 ReadState::Data { rem, key, key_pos } => {
                     if pos == input.len() {
-                        return Ok(());
+                        return Ok(pos);
                     }
-                    let n = rem.min((input.len() - pos) as u64) as usize;
+                    let spent = self.out_len(out);
+                    if spent >= budget {
+                        return Ok(pos);
+                    }
+                    let mut n = rem.min((input.len() - pos) as u64) as usize;
+                    if !self.compressed {
+                        // Uncompressed data fills the budget exactly; a
+                        // compressed piece inflates to at most the rest of
+                        // its message.
+                        n = n.min(budget - spent);
+                    }
                     let key_pos = self.data(input, pos, pos + n, key, key_pos, out)?;
                     pos += n;
                     let rem = rem - n as u64;
@@ -409,9 +536,11 @@ impl WsLayer {
                         self.state = ReadState::Data { rem, key, key_pos };
                     }
                 }
+                // Entered only from a header within the budget; no
+                // plaintext, so never stopped inside.
                 ReadState::Control { opcode, rem, key } => {
                     if pos == input.len() {
-                        return Ok(());
+                        return Ok(pos);
                     }
                     let n = rem.min(input.len() - pos);
                     self.ctl[self.ctl_len..self.ctl_len + n].copy_from_slice(&input[pos..pos + n]);
@@ -802,12 +931,16 @@ impl WsLayer {
         self.pong.is_some() || (self.close.is_some() && !self.close_sent)
     }
 
+    /// Input bytes held: a partial frame header and a control frame's
+    /// payload (at most 14 + 125 bytes), or the rest of the input of a
+    /// call that reached its plaintext budget (at most that input), never
+    /// both.
     pub(crate) fn buffered(&self) -> usize {
         let ctl = match self.state {
             ReadState::Control { .. } => self.ctl_len,
             ReadState::Header | ReadState::Data { .. } => 0,
         };
-        self.hdr_len + ctl
+        self.hdr_len + ctl + self.held.len()
     }
 
     /// Queues a close frame with status 1000 unless one is queued or sent
