@@ -426,3 +426,73 @@ fn a_read_of_many_large_chunks_is_parsed_a_budget_at_a_time_and_all_of_it() {
     assert_eq!(got.matches("MSG foo 1 1000000\r\n").count(), 3);
     assert!(!h.is_closed(r));
 }
+
+#[test]
+fn s2_around_websocket_frames_drains_innermost_first_and_holds_little() {
+    use crate::transport::{WsLayer, WsOptions, WsRole};
+    const MSG: usize = 64 << 10;
+    let ws = |role: WsRole| WsOptions {
+        role,
+        compress: true,
+        mask: role == WsRole::Client,
+        require_masked: role == WsRole::Server,
+        max_message: MSG,
+        frame_limit: 0,
+        fragment_compressed: true,
+    };
+    // The peer: permessage-deflate frames of 64 KiB of zeros each (a
+    // hundred bytes apiece), in S2 flushes of 60 KiB of frames (nats-
+    // server's order on a ws leaf with S2), 100 such flushes.
+    let mut frames = Transport::default();
+    let mut fout = Outbound::default();
+    let _ = frames.push_inner(
+        Layer::Ws(Box::new(WsLayer::new(ws(WsRole::Client), 1))),
+        Bytes::new(),
+        &fout,
+    );
+    let zeros = vec![0u8; MSG];
+    let mut one = Vec::new();
+    fout.push_slice(&zeros);
+    let n = frames.take(&mut fout, &mut one).expect("frame");
+    frames.written(n, &mut fout);
+    let frame = one.concat();
+    let per_flush = (60 << 10) / frame.len();
+    let mut s2 = Peer::new(S2Level::Best);
+    let mut wire = Vec::new();
+    for _ in 0..100 {
+        s2.out.push_slice(&frame.repeat(per_flush));
+        let mut chunks = Vec::new();
+        let n = s2.transport.take(&mut s2.out, &mut chunks).expect("s2");
+        s2.transport.written(n, &mut s2.out);
+        wire.extend(chunks.concat());
+    }
+    let wire_len = wire.len();
+    // Ours: [S2, WebSocket], as the engine stacks them, with a 64 KiB
+    // S2 block bound so each drain step is small.
+    let mut ours = Transport::default();
+    let out = Outbound::default();
+    let _ = ours.push_inner(
+        Layer::Ws(Box::new(WsLayer::new(ws(WsRole::Server), 2))),
+        Bytes::new(),
+        &out,
+    );
+    ours.insert(0, Layer::S2(S2Layer::new(S2Level::Fast, MSG)), &out);
+    let mut total = 0;
+    let mut d = ours.decode(Bytes::from(wire));
+    loop {
+        assert!(d.failed.is_none(), "{:?}", d.failed);
+        total += d.plain.len();
+        // What the read brought, plus one S2 budget of frames held by
+        // the WebSocket layer: never the frames of many budgets.
+        assert!(
+            ours.buffered() <= wire_len + 3 * MSG,
+            "held {} of a {wire_len}-byte read",
+            ours.buffered()
+        );
+        if !ours.has_pending() {
+            break;
+        }
+        d = ours.decode(Bytes::new());
+    }
+    assert_eq!(total, 100 * per_flush * MSG);
+}

@@ -238,7 +238,8 @@ impl Layer {
     }
 
     /// Whether the layer has decoded output pending that a decode of an
-    /// empty input returns (S2 stops at a plaintext budget per call).
+    /// empty input returns (S2 and WebSocket stop at a plaintext budget
+    /// per call).
     fn has_pending(&self) -> bool {
         match *self {
             Layer::S2(ref l) => l.has_pending(),
@@ -297,7 +298,18 @@ impl Transport {
                 failed: None,
             };
         }
-        self.decode_from(0, wire)
+        // Draining (empty input): start at the innermost layer that holds
+        // input, so an outer one (S2 around WebSocket frames) does not
+        // hand it another budget's worth while it still holds the last.
+        let first = if wire.is_empty() {
+            self.layers
+                .iter()
+                .rposition(|s| s.layer.has_pending())
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        self.decode_from(first, wire)
     }
 
     /// Switches `layer` on as the new innermost layer, at an exact byte.
@@ -417,9 +429,9 @@ impl Transport {
     }
 
     /// Whether a layer has decoded output pending without new input: S2
-    /// stops decoding a read once a call has produced `max_block` bytes of
-    /// plaintext (a decompression bomb must not decode all at once) and
-    /// keeps the rest of the read. After parsing the plaintext of a read,
+    /// and WebSocket stop decoding a read once a call has produced a
+    /// budget of plaintext (a decompression bomb must not decode all at
+    /// once) and keep the rest of the read. After parsing the plaintext of a read,
     /// the engine calls `decode(Bytes::new())` and parses the result,
     /// repeatedly, while this is true, before handing in the next read
     /// (each such call decodes at least one more chunk, so it ends).
