@@ -179,14 +179,21 @@ impl Server {
     pub(crate) fn process_client_op(&mut self, conn: ConnId, op: ClientOp, now: Instant) {
         // A client that starts without CONNECT under no_auth_user is that
         // user (see accept_client): its first op ends the auth timeout.
-        let websocket = self
-            .conns
-            .get(&conn)
-            .and_then(|c| c.client())
-            .is_some_and(|cl| cl.websocket);
-        if self.client_authenticator(websocket).no_auth_user.is_some()
+        // (Checked cheaply first: this runs for every op.)
+        let any_no_auth_user = self.authenticator.no_auth_user.is_some()
+            || self
+                .ws_authenticator
+                .as_ref()
+                .is_some_and(|a| a.no_auth_user.is_some());
+        if any_no_auth_user
             && !matches!(op, ClientOp::Connect(_))
-            && self.conns.get(&conn).is_some_and(|c| !c.connect_received)
+            && self.conns.get(&conn).is_some_and(|c| {
+                !c.connect_received
+                    && self
+                        .client_authenticator(c.client().is_some_and(|cl| cl.websocket))
+                        .no_auth_user
+                        .is_some()
+            })
         {
             self.timers.cancel(TimerKey::AuthTimeout(conn));
         }

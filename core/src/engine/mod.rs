@@ -402,6 +402,7 @@ impl Server {
             return;
         }
         let reading = c.policy().reading;
+        let upgrading = c.ws.upgrading();
         let decoded = if c.tls.before_handshake_end() {
             self.sync_tls_clock(now);
             let decoded = self.tls_decode(conn, data, now);
@@ -413,7 +414,6 @@ impl Server {
             // Plaintext, or TLS settled: straight through the layers.
             c.transport.decode(data)
         };
-        let upgrading = self.conns.get(&conn).is_some_and(|c| c.ws.upgrading());
         if upgrading {
             // The HTTP of a WebSocket upgrade; what follows the 101 (frames
             // a hub sent with it) goes to the parser.
@@ -432,23 +432,18 @@ impl Server {
         // A layer that stopped at its output budget (S2 against a
         // decompression bomb) hands out the rest of the read a budget at a
         // time, each parsed before the next is decoded.
-        while let Some(c) = self
-            .conns
-            .get_mut(&conn)
-            .filter(|c| !c.closed && c.transport.has_pending())
-        {
+        while let Some(c) = self.conns.get_mut(&conn) {
+            if c.closed || !c.transport.has_pending() {
+                if c.transport.wants_write() {
+                    self.mark_dirty(conn);
+                }
+                break;
+            }
             let more = c.transport.decode(Bytes::new());
             self.read_nats(conn, more.plain, now);
             if let Some(failure) = more.failed {
                 self.transport_failed(conn, failure, now);
             }
-        }
-        if self
-            .conns
-            .get(&conn)
-            .is_some_and(|c| c.transport.wants_write())
-        {
-            self.mark_dirty(conn);
         }
         self.close_overflowed(now);
         self.schedule_flushes();
