@@ -10,6 +10,11 @@
 //! - [`link`]: simulated TCP with per-direction rules;
 //! - [`parser`]: the client side's parser of server ops;
 //! - [`route_wire`]: the observer of route traffic between engines;
+//! - [`link_wire`]: below it, the HTTP upgrade, WebSocket frames and S2
+//!   of each link direction, switched where the engines switch, and the
+//!   compression negotiation checked against nats-server's table;
+//! - [`links`]: `--s2` and `--ws` worlds: compression and WebSocket
+//!   settings drawn per seed, and their faults;
 //! - [`client_model`]: clients that speak real protocol bytes;
 //! - [`checker`]: the reference model and the invariants;
 //! - [`world`]: engines, connections, clients and the event loop;
@@ -28,6 +33,8 @@ pub mod client_model;
 pub mod clock;
 pub mod faults;
 pub mod link;
+pub mod link_wire;
+pub mod links;
 pub mod parser;
 pub mod rng;
 pub mod route_wire;

@@ -13,6 +13,10 @@
 //! cargo run -p canopy-sim --release -- --tls --seeds 200         # the same worlds over TLS
 //! cargo run -p canopy-sim --release -- --leaf --tls --seeds 100  # leaf topologies over TLS
 //! cargo run -p canopy-sim --release -- --gateway --tls --seed 7  # super-clusters over TLS
+//! cargo run -p canopy-sim --release -- --leaf --s2 --seeds 300    # compression modes drawn
+//! cargo run -p canopy-sim --release -- --s2 --seeds 300           # ... on cluster routes
+//! cargo run -p canopy-sim --release -- --leaf --ws --seeds 300    # leaf links over WebSocket
+//! cargo run -p canopy-sim --release -- --leaf --ws --tls --seed 7 # ... over wss
 //! ```
 //!
 //! `--tls` combines with every mode: each engine gets TLS on its client
@@ -29,6 +33,26 @@
 //! no plaintext past the INFO). After the switch no engine may write a
 //! byte that is not a TLS record (the plaintext-on-TLS checker). A TLS
 //! seed replays as exactly as any other (`--tls --check-determinism`).
+//!
+//! Links between engines are read below the protocol in every mode
+//! (`canopy_sim::link_wire`), after the reader's TLS: the WebSocket upgrade
+//! and frames, and S2 from the exact byte each side switches it on (the
+//! solicitor right after its INFO naming its mode, the acceptor where it
+//! read that INFO); after the switch every byte must belong to a valid S2
+//! stream, after the upgrade to a valid frame, and the modes both sides
+//! name must follow nats-server's selection table from both settings.
+//! Leaf links negotiate `s2_auto` by default, so `--leaf` reads S2
+//! already. `--s2` draws each node's route, leaf-port and remote
+//! compression (off, accept, s2_uncompressed, s2_fast, s2_better, s2_best,
+//! s2_auto, sometimes with its own RTT thresholds) from a stream of its
+//! own, so the rest of the seed is its plain twin's; gateways never
+//! compress. `--ws` gives every node with a leaf port a websocket port
+//! (`no_tls`, or TLS with `--tls`) with permessage-deflate drawn, and
+//! puts most remotes on it with `ws_compression` and `ws_no_masking`
+//! drawn. Both combine with `--leaf`, `--gateway`, `--tls` and the
+//! default mode; their new links with a layer are sometimes read a byte at
+//! a time at first or reset within their first bytes (mid-frame,
+//! mid-chunk), besides the seed's faults.
 
 use canopy_sim::swarm::{self, RunReport, SwarmConfig};
 use std::process::ExitCode;
@@ -41,7 +65,7 @@ const COMMIT: &str = match option_env!("CANOPY_GIT_COMMIT") {
 };
 
 const USAGE: &str = "usage: canopy-sim [--seeds N] [--start S] [--seed S] [--check-determinism] \
-[--no-faults] [--leaf | --gateway] [--tls] [--topology single|cluster3|hub2|hub3|chain|triangle|\
+[--no-faults] [--leaf | --gateway] [--tls] [--s2] [--ws] [--topology single|cluster3|hub2|hub3|chain|triangle|\
 spoke-cluster|deny|hub-cluster|redundant-pair|leaf-cluster-split|gw-mesh|gw-partial|gw-leafs|\
 gw-leaf-chain] [--verbose] [--trace EVENTS] [--mutation NAME] [--hashes]";
 
@@ -94,6 +118,8 @@ fn parse() -> Result<Args, String> {
             "--leaf" => a.cfg.leaf = true,
             "--gateway" => a.cfg.gateway = true,
             "--tls" => a.cfg.tls = true,
+            "--s2" => a.cfg.s2 = true,
+            "--ws" => a.cfg.ws = true,
             "--topology" => {
                 let t = it.next().as_deref().and_then(swarm::Topology::parse);
                 let Some(t) = t else {
@@ -144,6 +170,7 @@ fn mutation(name: &str) -> Result<canopy_sim::world::EngineSetup, String> {
                 .chain(&Mutations::LEAF_NAMES)
                 .chain(&Mutations::GATEWAY_NAMES)
                 .chain(&Mutations::TLS_NAMES)
+                .chain(&Mutations::LINK_NAMES)
                 .copied()
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -211,6 +238,12 @@ fn print_stats(r: &RunReport) {
             c.leaf_origin_routed,
             c.route_owed_sent,
             s.bytes_routed
+        );
+    }
+    if s.s2_directions > 0 || s.ws_links > 0 {
+        println!(
+            "  link layers: S2 on in {} link directions, {} leaf links over WebSocket",
+            s.s2_directions, s.ws_links
         );
     }
     print_gateway_stats(r);

@@ -26,6 +26,9 @@ pub enum Purpose {
     /// TLS worlds: keys, settings and TLS faults (never read by other
     /// modes, so their draws are untouched).
     Tls,
+    /// `--s2`/`--ws` worlds: link settings and their faults (never read
+    /// by other modes).
+    Links,
 }
 
 impl Purpose {
@@ -37,6 +40,7 @@ impl Purpose {
             Purpose::Link => 4,
             Purpose::Engine => 5,
             Purpose::Tls => 6,
+            Purpose::Links => 7,
         }
     }
 }

@@ -95,6 +95,9 @@ pub struct RouteWire {
     /// reading engine keeps as the link's remote cluster, which the
     /// matrix's "not to the origin cluster" cells compare.
     pub cluster: Option<String>,
+    /// The writer dialed the leaf link: its cluster is in its CONNECT
+    /// only (an INFO it sends first names its compression mode).
+    dialer: bool,
 }
 
 impl RouteWire {
@@ -104,6 +107,17 @@ impl RouteWire {
     pub fn leaf() -> RouteWire {
         RouteWire {
             leaf: true,
+            ..RouteWire::default()
+        }
+    }
+
+    /// [`RouteWire::leaf`] for the dialer's writes: the cluster name comes
+    /// from its CONNECT (nats-server's hub reads it there; the INFO a
+    /// compressing remote sends first carries none).
+    pub fn leaf_dialer() -> RouteWire {
+        RouteWire {
+            leaf: true,
+            dialer: true,
             ..RouteWire::default()
         }
     }
@@ -238,7 +252,12 @@ impl RouteWire {
                 ));
                 return;
             } else {
-                if self.leaf && matches!(verb, b"INFO" | b"CONNECT") && self.cluster.is_none() {
+                let named = match verb {
+                    b"CONNECT" => true,
+                    b"INFO" => !self.dialer,
+                    _ => false,
+                };
+                if self.leaf && named && self.cluster.is_none() {
                     self.cluster = Some(json_string(line, b"\"cluster\":").unwrap_or_default());
                 }
                 at = line_end;

@@ -526,11 +526,19 @@ pub struct SwarmConfig {
     /// faults and TLS-first probes; see [`crate::tls`]. Combines with the
     /// default, leaf and gateway modes.
     pub tls: bool,
+    /// Compression of routes and leaf links drawn per seed (a stream of
+    /// its own, see [`crate::links`]); combines with every mode.
+    pub s2: bool,
+    /// Leaf remotes over WebSocket to their hub's websocket port (with
+    /// `--tls`: wss); see [`crate::links`].
+    pub ws: bool,
 }
 
 /// The world of a seed: `options` (one per node) with TLS when `cfg`
 /// asks for it.
 pub(crate) fn new_world(seed: u64, cfg: &SwarmConfig, mut options: Vec<Options>) -> World {
+    let links = (cfg.s2 || cfg.ws)
+        .then(|| crate::links::LinksPlan::draw(seed, cfg.s2, cfg.ws, &mut options));
     let plan = cfg
         .tls
         .then(|| crate::tls::TlsPlan::draw(seed, options.len()));
@@ -540,6 +548,9 @@ pub(crate) fn new_world(seed: u64, cfg: &SwarmConfig, mut options: Vec<Options>)
     let mut world = World::new(seed, options, cfg.ring);
     if let Some(plan) = plan {
         world.enable_tls(plan, !cfg.no_faults);
+    }
+    if let Some(links) = links {
+        world.enable_links(links, !cfg.no_faults);
     }
     world
 }
@@ -612,6 +623,10 @@ pub fn run_seed(seed: u64, cfg: &SwarmConfig) -> RunReport {
     } else {
         setup(seed, cfg)
     };
+    if let Some(links) = world.links_plan() {
+        summary.push(' ');
+        summary.push_str(links.describe());
+    }
     if let Some(tls) = world.tls_plan() {
         summary.push(' ');
         summary.push_str(&tls.describe());
@@ -1150,6 +1165,12 @@ pub fn replay_command_for(seed: u64, cfg: &SwarmConfig) -> String {
     }
     if cfg.tls {
         command.push_str(" --tls");
+    }
+    if cfg.s2 {
+        command.push_str(" --s2");
+    }
+    if cfg.ws {
+        command.push_str(" --ws");
     }
     if cfg.no_faults {
         command.push_str(" --no-faults");

@@ -225,6 +225,13 @@ impl TlsPlan {
                     r.tls = Some(leaf.clone());
                 }
             }
+            if let Some(w) = o.websocket.as_mut() {
+                // wss: TLS, then the upgrade; the upgrade's own timeout
+                // leaves the TLS one to fire first.
+                w.tls = Some(base.clone());
+                let wait = w.handshake_timeout.unwrap_or(Duration::from_secs(2));
+                w.handshake_timeout = Some(wait.max(self.timeout + Duration::from_secs(1)));
+            }
         }
     }
 
@@ -652,6 +659,7 @@ pub struct ShadowEngine {
     leaf: Option<TlsConfig>,
     remote: Option<TlsConfig>,
     gateway: Option<TlsConfig>,
+    websocket: Option<TlsConfig>,
     leaf_first: bool,
     conns: BTreeMap<ConnId, Shadow>,
 }
@@ -673,6 +681,7 @@ impl ShadowEngine {
             leaf: build(leaf.and_then(|l| l.tls.as_ref())),
             remote: build(remote),
             gateway: build(options.gateway.as_ref().and_then(|g| g.tls.as_ref())),
+            websocket: build(options.websocket.as_ref().and_then(|w| w.tls.as_ref())),
             leaf_first: remote.is_some_and(|r| r.handshake_first),
             clock,
             conns: BTreeMap::new(),
@@ -687,7 +696,8 @@ impl ShadowEngine {
             ListenerKind::Route => &self.route,
             ListenerKind::Leaf => &self.leaf,
             ListenerKind::Gateway => &self.gateway,
-            ListenerKind::Monitor | ListenerKind::Https | ListenerKind::Websocket => &None,
+            ListenerKind::Websocket => &self.websocket,
+            ListenerKind::Monitor | ListenerKind::Https => &None,
         };
         let Some(server) = config.as_ref().and_then(|c| c.server.clone()) else {
             return;
@@ -699,8 +709,9 @@ impl ShadowEngine {
 
     /// The engine's dial `conn` of `kind` to `host` connected (call right
     /// after `handle_dialed`: a route's or gateway's ClientHello, or a TLS
-    /// first leaf's, was drawn in it).
-    pub fn dialed(&mut self, conn: ConnId, kind: LinkKind, host: &str, now: Instant) {
+    /// first leaf's, was drawn in it). A leaf remote dialing a websocket
+    /// port (`ws`) starts TLS at once, before its upgrade.
+    pub fn dialed(&mut self, conn: ConnId, kind: LinkKind, host: &str, ws: bool, now: Instant) {
         self.clock.set(wall_secs(now));
         let config = match kind {
             LinkKind::Route => &self.route,
@@ -711,7 +722,7 @@ impl ShadowEngine {
             return;
         };
         let name = server_name(host.trim_start_matches('[').trim_end_matches(']'));
-        if kind == LinkKind::Leaf && !self.leaf_first {
+        if kind == LinkKind::Leaf && !self.leaf_first && !ws {
             self.conns.insert(
                 conn,
                 Shadow {

@@ -17,7 +17,10 @@
 //! (`Mutations::TLS_NAMES`) are caught in TLS worlds (`--tls`), within
 //! TLS seeds 0..TLS_BUDGET (which `tls.rs` runs green without mutations),
 //! by the plaintext-on-TLS checker, in a default-mode and a leaf-mode
-//! world.
+//! world. The link-layer mutations (`Mutations::LINK_NAMES`) are caught by
+//! the link observer (`canopy_sim::link_wire`) in leaf mode, whose links
+//! negotiate S2 by default, and over WebSocket (`--ws`), within a few
+//! seeds that pass without them.
 
 use canopy_core::Mutations;
 use canopy_core::Server;
@@ -135,6 +138,10 @@ fn every_mutation_has_a_test() {
         assert!(Mutations::by_name(name).is_some());
     }
     assert_eq!(Mutations::TLS_NAMES.len(), 1);
+    for name in Mutations::LINK_NAMES {
+        assert!(Mutations::by_name(name).is_some());
+    }
+    assert_eq!(Mutations::LINK_NAMES.len(), 1);
 }
 
 #[test]
@@ -270,6 +277,32 @@ fn tls_plaintext_after_info_is_caught() {
 #[test]
 fn tls_plaintext_after_info_is_caught_in_leaf_mode() {
     caught_tls("tls_plaintext_after_info", true);
+}
+
+/// Link-mode seeds 0..LINK_BUDGET.
+const LINK_BUDGET: u64 = 5;
+
+/// The accepting side of a compressing link sends the first byte of its
+/// compressed INFO plain: a byte that starts no op and no S2 stream where
+/// the acceptor must have switched (leaf links negotiate `s2_auto` by
+/// default, so every accepted leaf link compresses).
+#[test]
+fn s2_switch_late_is_caught_in_leaf_mode() {
+    caught_leaf_in("s2_switch_late", None, LINK_BUDGET);
+}
+
+/// The same with compression drawn (`--s2`) and leaf links over
+/// WebSocket (`--ws`), where the stray byte is a frame of its own and S2
+/// then starts in the middle of the INFO.
+#[test]
+fn s2_switch_late_is_caught_with_drawn_modes_over_websocket() {
+    let cfg = SwarmConfig {
+        leaf: true,
+        s2: true,
+        ws: true,
+        ..config(Mutations::by_name("s2_switch_late").expect("known mutation"))
+    };
+    caught_in("s2_switch_late", cfg, LINK_BUDGET);
 }
 
 fn clean(part: u64) {

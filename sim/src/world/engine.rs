@@ -137,27 +137,77 @@ impl World {
         what: &'static str,
         id: u64,
     ) -> (u64, Option<crate::tls::ShadowRead>) {
+        let (step, read, _) = self.feed_engine_cut(node, e, data, now, what, id, &[]);
+        (step, read)
+    }
+
+    /// [`World::feed_engine`], and, on a TLS connection, the plaintext
+    /// the shadow had read so far at each offset of `cuts` (sorted) into
+    /// `data` (the shadow reads the bytes in those pieces).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn feed_engine_cut(
+        &mut self,
+        node: usize,
+        e: ConnId,
+        data: Bytes,
+        now: Instant,
+        what: &'static str,
+        id: u64,
+        cuts: &[usize],
+    ) -> (u64, Option<crate::tls::ShadowRead>, Vec<u64>) {
         self.step += 1;
         let step = self.step;
         self.trace.record(now, what, id, step, &[]);
         let shadowed = self.nodes[node].shadow.is_some();
         let kept = shadowed.then(|| data.clone());
         self.engine(node, |s| s.handle_read(e, data, now));
-        let read = kept.and_then(|data| self.shadow_read(node, e, &data));
+        let mut at_cuts = Vec::new();
+        let read = kept.and_then(|data| {
+            let mut pieces = Vec::new();
+            let mut from = 0;
+            for &c in cuts {
+                let c = c.clamp(from, data.len());
+                pieces.push(data.slice(from..c));
+                from = c;
+            }
+            pieces.push(data.slice(from..));
+            let mut whole: Option<crate::tls::ShadowRead> = None;
+            let last = pieces.len() - 1;
+            for (i, piece) in pieces.into_iter().enumerate() {
+                let r = self.shadow_read(node, e, &piece)?;
+                if i < last {
+                    at_cuts.push(r.total);
+                }
+                whole = Some(match whole {
+                    None => r,
+                    Some(w) => {
+                        let mut plain = w.plain.to_vec();
+                        plain.extend_from_slice(&r.plain);
+                        crate::tls::ShadowRead {
+                            plain: Bytes::from(plain),
+                            failed: w.failed.or(r.failed),
+                            total: r.total,
+                        }
+                    }
+                });
+            }
+            whole
+        });
         self.after_engine(node);
         let Some(read) = read else {
-            return (step, None);
+            return (step, None, at_cuts);
         };
         if let Some(text) = &read.failed {
             // The engine failed there too, and closed the connection; a
             // shadow that fails alone has lost track of the engine.
             if self.engine_has(node, e) {
                 self.checker.violation(format!(
-                    "sim: the TLS shadow of node {node} {e} failed ({text}) where the engine                      went on"
+                    "sim: the TLS shadow of node {node} {e} failed ({text}) where the engine \
+                     went on"
                 ));
             }
         }
-        (step, Some(read))
+        (step, Some(read), at_cuts)
     }
 
     /// Drains the engine's actions and events as a driver does, checks the

@@ -190,6 +190,10 @@ pub struct WorldStats {
     pub bytes_routed: u64,
     /// Graceful shutdowns.
     pub shutdowns: u64,
+    /// Link directions where S2 came on (as the observer read them).
+    pub s2_directions: u64,
+    /// Leaf links upgraded to WebSocket (the 101 read).
+    pub ws_links: u64,
 }
 
 /// The whole simulated system.
@@ -256,6 +260,8 @@ pub struct World {
     pub delivery_log: Option<Vec<(usize, crate::client_model::MsgKey)>>,
     /// TLS worlds (`--tls`): the plan, the clients' TLS, the probes.
     tls: Option<tls::WorldTls>,
+    /// `--s2`/`--ws` worlds: the link settings drawn and their faults.
+    layers: Option<crate::links::LinksPlan>,
 }
 
 impl World {
@@ -296,6 +302,7 @@ impl World {
             event_limit: 5_000_000,
             delivery_log: None,
             tls: None,
+            layers: None,
         };
         for options in options {
             w.nodes.push(Node {
@@ -316,6 +323,19 @@ impl World {
             w.start_at.push(None);
         }
         w
+    }
+
+    /// Makes this an `--s2`/`--ws` world (before [`World::start`]): the
+    /// options already carry the settings `plan` drew; new links with a
+    /// layer get its faults when `faults`.
+    pub fn enable_links(&mut self, mut plan: crate::links::LinksPlan, faults: bool) {
+        plan.faults = faults;
+        self.layers = Some(plan);
+    }
+
+    /// The link settings of an `--s2`/`--ws` world.
+    pub fn links_plan(&self) -> Option<&crate::links::LinksPlan> {
+        self.layers.as_ref()
     }
 
     /// Node `node` starts at `at` instead of with [`World::start`].

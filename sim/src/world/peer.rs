@@ -12,16 +12,17 @@
 //! learns which interest and which messages crossed, over which kind of
 //! link, and when the peer processed them.
 
-use super::{ops_through, read_cap};
+use super::read_cap;
 use super::{Ev, World};
 use crate::checker::{LinkId, Processed};
 use crate::link::{Dir, LinkRules, Pipe};
+use crate::link_wire::{LinkPlan, LinkWire, Negotiation, WsPlan};
 use crate::rng::{Purpose, SimRng};
 use crate::route_wire::{RouteOp, RouteWire};
 use crate::tls::RecordCheck;
 use bytes::Bytes;
 use canopy_core::{ConnId, Instant, LinkKind, ListenerKind};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 /// Route listen port of every simulated node (each node has its own host).
@@ -48,11 +49,18 @@ pub(super) struct PeerConn {
     pub(super) kind: LinkKind,
     pub(super) ends: [REnd; 2],
     pub(super) pipes: [Pipe; 2],
-    wire: [RouteWire; 2],
+    /// What end `i` writes, as the other end reads it (after its TLS):
+    /// the upgrade, frames, S2, then the protocol ([`LinkWire`]).
+    wire: [LinkWire; 2],
+    /// Both directions' view of the compression negotiation.
+    neg: Negotiation,
+    /// Where S2 must start in pipe `i` (wire offsets, `true` for the end
+    /// of the window), until a read reaches them.
+    marks: [Vec<(u64, bool)>; 2],
+    /// The dialer reached a websocket port.
+    pub(super) ws: bool,
     /// The address the dialer asked for (`host:port`).
     addr: String,
-    /// Ops written by end `i`, not yet processed by the other end.
-    ops: [VecDeque<(u64, RouteOp)>; 2],
     /// Checker link for the direction end `i` -> end `1 - i`.
     pub(super) links: [Option<LinkId>; 2],
     /// The checker knows the cluster end `i` announced (leaf links).
@@ -81,10 +89,12 @@ fn dir_of(pipe: usize) -> Dir {
     }
 }
 
-/// The observer of one direction of a link of `kind`.
-fn wire_of(kind: LinkKind) -> RouteWire {
+/// The protocol observer of direction `dir` (0: the dialer's writes) of
+/// a link of `kind`.
+fn wire_of(kind: LinkKind, dir: usize) -> RouteWire {
     match kind {
         LinkKind::Route | LinkKind::Gateway => RouteWire::default(),
+        LinkKind::Leaf if dir == 0 => RouteWire::leaf_dialer(),
         LinkKind::Leaf => RouteWire::leaf(),
     }
 }
@@ -187,14 +197,117 @@ impl World {
         }
     }
 
-    /// The node listening for `kind` at `addr` (`host:port`).
+    /// Where node `n` listens for WebSocket upgrades, if it does.
+    fn ws_listen_addr(&self, n: usize) -> Option<(String, u16)> {
+        self.nodes[n]
+            .options
+            .websocket
+            .as_ref()
+            .map(|w| (w.host.clone(), w.port))
+    }
+
+    /// The node listening for `kind` at `addr` (`host:port`); a leaf
+    /// remote may dial a websocket port.
     fn dial_target(&self, kind: LinkKind, addr: &str) -> Option<usize> {
+        self.dial_target_ws(kind, addr).map(|(n, _)| n)
+    }
+
+    /// [`World::dial_target`], and whether `addr` is its websocket port.
+    fn dial_target_ws(&self, kind: LinkKind, addr: &str) -> Option<(usize, bool)> {
         let (host, port) = addr.rsplit_once(':')?;
         let port: u16 = port.parse().ok()?;
-        (0..self.nodes.len()).find(|&n| {
-            self.listen_addr(kind, n)
-                .is_some_and(|(h, p)| p == port && h == host)
+        let at = |a: Option<(String, u16)>| a.is_some_and(|(h, p)| p == port && h == host);
+        (0..self.nodes.len()).find_map(|n| {
+            if at(self.listen_addr(kind, n)) {
+                Some((n, false))
+            } else if kind == LinkKind::Leaf && at(self.ws_listen_addr(n)) {
+                Some((n, true))
+            } else {
+                None
+            }
         })
+    }
+
+    /// The remote of node `a` that dials `addr` (or, for an address the
+    /// hub cluster gossiped, the one whose configured hub is in `b`'s
+    /// cluster).
+    fn remote_for(
+        &self,
+        a: usize,
+        b: usize,
+        addr: &str,
+    ) -> Option<&canopy_core::RemoteLeafOptions> {
+        let remotes = self.nodes[a]
+            .options
+            .leaf
+            .as_ref()
+            .map(|l| l.remotes.as_slice())
+            .unwrap_or_default();
+        remotes
+            .iter()
+            .find(|r| r.urls.iter().any(|u| u.host_port() == addr))
+            .or_else(|| {
+                remotes.iter().find(|r| {
+                    r.urls.iter().any(|u| {
+                        self.dial_target(LinkKind::Leaf, &u.host_port())
+                            .is_some_and(|t| self.same_cluster(t, b))
+                    })
+                })
+            })
+    }
+
+    /// What the link of `kind` that node `a` dials to node `b` at `addr`
+    /// is configured with, for its observers.
+    fn link_plan(
+        &self,
+        kind: LinkKind,
+        a: usize,
+        b: Option<usize>,
+        addr: &str,
+        ws: bool,
+    ) -> LinkPlan {
+        let Some(b) = b else {
+            return LinkPlan::default();
+        };
+        let (oa, ob) = (&self.nodes[a].options, &self.nodes[b].options);
+        let remote = (kind == LinkKind::Leaf)
+            .then(|| self.remote_for(a, b, addr))
+            .flatten();
+        let s2 = match kind {
+            LinkKind::Gateway => None,
+            LinkKind::Route => Some([
+                oa.cluster
+                    .as_ref()
+                    .map(|c| c.compression.clone())
+                    .unwrap_or_default(),
+                ob.cluster
+                    .as_ref()
+                    .map(|c| c.compression.clone())
+                    .unwrap_or_default(),
+            ]),
+            LinkKind::Leaf => Some([
+                remote.map(|r| r.compression.clone()).unwrap_or_default(),
+                ob.leaf
+                    .as_ref()
+                    .map(|l| l.compression.clone())
+                    .unwrap_or_default(),
+            ]),
+        };
+        let ws = ws.then(|| {
+            let asked = remote.and_then(|r| r.websocket.as_ref());
+            WsPlan {
+                ask_compress: asked.is_some_and(|w| w.compression),
+                ask_no_masking: asked.is_some_and(|w| w.no_masking),
+                hub_compress: ob.websocket.as_ref().is_some_and(|w| w.compression),
+            }
+        });
+        LinkPlan {
+            leaf: kind == LinkKind::Leaf,
+            s2,
+            ws,
+            max_payload: [oa.max_payload, ob.max_payload],
+            nodes: [a, b],
+        }
     }
 
     /// The fault-free rules of links of `kind`.
@@ -211,8 +324,16 @@ impl World {
         let now = self.now();
         let id = self.next_conn;
         self.next_conn += 1;
-        let target = self.dial_target(kind, addr);
+        let (target, ws) = match self.dial_target_ws(kind, addr) {
+            Some((t, ws)) => (Some(t), ws),
+            None => (None, false),
+        };
         let rules = self.link_rules(kind);
+        let neg = Negotiation::new(self.link_plan(kind, node, target, addr, ws));
+        let wire = [
+            LinkWire::new(0, wire_of(kind, 0), &neg),
+            LinkWire::new(1, wire_of(kind, 1), &neg),
+        ];
         let conn = PeerConn {
             kind,
             ends: [
@@ -230,9 +351,11 @@ impl World {
                 },
             ],
             pipes: [Pipe::new(rules.up), Pipe::new(rules.down)],
-            wire: [wire_of(kind), wire_of(kind)],
+            wire,
+            neg,
+            marks: [Vec::new(), Vec::new()],
+            ws,
             addr: addr.to_string(),
-            ops: [VecDeque::new(), VecDeque::new()],
             links: [None, None],
             announced: [false; 2],
             rng: SimRng::new(self.seed, Purpose::Link, id),
@@ -241,8 +364,9 @@ impl World {
         };
         self.peers.insert(id, conn);
         if let Some(plan) = self.tls_plan() {
-            // A leaf hub sends its INFO before TLS unless TLS comes first.
-            let hub_info = kind == LinkKind::Leaf && !plan.leaf_first;
+            // A leaf hub sends its INFO before TLS unless TLS comes first
+            // (always on a websocket port).
+            let hub_info = kind == LinkKind::Leaf && !plan.leaf_first && !ws;
             let checks = [RecordCheck::new(false), RecordCheck::new(hub_info)];
             let (split, reset, stall) = self.tls_peer_faults(rules.up.delay);
             if let Some(conn) = self.peers.get_mut(&id) {
@@ -271,6 +395,7 @@ impl World {
                 );
             }
         }
+        self.links_conn_faults(id, kind);
         self.trace.record(
             now,
             "dial",
@@ -279,6 +404,36 @@ impl World {
             &[],
         );
         self.schedule(now + rules.up.delay, Ev::Accept(id));
+    }
+
+    /// `--s2`/`--ws` worlds without TLS (whose own faults do this): a
+    /// new link with a layer below the protocol (a leaf link, a route
+    /// that may compress) is sometimes read a byte at a time at first, or
+    /// reset within its first bytes, while faults are on.
+    fn links_conn_faults(&mut self, id: u64, kind: LinkKind) {
+        if self.tls.is_some() || !self.faults_enabled {
+            return;
+        }
+        let Some(plan) = self.layers.as_mut().filter(|l| l.faults) else {
+            return;
+        };
+        let layered = match kind {
+            LinkKind::Leaf => true,
+            LinkKind::Route => plan.s2,
+            LinkKind::Gateway => false,
+        };
+        if !layered {
+            return;
+        }
+        let (split, reset) = plan.conn_faults();
+        if let Some(conn) = self.peers.get_mut(&id) {
+            for p in &mut conn.pipes {
+                p.split_until = split;
+            }
+            if let Some((p, at)) = reset {
+                conn.pipes[p].reset_after = Some(at);
+            }
+        }
     }
 
     /// The dial reaches its target: accepted if the target is up and no
@@ -291,6 +446,16 @@ impl World {
         let kind = conn.kind;
         let (a, a_gen, e) = (conn.ends[0].node, conn.ends[0].gen, conn.ends[0].engine);
         let b = conn.ends[1].node;
+        let b_port = conn
+            .addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or(ROUTE_PORT);
+        let listener = if conn.ws {
+            ListenerKind::Websocket
+        } else {
+            listener_of(kind)
+        };
         let Some(e) = e else {
             self.peers.remove(&id);
             return;
@@ -320,9 +485,8 @@ impl World {
         }
         self.step += 1;
         let a_addr = SocketAddr::from(([10, 1, 0, a as u8 + 1], 50_000 + (id % 10_000) as u16));
-        let b_port = self.listen_addr(kind, b).map_or(ROUTE_PORT, |(_, p)| p);
         let b_addr = SocketAddr::from(([10, 1, 0, b as u8 + 1], b_port));
-        let Some(be) = self.engine(b, |s| s.handle_accept(listener_of(kind), a_addr, now)) else {
+        let Some(be) = self.engine(b, |s| s.handle_accept(listener, a_addr, now)) else {
             return;
         };
         self.stats.route_accepts += 1;
@@ -348,17 +512,17 @@ impl World {
         }
         self.nodes[a].peer_conns.insert(e, (id, 0));
         self.nodes[b].peer_conns.insert(be, (id, 1));
-        self.shadow_accepted(b, be, listener_of(kind));
+        self.shadow_accepted(b, be, listener);
         self.trace
             .record(now, tags(kind).up, a as u64, b as u64, &[]);
         self.engine(a, |s| s.handle_dialed(e, b_addr, now));
         // Its ClientHello was drawn in that call: the shadow's now.
-        let (addr, stall) = self
+        let (addr, stall, ws) = self
             .peers
             .get(&id)
-            .map(|c| (c.addr.clone(), c.stall))
+            .map(|c| (c.addr.clone(), c.stall, c.ws))
             .unwrap_or_default();
-        self.shadow_dialed(a, e, kind, &addr);
+        self.shadow_dialed(a, e, kind, &addr, ws);
         if let Some(at) = stall {
             // The acceptor must give up on it with `TLS Handshake
             // Failure`; the dialer gives up too (its timer, or the
@@ -382,23 +546,7 @@ impl World {
         let Some(addr) = self.peers.get(&id).map(|c| c.addr.clone()) else {
             return;
         };
-        let remotes = self.nodes[a]
-            .options
-            .leaf
-            .as_ref()
-            .map(|l| l.remotes.as_slice())
-            .unwrap_or_default();
-        let remote = remotes
-            .iter()
-            .find(|r| r.urls.iter().any(|u| u.host_port() == addr))
-            .or_else(|| {
-                remotes.iter().find(|r| {
-                    r.urls.iter().any(|u| {
-                        self.dial_target(LinkKind::Leaf, &u.host_port())
-                            .is_some_and(|t| self.same_cluster(t, b))
-                    })
-                })
-            });
+        let remote = self.remote_for(a, b, &addr);
         let (hub, exports, imports) = remote.map_or((false, Vec::new(), Vec::new()), |r| {
             (r.hub, r.deny_exports.clone(), r.deny_imports.clone())
         });
@@ -411,18 +559,15 @@ impl World {
         let now = self.now();
         let mut chunks = std::mem::take(&mut self.scratch);
         self.engine(node, |s| s.take_outbound(c, &mut chunks, now));
-        let mut ops = Vec::new();
         let mut plaintext = None;
         if let Some(conn) = self.peers.get_mut(&id) {
+            // The observers read what the reader reads (decrypted by its
+            // shadow over TLS), when it reads it.
             for chunk in chunks.drain(..) {
-                match conn.tls.as_mut() {
-                    // Over TLS the observer reads what the reader decrypts.
-                    Some(checks) => {
-                        if let Err(text) = checks[end].feed(&chunk) {
-                            plaintext.get_or_insert(text);
-                        }
+                if let Some(checks) = conn.tls.as_mut() {
+                    if let Err(text) = checks[end].feed(&chunk) {
+                        plaintext.get_or_insert(text);
                     }
-                    None => conn.wire[end].feed(&chunk, &mut ops),
                 }
                 conn.pipes[end].write(chunk);
             }
@@ -433,24 +578,23 @@ impl World {
                     conn.kind.name()
                 ));
             }
-            conn.ops[end].extend(ops);
         }
         chunks.clear();
         self.scratch = chunks;
-        self.peer_observed(node, id, end);
     }
 
     /// What the observer of end `end`'s writes found: broken protocol,
     /// the cluster a leaf end announced.
     fn peer_observed(&mut self, node: usize, id: u64, end: usize) {
         if let Some(conn) = self.peers.get_mut(&id) {
-            if let Some(text) = conn.wire[end].broken.take() {
+            if let Some(text) = conn.wire[end].nats.broken.take() {
                 self.checker.violation(format!(
                     "node {node} wrote bad {} protocol: {text}",
                     conn.kind.name()
                 ));
             }
             let cluster = conn.wire[end]
+                .nats
                 .cluster
                 .as_deref()
                 .filter(|_| !conn.announced[end]);
@@ -528,7 +672,9 @@ impl World {
     }
 
     /// The reader of pipe `p` reads what it may now, one read at a time,
-    /// and the checker learns which route ops it processed.
+    /// and the checker learns which route ops it processed: what its
+    /// observer ([`LinkWire`]) took apart of the bytes read (decrypted by
+    /// the reader's shadow over TLS) was processed in that read.
     pub(super) fn peer_read(&mut self, id: u64, p: usize) {
         let now = self.now();
         let r = 1 - p;
@@ -542,28 +688,64 @@ impl World {
             }
             let (node, e, writer) = (conn.ends[r].node, conn.ends[r].engine, conn.ends[p].node);
             let cap = read_cap(&self.nodes, node, e);
+            let wire_start = conn.pipes[p].read;
             let Some((data, reset)) = conn.pipes[p].read(now, cap) else {
                 break;
             };
+            let wire_end = conn.pipes[p].read;
             let tls = conn.tls.is_some();
-            if !tls {
-                let end = conn.pipes[p].read;
-                ops_through(&mut conn.ops[p], end, &mut done);
-            }
+            // Where S2 must start, as far as this read reaches.
+            let mut marks = Vec::new();
+            conn.marks[p].retain(|&(at, end)| {
+                let reached = at <= wire_end;
+                if reached {
+                    marks.push((at.saturating_sub(wire_start) as usize, end));
+                }
+                !reached
+            });
+            // What the reader writes in this read (its answer to an INFO
+            // that switches S2 on starts there).
+            let before = conn.pipes[r].written;
             let link = conn.links[p];
             let read_tag = tags(conn.kind).read;
             let Some(e) = e else {
                 return;
             };
-            let (step, plain) = self.feed_engine(node, e, data, now, read_tag, id);
-            if let (true, Some(plain)) = (tls, plain.map(|r| r.plain)) {
-                // Every op the reader decrypted in this read was processed
-                // in it.
-                if let Some(conn) = self.peers.get_mut(&id) {
-                    conn.wire[p].feed(&plain, &mut done);
+            let cuts: Vec<usize> = marks.iter().map(|&(c, _)| c).collect();
+            let kept = data.clone();
+            let (step, plain, at_cuts) =
+                self.feed_engine_cut(node, e, data, now, read_tag, id, &cuts);
+            let (plain, at_cuts) = if tls {
+                (plain.map(|r| r.plain).unwrap_or_default(), at_cuts)
+            } else {
+                let at: Vec<u64> = cuts.iter().map(|&c| wire_start + c as u64).collect();
+                (kept, at)
+            };
+            let mut found = Vec::new();
+            if let Some(conn) = self.peers.get_mut(&id) {
+                for (&(_, end), &at) in marks.iter().zip(&at_cuts) {
+                    conn.wire[p].mark(at, end);
                 }
-                self.peer_observed(writer, id, p);
+                let after = conn.pipes[r].written;
+                let f = conn.wire[p].feed(&plain, &mut conn.neg, &mut done);
+                if f.switch_info && p == 0 {
+                    match conn.neg.acceptor_switch() {
+                        Ok(_) => {
+                            conn.wire[1].expect_window();
+                            conn.marks[1].push((before, false));
+                            conn.marks[1].push((after, true));
+                        }
+                        Err(text) => found.push(text),
+                    }
+                }
+                found.extend(f.violations);
+                self.stats.s2_directions += u64::from(f.s2_started);
+                self.stats.ws_links += u64::from(f.upgraded);
             }
+            for text in found {
+                self.checker.violation(text);
+            }
+            self.peer_observed(writer, id, p);
             if !done.is_empty() {
                 self.checker.note_step(step, now);
             }

@@ -144,11 +144,18 @@ impl World {
 
     /// Engine `node`'s dial `e` of `kind` to `addr` (`host:port`)
     /// connected.
-    pub(super) fn shadow_dialed(&mut self, node: usize, e: ConnId, kind: LinkKind, addr: &str) {
+    pub(super) fn shadow_dialed(
+        &mut self,
+        node: usize,
+        e: ConnId,
+        kind: LinkKind,
+        addr: &str,
+        ws: bool,
+    ) {
         let now = self.now();
         let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
         if let Some(s) = self.nodes[node].shadow.as_mut() {
-            s.dialed(e, kind, host, now);
+            s.dialed(e, kind, host, ws, now);
         }
     }
 
