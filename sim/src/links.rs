@@ -172,11 +172,6 @@ impl LinksPlan {
                         if w.no_masking { "+nomask" } else { "" }
                     ));
                     r.websocket = Some(w);
-                    // The engine takes a hub's `leafnode_urls` (its leaf
-                    // ports) for a ws:// remote too and upgrades to them,
-                    // where nats-server takes `ws_connect_urls`; until it
-                    // does, ws remotes dial only their configured URL.
-                    r.ignore_discovered = true;
                 }
             }
         }

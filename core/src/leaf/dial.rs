@@ -274,7 +274,18 @@ impl Server {
             self.close(conn, CloseReason::ProtocolViolation, true, true, now);
             return;
         };
-        if let Some(urls) = info.leafnode_urls.as_ref() {
+        // A WebSocket remote learns the hub cluster's websocket URLs, a
+        // plain one its leaf URLs (nats-server's `updateLeafNodeURLs`).
+        let ws = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.transport.ws().is_some());
+        let urls = if ws {
+            info.ws_connect_urls.as_ref()
+        } else {
+            info.leafnode_urls.as_ref()
+        };
+        if let Some(urls) = urls {
             self.discovered_hubs(conn, urls);
         }
         match stage {

@@ -34,6 +34,8 @@ pub(crate) struct LeafInfo {
     pub(crate) tls_required: bool,
     /// Present on a leaf port (with `info_on_connect`).
     pub(crate) leafnode_urls: Option<Vec<String>>,
+    /// The hub cluster's websocket URLs (what a `ws://` remote may dial).
+    pub(crate) ws_connect_urls: Option<Vec<String>>,
     /// The hub answers CONNECT with a connect-info INFO.
     pub(crate) info_on_connect: bool,
     /// This is that answer.
