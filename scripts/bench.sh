@@ -12,9 +12,17 @@
 # requester on the leaf), and for two gateway-joined clusters (the gateway
 # rows), and for one server of each requiring TLS on its client port
 # (`tls { cert_file, key_file }`, a throwaway CA and certificate for
-# 127.0.0.1 made here with openssl: the TLS rows, `--only tls`).
+# 127.0.0.1 made here with openssl: the TLS rows, `--only tls`), and for
+# a leaf with its hub whose link is configured with `compression: s2_fast`
+# on both sides (the S2 rows, `--only s2`; S2_MODE=s2_best etc. picks
+# another mode; each side's /leafz must report the mode before anything
+# is measured). Last, the bytes a leaf link carries per message (`canopy-bench
+# wire`, also `--only s2`): a leaf and hub of each implementation per mode
+# (off, s2_auto, s2_fast, s2_best), the leaf dialing the hub through a
+# byte-counting relay that canopy-bench runs.
 # CANOPY_RUNTIME picks the runtime canopy runs on (tokio by default, as
-# for the binary). Never part of the tests.
+# for the binary); CARGO_TARGET_DIR where the binaries are built (target/
+# by default, as for cargo). Never part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +36,9 @@ export CANOPY_RUNTIME=$runtime
 
 nats_server=$(bash scripts/provision.sh | sed -n 's/^provision: nats-server: \(.*\) (.*/\1/p')
 cargo build --release -q -p canopy-tokio -p canopy-bench
+bin=${CARGO_TARGET_DIR:-target}/release
+canopy=$bin/canopy
+bench=$bin/canopy-bench
 
 free_port() {
     python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
@@ -38,7 +49,7 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$logs"' EXIT
 
 canopy_port=$(free_port)
 nats_port=$(free_port)
-target/release/canopy -a 127.0.0.1 -p "$canopy_port" >"$logs/canopy.log" 2>&1 &
+"$canopy" -a 127.0.0.1 -p "$canopy_port" >"$logs/canopy.log" 2>&1 &
 pids+=($!)
 "$nats_server" -a 127.0.0.1 -p "$nats_port" >"$logs/nats-server.log" 2>&1 &
 pids+=($!)
@@ -59,8 +70,9 @@ cluster() {
 }
 # A hub and a leaf of BIN (the leaf's remote dials the hub's leaf port);
 # sets $pair to "127.0.0.1:LEAF+127.0.0.1:HUB".
-# LEAF_COMPRESSION=off also switches nats-server's leaf compression off
-# (its default is s2_auto; canopy does not compress yet).
+# LEAF_COMPRESSION=off switches both sides' leaf compression off (the
+# default of both implementations is s2_auto, which on loopback picks
+# s2_uncompressed: S2 framing without compression).
 leafpair() {
     local name=$1 bin=$2 h l lp comp=""
     h=$(free_port); l=$(free_port); lp=$(free_port)
@@ -73,6 +85,28 @@ leafpair() {
     pids+=($!)
     pair="127.0.0.1:$l+127.0.0.1:$h"
     ports+=("$h" "$l")
+}
+# A hub and a leaf of BIN with MODE as the compression of the hub's
+# leafnodes block and of the remote, and monitoring ports; the remote
+# dials RELAY_PORT instead of the hub when given (canopy-bench wire relays
+# it to the hub's leaf port). Sets $pair to "127.0.0.1:LEAF+127.0.0.1:HUB",
+# $mon to "127.0.0.1:LEAF_MON+127.0.0.1:HUB_MON" and $hub_leaf to the
+# hub's leaf port.
+s2pair() {
+    local name=$1 bin=$2 mode=$3 relay=${4:-} h l lp mh ml
+    h=$(free_port); l=$(free_port); lp=$(free_port); mh=$(free_port); ml=$(free_port)
+    printf 'leafnodes { host: 127.0.0.1, port: %s, compression: %s }\n' "$lp" "$mode" \
+        >"$logs/$name-hub.conf"
+    printf 'leafnodes { remotes = [ { url: "nats://127.0.0.1:%s", compression: %s } ] }\n' \
+        "${relay:-$lp}" "$mode" >"$logs/$name-leaf.conf"
+    "$bin" -a 127.0.0.1 -p "$h" -m "$mh" -c "$logs/$name-hub.conf" >"$logs/$name-hub.log" 2>&1 &
+    pids+=($!)
+    "$bin" -a 127.0.0.1 -p "$l" -m "$ml" -c "$logs/$name-leaf.conf" >"$logs/$name-leaf.log" 2>&1 &
+    pids+=($!)
+    pair="127.0.0.1:$l+127.0.0.1:$h"
+    mon="127.0.0.1:$ml+127.0.0.1:$mh"
+    hub_leaf=$lp
+    ports+=("$h" "$l" "$mh" "$ml")
 }
 # Two one-server clusters of BIN joined by gateways (each lists both);
 # sets $pair to "127.0.0.1:A+127.0.0.1:B".
@@ -110,22 +144,27 @@ tlsserver() {
     ports+=("$p")
 }
 ports=("$canopy_port" "$nats_port")
-cluster canopy target/release/canopy
+cluster canopy "$canopy"
 canopy_pair=$pair
 cluster nats "$nats_server"
 nats_pair=$pair
-leafpair canopy target/release/canopy
+leafpair canopy "$canopy"
 canopy_leaf=$pair
 leafpair nats "$nats_server"
 nats_leaf=$pair
-gwpair canopy target/release/canopy
+gwpair canopy "$canopy"
 canopy_gw=$pair
 gwpair nats "$nats_server"
 nats_gw=$pair
-tlsserver canopy target/release/canopy
+tlsserver canopy "$canopy"
 canopy_tls=$tls_addr
 tlsserver nats "$nats_server"
 nats_tls=$tls_addr
+s2_mode=${S2_MODE:-s2_fast}
+s2pair canopy-s2 "$canopy" "$s2_mode"
+canopy_s2=$pair canopy_s2_mon=$mon
+s2pair nats-s2 "$nats_server" "$s2_mode"
+nats_s2=$pair nats_s2_mon=$mon
 
 wait_port() {
     for _ in $(seq 100); do
@@ -137,37 +176,64 @@ wait_port() {
     echo "bench: nothing listening on port $1" >&2
     exit 1
 }
-for p in "${ports[@]}"; do
-    wait_port "$p"
-done
+wait_ports() {
+    for p in "${ports[@]}"; do
+        wait_port "$p"
+    done
+}
+wait_ports
 
 echo "machine: $(nproc) cores, $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "reference: $("$nats_server" -v 2>&1); canopy: $(target/release/canopy -v 2>&1), runtime $runtime"
+echo "reference: $("$nats_server" -v 2>&1); canopy: $("$canopy" -v 2>&1), runtime $runtime"
 echo
-target/release/canopy-bench compare \
+"$bench" compare \
     --server "$name=127.0.0.1:$canopy_port" \
     --server "nats-server=127.0.0.1:$nats_port" "$@"
 echo
 echo "Two-node clusters:"
 echo
-target/release/canopy-bench compare \
+"$bench" compare \
     --server "$name=$canopy_pair" \
     --server "nats-server=$nats_pair" "$@"
 echo
 echo "A leaf and its hub (publisher or requester on the leaf):"
 echo
-target/release/canopy-bench compare --leaf \
+"$bench" compare --leaf \
     --server "$name=$canopy_leaf" \
     --server "nats-server=$nats_leaf" "$@"
 echo
 echo "Two clusters joined by gateways (publisher or requester in A):"
 echo
-target/release/canopy-bench compare --gateway \
+"$bench" compare --gateway \
     --server "$name=$canopy_gw" \
     --server "nats-server=$nats_gw" "$@"
 echo
 echo "Over TLS (client port with tls { cert_file, key_file }; the negotiated version and suite on stderr):"
 echo
-target/release/canopy-bench compare --tls-ca "$logs/ca.pem" \
+"$bench" compare --tls-ca "$logs/ca.pem" \
     --server "$name=$canopy_tls" \
     --server "nats-server=$nats_tls" "$@"
+echo
+echo "A leaf and its hub with compression: $s2_mode on both sides (publisher or requester on the leaf; each /leafz checked on stderr):"
+echo
+"$bench" compare --s2 "$s2_mode" \
+    --server "$name=$canopy_s2" --monitor "$name=$canopy_s2_mon" \
+    --server "nats-server=$nats_s2" --monitor "nats-server=$nats_s2_mon" "$@"
+
+# The wire bytes: a leaf and hub of each implementation per mode, the
+# leaf's remote dialing a relay port that canopy-bench wire listens on.
+ports=()
+links=()
+for mode in off s2_auto s2_fast s2_best; do
+    for impl in "$name" nats-server; do
+        if [ "$impl" = nats-server ]; then b=$nats_server; else b=$canopy; fi
+        relay=$(free_port)
+        s2pair "wire-$impl-$mode" "$b" "$mode" "$relay"
+        links+=(--link "$impl,$mode,${pair/+/,},127.0.0.1:$relay,127.0.0.1:$hub_leaf,$mon")
+    done
+done
+wait_ports
+echo
+echo "Bytes on the leaf link per message (counted by a relay between leaf and hub; both sides configured with the mode; /leafz checked on stderr):"
+echo
+"$bench" wire "${links[@]}" "$@"

@@ -1,6 +1,7 @@
 //! The measured workloads: publish/subscribe throughput (plain fan-out or a
 //! queue group) and request/reply latency.
 
+use crate::payload::{payload, Payload};
 use crate::wire::{connect, Op, Reader, Writer};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +27,8 @@ pub struct PubSub {
     pub size: usize,
     /// Messages published.
     pub count: u64,
+    /// What the payloads look like.
+    pub payload: Payload,
 }
 
 /// Publishes `count` messages and waits until every subscriber has them;
@@ -74,31 +77,9 @@ pub async fn pubsub(addr: &str, run: u64, w: &PubSub) -> io::Result<f64> {
         }));
     }
     let (mut reader, writer) = (pub_reader, pub_writer);
-    let frame_len = format!("PUB {subject} {}\r\n", w.size).len() + w.size + 2;
-    let per_batch = (BATCH_BYTES / frame_len).max(1) as u64;
-    let batch = frames(&subject, w.size, per_batch, true);
+    let batches = Batches::new(&subject, w.size, w.payload);
     let start = Instant::now();
-    let mut sent = 0u64;
-    let mut outstanding = 0usize;
-    {
-        let mut wr = writer.lock().await;
-        while sent < w.count {
-            let n = per_batch.min(w.count - sent);
-            if n == per_batch {
-                wr.send(&batch).await?;
-            } else {
-                wr.send(&frames(&subject, w.size, n, true)).await?;
-            }
-            sent += n;
-            outstanding += 1;
-            if outstanding >= PING_WINDOW {
-                drop(wr);
-                wait_pong(&mut reader).await?;
-                outstanding -= 1;
-                wr = writer.lock().await;
-            }
-        }
-    }
+    publish(&mut reader, &writer, &batches, w.count).await?;
     let end = match tokio::time::timeout(RUN_LIMIT, done_rx.recv()).await {
         Ok(Some(end)) => end,
         _ => {
@@ -119,11 +100,76 @@ pub async fn pubsub(addr: &str, run: u64, w: &PubSub) -> io::Result<f64> {
     Ok(w.count as f64 / secs)
 }
 
+/// A publisher's frames, built before the clock starts: whole batches of
+/// about [`BATCH_BYTES`], each followed by a PING. JSON payloads cycle
+/// through their variants, one batch after another.
+pub(crate) struct Batches {
+    subject: String,
+    size: usize,
+    kind: Payload,
+    per_batch: u64,
+    batches: Vec<Vec<u8>>,
+}
+
+impl Batches {
+    pub(crate) fn new(subject: &str, size: usize, kind: Payload) -> Batches {
+        let frame_len = format!("PUB {subject} {size}\r\n").len() + size + 2;
+        let per_batch = (BATCH_BYTES / frame_len).max(1) as u64;
+        let batches = match kind {
+            Payload::Filler => vec![frames(subject, size, kind, 0, per_batch, true)],
+            Payload::Json => (0..crate::payload::JSON_VARIANTS.div_ceil(per_batch))
+                .map(|b| frames(subject, size, kind, b * per_batch, per_batch, true))
+                .collect(),
+        };
+        Batches {
+            subject: subject.to_string(),
+            size,
+            kind,
+            per_batch,
+            batches,
+        }
+    }
+}
+
+/// Publishes `count` messages from `b`, with at most [`PING_WINDOW`]
+/// PINGs unanswered.
+pub(crate) async fn publish(
+    reader: &mut Reader,
+    writer: &Writer,
+    b: &Batches,
+    count: u64,
+) -> io::Result<()> {
+    let (subject, size, kind, per_batch, batches) =
+        (&b.subject, b.size, b.kind, b.per_batch, &b.batches);
+    let mut sent = 0u64;
+    let mut outstanding = 0usize;
+    let mut wr = writer.lock().await;
+    let mut next = 0;
+    while sent < count {
+        let n = per_batch.min(count - sent);
+        if n == per_batch {
+            wr.send(&batches[next]).await?;
+            next = (next + 1) % batches.len();
+        } else {
+            wr.send(&frames(subject, size, kind, sent, n, true)).await?;
+        }
+        sent += n;
+        outstanding += 1;
+        if outstanding >= PING_WINDOW {
+            drop(wr);
+            wait_pong(reader).await?;
+            outstanding -= 1;
+            wr = writer.lock().await;
+        }
+    }
+    Ok(())
+}
+
 /// Waits until the publisher's server forwards to the subscriber's: the
 /// subscriber subscribes a probe subject after its bench subscription (so
 /// its interest travels the route after the bench interest), and the
 /// publisher publishes probes until one arrives.
-async fn await_route_interest(
+pub(crate) async fn await_route_interest(
     pub_reader: &mut Reader,
     pub_writer: &Writer,
     sub_reader: &mut Reader,
@@ -175,14 +221,21 @@ async fn await_route_interest(
     wait_pong(sub_reader).await
 }
 
-/// `count` PUB frames of `size` bytes, each followed by a PING when
-/// `ping_last` is set for the last one.
-fn frames(subject: &str, size: usize, count: u64, ping_last: bool) -> Vec<u8> {
+/// `count` PUB frames of `size` bytes, the payloads of messages `first`
+/// on, followed by a PING when `ping_last` is set.
+pub(crate) fn frames(
+    subject: &str,
+    size: usize,
+    kind: Payload,
+    first: u64,
+    count: u64,
+    ping_last: bool,
+) -> Vec<u8> {
     let head = format!("PUB {subject} {size}\r\n");
     let mut out = Vec::with_capacity((head.len() + size + 2) * count as usize + 6);
-    for _ in 0..count {
+    for seq in first..first + count {
         out.extend_from_slice(head.as_bytes());
-        out.extend(std::iter::repeat_n(b'x', size));
+        out.extend_from_slice(&payload(kind, seq, size));
         out.extend_from_slice(b"\r\n");
     }
     if ping_last {
@@ -191,7 +244,20 @@ fn frames(subject: &str, size: usize, count: u64, ping_last: bool) -> Vec<u8> {
     out
 }
 
-async fn wait_pong(reader: &mut Reader) -> io::Result<()> {
+/// A connection to `addr` subscribed to `subject` (sid 1), the server
+/// having confirmed the subscription (a PONG).
+pub(crate) async fn subscribed(addr: &str, subject: &str) -> io::Result<(Reader, Writer)> {
+    let (mut reader, writer) = connect(addr).await?;
+    writer
+        .lock()
+        .await
+        .send(format!("SUB {subject} 1\r\nPING\r\n").as_bytes())
+        .await?;
+    wait_pong(&mut reader).await?;
+    Ok((reader, writer))
+}
+
+pub(crate) async fn wait_pong(reader: &mut Reader) -> io::Result<()> {
     loop {
         if let Op::Pong = reader.next().await? {
             return Ok(());
@@ -212,16 +278,16 @@ pub struct Latency {
 /// connection and measures each round trip. With `REQ+RESP` the requester
 /// is on the first server and the responder on the second (a leaf and its
 /// hub): requests are repeated until the responder's interest has crossed.
-pub async fn request_reply(addr: &str, run: u64, count: usize, size: usize) -> io::Result<Latency> {
+pub async fn request_reply(
+    addr: &str,
+    run: u64,
+    count: usize,
+    size: usize,
+    kind: Payload,
+) -> io::Result<Latency> {
     let (req_addr, resp_addr) = addr.split_once('+').unwrap_or((addr, addr));
     let subject = format!("bench.req.{run}");
-    let (mut responder, resp_writer) = connect(resp_addr).await?;
-    resp_writer
-        .lock()
-        .await
-        .send(format!("SUB {subject} 1\r\nPING\r\n").as_bytes())
-        .await?;
-    wait_pong(&mut responder).await?;
+    let (mut responder, resp_writer) = subscribed(resp_addr, &subject).await?;
     let serve = tokio::spawn(async move {
         let mut out = Vec::with_capacity(256);
         loop {
@@ -245,22 +311,24 @@ pub async fn request_reply(addr: &str, run: u64, count: usize, size: usize) -> i
         #[allow(unreachable_code)]
         Ok::<(), io::Error>(())
     });
-    let (mut requester, req_writer) = connect(req_addr).await?;
     let inbox = format!("_INBOX.bench{run}");
-    req_writer
-        .lock()
-        .await
-        .send(format!("SUB {inbox}.* 1\r\nPING\r\n").as_bytes())
-        .await?;
-    wait_pong(&mut requester).await?;
-    let mut request = format!("PUB {subject} {inbox}.r {size}\r\n").into_bytes();
-    request.extend(std::iter::repeat_n(b'x', size));
-    request.extend_from_slice(b"\r\n");
+    let (mut requester, req_writer) = subscribed(req_addr, &format!("{inbox}.*")).await?;
+    // Requests cycle through a few payloads (one for filler).
+    let variants = if kind == Payload::Json { 64 } else { 1 };
+    let requests: Vec<Vec<u8>> = (0..variants)
+        .map(|seq| {
+            let mut r = format!("PUB {subject} {inbox}.r {size}\r\n").into_bytes();
+            r.extend_from_slice(&payload(kind, seq, size));
+            r.extend_from_slice(b"\r\n");
+            r
+        })
+        .collect();
+    let request = &requests[0];
     if req_addr != resp_addr {
         // Until one request is answered, the interest has not crossed.
         let deadline = Instant::now() + RUN_LIMIT;
         loop {
-            req_writer.lock().await.send(&request).await?;
+            req_writer.lock().await.send(request).await?;
             let answered = tokio::time::timeout(Duration::from_millis(50), async {
                 loop {
                     if let Op::Msg { .. } = requester.next().await? {
@@ -291,8 +359,9 @@ pub async fn request_reply(addr: &str, run: u64, count: usize, size: usize) -> i
     let mut samples = Vec::with_capacity(count);
     let deadline = Instant::now() + RUN_LIMIT;
     for i in 0..warmup + count {
+        let request = &requests[i % requests.len()];
         let t0 = Instant::now();
-        req_writer.lock().await.send(&request).await?;
+        req_writer.lock().await.send(request).await?;
         loop {
             if let Op::Msg { .. } = requester.next().await? {
                 break;
@@ -352,7 +421,7 @@ mod tests {
 
     #[test]
     fn frames_are_well_formed() {
-        let f = frames("a", 2, 2, true);
+        let f = frames("a", 2, Payload::Filler, 0, 2, true);
         assert_eq!(f, b"PUB a 2\r\nxx\r\nPUB a 2\r\nxx\r\nPING\r\n");
     }
 }
