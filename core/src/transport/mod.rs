@@ -628,6 +628,24 @@ impl Transport {
     }
 }
 
+/// The input of a decode for a layer that stops at a plaintext budget
+/// (S2, WebSocket): what it held back from earlier reads, then `input`
+/// (a read handed in before the held input was drained follows it). No
+/// copy unless both are non-empty.
+fn after_held(held: &mut Bytes, input: Bytes) -> Bytes {
+    if held.is_empty() {
+        input
+    } else if input.is_empty() {
+        std::mem::take(held)
+    } else {
+        let mut joined = bytes::BytesMut::with_capacity(held.len() + input.len());
+        joined.extend_from_slice(held);
+        joined.extend_from_slice(&input);
+        *held = Bytes::new();
+        joined.freeze()
+    }
+}
+
 /// Moves the next `len` bytes of `chunks` (from chunk `*at` on) into
 /// `segment`, splitting a chunk where the segment ends (no copy).
 fn cut(chunks: &mut [Bytes], at: &mut usize, mut len: usize, segment: &mut Vec<Bytes>) {

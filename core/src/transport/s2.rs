@@ -339,19 +339,7 @@ impl Reader {
                 failed: Some(e),
             };
         }
-        let mut data = if self.held.is_empty() {
-            input
-        } else if input.is_empty() {
-            std::mem::take(&mut self.held)
-        } else {
-            // A read handed in before the pending input was drained: it
-            // follows what is held.
-            let mut joined = BytesMut::with_capacity(self.held.len() + input.len());
-            joined.extend_from_slice(&self.held);
-            joined.extend_from_slice(&input);
-            self.held = Bytes::new();
-            joined.freeze()
-        };
+        let mut data = super::after_held(&mut self.held, input);
         let result = self.chunks(&mut data);
         let plain = match self.piece.take() {
             Some(piece) => piece,

@@ -382,19 +382,7 @@ impl WsLayer {
                 failed: Some(e),
             };
         }
-        let input = if self.held.is_empty() {
-            input
-        } else if input.is_empty() {
-            std::mem::take(&mut self.held)
-        } else {
-            // A read handed in before the held input was drained: it
-            // follows what is held.
-            let mut joined = BytesMut::with_capacity(self.held.len() + input.len());
-            joined.extend_from_slice(&self.held);
-            joined.extend_from_slice(&input);
-            self.held = Bytes::new();
-            joined.freeze()
-        };
+        let input = super::after_held(&mut self.held, input);
         let mut out = Out::Empty;
         let result = self.read(&input, &mut out);
         let plain = match out {
