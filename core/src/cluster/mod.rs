@@ -548,7 +548,7 @@ impl Server {
         let Some(s2) = self
             .conns
             .get(&conn)
-            .map(|c| (c.s2.negotiated, c.s2.await_info))
+            .map(|c| (c.s2.negotiated(), c.s2.await_info))
         else {
             return true;
         };

@@ -33,9 +33,6 @@ use std::time::Duration;
 pub(crate) struct S2Link {
     /// Negotiation is not over: no PING may go out.
     pub(crate) pending: bool,
-    /// The peer's first INFO was negotiated on (nats-server's
-    /// `compressionNegotiated`).
-    pub(crate) negotiated: bool,
     /// S2 is on and the peer's compressed INFO has not come yet: that
     /// INFO is handled as the first.
     pub(crate) await_info: bool,
@@ -54,6 +51,12 @@ impl S2Link {
             pending: own.negotiates(),
             ..S2Link::default()
         }
+    }
+
+    /// The peer's first INFO (or a leaf's CONNECT) settled the link's
+    /// mode (nats-server's `compressionNegotiated`).
+    pub(crate) fn negotiated(&self) -> bool {
+        self.mode.is_some()
     }
 
     /// The mode name for monitoring.
@@ -90,7 +93,6 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(false);
         };
-        c.s2.negotiated = true;
         if mode == Mode::Auto {
             // The round trip so far: from the connection's start to this
             // INFO (nats-server's `computeRTT(c.start)`).
@@ -151,7 +153,6 @@ impl Server {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.s2.pending = false;
             c.ping.outstanding = 0;
-            c.s2.negotiated = true;
             c.s2.mode = Some(if peer.is_empty() || own.mode == Mode::NotSupported {
                 Mode::NotSupported
             } else {

@@ -614,13 +614,16 @@ impl Server {
     pub(crate) fn reserve_conn(&mut self, takes_cid: bool) -> (ConnId, u64) {
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
-        let cid = if takes_cid {
-            self.next_cid += 1;
-            self.next_cid - 1
-        } else {
-            0
-        };
+        let cid = if takes_cid { self.next_cid() } else { 0 };
         (id, cid)
+    }
+
+    /// The next nats-server connection number (also for a websocket
+    /// connection, which takes one when its upgrade makes it a client or
+    /// a leaf link).
+    pub(crate) fn next_cid(&mut self) -> u64 {
+        self.next_cid += 1;
+        self.next_cid - 1
     }
 
     /// Parses a NATS-protocol read (any dialect) and processes its ops.
@@ -654,7 +657,7 @@ impl Server {
                 if let Some(&b) = data.first() {
                     // A link negotiating S2 may get the peer's INFO
                     // first (`engine/compress.rs`).
-                    let s2_info = c.s2.pending && !c.s2.negotiated && (b == b'I' || b == b'i');
+                    let s2_info = c.s2.pending && !c.s2.negotiated() && (b == b'I' || b == b'i');
                     if b != b'C' && b != b'c' && !s2_info {
                         self.fail(conn, ProtocolError::AuthorizationViolation, now);
                         return;

@@ -319,10 +319,4 @@ impl Server {
             }
         }
     }
-
-    /// The next nats-server connection number.
-    fn next_cid(&mut self) -> u64 {
-        self.next_cid += 1;
-        self.next_cid - 1
-    }
 }

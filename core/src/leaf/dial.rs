@@ -425,7 +425,7 @@ impl Server {
             self.s2_settled(conn);
             return false;
         }
-        if c.s2.negotiated {
+        if c.s2.negotiated() {
             return false;
         }
         let remote = c.leaf().and_then(|l| l.remote);

@@ -352,7 +352,7 @@ impl Server {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        if c.s2.negotiated || c.connect_received {
+        if c.s2.negotiated() || c.connect_received {
             return;
         }
         let Ok(info) = serde_json::from_slice::<LeafInfo>(json) else {
@@ -592,7 +592,6 @@ impl Server {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.s2.pending = false;
                 c.ping.outstanding = 0;
-                c.s2.negotiated = true;
                 c.s2.mode = Some(
                     crate::compression::Mode::from_wire(&connect.compress_mode)
                         .unwrap_or(crate::compression::Mode::Off),
