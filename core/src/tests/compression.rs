@@ -12,6 +12,7 @@ fn json(line: &str) -> serde_json::Value {
     let end = line.rfind('}').expect("INFO has JSON");
     serde_json::from_str(&line[start..=end]).expect("INFO JSON parses")
 }
+use super::layer_peer::Peer;
 use super::leaf::{get_text, hub_options, remote, spoke_options};
 use super::route_peer::{cluster, clustered};
 use crate::compression::{Compression, Mode};
@@ -22,37 +23,8 @@ use bytes::Bytes;
 use std::time::Duration;
 
 /// One end of an S2 stream, as a peer runs it.
-struct Peer {
-    transport: Transport,
-    out: Outbound,
-}
-
-impl Peer {
-    fn new(level: S2Level) -> Self {
-        let mut transport = Transport::default();
-        let out = Outbound::default();
-        let _ = transport.push_inner(Layer::S2(S2Layer::new(level, 1 << 20)), Bytes::new(), &out);
-        Peer { transport, out }
-    }
-
-    /// `plain` as the peer's compressed bytes (one flush).
-    fn encode(&mut self, plain: &str) -> Vec<u8> {
-        self.out.push_slice(plain.as_bytes());
-        let mut chunks = Vec::new();
-        let n = self
-            .transport
-            .take(&mut self.out, &mut chunks)
-            .expect("encode");
-        self.transport.written(n, &mut self.out);
-        chunks.concat()
-    }
-
-    /// The engine's compressed bytes as plaintext.
-    fn decode(&mut self, wire: &[u8]) -> String {
-        let d = self.transport.decode(Bytes::copy_from_slice(wire));
-        assert!(d.failed.is_none(), "{:?}", d.failed);
-        String::from_utf8(d.plain.to_vec()).expect("utf-8")
-    }
+fn s2_peer(level: S2Level) -> Peer {
+    Peer::new(Layer::S2(S2Layer::new(level, 1 << 20)))
 }
 
 /// The S2 stream identifier every flush starts with.
@@ -82,7 +54,7 @@ fn c4_a_hub_answers_a_leafs_compression_info_in_s2() {
     let mut h = Harness::new(hub_options());
     let (l, answer) = hub_link_after_info(&mut h, "s2_fast");
     assert!(answer.starts_with(STREAM_ID), "{answer:?}");
-    let mut peer = Peer::new(S2Level::Fast);
+    let mut peer = s2_peer(S2Level::Fast);
     let info = peer.decode(&answer);
     let j = json(&info);
     // Configured auto: the INFO says `s2_auto`, with the nonce again.
@@ -120,7 +92,7 @@ fn c6_a_hub_with_accept_follows_the_leafs_level() {
         l,
         "INFO {\"client_id\":7,\"compression\":\"s2_better\"}\r\n",
     );
-    let mut peer = Peer::new(S2Level::Better);
+    let mut peer = s2_peer(S2Level::Better);
     let info = peer.decode(&h.take_bytes(l));
     assert_eq!(json(&info)["compression"], "s2_better", "{info}");
 }
@@ -168,7 +140,7 @@ fn c7_a_leaf_without_compression_field_is_not_supported() {
 #[test]
 fn the_hub_switches_at_the_exact_byte_after_the_leafs_info_at_every_split() {
     let info = "INFO {\"client_id\":7,\"compression\":\"s2_fast\"}\r\n";
-    let mut peer = Peer::new(S2Level::Fast);
+    let mut peer = s2_peer(S2Level::Fast);
     // A leaf that does not wait for the answer: its CONNECT follows the
     // INFO in the same bytes, compressed.
     let connect = peer.encode(
@@ -182,7 +154,7 @@ fn the_hub_switches_at_the_exact_byte_after_the_leafs_info_at_every_split() {
         h.take(l);
         h.send_bytes(l, &all[..cut]);
         h.send_bytes(l, &all[cut..]);
-        let mut ours = Peer::new(S2Level::Fast);
+        let mut ours = s2_peer(S2Level::Fast);
         let out = ours.decode(&h.take_bytes(l));
         assert!(!h.is_closed(l), "cut {cut}: {:?}", h.close_reason(l));
         assert!(out.contains("\"connect_info\":true"), "cut {cut}: {out}");
@@ -215,7 +187,7 @@ fn c4_a_spoke_sends_its_info_then_compresses_its_connect() {
     let j = json(&info);
     assert_eq!(j["compression"], "s2_auto", "{info}");
     assert_eq!(j["client_id"], 1, "{info}");
-    let mut hub = Peer::new(S2Level::Uncompressed);
+    let mut hub = s2_peer(S2Level::Uncompressed);
     h.send_bytes(l, &hub.encode(HUB_INFO_AUTO));
     let out = h.take_bytes(l);
     assert!(out.starts_with(STREAM_ID), "{out:?}");
@@ -299,7 +271,7 @@ fn an_accepting_route_switches_after_the_peers_info_and_answers_compressed() {
             route_info("NPEER", "s2_fast")
         ),
     );
-    let mut peer = Peer::new(S2Level::Fast);
+    let mut peer = s2_peer(S2Level::Fast);
     let answer = peer.decode(&h.take_bytes(r));
     assert_eq!(json(&answer)["compression"], "s2_fast", "{answer}");
     // The peer's delayed INFO (compressed) registers the route: our
@@ -335,7 +307,7 @@ fn a_soliciting_route_delays_its_info_and_sends_it_before_compressing() {
     assert_eq!(json(&info)["compression"], "s2_best", "{info}");
     // The seed's compressed INFO: we register and send our INFO again,
     // compressed.
-    let mut seed = Peer::new(S2Level::Fast);
+    let mut seed = s2_peer(S2Level::Fast);
     h.send_bytes(d, &seed.encode(&route_info("NSEED", "s2_fast")));
     let out = seed.decode(&h.take_bytes(d));
     assert!(out.starts_with("INFO {"), "{out}");
@@ -361,7 +333,7 @@ fn s2_auto_chooses_its_level_again_on_pong() {
     let (mut h, l) = spoke();
     h.send(l, HUB_INFO_AUTO);
     h.take(l);
-    let mut hub = Peer::new(S2Level::Fast);
+    let mut hub = s2_peer(S2Level::Fast);
     h.send_bytes(l, &hub.encode(HUB_INFO_AUTO));
     hub.decode(&h.take_bytes(l));
     h.send_bytes(
@@ -408,7 +380,7 @@ fn a_read_of_many_large_chunks_is_parsed_a_budget_at_a_time_and_all_of_it() {
             route_info("NPEER", "s2_fast")
         ),
     );
-    let mut peer = Peer::new(S2Level::Fast);
+    let mut peer = s2_peer(S2Level::Fast);
     peer.decode(&h.take_bytes(r));
     h.send_bytes(r, &peer.encode(&route_info("NPEER", "s2_fast")));
     peer.decode(&h.take_bytes(r));
@@ -457,7 +429,7 @@ fn s2_around_websocket_frames_drains_innermost_first_and_holds_little() {
     frames.written(n, &mut fout);
     let frame = one.concat();
     let per_flush = (60 << 10) / frame.len();
-    let mut s2 = Peer::new(S2Level::Best);
+    let mut s2 = s2_peer(S2Level::Best);
     let mut wire = Vec::new();
     for _ in 0..100 {
         s2.out.push_slice(&frame.repeat(per_flush));

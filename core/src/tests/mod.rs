@@ -9,6 +9,7 @@ mod compression;
 mod gateway;
 mod harness;
 mod lame_duck;
+mod layer_peer;
 mod leaf;
 mod limits;
 mod monitor;

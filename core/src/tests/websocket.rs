@@ -5,11 +5,10 @@
 //! come from the WebSocket layer itself in the other role.
 
 use super::harness::Harness;
+use super::layer_peer::Peer;
 use super::leaf::{hub_options, remote, spoke_options};
-use crate::outbound::Outbound;
-use crate::transport::{Layer, Transport, WsLayer, WsOptions, WsRole};
+use crate::transport::{Layer, WsLayer, WsOptions, WsRole};
 use crate::{CloseReason, ConnId, ListenerKind, Options, RemoteWebsocket, WebsocketOptions};
-use bytes::Bytes;
 use std::time::Duration;
 
 /// The RFC 6455 sample key and its accept value.
@@ -17,44 +16,17 @@ const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 /// One end of a WebSocket, as a peer runs it.
-struct Peer {
-    transport: Transport,
-    out: Outbound,
-}
-
-impl Peer {
-    fn new(role: WsRole) -> Self {
-        let mut transport = Transport::default();
-        let out = Outbound::default();
-        let opts = WsOptions {
-            role,
-            compress: false,
-            mask: role == WsRole::Client,
-            require_masked: role == WsRole::Server,
-            max_message: 1 << 20,
-            frame_limit: 0,
-            fragment_compressed: true,
-        };
-        let layer = Layer::Ws(Box::new(WsLayer::new(opts, 7)));
-        let _ = transport.push_inner(layer, Bytes::new(), &out);
-        Peer { transport, out }
-    }
-
-    fn encode(&mut self, plain: &str) -> Vec<u8> {
-        self.out.push_slice(plain.as_bytes());
-        let mut chunks = Vec::new();
-        let n = self
-            .transport
-            .take(&mut self.out, &mut chunks)
-            .expect("encode");
-        self.transport.written(n, &mut self.out);
-        chunks.concat()
-    }
-
-    fn decode(&mut self, wire: &[u8]) -> String {
-        let d = self.transport.decode(Bytes::copy_from_slice(wire));
-        String::from_utf8_lossy(&d.plain).into_owned()
-    }
+fn ws_peer(role: WsRole) -> Peer {
+    let opts = WsOptions {
+        role,
+        compress: false,
+        mask: role == WsRole::Client,
+        require_masked: role == WsRole::Server,
+        max_message: 1 << 20,
+        frame_limit: 0,
+        fragment_compressed: true,
+    };
+    Peer::new(Layer::Ws(Box::new(WsLayer::new(opts, 7))))
 }
 
 fn ws_options(extra: impl FnOnce(&mut WebsocketOptions)) -> Options {
@@ -104,8 +76,8 @@ fn ws_client(h: &mut Harness) -> (ConnId, Peer, String) {
     );
     // The INFO is one unmasked binary frame.
     assert_eq!(out[head_end], 0x82);
-    let mut peer = Peer::new(WsRole::Client);
-    let info = peer.decode(&out[head_end..]);
+    let mut peer = ws_peer(WsRole::Client);
+    let info = peer.decode_lossy(&out[head_end..]);
     (c, peer, info)
 }
 
@@ -119,13 +91,13 @@ fn a_websocket_client_gets_its_info_as_a_frame_naming_the_websocket_port() {
     );
     assert!(info.contains("\"port\":8080"), "{info}");
     h.send_bytes(c, &peer.encode("CONNECT {\"verbose\":false}\r\nPING\r\n"));
-    assert_eq!(peer.decode(&h.take_bytes(c)), "PONG\r\n");
+    assert_eq!(peer.decode_lossy(&h.take_bytes(c)), "PONG\r\n");
     // Messages both ways with a plain client.
     let plain = h.connected("{\"verbose\":false,\"pedantic\":false}");
     h.send_bytes(c, &peer.encode("SUB ws 1\r\nPING\r\n"));
-    peer.decode(&h.take_bytes(c));
+    peer.decode_lossy(&h.take_bytes(c));
     h.send(plain, "PUB ws 2\r\nhi\r\n");
-    assert_eq!(peer.decode(&h.take_bytes(c)), "MSG ws 1 2\r\nhi\r\n");
+    assert_eq!(peer.decode_lossy(&h.take_bytes(c)), "MSG ws 1 2\r\nhi\r\n");
 }
 
 #[test]
@@ -188,8 +160,8 @@ fn a_leaf_path_becomes_a_leaf_link_whose_info_is_the_first_frame() {
     h.send(c, &upgrade("/leafnode"));
     let out = h.take_bytes(c);
     let head_end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
-    let mut peer = Peer::new(WsRole::Client);
-    let info = peer.decode(&out[head_end..]);
+    let mut peer = ws_peer(WsRole::Client);
+    let info = peer.decode_lossy(&out[head_end..]);
     assert!(info.contains("\"info_on_connect\":true"), "{info}");
     assert!(info.contains("\"compression\":\"s2_auto\""), "{info}");
 }
@@ -205,7 +177,7 @@ fn the_blocks_own_authorization_applies_to_websocket_clients_only() {
         c,
         &peer.encode("CONNECT {\"verbose\":false,\"user\":\"web\",\"pass\":\"nope\"}\r\n"),
     );
-    let out = peer.decode(&h.take_bytes(c));
+    let out = peer.decode_lossy(&h.take_bytes(c));
     assert!(out.starts_with("-ERR 'Authorization Violation'"), "{out}");
     assert!(h.is_closed(c));
     let (c, mut peer, _) = ws_client(&mut h);
@@ -213,7 +185,7 @@ fn the_blocks_own_authorization_applies_to_websocket_clients_only() {
         c,
         &peer.encode("CONNECT {\"verbose\":false,\"user\":\"web\",\"pass\":\"pw\"}\r\nPING\r\n"),
     );
-    assert_eq!(peer.decode(&h.take_bytes(c)), "PONG\r\n");
+    assert_eq!(peer.decode_lossy(&h.take_bytes(c)), "PONG\r\n");
     // A plain client needs nothing.
     let plain = h.client();
     h.send(plain, "CONNECT {\"verbose\":false}\r\nPING\r\n");
@@ -225,7 +197,7 @@ const HUB_INFO: &str = "INFO {\"server_id\":\"NHUB\",\"server_name\":\"HUB\",\"v
 #[test]
 fn a_ws_remote_reads_the_101_and_the_hubs_info_from_one_read_at_every_split() {
     let reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nNats-No-Masking: true\r\n\r\n";
-    let mut hub = Peer::new(WsRole::Server);
+    let mut hub = ws_peer(WsRole::Server);
     let frame = hub.encode(HUB_INFO);
     for cut in 1..200 {
         let mut h = Harness::new(spoke_options(crate::RemoteLeafOptions {
