@@ -839,6 +839,36 @@ macro_rules! per_canopy_runtime {
     };
 }
 
+/// Declares each named `fn(a: Impl, b: Impl)` scenario once per
+/// implementation pair, in the modules `all_nats_server` (the
+/// reference), `a_canopy_b_nats_server`, `a_nats_server_b_canopy`,
+/// `all_canopy` and `all_canopy_smol`.
+#[macro_export]
+macro_rules! per_pair {
+    ($($name:ident),* $(,)?) => {
+        /// The reference: nats-server on both sides.
+        mod all_nats_server {
+            $(#[test] fn $name() { super::$name(canopy_tests::Impl::NatsServer, canopy_tests::Impl::NatsServer); })*
+        }
+        /// `a` canopy (tokio), `b` nats-server.
+        mod a_canopy_b_nats_server {
+            $(#[test] fn $name() { super::$name(canopy_tests::Impl::Canopy, canopy_tests::Impl::NatsServer); })*
+        }
+        /// `a` nats-server, `b` canopy (tokio).
+        mod a_nats_server_b_canopy {
+            $(#[test] fn $name() { super::$name(canopy_tests::Impl::NatsServer, canopy_tests::Impl::Canopy); })*
+        }
+        /// Canopy (tokio) on both sides.
+        mod all_canopy {
+            $(#[test] fn $name() { super::$name(canopy_tests::Impl::Canopy, canopy_tests::Impl::Canopy); })*
+        }
+        /// Canopy on smol on both sides.
+        mod all_canopy_smol {
+            $(#[test] fn $name() { super::$name(canopy_tests::Impl::CanopySmol, canopy_tests::Impl::CanopySmol); })*
+        }
+    };
+}
+
 /// Declares each named `fn(Impl)` check as three `#[test]`s, `canopy::name`,
 /// `canopy_smol::name` and `nats_server::name`, so the same code runs against
 /// both servers, canopy on each of its runtimes.

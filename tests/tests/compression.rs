@@ -66,7 +66,6 @@
 //! `/leafz`, not the relay.
 
 mod common;
-#[macro_use]
 #[path = "common/relay.rs"]
 mod relay;
 
@@ -526,7 +525,7 @@ fn s2_uncompressed_is_refused(a: Impl, b: Impl) {
     }
 }
 
-per_pair! {
+canopy_tests::per_pair! {
     route_default_default,
     route_default_s2_fast,
     route_s2_best_accept,

@@ -555,33 +555,7 @@ fn gateway_tls(a: Impl, b: Impl) {
     });
 }
 
-/// Declares each named `fn(a: Impl, b: Impl)` scenario once per pair.
-macro_rules! per_pair {
-    ($($name:ident),* $(,)?) => {
-        /// The reference: nats-server on both sides.
-        mod all_nats_server {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::NatsServer, canopy_tests::Impl::NatsServer); })*
-        }
-        /// `a` canopy (tokio), `b` nats-server.
-        mod a_canopy_b_nats_server {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::Canopy, canopy_tests::Impl::NatsServer); })*
-        }
-        /// `a` nats-server, `b` canopy (tokio).
-        mod a_nats_server_b_canopy {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::NatsServer, canopy_tests::Impl::Canopy); })*
-        }
-        /// Canopy (tokio) on both sides.
-        mod all_canopy {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::Canopy, canopy_tests::Impl::Canopy); })*
-        }
-        /// Canopy on smol on both sides.
-        mod all_canopy_smol {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::CanopySmol, canopy_tests::Impl::CanopySmol); })*
-        }
-    };
-}
-
-per_pair! {
+canopy_tests::per_pair! {
     route_tls,
     route_untrusted,
     leaf_tls_url_verify,

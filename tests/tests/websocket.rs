@@ -58,7 +58,6 @@
 //!   `/some/path` asks for `GET /some/path/leafnode`.
 
 mod common;
-#[macro_use]
 #[path = "common/relay.rs"]
 mod relay;
 #[path = "common/tls.rs"]
@@ -860,7 +859,7 @@ fn ws_leaf_url_path(a: Impl, b: Impl) {
     assert_leafz(&l, "off");
 }
 
-per_pair! {
+canopy_tests::per_pair! {
     ws_clients,
     wss_clients,
     handshake_valid,

@@ -8,8 +8,9 @@
 //! Plain std threads: one accepting, two per connection. Dropping the
 //! [`Relay`] shuts every socket down and ends them. Beside it: parsers
 //! for what it records (S2 chunks, WebSocket frames, HTTP heads), and what
-//! the two suites that include this file share besides: the `per_pair!`
-//! macro and [`exchange`], the traffic check run over every link.
+//! the two suites that include this file share besides: [`exchange`],
+//! the traffic check run over every link (their scenarios run per pair
+//! through `canopy_tests::per_pair!`).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -355,38 +356,6 @@ pub fn monitor(http: u16, path: &str) -> serde_json::Value {
     let (status, body) = canopy_tests::http_get(http, path);
     assert_eq!(status, 200, "{path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
-}
-
-// ---- pairs ---------------------------------------------------------------------
-
-/// Declares each named `fn(a: Impl, b: Impl)` scenario once per
-/// implementation pair, in the modules `tls_links.rs` has too:
-/// `all_nats_server`, `a_canopy_b_nats_server`, `a_nats_server_b_canopy`,
-/// `all_canopy`, `all_canopy_smol` (include this file with
-/// `#[macro_use]`).
-macro_rules! per_pair {
-    ($($name:ident),* $(,)?) => {
-        /// The reference: nats-server on both sides.
-        mod all_nats_server {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::NatsServer, canopy_tests::Impl::NatsServer); })*
-        }
-        /// `a` canopy (tokio), `b` nats-server.
-        mod a_canopy_b_nats_server {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::Canopy, canopy_tests::Impl::NatsServer); })*
-        }
-        /// `a` nats-server, `b` canopy (tokio).
-        mod a_nats_server_b_canopy {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::NatsServer, canopy_tests::Impl::Canopy); })*
-        }
-        /// Canopy (tokio) on both sides.
-        mod all_canopy {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::Canopy, canopy_tests::Impl::Canopy); })*
-        }
-        /// Canopy on smol on both sides.
-        mod all_canopy_smol {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::CanopySmol, canopy_tests::Impl::CanopySmol); })*
-        }
-    };
 }
 
 // ---- traffic across a link -----------------------------------------------------
