@@ -424,45 +424,11 @@ pub fn public_of_seed(seed: &str) -> Option<String> {
     ))
 }
 
-/// Checks a JWT's Ed25519 signature against the key named by its `iss`
-/// claim, as the NATS JWT library does before trusting any claim. `Err`
-/// is the library's reason text.
+/// Checks a JWT as the NATS JWT library does before trusting any claim
+/// (header, claims, the Ed25519 signature by the key in `iss`; see
+/// [`crate::jwt::decode`]). `Err` is the library's reason text.
 pub fn verify_jwt(jwt: &str) -> Result<(), &'static str> {
-    let jwt = undecorate(jwt);
-    let mut parts = jwt.split('.');
-    let (Some(header), Some(payload), Some(sig), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("expected 3 chunks");
-    };
-    let claims = base64_decode(payload).ok_or("illegal base64 data")?;
-    let claims: serde_json::Value =
-        serde_json::from_slice(&claims).map_err(|_| "invalid claims")?;
-    let issuer = claims["iss"].as_str().ok_or("missing issuer")?;
-    let raw = nkey::decode(issuer).ok_or("invalid issuer")?;
-    let key: [u8; 32] = raw
-        .get(1..33)
-        .and_then(|k| k.try_into().ok())
-        .ok_or("invalid issuer")?;
-    let key = VerifyingKey::from_bytes(&key).map_err(|_| "invalid issuer")?;
-    let sig = base64_decode(sig).ok_or("illegal base64 data")?;
-    let sig = Signature::from_slice(&sig).map_err(|_| "claim failed V2 signature verification")?;
-    key.verify(format!("{header}.{payload}").as_bytes(), &sig)
-        .map_err(|_| "claim failed V2 signature verification")
-}
-
-/// The JWT inside a decorated file (`-----BEGIN ... JWT-----`), or the
-/// text itself.
-fn undecorate(text: &str) -> &str {
-    let mut lines = text.lines().map(str::trim);
-    while let Some(l) = lines.next() {
-        if l.starts_with("-----BEGIN") {
-            if let Some(body) = lines.find(|l| !l.is_empty()) {
-                return body;
-            }
-        }
-    }
-    text.trim()
+    crate::jwt::decode(jwt).map(|_| ()).map_err(|e| e.reason())
 }
 
 /// Encodes a user seed from 32 secret bytes (for tests and tools).

@@ -125,6 +125,7 @@ mod gateway;
 mod http;
 pub mod ids;
 pub mod info;
+pub mod jwt;
 mod leaf;
 pub mod monitor;
 pub mod nkey;
