@@ -115,6 +115,8 @@ pub enum TimerKey {
     /// A websocket port's upgrade did not finish within
     /// `handshake_timeout`.
     WsHandshake(ConnId),
+    /// Publish the system account's statsz heartbeat (`system/statsz.rs`).
+    Statsz,
 }
 
 /// Why a connection closed; the texts are nats-server's `/connz` reasons.

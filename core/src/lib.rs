@@ -141,6 +141,7 @@ mod solicit;
 pub mod stats;
 pub mod subject;
 pub mod sublist;
+mod system;
 pub mod time;
 pub mod timers;
 pub mod tls;

@@ -28,6 +28,8 @@ pub enum Stream {
     TraceSampling,
     /// Leaf nonces and loop-detection subjects.
     Leaf,
+    /// Ids of the system account's events (`"id"`, nats-server's nuid).
+    System,
 }
 
 impl Stream {
@@ -42,6 +44,7 @@ impl Stream {
             Stream::Dials => 7,
             Stream::TraceSampling => 8,
             Stream::Leaf => 9,
+            Stream::System => 10,
         }
     }
 }

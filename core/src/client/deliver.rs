@@ -36,7 +36,7 @@ impl Server {
         }
         let max_pending = self.options.max_pending;
         let Some(c) = self.conns.get_mut(&sub.conn) else {
-            return false;
+            return self.system_deliver(publisher, sub, msg);
         };
         // Local subscriptions are clients'.
         let ConnKind::Client(cl) = &mut c.kind else {

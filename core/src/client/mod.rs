@@ -321,6 +321,7 @@ impl Server {
             self.set_first_ping_timer(conn, now);
         }
         self.ok(conn);
+        self.system_client_connected(conn, first_connect, now);
     }
 
     pub(crate) fn process_pub(
@@ -721,6 +722,7 @@ impl Server {
     /// The client part of closing: remembered for `/connz?state=closed`,
     /// its subscriptions leave the index.
     pub(crate) fn client_closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
+        self.system_client_closed(conn, reason, now);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };

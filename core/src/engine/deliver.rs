@@ -108,6 +108,9 @@ impl Server {
         if !self.imports.is_empty() || !self.service_replies.is_empty() {
             delivered += self.cross_accounts(ingress.origin, ingress.conn, account, msg, now);
         }
+        if self.system_pending() {
+            self.system_drain(now);
+        }
         delivered
     }
 

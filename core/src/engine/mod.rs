@@ -145,6 +145,8 @@ pub struct Server {
     pub(crate) overflowed: Vec<ConnId>,
     /// Route nonces and generated cluster names.
     pub(crate) route_rng: Rng,
+    /// The system account's internal client (`system/`).
+    pub(crate) system: crate::system::System,
     #[cfg(feature = "mutations")]
     pub(crate) mutations: Mutations,
 }
@@ -153,6 +155,15 @@ impl Server {
     /// Creates an engine. `seed` drives every random choice (server id,
     /// queue member choice, jitter); `now` is the engine's start time.
     pub fn new(options: Options, seed: [u8; 32], now: Instant) -> Server {
+        let mut server = Server::without_system(options, seed, now);
+        server.init_system(now);
+        server
+    }
+
+    /// An engine without the system account's internal client
+    /// (`system/`): no system subscriptions, events or statsz. For the
+    /// engine tests of other features, whose exact outputs predate it.
+    pub(crate) fn without_system(options: Options, seed: [u8; 32], now: Instant) -> Server {
         let mut identity = Rng::derive(&seed, Stream::Identity);
         let mut key = [0u8; 32];
         identity.fill(&mut key);
@@ -271,6 +282,7 @@ impl Server {
             solicitor: Default::default(),
             overflowed: Vec::new(),
             route_rng: Rng::derive(&seed, Stream::Shuffle),
+            system: crate::system::System::new(&seed),
             #[cfg(feature = "mutations")]
             mutations: Mutations::default(),
         };
@@ -540,6 +552,7 @@ impl Server {
                 TimerKey::TlsHandshake(conn) => self.tls_handshake_timer(conn, now),
                 TimerKey::TlsFallback(conn) => self.tls_fallback_timer(conn, now),
                 TimerKey::WsHandshake(conn) => self.ws_handshake_timer(conn, now),
+                TimerKey::Statsz => self.statsz_timer(now),
                 TimerKey::WriteDeadline(conn) => {
                     let open = self.conns.get(&conn).is_some_and(|c| !c.closed);
                     if open {

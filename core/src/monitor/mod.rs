@@ -308,43 +308,54 @@ struct Accstatz<'a> {
     account_statz: Vec<AccountStat>,
 }
 
+/// A message and byte count (nats-server's `DataStats`' parts).
 #[derive(Serialize)]
-struct MsgBytes {
-    msgs: u64,
-    bytes: u64,
+pub(crate) struct MsgBytes {
+    pub(crate) msgs: u64,
+    pub(crate) bytes: u64,
 }
 
+/// Traffic of an account, with its per-kind parts.
 #[derive(Serialize)]
-struct Traffic {
-    msgs: u64,
-    bytes: u64,
-    gateways: MsgBytes,
-    routes: MsgBytes,
-    leafs: MsgBytes,
+pub(crate) struct Traffic {
+    pub(crate) msgs: u64,
+    pub(crate) bytes: u64,
+    pub(crate) gateways: MsgBytes,
+    pub(crate) routes: MsgBytes,
+    pub(crate) leafs: MsgBytes,
 }
 
+impl Traffic {
+    /// `msgs` and `bytes` in all, none counted per kind.
+    pub(crate) fn total(msgs: u64, bytes: u64) -> Traffic {
+        let zero = || MsgBytes { msgs: 0, bytes: 0 };
+        Traffic {
+            msgs,
+            bytes,
+            gateways: zero(),
+            routes: zero(),
+            leafs: zero(),
+        }
+    }
+}
+
+/// One account's statistics (`/accstatz`, and the system account's
+/// `SERVER.CONNS` events).
 #[derive(Serialize)]
-struct AccountStat {
-    acc: String,
-    name: String,
-    conns: usize,
-    leafnodes: u32,
-    total_conns: usize,
-    num_subscriptions: usize,
-    sent: Traffic,
-    received: Traffic,
-    slow_consumers: u64,
+pub(crate) struct AccountStat {
+    pub(crate) acc: String,
+    pub(crate) name: String,
+    pub(crate) conns: usize,
+    pub(crate) leafnodes: u32,
+    pub(crate) total_conns: usize,
+    pub(crate) num_subscriptions: usize,
+    pub(crate) sent: Traffic,
+    pub(crate) received: Traffic,
+    pub(crate) slow_consumers: u64,
 }
 
 fn accstatz(server: &dyn Inspect, now: Instant) -> String {
-    let zero = || MsgBytes { msgs: 0, bytes: 0 };
-    let traffic = |msgs, bytes| Traffic {
-        msgs,
-        bytes,
-        gateways: zero(),
-        routes: zero(),
-        leafs: zero(),
-    };
+    let traffic = Traffic::total;
     let stats = server.stats();
     let mut list = Vec::new();
     for name in server.account_names() {

@@ -47,7 +47,7 @@ impl Harness {
     pub(crate) fn with_seed(options: Options, seed: [u8; 32]) -> Self {
         let now = Instant::from_nanos(1_000_000_000);
         Harness {
-            server: Server::new(options, seed, now),
+            server: Server::without_system(options, seed, now),
             now,
             out: BTreeMap::new(),
             closed: BTreeSet::new(),

@@ -33,7 +33,7 @@ fn evicts_after_grace_then_asks_for_shutdown() {
         lame_duck_grace_period: Duration::from_secs(1),
         ..Options::default()
     };
-    let mut s = Server::new(options, [9; 32], t0);
+    let mut s = Server::without_system(options, [9; 32], t0);
     let a = connect(&mut s, 1, t0);
     let b = connect(&mut s, 1, t0);
     let c = connect(&mut s, 0, t0);

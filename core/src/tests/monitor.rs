@@ -7,7 +7,7 @@ use core::net::SocketAddr;
 
 fn server() -> (Server, Instant) {
     let now = Instant::from_nanos(5_000_000_000);
-    let mut s = Server::new(Options::default(), [3; 32], now);
+    let mut s = Server::without_system(Options::default(), [3; 32], now);
     // 2026-11-23T07:55:50Z at engine time 5 s.
     s.handle_wall_clock(1_795_420_550_000_000_000, now);
     (s, now)
