@@ -54,12 +54,16 @@ pub struct Authenticator {
     pub nkeys: BTreeMap<String, NkeyEntry>,
     /// The user (or NKey) anonymous clients become.
     pub no_auth_user: Option<String>,
+    /// Operator mode: every client presents a user JWT (checked by
+    /// [`crate::trust::Trust`], not here).
+    pub operator: bool,
 }
 
 impl Authenticator {
     /// Whether clients must authenticate (INFO `auth_required`).
     pub fn required(&self) -> bool {
-        self.token.is_some()
+        self.operator
+            || self.token.is_some()
             || self.single.is_some()
             || !self.users.is_empty()
             || !self.nkeys.is_empty()
@@ -67,7 +71,7 @@ impl Authenticator {
 
     /// Whether INFO must carry a nonce (NKey users exist).
     pub fn needs_nonce(&self) -> bool {
-        !self.nkeys.is_empty()
+        self.operator || !self.nkeys.is_empty()
     }
 
     /// The identity for a CONNECT, in nats-server's lookup order: NKey

@@ -408,6 +408,9 @@ pub struct Options {
     pub allow_non_tls: bool,
     /// The `websocket {}` block, when it has a port.
     pub websocket: Option<WebsocketOptions>,
+    /// Operator mode (`operator`, `resolver`, `resolver_preload`): users
+    /// authenticate with JWTs of accounts the operators signed.
+    pub trust: Option<crate::trust::TrustOptions>,
 }
 
 /// The `websocket {}` block, resolved: a listener for WebSocket clients
@@ -556,6 +559,7 @@ impl Options {
             users: self.users.clone(),
             nkeys: self.nkeys.clone(),
             no_auth_user: self.no_auth_user.clone(),
+            operator: self.trust.is_some(),
         }
     }
 
@@ -575,6 +579,7 @@ impl Options {
             users: self.users.clone(),
             nkeys: self.nkeys.clone(),
             no_auth_user: (!w.no_auth_user.is_empty()).then(|| w.no_auth_user.clone()),
+            operator: self.trust.is_some(),
         })
     }
 }
@@ -619,6 +624,7 @@ impl Default for Options {
             cluster: None,
             leaf: None,
             gateway: None,
+            trust: None,
         }
     }
 }

@@ -402,6 +402,7 @@ impl<R: Runtime> Driver<R> {
                     let signed = sign_for_remote(server.options(), remote, &nonce);
                     server.handle_signature(conn, signed, self.clock.now());
                 }
+                Action::StoreAccountJwt { account, jwt } => store_account_jwt(server, &account, &jwt),
                 Action::Dial {
                     conn,
                     kind: _,
@@ -676,6 +677,32 @@ impl Credits {
 /// does: with the seed of its credentials file (sending the file's JWT),
 /// else with its NKey seed. The file is read at each connect, so a
 /// rotated file is picked up without a reload.
+/// Keeps an account JWT in the resolver's directory as
+/// `<dir>/<account>.jwt` (nats-server's layout), written to a temporary
+/// file first so a crash never leaves half a JWT.
+fn store_account_jwt(server: &Server, account: &str, jwt: &str) {
+    let Some(dir) = server
+        .options()
+        .trust
+        .as_ref()
+        .and_then(|t| t.resolver.dir())
+    else {
+        return;
+    };
+    // Account keys are base32: nothing that could leave the directory.
+    if account.is_empty() || !account.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return;
+    }
+    let path = std::path::Path::new(dir).join(format!("{account}.jwt"));
+    let tmp = std::path::Path::new(dir).join(format!(".{account}.jwt.tmp"));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&tmp, jwt))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        tracing::error!("Error storing account jwt {account} in {}: {e}", path.display());
+    }
+}
+
 fn sign_for_remote(
     options: &canopy_core::Options,
     remote: usize,

@@ -195,14 +195,11 @@ pub fn load(flags: &Flags) -> Result<Settings, String> {
         if let Some(why) = c.tls_refusal() {
             return Err(why);
         }
-        if !c.opts.operators.is_empty() || c.opts.resolver.is_some() {
-            return Err(format!(
-                "{path}: operator mode (decentralized JWT authentication: `operator`, \
-                 `resolver`) is not supported by canopy; use users, nkeys and accounts \
-                 in the config file"
-            ));
+        if let Some(why) = url_resolver_refusal(&c) {
+            return Err(format!("{path}: {why}"));
         }
         c.apply_to(&mut s.options);
+        read_resolver_dir(&mut s.options)?;
         let o = &c.opts;
         if o.port != 0 {
             s.port = i32::try_from(o.port).ok();
@@ -359,6 +356,46 @@ fn apply_cluster_flags(flags: &Flags, s: &mut Settings) -> Result<(), String> {
     }
     if s.cluster_port.is_some() {
         s.options.cluster = Some(c);
+    }
+    Ok(())
+}
+
+/// A `URL(...)` account resolver: the engine makes no HTTP requests, so
+/// canopy refuses it at start rather than run without the accounts it
+/// would fetch.
+fn url_resolver_refusal(c: &config::Config) -> Option<String> {
+    let value = c.opts.resolver.as_ref()?;
+    let canopy_core::config::Kind::String(text) = &value.kind else {
+        return None;
+    };
+    text.to_uppercase().contains("URL").then(|| {
+        "resolver: URL(...) account resolvers are not supported by canopy (it makes no \
+         outbound HTTP requests); use MEMORY with resolver_preload, or { type: full, dir: ... }"
+            .to_string()
+    })
+}
+
+/// Operator mode with a `full` or `cache` resolver: makes its directory
+/// (as nats-server does) and hands the engine every account JWT in it
+/// (`<dir>/<account>.jwt`).
+pub fn read_resolver_dir(options: &mut canopy_core::Options) -> Result<(), String> {
+    let Some(trust) = options.trust.as_mut() else {
+        return Ok(());
+    };
+    let Some(dir) = trust.resolver.dir().map(str::to_string) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
+    let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("open {dir}: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jwt"))
+        .collect();
+    names.sort();
+    for p in names {
+        if let Ok(text) = std::fs::read_to_string(&p) {
+            trust.stored.push(text);
+        }
     }
     Ok(())
 }

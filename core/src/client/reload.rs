@@ -30,6 +30,10 @@ impl Server {
             let ConnKind::Client(cl) = &c.kind else {
                 continue;
             };
+            // Operator-mode clients follow their account's JWT instead.
+            if cl.jwt.is_some() {
+                continue;
+            }
             let identity = self
                 .client_authenticator(cl.websocket)
                 .authenticate(&cl.opts, &cl.nonce);
@@ -75,21 +79,30 @@ impl Server {
                 continue;
             };
             cl.perms = identity.permissions;
-            let Some(perms) = cl.perms.as_ref() else {
-                continue;
-            };
-            // Sorted below: map order never reaches the output.
-            #[allow(clippy::disallowed_methods)]
-            let mut revoked: Vec<Arc<Subscription>> = cl
-                .subs
-                .values()
-                .filter(|s| !perms.can_subscribe(&s.subject, s.queue.as_deref()))
-                .cloned()
-                .collect();
-            revoked.sort_unstable_by_key(|s| s.seq);
-            for sub in revoked {
-                self.revoke_sub(id, &sub, &user);
-            }
+            self.revoke_denied_subs(id, &user);
+        }
+    }
+
+    /// Removes the subscriptions of client `conn` its (new) permissions
+    /// deny, in subscription order.
+    pub(super) fn revoke_denied_subs(&mut self, conn: crate::ids::ConnId, user: &str) {
+        let Some(cl) = self.conns.get(&conn).and_then(|c| c.client()) else {
+            return;
+        };
+        let Some(perms) = cl.perms.as_ref() else {
+            return;
+        };
+        // Sorted below: map order never reaches the output.
+        #[allow(clippy::disallowed_methods)]
+        let mut revoked: Vec<Arc<Subscription>> = cl
+            .subs
+            .values()
+            .filter(|s| !perms.can_subscribe(&s.subject, s.queue.as_deref()))
+            .cloned()
+            .collect();
+        revoked.sort_unstable_by_key(|s| s.seq);
+        for sub in revoked {
+            self.revoke_sub(conn, &sub, user);
         }
     }
 

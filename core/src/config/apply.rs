@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::gofmt::to_std;
 use super::tls::{default_auth_timeout, default_remote, settings, TlsKind};
 use super::types::ServerConfig;
+use super::value::Kind;
 use crate::compression::{Compression, Mode, S2Level};
 use crate::options::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONTROL_LINE, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_PENDING,
@@ -162,12 +163,20 @@ pub(crate) fn apply(c: &ServerConfig, roots: &str, o: &mut Options) {
         })
         .collect();
     o.feature_flags = c.feature_flags.clone();
+    o.trust = trust(c);
+    let operator_system = o
+        .trust
+        .as_ref()
+        .map(|t| crate::trust::Trust::new(t).operator_system_account)
+        .unwrap_or_default();
     o.system_account = if c.no_system_account {
         String::new()
-    } else if c.system_account.is_empty() {
-        "$SYS".to_string()
-    } else {
+    } else if !c.system_account.is_empty() {
         c.system_account.clone()
+    } else if !operator_system.is_empty() {
+        operator_system
+    } else {
+        "$SYS".to_string()
     };
     // Imports whose exporter exports a covering subject to the importer.
     o.imports = Vec::new();
@@ -193,6 +202,63 @@ pub(crate) fn apply(c: &ServerConfig, roots: &str, o: &mut Options) {
             }
         }
     }
+}
+
+/// Operator mode, when the config names an operator: its JWTs, the
+/// resolver and the preloaded accounts. The driver adds the JWTs a
+/// resolver directory holds.
+fn trust(c: &ServerConfig) -> Option<crate::trust::TrustOptions> {
+    use crate::trust::Resolver;
+    if c.operator_jwts.is_empty() {
+        return None;
+    }
+    let resolver = match c.resolver.as_ref().map(|v| &v.kind) {
+        Some(Kind::Map(m)) => {
+            let text = |k: &str| match m.get(k).map(|v| &v.kind) {
+                Some(Kind::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            let int = |k: &str| match m.get(k).map(|v| &v.kind) {
+                Some(Kind::Integer(i)) => usize::try_from(*i).unwrap_or(0),
+                _ => 0,
+            };
+            let dur = |k: &str, default: Duration| {
+                super::gofmt::parse_duration(&text(k))
+                    .map_or(default, |d| duration(d, default))
+            };
+            let dir = text("dir");
+            match text("type").to_uppercase().as_str() {
+                "FULL" => Resolver::Full {
+                    dir,
+                    allow_delete: matches!(
+                        m.get("allow_delete").map(|v| &v.kind),
+                        Some(Kind::Bool(true))
+                    ),
+                    interval: dur("interval", Duration::from_secs(120)),
+                    limit: match int("limit") {
+                        0 => 1_000_000,
+                        n => n,
+                    },
+                },
+                "CACHE" => Resolver::Cache {
+                    dir,
+                    ttl: dur("ttl", Duration::from_secs(3600)),
+                    limit: match int("limit") {
+                        0 => 1000,
+                        n => n,
+                    },
+                },
+                _ => Resolver::Memory,
+            }
+        }
+        _ => Resolver::Memory,
+    };
+    Some(crate::trust::TrustOptions {
+        operators: c.operator_jwts.clone(),
+        resolver,
+        preload: c.resolver_preload.clone(),
+        stored: Vec::new(),
+    })
 }
 
 /// The engine's permission rules from the config's lists.

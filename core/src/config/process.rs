@@ -827,6 +827,7 @@ fn process_operators(o: &mut ServerConfig, tk: &Value, cx: &mut Cx) {
             }
         }
         o.operators.push(f);
+        o.operator_jwts.push(text);
     }
 }
 

@@ -164,6 +164,8 @@ pub struct ServerConfig {
     pub ocsp_cache: Option<Value>,
     /// `operator` files or inline JWTs.
     pub operators: Vec<String>,
+    /// The text of each operator JWT (`operators`, files read).
+    pub operator_jwts: Vec<String>,
     /// `resolver` (as written).
     pub resolver: Option<Value>,
     /// `resolver_tls`.

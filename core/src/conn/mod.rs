@@ -140,6 +140,8 @@ pub(crate) struct ClientState {
     /// Reply subjects this client may answer (`allow_responses`): replies
     /// left and when the permission ends.
     pub(crate) responses: BTreeMap<Bytes, (u64, Instant)>,
+    /// Operator mode: what the client's user JWT granted.
+    pub(crate) jwt: Option<Box<crate::client::JwtUser>>,
 }
 
 /// What only an HTTP monitoring connection has.
@@ -317,6 +319,7 @@ impl ClientState {
             nonce: String::new(),
             perms: None,
             responses: BTreeMap::new(),
+            jwt: None,
         }
     }
 }

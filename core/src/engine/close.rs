@@ -25,6 +25,9 @@ impl Server {
             ProtocolError::InvalidClientProtocol => CloseReason::BadClientProtocolVersion,
             ProtocolError::NoRespondersRequiresHeaders => CloseReason::NoRespondersRequiresHeaders,
             ProtocolError::ClientOnRoutePort => CloseReason::ProtocolViolation,
+            ProtocolError::MaxAccountConnections => CloseReason::MaxAccountConnectionsExceeded,
+            ProtocolError::UserAuthExpired => CloseReason::AuthenticationExpired,
+            ProtocolError::UserAuthRevoked => CloseReason::Revocation,
             ProtocolError::MaxSubscriptions
             | ProtocolError::InvalidSubject
             | ProtocolError::InvalidPublishSubject => CloseReason::ProtocolViolation,
@@ -98,6 +101,7 @@ impl Server {
         }
         self.timers.cancel(TimerKey::Ping(conn));
         self.timers.cancel(TimerKey::AuthTimeout(conn));
+        self.timers.cancel(TimerKey::AuthExpiry(conn));
         self.timers.cancel(TimerKey::WriteDeadline(conn));
         self.timers.cancel(TimerKey::LeafHandshake(conn));
         self.events

@@ -33,6 +33,12 @@ pub enum ProtocolError {
     NoRespondersRequiresHeaders,
     /// A client (its CONNECT has `lang`) dialed the route port.
     ClientOnRoutePort,
+    /// Over its account's connection limit (operator mode). Closes.
+    MaxAccountConnections,
+    /// The user JWT (or its connect-time window) ran out. Closes.
+    UserAuthExpired,
+    /// The user was revoked by an account update. Closes.
+    UserAuthRevoked,
 }
 
 impl ProtocolError {
@@ -52,6 +58,9 @@ impl ProtocolError {
             ProtocolError::InvalidClientProtocol => "invalid client protocol",
             ProtocolError::NoRespondersRequiresHeaders => "no responders requires headers support",
             ProtocolError::ClientOnRoutePort => "attempted to connect to route port",
+            ProtocolError::MaxAccountConnections => "maximum account active connections exceeded",
+            ProtocolError::UserAuthExpired => "User Authentication Expired",
+            ProtocolError::UserAuthRevoked => "User Authentication Revoked",
         }
     }
 

@@ -51,7 +51,8 @@ impl Rig {
                 | Action::PauseReading { .. }
                 | Action::ResumeReading { .. }
                 | Action::Dial { .. }
-                | Action::SignNonce { .. } => {}
+                | Action::SignNonce { .. }
+                | Action::StoreAccountJwt { .. } => {}
             }
         }
         while self.server.poll_event().is_some() {}

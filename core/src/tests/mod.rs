@@ -16,6 +16,7 @@ mod monitor;
 mod monitor_gateways;
 mod monitor_routes;
 mod msg_trace;
+mod operator;
 mod robustness;
 mod route_peer;
 mod routes;

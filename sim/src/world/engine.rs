@@ -286,6 +286,8 @@ impl World {
                 let signed = canopy_core::auth::sign_with_seed(&seed, nonce.as_bytes());
                 self.engine(node, |s| s.handle_signature(conn, signed, now));
             }
+            // The simulator has no files: a resolver's store is its memory.
+            Action::StoreAccountJwt { .. } => {}
             Action::Flush(c) if self.nodes[node].probe_conns.contains_key(&c) => {
                 self.probe_flush(node, c, None);
             }

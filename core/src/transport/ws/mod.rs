@@ -152,7 +152,10 @@ pub fn close_status(reason: CloseReason) -> u16 {
         | CloseReason::SlowConsumerPendingBytes
         | CloseReason::SlowConsumerWriteDeadline
         | CloseReason::MaxConnectionsExceeded
-        | CloseReason::MaxControlLineExceeded => 1008,
+        | CloseReason::MaxControlLineExceeded
+        | CloseReason::AuthenticationExpired
+        | CloseReason::Revocation
+        | CloseReason::MaxAccountConnectionsExceeded => 1008,
         CloseReason::TlsHandshakeError => 1015,
         CloseReason::ParseError
         | CloseReason::ProtocolViolation

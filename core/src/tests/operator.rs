@@ -1,0 +1,243 @@
+//! Operator mode through the engine: clients that prove a user JWT of an
+//! account the trusted operator signed, with JWTs made in the test.
+
+use super::harness::{info_json, Harness};
+use crate::trust::testkit::Chain;
+use crate::{CloseReason, ConnId, Options};
+use std::time::Duration;
+
+/// The wall clock the tests run at: 2026-12-07 13:00:00 UTC.
+const NOW: i64 = 1_796_648_400;
+
+/// A server trusting `chain`'s operator with `account_jwt` preloaded.
+fn server(chain: &Chain, account_jwt: &str) -> Harness {
+    let options = Options {
+        trust: Some(chain.options(account_jwt)),
+        system_account: chain.sys.public.clone(),
+        ..Options::default()
+    };
+    let mut h = Harness::new(options);
+    let now = h.now;
+    h.server
+        .handle_wall_clock(i128::from(NOW) * 1_000_000_000, now);
+    h
+}
+
+/// Connects with a user JWT, signing the INFO's nonce with `seed` (or
+/// not, for `None`); returns the connection and what it got back after
+/// `CONNECT` and `PING`.
+fn login(h: &mut Harness, seed: Option<&str>, jwt: &str) -> (ConnId, String) {
+    let id = h.accept();
+    let info = info_json(&h.take(id));
+    assert_eq!(info["auth_required"], true);
+    let nonce = info["nonce"].as_str().expect("a nonce").to_string();
+    let sig = seed.map_or(String::new(), |s| {
+        let sig = crate::auth::sign_nonce(s, nonce.as_bytes()).expect("sig");
+        format!(",\"sig\":\"{sig}\"")
+    });
+    h.send(
+        id,
+        &format!("CONNECT {{\"verbose\":false,\"protocol\":1,\"jwt\":\"{jwt}\"{sig}}}\r\nPING\r\n"),
+    );
+    let out = h.take(id);
+    (id, out)
+}
+
+const REFUSED: &str = "-ERR 'Authorization Violation'\r\n";
+
+/// Whether `out` is an accepted login into `account`: the PONG, then
+/// the INFO naming the account the JWT bound the client to (as
+/// nats-server sends to clients outside the global account).
+fn accepted(out: &str, account: &str) -> bool {
+    out.starts_with("PONG\r\nINFO {") && out.contains(&format!("\"remote_account\":\"{account}\""))
+}
+
+#[test]
+fn a_user_of_a_trusted_account_connects_and_messages_flow() {
+    let mut c = Chain::new(21, NOW);
+    let mut h = server(&c, &c.account_jwt(|_, _| {}));
+    let (u, jwt) = c.user(|_, _| {});
+    let (a, out) = login(&mut h, Some(&u.seed), &jwt);
+    assert!(accepted(&out, &c.acc.public), "{out}");
+    let (v, jwt2) = c.user(|_, _| {});
+    let (b, out) = login(&mut h, Some(&v.seed), &jwt2);
+    assert!(accepted(&out, &c.acc.public), "{out}");
+    h.send(b, "SUB in 1\r\nPING\r\n");
+    assert_eq!(h.take(b), "PONG\r\n");
+    h.send(a, "PUB in 2\r\nhi\r\n");
+    assert_eq!(h.take(b), "MSG in 1 2\r\nhi\r\n");
+}
+
+#[test]
+fn refused_users_get_an_authorization_violation() {
+    let mut c = Chain::new(22, NOW);
+    let mut h = server(&c, &c.account_jwt(|_, _| {}));
+    let (u, expired) = c.user(|cl, _| cl.exp = NOW - 5);
+    let (a, out) = login(&mut h, Some(&u.seed), &expired);
+    assert_eq!(out, REFUSED);
+    assert!(h.is_closed(a));
+    assert_eq!(
+        h.close_reason(a),
+        Some(CloseReason::AuthenticationViolation)
+    );
+    // Not yet valid, unsigned, and no JWT at all.
+    let (u, early) = c.user(|cl, _| cl.nbf = NOW + 60);
+    assert_eq!(login(&mut h, Some(&u.seed), &early).1, REFUSED);
+    let (_, good) = c.user(|_, _| {});
+    assert_eq!(login(&mut h, None, &good).1, REFUSED);
+    let id = h.client();
+    h.send(
+        id,
+        "CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"b\"}\r\n",
+    );
+    assert_eq!(h.take(id), REFUSED);
+}
+
+#[test]
+fn a_revoked_user_is_refused_and_a_wrong_issuer_too() {
+    let mut c = Chain::new(23, NOW);
+    let (u, jwt) = c.user(|_, _| {});
+    let key = u.public.clone();
+    let acc = c.account_jwt(|_, a| {
+        a.revocations.insert(key, NOW);
+    });
+    let mut h = server(&c, &acc);
+    assert_eq!(login(&mut h, Some(&u.seed), &jwt).1, REFUSED);
+    let stranger = c.keys(crate::nkey::PREFIX_ACCOUNT);
+    let (u, jwt) = c.user_signed_by(&stranger.seed.clone(), |_, _| {});
+    assert_eq!(login(&mut h, Some(&u.seed), &jwt).1, REFUSED);
+}
+
+#[test]
+fn a_signing_key_user_and_a_bearer_token() {
+    let mut c = Chain::new(24, NOW);
+    let mut h = server(&c, &c.account_jwt(|_, _| {}));
+    let acc = c.acc.public.clone();
+    let signer = c.acc_signer.seed.clone();
+    let (u, jwt) = c.user_signed_by(&signer, |cl, _| cl.issuer_account = acc.clone());
+    assert!(accepted(&login(&mut h, Some(&u.seed), &jwt).1, &acc));
+    let (_, bearer) = c.user(|_, uc| uc.bearer_token = true);
+    assert!(accepted(&login(&mut h, None, &bearer).1, &acc));
+}
+
+#[test]
+fn permissions_from_claims_apply() {
+    let mut c = Chain::new(25, NOW);
+    let mut h = server(&c, &c.account_jwt(|_, _| {}));
+    let (u, jwt) = c.user(|_, uc| {
+        uc.permissions.pub_allow = vec!["ok.>".into()];
+        uc.permissions.sub_deny = vec!["secret".into()];
+    });
+    let (a, _) = login(&mut h, Some(&u.seed), &jwt);
+    h.send(
+        a,
+        "PUB nope 1\r\nx\r\nSUB secret 1\r\nPUB ok.1 1\r\nx\r\nPING\r\n",
+    );
+    assert_eq!(
+        h.take(a),
+        "-ERR 'Permissions Violation for Publish to \"nope\"'\r\n\
+         -ERR 'Permissions Violation for Subscription to \"secret\"'\r\nPONG\r\n"
+    );
+    assert!(!h.is_closed(a));
+}
+
+#[test]
+fn an_account_update_tightens_default_permissions_on_a_live_connection() {
+    let mut c = Chain::new(26, NOW);
+    let mut h = server(&c, &c.account_jwt(|_, _| {}));
+    let (u, jwt) = c.user(|_, _| {});
+    let (a, _) = login(&mut h, Some(&u.seed), &jwt);
+    h.send(
+        a,
+        "SUB private.x 1\r\nSUB public 2\r\nPUB private.x 1\r\nx\r\nPING\r\n",
+    );
+    assert_eq!(h.take(a), "MSG private.x 1 1\r\nx\r\nPONG\r\n");
+    let tighter = c.account_jwt(|cl, acc| {
+        cl.iat = NOW;
+        acc.default_permissions.sub_deny = vec!["private.>".into()];
+        acc.default_permissions.pub_deny = vec!["private.>".into()];
+    });
+    let now = h.now;
+    h.server.update_account_jwt(&tighter, now).expect("taken");
+    h.send(a, "PING\r\n");
+    assert_eq!(
+        h.take(a),
+        "-ERR 'Permissions Violation for Subscription to \"private.x\" (sid \"1\")'\r\nPONG\r\n"
+    );
+    h.send(a, "PUB private.x 1\r\nx\r\nPUB public 1\r\ny\r\nPING\r\n");
+    assert_eq!(
+        h.take(a),
+        "-ERR 'Permissions Violation for Publish to \"private.x\"'\r\nMSG public 2 1\r\ny\r\nPONG\r\n"
+    );
+}
+
+#[test]
+fn an_account_update_that_revokes_a_user_closes_it() {
+    let mut c = Chain::new(27, NOW);
+    let mut h = server(&c, &c.account_jwt(|_, _| {}));
+    let (u, jwt) = c.user(|_, _| {});
+    let (v, jwt2) = c.user(|_, _| {});
+    let (a, _) = login(&mut h, Some(&u.seed), &jwt);
+    let (b, _) = login(&mut h, Some(&v.seed), &jwt2);
+    let key = u.public.clone();
+    let revoking = c.account_jwt(|cl, acc| {
+        cl.iat = NOW;
+        acc.revocations.insert(key, NOW);
+    });
+    let now = h.now;
+    h.server.update_account_jwt(&revoking, now).expect("taken");
+    h.send(b, "PING\r\n");
+    assert_eq!(h.take(a), "-ERR 'User Authentication Revoked'\r\n");
+    assert_eq!(h.close_reason(a), Some(CloseReason::Revocation));
+    assert!(!h.is_closed(b));
+    // The resolver is memory: nothing to store.
+    assert!(h.stored.is_empty());
+}
+
+#[test]
+fn the_jwt_expiry_closes_the_connection() {
+    let mut c = Chain::new(28, NOW);
+    let mut h = server(&c, &c.account_jwt(|_, _| {}));
+    let (u, jwt) = c.user(|cl, _| cl.exp = NOW + 90);
+    let (a, out) = login(&mut h, Some(&u.seed), &jwt);
+    assert!(accepted(&out, &c.acc.public), "{out}");
+    h.advance(Duration::from_secs(89));
+    assert!(!h.is_closed(a));
+    h.take(a);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.take(a), "-ERR 'User Authentication Expired'\r\n");
+    assert_eq!(h.close_reason(a), Some(CloseReason::AuthenticationExpired));
+}
+
+#[test]
+fn account_and_user_limits() {
+    let mut c = Chain::new(29, NOW);
+    let mut h = server(
+        &c,
+        &c.account_jwt(|_, a| {
+            a.limits.conn = 1;
+        }),
+    );
+    let (u, jwt) = c.user(|_, uc| {
+        uc.limits.subs = 1;
+        uc.limits.payload = 4;
+    });
+    let (a, out) = login(&mut h, Some(&u.seed), &jwt);
+    assert!(accepted(&out, &c.acc.public), "{out}");
+    let (_, out) = login(&mut h, Some(&u.seed), &jwt);
+    assert_eq!(
+        out,
+        "-ERR 'maximum account active connections exceeded'\r\n"
+    );
+    h.send(a, "SUB a 1\r\nSUB b 2\r\nPING\r\n");
+    assert_eq!(
+        h.take(a),
+        "-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n"
+    );
+    h.send(a, "PUB a 4\r\nfour\r\nPUB a 5\r\nfive!\r\n");
+    assert_eq!(
+        h.take(a),
+        "MSG a 1 4\r\nfour\r\n-ERR 'Maximum Payload Violation'\r\n"
+    );
+    assert!(h.is_closed(a));
+}
