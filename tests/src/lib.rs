@@ -22,6 +22,7 @@
 
 #![allow(clippy::missing_panics_doc)]
 
+pub mod operator;
 pub mod session;
 
 use std::collections::HashSet;
