@@ -75,7 +75,8 @@ fn main() {
                 Action::Flush(_)
                 | Action::Close { .. }
                 | Action::PauseReading { .. }
-                | Action::ResumeReading { .. } => {}
+                | Action::ResumeReading { .. }
+                | Action::StoreAccountJwt { .. } => {}
             }
         }
         while hub.poll_action().is_some() {}

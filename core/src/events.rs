@@ -66,6 +66,15 @@ pub enum Action {
         /// How long the connect may take.
         timeout: Duration,
     },
+    /// Operator mode with a `full` or `cache` resolver: keep this account
+    /// JWT in the resolver's directory (as `<dir>/<account>.jwt`), so the
+    /// next start hands it back in [`crate::trust::TrustOptions::stored`].
+    StoreAccountJwt {
+        /// The account's public key.
+        account: String,
+        /// The JWT.
+        jwt: String,
+    },
 }
 
 /// The kinds of server-to-server link the engine dials.
@@ -115,6 +124,8 @@ pub enum TimerKey {
     /// A websocket port's upgrade did not finish within
     /// `handshake_timeout`.
     WsHandshake(ConnId),
+    /// A client's user JWT (or its connect-time window) runs out.
+    AuthExpiry(ConnId),
     /// Publish the system account's statsz heartbeat (`system/statsz.rs`).
     Statsz,
 }
@@ -171,6 +182,12 @@ pub enum CloseReason {
     WrongGateway,
     /// The TLS handshake failed or timed out.
     TlsHandshakeError,
+    /// A user JWT (or its connect-time window) expired.
+    AuthenticationExpired,
+    /// An account update revoked the user.
+    Revocation,
+    /// Over the account's connection limit.
+    MaxAccountConnectionsExceeded,
 }
 
 impl CloseReason {
@@ -201,6 +218,9 @@ impl CloseReason {
             CloseReason::WrongPort => "Incorrect Port",
             CloseReason::WrongGateway => "Wrong Gateway",
             CloseReason::TlsHandshakeError => "TLS Handshake Failure",
+            CloseReason::AuthenticationExpired => "Authentication Expired",
+            CloseReason::Revocation => "Credentials Revoked",
+            CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
         }
     }
 }

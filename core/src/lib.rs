@@ -146,6 +146,7 @@ pub mod time;
 pub mod timers;
 pub mod tls;
 pub mod transport;
+pub mod trust;
 
 #[cfg(test)]
 mod tests;

@@ -402,7 +402,9 @@ impl<R: Runtime> Driver<R> {
                     let signed = sign_for_remote(server.options(), remote, &nonce);
                     server.handle_signature(conn, signed, self.clock.now());
                 }
-                Action::StoreAccountJwt { account, jwt } => store_account_jwt(server, &account, &jwt),
+                Action::StoreAccountJwt { account, jwt } => {
+                    store_account_jwt(server, &account, &jwt)
+                }
                 Action::Dial {
                     conn,
                     kind: _,
@@ -699,7 +701,10 @@ fn store_account_jwt(server: &Server, account: &str, jwt: &str) {
         .and_then(|()| std::fs::write(&tmp, jwt))
         .and_then(|()| std::fs::rename(&tmp, &path));
     if let Err(e) = written {
-        tracing::error!("Error storing account jwt {account} in {}: {e}", path.display());
+        tracing::error!(
+            "Error storing account jwt {account} in {}: {e}",
+            path.display()
+        );
     }
 }
 

@@ -4,7 +4,10 @@
 
 mod deliver;
 pub(crate) mod inspect;
+mod operator;
 mod reload;
+
+pub(crate) use operator::JwtUser;
 
 use crate::account::AccountId;
 use crate::conn::{ClientState, Conn, ConnKind, Text};
@@ -265,15 +268,27 @@ impl Server {
         c.connect_received = true;
         c.headers = server_headers && cl.opts.headers;
         self.timers.cancel(TimerKey::AuthTimeout(conn));
+        let mapped = self.tls_mapped_identity(&self.conns[&conn]);
+        let mut jwt_user = None;
+        let identity = match mapped {
+            Some(mapped) => mapped,
+            None if self.trust.is_some() => {
+                self.jwt_client_identity(conn, now).map(|(id, user, ends)| {
+                    jwt_user = Some((user, ends));
+                    id
+                })
+            }
+            None => {
+                let Some(cl) = self.conns[&conn].client() else {
+                    return;
+                };
+                self.client_authenticator(cl.websocket)
+                    .authenticate(&cl.opts, &cl.nonce)
+            }
+        };
         let c = &self.conns[&conn];
         let Some(cl) = c.client() else {
             return;
-        };
-        let identity = match self.tls_mapped_identity(c) {
-            Some(mapped) => mapped,
-            None => self
-                .client_authenticator(cl.websocket)
-                .authenticate(&cl.opts, &cl.nonce),
         };
         let account = identity
             .as_ref()
@@ -316,6 +331,12 @@ impl Server {
         ) {
             cl.account = AccountId(idx as u32);
             cl.perms = id.permissions;
+            if let Some((user, ends)) = jwt_user {
+                cl.jwt = Some(user);
+                if !self.jwt_client_admitted(conn, AccountId(idx as u32), ends, now) {
+                    return;
+                }
+            }
         }
         if first_connect && self.conns.get(&conn).is_some_and(|c| c.counted) {
             self.set_first_ping_timer(conn, now);
@@ -339,6 +360,13 @@ impl Server {
         let ConnKind::Client(cl) = &mut c.kind else {
             return;
         };
+        // A user JWT's payload limit, below the server's.
+        if let Some(user) = &cl.jwt {
+            if user.max_payload.is_some_and(|max| message.len() > max) {
+                self.fail(conn, ProtocolError::MaxPayload, now);
+                return;
+            }
+        }
         c.stats.in_msgs += 1;
         c.stats.in_bytes += message.len() as u64;
         self.stats.in_msgs += 1;
@@ -555,7 +583,10 @@ impl Server {
             self.mark_dirty(conn);
             return;
         }
-        if max_subs > 0 && cl.subs.len() >= max_subs {
+        let jwt_max = cl.jwt.as_ref().and_then(|j| j.max_subs);
+        if (max_subs > 0 && cl.subs.len() >= max_subs)
+            || jwt_max.is_some_and(|m| cl.subs.len() >= m)
+        {
             c.out.push_err(ProtocolError::MaxSubscriptions.text());
             self.mark_dirty(conn);
             return;

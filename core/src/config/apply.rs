@@ -223,8 +223,7 @@ fn trust(c: &ServerConfig) -> Option<crate::trust::TrustOptions> {
                 _ => 0,
             };
             let dur = |k: &str, default: Duration| {
-                super::gofmt::parse_duration(&text(k))
-                    .map_or(default, |d| duration(d, default))
+                super::gofmt::parse_duration(&text(k)).map_or(default, |d| duration(d, default))
             };
             let dir = text("dir");
             match text("type").to_uppercase().as_str() {

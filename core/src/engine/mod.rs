@@ -60,6 +60,7 @@ pub mod mutations;
 #[cfg(feature = "mutations")]
 pub use mutations::Mutations;
 
+mod accounts;
 mod close;
 pub(crate) mod compress;
 mod deliver;
@@ -98,6 +99,10 @@ pub struct Server {
     /// Nonces for NKey authentication (the identity stream, continued).
     pub(crate) nonce_rng: Rng,
     pub(crate) authenticator: crate::auth::Authenticator,
+    /// Operator mode: the trusted operators and the resolver's accounts.
+    pub(crate) trust: Option<Box<crate::trust::Trust>>,
+    /// Operator mode: the accounts whose JWT imports are registered.
+    pub(crate) jwt_registered: std::collections::BTreeSet<AccountId>,
     /// Websocket clients' own, when the websocket block overrides.
     pub(crate) ws_authenticator: Option<crate::auth::Authenticator>,
     /// Stream and service imports between accounts.
@@ -241,6 +246,10 @@ impl Server {
             *b = ALPHANUMERIC[reply_rng.below(ALPHANUMERIC.len() as u64) as usize];
         }
         let tls = tls::TlsContexts::new(&options, &seed);
+        let trust = options
+            .trust
+            .as_ref()
+            .map(|t| Box::new(crate::trust::Trust::new(t)));
         let mut server = Server {
             tls,
             options,
@@ -252,6 +261,8 @@ impl Server {
             trace_rng: Rng::derive(&seed, Stream::TraceSampling),
             nonce_rng: identity,
             authenticator,
+            trust,
+            jwt_registered: Default::default(),
             ws_authenticator,
             imports,
             service_replies: Default::default(),
@@ -546,6 +557,7 @@ impl Server {
                 TimerKey::AuthTimeout(conn) => {
                     self.fail(conn, ProtocolError::AuthenticationTimeout, now);
                 }
+                TimerKey::AuthExpiry(conn) => self.fail(conn, ProtocolError::UserAuthExpired, now),
                 TimerKey::LameDuck => self.lame_duck_timer(now),
                 TimerKey::Dial(i) => self.dial_timer(i as usize, now),
                 TimerKey::LeafHandshake(conn) => self.leaf_handshake_timer(conn, now),

@@ -4,6 +4,7 @@
 
 use crate::engine::Server;
 use crate::time::Instant;
+use crate::trust::Resolver;
 
 /// Which claims subject a request came on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,14 +37,18 @@ impl ClaimsSubject {
 }
 
 impl Server {
-    /// Whether the resolver's subjects are subscribed (operator mode with
-    /// a full or cache resolver); without one, nats-server subscribes to
-    /// the two `CLAIMS.UPDATE` subjects instead.
+    /// Whether the resolver's subjects are subscribed: operator mode with
+    /// a `full` resolver (nats-server's `DirAccResolver`); without one,
+    /// only the two `CLAIMS.UPDATE` subjects are.
     pub(crate) fn resolver_subjects(&self) -> bool {
-        false
+        self.trust
+            .as_ref()
+            .is_some_and(|t| matches!(t.resolver, Resolver::Full { .. }))
     }
 
-    /// A message on one of the claims subjects.
+    /// A message on one of the claims subjects, answered as nats-server
+    /// answers it: updates (kept when newer, applied to the account if
+    /// it is in use), lookups, lists and packs of the full resolver.
     pub(crate) fn claims_request(
         &mut self,
         which: ClaimsSubject,
@@ -52,6 +57,177 @@ impl Server {
         payload: &[u8],
         now: Instant,
     ) {
-        let _ = (which, subject, reply, payload, now);
+        // Resolvers that keep JWTs (full, cache) take every update;
+        // otherwise only accounts in use are updated.
+        let stores = self.trust.as_ref().is_some_and(|t| t.resolver.stores());
+        let named = |i: usize| {
+            std::str::from_utf8(subject)
+                .ok()
+                .and_then(|s| s.split('.').nth(i))
+                .map(str::to_string)
+        };
+        let text = String::from_utf8_lossy(payload);
+        match which {
+            ClaimsSubject::Update | ClaimsSubject::UpdateOld => {
+                let index = if which == ClaimsSubject::Update { 3 } else { 2 };
+                let Some(key) = named(index) else {
+                    return;
+                };
+                let answer = self.claims_update(Some(&key), &text, stores, now);
+                self.claims_answer(reply, answer, now);
+            }
+            ClaimsSubject::UpdateAny => {
+                let answer = self.claims_update(None, &text, true, now);
+                self.claims_answer(reply, answer, now);
+            }
+            ClaimsSubject::Lookup => {
+                let (Some(reply), Some(key)) = (reply, named(3)) else {
+                    return;
+                };
+                let jwt = self
+                    .trust
+                    .as_ref()
+                    .and_then(|t| t.account(&key))
+                    .map(|a| a.jwt.clone().into_bytes())
+                    .unwrap_or_default();
+                self.claims_publish(reply, jwt, now);
+            }
+            ClaimsSubject::List => {
+                let Some(reply) = reply else {
+                    return;
+                };
+                let keys: Vec<&String> = self
+                    .trust
+                    .as_ref()
+                    .map(|t| t.accounts.keys().collect())
+                    .unwrap_or_default();
+                let json = serde_json::to_string(&keys).unwrap_or_default();
+                let body = self.envelope("data", &json, now);
+                self.claims_publish(reply, body, now);
+            }
+            ClaimsSubject::Pack => {
+                // Every account as `key|jwt` lines, then the empty
+                // message that ends a pack (the asker keeps what is
+                // newer than its own).
+                let Some(reply) = reply else {
+                    return;
+                };
+                let pack: Vec<String> = self
+                    .trust
+                    .as_ref()
+                    .map(|t| {
+                        t.accounts
+                            .iter()
+                            .map(|(k, a)| format!("{k}|{}", a.jwt))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !pack.is_empty() {
+                    self.claims_publish(reply, pack.join("\n").into_bytes(), now);
+                }
+                self.claims_publish(reply, Vec::new(), now);
+            }
+            ClaimsSubject::Delete => {
+                let allowed = self.trust.as_ref().is_some_and(|t| {
+                    matches!(
+                        t.resolver,
+                        Resolver::Full {
+                            allow_delete: true,
+                            ..
+                        }
+                    )
+                });
+                let why = if allowed {
+                    "account deletion is not supported by canopy"
+                } else {
+                    "delete must be enabled in server config"
+                };
+                let answer =
+                    Answer::Failed(String::new(), "delete accounts request failed", why.into());
+                self.claims_answer(reply, answer, now);
+            }
+        }
     }
+
+    /// An account JWT pushed for `key` (or for whatever account it names):
+    /// nats-server's `DirAccResolver` keeps it (`store`), its
+    /// `accountClaimUpdate` only applies it to an account in use.
+    fn claims_update(
+        &mut self,
+        key: Option<&str>,
+        text: &str,
+        store: bool,
+        now: Instant,
+    ) -> Answer {
+        let (verb, failed) = if store {
+            ("jwt updated", "jwt update resulted in error")
+        } else {
+            ("jwt updated", "jwt update error")
+        };
+        let named = key.map(str::to_string);
+        let fail = |key: Option<String>, why: String| {
+            Answer::Failed(key.unwrap_or_else(|| "n/a".into()), failed, why)
+        };
+        if text.trim().is_empty() {
+            return fail(named, "request body is empty".into());
+        }
+        let claims = match crate::jwt::decode(text) {
+            Ok(c) if c.is_account() => c,
+            Ok(_) => return fail(Some("n/a".into()), "not an account JWT".into()),
+            Err(e) => return fail(Some("n/a".into()), e.to_string()),
+        };
+        if named.as_ref().is_some_and(|k| *k != claims.sub) {
+            return fail(named, "subject does not match jwt content".into());
+        }
+        let key = claims.sub.clone();
+        let in_use = self.accounts.iter().any(|a| a.name == key);
+        if !store && !in_use {
+            return Answer::Done(key, "jwt update skipped");
+        }
+        match self.update_account_jwt(text, now) {
+            Ok(_) => Answer::Done(key, verb),
+            Err(e) => fail(Some(key), e.to_string()),
+        }
+    }
+
+    /// Replies to a claims request with nats-server's envelope:
+    /// `{"server":{...},"data":{"account","code":200,"message"}}` or
+    /// `"error":{"account","code":500,"description"}`.
+    fn claims_answer(&mut self, reply: Option<&[u8]>, answer: Answer, now: Instant) {
+        let Some(reply) = reply else {
+            return;
+        };
+        let (key, json) = match answer {
+            Answer::Done(account, message) => (
+                "data",
+                serde_json::json!({"account": account, "code": 200, "message": message}),
+            ),
+            Answer::Failed(account, message, why) => {
+                let mut m =
+                    serde_json::json!({"code": 500, "description": format!("{message} - {why}")});
+                if !account.is_empty() {
+                    m["account"] = account.into();
+                }
+                ("error", m)
+            }
+        };
+        let body = self.envelope(key, &json.to_string(), now);
+        self.claims_publish(reply, body, now);
+    }
+
+    /// Publishes `body` on `reply` from the system account.
+    fn claims_publish(&mut self, reply: &[u8], body: Vec<u8>, now: Instant) {
+        let sys = &self.options.system_account;
+        if let Some(i) = self.accounts.iter().position(|a| &a.name == sys) {
+            self.system_publish(crate::account::AccountId(i as u32), reply, body, now);
+        }
+    }
+}
+
+/// How a claims request went.
+enum Answer {
+    /// Done: the account and the message.
+    Done(String, &'static str),
+    /// Failed: the account (empty: none), the message and the reason.
+    Failed(String, &'static str, String),
 }

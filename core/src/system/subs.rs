@@ -139,6 +139,8 @@ pub(crate) fn system_subs(id: &str, hash: &str, resolver: bool) -> Vec<Spec> {
         spec("$SYS.SERVER.*.SHUTDOWN".into(), Service::Quiet, true),
         spec("$SYS.SERVER.*.LAMEDUCK".into(), Service::Quiet, true),
     ];
+    // The update subjects: nats-server's own handler, or (operator mode
+    // with a resolver that keeps JWTs) the resolver's, subscribed later.
     if !resolver {
         v.push(spec(
             "$SYS.ACCOUNT.*.CLAIMS.UPDATE".into(),
@@ -200,6 +202,16 @@ pub(crate) fn system_subs(id: &str, hash: &str, resolver: bool) -> Vec<Spec> {
         ));
     }
     if resolver {
+        v.push(spec(
+            "$SYS.ACCOUNT.*.CLAIMS.UPDATE".into(),
+            Service::Claims(ClaimsSubject::UpdateOld),
+            true,
+        ));
+        v.push(spec(
+            "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE".into(),
+            Service::Claims(ClaimsSubject::Update),
+            true,
+        ));
         for (which, subject) in ClaimsSubject::RESOLVER {
             v.push(spec(subject.to_string(), Service::Claims(which), true));
         }

@@ -37,6 +37,8 @@ pub(crate) struct Harness {
     pub(crate) dial_timeouts: Vec<Duration>,
     /// Nonces the engine asked to have signed: (link, remote, nonce).
     pub(crate) signs: Vec<(ConnId, usize, String)>,
+    /// Account JWTs the engine asked to have stored: (account, JWT).
+    pub(crate) stored: Vec<(String, String)>,
 }
 
 impl Harness {
@@ -45,9 +47,22 @@ impl Harness {
     }
 
     pub(crate) fn with_seed(options: Options, seed: [u8; 32]) -> Self {
-        let now = Instant::from_nanos(1_000_000_000);
+        Self::of(Server::without_system(options, seed, Self::START))
+    }
+
+    /// A server with its system account's internal client, as
+    /// [`Server::new`] makes it.
+    pub(crate) fn with_system(options: Options) -> Self {
+        Self::of(Server::new(options, [42; 32], Self::START))
+    }
+
+    /// When every harness starts.
+    const START: Instant = Instant::from_nanos(1_000_000_000);
+
+    fn of(server: Server) -> Self {
+        let now = Self::START;
         Harness {
-            server: Server::without_system(options, seed, now),
+            server,
             now,
             out: BTreeMap::new(),
             closed: BTreeSet::new(),
@@ -59,6 +74,7 @@ impl Harness {
             pause_until: BTreeMap::new(),
             dials: Vec::new(),
             signs: Vec::new(),
+            stored: Vec::new(),
             dial_timeouts: Vec::new(),
         }
     }
@@ -286,6 +302,7 @@ impl Harness {
                     remote,
                     nonce,
                 } => self.signs.push((conn, remote, nonce)),
+                Action::StoreAccountJwt { account, jwt } => self.stored.push((account, jwt)),
             }
         }
         while let Some(event) = self.server.poll_event() {

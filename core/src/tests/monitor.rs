@@ -50,7 +50,8 @@ fn drain(s: &mut Server, id: ConnId, now: Instant, out: &mut Vec<u8>, closed: &m
             | Action::PauseReading { .. }
             | Action::ResumeReading { .. }
             | Action::Dial { .. }
-            | Action::SignNonce { .. } => {}
+            | Action::SignNonce { .. }
+            | Action::StoreAccountJwt { .. } => {}
         }
     }
 }

@@ -16,7 +16,7 @@ fn server(chain: &Chain, account_jwt: &str) -> Harness {
         system_account: chain.sys.public.clone(),
         ..Options::default()
     };
-    let mut h = Harness::new(options);
+    let mut h = Harness::with_system(options);
     let now = h.now;
     h.server
         .handle_wall_clock(i128::from(NOW) * 1_000_000_000, now);
@@ -240,4 +240,131 @@ fn account_and_user_limits() {
         "MSG a 1 4\r\nfour\r\n-ERR 'Maximum Payload Violation'\r\n"
     );
     assert!(h.is_closed(a));
+}
+
+/// A server with a `full` resolver.
+fn full_server(chain: &Chain, account_jwt: &str) -> Harness {
+    let mut trust = chain.options(account_jwt);
+    trust.resolver = crate::trust::Resolver::Full {
+        dir: "jwt".into(),
+        allow_delete: false,
+        interval: Duration::from_secs(120),
+        limit: 1000,
+    };
+    let options = Options {
+        trust: Some(trust),
+        system_account: chain.sys.public.clone(),
+        ..Options::default()
+    };
+    let mut h = Harness::with_system(options);
+    let now = h.now;
+    h.server
+        .handle_wall_clock(i128::from(NOW) * 1_000_000_000, now);
+    h
+}
+
+/// A system-account user logged in and listening on `_INBOX.x`.
+fn system_user(h: &mut Harness, c: &mut Chain) -> ConnId {
+    let sys = c.sys.clone();
+    let (u, jwt) = c.user_signed_by(&sys.seed, |_, _| {});
+    let (id, out) = login(h, Some(&u.seed), &jwt);
+    assert!(accepted(&out, &sys.public), "{out}");
+    h.send(id, "SUB _INBOX.x 1\r\nPING\r\n");
+    assert_eq!(h.take(id), "PONG\r\n");
+    id
+}
+
+/// The JSON of the one message `out` holds.
+fn message_json(out: &str) -> serde_json::Value {
+    let body = out.split("\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn a_claims_update_through_the_system_account_is_kept_applied_and_answered() {
+    let mut c = Chain::new(30, NOW);
+    let mut h = full_server(&c, &c.account_jwt(|_, _| {}));
+    let (u, jwt) = c.user(|_, _| {});
+    let (a, _) = login(&mut h, Some(&u.seed), &jwt);
+    h.send(a, "SUB private.x 1\r\nPING\r\n");
+    assert_eq!(h.take(a), "PONG\r\n");
+    let sys = system_user(&mut h, &mut c);
+    let tighter = c.account_jwt(|cl, acc| {
+        cl.iat = NOW;
+        acc.default_permissions.sub_deny = vec!["private.>".into()];
+    });
+    h.send(
+        sys,
+        &format!(
+            "PUB $SYS.REQ.CLAIMS.UPDATE _INBOX.x {}\r\n{tighter}\r\n",
+            tighter.len()
+        ),
+    );
+    let reply = message_json(&h.take(sys));
+    assert_eq!(reply["data"]["account"], c.acc.public.as_str());
+    assert_eq!(reply["data"]["code"], 200);
+    assert_eq!(reply["data"]["message"], "jwt updated");
+    assert!(reply["server"]["id"]
+        .as_str()
+        .is_some_and(|i| i.starts_with('N')));
+    assert_eq!(h.stored, vec![(c.acc.public.clone(), tighter.clone())]);
+    assert_eq!(
+        h.take(a),
+        "-ERR 'Permissions Violation for Subscription to \"private.x\" (sid \"1\")'\r\n"
+    );
+    // A lookup answers the JWT now held; an older one is refused.
+    let acc = c.acc.public.clone();
+    h.send(
+        sys,
+        &format!("PUB $SYS.REQ.ACCOUNT.{acc}.CLAIMS.LOOKUP _INBOX.x 0\r\n\r\n"),
+    );
+    let out = h.take(sys);
+    assert!(out.ends_with(&format!("{tighter}\r\n")), "{out}");
+    let older = c.account_jwt(|cl, _| cl.iat = NOW - 7200);
+    h.send(
+        sys,
+        &format!(
+            "PUB $SYS.REQ.ACCOUNT.{acc}.CLAIMS.UPDATE _INBOX.x {}\r\n{older}\r\n",
+            older.len()
+        ),
+    );
+    let reply = message_json(&h.take(sys));
+    assert_eq!(reply["error"]["code"], 500, "{reply}");
+    // The subject's account must be the JWT's.
+    let other = c.sys.public.clone();
+    h.send(
+        sys,
+        &format!(
+            "PUB $SYS.REQ.ACCOUNT.{other}.CLAIMS.UPDATE _INBOX.x {}\r\n{tighter}\r\n",
+            tighter.len()
+        ),
+    );
+    let reply = message_json(&h.take(sys));
+    assert_eq!(
+        reply["error"]["description"],
+        "jwt update resulted in error - subject does not match jwt content"
+    );
+}
+
+#[test]
+fn a_memory_resolver_applies_updates_only_to_accounts_in_use() {
+    let mut c = Chain::new(31, NOW);
+    let mut h = server(&c, &c.account_jwt(|_, _| {}));
+    let sys = system_user(&mut h, &mut c);
+    let newer = c.account_jwt(|cl, _| cl.iat = NOW);
+    let acc = c.acc.public.clone();
+    let push = format!(
+        "PUB $SYS.REQ.ACCOUNT.{acc}.CLAIMS.UPDATE _INBOX.x {}\r\n{newer}\r\n",
+        newer.len()
+    );
+    h.send(sys, &push);
+    assert_eq!(
+        message_json(&h.take(sys))["data"]["message"],
+        "jwt update skipped"
+    );
+    let (u, jwt) = c.user(|_, _| {});
+    login(&mut h, Some(&u.seed), &jwt);
+    h.send(sys, &push);
+    assert_eq!(message_json(&h.take(sys))["data"]["message"], "jwt updated");
+    assert!(h.stored.is_empty());
 }
