@@ -125,6 +125,22 @@ fn spec(subject: String, service: Service, propagate: bool) -> Spec {
     }
 }
 
+/// The two account-update subjects (the old event and the request).
+fn update_subs() -> [Spec; 2] {
+    [
+        spec(
+            "$SYS.ACCOUNT.*.CLAIMS.UPDATE".into(),
+            Service::Claims(ClaimsSubject::UpdateOld),
+            true,
+        ),
+        spec(
+            "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE".into(),
+            Service::Claims(ClaimsSubject::Update),
+            true,
+        ),
+    ]
+}
+
 /// The system account's subscriptions, in nats-server's order of
 /// creation. `id` is the server id, `hash` the 8-character hash of the
 /// server name ([`node_hash`]); `resolver` adds the resolver's subjects
@@ -142,16 +158,7 @@ pub(crate) fn system_subs(id: &str, hash: &str, resolver: bool) -> Vec<Spec> {
     // The update subjects: nats-server's own handler, or (operator mode
     // with a resolver that keeps JWTs) the resolver's, subscribed later.
     if !resolver {
-        v.push(spec(
-            "$SYS.ACCOUNT.*.CLAIMS.UPDATE".into(),
-            Service::Claims(ClaimsSubject::UpdateOld),
-            true,
-        ));
-        v.push(spec(
-            "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE".into(),
-            Service::Claims(ClaimsSubject::Update),
-            true,
-        ));
+        v.extend(update_subs());
     }
     v.push(spec("$SYS.REQ.SERVER.PING".into(), Service::Ping, true));
     for (e, name) in Endpoint::ALL {
@@ -202,16 +209,7 @@ pub(crate) fn system_subs(id: &str, hash: &str, resolver: bool) -> Vec<Spec> {
         ));
     }
     if resolver {
-        v.push(spec(
-            "$SYS.ACCOUNT.*.CLAIMS.UPDATE".into(),
-            Service::Claims(ClaimsSubject::UpdateOld),
-            true,
-        ));
-        v.push(spec(
-            "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE".into(),
-            Service::Claims(ClaimsSubject::Update),
-            true,
-        ));
+        v.extend(update_subs());
         for (which, subject) in ClaimsSubject::RESOLVER {
             v.push(spec(subject.to_string(), Service::Claims(which), true));
         }

@@ -9,10 +9,16 @@ use std::time::Duration;
 /// The wall clock the tests run at: 2026-12-07 13:00:00 UTC.
 const NOW: i64 = 1_796_648_400;
 
-/// A server trusting `chain`'s operator with `account_jwt` preloaded.
+/// A server trusting `chain`'s operator with `account_jwt` preloaded
+/// (a memory resolver).
 fn server(chain: &Chain, account_jwt: &str) -> Harness {
+    server_with(chain, chain.options(account_jwt))
+}
+
+/// A server (with its system account's services) in operator mode.
+fn server_with(chain: &Chain, trust: crate::trust::TrustOptions) -> Harness {
     let options = Options {
-        trust: Some(chain.options(account_jwt)),
+        trust: Some(trust),
         system_account: chain.sys.public.clone(),
         ..Options::default()
     };
@@ -251,16 +257,7 @@ fn full_server(chain: &Chain, account_jwt: &str) -> Harness {
         interval: Duration::from_secs(120),
         limit: 1000,
     };
-    let options = Options {
-        trust: Some(trust),
-        system_account: chain.sys.public.clone(),
-        ..Options::default()
-    };
-    let mut h = Harness::with_system(options);
-    let now = h.now;
-    h.server
-        .handle_wall_clock(i128::from(NOW) * 1_000_000_000, now);
-    h
+    server_with(chain, trust)
 }
 
 /// A system-account user logged in and listening on `_INBOX.x`.
