@@ -542,7 +542,7 @@ impl Server {
             .and_then(|c| c.leaf())
             .map(|l| l.nonce.clone())
             .unwrap_or_default();
-        let Some((account, perms)) = self.leaf_binding(&connect, &nonce) else {
+        let Some((account, perms)) = self.leaf_binding(conn, &connect, &nonce, now) else {
             let user = connect.user.as_deref().unwrap_or_default();
             tracing::error!(
                 "{} - authentication error - User {:?}",
@@ -641,9 +641,11 @@ impl Server {
     /// no authentication binds to the leaf authorization's account.
     /// `None`: refused.
     fn leaf_binding(
-        &self,
+        &mut self,
+        conn: ConnId,
         connect: &LeafConnect,
         nonce: &str,
+        now: Instant,
     ) -> Option<(AccountId, Option<crate::perms::Permissions>)> {
         let leaf = self.options.leaf.as_ref();
         let default_account = leaf
@@ -682,6 +684,9 @@ impl Server {
             };
             return self.account_by_name(acc.as_bytes()).map(|a| (a, None));
         }
+        if self.trust.is_some() {
+            return self.leaf_jwt_binding(conn, connect, nonce, now);
+        }
         if !self.authenticator.required() {
             return self
                 .account_by_name(default_account.as_bytes())
@@ -699,6 +704,41 @@ impl Server {
         let identity = self.authenticator.authenticate(&opts, nonce)?;
         let account = self.account_by_name(identity.account.as_bytes())?;
         Some((account, identity.permissions))
+    }
+
+    /// Operator mode: a leaf proves a user JWT (its remote's `.creds`)
+    /// and is bound to that user's account, with the user's permissions,
+    /// as nats-server binds it. `None`: refused.
+    fn leaf_jwt_binding(
+        &mut self,
+        conn: ConnId,
+        connect: &LeafConnect,
+        nonce: &str,
+        now: Instant,
+    ) -> Option<(AccountId, Option<crate::perms::Permissions>)> {
+        let now_unix = self.wall_unix(now);
+        let c = self.conns.get(&conn)?;
+        let asker = crate::trust::Asker {
+            jwt: connect.jwt.as_deref(),
+            sig: connect.sig.as_deref(),
+            nonce,
+            conn_type: if c.transport.ws().is_some() {
+                "LEAFNODE_WS"
+            } else {
+                "LEAFNODE"
+            },
+            ip: Some(c.peer.ip()),
+            now_unix,
+        };
+        let grant = match self.trust.as_ref()?.authenticate(&asker) {
+            Ok(g) => g,
+            Err(why) => {
+                tracing::debug!("{} - {}", self.conn_label(conn), why.text());
+                return None;
+            }
+        };
+        let account = self.jwt_account(&grant.account, now)?;
+        Some((account, grant.permissions))
     }
 
     /// Writes the connect-info INFO on an accepted link: the bound account

@@ -365,3 +365,47 @@ fn a_memory_resolver_applies_updates_only_to_accounts_in_use() {
     assert_eq!(message_json(&h.take(sys))["data"]["message"], "jwt updated");
     assert!(h.stored.is_empty());
 }
+
+/// A leaf link sending `CONNECT` with a user JWT (signing the hub's
+/// nonce with `seed`, unless `None`): what the hub answers.
+fn leaf_login(h: &mut Harness, seed: Option<&str>, jwt: &str) -> String {
+    let l = h.accept_leaf();
+    let info = info_json(&h.take(l));
+    let nonce = info["nonce"].as_str().expect("a leaf nonce").to_string();
+    let sig = seed.map_or(String::new(), |s| {
+        let sig = crate::auth::sign_nonce(s, nonce.as_bytes()).expect("sig");
+        format!(",\"sig\":\"{sig}\"")
+    });
+    let connect = super::leaf::LEAF_CONNECT.replace(
+        "\"server_id\"",
+        &format!("\"jwt\":\"{jwt}\"{sig},\"server_id\""),
+    );
+    h.send(l, &format!("{connect}\r\n"));
+    h.take(l)
+}
+
+#[test]
+fn a_leaf_presenting_a_user_jwt_is_bound_to_its_account() {
+    let mut c = Chain::new(32, NOW);
+    let mut options = super::leaf::hub_options();
+    options.trust = Some(c.options(&c.account_jwt(|_, _| {})));
+    options.system_account = c.sys.public.clone();
+    let mut h = Harness::new(options);
+    let now = h.now;
+    h.server
+        .handle_wall_clock(i128::from(NOW) * 1_000_000_000, now);
+    let (u, jwt) = c.user(|_, _| {});
+    let out = leaf_login(&mut h, Some(&u.seed), &jwt);
+    assert!(
+        out.contains(&format!("\"remote_account\":\"{}\"", c.acc.public)),
+        "{out}"
+    );
+    // Unsigned, expired, or a user only allowed as a plain client.
+    assert_eq!(leaf_login(&mut h, None, &jwt), REFUSED);
+    let (u, expired) = c.user(|cl, _| cl.exp = NOW - 1);
+    assert_eq!(leaf_login(&mut h, Some(&u.seed), &expired), REFUSED);
+    let (u, clients_only) = c.user(|_, uc| uc.allowed_connection_types = vec!["STANDARD".into()]);
+    assert_eq!(leaf_login(&mut h, Some(&u.seed), &clients_only), REFUSED);
+    let (u, leafs) = c.user(|_, uc| uc.allowed_connection_types = vec!["LEAFNODE".into()]);
+    assert!(leaf_login(&mut h, Some(&u.seed), &leafs).contains("connect_info"));
+}
