@@ -20,6 +20,7 @@ mod operator;
 mod robustness;
 mod route_peer;
 mod routes;
+mod system;
 mod timers;
 mod tls;
 mod websocket;
