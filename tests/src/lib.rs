@@ -823,6 +823,30 @@ impl Drop for Server {
     }
 }
 
+/// Starts one server per `imp` with `config` and a cluster block named
+/// `name`: the first has no routes, every later one routes to the first
+/// (the mixed-cluster suites' way of starting a configured cluster).
+pub fn config_cluster(imps: &[Impl], config: &str, name: &str) -> Vec<Server> {
+    let first = free_port();
+    imps.iter()
+        .enumerate()
+        .map(|(i, imp)| {
+            let (listen, routes) = if i == 0 {
+                (first, String::new())
+            } else {
+                (
+                    free_port(),
+                    format!(", routes: [\"nats-route://127.0.0.1:{first}\"]"),
+                )
+            };
+            let conf = format!(
+                "{config}cluster {{ name: {name}, listen: \"127.0.0.1:{listen}\" {routes} }}\n"
+            );
+            ServerBuilder::new(*imp).config(&conf).start()
+        })
+        .collect()
+}
+
 /// Declares each named `fn(Impl)` check as one `#[test]` per canopy runtime,
 /// `canopy::name` (tokio) and `canopy_smol::name`, for checks that take the
 /// canopy to run (alone, or beside nats-server nodes they start themselves).

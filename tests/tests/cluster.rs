@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_nats::{Client, HeaderMap, Message, RequestErrorKind, Subscriber};
 use bytes::Bytes;
-use canopy_tests::{free_port, Impl, Server, ServerBuilder};
+use canopy_tests::{config_cluster, free_port, Impl, Server, ServerBuilder};
 use futures::StreamExt;
 use tokio::time::timeout;
 
@@ -599,29 +599,6 @@ fn route_credentials_and_cluster_names_across_implementations(canopy: Impl) {
         want.sort();
         assert_eq!(urls, want);
     });
-}
-
-/// Starts one server per `imp` with `config` and a cluster block named
-/// `name`: the first has no routes, every later one routes to the first.
-fn config_cluster(imps: &[Impl], config: &str, name: &str) -> Vec<Server> {
-    let first = free_port();
-    imps.iter()
-        .enumerate()
-        .map(|(i, imp)| {
-            let (listen, routes) = if i == 0 {
-                (first, String::new())
-            } else {
-                (
-                    free_port(),
-                    format!(", routes: [\"nats-route://127.0.0.1:{first}\"]"),
-                )
-            };
-            let conf = format!(
-                "{config}cluster {{ name: {name}, listen: \"127.0.0.1:{listen}\" {routes} }}\n"
-            );
-            ServerBuilder::new(*imp).config(&conf).start()
-        })
-        .collect()
 }
 
 /// Connects as `user` (whose password is its name).

@@ -118,7 +118,8 @@ pub(crate) fn render(server: &dyn Inspect, now: Instant) -> String {
         go: "rust",
         host: &o.host,
         port: o.port,
-        auth_required: o.auth != crate::options::ClientAuth::None,
+        // nats-server's `info.AuthRequired`: users of accounts count too.
+        auth_required: o.authenticator().required(),
         // nats-server: required unless `allow_non_tls`.
         tls_required: tls.required && !o.allow_non_tls,
         tls_verify: tls.verify,
