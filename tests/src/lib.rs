@@ -827,6 +827,16 @@ impl Drop for Server {
 /// `name`: the first has no routes, every later one routes to the first
 /// (the mixed-cluster suites' way of starting a configured cluster).
 pub fn config_cluster(imps: &[Impl], config: &str, name: &str) -> Vec<Server> {
+    config_cluster_with(imps, name, |_| config.to_string())
+}
+
+/// [`config_cluster`] with each server's own config: `config(i)` for the
+/// `i`-th.
+pub fn config_cluster_with(
+    imps: &[Impl],
+    name: &str,
+    config: impl Fn(usize) -> String,
+) -> Vec<Server> {
     let first = free_port();
     imps.iter()
         .enumerate()
@@ -840,7 +850,8 @@ pub fn config_cluster(imps: &[Impl], config: &str, name: &str) -> Vec<Server> {
                 )
             };
             let conf = format!(
-                "{config}cluster {{ name: {name}, listen: \"127.0.0.1:{listen}\" {routes} }}\n"
+                "{}cluster {{ name: {name}, listen: \"127.0.0.1:{listen}\" {routes} }}\n",
+                config(i)
             );
             ServerBuilder::new(*imp).config(&conf).start()
         })

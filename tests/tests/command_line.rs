@@ -207,30 +207,44 @@ fn unsupported_blocks_start_with_a_warning() {
     }
 }
 
-/// Operator (JWT) mode is refused at start with a clear message, never
-/// half-applied (`-t` still checks such files like nats-server).
+/// Operator (JWT) mode starts; a `URL(...)` account resolver (an HTTP
+/// account server, which the engine would have to call) is refused at
+/// start with a clear message, never half-applied (`-t` still checks
+/// such files like nats-server).
 #[test]
-fn operator_mode_is_refused_clearly() {
+fn operator_mode_starts_and_url_resolvers_are_refused_clearly() {
     let root = canopy_tests::workspace_root();
+    let dir = TempDir::new("url-resolver");
+    let conf = dir.path().join("url.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "operator: \"{}\"\nresolver: URL(\"http://127.0.0.1:9/jwt/v1/accounts/\")\n",
+            root.join("tests/configs/inc/operator.jwt").display()
+        ),
+    )
+    .expect("config written");
     let out = Command::new(Impl::Canopy.bin())
-        .args([
-            "-a",
-            "127.0.0.1",
-            "-p",
-            "-1",
-            "-c",
-            "tests/configs/operator_jwt_file_memory_resolver.conf",
-        ])
-        .current_dir(&root)
+        .args(["-a", "127.0.0.1", "-p", "-1", "-c"])
+        .arg(&conf)
         .output()
         .expect("canopy runs");
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("operator mode (decentralized JWT authentication")
-            && err.contains("not supported by canopy"),
+        err.contains("URL(...) account resolvers are not supported by canopy"),
         "{err}"
     );
+    let server = ServerBuilder::new(Impl::Canopy)
+        .config(&format!(
+            "operator: \"{}\"\nsystem_account: ABBBMCGFJ34NNNO6LAMIQCGWVFRL6AUA7FGJ4ASFGBTTVP7NJPMDZKED\nresolver: MEMORY\n",
+            root.join("tests/configs/inc/operator.jwt").display()
+        ))
+        .start();
+    let mut c = server.connect();
+    let mut info = [0u8; 5];
+    std::io::Read::read_exact(&mut c, &mut info).expect("INFO");
+    assert_eq!(&info, b"INFO ");
 }
 
 /// TLS inputs get nats-server's verdicts from both binaries: `-t`

@@ -3,10 +3,8 @@
 //! files, an expired user is refused, a bearer-token user needs no nonce
 //! signature, and a user's JWT permissions are enforced.
 //!
-//! Canopy does not do operator mode yet: every check runs against
-//! nats-server 2.15.1 only (`nats_server_only!`, which makes `mod
-//! nats_server`). Each is a `fn(Impl)`, so switching them on for canopy is
-//! renaming that macro call to `canopy_tests::against_both!`.
+//! Each check runs against canopy (tokio and smol) and nats-server 2.15.1
+//! with the same operator, account and user JWTs.
 
 mod common;
 
@@ -191,19 +189,7 @@ fn system_user_and_full_resolver(imp: Impl) {
     assert_eq!(raw_connect(&server, &user, true).1, "PONG");
 }
 
-/// Declares each named `fn(Impl)` check as a `#[test]` in `mod
-/// nats_server` only; `canopy_tests::against_both!` takes the same list
-/// once canopy does operator mode.
-macro_rules! nats_server_only {
-    ($($name:ident),* $(,)?) => {
-        /// nats-server 2.15.1 only, for now (see the top of this file).
-        mod nats_server {
-            $(#[test] fn $name() { super::$name(canopy_tests::Impl::NatsServer); })*
-        }
-    };
-}
-
-nats_server_only! {
+canopy_tests::against_both! {
     nats_py_creds,
     async_nats_creds,
     expired_user_refused,
