@@ -237,14 +237,73 @@ fn operator_mode_starts_and_url_resolvers_are_refused_clearly() {
     );
     let server = ServerBuilder::new(Impl::Canopy)
         .config(&format!(
-            "operator: \"{}\"\nsystem_account: ABBBMCGFJ34NNNO6LAMIQCGWVFRL6AUA7FGJ4ASFGBTTVP7NJPMDZKED\nresolver: MEMORY\n",
-            root.join("tests/configs/inc/operator.jwt").display()
+            "operator: \"{}\"\nsystem_account: ABBBMCGFJ34NNNO6LAMIQCGWVFRL6AUA7FGJ4ASFGBTTVP7NJPMDZKED\nresolver: MEMORY\n{}\n",
+            root.join("tests/configs/inc/operator.jwt").display(),
+            std::fs::read_to_string(root.join("tests/configs/inc/resolver_preload.conf"))
+                .expect("preload file")
         ))
         .start();
     let mut c = server.connect();
     let mut info = [0u8; 5];
     std::io::Read::read_exact(&mut c, &mut info).expect("INFO");
     assert_eq!(&info, b"INFO ");
+}
+
+/// Operator configs nats-server refuses at start get its words and exit
+/// code from canopy too; the good ones start on both.
+#[test]
+fn operator_configs_get_nats_servers_start_verdicts() {
+    let mut op = canopy_tests::operator::Operator::new(51);
+    let acc = op.account("APP");
+    let dir = op.dir().to_path_buf();
+    let jwt = op.jwt_path();
+    let jwt = jwt.display();
+    let sys = &op.system.keys.public;
+    let full = format!("{{ type: full, dir: {:?} }}", dir.join("jwt").display());
+    let cases = [
+        format!("operator: \"{jwt}\"\nresolver: MEMORY\nno_auth_user: bob\n"),
+        format!("operator: \"{jwt}\"\nresolver: MEMORY\nauthorization {{ users: [ {{user: a, password: b}} ] }}\n"),
+        format!("operator: \"{jwt}\"\nresolver: MEMORY\naccounts {{ APP {{ users: [ {{user: a, password: b}} ] }} }}\n"),
+        format!("operator: \"{jwt}\"\nresolver: MEMORY\nsystem_account: NOTANACCOUNT\n"),
+        format!("operator: \"{jwt}\"\nresolver: MEMORY\nsystem_account: {}\n", acc.keys.public),
+        format!("operator: \"{jwt}\"\nresolver: MEMORY\nsystem_account: {sys}\nresolver_preload: {{ {}: {} }}\n", acc.keys.public, acc.jwt),
+        format!("operator: \"{jwt}\"\nresolver: {full}\nsystem_account: \"\"\nno_system_account: false\n"),
+    ];
+    let mut diffs = Vec::new();
+    for (i, text) in cases.iter().enumerate() {
+        let path = dir.join(format!("start{i}.conf"));
+        std::fs::write(&path, text).expect("config written");
+        let path = path.display().to_string();
+        let args = ["-a", "127.0.0.1", "-p", "-1", "-c", path.as_str()];
+        let verdict = |imp: Impl| {
+            let mut child = imp
+                .command()
+                .args(args)
+                .stderr(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("binary starts");
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            let err = String::from_utf8_lossy(&out.stderr);
+            // Refused: the one `nats-server: ...` line; running: none.
+            err.lines()
+                .find(|l| l.starts_with("nats-server: "))
+                .unwrap_or("(started)")
+                .to_string()
+        };
+        let (ours, theirs) = (verdict(Impl::Canopy), verdict(Impl::NatsServer));
+        if ours != theirs {
+            diffs.push(format!(
+                "{text}\n  canopy:      {ours}\n  nats-server: {theirs}"
+            ));
+        }
+    }
+    assert!(diffs.is_empty(), "differences:\n{}", diffs.join("\n"));
 }
 
 /// TLS inputs get nats-server's verdicts from both binaries: `-t`

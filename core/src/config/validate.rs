@@ -359,6 +359,7 @@ pub(crate) fn validate(o: &ServerConfig) -> Result<(), String> {
     if o.server_name.contains(' ') {
         return Err("server name cannot contain spaces".into());
     }
+    validate_trusted_operators(o)?;
     validate_leaf_node(o)?;
     validate_auth(o)?;
     validate_gateway(o)?;
@@ -372,6 +373,90 @@ pub(crate) fn validate(o: &ServerConfig) -> Result<(), String> {
         && o.system_account != "$SYS"
         && !o.accounts.iter().any(|a| a.name == o.system_account)
     {
+        return Err("error resolving system account: account missing".into());
+    }
+    validate_operator_system_account(o)
+}
+
+/// nats-server's `validateTrustedOperators`: operator mode takes its
+/// accounts and users from JWTs only. Without a `resolver` nats-server
+/// would fetch accounts from the operator's account server URL, which
+/// canopy does not do (it refuses URL resolvers the same way).
+fn validate_trusted_operators(o: &ServerConfig) -> Result<(), String> {
+    if o.operators.is_empty() {
+        return Ok(());
+    }
+    if o.resolver.is_none() {
+        return Err(
+            "operator mode without a `resolver` fetches accounts from the operator's \
+                    account server URL, which canopy does not do (it makes no outbound HTTP \
+                    requests); use resolver: MEMORY with resolver_preload, or \
+                    { type: full, dir: ... }"
+                .into(),
+        );
+    }
+    if !o.accounts.is_empty() {
+        return Err("operators do not allow Accounts to be configured directly".into());
+    }
+    if !o.users.is_empty() || !o.nkeys.is_empty() {
+        return Err("operators do not allow users to be configured directly".into());
+    }
+    if !o.trusted_keys.is_empty() {
+        return Err("conflicting options for 'TrustedKeys' and 'TrustedOperators'".into());
+    }
+    for text in &o.operator_jwts {
+        let Some(claims) = crate::jwt::decode(text).ok() else {
+            continue;
+        };
+        let named = claims
+            .operator()
+            .map_or("", |op| op.system_account.as_str());
+        if !o.system_account.is_empty() && !named.is_empty() && named != o.system_account {
+            return Err("system_account in config and operator JWT must be identical".into());
+        }
+    }
+    Ok(())
+}
+
+/// Operator mode: the system account (named, or the operator's) must be
+/// an account key, and a memory resolver must have it preloaded, as
+/// nats-server resolves it at start.
+fn validate_operator_system_account(o: &ServerConfig) -> Result<(), String> {
+    if o.operators.is_empty() || o.no_system_account {
+        return Ok(());
+    }
+    let from_operator = || {
+        o.operator_jwts.iter().find_map(|t| {
+            let claims = crate::jwt::decode(t).ok()?;
+            let op = claims.operator()?;
+            (!op.system_account.is_empty()).then(|| op.system_account.clone())
+        })
+    };
+    let Some(sys) = Some(o.system_account.clone())
+        .filter(|s| !s.is_empty())
+        .or_else(from_operator)
+    else {
+        let nats_based = matches!(
+            o.resolver.as_ref().map(|v| &v.kind),
+            Some(super::value::Kind::Map(_))
+        );
+        if nats_based {
+            return Err(
+                "using nats based account resolver - the system account needs to be \
+                        specified in configuration or the operator jwt"
+                    .into(),
+            );
+        }
+        return Ok(());
+    };
+    if !valid_public_key(&sys, PREFIX_ACCOUNT) {
+        return Err("error resolving system account: will only fetch valid account keys".into());
+    }
+    let memory = matches!(
+        o.resolver.as_ref().map(|v| &v.kind),
+        Some(super::value::Kind::String(s)) if s.to_uppercase().contains("MEM")
+    );
+    if memory && !o.resolver_preload.contains_key(&sys) {
         return Err("error resolving system account: account missing".into());
     }
     Ok(())
