@@ -681,100 +681,22 @@ fn nkey_remote(hub_imp: Impl, leaf_imp: Impl) {
     });
 }
 
-/// An NKey seed of any kind (`prefix`: operator, account, user) from
-/// `secret`: keys are made here, from no public source.
-fn seed_of(prefix: u8, secret: [u8; 32]) -> String {
-    use canopy_core::nkey::{base32, crc16, PREFIX_SEED};
-    let mut raw = vec![PREFIX_SEED | (prefix >> 5), (prefix & 31) << 3];
-    raw.extend_from_slice(&secret);
-    let crc = crc16(&raw);
-    raw.extend_from_slice(&crc.to_le_bytes());
-    base32(&raw)
-}
-
-/// A JWT with `claims`, signed by `issuer` (a seed), as the NATS JWT
-/// library writes one.
-fn jwt(issuer: &str, claims: serde_json::Value) -> String {
-    use canopy_core::auth::{base64_url_encode, sign_nonce};
-    let header = base64_url_encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
-    let payload = base64_url_encode(claims.to_string().as_bytes());
-    let sig = sign_nonce(issuer, format!("{header}.{payload}").as_bytes()).expect("a seed");
-    format!("{header}.{payload}.{sig}")
-}
-
-/// The text of a `.creds` file for a user JWT and its seed.
-fn creds(jwt: &str, seed: &str) -> String {
-    format!(
-        "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
-         ************************* IMPORTANT *************************\n\
-         NKEY Seed printed below can be used to sign and prove identity.\n\n\
-         -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
-    )
-}
-
 /// A remote with a `.creds` file (a user JWT of an operator-mode account,
-/// made here) authenticates to a nats-server hub in operator mode: the
-/// leaf sends the JWT and signs the hub's nonce with the file's seed, and
-/// is bound to the JWT's account. (A canopy hub has no operator mode yet.)
+/// minted in the test) authenticates to a hub in operator mode: the leaf
+/// sends the JWT and signs the hub's nonce with the file's seed, and is
+/// bound to the JWT's account.
 fn creds_remote_to_an_operator_hub(hub_imp: Impl, leaf_imp: Impl) {
-    use canopy_core::auth::public_of_seed;
-    use canopy_core::nkey::{PREFIX_ACCOUNT, PREFIX_OPERATOR, PREFIX_USER};
-    assert_eq!(hub_imp, Impl::NatsServer, "canopy has no operator mode yet");
+    use canopy_tests::operator::{Operator, Resolver};
     let leaf_port = free_port();
-    let mut k = [0u8; 32];
-    k[0] = leaf_port as u8;
-    k[1] = (leaf_port >> 8) as u8;
-    let key = |n: u8| {
-        let mut s = k;
-        s[31] = n;
-        s
-    };
-    let op = seed_of(PREFIX_OPERATOR, key(1));
-    let acc = seed_of(PREFIX_ACCOUNT, key(2));
-    let leaf_user = seed_of(PREFIX_USER, key(3));
-    let hub_user = seed_of(PREFIX_USER, key(4));
-    let (op_pub, acc_pub) = (
-        public_of_seed(&op).expect("op"),
-        public_of_seed(&acc).expect("acc"),
-    );
-    let iat = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    let op_jwt = jwt(
-        &op,
-        serde_json::json!({"jti": "OPJTI", "iat": iat, "iss": op_pub, "name": "op",
-            "sub": op_pub, "nats": {"type": "operator", "version": 2}}),
-    );
-    let acc_jwt = jwt(
-        &op,
-        serde_json::json!({"jti": "ACCJTI", "iat": iat, "iss": op_pub, "name": "acc",
-            "sub": acc_pub, "nats": {"limits": {"subs": -1, "data": -1, "payload": -1,
-            "imports": -1, "exports": -1, "wildcards": true, "conn": -1, "leaf": -1},
-            "default_permissions": {"pub": {}, "sub": {}}, "type": "account", "version": 2}}),
-    );
-    let user_jwt = |seed: &str, name: &str| {
-        let sub = public_of_seed(seed).expect("user");
-        jwt(
-            &acc,
-            serde_json::json!({"jti": format!("U{name}"), "iat": iat, "iss": acc_pub,
-                "name": name, "sub": sub, "nats": {"pub": {}, "sub": {}, "subs": -1,
-                "data": -1, "payload": -1, "type": "user", "version": 2}}),
-        )
-    };
-    let dir = canopy_tests::TempDir::new("creds");
-    let leaf_creds = dir.path().join("leaf.creds");
-    let hub_creds = dir.path().join("hub.creds");
-    std::fs::write(
-        &leaf_creds,
-        creds(&user_jwt(&leaf_user, "leaf"), &leaf_user),
-    )
-    .unwrap();
-    std::fs::write(&hub_creds, creds(&user_jwt(&hub_user, "hubc"), &hub_user)).unwrap();
+    let mut op = Operator::new(u64::from(leaf_port));
+    let acc = op.account("acc");
+    let leaf_creds = op.user(&acc, "leaf", |_, _| {}).creds_path;
+    let hub_creds = op.user(&acc, "hubc", |_, _| {}).creds_path;
     let hub = start_hub(
         hub_imp,
         &format!(
-            "operator: \"{op_jwt}\"\nresolver: MEMORY\nresolver_preload: {{\n  {acc_pub}: \"{acc_jwt}\"\n}}\nleafnodes {{\n    {}\n}}\n",
+            "{}leafnodes {{\n    {}\n}}\n",
+            op.config_text(&Resolver::Memory),
             listen(leaf_port)
         ),
     );
@@ -799,31 +721,6 @@ fn creds_remote_to_an_operator_hub(hub_imp: Impl, leaf_imp: Impl) {
         assert_eq!(next(&mut sub).await.payload, "jwt");
         assert_no_more(&mut sub, "from.leaf").await;
     });
-}
-
-/// The operator-mode hub is nats-server's; the leaf is each implementation.
-mod creds_remote {
-    #[test]
-    fn leaf_nats_server() {
-        super::creds_remote_to_an_operator_hub(
-            canopy_tests::Impl::NatsServer,
-            canopy_tests::Impl::NatsServer,
-        );
-    }
-    #[test]
-    fn leaf_canopy() {
-        super::creds_remote_to_an_operator_hub(
-            canopy_tests::Impl::NatsServer,
-            canopy_tests::Impl::Canopy,
-        );
-    }
-    #[test]
-    fn leaf_canopy_smol() {
-        super::creds_remote_to_an_operator_hub(
-            canopy_tests::Impl::NatsServer,
-            canopy_tests::Impl::CanopySmol,
-        );
-    }
 }
 
 /// Declares each named `fn(hub: Impl, leaf: Impl)` scenario once per pair.
@@ -863,4 +760,5 @@ per_pair! {
     leaf_log_lines,
     nkey_remote,
     account_binding_users_list,
+    creds_remote_to_an_operator_hub,
 }
