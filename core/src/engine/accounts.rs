@@ -104,18 +104,29 @@ impl Server {
             let Some(exporter) = self.jwt_account(&exporter_key, now) else {
                 continue;
             };
+            // nats-server's reading of the import: `local_subject` names
+            // it in the importer; without one, a stream's legacy `to` is
+            // a prefix, and a service is published on `subject` and
+            // delivered on `to` (when set) in the exporter.
             let service = imp.offer.kind == ExportKind::Service;
-            let (to, prefix) = match (service, imp.local_subject.is_empty()) {
-                (_, false) => (imp.local_subject.clone(), String::new()),
-                (true, true) => (imp.to.clone(), String::new()),
-                (false, true) => (String::new(), imp.to.clone()),
+            let subject = &imp.offer.subject;
+            let (exported, local, prefix) = match (service, imp.local_subject.is_empty()) {
+                (_, false) => (subject, &imp.local_subject, ""),
+                (true, true) if !imp.to.is_empty() => (&imp.to, subject, ""),
+                (true, true) => (subject, subject, ""),
+                (false, true) => (subject, subject, imp.to.as_str()),
+            };
+            let to = if local == exported {
+                ""
+            } else {
+                local.as_str()
             };
             self.imports.push(ImportRoute {
                 exporter,
                 importer,
-                subject: Bytes::from(imp.offer.subject.clone()),
-                to: Bytes::from(to),
-                prefix: Bytes::from(prefix),
+                subject: Bytes::from(exported.clone()),
+                to: Bytes::copy_from_slice(to.as_bytes()),
+                prefix: Bytes::copy_from_slice(prefix.as_bytes()),
                 service,
             });
         }

@@ -738,6 +738,27 @@ impl Server {
             }
         };
         let account = self.jwt_account(&grant.account, now)?;
+        // The account's leaf limit (`limits.leaf`), counted before this
+        // link as nats-server counts it.
+        let max = self
+            .trust
+            .as_ref()
+            .and_then(|t| t.account(&grant.account))
+            .and_then(|a| usize::try_from(a.account.limits.leaf).ok());
+        if let Some(max) = max {
+            // Sorted iteration is not needed: only a count.
+            #[allow(clippy::disallowed_methods)]
+            let links = self
+                .conns
+                .values()
+                .filter(|c| c.id != conn && !c.closed)
+                .filter(|c| c.leaf().is_some_and(|l| l.account == account && l.hub_role))
+                .count();
+            if links >= max {
+                self.fail(conn, ProtocolError::MaxAccountConnections, now);
+                return None;
+            }
+        }
         Some((account, grant.permissions))
     }
 

@@ -2,7 +2,8 @@
 //! account the trusted operator signed, with JWTs made in the test.
 
 use super::harness::{info_json, Harness};
-use crate::trust::testkit::Chain;
+use crate::jwt;
+use crate::trust::testkit::{Chain, Keys};
 use crate::{CloseReason, ConnId, Options};
 use std::time::Duration;
 
@@ -408,4 +409,157 @@ fn a_leaf_presenting_a_user_jwt_is_bound_to_its_account() {
     assert_eq!(leaf_login(&mut h, Some(&u.seed), &clients_only), REFUSED);
     let (u, leafs) = c.user(|_, uc| uc.allowed_connection_types = vec!["LEAFNODE".into()]);
     assert!(leaf_login(&mut h, Some(&u.seed), &leafs).contains("connect_info"));
+}
+
+#[test]
+fn the_accounts_leaf_limit() {
+    let mut c = Chain::new(35, NOW);
+    let mut options = super::leaf::hub_options();
+    options.trust = Some(c.options(&c.account_jwt(|_, a| a.limits.leaf = 1)));
+    options.system_account = c.sys.public.clone();
+    let mut h = Harness::new(options);
+    let (u, jwt) = c.user(|_, _| {});
+    let now = h.now;
+    h.server
+        .handle_wall_clock(i128::from(NOW) * 1_000_000_000, now);
+    assert!(leaf_login(&mut h, Some(&u.seed), &jwt).contains("connect_info"));
+    assert_eq!(
+        leaf_login(&mut h, Some(&u.seed), &jwt),
+        "-ERR 'maximum account active connections exceeded'\r\n"
+    );
+}
+
+/// An exporting account `EXP` (a stream `news.>`, a public service
+/// `svc.>`, and a service `private.>` that needs an activation token)
+/// preloaded beside `acc`, whose JWT `f` shapes.
+fn with_exporter(c: &mut Chain, f: impl FnOnce(&str, &mut jwt::AccountClaims)) -> (Harness, Keys) {
+    let exp = c.keys(crate::nkey::PREFIX_ACCOUNT);
+    let offer = |subject: &str, kind| jwt::Export {
+        offer: jwt::Offer {
+            name: subject.into(),
+            subject: subject.into(),
+            kind,
+        },
+        ..jwt::Export::default()
+    };
+    let exp_jwt = c.account_jwt_of(&exp.public, |_, a| {
+        a.exports = vec![
+            offer("news.>", jwt::ExportKind::Stream),
+            offer("svc.>", jwt::ExportKind::Service),
+            jwt::Export {
+                token_req: true,
+                ..offer("private.>", jwt::ExportKind::Service)
+            },
+        ];
+    });
+    let key = exp.public.clone();
+    let acc_jwt = c.account_jwt(|_, a| f(&key, a));
+    let mut trust = c.options(&acc_jwt);
+    trust.preload.insert(exp.public.clone(), exp_jwt);
+    (server_with(c, trust), exp)
+}
+
+/// An import of `subject` (a `kind`) from `account`.
+fn import(account: &str, subject: &str, kind: jwt::ExportKind) -> jwt::Import {
+    jwt::Import {
+        offer: jwt::Offer {
+            name: subject.into(),
+            subject: subject.into(),
+            kind,
+        },
+        account: account.into(),
+        ..jwt::Import::default()
+    }
+}
+
+/// A user of `account` (its seed signs it), logged in.
+fn login_to(h: &mut Harness, c: &mut Chain, account: &Keys) -> ConnId {
+    let (u, jwt) = c.user_signed_by(&account.seed, |_, _| {});
+    let (id, out) = login(h, Some(&u.seed), &jwt);
+    assert!(accepted(&out, &account.public), "{out}");
+    id
+}
+
+#[test]
+fn jwt_imports_of_streams_and_services() {
+    let mut c = Chain::new(33, NOW);
+    let (mut h, exp) = with_exporter(&mut c, |exp, a| {
+        a.imports = vec![
+            jwt::Import {
+                to: "ext".into(),
+                ..import(exp, "news.>", jwt::ExportKind::Stream)
+            },
+            jwt::Import {
+                local_subject: "echo".into(),
+                ..import(exp, "svc.echo", jwt::ExportKind::Service)
+            },
+            // Needs a token it does not have: not imported.
+            import(exp, "private.x", jwt::ExportKind::Service),
+            // Not exported at all: not imported.
+            import(exp, "secret.>", jwt::ExportKind::Stream),
+        ];
+    });
+    let acc = c.acc.clone();
+    let importer = login_to(&mut h, &mut c, &acc);
+    let exporter = login_to(&mut h, &mut c, &exp);
+    h.send(
+        importer,
+        "SUB ext.news.> 1\r\nSUB secret.> 2\r\nSUB answers 3\r\nPING\r\n",
+    );
+    h.send(exporter, "SUB svc.echo 1\r\nSUB private.x 2\r\nPING\r\n");
+    assert_eq!(h.take(importer), "PONG\r\n");
+    assert_eq!(h.take(exporter), "PONG\r\n");
+    // The stream, under its prefix.
+    h.send(
+        exporter,
+        "PUB news.today 2\r\nhi\r\nPUB secret.x 1\r\nx\r\n",
+    );
+    assert_eq!(h.take(importer), "MSG ext.news.today 1 2\r\nhi\r\n");
+    // The service, on its local subject, with the reply rewritten.
+    h.send(
+        importer,
+        "PUB echo answers 4\r\nping\r\nPUB private.x answers 1\r\nx\r\n",
+    );
+    let got = h.take(exporter);
+    let reply = got
+        .strip_prefix("MSG svc.echo 1 ")
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("{got}"))
+        .to_string();
+    assert!(reply.starts_with("_R_."), "{got}");
+    assert!(!got.contains("private"), "{got}");
+    h.send(exporter, &format!("PUB {reply} 4\r\npong\r\n"));
+    assert_eq!(h.take(importer), "MSG answers 3 4\r\npong\r\n");
+}
+
+#[test]
+fn an_activation_token_opens_a_private_export() {
+    let mut c = Chain::new(34, NOW);
+    let acc_public = c.acc.public.clone();
+    let (mut h, exp) = with_exporter(&mut c, |_, _| {});
+    // The exporter issues the importer a token; the importer's JWT is
+    // updated with the import and its token.
+    let mut token = c.claims(&acc_public, jwt::Body::Other("activation".into()));
+    token.name = "private.x".into();
+    let token = jwt::encode(&token, &exp.seed).expect("activation");
+    let exp_public = exp.public.clone();
+    let with_token = c.account_jwt(|cl, a| {
+        cl.iat = NOW;
+        a.imports = vec![jwt::Import {
+            token: token.clone(),
+            ..import(&exp_public, "private.x", jwt::ExportKind::Service)
+        }];
+    });
+    let now = h.now;
+    h.server
+        .update_account_jwt(&with_token, now)
+        .expect("taken");
+    let acc = c.acc.clone();
+    let importer = login_to(&mut h, &mut c, &acc);
+    let exporter = login_to(&mut h, &mut c, &exp);
+    h.send(exporter, "SUB private.x 1\r\nPING\r\n");
+    assert_eq!(h.take(exporter), "PONG\r\n");
+    h.send(importer, "PUB private.x 2\r\nhi\r\nPING\r\n");
+    assert_eq!(h.take(importer), "PONG\r\n");
+    assert_eq!(h.take(exporter), "MSG private.x 1 2\r\nhi\r\n");
 }

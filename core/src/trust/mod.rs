@@ -157,7 +157,11 @@ impl Trust {
                 if t.operator_system_account.is_empty() {
                     t.operator_system_account = op.system_account.clone();
                 }
-                t.issuers.insert(claims.sub.clone());
+                // `strict_signing_key_usage`: only the signing keys sign
+                // accounts, not the operator's identity key.
+                if !op.strict_signing_key_usage {
+                    t.issuers.insert(claims.sub.clone());
+                }
                 t.issuers.extend(op.signing_keys.iter().cloned());
             }
         }

@@ -298,3 +298,25 @@ fn updates_replace_older_jwts_only() {
     ));
     assert_eq!(t.update(&c.op_jwt), Err(AccountRefusal::NotAccount));
 }
+
+#[test]
+fn a_strict_operator_trusts_only_its_signing_keys() {
+    let c = Chain::new(13, NOW);
+    let mut rng_chain = Chain::new(14, NOW);
+    let signer = rng_chain.keys(PREFIX_OPERATOR);
+    let mut claims = c.claims(&c.op.public, jwt::Body::Operator(Default::default()));
+    if let jwt::Body::Operator(o) = &mut claims.body {
+        o.strict_signing_key_usage = true;
+        o.signing_keys = vec![signer.public.clone()];
+    }
+    let strict_op = jwt::encode(&claims, &c.op.seed).unwrap();
+    let mut opts = c.options(&c.account_jwt(|_, _| {}));
+    opts.operators = vec![strict_op];
+    let mut t = Trust::new(&opts);
+    // Accounts the identity key signed are not taken; the signing key's are.
+    assert!(t.account(&c.acc.public).is_none());
+    let mut acc = c.claims(&c.acc.public, jwt::Body::Account(Default::default()));
+    acc.iat = NOW;
+    let by_signer = jwt::encode(&acc, &signer.seed).unwrap();
+    assert_eq!(t.update(&by_signer), Ok(c.acc.public.clone()));
+}
