@@ -126,6 +126,9 @@ pub enum TimerKey {
     WsHandshake(ConnId),
     /// A client's user JWT (or its connect-time window) runs out.
     AuthExpiry(ConnId),
+    /// A full resolver asks the cluster for the accounts it lacks
+    /// (`$SYS.REQ.CLAIMS.PACK`, every `interval`).
+    ResolverSync,
     /// Publish the system account's statsz heartbeat (`system/statsz.rs`).
     Statsz,
 }

@@ -189,6 +189,52 @@ fn system_user_and_full_resolver(imp: Impl) {
     assert_eq!(raw_connect(&server, &user, true).1, "PONG");
 }
 
+/// `/subsz` right after start in operator mode, with a memory and a
+/// full resolver (which adds the resolver's subjects), and after a user
+/// of an account connected (its account's service imports): the same
+/// counts as nats-server's.
+fn subsz_in_operator_mode_matches_nats_server(canopy: Impl) {
+    let count = |imp: Impl, config: &str, user: Option<&User>| {
+        let http = canopy_tests::free_port();
+        let server = ServerBuilder::new(imp)
+            .config(config)
+            .args(["-m", &http.to_string()])
+            .start();
+        let _client = user.map(|u| raw_connect(&server, u, true));
+        let (_, body) = canopy_tests::http_get(http, "/subsz");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("subsz JSON");
+        v["num_subscriptions"].as_u64().expect("num_subscriptions")
+    };
+    let mut op = Operator::new(7);
+    let acc = op.account("A");
+    let user = op.user(&acc, "u", |_, _| {});
+    let full = Resolver::Full {
+        dir: op.dir().join("jwt"),
+    };
+    for (what, resolver, user) in [
+        ("memory", &Resolver::Memory, None),
+        ("full", &full, None),
+        ("memory, a user connected", &Resolver::Memory, Some(&user)),
+    ] {
+        let config = op.config_text(resolver);
+        let reference = count(Impl::NatsServer, &config, user);
+        assert_eq!(
+            count(canopy, &config, user),
+            reference,
+            "{canopy} with {what}"
+        );
+    }
+}
+
+/// Declares the canopy-against-nats-server comparisons, one test per
+/// canopy runtime.
+mod compared {
+    canopy_tests::per_canopy_runtime! {
+        subsz_in_operator_mode_matches_nats_server,
+    }
+    use super::*;
+}
+
 canopy_tests::against_both! {
     nats_py_creds,
     async_nats_creds,

@@ -185,7 +185,71 @@ fn server_ping_lists_every_server(a: Impl, b: Impl) {
     });
 }
 
+/// A server that was down when an account was pushed learns it from the
+/// others through the full resolver's periodic pack exchange
+/// (`$SYS.REQ.CLAIMS.PACK`, every `interval`), then takes its users.
+fn a_late_server_catches_up_through_the_pack_sync(a: Impl, b: Impl) {
+    let mut op = Operator::new(43);
+    let configs: Vec<String> = (0..2)
+        .map(|i| {
+            op.config_text(&Resolver::Full {
+                dir: op.dir().join(format!("jwt{i}")),
+            })
+            .replace("type: full,", "type: full, interval: \"1s\",")
+                + &format!("server_name: n{i}\n")
+        })
+        .collect();
+    let first = config_cluster_with(&[a], "ops", |_| configs[0].clone());
+    let late = op.account("LATE");
+    let sys = op.system_user("sys");
+    let alice = op.user(&late, "alice", |_, _| {});
+    common::rt().block_on(async {
+        let admin = connect(&sys, &first[0]).await;
+        let replies = collect(
+            &admin,
+            "$SYS.REQ.CLAIMS.UPDATE",
+            &late.jwt,
+            Duration::from_millis(500),
+        )
+        .await;
+        assert_eq!(replies.len(), 1, "{replies:?}");
+    });
+    // The late server routes to the first (its listen port is in its
+    // log's route line; config_cluster_with routed it to the first).
+    let route = first[0]
+        .log()
+        .lines()
+        .find_map(|l| {
+            l.split("Listening for route connections on ")
+                .nth(1)
+                .map(str::to_string)
+        })
+        .expect("the first server's route port");
+    let conf = format!(
+        "{}cluster {{ name: ops, listen: \"127.0.0.1:{}\", routes: [\"nats-route://{}\"] }}\n",
+        configs[1],
+        canopy_tests::free_port(),
+        route.trim()
+    );
+    let second = canopy_tests::ServerBuilder::new(b).config(&conf).start();
+    common::rt().block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let attempt = ConnectOptions::with_credentials_file(&alice.creds_path)
+                .await
+                .expect("creds")
+                .connect(second.url());
+            if let Ok(Ok(_)) = timeout(WAIT, attempt).await {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} never learnt the account", b);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+}
+
 canopy_tests::per_pair! {
+    a_late_server_catches_up_through_the_pack_sync,
     pushed_account_reaches_every_server,
     server_ping_lists_every_server,
 }

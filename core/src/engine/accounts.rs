@@ -35,6 +35,7 @@ impl Server {
         let seed = self.hasher.hash_one(key);
         self.accounts.push(Account::new(key, seed));
         let id = AccountId((self.accounts.len() - 1) as u32);
+        self.system_account_added(id);
         self.jwt_registered.insert(id);
         self.register_jwt_imports(id, now);
         Some(id)

@@ -558,6 +558,7 @@ impl Server {
                     self.fail(conn, ProtocolError::AuthenticationTimeout, now);
                 }
                 TimerKey::AuthExpiry(conn) => self.fail(conn, ProtocolError::UserAuthExpired, now),
+                TimerKey::ResolverSync => self.resolver_sync_timer(now),
                 TimerKey::LameDuck => self.lame_duck_timer(now),
                 TimerKey::Dial(i) => self.dial_timer(i as usize, now),
                 TimerKey::LeafHandshake(conn) => self.leaf_handshake_timer(conn, now),

@@ -2,9 +2,12 @@
 //! so the counts and interest match nats-server, answered by the
 //! operator-mode (JWT) code.
 
-use crate::engine::Server;
+use crate::engine::{Ingress, Msg, Server};
+use crate::events::TimerKey;
+use crate::router::Origin;
 use crate::time::Instant;
 use crate::trust::Resolver;
+use bytes::Bytes;
 
 /// Which claims subject a request came on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +26,8 @@ pub(crate) enum ClaimsSubject {
     List,
     /// `$SYS.REQ.CLAIMS.DELETE` (resolver).
     Delete,
+    /// The full resolver's inbox for the packs its sync asks for.
+    PackReply,
 }
 
 impl ClaimsSubject {
@@ -105,13 +110,27 @@ impl Server {
                 let body = self.envelope("data", &json, now);
                 self.claims_publish(reply, body, now);
             }
+            ClaimsSubject::PackReply => {
+                // `key|jwt` lines, each kept if newer; an empty message
+                // ends the pack.
+                for line in text.lines() {
+                    if let Some((_, jwt)) = line.split_once('|') {
+                        let _ = self.update_account_jwt(jwt, now);
+                    }
+                }
+            }
             ClaimsSubject::Pack => {
                 // Every account as `key|jwt` lines, then the empty
                 // message that ends a pack (the asker keeps what is
-                // newer than its own).
+                // newer than its own); nothing but the end when the
+                // asker's hash is ours.
                 let Some(reply) = reply else {
                     return;
                 };
+                if payload == self.resolver_hash() {
+                    self.claims_publish(reply, Vec::new(), now);
+                    return;
+                }
                 let pack: Vec<String> = self
                     .trust
                     .as_ref()
@@ -147,6 +166,102 @@ impl Server {
                 self.claims_answer(reply, answer, now);
             }
         }
+    }
+
+    /// An account made after start (operator mode, its first user): the
+    /// system's service imports into it, as nats-server registers them
+    /// for every account.
+    pub(crate) fn system_account_added(&mut self, account: crate::account::AccountId) {
+        if self.system.account.is_none_or(|sys| sys == account) {
+            return;
+        }
+        for s in super::subs::import_subs() {
+            self.system_subscribe(account, s);
+        }
+    }
+
+    /// A full resolver's inbox for pack replies
+    /// (`$SYS._INBOX.<hash>.<8 random>`), made once at start; `None`
+    /// without a full resolver.
+    pub(crate) fn resolver_pack_inbox(&mut self, hash: &str) -> Option<String> {
+        if !self.resolver_subjects() {
+            return None;
+        }
+        let suffix: String = (0..8)
+            .map(|_| {
+                let i = self.system.rng.below(62) as usize;
+                char::from(crate::engine::ALPHANUMERIC[i])
+            })
+            .collect();
+        let inbox = format!("$SYS._INBOX.{hash}.{suffix}");
+        if let Some(t) = self.trust.as_mut() {
+            t.pack_inbox = inbox.clone();
+        }
+        Some(inbox)
+    }
+
+    /// Starts the full resolver's sync timer (the first round after one
+    /// `interval`, as nats-server's ticker).
+    pub(crate) fn start_resolver_sync(&mut self, now: Instant) {
+        if let Some(every) = self.resolver_interval() {
+            self.timers.set(TimerKey::ResolverSync, now + every);
+        }
+    }
+
+    /// Asks the cluster for a pack of the accounts this server lacks
+    /// (`$SYS.REQ.CLAIMS.PACK` with this store's hash; one server
+    /// answers), then waits another `interval`.
+    pub(crate) fn resolver_sync_timer(&mut self, now: Instant) {
+        let Some(every) = self.resolver_interval() else {
+            return;
+        };
+        self.timers.set(TimerKey::ResolverSync, now + every);
+        let inbox = self
+            .trust
+            .as_ref()
+            .map(|t| Bytes::from(t.pack_inbox.clone()))
+            .unwrap_or_default();
+        let sys = &self.options.system_account;
+        let Some(i) = self.accounts.iter().position(|a| &a.name == sys) else {
+            return;
+        };
+        let hash = Bytes::from(self.resolver_hash());
+        let msg = Msg {
+            subject: b"$SYS.REQ.CLAIMS.PACK",
+            reply: Some(&inbox),
+            header_len: 0,
+            message: &hash,
+        };
+        let ingress = Ingress {
+            origin: Origin::Client,
+            conn: super::SYSTEM_CONN,
+            named: b"",
+            echo: false,
+            origin_cluster: None,
+            gateway_reply: false,
+        };
+        self.forward_message(&ingress, crate::account::AccountId(i as u32), &msg, now);
+    }
+
+    /// The full resolver's sync interval.
+    fn resolver_interval(&self) -> Option<std::time::Duration> {
+        match self.trust.as_ref().map(|t| &t.resolver) {
+            Some(Resolver::Full { interval, .. }) => Some(*interval),
+            _ => None,
+        }
+    }
+
+    /// nats-server's store hash: the XOR of every JWT's SHA-256.
+    fn resolver_hash(&self) -> Vec<u8> {
+        use sha2::Digest;
+        let mut hash = [0u8; 32];
+        for acc in self.trust.iter().flat_map(|t| t.accounts.values()) {
+            let sum = sha2::Sha256::digest(acc.jwt.as_bytes());
+            for (h, b) in hash.iter_mut().zip(sum.iter()) {
+                *h ^= b;
+            }
+        }
+        hash.to_vec()
     }
 
     /// An account JWT pushed for `key` (or for whatever account it names):

@@ -137,7 +137,8 @@ impl Server {
         self.system.account = Some(account);
         let hash = subs::node_hash(&self.info.server_name);
         let id = self.info.server_id.clone();
-        for s in subs::system_subs(&id, &hash, self.resolver_subjects()) {
+        let pack_inbox = self.resolver_pack_inbox(&hash);
+        for s in subs::system_subs(&id, &hash, pack_inbox.as_deref()) {
             self.system_subscribe(account, s);
         }
         for i in 0..self.accounts.len() {
@@ -149,6 +150,7 @@ impl Server {
             }
         }
         self.start_statsz_timer(now);
+        self.start_resolver_sync(now);
     }
 
     fn system_subscribe(&mut self, account: AccountId, spec: subs::Spec) {
@@ -158,7 +160,7 @@ impl Server {
             conn: SYSTEM_CONN,
             sid: Bytes::from(sid.to_string()),
             subject: Bytes::from(spec.subject),
-            queue: None,
+            queue: spec.queue.map(|q| Bytes::from_static(q.as_bytes())),
             delivered: Default::default(),
             max: Default::default(),
             weight: std::sync::atomic::AtomicU32::new(1),
@@ -172,7 +174,8 @@ impl Server {
             .sublist
             .insert(sub.clone());
         if spec.propagate {
-            self.local_interest(Origin::Client, account, &sub.subject, None, true);
+            let queue = sub.queue.clone();
+            self.local_interest(Origin::Client, account, &sub.subject, queue.as_ref(), true);
         }
     }
 

@@ -115,6 +115,8 @@ pub(crate) struct Spec {
     pub(crate) service: Service,
     /// Told to routes, leafs and gateways (`sysSubscribe`).
     pub(crate) propagate: bool,
+    /// The queue group (`sysSubscribeQ`), if any.
+    pub(crate) queue: Option<&'static str>,
 }
 
 fn spec(subject: String, service: Service, propagate: bool) -> Spec {
@@ -122,6 +124,7 @@ fn spec(subject: String, service: Service, propagate: bool) -> Spec {
         subject,
         service,
         propagate,
+        queue: None,
     }
 }
 
@@ -143,9 +146,10 @@ fn update_subs() -> [Spec; 2] {
 
 /// The system account's subscriptions, in nats-server's order of
 /// creation. `id` is the server id, `hash` the 8-character hash of the
-/// server name ([`node_hash`]); `resolver` adds the resolver's subjects
-/// (operator mode only).
-pub(crate) fn system_subs(id: &str, hash: &str, resolver: bool) -> Vec<Spec> {
+/// server name ([`node_hash`]); `pack_inbox` (a full resolver's inbox for
+/// pack replies, operator mode only) adds the resolver's subjects.
+pub(crate) fn system_subs(id: &str, hash: &str, pack_inbox: Option<&str>) -> Vec<Spec> {
+    let resolver = pack_inbox.is_some();
     let mut v = vec![
         spec(format!("$SYS._INBOX.{hash}.*"), Service::Quiet, true),
         spec("$SYS.SERVER.ACCOUNT.*.CONNS".into(), Service::Quiet, true),
@@ -211,7 +215,19 @@ pub(crate) fn system_subs(id: &str, hash: &str, resolver: bool) -> Vec<Spec> {
     if resolver {
         v.extend(update_subs());
         for (which, subject) in ClaimsSubject::RESOLVER {
-            v.push(spec(subject.to_string(), Service::Claims(which), true));
+            let mut s = spec(subject.to_string(), Service::Claims(which), true);
+            // One server of a cluster answers a pack request.
+            if which == ClaimsSubject::Pack {
+                s.queue = Some("responder");
+            }
+            v.push(s);
+        }
+        if let Some(inbox) = pack_inbox {
+            v.push(spec(
+                inbox.to_string(),
+                Service::Claims(ClaimsSubject::PackReply),
+                true,
+            ));
         }
     }
     // The system account imports its own user info service.
@@ -269,7 +285,7 @@ mod tests {
 
     #[test]
     fn the_list_has_nats_servers_counts() {
-        let v = system_subs("NID", "hash", false);
+        let v = system_subs("NID", "hash", None);
         assert_eq!(v.len(), 56, "55 internal + the user info import");
         assert_eq!(v.iter().filter(|s| s.propagate).count(), 53);
         let mut subjects: Vec<_> = v.iter().map(|s| s.subject.as_str()).collect();

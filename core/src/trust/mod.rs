@@ -138,6 +138,8 @@ pub struct Trust {
     pub resolver: Resolver,
     /// Every account known, by public key.
     pub accounts: BTreeMap<String, AccountJwt>,
+    /// A full resolver's inbox for pack replies (its sync).
+    pub pack_inbox: String,
 }
 
 impl Trust {
