@@ -41,13 +41,53 @@ impl Server {
         self.info.tls = crate::info::ClientTlsInfo::of(&new);
         self.tls.rebuild(&new);
         self.info.no_auth_user = new.no_auth_user.is_some();
+        let preload: Vec<String> = new
+            .trust
+            .as_ref()
+            .map(|t| t.preload.values().cloned().collect())
+            .unwrap_or_default();
         self.options = new;
+        // Changed preloads apply as account updates (newer JWTs only).
+        for jwt in preload {
+            let held = self
+                .trust
+                .as_ref()
+                .is_some_and(|t| t.accounts.values().any(|a| a.jwt == jwt.trim()));
+            if !held {
+                let _ = self.update_account_jwt(&jwt, now);
+            }
+        }
         self.recheck_clients(now);
         self.reload_cluster(&old_routes, now);
         self.reload_leafs(old_leaf.as_ref(), now);
         self.close_overflowed(now);
         self.schedule_flushes();
         Ok(lines)
+    }
+}
+
+/// Operator mode on reload, as nats-server: no moving to or from an
+/// account resolver, no other operators or resolver kind; preloads may
+/// change (applied by [`Server::reload`]).
+fn trust_plan(
+    old: Option<&crate::trust::TrustOptions>,
+    new: Option<&crate::trust::TrustOptions>,
+) -> Result<(), String> {
+    match (old, new) {
+        (None, None) => Ok(()),
+        (Some(_), None) | (None, Some(_)) => {
+            Err("config reload does not support moving to or from an account resolver".into())
+        }
+        (Some(o), Some(n)) if o.operators != n.operators => {
+            Err("config reload not supported for TrustedOperators".into())
+        }
+        (Some(o), Some(n))
+            if std::mem::discriminant(&o.resolver) != std::mem::discriminant(&n.resolver)
+                || o.resolver.dir() != n.resolver.dir() =>
+        {
+            Err("config reload not supported for AccountResolver".into())
+        }
+        (Some(_), Some(_)) => Ok(()),
     }
 }
 
@@ -205,6 +245,7 @@ pub fn reload_plan(old: &Options, new: &Options) -> Result<Vec<String>, String> 
             &go_duration(new.lame_duck_grace_period),
         );
     }
+    trust_plan(old.trust.as_ref(), new.trust.as_ref())?;
     if old.feature_flags != new.feature_flags {
         return refuse(
             "FeatureFlags",

@@ -563,3 +563,37 @@ fn an_activation_token_opens_a_private_export() {
     assert_eq!(h.take(importer), "PONG\r\n");
     assert_eq!(h.take(exporter), "MSG private.x 1 2\r\nhi\r\n");
 }
+
+#[test]
+fn a_reload_applies_a_newer_preload_and_refuses_other_operators() {
+    let mut c = Chain::new(36, NOW);
+    let mut h = server(&c, &c.account_jwt(|_, _| {}));
+    let (u, jwt) = c.user(|_, _| {});
+    let (a, _) = login(&mut h, Some(&u.seed), &jwt);
+    let key = u.public.clone();
+    let revoking = c.account_jwt(|cl, acc| {
+        cl.iat = NOW;
+        acc.revocations.insert(key, NOW);
+    });
+    let mut options = h.server.options().clone();
+    if let Some(t) = options.trust.as_mut() {
+        t.preload.insert(c.acc.public.clone(), revoking);
+    }
+    let now = h.now;
+    h.server.reload(options.clone(), now).expect("reloaded");
+    h.drain();
+    assert_eq!(h.take(a), "-ERR 'User Authentication Revoked'\r\n");
+    let other = Chain::new(37, NOW);
+    if let Some(t) = options.trust.as_mut() {
+        t.operators = vec![other.op_jwt.clone()];
+    }
+    assert_eq!(
+        h.server.reload(options.clone(), now),
+        Err("config reload not supported for TrustedOperators".into())
+    );
+    options.trust = None;
+    assert_eq!(
+        h.server.reload(options, now),
+        Err("config reload does not support moving to or from an account resolver".into())
+    );
+}
