@@ -17,6 +17,10 @@
 //! the reader keeps the cluster name the writer announced in its first
 //! `INFO` or `CONNECT`.
 //!
+//! Interest and messages on `$SYS.` subjects are the servers' own (the
+//! system account's internal client: its subscriptions, events and
+//! statsz heartbeats), not the workload's: the reader passes over them.
+//!
 //! It only observes: the engine's own parser is what the peer runs.
 
 use crate::client_model::MsgKey;
@@ -191,6 +195,10 @@ impl RouteWire {
                 if self.buf.len() < end {
                     break;
                 }
+                if is_system(toks[0]) {
+                    at = end;
+                    continue;
+                }
                 // Between the subject and the size(s): reply and queues.
                 let mid = &toks[1..n - fixed];
                 let (reply, queues): (Option<&[u8]>, Vec<String>) = match mid.first().copied() {
@@ -224,6 +232,10 @@ impl RouteWire {
                 }
                 let origin = leafy.then(|| text(toks[0]));
                 let toks = &toks[skip..];
+                if is_system(toks[0]) {
+                    at = line_end;
+                    continue;
+                }
                 let subject = text(toks[0]);
                 let queue = toks.get(1).map(|q| text(q));
                 let op = if verb.ends_with(b"+") {
@@ -275,6 +287,11 @@ fn json_string(line: &[u8], key: &[u8]) -> Option<String> {
     let rest = line.get(i..)?.strip_prefix(b"\"")?;
     let end = memchr::memchr(b'"', rest)?;
     Some(text(&rest[..end]))
+}
+
+/// A subject of the servers' own system traffic.
+fn is_system(subject: &[u8]) -> bool {
+    subject.starts_with(b"$SYS.")
 }
 
 fn text(b: &[u8]) -> String {

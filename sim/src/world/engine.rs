@@ -30,6 +30,9 @@ pub struct Node {
     pub(super) peer_conns: BTreeMap<ConnId, (u64, usize)>,
     /// A graceful shutdown is under way (the route port refuses dials).
     pub(super) shutting_down: bool,
+    /// The subscriptions this incarnation held at start: the system
+    /// account's internal client's, the server's own (not the model's).
+    pub(super) system_subs: usize,
     /// TLS worlds: the shadow of this incarnation's TLS.
     pub(super) shadow: Option<crate::tls::ShadowEngine>,
     /// TLS worlds: probe connections -> probe.
@@ -71,6 +74,7 @@ impl World {
         if let Some(setup) = &self.engine_setup {
             setup(&mut server);
         }
+        n.system_subs = server.subscription_count();
         n.server = Some(server);
         n.timer_at = None;
         n.conns.clear();

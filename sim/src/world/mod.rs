@@ -314,6 +314,7 @@ impl World {
                 incs: BTreeMap::new(),
                 peer_conns: BTreeMap::new(),
                 shutting_down: false,
+                system_subs: 0,
                 shadow: None,
                 probe_conns: BTreeMap::new(),
                 watch: BTreeMap::new(),
@@ -588,13 +589,28 @@ impl World {
                 let Some(peer) = self.nodes[to].server.as_ref() else {
                     continue;
                 };
-                match peer.route_interest(sender.server_id()) {
-                    None => out.push(format!("node {to} has no route to node {from}")),
-                    Some(got) if got != want => out.push(format!(
+                let Some(mut got) = peer.route_interest(sender.server_id()) else {
+                    out.push(format!("node {to} has no route to node {from}"));
+                    continue;
+                };
+                // The system account's interest is the sender's own, not
+                // the model's: only its presence is checked.
+                let own = format!("$SYS.REQ.SERVER.{}.VARZ", sender.server_id());
+                let mut told_own = false;
+                got.retain(|(account, subject, _, _)| {
+                    told_own |= account == "$SYS" && *subject == own;
+                    account != "$SYS"
+                });
+                if self.nodes[from].system_subs > 0 && !told_own {
+                    out.push(format!(
+                        "node {to} lacks the system interest of node {from} ({own})"
+                    ));
+                }
+                if got != want {
+                    out.push(format!(
                         "route interest differs: node {to} holds {got:?} for node {from}, \
                          which has local interest {want:?}"
-                    )),
-                    Some(_) => {}
+                    ));
                 }
             }
         }
@@ -688,7 +704,11 @@ impl World {
                 continue;
             };
             let (subs, conns) = self.checker.expected_interest(node, gen);
-            let (got_subs, got_conns) = (server.subscription_count(), server.client_count());
+            // The clients' subscriptions (the system's are the server's own).
+            let got_subs = server
+                .subscription_count()
+                .saturating_sub(self.nodes[node].system_subs);
+            let got_conns = server.client_count();
             if (subs, conns) != (got_subs, got_conns) {
                 self.checker.violation(format!(
                     "interest differs from the model on node {node}: engine has {got_subs} \
