@@ -126,6 +126,8 @@ pub enum TimerKey {
     WsHandshake(ConnId),
     /// A client's user JWT (or its connect-time window) runs out.
     AuthExpiry(ConnId),
+    /// An operator-mode account's JWT expires (its clients are closed).
+    AccountExpiry(crate::account::AccountId),
     /// A full resolver asks the cluster for the accounts it lacks
     /// (`$SYS.REQ.CLAIMS.PACK`, every `interval`).
     ResolverSync,

@@ -132,6 +132,24 @@ impl Server {
         }
     }
 
+    /// `account`'s JWT expired: its clients get `Account Authentication
+    /// Expired` and are closed (a newer JWT that came since moved the
+    /// timer, so this one is stale unless the account is expired now).
+    pub(crate) fn jwt_account_expired(&mut self, account: AccountId, now: Instant) {
+        let now_unix = self.wall_unix(now);
+        let expired = self.trust.as_ref().is_some_and(|t| {
+            t.account(&self.accounts[account.0 as usize].name)
+                .is_some_and(|a| a.expired(now_unix))
+        });
+        if !expired {
+            return;
+        }
+        let ids: Vec<ConnId> = self.jwt_clients_in(account).collect();
+        for id in ids {
+            self.fail(id, ProtocolError::AccountAuthExpired, now);
+        }
+    }
+
     /// The open clients bound to `account`, in connection order.
     fn jwt_clients_in(&self, account: AccountId) -> impl Iterator<Item = ConnId> + '_ {
         self.open_client_ids().into_iter().filter(move |id| {

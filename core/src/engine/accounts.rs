@@ -5,13 +5,14 @@
 
 use crate::account::{Account, AccountId};
 use crate::engine::Server;
-use crate::events::Action;
+use crate::events::{Action, TimerKey};
 use crate::jwt::{AccountClaims, ExportKind, Import};
 use crate::router::imports::ImportRoute;
 use crate::subject;
 use crate::time::Instant;
 use crate::trust::AccountRefusal;
 use bytes::Bytes;
+use std::time::Duration;
 
 impl Server {
     /// The wall clock at `now`, in unix seconds.
@@ -28,6 +29,7 @@ impl Server {
             if !self.jwt_registered.contains(&id) {
                 self.jwt_registered.insert(id);
                 self.register_jwt_imports(id, now);
+                self.watch_account_expiry(id, now);
             }
             return Some(id);
         }
@@ -38,7 +40,27 @@ impl Server {
         self.system_account_added(id);
         self.jwt_registered.insert(id);
         self.register_jwt_imports(id, now);
+        self.watch_account_expiry(id, now);
         Some(id)
+    }
+
+    /// Sets (or clears) the timer for when `account`'s JWT expires.
+    fn watch_account_expiry(&mut self, account: AccountId, now: Instant) {
+        let name = &self.accounts[account.0 as usize].name;
+        let expires = self
+            .trust
+            .as_ref()
+            .and_then(|t| t.account(name))
+            .map_or(0, |a| a.expires);
+        if expires == 0 {
+            self.timers.cancel(TimerKey::AccountExpiry(account));
+            return;
+        }
+        let left = u64::try_from(expires - self.wall_unix(now)).unwrap_or(0);
+        self.timers.set(
+            TimerKey::AccountExpiry(account),
+            now + Duration::from_secs(left),
+        );
     }
 
     /// The account's connection limit (`limits.conn`), if it has one.
@@ -70,6 +92,7 @@ impl Server {
             if self.jwt_registered.contains(&id) {
                 self.imports.retain(|r| r.importer != id);
                 self.register_jwt_imports(id, now);
+                self.watch_account_expiry(id, now);
             }
             self.jwt_account_changed(id, now);
         }

@@ -26,7 +26,9 @@ impl Server {
             ProtocolError::NoRespondersRequiresHeaders => CloseReason::NoRespondersRequiresHeaders,
             ProtocolError::ClientOnRoutePort => CloseReason::ProtocolViolation,
             ProtocolError::MaxAccountConnections => CloseReason::MaxAccountConnectionsExceeded,
-            ProtocolError::UserAuthExpired => CloseReason::AuthenticationExpired,
+            ProtocolError::UserAuthExpired | ProtocolError::AccountAuthExpired => {
+                CloseReason::AuthenticationExpired
+            }
             ProtocolError::UserAuthRevoked => CloseReason::Revocation,
             ProtocolError::MaxSubscriptions
             | ProtocolError::InvalidSubject

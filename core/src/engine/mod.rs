@@ -559,6 +559,7 @@ impl Server {
                 }
                 TimerKey::AuthExpiry(conn) => self.fail(conn, ProtocolError::UserAuthExpired, now),
                 TimerKey::ResolverSync => self.resolver_sync_timer(now),
+                TimerKey::AccountExpiry(account) => self.jwt_account_expired(account, now),
                 TimerKey::LameDuck => self.lame_duck_timer(now),
                 TimerKey::Dial(i) => self.dial_timer(i as usize, now),
                 TimerKey::LeafHandshake(conn) => self.leaf_handshake_timer(conn, now),

@@ -39,6 +39,8 @@ pub enum ProtocolError {
     UserAuthExpired,
     /// The user was revoked by an account update. Closes.
     UserAuthRevoked,
+    /// The account's JWT ran out. Closes.
+    AccountAuthExpired,
 }
 
 impl ProtocolError {
@@ -61,6 +63,7 @@ impl ProtocolError {
             ProtocolError::MaxAccountConnections => "maximum account active connections exceeded",
             ProtocolError::UserAuthExpired => "User Authentication Expired",
             ProtocolError::UserAuthRevoked => "User Authentication Revoked",
+            ProtocolError::AccountAuthExpired => "Account Authentication Expired",
         }
     }
 

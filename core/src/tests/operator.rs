@@ -597,3 +597,20 @@ fn a_reload_applies_a_newer_preload_and_refuses_other_operators() {
         Err("config reload does not support moving to or from an account resolver".into())
     );
 }
+
+#[test]
+fn an_expiring_account_closes_its_clients() {
+    let mut c = Chain::new(38, NOW);
+    let mut h = server(&c, &c.account_jwt(|cl, _| cl.exp = NOW + 60));
+    let (u, jwt) = c.user(|_, _| {});
+    let (a, out) = login(&mut h, Some(&u.seed), &jwt);
+    assert!(accepted(&out, &c.acc.public), "{out}");
+    h.advance(Duration::from_secs(59));
+    assert!(!h.is_closed(a));
+    h.take(a);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.take(a), "-ERR 'Account Authentication Expired'\r\n");
+    assert_eq!(h.close_reason(a), Some(CloseReason::AuthenticationExpired));
+    // New users of the expired account are refused.
+    assert_eq!(login(&mut h, Some(&u.seed), &jwt).1, REFUSED);
+}
