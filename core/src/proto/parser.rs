@@ -181,7 +181,6 @@ impl Parser {
     /// Parses one control line (ending in `\n`). Returns `None` when a
     /// payload must follow (kept in `self.pending`).
     fn line(&mut self, line: Bytes, limits: &Limits) -> Result<Option<ClientOp>, ParseError> {
-        let unknown = Err(ParseError::Protocol(ProtocolError::UnknownOperation));
         // A whole line always resolves: its newline ends any op name.
         let name_len = match op_prefix(&line, limits.dialect) {
             OpPrefix::Args(name_len) => name_len,
@@ -192,7 +191,7 @@ impl Parser {
                     _ => ClientOp::Pong,
                 }));
             }
-            OpPrefix::Partial | OpPrefix::Invalid => return unknown,
+            OpPrefix::Partial | OpPrefix::Invalid => return UNKNOWN,
         };
         let mut end = line.len() - 1;
         if end > 0 && line[end - 1] == b'\r' {
@@ -229,17 +228,16 @@ impl Parser {
         } else if eq_ci(op, b"UNSUB") {
             Kind::Unsub
         } else {
-            return unknown;
+            return UNKNOWN;
         };
         let mut arg_buf: [Bytes; MAX_ARGS + 1] = Default::default();
         let args = split_args(&rest, &mut arg_buf);
-        let silent = Err(ParseError::SilentClose);
         match kind {
             Kind::Pub => {
                 let (subject, reply, size) = match args {
                     [s, n] => (s.clone(), None, n),
                     [s, r, n] => (s.clone(), Some(r.clone()), n),
-                    _ => return silent,
+                    _ => return SILENT,
                 };
                 let size = parse_size(size).ok_or(ParseError::SilentClose)?;
                 if size > limits.max_payload {
@@ -258,17 +256,17 @@ impl Parser {
             }
             Kind::HPub => {
                 if !limits.headers {
-                    return silent;
+                    return SILENT;
                 }
                 let (subject, reply, hdr, total) = match args {
                     [s, h, t] => (s.clone(), None, h, t),
                     [s, r, h, t] => (s.clone(), Some(r.clone()), h, t),
-                    _ => return silent,
+                    _ => return SILENT,
                 };
                 let hdr = parse_size(hdr).ok_or(ParseError::SilentClose)?;
                 let total = parse_size(total).ok_or(ParseError::SilentClose)?;
                 if hdr > total {
-                    return silent;
+                    return SILENT;
                 }
                 if total > limits.max_payload {
                     self.oversized = Some((subject, hdr, total, Bytes::new()));
@@ -296,7 +294,7 @@ impl Parser {
                     queue: Some(q.clone()),
                     sid: sid.clone(),
                 })),
-                _ => silent,
+                _ => SILENT,
             },
             Kind::Unsub => match args {
                 [sid] => Ok(Some(ClientOp::Unsub {
@@ -308,7 +306,7 @@ impl Parser {
                     sid: sid.clone(),
                     max: Some(parse_size(max).map_or(0, |m| m as u64)),
                 })),
-                _ => silent,
+                _ => SILENT,
             },
         }
     }
@@ -336,7 +334,6 @@ impl Parser {
         spans: &[(usize, usize)],
         limits: &Limits,
     ) -> Result<Option<ClientOp>, ParseError> {
-        let silent = Err(ParseError::SilentClose);
         if limits.dialect == Dialect::Leaf {
             return self.leaf_args(op, rest, spans, limits);
         }
@@ -363,7 +360,7 @@ impl Parser {
         let leafy = eq_ci(op, b"LS+") || eq_ci(op, b"LS-") || eq_ci(op, b"LMSG");
         let (origin, spans) = match (leafy, spans.split_first()) {
             (true, Some((o, rest_spans))) => (Some(rest.slice(o.0..o.1)), rest_spans),
-            (true, None) => return silent,
+            (true, None) => return SILENT,
             (false, _) => (None, spans),
         };
         let arg = |i: usize| rest.slice(spans[i].0..spans[i].1);
@@ -375,7 +372,7 @@ impl Parser {
                     let w = parse_size(&arg(3)).ok_or(ParseError::SilentClose)?;
                     (Some(arg(2)), u32::try_from(w).unwrap_or(u32::MAX))
                 }
-                _ => return silent,
+                _ => return SILENT,
             };
             return Ok(Some(ClientOp::RouteSub {
                 origin,
@@ -389,7 +386,7 @@ impl Parser {
             let queue = match spans.len() {
                 2 => None,
                 3 | 4 => Some(arg(2)),
-                _ => return silent,
+                _ => return SILENT,
             };
             return Ok(Some(ClientOp::RouteUnsub {
                 origin,
@@ -400,7 +397,7 @@ impl Parser {
         }
         if eq_ci(op, b"LMSG") {
             let Some(first) = spans.first() else {
-                return silent;
+                return SILENT;
             };
             let account = rest.slice(first.0..first.1);
             return self.msg_args(rest, &spans[1..], Some(account), origin, true, limits);
@@ -413,7 +410,7 @@ impl Parser {
             return Err(ParseError::Protocol(ProtocolError::UnknownOperation));
         };
         if spans.is_empty() {
-            return silent;
+            return SILENT;
         }
         self.msg_args(rest, &spans[1..], Some(arg(0)), None, headers, limits)
     }
@@ -428,7 +425,6 @@ impl Parser {
         spans: &[(usize, usize)],
         limits: &Limits,
     ) -> Result<Option<ClientOp>, ParseError> {
-        let silent = Err(ParseError::SilentClose);
         let arg = |i: usize| rest.slice(spans[i].0..spans[i].1);
         if eq_ci(op, b"LS+") {
             let (queue, weight) = match spans.len() {
@@ -437,7 +433,7 @@ impl Parser {
                     let w = parse_size(&arg(2)).ok_or(ParseError::SilentClose)?;
                     (Some(arg(1)), u32::try_from(w).unwrap_or(u32::MAX))
                 }
-                _ => return silent,
+                _ => return SILENT,
             };
             return Ok(Some(ClientOp::LeafSub {
                 subject: arg(0),
@@ -449,7 +445,7 @@ impl Parser {
             let queue = match spans.len() {
                 1 => None,
                 2 | 3 => Some(arg(1)),
-                _ => return silent,
+                _ => return SILENT,
             };
             return Ok(Some(ClientOp::LeafUnsub {
                 subject: arg(0),
@@ -479,11 +475,10 @@ impl Parser {
         headers: bool,
         limits: &Limits,
     ) -> Result<Option<ClientOp>, ParseError> {
-        let silent = Err(ParseError::SilentClose);
         let arg = |i: usize| rest.slice(spans[i].0..spans[i].1);
         let sizes = if headers { 2 } else { 1 };
         if spans.len() < 1 + sizes {
-            return silent;
+            return SILENT;
         }
         let middle = &spans[1..spans.len() - sizes];
         let (reply, queues) = match middle {
@@ -500,14 +495,14 @@ impl Parser {
                 let end = qs.last().unwrap_or(first).1;
                 (None, rest.slice(first.0..end))
             }
-            _ => return silent,
+            _ => return SILENT,
         };
         let n = spans.len();
         let total = parse_size(&arg(n - 1)).ok_or(ParseError::SilentClose)?;
         let header_len = if headers {
             let h = parse_size(&arg(n - 2)).ok_or(ParseError::SilentClose)?;
             if h > total {
-                return silent;
+                return SILENT;
             }
             Some(h)
         } else {
@@ -590,6 +585,16 @@ impl Parser {
         }))
     }
 }
+
+/// The answer to bytes no op begins with. A constant, not a local: a
+/// local `Result` that is not returned must be dropped, and that drop
+/// glue, when the optimiser leaves it out of line, costs a call on every
+/// op of the hot path.
+const UNKNOWN: Result<Option<ClientOp>, ParseError> =
+    Err(ParseError::Protocol(ProtocolError::UnknownOperation));
+/// The answer to an op whose arguments close the link silently (a
+/// constant for the reason [`UNKNOWN`] is one).
+const SILENT: Result<Option<ClientOp>, ParseError> = Err(ParseError::SilentClose);
 
 /// What may follow an op's name.
 #[derive(Clone, Copy, PartialEq, Eq)]
