@@ -56,6 +56,20 @@ pub(crate) fn conn_info(
 }
 
 impl Server {
+    /// Subscriptions of open clients, in every account (what a model of
+    /// the clients counts; [`Server::subscription_count`] adds the
+    /// internal ones, which in operator mode come with each account).
+    pub fn client_subscription_count(&self) -> usize {
+        // A sum: order does not matter.
+        #[allow(clippy::disallowed_methods)]
+        self.conns
+            .values()
+            .filter(|c| !c.closed)
+            .filter_map(|c| c.client())
+            .map(|cl| cl.subs.len())
+            .sum()
+    }
+
     /// Open clients bound to `account`.
     pub(crate) fn clients_in(&self, account: AccountId) -> usize {
         // A count: order does not matter.

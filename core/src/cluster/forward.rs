@@ -258,7 +258,7 @@ impl Server {
         msg: &Msg<'_>,
         now: Instant,
     ) {
-        let Some(acc) = self.account_by_name(account) else {
+        let Some(acc) = self.routed_account(account, now) else {
             tracing::debug!(
                 "rid:{} - Unknown account {:?} for routed message",
                 conn.0,

@@ -11,6 +11,7 @@ use crate::outbound::Outbound;
 use crate::route::interest_key;
 use crate::router::{propagates, Dest, LinkFacts, Origin, SubFacts};
 use crate::sublist::Subscription;
+use crate::time::Instant;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -44,6 +45,7 @@ impl Server {
     /// `RS+`, or `LS+` with the leaf cluster it came from (`origin`),
     /// from a route: kept in the account's `remote` index and told to our
     /// leaf links.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn route_sub(
         &mut self,
         conn: ConnId,
@@ -52,8 +54,9 @@ impl Server {
         subject: Bytes,
         queue: Option<Bytes>,
         weight: u32,
+        now: Instant,
     ) {
-        let Some(acc) = self.account_by_name(&account) else {
+        let Some(acc) = self.routed_account(&account, now) else {
             tracing::debug!(
                 "rid:{} - Unknown account {:?} for routed subscription",
                 conn.0,

@@ -318,7 +318,7 @@ impl Server {
                 subject,
                 queue,
                 weight,
-            } if registered => self.route_sub(conn, origin, account, subject, queue, weight),
+            } if registered => self.route_sub(conn, origin, account, subject, queue, weight, now),
             ClientOp::RouteUnsub {
                 origin,
                 account,

@@ -44,6 +44,18 @@ impl Server {
         Some(id)
     }
 
+    /// The account a route names: a known one, or in operator mode one
+    /// the resolver knows, made now (nats-server's `LookupAccount`
+    /// fetches it the same way, so a peer's interest and messages in an
+    /// account none of our clients used yet are kept, not dropped).
+    pub(crate) fn routed_account(&mut self, name: &[u8], now: Instant) -> Option<AccountId> {
+        if let Some(id) = self.account_by_name(name) {
+            return Some(id);
+        }
+        self.trust.as_ref()?;
+        self.jwt_account(std::str::from_utf8(name).ok()?, now)
+    }
+
     /// Sets (or clears) the timer for when `account`'s JWT expires.
     fn watch_account_expiry(&mut self, account: AccountId, now: Instant) {
         let name = &self.accounts[account.0 as usize].name;
