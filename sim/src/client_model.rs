@@ -232,6 +232,12 @@ pub struct ClientModel {
     pub published: u64,
     /// Connections made.
     pub connects: u64,
+    /// `--operator` worlds: the user this client logs in as (signing the
+    /// INFO's nonce).
+    pub login: Option<crate::operator::Login>,
+    /// `--operator` worlds: a rogue client tries one of these logins per
+    /// connection (each must be refused).
+    pub rogue_logins: Vec<crate::operator::Login>,
 }
 
 impl ClientModel {
@@ -278,6 +284,8 @@ impl ClientModel {
             delivered: 0,
             published: 0,
             connects: 0,
+            login: None,
+            rogue_logins: Vec::new(),
         }
     }
 
@@ -321,6 +329,11 @@ impl ClientModel {
                 .iter()
                 .filter(|w| w.active)
                 .all(|w| w.confirm_at.is_some_and(|p| p <= self.pongs))
+    }
+
+    /// PONGs received on this connection.
+    pub fn pongs(&self) -> u64 {
+        self.pongs
     }
 
     /// Bytes the client wrote since the last call.
@@ -511,9 +524,10 @@ impl ClientModel {
 
     fn on_op(&mut self, op: ServerOp, now: Instant) {
         match op {
-            ServerOp::Info(_) => {
+            ServerOp::Info(info) => {
                 if self.state == State::Connecting {
-                    self.handshake(now);
+                    let nonce = crate::operator::nonce_of(&info).unwrap_or_default();
+                    self.handshake(now, &nonce);
                 }
             }
             ServerOp::Ping => self.write(b"PONG\r\n"),
@@ -550,11 +564,19 @@ impl ClientModel {
         }
     }
 
-    fn handshake(&mut self, now: Instant) {
+    fn handshake(&mut self, now: Instant, nonce: &str) {
         self.state = State::Ready;
+        let login = if self.rogue_logins.is_empty() {
+            self.login.clone()
+        } else {
+            Some(self.rng.pick(&self.rogue_logins).clone())
+        };
+        let login = login.map_or(String::new(), |l| {
+            crate::operator::connect_fields(&l, nonce)
+        });
         let connect = format!(
             "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true,\
-\"no_responders\":true,\"protocol\":1,\"echo\":{},\"name\":\"{}\"}}\r\n",
+\"no_responders\":true,\"protocol\":1,\"echo\":{},\"name\":\"{}\"{login}}}\r\n",
             self.spec.echo, self.spec.name
         );
         self.write(connect.as_bytes());

@@ -15,6 +15,8 @@
 //!   compression negotiation checked against nats-server's table;
 //! - [`links`]: `--s2` and `--ws` worlds: compression and WebSocket
 //!   settings drawn per seed, and their faults;
+//! - [`operator`]: `--operator` worlds: the operator, its accounts and
+//!   users drawn per seed, rogue logins;
 //! - [`client_model`]: clients that speak real protocol bytes;
 //! - [`checker`]: the reference model and the invariants;
 //! - [`world`]: engines, connections, clients and the event loop;
@@ -35,6 +37,7 @@ pub mod faults;
 pub mod link;
 pub mod link_wire;
 pub mod links;
+pub mod operator;
 pub mod parser;
 pub mod rng;
 pub mod route_wire;

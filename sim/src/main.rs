@@ -17,7 +17,13 @@
 //! cargo run -p canopy-sim --release -- --s2 --seeds 300           # ... on cluster routes
 //! cargo run -p canopy-sim --release -- --leaf --ws --seeds 300    # leaf links over WebSocket
 //! cargo run -p canopy-sim --release -- --leaf --ws --tls --seed 7 # ... over wss
+//! cargo run -p canopy-sim --release -- --operator --seeds 300     # JWT logins, accounts
 //! ```
+//!
+//! `--operator` runs the default mode's worlds in operator mode (see
+//! `canopy_sim::operator`): one operator, a system account and two or
+//! three accounts preloaded on every node, clients logging in with user
+//! JWTs (isolated by account), and rogue logins that must be refused.
 //!
 //! `--tls` combines with every mode: each engine gets TLS on its client
 //! port, routes, leaf links and gateways, with Ed25519 certificates drawn
@@ -65,7 +71,7 @@ const COMMIT: &str = match option_env!("CANOPY_GIT_COMMIT") {
 };
 
 const USAGE: &str = "usage: canopy-sim [--seeds N] [--start S] [--seed S] [--check-determinism] \
-[--no-faults] [--leaf | --gateway] [--tls] [--s2] [--ws] [--topology single|cluster3|hub2|hub3|chain|triangle|\
+[--no-faults] [--leaf | --gateway] [--tls] [--s2] [--ws] [--operator] [--topology single|cluster3|hub2|hub3|chain|triangle|\
 spoke-cluster|deny|hub-cluster|redundant-pair|leaf-cluster-split|gw-mesh|gw-partial|gw-leafs|\
 gw-leaf-chain] [--verbose] [--trace EVENTS] [--mutation NAME] [--hashes]";
 
@@ -120,6 +126,7 @@ fn parse() -> Result<Args, String> {
             "--tls" => a.cfg.tls = true,
             "--s2" => a.cfg.s2 = true,
             "--ws" => a.cfg.ws = true,
+            "--operator" => a.cfg.operator = true,
             "--topology" => {
                 let t = it.next().as_deref().and_then(swarm::Topology::parse);
                 let Some(t) = t else {
@@ -143,6 +150,11 @@ fn parse() -> Result<Args, String> {
     }
     if a.cfg.leaf && a.cfg.gateway {
         return Err("--leaf and --gateway are separate modes".to_string());
+    }
+    if a.cfg.operator && (a.cfg.leaf || a.cfg.gateway) {
+        return Err(
+            "--operator runs the default mode's worlds (single server, cluster)".to_string(),
+        );
     }
     if let Some(t) = a.cfg.topology {
         let wanted = (t.is_leaf(), t.is_super());
@@ -171,6 +183,7 @@ fn mutation(name: &str) -> Result<canopy_sim::world::EngineSetup, String> {
                 .chain(&Mutations::GATEWAY_NAMES)
                 .chain(&Mutations::TLS_NAMES)
                 .chain(&Mutations::LINK_NAMES)
+                .chain(&Mutations::OPERATOR_NAMES)
                 .copied()
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -245,6 +258,9 @@ fn print_stats(r: &RunReport) {
             "  link layers: S2 on in {} link directions, {} leaf links over WebSocket",
             s.s2_directions, s.ws_links
         );
+    }
+    if s.rogue_refusals > 0 {
+        println!("  operator: {} rogue logins refused", s.rogue_refusals);
     }
     print_gateway_stats(r);
 }

@@ -29,6 +29,9 @@ pub enum Purpose {
     /// `--s2`/`--ws` worlds: link settings and their faults (never read
     /// by other modes).
     Links,
+    /// `--operator` worlds: the operator's, accounts' and users' keys
+    /// (never read by other modes).
+    Operator,
 }
 
 impl Purpose {
@@ -41,6 +44,7 @@ impl Purpose {
             Purpose::Engine => 5,
             Purpose::Tls => 6,
             Purpose::Links => 7,
+            Purpose::Operator => 8,
         }
     }
 }

@@ -231,12 +231,20 @@ impl RouteWire {
                     continue;
                 }
                 let origin = leafy.then(|| text(toks[0]));
+                let account = (!self.leaf).then(|| toks[skip - 1]);
                 let toks = &toks[skip..];
                 if is_system(toks[0]) {
                     at = line_end;
                     continue;
                 }
-                let subject = text(toks[0]);
+                // An operator world's account (a public key, never `$...`):
+                // its subjects in the account's part of the model's space.
+                let subject = match account {
+                    Some(a) if !a.starts_with(b"$") => {
+                        crate::operator::in_account(&text(a), &text(toks[0]))
+                    }
+                    _ => text(toks[0]),
+                };
                 let queue = toks.get(1).map(|q| text(q));
                 let op = if verb.ends_with(b"+") {
                     RouteOp::Sub {

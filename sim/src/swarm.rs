@@ -532,6 +532,10 @@ pub struct SwarmConfig {
     /// Leaf remotes over WebSocket to their hub's websocket port (with
     /// `--tls`: wss); see [`crate::links`].
     pub ws: bool,
+    /// Operator mode on every node, clients logging in with user JWTs
+    /// of two or three accounts, and rogue logins (keys from a stream of
+    /// their own); see [`crate::operator`]. The default mode only.
+    pub operator: bool,
 }
 
 /// The world of a seed: `options` (one per node) with TLS when `cfg`
@@ -665,10 +669,19 @@ fn setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, String) {
     let safety_end =
         Instant::ZERO + wl_rng.duration(Duration::from_secs(2), Duration::from_secs(6));
 
+    let mut operator = cfg
+        .operator
+        .then(|| crate::operator::OperatorPlan::draw(seed));
+    if let Some(plan) = &operator {
+        plan.apply(&mut options);
+    }
     let mut world = crate::swarm::new_world(seed, cfg, options.clone());
     world.route_rules = route_rules;
     world.clusters = topology.clusters();
     world.set_engine_setup(cfg.engine_setup.clone());
+    if let Some(plan) = &operator {
+        world.enable_operator(plan.system.clone());
+    }
     world.start();
     let mut homes = Vec::new();
     for (i, spec) in wl.clients.iter().enumerate() {
@@ -681,6 +694,16 @@ fn setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, String) {
             rng,
             wl.links[i],
             Instant::ZERO + wl.start[i],
+        );
+    }
+    let mut accounts = String::new();
+    if let Some(plan) = operator.as_mut() {
+        accounts = crate::operator::add_logins(
+            &mut world,
+            plan,
+            seed,
+            topology.nodes(),
+            heard_pair(&wl.clients),
         );
     }
     let mut fault_rng = SimRng::new(seed, Purpose::Faults, 0);
@@ -700,8 +723,8 @@ fn setup(seed: u64, cfg: &SwarmConfig) -> (World, FaultPlan, Instant, String) {
     }
     let homes: Vec<String> = homes.iter().map(usize::to_string).collect();
     let summary = format!(
-        "topology={topology:?} homes=[{}] clients={} safety={:.2}s max_pending={} write_deadline={:?} \
-         ping={:?}x{} faults=[{}] planned={}",
+        "topology={topology:?} homes=[{}]{accounts} clients={} safety={:.2}s max_pending={} \
+         write_deadline={:?} ping={:?}x{} faults=[{}] planned={}",
         homes.join(","),
         wl.clients.len(),
         safety_end.as_nanos() as f64 / 1e9,
@@ -1171,6 +1194,9 @@ pub fn replay_command_for(seed: u64, cfg: &SwarmConfig) -> String {
     }
     if cfg.ws {
         command.push_str(" --ws");
+    }
+    if cfg.operator {
+        command.push_str(" --operator");
     }
     if cfg.no_faults {
         command.push_str(" --no-faults");

@@ -20,7 +20,9 @@
 //! world. The link-layer mutations (`Mutations::LINK_NAMES`) are caught by
 //! the link observer (`canopy_sim::link_wire`) in leaf mode, whose links
 //! negotiate S2 by default, and over WebSocket (`--ws`), within a few
-//! seeds that pass without them.
+//! seeds that pass without them. The operator mutation
+//! (`Mutations::OPERATOR_NAMES`) is caught by the rogue logins of
+//! `--operator` worlds within a few seeds that pass without it.
 
 use canopy_core::Mutations;
 use canopy_core::Server;
@@ -142,6 +144,10 @@ fn every_mutation_has_a_test() {
         assert!(Mutations::by_name(name).is_some());
     }
     assert_eq!(Mutations::LINK_NAMES.len(), 1);
+    for name in Mutations::OPERATOR_NAMES {
+        assert!(Mutations::by_name(name).is_some());
+    }
+    assert_eq!(Mutations::OPERATOR_NAMES.len(), 1);
 }
 
 #[test]
@@ -303,6 +309,31 @@ fn s2_switch_late_is_caught_with_drawn_modes_over_websocket() {
         ..config(Mutations::by_name("s2_switch_late").expect("known mutation"))
     };
     caught_in("s2_switch_late", cfg, LINK_BUDGET);
+}
+
+/// Operator-mode seeds 0..OPERATOR_BUDGET.
+const OPERATOR_BUDGET: u64 = 5;
+
+/// A user JWT is accepted whatever the nonce's signature: a rogue client
+/// that signs something else is admitted (its PONG, or a message on its
+/// `>`), within a few operator seeds that pass without the mutation.
+#[test]
+fn jwt_unsigned_accepted_is_caught_in_operator_worlds() {
+    let cfg = SwarmConfig {
+        operator: true,
+        ..config(Mutations::by_name("jwt_unsigned_accepted").expect("known mutation"))
+    };
+    let clean = SwarmConfig {
+        engine_setup: None,
+        ..cfg.clone()
+    };
+    for seed in 0..OPERATOR_BUDGET {
+        assert!(
+            swarm::run_seed(seed, &clean).passed(),
+            "operator seed {seed} fails without mutations"
+        );
+    }
+    caught_in("jwt_unsigned_accepted", cfg, OPERATOR_BUDGET);
 }
 
 fn clean(part: u64) {

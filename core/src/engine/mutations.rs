@@ -48,6 +48,9 @@ pub struct Mutations {
     /// one byte late: the first byte of its compressed INFO goes out
     /// plain.
     pub s2_switch_late: bool,
+    /// A client's user JWT is accepted whatever the signature of the
+    /// nonce it sent (the check in `Trust::authenticate` is skipped).
+    pub jwt_unsigned_accepted: bool,
 }
 
 impl Mutations {
@@ -89,6 +92,8 @@ impl Mutations {
     /// Mutations of S2 and WebSocket links (caught by `--s2`/`--ws`
     /// worlds).
     pub const LINK_NAMES: [&'static str; 1] = ["s2_switch_late"];
+    /// Mutations of operator mode (caught by `--operator` worlds).
+    pub const OPERATOR_NAMES: [&'static str; 1] = ["jwt_unsigned_accepted"];
 
     /// The mutation set with only the named bug switched on.
     pub fn by_name(name: &str) -> Option<Mutations> {
@@ -112,6 +117,7 @@ impl Mutations {
             "gateway_queue_everywhere" => m.gateway_queue_everywhere = true,
             "tls_plaintext_after_info" => m.tls_plaintext_after_info = true,
             "s2_switch_late" => m.s2_switch_late = true,
+            "jwt_unsigned_accepted" => m.jwt_unsigned_accepted = true,
             _ => return None,
         }
         Some(m)

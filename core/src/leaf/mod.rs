@@ -729,6 +729,8 @@ impl Server {
             },
             ip: Some(c.peer.ip()),
             now_unix,
+            #[cfg(feature = "mutations")]
+            skip_nonce_check: false,
         };
         let grant = match self.trust.as_ref()?.authenticate(&asker) {
             Ok(g) => g,

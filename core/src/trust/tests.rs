@@ -15,6 +15,8 @@ fn asker<'a>(jwt: &'a str, sig: Option<&'a str>, nonce: &'a str) -> Asker<'a> {
         conn_type: "STANDARD",
         ip: Some("127.0.0.1".parse().unwrap()),
         now_unix: NOW,
+        #[cfg(feature = "mutations")]
+        skip_nonce_check: false,
     }
 }
 

@@ -362,6 +362,7 @@ impl World {
     /// Sends what client `c` wrote and hands its notes to the checker.
     pub(super) fn flush_client(&mut self, c: usize) {
         let notes = self.clients[c].take_notes();
+        let notes = self.operator_notes(c, notes);
         let output = self.clients[c].take_output();
         let now = self.now();
         let Some(id) = self.client_conn[c] else {

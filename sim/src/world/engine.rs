@@ -84,6 +84,7 @@ impl World {
         self.trace
             .record(now, "start", node as u64, u64::from(n.gen), &[]);
         self.tls_engine_started(node, &seed);
+        self.operator_engine_started(node);
         self.after_engine(node);
     }
 

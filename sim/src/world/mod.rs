@@ -18,6 +18,7 @@ mod conn;
 mod engine;
 mod gateway;
 mod inject;
+mod operator;
 mod peer;
 mod tls;
 
@@ -194,6 +195,8 @@ pub struct WorldStats {
     pub s2_directions: u64,
     /// Leaf links upgraded to WebSocket (the 101 read).
     pub ws_links: u64,
+    /// `--operator` worlds: rogue logins refused.
+    pub rogue_refusals: u64,
 }
 
 /// The whole simulated system.
@@ -262,6 +265,8 @@ pub struct World {
     tls: Option<tls::WorldTls>,
     /// `--s2`/`--ws` worlds: the link settings drawn and their faults.
     layers: Option<crate::links::LinksPlan>,
+    /// `--operator` worlds: accounts of clients, rogues.
+    operator: Option<operator::OperatorWorld>,
 }
 
 impl World {
@@ -303,6 +308,7 @@ impl World {
             delivery_log: None,
             tls: None,
             layers: None,
+            operator: None,
         };
         for options in options {
             w.nodes.push(Node {
@@ -593,14 +599,16 @@ impl World {
                     out.push(format!("node {to} has no route to node {from}"));
                     continue;
                 };
+                let system = self.system_account_name();
                 // The system account's interest is the sender's own, not
                 // the model's: only its presence is checked.
                 let own = format!("$SYS.REQ.SERVER.{}.VARZ", sender.server_id());
                 let mut told_own = false;
                 got.retain(|(account, subject, _, _)| {
-                    told_own |= account == "$SYS" && *subject == own;
-                    account != "$SYS"
+                    told_own |= account == system && *subject == own;
+                    account != system
                 });
+                let got = self.operator_route_interest(got);
                 if self.nodes[from].system_subs > 0 && !told_own {
                     out.push(format!(
                         "node {to} lacks the system interest of node {from} ({own})"
@@ -638,7 +646,7 @@ impl World {
     /// Whether every client is connected (both sides of its connection
     /// open) with its subscriptions confirmed.
     pub fn all_settled(&self) -> bool {
-        (0..self.clients.len()).all(|c| self.settled(c))
+        (0..self.clients.len()).all(|c| self.is_rogue(c) || self.settled(c))
     }
 
     /// Whether client `c` is connected (both sides of its connection
@@ -667,9 +675,10 @@ impl World {
     /// interest equals the model,
     /// and every owed delivery happened.
     pub fn convergence_check(&mut self) {
+        self.rogue_check();
         for c in 0..self.clients.len() {
             let client = &self.clients[c];
-            if !self.settled(c) {
+            if !self.is_rogue(c) && !self.settled(c) {
                 let conn = self.client_conn[c].and_then(|id| self.conns.get(&id).map(|k| (id, k)));
                 let state = match conn {
                     Some((id, k)) => format!(
@@ -705,9 +714,15 @@ impl World {
             };
             let (subs, conns) = self.checker.expected_interest(node, gen);
             // The clients' subscriptions (the system's are the server's own).
-            let got_subs = server
-                .subscription_count()
-                .saturating_sub(self.nodes[node].system_subs);
+            // Operator worlds: accounts come with internal subscriptions
+            // as they are first used, so count the clients' own.
+            let got_subs = if self.operator.is_some() {
+                server.client_subscription_count()
+            } else {
+                server
+                    .subscription_count()
+                    .saturating_sub(self.nodes[node].system_subs)
+            };
             let got_conns = server.client_count();
             if (subs, conns) != (got_subs, got_conns) {
                 self.checker.violation(format!(
@@ -827,7 +842,7 @@ impl World {
                 }
             }
             Ev::Reconnect(c) => {
-                if self.clients[c].is_down() {
+                if self.clients[c].is_down() && !self.rogue_idle(c) {
                     self.connect(c);
                 }
             }
