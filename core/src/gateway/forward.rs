@@ -305,7 +305,7 @@ impl Server {
         if self.routed_reply(Origin::Gateway, conn, account, queues, msg, now) {
             return;
         }
-        let Some(acc) = self.account_by_name(account) else {
+        let Some(acc) = self.routed_account(account, now) else {
             self.no_account_interest(conn, account);
             return;
         };
@@ -377,7 +377,7 @@ impl Server {
                 }
             }
         }
-        let Some(acc) = self.account_by_name(account) else {
+        let Some(acc) = self.routed_account(account, now) else {
             if from == Origin::Gateway {
                 self.no_account_interest(conn, account);
             }

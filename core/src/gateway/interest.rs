@@ -220,7 +220,7 @@ impl Server {
         queue: Option<Bytes>,
         weight: u32,
     ) {
-        let Some(acc) = self.account_by_name(account) else {
+        let Some(acc) = self.routed_account(account, self.gateways.now) else {
             return;
         };
         if !crate::subject::is_valid_subject(&subject) {
@@ -298,7 +298,7 @@ impl Server {
         subject: &[u8],
         queue: Option<&[u8]>,
     ) {
-        let Some(acc) = self.account_by_name(account) else {
+        let Some(acc) = self.routed_account(account, self.gateways.now) else {
             return;
         };
         let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.gateway_mut()) else {
@@ -353,7 +353,7 @@ impl Server {
     /// `A-` on an outbound link: no interest in the account (its queue
     /// interest, if any, stays).
     pub(crate) fn gateway_account_unsub(&mut self, conn: ConnId, account: &[u8]) {
-        let Some(acc) = self.account_by_name(account) else {
+        let Some(acc) = self.routed_account(account, self.gateways.now) else {
             return;
         };
         let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.gateway_mut()) else {
@@ -372,7 +372,7 @@ impl Server {
     /// `A+` on an outbound link: the account's entry goes (optimistic
     /// again), unless it holds queue interest.
     pub(crate) fn gateway_account_sub(&mut self, conn: ConnId, account: &[u8]) {
-        let Some(acc) = self.account_by_name(account) else {
+        let Some(acc) = self.routed_account(account, self.gateways.now) else {
             return;
         };
         let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.gateway_mut()) else {
@@ -408,7 +408,7 @@ impl Server {
             );
             return;
         };
-        let Some(acc) = self.account_by_name(&account) else {
+        let Some(acc) = self.routed_account(&account, self.gateways.now) else {
             return;
         };
         let Some(link) = self.conns.get_mut(&conn).and_then(|c| c.gateway_mut()) else {

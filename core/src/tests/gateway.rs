@@ -45,7 +45,7 @@ fn a() -> Harness {
 
 /// The outbound link to `B`: dialed a second after start, `B`'s INFO
 /// read; returns it with what we answered.
-fn outbound(h: &mut Harness) -> (ConnId, String) {
+pub(crate) fn outbound(h: &mut Harness) -> (ConnId, String) {
     assert!(h.dials.is_empty(), "no dial before the solicit delay");
     h.advance(Duration::from_millis(1000));
     let (conn, _) = h

@@ -614,3 +614,32 @@ fn an_expiring_account_closes_its_clients() {
     // New users of the expired account are refused.
     assert_eq!(login(&mut h, Some(&u.seed), &jwt).1, REFUSED);
 }
+
+#[test]
+fn gateway_interest_in_an_account_not_yet_used_here_is_kept() {
+    let mut c = Chain::new(39, NOW);
+    let mut options = super::gateway::gateway_options(vec![super::gateway::remote("B", 7223)]);
+    options.trust = Some(c.options(&c.account_jwt(|_, _| {})));
+    options.system_account = c.sys.public.clone();
+    let mut h = Harness::new(options);
+    let now = h.now;
+    h.server
+        .handle_wall_clock(i128::from(NOW) * 1_000_000_000, now);
+    let (out_link, _) = super::gateway::outbound(&mut h);
+    // B switches the account to interest-only and subscribes before any
+    // client of the account is here (nats-server loads the account from
+    // its resolver for that).
+    let acc = c.acc.public.clone();
+    let payload = crate::auth::base64_std_encode(acc.as_bytes());
+    h.send(
+        out_link,
+        &format!(
+            "INFO {{\"gateway\":\"B\",\"gateway_cmd\":2,\"gateway_cmd_payload\":\"{payload}\"}}\r\nRS+ {acc} foo.*\r\nINFO {{\"gateway\":\"B\",\"gateway_cmd\":3,\"gateway_cmd_payload\":\"{payload}\"}}\r\n"
+        ),
+    );
+    let (u, jwt) = c.user(|_, _| {});
+    let (a, _) = login(&mut h, Some(&u.seed), &jwt);
+    h.take(out_link);
+    h.send(a, "PUB bar 2\r\nno\r\nPUB foo.x 2\r\nhi\r\n");
+    assert_eq!(h.take(out_link), format!("RMSG {acc} foo.x 2\r\nhi\r\n"));
+}
