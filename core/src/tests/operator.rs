@@ -249,6 +249,18 @@ fn account_and_user_limits() {
     assert!(h.is_closed(a));
 }
 
+/// A server (no system client) with `options` in operator mode, trusting
+/// `chain` with `account_jwt` preloaded, at the tests' wall clock.
+fn trusting(mut options: Options, chain: &Chain, account_jwt: &str) -> Harness {
+    options.trust = Some(chain.options(account_jwt));
+    options.system_account = chain.sys.public.clone();
+    let mut h = Harness::new(options);
+    let now = h.now;
+    h.server
+        .handle_wall_clock(i128::from(NOW) * 1_000_000_000, now);
+    h
+}
+
 /// A server with a `full` resolver.
 fn full_server(chain: &Chain, account_jwt: &str) -> Harness {
     let mut trust = chain.options(account_jwt);
@@ -388,13 +400,7 @@ fn leaf_login(h: &mut Harness, seed: Option<&str>, jwt: &str) -> String {
 #[test]
 fn a_leaf_presenting_a_user_jwt_is_bound_to_its_account() {
     let mut c = Chain::new(32, NOW);
-    let mut options = super::leaf::hub_options();
-    options.trust = Some(c.options(&c.account_jwt(|_, _| {})));
-    options.system_account = c.sys.public.clone();
-    let mut h = Harness::new(options);
-    let now = h.now;
-    h.server
-        .handle_wall_clock(i128::from(NOW) * 1_000_000_000, now);
+    let mut h = trusting(super::leaf::hub_options(), &c, &c.account_jwt(|_, _| {}));
     let (u, jwt) = c.user(|_, _| {});
     let out = leaf_login(&mut h, Some(&u.seed), &jwt);
     assert!(
@@ -414,14 +420,9 @@ fn a_leaf_presenting_a_user_jwt_is_bound_to_its_account() {
 #[test]
 fn the_accounts_leaf_limit() {
     let mut c = Chain::new(35, NOW);
-    let mut options = super::leaf::hub_options();
-    options.trust = Some(c.options(&c.account_jwt(|_, a| a.limits.leaf = 1)));
-    options.system_account = c.sys.public.clone();
-    let mut h = Harness::new(options);
+    let acc = c.account_jwt(|_, a| a.limits.leaf = 1);
+    let mut h = trusting(super::leaf::hub_options(), &c, &acc);
     let (u, jwt) = c.user(|_, _| {});
-    let now = h.now;
-    h.server
-        .handle_wall_clock(i128::from(NOW) * 1_000_000_000, now);
     assert!(leaf_login(&mut h, Some(&u.seed), &jwt).contains("connect_info"));
     assert_eq!(
         leaf_login(&mut h, Some(&u.seed), &jwt),
@@ -618,13 +619,8 @@ fn an_expiring_account_closes_its_clients() {
 #[test]
 fn gateway_interest_in_an_account_not_yet_used_here_is_kept() {
     let mut c = Chain::new(39, NOW);
-    let mut options = super::gateway::gateway_options(vec![super::gateway::remote("B", 7223)]);
-    options.trust = Some(c.options(&c.account_jwt(|_, _| {})));
-    options.system_account = c.sys.public.clone();
-    let mut h = Harness::new(options);
-    let now = h.now;
-    h.server
-        .handle_wall_clock(i128::from(NOW) * 1_000_000_000, now);
+    let options = super::gateway::gateway_options(vec![super::gateway::remote("B", 7223)]);
+    let mut h = trusting(options, &c, &c.account_jwt(|_, _| {}));
     let (out_link, _) = super::gateway::outbound(&mut h);
     // B switches the account to interest-only and subscribes before any
     // client of the account is here (nats-server loads the account from
