@@ -4,7 +4,7 @@
 use super::{window, Trust};
 use crate::jwt::{self, Body, UserClaims};
 use crate::perms::{Entry, Permissions, Responses, Rule};
-use std::net::IpAddr;
+use core::net::IpAddr;
 use std::time::Duration;
 
 /// What a verified user JWT grants a connection.

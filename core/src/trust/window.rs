@@ -2,7 +2,7 @@
 //! `times` windows, checked as nats-server's `validateSrc` and
 //! `validateTimes` check them.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 
 /// Whether a client at `ip` is inside one of the `src` networks (CIDRs).
 /// No networks: anywhere. An entry that is not a CIDR refuses, as in
