@@ -2,9 +2,8 @@
 //! so the counts and interest match nats-server, answered by the
 //! operator-mode (JWT) code.
 
-use crate::engine::{Ingress, Msg, Server};
+use crate::engine::Server;
 use crate::events::TimerKey;
-use crate::router::Origin;
 use crate::time::Instant;
 use crate::trust::Resolver;
 use bytes::Bytes;
@@ -187,12 +186,7 @@ impl Server {
         if !self.resolver_subjects() {
             return None;
         }
-        let suffix: String = (0..8)
-            .map(|_| {
-                let i = self.system.rng.below(62) as usize;
-                char::from(crate::engine::ALPHANUMERIC[i])
-            })
-            .collect();
+        let suffix = self.system_token(8);
         let inbox = format!("$SYS._INBOX.{hash}.{suffix}");
         if let Some(t) = self.trust.as_mut() {
             t.pack_inbox = inbox.clone();
@@ -216,31 +210,12 @@ impl Server {
             return;
         };
         self.timers.set(TimerKey::ResolverSync, now + every);
-        let inbox = self
-            .trust
-            .as_ref()
-            .map(|t| Bytes::from(t.pack_inbox.clone()))
-            .unwrap_or_default();
-        let sys = &self.options.system_account;
-        let Some(i) = self.accounts.iter().position(|a| &a.name == sys) else {
+        let (Some(sys), Some(t)) = (self.system.account, self.trust.as_ref()) else {
             return;
         };
-        let hash = Bytes::from(self.resolver_hash());
-        let msg = Msg {
-            subject: b"$SYS.REQ.CLAIMS.PACK",
-            reply: Some(&inbox),
-            header_len: 0,
-            message: &hash,
-        };
-        let ingress = Ingress {
-            origin: Origin::Client,
-            conn: super::SYSTEM_CONN,
-            named: b"",
-            echo: false,
-            origin_cluster: None,
-            gateway_reply: false,
-        };
-        self.forward_message(&ingress, crate::account::AccountId(i as u32), &msg, now);
+        let inbox = Bytes::from(t.pack_inbox.clone());
+        let hash = self.resolver_hash();
+        self.system_publish_with_reply(sys, b"$SYS.REQ.CLAIMS.PACK", Some(&inbox), hash, now);
     }
 
     /// The full resolver's sync interval.
@@ -332,9 +307,8 @@ impl Server {
 
     /// Publishes `body` on `reply` from the system account.
     fn claims_publish(&mut self, reply: &[u8], body: Vec<u8>, now: Instant) {
-        let sys = &self.options.system_account;
-        if let Some(i) = self.accounts.iter().position(|a| &a.name == sys) {
-            self.system_publish(crate::account::AccountId(i as u32), reply, body, now);
+        if let Some(sys) = self.system.account {
+            self.system_publish(sys, reply, body, now);
         }
     }
 }

@@ -40,7 +40,13 @@ struct ClientInfo<'a> {
 impl Server {
     /// An event id: 22 base-62 characters, like nats-server's nuid.
     fn event_id(&mut self) -> String {
-        (0..22)
+        self.system_token(22)
+    }
+
+    /// `len` base-62 characters from the system's seeded stream (event
+    /// ids, inbox names).
+    pub(crate) fn system_token(&mut self, len: usize) -> String {
+        (0..len)
             .map(|_| {
                 let i = self.system.rng.below(62) as usize;
                 char::from(crate::engine::ALPHANUMERIC[i])

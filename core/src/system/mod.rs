@@ -294,13 +294,26 @@ impl Server {
         body: Vec<u8>,
         now: Instant,
     ) {
+        self.system_publish_with_reply(account, subject, None, body, now);
+    }
+
+    /// [`Server::system_publish`] with a reply subject (the server's own
+    /// requests, such as a full resolver's pack request).
+    pub(crate) fn system_publish_with_reply(
+        &mut self,
+        account: AccountId,
+        subject: &[u8],
+        reply: Option<&Bytes>,
+        body: Vec<u8>,
+        now: Instant,
+    ) {
         if !crate::subject::is_valid_literal_subject(subject) {
             return;
         }
         let message = Bytes::from(body);
         let msg = Msg {
             subject,
-            reply: None,
+            reply,
             header_len: 0,
             message: &message,
         };
