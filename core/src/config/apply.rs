@@ -164,11 +164,8 @@ pub(crate) fn apply(c: &ServerConfig, roots: &str, o: &mut Options) {
         .collect();
     o.feature_flags = c.feature_flags.clone();
     o.trust = trust(c);
-    let operator_system = o
-        .trust
-        .as_ref()
-        .map(|t| crate::trust::Trust::new(t).operator_system_account)
-        .unwrap_or_default();
+    let operator_system =
+        crate::trust::operator_system_account(&c.operator_jwts).unwrap_or_default();
     o.system_account = if c.no_system_account {
         String::new()
     } else if !c.system_account.is_empty() {

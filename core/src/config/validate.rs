@@ -425,16 +425,9 @@ fn validate_operator_system_account(o: &ServerConfig) -> Result<(), String> {
     if o.operators.is_empty() || o.no_system_account {
         return Ok(());
     }
-    let from_operator = || {
-        o.operator_jwts.iter().find_map(|t| {
-            let claims = crate::jwt::decode(t).ok()?;
-            let op = claims.operator()?;
-            (!op.system_account.is_empty()).then(|| op.system_account.clone())
-        })
-    };
     let Some(sys) = Some(o.system_account.clone())
         .filter(|s| !s.is_empty())
-        .or_else(from_operator)
+        .or_else(|| crate::trust::operator_system_account(&o.operator_jwts))
     else {
         let nats_based = matches!(
             o.resolver.as_ref().map(|v| &v.kind),

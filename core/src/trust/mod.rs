@@ -132,14 +132,22 @@ pub struct Trust {
     /// Public keys allowed to sign account JWTs: each operator's own key
     /// and its signing keys.
     issuers: BTreeSet<String>,
-    /// The first operator's `system_account`, if it names one.
-    pub operator_system_account: String,
     /// The resolver kind.
     pub resolver: Resolver,
     /// Every account known, by public key.
     pub accounts: BTreeMap<String, AccountJwt>,
     /// A full resolver's inbox for pack replies (its sync).
     pub pack_inbox: String,
+}
+
+/// The system account the first operator JWT naming one names (the
+/// default for `system_account` in operator mode).
+pub fn operator_system_account(operator_jwts: &[String]) -> Option<String> {
+    operator_jwts.iter().find_map(|text| {
+        let claims = jwt::decode(text).ok()?;
+        let op = claims.operator()?;
+        (!op.system_account.is_empty()).then(|| op.system_account.clone())
+    })
 }
 
 impl Trust {
@@ -156,9 +164,6 @@ impl Trust {
                 continue;
             };
             if let Body::Operator(op) = &claims.body {
-                if t.operator_system_account.is_empty() {
-                    t.operator_system_account = op.system_account.clone();
-                }
                 // `strict_signing_key_usage`: only the signing keys sign
                 // accounts, not the operator's identity key.
                 if !op.strict_signing_key_usage {
