@@ -20,8 +20,6 @@ use std::time::Duration;
 pub(crate) struct JwtUser {
     /// The user's public key.
     pub(crate) user: String,
-    /// The user JWT's `name`.
-    pub(crate) name: String,
     /// The user JWT's `iat` (revocations compare with it).
     pub(crate) issued_at: i64,
     /// Whether its permissions are the account's defaults.
@@ -30,8 +28,6 @@ pub(crate) struct JwtUser {
     pub(crate) max_subs: Option<usize>,
     /// The largest payload; `None`: the server's limit.
     pub(crate) max_payload: Option<usize>,
-    /// The user JWT's tags.
-    pub(crate) tags: Vec<String>,
 }
 
 impl Server {
@@ -171,12 +167,10 @@ fn split_grant(g: Grant) -> (Identity, Box<JwtUser>, Option<i64>) {
     };
     let user = Box::new(JwtUser {
         user: g.user,
-        name: g.name,
         issued_at: g.issued_at,
         default_permissions: g.default_permissions,
         max_subs: g.max_subs,
         max_payload: g.max_payload,
-        tags: g.tags,
     });
     (identity, user, g.ends_at)
 }
